@@ -1,0 +1,3 @@
+from tillpoint.cli import main
+
+main()

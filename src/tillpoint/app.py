@@ -1,0 +1,122 @@
+"""The application: every service over one database, clock and keystore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import inspect, select
+
+from tillpoint.context import Context
+from tillpoint.core.clock import Clock, SystemClock
+from tillpoint.core.db import Database, is_sqlite
+from tillpoint.core.errors import ConfigurationError
+from tillpoint.core.i18n import N_, set_locale
+from tillpoint.core.migrate import current_revision, head_revision, upgrade
+from tillpoint.core.models import SystemState
+from tillpoint.core.settings import Settings
+from tillpoint.merchants.fees import FeeService
+from tillpoint.merchants.limits import LimitsService
+from tillpoint.merchants.services import MerchantService
+from tillpoint.security.keystore import Keystore
+from tillpoint.terminals.services import TerminalService
+
+Migrate = Literal["always", "if-new"]
+
+
+class Tillpoint:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.merchants = MerchantService(ctx)
+        self.fees = FeeService(ctx)
+        self.limits = LimitsService(ctx)
+        self.terminals = TerminalService(ctx)
+
+    def close(self) -> None:
+        self.ctx.db.dispose()
+
+
+def _recorded_mode(db: Database) -> str | None:
+    """How an existing database was set up ('demo' or 'production'), if it says."""
+    path = db.engine.url.database
+    if is_sqlite(db.url) and (not path or not Path(path).exists()):
+        return None  # don't create a database file just to look into it
+    if not inspect(db.engine).has_table(SystemState.__tablename__):
+        return None
+    with db.transaction() as s:
+        return s.scalar(select(SystemState.value).where(SystemState.key == "mode"))
+
+
+def open_app(
+    settings: Settings, *, clock: Clock | None = None, migrate: Migrate = "if-new"
+) -> Tillpoint:
+    """Open the database, bring a new one up to date, and check the master key.
+
+    An existing database that is behind this version is only migrated on request
+    (``tillpoint db upgrade`` or ``serve``), so an upgrade is always deliberate.
+    """
+    set_locale(settings.locale)
+    db = Database(settings.database_url)
+    try:
+        try:
+            master = settings.master_key_bytes()
+        except ConfigurationError as err:
+            if err.code == "settings.master_key_missing" and _recorded_mode(db) == "demo":
+                raise ConfigurationError(
+                    "settings.demo_database",
+                    N_(
+                        "This database was set up in demo mode: set TILLPOINT_DEMO=1 to use "
+                        "it (or point TILLPOINT_DATABASE_URL elsewhere)"
+                    ),
+                ) from None
+            raise
+        revision = current_revision(db)
+        if migrate == "always" or revision is None:
+            upgrade(db)
+        elif revision != head_revision():
+            raise ConfigurationError(
+                "db.behind",
+                N_(
+                    "The database schema is at revision {have} but this version needs {want}: "
+                    "run 'tillpoint db upgrade'"
+                ),
+                have=revision,
+                want=head_revision(),
+            )
+        keystore = Keystore(master)
+        _check_master_key(db, keystore, demo=settings.demo)
+    except BaseException:
+        db.dispose()
+        raise
+    return Tillpoint(
+        Context(settings=settings, db=db, clock=clock or SystemClock(), keystore=keystore)
+    )
+
+
+def _check_master_key(db: Database, keystore: Keystore, *, demo: bool) -> None:
+    """The first run records the master key's fingerprint; later runs must match it,
+    or every stored key would be unreadable (or a demo key used on real data)."""
+    with db.transaction() as s:
+        state = {row.key: row.value for row in s.scalars(select(SystemState))}
+        if "master_key_fingerprint" not in state:
+            s.add(SystemState(key="master_key_fingerprint", value=keystore.fingerprint))
+            s.add(SystemState(key="mode", value="demo" if demo else "production"))
+            return
+    if state["master_key_fingerprint"] != keystore.fingerprint:
+        if state.get("mode") == "demo":
+            raise ConfigurationError(
+                "settings.demo_database",
+                N_(
+                    "This database was set up in demo mode: set TILLPOINT_DEMO=1 to use "
+                    "it (or point TILLPOINT_DATABASE_URL elsewhere)"
+                ),
+            )
+        raise ConfigurationError(
+            "settings.master_key_mismatch",
+            N_(
+                "TILLPOINT_MASTER_KEY is not the key this database was set up with "
+                "(fingerprint {have}, expected {want}): its stored keys would be unreadable"
+            ),
+            have=keystore.fingerprint,
+            want=state["master_key_fingerprint"],
+        )

@@ -1,0 +1,54 @@
+"""The ``tillpoint`` command line (an adapter: it calls one service per command)."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+from typer.exceptions import TyperException
+
+from tillpoint.cli import fees, merchants, system, terminals
+from tillpoint.cli._common import CliState, err
+from tillpoint.core.errors import TillpointError
+from tillpoint.core.i18n import _
+
+cli = typer.Typer(
+    name="tillpoint",
+    help=_("Tillpoint: payment acquiring platform and store point-of-sale."),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+cli.add_typer(merchants.merchants, name="merchants")
+cli.add_typer(merchants.shops, name="shops")
+cli.add_typer(terminals.terminals, name="terminals")
+cli.add_typer(terminals.operators, name="operators")
+cli.add_typer(fees.fees, name="fees")
+cli.add_typer(fees.limits, name="limits")
+cli.add_typer(system.db, name="db")
+cli.add_typer(system.keys, name="keys")
+cli.command("demo")(system.demo)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run one command. Exit codes: 0 done, 1 refused, 2 bad usage or configuration."""
+    code = 0
+    try:
+        result = cli(args=argv, prog_name="tillpoint", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except TyperException as e:  # bad usage: one line, exit 2
+        ctx = getattr(e, "ctx", None)
+        hint = f" ({_('see')} '{ctx.command_path} --help')" if ctx is not None else ""
+        err.print(f"[red]{_('error')}:[/] {e.format_message()}{hint}", soft_wrap=True)
+        code = e.exit_code
+    except TillpointError as e:  # raised while opening the app (configuration)
+        err.print(f"[red]{_('error')}:[/] {e.localized()}", soft_wrap=True)
+        code = e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    finally:
+        if CliState.app is not None:
+            CliState.app.close()
+        CliState.app, CliState.demo = None, False
+    sys.exit(code)

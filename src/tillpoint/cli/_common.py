@@ -1,0 +1,121 @@
+"""What every CLI command shares: opening the app, printing, exit codes."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from tillpoint.app import Migrate, Tillpoint, open_app
+from tillpoint.core.errors import TillpointError
+from tillpoint.core.i18n import _, both
+from tillpoint.core.money import Money
+from tillpoint.core.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help=_("Print JSON instead of a table."))]
+ByOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--by",
+        help=_("Who is acting, for the history (default: $TILLPOINT_ACTOR or your login)."),
+        show_default=False,
+    ),
+]
+
+
+class CliState:
+    """The one app of this process, opened on first use and closed at exit."""
+
+    app: Tillpoint | None = None
+    demo: bool = False
+
+
+def settings(*, demo: bool = False) -> Settings:
+    try:
+        return Settings(demo=True) if demo or CliState.demo else Settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise typer.BadParameter(f"TILLPOINT_{field.upper()}: {first['msg']}") from None
+
+
+def app(*, demo: bool = False, migrate: Migrate = "if-new") -> Tillpoint:
+    if CliState.app is None:
+        s = settings(demo=demo)
+        CliState.app = open_app(s, migrate=migrate)
+        if s.demo:
+            err.print(
+                "[bold yellow]"
+                + both(
+                    "DEMO MODE: the public demo master key protects this database. Never use it for real merchants."
+                )
+                + "[/]"
+            )
+    return CliState.app
+
+
+def actor(by: str | None) -> str:
+    return by or os.environ.get("TILLPOINT_ACTOR") or f"cli:{getpass.getuser()}"
+
+
+def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Refusals exit 1, bad input 2, each with one line saying why."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except TillpointError as e:
+            err.print(f"[red]{_('error')}:[/] {e.localized()}", soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper
+
+
+def emit_json(data: BaseModel | Sequence[BaseModel] | dict[str, Any] | list[Any]) -> None:
+    def plain(x: Any) -> Any:
+        return x.model_dump(mode="json") if isinstance(x, BaseModel) else x
+
+    payload = [plain(x) for x in data] if isinstance(data, list | tuple) else plain(data)
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    out.print(t)
+
+
+def fields(title: str, pairs: Sequence[tuple[str, object]]) -> None:
+    t = Table(title=title, title_justify="left", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in pairs:
+        t.add_row(k, "" if v is None else str(v))
+    out.print(t)
+
+
+def money(amount_minor: int | None, currency: str = "CNY") -> str:
+    return "" if amount_minor is None else Money(amount_minor, currency).format()
+
+
+def say(message: str) -> None:
+    out.print(message, soft_wrap=True)

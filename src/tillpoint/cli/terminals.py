@@ -1,0 +1,317 @@
+"""tillpoint terminals ... and tillpoint operators ..."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tillpoint.cli._common import (
+    ByOpt,
+    JsonOpt,
+    actor,
+    app,
+    emit_json,
+    err,
+    fields,
+    handles_errors,
+    say,
+    table,
+)
+from tillpoint.core.i18n import _, both
+from tillpoint.terminals.models import Capability, MacMethod, TerminalStatus
+from tillpoint.terminals.services import DEFAULT_CAPABILITIES
+from tillpoint.terminals.views import TerminalView
+
+terminals = typer.Typer(
+    help=_("The terminal fleet: provision, bind, ship, freeze."), no_args_is_help=True
+)
+operators = typer.Typer(
+    help=_("A terminal's operators: supervisor 00 and cashiers 001..."), no_args_is_help=True
+)
+
+Tid = Annotated[str, typer.Argument(help=_("Terminal ID (8 characters)."))]
+Reason = Annotated[str, typer.Option("--reason", help=_("Why (kept in the history)."))]
+Code = Annotated[str, typer.Argument(help=_("Operator code: 00 supervisor, 001-999 cashiers."))]
+Password = Annotated[
+    str,
+    typer.Option(prompt=True, hide_input=True, help=_("Password (asked for when left out).")),
+]
+
+
+def show_terminal(t: TerminalView, as_json: bool) -> None:
+    if as_json:
+        emit_json(t)
+        return
+    fields(
+        f"{_('Terminal')} {t.tid}",
+        [
+            (_("TID"), t.tid),
+            (_("Serial number"), t.serial_no),
+            (_("Model"), t.model),
+            (_("Capabilities"), ", ".join(_(c) for c in t.capabilities)),
+            (_("MAC method"), t.mac_method.value),
+            (_("Status"), _(t.status.value) + (f" ({t.status_reason})" if t.status_reason else "")),
+            (_("Merchant"), f"{t.mid} {t.merchant_name}" if t.mid else None),
+            (_("Shop"), t.shop_number),
+            (_("TMK check value"), t.tmk_kcv),
+            (_("Added"), t.created_at.isoformat(timespec="seconds")),
+            (_("Bound"), t.bound_at.isoformat(timespec="seconds") if t.bound_at else None),
+            (_("Shipped"), t.shipped_at.isoformat(timespec="seconds") if t.shipped_at else None),
+            (
+                _("Activated"),
+                t.activated_at.isoformat(timespec="seconds") if t.activated_at else None,
+            ),
+        ],
+    )
+
+
+@terminals.command("add")
+@handles_errors
+def add(
+    serial: Annotated[str, typer.Option(help=_("Serial number printed on the device."))],
+    model: Annotated[str, typer.Option(help=_("Device model."))],
+    capabilities: Annotated[
+        str,
+        typer.Option(
+            help=_("Comma-separated: magstripe, chip, contactless, qr_camera, printer, esignature.")
+        ),
+    ] = ",".join(c.value for c in DEFAULT_CAPABILITIES),
+    mac: Annotated[
+        MacMethod, typer.Option(help=_("MAC method: ecb (UnionPay) or x919."))
+    ] = MacMethod.ECB,
+    tid: Annotated[
+        str | None, typer.Option(help=_("Use this TID instead of allocating one."))
+    ] = None,
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take a terminal into stock and create its master key (shown once)."""
+    try:
+        caps = [Capability(c.strip()) for c in capabilities.split(",") if c.strip()]
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--capabilities") from None
+    p = app().terminals.add(serial, model, actor(by), capabilities=caps, mac_method=mac, tid=tid)
+    if as_json:
+        emit_json(p)
+        return
+    say(_("Terminal {tid} added to stock.").format(tid=p.terminal.tid))
+    say(f"TMK: [bold]{p.tmk_hex}[/]  KCV: {p.tmk_kcv}")
+    err.print(
+        "[yellow]"
+        + both(
+            "Inject this TMK into the device now: it is stored only encrypted and will not be shown again."
+        )
+        + "[/]"
+    )
+
+
+@terminals.command("bind")
+@handles_errors
+def bind(
+    tid: Tid,
+    merchant: Annotated[str, typer.Argument(help=_("MID or application number of the merchant."))],
+    shop: Annotated[
+        int | None, typer.Option(help=_("Shop number (needed when the merchant has several)."))
+    ] = None,
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bind a terminal to one merchant and shop (一机一户)."""
+    b = app().terminals.bind(tid, merchant, actor(by), shop=shop)
+    if as_json:
+        emit_json(b)
+        return
+    t = b.terminal
+    say(
+        _("Terminal {tid} bound to merchant {mid}, shop {shop}.").format(
+            tid=t.tid, mid=t.mid, shop=t.shop_number
+        )
+    )
+    say(
+        _("Supervisor (00) password: {pw} (shown once; give it to the merchant).").format(
+            pw=b.supervisor_password
+        )
+    )
+
+
+@terminals.command("unbind")
+@handles_errors
+def unbind(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
+    """Take a terminal back from its merchant into stock."""
+    t = app().terminals.unbind(tid, actor(by), reason)
+    emit_json(t) if as_json else say(
+        _("Terminal {tid} unbound and back in stock.").format(tid=t.tid)
+    )
+
+
+@terminals.command("ship")
+@handles_errors
+def ship(
+    tid: Tid,
+    note: Annotated[str | None, typer.Option(help=_("Carrier, tracking number..."))] = None,
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark a bound terminal as shipped to its merchant."""
+    t = app().terminals.ship(tid, actor(by), note)
+    emit_json(t) if as_json else say(_("Terminal {tid} shipped.").format(tid=t.tid))
+
+
+@terminals.command("freeze")
+@handles_errors
+def freeze(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
+    """Freeze a terminal: it can no longer sign on or take payments."""
+    t = app().terminals.freeze(tid, actor(by), reason)
+    emit_json(t) if as_json else say(_("Terminal {tid} frozen.").format(tid=t.tid))
+
+
+@terminals.command("unfreeze")
+@handles_errors
+def unfreeze(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
+    """Lift a freeze."""
+    t = app().terminals.unfreeze(tid, actor(by), reason)
+    emit_json(t) if as_json else say(
+        _("Terminal {tid} is {status} again.").format(tid=t.tid, status=_(t.status.value))
+    )
+
+
+@terminals.command("retire")
+@handles_errors
+def retire(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
+    """Retire a terminal in stock for good."""
+    t = app().terminals.retire(tid, actor(by), reason)
+    emit_json(t) if as_json else say(_("Terminal {tid} retired.").format(tid=t.tid))
+
+
+@terminals.command("rekey")
+@handles_errors
+def rekey(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
+    """Give a terminal a new master key (shown once)."""
+    p = app().terminals.rekey(tid, actor(by), reason)
+    if as_json:
+        emit_json(p)
+        return
+    say(f"TMK: [bold]{p.tmk_hex}[/]  KCV: {p.tmk_kcv}")
+    err.print(
+        "[yellow]"
+        + both(
+            "Inject this TMK into the device now: it is stored only encrypted and will not be shown again."
+        )
+        + "[/]"
+    )
+
+
+@terminals.command("list")
+@handles_errors
+def list_(
+    status: Annotated[TerminalStatus | None, typer.Option(help=_("Only this status."))] = None,
+    merchant: Annotated[str | None, typer.Option(help=_("Only this merchant's (MID)."))] = None,
+    after: Annotated[int, typer.Option(help=_("Page on: list after this internal id."))] = 0,
+    limit: Annotated[int, typer.Option(help=_("At most this many (1-500)."))] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """List terminals."""
+    rows = app().terminals.search(status=status, merchant_ref=merchant, after_id=after, limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        _("Terminals"),
+        [_("TID"), _("Serial number"), _("Model"), _("Status"), _("MID"), _("Shop")],
+        [(t.tid, t.serial_no, t.model, _(t.status.value), t.mid, t.shop_number) for t in rows],
+    )
+
+
+@terminals.command("show")
+@handles_errors
+def show(tid: Tid, as_json: JsonOpt = False) -> None:
+    """Show one terminal."""
+    show_terminal(app().terminals.get(tid), as_json)
+
+
+@terminals.command("history")
+@handles_errors
+def history(tid: Tid, as_json: JsonOpt = False) -> None:
+    """Every lifecycle change: who, when, why."""
+    events = app().terminals.history(tid)
+    if as_json:
+        emit_json(events)
+        return
+    table(
+        _("History"),
+        [_("When"), _("From"), _("To"), _("Who"), _("Why")],
+        [
+            (
+                e.at.isoformat(timespec="seconds"),
+                _(e.from_status.value) if e.from_status else "",
+                _(e.to_status.value),
+                e.actor,
+                e.reason,
+            )
+            for e in events
+        ],
+    )
+
+
+@operators.command("list")
+@handles_errors
+def op_list(tid: Tid, as_json: JsonOpt = False) -> None:
+    """A terminal's operators."""
+    rows = app().terminals.list_operators(tid)
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        _("Operators"),
+        [_("Code"), _("Role"), _("Name"), _("Locked")],
+        [(o.code, _(o.role.value), o.name, _("yes") if o.locked else _("no")) for o in rows],
+    )
+
+
+@operators.command("add")
+@handles_errors
+def op_add(
+    tid: Tid,
+    code: Code,
+    password: Password,
+    name: Annotated[str | None, typer.Option(help=_("The cashier's name."))] = None,
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a cashier (4-digit password)."""
+    o = app().terminals.add_operator(tid, code, password, actor(by), name)
+    emit_json(o) if as_json else say(
+        _("Operator {code} added to terminal {tid}.").format(code=o.code, tid=tid)
+    )
+
+
+@operators.command("passwd")
+@handles_errors
+def op_passwd(
+    tid: Tid, code: Code, password: Password, by: ByOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Set a new password (also unlocks a locked operator)."""
+    o = app().terminals.set_operator_password(tid, code, password, actor(by))
+    emit_json(o) if as_json else say(_("Password of operator {code} changed.").format(code=o.code))
+
+
+@operators.command("remove")
+@handles_errors
+def op_remove(tid: Tid, code: Code, by: ByOpt = None) -> None:
+    """Remove a cashier."""
+    app().terminals.remove_operator(tid, code, actor(by))
+    say(_("Operator {code} removed from terminal {tid}.").format(code=code, tid=tid))
+
+
+@operators.command("verify")
+@handles_errors
+def op_verify(tid: Tid, code: Code, password: Password, as_json: JsonOpt = False) -> None:
+    """Check an operator's password, as the terminal's sign-in does."""
+    ok = app().terminals.verify_operator(tid, code, password)
+    if as_json:
+        emit_json({"tid": tid, "code": code, "valid": ok})
+    else:
+        say(_("Password accepted.") if ok else _("Wrong password."))
+    if not ok:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Money, identifiers, clock, errors, settings, database and migrations."""

@@ -1,0 +1,87 @@
+"""One Settings object, read from ``TILLPOINT_*`` environment variables or ``.env``.
+
+Insecure defaults are refused outside demo mode: without a master key nothing that
+stores keys or card tokens can run, and the program says so instead of inventing one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tillpoint.core.errors import ConfigurationError
+from tillpoint.core.i18n import N_, default_locale, normalise_locale
+
+# The public demo master key. Everyone has it, so nothing protected by it is secret.
+DEMO_MASTER_KEY = hashlib.sha256(b"Tillpoint public demo master key: never for production").digest()
+_HEX64 = re.compile(r"^[0-9A-Fa-f]{64}$")
+
+
+class Settings(BaseSettings):
+    """Every setting, with its default. The README documents each one (a test checks)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TILLPOINT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(
+        default="sqlite:///./tillpoint.db",
+        description="SQLAlchemy URL: SQLite (WAL mode) by default, or postgresql+psycopg://...",
+    )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="64 hex digits (32 bytes). Encrypts stored keys and derives card tokens.",
+    )
+    demo: bool = Field(
+        default=False, description="Demo mode: use the public demo master key. Never in production."
+    )
+    locale: str = Field(
+        default_factory=default_locale, description="en or zh_CN for messages and output."
+    )
+    currency: str = Field(default="CNY", description="Default currency (ISO 4217).")
+    acquirer_id: str = Field(default="48100000", description="Acquiring institution ID (field 32).")
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return normalise_locale(value)
+
+    @field_validator("acquirer_id")
+    @classmethod
+    def _acquirer(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{1,11}", value):
+            raise ValueError("acquirer_id is 1-11 digits")
+        return value
+
+    def master_key_bytes(self) -> bytes:
+        """The master key, or a clear refusal to run without one."""
+        if self.demo:
+            if self.master_key is not None:
+                raise ConfigurationError(
+                    "settings.demo_with_master_key",
+                    N_(
+                        "TILLPOINT_DEMO and TILLPOINT_MASTER_KEY are both set: demo mode "
+                        "uses the public demo key, so unset one of them"
+                    ),
+                )
+            return DEMO_MASTER_KEY
+        if self.master_key is None:
+            raise ConfigurationError(
+                "settings.master_key_missing",
+                N_(
+                    "TILLPOINT_MASTER_KEY is not set. It encrypts terminal keys and card "
+                    "tokens, so Tillpoint will not run without it. Create one with "
+                    "'tillpoint keys new-master-key', or set TILLPOINT_DEMO=1 to try "
+                    "Tillpoint with the public demo key"
+                ),
+            )
+        value = self.master_key.get_secret_value()
+        if not _HEX64.match(value):
+            raise ConfigurationError(
+                "settings.master_key_malformed",
+                N_("TILLPOINT_MASTER_KEY must be 64 hexadecimal digits (32 bytes)"),
+            )
+        return bytes.fromhex(value)

@@ -1,0 +1,97 @@
+"""The fixed demo set-up of the terminal profile (shared/specs/pos8583.md, section 6).
+
+The same on every install, so any terminal or test can rely on it, and safe to run
+again: what exists is left alone, what is missing is created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tillpoint.app import Tillpoint
+from tillpoint.core.errors import ConfigurationError, NotFound
+from tillpoint.core.i18n import N_
+from tillpoint.merchants.models import MerchantKind
+from tillpoint.merchants.services import Application
+from tillpoint.merchants.validation import uscc_check_char
+
+DEMO_TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")  # test key, never production
+DEMO_SUPERVISOR_PASSWORD = "123456"  # noqa: S105 - public demo data
+DEMO_OPERATOR_CODE = "001"
+DEMO_OPERATOR_PASSWORD = "1234"  # noqa: S105 - public demo data
+DEMO_ACTOR = "demo"
+MAX_DEMO_TERMINALS = 9999
+
+
+def demo_tid(n: int) -> str:
+    return f"1{n:07d}"
+
+
+def demo_mid(n: int) -> str:
+    return f"89831005411{n:04d}"
+
+
+def demo_licence(n: int) -> str:
+    first17 = f"913100000000{n:05d}"
+    return first17 + uscc_check_char(first17)
+
+
+@dataclass(frozen=True)
+class DemoTerminal:
+    n: int
+    tid: str
+    mid: str
+    created: bool
+
+
+def ensure_demo(app: Tillpoint, terminals: int) -> list[DemoTerminal]:
+    if not app.ctx.settings.demo:
+        raise ConfigurationError(
+            "demo.not_demo_mode",
+            N_("Demo data goes only into a demo database (TILLPOINT_DEMO=1)"),
+        )
+    if not 1 <= terminals <= MAX_DEMO_TERMINALS:
+        raise ConfigurationError(
+            "demo.terminals", N_("Demo terminals: 1 to {max}"), max=MAX_DEMO_TERMINALS
+        )
+    return [_ensure_one(app, n) for n in range(1, terminals + 1)]
+
+
+def _ensure_one(app: Tillpoint, n: int) -> DemoTerminal:
+    mid, tid, created = demo_mid(n), demo_tid(n), False
+    try:
+        app.merchants.get(mid)
+    except NotFound:
+        applied = app.merchants.apply(
+            Application(
+                kind=MerchantKind.BUSINESS,
+                legal_name=f"演示商户{n}有限公司 Demo Merchant {n} Ltd",
+                display_name=f"演示超市{n} Demo Mart {n}",
+                mcc="5411",
+                region_code="3100",
+                contact_name="张三 Zhang San",
+                contact_phone="13800138000",
+                contact_email=f"demo{n}@example.com",
+                business_licence_no=demo_licence(n),
+                bank_name="演示银行 Demo Bank",
+                bank_account_name=f"演示商户{n}有限公司 Demo Merchant {n} Ltd",
+                bank_account_no=f"3100{n:012d}",
+                shop_address=f"上海市浦东新区演示路{n}号 {n} Demo Road, Shanghai",
+            ),
+            DEMO_ACTOR,
+        )
+        app.merchants.approve(str(applied.id), DEMO_ACTOR, "demo merchant", mid=mid)
+        created = True
+    try:
+        app.terminals.get(tid)
+    except NotFound:
+        app.terminals.add(
+            f"DEMO{n:05d}", "Tillpoint Virtual POS", DEMO_ACTOR, tid=tid, tmk=DEMO_TMK
+        )
+        app.terminals.bind(tid, mid, DEMO_ACTOR, supervisor_password=DEMO_SUPERVISOR_PASSWORD)
+        app.terminals.add_operator(
+            tid, DEMO_OPERATOR_CODE, DEMO_OPERATOR_PASSWORD, DEMO_ACTOR, "演示收银员 Demo cashier"
+        )
+        app.terminals.ship(tid, DEMO_ACTOR, "demo terminal")
+        created = True
+    return DemoTerminal(n=n, tid=tid, mid=mid, created=created)

@@ -1,0 +1,58 @@
+"""Names of enum values shown to people, marked so the catalogue carries them.
+
+The CLI and pages translate a status with ``_(status.value)``; a test checks that every
+value of every enum listed in ``LABELLED`` appears here.
+"""
+
+from tillpoint.core.i18n import N_
+from tillpoint.merchants.models import MerchantKind, MerchantStatus, PaymentMethod, ShopStatus
+from tillpoint.terminals.models import Capability, OperatorRole, TerminalStatus
+
+LABELLED = (
+    MerchantKind,
+    MerchantStatus,
+    PaymentMethod,
+    ShopStatus,
+    Capability,
+    OperatorRole,
+    TerminalStatus,
+)
+
+LABELS = (
+    # MerchantKind
+    N_("personal"),
+    N_("business"),
+    # MerchantStatus
+    N_("submitted"),
+    N_("under_review"),
+    N_("approved"),
+    N_("rejected"),
+    N_("suspended"),
+    N_("closed"),
+    # PaymentMethod
+    N_("debit"),
+    N_("credit"),
+    N_("contactless"),
+    N_("foreign"),
+    N_("alipay"),
+    N_("wechat"),
+    N_("unionpay_qr"),
+    # ShopStatus
+    N_("open"),
+    # Capability
+    N_("magstripe"),
+    N_("chip"),
+    N_("qr_camera"),
+    N_("printer"),
+    N_("esignature"),
+    # OperatorRole
+    N_("supervisor"),
+    N_("operator"),
+    # TerminalStatus
+    N_("in_stock"),
+    N_("bound"),
+    N_("shipped"),
+    N_("active"),
+    N_("frozen"),
+    N_("retired"),
+)

@@ -1,0 +1,1 @@
+"""Merchants, shops, applications and review, fee plans and limits."""

@@ -1,0 +1,498 @@
+"""Merchant applications, review and lifecycle; shops.
+
+Every public method is one unit of work: it commits everything or nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from tillpoint.context import Context, check_actor, check_reason
+from tillpoint.core.errors import InvalidInput, NotFound, Refused, invariant
+from tillpoint.core.i18n import N_
+from tillpoint.core.ids import check_mid, check_region, looks_like_mid, make_mid
+from tillpoint.core.models import next_counter
+from tillpoint.merchants import validation as v
+from tillpoint.merchants.models import (
+    FeePlan,
+    FeePlanAssignment,
+    Merchant,
+    MerchantEvent,
+    MerchantKind,
+    MerchantStatus,
+    Shop,
+    ShopStatus,
+)
+from tillpoint.merchants.views import MerchantEventView, MerchantView, ShopView
+from tillpoint.security.keystore import mask_tail
+from tillpoint.terminals.models import BOUND_STATUSES, Terminal
+
+S = MerchantStatus
+# The lifecycle: application -> under review -> approved or rejected -> suspended -> closed.
+TRANSITIONS: dict[MerchantStatus, frozenset[MerchantStatus]] = {
+    S.SUBMITTED: frozenset({S.UNDER_REVIEW}),
+    S.UNDER_REVIEW: frozenset({S.APPROVED, S.REJECTED}),
+    S.APPROVED: frozenset({S.SUSPENDED, S.CLOSED}),
+    S.SUSPENDED: frozenset({S.APPROVED, S.CLOSED}),
+    S.REJECTED: frozenset(),
+    S.CLOSED: frozenset(),
+}
+LIVE = (S.SUBMITTED, S.UNDER_REVIEW, S.APPROVED, S.SUSPENDED)
+PAGE_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Application:
+    """What a merchant applies with. Personal merchants give an identity number;
+    business merchants their business licence (and tax number, if different)."""
+
+    kind: MerchantKind
+    legal_name: str
+    mcc: str
+    region_code: str
+    contact_name: str
+    contact_phone: str
+    bank_name: str
+    bank_account_name: str
+    bank_account_no: str
+    shop_address: str
+    display_name: str | None = None
+    contact_email: str | None = None
+    id_number: str | None = None
+    business_licence_no: str | None = None
+    tax_registration_no: str | None = None
+    shop_name: str | None = None
+
+
+def find_merchant(session: Session, ref: str, *, lock: bool = False) -> Merchant:
+    """A merchant by MID (15 digits, 898...) or by application number (its id)."""
+    query = select(Merchant)
+    ref = ref.strip()
+    if looks_like_mid(ref):
+        query = query.where(Merchant.mid == ref)
+    elif ref.isdigit() and len(ref) <= 12:
+        query = query.where(Merchant.id == int(ref))
+    else:
+        raise InvalidInput(
+            "merchant.malformed_ref",
+            N_("{ref!r} is neither a MID nor an application number"),
+            ref=ref,
+        )
+    if lock:
+        query = query.with_for_update()
+    merchant = session.execute(query).scalar_one_or_none()
+    if merchant is None:
+        raise NotFound("merchant.not_found", N_("No merchant {ref}"), ref=ref)
+    return merchant
+
+
+def merchant_label(m: Merchant) -> str:
+    return m.mid or f"#{m.id}"
+
+
+def find_shop(session: Session, merchant: Merchant, number: int | None) -> Shop:
+    """One of the merchant's shops; with no number, its only open shop."""
+    shops = [s for s in merchant.shops if number is None or s.number == number]
+    if number is None:
+        shops = [s for s in shops if s.status is ShopStatus.OPEN]
+        if len(shops) != 1:
+            raise InvalidInput(
+                "shop.ambiguous",
+                N_("Merchant {ref} has {n} open shops: name one with --shop"),
+                ref=merchant_label(merchant),
+                n=len(shops),
+            )
+    if not shops:
+        raise NotFound(
+            "shop.not_found",
+            N_("Merchant {ref} has no shop {number}"),
+            ref=merchant_label(merchant),
+            number=number,
+        )
+    return shops[0]
+
+
+class MerchantService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # --- applications -----------------------------------------------------------------
+
+    def apply(self, app: Application, actor: str) -> MerchantView:
+        actor = check_actor(actor)
+        kind = MerchantKind(app.kind)
+        legal_name = v.text("legal_name", app.legal_name, min_len=2)
+        display_name = v.text("display_name", app.display_name or legal_name, max_len=100)
+        mcc = v.mcc(app.mcc, kind)
+        region = check_region(app.region_code)
+        account_name = v.text("bank_account_name", app.bank_account_name, min_len=2)
+        account = v.bank_account(app.bank_account_no, kind)
+        if kind is MerchantKind.PERSONAL:
+            if app.id_number is None:
+                raise InvalidInput(
+                    "application.id_number",
+                    N_("A personal merchant applies with an identity number"),
+                )
+            if app.business_licence_no:
+                raise InvalidInput(
+                    "application.business_licence_no",
+                    N_("A business licence means a business merchant, not a personal one"),
+                )
+            identity = v.resident_id(app.id_number)
+            if account_name != legal_name:
+                raise InvalidInput(
+                    "application.bank_account_name",
+                    N_(
+                        "A personal merchant is paid only into an account in its own name: "
+                        "the account holder must be {name}"
+                    ),
+                    name=legal_name,
+                )
+            licence = tax = None
+        else:
+            if app.business_licence_no is None:
+                raise InvalidInput(
+                    "application.business_licence_no",
+                    N_("A business merchant applies with its business licence number"),
+                )
+            licence = v.credit_code("business_licence_no", app.business_licence_no)
+            tax = v.tax_number(app.tax_registration_no or licence)
+            identity = licence
+        contact = v.text("contact_name", app.contact_name, max_len=100)
+        phone = v.phone(app.contact_phone)
+        email = v.email(app.contact_email)
+        bank = v.text("bank_name", app.bank_name, min_len=2, max_len=100)
+        shop_name = v.text("shop_name", app.shop_name or display_name, max_len=100)
+        address = v.text("shop_address", app.shop_address, min_len=4, max_len=300)
+        ks = self.ctx.keystore
+        token = ks.token(identity, kind="merchant-identity")
+        now = self.ctx.now()
+        with self.ctx.db.transaction() as s:
+            existing = s.execute(
+                select(Merchant).where(Merchant.identity_token == token, Merchant.status.in_(LIVE))
+            ).scalar_one_or_none()
+            if existing is not None:
+                raise Refused(
+                    "merchant.duplicate_application",
+                    N_("This identity already has merchant {ref} ({status})"),
+                    ref=merchant_label(existing),
+                    status=existing.status.value,
+                )
+            m = Merchant(
+                kind=kind,
+                status=S.SUBMITTED,
+                legal_name=legal_name,
+                display_name=display_name,
+                mcc=mcc,
+                region_code=region,
+                contact_name=contact,
+                contact_phone=phone,
+                contact_email=email,
+                business_licence_no=licence,
+                tax_registration_no=tax,
+                identity_token=token,
+                bank_name=bank,
+                bank_account_name=account_name,
+                bank_account_enc=b"",  # sealed below, once the id names the owner
+                id_document_enc=b"" if kind is MerchantKind.PERSONAL else None,
+                bank_account_masked=mask_tail(account),
+                created_at=now,
+            )
+            s.add(m)
+            s.flush()  # the id names the ciphertexts' owner
+            m.bank_account_enc = ks.seal_text(account, f"merchant:{m.id}:bank-account")
+            if kind is MerchantKind.PERSONAL:
+                m.id_document_enc = ks.seal_text(identity, f"merchant:{m.id}:identity")
+                m.id_document_masked = identity[:1] + mask_tail(identity[1:], 4)
+            s.add(
+                Shop(
+                    merchant=m,
+                    number=1,
+                    name=shop_name,
+                    address=address,
+                    region_code=region,
+                    status=ShopStatus.OPEN,
+                    created_at=now,
+                )
+            )
+            self._record(s, m, None, S.SUBMITTED, actor, None)
+            s.flush()
+            return self._view(s, m)
+
+    # --- review and lifecycle ---------------------------------------------------------
+
+    def start_review(self, ref: str, actor: str) -> MerchantView:
+        return self._move(ref, S.UNDER_REVIEW, actor, None)
+
+    def approve(
+        self, ref: str, actor: str, note: str | None = None, *, mid: str | None = None
+    ) -> MerchantView:
+        """Approve an application and give the merchant its MID: the next free one of
+        its region and MCC, or ``mid`` for a merchant that brings its number along."""
+        actor = check_actor(actor)
+        note = check_reason(note, required=False)
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            if m.status is S.SUBMITTED:  # approving straight away includes the review
+                self._transition(s, m, S.UNDER_REVIEW, actor, None)
+            s.flush()
+            with s.no_autoflush:  # MID and status change together (a CHECK insists)
+                new_mid = self._allocate_mid(s, m, mid)
+            self._transition(s, m, S.APPROVED, actor, note)
+            m.mid = new_mid
+            m.approved_at = self.ctx.now()
+            plan = s.execute(select(FeePlan).where(FeePlan.default_for == m.kind)).scalar_one()
+            s.add(
+                FeePlanAssignment(
+                    merchant_id=m.id,
+                    fee_plan_id=plan.id,
+                    effective_from=self.ctx.today(),
+                    actor=actor,
+                    reason="default plan on approval",
+                    at=self.ctx.now(),
+                )
+            )
+            return self._view(s, m)
+
+    def reject(self, ref: str, actor: str, reason: str) -> MerchantView:
+        actor = check_actor(actor)
+        why = check_reason(reason, required=True)
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            if m.status is S.SUBMITTED:
+                self._transition(s, m, S.UNDER_REVIEW, actor, None)
+            self._transition(s, m, S.REJECTED, actor, why)
+            return self._view(s, m)
+
+    def suspend(self, ref: str, actor: str, reason: str) -> MerchantView:
+        return self._move(ref, S.SUSPENDED, actor, reason)
+
+    def reinstate(self, ref: str, actor: str, reason: str) -> MerchantView:
+        with self.ctx.db.transaction() as s:
+            if find_merchant(s, ref).status is not S.SUSPENDED:
+                raise Refused(
+                    "merchant.not_suspended",
+                    N_("Merchant {ref} is not suspended"),
+                    ref=ref,
+                )
+        return self._move(ref, S.APPROVED, actor, reason)
+
+    def close(self, ref: str, actor: str, reason: str) -> MerchantView:
+        actor = check_actor(actor)
+        why = check_reason(reason, required=True)
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            bound = s.scalar(
+                select(func.count())
+                .select_from(Terminal)
+                .where(Terminal.merchant_id == m.id, Terminal.status.in_(BOUND_STATUSES))
+            )
+            if bound:
+                raise Refused(
+                    "merchant.has_terminals",
+                    N_("Merchant {ref} still has {n} bound terminal(s): unbind them first"),
+                    ref=merchant_label(m),
+                    n=bound,
+                )
+            self._transition(s, m, S.CLOSED, actor, why)
+            return self._view(s, m)
+
+    def set_max_terminals(self, ref: str, limit: int | None, actor: str) -> MerchantView:
+        """Give one business merchant its own terminal limit (None: the kind's)."""
+        check_actor(actor)
+        if limit is not None and not 0 <= limit <= 10_000:
+            raise InvalidInput(
+                "merchant.max_terminals", N_("A terminal limit is between 0 and 10000")
+            )
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            if m.kind is MerchantKind.PERSONAL and limit not in (None, 0, 1):
+                raise Refused(
+                    "merchant.personal_terminal_limit",
+                    N_("A personal merchant may have at most one terminal"),
+                )
+            m.max_terminals = limit
+            return self._view(s, m)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def get(self, ref: str) -> MerchantView:
+        with self.ctx.db.transaction() as s:
+            return self._view(s, find_merchant(s, ref))
+
+    def search(
+        self,
+        *,
+        status: MerchantStatus | None = None,
+        kind: MerchantKind | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[MerchantView]:
+        if not 1 <= limit <= PAGE_LIMIT:
+            raise InvalidInput("page.limit", N_("A page holds 1 to {max} items"), max=PAGE_LIMIT)
+        query = (
+            select(Merchant)
+            .options(selectinload(Merchant.shops))
+            .where(Merchant.id > after_id)
+            .order_by(Merchant.id)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(Merchant.status == status)
+        if kind is not None:
+            query = query.where(Merchant.kind == kind)
+        with self.ctx.db.transaction() as s:
+            return [self._view(s, m) for m in s.scalars(query)]
+
+    def history(self, ref: str) -> list[MerchantEventView]:
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref)
+            events = s.scalars(
+                select(MerchantEvent)
+                .where(MerchantEvent.merchant_id == m.id)
+                .order_by(MerchantEvent.id)
+            )
+            return [MerchantEventView.model_validate(e) for e in events]
+
+    def bank_account_number(self, ref: str) -> str:
+        """The clear settlement account, for the payout file only. Never displayed."""
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref)
+            return self.ctx.keystore.open_text(m.bank_account_enc, f"merchant:{m.id}:bank-account")
+
+    # --- shops ------------------------------------------------------------------------
+
+    def add_shop(
+        self, ref: str, name: str, address: str, actor: str, region_code: str | None = None
+    ) -> ShopView:
+        check_actor(actor)
+        name = v.text("shop_name", name, max_len=100)
+        address = v.text("shop_address", address, min_len=4, max_len=300)
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            if m.status not in LIVE:
+                raise Refused(
+                    "shop.merchant_not_live",
+                    N_("Merchant {ref} is {status}: it cannot open shops"),
+                    ref=merchant_label(m),
+                    status=m.status.value,
+                )
+            if any(shop.name == name and shop.status is ShopStatus.OPEN for shop in m.shops):
+                raise Refused(
+                    "shop.duplicate_name",
+                    N_("Merchant {ref} already has an open shop called {name!r}"),
+                    ref=merchant_label(m),
+                    name=name,
+                )
+            shop = Shop(
+                merchant=m,
+                number=max((x.number for x in m.shops), default=0) + 1,
+                name=name,
+                address=address,
+                region_code=check_region(region_code or m.region_code),
+                status=ShopStatus.OPEN,
+                created_at=self.ctx.now(),
+            )
+            s.add(shop)
+            s.flush()
+            return ShopView.model_validate(shop)
+
+    def close_shop(self, ref: str, number: int, actor: str) -> ShopView:
+        check_actor(actor)
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            shop = find_shop(s, m, number)
+            bound = s.scalar(
+                select(func.count()).select_from(Terminal).where(Terminal.shop_id == shop.id)
+            )
+            if bound:
+                raise Refused(
+                    "shop.has_terminals",
+                    N_("Shop {number} still has {n} terminal(s): unbind them first"),
+                    number=number,
+                    n=bound,
+                )
+            shop.status = ShopStatus.CLOSED
+            return ShopView.model_validate(shop)
+
+    def list_shops(self, ref: str) -> list[ShopView]:
+        with self.ctx.db.transaction() as s:
+            return [ShopView.model_validate(x) for x in find_merchant(s, ref).shops]
+
+    # --- internals --------------------------------------------------------------------
+
+    def _move(self, ref: str, to: MerchantStatus, actor: str, reason: str | None) -> MerchantView:
+        actor = check_actor(actor)
+        why = check_reason(reason, required=to in (S.SUSPENDED, S.REJECTED, S.CLOSED))
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            self._transition(s, m, to, actor, why)
+            return self._view(s, m)
+
+    def _transition(
+        self, s: Session, m: Merchant, to: MerchantStatus, actor: str, reason: str | None
+    ) -> None:
+        if to not in TRANSITIONS[m.status]:
+            if m.status is to:
+                raise Refused(
+                    "merchant.already",
+                    N_("Merchant {ref} is already {status}"),
+                    ref=merchant_label(m),
+                    status=to.value,
+                )
+            raise Refused(
+                "merchant.bad_transition",
+                N_("Merchant {ref} is {status}: it cannot become {to}"),
+                ref=merchant_label(m),
+                status=m.status.value,
+                to=to.value,
+            )
+        self._record(s, m, m.status, to, actor, reason)
+        m.status = to
+        m.status_reason = reason
+
+    def _record(
+        self,
+        s: Session,
+        m: Merchant,
+        frm: MerchantStatus | None,
+        to: MerchantStatus,
+        actor: str,
+        reason: str | None,
+    ) -> None:
+        s.add(
+            MerchantEvent(
+                merchant_id=m.id,
+                from_status=frm,
+                to_status=to,
+                actor=actor,
+                reason=reason,
+                at=self.ctx.now(),
+            )
+        )
+
+    def _allocate_mid(self, s: Session, m: Merchant, wanted: str | None) -> str:
+        if wanted is not None:
+            if s.execute(select(Merchant.id).where(Merchant.mid == check_mid(wanted))).first():
+                raise Refused("merchant.mid_taken", N_("MID {mid} is taken"), mid=wanted)
+            return wanted
+        name = f"mid:{m.region_code}{m.mcc}"
+        for _ in range(10_000):
+            mid = make_mid(m.region_code, m.mcc, next_counter(s, name))
+            if s.execute(select(Merchant.id).where(Merchant.mid == mid)).first() is None:
+                return mid
+        raise Refused(  # pragma: no cover - 9,999 merchants of one category in one region
+            "merchant.mid_exhausted",
+            N_("No MID is left for region {region} and MCC {mcc}"),
+            region=m.region_code,
+            mcc=m.mcc,
+        )
+
+    @staticmethod
+    def _view(s: Session, m: Merchant) -> MerchantView:
+        s.flush()
+        invariant((m.mid is not None) == (m.status in (S.APPROVED, S.SUSPENDED, S.CLOSED)), "MID")
+        return MerchantView.model_validate(m)

@@ -1,0 +1,9 @@
+"""Every table, gathered in one metadata for Alembic and the tests."""
+
+from tillpoint.core import models as core_models
+from tillpoint.core.db import Base
+from tillpoint.merchants import models as merchant_models
+from tillpoint.terminals import models as terminal_models
+
+metadata = Base.metadata
+MODEL_MODULES = (core_models, merchant_models, terminal_models)

@@ -1,0 +1,87 @@
+"""Secrets at rest: every key and sensitive number is stored encrypted under the master key.
+
+The master key never encrypts anything directly. HKDF derives one sub-key per purpose
+(wrapping keys, wrapping personal data, tokenising card numbers, the fingerprint), so
+that a weakness in one use cannot leak into another. Ciphertexts are AES-256-GCM with
+the record they belong to as associated data: a wrapped key copied onto another
+terminal's row fails to decrypt instead of silently working there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from tillpoint.core.errors import InvalidInput, InvariantViolation
+from tillpoint.core.i18n import N_
+
+_VERSION = b"\x01"
+_NONCE_BYTES = 12
+
+
+def _derive(master: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(master)
+
+
+class Keystore:
+    def __init__(self, master_key: bytes) -> None:
+        if len(master_key) != 32:
+            raise InvalidInput("keystore.master_key_length", N_("The master key must be 32 bytes"))
+        self._keys = AESGCM(_derive(master_key, b"tillpoint/v1/wrap-keys"))
+        self._data = AESGCM(_derive(master_key, b"tillpoint/v1/wrap-data"))
+        self._token_key = _derive(master_key, b"tillpoint/v1/pan-token")
+        self.fingerprint = _derive(master_key, b"tillpoint/v1/fingerprint")[:8].hex()
+
+    @staticmethod
+    def _seal(aead: AESGCM, clear: bytes, context: str) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return _VERSION + nonce + aead.encrypt(nonce, clear, context.encode())
+
+    @staticmethod
+    def _open(aead: AESGCM, blob: bytes, context: str) -> bytes:
+        if blob[:1] != _VERSION:
+            raise InvariantViolation("keystore.version", "Unknown ciphertext version")
+        nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+        try:
+            return aead.decrypt(nonce, body, context.encode())
+        except InvalidTag:
+            # Wrong master key, tampering, or a blob moved to another record.
+            raise InvariantViolation(
+                "keystore.unwrap_failed", "A stored secret failed its integrity check"
+            ) from None
+
+    def wrap_key(self, key: bytes, context: str) -> bytes:
+        """Encrypt a cryptographic key for storage; ``context`` names its owner and role."""
+        return self._seal(self._keys, key, context)
+
+    def unwrap_key(self, blob: bytes, context: str) -> bytes:
+        return self._open(self._keys, blob, context)
+
+    def seal_text(self, text: str, context: str) -> bytes:
+        """Encrypt personal data (identity numbers, bank accounts) for storage."""
+        return self._seal(self._data, text.encode(), context)
+
+    def open_text(self, blob: bytes, context: str) -> str:
+        return self._open(self._data, blob, context).decode()
+
+    def token(self, value: str, kind: str = "pan") -> str:
+        """A keyed, deterministic token: the same card gives the same token, and nobody
+        without the master key can test guesses against it (unlike a plain hash)."""
+        mac = hmac.new(self._token_key, f"{kind}:{value}".encode(), hashlib.sha256)
+        return mac.hexdigest()
+
+
+def mask_pan(pan: str) -> str:
+    """First 6 and last 4 digits: the most a receipt or a record may show."""
+    return pan[:6] + "*" * max(len(pan) - 10, 0) + pan[-4:]
+
+
+def mask_tail(value: str, keep: int = 4) -> str:
+    """Everything hidden but the last ``keep`` characters (bank accounts, ID numbers)."""
+    return "*" * max(len(value) - keep, 0) + value[-keep:]

@@ -1,0 +1,1 @@
+"""The terminal fleet: provisioning, binding (一机一户), lifecycle, operators, batches."""

@@ -1,0 +1,181 @@
+"""Terminals and everything that hangs off one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tillpoint.core.db import Base, UTCDateTime, str_enum
+
+
+class TerminalStatus(StrEnum):
+    IN_STOCK = "in_stock"
+    BOUND = "bound"
+    SHIPPED = "shipped"
+    ACTIVE = "active"  # signed on at least once
+    FROZEN = "frozen"
+    RETIRED = "retired"
+
+
+# Statuses in which a terminal belongs to a merchant.
+BOUND_STATUSES = (
+    TerminalStatus.BOUND,
+    TerminalStatus.SHIPPED,
+    TerminalStatus.ACTIVE,
+    TerminalStatus.FROZEN,
+)
+
+
+class Capability(StrEnum):
+    MAGSTRIPE = "magstripe"
+    CHIP = "chip"
+    CONTACTLESS = "contactless"
+    QR_CAMERA = "qr_camera"
+    PRINTER = "printer"
+    ESIGNATURE = "esignature"
+
+
+class MacMethod(StrEnum):
+    ECB = "ecb"  # the UnionPay "ECB" MAC (spec section 3), the default
+    X919 = "x919"  # ISO 9797-1 algorithm 3, ANSI X9.19 retail MAC
+
+
+class OperatorRole(StrEnum):
+    SUPERVISOR = "supervisor"  # code 00, 6-digit password
+    OPERATOR = "operator"  # codes 001-999, 4-digit passwords
+
+
+class Terminal(Base):
+    __tablename__ = "terminals"
+    __table_args__ = (
+        # One terminal, one merchant (一机一户): the shop must be the merchant's own.
+        ForeignKeyConstraint(
+            ["merchant_id", "shop_id"],
+            ["shops.merchant_id", "shops.id"],
+            name="fk_terminals_merchant_shop",
+        ),
+        CheckConstraint(
+            "(merchant_id IS NOT NULL) = (status IN ('bound', 'shipped', 'active', 'frozen'))",
+            name="bound_iff_merchant",
+        ),
+        CheckConstraint("(merchant_id IS NULL) = (shop_id IS NULL)", name="merchant_with_shop"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tid: Mapped[str] = mapped_column(String(8), unique=True)
+    serial_no: Mapped[str] = mapped_column(String(40), unique=True)
+    model: Mapped[str] = mapped_column(String(40))
+    capabilities: Mapped[list[str]] = mapped_column(JSON)
+    mac_method: Mapped[MacMethod] = mapped_column(str_enum(MacMethod))
+    status: Mapped[TerminalStatus] = mapped_column(str_enum(TerminalStatus), index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    shop_id: Mapped[int | None] = mapped_column(Integer)
+    # The terminal master key, only ever encrypted under the master key.
+    tmk_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    tmk_kcv: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TerminalBinding(Base):
+    """Which merchant a terminal belonged to, when. At most one binding is open per
+    terminal: a partial unique index makes the database refuse a second one."""
+
+    __tablename__ = "terminal_bindings"
+    __table_args__ = (
+        Index(
+            "uq_terminal_bindings_open",
+            "terminal_id",
+            unique=True,
+            sqlite_where=text("unbound_at IS NULL"),
+            postgresql_where=text("unbound_at IS NULL"),
+        ),
+        ForeignKeyConstraint(
+            ["merchant_id", "shop_id"],
+            ["shops.merchant_id", "shops.id"],
+            name="fk_terminal_bindings_merchant_shop",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    shop_id: Mapped[int] = mapped_column(Integer)
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    bound_by: Mapped[str] = mapped_column(String(100))
+    unbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unbound_by: Mapped[str | None] = mapped_column(String(100))
+    unbind_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class TerminalEvent(Base):
+    """Every lifecycle change of a terminal: who, when, why."""
+
+    __tablename__ = "terminal_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"), index=True)
+    from_status: Mapped[TerminalStatus | None] = mapped_column(
+        str_enum(TerminalStatus, name="from_status")
+    )
+    to_status: Mapped[TerminalStatus] = mapped_column(str_enum(TerminalStatus, name="to_status"))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Operator(Base):
+    """A person allowed to use one terminal: its supervisor (00) or a cashier (001...)."""
+
+    __tablename__ = "terminal_operators"
+    __table_args__ = (
+        UniqueConstraint("terminal_id", "code"),
+        CheckConstraint("(code = '00') = (role = 'supervisor')", name="supervisor_is_00"),
+        CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"))
+    code: Mapped[str] = mapped_column(String(3))
+    role: Mapped[OperatorRole] = mapped_column(str_enum(OperatorRole))
+    name: Mapped[str | None] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TerminalBatch(Base):
+    """A terminal's batch (批次): transactions between two batch settlements. A terminal
+    with an open batch that holds transactions may not leave its merchant."""
+
+    __tablename__ = "terminal_batches"
+    __table_args__ = (
+        UniqueConstraint("terminal_id", "batch_no", "opened_at"),
+        CheckConstraint("txn_count >= 0", name="txn_count"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"), index=True)
+    batch_no: Mapped[str] = mapped_column(String(6))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    txn_count: Mapped[int] = mapped_column(Integer, default=0)

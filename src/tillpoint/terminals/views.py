@@ -1,0 +1,71 @@
+"""Read-only copies of terminal records, JSON-ready."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from tillpoint.terminals.models import MacMethod, OperatorRole, TerminalStatus
+
+
+class TerminalView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    tid: str
+    serial_no: str
+    model: str
+    capabilities: list[str]
+    mac_method: MacMethod
+    status: TerminalStatus
+    status_reason: str | None
+    mid: str | None
+    merchant_name: str | None
+    shop_number: int | None
+    tmk_kcv: str
+    created_at: datetime
+    bound_at: datetime | None
+    shipped_at: datetime | None
+    activated_at: datetime | None
+
+
+class Provisioned(BaseModel):
+    """The result of provisioning: the clear TMK appears here once, for key injection,
+    and is never retrievable again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    terminal: TerminalView
+    tmk_hex: str
+    tmk_kcv: str
+
+
+class Bound(BaseModel):
+    """The result of binding: the new supervisor password appears here once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    terminal: TerminalView
+    supervisor_password: str
+
+
+class TerminalEventView(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    from_status: TerminalStatus | None
+    to_status: TerminalStatus
+    actor: str
+    reason: str | None
+    at: datetime
+
+
+class OperatorView(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    code: str
+    role: OperatorRole
+    name: str | None
+    locked: bool
+    failed_attempts: int
+    created_at: datetime

@@ -1,0 +1,179 @@
+"""Shared fixtures. Each test gets its own freshly migrated database: a copy of a
+template migrated once per session (SQLite), or a database created from a template
+database on the PostgreSQL server named by TILLPOINT_TEST_POSTGRES_URL."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tillpoint.app import Tillpoint, open_app
+from tillpoint.core.clock import BUSINESS_TZ, FixedClock
+from tillpoint.core.db import Database
+from tillpoint.core.i18n import set_locale
+from tillpoint.core.migrate import upgrade
+from tillpoint.core.settings import Settings
+from tillpoint.merchants.models import MerchantKind
+from tillpoint.merchants.services import Application
+from tillpoint.merchants.validation import uscc_check_char
+
+POSTGRES_URL = os.environ.get("TILLPOINT_TEST_POSTGRES_URL")
+MASTER_KEY = secrets.token_hex(32)
+START = datetime(2026, 11, 25, 10, 0, tzinfo=BUSINESS_TZ)
+
+
+class Databases:
+    """Hands out fresh, migrated databases quickly."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.counter = itertools.count()
+        self.template: str
+        if POSTGRES_URL:
+            url = make_url(POSTGRES_URL)
+            self.admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+            self.prefix = f"{url.database}_{os.getpid()}"
+            self.template = f"{self.prefix}_tmpl"
+            self.base_url = url
+            with self.admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+                c.execute(text(f'CREATE DATABASE "{self.template}"'))
+            db = Database(url.set(database=self.template).render_as_string(hide_password=False))
+        else:
+            self.template = str(workdir / "template.sqlite")
+            db = Database(f"sqlite:///{self.template}")
+        upgrade(db)
+        db.dispose()
+
+    def new(self) -> str:
+        n = next(self.counter)
+        if POSTGRES_URL:
+            name = f"{self.prefix}_{n}"
+            with self.admin.connect() as c:
+                c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+            return self.base_url.set(database=name).render_as_string(hide_password=False)
+        path = self.workdir / f"db{n}.sqlite"
+        shutil.copyfile(self.template, path)
+        return f"sqlite:///{path}"
+
+    def drop(self, url: str) -> None:
+        if POSTGRES_URL:
+            with self.admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        if POSTGRES_URL:
+            with self.admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+            self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    dbs = Databases(tmp_path_factory.mktemp("databases"))
+    yield dbs
+    dbs.close()
+
+
+@pytest.fixture
+def db_url(databases: Databases) -> Iterator[str]:
+    url = databases.new()
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture(autouse=True)
+def _english() -> None:
+    set_locale("en")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=db_url,
+        master_key=SecretStr(MASTER_KEY),
+        demo=False,
+        locale="en",
+    )
+
+
+@pytest.fixture
+def tp(settings: Settings, clock: FixedClock) -> Iterator[Tillpoint]:
+    app = open_app(settings, clock=clock)
+    yield app
+    app.close()
+
+
+def resident_id(base17: str) -> str:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return (
+        base17 + "10X98765432"[sum(int(d) * w for d, w in zip(base17, weights, strict=True)) % 11]
+    )
+
+
+def credit_code(first17: str) -> str:
+    return first17 + uscc_check_char(first17)
+
+
+def personal_application(n: int = 1, **changes: object) -> Application:
+    name = f"李四{n} Li Si {n}"
+    fields: dict[str, object] = {
+        "kind": MerchantKind.PERSONAL,
+        "legal_name": name,
+        "mcc": "5812",
+        "region_code": "3100",
+        "contact_name": name,
+        "contact_phone": "13912345678",
+        "bank_name": "工商银行 ICBC",
+        "bank_account_name": name,
+        "bank_account_no": "6212340000000000012",
+        "shop_address": "上海市黄浦区南京东路1号 1 East Nanjing Road",
+        "id_number": resident_id(f"31010119900101{n:03d}"),
+        "display_name": f"李记面馆{n} Li's Noodles {n}",
+    }
+    fields.update(changes)
+    return Application(**fields)  # type: ignore[arg-type]
+
+
+def business_application(n: int = 1, **changes: object) -> Application:
+    name = f"晨光贸易{n}有限公司 Morning Trading {n} Ltd"
+    fields: dict[str, object] = {
+        "kind": MerchantKind.BUSINESS,
+        "legal_name": name,
+        "mcc": "5411",
+        "region_code": "3100",
+        "contact_name": "王五 Wang Wu",
+        "contact_phone": "021-61234567",
+        "contact_email": "finance@example.com",
+        "bank_name": "招商银行 China Merchants Bank",
+        "bank_account_name": name,
+        "bank_account_no": "121900001234567",
+        "shop_address": "上海市徐汇区漕溪北路88号 88 North Caoxi Road",
+        "business_licence_no": credit_code(f"91310104MA1FL{n:04d}"),
+    }
+    fields.update(changes)
+    return Application(**fields)  # type: ignore[arg-type]
+
+
+def approved(tp: Tillpoint, app: Application) -> str:
+    """Apply and approve; the MID."""
+    m = tp.merchants.apply(app, "test")
+    mid = tp.merchants.approve(str(m.id), "reviewer").mid
+    assert mid is not None
+    return mid

@@ -1,0 +1,182 @@
+"""The newcomer's walk through the CLI, as the README tells it, with every refusal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.conftest import MASTER_KEY, credit_code, resident_id
+
+from tillpoint.cli import main
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Run:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TILLPOINT_DATABASE_URL", db_url)
+    monkeypatch.setenv("TILLPOINT_MASTER_KEY", MASTER_KEY)
+    monkeypatch.setenv("TILLPOINT_LOCALE", "en")
+    monkeypatch.setenv("TILLPOINT_ACTOR", "ops-amy")
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as e:
+            main(list(args))
+        out = capsys.readouterr()
+        return int(e.value.code or 0), out.out, out.err
+
+    return invoke
+
+
+PERSONAL = [
+    "merchants", "apply", "--kind", "personal", "--legal-name", "Li Si", "--mcc", "5812",
+    "--region", "3100", "--contact-name", "Li Si", "--phone", "13912345678",
+    "--bank", "ICBC", "--account-name", "Li Si", "--account", "6212340000000000012",
+    "--address", "1 East Nanjing Road", "--id-number", resident_id("31010119900101001"),
+]  # fmt: skip
+BUSINESS = [
+    "merchants", "apply", "--kind", "business", "--legal-name", "Morning Trading Ltd",
+    "--mcc", "5411", "--region", "3100", "--contact-name", "Wang Wu", "--phone", "021-61234567",
+    "--bank", "CMB", "--account-name", "Morning Trading Ltd", "--account", "121900001234567",
+    "--address", "88 North Caoxi Road", "--licence", credit_code("91310104MA1FL0001"),
+]  # fmt: skip
+
+
+def one_line_error(err: str, contains: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and contains in lines[0], err
+
+
+def test_newcomer_walkthrough(run: Run) -> None:
+    code, out, _ = run(*PERSONAL, "--json")
+    assert code == 0
+    personal = json.loads(out)
+    assert personal["status"] == "submitted" and personal["mid"] is None
+    code, out, _ = run(*BUSINESS)
+    assert (code, out.strip()) == (0, "Application 2 submitted: it waits for review.")
+
+    code, out, _ = run("merchants", "review", str(personal["id"]), "--approve")
+    assert (code, out.strip()) == (0, "Merchant approved: MID 898310058120001.")
+    code, out, err = run("merchants", "review", "898310058120001", "--approve")
+    assert code == 1
+    one_line_error(err, "Merchant 898310058120001 is already approved")
+
+    code, _, err = run("merchants", "review", "2", "--reject")
+    assert code == 2
+    one_line_error(err, "A reason is required")
+    code, out, _ = run("merchants", "review", "2", "--reject", "--reason", "licence expired")
+    assert (code, out.strip()) == (0, "Application 2 rejected.")
+
+    code, out, _ = run("merchants", "list")
+    assert code == 0 and "898310058120001" in out and "rejected" in out
+    code, out, _ = run("merchants", "history", "2", "--json")
+    assert [e["to_status"] for e in json.loads(out)] == ["submitted", "under_review", "rejected"]
+
+    code, out, _ = run(
+        "shops", "add", "898310058120001", "--name", "Stall 2", "--address", "2 Food Street"
+    )
+    assert (code, out.strip()) == (0, "Shop 2 added.")
+
+    code, out, err = run("terminals", "add", "--serial", "SN0001", "--model", "P1")
+    assert code == 0 and "TMK: " in out and "will not be shown again" in err
+    run("terminals", "add", "--serial", "SN0002", "--model", "P1")
+    code, out, _ = run("terminals", "bind", "20000001", "898310058120001", "--shop", "1")
+    assert code == 0 and "bound to merchant 898310058120001, shop 1" in out
+    assert "Supervisor (00) password: " in out
+
+    code, _, err = run("terminals", "bind", "20000002", "898310058120001", "--shop", "2")
+    assert code == 1
+    one_line_error(err, "(personal) may have at most 1 terminal(s) and already has 1")
+
+    run(
+        *BUSINESS[:-1],
+        credit_code("91310104MA1FL0002"),
+        "--legal-name",
+        "Evening Ltd",
+        "--account-name",
+        "Evening Ltd",
+    )
+    code, out, _ = run("merchants", "review", "3", "--approve", "--json")
+    other_mid = json.loads(out)["mid"]
+    code, _, err = run("terminals", "bind", "20000001", other_mid)
+    assert code == 1
+    one_line_error(err, "is bound to merchant 898310058120001: one terminal serves one merchant")
+
+    code, out, _ = run("terminals", "show", "20000001", "--json")
+    shown = json.loads(out)
+    assert (shown["status"], shown["mid"]) == ("bound", "898310058120001")
+    code, out, _ = run("terminals", "list")
+    assert "20000001" in out and "20000002" in out
+
+    code, out, _ = run(
+        "fees", "quote", "898310058120001", "--method", "debit", "--amount", "10000.00", "--json"
+    )
+    assert json.loads(out) == {
+        "plan": "PER-STD", "method": "debit", "amount_minor": 1000000, "fee_minor": 2000, "currency": "CNY"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("--mcc", "54x1"), "MCC '54x1' is malformed"),
+        (("--account", "6212340000000000013"), "Bank account is malformed"),
+    ],
+)
+def test_malformed_input_is_refused_with_exit_2(
+    run: Run, change: tuple[str, str], message: str
+) -> None:
+    args = list(PERSONAL)
+    args[args.index(change[0]) + 1] = change[1]
+    code, out, err = run(*args)
+    assert (code, out) == (2, "")
+    one_line_error(err, message)
+    code, out, _ = run("merchants", "list", "--json")
+    assert json.loads(out) == []  # nothing was created
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["terminals", "bind"], "Missing argument"),
+        (["merchants", "list", "--limit", "many"], "Invalid value for '--limit'"),
+        (["merchants", "nonsense"], "No such command"),
+        (["merchants", "list", "--status", "happy"], "'happy' is not one of"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(run: Run, args: list[str], message: str) -> None:
+    code, _, err = run(*args)
+    assert code == 2
+    one_line_error(err, message)
+
+
+def test_missing_master_key_is_explained(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TILLPOINT_MASTER_KEY")
+    code, _, err = run("merchants", "list")
+    assert code == 2
+    one_line_error(err, "TILLPOINT_MASTER_KEY is not set")
+
+
+def test_demo_is_safe_to_run_twice(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TILLPOINT_MASTER_KEY")
+    code, out, err = run("demo", "--terminals", "2", "--json")
+    assert code == 0 and "DEMO MODE" in err
+    assert json.loads(out) == [
+        {"tid": "10000001", "mid": "898310054110001", "created": True},
+        {"tid": "10000002", "mid": "898310054110002", "created": True},
+    ]
+    code, out, _ = run("demo", "--terminals", "3", "--json")
+    assert [d["created"] for d in json.loads(out)] == [False, False, True]
+    monkeypatch.setenv("TILLPOINT_DEMO", "1")
+    code, out, _ = run("terminals", "show", "10000001", "--json")
+    t = json.loads(out)
+    assert (t["status"], t["mid"], t["tmk_kcv"]) == ("shipped", "898310054110001", "08D7B4FB")
+    code, out, _ = run("operators", "verify", "10000001", "001", "--password", "1234")
+    assert (code, out.strip()) == (0, "Password accepted.")

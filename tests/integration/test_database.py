@@ -1,0 +1,78 @@
+"""The database itself enforces what matters, even when the services are bypassed;
+and the migrations describe exactly the models."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from tests.conftest import approved, business_application
+
+from tillpoint.app import Tillpoint
+from tillpoint.core.migrate import current_revision, head_revision
+from tillpoint.schema import metadata
+
+
+def test_migrations_match_the_models(tp: Tillpoint) -> None:
+    assert current_revision(tp.ctx.db) == head_revision()
+    with tp.ctx.db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def _ids(tp: Tillpoint) -> tuple[int, int, int, int, int]:
+    a = approved(tp, business_application(1))
+    b = approved(tp, business_application(2))
+    tid = tp.terminals.add("SN0001", "P1", "w").terminal.tid
+    tp.terminals.bind(tid, a, "ops")
+    with tp.ctx.db.engine.connect() as c:
+        terminal_id = c.execute(text("SELECT id FROM terminals")).scalar_one()
+        ma = c.execute(text("SELECT id FROM merchants WHERE mid = :m"), {"m": a}).scalar_one()
+        mb = c.execute(text("SELECT id FROM merchants WHERE mid = :m"), {"m": b}).scalar_one()
+        sa = c.execute(text("SELECT id FROM shops WHERE merchant_id = :m"), {"m": ma}).scalar_one()
+        sb = c.execute(text("SELECT id FROM shops WHERE merchant_id = :m"), {"m": mb}).scalar_one()
+    return terminal_id, ma, mb, sa, sb
+
+
+def test_database_refuses_a_terminal_bound_to_two_merchants(tp: Tillpoint) -> None:
+    terminal_id, _ma, mb, _sa, sb = _ids(tp)
+    with pytest.raises(IntegrityError), tp.ctx.db.engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO terminal_bindings"
+                " (terminal_id, merchant_id, shop_id, bound_at, bound_by)"
+                " VALUES (:t, :m, :s, CURRENT_TIMESTAMP, 'sql')"
+            ),
+            {"t": terminal_id, "m": mb, "s": sb},
+        )
+    with tp.ctx.db.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM terminal_bindings")).scalar_one() == 1
+
+
+def test_database_refuses_a_terminal_in_another_merchants_shop(tp: Tillpoint) -> None:
+    terminal_id, _ma, _mb, _sa, sb = _ids(tp)
+    with pytest.raises(IntegrityError), tp.ctx.db.engine.begin() as c:
+        c.execute(
+            text("UPDATE terminals SET shop_id = :s WHERE id = :t"), {"s": sb, "t": terminal_id}
+        )
+
+
+def test_database_refuses_a_bound_status_without_a_merchant(tp: Tillpoint) -> None:
+    terminal_id, *_ = _ids(tp)
+    with pytest.raises(IntegrityError), tp.ctx.db.engine.begin() as c:
+        c.execute(
+            text("UPDATE terminals SET merchant_id = NULL, shop_id = NULL WHERE id = :t"),
+            {"t": terminal_id},
+        )
+
+
+def test_a_failed_unit_of_work_leaves_nothing_behind(tp: Tillpoint) -> None:
+    def fail() -> None:
+        with tp.ctx.db.transaction() as s:
+            s.execute(text("INSERT INTO counters (name, value) VALUES ('x', 1)"))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fail()
+    with tp.ctx.db.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM counters WHERE name = 'x'")).scalar_one() == 0
