@@ -72,7 +72,9 @@ def test_bind_ship_activate_freeze(tp: Tillpoint) -> None:
 
 def test_personal_merchant_gets_one_terminal(tp: Tillpoint) -> None:
     mid = approved(tp, personal_application())
-    tp.terminals.bind(add(tp, "SN0001"), mid, "ops")
+    tp.merchants.add_shop(mid, "Stall 2", "2 Food Street", "ops")
+    tp.terminals.bind(add(tp, "SN0001"), mid, "ops", shop=1)
+    # The limit is the answer, whichever shop is (or is not) named.
     with pytest.raises(
         Refused, match=r"\(personal\) may have at most 1 terminal\(s\) and already has 1"
     ):

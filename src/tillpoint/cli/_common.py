@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tillpoint.app import Migrate, Tillpoint, open_app
+from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import _, both
 from tillpoint.core.money import Money
@@ -115,6 +117,11 @@ def fields(title: str, pairs: Sequence[tuple[str, object]]) -> None:
 
 def money(amount_minor: int | None, currency: str = "CNY") -> str:
     return "" if amount_minor is None else Money(amount_minor, currency).format()
+
+
+def when(at: datetime | None) -> str:
+    """A time as people here read it: local business time, to the second."""
+    return "" if at is None else at.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def say(message: str) -> None:

@@ -16,6 +16,7 @@ from tillpoint.cli._common import (
     handles_errors,
     say,
     table,
+    when,
 )
 from tillpoint.core.i18n import _
 from tillpoint.merchants.mcc import MCC_NAMES
@@ -60,8 +61,8 @@ def show_merchant(m: MerchantView, as_json: bool) -> None:
                 _("Terminal limit"),
                 m.max_terminals if m.max_terminals is not None else _("kind default"),
             ),
-            (_("Applied"), m.created_at.isoformat(timespec="seconds")),
-            (_("Approved"), m.approved_at.isoformat(timespec="seconds") if m.approved_at else None),
+            (_("Applied"), when(m.created_at)),
+            (_("Approved"), when(m.approved_at)),
             (_("Shops"), ", ".join(f"{s.number} {s.name}" for s in m.shops)),
         ],
     )
@@ -196,7 +197,7 @@ def history(ref: Ref, as_json: JsonOpt = False) -> None:
         [_("When"), _("From"), _("To"), _("Who"), _("Why")],
         [
             (
-                e.at.isoformat(timespec="seconds"),
+                when(e.at),
                 _(e.from_status.value) if e.from_status else "",
                 _(e.to_status.value),
                 e.actor,

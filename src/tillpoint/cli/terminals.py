@@ -17,6 +17,7 @@ from tillpoint.cli._common import (
     handles_errors,
     say,
     table,
+    when,
 )
 from tillpoint.core.i18n import _, both
 from tillpoint.terminals.models import Capability, MacMethod, TerminalStatus
@@ -55,12 +56,12 @@ def show_terminal(t: TerminalView, as_json: bool) -> None:
             (_("Merchant"), f"{t.mid} {t.merchant_name}" if t.mid else None),
             (_("Shop"), t.shop_number),
             (_("TMK check value"), t.tmk_kcv),
-            (_("Added"), t.created_at.isoformat(timespec="seconds")),
-            (_("Bound"), t.bound_at.isoformat(timespec="seconds") if t.bound_at else None),
-            (_("Shipped"), t.shipped_at.isoformat(timespec="seconds") if t.shipped_at else None),
+            (_("Added"), when(t.created_at)),
+            (_("Bound"), when(t.bound_at)),
+            (_("Shipped"), when(t.shipped_at)),
             (
                 _("Activated"),
-                t.activated_at.isoformat(timespec="seconds") if t.activated_at else None,
+                when(t.activated_at),
             ),
         ],
     )
@@ -243,7 +244,7 @@ def history(tid: Tid, as_json: JsonOpt = False) -> None:
         [_("When"), _("From"), _("To"), _("Who"), _("Why")],
         [
             (
-                e.at.isoformat(timespec="seconds"),
+                when(e.at),
                 _(e.from_status.value) if e.from_status else "",
                 _(e.to_status.value),
                 e.actor,

@@ -214,11 +214,6 @@ class TerminalService:
                     ref=merchant_label(m),
                     status=m.status.value,
                 )
-            target = find_shop(s, m, shop)
-            if target.status is not ShopStatus.OPEN:
-                raise Refused(
-                    "terminal.shop_closed", N_("Shop {number} is closed"), number=target.number
-                )
             have = s.scalar(
                 select(func.count()).select_from(Terminal).where(Terminal.merchant_id == m.id)
             )
@@ -234,6 +229,11 @@ class TerminalService:
                     kind=m.kind.value,
                     allowed=allowed,
                     have=have,
+                )
+            target = find_shop(s, m, shop)
+            if target.status is not ShopStatus.OPEN:
+                raise Refused(
+                    "terminal.shop_closed", N_("Shop {number} is closed"), number=target.number
                 )
             now = self.ctx.now()
             t.merchant_id, t.shop_id, t.bound_at = m.id, target.id, now
