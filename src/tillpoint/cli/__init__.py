@@ -28,7 +28,9 @@ cli.add_typer(fees.fees, name="fees")
 cli.add_typer(fees.limits, name="limits")
 cli.add_typer(system.db, name="db")
 cli.add_typer(system.keys, name="keys")
-cli.command("demo")(system.demo)
+cli.command("demo", help=_("Create the fixed demo merchants and terminals (safe to run again)."))(
+    system.demo
+)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

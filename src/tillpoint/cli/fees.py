@@ -54,10 +54,9 @@ def show_plan(p: FeePlanView) -> None:
     )
 
 
-@fees.command("plans")
+@fees.command("plans", help=_("List fee plans."))
 @handles_errors
 def plans(as_json: JsonOpt = False) -> None:
-    """List fee plans."""
     rows = app().fees.list_plans()
     if as_json:
         emit_json(rows)
@@ -66,18 +65,19 @@ def plans(as_json: JsonOpt = False) -> None:
         show_plan(p)
 
 
-@fees.command("show")
+@fees.command("show", help=_("Show one fee plan."))
 @handles_errors
 def show(
     code: Annotated[str, typer.Argument(help=_("Plan code, e.g. BIZ-STD."))],
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one fee plan."""
     p = app().fees.get_plan(code)
     emit_json(p) if as_json else show_plan(p)
 
 
-@fees.command("create")
+@fees.command(
+    "create", help=_("Create a fee plan (plans never change: create a new one for new prices).")
+)
 @handles_errors
 def create(
     code: Annotated[str, typer.Argument(help=_("Plan code, e.g. BIZ-2027."))],
@@ -100,7 +100,6 @@ def create(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a fee plan (plans never change: create a new one for new prices)."""
     rates: dict[PaymentMethod, Rate] = {}
     for item in rate:
         method, sep, value = item.partition("=")
@@ -128,7 +127,7 @@ def create(
     emit_json(p) if as_json else say(_("Fee plan {code} created.").format(code=p.code))
 
 
-@fees.command("assign")
+@fees.command("assign", help=_("Move a merchant to another plan from a date on."))
 @handles_errors
 def assign(
     merchant: Merchant,
@@ -141,7 +140,6 @@ def assign(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Move a merchant to another plan from a date on."""
     try:
         start = date.fromisoformat(effective) if effective else None
     except ValueError:
@@ -154,10 +152,9 @@ def assign(
     )
 
 
-@fees.command("history")
+@fees.command("history", help=_("A merchant's fee plans over time."))
 @handles_errors
 def history(merchant: Merchant, as_json: JsonOpt = False) -> None:
-    """A merchant's fee plans over time."""
     rows = app().fees.history(merchant)
     if as_json:
         emit_json(rows)
@@ -169,7 +166,7 @@ def history(merchant: Merchant, as_json: JsonOpt = False) -> None:
     )
 
 
-@fees.command("quote")
+@fees.command("quote", help=_("The fee a merchant pays on an amount today."))
 @handles_errors
 def quote(
     merchant: Merchant,
@@ -177,7 +174,6 @@ def quote(
     amount: Annotated[str, typer.Option(help=_("Amount, e.g. 100.00."))],
     as_json: JsonOpt = False,
 ) -> None:
-    """The fee a merchant pays on an amount today."""
     value = Money.parse(amount)
     plan, charged = app().fees.quote(merchant, method, value)
     if as_json:
@@ -198,10 +194,9 @@ def quote(
         )
 
 
-@limits.command("show")
+@limits.command("show", help=_("Limits of each merchant kind."))
 @handles_errors
 def limits_show(as_json: JsonOpt = False) -> None:
-    """Limits of each merchant kind."""
     rows = app().limits.list()
     if as_json:
         emit_json(rows)
@@ -221,7 +216,7 @@ def limits_show(as_json: JsonOpt = False) -> None:
     )
 
 
-@limits.command("set")
+@limits.command("set", help=_("Change the limits of a merchant kind."))
 @handles_errors
 def limits_set(
     kind: Annotated[MerchantKind, typer.Argument(help=_("personal or business."))],
@@ -235,7 +230,6 @@ def limits_set(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change the limits of a merchant kind."""
     r = app().limits.set(
         kind,
         actor(by),

@@ -68,7 +68,7 @@ def show_merchant(m: MerchantView, as_json: bool) -> None:
     )
 
 
-@merchants.command("apply")
+@merchants.command("apply", help=_("Apply for a merchant account (it then waits for review)."))
 @handles_errors
 def apply_(
     kind: Annotated[MerchantKind, typer.Option(help=_("personal or business."))],
@@ -94,7 +94,6 @@ def apply_(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Apply for a merchant account (it then waits for review)."""
     m = app().merchants.apply(
         Application(
             kind=kind,
@@ -122,7 +121,9 @@ def apply_(
         say(_("Application {id} submitted: it waits for review.").format(id=m.id))
 
 
-@merchants.command("review")
+@merchants.command(
+    "review", help=_("Review an application: take it under review, or --approve / --reject it.")
+)
 @handles_errors
 def review(
     ref: Ref,
@@ -134,7 +135,6 @@ def review(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Review an application: take it under review, or --approve / --reject it."""
     if approve and reject:
         raise typer.BadParameter(_("choose --approve or --reject, not both"))
     svc = app().merchants
@@ -153,7 +153,7 @@ def review(
         say(message)
 
 
-@merchants.command("list")
+@merchants.command("list", help=_("List merchants and applications."))
 @handles_errors
 def list_(
     status: Annotated[MerchantStatus | None, typer.Option(help=_("Only this status."))] = None,
@@ -162,7 +162,6 @@ def list_(
     limit: Annotated[int, typer.Option(help=_("At most this many (1-500)."))] = 100,
     as_json: JsonOpt = False,
 ) -> None:
-    """List merchants and applications."""
     rows = app().merchants.search(status=status, kind=kind, after_id=after, limit=limit)
     if as_json:
         emit_json(rows)
@@ -177,17 +176,15 @@ def list_(
     )
 
 
-@merchants.command("show")
+@merchants.command("show", help=_("Show one merchant."))
 @handles_errors
 def show(ref: Ref, as_json: JsonOpt = False) -> None:
-    """Show one merchant."""
     show_merchant(app().merchants.get(ref), as_json)
 
 
-@merchants.command("history")
+@merchants.command("history", help=_("Every status change: who, when, why."))
 @handles_errors
 def history(ref: Ref, as_json: JsonOpt = False) -> None:
-    """Every status change: who, when, why."""
     events = app().merchants.history(ref)
     if as_json:
         emit_json(events)
@@ -208,31 +205,32 @@ def history(ref: Ref, as_json: JsonOpt = False) -> None:
     )
 
 
-@merchants.command("suspend")
+@merchants.command(
+    "suspend", help=_("Suspend an approved merchant: its terminals stop taking payments.")
+)
 @handles_errors
 def suspend(ref: Ref, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
-    """Suspend an approved merchant: its terminals stop taking payments."""
     m = app().merchants.suspend(ref, actor(by), reason)
     emit_json(m) if as_json else say(_("Merchant {mid} suspended.").format(mid=m.mid))
 
 
-@merchants.command("reinstate")
+@merchants.command("reinstate", help=_("Lift a suspension."))
 @handles_errors
 def reinstate(ref: Ref, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
-    """Lift a suspension."""
     m = app().merchants.reinstate(ref, actor(by), reason)
     emit_json(m) if as_json else say(_("Merchant {mid} reinstated.").format(mid=m.mid))
 
 
-@merchants.command("close")
+@merchants.command(
+    "close", help=_("Close a merchant for good (its terminals must be unbound first).")
+)
 @handles_errors
 def close(ref: Ref, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
-    """Close a merchant for good (its terminals must be unbound first)."""
     m = app().merchants.close(ref, actor(by), reason)
     emit_json(m) if as_json else say(_("Merchant {mid} closed.").format(mid=m.mid))
 
 
-@merchants.command("set-terminal-limit")
+@merchants.command("set-terminal-limit", help=_("Give one merchant its own terminal limit."))
 @handles_errors
 def set_terminal_limit(
     ref: Ref,
@@ -242,7 +240,6 @@ def set_terminal_limit(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Give one merchant its own terminal limit."""
     m = app().merchants.set_max_terminals(ref, limit, actor(by))
     if as_json:
         emit_json(m)
@@ -262,7 +259,7 @@ def _shop_rows(rows: list[ShopView]) -> None:
     )
 
 
-@shops.command("add")
+@shops.command("add", help=_("Open another shop for a merchant."))
 @handles_errors
 def shop_add(
     ref: Ref,
@@ -274,20 +271,18 @@ def shop_add(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Open another shop for a merchant."""
     shop = app().merchants.add_shop(ref, name, address, actor(by), region)
     emit_json(shop) if as_json else say(_("Shop {n} added.").format(n=shop.number))
 
 
-@shops.command("list")
+@shops.command("list", help=_("A merchant's shops."))
 @handles_errors
 def shop_list(ref: Ref, as_json: JsonOpt = False) -> None:
-    """A merchant's shops."""
     rows = app().merchants.list_shops(ref)
     emit_json(rows) if as_json else _shop_rows(rows)
 
 
-@shops.command("close")
+@shops.command("close", help=_("Close a shop (its terminals must be unbound first)."))
 @handles_errors
 def shop_close(
     ref: Ref,
@@ -295,6 +290,5 @@ def shop_close(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Close a shop (its terminals must be unbound first)."""
     shop = app().merchants.close_shop(ref, number, actor(by))
     emit_json(shop) if as_json else say(_("Shop {n} closed.").format(n=shop.number))

@@ -32,18 +32,18 @@ db = typer.Typer(help=_("The database schema."), no_args_is_help=True)
 keys = typer.Typer(help=_("Keys."), no_args_is_help=True)
 
 
-@db.command("upgrade")
+@db.command("upgrade", help=_("Bring the database schema up to this version (Alembic migrations)."))
 @handles_errors
 def upgrade() -> None:
-    """Bring the database schema up to this version (Alembic migrations)."""
     app(migrate="always")
     say(_("Database is at revision {rev}.").format(rev=head_revision()))
 
 
-@db.command("status")
+@db.command(
+    "status", help=_("Which schema revision the database is at, and which this version needs.")
+)
 @handles_errors
 def status(as_json: JsonOpt = False) -> None:
-    """Which schema revision the database is at, and which this version needs."""
     database = Database(settings().database_url)
     try:
         have, want = current_revision(database), head_revision()
@@ -59,9 +59,8 @@ def status(as_json: JsonOpt = False) -> None:
         )
 
 
-@keys.command("new-master-key")
+@keys.command("new-master-key", help=_("Print a fresh random master key for TILLPOINT_MASTER_KEY."))
 def new_master_key() -> None:
-    """Print a fresh random master key for TILLPOINT_MASTER_KEY."""
     say(secrets.token_hex(32).upper())
     err.print(both("Keep it secret and backed up: without it, stored keys cannot be read."))
 
@@ -92,5 +91,4 @@ def demo(
     terminals: Annotated[int, typer.Option(help=_("How many demo terminals and merchants."))] = 3,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create the fixed demo merchants and terminals (safe to run again)."""
     run_demo(terminals, as_json)

@@ -67,7 +67,9 @@ def show_terminal(t: TerminalView, as_json: bool) -> None:
     )
 
 
-@terminals.command("add")
+@terminals.command(
+    "add", help=_("Take a terminal into stock and create its master key (shown once).")
+)
 @handles_errors
 def add(
     serial: Annotated[str, typer.Option(help=_("Serial number printed on the device."))],
@@ -87,7 +89,6 @@ def add(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Take a terminal into stock and create its master key (shown once)."""
     try:
         caps = [Capability(c.strip()) for c in capabilities.split(",") if c.strip()]
     except ValueError as e:
@@ -107,7 +108,7 @@ def add(
     )
 
 
-@terminals.command("bind")
+@terminals.command("bind", help=_("Bind a terminal to one merchant and shop (一机一户)."))
 @handles_errors
 def bind(
     tid: Tid,
@@ -118,7 +119,6 @@ def bind(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Bind a terminal to one merchant and shop (一机一户)."""
     b = app().terminals.bind(tid, merchant, actor(by), shop=shop)
     if as_json:
         emit_json(b)
@@ -136,17 +136,16 @@ def bind(
     )
 
 
-@terminals.command("unbind")
+@terminals.command("unbind", help=_("Take a terminal back from its merchant into stock."))
 @handles_errors
 def unbind(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
-    """Take a terminal back from its merchant into stock."""
     t = app().terminals.unbind(tid, actor(by), reason)
     emit_json(t) if as_json else say(
         _("Terminal {tid} unbound and back in stock.").format(tid=t.tid)
     )
 
 
-@terminals.command("ship")
+@terminals.command("ship", help=_("Mark a bound terminal as shipped to its merchant."))
 @handles_errors
 def ship(
     tid: Tid,
@@ -154,41 +153,38 @@ def ship(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Mark a bound terminal as shipped to its merchant."""
     t = app().terminals.ship(tid, actor(by), note)
     emit_json(t) if as_json else say(_("Terminal {tid} shipped.").format(tid=t.tid))
 
 
-@terminals.command("freeze")
+@terminals.command(
+    "freeze", help=_("Freeze a terminal: it can no longer sign on or take payments.")
+)
 @handles_errors
 def freeze(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
-    """Freeze a terminal: it can no longer sign on or take payments."""
     t = app().terminals.freeze(tid, actor(by), reason)
     emit_json(t) if as_json else say(_("Terminal {tid} frozen.").format(tid=t.tid))
 
 
-@terminals.command("unfreeze")
+@terminals.command("unfreeze", help=_("Lift a freeze."))
 @handles_errors
 def unfreeze(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
-    """Lift a freeze."""
     t = app().terminals.unfreeze(tid, actor(by), reason)
     emit_json(t) if as_json else say(
         _("Terminal {tid} is {status} again.").format(tid=t.tid, status=_(t.status.value))
     )
 
 
-@terminals.command("retire")
+@terminals.command("retire", help=_("Retire a terminal in stock for good."))
 @handles_errors
 def retire(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
-    """Retire a terminal in stock for good."""
     t = app().terminals.retire(tid, actor(by), reason)
     emit_json(t) if as_json else say(_("Terminal {tid} retired.").format(tid=t.tid))
 
 
-@terminals.command("rekey")
+@terminals.command("rekey", help=_("Give a terminal a new master key (shown once)."))
 @handles_errors
 def rekey(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
-    """Give a terminal a new master key (shown once)."""
     p = app().terminals.rekey(tid, actor(by), reason)
     if as_json:
         emit_json(p)
@@ -203,7 +199,7 @@ def rekey(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) 
     )
 
 
-@terminals.command("list")
+@terminals.command("list", help=_("List terminals."))
 @handles_errors
 def list_(
     status: Annotated[TerminalStatus | None, typer.Option(help=_("Only this status."))] = None,
@@ -212,7 +208,6 @@ def list_(
     limit: Annotated[int, typer.Option(help=_("At most this many (1-500)."))] = 100,
     as_json: JsonOpt = False,
 ) -> None:
-    """List terminals."""
     rows = app().terminals.search(status=status, merchant_ref=merchant, after_id=after, limit=limit)
     if as_json:
         emit_json(rows)
@@ -224,17 +219,15 @@ def list_(
     )
 
 
-@terminals.command("show")
+@terminals.command("show", help=_("Show one terminal."))
 @handles_errors
 def show(tid: Tid, as_json: JsonOpt = False) -> None:
-    """Show one terminal."""
     show_terminal(app().terminals.get(tid), as_json)
 
 
-@terminals.command("history")
+@terminals.command("history", help=_("Every lifecycle change: who, when, why."))
 @handles_errors
 def history(tid: Tid, as_json: JsonOpt = False) -> None:
-    """Every lifecycle change: who, when, why."""
     events = app().terminals.history(tid)
     if as_json:
         emit_json(events)
@@ -255,10 +248,9 @@ def history(tid: Tid, as_json: JsonOpt = False) -> None:
     )
 
 
-@operators.command("list")
+@operators.command("list", help=_("A terminal's operators."))
 @handles_errors
 def op_list(tid: Tid, as_json: JsonOpt = False) -> None:
-    """A terminal's operators."""
     rows = app().terminals.list_operators(tid)
     if as_json:
         emit_json(rows)
@@ -270,7 +262,7 @@ def op_list(tid: Tid, as_json: JsonOpt = False) -> None:
     )
 
 
-@operators.command("add")
+@operators.command("add", help=_("Add a cashier (4-digit password)."))
 @handles_errors
 def op_add(
     tid: Tid,
@@ -280,35 +272,33 @@ def op_add(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a cashier (4-digit password)."""
     o = app().terminals.add_operator(tid, code, password, actor(by), name)
     emit_json(o) if as_json else say(
         _("Operator {code} added to terminal {tid}.").format(code=o.code, tid=tid)
     )
 
 
-@operators.command("passwd")
+@operators.command("passwd", help=_("Set a new password (also unlocks a locked operator)."))
 @handles_errors
 def op_passwd(
     tid: Tid, code: Code, password: Password, by: ByOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """Set a new password (also unlocks a locked operator)."""
     o = app().terminals.set_operator_password(tid, code, password, actor(by))
     emit_json(o) if as_json else say(_("Password of operator {code} changed.").format(code=o.code))
 
 
-@operators.command("remove")
+@operators.command("remove", help=_("Remove a cashier."))
 @handles_errors
 def op_remove(tid: Tid, code: Code, by: ByOpt = None) -> None:
-    """Remove a cashier."""
     app().terminals.remove_operator(tid, code, actor(by))
     say(_("Operator {code} removed from terminal {tid}.").format(code=code, tid=tid))
 
 
-@operators.command("verify")
+@operators.command(
+    "verify", help=_("Check an operator's password, as the terminal's sign-in does.")
+)
 @handles_errors
 def op_verify(tid: Tid, code: Code, password: Password, as_json: JsonOpt = False) -> None:
-    """Check an operator's password, as the terminal's sign-in does."""
     ok = app().terminals.verify_operator(tid, code, password)
     if as_json:
         emit_json({"tid": tid, "code": code, "valid": ok})
