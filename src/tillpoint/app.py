@@ -20,6 +20,7 @@ from tillpoint.merchants.limits import LimitsService
 from tillpoint.merchants.services import MerchantService
 from tillpoint.security.keystore import Keystore
 from tillpoint.terminals.services import TerminalService
+from tillpoint.terminals.signon import SignOnService
 
 Migrate = Literal["always", "if-new"]
 
@@ -31,6 +32,7 @@ class Tillpoint:
         self.fees = FeeService(ctx)
         self.limits = LimitsService(ctx)
         self.terminals = TerminalService(ctx)
+        self.signon = SignOnService(ctx)
 
     def close(self) -> None:
         self.ctx.db.dispose()

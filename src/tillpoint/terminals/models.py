@@ -171,6 +171,14 @@ class TerminalBatch(Base):
     __table_args__ = (
         UniqueConstraint("terminal_id", "batch_no", "opened_at"),
         CheckConstraint("txn_count >= 0", name="txn_count"),
+        # A terminal has at most one open batch.
+        Index(
+            "uq_terminal_batches_open",
+            "terminal_id",
+            unique=True,
+            sqlite_where=text("settled_at IS NULL"),
+            postgresql_where=text("settled_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -179,3 +187,18 @@ class TerminalBatch(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     txn_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WorkingKeys(Base):
+    """The working keys of a terminal's current sign-on, encrypted under the master key.
+    A new sign-on replaces them (the old ones stop working); a sign-off deletes them."""
+
+    __tablename__ = "terminal_working_keys"
+
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)  # counts sign-ons, names the keys
+    pik_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    mak_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    tdk_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    operator_code: Mapped[str] = mapped_column(String(3))
+    signed_on_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,202 @@
+"""Terminal sign-on (签到) and sign-off (签退): the host side of spec section 4.1-4.2.
+
+Sign-on gives a terminal fresh PIK, MAK and TDK, each encrypted under its TMK and
+followed by its check value, and tells it which batch to use. The keys of any earlier
+sign-on stop working at once. Every message that moves money is first checked by
+``admit``: the terminal is known, bound, not frozen, signed on, and names its own
+merchant in field 42.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tillpoint.context import Context
+from tillpoint.core.errors import InvariantViolation, NotFound, Refused
+from tillpoint.core.i18n import N_
+from tillpoint.core.models import next_counter
+from tillpoint.merchants.models import Merchant, MerchantStatus
+from tillpoint.security import tdes
+from tillpoint.terminals.models import (
+    Terminal,
+    TerminalBatch,
+    TerminalEvent,
+    TerminalStatus,
+    WorkingKeys,
+)
+from tillpoint.terminals.services import find_terminal, tmk_context
+
+T = TerminalStatus
+KEY_BLOCK_BYTES = 60  # PIK(16) KCV(4) MAK(16) KCV(4) TDK(16) KCV(4)
+FIRST_BATCH = 1
+LAST_BATCH = 999_999
+
+
+class HostRefusal(Refused):
+    """A terminal the host will not serve; ``response_code`` is what field 39 says."""
+
+    def __init__(self, response_code: str, code: str, message: str, /, **params: object) -> None:
+        super().__init__(code, message, **params)
+        self.response_code = response_code
+
+
+@dataclass(frozen=True)
+class SignOn:
+    terminal_id: int
+    batch_no: str
+    key_block: bytes  # what goes into field 62
+    generation: int
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A terminal cleared to send a message, with its clear working keys (in memory
+    only, for this message) and where it belongs."""
+
+    terminal_id: int
+    tid: str
+    merchant_id: int
+    shop_id: int
+    batch_no: str
+    pik: bytes
+    mak: bytes
+    tdk: bytes
+    generation: int
+
+
+def _keys_context(t: Terminal, role: str, generation: int) -> str:
+    return f"terminal:{t.serial_no}:{role}:{generation}"
+
+
+class SignOnService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def sign_on(self, tid: str, mid: str, operator_code: str) -> SignOn:
+        with self.ctx.db.transaction() as s:
+            t = self._serviceable(s, tid, mid, lock=True)
+            tmk = self.ctx.keystore.unwrap_key(t.tmk_enc, tmk_context(t))
+            generation = next_counter(s, f"keys:{t.id}")
+            block = b""
+            sealed: dict[str, bytes] = {}
+            for role in ("pik", "mak", "tdk"):
+                key = tdes.generate_key()
+                block += tdes.encrypt_ecb(tmk, key) + tdes.kcv(key)
+                sealed[role] = self.ctx.keystore.wrap_key(key, _keys_context(t, role, generation))
+            now = self.ctx.now()
+            row = s.get(WorkingKeys, t.id)
+            if row is None:
+                row = WorkingKeys(terminal_id=t.id)
+                s.add(row)
+            row.generation, row.operator_code, row.signed_on_at = generation, operator_code, now
+            row.pik_enc, row.mak_enc, row.tdk_enc = sealed["pik"], sealed["mak"], sealed["tdk"]
+            if t.status in (T.BOUND, T.SHIPPED):  # the first sign-on puts it in service
+                s.add(
+                    TerminalEvent(
+                        terminal_id=t.id,
+                        from_status=t.status,
+                        to_status=T.ACTIVE,
+                        actor="host",
+                        reason="first sign-on",
+                        at=now,
+                    )
+                )
+                t.status, t.activated_at = T.ACTIVE, now
+            batch = self._open_batch(s, t)
+            return SignOn(
+                terminal_id=t.id, batch_no=batch.batch_no, key_block=block, generation=generation
+            )
+
+    def sign_off(self, tid: str, mid: str) -> None:
+        """The working keys stop working; the next message needs a new sign-on."""
+        with self.ctx.db.transaction() as s:
+            t = self._serviceable(s, tid, mid)
+            row = s.get(WorkingKeys, t.id)
+            if row is not None:
+                s.delete(row)
+
+    def admit(self, tid: str, mid: str) -> Admitted:
+        """Check a terminal may send a financial message now, and load its keys."""
+        with self.ctx.db.transaction() as s:
+            t = self._serviceable(s, tid, mid)
+            row = s.get(WorkingKeys, t.id)
+            if row is None:
+                raise HostRefusal(
+                    "A0",
+                    "host.not_signed_on",
+                    N_("Terminal {tid} is not signed on"),
+                    tid=t.tid,
+                )
+            ks = self.ctx.keystore
+            g = row.generation
+            merchant_id, shop_id = t.merchant_id, t.shop_id
+            if merchant_id is None or shop_id is None:  # _serviceable and a CHECK rule it out
+                raise InvariantViolation("host.unbound", "Admitted an unbound terminal")
+            return Admitted(
+                terminal_id=t.id,
+                tid=t.tid,
+                merchant_id=merchant_id,
+                shop_id=shop_id,
+                batch_no=self._open_batch(s, t).batch_no,
+                pik=ks.unwrap_key(row.pik_enc, _keys_context(t, "pik", g)),
+                mak=ks.unwrap_key(row.mak_enc, _keys_context(t, "mak", g)),
+                tdk=ks.unwrap_key(row.tdk_enc, _keys_context(t, "tdk", g)),
+                generation=g,
+            )
+
+    def _serviceable(self, s: Session, tid: str, mid: str, *, lock: bool = False) -> Terminal:
+        try:
+            t = find_terminal(s, tid, lock=lock)
+        except NotFound:
+            raise HostRefusal(
+                "97", "host.unknown_terminal", N_("Terminal {tid} is not registered"), tid=tid
+            ) from None
+        if t.merchant_id is None:
+            raise HostRefusal(
+                "97", "host.unbound_terminal", N_("Terminal {tid} is not bound"), tid=tid
+            )
+        merchant = s.get(Merchant, t.merchant_id)
+        if merchant is None or merchant.mid != mid:
+            raise HostRefusal(
+                "03",
+                "host.wrong_merchant",
+                N_("Terminal {tid} does not belong to merchant {mid}"),
+                tid=tid,
+                mid=mid,
+            )
+        if t.status is T.FROZEN:
+            raise HostRefusal("58", "host.frozen_terminal", N_("Terminal {tid} is frozen"), tid=tid)
+        if merchant.status is not MerchantStatus.APPROVED:
+            raise HostRefusal(
+                "03",
+                "host.merchant_not_active",
+                N_("Merchant {mid} is {status}"),
+                mid=mid,
+                status=merchant.status.value,
+            )
+        return t
+
+    def _open_batch(self, s: Session, t: Terminal) -> TerminalBatch:
+        batch = s.execute(
+            select(TerminalBatch).where(
+                TerminalBatch.terminal_id == t.id, TerminalBatch.settled_at.is_(None)
+            )
+        ).scalar_one_or_none()
+        if batch is not None:
+            return batch
+        last = s.execute(
+            select(TerminalBatch.batch_no)
+            .where(TerminalBatch.terminal_id == t.id)
+            .order_by(TerminalBatch.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        number = FIRST_BATCH if last is None or int(last) >= LAST_BATCH else int(last) + 1
+        batch = TerminalBatch(
+            terminal_id=t.id, batch_no=f"{number:06d}", opened_at=self.ctx.now(), txn_count=0
+        )
+        s.add(batch)
+        s.flush()
+        return batch
