@@ -9,7 +9,8 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, ParamSpec, TypeVar
+from enum import StrEnum
+from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -122,6 +123,39 @@ def money(amount_minor: int | None, currency: str = "CNY") -> str:
 def when(at: datetime | None) -> str:
     """A time as people here read it: local business time, to the second."""
     return "" if at is None else at.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Event(Protocol):
+    """A recorded status change of a merchant or a terminal."""
+
+    @property
+    def from_status(self) -> StrEnum | None: ...
+    @property
+    def to_status(self) -> StrEnum: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+def history_table(events: Sequence[Event]) -> None:
+    """Status changes of anything: when, from, to, who, why."""
+    table(
+        _("History"),
+        [_("When"), _("From"), _("To"), _("Who"), _("Why")],
+        [
+            (
+                when(e.at),
+                _(e.from_status.value) if e.from_status else "",
+                _(e.to_status.value),
+                e.actor,
+                e.reason,
+            )
+            for e in events
+        ],
+    )
 
 
 def say(message: str) -> None:

@@ -14,6 +14,7 @@ from tillpoint.cli._common import (
     emit_json,
     fields,
     handles_errors,
+    history_table,
     say,
     table,
     when,
@@ -189,20 +190,7 @@ def history(ref: Ref, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(events)
         return
-    table(
-        _("History"),
-        [_("When"), _("From"), _("To"), _("Who"), _("Why")],
-        [
-            (
-                when(e.at),
-                _(e.from_status.value) if e.from_status else "",
-                _(e.to_status.value),
-                e.actor,
-                e.reason,
-            )
-            for e in events
-        ],
-    )
+    history_table(events)
 
 
 @merchants.command(

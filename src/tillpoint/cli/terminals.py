@@ -15,6 +15,7 @@ from tillpoint.cli._common import (
     err,
     fields,
     handles_errors,
+    history_table,
     say,
     table,
     when,
@@ -232,20 +233,7 @@ def history(tid: Tid, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(events)
         return
-    table(
-        _("History"),
-        [_("When"), _("From"), _("To"), _("Who"), _("Why")],
-        [
-            (
-                when(e.at),
-                _(e.from_status.value) if e.from_status else "",
-                _(e.to_status.value),
-                e.actor,
-                e.reason,
-            )
-            for e in events
-        ],
-    )
+    history_table(events)
 
 
 @operators.command("list", help=_("A terminal's operators."))

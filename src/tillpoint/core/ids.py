@@ -57,3 +57,14 @@ def check_region(region_code: str) -> str:
             region=region_code,
         )
     return region_code
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check digit of card and bank card numbers."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0

@@ -7,6 +7,7 @@ from datetime import date
 
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_
+from tillpoint.core.ids import luhn_ok
 from tillpoint.merchants.mcc import BUSINESS_ONLY, MCC_NAMES
 from tillpoint.merchants.models import MerchantKind
 
@@ -47,16 +48,6 @@ def mcc(value: str, kind: MerchantKind) -> str:
             value=value,
         )
     return value
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def bank_account(value: str, kind: MerchantKind) -> str:
