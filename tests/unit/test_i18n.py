@@ -62,3 +62,19 @@ def test_the_cli_speaks_chinese() -> None:
     )
     assert refused.returncode == 2
     assert "错误" in refused.stderr and "TILLPOINT_MASTER_KEY" in refused.stderr
+
+
+def test_refusals_translate_their_statuses_too() -> None:
+    from tillpoint.core.errors import Refused
+    from tillpoint.core.i18n import set_locale
+    from tillpoint.merchants.models import MerchantStatus
+
+    err = Refused(
+        "merchant.already",
+        "Merchant {ref} is already {status}",
+        ref="898310054110001",
+        status=MerchantStatus.APPROVED,
+    )
+    assert str(err) == "Merchant 898310054110001 is already approved"
+    set_locale("zh_CN")
+    assert err.localized() == "商户 898310054110001 状态已是「已通过」"

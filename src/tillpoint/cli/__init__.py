@@ -9,7 +9,7 @@ import typer
 from typer.exceptions import TyperException
 
 from tillpoint.cli import fees, merchants, system, terminals
-from tillpoint.cli._common import CliState, err
+from tillpoint.cli._common import CliState, print_error
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import _
 
@@ -41,11 +41,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         code = result if isinstance(result, int) else 0
     except TyperException as e:  # bad usage: one line, exit 2
         ctx = getattr(e, "ctx", None)
-        hint = f" ({_('see')} '{ctx.command_path} --help')" if ctx is not None else ""
-        err.print(f"[red]{_('error')}:[/] {e.format_message()}{hint}", soft_wrap=True)
+        see = _("see")
+        hint = f" ({see} '{ctx.command_path} --help')" if ctx is not None else ""
+        print_error(f"{e.format_message()}{hint}")
         code = e.exit_code
     except TillpointError as e:  # raised while opening the app (configuration)
-        err.print(f"[red]{_('error')}:[/] {e.localized()}", soft_wrap=True)
+        print_error(e.localized())
         code = e.exit_code
     except (typer.Abort, KeyboardInterrupt):
         code = 130

@@ -76,6 +76,12 @@ def actor(by: str | None) -> str:
     return by or os.environ.get("TILLPOINT_ACTOR") or f"cli:{getpass.getuser()}"
 
 
+def print_error(message: str) -> None:
+    """One line on standard error: what went wrong and, where it helps, what to do."""
+    label = _("error")  # outside the f-string, where the catalogue's extractor sees it
+    err.print(f"[red]{label}:[/] {message}")
+
+
 def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Refusals exit 1, bad input 2, each with one line saying why."""
 
@@ -84,7 +90,7 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except TillpointError as e:
-            err.print(f"[red]{_('error')}:[/] {e.localized()}", soft_wrap=True)
+            print_error(e.localized())
             raise typer.Exit(e.exit_code) from None
 
     return wrapper

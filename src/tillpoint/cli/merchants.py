@@ -40,7 +40,7 @@ def show_merchant(m: MerchantView, as_json: bool) -> None:
         return
     mcc_en, mcc_zh = MCC_NAMES.get(m.mcc, ("", ""))
     fields(
-        f"{_('Merchant')} {m.mid or '#' + str(m.id)}",
+        _("Merchant") + f" {m.mid or '#' + str(m.id)}",
         [
             (_("Application number"), m.id),
             (_("MID"), m.mid),

@@ -46,7 +46,7 @@ def show_terminal(t: TerminalView, as_json: bool) -> None:
         emit_json(t)
         return
     fields(
-        f"{_('Terminal')} {t.tid}",
+        _("Terminal") + f" {t.tid}",
         [
             (_("TID"), t.tid),
             (_("Serial number"), t.serial_no),

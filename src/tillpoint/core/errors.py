@@ -7,6 +7,7 @@ Adapters map the classes to exit codes and HTTP statuses; domain code never prin
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
 
 from tillpoint.core.i18n import _
@@ -25,8 +26,10 @@ class TillpointError(Exception):
         super().__init__(message.format(**params))
 
     def localized(self) -> str:
-        """The message in the current locale."""
-        return _(self.message).format(**self.params)
+        """The message in the current locale; enum values in it (statuses, kinds) are
+        translated too."""
+        params = {k: _(v.value) if isinstance(v, StrEnum) else v for k, v in self.params.items()}
+        return _(self.message).format(**params)
 
 
 class InvalidInput(TillpointError):

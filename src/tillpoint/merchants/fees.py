@@ -231,7 +231,7 @@ class FeeService:
                     "fee.merchant_not_approved",
                     N_("Merchant {ref} is {status}: only approved merchants have fee plans"),
                     ref=merchant_label(m),
-                    status=m.status.value,
+                    status=m.status,
                 )
             plan = self._plan(s, plan_code)
             clash = s.execute(

@@ -179,7 +179,7 @@ class MerchantService:
                     "merchant.duplicate_application",
                     N_("This identity already has merchant {ref} ({status})"),
                     ref=merchant_label(existing),
-                    status=existing.status.value,
+                    status=existing.status,
                 )
             m = Merchant(
                 kind=kind,
@@ -378,7 +378,7 @@ class MerchantService:
                     "shop.merchant_not_live",
                     N_("Merchant {ref} is {status}: it cannot open shops"),
                     ref=merchant_label(m),
-                    status=m.status.value,
+                    status=m.status,
                 )
             if any(shop.name == name and shop.status is ShopStatus.OPEN for shop in m.shops):
                 raise Refused(
@@ -441,14 +441,14 @@ class MerchantService:
                     "merchant.already",
                     N_("Merchant {ref} is already {status}"),
                     ref=merchant_label(m),
-                    status=to.value,
+                    status=to,
                 )
             raise Refused(
                 "merchant.bad_transition",
                 N_("Merchant {ref} is {status}: it cannot become {to}"),
                 ref=merchant_label(m),
-                status=m.status.value,
-                to=to.value,
+                status=m.status,
+                to=to,
             )
         self._record(s, m, m.status, to, actor, reason)
         m.status = to

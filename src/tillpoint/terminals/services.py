@@ -76,7 +76,7 @@ def check_password(role: OperatorRole, password: str) -> str:
         raise InvalidInput(
             "operator.password_format",
             N_("A {role} password is exactly {digits} digits"),
-            role=role.value,
+            role=role,
             digits=digits,
         )
     return password
@@ -205,14 +205,14 @@ class TerminalService:
                     "terminal.not_in_stock",
                     N_("Terminal {tid} is {status}: only terminals in stock can be bound"),
                     tid=t.tid,
-                    status=t.status.value,
+                    status=t.status,
                 )
             if m.status is not MerchantStatus.APPROVED:
                 raise Refused(
                     "terminal.merchant_not_approved",
                     N_("Merchant {ref} is {status}: only approved merchants get terminals"),
                     ref=merchant_label(m),
-                    status=m.status.value,
+                    status=m.status,
                 )
             have = s.scalar(
                 select(func.count()).select_from(Terminal).where(Terminal.merchant_id == m.id)
@@ -226,7 +226,7 @@ class TerminalService:
                         "and already has {have}"
                     ),
                     ref=merchant_label(m),
-                    kind=m.kind.value,
+                    kind=m.kind,
                     allowed=allowed,
                     have=have,
                 )
@@ -470,8 +470,8 @@ class TerminalService:
                     "terminal.bad_transition",
                     N_("Terminal {tid} is {status}: it cannot become {to}"),
                     tid=t.tid,
-                    status=t.status.value,
-                    to=to.value,
+                    status=t.status,
+                    to=to,
                 )
             if stamp is not None:
                 setattr(t, stamp, self.ctx.now())

@@ -175,7 +175,7 @@ class SignOnService:
                 "host.merchant_not_active",
                 N_("Merchant {mid} is {status}"),
                 mid=mid,
-                status=merchant.status.value,
+                status=merchant.status,
             )
         return t
 
