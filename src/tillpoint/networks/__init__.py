@@ -1,0 +1,1 @@
+"""Card networks and wallets behind one connector interface; simulators for tests and demos."""

@@ -1,0 +1,83 @@
+"""The interface between the host and a card network.
+
+A real network link (UnionPay, Visa...) would implement ``CardNetwork`` over its own
+protocol; the simulator implements it in process. The host never talks to an issuer any
+other way. Clear card numbers cross this interface in memory only, never to storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from tillpoint.core.money import Money
+
+
+class CardOrg(StrEnum):
+    """Card organisations as field 63 names them."""
+
+    UNIONPAY = "CUP"
+    VISA = "VIS"
+    MASTERCARD = "MCC"
+    JCB = "JCB"
+    AMEX = "AMX"
+
+
+class AuthKind(StrEnum):
+    SALE = "sale"
+    PREAUTH = "preauth"
+    BALANCE = "balance"
+
+
+@dataclass(frozen=True)
+class CardRequest:
+    """What an issuer needs to decide. ``pin_block`` is ISO 9564 format 0, encrypted
+    under the zone PIN key shared with the network (never under a terminal's PIK)."""
+
+    network_ref: str  # the host's RRN: unique, names this authorisation from now on
+    pan: str = field(repr=False)
+    expiry: str  # YYMM
+    amount: Money
+    kind: AuthKind
+    entry_mode: str  # field 22's first two digits
+    mcc: str
+    mid: str
+    pin_block: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class NetworkAnswer:
+    response_code: str  # field 39: 00 approved, 51, 54, 41, 55, 75, 14, 05...
+    card_org: CardOrg | None
+    issuer_id: str = ""  # an11 for field 44
+    auth_code: str | None = None
+    balance: Money | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code == "00"
+
+
+class NetworkTimeout(Exception):
+    """The issuer did not answer in time: the host answers 98 and charges nothing."""
+
+
+class CardNetwork(Protocol):
+    """One card network. Every call is idempotent on its reference."""
+
+    async def authorise(self, request: CardRequest) -> NetworkAnswer:
+        """A sale, a pre-authorisation hold, or a balance inquiry."""
+        ...
+
+    async def reverse(self, network_ref: str) -> NetworkAnswer:
+        """Undo an authorisation (a void or a reversal); an unknown reference is fine."""
+        ...
+
+    async def capture(self, preauth_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
+        """Complete a pre-authorisation for at most 115% of the held amount."""
+        ...
+
+    async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
+        """Give money back on an earlier sale or completion."""
+        ...

@@ -1,0 +1,164 @@
+"""A card network simulator: issuers holding the test cards of the terminal profile
+(shared/specs/pos8583.md, section 6), behind the ``CardNetwork`` interface.
+
+Cardholder balances live here, apart from the acquirer's records, as they would at a
+bank. The state is in memory: a restart gives every card its opening balance back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from tillpoint.core.clock import BUSINESS_TZ, Clock, SystemClock
+from tillpoint.core.errors import InvalidInput
+from tillpoint.core.money import Money
+from tillpoint.networks.bins import CardInfo, classify
+from tillpoint.networks.connector import AuthKind, CardRequest, NetworkAnswer
+from tillpoint.security import tdes
+
+TEST_PIN = "123456"
+MAX_PIN_TRIES = 3
+COMPLETION_LIMIT = Decimal("1.15")  # a completion takes at most 115% of the hold
+
+
+@dataclass
+class TestCard:
+    pan: str
+    expiry: str  # YYMM
+    available: Money  # debit balance, or credit limit still open
+    lost: bool = False
+    silent: bool = False  # the issuer never answers
+    pin_failures: int = 0
+
+
+def section6_cards() -> list[TestCard]:
+    yuan = Money.parse
+    return [
+        TestCard("6212340000000000012", "3012", yuan("100000.00")),
+        TestCard("6250940000000000016", "3012", yuan("50000.00")),
+        TestCard("6212340000000000020", "3012", yuan("10.00")),
+        TestCard("6212340000000000038", "2001", yuan("100000.00")),
+        TestCard("6212340000000000046", "3012", yuan("100000.00"), lost=True),
+        TestCard("6212340000000000053", "3012", yuan("100000.00"), silent=True),
+        TestCard("4761340000000019", "3012", yuan("50000.00")),
+        TestCard("5222220000000005", "3012", yuan("50000.00")),
+    ]
+
+
+@dataclass
+class _Auth:
+    pan: str
+    kind: AuthKind
+    amount: Money
+    answer: NetworkAnswer
+    reversed: bool = False
+    captured: Money | None = None
+    refunded: Money = field(default_factory=Money.zero)
+
+
+class CardNetworkSimulator:
+    """Issuers of the test cards. PINs are checked against the zone PIN key (ZPK) the
+    host translates PIN blocks into."""
+
+    def __init__(self, zpk: bytes, clock: Clock | None = None) -> None:
+        self._zpk = zpk
+        self._clock = clock or SystemClock()
+        self._cards = {c.pan: c for c in section6_cards()}
+        self._auths: dict[str, _Auth] = {}
+        self._codes = itertools.count(100001)
+
+    def card(self, pan: str) -> TestCard | None:
+        return self._cards.get(pan)
+
+    async def authorise(self, request: CardRequest) -> NetworkAnswer:
+        info = classify(request.pan)
+        card = self._cards.get(request.pan)
+        if info is None or card is None:
+            return NetworkAnswer("14", info.org if info else None)
+        if card.silent:
+            await asyncio.Event().wait()  # never answers; the host's time-out decides
+        if request.network_ref in self._auths:  # the same request again: same answer
+            return self._auths[request.network_ref].answer
+        refusal = self._check(card, request)
+        if refusal is not None:
+            return NetworkAnswer(refusal, info.org, info.issuer_id)
+        if request.kind is AuthKind.BALANCE:
+            return NetworkAnswer("00", info.org, info.issuer_id, balance=card.available)
+        if request.amount > card.available:
+            return NetworkAnswer("51", info.org, info.issuer_id)
+        card.available -= request.amount  # a sale debits, a pre-auth holds: same here
+        return self._record(request.network_ref, request.pan, request.kind, request.amount, info)
+
+    async def reverse(self, network_ref: str) -> NetworkAnswer:
+        auth = self._auths.get(network_ref)
+        if auth is None or auth.reversed:
+            return NetworkAnswer("00", None)  # nothing to undo: done already
+        card = self._cards[auth.pan]
+        card.available += auth.captured or auth.amount
+        auth.reversed = True
+        info = classify(auth.pan)
+        return NetworkAnswer("00", info.org if info else None)
+
+    async def capture(self, preauth_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
+        hold = self._auths.get(preauth_ref)
+        if hold is None or hold.kind is not AuthKind.PREAUTH or hold.reversed:
+            return NetworkAnswer("25", None)
+        info = classify(hold.pan)
+        assert info is not None
+        if hold.captured is not None:
+            done = self._auths.get(network_ref)
+            return done.answer if done is not None else NetworkAnswer("22", info.org)
+        if amount.to_decimal() > hold.amount.to_decimal() * COMPLETION_LIMIT:
+            return NetworkAnswer("13", info.org, info.issuer_id)
+        card = self._cards[hold.pan]
+        extra = amount - hold.amount
+        if extra > Money.zero(amount.currency) and extra > card.available:
+            return NetworkAnswer("51", info.org, info.issuer_id)
+        card.available -= extra  # the hold becomes the charge; any excess is taken too
+        hold.captured = amount
+        return self._record(network_ref, hold.pan, AuthKind.SALE, amount, info)
+
+    async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
+        sale = self._auths.get(original_ref)
+        if sale is None or sale.reversed or sale.kind is not AuthKind.SALE:
+            return NetworkAnswer("25", None)
+        info = classify(sale.pan)
+        assert info is not None
+        if network_ref in self._auths:
+            return self._auths[network_ref].answer
+        if sale.refunded + amount > sale.amount:
+            return NetworkAnswer("13", info.org, info.issuer_id)
+        sale.refunded += amount
+        self._cards[sale.pan].available += amount
+        return self._record(network_ref, sale.pan, AuthKind.SALE, Money.zero(amount.currency), info)
+
+    def _check(self, card: TestCard, request: CardRequest) -> str | None:
+        if card.lost:
+            return "41"
+        today: date = self._clock.now().astimezone(BUSINESS_TZ).date()
+        if (int(card.expiry[:2]), int(card.expiry[2:])) < (today.year % 100, today.month):
+            return "54"
+        if card.pin_failures >= MAX_PIN_TRIES:
+            return "75"
+        if request.pin_block is not None:
+            try:
+                pin = tdes.decrypt_pin(self._zpk, request.pin_block, card.pan)
+            except InvalidInput:
+                pin = None
+            if pin != TEST_PIN:
+                card.pin_failures += 1
+                return "75" if card.pin_failures >= MAX_PIN_TRIES else "55"
+            card.pin_failures = 0
+        return None
+
+    def _record(
+        self, ref: str, pan: str, kind: AuthKind, amount: Money, info: CardInfo
+    ) -> NetworkAnswer:
+        code = f"{next(self._codes) % 10**6:06d}"
+        answer = NetworkAnswer("00", info.org, info.issuer_id, auth_code=code)
+        self._auths[ref] = _Auth(pan, kind, amount, answer)
+        return answer
