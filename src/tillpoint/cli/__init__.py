@@ -8,7 +8,7 @@ from typing import NoReturn
 import typer
 from typer.exceptions import TyperException
 
-from tillpoint.cli import fees, merchants, system, terminals
+from tillpoint.cli import fees, merchants, serve, system, terminals
 from tillpoint.cli._common import CliState, print_error
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import _
@@ -28,6 +28,9 @@ cli.add_typer(fees.fees, name="fees")
 cli.add_typer(fees.limits, name="limits")
 cli.add_typer(system.db, name="db")
 cli.add_typer(system.keys, name="keys")
+cli.command(
+    "serve", help=_("Run the terminal host and the HTTP side (migrates the database first).")
+)(serve.serve)
 cli.command("demo", help=_("Create the fixed demo merchants and terminals (safe to run again)."))(
     system.demo
 )

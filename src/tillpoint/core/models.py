@@ -38,3 +38,8 @@ def next_counter(session: Session, name: str, start: int = 1) -> int:
         return start
     row.value += 1
     return row.value
+
+
+def next_rrn(session: Session) -> str:
+    """A retrieval reference number (field 37): 12 digits, unique for this acquirer."""
+    return f"{next_counter(session, 'rrn'):012d}"

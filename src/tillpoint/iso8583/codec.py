@@ -83,7 +83,14 @@ def decode(body: bytes) -> Message:
     except DecodeError as e:
         number = _field_number(e.field)
         where = "MTI" if e.field == "t" else "bitmap" if e.field in ("p", "1") else "field"
-        raise FormatError(f"cannot decode the {where}", field=number, position=e.pos) from None
+        partial = e.doc_dec
+        raise FormatError(
+            f"cannot decode the {where}",
+            field=number,
+            position=e.pos,
+            mti=partial.get("t"),
+            tid=partial.get("41") if number is None or number > 41 else None,
+        ) from None
     except (ValueError, TypeError, IndexError, KeyError, UnicodeError):
         # The library's own checks should catch everything; untrusted bytes never
         # escape as anything but a FormatError even if one slips through.

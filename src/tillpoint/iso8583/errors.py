@@ -12,7 +12,14 @@ class FormatError(InvalidInput):
     The message never quotes field contents, so no card data can leak through it."""
 
     def __init__(
-        self, message: str, /, *, field: int | None = None, position: int | None = None
+        self,
+        message: str,
+        /,
+        *,
+        field: int | None = None,
+        position: int | None = None,
+        mti: str | None = None,
+        tid: str | None = None,
     ) -> None:
         super().__init__(
             "iso8583.format", N_("{what} (field {field}, byte {position})"),
@@ -21,3 +28,6 @@ class FormatError(InvalidInput):
         )  # fmt: skip
         self.field = field
         self.position = position
+        # What could be read before it went wrong: enough to answer 30 to that terminal.
+        self.mti = mti
+        self.tid = tid

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from tillpoint.context import Context
 from tillpoint.core.errors import InvariantViolation, NotFound, Refused
 from tillpoint.core.i18n import N_
-from tillpoint.core.models import next_counter
+from tillpoint.core.models import next_counter, next_rrn
 from tillpoint.merchants.models import Merchant, MerchantStatus
 from tillpoint.security import tdes
 from tillpoint.terminals.models import (
+    MacMethod,
     Terminal,
     TerminalBatch,
     TerminalEvent,
@@ -49,6 +50,7 @@ class SignOn:
     batch_no: str
     key_block: bytes  # what goes into field 62
     generation: int
+    rrn: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Admitted:
     mak: bytes
     tdk: bytes
     generation: int
+    mac_method: MacMethod
 
 
 def _keys_context(t: Terminal, role: str, generation: int) -> str:
@@ -107,8 +110,17 @@ class SignOnService:
                 t.status, t.activated_at = T.ACTIVE, now
             batch = self._open_batch(s, t)
             return SignOn(
-                terminal_id=t.id, batch_no=batch.batch_no, key_block=block, generation=generation
+                terminal_id=t.id,
+                batch_no=batch.batch_no,
+                key_block=block,
+                generation=generation,
+                rrn=next_rrn(s),
             )
+
+    def check(self, tid: str, mid: str) -> None:
+        """Answer an echo test: the terminal may talk to the host at all."""
+        with self.ctx.db.transaction() as s:
+            self._serviceable(s, tid, mid)
 
     def sign_off(self, tid: str, mid: str) -> None:
         """The working keys stop working; the next message needs a new sign-on."""
@@ -145,6 +157,7 @@ class SignOnService:
                 mak=ks.unwrap_key(row.mak_enc, _keys_context(t, "mak", g)),
                 tdk=ks.unwrap_key(row.tdk_enc, _keys_context(t, "tdk", g)),
                 generation=g,
+                mac_method=t.mac_method,
             )
 
     def _serviceable(self, s: Session, tid: str, mid: str, *, lock: bool = False) -> Terminal:

@@ -1,0 +1,1 @@
+"""The HTTP side: REST /v1, consoles, OpenAPI (an adapter)."""

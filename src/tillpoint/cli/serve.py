@@ -1,0 +1,73 @@
+"""tillpoint serve: the terminal host (TCP) and the HTTP side in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import FrameType
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from tillpoint.api.app import create_api
+from tillpoint.app import Tillpoint
+from tillpoint.cli._common import CliState, app, err, handles_errors, say
+from tillpoint.core.i18n import _
+from tillpoint.demo import ensure_demo
+from tillpoint.iso8583.host import TerminalHost
+
+
+async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
+    host = await TerminalHost(tp).start(bind, iso_port)
+    http = uvicorn.Server(
+        uvicorn.Config(create_api(tp), host=bind, port=http_port, log_level="warning")
+    )
+    say(
+        _("Terminal host (ISO 8583) on {bind}:{iso}, HTTP on {bind}:{http}. Ctrl-C stops.").format(
+            bind=bind, iso=iso_port, http=http_port
+        )
+    )
+    try:
+        await http.serve()  # returns on Ctrl-C or SIGTERM
+    finally:
+        host.close()
+        await host.wait_closed()
+
+
+@handles_errors
+def serve(
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help=_("Demo mode, with the fixed demo merchants and terminals.")),
+    ] = False,
+    terminals: Annotated[int, typer.Option(help=_("How many demo terminals (with --demo)."))] = 3,
+    iso_port: Annotated[int, typer.Option(help=_("TCP port of the terminal host."))] = 5800,
+    http_port: Annotated[int, typer.Option(help=_("HTTP port."))] = 8000,
+    bind: Annotated[
+        str, typer.Option(help=_("Address to listen on (0.0.0.0 for every interface)."))
+    ] = "127.0.0.1",
+) -> None:
+    CliState.demo = demo
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    tp = app(demo=demo, migrate="always")
+    if demo:
+        made = ensure_demo(tp, terminals)
+        err.print(
+            _("Demo terminals {first} to {last} ready.").format(
+                first=made[0].tid, last=made[-1].tid
+            )
+        )
+    # uvicorn handles Ctrl-C and SIGTERM, shuts down, then re-raises the signal: a stop
+    # that was asked for ends the process normally.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        asyncio.run(_run(tp, bind, iso_port, http_port))
+    except KeyboardInterrupt:
+        err.print(_("Stopped."))
+
+
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,249 @@
+"""The terminal host: an asyncio TCP server speaking the POS 8583 profile (an adapter).
+
+Each connection carries one exchange or many, answered in order. Frames are bounded
+(``MAX_FRAME_BYTES``), reads time out, connections are limited in number; a malformed
+frame gets ``30`` when its TID can be read and otherwise closes only its own
+connection. Services are synchronous units of work, run in worker threads so one slow
+database write never stalls other terminals. One structured log line per message,
+with no card data in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tillpoint.app import Tillpoint
+from tillpoint.core.clock import BUSINESS_TZ
+from tillpoint.iso8583 import fields as f
+from tillpoint.iso8583.codec import Message, decode, encode, encode_with_mac, mac_block
+from tillpoint.iso8583.errors import FormatError
+from tillpoint.iso8583.framing import (
+    LENGTH_BYTES,
+    MAX_FRAME_BYTES,
+    Frame,
+    frame_bytes,
+    parse_frame,
+    reply_header,
+    reply_tpdu,
+)
+from tillpoint.security import tdes
+from tillpoint.terminals.models import MacMethod
+from tillpoint.terminals.signon import HostRefusal
+
+log = logging.getLogger("tillpoint.host")
+
+UNMACED = frozenset({"0800", "0810", "0820", "0830"})
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    max_connections: int = 2048
+    idle_timeout_s: float = 300.0  # between messages on one connection
+    read_timeout_s: float = 15.0  # to read one message once its length has arrived
+
+
+@dataclass(frozen=True)
+class Answer:
+    message: Message
+    mac_key: bytes | None = None  # MAC the answer under this MAK (None: no MAC)
+    mac_method: MacMethod = MacMethod.ECB
+    must_sign_on: bool = False
+
+
+def response_mti(mti: str) -> str:
+    return f"{int(mti) + 10:04d}" if mti.isdigit() else "0000"
+
+
+def compute_mac(method: MacMethod, mak: bytes, mab: bytes) -> bytes:
+    if method is MacMethod.X919:
+        return tdes.mac_x919(mak, mab)
+    return tdes.mac_unionpay_ecb(mak, mab)
+
+
+class TerminalHost:
+    def __init__(self, app: Tillpoint, limits: HostLimits | None = None) -> None:
+        self.app = app
+        self.limits = limits or HostLimits()
+        self._active = 0
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        return await asyncio.start_server(self._connection, host, port)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._active >= self.limits.max_connections:
+            writer.close()
+            return
+        self._active += 1
+        try:
+            while True:
+                try:
+                    head = await asyncio.wait_for(
+                        reader.readexactly(LENGTH_BYTES), self.limits.idle_timeout_s
+                    )
+                    size = int.from_bytes(head, "big")
+                    if not 0 < size <= MAX_FRAME_BYTES:
+                        log.warning(json.dumps({"event": "frame_refused", "bytes": size}))
+                        break
+                    payload = await asyncio.wait_for(
+                        reader.readexactly(size), self.limits.read_timeout_s
+                    )
+                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+                    break
+                reply = await self.answer(payload)
+                if reply is None:
+                    break
+                writer.write(frame_bytes(reply))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            self._active -= 1
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def answer(self, payload: bytes) -> bytes | None:
+        """The reply payload for one request payload, or None to close the connection."""
+        started = time.perf_counter()
+        try:
+            frame = parse_frame(payload)
+        except FormatError as e:
+            self._log(None, None, None, "closed", started, str(e))
+            return None
+        try:
+            request = decode(frame.body)
+        except FormatError as e:
+            if e.tid is None or e.mti is None:
+                self._log(e.mti, e.tid, None, "closed", started, str(e))
+                return None
+            reply = Answer(Message(response_mti(e.mti), {39: "30", 41: e.tid}))
+            self._log(e.mti, e.tid, None, "30", started, str(e))
+            return self._encode(frame, reply)
+        try:
+            answer = await asyncio.to_thread(self.handle, request, frame.body)
+        except FormatError as e:
+            answer = self._refuse(request, "30")
+            self._log(request.mti, request.text(41), request.text(11), "30", started, str(e))
+            return self._encode(frame, answer)
+        self._log(
+            request.mti,
+            request.text(41),
+            request.text(11),
+            answer.message.text(39),
+            started,
+            None,
+        )
+        return self._encode(frame, answer)
+
+    # --- messages ---------------------------------------------------------------------
+
+    def handle(self, request: Message, body: bytes) -> Answer:
+        """One request to its answer. Synchronous: runs in a worker thread."""
+        tid, mid, f60_text = request.text(41), request.text(42), request.text(60)
+        if tid is None or mid is None or f60_text is None:
+            raise FormatError("41, 42 and 60 are required", field=41 if tid is None else 42)
+        f60 = f.Field60.parse(f60_text)
+        if request.mti == "0800" and f60.network_code == f.SIGN_ON_KEYS:
+            return self._sign_on(request, tid, mid, f60)
+        if request.mti == "0820" and f60.network_code == f.SIGN_OFF:
+            return self._simple(request, lambda: self.app.signon.sign_off(tid, mid))
+        if request.mti == "0820" and f60.network_code == f.ECHO:
+            return self._simple(request, lambda: self.app.signon.check(tid, mid))
+        return self._financial(request, body, tid, mid)
+
+    def _sign_on(self, request: Message, tid: str, mid: str, f60: f.Field60) -> Answer:
+        try:
+            done = self.app.signon.sign_on(tid, mid, (request.text(63) or "001")[:3])
+        except HostRefusal as r:
+            return self._refuse(request, r.response_code)
+        now = self.app.ctx.now().astimezone(BUSINESS_TZ)
+        fields = self._echo(request)
+        fields.update(
+            {
+                12: now.strftime("%H%M%S"),
+                13: now.strftime("%m%d"),
+                32: self.app.ctx.settings.acquirer_id,
+                37: done.rrn,
+                39: "00",
+                60: f.Field60(f60.txn_type, done.batch_no, f60.network_code).build(),
+                62: done.key_block,
+            }
+        )
+        return Answer(Message(response_mti(request.mti), fields))
+
+    def _simple(self, request: Message, action: Callable[[], None]) -> Answer:
+        try:
+            action()
+        except HostRefusal as r:
+            return self._refuse(request, r.response_code)
+        fields = self._echo(request)
+        fields[39] = "00"
+        return Answer(Message(response_mti(request.mti), fields))
+
+    def _financial(self, request: Message, body: bytes, tid: str, mid: str) -> Answer:
+        try:
+            admitted = self.app.signon.admit(tid, mid)
+        except HostRefusal as r:
+            return Answer(
+                self._refuse(request, r.response_code).message,
+                must_sign_on=r.response_code == "A0",
+            )
+        method = admitted.mac_method
+        mac = request.binary(64)
+        if mac is None or not tdes.macs_equal(
+            mac, compute_mac(method, admitted.mak, mac_block(body))
+        ):
+            return Answer(self._refuse(request, "A0").message, must_sign_on=True)
+        # Card and wallet transactions arrive with the payments service; until then the
+        # host answers every financial request honestly: not supported here.
+        fields = self._echo(request)
+        fields[39] = "12"
+        return Answer(Message(response_mti(request.mti), fields), admitted.mak, method)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    @staticmethod
+    def _echo(request: Message) -> dict[int, str | bytes]:
+        """Every response echoes 11, 41, 42 and the request's 60."""
+        return {n: v for n in (11, 41, 42, 60) if (v := request.fields.get(n)) is not None}
+
+    def _refuse(self, request: Message, code: str) -> Answer:
+        fields = self._echo(request)
+        fields[39] = code
+        return Answer(Message(response_mti(request.mti), fields))
+
+    def _encode(self, frame: Frame, answer: Answer) -> bytes:
+        if answer.mac_key is not None and answer.message.mti not in UNMACED:
+            mak, method = answer.mac_key, answer.mac_method
+            body = encode_with_mac(answer.message, lambda mab: compute_mac(method, mak, mab))
+        else:
+            body = encode(answer.message)
+        head = reply_header(frame.header, must_sign_on=answer.must_sign_on)
+        return reply_tpdu(frame.tpdu) + head + body
+
+    @staticmethod
+    def _log(
+        mti: str | None,
+        tid: str | None,
+        stan: str | None,
+        rc: str | None,
+        started: float,
+        problem: str | None,
+    ) -> None:
+        line = {
+            "event": "message",
+            "mti": mti,
+            "tid": tid,
+            "stan": stan,
+            "rc": rc,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        if problem:
+            line["problem"] = problem
+        log.info(json.dumps(line))

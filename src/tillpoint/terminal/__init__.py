@@ -1,0 +1,1 @@
+"""The virtual terminal: a client library for the POS 8583 profile, and its UIs."""

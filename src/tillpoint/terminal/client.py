@@ -1,0 +1,132 @@
+"""A terminal's side of the POS 8583 profile, over asyncio TCP.
+
+It holds what a real terminal holds: its TID, MID, TMK, STAN counter, batch number and
+the working keys of its last sign-on, and it checks every answer's MAC. The virtual
+terminal, the tests and the benchmarks all talk to the host through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from tillpoint.iso8583 import fields as f
+from tillpoint.iso8583 import framing
+from tillpoint.iso8583.codec import Message, decode, encode, encode_with_mac, mac_block
+from tillpoint.iso8583.errors import FormatError
+from tillpoint.security import tdes
+from tillpoint.terminals.models import MacMethod
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class TerminalError(Exception):
+    """The host's answer could not be trusted (bad MAC, bad key check value, garbage)."""
+
+
+@dataclass
+class WorkingKeys:
+    pik: bytes
+    mak: bytes
+    tdk: bytes
+
+
+@dataclass
+class TerminalClient:
+    tid: str
+    mid: str
+    tmk: bytes
+    host: str = "127.0.0.1"
+    port: int = 5800
+    mac_method: MacMethod = MacMethod.ECB
+    operator: str = "001"
+    stan: int = 0
+    batch: str = "000001"
+    keys: WorkingKeys | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    _reader: asyncio.StreamReader | None = field(default=None, repr=False)
+    _writer: asyncio.StreamWriter | None = field(default=None, repr=False)
+    last_header: bytes = b""
+
+    async def connect(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self._writer.wait_closed()
+            self._reader = self._writer = None
+
+    def next_stan(self) -> str:
+        self.stan = self.stan % 999_999 + 1
+        return f"{self.stan:06d}"
+
+    def mac(self, mab: bytes) -> bytes:
+        if self.keys is None:
+            raise TerminalError("not signed on")
+        if self.mac_method is MacMethod.X919:
+            return tdes.mac_x919(self.keys.mak, mab)
+        return tdes.mac_unionpay_ecb(self.keys.mak, mab)
+
+    async def send_raw(self, payload: bytes) -> bytes:
+        """One framed exchange: the reply payload (after the length prefix)."""
+        if self._writer is None or self._reader is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._reader, self._writer
+        writer.write(framing.frame_bytes(payload))
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readexactly(2), self.timeout_s)
+        return await asyncio.wait_for(
+            reader.readexactly(int.from_bytes(head, "big")), self.timeout_s
+        )
+
+    async def exchange(self, message: Message, *, with_mac: bool) -> Message:
+        body = encode_with_mac(message, self.mac) if with_mac else encode(message)
+        reply = await self.send_raw(framing.request_tpdu() + framing.header() + body)
+        frame = framing.parse_frame(reply)
+        self.last_header = frame.header
+        answer = decode(frame.body)
+        mac = answer.binary(64)
+        if (
+            with_mac
+            and mac is not None
+            and not tdes.macs_equal(mac, self.mac(mac_block(frame.body)))
+        ):
+            raise TerminalError("the answer's MAC is wrong")
+        return answer
+
+    def _base(self, txn_type: str, network_code: str) -> dict[int, str | bytes]:
+        return {
+            11: self.next_stan(),
+            41: self.tid,
+            42: self.mid,
+            60: f.Field60(txn_type, self.batch, network_code).build(),
+        }
+
+    async def sign_on(self) -> Message:
+        """签到: fresh working keys under the TMK, each checked against its KCV."""
+        fields = self._base("00", f.SIGN_ON_KEYS)
+        fields[63] = self.operator
+        answer = await self.exchange(Message("0800", fields), with_mac=False)
+        if answer.text(39) != "00":
+            return answer
+        try:
+            parts = f.split_key_block(answer.binary(62) or b"")
+        except FormatError as e:
+            raise TerminalError("the key block is malformed") from e
+        keys = [tdes.decrypt_ecb(self.tmk, enc) for enc, _ in parts]
+        if any(tdes.kcv(k) != check for k, (_, check) in zip(keys, parts, strict=True)):
+            raise TerminalError("a working key fails its check value")
+        self.keys = WorkingKeys(*keys)
+        self.batch = f.Field60.parse(answer.text(60) or "").batch
+        return answer
+
+    async def sign_off(self) -> Message:
+        answer = await self.exchange(Message("0820", self._base("00", f.SIGN_OFF)), with_mac=False)
+        self.keys = None
+        return answer
+
+    async def echo(self) -> Message:
+        return await self.exchange(Message("0820", self._base("00", f.ECHO)), with_mac=False)

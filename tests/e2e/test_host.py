@@ -1,0 +1,173 @@
+"""The terminal host over real TCP with the section 6 demo data: sign-on, sign-off,
+echo, MACs, refusals, and garbage that never stops it serving other terminals."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tillpoint.app import Tillpoint, open_app
+from tillpoint.core.settings import Settings
+from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid, ensure_demo
+from tillpoint.iso8583 import framing
+from tillpoint.iso8583.codec import Message, encode
+from tillpoint.iso8583.host import TerminalHost
+from tillpoint.terminal.client import TerminalClient
+from tillpoint.terminals.models import TerminalStatus
+
+
+@pytest.fixture
+def demo(db_url: str) -> Iterator[Tillpoint]:
+    app = open_app(Settings(_env_file=None, database_url=db_url, demo=True, locale="en"))  # type: ignore[call-arg]
+    ensure_demo(app, 3)
+    yield app
+    app.close()
+
+
+Scenario = Callable[[int], Awaitable[None]]
+
+
+def run_with_host(app: Tillpoint, scenario: Scenario) -> None:
+    async def main() -> None:
+        server = await TerminalHost(app).start("127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            await scenario(port)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())
+
+
+def terminal(port: int, n: int = 1, **kw: object) -> TerminalClient:
+    return TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK, port=port, **kw)  # type: ignore[arg-type]
+
+
+def sale(t: TerminalClient) -> Message:
+    return Message(
+        "0200",
+        {3: "000000", 4: "000000000100", 11: t.next_stan(), 22: "021", 25: "00", 41: t.tid,
+         42: t.mid, 49: "156", 60: f"22{t.batch}000"},
+    )  # fmt: skip
+
+
+def test_sign_on_echo_sign_off(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        answer = await t.sign_on()
+        assert (answer.mti, answer.text(39), answer.text(32)) == ("0810", "00", "48100000")
+        assert t.keys is not None and t.batch == "000001"
+        assert len(answer.text(37) or "") == 12
+        assert answer.text(11) == "000001" and answer.text(41) == t.tid
+        assert (await t.echo()).text(39) == "00"
+        reply = await t.exchange(sale(t), with_mac=True)  # MAC checked by the client
+        assert reply.mti == "0210" and reply.binary(64) is not None
+        assert (await t.sign_off()).text(39) == "00"
+        await t.close()
+
+    run_with_host(demo, scenario)
+    assert demo.terminals.get(demo_tid(1)).status is TerminalStatus.ACTIVE
+
+
+def test_bad_mac_and_stale_keys_get_a0_and_must_sign_on(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        first, second = terminal(port), terminal(port)
+        await first.sign_on()
+        stale = first.keys
+        await second.sign_on()  # a new sign-on retires the first one's keys
+        first.keys = stale
+        reply = await first.exchange(sale(first), with_mac=True)
+        assert reply.text(39) == "A0" and reply.binary(64) is None
+        assert framing.requirement(first.last_header) == framing.MUST_SIGN_ON
+        assert (await second.exchange(sale(second), with_mac=True)).text(39) != "A0"
+        await first.close()
+        await second.close()
+
+    run_with_host(demo, scenario)
+
+
+def test_refusals(demo: Tillpoint) -> None:
+    demo.terminals.freeze(demo_tid(3), "risk", "moved")
+    spare = demo.terminals.add("SPARE0001", "P1", "ops").terminal.tid
+
+    async def scenario(port: int) -> None:
+        cases = [
+            (TerminalClient("99999999", demo_mid(1), DEMO_TMK, port=port), "97"),
+            (TerminalClient(spare, demo_mid(1), DEMO_TMK, port=port), "97"),
+            (TerminalClient(demo_tid(1), demo_mid(2), DEMO_TMK, port=port), "03"),
+            (terminal(port, 3), "58"),
+        ]
+        for client, code in cases:
+            assert (await client.sign_on()).text(39) == code
+            await client.close()
+
+    run_with_host(demo, scenario)
+
+
+def test_malformed_frames(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        # TID readable, field 63's length runs past the end: 30, connection stays usable.
+        body = encode(
+            Message("0800", {11: "000001", 41: t.tid, 42: t.mid, 60: "00000001004", 63: "001"})
+        )
+        reply = await t.send_raw(framing.request_tpdu() + framing.header() + body[:-2])
+        assert framing.parse_frame(reply).body[:2] == bytes.fromhex("0810")
+        assert (await t.echo()).text(39) == "00"
+        await t.close()
+        # Unreadable: the connection closes, nothing else happens.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(framing.frame_bytes(b"\x99" * 30))
+        await writer.drain()
+        assert await reader.read() == b""
+        writer.close()
+        # An absurd length prefix closes too.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"\xff\xff" + bytes(10))
+        await writer.drain()
+        assert await reader.read() == b""
+        writer.close()
+
+    run_with_host(demo, scenario)
+
+
+def test_many_terminals_at_once(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        clients = [terminal(port, 1 + i % 3) for i in range(24)]
+        answers = await asyncio.gather(*(c.echo() for c in clients))
+        assert {a.text(39) for a in answers} == {"00"}
+        for c in clients:
+            await c.close()
+
+    run_with_host(demo, scenario)
+
+
+# One demo database for all examples is intended: each example starts its own host.
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.binary(max_size=120), min_size=1, max_size=8), st.randoms())
+def test_garbage_never_stops_the_host(
+    demo: Tillpoint, junk: list[bytes], rnd: random.Random
+) -> None:
+    async def scenario(port: int) -> None:
+        good = terminal(port)
+        await good.sign_on()
+        for blob in junk:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            prefix = rnd.choice(
+                [framing.frame_bytes(blob), blob, len(blob).to_bytes(2, "big") + blob[:-1]]
+            )
+            writer.write(prefix)
+            await writer.drain()
+            writer.close()
+            assert (await good.echo()).text(39) == "00"  # served throughout
+        await good.close()
+
+    run_with_host(demo, scenario)

@@ -1,0 +1,65 @@
+"""`tillpoint serve --demo --terminals N --iso-port P --http-port H`, exactly as other
+tools start it: a real process, a real terminal signing on, a real HTTP request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+from tillpoint.terminal.client import TerminalClient
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, deadline_s: float = 30.0) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def test_serve_demo(tmp_path: Path) -> None:
+    iso, http = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
+    env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", "2",
+         "--iso-port", str(iso), "--http-port", str(http)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(iso)
+        wait_for(http)
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/health", timeout=5) as r:
+            assert json.load(r)["status"] == "ok"
+
+        async def sign_on() -> str | None:
+            t = TerminalClient(demo_tid(2), demo_mid(2), DEMO_TMK, port=iso)
+            answer = await t.sign_on()
+            await t.close()
+            return answer.text(39)
+
+        assert asyncio.run(sign_on()) == "00"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "DEMO MODE" in err
+    assert '"mti": "0800", "tid": "10000002"' in err and '"rc": "00"' in err
