@@ -17,6 +17,8 @@ from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid, ensure_demo
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, encode
 from tillpoint.iso8583.host import TerminalHost
+from tillpoint.payments.acquirer import simulated
+from tillpoint.security import tdes
 from tillpoint.terminal.client import TerminalClient
 from tillpoint.terminals.models import TerminalStatus
 
@@ -34,13 +36,15 @@ Scenario = Callable[[int], Awaitable[None]]
 
 def run_with_host(app: Tillpoint, scenario: Scenario) -> None:
     async def main() -> None:
-        server = await TerminalHost(app).start("127.0.0.1", 0)
+        acquirer = simulated(app)
+        server = await TerminalHost(app, acquirer).start("127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         try:
             await scenario(port)
         finally:
             server.close()
             await server.wait_closed()
+            acquirer.close()
 
     asyncio.run(main())
 
@@ -49,12 +53,25 @@ def terminal(port: int, n: int = 1, **kw: object) -> TerminalClient:
     return TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK, port=port, **kw)  # type: ignore[arg-type]
 
 
-def sale(t: TerminalClient) -> Message:
-    return Message(
-        "0200",
-        {3: "000000", 4: "000000000100", 11: t.next_stan(), 22: "021", 25: "00", 41: t.tid,
-         42: t.mid, 49: "156", 60: f"22{t.batch}000"},
-    )  # fmt: skip
+def sale(
+    t: TerminalClient,
+    pan: str = "6212340000000000012",
+    amount_minor: int = 100,
+    *,
+    entry: str = "021",
+    pin: str | None = None,
+    expiry: str = "3012",
+) -> Message:
+    fields: dict[int, str | bytes] = {
+        3: "000000", 4: f"{amount_minor:012d}", 11: t.next_stan(), 22: entry, 25: "00",
+        35: f"{pan}D{expiry}2010000", 41: t.tid, 42: t.mid, 49: "156", 60: f"22{t.batch}000",
+    }  # fmt: skip
+    if pin is not None:
+        assert t.keys is not None
+        fields[52] = tdes.encrypt_pin_block(t.keys.pik, pin, pan)
+        fields[53] = "2600000000000000"
+        fields[26] = "12"
+    return Message("0200", fields)
 
 
 def test_sign_on_echo_sign_off(demo: Tillpoint) -> None:
@@ -169,5 +186,105 @@ def test_garbage_never_stops_the_host(
             writer.close()
             assert (await good.echo()).text(39) == "00"  # served throughout
         await good.close()
+
+    run_with_host(demo, scenario)
+
+
+def test_sales_as_section_6_lists(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+
+        async def rc(message: Message) -> str | None:
+            return (await t.exchange(message, with_mac=True)).text(39)
+
+        approved = await t.exchange(sale(t, amount_minor=12_345, pin="123456"), with_mac=True)
+        assert approved.text(39) == "00" and approved.text(63) == "CUP"
+        assert approved.text(38) and approved.text(37) and approved.text(15)
+        assert (approved.text(44) or "").startswith("01020000")
+        assert await rc(sale(t, "6250940000000000016", 500_00)) == "00"  # credit
+        assert await rc(sale(t, "4761340000000019", 100_00)) == "00"  # Visa, foreign
+        assert await rc(sale(t, "5222220000000005", 100_00)) == "00"  # Mastercard
+        assert await rc(sale(t, "6212340000000000020", 10_01)) == "51"
+        assert await rc(sale(t, "6212340000000000038", 100, expiry="2001")) == "54"
+        assert await rc(sale(t, "6212340000000000046", 100)) == "41"
+        assert await rc(sale(t, "6212340000000000012", 100, pin="654321")) == "55"
+        assert await rc(sale(t, "6212340000000000013", 100)) == "14"  # fails Luhn
+        assert await rc(sale(t, amount_minor=0)) == "13"
+        # Contactless: no PIN up to 1,000.00, a PIN above it.
+        assert await rc(sale(t, amount_minor=100_000, entry="072")) == "00"
+        assert await rc(sale(t, amount_minor=100_001, entry="072")) == "55"
+        await t.close()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.engine.connect() as c:
+        from sqlalchemy import text
+
+        rows = c.execute(text("SELECT pan_masked, pan_token FROM payments")).all()
+        dump = repr(c.execute(text("SELECT * FROM payments")).all()) + repr(
+            c.execute(text("SELECT * FROM terminal_requests")).all()
+        )
+    assert rows and all(r[0].startswith("621234") or "*" in r[0] for r in rows)
+    for pan in ("6212340000000000012", "4761340000000019", "6250940000000000016"):
+        assert pan not in dump  # masked PAN and keyed token only
+
+
+def test_silent_issuer_gets_98_and_nothing_is_charged(demo: Tillpoint, db_url: str) -> None:
+    quick = open_app(
+        Settings(
+            _env_file=None, database_url=db_url, demo=True, locale="en", network_timeout_ms=200
+        )  # type: ignore[call-arg]
+    )
+
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        assert (await t.exchange(sale(t, "6212340000000000053", 100), with_mac=True)).text(
+            39
+        ) == "98"
+        await t.close()
+
+    run_with_host(quick, scenario)
+    quick.close()
+
+
+def test_duplicate_rule(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        first = sale(t, amount_minor=777)
+        a = await t.exchange(first, with_mac=True)
+        b = await t.exchange(first, with_mac=True)  # the same request again
+        assert a.text(39) == b.text(39) == "00"
+        assert (a.text(37), a.text(38)) == (b.text(37), b.text(38))
+        changed = Message(first.mti, {**first.fields, 4: "000000000778"})
+        assert (await t.exchange(changed, with_mac=True)).text(39) == "94"
+        await t.close()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.engine.connect() as c:
+        from sqlalchemy import text
+
+        assert (
+            c.execute(text("SELECT count(*) FROM payments WHERE amount_minor = 777")).scalar_one()
+            == 1
+        )
+
+
+def test_balance_inquiry(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        assert t.keys is not None
+        pan = "6212340000000000012"
+        fields: dict[int, str | bytes] = {
+            3: "310000", 11: t.next_stan(), 22: "051", 25: "00", 26: "12", 35: f"{pan}D30122010000",
+            41: t.tid, 42: t.mid, 49: "156", 52: tdes.encrypt_pin_block(t.keys.pik, "123456", pan),
+            53: "2600000000000000", 60: f"01{t.batch}000",
+        }  # fmt: skip
+        answer = await t.exchange(Message("0200", fields), with_mac=True)
+        assert answer.text(39) == "00"
+        assert answer.text(54) == "1002156C000010000000"  # 100,000.00
+        await t.close()
 
     run_with_host(demo, scenario)

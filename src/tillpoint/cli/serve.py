@@ -17,10 +17,12 @@ from tillpoint.cli._common import CliState, app, err, handles_errors, say
 from tillpoint.core.i18n import _
 from tillpoint.demo import ensure_demo
 from tillpoint.iso8583.host import TerminalHost
+from tillpoint.payments.acquirer import simulated
 
 
 async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
-    host = await TerminalHost(tp).start(bind, iso_port)
+    acquirer = simulated(tp)
+    host = await TerminalHost(tp, acquirer).start(bind, iso_port)
     http = uvicorn.Server(
         uvicorn.Config(create_api(tp), host=bind, port=http_port, log_level="warning")
     )
@@ -34,6 +36,7 @@ async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
     finally:
         host.close()
         await host.wait_closed()
+        acquirer.close()
 
 
 @handles_errors

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -48,3 +48,13 @@ def local_date(at: datetime, tz: ZoneInfo = BUSINESS_TZ) -> date:
 def as_utc(at: datetime) -> datetime:
     """Datetimes read back from SQLite lose their zone; they were stored as UTC."""
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+DEFAULT_CUTOFF = time(23, 0)
+
+
+def business_date(at: datetime, cutoff: time = DEFAULT_CUTOFF, tz: ZoneInfo = BUSINESS_TZ) -> date:
+    """The business day an instant belongs to: after the daily cut-off (23:00 Shanghai
+    by default) a transaction belongs to the next day."""
+    local = at.astimezone(tz)
+    return local.date() + timedelta(days=1) if local.time() >= cutoff else local.date()

@@ -40,6 +40,20 @@ def next_counter(session: Session, name: str, start: int = 1) -> int:
     return row.value
 
 
+def reserve_counter(session: Session, name: str, count: int) -> int:
+    """Take ``count`` consecutive values at once; the first of them."""
+    row = session.execute(
+        select(Counter).where(Counter.name == name).with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        session.add(Counter(name=name, value=count))
+        session.flush()
+        return 1
+    first = row.value + 1
+    row.value += count
+    return first
+
+
 def next_rrn(session: Session) -> str:
     """A retrieval reference number (field 37): 12 digits, unique for this acquirer."""
     return f"{next_counter(session, 'rrn'):012d}"

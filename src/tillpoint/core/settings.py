@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     currency: str = Field(default="CNY", description="Default currency (ISO 4217).")
     acquirer_id: str = Field(default="48100000", description="Acquiring institution ID (field 32).")
 
+    network_timeout_ms: int = Field(
+        default=10_000,
+        ge=100,
+        le=120_000,
+        description="How long the host waits for an issuer before answering 98.",
+    )
+
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str) -> str:

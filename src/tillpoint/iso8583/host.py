@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.clock import BUSINESS_TZ
+from tillpoint.core.errors import InvalidInput
+from tillpoint.core.money import NUMERIC_CODES, Money
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583.codec import Message, decode, encode, encode_with_mac, mac_block
 from tillpoint.iso8583.errors import FormatError
@@ -32,9 +34,10 @@ from tillpoint.iso8583.framing import (
     reply_header,
     reply_tpdu,
 )
+from tillpoint.payments.acquirer import Acquirer, Card, Outcome, RequestKey
 from tillpoint.security import tdes
 from tillpoint.terminals.models import MacMethod
-from tillpoint.terminals.signon import HostRefusal
+from tillpoint.terminals.signon import Admitted, HostRefusal
 
 log = logging.getLogger("tillpoint.host")
 
@@ -67,8 +70,11 @@ def compute_mac(method: MacMethod, mak: bytes, mab: bytes) -> bytes:
 
 
 class TerminalHost:
-    def __init__(self, app: Tillpoint, limits: HostLimits | None = None) -> None:
+    def __init__(
+        self, app: Tillpoint, acquirer: Acquirer | None = None, limits: HostLimits | None = None
+    ) -> None:
         self.app = app
+        self.acquirer = acquirer
         self.limits = limits or HostLimits()
         self._active = 0
 
@@ -126,8 +132,8 @@ class TerminalHost:
             self._log(e.mti, e.tid, None, "30", started, str(e))
             return self._encode(frame, reply)
         try:
-            answer = await asyncio.to_thread(self.handle, request, frame.body)
-        except FormatError as e:
+            answer = await self.handle(request, frame.body)
+        except (FormatError, InvalidInput) as e:
             answer = self._refuse(request, "30")
             self._log(request.mti, request.text(41), request.text(11), "30", started, str(e))
             return self._encode(frame, answer)
@@ -143,19 +149,21 @@ class TerminalHost:
 
     # --- messages ---------------------------------------------------------------------
 
-    def handle(self, request: Message, body: bytes) -> Answer:
-        """One request to its answer. Synchronous: runs in a worker thread."""
+    async def handle(self, request: Message, body: bytes) -> Answer:
+        """One request to its answer. Database steps run in worker threads."""
         tid, mid, f60_text = request.text(41), request.text(42), request.text(60)
         if tid is None or mid is None or f60_text is None:
             raise FormatError("41, 42 and 60 are required", field=41 if tid is None else 42)
         f60 = f.Field60.parse(f60_text)
         if request.mti == "0800" and f60.network_code == f.SIGN_ON_KEYS:
-            return self._sign_on(request, tid, mid, f60)
+            return await asyncio.to_thread(self._sign_on, request, tid, mid, f60)
         if request.mti == "0820" and f60.network_code == f.SIGN_OFF:
-            return self._simple(request, lambda: self.app.signon.sign_off(tid, mid))
+            action: Callable[[], None] = lambda: self.app.signon.sign_off(tid, mid)  # noqa: E731
+            return await asyncio.to_thread(self._simple, request, action)
         if request.mti == "0820" and f60.network_code == f.ECHO:
-            return self._simple(request, lambda: self.app.signon.check(tid, mid))
-        return self._financial(request, body, tid, mid)
+            action = lambda: self.app.signon.check(tid, mid)  # noqa: E731
+            return await asyncio.to_thread(self._simple, request, action)
+        return await self._financial(request, body, tid, mid, f60)
 
     def _sign_on(self, request: Message, tid: str, mid: str, f60: f.Field60) -> Answer:
         try:
@@ -186,9 +194,11 @@ class TerminalHost:
         fields[39] = "00"
         return Answer(Message(response_mti(request.mti), fields))
 
-    def _financial(self, request: Message, body: bytes, tid: str, mid: str) -> Answer:
+    async def _financial(
+        self, request: Message, body: bytes, tid: str, mid: str, f60: f.Field60
+    ) -> Answer:
         try:
-            admitted = self.app.signon.admit(tid, mid)
+            admitted = await asyncio.to_thread(self.app.signon.admit, tid, mid)
         except HostRefusal as r:
             return Answer(
                 self._refuse(request, r.response_code).message,
@@ -200,11 +210,84 @@ class TerminalHost:
             mac, compute_mac(method, admitted.mak, mac_block(body))
         ):
             return Answer(self._refuse(request, "A0").message, must_sign_on=True)
-        # Card and wallet transactions arrive with the payments service; until then the
-        # host answers every financial request honestly: not supported here.
+        outcome = await self._route(request, admitted, f60)
+        return Answer(self._financial_answer(request, outcome), admitted.mak, method)
+
+    async def _route(self, request: Message, t: Admitted, f60: f.Field60) -> Outcome:
+        kind = (request.mti, request.text(3), f60.txn_type)
+        if self.acquirer is None:
+            return Outcome("12")
+        if f60.batch != t.batch_no:
+            return Outcome("12")  # not the batch the host gave at sign-on
+        if kind == ("0200", "000000", "22") and request.get(57) is None:
+            return await self.acquirer.sale(
+                t, self._key(request, f60), self._amount(request), self._card(request)
+            )
+        if kind == ("0200", "310000", "01"):
+            return await self.acquirer.balance(t, self._card(request))
+        return Outcome("12")  # not supported yet: the remaining messages of section 4
+
+    def _key(self, request: Message, f60: f.Field60) -> RequestKey:
+        canonical = "|".join(
+            f"{n}={v.hex() if isinstance(v, bytes) else v}"
+            for n, v in sorted(request.fields.items())
+            if n != 64
+        )
+        return RequestKey(
+            mti=request.mti,
+            stan=request.text(11) or "",
+            batch_no=f60.batch,
+            fingerprint=self.app.ctx.keystore.token(f"{request.mti}|{canonical}", kind="request"),
+        )
+
+    @staticmethod
+    def _amount(request: Message) -> Money:
+        amount, currency = request.text(4), request.text(49) or "156"
+        if amount is None or currency not in NUMERIC_CODES:
+            raise FormatError("4 and a known 49 are required", field=4 if amount is None else 49)
+        return Money(int(amount), NUMERIC_CODES[currency])
+
+    @staticmethod
+    def _card(request: Message) -> Card:
+        track2, pan, expiry = request.text(35), request.text(2), request.text(14)
+        if track2 is not None:
+            if "D" not in track2:
+                raise FormatError("track 2 has no separator", field=35)
+            track_pan, rest = track2.split("D", 1)
+            pan, expiry = pan or track_pan, expiry or rest[:4]
+        if pan is None:
+            raise FormatError("a card number is required (2 or 35)", field=2)
+        mode = f.EntryMode.parse(request.text(22) or "")
+        return Card(pan=pan, expiry=expiry, entry_mode=mode.mode, pin_block=request.binary(52))
+
+    def _financial_answer(self, request: Message, outcome: Outcome) -> Message:
+        now = self.app.ctx.now().astimezone(BUSINESS_TZ)
+        acquirer_id = self.app.ctx.settings.acquirer_id
         fields = self._echo(request)
-        fields[39] = "12"
-        return Answer(Message(response_mti(request.mti), fields), admitted.mak, method)
+        fields.update(
+            {
+                12: now.strftime("%H%M%S"),
+                13: now.strftime("%m%d"),
+                32: acquirer_id,
+                39: outcome.response_code,
+            }
+        )
+        for number in (3, 4, 49):
+            if (value := request.fields.get(number)) is not None:
+                fields[number] = value
+        if outcome.rrn:
+            fields[37] = outcome.rrn
+        if outcome.auth_code and outcome.response_code == "00":
+            fields[38] = outcome.auth_code
+        if outcome.business_date:
+            fields[15] = outcome.business_date[5:7] + outcome.business_date[8:10]
+        if outcome.issuer_id:
+            fields[44] = f.field44(outcome.issuer_id, acquirer_id)
+        if outcome.card_org:
+            fields[63] = outcome.card_org
+        if outcome.balance_minor is not None:
+            fields[54] = f.Balance(outcome.balance_minor).build()
+        return Message(response_mti(request.mti), fields)
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Payments: one record per payment with one state machine; the acquiring flows."""

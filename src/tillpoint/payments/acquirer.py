@@ -1,0 +1,370 @@
+"""The acquiring flows the terminal host runs: sale and balance inquiry so far.
+
+A sale, in order: the duplicate rule; screening (amount, card number, the merchant
+kind's limits, the PIN rule); an RRN; the PIN block translated from the terminal's PIK
+to the network's zone key; the network's decision, or 98 when it does not come in time;
+then the payment, its first event and the terminal request with its answer are written
+in one unit of work through group commit, and only then does the answer go back.
+Declined attempts are recorded too: they are history and, later, risk signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tillpoint.app import Tillpoint
+from tillpoint.core.clock import business_date
+from tillpoint.core.errors import InvalidInput
+from tillpoint.core.groupcommit import GroupCommitter
+from tillpoint.core.money import Money
+from tillpoint.merchants.limits import limits_for
+from tillpoint.merchants.models import Merchant, PaymentMethod
+from tillpoint.networks.bins import CardInfo, Funding, classify
+from tillpoint.networks.connector import AuthKind, CardNetwork, CardRequest, NetworkAnswer
+from tillpoint.networks.simulator import CardNetworkSimulator
+from tillpoint.payments.models import (
+    Payment,
+    PaymentEvent,
+    PaymentKind,
+    PaymentStatus,
+    TerminalRequest,
+)
+from tillpoint.payments.rrn import RrnAllocator
+from tillpoint.security import tdes
+from tillpoint.security.keystore import mask_pan
+from tillpoint.terminals.models import TerminalBatch
+from tillpoint.terminals.signon import Admitted
+
+CONTACTLESS_NO_PIN_LIMIT = Money(100_000)  # 1,000.00 CNY: 小额免密
+DEFAULT_NETWORK_TIMEOUT_S = 10.0
+COUNTED = (
+    PaymentStatus.APPROVED,
+    PaymentStatus.PARTLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+    PaymentStatus.COMPLETED,
+)
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """What the duplicate rule keys on, and a keyed fingerprint of everything else."""
+
+    mti: str
+    stan: str
+    batch_no: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Card:
+    pan: str = field(repr=False)
+    expiry: str | None
+    entry_mode: str  # two digits of field 22
+    pin_block: bytes | None = field(default=None, repr=False)  # under the terminal's PIK
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The host's decision, as the answer message will carry it. No card data."""
+
+    response_code: str
+    rrn: str | None = None
+    auth_code: str | None = None
+    card_org: str | None = None
+    issuer_id: str = ""
+    balance_minor: int | None = None
+    business_date: str | None = None  # ISO date
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outcome:
+        return cls(**data)
+
+
+def payment_method(info: CardInfo, entry_mode: str, amount: Money) -> PaymentMethod:
+    if not info.domestic:
+        return PaymentMethod.FOREIGN
+    if entry_mode == "07" and amount <= CONTACTLESS_NO_PIN_LIMIT:
+        return PaymentMethod.CONTACTLESS
+    return PaymentMethod.DEBIT if info.funding is Funding.DEBIT else PaymentMethod.CREDIT
+
+
+class Acquirer:
+    def __init__(
+        self,
+        app: Tillpoint,
+        network: CardNetwork,
+        committer: GroupCommitter,
+        zpk: bytes,
+        *,
+        network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S,
+    ) -> None:
+        self.app = app
+        self.network = network
+        self.committer = committer
+        self.zpk = zpk
+        self.network_timeout_s = network_timeout_s
+        self.rrns = RrnAllocator(app.ctx.db)
+        self._background: set[asyncio.Future[NetworkAnswer]] = set()
+
+    def close(self) -> None:
+        self.committer.stop()
+
+    # --- the duplicate rule -----------------------------------------------------------
+
+    def _prior(self, terminal_id: int, key: RequestKey) -> Outcome | None:
+        with self.app.ctx.db.transaction() as s:
+            row = s.execute(
+                select(TerminalRequest).where(
+                    TerminalRequest.terminal_id == terminal_id,
+                    TerminalRequest.batch_no == key.batch_no,
+                    TerminalRequest.stan == key.stan,
+                    TerminalRequest.mti == key.mti,
+                )
+            ).scalar_one_or_none()
+        if row is None:
+            return None
+        if row.fingerprint != key.fingerprint:
+            return Outcome("94")
+        return Outcome.from_json(row.answer)
+
+    # --- sale -------------------------------------------------------------------------
+
+    async def sale(self, t: Admitted, key: RequestKey, amount: Money, card: Card) -> Outcome:
+        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+        if prior is not None:
+            return prior
+        now = self.app.ctx.now()
+        day = business_date(now)
+        info = classify(card.pan)
+        refusal = await asyncio.to_thread(self._screen, t, amount, card, info, day)
+        rrn = await self.rrns.next()
+        if refusal is not None or info is None:
+            outcome = Outcome(refusal or "14", rrn, card_org=info.org.value if info else None)
+            return await self._record(t, key, amount, card, info, outcome, now, day)
+        answer = await self._authorise(
+            CardRequest(
+                network_ref=rrn,
+                pan=card.pan,
+                expiry=card.expiry or "",
+                amount=amount,
+                kind=AuthKind.SALE,
+                entry_mode=card.entry_mode,
+                mcc=await asyncio.to_thread(self._mcc, t.merchant_id),
+                mid="",
+                pin_block=self._pin_for_network(t, card),
+            ),
+            info,
+        )
+        outcome = Outcome(
+            answer.response_code,
+            rrn,
+            answer.auth_code,
+            (answer.card_org or info.org).value,
+            answer.issuer_id or info.issuer_id,
+            business_date=day.isoformat(),
+        )
+        return await self._record(t, key, amount, card, info, outcome, now, day)
+
+    async def balance(self, t: Admitted, card: Card) -> Outcome:
+        """查余额: not a payment; nothing is recorded but the log line."""
+        info = classify(card.pan)
+        if info is None:
+            return Outcome("14")
+        if card.pin_block is None:
+            return Outcome("55", card_org=info.org.value)
+        rrn = await self.rrns.next()
+        answer = await self._authorise(
+            CardRequest(
+                network_ref=rrn,
+                pan=card.pan,
+                expiry=card.expiry or "",
+                amount=Money(0),
+                kind=AuthKind.BALANCE,
+                entry_mode=card.entry_mode,
+                mcc="",
+                mid="",
+                pin_block=self._pin_for_network(t, card),
+            ),
+            info,
+        )
+        return Outcome(
+            answer.response_code,
+            rrn,
+            card_org=info.org.value,
+            issuer_id=answer.issuer_id or info.issuer_id,
+            balance_minor=answer.balance.amount_minor if answer.balance else None,
+        )
+
+    # --- steps ------------------------------------------------------------------------
+
+    def _screen(
+        self, t: Admitted, amount: Money, card: Card, info: CardInfo | None, day: date
+    ) -> str | None:
+        """The host's own refusals, before any network is asked."""
+        if amount.amount_minor <= 0:
+            return "13"
+        if info is None:
+            return "14"
+        if card.entry_mode == "07" and amount > CONTACTLESS_NO_PIN_LIMIT and card.pin_block is None:
+            return "55"  # above the contactless no-PIN limit a PIN is required
+        with self.app.ctx.db.transaction() as s:
+            merchant = s.get(Merchant, t.merchant_id)
+            assert merchant is not None  # admitted terminals have one
+            limits = limits_for(s, merchant.kind)
+            if amount.amount_minor > limits.per_txn_limit_minor:
+                return "61"
+            taken = s.scalar(
+                select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+                    Payment.merchant_id == t.merchant_id,
+                    Payment.business_date == day,
+                    Payment.kind.in_((PaymentKind.SALE, PaymentKind.COMPLETION)),
+                    Payment.status.in_(COUNTED),
+                )
+            )
+            if int(taken or 0) + amount.amount_minor > limits.daily_limit_minor:
+                return "61"
+        return None
+
+    def _mcc(self, merchant_id: int) -> str:
+        with self.app.ctx.db.transaction() as s:
+            merchant = s.get(Merchant, merchant_id)
+            return merchant.mcc if merchant else ""
+
+    def _pin_for_network(self, t: Admitted, card: Card) -> bytes | None:
+        """The PIN block re-encrypted from the PIK to the zone PIN key; a block that does
+        not decrypt to a valid format 0 block goes on as an all-zero block, which the
+        issuer refuses as a wrong PIN."""
+        if card.pin_block is None:
+            return None
+        try:
+            return tdes.translate_pin_block(t.pik, self.zpk, card.pin_block, card.pan)
+        except InvalidInput:
+            return bytes(8)
+
+    async def _authorise(self, request: CardRequest, info: CardInfo) -> NetworkAnswer:
+        try:
+            return await asyncio.wait_for(self.network.authorise(request), self.network_timeout_s)
+        except TimeoutError:
+            # Nothing was charged as far as we know; a reversal makes sure of it.
+            task = asyncio.ensure_future(self.network.reverse(request.network_ref))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return NetworkAnswer("98", info.org, info.issuer_id)
+
+    async def _record(
+        self,
+        t: Admitted,
+        key: RequestKey,
+        amount: Money,
+        card: Card,
+        info: CardInfo | None,
+        outcome: Outcome,
+        now: datetime,
+        day: date,
+    ) -> Outcome:
+        status = (
+            PaymentStatus.APPROVED
+            if outcome.response_code == "00"
+            else PaymentStatus.TIMED_OUT
+            if outcome.response_code == "98"
+            else PaymentStatus.DECLINED
+        )
+        token = self.app.ctx.keystore.token(card.pan)
+
+        def write(s: Session) -> Outcome:
+            batch_id = s.execute(
+                select(TerminalBatch.id).where(
+                    TerminalBatch.terminal_id == t.terminal_id,
+                    TerminalBatch.batch_no == t.batch_no,
+                    TerminalBatch.settled_at.is_(None),
+                )
+            ).scalar_one()
+            payment = Payment(
+                kind=PaymentKind.SALE,
+                status=status,
+                response_code=outcome.response_code,
+                merchant_id=t.merchant_id,
+                shop_id=t.shop_id,
+                terminal_id=t.terminal_id,
+                batch_id=batch_id,
+                stan=key.stan,
+                rrn=outcome.rrn,
+                auth_code=outcome.auth_code,
+                amount_minor=amount.amount_minor,
+                currency=amount.currency,
+                method=payment_method(info, card.entry_mode, amount) if info else None,
+                card_org=outcome.card_org,
+                domestic=info.domestic if info else None,
+                pan_masked=mask_pan(card.pan),
+                pan_token=token,
+                entry_mode=card.entry_mode,
+                business_date=day,
+                refunded_minor=0,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(payment)
+            s.flush()
+            s.add(
+                PaymentEvent(
+                    payment_id=payment.id,
+                    from_status=None,
+                    to_status=status,
+                    cause=f"{key.mti} sale stan {key.stan} rc {outcome.response_code}",
+                    at=now,
+                )
+            )
+            s.add(
+                TerminalRequest(
+                    terminal_id=t.terminal_id,
+                    batch_no=key.batch_no,
+                    stan=key.stan,
+                    mti=key.mti,
+                    fingerprint=key.fingerprint,
+                    answer=outcome.to_json(),
+                    payment_id=payment.id,
+                    created_at=now,
+                )
+            )
+            if status is PaymentStatus.APPROVED:
+                s.execute(
+                    update(TerminalBatch)
+                    .where(TerminalBatch.id == batch_id)
+                    .values(txn_count=TerminalBatch.txn_count + 1)
+                )
+            return outcome
+
+        try:
+            return await self.committer.submit(write)
+        except IntegrityError:
+            # The same request raced itself: the first one's answer stands, and this
+            # one's authorisation is undone.
+            if outcome.response_code == "00" and outcome.rrn:
+                await self.network.reverse(outcome.rrn)
+            prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+            return prior or Outcome("96")
+
+
+def simulated(app: Tillpoint) -> Acquirer:
+    """An acquirer on the in-process card network simulator, with its own zone PIN key
+    and a running group committer (``close()`` stops it)."""
+    zpk = tdes.generate_key()
+    committer = GroupCommitter(app.ctx.db)
+    committer.start()
+    return Acquirer(
+        app,
+        CardNetworkSimulator(zpk, app.ctx.clock),
+        committer,
+        zpk,
+        network_timeout_s=app.ctx.settings.network_timeout_ms / 1000,
+    )
