@@ -288,3 +288,102 @@ def test_balance_inquiry(demo: Tillpoint) -> None:
         await t.close()
 
     run_with_host(demo, scenario)
+
+
+def void(t: TerminalClient, original: Message, approved: Message) -> Message:
+    fields = {n: v for n, v in original.fields.items() if n in (2, 4, 14, 22, 25, 35, 41, 42, 49)}
+    fields.update({3: "200000", 11: t.next_stan(), 37: approved.text(37) or "",
+                   61: f"{t.batch}{original.text(11)}", 60: f"23{t.batch}000"})  # fmt: skip
+    if approved.text(38):
+        fields[38] = approved.text(38) or ""
+    return Message("0200", fields)
+
+
+def reversal(original: Message, reason: str = "98") -> Message:
+    fields = {n: v for n, v in original.fields.items() if n not in (35, 36, 52, 53, 64)}
+    fields[39] = reason
+    return Message("0400", fields)
+
+
+def test_void(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        original = sale(t, amount_minor=5_000)
+        approved = await t.exchange(original, with_mac=True)
+        wrong_amount = void(t, Message("0200", {**original.fields, 4: "000000004999"}), approved)
+        assert (await t.exchange(wrong_amount, with_mac=True)).text(39) == "64"
+        done = await t.exchange(void(t, original, approved), with_mac=True)
+        assert done.text(39) == "00" and done.text(37) != approved.text(37)
+        assert (await t.exchange(void(t, original, approved), with_mac=True)).text(39) == "22"
+        unknown = void(t, original, Message("0210", {37: "999999999999"}))
+        assert (await t.exchange(unknown, with_mac=True)).text(39) == "25"
+        await t.close()
+
+    run_with_host(demo, scenario)
+
+
+def test_reversals(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        # An approved sale, then its reversal: undone; a repeat (other reason) same answer.
+        original = sale(t, amount_minor=2_000)
+        assert (await t.exchange(original, with_mac=True)).text(39) == "00"
+        first = await t.exchange(reversal(original), with_mac=True)
+        again = await t.exchange(reversal(original, "96"), with_mac=True)
+        assert first.text(39) == again.text(39) == "00"
+        assert (await t.exchange(void(t, original, first), with_mac=True)).text(39) in ("22", "25")
+        # A reversal of a sale the host never saw: 00, and the late original is refused.
+        unseen = sale(t, amount_minor=3_000)
+        assert (await t.exchange(reversal(unseen), with_mac=True)).text(39) == "00"
+        assert (await t.exchange(unseen, with_mac=True)).text(39) == "22"
+        await t.close()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.engine.connect() as c:
+        from sqlalchemy import text
+
+        statuses = dict(c.execute(text("SELECT amount_minor, status FROM payments")).all())
+    assert statuses == {2000: "reversed"}
+
+
+def test_batch_settlement(demo: Tillpoint) -> None:
+    from tillpoint.iso8583.fields import SettlementTotals, Totals
+
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        for pan, amount in [("6212340000000000012", 10_000), ("6250940000000000016", 5_000),
+                            ("4761340000000019", 2_500)]:  # fmt: skip
+            assert (await t.exchange(sale(t, pan, amount), with_mac=True)).text(39) == "00"
+        voided = sale(t, amount_minor=999)
+        approved = await t.exchange(voided, with_mac=True)
+        assert (await t.exchange(void(t, voided, approved), with_mac=True)).text(39) == "00"
+        assert (await t.exchange(sale(t, "6212340000000000020", 5_000), with_mac=True)).text(
+            39
+        ) == "51"
+
+        def settle(domestic: Totals, foreign: Totals) -> Message:
+            return Message("0500", {11: t.next_stan(), 41: t.tid, 42: t.mid, 49: "156", 63: "001",
+                                    48: SettlementTotals(domestic, foreign).build(),
+                                    60: f"00{t.batch}201"})  # fmt: skip
+
+        # The terminal's own count: domestic debits 150.00 in 2, foreign 25.00 in 1.
+        request = settle(Totals(15_000, 2), Totals(2_500, 1))
+        answer = await t.exchange(request, with_mac=True)
+        assert answer.text(39) == "00"
+        flags = SettlementTotals.parse(answer.text(48) or "")
+        assert (flags.domestic.flag, flags.foreign.flag) == ("1", "1")
+        assert (await t.exchange(request, with_mac=True)).text(48) == answer.text(48)  # replay
+        # The next batch: a sale there, then a terminal whose count is wrong.
+        t.batch = "000002"
+        assert (await t.exchange(sale(t, amount_minor=100), with_mac=True)).text(39) == "00"
+        wrong = await t.exchange(settle(Totals(200, 1), Totals()), with_mac=True)
+        wrong_flags = SettlementTotals.parse(wrong.text(48) or "")
+        assert (wrong_flags.domestic.flag, wrong_flags.foreign.flag) == ("2", "1")
+        await t.close()
+
+    run_with_host(demo, scenario)
+    # Both batches settled: the terminal may now leave its merchant.
+    demo.terminals.unbind(demo_tid(1), "ops", "returned after settlement")

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.clock import BUSINESS_TZ
@@ -34,7 +34,7 @@ from tillpoint.iso8583.framing import (
     reply_header,
     reply_tpdu,
 )
-from tillpoint.payments.acquirer import Acquirer, Card, Outcome, RequestKey
+from tillpoint.payments.acquirer import Acquirer, BatchTotals, Card, Outcome, RequestKey
 from tillpoint.security import tdes
 from tillpoint.terminals.models import MacMethod
 from tillpoint.terminals.signon import Admitted, HostRefusal
@@ -57,6 +57,10 @@ class Answer:
     mac_key: bytes | None = None  # MAC the answer under this MAK (None: no MAC)
     mac_method: MacMethod = MacMethod.ECB
     must_sign_on: bool = False
+
+
+def _totals(t: f.Totals) -> BatchTotals:
+    return BatchTotals(t.debit_minor, t.debit_count, t.credit_minor, t.credit_count)
 
 
 def response_mti(mti: str) -> str:
@@ -215,16 +219,27 @@ class TerminalHost:
 
     async def _route(self, request: Message, t: Admitted, f60: f.Field60) -> Outcome:
         kind = (request.mti, request.text(3), f60.txn_type)
-        if self.acquirer is None:
+        acquirer = self.acquirer
+        if acquirer is None:
             return Outcome("12")
-        if f60.batch != t.batch_no:
-            return Outcome("12")  # not the batch the host gave at sign-on
+        key = self._key(request, f60)
         if kind == ("0200", "000000", "22") and request.get(57) is None:
-            return await self.acquirer.sale(
-                t, self._key(request, f60), self._amount(request), self._card(request)
-            )
+            return await acquirer.sale(t, key, self._amount(request), self._card(request))
         if kind == ("0200", "310000", "01"):
-            return await self.acquirer.balance(t, self._card(request))
+            return await acquirer.balance(t, self._card(request))
+        if kind == ("0200", "200000", "23"):
+            rrn = request.text(37)
+            if rrn is None:
+                raise FormatError("a void names its original in 37", field=37)
+            return await acquirer.void(t, key, self._amount(request), rrn)
+        if request.mti == "0400":
+            original_mti = "0100" if f60.txn_type in ("10", "11") else "0200"
+            return await acquirer.reverse(t, key, original_mti)
+        if request.mti == "0500" and f60.network_code == f.SETTLE:
+            totals = f.SettlementTotals.parse(request.text(48) or "")
+            return await acquirer.settle_batch(
+                t, key, _totals(totals.domestic), _totals(totals.foreign)
+            )
         return Outcome("12")  # not supported yet: the remaining messages of section 4
 
     def _key(self, request: Message, f60: f.Field60) -> RequestKey:
@@ -287,6 +302,13 @@ class TerminalHost:
             fields[63] = outcome.card_org
         if outcome.balance_minor is not None:
             fields[54] = f.Balance(outcome.balance_minor).build()
+        if outcome.balanced is not None:
+            asked = f.SettlementTotals.parse(request.text(48) or "")
+            fields[48] = f.SettlementTotals(
+                replace(asked.domestic, flag=outcome.balanced[0]),
+                replace(asked.foreign, flag=outcome.balanced[1]),
+            ).build()
+            fields.pop(4, None)
         return Message(response_mti(request.mti), fields)
 
     # --- helpers ----------------------------------------------------------------------

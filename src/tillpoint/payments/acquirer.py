@@ -81,13 +81,25 @@ class Outcome:
     issuer_id: str = ""
     balance_minor: int | None = None
     business_date: str | None = None  # ISO date
+    balanced: tuple[str, str] | None = None  # batch settlement flags: domestic, foreign
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
-        return cls(**data)
+        balanced = data.get("balanced")
+        return cls(**{**data, "balanced": tuple(balanced) if balanced else None})
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    """One half of a batch's totals: debits (sales, completions) and credits (refunds)."""
+
+    debit_minor: int = 0
+    debit_count: int = 0
+    credit_minor: int = 0
+    credit_count: int = 0
 
 
 def payment_method(info: CardInfo, entry_mode: str, amount: Money) -> PaymentMethod:
@@ -143,6 +155,10 @@ class Acquirer:
         prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
         if prior is not None:
             return prior
+        if key.batch_no != t.batch_no:
+            return Outcome("12")  # not the batch the host gave at sign-on
+        if await asyncio.to_thread(self.reversed_already, t.terminal_id, key.batch_no, key.stan):
+            return Outcome("22")  # its reversal came first: this original is refused
         now = self.app.ctx.now()
         day = business_date(now)
         info = classify(card.pan)
@@ -204,6 +220,243 @@ class Acquirer:
             issuer_id=answer.issuer_id or info.issuer_id,
             balance_minor=answer.balance.amount_minor if answer.balance else None,
         )
+
+    # --- void and reversal --------------------------------------------------------------
+
+    async def void(self, t: Admitted, key: RequestKey, amount: Money, rrn: str) -> Outcome:
+        """消费撤销: a sale of this terminal's open batch, in full, undone at the network."""
+        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+        if prior is not None:
+            return prior
+        if key.batch_no != t.batch_no:
+            return Outcome("12")
+        original = await asyncio.to_thread(self._original_in_batch, t, rrn)
+        if original is None:
+            return await self._record_answer(t, key, Outcome("25"), None, None)
+        if original.status is not PaymentStatus.APPROVED:
+            return await self._record_answer(t, key, Outcome("22"), None, None)
+        if original.amount_minor != amount.amount_minor:
+            return await self._record_answer(t, key, Outcome("64"), None, None)
+        answer = await self.network.reverse(original.rrn)
+        new_rrn = await self.rrns.next()
+        outcome = Outcome(
+            answer.response_code,
+            new_rrn,
+            original.auth_code,
+            original.card_org,
+            business_date=business_date(self.app.ctx.now()).isoformat(),
+        )
+        to = PaymentStatus.VOIDED if answer.approved else None
+        return await self._record_answer(t, key, outcome, original.id, to)
+
+    async def reverse(self, t: Admitted, key: RequestKey, original_mti: str) -> Outcome:
+        """冲正: undo whatever the request with this STAN did; always answered 00, the
+        same every time, and an original that arrives later is refused."""
+        repeat = await asyncio.to_thread(self._prior_reversal, t.terminal_id, key)
+        if repeat is not None:
+            return repeat
+        original = await asyncio.to_thread(self._answered, t.terminal_id, key, original_mti)
+        to = None
+        if original is not None and original.status is PaymentStatus.APPROVED:
+            await self.network.reverse(original.rrn)
+            to = PaymentStatus.REVERSED
+        outcome = Outcome("00", original.rrn if original else None)
+        return await self._record_answer(t, key, outcome, original.id if original else None, to)
+
+    def _original_in_batch(self, t: Admitted, rrn: str) -> Payment | None:
+        with self.app.ctx.db.transaction() as s:
+            return s.execute(
+                select(Payment)
+                .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
+                .where(
+                    Payment.rrn == rrn,
+                    Payment.terminal_id == t.terminal_id,
+                    Payment.kind == PaymentKind.SALE,
+                    TerminalBatch.batch_no == t.batch_no,
+                    TerminalBatch.settled_at.is_(None),
+                )
+            ).scalar_one_or_none()
+
+    def _answered(self, terminal_id: int, key: RequestKey, mti: str) -> Payment | None:
+        """The payment an earlier request with this batch and STAN produced, if any."""
+        with self.app.ctx.db.transaction() as s:
+            return s.execute(
+                select(Payment)
+                .join(TerminalRequest, TerminalRequest.payment_id == Payment.id)
+                .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
+                .where(
+                    TerminalBatch.settled_at.is_(None),  # a settled batch is final
+                    TerminalRequest.terminal_id == terminal_id,
+                    TerminalRequest.batch_no == key.batch_no,
+                    TerminalRequest.stan == key.stan,
+                    TerminalRequest.mti == mti,
+                )
+            ).scalar_one_or_none()
+
+    def _prior_reversal(self, terminal_id: int, key: RequestKey) -> Outcome | None:
+        """A reversal repeated for whatever reason (even another reason code) gets the
+        first one's answer."""
+        prior = self._prior(terminal_id, key)
+        if prior is not None and prior.response_code == "94":
+            with self.app.ctx.db.transaction() as s:
+                row = s.execute(
+                    select(TerminalRequest.answer).where(
+                        TerminalRequest.terminal_id == terminal_id,
+                        TerminalRequest.batch_no == key.batch_no,
+                        TerminalRequest.stan == key.stan,
+                        TerminalRequest.mti == key.mti,
+                    )
+                ).scalar_one()
+            return Outcome.from_json(row)
+        return prior
+
+    def reversed_already(self, terminal_id: int, batch_no: str, stan: str) -> bool:
+        """Whether a reversal for this batch and STAN came first (a late original is
+        refused)."""
+        with self.app.ctx.db.transaction() as s:
+            return (
+                s.execute(
+                    select(TerminalRequest.id).where(
+                        TerminalRequest.terminal_id == terminal_id,
+                        TerminalRequest.batch_no == batch_no,
+                        TerminalRequest.stan == stan,
+                        TerminalRequest.mti == "0400",
+                    )
+                ).first()
+                is not None
+            )
+
+    async def _record_answer(
+        self,
+        t: Admitted,
+        key: RequestKey,
+        outcome: Outcome,
+        payment_id: int | None,
+        to: PaymentStatus | None,
+    ) -> Outcome:
+        """Keep the answer (for the duplicate rule) and move the payment it concerns."""
+        now = self.app.ctx.now()
+
+        def write(s: Session) -> Outcome:
+            if payment_id is not None and to is not None:
+                payment = s.get(Payment, payment_id)
+                assert payment is not None
+                s.add(
+                    PaymentEvent(
+                        payment_id=payment_id,
+                        from_status=payment.status,
+                        to_status=to,
+                        cause=f"{key.mti} stan {key.stan} rc {outcome.response_code}",
+                        at=now,
+                    )
+                )
+                payment.status, payment.updated_at = to, now
+                s.execute(
+                    update(TerminalBatch)
+                    .where(TerminalBatch.id == payment.batch_id)
+                    .values(txn_count=TerminalBatch.txn_count + 1)
+                )
+            s.add(
+                TerminalRequest(
+                    terminal_id=t.terminal_id,
+                    batch_no=key.batch_no,
+                    stan=key.stan,
+                    mti=key.mti,
+                    fingerprint=key.fingerprint,
+                    answer=outcome.to_json(),
+                    payment_id=payment_id,
+                    created_at=now,
+                )
+            )
+            return outcome
+
+        try:
+            return await self.committer.submit(write)
+        except IntegrityError:
+            prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+            return prior or Outcome("96")
+
+    # --- batch settlement -----------------------------------------------------------
+
+    def batch_totals(self, terminal_id: int, batch_no: str) -> tuple[BatchTotals, BatchTotals]:
+        """The host's totals of a terminal's open batch: (domestic, foreign)."""
+        debits = (PaymentStatus.APPROVED, PaymentStatus.PARTLY_REFUNDED, PaymentStatus.REFUNDED)
+        with self.app.ctx.db.transaction() as s:
+            rows = s.execute(
+                select(
+                    Payment.domestic,
+                    Payment.kind,
+                    func.count(),
+                    func.coalesce(func.sum(Payment.amount_minor), 0),
+                )
+                .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
+                .where(
+                    Payment.terminal_id == terminal_id,
+                    TerminalBatch.batch_no == batch_no,
+                    TerminalBatch.settled_at.is_(None),
+                    (
+                        Payment.kind.in_((PaymentKind.SALE, PaymentKind.COMPLETION))
+                        & Payment.status.in_(debits)
+                    )
+                    | (
+                        (Payment.kind == PaymentKind.REFUND)
+                        & (Payment.status == PaymentStatus.APPROVED)
+                    ),
+                )
+                .group_by(Payment.domestic, Payment.kind)
+            ).all()
+        totals = {True: [0, 0, 0, 0], False: [0, 0, 0, 0]}
+        for domestic, kind, count, amount in rows:
+            slot = totals[bool(domestic)]
+            if kind is PaymentKind.REFUND:
+                slot[2] += int(amount)
+                slot[3] += int(count)
+            else:
+                slot[0] += int(amount)
+                slot[1] += int(count)
+        return BatchTotals(*totals[True]), BatchTotals(*totals[False])
+
+    async def settle_batch(
+        self, t: Admitted, key: RequestKey, domestic: BatchTotals, foreign: BatchTotals
+    ) -> Outcome:
+        """批结算: compare the terminal's totals with the host's, close the batch."""
+        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+        if prior is not None:
+            return prior
+        if key.batch_no != t.batch_no:
+            return Outcome("12")
+        host_domestic, host_foreign = await asyncio.to_thread(
+            self.batch_totals, t.terminal_id, t.batch_no
+        )
+        flags = ("1" if domestic == host_domestic else "2", "1" if foreign == host_foreign else "2")
+        now = self.app.ctx.now()
+        outcome = Outcome("00", await self.rrns.next(), balanced=flags)
+
+        def write(s: Session) -> Outcome:
+            s.execute(
+                update(TerminalBatch)
+                .where(
+                    TerminalBatch.terminal_id == t.terminal_id,
+                    TerminalBatch.batch_no == t.batch_no,
+                    TerminalBatch.settled_at.is_(None),
+                )
+                .values(settled_at=now)
+            )
+            s.add(
+                TerminalRequest(
+                    terminal_id=t.terminal_id,
+                    batch_no=key.batch_no,
+                    stan=key.stan,
+                    mti=key.mti,
+                    fingerprint=key.fingerprint,
+                    answer=outcome.to_json(),
+                    payment_id=None,
+                    created_at=now,
+                )
+            )
+            return outcome
+
+        return await self.committer.submit(write)
 
     # --- steps ------------------------------------------------------------------------
 
