@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -387,3 +388,85 @@ def test_batch_settlement(demo: Tillpoint) -> None:
     run_with_host(demo, scenario)
     # Both batches settled: the terminal may now leave its merchant.
     demo.terminals.unbind(demo_tid(1), "ops", "returned after settlement")
+
+
+def refund(t: TerminalClient, original: Message, approved: Message, amount_minor: int) -> Message:
+    fields = {n: v for n, v in original.fields.items() if n in (2, 14, 22, 25, 35, 41, 42, 49)}
+    fields.update({3: "200000", 4: f"{amount_minor:012d}", 11: t.next_stan(),
+                   37: approved.text(37) or "", 60: f"25{t.batch}000",
+                   61: f"000000000000{approved.text(13) or '0000'}"})  # fmt: skip
+    return Message("0220", fields)
+
+
+def test_refunds(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        original = sale(t, "4761340000000019", 30_000)
+        approved = await t.exchange(original, with_mac=True)
+        assert (await t.exchange(refund(t, original, approved, 10_000), with_mac=True)).text(
+            39
+        ) == "00"
+        assert (await t.exchange(refund(t, original, approved, 20_001), with_mac=True)).text(
+            39
+        ) == "13"
+        assert (await t.exchange(refund(t, original, approved, 20_000), with_mac=True)).text(
+            39
+        ) == "00"
+        assert (await t.exchange(refund(t, original, approved, 1), with_mac=True)).text(39) == "22"
+        other_card = sale(t, "5222220000000005", 100)
+        stranger = refund(t, other_card, approved, 100)
+        assert (await t.exchange(stranger, with_mac=True)).text(39) == "25"  # not this card's
+        await t.close()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.engine.connect() as c:
+        from sqlalchemy import text
+
+        rows = c.execute(
+            text("SELECT kind, status, amount_minor, refunded_minor FROM payments ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("sale", "refunded", 30_000, 30_000),
+        ("refund", "approved", 10_000, 0),
+        ("refund", "approved", 20_000, 0),
+    ]
+
+
+def test_virtual_terminal_device(demo: Tillpoint, tmp_path: Path) -> None:
+    from tillpoint.core.money import Money
+    from tillpoint.terminal.device import Device, DeviceState
+
+    state_file = tmp_path / "terminal.json"
+
+    async def scenario(port: int) -> None:
+        state = DeviceState.demo(2)
+        state.port = port
+        device = Device(state, state_file)
+        sold = await device.sale(Money.parse("88.00"), "6212340000000000012", pin="123456")
+        assert sold.approved and sold.rrn
+        # The answer to the next sale is "lost": the device remembers it for reversal,
+        # and reverses it before the following transaction.
+        lost = await device.sale(Money.parse("7.00"), "6212340000000000012", entry="tap")
+        assert lost.approved
+        device.state.journal.pop()
+        device.state.pending_reversal = {"3": "000000", "4": "000000000700", "11": f"{device.client.stan:06d}",
+                                         "22": "071", "25": "00", "41": state.tid, "42": state.mid,
+                                         "49": "156", "60": f"22{device.client.batch}000"}  # fmt: skip
+        assert (await device.void(sold.rrn or "", "6212340000000000012")).approved
+        assert device.state.pending_reversal is None
+        refunded = await device.sale(Money.parse("30.00"), "4761340000000019", entry="swipe")
+        assert (
+            await device.refund(refunded.rrn or "", Money.parse("10.00"), "4761340000000019")
+        ).approved
+        balance = await device.balance("6212340000000000012", "123456")
+        assert balance.balance_minor == 10_000_000  # the void and the reversal gave it all back
+        settled = await device.settle()
+        assert settled.settlement == {"domestic": "1", "foreign": "1"}
+        await device.close()
+
+    run_with_host(demo, scenario)
+    saved = DeviceState.load(state_file)
+    assert saved.batch == "000002" and saved.journal == [] and saved.keys_hex
+    assert "6212340000000000012" not in state_file.read_text()
+    assert oct(state_file.stat().st_mode & 0o777) == "0o600"

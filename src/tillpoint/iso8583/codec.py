@@ -1,144 +1,334 @@
-"""Encode and decode the part of a message from the MTI on; compute the MAC block.
+"""Encode and decode the message from the MTI on; the MAC block (MAB) of section 3.
 
-Pure functions over bytes: no sockets, no keys. ``Message`` holds ``b`` fields (52, 55,
-62, 64) as bytes and every other field as text, so callers never see hex strings.
+Pure functions over bytes: no sockets, no keys, no crypto. The layout of every field is
+the pyiso8583 spec in ``spec.py``; around pyiso8583 this module checks what it does not:
+
+- the MTI is 4 BCD digits and the bitmap announces only fields the profile defines (no
+  secondary bitmap), before pyiso8583 reads any field;
+- every ``n`` field holds decimal digits only (pyiso8583 reads BCD as hex), track 2 only
+  digits and its ``D`` separator, ``an`` letters, digits and spaces, ``ans`` printable
+  ASCII (0x20-0x7E);
+- every error becomes a ``FormatError`` naming the field and the byte position, raised
+  with no chained exception (pyiso8583's errors hold the partially decoded message, card
+  data included).
+
+``Message`` holds ``b`` fields (52, 55, 62, 64) as bytes and every other field as text,
+exactly as the digits or characters appear in the profile. Track 2 (35) is text whose
+separator is ``D``, the nibble on the wire; ``encode`` also accepts ``=`` for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import iso8583
 from iso8583.decoder import DecodeError
 from iso8583.encoder import EncodeError
 
-from tillpoint.iso8583.errors import FormatError
-from tillpoint.iso8583.spec import BINARY_FIELDS, FIELD_NUMBERS, SENSITIVE_FIELDS, SPEC
+from tillpoint.core.i18n import N_
+from tillpoint.iso8583.errors import CUT_SHORT, MALFORMED, FormatError
+from tillpoint.iso8583.spec import (
+    BITMAP_BYTES,
+    MAC_BYTES,
+    MAC_FIELD,
+    MASKED_FIELDS,
+    MTI_BYTES,
+    SPEC,
+    TYPES,
+    FieldType,
+)
 
-MAC_FIELD = 64
-MAC_BYTES = 8
-MTI_BYTES = 2
-BITMAP_BYTES = 8
+__all__ = [
+    "MAC_BYTES",
+    "MAC_FIELD",
+    "FieldValue",
+    "Message",
+    "decode",
+    "encode",
+    "encode_for_mac",
+    "encode_with_mac",
+    "fill_mac",
+    "mac_block",
+    "mac_required",
+]
+
 FieldValue = str | bytes
 
+#: Messages that never carry a MAC (section 3): sign-on and sign-off/echo, both ways.
+UNMACED_MTIS = frozenset({"0800", "0810", "0820", "0830"})
 
-@dataclass(frozen=True)
+_CHARSETS: dict[FieldType, re.Pattern[str]] = {
+    "n": re.compile(r"[0-9]*"),
+    "z": re.compile(r"[0-9D]*"),  # as pyiso8583 shows the nibbles; D is the separator
+    "an": re.compile(r"[0-9A-Za-z ]*"),
+    "ans": re.compile(r"[\x20-\x7e]*"),
+}
+_MTI = re.compile(r"[0-9]{4}")
+_TID = re.compile(r"[\x20-\x7e]{8}")
+_FIRST_FIELD = MTI_BYTES + BITMAP_BYTES
+# Anything that could be a fragment of a card number or a key, should a future
+# pyiso8583 ever quote data in its messages: long digit runs and long hex runs.
+_LOOKS_LIKE_DATA = re.compile(r"\d{5,}|\b[0-9A-Fa-f]{8,}\b")
+
+
+@dataclass(frozen=True, repr=False)
 class Message:
+    """An MTI (4 digits) and fields by number: ``b`` fields as bytes, the rest as str."""
+
     mti: str
-    fields: dict[int, FieldValue] = field(default_factory=dict)
+    fields: dict[int, FieldValue] = dataclass_field(default_factory=dict)
 
     def get(self, number: int) -> FieldValue | None:
         return self.fields.get(number)
 
     def text(self, number: int) -> str | None:
+        """A text field's value, or None when absent."""
         value = self.fields.get(number)
         if value is None:
             return None
         if not isinstance(value, str):
-            raise FormatError("expected a text field", field=number)
+            raise FormatError(
+                N_("Field {field} does not hold {kind} data"), field=number, kind="text"
+            )
         return value
 
     def binary(self, number: int) -> bytes | None:
+        """A ``b`` field's value, or None when absent."""
         value = self.fields.get(number)
         if value is None:
             return None
         if not isinstance(value, bytes):
-            raise FormatError("expected a binary field", field=number)
+            raise FormatError(N_("Field {field} does not hold {kind} data"), field=number, kind="b")
         return value
 
+    def with_fields(self, changes: Mapping[int, FieldValue | None]) -> Message:
+        """A copy with fields set (or removed, for a None value)."""
+        fields = dict(self.fields)
+        for number, value in changes.items():
+            if value is None:
+                fields.pop(number, None)
+            else:
+                fields[number] = value
+        return Message(self.mti, dict(sorted(fields.items())))
+
     def safe(self) -> dict[str, str]:
-        """The fields as a log may show them: card data and PIN blocks masked."""
+        """The fields as a log may show them: card data, PIN block, keys and MAC masked."""
         shown: dict[str, str] = {"mti": self.mti}
         for number, value in sorted(self.fields.items()):
-            if number in SENSITIVE_FIELDS or number == MAC_FIELD:
+            if number in MASKED_FIELDS:
                 shown[str(number)] = f"<{len(value)}>"
             else:
                 shown[str(number)] = value if isinstance(value, str) else value.hex().upper()
         return shown
 
+    def __repr__(self) -> str:
+        # Masked, so that a stray log line or assertion message shows no card data.
+        return f"Message({self.safe()!r})"
 
-def _field_number(key: str | None) -> int | None:
-    return int(key) if key and key.isdigit() else None
+
+# --- encoding -----------------------------------------------------------------------------
 
 
-def _check_bitmap(body: bytes) -> None:
-    """Every field the bitmap announces must be one the profile defines."""
-    if len(body) < MTI_BYTES + BITMAP_BYTES:
-        raise FormatError("the message ends inside the bitmap", position=len(body))
-    bitmap = int.from_bytes(body[MTI_BYTES : MTI_BYTES + BITMAP_BYTES], "big")
-    if bitmap >> 63:
-        raise FormatError("a secondary bitmap is not allowed", position=MTI_BYTES)
-    for number in range(2, 65):
-        if bitmap >> (64 - number) & 1 and number not in FIELD_NUMBERS:
-            raise FormatError("the profile has no such field", field=number, position=MTI_BYTES)
+def encode(message: Message) -> bytes:
+    """The bytes from the MTI on (field 64 as given, if present)."""
+    if not (isinstance(message.mti, str) and _MTI.fullmatch(message.mti)):
+        raise FormatError(MALFORMED, part="MTI")
+    doc: dict[str, str] = {"t": message.mti}
+    for number, value in message.fields.items():
+        doc[str(number)] = _encodable(number, value)
+    try:
+        raw, _ = iso8583.encode(doc, SPEC)
+    except EncodeError as e:
+        problem = (_field_number(e.field), _redact(e.msg))
+    else:
+        return bytes(raw)
+    # Raised outside the except block: pyiso8583's error holds the message being encoded.
+    failed, detail = problem
+    raise FormatError(N_("Field {field} cannot be encoded: {detail}"), field=failed, detail=detail)
+
+
+def _encodable(number: object, value: object) -> str:
+    """A field value as pyiso8583 wants it: hex for ``b`` fields, the text otherwise."""
+    if type(number) is not int or number not in TYPES:
+        shown = number if isinstance(number, int) else None
+        raise FormatError(N_("Field {field} is not in the profile"), field=shown)
+    kind = TYPES[number]
+    if kind == "b" and isinstance(value, bytes):
+        return value.hex().upper()
+    if kind != "b" and isinstance(value, str):
+        text = value.replace("=", "D") if kind == "z" else value
+        if _CHARSETS[kind].fullmatch(text):
+            return text
+    raise FormatError(N_("Field {field} does not hold {kind} data"), field=number, kind=kind)
+
+
+# --- decoding -----------------------------------------------------------------------------
 
 
 def decode(body: bytes) -> Message:
     """The message that starts at the MTI. Anything off raises ``FormatError``."""
-    _check_bitmap(body)
+    message, _ = _decode(body)
+    return message
+
+
+def _decode(body: bytes) -> tuple[Message, dict[int, int]]:
+    """The message and where each field starts (its length prefix, or its data if fixed)."""
+    data = bytes(body)
+    mti = _check_head(data)
+    error: FormatError | None = None
     try:
-        doc, _ = iso8583.decode(bytearray(body), SPEC)
+        doc, enc = iso8583.decode(data, SPEC)
     except DecodeError as e:
-        number = _field_number(e.field)
-        where = "MTI" if e.field == "t" else "bitmap" if e.field in ("p", "1") else "field"
-        partial = e.doc_dec
-        raise FormatError(
-            f"cannot decode the {where}",
-            field=number,
-            position=e.pos,
-            mti=partial.get("t"),
-            tid=partial.get("41") if number is None or number > 41 else None,
-        ) from None
-    except (ValueError, TypeError, IndexError, KeyError, UnicodeError):
-        # The library's own checks should catch everything; untrusted bytes never
-        # escape as anything but a FormatError even if one slips through.
-        raise FormatError("cannot decode the message") from None
-    if not doc["t"].isdigit():
-        raise FormatError("the MTI is not 4 digits", position=0)
+        error = _decode_error(e, mti)
+    except (ValueError, TypeError, IndexError, KeyError):  # pragma: no cover
+        # pyiso8583's own checks catch everything malformed we know of; should anything
+        # slip through, untrusted bytes still never escape as another exception type.
+        error = FormatError(CUT_SHORT, part="message", position=0, mti=mti)
+    if error is not None:
+        # Raised outside the except block, so no pyiso8583 error (which holds the
+        # partially decoded message, card data included) is chained to it.
+        raise error
+    tid = _readable_tid(doc.get("41"))
     fields: dict[int, FieldValue] = {}
-    for key, value in doc.items():
-        number = _field_number(key)
-        if number is None:
-            continue
-        fields[number] = bytes.fromhex(value) if number in BINARY_FIELDS else value
-    return Message(doc["t"], fields)
-
-
-def encode(message: Message) -> bytes:
-    """The bytes from the MTI on, field 64 included as given."""
-    doc: dict[str, Any] = {"t": message.mti}
-    for number, value in message.fields.items():
-        if number in BINARY_FIELDS:
-            if not isinstance(value, bytes):
-                raise FormatError("a binary field needs bytes", field=number)
-            doc[str(number)] = value.hex().upper()
+    starts: dict[int, int] = {}
+    position = _FIRST_FIELD
+    for number in sorted(int(key) for key in doc if key.isdigit()):
+        key = str(number)
+        starts[number] = position
+        length, content = enc[key]["len"], enc[key]["data"]
+        kind = TYPES[number]
+        value = doc[key]
+        if kind == "b":
+            fields[number] = bytes(content)
+        elif _CHARSETS[kind].fullmatch(value):
+            fields[number] = value
         else:
-            if not isinstance(value, str):
-                raise FormatError("a text field needs str", field=number)
-            doc[str(number)] = value
-    try:
-        raw, _ = iso8583.encode(doc, SPEC)
-    except EncodeError as e:
-        raise FormatError("cannot encode the field", field=_field_number(e.field)) from None
-    return bytes(raw)
+            raise FormatError(
+                N_("Field {field}, byte {position}: not valid {kind} data"),
+                field=number,
+                position=position + len(length),
+                kind=kind,
+                mti=mti,
+                tid=tid,
+            )
+        position += len(length) + len(content)
+    return Message(mti, fields), starts
+
+
+def _check_head(data: bytes) -> str:
+    """The MTI, once it and the bitmap are checked: primary bitmap, profile fields only."""
+    if len(data) < MTI_BYTES:
+        raise FormatError(CUT_SHORT, part="MTI", position=len(data))
+    mti = data[:MTI_BYTES].hex()
+    if not _MTI.fullmatch(mti):
+        raise FormatError(CUT_SHORT, part="MTI", position=0)
+    if len(data) < _FIRST_FIELD:
+        raise FormatError(CUT_SHORT, part="bitmap", position=len(data), mti=mti)
+    bitmap = int.from_bytes(data[MTI_BYTES:_FIRST_FIELD], "big")
+    if bitmap >> 63:
+        raise FormatError(
+            N_("Byte {position}: a secondary bitmap (bit 1) is not allowed"),
+            part="bitmap",
+            position=MTI_BYTES,
+            mti=mti,
+        )
+    for number in range(2, 65):
+        if bitmap >> (64 - number) & 1 and number not in TYPES:
+            raise FormatError(
+                N_("Byte {position}: the bitmap announces field {field}, not in the profile"),
+                field=number,
+                position=MTI_BYTES + (number - 1) // 8,
+                mti=mti,
+            )
+    return mti
+
+
+def _decode_error(e: DecodeError, mti: str) -> FormatError:
+    number = _field_number(e.field)
+    partial: dict[str, Any] = e.doc_dec
+    # Field 41 is readable only if decoding failed after it (fields decode in order).
+    tid = _readable_tid(partial.get("41")) if number is not None and number > 41 else None
+    return FormatError(
+        N_("Field {field}, byte {position}: {detail}"),
+        field=number,
+        position=int(e.pos),
+        part=None if number is not None else "message",
+        detail=_redact(e.msg),
+        mti=mti,
+        tid=tid,
+    )
+
+
+def _field_number(key: object) -> int | None:
+    return int(key) if isinstance(key, str) and key.isdigit() else None
+
+
+def _readable_tid(value: object) -> str | None:
+    return value if isinstance(value, str) and _TID.fullmatch(value) else None
+
+
+def _redact(detail: object) -> str:
+    return _LOOKS_LIKE_DATA.sub("...", str(detail))
+
+
+# --- the MAC block ------------------------------------------------------------------------
 
 
 def mac_block(body: bytes) -> bytes:
-    """The MAB of a message whose field 64 is present: everything before the MAC."""
-    if len(body) < MTI_BYTES + BITMAP_BYTES + MAC_BYTES or not body[MTI_BYTES + 7] & 0x01:
-        raise FormatError("the message carries no MAC", field=MAC_FIELD)
-    return body[:-MAC_BYTES]
+    """The MAB of an encoded message that carries field 64 (section 3): the bytes from the
+    MTI to the end of the last field before 64, bitmap (with bit 64 set) included.
+
+    The whole body is decoded first, so a malformed message raises ``FormatError``.
+    """
+    _, starts = _decode(body)
+    if MAC_FIELD not in starts:
+        raise FormatError(
+            N_("Byte {position}: the message carries no MAC (bitmap bit 64 is not set)"),
+            field=MAC_FIELD,
+            position=_FIRST_FIELD - 1,
+        )
+    return bytes(body[: starts[MAC_FIELD]])
+
+
+def encode_for_mac(message: Message) -> bytes:
+    """The message encoded with field 64 as 8 zero bytes: a placeholder.
+
+    ``mac_block`` of the result is what the MAC is computed over; ``fill_mac`` then
+    puts the MAC in place of the placeholder.
+    """
+    return encode(message.with_fields({MAC_FIELD: bytes(MAC_BYTES)}))
+
+
+def fill_mac(body: bytes, mac: bytes) -> bytes:
+    """``body`` (which carries field 64) with its field 64 replaced by ``mac``."""
+    _check_mac(mac)
+    return mac_block(body) + mac
 
 
 def encode_with_mac(message: Message, mac: Callable[[bytes], bytes]) -> bytes:
-    """Encode with field 64 computed by ``mac`` over the MAB (bitmap bit 64 set)."""
-    fields = dict(message.fields)
-    fields[MAC_FIELD] = bytes(MAC_BYTES)
-    body = encode(Message(message.mti, fields))
+    """The message encoded with field 64 = ``mac(MAB)``; any field 64 given is replaced."""
+    body = encode_for_mac(message)
+    # Field 64 is fixed-length and the last field of a primary bitmap, so the MAB is the
+    # body without its last 8 bytes (``mac_block`` would find the same, decoding it).
     mab = body[:-MAC_BYTES]
     value = mac(mab)
-    if len(value) != MAC_BYTES:
-        raise FormatError("a MAC is 8 bytes", field=MAC_FIELD)
+    _check_mac(value)
     return mab + value
+
+
+def _check_mac(mac: object) -> None:
+    if not (isinstance(mac, bytes) and len(mac) == MAC_BYTES):
+        raise FormatError(N_("A MAC (field {field}) is 8 bytes"), field=MAC_FIELD)
+
+
+def mac_required(message: Message) -> bool:
+    """Whether the message must carry field 64 (section 3): every request and response
+    except 0800/0810, 0820/0830 and a response with code ``A0``."""
+    if message.mti in UNMACED_MTIS:
+        return False
+    is_response = _MTI.fullmatch(message.mti) is not None and int(message.mti[2]) % 2 == 1
+    return not (is_response and message.fields.get(39) == "A0")

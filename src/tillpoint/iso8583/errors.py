@@ -20,16 +20,22 @@ through an error.
 from __future__ import annotations
 
 from tillpoint.core.errors import InvalidInput
+from tillpoint.core.i18n import N_
 
 CODE = "iso8583.format"
+
+#: Shared templates (one catalogue entry each).
+CUT_SHORT = N_("Byte {position}: the {part} is malformed or cut short")
+MALFORMED = N_("The {part} is malformed")
 
 
 class FormatError(InvalidInput):
     """A message, frame or sub-field that does not follow the POS 8583 profile.
 
     ``message`` is an English template (mark it with ``N_``), formatted with ``params``
-    plus ``field`` and ``position`` (shown as ``-`` when unknown, or as ``part`` when the
-    problem is in the MTI, bitmap, TPDU, header or length prefix).
+    plus ``field``, ``position`` and ``part`` (each shown as ``-`` when unknown; ``field``
+    shows ``part`` when there is no field number: ``MTI``, ``bitmap``, ``TPDU``,
+    ``header``, ``length``, ``frame``). Parameters never hold field contents.
     """
 
     def __init__(
@@ -47,7 +53,9 @@ class FormatError(InvalidInput):
     ) -> None:
         shown_field: object = field if field is not None else (part or "-")
         shown_position: object = position if position is not None else "-"
-        super().__init__(code, message, field=shown_field, position=shown_position, **params)
+        super().__init__(
+            code, message, field=shown_field, position=shown_position, part=part or "-", **params
+        )
         self.field = field
         self.position = position
         self.part = part

@@ -1,160 +1,149 @@
-"""Typed views of the profile's composite fields (sections 2 and 4)."""
+"""Typed views of the profile's composite fields (sections 2 and 4).
+
+Each view has ``parse`` (the field's value as ``Message`` holds it, to a typed value,
+checked) and ``build`` (back, checked). Errors are ``FormatError`` with ``field`` the
+field number and ``position`` the offset inside the field's value (a digit or character
+index; a byte index for field 62) where the faulty sub-field starts. Messages name the
+sub-field by number, never its content: the profile's own numbers (60.1-60.5, 61.1-61.3)
+and, where it has none, these: 22.1 mode, 22.2 PIN capability; 35.1 PAN, 35.2 expiry,
+35.3 service code, 35.4 discretionary data; 44.1 issuer, 44.2 acquirer; 48.1-48.5 the
+domestic debit amount, debit count, credit amount, credit count and flag, 48.6-48.10 the
+same for foreign cards (48.1 is also the n4 upload count); 54.1-54.5 in the order below;
+60.6 and 61.4 the digits after the defined sub-fields; 62.1-62.6 PIK, KCV, MAK, KCV, TDK,
+KCV; 63.1 the operator code or card organisation.
+
+Fields and their layouts:
+
+- 22: entry mode n2 + PIN capability n1 (``EntryMode``);
+- 35: PAN, separator, YYMM expiry, service code n3, discretionary data (``Track2``);
+- 44: issuer ID an11 + acquirer ID an11 (``AdditionalResponse``, ``field44``);
+- 48: settlement totals, 62 digits (``SettlementTotals`` of two ``Totals``), or in the
+  end-of-upload 0320 the n4 count (``upload_count``/``build_upload_count``);
+- 54: account type an2, amount type an2, currency an3, sign C/D, amount n12 (``Balance``);
+- 60: 60.1 n2, 60.2 batch n6, 60.3 n3, optional 60.4 n1 and 60.5 n1 (``Field60``);
+- 61: original batch n6, original STAN n6, optional original date MMDD (``Field61``);
+- 62: PIK 16 + KCV 4 + MAK 16 + KCV 4 + TDK 16 + KCV 4 = 60 bytes (``KeyBlock``);
+- 63: operator code an3 in requests, card organisation an3 in answers.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from tillpoint.core.i18n import N_
 from tillpoint.iso8583.errors import FormatError
 
+# 60.1 transaction types (section 4)
+TXN_MANAGEMENT = "00"  # sign-on, sign-off, echo, settlement, batch upload
+TXN_BALANCE = "01"
+TXN_PREAUTH = "10"
+TXN_PREAUTH_VOID = "11"
+TXN_COMPLETION = "20"
+TXN_COMPLETION_VOID = "21"
+TXN_SALE = "22"
+TXN_VOID = "23"
+TXN_REFUND = "25"
+
 # 60.3 network management codes
+FINANCIAL = "000"
 SIGN_ON_KEYS = "004"  # double-length keys with a TDK
 SIGN_OFF = "002"
 ECHO = "301"
 SETTLE = "201"
 UPLOAD_END = "202"
-FINANCIAL = "000"
+
+# Field 22, the first two digits
+ENTRY_MANUAL = "01"
+ENTRY_MAGSTRIPE = "02"
+ENTRY_SCANNED = "03"  # barcode / QR: wallet payments
+ENTRY_CHIP = "05"
+ENTRY_CONTACTLESS = "07"
+ENTRY_MODES = frozenset(
+    {ENTRY_MANUAL, ENTRY_MAGSTRIPE, ENTRY_SCANNED, ENTRY_CHIP, ENTRY_CONTACTLESS}
+)
+
+# Field 48 flags (one per half): request 0; answer 1 balanced, 2 not balanced, 3 error
+FLAG_REQUEST = "0"
+FLAG_BALANCED = "1"
+FLAG_NOT_BALANCED = "2"
+FLAG_ERROR = "3"
+
+#: Field 63 in answers: the card organisation.
+CARD_ORGANISATIONS = frozenset({"CUP", "VIS", "MCC", "JCB", "AMX", "ALP", "WXP", "UPQ"})
+
+KEY_BYTES = 16  # a double-length 3DES key
+KCV_BYTES = 4
+KEY_BLOCK_BYTES = 3 * (KEY_BYTES + KCV_BYTES)
+
+_AN = re.compile(r"[0-9A-Za-z ]*")
 
 
-def _digits(value: str, n: int, number: int, what: str) -> str:
-    if len(value) != n or not value.isdigit():
-        raise FormatError(f"{what} is not {n} digits", field=number)
+def _bad(number: int, position: int, subfield: str) -> FormatError:
+    return FormatError(
+        N_("Field {field}, offset {position}: sub-field {subfield} is malformed"),
+        field=number,
+        position=position,
+        subfield=subfield,
+    )
+
+
+def _digits(value: object, n: int, number: int, position: int, subfield: str) -> str:
+    """``value`` if it is exactly ``n`` decimal digits."""
+    if not (isinstance(value, str) and len(value) == n and value.isascii() and value.isdigit()):
+        raise _bad(number, position, subfield)
     return value
 
 
-@dataclass(frozen=True)
-class Field60:
-    """60.1 transaction type n2, 60.2 batch n6, 60.3 network code n3, optional 60.4 and
-    60.5 (terminal read capability and IC condition, n1 each)."""
-
-    txn_type: str
-    batch: str
-    network_code: str
-    read_capability: str = ""
-    ic_condition: str = ""
-
-    @classmethod
-    def parse(cls, value: str) -> Field60:
-        if not re.fullmatch(r"\d{11}(\d{1,2})?", value):
-            raise FormatError("60 is not 11 to 13 digits", field=60)
-        return cls(value[:2], value[2:8], value[8:11], value[11:12], value[12:13])
-
-    def build(self) -> str:
-        _digits(self.txn_type, 2, 60, "60.1")
-        _digits(self.batch, 6, 60, "60.2")
-        _digits(self.network_code, 3, 60, "60.3")
-        return (
-            self.txn_type
-            + self.batch
-            + self.network_code
-            + self.read_capability
-            + self.ic_condition
-        )
+def _optional_digit(value: object, number: int, position: int, subfield: str) -> str:
+    if value == "":
+        return ""
+    return _digits(value, 1, number, position, subfield)
 
 
-@dataclass(frozen=True)
-class Field61:
-    """61.1 original batch n6, 61.2 original STAN n6, 61.3 original date MMDD n4."""
-
-    batch: str
-    stan: str
-    date: str = ""
-
-    @classmethod
-    def parse(cls, value: str) -> Field61:
-        if not re.fullmatch(r"\d{12}(\d{4})?", value):
-            raise FormatError("61 is not 12 or 16 digits", field=61)
-        return cls(value[:6], value[6:12], value[12:16])
-
-    def build(self) -> str:
-        _digits(self.batch, 6, 61, "61.1")
-        _digits(self.stan, 6, 61, "61.2")
-        if self.date:
-            _digits(self.date, 4, 61, "61.3")
-        return self.batch + self.stan + self.date
+def _an(value: object, n: int, number: int, position: int, subfield: str) -> str:
+    """``value`` if it is exactly ``n`` characters of letters, digits and spaces."""
+    if not (isinstance(value, str) and len(value) == n and _AN.fullmatch(value)):
+        raise _bad(number, position, subfield)
+    return value
 
 
-@dataclass(frozen=True)
-class Totals:
-    """One half of field 48: debits (sales, completions) and credits (refunds)."""
-
-    debit_minor: int = 0
-    debit_count: int = 0
-    credit_minor: int = 0
-    credit_count: int = 0
-    flag: str = "0"  # request 0; reply 1 balanced, 2 not balanced, 3 error
-
-    def build(self) -> str:
-        if not (
-            0 <= self.debit_minor < 10**12
-            and 0 <= self.credit_minor < 10**12
-            and 0 <= self.debit_count < 1000
-            and 0 <= self.credit_count < 1000
-            and self.flag in "0123"
-            and len(self.flag) == 1
-        ):
-            raise FormatError("48 totals out of range", field=48)
-        return (
-            f"{self.debit_minor:012d}{self.debit_count:03d}"
-            f"{self.credit_minor:012d}{self.credit_count:03d}{self.flag}"
-        )
-
-    @classmethod
-    def parse(cls, value: str) -> Totals:
-        return cls(
-            int(value[:12]), int(value[12:15]), int(value[15:27]), int(value[27:30]), value[30]
-        )
+def _all_digits(value: object, number: int) -> str:
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()):
+        raise _whole(number)
+    return value
 
 
-@dataclass(frozen=True)
-class SettlementTotals:
-    domestic: Totals
-    foreign: Totals
-
-    @classmethod
-    def parse(cls, value: str) -> SettlementTotals:
-        if not re.fullmatch(r"\d{62}", value):
-            raise FormatError("48 is not 62 digits", field=48)
-        return cls(Totals.parse(value[:31]), Totals.parse(value[31:]))
-
-    def build(self) -> str:
-        return self.domestic.build() + self.foreign.build()
+def _whole(number: int) -> FormatError:
+    return FormatError(N_("Field {field} is malformed"), field=number, position=0)
 
 
-def upload_count(value: str) -> int:
-    """The end-of-upload 0320's field 48: how many transactions were uploaded (n4)."""
-    if not re.fullmatch(r"\d{4}", value):
-        raise FormatError("48 is not a 4-digit count", field=48)
-    return int(value)
+def _length(number: int, value: object, lengths: str) -> FormatError:
+    """The value's length is wrong; ``lengths`` says which are right (e.g. ``11-17``)."""
+    size = len(value) if isinstance(value, str | bytes) else "-"
+    return FormatError(
+        N_("Field {field} has the wrong length ({size}; expected {lengths})"),
+        field=number,
+        position=0,
+        size=size,
+        lengths=lengths,
+    )
 
 
-@dataclass(frozen=True)
-class Balance:
-    """Field 54: account type an2, amount type an2, currency an3, sign C/D, amount n12."""
-
-    amount_minor: int
-    currency_code: str = "156"
-    account_type: str = "10"
-    amount_type: str = "02"
-
-    def build(self) -> str:
-        sign = "C" if self.amount_minor >= 0 else "D"
-        if abs(self.amount_minor) >= 10**12:
-            raise FormatError("54 amount out of range", field=54)
-        kinds = f"{self.account_type}{self.amount_type}{self.currency_code}"
-        return f"{kinds}{sign}{abs(self.amount_minor):012d}"
-
-    @classmethod
-    def parse(cls, value: str) -> Balance:
-        if not re.fullmatch(r".{2}.{2}\d{3}[CD]\d{12}", value):
-            raise FormatError("54 is not a balance", field=54)
-        amount = int(value[8:20])
-        return cls(amount if value[7] == "C" else -amount, value[4:7], value[:2], value[2:4])
+def _amount(value: int, digits: int, number: int, position: int, subfield: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**digits:
+        raise _bad(number, position, subfield)
+    return f"{value:0{digits}d}"
 
 
-def field44(issuer_id: str, acquirer_id: str) -> str:
-    """Issuer ID an11 + acquirer ID an11."""
-    return f"{issuer_id[:11]:<11}{acquirer_id[:11]:<11}"
+def _mmdd(value: str, number: int, position: int, subfield: str) -> str:
+    _digits(value, 4, number, position, subfield)
+    if not (1 <= int(value[:2]) <= 12 and 1 <= int(value[2:]) <= 31):
+        raise _bad(number, position, subfield)
+    return value
+
+
+# --- 22 -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -162,23 +151,373 @@ class EntryMode:
     """Field 22: two digits of how the card was read, one of PIN capability."""
 
     mode: str  # 01 manual, 02 magstripe, 03 scanned code, 05 chip, 07 contactless
-    pin_capable: bool
+    pin_capable: bool  # third digit 1: a PIN can be entered; 2: it cannot
 
     @classmethod
     def parse(cls, value: str) -> EntryMode:
-        if not re.fullmatch(r"(01|02|03|05|07)[12]", value):
-            raise FormatError("22 is not a known entry mode", field=22)
+        if not (isinstance(value, str) and len(value) == 3):
+            raise _length(22, value, "3")
+        if value[:2] not in ENTRY_MODES:
+            raise _bad(22, 0, "22.1")
+        if value[2] not in "12":
+            raise _bad(22, 2, "22.2")
         return cls(value[:2], value[2] == "1")
 
     def build(self) -> str:
+        if self.mode not in ENTRY_MODES:
+            raise _bad(22, 0, "22.1")
         return self.mode + ("1" if self.pin_capable else "2")
 
 
-KEY_BLOCK_BYTES = 60
+# --- 35 -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Track2:
+    """Field 35: PAN (12-19 digits), separator, expiry YYMM, service code n3, and
+    discretionary data. ``parse`` takes the separator as ``D`` (as decoded) or ``=``;
+    ``build`` writes ``D``. ``repr`` shows no card data."""
+
+    pan: str
+    expiry: str
+    service_code: str
+    discretionary: str = ""
+
+    @classmethod
+    def parse(cls, value: str) -> Track2:
+        text = value.replace("=", "D") if isinstance(value, str) else ""
+        if not re.fullmatch(r"[0-9]{12,19}D[0-9]{7,}", text) or len(text) > 37:
+            raise _whole(35)
+        pan, rest = text.split("D")
+        return cls(pan, rest[:4], rest[4:7], rest[7:])
+
+    def build(self) -> str:
+        pan = self.pan
+        if not (isinstance(pan, str) and 12 <= len(pan) <= 19 and pan.isascii() and pan.isdigit()):
+            raise _bad(35, 0, "35.1")
+        start = len(pan) + 1
+        _digits(self.expiry, 4, 35, start, "35.2")
+        _digits(self.service_code, 3, 35, start + 4, "35.3")
+        value = f"{pan}D{self.expiry}{self.service_code}{self.discretionary}"
+        if not (self.discretionary == "" or self.discretionary.isdigit()) or len(value) > 37:
+            raise _bad(35, start + 7, "35.4")
+        return value
+
+    def __repr__(self) -> str:
+        return "Track2(<masked>)"
+
+
+# --- 44 -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdditionalResponse:
+    """Field 44: issuer ID an11 + acquirer ID an11, each left-aligned, space-padded.
+    ``parse`` strips the padding."""
+
+    issuer_id: str
+    acquirer_id: str
+
+    @classmethod
+    def parse(cls, value: str) -> AdditionalResponse:
+        if not (isinstance(value, str) and len(value) == 22):
+            raise _length(44, value, "22")
+        _an(value[:11], 11, 44, 0, "44.1")
+        _an(value[11:], 11, 44, 11, "44.2")
+        return cls(value[:11].rstrip(" "), value[11:].rstrip(" "))
+
+    def build(self) -> str:
+        if not (isinstance(self.issuer_id, str) and len(self.issuer_id) <= 11):
+            raise _bad(44, 0, "44.1")
+        if not (isinstance(self.acquirer_id, str) and len(self.acquirer_id) <= 11):
+            raise _bad(44, 11, "44.2")
+        value = f"{self.issuer_id:<11}{self.acquirer_id:<11}"
+        _an(value[:11], 11, 44, 0, "44.1")
+        _an(value[11:], 11, 44, 11, "44.2")
+        return value
+
+
+def field44(issuer_id: str, acquirer_id: str) -> str:
+    """Issuer ID an11 + acquirer ID an11, each padded with spaces (at most 11 each)."""
+    return AdditionalResponse(issuer_id, acquirer_id).build()
+
+
+# --- 48 -----------------------------------------------------------------------------------
+
+
+TOTALS_DIGITS = 31
+
+
+def _totals_ids(offset: int) -> tuple[str, ...]:
+    """Sub-field ids of one half of 48: 48.1-48.5 domestic, 48.6-48.10 foreign."""
+    first = 1 if offset == 0 else 6
+    return tuple(f"48.{first + i}" for i in range(5))
+
+
+@dataclass(frozen=True)
+class Totals:
+    """One half of field 48 (domestic or foreign cards): debits (sales, completions) and
+    credits (refunds), amounts in minor units, and the balance flag."""
+
+    debit_minor: int = 0
+    debit_count: int = 0
+    credit_minor: int = 0
+    credit_count: int = 0
+    flag: str = FLAG_REQUEST  # request 0; answer 1 balanced, 2 not balanced, 3 error
+
+    def build(self, *, offset: int = 0) -> str:
+        ids = _totals_ids(offset)
+        if self.flag not in (FLAG_REQUEST, FLAG_BALANCED, FLAG_NOT_BALANCED, FLAG_ERROR):
+            raise _bad(48, offset + 30, ids[4])
+        return (
+            _amount(self.debit_minor, 12, 48, offset, ids[0])
+            + _amount(self.debit_count, 3, 48, offset + 12, ids[1])
+            + _amount(self.credit_minor, 12, 48, offset + 15, ids[2])
+            + _amount(self.credit_count, 3, 48, offset + 27, ids[3])
+            + self.flag
+        )
+
+    @classmethod
+    def parse(cls, value: str, *, offset: int = 0) -> Totals:
+        if not (
+            isinstance(value, str)
+            and len(value) == TOTALS_DIGITS
+            and value.isascii()
+            and value.isdigit()
+        ):
+            raise _bad(48, offset, _totals_ids(offset)[0])
+        if value[30] not in "0123":
+            raise _bad(48, offset + 30, _totals_ids(offset)[4])
+        return cls(
+            int(value[:12]), int(value[12:15]), int(value[15:27]), int(value[27:30]), value[30]
+        )
+
+
+@dataclass(frozen=True)
+class SettlementTotals:
+    """Field 48 of 0500/0510: domestic totals, then foreign totals (62 digits)."""
+
+    domestic: Totals
+    foreign: Totals
+
+    @classmethod
+    def parse(cls, value: str) -> SettlementTotals:
+        _all_digits(value, 48)
+        if len(value) != 2 * TOTALS_DIGITS:
+            raise _length(48, value, "62")
+        return cls(
+            Totals.parse(value[:TOTALS_DIGITS]),
+            Totals.parse(value[TOTALS_DIGITS:], offset=TOTALS_DIGITS),
+        )
+
+    def build(self) -> str:
+        return self.domestic.build() + self.foreign.build(offset=TOTALS_DIGITS)
+
+
+def upload_count(value: str) -> int:
+    """The end-of-upload 0320's field 48: how many transactions were uploaded (n4)."""
+    return int(_digits(value, 4, 48, 0, "48.1"))
+
+
+def build_upload_count(count: int) -> str:
+    return _amount(count, 4, 48, 0, "48.1")
+
+
+# --- 54 -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Field 54: account type an2, amount type an2, currency an3, sign (C credit balance,
+    D debit balance) and amount n12. ``amount_minor`` is negative for ``D``; a parsed
+    ``D`` zero reads back as 0 and is built as ``C``."""
+
+    amount_minor: int
+    currency_code: str = "156"
+    account_type: str = "10"
+    amount_type: str = "02"
+
+    def build(self) -> str:
+        kinds = (
+            _an(self.account_type, 2, 54, 0, "54.1")
+            + _an(self.amount_type, 2, 54, 2, "54.2")
+            + _an(self.currency_code, 3, 54, 4, "54.3")
+        )
+        if isinstance(self.amount_minor, bool) or not isinstance(self.amount_minor, int):
+            raise _bad(54, 8, "54.5")
+        sign = "C" if self.amount_minor >= 0 else "D"
+        return kinds + sign + _amount(abs(self.amount_minor), 12, 54, 8, "54.5")
+
+    @classmethod
+    def parse(cls, value: str) -> Balance:
+        if not (isinstance(value, str) and len(value) == 20):
+            raise _length(54, value, "20")
+        account = _an(value[:2], 2, 54, 0, "54.1")
+        amount_type = _an(value[2:4], 2, 54, 2, "54.2")
+        currency = _an(value[4:7], 3, 54, 4, "54.3")
+        if value[7] not in "CD":
+            raise _bad(54, 7, "54.4")
+        amount = int(_digits(value[8:], 12, 54, 8, "54.5"))
+        return cls(amount if value[7] == "C" else -amount, currency, account, amount_type)
+
+
+# --- 60 and 61 ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field60:
+    """60.1 transaction type n2, 60.2 batch n6, 60.3 network code n3, optional 60.4 and
+    60.5 (terminal read capability and IC condition, n1 each).
+
+    Field 60 may hold up to 17 digits; this profile defines the first 13. Digits after
+    60.5 (other UnionPay sub-fields) are kept verbatim in ``reserved``, not interpreted.
+    """
+
+    txn_type: str
+    batch: str
+    network_code: str
+    read_capability: str = ""
+    ic_condition: str = ""
+    reserved: str = ""
+
+    @classmethod
+    def parse(cls, value: str) -> Field60:
+        _all_digits(value, 60)
+        if not 11 <= len(value) <= 17:
+            raise _length(60, value, "11-17")
+        return cls(value[:2], value[2:8], value[8:11], value[11:12], value[12:13], value[13:])
+
+    def build(self) -> str:
+        value = (
+            _digits(self.txn_type, 2, 60, 0, "60.1")
+            + _digits(self.batch, 6, 60, 2, "60.2")
+            + _digits(self.network_code, 3, 60, 8, "60.3")
+            + _optional_digit(self.read_capability, 60, 11, "60.4")
+            + _optional_digit(self.ic_condition, 60, 12, "60.5")
+        )
+        if self.ic_condition and not self.read_capability:
+            raise _bad(60, 11, "60.4")
+        if self.reserved:
+            if len(value) != 13 or not (
+                len(self.reserved) <= 4 and self.reserved.isascii() and self.reserved.isdigit()
+            ):
+                raise _bad(60, 13, "60.6")
+            value += self.reserved
+        return value
+
+
+@dataclass(frozen=True)
+class Field61:
+    """61.1 original batch n6, 61.2 original STAN n6, optional 61.3 original date MMDD.
+
+    Field 61 may hold up to 29 digits; this profile defines the first 16. Digits after
+    61.3 are kept verbatim in ``reserved``, not interpreted.
+    """
+
+    batch: str
+    stan: str
+    date: str = ""
+    reserved: str = ""
+
+    @classmethod
+    def parse(cls, value: str) -> Field61:
+        _all_digits(value, 61)
+        if not (len(value) == 12 or 16 <= len(value) <= 29):
+            raise _length(61, value, "12, 16-29")
+        if len(value) > 12:
+            _mmdd(value[12:16], 61, 12, "61.3")
+        return cls(value[:6], value[6:12], value[12:16], value[16:])
+
+    def build(self) -> str:
+        value = _digits(self.batch, 6, 61, 0, "61.1") + _digits(self.stan, 6, 61, 6, "61.2")
+        if self.date:
+            value += _mmdd(self.date, 61, 12, "61.3")
+        if self.reserved:
+            if not (
+                self.date
+                and len(self.reserved) <= 13
+                and self.reserved.isascii()
+                and self.reserved.isdigit()
+            ):
+                raise _bad(61, 16, "61.4")
+            value += self.reserved
+        return value
+
+
+# --- 62 -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class KeyBlock:
+    """Field 62 of a sign-on answer: PIK, MAK and TDK, each encrypted under the TMK and
+    followed by its 4-byte check value. ``repr`` shows no key material."""
+
+    pik: bytes
+    pik_kcv: bytes
+    mak: bytes
+    mak_kcv: bytes
+    tdk: bytes
+    tdk_kcv: bytes
+
+    @classmethod
+    def parse(cls, block: bytes) -> KeyBlock:
+        if not (isinstance(block, bytes) and len(block) == KEY_BLOCK_BYTES):
+            raise _length(62, block, "60")
+        (pik, pik_kcv), (mak, mak_kcv), (tdk, tdk_kcv) = split_key_block(block)
+        return cls(pik, pik_kcv, mak, mak_kcv, tdk, tdk_kcv)
+
+    def build(self) -> bytes:
+        out = b""
+        parts = (
+            (self.pik, KEY_BYTES, "62.1"),
+            (self.pik_kcv, KCV_BYTES, "62.2"),
+            (self.mak, KEY_BYTES, "62.3"),
+            (self.mak_kcv, KCV_BYTES, "62.4"),
+            (self.tdk, KEY_BYTES, "62.5"),
+            (self.tdk_kcv, KCV_BYTES, "62.6"),
+        )
+        for value, size, subfield in parts:
+            if not (isinstance(value, bytes) and len(value) == size):
+                raise _bad(62, len(out), subfield)
+            out += value
+        return out
+
+    def __repr__(self) -> str:
+        return "KeyBlock(<masked>)"
 
 
 def split_key_block(block: bytes) -> list[tuple[bytes, bytes]]:
-    """Field 62 of a sign-on answer: (encrypted key, KCV) for PIK, MAK, TDK."""
-    if len(block) != KEY_BLOCK_BYTES:
-        raise FormatError("62 is not a 60-byte key block", field=62)
-    return [(block[i : i + 16], block[i + 16 : i + 20]) for i in range(0, KEY_BLOCK_BYTES, 20)]
+    """Field 62 of a sign-on answer: (encrypted key, KCV) for PIK, MAK, TDK in order."""
+    if not (isinstance(block, bytes) and len(block) == KEY_BLOCK_BYTES):
+        raise _length(62, block, "60")
+    step = KEY_BYTES + KCV_BYTES
+    return [
+        (block[i : i + KEY_BYTES], block[i + KEY_BYTES : i + step])
+        for i in range(0, KEY_BLOCK_BYTES, step)
+    ]
+
+
+# --- 63 -----------------------------------------------------------------------------------
+
+
+def parse_operator_code(value: str) -> str:
+    """Field 63 of a request: the operator code, an3 (e.g. ``001``)."""
+    return _an(value, 3, 63, 0, "63.1")
+
+
+def build_operator_code(code: str) -> str:
+    return _an(code, 3, 63, 0, "63.1")
+
+
+def parse_card_organisation(value: str) -> str:
+    """Field 63 of an answer: the card organisation (``CUP``, ``VIS``, ...), the first
+    three characters; anything after them is ignored."""
+    if not (isinstance(value, str) and value[:3] in CARD_ORGANISATIONS):
+        raise _bad(63, 0, "63.1")
+    return value[:3]
+
+
+def build_card_organisation(organisation: str) -> str:
+    if organisation not in CARD_ORGANISATIONS:
+        raise _bad(63, 0, "63.1")
+    return organisation

@@ -232,6 +232,11 @@ class TerminalHost:
             if rrn is None:
                 raise FormatError("a void names its original in 37", field=37)
             return await acquirer.void(t, key, self._amount(request), rrn)
+        if kind == ("0220", "200000", "25"):
+            rrn = request.text(37)
+            if rrn is None:
+                raise FormatError("a refund names its original in 37", field=37)
+            return await acquirer.refund(t, key, self._amount(request), rrn, self._card(request))
         if request.mti == "0400":
             original_mti = "0100" if f60.txn_type in ("10", "11") else "0200"
             return await acquirer.reverse(t, key, original_mti)

@@ -44,6 +44,7 @@ from tillpoint.terminals.signon import Admitted
 
 CONTACTLESS_NO_PIN_LIMIT = Money(100_000)  # 1,000.00 CNY: 小额免密
 DEFAULT_NETWORK_TIMEOUT_S = 10.0
+REFUND_WINDOW_DAYS = 30
 COUNTED = (
     PaymentStatus.APPROVED,
     PaymentStatus.PARTLY_REFUNDED,
@@ -375,6 +376,110 @@ class Acquirer:
         except IntegrityError:
             prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
             return prior or Outcome("96")
+
+    # --- refund -----------------------------------------------------------------------
+
+    async def refund(
+        self, t: Admitted, key: RequestKey, amount: Money, rrn: str, card: Card
+    ) -> Outcome:
+        """退货: money back on a sale or completion of this merchant, with the same card,
+        within 30 days; all refunds together never exceed the original amount."""
+        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+        if prior is not None:
+            return prior
+        if key.batch_no != t.batch_no:
+            return Outcome("12")
+        if amount.amount_minor <= 0:
+            return Outcome("13")
+        now = self.app.ctx.now()
+        original = await asyncio.to_thread(self._refundable, t, rrn)
+        token = self.app.ctx.keystore.token(card.pan)
+        if original is None or original.pan_token != token:
+            return await self._record_answer(t, key, Outcome("25"), None, None)
+        if original.status not in (PaymentStatus.APPROVED, PaymentStatus.PARTLY_REFUNDED):
+            return await self._record_answer(t, key, Outcome("22"), None, None)
+        if (now.date() - original.created_at.date()).days > REFUND_WINDOW_DAYS:
+            return await self._record_answer(t, key, Outcome("12"), None, None)
+        if original.refunded_minor + amount.amount_minor > original.amount_minor:
+            return await self._record_answer(t, key, Outcome("13"), None, None)
+        new_rrn = await self.rrns.next()
+        answer = await self.network.refund(original.rrn, new_rrn, amount)
+        day = business_date(now)
+        outcome = Outcome(
+            answer.response_code,
+            new_rrn,
+            answer.auth_code,
+            original.card_org,
+            answer.issuer_id,
+            business_date=day.isoformat(),
+        )
+        original_id = original.id
+
+        def write(s: Session) -> Outcome:
+            sale = s.get(Payment, original_id)
+            assert sale is not None
+            status = PaymentStatus.APPROVED if answer.approved else PaymentStatus.DECLINED
+            batch_id = s.execute(
+                select(TerminalBatch.id).where(
+                    TerminalBatch.terminal_id == t.terminal_id,
+                    TerminalBatch.batch_no == t.batch_no,
+                    TerminalBatch.settled_at.is_(None),
+                )
+            ).scalar_one()
+            refund = Payment(
+                kind=PaymentKind.REFUND, status=status, response_code=answer.response_code,
+                merchant_id=t.merchant_id, shop_id=t.shop_id, terminal_id=t.terminal_id,
+                batch_id=batch_id, stan=key.stan, rrn=new_rrn, auth_code=answer.auth_code,
+                amount_minor=amount.amount_minor, currency=amount.currency, method=sale.method,
+                card_org=sale.card_org, domestic=sale.domestic, pan_masked=sale.pan_masked,
+                pan_token=sale.pan_token, entry_mode=card.entry_mode, business_date=day,
+                original_id=sale.id, refunded_minor=0, created_at=now, updated_at=now,
+            )  # fmt: skip
+            s.add(refund)
+            s.flush()
+            s.add(PaymentEvent(payment_id=refund.id, from_status=None, to_status=status,
+                               cause=f"{key.mti} refund stan {key.stan}", at=now))  # fmt: skip
+            if answer.approved:
+                sale.refunded_minor += amount.amount_minor
+                moved = (
+                    PaymentStatus.REFUNDED
+                    if sale.refunded_minor == sale.amount_minor
+                    else PaymentStatus.PARTLY_REFUNDED
+                )
+                s.add(PaymentEvent(payment_id=sale.id, from_status=sale.status, to_status=moved,
+                                   cause=f"refund {new_rrn}", at=now))  # fmt: skip
+                sale.status, sale.updated_at = moved, now
+                s.execute(
+                    update(TerminalBatch)
+                    .where(TerminalBatch.id == batch_id)
+                    .values(txn_count=TerminalBatch.txn_count + 1)
+                )
+            s.add(
+                TerminalRequest(
+                    terminal_id=t.terminal_id, batch_no=key.batch_no, stan=key.stan,
+                    mti=key.mti, fingerprint=key.fingerprint, answer=outcome.to_json(),
+                    payment_id=refund.id, created_at=now,
+                )
+            )  # fmt: skip
+            return outcome
+
+        try:
+            return await self.committer.submit(write)
+        except IntegrityError:
+            if answer.approved:
+                await self.network.reverse(new_rrn)
+            prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+            return prior or Outcome("96")
+
+    def _refundable(self, t: Admitted, rrn: str) -> Payment | None:
+        with self.app.ctx.db.transaction() as s:
+            return s.execute(
+                select(Payment).where(
+                    Payment.rrn == rrn,
+                    Payment.merchant_id == t.merchant_id,
+                    Payment.kind.in_((PaymentKind.SALE, PaymentKind.COMPLETION)),
+                )
+            ).scalar_one_or_none()
 
     # --- batch settlement -----------------------------------------------------------
 

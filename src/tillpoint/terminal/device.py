@@ -1,0 +1,386 @@
+"""The virtual terminal as a device: what it remembers between runs and what each key
+on its keypad does, independent of any screen.
+
+Its state file holds what a terminal's own memory would: TID, MID, TMK and MAC method,
+STAN counter, batch, working keys and a journal of the open batch (masked card numbers
+only). Before each transaction it reverses the last one if that got no valid answer;
+when the host says the keys are stale it signs on again and retries once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tillpoint.core.money import Money
+from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+from tillpoint.iso8583 import fields as f
+from tillpoint.iso8583 import framing
+from tillpoint.iso8583.codec import Message
+from tillpoint.networks.bins import classify
+from tillpoint.security import tdes
+from tillpoint.security.keystore import mask_pan
+from tillpoint.terminal.client import TerminalClient, TerminalError, WorkingKeys
+from tillpoint.terminals.models import MacMethod
+
+ENTRY_MODES = {"swipe": "02", "insert": "05", "tap": "07", "manual": "01"}
+MAX_JOURNAL = 999
+
+
+@dataclass
+class JournalEntry:
+    kind: str  # sale, void, refund
+    stan: str
+    rrn: str
+    amount_minor: int
+    pan_masked: str
+    domestic: bool
+    auth_code: str = ""
+    voided: bool = False
+
+
+@dataclass
+class DeviceState:
+    tid: str
+    mid: str
+    tmk_hex: str
+    host: str = "127.0.0.1"
+    port: int = 5800
+    mac_method: str = MacMethod.ECB.value
+    operator: str = "001"
+    stan: int = 0
+    batch: str = "000001"
+    keys_hex: list[str] | None = None
+    pending_reversal: dict[str, Any] | None = None
+    journal: list[JournalEntry] = field(default_factory=list)
+
+    @classmethod
+    def demo(cls, n: int = 1) -> DeviceState:
+        return cls(demo_tid(n), demo_mid(n), DEMO_TMK.hex().upper())
+
+    @classmethod
+    def load(cls, path: Path) -> DeviceState:
+        if not path.exists():
+            return cls.demo()
+        data = json.loads(path.read_text())
+        data["journal"] = [JournalEntry(**e) for e in data.get("journal", [])]
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        os.chmod(tmp, 0o600)  # it holds keys, as a terminal's secure memory would
+        tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the screen shows and the receipt prints."""
+
+    action: str
+    response_code: str
+    approved: bool
+    amount_minor: int | None = None
+    rrn: str | None = None
+    auth_code: str | None = None
+    card: str | None = None
+    card_org: str | None = None
+    balance_minor: int | None = None
+    batch: str | None = None
+    settlement: dict[str, str] | None = None
+
+
+class Device:
+    def __init__(self, state: DeviceState, path: Path | None = None) -> None:
+        self.state = state
+        self.path = path
+        keys = [bytes.fromhex(k) for k in state.keys_hex] if state.keys_hex else None
+        self.client = TerminalClient(
+            state.tid,
+            state.mid,
+            bytes.fromhex(state.tmk_hex),
+            host=state.host,
+            port=state.port,
+            mac_method=MacMethod(state.mac_method),
+            operator=state.operator,
+            stan=state.stan,
+            batch=state.batch,
+            keys=WorkingKeys(*keys) if keys else None,
+        )
+
+    def _save(self) -> None:
+        c = self.client
+        self.state.stan, self.state.batch = c.stan, c.batch
+        self.state.keys_hex = (
+            [c.keys.pik.hex(), c.keys.mak.hex(), c.keys.tdk.hex()] if c.keys else None
+        )
+        if self.path is not None:
+            self.state.save(self.path)
+
+    async def close(self) -> None:
+        await self.client.close()
+        self._save()
+
+    # --- keys -------------------------------------------------------------------------
+
+    async def sign_on(self) -> Result:
+        answer = await self.client.sign_on()
+        self._save()
+        return Result(
+            "sign_on", answer.text(39) or "", answer.text(39) == "00", batch=self.client.batch
+        )
+
+    async def echo(self) -> Result:
+        answer = await self.client.echo()
+        return Result("echo", answer.text(39) or "", answer.text(39) == "00")
+
+    async def sign_off(self) -> Result:
+        answer = await self.client.sign_off()
+        self._save()
+        return Result("sign_off", answer.text(39) or "", answer.text(39) == "00")
+
+    async def _ready(self) -> None:
+        if self.client.keys is None:
+            result = await self.sign_on()
+            if not result.approved:
+                raise TerminalError(f"sign-on refused: {result.response_code}")
+        if self.state.pending_reversal is not None:
+            await self._send_reversal()
+
+    async def _send_reversal(self) -> None:
+        pending = self.state.pending_reversal
+        assert pending is not None
+        fields = {
+            int(k): (bytes.fromhex(v[2:]) if v.startswith("b:") else v) for k, v in pending.items()
+        }
+        fields[39] = "98"
+        answer = await self.client.exchange(Message("0400", fields), with_mac=True)
+        if answer.text(39) == "00":
+            self.state.pending_reversal = None
+            self._save()
+
+    async def _financial(self, message: Message, *, reversible: bool) -> Message:
+        """Send with a MAC; remember it for reversal until a valid answer arrives; sign
+        on again and retry once when the host says the keys are stale."""
+        await self._ready()
+        if reversible:
+            self.state.pending_reversal = {
+                str(n): ("b:" + v.hex() if isinstance(v, bytes) else v)
+                for n, v in message.fields.items()
+                if n not in (35, 36, 52, 53, 64)
+            }
+            self._save()
+        answer = await self.client.exchange(message, with_mac=True)
+        if (
+            answer.text(39) == "A0"
+            and framing.requirement(self.client.last_header) == framing.MUST_SIGN_ON
+        ):
+            await self.sign_on()
+            f60 = f.Field60.parse(message.text(60) or "")
+            f60 = f.Field60(f60.txn_type, self.client.batch, f60.network_code)
+            message = Message(message.mti, {**message.fields, 60: f60.build()})
+            answer = await self.client.exchange(message, with_mac=True)
+        self.state.pending_reversal = None
+        self._save()
+        return answer
+
+    # --- transactions -----------------------------------------------------------------
+
+    def _card_fields(
+        self, pan: str, entry: str, pin: str | None, expiry: str
+    ) -> dict[int, str | bytes]:
+        mode = ENTRY_MODES[entry]
+        fields: dict[int, str | bytes] = {22: mode + "1", 25: "00"}
+        if mode == "01":
+            fields[2], fields[14] = pan, expiry
+        else:
+            fields[35] = f"{pan}D{expiry}2010000"
+        if pin is not None:
+            keys = self.client.keys
+            assert keys is not None
+            fields[52] = tdes.encrypt_pin_block(keys.pik, pin, pan)
+            fields[53], fields[26] = "2600000000000000", "12"
+        return fields
+
+    async def sale(
+        self,
+        amount: Money,
+        pan: str,
+        *,
+        entry: str = "insert",
+        pin: str | None = None,
+        expiry: str = "3012",
+    ) -> Result:
+        await self._ready()
+        c = self.client
+        fields = self._card_fields(pan, entry, pin, expiry)
+        fields.update(
+            {
+                3: "000000",
+                4: f"{amount.amount_minor:012d}",
+                11: c.next_stan(),
+                41: c.tid,
+                42: c.mid,
+                49: "156",
+                60: f"22{c.batch}000",
+            }
+        )
+        answer = await self._financial(Message("0200", fields), reversible=True)
+        return self._journal("sale", answer, amount, pan)
+
+    async def void(
+        self, rrn: str, pan: str, *, entry: str = "insert", expiry: str = "3012"
+    ) -> Result:
+        await self._ready()
+        original = next((e for e in self.state.journal if e.rrn == rrn and e.kind == "sale"), None)
+        if original is None:
+            return Result("void", "25", False, rrn=rrn)
+        c = self.client
+        fields = self._card_fields(pan, entry, None, expiry)
+        fields.update(
+            {
+                3: "200000",
+                4: f"{original.amount_minor:012d}",
+                11: c.next_stan(),
+                37: rrn,
+                41: c.tid,
+                42: c.mid,
+                49: "156",
+                60: f"23{c.batch}000",
+                61: f"{c.batch}{original.stan}",
+            }
+        )
+        if original.auth_code:
+            fields[38] = original.auth_code
+        answer = await self._financial(Message("0200", fields), reversible=True)
+        result = self._journal("void", answer, Money(original.amount_minor), pan)
+        if result.approved:
+            original.voided = True
+            self._save()
+        return result
+
+    async def refund(
+        self, rrn: str, amount: Money, pan: str, *, entry: str = "insert", expiry: str = "3012"
+    ) -> Result:
+        await self._ready()
+        c = self.client
+        fields = self._card_fields(pan, entry, None, expiry)
+        fields.update(
+            {
+                3: "200000",
+                4: f"{amount.amount_minor:012d}",
+                11: c.next_stan(),
+                37: rrn,
+                41: c.tid,
+                42: c.mid,
+                49: "156",
+                60: f"25{c.batch}000",
+                61: "0000000000000000",
+            }
+        )
+        answer = await self._financial(Message("0220", fields), reversible=False)
+        return self._journal("refund", answer, amount, pan)
+
+    async def balance(
+        self, pan: str, pin: str, *, entry: str = "insert", expiry: str = "3012"
+    ) -> Result:
+        await self._ready()
+        c = self.client
+        fields = self._card_fields(pan, entry, pin, expiry)
+        fields.update(
+            {3: "310000", 11: c.next_stan(), 41: c.tid, 42: c.mid, 49: "156", 60: f"01{c.batch}000"}
+        )
+        answer = await self._financial(Message("0200", fields), reversible=False)
+        balance = f.Balance.parse(answer.text(54) or "").amount_minor if answer.text(54) else None
+        return Result(
+            "balance",
+            answer.text(39) or "",
+            answer.text(39) == "00",
+            card=mask_pan(pan),
+            card_org=answer.text(63),
+            balance_minor=balance,
+        )
+
+    def totals(self) -> f.SettlementTotals:
+        """The terminal's own count of its open batch, as field 48 carries it."""
+        sums = {True: [0, 0, 0, 0], False: [0, 0, 0, 0]}
+        for e in self.state.journal:
+            slot = sums[e.domestic]
+            if e.kind == "sale" and not e.voided:
+                slot[0] += e.amount_minor
+                slot[1] += 1
+            elif e.kind == "refund":
+                slot[2] += e.amount_minor
+                slot[3] += 1
+
+        def half(v: list[int]) -> f.Totals:
+            return f.Totals(
+                debit_minor=v[0], debit_count=v[1], credit_minor=v[2], credit_count=v[3]
+            )
+
+        return f.SettlementTotals(half(sums[True]), half(sums[False]))
+
+    async def settle(self) -> Result:
+        """批结算: send the totals; whatever the flags, the next batch starts."""
+        await self._ready()
+        c = self.client
+        totals = self.totals()
+        message = Message(
+            "0500",
+            {
+                11: c.next_stan(),
+                41: c.tid,
+                42: c.mid,
+                48: totals.build(),
+                49: "156",
+                60: f"00{c.batch}201",
+                63: c.operator,
+            },
+        )
+        answer = await self._financial(message, reversible=False)
+        result = Result("settle", answer.text(39) or "", answer.text(39) == "00", batch=c.batch)
+        if result.approved:
+            flags = f.SettlementTotals.parse(answer.text(48) or "")
+            result = Result(
+                "settle",
+                "00",
+                True,
+                batch=c.batch,
+                settlement={"domestic": flags.domestic.flag, "foreign": flags.foreign.flag},
+            )
+            c.batch = f"{int(c.batch) % 999_999 + 1:06d}"
+            self.state.journal = []
+            self._save()
+        return result
+
+    def _journal(self, kind: str, answer: Message, amount: Money, pan: str) -> Result:
+        code = answer.text(39) or ""
+        result = Result(
+            kind,
+            code,
+            code == "00",
+            amount.amount_minor,
+            answer.text(37),
+            answer.text(38),
+            mask_pan(pan),
+            answer.text(63),
+        )
+        if result.approved and result.rrn:
+            info = classify(pan)
+            self.state.journal.append(
+                JournalEntry(
+                    kind,
+                    answer.text(11) or "",
+                    result.rrn,
+                    amount.amount_minor,
+                    mask_pan(pan),
+                    info.domestic if info else True,
+                    result.auth_code or "",
+                )
+            )
+            self.state.journal = self.state.journal[-MAX_JOURNAL:]
+            self._save()
+        return result
