@@ -58,7 +58,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front; readers (WAL) never wait for it.
+        conn.exec_driver_sql(
+            "BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE"
+        )
 
     return engine
 
@@ -70,11 +73,20 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(readonly=True), expire_on_commit=False
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends normally, else rolls back all."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work: on SQLite it does not queue for the write lock."""
+        with self._readers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -135,7 +135,7 @@ class Acquirer:
     # --- the duplicate rule -----------------------------------------------------------
 
     def _prior(self, terminal_id: int, key: RequestKey) -> Outcome | None:
-        with self.app.ctx.db.transaction() as s:
+        with self.app.ctx.db.read() as s:
             row = s.execute(
                 select(TerminalRequest).where(
                     TerminalRequest.terminal_id == terminal_id,
@@ -265,7 +265,7 @@ class Acquirer:
         return await self._record_answer(t, key, outcome, original.id if original else None, to)
 
     def _original_in_batch(self, t: Admitted, rrn: str) -> Payment | None:
-        with self.app.ctx.db.transaction() as s:
+        with self.app.ctx.db.read() as s:
             return s.execute(
                 select(Payment)
                 .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
@@ -280,7 +280,7 @@ class Acquirer:
 
     def _answered(self, terminal_id: int, key: RequestKey, mti: str) -> Payment | None:
         """The payment an earlier request with this batch and STAN produced, if any."""
-        with self.app.ctx.db.transaction() as s:
+        with self.app.ctx.db.read() as s:
             return s.execute(
                 select(Payment)
                 .join(TerminalRequest, TerminalRequest.payment_id == Payment.id)
@@ -314,7 +314,7 @@ class Acquirer:
     def reversed_already(self, terminal_id: int, batch_no: str, stan: str) -> bool:
         """Whether a reversal for this batch and STAN came first (a late original is
         refused)."""
-        with self.app.ctx.db.transaction() as s:
+        with self.app.ctx.db.read() as s:
             return (
                 s.execute(
                     select(TerminalRequest.id).where(
@@ -472,7 +472,7 @@ class Acquirer:
             return prior or Outcome("96")
 
     def _refundable(self, t: Admitted, rrn: str) -> Payment | None:
-        with self.app.ctx.db.transaction() as s:
+        with self.app.ctx.db.read() as s:
             return s.execute(
                 select(Payment).where(
                     Payment.rrn == rrn,
@@ -486,7 +486,7 @@ class Acquirer:
     def batch_totals(self, terminal_id: int, batch_no: str) -> tuple[BatchTotals, BatchTotals]:
         """The host's totals of a terminal's open batch: (domestic, foreign)."""
         debits = (PaymentStatus.APPROVED, PaymentStatus.PARTLY_REFUNDED, PaymentStatus.REFUNDED)
-        with self.app.ctx.db.transaction() as s:
+        with self.app.ctx.db.read() as s:
             rows = s.execute(
                 select(
                     Payment.domestic,
@@ -575,7 +575,7 @@ class Acquirer:
             return "14"
         if card.entry_mode == "07" and amount > CONTACTLESS_NO_PIN_LIMIT and card.pin_block is None:
             return "55"  # above the contactless no-PIN limit a PIN is required
-        with self.app.ctx.db.transaction() as s:
+        with self.app.ctx.db.read() as s:
             merchant = s.get(Merchant, t.merchant_id)
             assert merchant is not None  # admitted terminals have one
             limits = limits_for(s, merchant.kind)
@@ -594,7 +594,7 @@ class Acquirer:
         return None
 
     def _mcc(self, merchant_id: int) -> str:
-        with self.app.ctx.db.transaction() as s:
+        with self.app.ctx.db.read() as s:
             merchant = s.get(Merchant, merchant_id)
             return merchant.mcc if merchant else ""
 

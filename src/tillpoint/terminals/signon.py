@@ -132,7 +132,7 @@ class SignOnService:
 
     def admit(self, tid: str, mid: str) -> Admitted:
         """Check a terminal may send a financial message now, and load its keys."""
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             t = self._serviceable(s, tid, mid)
             row = s.get(WorkingKeys, t.id)
             if row is None:
@@ -152,7 +152,7 @@ class SignOnService:
                 tid=t.tid,
                 merchant_id=merchant_id,
                 shop_id=shop_id,
-                batch_no=self._open_batch(s, t).batch_no,
+                batch_no=self._current_batch(s, t),
                 pik=ks.unwrap_key(row.pik_enc, _keys_context(t, "pik", g)),
                 mak=ks.unwrap_key(row.mak_enc, _keys_context(t, "mak", g)),
                 tdk=ks.unwrap_key(row.tdk_enc, _keys_context(t, "tdk", g)),
@@ -191,6 +191,21 @@ class SignOnService:
                 status=merchant.status,
             )
         return t
+
+    def _current_batch(self, s: Session, t: Terminal) -> str:
+        """The open batch's number; after a settlement the next batch is opened here,
+        in a write of its own (the caller only reads)."""
+        batch_no = s.execute(
+            select(TerminalBatch.batch_no).where(
+                TerminalBatch.terminal_id == t.id, TerminalBatch.settled_at.is_(None)
+            )
+        ).scalar_one_or_none()
+        if batch_no is not None:
+            return batch_no
+        with self.ctx.db.transaction() as w:
+            terminal = w.get(Terminal, t.id)
+            assert terminal is not None
+            return self._open_batch(w, terminal).batch_no
 
     def _open_batch(self, s: Session, t: Terminal) -> TerminalBatch:
         batch = s.execute(

@@ -1,0 +1,157 @@
+"""Terminal host throughput: N terminals sign on and send card sales with MAC and PIN
+over loopback to a `tillpoint serve --demo` process (SQLite, durable), then the same
+frames to a bare echo server on the same framing, in the same run.
+
+    python bench/host_throughput.py [--terminals 64] [--seconds 15]
+
+Prints approved sales/s and p50/p95/p99 latency for both and their ratio; asserts
+nothing. Targets (2 cores, SQLite): 5,000 sales/s, 40% of echo, p99 <= 25 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+from tillpoint.iso8583 import framing
+from tillpoint.iso8583.codec import Message, encode_with_mac
+from tillpoint.security import tdes
+from tillpoint.terminal.client import TerminalClient
+
+PAN = "6212340000000000012"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, deadline_s: float = 120.0) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(port)
+
+
+def sale(t: TerminalClient) -> bytes:
+    assert t.keys is not None
+    fields: dict[int, str | bytes] = {
+        3: "000000", 4: "000000000001", 11: t.next_stan(), 22: "051", 25: "00", 26: "12",
+        35: f"{PAN}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
+        52: tdes.encrypt_pin_block(t.keys.pik, "123456", PAN), 53: "2600000000000000",
+        60: f"22{t.batch}000",
+    }  # fmt: skip
+    body = encode_with_mac(Message("0200", fields), t.mac)
+    return framing.request_tpdu() + framing.header() + body
+
+
+async def load(
+    port: int, terminals: int, seconds: float, *, sign_on: bool
+) -> tuple[int, list[float]]:
+    clients = [
+        TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK, port=port)
+        for n in range(1, terminals + 1)
+    ]
+    if sign_on:
+        await asyncio.gather(*(c.sign_on() for c in clients))
+    else:  # the echo server needs no keys; any MAK makes the same-sized frames
+        for c in clients:
+            c.keys = type("K", (), {"pik": DEMO_TMK, "mak": DEMO_TMK, "tdk": DEMO_TMK})()  # type: ignore[assignment]
+    latencies: list[float] = []
+    approved = 0
+    end = time.monotonic() + seconds
+
+    async def run(c: TerminalClient) -> None:
+        nonlocal approved
+        while time.monotonic() < end:
+            payload = sale(c)
+            t0 = time.perf_counter()
+            reply = await c.send_raw(payload)
+            latencies.append(time.perf_counter() - t0)
+            if not sign_on or b"00" in reply[-60:]:
+                approved += 1
+
+    await asyncio.gather(*(run(c) for c in clients))
+    for c in clients:
+        await c.close()
+    return approved, sorted(latencies)
+
+
+ECHO_SERVER = """
+import asyncio, sys
+async def handle(r, w):
+    try:
+        while True:
+            head = await r.readexactly(2)
+            body = await r.readexactly(int.from_bytes(head, "big"))
+            w.write(head + body)
+            await w.drain()
+    except Exception:
+        w.close()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--terminals", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        iso, http = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
+        env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        host = subprocess.Popen(
+            [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", str(args.terminals),
+             "--iso-port", str(iso), "--http-port", str(http)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        echo_port = free_port()
+        echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port)])
+        try:
+            wait_for(iso)
+            wait_for(echo_port)
+            sales, lat = asyncio.run(load(iso, args.terminals, args.seconds, sign_on=True))
+            echoes, elat = asyncio.run(load(echo_port, args.terminals, args.seconds, sign_on=False))
+        finally:
+            host.terminate()
+            echo.terminate()
+            host.wait(30)
+            echo.wait(30)
+    rate, erate = sales / args.seconds, echoes / args.seconds
+    print(
+        f"terminals: {args.terminals}, {args.seconds:.0f} s each, SQLite durable (WAL, synchronous=FULL)"
+    )
+    print(
+        f"host  : {rate:8.0f} approved sales/s   p50 {pct(lat, 0.5):6.2f} ms  p95 {pct(lat, 0.95):6.2f} ms  p99 {pct(lat, 0.99):6.2f} ms"
+    )
+    print(
+        f"echo  : {erate:8.0f} exchanges/s       p50 {pct(elat, 0.5):6.2f} ms  p95 {pct(elat, 0.95):6.2f} ms  p99 {pct(elat, 0.99):6.2f} ms"
+    )
+    print(f"ratio : {rate / erate:8.1%} of echo")
+
+
+if __name__ == "__main__":
+    main()
