@@ -470,3 +470,57 @@ def test_virtual_terminal_device(demo: Tillpoint, tmp_path: Path) -> None:
     assert saved.batch == "000002" and saved.journal == [] and saved.keys_hex
     assert "6212340000000000012" not in state_file.read_text()
     assert oct(state_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_preauthorisation_family(demo: Tillpoint) -> None:
+    def preauth(t: TerminalClient, amount_minor: int, pan: str = "6250940000000000016") -> Message:
+        return Message("0100", {3: "030000", 4: f"{amount_minor:012d}", 11: t.next_stan(), 22: "051",
+                                25: "06", 35: f"{pan}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
+                                60: f"10{t.batch}000"})  # fmt: skip
+
+    def completion(t: TerminalClient, held: Message, answer: Message, amount_minor: int) -> Message:
+        return Message("0200", {3: "000000", 4: f"{amount_minor:012d}", 11: t.next_stan(), 22: "051",
+                                25: "06", 35: held.text(35) or "", 38: answer.text(38) or "",
+                                41: t.tid, 42: t.mid, 49: "156", 60: f"20{t.batch}000",
+                                61: f"{t.batch}{held.text(11)}{answer.text(13)}"})  # fmt: skip
+
+    def void_of(t: TerminalClient, msg: Message, answer: Message, txn: str, mti: str) -> Message:
+        return Message(mti, {3: "200000", 4: msg.text(4) or "", 11: t.next_stan(), 22: "051", 25: "06",
+                             35: msg.text(35) or "", 37: answer.text(37) or "", 38: answer.text(38) or "",
+                             41: t.tid, 42: t.mid, 49: "156", 60: f"{txn}{t.batch}000",
+                             61: f"{t.batch}{msg.text(11)}"})  # fmt: skip
+
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        held_msg = preauth(t, 100_000)  # a 1,000.00 hotel deposit
+        held = await t.exchange(held_msg, with_mac=True)
+        assert held.mti == "0110" and held.text(39) == "00" and held.text(38)
+        too_much = completion(t, held_msg, held, 115_001)
+        assert (await t.exchange(too_much, with_mac=True)).text(39) == "13"
+        done_msg = completion(t, held_msg, held, 115_000)  # exactly 115%
+        done = await t.exchange(done_msg, with_mac=True)
+        assert done.text(39) == "00"
+        assert (await t.exchange(completion(t, held_msg, held, 100), with_mac=True)).text(
+            39
+        ) == "22"
+        undone = await t.exchange(void_of(t, done_msg, done, "21", "0200"), with_mac=True)
+        assert undone.text(39) == "00"
+        # A second hold, voided before it is used.
+        other_msg = preauth(t, 20_000)
+        other = await t.exchange(other_msg, with_mac=True)
+        released = await t.exchange(void_of(t, other_msg, other, "11", "0100"), with_mac=True)
+        assert released.mti == "0110" and released.text(39) == "00"
+        await t.close()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.engine.connect() as c:
+        from sqlalchemy import text
+
+        rows = c.execute(text("SELECT kind, status, amount_minor FROM payments ORDER BY id")).all()
+    # The refused completion (13) is an answer, not a payment: nothing went to the network.
+    assert [tuple(r) for r in rows] == [
+        ("preauth", "completed", 100_000),
+        ("completion", "voided", 115_000),
+        ("preauth", "voided", 20_000),
+    ]

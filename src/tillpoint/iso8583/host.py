@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from tillpoint.app import Tillpoint
@@ -35,6 +35,7 @@ from tillpoint.iso8583.framing import (
     reply_tpdu,
 )
 from tillpoint.payments.acquirer import Acquirer, BatchTotals, Card, Outcome, RequestKey
+from tillpoint.payments.models import PaymentKind
 from tillpoint.security import tdes
 from tillpoint.terminals.models import MacMethod
 from tillpoint.terminals.signon import Admitted, HostRefusal
@@ -218,34 +219,50 @@ class TerminalHost:
         return Answer(self._financial_answer(request, outcome), admitted.mak, method)
 
     async def _route(self, request: Message, t: Admitted, f60: f.Field60) -> Outcome:
-        kind = (request.mti, request.text(3), f60.txn_type)
-        acquirer = self.acquirer
-        if acquirer is None:
+        """Section 4's messages by (MTI, processing code, 60.1)."""
+        if self.acquirer is None:
             return Outcome("12")
-        key = self._key(request, f60)
-        if kind == ("0200", "000000", "22") and request.get(57) is None:
-            return await acquirer.sale(t, key, self._amount(request), self._card(request))
-        if kind == ("0200", "310000", "01"):
-            return await acquirer.balance(t, self._card(request))
-        if kind == ("0200", "200000", "23"):
-            rrn = request.text(37)
-            if rrn is None:
-                raise FormatError("a void names its original in 37", field=37)
-            return await acquirer.void(t, key, self._amount(request), rrn)
-        if kind == ("0220", "200000", "25"):
-            rrn = request.text(37)
-            if rrn is None:
-                raise FormatError("a refund names its original in 37", field=37)
-            return await acquirer.refund(t, key, self._amount(request), rrn, self._card(request))
+        a, key = self.acquirer, self._key(request, f60)
         if request.mti == "0400":
-            original_mti = "0100" if f60.txn_type in ("10", "11") else "0200"
-            return await acquirer.reverse(t, key, original_mti)
+            return await a.reverse(t, key, "0100" if f60.txn_type in ("10", "11") else "0200")
         if request.mti == "0500" and f60.network_code == f.SETTLE:
             totals = f.SettlementTotals.parse(request.text(48) or "")
-            return await acquirer.settle_batch(
-                t, key, _totals(totals.domestic), _totals(totals.foreign)
-            )
-        return Outcome("12")  # not supported yet: the remaining messages of section 4
+            return await a.settle_batch(t, key, _totals(totals.domestic), _totals(totals.foreign))
+        routes: dict[tuple[str, str | None, str], Callable[[], Awaitable[Outcome]]] = {
+            ("0200", "000000", "22"): lambda: a.sale(
+                t, key, self._amount(request), self._card(request)
+            ),
+            ("0200", "310000", "01"): lambda: a.balance(t, self._card(request)),
+            ("0200", "200000", "23"): lambda: a.void(
+                t, key, self._amount(request), self._need(request, 37)
+            ),
+            ("0220", "200000", "25"): lambda: a.refund(
+                t, key, self._amount(request), self._need(request, 37), self._card(request)
+            ),
+            ("0100", "030000", "10"): lambda: a.sale(
+                t, key, self._amount(request), self._card(request), PaymentKind.PREAUTH
+            ),
+            ("0100", "200000", "11"): lambda: a.void(
+                t, key, self._amount(request), self._need(request, 37), PaymentKind.PREAUTH
+            ),
+            ("0200", "000000", "20"): lambda: a.complete(
+                t, key, self._amount(request), self._need(request, 38), self._card(request)
+            ),
+            ("0200", "200000", "21"): lambda: a.void(
+                t, key, self._amount(request), self._need(request, 37), PaymentKind.COMPLETION
+            ),
+        }
+        route = routes.get((request.mti, request.text(3), f60.txn_type))
+        if route is None or (f60.txn_type == "22" and request.get(57) is not None):
+            return Outcome("12")  # not supported yet: wallet codes, batch upload
+        return await route()
+
+    @staticmethod
+    def _need(request: Message, number: int) -> str:
+        value = request.text(number)
+        if value is None:
+            raise FormatError("this message needs the field", field=number)
+        return value
 
     def _key(self, request: Message, f60: f.Field60) -> RequestKey:
         canonical = "|".join(

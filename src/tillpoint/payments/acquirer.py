@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -45,6 +46,8 @@ from tillpoint.terminals.signon import Admitted
 CONTACTLESS_NO_PIN_LIMIT = Money(100_000)  # 1,000.00 CNY: 小额免密
 DEFAULT_NETWORK_TIMEOUT_S = 10.0
 REFUND_WINDOW_DAYS = 30
+PREAUTH_DAYS = 30  # a pre-authorisation holds the funds this long
+COMPLETION_LIMIT = Decimal("1.15")
 COUNTED = (
     PaymentStatus.APPROVED,
     PaymentStatus.PARTLY_REFUNDED,
@@ -152,7 +155,15 @@ class Acquirer:
 
     # --- sale -------------------------------------------------------------------------
 
-    async def sale(self, t: Admitted, key: RequestKey, amount: Money, card: Card) -> Outcome:
+    async def sale(
+        self,
+        t: Admitted,
+        key: RequestKey,
+        amount: Money,
+        card: Card,
+        kind: PaymentKind = PaymentKind.SALE,
+    ) -> Outcome:
+        """A sale, or (``kind=PREAUTH``) a pre-authorisation that only holds the funds."""
         prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
         if prior is not None:
             return prior
@@ -167,14 +178,14 @@ class Acquirer:
         rrn = await self.rrns.next()
         if refusal is not None or info is None:
             outcome = Outcome(refusal or "14", rrn, card_org=info.org.value if info else None)
-            return await self._record(t, key, amount, card, info, outcome, now, day)
+            return await self._record(t, key, amount, card, info, outcome, now, day, kind)
         answer = await self._authorise(
             CardRequest(
                 network_ref=rrn,
                 pan=card.pan,
                 expiry=card.expiry or "",
                 amount=amount,
-                kind=AuthKind.SALE,
+                kind=AuthKind.PREAUTH if kind is PaymentKind.PREAUTH else AuthKind.SALE,
                 entry_mode=card.entry_mode,
                 mcc=await asyncio.to_thread(self._mcc, t.merchant_id),
                 mid="",
@@ -190,7 +201,7 @@ class Acquirer:
             answer.issuer_id or info.issuer_id,
             business_date=day.isoformat(),
         )
-        return await self._record(t, key, amount, card, info, outcome, now, day)
+        return await self._record(t, key, amount, card, info, outcome, now, day, kind)
 
     async def balance(self, t: Admitted, card: Card) -> Outcome:
         """查余额: not a payment; nothing is recorded but the log line."""
@@ -224,14 +235,22 @@ class Acquirer:
 
     # --- void and reversal --------------------------------------------------------------
 
-    async def void(self, t: Admitted, key: RequestKey, amount: Money, rrn: str) -> Outcome:
-        """消费撤销: a sale of this terminal's open batch, in full, undone at the network."""
+    async def void(
+        self,
+        t: Admitted,
+        key: RequestKey,
+        amount: Money,
+        rrn: str,
+        kind: PaymentKind = PaymentKind.SALE,
+    ) -> Outcome:
+        """消费撤销 (and 预授权撤销, 完成撤销): a sale or completion of this terminal's open
+        batch, or a pre-authorisation of this terminal, in full, undone at the network."""
         prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
         if prior is not None:
             return prior
         if key.batch_no != t.batch_no:
             return Outcome("12")
-        original = await asyncio.to_thread(self._original_in_batch, t, rrn)
+        original = await asyncio.to_thread(self._original_in_batch, t, rrn, kind)
         if original is None:
             return await self._record_answer(t, key, Outcome("25"), None, None)
         if original.status is not PaymentStatus.APPROVED:
@@ -250,6 +269,70 @@ class Acquirer:
         to = PaymentStatus.VOIDED if answer.approved else None
         return await self._record_answer(t, key, outcome, original.id, to)
 
+    async def complete(
+        self, t: Admitted, key: RequestKey, amount: Money, auth_code: str, card: Card
+    ) -> Outcome:
+        """预授权完成: capture a pre-authorisation of this merchant (named by its
+        authorization code and card) within 30 days, for at most 115% of the hold."""
+        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+        if prior is not None:
+            return prior
+        if key.batch_no != t.batch_no:
+            return Outcome("12")
+        now = self.app.ctx.now()
+        day = business_date(now)
+        info = classify(card.pan)
+        hold = await asyncio.to_thread(
+            self._hold, t, auth_code, self.app.ctx.keystore.token(card.pan)
+        )
+        if hold is None or info is None:
+            return await self._record_answer(t, key, Outcome("25"), None, None)
+        if hold.status is not PaymentStatus.APPROVED:
+            return await self._record_answer(t, key, Outcome("22"), None, None)
+        if (now.date() - hold.created_at.date()).days > PREAUTH_DAYS:
+            return await self._record_answer(t, key, Outcome("12"), None, None)
+        if (
+            amount.amount_minor <= 0
+            or Decimal(amount.amount_minor) > Decimal(hold.amount_minor) * COMPLETION_LIMIT
+        ):
+            return await self._record_answer(t, key, Outcome("13"), None, None)
+        rrn = await self.rrns.next()
+        answer = await self.network.capture(hold.rrn, rrn, amount)
+        outcome = Outcome(
+            answer.response_code,
+            rrn,
+            answer.auth_code or auth_code,
+            hold.card_org,
+            answer.issuer_id or info.issuer_id,
+            business_date=day.isoformat(),
+        )
+        return await self._record(
+            t,
+            key,
+            amount,
+            card,
+            info,
+            outcome,
+            now,
+            day,
+            PaymentKind.COMPLETION,
+            original_id=hold.id,
+        )
+
+    def _hold(self, t: Admitted, auth_code: str, pan_token: str) -> Payment | None:
+        with self.app.ctx.db.read() as s:
+            return s.execute(
+                select(Payment)
+                .where(
+                    Payment.merchant_id == t.merchant_id,
+                    Payment.kind == PaymentKind.PREAUTH,
+                    Payment.auth_code == auth_code,
+                    Payment.pan_token == pan_token,
+                )
+                .order_by(Payment.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
     async def reverse(self, t: Admitted, key: RequestKey, original_mti: str) -> Outcome:
         """冲正: undo whatever the request with this STAN did; always answered 00, the
         same every time, and an original that arrives later is refused."""
@@ -264,19 +347,21 @@ class Acquirer:
         outcome = Outcome("00", original.rrn if original else None)
         return await self._record_answer(t, key, outcome, original.id if original else None, to)
 
-    def _original_in_batch(self, t: Admitted, rrn: str) -> Payment | None:
+    def _original_in_batch(self, t: Admitted, rrn: str, kind: PaymentKind) -> Payment | None:
+        """The payment a void names. A pre-authorisation spans days (a hotel stay), so
+        any of this terminal's may be voided; sales and completions only in the open
+        batch, as their totals are not yet settled."""
+        query = (
+            select(Payment)
+            .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
+            .where(Payment.rrn == rrn, Payment.terminal_id == t.terminal_id, Payment.kind == kind)
+        )
+        if kind is not PaymentKind.PREAUTH:
+            query = query.where(
+                TerminalBatch.batch_no == t.batch_no, TerminalBatch.settled_at.is_(None)
+            )
         with self.app.ctx.db.read() as s:
-            return s.execute(
-                select(Payment)
-                .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
-                .where(
-                    Payment.rrn == rrn,
-                    Payment.terminal_id == t.terminal_id,
-                    Payment.kind == PaymentKind.SALE,
-                    TerminalBatch.batch_no == t.batch_no,
-                    TerminalBatch.settled_at.is_(None),
-                )
-            ).scalar_one_or_none()
+            return s.execute(query).scalar_one_or_none()
 
     def _answered(self, terminal_id: int, key: RequestKey, mti: str) -> Payment | None:
         """The payment an earlier request with this batch and STAN produced, if any."""
@@ -629,6 +714,8 @@ class Acquirer:
         outcome: Outcome,
         now: datetime,
         day: date,
+        kind: PaymentKind = PaymentKind.SALE,
+        original_id: int | None = None,
     ) -> Outcome:
         status = (
             PaymentStatus.APPROVED
@@ -648,7 +735,7 @@ class Acquirer:
                 )
             ).scalar_one()
             payment = Payment(
-                kind=PaymentKind.SALE,
+                kind=kind,
                 status=status,
                 response_code=outcome.response_code,
                 merchant_id=t.merchant_id,
@@ -667,6 +754,7 @@ class Acquirer:
                 pan_token=token,
                 entry_mode=card.entry_mode,
                 business_date=day,
+                original_id=original_id,
                 refunded_minor=0,
                 created_at=now,
                 updated_at=now,
@@ -678,10 +766,23 @@ class Acquirer:
                     payment_id=payment.id,
                     from_status=None,
                     to_status=status,
-                    cause=f"{key.mti} sale stan {key.stan} rc {outcome.response_code}",
+                    cause=f"{key.mti} {kind.value} stan {key.stan} rc {outcome.response_code}",
                     at=now,
                 )
             )
+            if original_id is not None and status is PaymentStatus.APPROVED:
+                hold = s.get(Payment, original_id)
+                assert hold is not None
+                s.add(
+                    PaymentEvent(
+                        payment_id=hold.id,
+                        from_status=hold.status,
+                        to_status=PaymentStatus.COMPLETED,
+                        cause=f"completion {outcome.rrn}",
+                        at=now,
+                    )
+                )
+                hold.status, hold.updated_at = PaymentStatus.COMPLETED, now
             s.add(
                 TerminalRequest(
                     terminal_id=t.terminal_id,
