@@ -414,6 +414,9 @@ def test_refunds(demo: Tillpoint) -> None:
             39
         ) == "00"
         assert (await t.exchange(refund(t, original, approved, 1), with_mac=True)).text(39) == "22"
+        unionpay = sale(t, "6212340000000000012", 800)
+        paid = await t.exchange(unionpay, with_mac=True)
+        assert (await t.exchange(refund(t, unionpay, paid, 800), with_mac=True)).text(39) == "00"
         other_card = sale(t, "5222220000000005", 100)
         stranger = refund(t, other_card, approved, 100)
         assert (await t.exchange(stranger, with_mac=True)).text(39) == "25"  # not this card's
@@ -430,6 +433,8 @@ def test_refunds(demo: Tillpoint) -> None:
         ("sale", "refunded", 30_000, 30_000),
         ("refund", "approved", 10_000, 0),
         ("refund", "approved", 20_000, 0),
+        ("sale", "refunded", 800, 800),
+        ("refund", "approved", 800, 0),
     ]
 
 
@@ -459,6 +464,8 @@ def test_virtual_terminal_device(demo: Tillpoint, tmp_path: Path) -> None:
         assert (
             await device.refund(refunded.rrn or "", Money.parse("10.00"), "4761340000000019")
         ).approved
+        scanned = await device.sale(Money.parse("15.00"), "280000000000000001", entry="scan")
+        assert (scanned.approved, scanned.card_org) == (True, "ALP")
         balance = await device.balance("6212340000000000012", "123456")
         assert balance.balance_minor == 10_000_000  # the void and the reversal gave it all back
         settled = await device.settle()
@@ -524,3 +531,56 @@ def test_preauthorisation_family(demo: Tillpoint) -> None:
         ("completion", "voided", 115_000),
         ("preauth", "voided", 20_000),
     ]
+
+
+def test_wallet_codes(demo: Tillpoint) -> None:
+    def scan(t: TerminalClient, code: str, amount_minor: int) -> Message:
+        return Message("0200", {3: "000000", 4: f"{amount_minor:012d}", 11: t.next_stan(), 22: "032",
+                                25: "00", 41: t.tid, 42: t.mid, 49: "156", 57: code,
+                                60: f"22{t.batch}000"})  # fmt: skip
+
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        alipay = await t.exchange(scan(t, "280000000000000001", 2_500), with_mac=True)
+        assert (alipay.text(39), alipay.text(63)) == ("00", "ALP")
+        wechat_msg = scan(t, "130000000000000001", 1_800)
+        wechat = await t.exchange(wechat_msg, with_mac=True)
+        assert (wechat.text(39), wechat.text(63)) == ("00", "WXP")
+        assert (await t.exchange(scan(t, "280000000000000002", 100), with_mac=True)).text(
+            39
+        ) == "51"
+        upq = await t.exchange(scan(t, "6200000000000000001", 100), with_mac=True)
+        assert (upq.text(39), upq.text(63)) == ("00", "UPQ")
+        assert (await t.exchange(scan(t, "990000000000000001", 100), with_mac=True)).text(
+            39
+        ) == "14"
+        # Void and refund by RRN, as for cards.
+        void_msg = Message("0200", {3: "200000", 4: "000000001800", 11: t.next_stan(), 22: "032", 25: "00",
+                                    37: wechat.text(37) or "", 41: t.tid, 42: t.mid, 49: "156",
+                                    57: "130000000000000001", 60: f"23{t.batch}000",
+                                    61: f"{t.batch}{wechat_msg.text(11)}"})  # fmt: skip
+        assert (await t.exchange(void_msg, with_mac=True)).text(39) == "00"
+        back = Message("0220", {3: "200000", 4: "000000001000", 11: t.next_stan(), 22: "032", 25: "00",
+                                37: alipay.text(37) or "", 41: t.tid, 42: t.mid, 49: "156",
+                                57: "280000000000000001", 60: f"25{t.batch}000",
+                                61: "0000000000000000"})  # fmt: skip
+        assert (await t.exchange(back, with_mac=True)).text(39) == "00"
+        await t.close()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.engine.connect() as c:
+        from sqlalchemy import text
+
+        rows = c.execute(
+            text("SELECT kind, status, method, card_org, pan_masked FROM payments ORDER BY id")
+        ).all()
+    assert [tuple(r[:4]) for r in rows] == [
+        ("sale", "partly_refunded", "alipay", "ALP"),
+        ("sale", "voided", "wechat", "WXP"),
+        ("sale", "declined", "alipay", "ALP"),
+        ("sale", "approved", "unionpay_qr", "UPQ"),
+        ("sale", "declined", None, None),
+        ("refund", "approved", "alipay", "ALP"),
+    ]
+    assert all("*" in r[4] for r in rows)  # codes are masked like card numbers

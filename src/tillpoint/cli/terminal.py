@@ -25,8 +25,19 @@ StateOpt = Annotated[
     Path,
     typer.Option("--state", help=_("The terminal's state file (keys, STAN, batch, journal).")),
 ]
-Card = Annotated[str, typer.Option("--card", help=_("Card number, e.g. 6212340000000000012."))]
-Entry = Annotated[str, typer.Option(help=_("How the card is read: swipe, insert, tap or manual."))]
+Card = Annotated[
+    str,
+    typer.Option(
+        "--card",
+        help=_("Card number, or with --entry scan a wallet payment code (280000000000000001)."),
+    ),
+]
+Entry = Annotated[
+    str,
+    typer.Option(
+        help=_("How the card is read: swipe, insert, tap, manual, or scan (a wallet code).")
+    ),
+]
 Pin = Annotated[str | None, typer.Option(help=_("The cardholder's PIN (test cards: 123456)."))]
 DEFAULT_STATE = Path("tillpoint-terminal.json")
 
@@ -77,7 +88,9 @@ def _show(r: Result) -> None:
 
 def _entry(value: str) -> str:
     if value not in ENTRY_MODES:
-        raise typer.BadParameter(_("one of: swipe, insert, tap, manual"), param_hint="--entry")
+        raise typer.BadParameter(
+            _("one of: swipe, insert, tap, manual, scan"), param_hint="--entry"
+        )
     return value
 
 

@@ -252,9 +252,16 @@ class TerminalHost:
                 t, key, self._amount(request), self._need(request, 37), PaymentKind.COMPLETION
             ),
         }
+        code = request.text(57)
+        if code is not None and (request.mti, request.text(3), f60.txn_type) == (
+            "0200",
+            "000000",
+            "22",
+        ):
+            return await a.wallet_sale(t, key, self._amount(request), code)
         route = routes.get((request.mti, request.text(3), f60.txn_type))
-        if route is None or (f60.txn_type == "22" and request.get(57) is not None):
-            return Outcome("12")  # not supported yet: wallet codes, batch upload
+        if route is None:
+            return Outcome("12")  # not supported yet: batch upload
         return await route()
 
     @staticmethod
@@ -286,6 +293,9 @@ class TerminalHost:
 
     @staticmethod
     def _card(request: Message) -> Card:
+        code = request.text(57)
+        if code is not None:  # a wallet code stands where the card would
+            return Card(pan=code, expiry=None, entry_mode="03")
         track2, pan, expiry = request.text(35), request.text(2), request.text(14)
         if track2 is not None:
             if "D" not in track2:

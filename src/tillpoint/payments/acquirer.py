@@ -30,6 +30,14 @@ from tillpoint.merchants.models import Merchant, PaymentMethod
 from tillpoint.networks.bins import CardInfo, Funding, classify
 from tillpoint.networks.connector import AuthKind, CardNetwork, CardRequest, NetworkAnswer
 from tillpoint.networks.simulator import CardNetworkSimulator
+from tillpoint.networks.wallets import (
+    WALLET_ISSUERS,
+    WalletNetwork,
+    WalletOrg,
+    WalletRequest,
+    WalletSimulator,
+    wallet_for,
+)
 from tillpoint.payments.models import (
     Payment,
     PaymentEvent,
@@ -106,6 +114,24 @@ class BatchTotals:
     credit_count: int = 0
 
 
+@dataclass(frozen=True)
+class Instrument:
+    """How a payment was paid, as the record keeps it: never the number itself."""
+
+    method: PaymentMethod | None
+    domestic: bool | None
+    masked: str
+    token: str
+    entry_mode: str
+
+
+WALLET_METHODS = {
+    WalletOrg.ALIPAY: PaymentMethod.ALIPAY,
+    WalletOrg.WECHAT: PaymentMethod.WECHAT,
+    WalletOrg.UNIONPAY_QR: PaymentMethod.UNIONPAY_QR,
+}
+
+
 def payment_method(info: CardInfo, entry_mode: str, amount: Money) -> PaymentMethod:
     if not info.domestic:
         return PaymentMethod.FOREIGN
@@ -122,10 +148,12 @@ class Acquirer:
         committer: GroupCommitter,
         zpk: bytes,
         *,
+        wallets: WalletNetwork | None = None,
         network_timeout_s: float = DEFAULT_NETWORK_TIMEOUT_S,
     ) -> None:
         self.app = app
         self.network = network
+        self.wallets = wallets or WalletSimulator()
         self.committer = committer
         self.zpk = zpk
         self.network_timeout_s = network_timeout_s
@@ -178,7 +206,9 @@ class Acquirer:
         rrn = await self.rrns.next()
         if refusal is not None or info is None:
             outcome = Outcome(refusal or "14", rrn, card_org=info.org.value if info else None)
-            return await self._record(t, key, amount, card, info, outcome, now, day, kind)
+            return await self._record(
+                t, key, amount, self._card_instrument(card, info, amount), outcome, now, day, kind
+            )
         answer = await self._authorise(
             CardRequest(
                 network_ref=rrn,
@@ -201,7 +231,9 @@ class Acquirer:
             answer.issuer_id or info.issuer_id,
             business_date=day.isoformat(),
         )
-        return await self._record(t, key, amount, card, info, outcome, now, day, kind)
+        return await self._record(
+            t, key, amount, self._card_instrument(card, info, amount), outcome, now, day, kind
+        )
 
     async def balance(self, t: Admitted, card: Card) -> Outcome:
         """查余额: not a payment; nothing is recorded but the log line."""
@@ -233,6 +265,57 @@ class Acquirer:
             balance_minor=answer.balance.amount_minor if answer.balance else None,
         )
 
+    # --- wallets ------------------------------------------------------------------------
+
+    async def wallet_sale(self, t: Admitted, key: RequestKey, amount: Money, code: str) -> Outcome:
+        """被扫: the terminal scanned the customer's payment code (field 57)."""
+        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+        if prior is not None:
+            return prior
+        if key.batch_no != t.batch_no:
+            return Outcome("12")
+        if await asyncio.to_thread(self.reversed_already, t.terminal_id, key.batch_no, key.stan):
+            return Outcome("22")
+        now = self.app.ctx.now()
+        day = business_date(now)
+        org = wallet_for(code)
+        instrument = Instrument(
+            method=WALLET_METHODS[org] if org else None,
+            domestic=True,
+            masked=mask_pan(code),
+            token=self.app.ctx.keystore.token(code, kind="wallet"),
+            entry_mode="03",
+        )
+        refusal = await asyncio.to_thread(self._screen, t, amount, None, org, day)
+        rrn = await self.rrns.next()
+        if refusal is not None or org is None:
+            outcome = Outcome(refusal or "14", rrn, card_org=org.value if org else None)
+            return await self._record(t, key, amount, instrument, outcome, now, day)
+        try:
+            answer = await asyncio.wait_for(
+                self.wallets.pay(WalletRequest(rrn, code, amount, "")), self.network_timeout_s
+            )
+        except TimeoutError:
+            task = asyncio.ensure_future(self.wallets.reverse(rrn))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            answer = NetworkAnswer("98", None, WALLET_ISSUERS[org])
+        outcome = Outcome(
+            answer.response_code,
+            rrn,
+            answer.auth_code,
+            org.value,
+            answer.issuer_id,
+            business_date=day.isoformat(),
+        )
+        return await self._record(t, key, amount, instrument, outcome, now, day)
+
+    def _network_of(self, payment: Payment) -> CardNetwork | WalletNetwork:
+        """Voids, refunds and reversals go where the payment went."""
+        if payment.card_org in {o.value for o in WalletOrg}:
+            return self.wallets
+        return self.network
+
     # --- void and reversal --------------------------------------------------------------
 
     async def void(
@@ -257,7 +340,7 @@ class Acquirer:
             return await self._record_answer(t, key, Outcome("22"), None, None)
         if original.amount_minor != amount.amount_minor:
             return await self._record_answer(t, key, Outcome("64"), None, None)
-        answer = await self.network.reverse(original.rrn)
+        answer = await self._network_of(original).reverse(original.rrn)
         new_rrn = await self.rrns.next()
         outcome = Outcome(
             answer.response_code,
@@ -310,8 +393,7 @@ class Acquirer:
             t,
             key,
             amount,
-            card,
-            info,
+            self._card_instrument(card, info, amount),
             outcome,
             now,
             day,
@@ -342,7 +424,7 @@ class Acquirer:
         original = await asyncio.to_thread(self._answered, t.terminal_id, key, original_mti)
         to = None
         if original is not None and original.status is PaymentStatus.APPROVED:
-            await self.network.reverse(original.rrn)
+            await self._network_of(original).reverse(original.rrn)
             to = PaymentStatus.REVERSED
         outcome = Outcome("00", original.rrn if original else None)
         return await self._record_answer(t, key, outcome, original.id if original else None, to)
@@ -478,7 +560,11 @@ class Acquirer:
             return Outcome("13")
         now = self.app.ctx.now()
         original = await asyncio.to_thread(self._refundable, t, rrn)
-        token = self.app.ctx.keystore.token(card.pan)
+        # A scanned code (entry 03, field 57) is tokenised as a wallet code; the digits
+        # alone cannot tell (a UnionPay QR code looks like a 19-digit UnionPay card).
+        token = self.app.ctx.keystore.token(
+            card.pan, kind="wallet" if card.entry_mode == "03" else "pan"
+        )
         if original is None or original.pan_token != token:
             return await self._record_answer(t, key, Outcome("25"), None, None)
         if original.status not in (PaymentStatus.APPROVED, PaymentStatus.PARTLY_REFUNDED):
@@ -488,7 +574,7 @@ class Acquirer:
         if original.refunded_minor + amount.amount_minor > original.amount_minor:
             return await self._record_answer(t, key, Outcome("13"), None, None)
         new_rrn = await self.rrns.next()
-        answer = await self.network.refund(original.rrn, new_rrn, amount)
+        answer = await self._network_of(original).refund(original.rrn, new_rrn, amount)
         day = business_date(now)
         outcome = Outcome(
             answer.response_code,
@@ -552,7 +638,7 @@ class Acquirer:
             return await self.committer.submit(write)
         except IntegrityError:
             if answer.approved:
-                await self.network.reverse(new_rrn)
+                await self._network_of(original).reverse(new_rrn)
             prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
             return prior or Outcome("96")
 
@@ -651,14 +737,25 @@ class Acquirer:
     # --- steps ------------------------------------------------------------------------
 
     def _screen(
-        self, t: Admitted, amount: Money, card: Card, info: CardInfo | None, day: date
+        self,
+        t: Admitted,
+        amount: Money,
+        card: Card | None,
+        info: CardInfo | WalletOrg | None,
+        day: date,
     ) -> str | None:
-        """The host's own refusals, before any network is asked."""
+        """The host's own refusals, before any network is asked (``card`` is None for a
+        wallet code, ``info`` the card's BIN entry or the code's wallet)."""
         if amount.amount_minor <= 0:
             return "13"
         if info is None:
             return "14"
-        if card.entry_mode == "07" and amount > CONTACTLESS_NO_PIN_LIMIT and card.pin_block is None:
+        if (
+            card is not None
+            and card.entry_mode == "07"
+            and amount > CONTACTLESS_NO_PIN_LIMIT
+            and card.pin_block is None
+        ):
             return "55"  # above the contactless no-PIN limit a PIN is required
         with self.app.ctx.db.read() as s:
             merchant = s.get(Merchant, t.merchant_id)
@@ -704,13 +801,21 @@ class Acquirer:
             task.add_done_callback(self._background.discard)
             return NetworkAnswer("98", info.org, info.issuer_id)
 
+    def _card_instrument(self, card: Card, info: CardInfo | None, amount: Money) -> Instrument:
+        return Instrument(
+            method=payment_method(info, card.entry_mode, amount) if info else None,
+            domestic=info.domestic if info else None,
+            masked=mask_pan(card.pan),
+            token=self.app.ctx.keystore.token(card.pan),
+            entry_mode=card.entry_mode,
+        )
+
     async def _record(
         self,
         t: Admitted,
         key: RequestKey,
         amount: Money,
-        card: Card,
-        info: CardInfo | None,
+        instrument: Instrument,
         outcome: Outcome,
         now: datetime,
         day: date,
@@ -724,7 +829,6 @@ class Acquirer:
             if outcome.response_code == "98"
             else PaymentStatus.DECLINED
         )
-        token = self.app.ctx.keystore.token(card.pan)
 
         def write(s: Session) -> Outcome:
             batch_id = s.execute(
@@ -747,12 +851,12 @@ class Acquirer:
                 auth_code=outcome.auth_code,
                 amount_minor=amount.amount_minor,
                 currency=amount.currency,
-                method=payment_method(info, card.entry_mode, amount) if info else None,
+                method=instrument.method,
                 card_org=outcome.card_org,
-                domestic=info.domestic if info else None,
-                pan_masked=mask_pan(card.pan),
-                pan_token=token,
-                entry_mode=card.entry_mode,
+                domestic=instrument.domestic,
+                pan_masked=instrument.masked,
+                pan_token=instrument.token,
+                entry_mode=instrument.entry_mode,
                 business_date=day,
                 original_id=original_id,
                 refunded_minor=0,
@@ -809,7 +913,10 @@ class Acquirer:
             # The same request raced itself: the first one's answer stands, and this
             # one's authorisation is undone.
             if outcome.response_code == "00" and outcome.rrn:
-                await self.network.reverse(outcome.rrn)
+                if instrument.method in WALLET_METHODS.values():
+                    await self.wallets.reverse(outcome.rrn)
+                else:
+                    await self.network.reverse(outcome.rrn)
             prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
             return prior or Outcome("96")
 

@@ -26,7 +26,7 @@ from tillpoint.security.keystore import mask_pan
 from tillpoint.terminal.client import TerminalClient, TerminalError, WorkingKeys
 from tillpoint.terminals.models import MacMethod
 
-ENTRY_MODES = {"swipe": "02", "insert": "05", "tap": "07", "manual": "01"}
+ENTRY_MODES = {"swipe": "02", "insert": "05", "tap": "07", "manual": "01", "scan": "03"}
 MAX_JOURNAL = 999
 
 
@@ -192,6 +192,10 @@ class Device:
     def _card_fields(
         self, pan: str, entry: str, pin: str | None, expiry: str
     ) -> dict[int, str | bytes]:
+        # A UnionPay QR code (62 + 17 digits) looks exactly like a 19-digit UnionPay card
+        # number, so a scanned code is never guessed from its digits: entry "scan" says so.
+        if entry == "scan":  # a customer's payment code (被扫)
+            return {22: "032", 25: "00", 57: pan}
         mode = ENTRY_MODES[entry]
         fields: dict[int, str | bytes] = {22: mode + "1", 25: "00"}
         if mode == "01":
