@@ -584,3 +584,70 @@ def test_wallet_codes(demo: Tillpoint) -> None:
         ("refund", "approved", "alipay", "ALP"),
     ]
     assert all("*" in r[4] for r in rows)  # codes are masked like card numbers
+
+
+def test_limits_pin_tries_and_malfunction(demo: Tillpoint) -> None:
+    from tillpoint.core.money import Money
+    from tillpoint.merchants.models import MerchantKind
+
+    demo.limits.set(
+        MerchantKind.BUSINESS, "risk", per_txn=Money.parse("500.00"), daily=Money.parse("800.00")
+    )
+
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+
+        async def rc(message: Message) -> str | None:
+            return (await t.exchange(message, with_mac=True)).text(39)
+
+        assert await rc(sale(t, amount_minor=50_001)) == "61"  # over the per-transaction limit
+        assert await rc(sale(t, amount_minor=50_000)) == "00"
+        assert await rc(sale(t, amount_minor=30_000)) == "00"
+        assert await rc(sale(t, amount_minor=1)) == "61"  # the day is full
+        await t.close()
+        # Another merchant's terminal (its own day): three wrong PINs give 55, 55, 75
+        # (tries exceeded), and then even the right PIN gets 75.
+        other = terminal(port, 2)
+        await other.sign_on()
+        card = "6250940000000000016"
+        codes = [
+            (await other.exchange(sale(other, card, 100, pin=p), with_mac=True)).text(39)
+            for p in ("000000", "000000", "000000", "123456")
+        ]
+        assert codes == ["55", "55", "75", "75"]
+        await other.close()
+
+    run_with_host(demo, scenario)
+
+
+def test_an_internal_failure_answers_96_and_the_host_goes_on(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        assert (await t.exchange(sale(t, amount_minor=100), with_mac=True)).text(39) == "00"
+
+    async def broken_scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        assert (await t.exchange(sale(t, amount_minor=100), with_mac=True)).text(39) == "96"
+        assert (await t.echo()).text(39) == "00"  # the same connection still works
+
+    run_with_host(demo, scenario)
+
+    async def main() -> None:
+        acquirer = simulated(demo)
+
+        async def fail(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("disk on fire")
+
+        acquirer.sale = fail  # type: ignore[method-assign]
+        server = await TerminalHost(demo, acquirer).start("127.0.0.1", 0)
+        try:
+            await broken_scenario(server.sockets[0].getsockname()[1])
+        finally:
+            server.close()
+            await server.wait_closed()
+            acquirer.close()
+
+    asyncio.run(main())

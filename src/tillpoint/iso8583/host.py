@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from tillpoint.app import Tillpoint
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import InvalidInput
+from tillpoint.core.groupcommit import Overloaded
 from tillpoint.core.money import NUMERIC_CODES, Money
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583.codec import Message, decode, encode, encode_with_mac, mac_block
@@ -141,6 +142,19 @@ class TerminalHost:
         except (FormatError, InvalidInput) as e:
             answer = self._refuse(request, "30")
             self._log(request.mti, request.text(41), request.text(11), "30", started, str(e))
+            return self._encode(frame, answer)
+        except Overloaded:
+            answer = self._refuse(request, "96")
+            self._log(request.mti, request.text(41), request.text(11), "96", started, "overloaded")
+            return self._encode(frame, answer)
+        except Exception:  # a bug or an outage: this terminal gets 96, the rest go on
+            log.exception(
+                json.dumps({"event": "host_error", "mti": request.mti, "tid": request.text(41)})
+            )
+            answer = self._refuse(request, "96")
+            self._log(
+                request.mti, request.text(41), request.text(11), "96", started, "internal error"
+            )
             return self._encode(frame, answer)
         self._log(
             request.mti,
