@@ -651,3 +651,57 @@ def test_an_internal_failure_answers_96_and_the_host_goes_on(demo: Tillpoint) ->
             acquirer.close()
 
     asyncio.run(main())
+
+
+def test_batch_upload_records_what_differs(demo: Tillpoint) -> None:
+    from tillpoint.iso8583.fields import SettlementTotals, Totals
+
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        answers = []
+        for amount in (1_000, 2_000, 3_000):
+            msg = sale(t, amount_minor=amount)
+            answers.append((msg, await t.exchange(msg, with_mac=True)))
+        batch = t.batch
+        settle = Message("0500", {11: t.next_stan(), 41: t.tid, 42: t.mid, 49: "156", 63: "001",
+                                  48: SettlementTotals(Totals(5_500, 3), Totals()).build(),
+                                  60: f"00{batch}201"})  # fmt: skip
+        flags = SettlementTotals.parse((await t.exchange(settle, with_mac=True)).text(48) or "")
+        assert flags.domestic.flag == "2"
+
+        def line(rrn: str, stan: str, amount_minor: int) -> Message:
+            return Message("0320", {2: "6212340000000000012", 3: "000000", 4: f"{amount_minor:012d}",
+                                    11: stan, 37: rrn, 41: t.tid, 42: t.mid, 49: "156",
+                                    60: f"00{batch}201"})  # fmt: skip
+
+        (m1, a1), (m2, a2), _ = answers
+        uploads = [
+            line(a1.text(37) or "", m1.text(11) or "", 1_000),  # agrees
+            line(a2.text(37) or "", m2.text(11) or "", 2_500),  # the terminal has another amount
+            line("999999999999", "000099", 500),  # the host never saw it
+        ]
+        for u in uploads:
+            reply = await t.exchange(u, with_mac=True)
+            assert (reply.mti, reply.text(39)) == ("0330", "00")
+        end = Message("0320", {11: t.next_stan(), 41: t.tid, 42: t.mid, 48: "0003",
+                               60: f"00{batch}202"})  # fmt: skip
+        assert (await t.exchange(end, with_mac=True)).text(39) == "00"
+        await t.close()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.engine.connect() as c:
+        from sqlalchemy import text
+
+        rows = c.execute(
+            text(
+                "SELECT problem, terminal_amount_minor, host_amount_minor FROM batch_discrepancies ORDER BY problem"
+            )
+        ).all()
+        uploads = c.execute(text("SELECT * FROM batch_uploads")).all()
+    assert sorted(tuple(r) for r in rows) == [
+        ("amount", 2_500, 2_000),
+        ("missing_on_host", 500, None),
+        ("missing_on_terminal", None, 3_000),
+    ]
+    assert "6212340000000000012" not in repr(uploads)

@@ -239,6 +239,12 @@ class TerminalHost:
         a, key = self.acquirer, self._key(request, f60)
         if request.mti == "0400":
             return await a.reverse(t, key, "0100" if f60.txn_type in ("10", "11") else "0200")
+        if request.mti == "0320" and f60.network_code == f.UPLOAD_END:
+            return await a.end_upload(t, key, f.upload_count(request.text(48) or ""))
+        if request.mti == "0320":
+            return await a.upload(
+                t, key, self._need(request, 37), self._need(request, 3), self._amount(request)
+            )
         if request.mti == "0500" and f60.network_code == f.SETTLE:
             totals = f.SettlementTotals.parse(request.text(48) or "")
             return await a.settle_batch(t, key, _totals(totals.domestic), _totals(totals.foreign))
@@ -275,7 +281,7 @@ class TerminalHost:
             return await a.wallet_sale(t, key, self._amount(request), code)
         route = routes.get((request.mti, request.text(3), f60.txn_type))
         if route is None:
-            return Outcome("12")  # not supported yet: batch upload
+            return Outcome("12")  # no such message in the profile
         return await route()
 
     @staticmethod

@@ -39,6 +39,8 @@ from tillpoint.networks.wallets import (
     wallet_for,
 )
 from tillpoint.payments.models import (
+    BatchDiscrepancy,
+    BatchUpload,
     Payment,
     PaymentEvent,
     PaymentKind,
@@ -598,18 +600,41 @@ class Acquirer:
                 )
             ).scalar_one()
             refund = Payment(
-                kind=PaymentKind.REFUND, status=status, response_code=answer.response_code,
-                merchant_id=t.merchant_id, shop_id=t.shop_id, terminal_id=t.terminal_id,
-                batch_id=batch_id, stan=key.stan, rrn=new_rrn, auth_code=answer.auth_code,
-                amount_minor=amount.amount_minor, currency=amount.currency, method=sale.method,
-                card_org=sale.card_org, domestic=sale.domestic, pan_masked=sale.pan_masked,
-                pan_token=sale.pan_token, entry_mode=card.entry_mode, business_date=day,
-                original_id=sale.id, refunded_minor=0, created_at=now, updated_at=now,
-            )  # fmt: skip
+                kind=PaymentKind.REFUND,
+                status=status,
+                response_code=answer.response_code,
+                merchant_id=t.merchant_id,
+                shop_id=t.shop_id,
+                terminal_id=t.terminal_id,
+                batch_id=batch_id,
+                stan=key.stan,
+                rrn=new_rrn,
+                auth_code=answer.auth_code,
+                amount_minor=amount.amount_minor,
+                currency=amount.currency,
+                method=sale.method,
+                card_org=sale.card_org,
+                domestic=sale.domestic,
+                pan_masked=sale.pan_masked,
+                pan_token=sale.pan_token,
+                entry_mode=card.entry_mode,
+                business_date=day,
+                original_id=sale.id,
+                refunded_minor=0,
+                created_at=now,
+                updated_at=now,
+            )
             s.add(refund)
             s.flush()
-            s.add(PaymentEvent(payment_id=refund.id, from_status=None, to_status=status,
-                               cause=f"{key.mti} refund stan {key.stan}", at=now))  # fmt: skip
+            s.add(
+                PaymentEvent(
+                    payment_id=refund.id,
+                    from_status=None,
+                    to_status=status,
+                    cause=f"{key.mti} refund stan {key.stan}",
+                    at=now,
+                )
+            )
             if answer.approved:
                 sale.refunded_minor += amount.amount_minor
                 moved = (
@@ -617,8 +642,15 @@ class Acquirer:
                     if sale.refunded_minor == sale.amount_minor
                     else PaymentStatus.PARTLY_REFUNDED
                 )
-                s.add(PaymentEvent(payment_id=sale.id, from_status=sale.status, to_status=moved,
-                                   cause=f"refund {new_rrn}", at=now))  # fmt: skip
+                s.add(
+                    PaymentEvent(
+                        payment_id=sale.id,
+                        from_status=sale.status,
+                        to_status=moved,
+                        cause=f"refund {new_rrn}",
+                        at=now,
+                    )
+                )
                 sale.status, sale.updated_at = moved, now
                 s.execute(
                     update(TerminalBatch)
@@ -627,11 +659,16 @@ class Acquirer:
                 )
             s.add(
                 TerminalRequest(
-                    terminal_id=t.terminal_id, batch_no=key.batch_no, stan=key.stan,
-                    mti=key.mti, fingerprint=key.fingerprint, answer=outcome.to_json(),
-                    payment_id=refund.id, created_at=now,
+                    terminal_id=t.terminal_id,
+                    batch_no=key.batch_no,
+                    stan=key.stan,
+                    mti=key.mti,
+                    fingerprint=key.fingerprint,
+                    answer=outcome.to_json(),
+                    payment_id=refund.id,
+                    created_at=now,
                 )
-            )  # fmt: skip
+            )
             return outcome
 
         try:
@@ -731,6 +768,98 @@ class Acquirer:
                 )
             )
             return outcome
+
+        return await self.committer.submit(write)
+
+    # --- batch upload -----------------------------------------------------------------
+
+    async def upload(
+        self, t: Admitted, key: RequestKey, rrn: str, processing_code: str, amount: Money
+    ) -> Outcome:
+        """批上送: one transaction of a settled batch, as the terminal recorded it."""
+        now = self.app.ctx.now()
+
+        def write(s: Session) -> Outcome:
+            s.add(
+                BatchUpload(
+                    terminal_id=t.terminal_id,
+                    batch_no=key.batch_no,
+                    stan=key.stan,
+                    rrn=rrn,
+                    processing_code=processing_code,
+                    amount_minor=amount.amount_minor,
+                    created_at=now,
+                )
+            )
+            return Outcome("00")
+
+        try:
+            return await self.committer.submit(write)
+        except IntegrityError:
+            return Outcome("00")  # the same line again: already kept
+
+    async def end_upload(self, t: Admitted, key: RequestKey, count: int) -> Outcome:
+        """The last 0320: compare everything uploaded with the host's records of the
+        batch and keep each difference for operations to look at."""
+        now = self.app.ctx.now()
+
+        def write(s: Session) -> Outcome:
+            uploaded = {
+                u.rrn: u
+                for u in s.scalars(
+                    select(BatchUpload).where(
+                        BatchUpload.terminal_id == t.terminal_id,
+                        BatchUpload.batch_no == key.batch_no,
+                    )
+                )
+            }
+            host = {
+                p.rrn: p
+                for p in s.scalars(
+                    select(Payment)
+                    .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
+                    .where(
+                        Payment.terminal_id == t.terminal_id,
+                        TerminalBatch.batch_no == key.batch_no,
+                        Payment.status.in_(
+                            (
+                                PaymentStatus.APPROVED,
+                                PaymentStatus.PARTLY_REFUNDED,
+                                PaymentStatus.REFUNDED,
+                            )
+                        ),
+                        Payment.kind.in_(
+                            (PaymentKind.SALE, PaymentKind.COMPLETION, PaymentKind.REFUND)
+                        ),
+                    )
+                )
+            }
+
+            def note(rrn: str, problem: str, terminal: int | None, ours: int | None) -> None:
+                s.add(
+                    BatchDiscrepancy(
+                        terminal_id=t.terminal_id,
+                        batch_no=key.batch_no,
+                        rrn=rrn,
+                        problem=problem,
+                        terminal_amount_minor=terminal,
+                        host_amount_minor=ours,
+                        created_at=now,
+                    )
+                )
+
+            for rrn, line in uploaded.items():
+                mine = host.get(rrn)
+                if mine is None:
+                    note(rrn, "missing_on_host", line.amount_minor, None)
+                elif mine.amount_minor != line.amount_minor:
+                    note(rrn, "amount", line.amount_minor, mine.amount_minor)
+            for rrn, mine in host.items():
+                if rrn not in uploaded:
+                    note(rrn, "missing_on_terminal", None, mine.amount_minor)
+            if count != len(uploaded):
+                note("", "count", count, len(uploaded))
+            return Outcome("00")
 
         return await self.committer.submit(write)
 

@@ -113,3 +113,35 @@ class TerminalRequest(Base):
     answer: Mapped[dict[str, Any]] = mapped_column(JSON)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BatchUpload(Base):
+    """One transaction a terminal uploaded (0320) after an unbalanced settlement, as the
+    terminal saw it. Only references and amounts: the card number is not kept."""
+
+    __tablename__ = "batch_uploads"
+    __table_args__ = (UniqueConstraint("terminal_id", "batch_no", "stan"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"))
+    batch_no: Mapped[str] = mapped_column(String(6))
+    stan: Mapped[str] = mapped_column(String(6))
+    rrn: Mapped[str] = mapped_column(String(12))
+    processing_code: Mapped[str] = mapped_column(String(6))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BatchDiscrepancy(Base):
+    """What differs between a terminal's upload and the host's records of a batch."""
+
+    __tablename__ = "batch_discrepancies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"), index=True)
+    batch_no: Mapped[str] = mapped_column(String(6))
+    rrn: Mapped[str] = mapped_column(String(12))
+    problem: Mapped[str] = mapped_column(String(30))  # missing_on_host, missing_on_terminal, amount
+    terminal_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    host_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
