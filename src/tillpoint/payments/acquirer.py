@@ -11,6 +11,7 @@ Declined attempts are recorded too: they are history and, later, risk signals.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -167,6 +168,16 @@ class Acquirer:
 
     # --- the duplicate rule -----------------------------------------------------------
 
+    async def _answered_before(self, t: Admitted, key: RequestKey) -> Outcome | None:
+        """What every money-moving request checks first: a duplicate gets its first
+        answer (or 94); a request naming another batch than the open one gets 12."""
+        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+        if prior is not None:
+            return prior
+        if key.batch_no != t.batch_no:
+            return Outcome("12")  # not the batch the host gave at sign-on
+        return None
+
     def _prior(self, terminal_id: int, key: RequestKey) -> Outcome | None:
         with self.app.ctx.db.read() as s:
             row = s.execute(
@@ -194,11 +205,8 @@ class Acquirer:
         kind: PaymentKind = PaymentKind.SALE,
     ) -> Outcome:
         """A sale, or (``kind=PREAUTH``) a pre-authorisation that only holds the funds."""
-        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
-        if prior is not None:
-            return prior
-        if key.batch_no != t.batch_no:
-            return Outcome("12")  # not the batch the host gave at sign-on
+        if (early := await self._answered_before(t, key)) is not None:
+            return early
         if await asyncio.to_thread(self.reversed_already, t.terminal_id, key.batch_no, key.stan):
             return Outcome("22")  # its reversal came first: this original is refused
         now = self.app.ctx.now()
@@ -271,11 +279,8 @@ class Acquirer:
 
     async def wallet_sale(self, t: Admitted, key: RequestKey, amount: Money, code: str) -> Outcome:
         """被扫: the terminal scanned the customer's payment code (field 57)."""
-        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
-        if prior is not None:
-            return prior
-        if key.batch_no != t.batch_no:
-            return Outcome("12")
+        if (early := await self._answered_before(t, key)) is not None:
+            return early
         if await asyncio.to_thread(self.reversed_already, t.terminal_id, key.batch_no, key.stan):
             return Outcome("22")
         now = self.app.ctx.now()
@@ -330,11 +335,8 @@ class Acquirer:
     ) -> Outcome:
         """消费撤销 (and 预授权撤销, 完成撤销): a sale or completion of this terminal's open
         batch, or a pre-authorisation of this terminal, in full, undone at the network."""
-        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
-        if prior is not None:
-            return prior
-        if key.batch_no != t.batch_no:
-            return Outcome("12")
+        if (early := await self._answered_before(t, key)) is not None:
+            return early
         original = await asyncio.to_thread(self._original_in_batch, t, rrn, kind)
         if original is None:
             return await self._record_answer(t, key, Outcome("25"), None, None)
@@ -359,11 +361,8 @@ class Acquirer:
     ) -> Outcome:
         """预授权完成: capture a pre-authorisation of this merchant (named by its
         authorization code and card) within 30 days, for at most 115% of the hold."""
-        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
-        if prior is not None:
-            return prior
-        if key.batch_no != t.batch_no:
-            return Outcome("12")
+        if (early := await self._answered_before(t, key)) is not None:
+            return early
         now = self.app.ctx.now()
         day = business_date(now)
         info = classify(card.pan)
@@ -401,6 +400,9 @@ class Acquirer:
             day,
             PaymentKind.COMPLETION,
             original_id=hold.id,
+            after=lambda s, done, held: _move(
+                s, held, PaymentStatus.COMPLETED, f"completion {done.rrn}", now
+            ),
         )
 
     def _hold(self, t: Admitted, auth_code: str, pan_token: str) -> Payment | None:
@@ -511,16 +513,7 @@ class Acquirer:
             if payment_id is not None and to is not None:
                 payment = s.get(Payment, payment_id)
                 assert payment is not None
-                s.add(
-                    PaymentEvent(
-                        payment_id=payment_id,
-                        from_status=payment.status,
-                        to_status=to,
-                        cause=f"{key.mti} stan {key.stan} rc {outcome.response_code}",
-                        at=now,
-                    )
-                )
-                payment.status, payment.updated_at = to, now
+                _move(s, payment, to, f"{key.mti} stan {key.stan} rc {outcome.response_code}", now)
                 s.execute(
                     update(TerminalBatch)
                     .where(TerminalBatch.id == payment.batch_id)
@@ -553,11 +546,8 @@ class Acquirer:
     ) -> Outcome:
         """退货: money back on a sale or completion of this merchant, with the same card,
         within 30 days; all refunds together never exceed the original amount."""
-        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
-        if prior is not None:
-            return prior
-        if key.batch_no != t.batch_no:
-            return Outcome("12")
+        if (early := await self._answered_before(t, key)) is not None:
+            return early
         if amount.amount_minor <= 0:
             return Outcome("13")
         now = self.app.ctx.now()
@@ -586,98 +576,23 @@ class Acquirer:
             answer.issuer_id,
             business_date=day.isoformat(),
         )
-        original_id = original.id
+        instrument = Instrument(
+            original.method,
+            original.domestic,
+            original.pan_masked or "",
+            original.pan_token or "",
+            card.entry_mode,
+        )
 
-        def write(s: Session) -> Outcome:
-            sale = s.get(Payment, original_id)
-            assert sale is not None
-            status = PaymentStatus.APPROVED if answer.approved else PaymentStatus.DECLINED
-            batch_id = s.execute(
-                select(TerminalBatch.id).where(
-                    TerminalBatch.terminal_id == t.terminal_id,
-                    TerminalBatch.batch_no == t.batch_no,
-                    TerminalBatch.settled_at.is_(None),
-                )
-            ).scalar_one()
-            refund = Payment(
-                kind=PaymentKind.REFUND,
-                status=status,
-                response_code=answer.response_code,
-                merchant_id=t.merchant_id,
-                shop_id=t.shop_id,
-                terminal_id=t.terminal_id,
-                batch_id=batch_id,
-                stan=key.stan,
-                rrn=new_rrn,
-                auth_code=answer.auth_code,
-                amount_minor=amount.amount_minor,
-                currency=amount.currency,
-                method=sale.method,
-                card_org=sale.card_org,
-                domestic=sale.domestic,
-                pan_masked=sale.pan_masked,
-                pan_token=sale.pan_token,
-                entry_mode=card.entry_mode,
-                business_date=day,
-                original_id=sale.id,
-                refunded_minor=0,
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(refund)
-            s.flush()
-            s.add(
-                PaymentEvent(
-                    payment_id=refund.id,
-                    from_status=None,
-                    to_status=status,
-                    cause=f"{key.mti} refund stan {key.stan}",
-                    at=now,
-                )
-            )
-            if answer.approved:
-                sale.refunded_minor += amount.amount_minor
-                moved = (
-                    PaymentStatus.REFUNDED
-                    if sale.refunded_minor == sale.amount_minor
-                    else PaymentStatus.PARTLY_REFUNDED
-                )
-                s.add(
-                    PaymentEvent(
-                        payment_id=sale.id,
-                        from_status=sale.status,
-                        to_status=moved,
-                        cause=f"refund {new_rrn}",
-                        at=now,
-                    )
-                )
-                sale.status, sale.updated_at = moved, now
-                s.execute(
-                    update(TerminalBatch)
-                    .where(TerminalBatch.id == batch_id)
-                    .values(txn_count=TerminalBatch.txn_count + 1)
-                )
-            s.add(
-                TerminalRequest(
-                    terminal_id=t.terminal_id,
-                    batch_no=key.batch_no,
-                    stan=key.stan,
-                    mti=key.mti,
-                    fingerprint=key.fingerprint,
-                    answer=outcome.to_json(),
-                    payment_id=refund.id,
-                    created_at=now,
-                )
-            )
-            return outcome
+        def credit(s: Session, refund: Payment, sale: Payment) -> None:
+            sale.refunded_minor += refund.amount_minor
+            full = sale.refunded_minor == sale.amount_minor
+            moved = PaymentStatus.REFUNDED if full else PaymentStatus.PARTLY_REFUNDED
+            _move(s, sale, moved, f"refund {refund.rrn}", now)
 
-        try:
-            return await self.committer.submit(write)
-        except IntegrityError:
-            if answer.approved:
-                await self._network_of(original).reverse(new_rrn)
-            prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
-            return prior or Outcome("96")
+        return await self._record(
+            t, key, amount, instrument, outcome, now, day, PaymentKind.REFUND, original.id, credit
+        )
 
     def _refundable(self, t: Admitted, rrn: str) -> Payment | None:
         with self.app.ctx.db.read() as s:
@@ -733,11 +648,8 @@ class Acquirer:
         self, t: Admitted, key: RequestKey, domestic: BatchTotals, foreign: BatchTotals
     ) -> Outcome:
         """批结算: compare the terminal's totals with the host's, close the batch."""
-        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
-        if prior is not None:
-            return prior
-        if key.batch_no != t.batch_no:
-            return Outcome("12")
+        if (early := await self._answered_before(t, key)) is not None:
+            return early
         host_domestic, host_foreign = await asyncio.to_thread(
             self.batch_totals, t.terminal_id, t.batch_no
         )
@@ -950,7 +862,10 @@ class Acquirer:
         day: date,
         kind: PaymentKind = PaymentKind.SALE,
         original_id: int | None = None,
+        after: Callable[[Session, Payment, Payment], None] | None = None,
     ) -> Outcome:
+        """Write a payment, its first event and the answer in one unit of work; when it
+        was approved, ``after`` moves the payment it refers to (same unit of work)."""
         status = (
             PaymentStatus.APPROVED
             if outcome.response_code == "00"
@@ -1003,19 +918,10 @@ class Acquirer:
                     at=now,
                 )
             )
-            if original_id is not None and status is PaymentStatus.APPROVED:
-                hold = s.get(Payment, original_id)
-                assert hold is not None
-                s.add(
-                    PaymentEvent(
-                        payment_id=hold.id,
-                        from_status=hold.status,
-                        to_status=PaymentStatus.COMPLETED,
-                        cause=f"completion {outcome.rrn}",
-                        at=now,
-                    )
-                )
-                hold.status, hold.updated_at = PaymentStatus.COMPLETED, now
+            if after is not None and status is PaymentStatus.APPROVED and original_id is not None:
+                original = s.get(Payment, original_id)
+                assert original is not None
+                after(s, payment, original)
             s.add(
                 TerminalRequest(
                     terminal_id=t.terminal_id,
@@ -1048,6 +954,16 @@ class Acquirer:
                     await self.network.reverse(outcome.rrn)
             prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
             return prior or Outcome("96")
+
+
+def _move(s: Session, payment: Payment, to: PaymentStatus, cause: str, at: datetime) -> None:
+    """One transition of a payment, with its event."""
+    s.add(
+        PaymentEvent(
+            payment_id=payment.id, from_status=payment.status, to_status=to, cause=cause, at=at
+        )
+    )
+    payment.status, payment.updated_at = to, at
 
 
 def simulated(app: Tillpoint) -> Acquirer:
