@@ -705,3 +705,33 @@ def test_batch_upload_records_what_differs(demo: Tillpoint) -> None:
         ("missing_on_terminal", None, 3_000),
     ]
     assert "6212340000000000012" not in repr(uploads)
+
+
+def test_reversing_a_void_restores_the_sale(demo: Tillpoint) -> None:
+    async def scenario(port: int) -> None:
+        t = terminal(port, 2)
+        await t.sign_on()
+        original = sale(t, amount_minor=10_000)
+        approved = await t.exchange(original, with_mac=True)
+        the_void = void(t, original, approved)
+        assert (await t.exchange(the_void, with_mac=True)).text(39) == "00"
+        # The terminal got no answer to its void (say), so it reverses the void.
+        assert (await t.exchange(reversal(the_void), with_mac=True)).text(39) == "00"
+        assert t.keys is not None
+        pan = "6212340000000000012"
+        balance = Message("0200", {3: "310000", 11: t.next_stan(), 22: "051", 25: "00", 26: "12",
+                                   35: f"{pan}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
+                                   52: tdes.encrypt_pin_block(t.keys.pik, "123456", pan),
+                                   53: "2600000000000000", 60: f"01{t.batch}000"})  # fmt: skip
+        answer = await t.exchange(balance, with_mac=True)
+        assert answer.text(54) == "1002156C000009990000"  # 100,000.00 - 100.00: charged again
+        # And the sale can be voided again.
+        assert (await t.exchange(void(t, original, approved), with_mac=True)).text(39) == "00"
+        await t.close()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.engine.connect() as c:
+        from sqlalchemy import text
+
+        events = [r[0] for r in c.execute(text("SELECT to_status FROM payment_events ORDER BY id"))]
+    assert events == ["approved", "voided", "approved", "voided"]

@@ -71,7 +71,13 @@ class CardNetwork(Protocol):
         ...
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
-        """Undo an authorisation (a void or a reversal); an unknown reference is fine."""
+        """Undo a transaction named by its reference (a reversal): an authorisation is
+        released, a cancellation is itself undone. An unknown reference is fine."""
+        ...
+
+    async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
+        """A void: undo an authorisation in full, as a transaction of its own (which a
+        reversal can undo in turn)."""
         ...
 
     async def capture(self, preauth_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:

@@ -56,6 +56,7 @@ class _Auth:
     amount: Money
     answer: NetworkAnswer
     reversed: bool = False
+    cancels: str | None = None  # a void: the reference it undid
     captured: Money | None = None
     refunded: Money = field(default_factory=Money.zero)
 
@@ -97,11 +98,28 @@ class CardNetworkSimulator:
         auth = self._auths.get(network_ref)
         if auth is None or auth.reversed:
             return NetworkAnswer("00", None)  # nothing to undo: done already
-        card = self._cards[auth.pan]
-        card.available += auth.captured or auth.amount
         auth.reversed = True
+        if auth.cancels is not None:  # reversing a void: the original stands again
+            original = self._auths[auth.cancels]
+            self._cards[original.pan].available -= original.captured or original.amount
+            original.reversed = False
+        else:
+            self._cards[auth.pan].available += auth.captured or auth.amount
         info = classify(auth.pan)
         return NetworkAnswer("00", info.org if info else None)
+
+    async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
+        original = self._auths.get(original_ref)
+        if original is None or original.reversed:
+            return NetworkAnswer("25" if original is None else "22", None)
+        if network_ref in self._auths:
+            return self._auths[network_ref].answer
+        await self.reverse(original_ref)
+        info = classify(original.pan)
+        assert info is not None
+        answer = self._record(network_ref, original.pan, original.kind, Money.zero(), info)
+        self._auths[network_ref].cancels = original_ref
+        return answer
 
     async def capture(self, preauth_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
         hold = self._auths.get(preauth_ref)

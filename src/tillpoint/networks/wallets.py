@@ -59,6 +59,8 @@ class WalletNetwork(Protocol):
 
     async def reverse(self, network_ref: str) -> NetworkAnswer: ...
 
+    async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer: ...
+
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer: ...
 
 
@@ -72,6 +74,7 @@ class _Paid:
     amount: Money
     answer: NetworkAnswer
     reversed: bool = False
+    cancels: str | None = None
     refunded: Money = field(default_factory=Money.zero)
 
 
@@ -98,9 +101,22 @@ class WalletSimulator:
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
         paid = self._payments.get(network_ref)
-        if paid is not None:
+        if paid is not None and not paid.reversed:
             paid.reversed = True
+            if paid.cancels is not None:  # reversing a void: the payment stands again
+                self._payments[paid.cancels].reversed = False
         return NetworkAnswer("00", None)
+
+    async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
+        paid = self._payments.get(original_ref)
+        if paid is None or paid.reversed:
+            return NetworkAnswer("25" if paid is None else "22", None)
+        if network_ref in self._payments:
+            return self._payments[network_ref].answer
+        paid.reversed = True
+        answer = NetworkAnswer("00", None, WALLET_ISSUERS[paid.org])
+        self._payments[network_ref] = _Paid(paid.org, Money.zero(), answer, cancels=original_ref)
+        return answer
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
         paid = self._payments.get(original_ref)

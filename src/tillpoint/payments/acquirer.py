@@ -344,8 +344,8 @@ class Acquirer:
             return await self._record_answer(t, key, Outcome("22"), None, None)
         if original.amount_minor != amount.amount_minor:
             return await self._record_answer(t, key, Outcome("64"), None, None)
-        answer = await self._network_of(original).reverse(original.rrn)
         new_rrn = await self.rrns.next()
+        answer = await self._network_of(original).cancel(original.rrn, new_rrn)
         outcome = Outcome(
             answer.response_code,
             new_rrn,
@@ -373,7 +373,7 @@ class Acquirer:
             return await self._record_answer(t, key, Outcome("25"), None, None)
         if hold.status is not PaymentStatus.APPROVED:
             return await self._record_answer(t, key, Outcome("22"), None, None)
-        if (now.date() - hold.created_at.date()).days > PREAUTH_DAYS:
+        if (day - hold.business_date).days > PREAUTH_DAYS:
             return await self._record_answer(t, key, Outcome("12"), None, None)
         if (
             amount.amount_minor <= 0
@@ -425,11 +425,20 @@ class Acquirer:
         repeat = await asyncio.to_thread(self._prior_reversal, t.terminal_id, key)
         if repeat is not None:
             return repeat
-        original = await asyncio.to_thread(self._answered, t.terminal_id, key, original_mti)
+        found = await asyncio.to_thread(self._answered, t.terminal_id, key, original_mti)
+        original, answered_rrn = found if found is not None else (None, None)
         to = None
         if original is not None and original.status is PaymentStatus.APPROVED:
             await self._network_of(original).reverse(original.rrn)
             to = PaymentStatus.REVERSED
+        elif (
+            original is not None
+            and original.status is PaymentStatus.VOIDED
+            and answered_rrn not in (None, original.rrn)
+        ):
+            # The request reversed was the void itself: undo the void, the sale stands.
+            await self._network_of(original).reverse(answered_rrn or "")
+            to = PaymentStatus.APPROVED
         outcome = Outcome("00", original.rrn if original else None)
         return await self._record_answer(t, key, outcome, original.id if original else None, to)
 
@@ -449,11 +458,14 @@ class Acquirer:
         with self.app.ctx.db.read() as s:
             return s.execute(query).scalar_one_or_none()
 
-    def _answered(self, terminal_id: int, key: RequestKey, mti: str) -> Payment | None:
-        """The payment an earlier request with this batch and STAN produced, if any."""
+    def _answered(
+        self, terminal_id: int, key: RequestKey, mti: str
+    ) -> tuple[Payment, str | None] | None:
+        """The payment an earlier request with this batch and STAN concerned, if any, and
+        the RRN that request was answered with (a void's differs from its sale's)."""
         with self.app.ctx.db.read() as s:
-            return s.execute(
-                select(Payment)
+            row = s.execute(
+                select(Payment, TerminalRequest.answer)
                 .join(TerminalRequest, TerminalRequest.payment_id == Payment.id)
                 .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
                 .where(
@@ -463,7 +475,11 @@ class Acquirer:
                     TerminalRequest.stan == key.stan,
                     TerminalRequest.mti == mti,
                 )
-            ).scalar_one_or_none()
+            ).first()
+        if row is None:
+            return None
+        payment, answer = row
+        return payment, answer.get("rrn")
 
     def _prior_reversal(self, terminal_id: int, key: RequestKey) -> Outcome | None:
         """A reversal repeated for whatever reason (even another reason code) gets the
@@ -561,7 +577,7 @@ class Acquirer:
             return await self._record_answer(t, key, Outcome("25"), None, None)
         if original.status not in (PaymentStatus.APPROVED, PaymentStatus.PARTLY_REFUNDED):
             return await self._record_answer(t, key, Outcome("22"), None, None)
-        if (now.date() - original.created_at.date()).days > REFUND_WINDOW_DAYS:
+        if (business_date(now) - original.business_date).days > REFUND_WINDOW_DAYS:
             return await self._record_answer(t, key, Outcome("12"), None, None)
         if original.refunded_minor + amount.amount_minor > original.amount_minor:
             return await self._record_answer(t, key, Outcome("13"), None, None)
