@@ -735,3 +735,24 @@ def test_reversing_a_void_restores_the_sale(demo: Tillpoint) -> None:
 
         events = [r[0] for r in c.execute(text("SELECT to_status FROM payment_events ORDER BY id"))]
     assert events == ["approved", "voided", "approved", "voided"]
+
+
+def test_log_lines_carry_no_card_data(demo: Tillpoint, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        await t.exchange(sale(t, "6212340000000000012", 100, pin="123456"), with_mac=True)
+        await t.exchange(sale(t, "6212340000000000013", 100), with_mac=True)  # bad Luhn
+        body = encode(sale(t, "6212340000000000012", 100))
+        await t.send_raw(framing.request_tpdu() + framing.header() + body[:-3])  # garbage
+        await t.close()
+
+    run_with_host(demo, scenario)
+    logged = caplog.text
+    assert '"mti": "0200"' in logged
+    for secret in ("6212340000000000012", "6212340000000000013", "D3012", "123456"):
+        assert secret not in logged

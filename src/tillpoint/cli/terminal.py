@@ -42,6 +42,7 @@ Pin = Annotated[str | None, typer.Option(help=_("The cardholder's PIN (test card
 DEFAULT_STATE = Path("tillpoint-terminal.json")
 
 
+@handles_errors
 def _run(state_path: Path, action: Callable[[Device], Awaitable[Result]], as_json: bool) -> None:
     device = Device(DeviceState.load(state_path), state_path)
 

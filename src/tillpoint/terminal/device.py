@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tillpoint.core.errors import InvalidInput
+from tillpoint.core.i18n import N_
 from tillpoint.core.money import Money
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.iso8583 import fields as f
@@ -65,9 +67,18 @@ class DeviceState:
     def load(cls, path: Path) -> DeviceState:
         if not path.exists():
             return cls.demo()
-        data = json.loads(path.read_text())
-        data["journal"] = [JournalEntry(**e) for e in data.get("journal", [])]
-        return cls(**data)
+        try:
+            data = json.loads(path.read_text())
+            data["journal"] = [JournalEntry(**e) for e in data.get("journal", [])]
+            return cls(**data)
+        except (OSError, ValueError, TypeError, KeyError):
+            raise InvalidInput(
+                "terminal.state_unreadable",
+                N_(
+                    "The terminal state file {path} is unreadable: run 'tillpoint terminal setup' again"
+                ),
+                path=str(path),
+            ) from None
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
