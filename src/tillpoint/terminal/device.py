@@ -75,7 +75,8 @@ class DeviceState:
             raise InvalidInput(
                 "terminal.state_unreadable",
                 N_(
-                    "The terminal state file {path} is unreadable: run 'tillpoint terminal setup' again"
+                    "The terminal state file {path} is unreadable: "
+                    "run 'tillpoint terminal setup' again"
                 ),
                 path=str(path),
             ) from None
