@@ -24,7 +24,14 @@ from tillpoint.core.errors import InvalidInput
 from tillpoint.core.groupcommit import Overloaded
 from tillpoint.core.money import NUMERIC_CODES, Money
 from tillpoint.iso8583 import fields as f
-from tillpoint.iso8583.codec import Message, decode, encode, encode_with_mac, mac_block
+from tillpoint.iso8583.codec import (
+    UNMACED_MTIS,
+    Message,
+    decode,
+    encode,
+    encode_with_mac,
+    mac_block,
+)
 from tillpoint.iso8583.errors import FormatError
 from tillpoint.iso8583.framing import (
     LENGTH_BYTES,
@@ -35,6 +42,7 @@ from tillpoint.iso8583.framing import (
     reply_header,
     reply_tpdu,
 )
+from tillpoint.iso8583.mac import compute_mac
 from tillpoint.payments.acquirer import Acquirer, BatchTotals, Card, Outcome, RequestKey
 from tillpoint.payments.models import PaymentKind
 from tillpoint.security import tdes
@@ -42,8 +50,6 @@ from tillpoint.terminals.models import MacMethod
 from tillpoint.terminals.signon import Admitted, HostRefusal
 
 log = logging.getLogger("tillpoint.host")
-
-UNMACED = frozenset({"0800", "0810", "0820", "0830"})
 
 
 @dataclass(frozen=True)
@@ -67,12 +73,6 @@ def _totals(t: f.Totals) -> BatchTotals:
 
 def response_mti(mti: str) -> str:
     return f"{int(mti) + 10:04d}" if mti.isdigit() else "0000"
-
-
-def compute_mac(method: MacMethod, mak: bytes, mab: bytes) -> bytes:
-    if method is MacMethod.X919:
-        return tdes.mac_x919(mak, mab)
-    return tdes.mac_unionpay_ecb(mak, mab)
 
 
 class TerminalHost:
@@ -376,7 +376,7 @@ class TerminalHost:
         return Answer(Message(response_mti(request.mti), fields))
 
     def _encode(self, frame: Frame, answer: Answer) -> bytes:
-        if answer.mac_key is not None and answer.message.mti not in UNMACED:
+        if answer.mac_key is not None and answer.message.mti not in UNMACED_MTIS:
             mak, method = answer.mac_key, answer.mac_method
             body = encode_with_mac(answer.message, lambda mab: compute_mac(method, mak, mab))
         else:

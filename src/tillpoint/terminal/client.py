@@ -15,6 +15,7 @@ from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, decode, encode, encode_with_mac, mac_block
 from tillpoint.iso8583.errors import FormatError
+from tillpoint.iso8583.mac import compute_mac
 from tillpoint.security import tdes
 from tillpoint.terminals.models import MacMethod
 
@@ -66,9 +67,7 @@ class TerminalClient:
     def mac(self, mab: bytes) -> bytes:
         if self.keys is None:
             raise TerminalError("not signed on")
-        if self.mac_method is MacMethod.X919:
-            return tdes.mac_x919(self.keys.mak, mab)
-        return tdes.mac_unionpay_ecb(self.keys.mak, mab)
+        return compute_mac(self.mac_method, self.keys.mak, mab)
 
     async def send_raw(self, payload: bytes) -> bytes:
         """One framed exchange: the reply payload (after the length prefix)."""
