@@ -530,23 +530,8 @@ class Acquirer:
                 payment = s.get(Payment, payment_id)
                 assert payment is not None
                 _move(s, payment, to, f"{key.mti} stan {key.stan} rc {outcome.response_code}", now)
-                s.execute(
-                    update(TerminalBatch)
-                    .where(TerminalBatch.id == payment.batch_id)
-                    .values(txn_count=TerminalBatch.txn_count + 1)
-                )
-            s.add(
-                TerminalRequest(
-                    terminal_id=t.terminal_id,
-                    batch_no=key.batch_no,
-                    stan=key.stan,
-                    mti=key.mti,
-                    fingerprint=key.fingerprint,
-                    answer=outcome.to_json(),
-                    payment_id=payment_id,
-                    created_at=now,
-                )
-            )
+                _count_in_batch(s, payment.batch_id)
+            _keep_answer(s, t, key, outcome, payment_id, now)
             return outcome
 
         try:
@@ -683,18 +668,7 @@ class Acquirer:
                 )
                 .values(settled_at=now)
             )
-            s.add(
-                TerminalRequest(
-                    terminal_id=t.terminal_id,
-                    batch_no=key.batch_no,
-                    stan=key.stan,
-                    mti=key.mti,
-                    fingerprint=key.fingerprint,
-                    answer=outcome.to_json(),
-                    payment_id=None,
-                    created_at=now,
-                )
-            )
+            _keep_answer(s, t, key, outcome, None, now)
             return outcome
 
         return await self.committer.submit(write)
@@ -938,24 +912,9 @@ class Acquirer:
                 original = s.get(Payment, original_id)
                 assert original is not None
                 after(s, payment, original)
-            s.add(
-                TerminalRequest(
-                    terminal_id=t.terminal_id,
-                    batch_no=key.batch_no,
-                    stan=key.stan,
-                    mti=key.mti,
-                    fingerprint=key.fingerprint,
-                    answer=outcome.to_json(),
-                    payment_id=payment.id,
-                    created_at=now,
-                )
-            )
+            _keep_answer(s, t, key, outcome, payment.id, now)
             if status is PaymentStatus.APPROVED:
-                s.execute(
-                    update(TerminalBatch)
-                    .where(TerminalBatch.id == batch_id)
-                    .values(txn_count=TerminalBatch.txn_count + 1)
-                )
+                _count_in_batch(s, batch_id)
             return outcome
 
         try:
@@ -970,6 +929,33 @@ class Acquirer:
                     await self.network.reverse(outcome.rrn)
             prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
             return prior or Outcome("96")
+
+
+def _keep_answer(
+    s: Session, t: Admitted, key: RequestKey, outcome: Outcome, payment_id: int | None, at: datetime
+) -> None:
+    """Remember the answer under the duplicate rule's key."""
+    s.add(
+        TerminalRequest(
+            terminal_id=t.terminal_id,
+            batch_no=key.batch_no,
+            stan=key.stan,
+            mti=key.mti,
+            fingerprint=key.fingerprint,
+            answer=outcome.to_json(),
+            payment_id=payment_id,
+            created_at=at,
+        )
+    )
+
+
+def _count_in_batch(s: Session, batch_id: int) -> None:
+    """One more transaction in a batch (a batch that holds any cannot be left unsettled)."""
+    s.execute(
+        update(TerminalBatch)
+        .where(TerminalBatch.id == batch_id)
+        .values(txn_count=TerminalBatch.txn_count + 1)
+    )
 
 
 def _move(s: Session, payment: Payment, to: PaymentStatus, cause: str, at: datetime) -> None:
