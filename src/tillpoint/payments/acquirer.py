@@ -180,14 +180,18 @@ class Acquirer:
 
     def _prior(self, terminal_id: int, key: RequestKey) -> Outcome | None:
         with self.app.ctx.db.read() as s:
-            row = s.execute(
-                select(TerminalRequest).where(
-                    TerminalRequest.terminal_id == terminal_id,
-                    TerminalRequest.batch_no == key.batch_no,
-                    TerminalRequest.stan == key.stan,
-                    TerminalRequest.mti == key.mti,
-                )
-            ).scalar_one_or_none()
+            return self._prior_in(s, terminal_id, key)
+
+    @staticmethod
+    def _prior_in(s: Session, terminal_id: int, key: RequestKey) -> Outcome | None:
+        row = s.execute(
+            select(TerminalRequest).where(
+                TerminalRequest.terminal_id == terminal_id,
+                TerminalRequest.batch_no == key.batch_no,
+                TerminalRequest.stan == key.stan,
+                TerminalRequest.mti == key.mti,
+            )
+        ).scalar_one_or_none()
         if row is None:
             return None
         if row.fingerprint != key.fingerprint:
@@ -205,14 +209,14 @@ class Acquirer:
         kind: PaymentKind = PaymentKind.SALE,
     ) -> Outcome:
         """A sale, or (``kind=PREAUTH``) a pre-authorisation that only holds the funds."""
-        if (early := await self._answered_before(t, key)) is not None:
-            return early
-        if await asyncio.to_thread(self.reversed_already, t.terminal_id, key.batch_no, key.stan):
-            return Outcome("22")  # its reversal came first: this original is refused
         now = self.app.ctx.now()
         day = business_date(now)
         info = classify(card.pan)
-        refusal = await asyncio.to_thread(self._screen, t, amount, card, info, day)
+        early, refusal, mcc = await asyncio.to_thread(
+            self._sale_checks, t, key, amount, card, info, day
+        )
+        if early is not None:
+            return early
         rrn = await self.rrns.next()
         if refusal is not None or info is None:
             outcome = Outcome(refusal or "14", rrn, card_org=info.org.value if info else None)
@@ -227,7 +231,7 @@ class Acquirer:
                 amount=amount,
                 kind=AuthKind.PREAUTH if kind is PaymentKind.PREAUTH else AuthKind.SALE,
                 entry_mode=card.entry_mode,
-                mcc=await asyncio.to_thread(self._mcc, t.merchant_id),
+                mcc=mcc,
                 mid="",
                 pin_block=self._pin_for_network(t, card),
             ),
@@ -279,10 +283,6 @@ class Acquirer:
 
     async def wallet_sale(self, t: Admitted, key: RequestKey, amount: Money, code: str) -> Outcome:
         """被扫: the terminal scanned the customer's payment code (field 57)."""
-        if (early := await self._answered_before(t, key)) is not None:
-            return early
-        if await asyncio.to_thread(self.reversed_already, t.terminal_id, key.batch_no, key.stan):
-            return Outcome("22")
         now = self.app.ctx.now()
         day = business_date(now)
         org = wallet_for(code)
@@ -293,7 +293,11 @@ class Acquirer:
             token=self.app.ctx.keystore.token(code, kind="wallet"),
             entry_mode="03",
         )
-        refusal = await asyncio.to_thread(self._screen, t, amount, None, org, day)
+        early, refusal, _ = await asyncio.to_thread(
+            self._sale_checks, t, key, amount, None, org, day
+        )
+        if early is not None:
+            return early
         rrn = await self.rrns.next()
         if refusal is not None or org is None:
             outcome = Outcome(refusal or "14", rrn, card_org=org.value if org else None)
@@ -502,17 +506,21 @@ class Acquirer:
         """Whether a reversal for this batch and STAN came first (a late original is
         refused)."""
         with self.app.ctx.db.read() as s:
-            return (
-                s.execute(
-                    select(TerminalRequest.id).where(
-                        TerminalRequest.terminal_id == terminal_id,
-                        TerminalRequest.batch_no == batch_no,
-                        TerminalRequest.stan == stan,
-                        TerminalRequest.mti == "0400",
-                    )
-                ).first()
-                is not None
-            )
+            return self._reversed_in(s, terminal_id, batch_no, stan)
+
+    @staticmethod
+    def _reversed_in(s: Session, terminal_id: int, batch_no: str, stan: str) -> bool:
+        return (
+            s.execute(
+                select(TerminalRequest.id).where(
+                    TerminalRequest.terminal_id == terminal_id,
+                    TerminalRequest.batch_no == batch_no,
+                    TerminalRequest.stan == stan,
+                    TerminalRequest.mti == "0400",
+                )
+            ).first()
+            is not None
+        )
 
     async def _record_answer(
         self,
@@ -769,6 +777,7 @@ class Acquirer:
 
     def _screen(
         self,
+        s: Session,
         t: Admitted,
         amount: Money,
         card: Card | None,
@@ -788,28 +797,46 @@ class Acquirer:
             and card.pin_block is None
         ):
             return "55"  # above the contactless no-PIN limit a PIN is required
-        with self.app.ctx.db.read() as s:
-            merchant = s.get(Merchant, t.merchant_id)
-            assert merchant is not None  # admitted terminals have one
-            limits = limits_for(s, merchant.kind)
-            if amount.amount_minor > limits.per_txn_limit_minor:
-                return "61"
-            taken = s.scalar(
-                select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
-                    Payment.merchant_id == t.merchant_id,
-                    Payment.business_date == day,
-                    Payment.kind.in_((PaymentKind.SALE, PaymentKind.COMPLETION)),
-                    Payment.status.in_(COUNTED),
-                )
+        merchant = s.get(Merchant, t.merchant_id)
+        assert merchant is not None  # admitted terminals have one
+        limits = limits_for(s, merchant.kind)
+        if amount.amount_minor > limits.per_txn_limit_minor:
+            return "61"
+        taken = s.scalar(
+            select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+                Payment.merchant_id == t.merchant_id,
+                Payment.business_date == day,
+                Payment.kind.in_((PaymentKind.SALE, PaymentKind.COMPLETION)),
+                Payment.status.in_(COUNTED),
             )
-            if int(taken or 0) + amount.amount_minor > limits.daily_limit_minor:
-                return "61"
+        )
+        if int(taken or 0) + amount.amount_minor > limits.daily_limit_minor:
+            return "61"
         return None
 
-    def _mcc(self, merchant_id: int) -> str:
+    def _sale_checks(
+        self,
+        t: Admitted,
+        key: RequestKey,
+        amount: Money,
+        card: Card | None,
+        info: CardInfo | WalletOrg | None,
+        day: date,
+    ) -> tuple[Outcome | None, str | None, str]:
+        """Everything a sale asks the database before the network, in one read: an
+        answer already given (duplicate rule, wrong batch, reversed first), else the
+        host's own refusal if any, and the merchant's MCC."""
         with self.app.ctx.db.read() as s:
-            merchant = s.get(Merchant, merchant_id)
-            return merchant.mcc if merchant else ""
+            prior = self._prior_in(s, t.terminal_id, key)
+            if prior is not None:
+                return prior, None, ""
+            if key.batch_no != t.batch_no:
+                return Outcome("12"), None, ""  # not the batch the host gave at sign-on
+            if self._reversed_in(s, t.terminal_id, key.batch_no, key.stan):
+                return Outcome("22"), None, ""  # its reversal came first: refused
+            refusal = self._screen(s, t, amount, card, info, day)
+            merchant = s.get(Merchant, t.merchant_id)
+            return None, refusal, merchant.mcc if merchant else ""
 
     def _pin_for_network(self, t: Admitted, card: Card) -> bytes | None:
         """The PIN block re-encrypted from the PIK to the zone PIN key; a block that does
