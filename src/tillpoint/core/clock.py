@@ -40,11 +40,6 @@ class FixedClock:
         self._at += delta
 
 
-def local_date(at: datetime, tz: ZoneInfo = BUSINESS_TZ) -> date:
-    """The calendar date of an instant in the business time zone."""
-    return at.astimezone(tz).date()
-
-
 def as_utc(at: datetime) -> datetime:
     """Datetimes read back from SQLite lose their zone; they were stored as UTC."""
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

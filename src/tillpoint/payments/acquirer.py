@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.clock import business_date
-from tillpoint.core.errors import InvalidInput
+from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.groupcommit import GroupCommitter
 from tillpoint.core.money import Money
 from tillpoint.merchants.limits import limits_for
@@ -502,12 +502,6 @@ class Acquirer:
             return Outcome.from_json(row)
         return prior
 
-    def reversed_already(self, terminal_id: int, batch_no: str, stan: str) -> bool:
-        """Whether a reversal for this batch and STAN came first (a late original is
-        refused)."""
-        with self.app.ctx.db.read() as s:
-            return self._reversed_in(s, terminal_id, batch_no, stan)
-
     @staticmethod
     def _reversed_in(s: Session, terminal_id: int, batch_no: str, stan: str) -> bool:
         return (
@@ -892,13 +886,7 @@ class Acquirer:
         )
 
         def write(s: Session) -> Outcome:
-            batch_id = s.execute(
-                select(TerminalBatch.id).where(
-                    TerminalBatch.terminal_id == t.terminal_id,
-                    TerminalBatch.batch_no == t.batch_no,
-                    TerminalBatch.settled_at.is_(None),
-                )
-            ).scalar_one()
+            batch_id = t.batch_id  # read at admission; _count_in_batch refuses it if closed
             payment = Payment(
                 kind=kind,
                 status=status,
@@ -977,12 +965,15 @@ def _keep_answer(
 
 
 def _count_in_batch(s: Session, batch_id: int) -> None:
-    """One more transaction in a batch (a batch that holds any cannot be left unsettled)."""
-    s.execute(
+    """One more transaction in a batch (a batch that holds any cannot be left unsettled).
+    A batch settled since the request was admitted is refused: the job fails (96) rather
+    than slip a payment into totals already agreed with the terminal."""
+    counted = s.connection().execute(
         update(TerminalBatch)
-        .where(TerminalBatch.id == batch_id)
+        .where(TerminalBatch.id == batch_id, TerminalBatch.settled_at.is_(None))
         .values(txn_count=TerminalBatch.txn_count + 1)
     )
+    invariant(counted.rowcount == 1, "the batch was settled while a payment was in flight")
 
 
 def _move(s: Session, payment: Payment, to: PaymentStatus, cause: str, at: datetime) -> None:

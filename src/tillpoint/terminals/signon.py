@@ -62,6 +62,7 @@ class Admitted:
     tid: str
     merchant_id: int
     shop_id: int
+    batch_id: int
     batch_no: str
     pik: bytes
     mak: bytes
@@ -147,12 +148,14 @@ class SignOnService:
             merchant_id, shop_id = t.merchant_id, t.shop_id
             if merchant_id is None or shop_id is None:  # _serviceable and a CHECK rule it out
                 raise InvariantViolation("host.unbound", "Admitted an unbound terminal")
+            batch_id, batch_no = self._current_batch(s, t)
             return Admitted(
                 terminal_id=t.id,
                 tid=t.tid,
                 merchant_id=merchant_id,
                 shop_id=shop_id,
-                batch_no=self._current_batch(s, t),
+                batch_id=batch_id,
+                batch_no=batch_no,
                 pik=ks.unwrap_key(row.pik_enc, _keys_context(t, "pik", g)),
                 mak=ks.unwrap_key(row.mak_enc, _keys_context(t, "mak", g)),
                 tdk=ks.unwrap_key(row.tdk_enc, _keys_context(t, "tdk", g)),
@@ -192,20 +195,21 @@ class SignOnService:
             )
         return t
 
-    def _current_batch(self, s: Session, t: Terminal) -> str:
-        """The open batch's number; after a settlement the next batch is opened here,
-        in a write of its own (the caller only reads)."""
-        batch_no = s.execute(
-            select(TerminalBatch.batch_no).where(
+    def _current_batch(self, s: Session, t: Terminal) -> tuple[int, str]:
+        """The open batch (id, number); after a settlement the next batch is opened
+        here, in a write of its own (the caller only reads)."""
+        row = s.execute(
+            select(TerminalBatch.id, TerminalBatch.batch_no).where(
                 TerminalBatch.terminal_id == t.id, TerminalBatch.settled_at.is_(None)
             )
-        ).scalar_one_or_none()
-        if batch_no is not None:
-            return batch_no
+        ).first()
+        if row is not None:
+            return row[0], row[1]
         with self.ctx.db.transaction() as w:
             terminal = w.get(Terminal, t.id)
             assert terminal is not None
-            return self._open_batch(w, terminal).batch_no
+            batch = self._open_batch(w, terminal)
+            return batch.id, batch.batch_no
 
     def _open_batch(self, s: Session, t: Terminal) -> TerminalBatch:
         batch = s.execute(
