@@ -102,6 +102,23 @@ def test_preauth_completion_up_to_115_percent(net: CardNetworkSimulator) -> None
     assert run(net.capture("nope", "C2", Money.parse("1.00"))).response_code == "25"
 
 
+def test_undoing_a_completion_puts_the_hold_back(net: CardNetworkSimulator) -> None:
+    def available() -> Money:
+        return net.card(CREDIT).available  # type: ignore[union-attr]
+
+    run(net.authorise(req(CREDIT, "1000.00", "P1", kind=AuthKind.PREAUTH)))
+    assert run(net.capture("P1", "C1", Money.parse("1100.00"))).approved
+    assert available() == Money.parse("48900.00")
+    assert run(net.cancel("C1", "V1")).approved  # 完成撤销: held again, not released
+    assert available() == Money.parse("49000.00")
+    assert run(net.reverse("V1")).approved  # the void undone: captured again
+    assert available() == Money.parse("48900.00")
+    assert run(net.reverse("C1")).approved  # the completion reversed: held again
+    assert available() == Money.parse("49000.00")
+    assert run(net.capture("P1", "C2", Money.parse("900.00"))).approved  # once more
+    assert available() == Money.parse("49100.00")
+
+
 def test_refunds_never_exceed_the_sale(net: CardNetworkSimulator) -> None:
     run(net.authorise(req(VISA, "300.00", "S1")))
     assert run(net.refund("S1", "R1", Money.parse("100.00"))).approved

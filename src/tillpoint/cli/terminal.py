@@ -11,10 +11,13 @@ from typing import Annotated
 import typer
 
 from tillpoint.cli._common import JsonOpt, emit_json, fields, handles_errors, money, print_error
-from tillpoint.core.i18n import _
+from tillpoint.core.errors import Refused
+from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
+from tillpoint.iso8583.codes import describe
 from tillpoint.terminal.client import TerminalError
-from tillpoint.terminal.device import ENTRY_MODES, Device, DeviceState, Result
+from tillpoint.terminal.device import ACTION_LABELS, ENTRY_MODES, Device, DeviceState, Result
+from tillpoint.terminal.receipt import render
 
 terminal = typer.Typer(
     help=_("The virtual terminal: sign on, sell, void, refund, balance, settle."),
@@ -66,8 +69,9 @@ def _run(state_path: Path, action: Callable[[Device], Awaitable[Result]], as_jso
 
 
 def _show(r: Result) -> None:
+    verdict = _("APPROVED") if r.approved else _("DECLINED")
     rows: list[tuple[str, object]] = [
-        (_("Result"), (_("APPROVED") if r.approved else _("DECLINED")) + f" ({r.response_code})")
+        (_("Result"), f"{verdict} ({r.response_code}) {describe(r.response_code)}")
     ]
     if r.amount_minor is not None:
         rows.append((_("Amount"), money(r.amount_minor)))
@@ -77,6 +81,7 @@ def _show(r: Result) -> None:
         ("RRN", r.rrn),
         (_("Authorization code"), r.auth_code),
         (_("Batch"), r.batch),
+        (_("Voucher"), r.stan),
     ):
         if value:
             rows.append((label, value))
@@ -84,7 +89,7 @@ def _show(r: Result) -> None:
         rows.append((_("Balance"), money(r.balance_minor)))
     if r.settlement is not None:
         rows.append((_("Balanced"), ", ".join(f"{k}: {v}" for k, v in r.settlement.items())))
-    fields(_(r.action), rows)
+    fields(_(ACTION_LABELS[r.action]), rows)
 
 
 def _entry(value: str) -> str:
@@ -119,6 +124,30 @@ def setup(
 @terminal.command("signon", help=_("Sign on (签到): fetch fresh working keys."))
 def signon(state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False) -> None:
     _run(state, lambda d: d.sign_on(), as_json)
+
+
+@terminal.command("signin", help=_("Operator sign-in: the host checks the password."))
+def signin(
+    operator: Annotated[str, typer.Option(help=_("Operator number: 001-999, or 00 (supervisor)."))],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, help=_("The operator's password."))
+    ],
+    state: StateOpt = DEFAULT_STATE,
+    as_json: JsonOpt = False,
+) -> None:
+    _run(state, lambda d: d.sign_in(operator, password), as_json)
+
+
+@terminal.command("reprint", help=_("Reprint (重打印) the slip of the last transaction."))
+@handles_errors
+def reprint(state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False) -> None:
+    receipt = Device(DeviceState.load(state)).last_receipt()
+    if receipt is None:
+        raise Refused("terminal.no_receipt", N_("There is no transaction to reprint"))
+    if as_json:
+        emit_json({**receipt.to_dict(), "lines": render(receipt, reprint=True)})
+    else:
+        typer.echo("\n".join(render(receipt, reprint=True)))
 
 
 @terminal.command("echo", help=_("Echo test."))
@@ -170,6 +199,70 @@ def refund(
 ) -> None:
     value, mode = Money.parse(amount), _entry(entry)
     _run(state, lambda d: d.refund(rrn, value, card, entry=mode), as_json)
+
+
+@terminal.command("preauth", help=_("A pre-authorisation (预授权): hold funds on the card."))
+@handles_errors
+def preauth(
+    amount: Annotated[str, typer.Option(help=_("Amount, e.g. 12.34."))],
+    card: Card,
+    entry: Entry = "insert",
+    pin: Pin = None,
+    state: StateOpt = DEFAULT_STATE,
+    as_json: JsonOpt = False,
+) -> None:
+    value, mode = Money.parse(amount), _entry(entry)
+    _run(state, lambda d: d.preauth(value, card, entry=mode, pin=pin), as_json)
+
+
+@terminal.command(
+    "preauth-void",
+    help=_("Release (预授权撤销) a pre-authorisation of the open batch, by its RRN."),
+)
+@handles_errors
+def preauth_void(
+    rrn: Annotated[str, typer.Option(help=_("RRN of the pre-authorisation."))],
+    card: Card,
+    entry: Entry = "insert",
+    state: StateOpt = DEFAULT_STATE,
+    as_json: JsonOpt = False,
+) -> None:
+    mode = _entry(entry)
+    _run(state, lambda d: d.preauth_void(rrn, card, entry=mode), as_json)
+
+
+@terminal.command(
+    "complete", help=_("Complete (预授权完成) a pre-authorisation, for at most 115% of it.")
+)
+@handles_errors
+def complete(
+    auth_code: Annotated[
+        str, typer.Option("--auth-code", help=_("Authorization code of the pre-authorisation."))
+    ],
+    amount: Annotated[str, typer.Option(help=_("Amount to capture, e.g. 12.34."))],
+    card: Card,
+    entry: Entry = "insert",
+    pin: Pin = None,
+    state: StateOpt = DEFAULT_STATE,
+    as_json: JsonOpt = False,
+) -> None:
+    value, mode = Money.parse(amount), _entry(entry)
+    _run(state, lambda d: d.complete(auth_code, value, card, entry=mode, pin=pin), as_json)
+
+
+@terminal.command(
+    "complete-void", help=_("Void (预授权完成撤销) a completion of the open batch, by its RRN.")
+)
+@handles_errors
+def complete_void(
+    rrn: Annotated[str, typer.Option(help=_("RRN of the completion."))],
+    card: Card,
+    entry: Entry = "insert",
+    state: StateOpt = DEFAULT_STATE,
+    as_json: JsonOpt = False,
+) -> None:
+    mode = _entry(entry)
+    _run(state, lambda d: d.completion_void(rrn, card, entry=mode), as_json)
 
 
 @terminal.command("balance", help=_("Balance inquiry (查余额)."))

@@ -521,3 +521,10 @@ def build_card_organisation(organisation: str) -> str:
     if organisation not in CARD_ORGANISATIONS:
         raise _bad(63, 0, "63.1")
     return organisation
+
+
+def operator_account(tid: str) -> str:
+    """The account number an operator's password block is formed with (a Tillpoint
+    extension of the profile, see docs/protocol.md): format 0 takes the 12 digits left
+    of the last one, which here are ``0000`` + the TID."""
+    return f"0000{tid}0"

@@ -185,8 +185,12 @@ class TerminalHost:
         return await self._financial(request, body, tid, mid, f60)
 
     def _sign_on(self, request: Message, tid: str, mid: str, f60: f.Field60) -> Answer:
+        operator = (request.text(63) or "001")[:3].strip()
+        password = request.binary(52)
         try:
-            done = self.app.signon.sign_on(tid, mid, (request.text(63) or "001")[:3])
+            if password is not None:  # operator sign-in, a Tillpoint extension
+                self.app.signon.sign_in_operator(tid, mid, operator, password)
+            done = self.app.signon.sign_on(tid, mid, operator)
         except HostRefusal as r:
             return self._refuse(request, r.response_code)
         now = self.app.ctx.now().astimezone(BUSINESS_TZ)

@@ -57,6 +57,7 @@ class _Auth:
     answer: NetworkAnswer
     reversed: bool = False
     cancels: str | None = None  # a void: the reference it undid
+    completes: str | None = None  # a completion: the hold it captured
     captured: Money | None = None
     refunded: Money = field(default_factory=Money.zero)
 
@@ -101,12 +102,24 @@ class CardNetworkSimulator:
         auth.reversed = True
         if auth.cancels is not None:  # reversing a void: the original stands again
             original = self._auths[auth.cancels]
-            self._cards[original.pan].available -= original.captured or original.amount
+            self._charge(original, undo=False)
             original.reversed = False
         else:
-            self._cards[auth.pan].available += auth.captured or auth.amount
+            self._charge(auth, undo=True)
         info = classify(auth.pan)
         return NetworkAnswer("00", info.org if info else None)
+
+    def _charge(self, auth: _Auth, *, undo: bool) -> None:
+        """Take (or give back) what an authorisation took from the card. A completion
+        took only what exceeded its hold, and undoing it puts the hold back."""
+        card = self._cards[auth.pan]
+        if auth.completes is not None:
+            hold = self._auths[auth.completes]
+            taken = auth.amount - hold.amount
+            hold.captured = None if undo else auth.amount
+        else:
+            taken = auth.captured or auth.amount
+        card.available = card.available + taken if undo else card.available - taken
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
         original = self._auths.get(original_ref)
@@ -138,7 +151,9 @@ class CardNetworkSimulator:
             return NetworkAnswer("51", info.org, info.issuer_id)
         card.available -= extra  # the hold becomes the charge; any excess is taken too
         hold.captured = amount
-        return self._record(network_ref, hold.pan, AuthKind.SALE, amount, info)
+        answer = self._record(network_ref, hold.pan, AuthKind.SALE, amount, info)
+        self._auths[network_ref].completes = preauth_ref
+        return answer
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
         sale = self._auths.get(original_ref)

@@ -358,7 +358,9 @@ class Acquirer:
             business_date=business_date(self.app.ctx.now()).isoformat(),
         )
         to = PaymentStatus.VOIDED if answer.approved else None
-        return await self._record_answer(t, key, outcome, original.id, to)
+        # 完成撤销 puts the hold back, so that it can be completed again.
+        hold_to = PaymentStatus.APPROVED if kind is PaymentKind.COMPLETION and to else None
+        return await self._record_answer(t, key, outcome, original.id, to, hold_to)
 
     async def complete(
         self, t: Admitted, key: RequestKey, amount: Money, auth_code: str, card: Card
@@ -443,8 +445,15 @@ class Acquirer:
             # The request reversed was the void itself: undo the void, the sale stands.
             await self._network_of(original).reverse(answered_rrn or "")
             to = PaymentStatus.APPROVED
+        hold_to = None
+        if original is not None and original.kind is PaymentKind.COMPLETION and to is not None:
+            # A completion undone puts its hold back; a completion void undone captures it.
+            hold_to = (
+                PaymentStatus.APPROVED if to is PaymentStatus.REVERSED else PaymentStatus.COMPLETED
+            )
         outcome = Outcome("00", original.rrn if original else None)
-        return await self._record_answer(t, key, outcome, original.id if original else None, to)
+        payment_id = original.id if original else None
+        return await self._record_answer(t, key, outcome, payment_id, to, hold_to)
 
     def _original_in_batch(self, t: Admitted, rrn: str, kind: PaymentKind) -> Payment | None:
         """The payment a void names. A pre-authorisation spans days (a hotel stay), so
@@ -523,16 +532,21 @@ class Acquirer:
         outcome: Outcome,
         payment_id: int | None,
         to: PaymentStatus | None,
+        hold_to: PaymentStatus | None = None,
     ) -> Outcome:
-        """Keep the answer (for the duplicate rule) and move the payment it concerns."""
+        """Keep the answer (for the duplicate rule) and move the payment it concerns and,
+        when that is a completion, its pre-authorisation to ``hold_to``."""
         now = self.app.ctx.now()
 
         def write(s: Session) -> Outcome:
             if payment_id is not None and to is not None:
                 payment = s.get(Payment, payment_id)
                 assert payment is not None
-                _move(s, payment, to, f"{key.mti} stan {key.stan} rc {outcome.response_code}", now)
+                cause = f"{key.mti} stan {key.stan} rc {outcome.response_code}"
+                _move(s, payment, to, cause, now)
                 _count_in_batch(s, payment.batch_id)
+                if hold_to is not None and payment.original_id is not None:
+                    _move(s, s.get_one(Payment, payment.original_id), hold_to, cause, now)
             _keep_answer(s, t, key, outcome, payment_id, now)
             return outcome
 

@@ -104,10 +104,18 @@ class TerminalClient:
             60: f.Field60(txn_type, self.batch, network_code).build(),
         }
 
-    async def sign_on(self) -> Message:
-        """签到: fresh working keys under the TMK, each checked against its KCV."""
+    async def sign_on(self, password: str | None = None) -> Message:
+        """签到: fresh working keys under the TMK, each checked against its KCV. With a
+        password it is also the operator's sign-in (a Tillpoint extension): the password
+        goes in field 52 under the PIK of the current sign-on."""
         fields = self._base("00", f.SIGN_ON_KEYS)
         fields[63] = self.operator
+        if password is not None:
+            if self.keys is None:
+                raise TerminalError("not signed on")
+            fields[52] = tdes.encrypt_pin_block(
+                self.keys.pik, password, f.operator_account(self.tid)
+            )
         answer = await self.exchange(Message("0800", fields), with_mac=False)
         if answer.text(39) != "00":
             return answer

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_
 from tillpoint.core.money import Money
@@ -26,10 +28,41 @@ from tillpoint.networks.bins import classify
 from tillpoint.security import tdes
 from tillpoint.security.keystore import mask_pan
 from tillpoint.terminal.client import TerminalClient, TerminalError, WorkingKeys
+from tillpoint.terminal.receipt import Receipt
 from tillpoint.terminals.models import MacMethod
 
+ACTION_LABELS = {
+    "sign_on": N_("Sign-on"),
+    "sign_in": N_("Operator sign-in"),
+    "sign_off": N_("Sign-off"),
+    "echo": N_("Echo test"),
+    "sale": N_("Sale"),
+    "void": N_("Void"),
+    "refund": N_("Refund"),
+    "balance": N_("Balance inquiry"),
+    "preauth": N_("Pre-authorisation"),
+    "preauth_void": N_("Pre-authorisation void"),
+    "completion": N_("Pre-auth completion"),
+    "completion_void": N_("Completion void"),
+    "settle": N_("Settlement"),
+}
+WALLET_ORGS = frozenset({"ALP", "WXP", "UPQ"})
 ENTRY_MODES = {"swipe": "02", "insert": "05", "tap": "07", "manual": "01", "scan": "03"}
 MAX_JOURNAL = 999
+# kind: (MTI, processing code, 25, 60.1) of spec 4.4 and 4.7a
+_CHARGES = {
+    "sale": ("0200", "000000", "00", "22"),
+    "preauth": ("0100", "030000", "06", "10"),
+    "completion": ("0200", "000000", "06", "20"),
+}
+_DEBITS = ("sale", "completion")
+_COUNTED = (*_DEBITS, "refund")
+# kind: (MTI, kind it voids, 25, 60.1) of spec 4.5 and 4.7a
+_VOIDS = {
+    "void": ("0200", "sale", "00", "23"),
+    "preauth_void": ("0100", "preauth", "06", "11"),
+    "completion_void": ("0200", "completion", "06", "21"),
+}
 
 
 @dataclass
@@ -42,6 +75,7 @@ class JournalEntry:
     domestic: bool
     auth_code: str = ""
     voided: bool = False
+    host_time: str = ""  # MMDDhhmmss
 
 
 @dataclass
@@ -58,6 +92,7 @@ class DeviceState:
     keys_hex: list[str] | None = None
     pending_reversal: dict[str, Any] | None = None
     journal: list[JournalEntry] = field(default_factory=list)
+    last_receipt: dict[str, Any] | None = None
 
     @classmethod
     def demo(cls, n: int = 1) -> DeviceState:
@@ -103,6 +138,8 @@ class Result:
     balance_minor: int | None = None
     batch: str | None = None
     settlement: dict[str, str] | None = None
+    stan: str | None = None
+    host_time: str | None = None  # MMDDhhmmss, from the answer's 13 and 12
 
 
 class Device:
@@ -144,6 +181,24 @@ class Device:
         return Result(
             "sign_on", answer.text(39) or "", answer.text(39) == "00", batch=self.client.batch
         )
+
+    async def sign_in(self, operator: str, password: str) -> Result:
+        """Operator sign-in: the host checks the password (``55`` wrong, ``75`` locked)
+        and hands out fresh keys for the new operator."""
+        if self.client.keys is None:
+            await self.sign_on()
+        previous, self.client.operator = self.client.operator, operator
+        answer = await self.client.sign_on(password)
+        if answer.text(39) == "A0":  # the host forgot our keys: sign on, then try again
+            await self.sign_on()
+            answer = await self.client.sign_on(password)
+        code = answer.text(39) or ""
+        if code == "00":
+            self.state.operator = operator
+        else:
+            self.client.operator = previous
+        self._save()
+        return Result("sign_in", code, code == "00", batch=self.client.batch)
 
     async def echo(self) -> Result:
         answer = await self.client.echo()
@@ -230,30 +285,103 @@ class Device:
         pin: str | None = None,
         expiry: str = "3012",
     ) -> Result:
+        """消费."""
+        return await self._charge("sale", amount, pan, entry, pin, expiry)
+
+    async def preauth(
+        self,
+        amount: Money,
+        pan: str,
+        *,
+        entry: str = "insert",
+        pin: str | None = None,
+        expiry: str = "3012",
+    ) -> Result:
+        """预授权: hold funds on the card; nothing reaches the merchant yet."""
+        return await self._charge("preauth", amount, pan, entry, pin, expiry)
+
+    async def complete(
+        self,
+        auth_code: str,
+        amount: Money,
+        pan: str,
+        *,
+        entry: str = "insert",
+        pin: str | None = None,
+        expiry: str = "3012",
+    ) -> Result:
+        """预授权完成: capture a pre-auth (named by its authorization code and card) for at
+        most 115% of the hold. It may come from an earlier batch, even another terminal
+        of the merchant, so 61 names the hold when this terminal still has it."""
+        hold = next(
+            (e for e in self.state.journal if e.kind == "preauth" and e.auth_code == auth_code),
+            None,
+        )
+        original = f"{self.client.batch}{hold.stan}{hold.host_time[:4]}" if hold else "0" * 12
+        extra: dict[int, str | bytes] = {38: auth_code, 61: original}
+        return await self._charge("completion", amount, pan, entry, pin, expiry, extra)
+
+    async def _charge(
+        self,
+        kind: str,
+        amount: Money,
+        pan: str,
+        entry: str,
+        pin: str | None,
+        expiry: str,
+        extra: dict[int, str | bytes] | None = None,
+    ) -> Result:
+        mti, processing, condition, txn_type = _CHARGES[kind]
         await self._ready()
         c = self.client
         fields = self._card_fields(pan, entry, pin, expiry)
         fields.update(
             {
-                3: "000000",
+                3: processing,
                 4: f"{amount.amount_minor:012d}",
                 11: c.next_stan(),
+                25: condition,
                 41: c.tid,
                 42: c.mid,
                 49: "156",
-                60: f"22{c.batch}000",
+                60: f"{txn_type}{c.batch}000",
+                **(extra or {}),
             }
         )
-        answer = await self._financial(Message("0200", fields), reversible=True)
-        return self._journal("sale", answer, amount, pan)
+        answer = await self._financial(Message(mti, fields), reversible=True)
+        return self._journal(kind, answer, amount, pan)
+
+    def find(self, stan: str, kind: str) -> JournalEntry | None:
+        """A transaction of the open batch by its voucher number (STAN)."""
+        return next(
+            (e for e in self.state.journal if e.stan == stan and e.kind == kind and not e.voided),
+            None,
+        )
 
     async def void(
         self, rrn: str, pan: str, *, entry: str = "insert", expiry: str = "3012"
     ) -> Result:
-        await self._ready()
-        original = next((e for e in self.state.journal if e.rrn == rrn and e.kind == "sale"), None)
+        """消费撤销 of a sale of the open batch, by its RRN."""
+        return await self._void("void", rrn, pan, entry, expiry)
+
+    async def preauth_void(
+        self, rrn: str, pan: str, *, entry: str = "insert", expiry: str = "3012"
+    ) -> Result:
+        """预授权撤销: release a hold of the open batch."""
+        return await self._void("preauth_void", rrn, pan, entry, expiry)
+
+    async def completion_void(
+        self, rrn: str, pan: str, *, entry: str = "insert", expiry: str = "3012"
+    ) -> Result:
+        """预授权完成撤销: undo a completion of the open batch; the hold stands again."""
+        return await self._void("completion_void", rrn, pan, entry, expiry)
+
+    async def _void(self, kind: str, rrn: str, pan: str, entry: str, expiry: str) -> Result:
+        mti, of_kind, condition, txn_type = _VOIDS[kind]
+        original = next((e for e in self.state.journal if e.rrn == rrn and e.kind == of_kind), None)
         if original is None:
-            return Result("void", "25", False, rrn=rrn)
+            return Result(kind, "25", False, rrn=rrn)
+        await self._ready()
         c = self.client
         fields = self._card_fields(pan, entry, None, expiry)
         fields.update(
@@ -261,18 +389,19 @@ class Device:
                 3: "200000",
                 4: f"{original.amount_minor:012d}",
                 11: c.next_stan(),
+                25: condition,
                 37: rrn,
                 41: c.tid,
                 42: c.mid,
                 49: "156",
-                60: f"23{c.batch}000",
+                60: f"{txn_type}{c.batch}000",
                 61: f"{c.batch}{original.stan}",
             }
         )
         if original.auth_code:
             fields[38] = original.auth_code
-        answer = await self._financial(Message("0200", fields), reversible=True)
-        result = self._journal("void", answer, Money(original.amount_minor), pan)
+        answer = await self._financial(Message(mti, fields), reversible=True)
+        result = self._journal(kind, answer, Money(original.amount_minor), pan)
         if result.approved:
             original.voided = True
             self._save()
@@ -325,7 +454,7 @@ class Device:
         sums = {True: [0, 0, 0, 0], False: [0, 0, 0, 0]}
         for e in self.state.journal:
             slot = sums[e.domestic]
-            if e.kind == "sale" and not e.voided:
+            if e.kind in _DEBITS and not e.voided:
                 slot[0] += e.amount_minor
                 slot[1] += 1
             elif e.kind == "refund":
@@ -360,6 +489,8 @@ class Device:
         result = Result("settle", answer.text(39) or "", answer.text(39) == "00", batch=c.batch)
         if result.approved:
             flags = f.SettlementTotals.parse(answer.text(48) or "")
+            if f.FLAG_NOT_BALANCED in (flags.domestic.flag, flags.foreign.flag):
+                await self._upload()
             result = Result(
                 "settle",
                 "00",
@@ -372,8 +503,39 @@ class Device:
             self._save()
         return result
 
+    async def _upload(self) -> None:
+        """批上送: the host's totals differ, so send each transaction of the batch as
+        this terminal recorded it, then the count. The journal keeps masked card numbers
+        only, so field 2 is left out; the host matches by RRN."""
+        c = self.client
+        lines = [e for e in self.state.journal if e.kind in _COUNTED and not e.voided]
+        for e in lines:
+            fields: dict[int, str | bytes] = {
+                3: "200000" if e.kind == "refund" else "000000",
+                4: f"{e.amount_minor:012d}",
+                11: e.stan,
+                37: e.rrn,
+                41: c.tid,
+                42: c.mid,
+                49: "156",
+                60: f"00{c.batch}{f.SETTLE}",
+            }
+            if e.auth_code:
+                fields[38] = e.auth_code
+            await self._financial(Message("0320", fields), reversible=False)
+        end: dict[int, str | bytes] = {
+            11: c.next_stan(),
+            41: c.tid,
+            42: c.mid,
+            48: f"{len(lines):04d}",
+            49: "156",
+            60: f"00{c.batch}{f.UPLOAD_END}",
+        }
+        await self._financial(Message("0320", end), reversible=False)
+
     def _journal(self, kind: str, answer: Message, amount: Money, pan: str) -> Result:
         code = answer.text(39) or ""
+        when = (answer.text(13) or "") + (answer.text(12) or "")
         result = Result(
             kind,
             code,
@@ -383,6 +545,9 @@ class Device:
             answer.text(38),
             mask_pan(pan),
             answer.text(63),
+            batch=self.client.batch,
+            stan=answer.text(11),
+            host_time=when or None,
         )
         if result.approved and result.rrn:
             info = classify(pan)
@@ -395,8 +560,30 @@ class Device:
                     mask_pan(pan),
                     info.domestic if info else True,
                     result.auth_code or "",
+                    host_time=when,
                 )
             )
             self.state.journal = self.state.journal[-MAX_JOURNAL:]
+            self.state.last_receipt = Receipt(
+                kind,
+                self.client.tid,
+                self.client.mid,
+                self.client.operator,
+                result.card or "",
+                result.card_org or "",
+                self.client.batch,
+                result.stan or "",
+                result.rrn,
+                result.auth_code or "",
+                when,
+                datetime.now(BUSINESS_TZ).year,
+                amount.amount_minor,
+                scanned=result.card_org in WALLET_ORGS,
+            ).to_dict()
             self._save()
         return result
+
+    def last_receipt(self) -> Receipt | None:
+        """What 重打印 prints: the slip of the last approved transaction."""
+        data = self.state.last_receipt
+        return Receipt.from_dict(data) if data else None

@@ -434,16 +434,23 @@ class TerminalService:
 
     def verify_operator(self, tid: str, code: str, password: str) -> bool:
         """Operator sign-in. Five wrong passwords in a row lock the operator until the
-        supervisor (or operations) sets a new password."""
-        with self.ctx.db.transaction() as s:
+        supervisor (or operations) sets a new password. The slow hash is checked outside
+        the write transaction, so a sign-in never holds up the terminal host's writes."""
+        with self.ctx.db.read() as s:
             op = self._operator(s, find_terminal(s, tid), code)
-            if op.locked:
-                raise Refused(
-                    "operator.locked",
-                    N_("Operator {code} is locked after too many wrong passwords"),
-                    code=code,
-                )
-            if verify_password(op.password_hash, password):
+            op_id, stored, locked = op.id, op.password_hash, op.locked
+        if locked:
+            raise Refused(
+                "operator.locked",
+                N_("Operator {code} is locked after too many wrong passwords"),
+                code=code,
+            )
+        ok = verify_password(stored, password)
+        with self.ctx.db.transaction() as s:
+            op = s.get_one(Operator, op_id, with_for_update=True)
+            if op.password_hash != stored:  # the password changed meanwhile: try again
+                return False
+            if ok and not op.locked:
                 op.failed_attempts = 0
                 return True
             op.failed_attempts += 1

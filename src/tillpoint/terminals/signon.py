@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tillpoint.context import Context
-from tillpoint.core.errors import InvariantViolation, NotFound, Refused
+from tillpoint.core.errors import InvalidInput, InvariantViolation, NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.core.models import next_counter, next_rrn
+from tillpoint.iso8583 import fields as f
 from tillpoint.merchants.models import Merchant, MerchantStatus
 from tillpoint.security import tdes
 from tillpoint.terminals.models import (
@@ -28,7 +29,7 @@ from tillpoint.terminals.models import (
     TerminalStatus,
     WorkingKeys,
 )
-from tillpoint.terminals.services import find_terminal, tmk_context
+from tillpoint.terminals.services import TerminalService, find_terminal, tmk_context
 
 T = TerminalStatus
 KEY_BLOCK_BYTES = 60  # PIK(16) KCV(4) MAK(16) KCV(4) TDK(16) KCV(4)
@@ -116,6 +117,31 @@ class SignOnService:
                 key_block=block,
                 generation=generation,
                 rrn=next_rrn(s),
+            )
+
+    def sign_in_operator(self, tid: str, mid: str, code: str, password_block: bytes) -> None:
+        """Operator sign-in (a profile extension): the password travels as a format 0
+        block under the PIK of the terminal's current sign-on. Refusals: ``55`` unknown
+        operator or wrong password (one answer for both), ``75`` locked, ``A0`` no
+        working keys yet."""
+        keys = self.admit(tid, mid)
+        try:
+            password = tdes.decrypt_pin(keys.pik, password_block, f.operator_account(tid))
+            ok = TerminalService(self.ctx).verify_operator(tid, code, password)
+        except Refused as e:
+            if e.code != "operator.locked":
+                raise
+            raise HostRefusal(
+                "75", "host.operator_locked", N_("Operator {code} is locked"), code=code
+            ) from None
+        except (NotFound, InvalidInput):
+            ok = False
+        if not ok:
+            raise HostRefusal(
+                "55",
+                "host.operator_refused",
+                N_("Wrong operator or password at terminal {tid}"),
+                tid=tid,
             )
 
     def check(self, tid: str, mid: str) -> None:
