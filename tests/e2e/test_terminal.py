@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.cells import cell_len
 from sqlalchemy import text
 from tests.hosting import run_with_host, terminal
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.money import Money
 from tillpoint.terminal.device import Device, DeviceState, JournalEntry
-from tillpoint.terminal.receipt import render
+from tillpoint.terminal.receipt import WIDTH, render
 
 CREDIT = "6250940000000000016"
 DEBIT = "6212340000000000012"
@@ -77,7 +78,7 @@ def test_preauth_family_slips_and_reprint(demo: Tillpoint, tmp_path: Path) -> No
     assert "预授权撤销 PRE-AUTH VOID" in slip and "RMB -200.00" in slip
     assert "重打印凭证 DUPLICATED" in slip and "持卡人签名 CARDHOLDER SIGNATURE" in slip
     assert "625094*********0016" in slip and CREDIT not in state_file.read_text()
-    assert all(len(line) <= 40 for line in lines)
+    assert all(cell_len(line) <= WIDTH for line in lines)
 
 
 def test_unbalanced_settlement_uploads_the_batch(demo: Tillpoint) -> None:
@@ -99,3 +100,83 @@ def test_unbalanced_settlement_uploads_the_batch(demo: Tillpoint) -> None:
         differences = c.execute(text("SELECT rrn FROM batch_discrepancies")).scalars().all()
     assert [tuple(u) for u in uploads][1] == ("999999999999", 500)
     assert differences == ["999999999999"]
+
+
+def test_pos_screen_sale_void_refund_reprint_settle(demo: Tillpoint, tmp_path: Path) -> None:
+    """A cashier's session on the Textual screen, key by key, against a real host."""
+    from textual.pilot import Pilot
+
+    from tillpoint.terminal.tui import PosTerminal
+
+    shots = tmp_path / "screens"
+    shots.mkdir()
+
+    async def scenario(port: int) -> None:
+        app = PosTerminal(device_at(port, tmp_path / "t.json"))
+
+        async def until(pilot: Pilot[None], text: str) -> None:
+            for _ in range(400):
+                if text in app.shown:
+                    return
+                await pilot.pause(0.025)
+            raise AssertionError(f"the screen never said {text!r}; it says:\n{app.shown}")
+
+        async def keys(pilot: Pilot[None], *typed: str) -> None:
+            for k in typed:
+                await pilot.press(*k) if k not in ("enter", "escape", "backspace") else await pilot.press(k)
+
+        async with app.run_test(size=(100, 48)) as pilot:
+            await until(pilot, "Operator no.")  # signed on by itself at start
+            await keys(pilot, "001", "enter", "9999", "enter")
+            await until(pilot, "55 Incorrect PIN or password")
+            await keys(pilot, "enter", "001", "enter", "1234", "enter")
+            await until(pilot, "Balance inquiry")  # the menu
+            # Sale of 12.34 by chip with PIN.
+            await keys(pilot, "1", "12340", "backspace", "enter")
+            await until(pilot, "Present the card")
+            await keys(pilot, "1", "2", "123456", "enter")
+            await until(pilot, "APPROVED")
+            app.save_screenshot(str(shots / "approved.svg"))
+            assert "RMB 12.34" in app.slips[-1] and "CARDHOLDER SIGNATURE" in app.slips[-1]
+            # Void it by its voucher number (the default is the last sale).
+            await keys(pilot, "enter", "2", "enter")
+            await until(pilot, "RMB 12.34")
+            await keys(pilot, "enter")
+            await pilot.click("#key-1")  # the keypad works as well as the keyboard
+            await keys(pilot, "2")
+            await until(pilot, "APPROVED")
+            assert "消费撤销 VOID" in app.slips[-1]
+            # A tapped sale of 50.00 needs no PIN; refund 10.00 of it.
+            await keys(pilot, "enter", "1", "5000", "enter", "1", "3")
+            await until(pilot, "APPROVED")
+            sale = app.device.state.journal[-1]
+            await keys(pilot, "enter", "3", sale.rrn, "enter", "1000", "enter", "1", "3")
+            await until(pilot, "APPROVED")
+            # Cancel leaves a function without doing anything.
+            await keys(pilot, "enter", "1", "99", "escape")
+            await until(pilot, "Balance inquiry")
+            await keys(pilot, "7")
+            await until(pilot, "Slip printed again")
+            assert "DUPLICATED" in app.slips[-1] and "退货 REFUND" in app.slips[-1]
+            await keys(pilot, "enter", "6")
+            await until(pilot, "Settle this batch?")
+            await keys(pilot, "enter")
+            await until(pilot, "Batch 000001 settled")
+            assert "balanced" in app.shown
+            # Sign out; the supervisor signs in.
+            await keys(pilot, "enter", "8")
+            await until(pilot, "Operator no.")
+            await keys(pilot, "backspace", "00", "enter", "123456", "enter")
+            await until(pilot, "Balance inquiry")
+            assert app.device.client.operator == "00"
+            app.save_screenshot(str(shots / "menu.svg"))
+            await app.action_quit()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.engine.connect() as c:
+        rows = c.execute(text("SELECT kind, status, amount_minor FROM payments ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [
+        ("sale", "voided", 1_234),
+        ("sale", "partly_refunded", 5_000),
+        ("refund", "approved", 1_000),
+    ]

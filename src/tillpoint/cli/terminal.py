@@ -16,12 +16,15 @@ from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.iso8583.codes import describe
 from tillpoint.terminal.client import TerminalError
-from tillpoint.terminal.device import ACTION_LABELS, ENTRY_MODES, Device, DeviceState, Result
+from tillpoint.terminal.device import ENTRY_MODES, Device, DeviceState, Result, action_label
 from tillpoint.terminal.receipt import render
 
 terminal = typer.Typer(
-    help=_("The virtual terminal: sign on, sell, void, refund, balance, settle."),
-    no_args_is_help=True,
+    help=_(
+        "The virtual terminal. Without a command it opens the countertop POS screen; "
+        "each command below is one transaction for scripts."
+    ),
+    invoke_without_command=True,
 )
 
 StateOpt = Annotated[
@@ -89,7 +92,7 @@ def _show(r: Result) -> None:
         rows.append((_("Balance"), money(r.balance_minor)))
     if r.settlement is not None:
         rows.append((_("Balanced"), ", ".join(f"{k}: {v}" for k, v in r.settlement.items())))
-    fields(_(ACTION_LABELS[r.action]), rows)
+    fields(action_label(r.action), rows)
 
 
 def _entry(value: str) -> str:
@@ -98,6 +101,16 @@ def _entry(value: str) -> str:
             _("one of: swipe, insert, tap, manual, scan"), param_hint="--entry"
         )
     return value
+
+
+@terminal.callback()
+@handles_errors
+def pos_screen(ctx: typer.Context, state: StateOpt = DEFAULT_STATE) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from tillpoint.terminal.tui import PosTerminal  # Textual loads only for the screen
+
+    PosTerminal(Device(DeviceState.load(state), state)).run()
 
 
 @terminal.command("setup", help=_("Set which terminal this is (default: demo terminal 10000001)."))

@@ -18,7 +18,7 @@ from typing import Any
 
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import InvalidInput
-from tillpoint.core.i18n import N_
+from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.iso8583 import fields as f
@@ -46,6 +46,13 @@ ACTION_LABELS = {
     "completion_void": N_("Completion void"),
     "settle": N_("Settlement"),
 }
+
+
+def action_label(action: str) -> str:
+    """A transaction's name in the current language."""
+    return _(ACTION_LABELS[action])
+
+
 WALLET_ORGS = frozenset({"ALP", "WXP", "UPQ"})
 ENTRY_MODES = {"swipe": "02", "insert": "05", "tap": "07", "manual": "01", "scan": "03"}
 MAX_JOURNAL = 999

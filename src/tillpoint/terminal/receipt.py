@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rich.cells import cell_len
+
 from tillpoint.core.money import Money
+from tillpoint.iso8583.fields import SettlementTotals
 
 WIDTH = 32
 
@@ -50,6 +53,10 @@ class Receipt:
         return cls(**data)
 
 
+def _centre(text: str) -> str:
+    return " " * max(0, (WIDTH - cell_len(text)) // 2) + text
+
+
 def render(r: Receipt, *, reprint: bool = False) -> list[str]:
     """The slip as lines of at most ``WIDTH`` display columns (a CJK character takes
     two), the merchant's copy, with the signature line a card slip needs."""
@@ -58,7 +65,7 @@ def render(r: Receipt, *, reprint: bool = False) -> list[str]:
     when = f"{r.year}/{t[0:2]}/{t[2:4]} {t[4:6]}:{t[6:8]}:{t[8:10]}"
     amount = Money(r.amount_minor).plain()
     lines = [
-        "签购单 POS SALES SLIP".center(WIDTH - 3),
+        _centre("签购单 POS SALES SLIP"),
         "商户存根 MERCHANT COPY",
         "-" * WIDTH,
         "商户编号 MERCHANT NO.",
@@ -75,7 +82,8 @@ def render(r: Receipt, *, reprint: bool = False) -> list[str]:
         f"凭证号 VOUCHER NO. {r.stan}",
         f"授权码 AUTH NO. {r.auth_code}",
         f"参考号 REF. NO. {r.rrn}",
-        f"日期时间 DATE/TIME {when}",
+        "日期时间 DATE/TIME",
+        f"  {when}",
         f"金额 AMOUNT RMB {'' if debit else '-'}{amount}",
         "-" * WIDTH,
     ]
@@ -87,8 +95,37 @@ def render(r: Receipt, *, reprint: bool = False) -> list[str]:
             "",
             "",
             "_" * WIDTH,
-            "本人确认以上交易,同意将其记入本卡账户",
+            "本人确认以上交易，同意将其",
+            "记入本卡账户",
             "I ACKNOWLEDGE SATISFACTORY",
-            "RECEIPT OF RELATIVE GOODS/SERVICES",
+            "RECEIPT OF RELATIVE",
+            "GOODS/SERVICES",
+        ]
+    return lines
+
+
+def render_settlement(
+    tid: str, mid: str, batch: str, totals: SettlementTotals, flags: dict[str, str]
+) -> list[str]:
+    """The settlement slip (结算单): the batch's totals as the terminal counted them,
+    and whether the host agreed."""
+    verdict = {"1": "平 BALANCED", "2": "不平 NOT BALANCED", "3": "错 ERROR"}
+    lines = [
+        _centre("结算单 SETTLEMENT"),
+        "-" * WIDTH,
+        "商户编号 MERCHANT NO.",
+        f"  {mid}",
+        f"终端编号 TERMINAL NO. {tid}",
+        f"批次号 BATCH NO. {batch}",
+        "-" * WIDTH,
+    ]
+    for zh, en, half, flag in (
+        ("内卡", "DOMESTIC", totals.domestic, flags.get("domestic", "")),
+        ("外卡", "FOREIGN", totals.foreign, flags.get("foreign", "")),
+    ):
+        lines += [
+            f"{zh} {en}: {verdict.get(flag, flag)}",
+            f"  消费 SALES   {half.debit_count:>4}  {Money(half.debit_minor).plain():>11}",
+            f"  退货 REFUNDS {half.credit_count:>4}  {Money(half.credit_minor).plain():>11}",
         ]
     return lines
