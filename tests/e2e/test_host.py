@@ -181,6 +181,7 @@ def test_sales_as_section_6_lists(demo: Tillpoint) -> None:
         assert await rc(sale(t, "6212340000000000046", 100)) == "41"
         assert await rc(sale(t, "6212340000000000012", 100, pin="654321")) == "55"
         assert await rc(sale(t, "6212340000000000013", 100)) == "14"  # fails Luhn
+        assert await rc(sale(t, "6212340000000000061", 100)) == "05"  # beyond section 6
         assert await rc(sale(t, amount_minor=0)) == "13"
         # Contactless: no PIN up to 1,000.00, a PIN above it.
         assert await rc(sale(t, amount_minor=100_000, entry="072")) == "00"
@@ -554,6 +555,36 @@ def test_wallet_codes(demo: Tillpoint) -> None:
         ("refund", "approved", "alipay", "ALP"),
     ]
     assert all("*" in r[4] for r in rows)  # codes are masked like card numbers
+
+
+def test_card_testing_gets_59_without_asking_the_issuer(demo: Tillpoint) -> None:
+    poor = "6212340000000000020"  # balance 10.00
+
+    async def scenario(port: int) -> None:
+        t, other = terminal(port), terminal(port, 2)
+        await t.sign_on()
+        await other.sign_on()
+
+        async def rc(on: TerminalClient, message: Message) -> str | None:
+            return (await on.exchange(message, with_mac=True)).text(39)
+
+        # Someone probes the card with amounts it cannot pay, at two merchants...
+        assert [await rc(t, sale(t, poor, 50_00)) for _ in range(2)] == ["51", "51"]
+        assert await rc(other, sale(other, poor, 20_00)) == "51"
+        # ...so even a sale it could pay is declined by the host, at any merchant.
+        assert await rc(t, sale(t, poor, 5_00)) == "59"
+        assert await rc(other, sale(other, poor, 1_00)) == "59"
+        balance = Message("0200", {3: "310000", 11: t.next_stan(), 22: "051", 25: "00", 26: "12",
+                                   35: f"{poor}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
+                                   52: tdes.encrypt_pin_block(t.keys.pik, "123456", poor),  # type: ignore[union-attr]
+                                   53: "2600000000000000", 60: f"01{t.batch}000"})  # fmt: skip
+        assert (await t.exchange(balance, with_mac=True)).text(54) == "1002156C000000001000"
+        # Other cards are not affected.
+        assert await rc(t, sale(t, amount_minor=5_00)) == "00"
+        await t.close()
+        await other.close()
+
+    run_with_host(demo, scenario)
 
 
 def test_limits_pin_tries_and_malfunction(demo: Tillpoint) -> None:

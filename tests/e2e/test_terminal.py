@@ -123,7 +123,11 @@ def test_pos_screen_sale_void_refund_reprint_settle(demo: Tillpoint, tmp_path: P
 
         async def keys(pilot: Pilot[None], *typed: str) -> None:
             for k in typed:
-                await pilot.press(*k) if k not in ("enter", "escape", "backspace") else await pilot.press(k)
+                await pilot.press(*k) if k not in (
+                    "enter",
+                    "escape",
+                    "backspace",
+                ) else await pilot.press(k)
 
         async with app.run_test(size=(100, 48)) as pilot:
             await until(pilot, "Operator no.")  # signed on by itself at start

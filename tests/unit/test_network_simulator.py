@@ -73,7 +73,8 @@ def test_sale_debits_and_reversal_restores(net: CardNetworkSimulator) -> None:
         (POOR, "10.01", "51"),
         (EXPIRED, "1.00", "54"),
         (LOST, "1.00", "41"),
-        ("6212340000000000061", "1.00", "14"),
+        ("6212340000000000061", "1.00", "05"),  # the extra card: do not honour
+        ("6212340000000000087", "1.00", "14"),  # no issuer holds it
     ],
 )
 def test_declines(net: CardNetworkSimulator, pan: str, amount: str, code: str) -> None:

@@ -32,6 +32,7 @@ class TestCard:
     available: Money  # debit balance, or credit limit still open
     lost: bool = False
     silent: bool = False  # the issuer never answers
+    refused: bool = False  # the issuer refuses everything: do not honour
     pin_failures: int = 0
 
 
@@ -47,6 +48,11 @@ def section6_cards() -> list[TestCard]:
         TestCard("4761340000000019", "3012", yuan("50000.00")),
         TestCard("5222220000000005", "3012", yuan("50000.00")),
     ]
+
+
+def extra_cards() -> list[TestCard]:
+    """Test cards beyond section 6, for the response codes it has no card for."""
+    return [TestCard("6212340000000000061", "3012", Money.parse("100000.00"), refused=True)]
 
 
 @dataclass
@@ -69,7 +75,7 @@ class CardNetworkSimulator:
     def __init__(self, zpk: bytes, clock: Clock | None = None) -> None:
         self._zpk = zpk
         self._clock = clock or SystemClock()
-        self._cards = {c.pan: c for c in section6_cards()}
+        self._cards = {c.pan: c for c in [*section6_cards(), *extra_cards()]}
         self._auths: dict[str, _Auth] = {}
         self._codes = itertools.count(100001)
 
@@ -172,6 +178,8 @@ class CardNetworkSimulator:
     def _check(self, card: TestCard, request: CardRequest) -> str | None:
         if card.lost:
             return "41"
+        if card.refused:
+            return "05"
         today: date = self._clock.now().astimezone(BUSINESS_TZ).date()
         if (int(card.expiry[:2]), int(card.expiry[2:])) < (today.year % 100, today.month):
             return "54"

@@ -50,6 +50,8 @@ class Payment(Base):
     __table_args__ = (
         Index("ix_payments_terminal_batch", "terminal_id", "batch_id"),
         Index("ix_payments_merchant_day", "merchant_id", "business_date"),
+        # a card's payments; its recent refusals (card testing) are one range of it
+        Index("ix_payments_card", "pan_token", "status", "created_at"),
         CheckConstraint("amount_minor >= 0", name="amount"),
         CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded"),
     )
@@ -71,7 +73,7 @@ class Payment(Base):
     card_org: Mapped[str | None] = mapped_column(String(3))
     domestic: Mapped[bool | None] = mapped_column(Boolean)
     pan_masked: Mapped[str | None] = mapped_column(String(19))
-    pan_token: Mapped[str | None] = mapped_column(String(64), index=True)
+    pan_token: Mapped[str | None] = mapped_column(String(64))
     entry_mode: Mapped[str] = mapped_column(String(3))
     business_date: Mapped[date] = mapped_column(Date)
     original_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
