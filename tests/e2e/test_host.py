@@ -98,6 +98,28 @@ def test_refusals(demo: Tillpoint) -> None:
     run_with_host(demo, scenario)
 
 
+def test_a_freeze_from_another_process_stops_a_signed_on_terminal(
+    demo: Tillpoint, db_url: str
+) -> None:
+    """The host keeps admitted terminals in memory; a change made elsewhere (here a
+    second app on the same database, as `tillpoint terminals freeze` would be) reaches it
+    within the cache's time limit."""
+    from tillpoint.core.cache import DEFAULT_TTL_S
+
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        await t.sign_on()
+        assert (await t.exchange(sale(t), with_mac=True)).text(39) == "00"
+        other = open_app(Settings(_env_file=None, database_url=db_url, demo=True, locale="en"))  # type: ignore[call-arg]
+        other.terminals.freeze(demo_tid(1), "risk", "moved")
+        other.close()
+        await asyncio.sleep(DEFAULT_TTL_S + 0.1)
+        assert (await t.exchange(sale(t), with_mac=True)).text(39) == "58"
+        await t.close()
+
+    run_with_host(demo, scenario)
+
+
 def test_malformed_frames(demo: Tillpoint) -> None:
     async def scenario(port: int) -> None:
         t = terminal(port)

@@ -7,6 +7,7 @@ instead of failing on a lock upgrade). PostgreSQL runs the same code.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -43,6 +44,10 @@ def is_sqlite(url: str) -> bool:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, **kwargs)
+    if url.rstrip("/") != "sqlite:" and ":memory:" not in url:
+        # Enough pooled connections for the host's worker threads: an overflow
+        # connection is opened (with its pragmas) and closed on every use.
+        kwargs.setdefault("pool_size", 16)
     engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -71,6 +76,8 @@ class Database:
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
+        self.epoch = 0  # moves on with every write (read caches compare it)
+        self._epochs = itertools.count(1)
         self.engine = make_engine(url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(
@@ -78,10 +85,17 @@ class Database:
         )
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One unit of work: commits when the block ends normally, else rolls back all."""
-        with self._sessions() as session, session.begin():
-            yield session
+    def transaction(self, *, payments_only: bool = False) -> Iterator[Session]:
+        """One unit of work: commits when the block ends normally, else rolls back all.
+        Each commit moves ``epoch`` on, which tells read caches (core/cache.py) that
+        what they hold may be stale; the terminal host's payment writes, which change
+        nothing they hold, say ``payments_only``."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            if not payments_only:
+                self.epoch = next(self._epochs)  # atomic, unlike += across threads
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -2,12 +2,14 @@
 
 A payment's answer goes out only after its record is durable. Committing each record
 alone costs one fsync per payment, which caps a host at a few hundred payments a
-second; a single writer thread that takes everything queued, runs each job in its own
-savepoint and commits once reaches thousands, with no added delay when the host is
-quiet (a lone job is committed at once: batches form only while a commit is running).
+second; a single writer thread that takes everything queued, runs the jobs one after
+the other in one transaction and commits once reaches thousands, with no added delay
+when the host is quiet (a lone job is committed at once: batches form only while a
+commit is running).
 
-A job that fails rolls back to its savepoint and fails alone; if the commit itself
-fails, every job of that batch fails. The queue is bounded: when it is full, ``submit``
+When a job fails, the batch rolls back and each of its jobs runs again in a transaction
+of its own, so that the failing job fails alone; a job must therefore only write
+through its session (it may run twice). The queue is bounded: when it is full, ``submit``
 refuses at once (``Overloaded``) rather than letting latency grow without limit.
 """
 
@@ -99,22 +101,26 @@ class GroupCommitter:
                 return
 
     def _commit(self, batch: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, bool, Any]] = []
         try:
-            with self.db.transaction() as s:
-                for job in batch:
-                    try:
-                        with s.begin_nested():
-                            outcomes.append((job, True, job.work(s)))
-                    except Exception as e:
-                        outcomes.append((job, False, e))
-        except Exception as e:
-            outcomes = [(job, False, e) for job in batch]
-        else:
-            self.commits += 1
-            self.jobs += len(batch)
+            outcomes = self._transaction(batch)
+        except Exception:
+            # One job (or the commit) failed: the whole batch rolled back. Run each job
+            # in a transaction of its own, so that only the failing one fails.
+            outcomes = []
+            for job in batch:
+                try:
+                    outcomes += self._transaction([job])
+                except Exception as e:
+                    outcomes.append((job, False, e))
         for job, ok, value in outcomes:
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+
+    def _transaction(self, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+        with self.db.transaction(payments_only=True) as s:
+            results = [(job, True, job.work(s)) for job in batch]
+        self.commits += 1
+        self.jobs += len(batch)
+        return results
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

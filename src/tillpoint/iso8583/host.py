@@ -221,7 +221,9 @@ class TerminalHost:
         self, request: Message, body: bytes, tid: str, mid: str, f60: f.Field60
     ) -> Answer:
         try:
-            admitted = await asyncio.to_thread(self.app.signon.admit, tid, mid)
+            admitted = self.app.signon.admitted(tid, mid)
+            if admitted is None:  # not in memory: ask the database, off the event loop
+                admitted = await asyncio.to_thread(self.app.signon.admit, tid, mid)
         except HostRefusal as r:
             return Answer(
                 self._refuse(request, r.response_code).message,

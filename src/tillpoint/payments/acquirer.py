@@ -17,17 +17,18 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tillpoint.app import Tillpoint
+from tillpoint.core.cache import ReadCache
 from tillpoint.core.clock import business_date
 from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.groupcommit import GroupCommitter
 from tillpoint.core.money import Money
 from tillpoint.merchants.limits import limits_for
-from tillpoint.merchants.models import Merchant, PaymentMethod
+from tillpoint.merchants.models import KindLimits, MerchantKind, PaymentMethod
 from tillpoint.networks.bins import CardInfo, Funding, classify
 from tillpoint.networks.connector import AuthKind, CardNetwork, CardRequest, NetworkAnswer
 from tillpoint.networks.simulator import CardNetworkSimulator
@@ -68,6 +69,29 @@ COUNTED = (
     PaymentStatus.PARTLY_REFUNDED,
     PaymentStatus.REFUNDED,
     PaymentStatus.COMPLETED,
+)
+
+# The hot path's reads, built once with bind parameters: building a statement costs
+# more than running it.
+_REQUEST_AND_REVERSAL = select(
+    TerminalRequest.mti, TerminalRequest.fingerprint, TerminalRequest.answer
+).where(
+    TerminalRequest.terminal_id == bindparam("terminal_id"),
+    TerminalRequest.batch_no == bindparam("batch_no"),
+    TerminalRequest.stan == bindparam("stan"),
+    (TerminalRequest.mti == bindparam("mti")) | (TerminalRequest.mti == "0400"),
+)
+_CARD_REFUSALS = select(func.count()).where(
+    Payment.pan_token == bindparam("token"),
+    Payment.status == PaymentStatus.DECLINED,
+    Payment.response_code.in_(CARD_TESTING_CODES),
+    Payment.created_at >= bindparam("since"),
+)
+_TAKEN_ON_DAY = select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+    Payment.merchant_id == bindparam("merchant_id"),
+    Payment.business_date == bindparam("day"),
+    Payment.kind.in_((PaymentKind.SALE, PaymentKind.COMPLETION)),
+    Payment.status.in_(COUNTED),
 )
 
 
@@ -165,6 +189,7 @@ class Acquirer:
         self.zpk = zpk
         self.network_timeout_s = network_timeout_s
         self.rrns = RrnAllocator(app.ctx.db)
+        self._limits: ReadCache[MerchantKind, KindLimits] = ReadCache(app.ctx.db)
         self._background: set[asyncio.Future[NetworkAnswer]] = set()
 
     def close(self) -> None:
@@ -216,9 +241,7 @@ class Acquirer:
         now = self.app.ctx.now()
         day = business_date(now)
         info = classify(card.pan)
-        early, refusal, mcc = await asyncio.to_thread(
-            self._sale_checks, t, key, amount, card, info, day
-        )
+        early, refusal = await asyncio.to_thread(self._sale_checks, t, key, amount, card, info, day)
         if early is not None:
             return early
         rrn = await self.rrns.next()
@@ -235,7 +258,7 @@ class Acquirer:
                 amount=amount,
                 kind=AuthKind.PREAUTH if kind is PaymentKind.PREAUTH else AuthKind.SALE,
                 entry_mode=card.entry_mode,
-                mcc=mcc,
+                mcc=t.mcc,
                 mid="",
                 pin_block=self._pin_for_network(t, card),
             ),
@@ -297,9 +320,7 @@ class Acquirer:
             token=self.app.ctx.keystore.token(code, kind="wallet"),
             entry_mode="03",
         )
-        early, refusal, _ = await asyncio.to_thread(
-            self._sale_checks, t, key, amount, None, org, day
-        )
+        early, refusal = await asyncio.to_thread(self._sale_checks, t, key, amount, None, org, day)
         if early is not None:
             return early
         rrn = await self.rrns.next()
@@ -515,20 +536,6 @@ class Acquirer:
             return Outcome.from_json(row)
         return prior
 
-    @staticmethod
-    def _reversed_in(s: Session, terminal_id: int, batch_no: str, stan: str) -> bool:
-        return (
-            s.execute(
-                select(TerminalRequest.id).where(
-                    TerminalRequest.terminal_id == terminal_id,
-                    TerminalRequest.batch_no == batch_no,
-                    TerminalRequest.stan == stan,
-                    TerminalRequest.mti == "0400",
-                )
-            ).first()
-            is not None
-        )
-
     async def _record_answer(
         self,
         t: Admitted,
@@ -691,7 +698,10 @@ class Acquirer:
             _keep_answer(s, t, key, outcome, None, now)
             return outcome
 
-        return await self.committer.submit(write)
+        try:
+            return await self.committer.submit(write)
+        finally:
+            self.app.signon.forget(t.tid)  # the next message opens the next batch
 
     # --- batch upload -----------------------------------------------------------------
 
@@ -811,19 +821,10 @@ class Acquirer:
             return "55"  # above the contactless no-PIN limit a PIN is required
         if card is not None and self._card_testing(s, card):
             return "59"
-        merchant = s.get(Merchant, t.merchant_id)
-        assert merchant is not None  # admitted terminals have one
-        limits = limits_for(s, merchant.kind)
+        limits = self._limits.get(t.merchant_kind, lambda: limits_for(s, t.merchant_kind))
         if amount.amount_minor > limits.per_txn_limit_minor:
             return "61"
-        taken = s.scalar(
-            select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
-                Payment.merchant_id == t.merchant_id,
-                Payment.business_date == day,
-                Payment.kind.in_((PaymentKind.SALE, PaymentKind.COMPLETION)),
-                Payment.status.in_(COUNTED),
-            )
-        )
+        taken = s.scalar(_TAKEN_ON_DAY, {"merchant_id": t.merchant_id, "day": day})
         if int(taken or 0) + amount.amount_minor > limits.daily_limit_minor:
             return "61"
         return None
@@ -832,14 +833,9 @@ class Acquirer:
         """Card testing (试卡): a card refused for a reason that probing produces (bad
         number, expiry, funds, do not honour) several times in a few minutes, at any
         merchant, is declined here with 59 for a while, without asking its issuer."""
-        refusals = s.scalar(
-            select(func.count()).where(
-                Payment.pan_token == self.app.ctx.keystore.token(card.pan),
-                Payment.status == PaymentStatus.DECLINED,
-                Payment.response_code.in_(CARD_TESTING_CODES),
-                Payment.created_at >= self.app.ctx.now() - CARD_TESTING_WINDOW,
-            )
-        )
+        since = self.app.ctx.now() - CARD_TESTING_WINDOW
+        token = self.app.ctx.keystore.token(card.pan)
+        refusals = s.scalar(_CARD_REFUSALS, {"token": token, "since": since})
         return int(refusals or 0) >= CARD_TESTING_REFUSALS
 
     def _sale_checks(
@@ -850,21 +846,24 @@ class Acquirer:
         card: Card | None,
         info: CardInfo | WalletOrg | None,
         day: date,
-    ) -> tuple[Outcome | None, str | None, str]:
+    ) -> tuple[Outcome | None, str | None]:
         """Everything a sale asks the database before the network, in one read: an
         answer already given (duplicate rule, wrong batch, reversed first), else the
-        host's own refusal if any, and the merchant's MCC."""
+        host's own refusal if any."""
         with self.app.ctx.db.read() as s:
-            prior = self._prior_in(s, t.terminal_id, key)
-            if prior is not None:
-                return prior, None, ""
+            # The request itself (0200/0100) and a reversal of it (0400), in one look.
+            params = {"terminal_id": t.terminal_id, "batch_no": key.batch_no}
+            params.update(stan=key.stan, mti=key.mti)
+            rows = s.execute(_REQUEST_AND_REVERSAL, params).all()
+            for mti, fingerprint, answer in rows:
+                if mti == key.mti:
+                    return (Outcome.from_json(answer) if fingerprint == key.fingerprint
+                            else Outcome("94")), None  # fmt: skip
             if key.batch_no != t.batch_no:
-                return Outcome("12"), None, ""  # not the batch the host gave at sign-on
-            if self._reversed_in(s, t.terminal_id, key.batch_no, key.stan):
-                return Outcome("22"), None, ""  # its reversal came first: refused
-            refusal = self._screen(s, t, amount, card, info, day)
-            merchant = s.get(Merchant, t.merchant_id)
-            return None, refusal, merchant.mcc if merchant else ""
+                return Outcome("12"), None  # not the batch the host gave at sign-on
+            if rows:
+                return Outcome("22"), None  # its reversal came first: refused
+            return None, self._screen(s, t, amount, card, info, day)
 
     def _pin_for_network(self, t: Admitted, card: Card) -> bytes | None:
         """The PIN block re-encrypted from the PIK to the zone PIN key; a block that does

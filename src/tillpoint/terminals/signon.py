@@ -15,11 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tillpoint.context import Context
+from tillpoint.core.cache import ReadCache
 from tillpoint.core.errors import InvalidInput, InvariantViolation, NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.core.models import next_counter, next_rrn
 from tillpoint.iso8583 import fields as f
-from tillpoint.merchants.models import Merchant, MerchantStatus
+from tillpoint.merchants.models import Merchant, MerchantKind, MerchantStatus
 from tillpoint.security import tdes
 from tillpoint.terminals.models import (
     MacMethod,
@@ -70,6 +71,9 @@ class Admitted:
     tdk: bytes
     generation: int
     mac_method: MacMethod
+    mid: str
+    mcc: str
+    merchant_kind: MerchantKind
 
 
 def _keys_context(t: Terminal, role: str, generation: int) -> str:
@@ -79,10 +83,11 @@ def _keys_context(t: Terminal, role: str, generation: int) -> str:
 class SignOnService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._admitted: ReadCache[str, Admitted] = ReadCache(ctx.db)
 
     def sign_on(self, tid: str, mid: str, operator_code: str) -> SignOn:
         with self.ctx.db.transaction() as s:
-            t = self._serviceable(s, tid, mid, lock=True)
+            t, _ = self._serviceable(s, tid, mid, lock=True)
             tmk = self.ctx.keystore.unwrap_key(t.tmk_enc, tmk_context(t))
             generation = next_counter(s, f"keys:{t.id}")
             block = b""
@@ -146,21 +151,36 @@ class SignOnService:
 
     def check(self, tid: str, mid: str) -> None:
         """Answer an echo test: the terminal may talk to the host at all."""
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             self._serviceable(s, tid, mid)
 
     def sign_off(self, tid: str, mid: str) -> None:
         """The working keys stop working; the next message needs a new sign-on."""
         with self.ctx.db.transaction() as s:
-            t = self._serviceable(s, tid, mid)
+            t, _ = self._serviceable(s, tid, mid)
             row = s.get(WorkingKeys, t.id)
             if row is not None:
                 s.delete(row)
 
     def admit(self, tid: str, mid: str) -> Admitted:
-        """Check a terminal may send a financial message now, and load its keys."""
+        """Check a terminal may send a financial message now, and load its keys. What
+        it loads is kept (core/cache.py) until something is written, a second passes,
+        or ``forget`` is called; a terminal naming another merchant is never admitted."""
+        admitted = self._admitted.get(tid, lambda: self._admit(tid, mid))
+        return admitted if admitted.mid == mid else self._admit(tid, mid)
+
+    def admitted(self, tid: str, mid: str) -> Admitted | None:
+        """``admit`` from memory only: None when the database must be asked."""
+        admitted = self._admitted.peek(tid)
+        return admitted if admitted is not None and admitted.mid == mid else None
+
+    def forget(self, tid: str) -> None:
+        """The terminal's batch or keys changed: read them again next time."""
+        self._admitted.forget(tid)
+
+    def _admit(self, tid: str, mid: str) -> Admitted:
         with self.ctx.db.read() as s:
-            t = self._serviceable(s, tid, mid)
+            t, merchant = self._serviceable(s, tid, mid)
             row = s.get(WorkingKeys, t.id)
             if row is None:
                 raise HostRefusal(
@@ -187,9 +207,14 @@ class SignOnService:
                 tdk=ks.unwrap_key(row.tdk_enc, _keys_context(t, "tdk", g)),
                 generation=g,
                 mac_method=t.mac_method,
+                mid=mid,  # what _serviceable found the merchant's MID to be
+                mcc=merchant.mcc,
+                merchant_kind=merchant.kind,
             )
 
-    def _serviceable(self, s: Session, tid: str, mid: str, *, lock: bool = False) -> Terminal:
+    def _serviceable(
+        self, s: Session, tid: str, mid: str, *, lock: bool = False
+    ) -> tuple[Terminal, Merchant]:
         try:
             t = find_terminal(s, tid, lock=lock)
         except NotFound:
@@ -219,7 +244,7 @@ class SignOnService:
                 mid=mid,
                 status=merchant.status,
             )
-        return t
+        return t, merchant
 
     def _current_batch(self, s: Session, t: Terminal) -> tuple[int, str]:
         """The open batch (id, number); after a settlement the next batch is opened
