@@ -184,3 +184,25 @@ def test_pos_screen_sale_void_refund_reprint_settle(demo: Tillpoint, tmp_path: P
         ("sale", "partly_refunded", 5_000),
         ("refund", "approved", 1_000),
     ]
+
+
+def test_pos_screen_without_a_host_and_in_a_small_window(tmp_path: Path) -> None:
+    """No host: the screen says so and offers to try again. In 80 x 24 the keypad gives
+    way to the screen and the printer."""
+    import asyncio
+
+    from tillpoint.terminal.tui import PosTerminal
+
+    async def scenario() -> None:
+        app = PosTerminal(device_at(1, tmp_path / "t.json"))  # nothing listens on port 1
+        async with app.run_test(size=(80, 24)) as pilot:
+            for _ in range(200):
+                if "No valid answer from the host" in app.shown:
+                    break
+                await pilot.pause(0.025)
+            assert "No valid answer from the host" in app.shown
+            assert not app.query_one("#keypad").display
+            assert app.query_one("#lcd").display and app.query_one("#paper").display
+            await app.action_quit()
+
+    asyncio.run(scenario())

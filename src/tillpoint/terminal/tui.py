@@ -114,8 +114,17 @@ class PosTerminal(App[None]):
              border: round #9a968c; scrollbar-size-vertical: 1;
              scrollbar-background: #e2ddd0; scrollbar-color: #9a968c; }
     #paper-title { color: #6b675e; padding: 0 1; }
+    Screen.-short #keypad, Screen.-short #brand { display: none; }
+    Screen.-short #device { padding: 0 1; margin: 0 1; }
+    Screen.-short #lcd { margin: 0; }
+    Screen.-short #paper { margin: 0 1; }
+    Screen.-narrow #paper { width: 1fr; min-width: 20; }
     #roll { padding: 0 1; }
     """
+    # A small terminal window (80 x 24) keeps the screen and the printer; the keypad
+    # goes (the keyboard does the same) and the printer takes what width is left.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (44, "-tall")]  # noqa: RUF012 - as App declares it
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]  # noqa: RUF012
     BINDINGS: ClassVar = [("ctrl+q", "quit", N_("Quit"))]
 
     def __init__(self, device: Device) -> None:
