@@ -15,6 +15,7 @@ from tillpoint.core.i18n import N_, set_locale
 from tillpoint.core.migrate import current_revision, head_revision, upgrade
 from tillpoint.core.models import SystemState
 from tillpoint.core.settings import Settings
+from tillpoint.ledger.service import LedgerService
 from tillpoint.merchants.fees import FeeService
 from tillpoint.merchants.limits import LimitsService
 from tillpoint.merchants.services import MerchantService
@@ -33,6 +34,7 @@ class Tillpoint:
         self.limits = LimitsService(ctx)
         self.terminals = TerminalService(ctx)
         self.signon = SignOnService(ctx)
+        self.ledger = LedgerService(ctx)
 
     def close(self) -> None:
         self.ctx.db.dispose()

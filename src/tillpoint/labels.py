@@ -5,10 +5,13 @@ value of every enum listed in ``LABELLED`` appears here.
 """
 
 from tillpoint.core.i18n import N_
+from tillpoint.ledger.models import AccountKind, EntryKind
 from tillpoint.merchants.models import MerchantKind, MerchantStatus, PaymentMethod, ShopStatus
 from tillpoint.terminals.models import Capability, OperatorRole, TerminalStatus
 
 LABELLED = (
+    AccountKind,
+    EntryKind,
     MerchantKind,
     MerchantStatus,
     PaymentMethod,
@@ -19,6 +22,14 @@ LABELLED = (
 )
 
 LABELS = (
+    # AccountKind
+    N_("asset"),
+    N_("liability"),
+    N_("income"),
+    # EntryKind
+    N_("capture"),
+    N_("capture_undone"),
+    N_("refund"),
     # MerchantKind
     N_("personal"),
     N_("business"),

@@ -2,9 +2,10 @@
 
 from tillpoint.core import models as core_models
 from tillpoint.core.db import Base
+from tillpoint.ledger import models as ledger_models
 from tillpoint.merchants import models as merchant_models
 from tillpoint.payments import models as payment_models
 from tillpoint.terminals import models as terminal_models
 
 metadata = Base.metadata
-MODEL_MODULES = (core_models, merchant_models, terminal_models, payment_models)
+MODEL_MODULES = (core_models, merchant_models, terminal_models, payment_models, ledger_models)

@@ -15,6 +15,7 @@ from tillpoint.core.errors import InvalidInput, NotFound, Refused, invariant
 from tillpoint.core.i18n import N_
 from tillpoint.core.ids import check_mid, check_region, looks_like_mid, make_mid
 from tillpoint.core.models import next_counter
+from tillpoint.ledger.service import open_merchant_accounts
 from tillpoint.merchants import validation as v
 from tillpoint.merchants.models import (
     FeePlan,
@@ -244,6 +245,7 @@ class MerchantService:
             self._transition(s, m, S.APPROVED, actor, note)
             m.mid = new_mid
             m.approved_at = self.ctx.now()
+            open_merchant_accounts(s, m.id, new_mid, m.approved_at)
             plan = s.execute(select(FeePlan).where(FeePlan.default_for == m.kind)).scalar_one()
             s.add(
                 FeePlanAssignment(

@@ -27,8 +27,11 @@ from tillpoint.core.clock import business_date
 from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.groupcommit import GroupCommitter
 from tillpoint.core.money import Money
+from tillpoint.ledger import service as ledger
+from tillpoint.ledger.models import EntryKind
+from tillpoint.merchants.fees import fee, plan_in_force, plan_rate
 from tillpoint.merchants.limits import limits_for
-from tillpoint.merchants.models import KindLimits, MerchantKind, PaymentMethod
+from tillpoint.merchants.models import FeePlan, KindLimits, MerchantKind, PaymentMethod
 from tillpoint.networks.bins import CardInfo, Funding, classify
 from tillpoint.networks.connector import AuthKind, CardNetwork, CardRequest, NetworkAnswer
 from tillpoint.networks.simulator import CardNetworkSimulator
@@ -64,6 +67,7 @@ COMPLETION_LIMIT = Decimal("1.15")
 CARD_TESTING_REFUSALS = 3
 CARD_TESTING_WINDOW = timedelta(minutes=10)
 CARD_TESTING_CODES = ("05", "14", "51", "54", "59")
+CAPTURES = (PaymentKind.SALE, PaymentKind.COMPLETION)  # what moves money to a merchant
 COUNTED = (
     PaymentStatus.APPROVED,
     PaymentStatus.PARTLY_REFUNDED,
@@ -193,6 +197,7 @@ class Acquirer:
         self.network_timeout_s = network_timeout_s
         self.rrns = RrnAllocator(app.ctx.db)
         self._limits: ReadCache[MerchantKind, KindLimits] = ReadCache(app.ctx.db)
+        self._plans: ReadCache[tuple[int, date], FeePlan] = ReadCache(app.ctx.db)
         self._background: set[asyncio.Future[NetworkAnswer]] = set()
 
     def close(self) -> None:
@@ -557,7 +562,9 @@ class Acquirer:
                 payment = s.get(Payment, payment_id)
                 assert payment is not None
                 cause = f"{key.mti} stan {key.stan} rc {outcome.response_code}"
+                was = payment.status
                 _move(s, payment, to, cause, now)
+                _post_move(s, payment, was, t.mid, cause, now)
                 _count_in_batch(s, payment.batch_id)
                 if hold_to is not None and payment.original_id is not None:
                     _move(s, s.get_one(Payment, payment.original_id), hold_to, cause, now)
@@ -832,6 +839,18 @@ class Acquirer:
             return "61"
         return None
 
+    async def _fee(self, t: Admitted, method: PaymentMethod, amount: Money, day: date) -> Money:
+        """The fee of the plan in force for the merchant that day, rounded once."""
+        plan = self._plans.peek((t.merchant_id, day))
+        if plan is None:
+
+            def load() -> FeePlan:
+                with self.app.ctx.db.read() as s:
+                    return plan_in_force(s, t.merchant_id, day)
+
+            plan = await asyncio.to_thread(self._plans.get, (t.merchant_id, day), load)
+        return fee(amount, plan_rate(plan, method))
+
     def _card_testing(self, s: Session, card: Card) -> bool:
         """Card testing (试卡): a card refused for a reason that probing produces (bad
         number, expiry, funds, do not honour) several times in a few minutes, at any
@@ -921,6 +940,10 @@ class Acquirer:
             else PaymentStatus.DECLINED
         )
 
+        fee_minor = 0
+        if status is PaymentStatus.APPROVED and kind in CAPTURES and instrument.method:
+            fee_minor = (await self._fee(t, instrument.method, amount, day)).amount_minor
+
         def write(s: Session) -> Outcome:
             # Core inserts of prebuilt statements: the writer thread is the host's
             # narrowest point, and ORM units of work cost several times more.
@@ -949,6 +972,7 @@ class Acquirer:
                     "business_date": day,
                     "original_id": original_id,
                     "refunded_minor": 0,
+                    "fee_minor": fee_minor,
                     "created_at": now,
                     "updated_at": now,
                 },
@@ -959,6 +983,17 @@ class Acquirer:
                 {"payment_id": payment_id, "from_status": None, "to_status": status,
                  "cause": cause, "at": now},
             )  # fmt: skip
+            if status is PaymentStatus.APPROVED and outcome.card_org:
+                org = outcome.card_org
+                if kind in CAPTURES:
+                    lines = ledger.capture_lines(org, t.mid, amount.amount_minor, fee_minor)
+                    entry = EntryKind.CAPTURE
+                else:
+                    lines = ledger.refund_lines(org, t.mid, amount.amount_minor)
+                    entry = EntryKind.REFUND
+                if kind is not PaymentKind.PREAUTH:  # a hold moves no money
+                    ledger.post(s, entry, lines, business_date=day, at=now, memo=cause,
+                                payment_id=payment_id, currency=amount.currency)  # fmt: skip
             if after is not None and status is PaymentStatus.APPROVED and original_id is not None:
                 after(s, s.get_one(Payment, original_id))
             _keep_answer(s, t, key, outcome, payment_id, now)
@@ -1009,6 +1044,32 @@ def _count_in_batch(s: Session, batch_id: int) -> None:
         .values(txn_count=TerminalBatch.txn_count + 1)
     )
     invariant(counted.rowcount == 1, "the batch was settled while a payment was in flight")
+
+
+def _post_move(
+    s: Session, p: Payment, was: PaymentStatus, mid: str, cause: str, at: datetime
+) -> None:
+    """The ledger's side of a capture's void or reversal (the capture's entry, negated)
+    and of a void's reversal (the capture again)."""
+    if p.kind not in CAPTURES or p.card_org is None:
+        return
+    lines = ledger.capture_lines(p.card_org, mid, p.amount_minor, p.fee_minor)
+    undone = was is PaymentStatus.APPROVED and p.status in (
+        PaymentStatus.VOIDED,
+        PaymentStatus.REVERSED,
+    )
+    redone = was is PaymentStatus.VOIDED and p.status is PaymentStatus.APPROVED
+    if undone or redone:
+        ledger.post(
+            s,
+            EntryKind.CAPTURE_UNDONE if undone else EntryKind.CAPTURE,
+            ledger.negated(lines) if undone else lines,
+            business_date=business_date(at),
+            at=at,
+            memo=cause,
+            payment_id=p.id,
+            currency=p.currency,
+        )
 
 
 def _move(s: Session, payment: Payment, to: PaymentStatus, cause: str, at: datetime) -> None:

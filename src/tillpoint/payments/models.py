@@ -78,6 +78,9 @@ class Payment(Base):
     business_date: Mapped[date] = mapped_column(Date)
     original_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The acquirer's fee on an approved sale or completion (plan in force that day,
+    # rounded once); zero for anything else.
+    fee_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -1,0 +1,63 @@
+"""Accounts, journal entries and their lines.
+
+A line's amount is signed: debits positive, credits negative, so an entry balances when
+its lines sum to zero in each currency. Rows are only ever inserted: a correction is a
+new entry.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tillpoint.core.db import Base, UTCDateTime, str_enum
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class AccountKind(StrEnum):
+    ASSET = "asset"  # owed to the acquirer, or its money on the way
+    LIABILITY = "liability"  # owed by the acquirer
+    INCOME = "income"
+
+
+class EntryKind(StrEnum):
+    CAPTURE = "capture"  # an approved sale or completion, with its fee
+    CAPTURE_UNDONE = "capture_undone"  # its void or reversal
+    REFUND = "refund"
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[AccountKind] = mapped_column(str_enum(AccountKind))
+    currency: Mapped[str] = mapped_column(String(3))
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JournalEntry(Base):
+    __tablename__ = "journal_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    memo: Mapped[str] = mapped_column(String(200))
+
+
+class JournalLine(Base):
+    __tablename__ = "journal_lines"
+    __table_args__ = (CheckConstraint("amount_minor <> 0", name="nonzero"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # debit +, credit -
+    currency: Mapped[str] = mapped_column(String(3))
