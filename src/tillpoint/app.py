@@ -7,6 +7,8 @@ from typing import Literal
 
 from sqlalchemy import inspect, select
 
+from tillpoint.clearing.days import BusinessDays
+from tillpoint.clearing.settlement import SettlementService
 from tillpoint.context import Context
 from tillpoint.core.clock import Clock, SystemClock
 from tillpoint.core.db import Database, is_sqlite
@@ -35,6 +37,8 @@ class Tillpoint:
         self.terminals = TerminalService(ctx)
         self.signon = SignOnService(ctx)
         self.ledger = LedgerService(ctx)
+        self.days = BusinessDays(ctx)
+        self.settlement = SettlementService(ctx, self.days)
 
     def close(self) -> None:
         self.ctx.db.dispose()

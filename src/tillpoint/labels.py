@@ -30,6 +30,9 @@ LABELS = (
     N_("capture"),
     N_("capture_undone"),
     N_("refund"),
+    N_("payout"),
+    N_("carry"),
+    N_("carry_applied"),
     # MerchantKind
     N_("personal"),
     N_("business"),

@@ -1,5 +1,6 @@
 """Every table, gathered in one metadata for Alembic and the tests."""
 
+from tillpoint.clearing import models as clearing_models
 from tillpoint.core import models as core_models
 from tillpoint.core.db import Base
 from tillpoint.ledger import models as ledger_models
@@ -8,4 +9,11 @@ from tillpoint.payments import models as payment_models
 from tillpoint.terminals import models as terminal_models
 
 metadata = Base.metadata
-MODEL_MODULES = (core_models, merchant_models, terminal_models, payment_models, ledger_models)
+MODEL_MODULES = (
+    core_models,
+    merchant_models,
+    terminal_models,
+    payment_models,
+    ledger_models,
+    clearing_models,
+)

@@ -65,3 +65,56 @@ def test_a_day_of_payments_in_the_books(demo: Tillpoint, tmp_path: Path) -> None
         ("capture", "sale", "reversed", 5),
         ("capture_undone", "sale", "reversed", 5),
     ]
+
+
+def test_three_days_settled_with_a_negative_day_carried(demo: Tillpoint, tmp_path: Path) -> None:
+    from tillpoint.clearing.days import next_business_day
+    from tillpoint.clearing.models import SettlementStatus
+
+    days = []
+
+    async def day_of(port: int, work: str, rrn: str = "") -> str:
+        state = DeviceState.load(tmp_path / "t.json") if days else DeviceState.demo(1)
+        state.port = port
+        d = Device(state, tmp_path / "t.json")
+        if work == "sale":
+            result = await d.sale(
+                Money.parse("100.00" if not days else "200.00"), DEBIT, pin="123456"
+            )
+        else:
+            result = await d.refund(rrn, Money.parse("60.00"), DEBIT)
+        assert result.approved
+        await d.close()
+        return result.rrn or ""
+
+    async def scenario(port: int) -> None:
+        first = await day_of(port, "sale")  # 100.00, fee 0.50
+        days.append(demo.days.cut_off("ops"))
+        await day_of(port, "refund", first)  # -60.00: a negative day
+        days.append(demo.days.cut_off("ops"))
+        await day_of(port, "sale")  # 200.00, fee 1.00
+        days.append(demo.days.cut_off("ops"))
+
+    run_with_host(demo, scenario)
+    expected = [
+        # gross, refunds, fees, net, carried in, payout, carried out
+        (10_000, 0, 50, 9_950, 0, 9_950, 0),
+        (0, 6_000, 0, -6_000, 0, 0, 6_000),
+        (20_000, 0, 100, 19_900, 6_000, 13_900, 0),
+    ]
+    for day, want in zip(days, expected, strict=True):
+        (got,) = demo.settlement.run(day)
+        assert (got.mid, got.payout_date) == (MID, next_business_day(day, frozenset()))
+        assert (got.gross_minor, got.refunds_minor, got.fees_minor, got.net_minor,
+                got.carried_in_minor, got.payout_minor, got.carried_out_minor) == want  # fmt: skip
+        assert got.status is (SettlementStatus.PAID if want[5] else SettlementStatus.NOTHING)
+    with demo.ctx.db.engine.connect() as conn:
+        entries = conn.execute(text("SELECT count(*) FROM journal_entries")).scalar()
+    assert [r.payout_minor for d in days for r in demo.settlement.run(d)] == [9_950, 0, 13_900]
+    with demo.ctx.db.engine.connect() as conn:  # running again posted nothing
+        assert conn.execute(text("SELECT count(*) FROM journal_entries")).scalar() == entries
+    assert demo.ledger.check() == []
+    balances = {b.code: b.balance.amount_minor for b in demo.ledger.balances()}
+    assert balances[f"merchant:{MID}:payable"] == 0  # everything booked is settled
+    assert balances[f"merchant:{MID}:receivable"] == 0  # the carried 60.00 was paid off
+    assert balances["payouts:in-transit"] == -(9_950 + 13_900)

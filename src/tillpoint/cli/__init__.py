@@ -8,7 +8,7 @@ from typing import NoReturn
 import typer
 from typer.exceptions import TyperException
 
-from tillpoint.cli import fees, ledger, merchants, serve, system, terminal, terminals
+from tillpoint.cli import fees, ledger, merchants, serve, settle, system, terminal, terminals
 from tillpoint.cli._common import CliState, print_error
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import _
@@ -28,6 +28,7 @@ cli.add_typer(fees.fees, name="fees")
 cli.add_typer(fees.limits, name="limits")
 cli.add_typer(terminal.terminal, name="terminal")
 cli.add_typer(ledger.ledger, name="ledger")
+cli.add_typer(settle.settle, name="settle")
 cli.add_typer(system.db, name="db")
 cli.add_typer(system.keys, name="keys")
 cli.command(

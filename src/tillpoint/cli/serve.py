@@ -13,6 +13,7 @@ import uvicorn
 
 from tillpoint.api.app import create_api
 from tillpoint.app import Tillpoint
+from tillpoint.clearing.worker import DayWorker
 from tillpoint.cli._common import CliState, app, err, handles_errors, say
 from tillpoint.core.i18n import _
 from tillpoint.demo import ensure_demo
@@ -31,9 +32,11 @@ async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
             bind=bind, iso=iso_port, http=http_port
         )
     )
+    days = asyncio.create_task(DayWorker(tp).run())
     try:
         await http.serve()  # returns on Ctrl-C or SIGTERM
     finally:
+        days.cancel()
         host.close()
         await host.wait_closed()
         acquirer.close()

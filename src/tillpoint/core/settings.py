@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date, time
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,30 @@ class Settings(BaseSettings):
         le=120_000,
         description="How long the host waits for an issuer before answering 98.",
     )
+
+    cutoff: time = Field(
+        default=time(23, 0),
+        description="Daily cut-off (日切), Asia/Shanghai: later payments belong to the next day.",
+    )
+    holidays: str = Field(
+        default="",
+        description=(
+            "Dates without payouts besides weekends, comma-separated YYYY-MM-DD "
+            "(a T+1 payout moves past them)."
+        ),
+    )
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            date.fromisoformat(part)  # a ValueError names the bad date
+        return value
+
+    def holiday_dates(self) -> frozenset[date]:
+        return frozenset(
+            date.fromisoformat(p.strip()) for p in self.holidays.split(",") if p.strip()
+        )
 
     @field_validator("locale")
     @classmethod

@@ -28,6 +28,9 @@ class EntryKind(StrEnum):
     CAPTURE = "capture"  # an approved sale or completion, with its fee
     CAPTURE_UNDONE = "capture_undone"  # its void or reversal
     REFUND = "refund"
+    PAYOUT = "payout"  # the day's net on its way to the merchant's bank account
+    CARRY = "carry"  # a negative day: the merchant owes it, carried forward
+    CARRY_APPLIED = "carry_applied"  # what was carried, taken from a later day's net
 
 
 class LedgerAccount(Base):

@@ -5,7 +5,10 @@ The chart of accounts (docs/settlement.md):
 - ``receivable:<ORG>``: what a card organisation or wallet (CUP, VIS, MCC, JCB, AMX, ALP,
   WXP, UPQ) owes the acquirer for the payments it approved;
 - ``merchant:<MID>:payable``: what the acquirer owes a merchant;
-- ``income:fees``: the acquirer's fee income.
+- ``merchant:<MID>:receivable``: what a merchant owes from a negative day, carried
+  forward until a later day's net pays it;
+- ``income:fees``: the acquirer's fee income;
+- ``payouts:in-transit``: payouts instructed to the bank.
 
 Each payment event posts one entry in the same unit of work as the payment's change
 (``post``, called from the terminal host's writer). Entries are only ever added.
@@ -43,6 +46,14 @@ def receivable(org: str) -> str:
 
 def payable(mid: str) -> str:
     return f"merchant:{mid}:payable"
+
+
+def carried(mid: str) -> str:
+    """What a merchant owes the acquirer from negative days, until a later day pays it."""
+    return f"merchant:{mid}:receivable"
+
+
+IN_TRANSIT = "payouts:in-transit"
 
 
 def capture_lines(org: str, mid: str, amount_minor: int, fee_minor: int) -> Lines:
@@ -131,6 +142,9 @@ def open_account(
 def open_merchant_accounts(s: Session, merchant_id: int, mid: str, at: datetime) -> None:
     open_account(
         s, payable(mid), AccountKind.LIABILITY, f"Payable to {mid}", at, merchant_id=merchant_id
+    )
+    open_account(
+        s, carried(mid), AccountKind.ASSET, f"Carried from {mid}", at, merchant_id=merchant_id
     )
 
 

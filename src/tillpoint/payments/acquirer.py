@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.cache import ReadCache
-from tillpoint.core.clock import business_date
 from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.groupcommit import GroupCommitter
 from tillpoint.core.money import Money
@@ -247,7 +246,7 @@ class Acquirer:
     ) -> Outcome:
         """A sale, or (``kind=PREAUTH``) a pre-authorisation that only holds the funds."""
         now = self.app.ctx.now()
-        day = business_date(now)
+        day = self.app.days.open_date(now)
         info = classify(card.pan)
         early, refusal = await asyncio.to_thread(self._sale_checks, t, key, amount, card, info, day)
         if early is not None:
@@ -319,7 +318,7 @@ class Acquirer:
     async def wallet_sale(self, t: Admitted, key: RequestKey, amount: Money, code: str) -> Outcome:
         """被扫: the terminal scanned the customer's payment code (field 57)."""
         now = self.app.ctx.now()
-        day = business_date(now)
+        day = self.app.days.open_date(now)
         org = wallet_for(code)
         instrument = Instrument(
             method=WALLET_METHODS[org] if org else None,
@@ -388,7 +387,7 @@ class Acquirer:
             new_rrn,
             original.auth_code,
             original.card_org,
-            business_date=business_date(self.app.ctx.now()).isoformat(),
+            business_date=self.app.days.open_date().isoformat(),
         )
         to = PaymentStatus.VOIDED if answer.approved else None
         # 完成撤销 puts the hold back, so that it can be completed again.
@@ -403,7 +402,7 @@ class Acquirer:
         if (early := await self._answered_before(t, key)) is not None:
             return early
         now = self.app.ctx.now()
-        day = business_date(now)
+        day = self.app.days.open_date(now)
         info = classify(card.pan)
         hold = await asyncio.to_thread(
             self._hold, t, auth_code, self.app.ctx.keystore.token(card.pan)
@@ -556,6 +555,7 @@ class Acquirer:
         """Keep the answer (for the duplicate rule) and move the payment it concerns and,
         when that is a completion, its pre-authorisation to ``hold_to``."""
         now = self.app.ctx.now()
+        day = self.app.days.open_date(now)
 
         def write(s: Session) -> Outcome:
             if payment_id is not None and to is not None:
@@ -564,7 +564,7 @@ class Acquirer:
                 cause = f"{key.mti} stan {key.stan} rc {outcome.response_code}"
                 was = payment.status
                 _move(s, payment, to, cause, now)
-                _post_move(s, payment, was, t.mid, cause, now)
+                _post_move(s, payment, was, t.mid, cause, now, day)
                 _count_in_batch(s, payment.batch_id)
                 if hold_to is not None and payment.original_id is not None:
                     _move(s, s.get_one(Payment, payment.original_id), hold_to, cause, now)
@@ -599,13 +599,13 @@ class Acquirer:
             return await self._record_answer(t, key, Outcome("25"), None, None)
         if original.status not in (PaymentStatus.APPROVED, PaymentStatus.PARTLY_REFUNDED):
             return await self._record_answer(t, key, Outcome("22"), None, None)
-        if (business_date(now) - original.business_date).days > REFUND_WINDOW_DAYS:
+        if (self.app.days.open_date(now) - original.business_date).days > REFUND_WINDOW_DAYS:
             return await self._record_answer(t, key, Outcome("12"), None, None)
         if original.refunded_minor + amount.amount_minor > original.amount_minor:
             return await self._record_answer(t, key, Outcome("13"), None, None)
         new_rrn = await self.rrns.next()
         answer = await self._network_of(original).refund(original.rrn, new_rrn, amount)
-        day = business_date(now)
+        day = self.app.days.open_date(now)
         outcome = Outcome(
             answer.response_code,
             new_rrn,
@@ -1047,7 +1047,7 @@ def _count_in_batch(s: Session, batch_id: int) -> None:
 
 
 def _post_move(
-    s: Session, p: Payment, was: PaymentStatus, mid: str, cause: str, at: datetime
+    s: Session, p: Payment, was: PaymentStatus, mid: str, cause: str, at: datetime, day: date
 ) -> None:
     """The ledger's side of a capture's void or reversal (the capture's entry, negated)
     and of a void's reversal (the capture again)."""
@@ -1064,7 +1064,7 @@ def _post_move(
             s,
             EntryKind.CAPTURE_UNDONE if undone else EntryKind.CAPTURE,
             ledger.negated(lines) if undone else lines,
-            business_date=business_date(at),
+            business_date=day,
             at=at,
             memo=cause,
             payment_id=p.id,

@@ -1,0 +1,1 @@
+"""Clearing and settlement: business days, the settlement run, payouts to merchants."""

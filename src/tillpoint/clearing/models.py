@@ -1,0 +1,51 @@
+"""Closed business days and each merchant's settlement of a day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tillpoint.core.db import Base, UTCDateTime, str_enum
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class BusinessDay(Base):
+    """A business day that is over (日切): nothing more is booked on it."""
+
+    __tablename__ = "business_days"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str] = mapped_column(String(100))
+
+
+class SettlementStatus(StrEnum):
+    PAID = "paid"  # the payout instruction is in the payout file
+    NOTHING = "nothing"  # nothing to pay: zero, or a negative day carried forward
+
+
+class Settlement(Base):
+    """One merchant's settlement of one business day, in minor units."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (UniqueConstraint("merchant_id", "business_date"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    gross_minor: Mapped[int] = mapped_column(BigInteger)  # captures less voids/reversals
+    refunds_minor: Mapped[int] = mapped_column(BigInteger)
+    fees_minor: Mapped[int] = mapped_column(BigInteger)
+    net_minor: Mapped[int] = mapped_column(BigInteger)  # gross - refunds - fees
+    carried_in_minor: Mapped[int] = mapped_column(BigInteger)  # owed from earlier days
+    payout_minor: Mapped[int] = mapped_column(BigInteger)  # never negative
+    carried_out_minor: Mapped[int] = mapped_column(BigInteger)  # owed after this day
+    payout_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[SettlementStatus] = mapped_column(str_enum(SettlementStatus))
+    transactions: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,57 @@
+"""The day's end under ``tillpoint serve``: close each business day once its cut-off has
+passed, then settle it when the payments still in flight at the cut-off have landed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import date
+
+from tillpoint.app import Tillpoint
+
+log = logging.getLogger("tillpoint.settlement")
+TICK_S = 30.0
+GRACE_S = 60.0  # longer than any payment takes from its start to its record
+
+
+class DayWorker:
+    def __init__(self, tp: Tillpoint, grace_s: float = GRACE_S) -> None:
+        self.tp = tp
+        self.grace_s = grace_s
+        self.pending: dict[date, float] = {}  # closed day -> when (monotonic)
+
+    def tick(self, now: float | None = None) -> list[date]:
+        """Close what is due; settle what was closed long enough ago. Returns the days
+        settled."""
+        now = time.monotonic() if now is None else now
+        for day in self.tp.days.close_due():
+            self.pending[day] = now
+            log.info(json.dumps({"event": "cut_off", "date": day.isoformat()}))
+        settled = []
+        for day, closed in sorted(self.pending.items()):
+            if now - closed < self.grace_s:
+                continue
+            rows = self.tp.settlement.run(day)
+            del self.pending[day]
+            settled.append(day)
+            log.info(
+                json.dumps(
+                    {
+                        "event": "settled",
+                        "date": day.isoformat(),
+                        "merchants": len(rows),
+                        "payout_minor": sum(r.payout_minor for r in rows),
+                    }
+                )
+            )
+        return settled
+
+    async def run(self, every_s: float = TICK_S) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:  # keep serving; the next tick tries again
+                log.exception("the day's-end worker failed; it will try again")
+            await asyncio.sleep(every_s)

@@ -1,0 +1,91 @@
+"""tillpoint settle ...: the daily cut-off and the settlement run."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from tillpoint.clearing.settlement import SettlementView
+from tillpoint.cli._common import (
+    ByOpt,
+    JsonOpt,
+    actor,
+    app,
+    emit_json,
+    handles_errors,
+    money,
+    say,
+    table,
+)
+from tillpoint.core.errors import InvalidInput
+from tillpoint.core.i18n import N_, _
+
+settle = typer.Typer(
+    help=_("Cut-off (日切) and T+1 settlement to merchants (一清)."), no_args_is_help=True
+)
+
+DateOpt = Annotated[str, typer.Option("--date", help=_("Business date, YYYY-MM-DD."))]
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            "settle.bad_date", N_("{value} is not a date (YYYY-MM-DD)"), value=text
+        ) from None
+
+
+def _emit(rows: list[SettlementView], as_json: bool, title: str) -> None:
+    if as_json:
+        emit_json([{**dataclasses.asdict(r), "business_date": r.business_date.isoformat(),
+                    "payout_date": r.payout_date.isoformat(), "status": r.status.value}
+                   for r in rows])  # fmt: skip
+        return
+    table(
+        title,
+        ["MID", _("Txns"), _("Gross"), _("Refunds"), _("Fees"), _("Net"), _("Carried in"),
+         _("Payout"), _("Carried out"), _("Payout date")],
+        [(r.mid, r.transactions, money(r.gross_minor), money(r.refunds_minor), money(r.fees_minor),
+          money(r.net_minor), money(r.carried_in_minor), money(r.payout_minor),
+          money(r.carried_out_minor), r.payout_date.isoformat()) for r in rows],
+    )  # fmt: skip
+
+
+@settle.command("cutoff", help=_("Close the open business day now (a manual 日切) and print it."))
+@handles_errors
+def cutoff(by: ByOpt = None, as_json: JsonOpt = False) -> None:
+    day = app().days.cut_off(actor(by))
+    if as_json:
+        emit_json({"closed": day.isoformat()})
+    else:
+        say(_("Business day {day} is closed; payments now belong to the next one.").format(day=day))
+
+
+@settle.command("run", help=_("Settle every merchant for a closed business day (safe to repeat)."))
+@handles_errors
+def run(day: DateOpt, as_json: JsonOpt = False) -> None:
+    when = _date(day)
+    tp = app()
+    if as_json:
+        rows = tp.settlement.run(when)
+    else:
+        with Progress(transient=True) as bar:
+            task = bar.add_task(_("Settling {day}").format(day=when), total=None)
+            rows = tp.settlement.run(when, lambda n, of: bar.update(task, completed=n, total=of))
+    _emit(rows, as_json, _("Settlement of {day}").format(day=when))
+
+
+@settle.command("show", help=_("The settlements of a business day."))
+@handles_errors
+def show(
+    day: DateOpt,
+    merchant: Annotated[str | None, typer.Option(help=_("Only this MID."))] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    when = _date(day)
+    _emit(app().settlement.show(when, merchant), as_json, _("Settlement of {day}").format(day=when))

@@ -1,0 +1,50 @@
+"""The day's end by itself: the cut-off closes the day, settlement follows after a grace
+period for payments still in flight; a manual cut-off moves payments to the next day."""
+
+from datetime import date, timedelta
+
+from tests.conftest import approved, business_application
+
+from tillpoint.app import Tillpoint
+from tillpoint.clearing.worker import DayWorker
+from tillpoint.core.clock import FixedClock
+from tillpoint.ledger import service as ledger
+from tillpoint.ledger.models import EntryKind
+
+WEDNESDAY = date(2026, 11, 25)
+
+
+def book(tp: Tillpoint, mid: str, amount_minor: int) -> None:
+    day = tp.days.open_date()
+    with tp.ctx.db.transaction() as s:
+        ledger.post(s, EntryKind.CAPTURE, ledger.capture_lines("CUP", mid, amount_minor, 0),
+                    business_date=day, at=tp.ctx.now(), memo="test")  # fmt: skip
+
+
+def test_the_cut_off_closes_the_day_and_the_worker_settles_it(
+    tp: Tillpoint, clock: FixedClock
+) -> None:
+    mid = approved(tp, business_application())
+    assert tp.days.open_date() == WEDNESDAY  # 10:00 in Shanghai
+    book(tp, mid, 10_000)
+    worker = DayWorker(tp, grace_s=60)
+    assert worker.tick(now=0) == []  # nothing due before 23:00
+    clock.advance(timedelta(hours=13, minutes=30))  # 23:30: the next business day
+    assert tp.days.open_date() == WEDNESDAY + timedelta(days=1)
+    assert worker.tick(now=1) == [] and tp.days.is_closed(WEDNESDAY)  # closed, not settled
+    assert worker.tick(now=30) == []  # payments may still be landing
+    assert worker.tick(now=62) == [WEDNESDAY]
+    (done,) = tp.settlement.show(WEDNESDAY)
+    assert (done.payout_minor, done.payout_date) == (10_000, date(2026, 11, 26))
+    assert worker.tick(now=200) == []
+
+
+def test_a_manual_cut_off_moves_payments_to_the_next_day(tp: Tillpoint) -> None:
+    mid = approved(tp, business_application())
+    assert tp.days.cut_off("ops") == WEDNESDAY
+    assert tp.days.open_date() == WEDNESDAY + timedelta(days=1)  # though it is 10:00
+    book(tp, mid, 500)
+    assert tp.days.cut_off("ops") == WEDNESDAY + timedelta(days=1)
+    assert tp.settlement.run(WEDNESDAY) == []  # nothing was booked on it
+    (thursday,) = tp.settlement.run(WEDNESDAY + timedelta(days=1))
+    assert thursday.payout_minor == 500 and thursday.payout_date == date(2026, 11, 27)
