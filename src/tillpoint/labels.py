@@ -4,6 +4,7 @@ The CLI and pages translate a status with ``_(status.value)``; a test checks tha
 value of every enum listed in ``LABELLED`` appears here.
 """
 
+from tillpoint.clearing.models import SettlementStatus
 from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import AccountKind, EntryKind
 from tillpoint.merchants.models import MerchantKind, MerchantStatus, PaymentMethod, ShopStatus
@@ -12,6 +13,7 @@ from tillpoint.terminals.models import Capability, OperatorRole, TerminalStatus
 LABELLED = (
     AccountKind,
     EntryKind,
+    SettlementStatus,
     MerchantKind,
     MerchantStatus,
     PaymentMethod,
@@ -33,6 +35,10 @@ LABELS = (
     N_("payout"),
     N_("carry"),
     N_("carry_applied"),
+    # SettlementStatus
+    N_("paid"),
+    N_("nothing"),
+    N_("held"),
     # MerchantKind
     N_("personal"),
     N_("business"),

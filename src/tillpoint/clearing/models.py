@@ -26,6 +26,22 @@ class BusinessDay(Base):
 class SettlementStatus(StrEnum):
     PAID = "paid"  # the payout instruction is in the payout file
     NOTHING = "nothing"  # nothing to pay: zero, or a negative day carried forward
+    HELD = "held"  # the payout waits until operations release the merchant
+
+
+class PayoutHold(Base):
+    """Operations stop a merchant's payouts (a dispute, a mismatch, a risk case) until
+    they release it; what it is owed stays on its payable account meanwhile."""
+
+    __tablename__ = "payout_holds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    held_by: Mapped[str] = mapped_column(String(100))
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_by: Mapped[str | None] = mapped_column(String(100))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Settlement(Base):
@@ -45,7 +61,7 @@ class Settlement(Base):
     carried_in_minor: Mapped[int] = mapped_column(BigInteger)  # owed from earlier days
     payout_minor: Mapped[int] = mapped_column(BigInteger)  # never negative
     carried_out_minor: Mapped[int] = mapped_column(BigInteger)  # owed after this day
-    payout_date: Mapped[date] = mapped_column(Date)
+    payout_date: Mapped[date | None] = mapped_column(Date)  # none while held
     status: Mapped[SettlementStatus] = mapped_column(str_enum(SettlementStatus))
     transactions: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,7 +45,8 @@ def _date(text: str) -> date:
 def _emit(rows: list[SettlementView], as_json: bool, title: str) -> None:
     if as_json:
         emit_json([{**dataclasses.asdict(r), "business_date": r.business_date.isoformat(),
-                    "payout_date": r.payout_date.isoformat(), "status": r.status.value}
+                    "payout_date": r.payout_date.isoformat() if r.payout_date else None,
+                    "status": r.status.value}
                    for r in rows])  # fmt: skip
         return
     table(
@@ -52,7 +55,8 @@ def _emit(rows: list[SettlementView], as_json: bool, title: str) -> None:
          _("Payout"), _("Carried out"), _("Payout date")],
         [(r.mid, r.transactions, money(r.gross_minor), money(r.refunds_minor), money(r.fees_minor),
           money(r.net_minor), money(r.carried_in_minor), money(r.payout_minor),
-          money(r.carried_out_minor), r.payout_date.isoformat()) for r in rows],
+          money(r.carried_out_minor),
+          r.payout_date.isoformat() if r.payout_date else _(r.status.value)) for r in rows],
     )  # fmt: skip
 
 
@@ -89,3 +93,43 @@ def show(
 ) -> None:
     when = _date(day)
     _emit(app().settlement.show(when, merchant), as_json, _("Settlement of {day}").format(day=when))
+
+
+@settle.command("export", help=_("Write the bank's payout file (CSV) of a settled day."))
+@handles_errors
+def export(
+    day: DateOpt,
+    out: Annotated[
+        Path | None, typer.Option(help=_("File to write (mode 0600); default payouts-DATE.csv."))
+    ] = None,
+) -> None:
+    when = _date(day)
+    text = app().settlement.payout_file(when)
+    path = out or Path(f"payouts-{when.isoformat()}.csv")
+    # It holds merchants' account numbers in clear, for the bank only.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    say(_("{n} payouts written to {path}").format(n=text.count("\n") - 1, path=path))
+
+
+@settle.command("hold", help=_("Hold a merchant's payouts until released (--reason)."))
+@handles_errors
+def hold(
+    mid: Annotated[str, typer.Argument(help=_("MID."))],
+    reason: Annotated[str, typer.Option(help=_("Why (kept with the hold)."))],
+    by: ByOpt = None,
+) -> None:
+    app().settlement.hold(mid, reason, actor(by))
+    say(_("Payouts of {mid} are held.").format(mid=mid))
+
+
+@settle.command("release", help=_("Release a merchant's payouts; what was held is paid out."))
+@handles_errors
+def release(
+    mid: Annotated[str, typer.Argument(help=_("MID."))],
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    rows = app().settlement.release(mid, actor(by))
+    _emit(rows, as_json, _("Released payouts of {mid}").format(mid=mid))

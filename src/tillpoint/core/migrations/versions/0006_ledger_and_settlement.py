@@ -1,4 +1,4 @@
-"""the double-entry ledger, the payment's fee, business days and settlements
+"""the double-entry ledger, the payment's fee, business days, settlements, payout holds
 
 Revision ID: 0006
 Revises: 0005
@@ -59,6 +59,25 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "payout_holds",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("merchant_id", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("held_by", sa.String(length=100), nullable=False),
+        sa.Column("held_at", tillpoint.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("released_by", sa.String(length=100), nullable=True),
+        sa.Column("released_at", tillpoint.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"], ["merchants.id"], name=op.f("fk_payout_holds_merchant_id_merchants")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payout_holds")),
+    )
+    with op.batch_alter_table("payout_holds", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payout_holds_merchant_id"), ["merchant_id"], unique=False
+        )
+
+    op.create_table(
         "settlements",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("merchant_id", sa.Integer(), nullable=False),
@@ -71,12 +90,13 @@ def upgrade() -> None:
         sa.Column("carried_in_minor", sa.BigInteger(), nullable=False),
         sa.Column("payout_minor", sa.BigInteger(), nullable=False),
         sa.Column("carried_out_minor", sa.BigInteger(), nullable=False),
-        sa.Column("payout_date", sa.Date(), nullable=False),
+        sa.Column("payout_date", sa.Date(), nullable=True),
         sa.Column(
             "status",
             sa.Enum(
                 "paid",
                 "nothing",
+                "held",
                 name="settlementstatus",
                 native_enum=False,
                 create_constraint=True,
@@ -226,6 +246,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_settlements_business_date"))
 
     op.drop_table("settlements")
+    with op.batch_alter_table("payout_holds", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payout_holds_merchant_id"))
+
+    op.drop_table("payout_holds")
     with op.batch_alter_table("ledger_accounts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_accounts_merchant_id"))
 

@@ -1,0 +1,66 @@
+"""Holds keep payouts back until released; the payout file pays each merchant's own
+account."""
+
+import csv
+import io
+from datetime import date, timedelta
+
+import pytest
+from tests.conftest import approved, business_application
+
+from tillpoint.app import Tillpoint
+from tillpoint.clearing.models import SettlementStatus
+from tillpoint.core.errors import Refused
+from tillpoint.ledger import service as ledger
+from tillpoint.ledger.models import EntryKind
+
+WEDNESDAY = date(2026, 11, 25)
+
+
+def book(tp: Tillpoint, mid: str, amount_minor: int, fee_minor: int = 0) -> None:
+    with tp.ctx.db.transaction() as s:
+        ledger.post(s, EntryKind.CAPTURE,
+                    ledger.capture_lines("CUP", mid, amount_minor, fee_minor),
+                    business_date=tp.days.open_date(), at=tp.ctx.now(), memo="test")  # fmt: skip
+
+
+def test_a_hold_keeps_the_payout_until_released(tp: Tillpoint) -> None:
+    mid = approved(tp, business_application())
+    tp.settlement.hold(mid, "chargeback under review", "risk")
+    with pytest.raises(Refused):
+        tp.settlement.hold(mid, "again", "risk")
+    book(tp, mid, 10_000, 50)
+    day = tp.days.cut_off("ops")
+    (held,) = tp.settlement.run(day)
+    assert (held.status, held.payout_minor, held.payout_date) == (
+        SettlementStatus.HELD,
+        9_950,
+        None,
+    )
+    balances = {b.code: b.balance.amount_minor for b in tp.ledger.balances()}
+    assert balances[ledger.payable(mid)] == -9_950  # still owed, not paid out
+    assert tp.settlement.payout_file(day).count("\n") == 1  # the header only
+    (paid,) = tp.settlement.release(mid, "risk")
+    assert paid.status is SettlementStatus.PAID
+    assert paid.payout_date == date(2026, 11, 27)  # released on Thursday's business day
+    balances = {b.code: b.balance.amount_minor for b in tp.ledger.balances()}
+    assert balances[ledger.payable(mid)] == 0 and balances["payouts:in-transit"] == -9_950
+    assert tp.ledger.check() == []
+    with pytest.raises(Refused):
+        tp.settlement.release(mid, "risk")
+
+
+def test_the_payout_file(tp: Tillpoint) -> None:
+    first = approved(tp, business_application(1))
+    second = approved(tp, business_application(2))
+    book(tp, first, 123_456, 617)
+    book(tp, second, 100)
+    day = tp.days.cut_off("ops")
+    tp.settlement.run(day)
+    rows = list(csv.DictReader(io.StringIO(tp.settlement.payout_file(day))))
+    assert [(r["mid"], r["amount"], r["payout_date"]) for r in rows] == [
+        (first, "1228.39", (day + timedelta(days=1)).isoformat()),
+        (second, "1.00", (day + timedelta(days=1)).isoformat()),
+    ]
+    assert rows[0]["account_number"] == tp.merchants.bank_account_number(first)
+    assert rows[0]["reference"].startswith(f"TP{day:%Y%m%d}")
