@@ -18,8 +18,10 @@ from tillpoint.cli._common import (
     actor,
     app,
     emit_json,
+    fields,
     handles_errors,
     money,
+    out,
     say,
     table,
 )
@@ -49,15 +51,21 @@ def _emit(rows: list[SettlementView], as_json: bool, title: str) -> None:
                     "status": r.status.value}
                    for r in rows])  # fmt: skip
         return
-    table(
-        title,
-        ["MID", _("Txns"), _("Gross"), _("Refunds"), _("Fees"), _("Net"), _("Carried in"),
-         _("Payout"), _("Carried out"), _("Payout date")],
-        [(r.mid, r.transactions, money(r.gross_minor), money(r.refunds_minor), money(r.fees_minor),
-          money(r.net_minor), money(r.carried_in_minor), money(r.payout_minor),
-          money(r.carried_out_minor),
-          r.payout_date.isoformat() if r.payout_date else _(r.status.value)) for r in rows],
-    )  # fmt: skip
+    columns = [_("Transactions"), _("Gross"), _("Refunds"), _("Fees"), _("Net"),
+               _("Carried in"), _("Payout"), _("Carried out"), _("Payout date")]  # fmt: skip
+
+    def values(r: SettlementView) -> list[object]:
+        due = r.payout_date.isoformat() if r.payout_date else _(r.status.value)
+        amounts = (r.gross_minor, r.refunds_minor, r.fees_minor, r.net_minor,
+                   r.carried_in_minor, r.payout_minor, r.carried_out_minor)  # fmt: skip
+        return [r.transactions, *(money(a) for a in amounts), due]
+
+    if out.width >= 130:  # room for one line per merchant
+        table(title, ["MID", *columns], [[r.mid, *values(r)] for r in rows])
+        return
+    say(title)
+    for r in rows:  # else one block per merchant
+        fields(r.mid, list(zip(columns, values(r), strict=True)))
 
 
 @settle.command("cutoff", help=_("Close the open business day now (a manual 日切) and print it."))
