@@ -64,3 +64,37 @@ def test_the_payout_file(tp: Tillpoint) -> None:
     ]
     assert rows[0]["account_number"] == tp.merchants.bank_account_number(first)
     assert rows[0]["reference"].startswith(f"TP{day:%Y%m%d}")
+
+
+def test_a_run_killed_halfway_ends_like_an_uninterrupted_one(
+    tp: Tillpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mids = [approved(tp, business_application(n)) for n in (1, 2, 3)]
+    for n, mid in enumerate(mids, 1):
+        book(tp, mid, 10_000 * n, 5 * n)
+    day = tp.days.cut_off("ops")
+    real = type(tp.settlement)._settle
+    calls = 0
+
+    def dies_on_the_second(self: object, merchant_id: int, mid: str, on: date) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt  # the process is killed mid-run
+        real(tp.settlement, merchant_id, mid, on)
+
+    monkeypatch.setattr(type(tp.settlement), "_settle", dies_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        tp.settlement.run(day)
+    assert [r.mid for r in tp.settlement.show(day)] == [mids[0]]  # one settled, whole
+    monkeypatch.setattr(type(tp.settlement), "_settle", real)
+    rows = tp.settlement.run(day)
+    assert [(r.mid, r.payout_minor) for r in rows] == [
+        (mids[0], 9_995),
+        (mids[1], 19_990),
+        (mids[2], 29_985),
+    ]
+    assert tp.ledger.check() == []
+    balances = {b.code: b.balance.amount_minor for b in tp.ledger.balances()}
+    assert all(balances[ledger.payable(m)] == 0 for m in mids)
+    assert balances["payouts:in-transit"] == -(9_995 + 19_990 + 29_985)
