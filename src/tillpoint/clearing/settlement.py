@@ -55,7 +55,19 @@ class SettlementView:
     status: SettlementStatus
 
 
+@dataclass(frozen=True)
+class _Figures:
+    merchant_id: int
+    mid: str
+    movement: int  # net: what the day's captures, undos and refunds owe the merchant
+    refunds: int
+    fees: int
+    transactions: int
+
+
 class SettlementService:
+    chunk = 200  # merchants settled per transaction
+
     def __init__(self, ctx: Context, days: BusinessDays) -> None:
         self.ctx = ctx
         self.days = days
@@ -68,28 +80,51 @@ class SettlementService:
                 N_("Business day {day} is still open: cut it off first"),
                 day=day.isoformat(),
             )
+        figures = self._figures(day)
         with self.ctx.db.read() as s:
-            merchants = s.execute(
-                select(LedgerAccount.merchant_id, Merchant.mid)
-                .join(Merchant, Merchant.id == LedgerAccount.merchant_id)
-                .join(JournalLine, JournalLine.account_code == LedgerAccount.code)
-                .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-                .where(
-                    JournalEntry.business_date == day,
-                    LedgerAccount.code.like("merchant:%:payable"),
-                )
-                .distinct()
-                .order_by(LedgerAccount.merchant_id)
-            ).all()
             done = set(
                 s.scalars(select(Settlement.merchant_id).where(Settlement.business_date == day))
             )
-        for n, (merchant_id, mid) in enumerate(merchants, 1):
-            if merchant_id is not None and mid is not None and merchant_id not in done:
-                self._settle(merchant_id, mid, day)
+        todo = [f for f in figures if f.merchant_id not in done]
+        for start in range(0, len(todo), self.chunk):
+            self._settle(todo[start : start + self.chunk], day)
             if progress is not None:
-                progress(n, len(merchants))
+                progress(min(start + self.chunk, len(todo)), len(todo))
         return self.show(day)
+
+    def _figures(self, day: date) -> list[_Figures]:
+        """Every merchant's movements of the day, in one pass over the day's lines."""
+        line, kind = JournalLine.amount_minor, JournalEntry.kind
+        is_fee = ((kind == EntryKind.CAPTURE) & (line > 0)) | (
+            (kind == EntryKind.CAPTURE_UNDONE) & (line < 0)
+        )
+        with self.ctx.db.read() as s:
+            rows = s.execute(
+                select(
+                    LedgerAccount.merchant_id,
+                    Merchant.mid,
+                    -func.sum(line),
+                    func.sum(case((kind == EntryKind.REFUND, line), else_=0)),
+                    func.sum(case((is_fee, line), else_=0)),
+                    func.count(func.distinct(JournalEntry.payment_id)),
+                )
+                .select_from(JournalEntry)
+                .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
+                .join(LedgerAccount, LedgerAccount.code == JournalLine.account_code)
+                .join(Merchant, Merchant.id == LedgerAccount.merchant_id)
+                .where(
+                    JournalEntry.business_date == day,
+                    kind.in_((EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)),
+                    LedgerAccount.code.like("merchant:%:payable"),
+                )
+                .group_by(LedgerAccount.merchant_id, Merchant.mid)
+                .order_by(LedgerAccount.merchant_id)
+            ).all()
+        return [
+            _Figures(int(m), str(mid), int(movement), int(refunds), int(fees), int(n))
+            for m, mid, movement, refunds, fees, n in rows
+            if m is not None and mid is not None
+        ]
 
     def show(self, day: date, mid: str | None = None) -> list[SettlementView]:
         with self.ctx.db.read() as s:
@@ -176,52 +211,32 @@ class SettlementService:
                             Money(r.payout_minor, r.currency).plain(), r.currency])  # fmt: skip
             return out.getvalue()
 
-    def _settle(self, merchant_id: int, mid: str, day: date) -> None:
+    def _settle(self, chunk: list[_Figures], day: date) -> None:
+        """Settle a chunk of merchants in one transaction: all or none of them, so a run
+        stopped anywhere leaves each merchant settled whole or not at all."""
         try:
             with self.ctx.db.transaction() as s:
-                if s.scalar(
-                    select(Settlement.id).where(
-                        Settlement.merchant_id == merchant_id, Settlement.business_date == day
-                    )
-                ):
-                    return  # another run got there first
-                s.add(self._settlement(s, merchant_id, mid, day))
-        except IntegrityError:
-            return  # the same: the unique (merchant, day) made sure
+                for f in chunk:
+                    if s.scalar(
+                        select(Settlement.id).where(
+                            Settlement.merchant_id == f.merchant_id,
+                            Settlement.business_date == day,
+                        )
+                    ):
+                        continue  # another run got there first
+                    s.add(self._settlement(s, f, day))
+        except IntegrityError:  # a run alongside settled one of them: one at a time
+            if len(chunk) > 1:
+                for f in chunk:
+                    self._settle([f], day)
 
-    def _settlement(self, s: Session, merchant_id: int, mid: str, day: date) -> Settlement:
+    def _settlement(self, s: Session, f: _Figures, day: date) -> Settlement:
+        mid, merchant_id = f.mid, f.merchant_id
         payable = ledger.payable(mid)
-        line, kind = JournalLine.amount_minor, JournalEntry.kind
-        movement, refunds, transactions = s.execute(
-            select(
-                func.coalesce(-func.sum(line), 0),
-                func.coalesce(func.sum(case((kind == EntryKind.REFUND, line), else_=0)), 0),
-                func.count(func.distinct(JournalEntry.payment_id)),
-            )
-            .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-            .where(
-                JournalLine.account_code == payable,
-                JournalEntry.business_date == day,
-                kind.in_((EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)),
-            )
-        ).one()
-        # The fee lines on the merchant's payable: debits in captures, credits in undos.
-        fees = s.scalar(
-            select(func.coalesce(func.sum(line), 0))
-            .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-            .where(
-                JournalLine.account_code == payable,
-                JournalEntry.business_date == day,
-                (
-                    (kind == EntryKind.CAPTURE) & (line > 0)
-                    | (kind == EntryKind.CAPTURE_UNDONE) & (line < 0)
-                ),
-            )
-        )
-        movement, refunds, fees = int(movement), int(refunds), int(fees or 0)
+        movement, refunds, fees, transactions = f.movement, f.refunds, f.fees, f.transactions
         carried_in = int(
             s.scalar(
-                select(func.coalesce(func.sum(line), 0)).where(
+                select(func.coalesce(func.sum(JournalLine.amount_minor), 0)).where(
                     JournalLine.account_code == ledger.carried(mid)
                 )
             )
