@@ -35,6 +35,7 @@ LABELS = (
     N_("payout"),
     N_("carry"),
     N_("carry_applied"),
+    N_("data_fee"),
     # SettlementStatus
     N_("paid"),
     N_("nothing"),

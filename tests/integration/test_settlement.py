@@ -10,6 +10,7 @@ from tests.conftest import approved, business_application
 
 from tillpoint.app import Tillpoint
 from tillpoint.clearing.models import SettlementStatus
+from tillpoint.core.clock import FixedClock
 from tillpoint.core.errors import Refused
 from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind
@@ -99,3 +100,30 @@ def test_a_run_killed_halfway_ends_like_an_uninterrupted_one(
     balances = {b.code: b.balance.amount_minor for b in tp.ledger.balances()}
     assert all(balances[ledger.payable(m)] == 0 for m in mids)
     assert balances["payouts:in-transit"] == -(9_995 + 19_990 + 29_985)
+
+
+def test_terminal_data_fees_fall_due_after_the_free_days(tp: Tillpoint, clock: FixedClock) -> None:
+    from tillpoint.clearing.datafees import due_dates
+
+    mid = approved(tp, business_application())
+    p = tp.terminals.add("SN0001", "P1", "w")
+    tp.terminals.bind(p.terminal.tid, mid, "ops")
+    tp.signon.sign_on(p.terminal.tid, mid, "001")  # activated Wednesday 25 November
+    book(tp, mid, 10_000)
+    first = tp.days.cut_off("ops")
+    (day_one,) = tp.settlement.run(first)
+    assert day_one.data_fees_minor == 0  # BIZ-STD: 36.00 a year, free for 30 days
+    clock.advance(timedelta(days=30))  # 25 December: the fee falls due, no payments
+    due_day = tp.days.cut_off("ops")
+    assert due_day == date(2026, 12, 25)
+    (charged,) = tp.settlement.run(due_day)
+    assert (charged.data_fees_minor, charged.net_minor, charged.payout_minor) == (3_600, -3_600, 0)
+    assert charged.carried_out_minor == 3_600  # owed, taken from the next positive day
+    assert tp.settlement.run(due_day) == [charged]  # charged once
+    balances = {b.code: b.balance.amount_minor for b in tp.ledger.balances()}
+    assert balances["income:data-fees"] == -3_600 and tp.ledger.check() == []
+    assert due_dates(date(2028, 2, 29), date(2030, 3, 1)) == [
+        date(2028, 2, 29),
+        date(2029, 2, 28),
+        date(2030, 2, 28),
+    ]

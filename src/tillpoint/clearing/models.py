@@ -57,7 +57,8 @@ class Settlement(Base):
     gross_minor: Mapped[int] = mapped_column(BigInteger)  # captures less voids/reversals
     refunds_minor: Mapped[int] = mapped_column(BigInteger)
     fees_minor: Mapped[int] = mapped_column(BigInteger)
-    net_minor: Mapped[int] = mapped_column(BigInteger)  # gross - refunds - fees
+    data_fees_minor: Mapped[int] = mapped_column(BigInteger)  # terminal data fees due
+    net_minor: Mapped[int] = mapped_column(BigInteger)  # gross - refunds - fees - data fees
     carried_in_minor: Mapped[int] = mapped_column(BigInteger)  # owed from earlier days
     payout_minor: Mapped[int] = mapped_column(BigInteger)  # never negative
     carried_out_minor: Mapped[int] = mapped_column(BigInteger)  # owed after this day
@@ -65,3 +66,19 @@ class Settlement(Base):
     status: Mapped[SettlementStatus] = mapped_column(str_enum(SettlementStatus))
     transactions: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DataFeeCharge(Base):
+    """A terminal's yearly data fee (流量费), charged by the settlement of the day it fell
+    due (or the first settlement after)."""
+
+    __tablename__ = "data_fee_charges"
+    __table_args__ = (UniqueConstraint("terminal_id", "due_date"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    due_date: Mapped[date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    business_date: Mapped[date] = mapped_column(Date)  # the settlement that charged it

@@ -3,7 +3,7 @@ straight to its own bank account.
 
 For merchant M and day D, from the ledger's entries booked on D:
 
-    net = gross (captures less their voids and reversals) - refunds - fees
+    net = gross (captures less their voids and reversals) - refunds - fees - data fees
 
 A positive net first pays off what M still owes from earlier negative days (carried
 forward), and the rest is M's payout, due the next business day. A negative net is
@@ -24,8 +24,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tillpoint.clearing.datafees import Due, fees_due
 from tillpoint.clearing.days import BusinessDays, next_business_day
-from tillpoint.clearing.models import PayoutHold, Settlement, SettlementStatus
+from tillpoint.clearing.models import DataFeeCharge, PayoutHold, Settlement, SettlementStatus
 from tillpoint.context import Context, check_actor, check_reason
 from tillpoint.core.errors import Refused
 from tillpoint.core.i18n import N_
@@ -47,6 +48,7 @@ class SettlementView:
     gross_minor: int
     refunds_minor: int
     fees_minor: int
+    data_fees_minor: int
     net_minor: int
     carried_in_minor: int
     payout_minor: int
@@ -85,6 +87,12 @@ class SettlementService:
             done = set(
                 s.scalars(select(Settlement.merchant_id).where(Settlement.business_date == day))
             )
+            # A merchant with no payments that day still pays a data fee that fell due.
+            quiet = set(fees_due(s, day)) - {f.merchant_id for f in figures}
+            for merchant_id in sorted(quiet):
+                mid = s.scalar(select(Merchant.mid).where(Merchant.id == merchant_id))
+                if mid is not None:
+                    figures.append(_Figures(merchant_id, mid, 0, 0, 0, 0))
         todo = [f for f in figures if f.merchant_id not in done]
         for start in range(0, len(todo), self.chunk):
             self._settle(todo[start : start + self.chunk], day)
@@ -216,6 +224,7 @@ class SettlementService:
         stopped anywhere leaves each merchant settled whole or not at all."""
         try:
             with self.ctx.db.transaction() as s:
+                due = fees_due(s, day)
                 for f in chunk:
                     if s.scalar(
                         select(Settlement.id).where(
@@ -224,13 +233,13 @@ class SettlementService:
                         )
                     ):
                         continue  # another run got there first
-                    s.add(self._settlement(s, f, day))
+                    s.add(self._settlement(s, f, day, due.get(f.merchant_id, [])))
         except IntegrityError:  # a run alongside settled one of them: one at a time
             if len(chunk) > 1:
                 for f in chunk:
                     self._settle([f], day)
 
-    def _settlement(self, s: Session, f: _Figures, day: date) -> Settlement:
+    def _settlement(self, s: Session, f: _Figures, day: date, due: list[Due]) -> Settlement:
         mid, merchant_id = f.mid, f.merchant_id
         payable = ledger.payable(mid)
         movement, refunds, fees, transactions = f.movement, f.refunds, f.fees, f.transactions
@@ -243,11 +252,28 @@ class SettlementService:
             or 0
         )
         now = self.ctx.now()
+        data_fees = 0
+        for fee in due:
+            data_fees += fee.amount_minor
+            s.add(
+                DataFeeCharge(
+                    terminal_id=fee.terminal_id,
+                    merchant_id=merchant_id,
+                    due_date=fee.due_date,
+                    amount_minor=fee.amount_minor,
+                    currency=fee.currency,
+                    business_date=day,
+                )
+            )
+        gross = movement + refunds + fees
+        movement -= data_fees
 
         def post(entry: EntryKind, lines: ledger.Lines) -> None:
             ledger.post(s, entry, lines, business_date=day, at=now, memo=f"settlement {day}")
 
         held = self._held(s, merchant_id)
+        if data_fees:
+            post(EntryKind.DATA_FEE, [(payable, data_fees), (ledger.DATA_FEES, -data_fees)])
         if movement >= 0:
             applied = min(carried_in, movement)
             payout = movement - applied
@@ -264,9 +290,10 @@ class SettlementService:
             merchant_id=merchant_id,
             business_date=day,
             currency=DEFAULT_CURRENCY,
-            gross_minor=movement + refunds + fees,
+            gross_minor=gross,
             refunds_minor=refunds,
             fees_minor=fees,
+            data_fees_minor=data_fees,
             net_minor=movement,
             carried_in_minor=carried_in,
             payout_minor=payout,
@@ -297,6 +324,7 @@ def _view(r: Settlement, mid: str) -> SettlementView:
         r.gross_minor,
         r.refunds_minor,
         r.fees_minor,
+        r.data_fees_minor,
         r.net_minor,
         r.carried_in_minor,
         r.payout_minor,

@@ -51,12 +51,12 @@ def _emit(rows: list[SettlementView], as_json: bool, title: str) -> None:
                     "status": r.status.value}
                    for r in rows])  # fmt: skip
         return
-    columns = [_("Transactions"), _("Gross"), _("Refunds"), _("Fees"), _("Net"),
+    columns = [_("Transactions"), _("Gross"), _("Refunds"), _("Fees"), _("Data fees"), _("Net"),
                _("Carried in"), _("Payout"), _("Carried out"), _("Payout date")]  # fmt: skip
 
     def values(r: SettlementView) -> list[object]:
         due = r.payout_date.isoformat() if r.payout_date else _(r.status.value)
-        amounts = (r.gross_minor, r.refunds_minor, r.fees_minor, r.net_minor,
+        amounts = (r.gross_minor, r.refunds_minor, r.fees_minor, r.data_fees_minor, r.net_minor,
                    r.carried_in_minor, r.payout_minor, r.carried_out_minor)  # fmt: skip
         return [r.transactions, *(money(a) for a in amounts), due]
 

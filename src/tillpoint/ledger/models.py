@@ -31,6 +31,7 @@ class EntryKind(StrEnum):
     PAYOUT = "payout"  # the day's net on its way to the merchant's bank account
     CARRY = "carry"  # a negative day: the merchant owes it, carried forward
     CARRY_APPLIED = "carry_applied"  # what was carried, taken from a later day's net
+    DATA_FEE = "data_fee"  # a terminal's yearly data fee, fallen due
 
 
 class LedgerAccount(Base):

@@ -7,7 +7,7 @@ The chart of accounts (docs/settlement.md):
 - ``merchant:<MID>:payable``: what the acquirer owes a merchant;
 - ``merchant:<MID>:receivable``: what a merchant owes from a negative day, carried
   forward until a later day's net pays it;
-- ``income:fees``: the acquirer's fee income;
+- ``income:fees``: the acquirer's fee income; ``income:data-fees``: terminal data fees;
 - ``payouts:in-transit``: payouts instructed to the bank.
 
 Each payment event posts one entry in the same unit of work as the payment's change
@@ -54,6 +54,7 @@ def carried(mid: str) -> str:
 
 
 IN_TRANSIT = "payouts:in-transit"
+DATA_FEES = "income:data-fees"
 
 
 def capture_lines(org: str, mid: str, amount_minor: int, fee_minor: int) -> Lines:

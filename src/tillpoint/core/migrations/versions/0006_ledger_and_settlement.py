@@ -1,4 +1,5 @@
-"""the double-entry ledger, the payment's fee, business days, settlements, payout holds
+"""the double-entry ledger, the payment's fee, business days, settlements, payout holds,
+terminal data fee charges
 
 Revision ID: 0006
 Revises: 0005
@@ -86,6 +87,7 @@ def upgrade() -> None:
         sa.Column("gross_minor", sa.BigInteger(), nullable=False),
         sa.Column("refunds_minor", sa.BigInteger(), nullable=False),
         sa.Column("fees_minor", sa.BigInteger(), nullable=False),
+        sa.Column("data_fees_minor", sa.BigInteger(), nullable=False),
         sa.Column("net_minor", sa.BigInteger(), nullable=False),
         sa.Column("carried_in_minor", sa.BigInteger(), nullable=False),
         sa.Column("payout_minor", sa.BigInteger(), nullable=False),
@@ -120,6 +122,35 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "data_fee_charges",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("terminal_id", sa.Integer(), nullable=False),
+        sa.Column("merchant_id", sa.Integer(), nullable=False),
+        sa.Column("due_date", sa.Date(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_data_fee_charges_merchant_id_merchants"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["terminal_id"],
+            ["terminals.id"],
+            name=op.f("fk_data_fee_charges_terminal_id_terminals"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_fee_charges")),
+        sa.UniqueConstraint(
+            "terminal_id", "due_date", name=op.f("uq_data_fee_charges_terminal_id_due_date")
+        ),
+    )
+    with op.batch_alter_table("data_fee_charges", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_data_fee_charges_merchant_id"), ["merchant_id"], unique=False
+        )
+
+    op.create_table(
         "journal_entries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -131,6 +162,7 @@ def upgrade() -> None:
                 "payout",
                 "carry",
                 "carry_applied",
+                "data_fee",
                 name="entrykind",
                 native_enum=False,
                 create_constraint=True,
@@ -215,6 +247,7 @@ def _seed_accounts() -> None:
 
     rows = [
         row("income:fees", "income", "Fee income"),
+        row("income:data-fees", "income", "Terminal data fee income"),
         row("payouts:in-transit", "asset", "Payouts instructed to the bank"),
     ]
     rows += [row(f"receivable:{org}", "asset", f"Receivable from {org}") for org in ORGS]
@@ -242,6 +275,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_journal_entries_business_date"))
 
     op.drop_table("journal_entries")
+    with op.batch_alter_table("data_fee_charges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_data_fee_charges_merchant_id"))
+
+    op.drop_table("data_fee_charges")
     with op.batch_alter_table("settlements", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_settlements_business_date"))
 
