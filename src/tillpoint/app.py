@@ -9,6 +9,7 @@ from sqlalchemy import inspect, select
 
 from tillpoint.clearing.days import BusinessDays
 from tillpoint.clearing.settlement import SettlementService
+from tillpoint.clearing.statements import StatementService
 from tillpoint.context import Context
 from tillpoint.core.clock import Clock, SystemClock
 from tillpoint.core.db import Database, is_sqlite
@@ -39,6 +40,7 @@ class Tillpoint:
         self.ledger = LedgerService(ctx)
         self.days = BusinessDays(ctx)
         self.settlement = SettlementService(ctx, self.days)
+        self.statements = StatementService(ctx, self.settlement)
 
     def close(self) -> None:
         self.ctx.db.dispose()

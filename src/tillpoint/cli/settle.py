@@ -141,3 +141,27 @@ def release(
 ) -> None:
     rows = app().settlement.release(mid, actor(by))
     _emit(rows, as_json, _("Released payouts of {mid}").format(mid=mid))
+
+
+@settle.command(
+    "statement", help=_("A merchant's statement of a day, in Chinese and English (HTML or PDF).")
+)
+@handles_errors
+def statement(
+    mid: Annotated[str, typer.Argument(help=_("MID."))],
+    day: DateOpt,
+    fmt: Annotated[str, typer.Option("--format", help=_("html or pdf."))] = "html",
+    out: Annotated[
+        Path | None, typer.Option(help=_("File to write; default statement-MID-DATE.html/.pdf."))
+    ] = None,
+) -> None:
+    if fmt not in ("html", "pdf"):
+        raise typer.BadParameter(_("html or pdf"), param_hint="--format")
+    tp = app()
+    st = tp.statements.statement(mid, _date(day))
+    path = out or Path(f"statement-{mid}-{day}.{fmt}")
+    if fmt == "pdf":
+        path.write_bytes(tp.statements.pdf(st))
+    else:
+        path.write_text(tp.statements.html(st), encoding="utf-8")
+    say(_("Statement written to {path}").format(path=path))

@@ -1,0 +1,274 @@
+"""A merchant's statement of one business day, in Chinese and English at once: its
+settlement, totals by payment method, and every transaction (masked card numbers only),
+as an HTML page and as a PDF.
+
+The PDF uses the PDF standard's Chinese font STSong-Light, which every PDF reader
+supplies, so no font file ships or is embedded.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from sqlalchemy import select
+
+from tillpoint.clearing.models import DataFeeCharge
+from tillpoint.clearing.settlement import SettlementService, SettlementView
+from tillpoint.context import Context
+from tillpoint.core.clock import BUSINESS_TZ
+from tillpoint.core.errors import NotFound
+from tillpoint.core.i18n import N_, both
+from tillpoint.core.money import Money
+from tillpoint.ledger.models import EntryKind, JournalEntry
+from tillpoint.merchants.models import Merchant
+from tillpoint.merchants.services import find_merchant
+from tillpoint.payments.models import Payment
+from tillpoint.terminals.models import Terminal
+
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_FONT = "STSong-Light"
+
+DATA_FEES = N_("Data fees")
+# The labels of the statement, each shown as "中文 / English".
+LABELS = {
+    "title": N_("Settlement statement"),
+    "merchant": N_("Merchant"),
+    "mid": N_("Merchant ID"),
+    "date": N_("Business date"),
+    "payout_date": N_("Payout date"),
+    "account": N_("Settlement account"),
+    "summary": N_("Settlement"),
+    "gross": N_("Gross"),
+    "refunds": N_("Refunds"),
+    "fees": N_("Fees"),
+    "data_fees": DATA_FEES,
+    "net": N_("Net"),
+    "carried_in": N_("Carried in"),
+    "payout": N_("Payout"),
+    "carried_out": N_("Carried out"),
+    "by_method": N_("By payment method"),
+    "method": N_("Method"),
+    "count": N_("Transactions"),
+    "lines": N_("Transaction details"),
+    "time": N_("Time"),
+    "terminal": N_("Terminal"),
+    "type": N_("Type"),
+    "card": N_("Card"),
+    "amount": N_("Amount"),
+    "fee": N_("Fee"),
+    "held": N_("Held: the payout waits for operations"),
+    "not_settled": N_("Not settled yet"),
+}
+KIND_LABELS = {
+    EntryKind.CAPTURE: N_("Sale"),
+    EntryKind.CAPTURE_UNDONE: N_("Void or reversal"),
+    EntryKind.REFUND: N_("Refund"),
+}
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    at: str
+    tid: str
+    kind: str
+    card: str
+    method: str
+    amount: str
+    fee: str
+    rrn: str
+
+
+@dataclass
+class MethodTotals:
+    count: int = 0
+    gross_minor: int = 0
+    refunds_minor: int = 0
+    fees_minor: int = 0
+
+
+@dataclass(frozen=True)
+class Statement:
+    merchant: str
+    mid: str
+    account: str
+    business_date: date
+    settlement: SettlementView | None
+    by_method: dict[str, MethodTotals]
+    lines: list[StatementLine]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def money(self, minor: int) -> str:
+        return Money(minor).plain()
+
+
+class StatementService:
+    def __init__(self, ctx: Context, settlement: SettlementService) -> None:
+        self.ctx = ctx
+        self.settlement = settlement
+        self._env = Environment(
+            loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html"])
+        )
+
+    def statement(self, mid: str, day: date) -> Statement:
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, mid)
+            if m.mid is None:
+                raise NotFound("merchant.not_approved", N_("{ref} has no MID yet"), ref=mid)
+            rows = s.execute(
+                select(JournalEntry.kind, JournalEntry.at, Payment, Terminal.tid)
+                .join(Payment, Payment.id == JournalEntry.payment_id)
+                .join(Terminal, Terminal.id == Payment.terminal_id)
+                .where(
+                    JournalEntry.business_date == day,
+                    Payment.merchant_id == m.id,
+                    JournalEntry.kind.in_(list(KIND_LABELS)),
+                )
+                .order_by(JournalEntry.id)
+            ).all()
+            data_fees = s.scalars(
+                select(DataFeeCharge).where(
+                    DataFeeCharge.merchant_id == m.id, DataFeeCharge.business_date == day
+                )
+            ).all()
+            by_method: dict[str, MethodTotals] = defaultdict(MethodTotals)
+            lines = []
+            for kind, at, p, tid in rows:
+                sign = 1 if kind is EntryKind.CAPTURE else -1
+                fee = p.fee_minor * sign if kind is not EntryKind.REFUND else 0
+                method = both(p.method.value) if p.method else ""
+                totals = by_method[method]
+                totals.count += 1
+                if kind is EntryKind.REFUND:
+                    totals.refunds_minor += p.amount_minor
+                else:
+                    totals.gross_minor += sign * p.amount_minor
+                totals.fees_minor += fee
+                lines.append(
+                    StatementLine(
+                        _local(at),
+                        tid,
+                        both(KIND_LABELS[kind]),
+                        p.pan_masked or "",
+                        method,
+                        Money(sign * p.amount_minor).plain(),
+                        Money(fee).plain(),
+                        p.rrn,
+                    )
+                )
+            for charge in data_fees:
+                t = s.get(Terminal, charge.terminal_id)
+                lines.append(
+                    StatementLine(
+                        "",
+                        t.tid if t else "",
+                        both(DATA_FEES),
+                        "",
+                        "",
+                        "",
+                        Money(charge.amount_minor).plain(),
+                        "",
+                    )
+                )
+            merchant = _merchant_name(m)
+            account = f"{m.bank_name} {m.bank_account_masked}"
+        settled = self.settlement.show(day, m.mid)
+        return Statement(
+            merchant,
+            m.mid,
+            account,
+            day,
+            settled[0] if settled else None,
+            dict(by_method),
+            lines,
+            {k: both(v) for k, v in LABELS.items()},
+        )
+
+    def html(self, st: Statement) -> str:
+        return self._env.get_template("statement.html").render(st=st)
+
+    def pdf(self, st: Statement) -> bytes:
+        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
+        out = io.BytesIO()
+        doc = SimpleDocTemplate(
+            out, pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm, topMargin=14 * mm,
+            bottomMargin=14 * mm, title=f"{st.labels['title']} {st.mid} {st.business_date}",
+            invariant=1,
+        )  # fmt: skip
+        text = ParagraphStyle("text", fontName=_FONT, fontSize=8.5, leading=11)
+        head = ParagraphStyle("head", fontName=_FONT, fontSize=14, leading=18, spaceAfter=4)
+        sub = ParagraphStyle("sub", fontName=_FONT, fontSize=10.5, leading=14, spaceBefore=8)
+        L = st.labels
+
+        def table(rows: list[list[str]], widths: list[float] | None = None) -> Table:
+            t = Table([[Paragraph(c, text) for c in r] for r in rows], colWidths=widths,
+                      repeatRows=1, hAlign="LEFT")  # fmt: skip
+            t.setStyle(
+                TableStyle([
+                    ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ])
+            )  # fmt: skip
+            return t
+
+        story: list[object] = [Paragraph(L["title"], head)]
+        facts = [
+            [L["merchant"], st.merchant],
+            [L["mid"], st.mid],
+            [L["date"], st.business_date.isoformat()],
+            [L["account"], st.account],
+        ]
+        story.append(table(facts, [45 * mm, 135 * mm]))
+        story.append(Paragraph(L["summary"], sub))
+        story.append(table(_summary_rows(st), [60 * mm, 40 * mm]))
+        story.append(Paragraph(L["by_method"], sub))
+        method_rows = [[L["method"], L["count"], L["gross"], L["refunds"], L["fees"]]]
+        method_rows += [[m, str(t.count), st.money(t.gross_minor), st.money(t.refunds_minor),
+                         st.money(t.fees_minor)] for m, t in st.by_method.items()]  # fmt: skip
+        story.append(table(method_rows))
+        story.append(Paragraph(L["lines"], sub))
+        line_rows = [[L["time"], L["terminal"], L["type"], L["card"], L["amount"], L["fee"],
+                      "RRN"]]  # fmt: skip
+        line_rows += [[x.at, x.tid, x.kind, x.card, x.amount, x.fee, x.rrn] for x in st.lines]
+        story.append(table(line_rows, [26 * mm, 18 * mm, 30 * mm, 36 * mm, 22 * mm, 18 * mm,
+                                       30 * mm]))  # fmt: skip
+        story.append(Spacer(1, 4 * mm))
+        doc.build(story)
+        return out.getvalue()
+
+
+def _summary_rows(st: Statement) -> list[list[str]]:
+    L, r = st.labels, st.settlement
+    if r is None:
+        return [[L["summary"], L["not_settled"]]]
+    return [
+        [L["gross"], st.money(r.gross_minor)],
+        [L["refunds"], st.money(r.refunds_minor)],
+        [L["fees"], st.money(r.fees_minor)],
+        [L["data_fees"], st.money(r.data_fees_minor)],
+        [L["net"], st.money(r.net_minor)],
+        [L["carried_in"], st.money(r.carried_in_minor)],
+        [L["payout"], st.money(r.payout_minor)],
+        [L["carried_out"], st.money(r.carried_out_minor)],
+        [L["payout_date"], r.payout_date.isoformat() if r.payout_date else L["held"]],
+    ]
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _merchant_name(m: Merchant) -> str:
+    return m.display_name or m.legal_name
