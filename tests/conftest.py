@@ -103,10 +103,11 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def settings(db_url: str) -> Settings:
+def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=db_url,
+        network_dir=str(tmp_path / "network"),
         master_key=SecretStr(MASTER_KEY),
         demo=False,
         locale="en",

@@ -8,6 +8,7 @@ from typing import Literal
 from sqlalchemy import inspect, select
 
 from tillpoint.clearing.days import BusinessDays
+from tillpoint.clearing.reconcile import ReconciliationService
 from tillpoint.clearing.settlement import SettlementService
 from tillpoint.clearing.statements import StatementService
 from tillpoint.context import Context
@@ -41,6 +42,7 @@ class Tillpoint:
         self.days = BusinessDays(ctx)
         self.settlement = SettlementService(ctx, self.days)
         self.statements = StatementService(ctx, self.settlement)
+        self.reconciliation = ReconciliationService(ctx, self.days)
 
     def close(self) -> None:
         self.ctx.db.dispose()

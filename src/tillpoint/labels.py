@@ -4,7 +4,7 @@ The CLI and pages translate a status with ``_(status.value)``; a test checks tha
 value of every enum listed in ``LABELLED`` appears here.
 """
 
-from tillpoint.clearing.models import SettlementStatus
+from tillpoint.clearing.models import MatchStatus, SettlementStatus
 from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import AccountKind, EntryKind
 from tillpoint.merchants.models import MerchantKind, MerchantStatus, PaymentMethod, ShopStatus
@@ -14,6 +14,7 @@ LABELLED = (
     AccountKind,
     EntryKind,
     SettlementStatus,
+    MatchStatus,
     MerchantKind,
     MerchantStatus,
     PaymentMethod,
@@ -40,6 +41,11 @@ LABELS = (
     N_("paid"),
     N_("nothing"),
     N_("held"),
+    # MatchStatus
+    N_("matched"),
+    N_("missing_at_host"),
+    N_("missing_at_network"),
+    N_("amount_mismatch"),
     # MerchantKind
     N_("personal"),
     N_("business"),

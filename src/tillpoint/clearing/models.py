@@ -82,3 +82,27 @@ class DataFeeCharge(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     business_date: Mapped[date] = mapped_column(Date)  # the settlement that charged it
+
+
+class MatchStatus(StrEnum):
+    MATCHED = "matched"
+    MISSING_AT_HOST = "missing_at_host"  # the network has it, the acquirer does not
+    MISSING_AT_NETWORK = "missing_at_network"  # the acquirer has it, the network does not
+    AMOUNT_MISMATCH = "amount_mismatch"
+
+
+class ReconciliationItem(Base):
+    """One network reference of a business day, as the acquirer and the network each
+    booked it (minor units owed to the acquirer; zero where one side has nothing)."""
+
+    __tablename__ = "reconciliation_items"
+    __table_args__ = (UniqueConstraint("business_date", "network_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    network_ref: Mapped[str] = mapped_column(String(12))
+    org: Mapped[str | None] = mapped_column(String(3))
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
+    host_minor: Mapped[int] = mapped_column(BigInteger)
+    network_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[MatchStatus] = mapped_column(str_enum(MatchStatus))

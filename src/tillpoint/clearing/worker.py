@@ -1,5 +1,6 @@
 """The day's end under ``tillpoint serve``: close each business day once its cut-off has
-passed, then settle it when the payments still in flight at the cut-off have landed."""
+passed, then, when the payments still in flight at the cut-off have landed, reconcile it
+with the networks' clearing files and settle it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class DayWorker:
         for day, closed in sorted(self.pending.items()):
             if now - closed < self.grace_s:
                 continue
+            matched = self.tp.reconciliation.run(day)  # a mismatch holds its merchant
             rows = self.tp.settlement.run(day)
             del self.pending[day]
             settled.append(day)
@@ -42,6 +44,7 @@ class DayWorker:
                         "event": "settled",
                         "date": day.isoformat(),
                         "merchants": len(rows),
+                        "reconciliation_problems": len(matched.problems),
                         "payout_minor": sum(r.payout_minor for r in rows),
                     }
                 )

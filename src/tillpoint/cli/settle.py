@@ -165,3 +165,34 @@ def statement(
     else:
         path.write_text(tp.statements.html(st), encoding="utf-8")
     say(_("Statement written to {path}").format(path=path))
+
+
+@settle.command(
+    "reconcile",
+    help=_("Match a closed day with the networks' clearing files; mismatches hold the merchant."),
+)
+@handles_errors
+def reconcile(day: DateOpt, as_json: JsonOpt = False) -> None:
+    when = _date(day)
+    result = app().reconciliation.run(when)
+    items = [
+        {"network_ref": i.network_ref, "org": i.org, "status": i.status.value,
+         "host_minor": i.host_minor, "network_minor": i.network_minor}
+        for i in result.problems
+    ]  # fmt: skip
+    if as_json:
+        emit_json({"business_date": when.isoformat(), "matched": result.matched,
+                   "problems": items, "held_merchants": len(result.held)})  # fmt: skip
+        return
+    say(
+        _("{day}: {matched} references match, {problems} do not.").format(
+            day=when, matched=result.matched, problems=len(result.problems)
+        )
+    )
+    if result.problems:
+        table(
+            _("Reconciliation problems"),
+            [_("Reference"), _("Network"), _("Status"), _("Host"), _("Network amount")],
+            [(i["network_ref"], i["org"], _(str(i["status"])), money(int(i["host_minor"] or 0)),
+              money(int(i["network_minor"] or 0))) for i in items],
+        )  # fmt: skip

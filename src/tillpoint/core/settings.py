@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date, time
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from tillpoint.core.errors import ConfigurationError
 from tillpoint.core.i18n import N_, default_locale, normalise_locale
@@ -56,6 +58,13 @@ class Settings(BaseSettings):
         default=time(23, 0),
         description="Daily cut-off (日切), Asia/Shanghai: later payments belong to the next day.",
     )
+    network_dir: str = Field(
+        default="",
+        description=(
+            "Where the simulated card networks and wallets keep their clearing files; "
+            "default: beside an SQLite database (tillpoint.network/), else ./tillpoint-network."
+        ),
+    )
     holidays: str = Field(
         default="",
         description=(
@@ -70,6 +79,14 @@ class Settings(BaseSettings):
         for part in filter(None, (p.strip() for p in value.split(","))):
             date.fromisoformat(part)  # a ValueError names the bad date
         return value
+
+    def network_directory(self) -> Path:
+        if self.network_dir:
+            return Path(self.network_dir)
+        url = make_url(self.database_url)
+        if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
+            return Path(str(url.database)).with_suffix(".network")
+        return Path("tillpoint-network")
 
     def holiday_dates(self) -> frozenset[date]:
         return frozenset(

@@ -17,6 +17,7 @@ from tillpoint.core.clock import BUSINESS_TZ, Clock, SystemClock
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.money import Money
 from tillpoint.networks.bins import CardInfo, classify
+from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.networks.connector import AuthKind, CardRequest, NetworkAnswer
 from tillpoint.security import tdes
 
@@ -64,6 +65,7 @@ class _Auth:
     reversed: bool = False
     cancels: str | None = None  # a void: the reference it undid
     completes: str | None = None  # a completion: the hold it captured
+    ref: str = ""
     captured: Money | None = None
     refunded: Money = field(default_factory=Money.zero)
 
@@ -72,8 +74,11 @@ class CardNetworkSimulator:
     """Issuers of the test cards. PINs are checked against the zone PIN key (ZPK) the
     host translates PIN blocks into."""
 
-    def __init__(self, zpk: bytes, clock: Clock | None = None) -> None:
+    def __init__(
+        self, zpk: bytes, clock: Clock | None = None, journal: ClearingJournal | None = None
+    ) -> None:
         self._zpk = zpk
+        self._journal = journal
         self._clock = clock or SystemClock()
         self._cards = {c.pan: c for c in [*section6_cards(), *extra_cards()]}
         self._auths: dict[str, _Auth] = {}
@@ -99,7 +104,10 @@ class CardNetworkSimulator:
         if request.amount > card.available:
             return NetworkAnswer("51", info.org, info.issuer_id)
         card.available -= request.amount  # a sale debits, a pre-auth holds: same here
-        return self._record(request.network_ref, request.pan, request.kind, request.amount, info)
+        answer = self._record(request.network_ref, request.pan, request.kind, request.amount, info)
+        if request.kind is AuthKind.SALE:
+            self._clear(self._auths[request.network_ref], +1)
+        return answer
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
         auth = self._auths.get(network_ref)
@@ -126,6 +134,17 @@ class CardNetworkSimulator:
         else:
             taken = auth.captured or auth.amount
         card.available = card.available + taken if undo else card.available - taken
+        if auth.kind is AuthKind.SALE:  # a hold owes the acquirer nothing
+            self._clear(auth, -1 if undo else +1)
+
+    def _clear(self, auth: _Auth, sign: int) -> None:
+        """What the acquirer is owed for this authorisation moves: into the clearing
+        file of the day."""
+        info = classify(auth.pan)
+        if self._journal is not None and info is not None:
+            amount = auth.amount
+            self._journal.record(info.org.value, auth.ref, sign * amount.amount_minor,
+                                 amount.currency)  # fmt: skip
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
         original = self._auths.get(original_ref)
@@ -159,6 +178,7 @@ class CardNetworkSimulator:
         hold.captured = amount
         answer = self._record(network_ref, hold.pan, AuthKind.SALE, amount, info)
         self._auths[network_ref].completes = preauth_ref
+        self._clear(self._auths[network_ref], +1)
         return answer
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
@@ -173,7 +193,13 @@ class CardNetworkSimulator:
             return NetworkAnswer("13", info.org, info.issuer_id)
         sale.refunded += amount
         self._cards[sale.pan].available += amount
-        return self._record(network_ref, sale.pan, AuthKind.SALE, Money.zero(amount.currency), info)
+        answer = self._record(
+            network_ref, sale.pan, AuthKind.SALE, Money.zero(amount.currency), info
+        )
+        if self._journal is not None:
+            self._journal.record(info.org.value, network_ref, -amount.amount_minor,
+                                 amount.currency)  # fmt: skip
+        return answer
 
     def _check(self, card: TestCard, request: CardRequest) -> str | None:
         if card.lost:
@@ -201,5 +227,5 @@ class CardNetworkSimulator:
     ) -> NetworkAnswer:
         code = f"{next(self._codes) % 10**6:06d}"
         answer = NetworkAnswer("00", info.org, info.issuer_id, auth_code=code)
-        self._auths[ref] = _Auth(pan, kind, amount, answer)
+        self._auths[ref] = _Auth(pan, kind, amount, answer, ref=ref)
         return answer

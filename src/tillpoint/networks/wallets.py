@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from tillpoint.core.money import Money
+from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.networks.connector import NetworkAnswer
 
 
@@ -79,7 +80,8 @@ class _Paid:
 
 
 class WalletSimulator:
-    def __init__(self) -> None:
+    def __init__(self, journal: ClearingJournal | None = None) -> None:
+        self._journal = journal
         self._payments: dict[str, _Paid] = {}
         self._codes = itertools.count(200001)
 
@@ -97,6 +99,7 @@ class WalletSimulator:
             "00", None, WALLET_ISSUERS[org], auth_code=f"{next(self._codes) % 10**6:06d}"
         )
         self._payments[request.network_ref] = _Paid(org, request.amount, answer)
+        self._clear(org, request.network_ref, request.amount)
         return answer
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
@@ -104,8 +107,16 @@ class WalletSimulator:
         if paid is not None and not paid.reversed:
             paid.reversed = True
             if paid.cancels is not None:  # reversing a void: the payment stands again
-                self._payments[paid.cancels].reversed = False
+                original = self._payments[paid.cancels]
+                original.reversed = False
+                self._clear(original.org, paid.cancels, original.amount)
+            else:
+                self._clear(paid.org, network_ref, -paid.amount)
         return NetworkAnswer("00", None)
+
+    def _clear(self, org: WalletOrg, ref: str, amount: Money) -> None:
+        if self._journal is not None:
+            self._journal.record(org.value, ref, amount.amount_minor, amount.currency)
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
         paid = self._payments.get(original_ref)
@@ -114,6 +125,7 @@ class WalletSimulator:
         if network_ref in self._payments:
             return self._payments[network_ref].answer
         paid.reversed = True
+        self._clear(paid.org, original_ref, -paid.amount)
         answer = NetworkAnswer("00", None, WALLET_ISSUERS[paid.org])
         self._payments[network_ref] = _Paid(paid.org, Money.zero(), answer, cancels=original_ref)
         return answer
@@ -127,6 +139,7 @@ class WalletSimulator:
         if paid.refunded + amount > paid.amount:
             return NetworkAnswer("13", None)
         paid.refunded += amount
+        self._clear(paid.org, network_ref, -amount)
         answer = NetworkAnswer("00", None, WALLET_ISSUERS[paid.org])
         self._payments[network_ref] = _Paid(paid.org, Money.zero(amount.currency), answer)
         return answer

@@ -32,6 +32,7 @@ from tillpoint.merchants.fees import fee, plan_in_force, plan_rate
 from tillpoint.merchants.limits import limits_for
 from tillpoint.merchants.models import FeePlan, KindLimits, MerchantKind, PaymentMethod
 from tillpoint.networks.bins import CardInfo, Funding, classify
+from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.networks.connector import AuthKind, CardNetwork, CardRequest, NetworkAnswer
 from tillpoint.networks.simulator import CardNetworkSimulator
 from tillpoint.networks.wallets import (
@@ -1086,12 +1087,16 @@ def simulated(app: Tillpoint) -> Acquirer:
     """An acquirer on the in-process card network simulator, with its own zone PIN key
     and a running group committer (``close()`` stops it)."""
     zpk = tdes.generate_key()
+    # The simulated networks share the acquirer's business days, as a real network and
+    # its acquirers agree on settlement dates.
+    journal = ClearingJournal(app.ctx.settings.network_directory(), app.days.open_date)
     committer = GroupCommitter(app.ctx.db)
     committer.start()
     return Acquirer(
         app,
-        CardNetworkSimulator(zpk, app.ctx.clock),
+        CardNetworkSimulator(zpk, app.ctx.clock, journal),
         committer,
         zpk,
+        wallets=WalletSimulator(journal),
         network_timeout_s=app.ctx.settings.network_timeout_ms / 1000,
     )

@@ -1,5 +1,5 @@
 """the double-entry ledger, the payment's fee, business days, settlements, payout holds,
-terminal data fee charges
+terminal data fee charges, reconciliation
 
 Revision ID: 0006
 Revises: 0005
@@ -76,6 +76,46 @@ def upgrade() -> None:
     with op.batch_alter_table("payout_holds", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_payout_holds_merchant_id"), ["merchant_id"], unique=False
+        )
+
+    op.create_table(
+        "reconciliation_items",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.Column("network_ref", sa.String(length=12), nullable=False),
+        sa.Column("org", sa.String(length=3), nullable=True),
+        sa.Column("merchant_id", sa.Integer(), nullable=True),
+        sa.Column("host_minor", sa.BigInteger(), nullable=False),
+        sa.Column("network_minor", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "matched",
+                "missing_at_host",
+                "missing_at_network",
+                "amount_mismatch",
+                name="matchstatus",
+                native_enum=False,
+                create_constraint=True,
+                length=20,
+            ),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_reconciliation_items_merchant_id_merchants"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reconciliation_items")),
+        sa.UniqueConstraint(
+            "business_date",
+            "network_ref",
+            name=op.f("uq_reconciliation_items_business_date_network_ref"),
+        ),
+    )
+    with op.batch_alter_table("reconciliation_items", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_reconciliation_items_business_date"), ["business_date"], unique=False
         )
 
     op.create_table(
@@ -283,6 +323,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_settlements_business_date"))
 
     op.drop_table("settlements")
+    with op.batch_alter_table("reconciliation_items", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reconciliation_items_business_date"))
+
+    op.drop_table("reconciliation_items")
     with op.batch_alter_table("payout_holds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payout_holds_merchant_id"))
 

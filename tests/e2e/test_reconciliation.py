@@ -1,0 +1,60 @@
+"""The networks' clearing files against the books: a day that matches, then one where
+the network disagrees, which holds the merchant's payout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.hosting import run_with_host
+
+from tillpoint.app import Tillpoint
+from tillpoint.clearing.models import SettlementStatus
+from tillpoint.core.money import Money
+from tillpoint.terminal.device import Device, DeviceState
+
+DEBIT, VISA = "6212340000000000012", "4761340000000019"
+
+
+def test_reconciliation(demo: Tillpoint, tmp_path: Path) -> None:
+    async def day(port: int) -> None:
+        state = (
+            DeviceState.load(tmp_path / "t.json")
+            if (tmp_path / "t.json").exists()
+            else DeviceState.demo(1)
+        )
+        state.port = port
+        d = Device(state, tmp_path / "t.json")
+        sold = await d.sale(Money.parse("100.00"), DEBIT, pin="123456")
+        voided = await d.sale(Money.parse("20.00"), VISA)
+        await d.void(voided.rrn or "", VISA)
+        await d.refund(sold.rrn or "", Money.parse("30.00"), DEBIT)
+        await d.sale(Money.parse("8.00"), "130000000000000001", entry="scan")  # WeChat Pay
+        await d.close()
+
+    run_with_host(demo, day)
+    first = demo.days.cut_off("ops")
+    clean = demo.reconciliation.run(first)
+    assert (clean.matched, clean.problems, clean.held) == (4, [], [])
+    assert demo.settlement.run(first)[0].status is SettlementStatus.PAID
+
+    run_with_host(demo, day)
+    second = demo.days.cut_off("ops")
+    # The network's file for the second day: one line it never sent us, one amount off.
+    clearing = demo.ctx.settings.network_directory() / f"clearing-{second}.jsonl"
+    lines = [json.loads(x) for x in clearing.read_text().splitlines()]
+    lines[0]["amount_minor"] += 1
+    lines.append({"org": "CUP", "ref": "999999999999", "amount_minor": 500, "currency": "CNY"})
+    clearing.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    found = demo.reconciliation.run(second)
+    assert sorted(p.status.value for p in found.problems) == ["amount_mismatch", "missing_at_host"]
+    assert len(found.held) == 1 and found.matched == 3
+    again = demo.reconciliation.run(second)  # a second run reports what the first found
+    assert [(p.network_ref, p.status) for p in again.problems] == [
+        (p.network_ref, p.status) for p in found.problems
+    ]
+    (held,) = demo.settlement.run(second)
+    assert held.status is SettlementStatus.HELD and held.payout_date is None
+    (released,) = demo.settlement.release(held.mid, "ops")
+    assert released.status is SettlementStatus.PAID
+    assert demo.ledger.check() == []
