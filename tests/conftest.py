@@ -118,6 +118,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 def tp(settings: Settings, clock: FixedClock) -> Iterator[Tillpoint]:
     app = open_app(settings, clock=clock)
     yield app
+    assert app.ledger.check() == [], "the scenario left the ledger unbalanced"
     app.close()
 
 

@@ -19,4 +19,5 @@ def demo(db_url: str, tmp_path: Path) -> Iterator[Tillpoint]:
     app = open_app(settings)
     ensure_demo(app, 3)
     yield app
+    assert app.ledger.check() == [], "the scenario left the ledger unbalanced"
     app.close()

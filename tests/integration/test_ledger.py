@@ -30,3 +30,5 @@ def test_posting_and_checking(tp: Tillpoint) -> None:
         s.execute(text("UPDATE journal_lines SET amount_minor = amount_minor + 1 WHERE id = 1"))
     problems = tp.ledger.check()
     assert [(p.what, p.imbalance_minor) for p in problems] == [("entry", 1), ("total", 1)]
+    with tp.ctx.db.transaction() as s:  # put it back: the fixture checks the books after
+        s.execute(text("UPDATE journal_lines SET amount_minor = amount_minor - 1 WHERE id = 1"))
