@@ -91,9 +91,21 @@ class MatchStatus(StrEnum):
     AMOUNT_MISMATCH = "amount_mismatch"
 
 
+class ReconciliationRun(Base):
+    """A business day reconciled: how many references matched, how many did not."""
+
+    __tablename__ = "reconciliation_runs"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    matched: Mapped[int] = mapped_column(Integer)
+    problems: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ReconciliationItem(Base):
-    """One network reference of a business day, as the acquirer and the network each
-    booked it (minor units owed to the acquirer; zero where one side has nothing)."""
+    """A network reference of a business day that the acquirer and the network booked
+    differently (minor units owed to the acquirer; zero where one side has nothing).
+    Matched references are only counted."""
 
     __tablename__ = "reconciliation_items"
     __table_args__ = (UniqueConstraint("business_date", "network_ref"),)

@@ -15,10 +15,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, insert, select
 
 from tillpoint.clearing.days import BusinessDays
-from tillpoint.clearing.models import MatchStatus, PayoutHold, ReconciliationItem
+from tillpoint.clearing.models import (
+    MatchStatus,
+    PayoutHold,
+    ReconciliationItem,
+    ReconciliationRun,
+)
 from tillpoint.context import Context
 from tillpoint.core.errors import Refused
 from tillpoint.core.i18n import N_
@@ -28,10 +33,25 @@ from tillpoint.payments.models import Payment
 
 
 @dataclass(frozen=True)
+class Item:
+    network_ref: str
+    org: str | None
+    merchant_id: int | None
+    host_minor: int  # what the books say the network owes for it
+    network_minor: int  # what the network's clearing file says
+    status: MatchStatus
+
+    @classmethod
+    def of(cls, row: ReconciliationItem) -> Item:
+        return cls(row.network_ref, row.org, row.merchant_id, row.host_minor,
+                   row.network_minor, row.status)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Reconciliation:
     business_date: date
     matched: int
-    problems: list[ReconciliationItem]
+    problems: list[Item]
     held: list[int]  # merchant ids put on hold by this run
 
 
@@ -52,11 +72,14 @@ class ReconciliationService:
                 day=day.isoformat(),
             )
         with self.ctx.db.transaction() as s:
-            done = s.scalars(
-                select(ReconciliationItem).where(ReconciliationItem.business_date == day)
-            ).all()
-            if done:
-                return _report(day, list(done), [])
+            done = s.get(ReconciliationRun, day)
+            if done is not None:
+                kept = s.scalars(
+                    select(ReconciliationItem)
+                    .where(ReconciliationItem.business_date == day)
+                    .order_by(ReconciliationItem.network_ref)
+                ).all()
+                return Reconciliation(day, done.matched, [Item.of(i) for i in kept], [])
             sign = case(
                 (JournalEntry.kind == EntryKind.CAPTURE, 1), else_=-1
             )  # undone and refunds take back
@@ -78,35 +101,38 @@ class ReconciliationService:
             for line in self.journal().lines(day):
                 network[line.ref] += line.amount_minor
                 orgs[line.ref] = line.org
-            items = []
-            for ref in sorted(set(host) | set(network)):
-                org, merchant, ours = host.get(ref, (orgs.get(ref), None, 0))
+            matched, problems = 0, []
+            rrns = set(host) | set(network)
+            unknown = [ref for ref in rrns if ref not in host]  # whose payment was it?
+            owners = dict(
+                s.execute(select(Payment.rrn, Payment.merchant_id).where(Payment.rrn.in_(unknown)))
+                .tuples()
+                .all()
+            ) if unknown else {}  # fmt: skip
+            for ref in sorted(rrns):
+                org, merchant, ours = host.get(ref, (orgs.get(ref), owners.get(ref), 0))
                 theirs = network.get(ref, 0)
-                if merchant is None:  # only the network has it: whose payment was it?
-                    merchant = s.scalar(select(Payment.merchant_id).where(Payment.rrn == ref))
-                status = (
-                    MatchStatus.MATCHED
-                    if ref in host and ref in network and ours == theirs
-                    else MatchStatus.MISSING_AT_HOST
-                    if ref not in host
-                    else MatchStatus.MISSING_AT_NETWORK
-                    if ref not in network
-                    else MatchStatus.AMOUNT_MISMATCH
-                )
-                if ref in host and ref in network and ours == 0 == theirs:
-                    status = MatchStatus.MATCHED  # a capture undone the same day, both sides
-                item = ReconciliationItem(
-                    business_date=day, network_ref=ref, org=org, merchant_id=merchant,
-                    host_minor=ours, network_minor=theirs, status=status,
+                if ref not in host:
+                    status = MatchStatus.MISSING_AT_HOST
+                elif ref not in network:
+                    status = MatchStatus.MISSING_AT_NETWORK
+                else:
+                    status = MatchStatus.MATCHED if ours == theirs else MatchStatus.AMOUNT_MISMATCH
+                if status is MatchStatus.MATCHED:
+                    matched += 1
+                else:
+                    problems.append(Item(ref, org, merchant, ours, theirs, status))
+            s.add(ReconciliationRun(business_date=day, matched=matched, problems=len(problems),
+                                    at=self.ctx.now()))  # fmt: skip
+            if problems:
+                s.execute(
+                    insert(ReconciliationItem),
+                    [{"business_date": day, "network_ref": i.network_ref, "org": i.org,
+                      "merchant_id": i.merchant_id, "host_minor": i.host_minor,
+                      "network_minor": i.network_minor, "status": i.status} for i in problems],
                 )  # fmt: skip
-                s.add(item)
-                items.append(item)
-            held = []
-            troubled = {
-                i.merchant_id
-                for i in items
-                if i.status is not MatchStatus.MATCHED and i.merchant_id is not None
-            }
+            held: list[int] = []
+            troubled = {i.merchant_id for i in problems if i.merchant_id is not None}
             for merchant_id in sorted(troubled):
                 if not s.scalar(
                     select(PayoutHold.id).where(
@@ -122,9 +148,4 @@ class ReconciliationService:
                         )
                     )
                     held.append(merchant_id)
-            return _report(day, items, held)
-
-
-def _report(day: date, items: list[ReconciliationItem], held: list[int]) -> Reconciliation:
-    problems = [i for i in items if i.status is not MatchStatus.MATCHED]
-    return Reconciliation(day, len(items) - len(problems), problems, held)
+            return Reconciliation(day, matched, problems, held)

@@ -30,6 +30,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("business_date", name=op.f("pk_business_days")),
     )
     op.create_table(
+        "reconciliation_runs",
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.Column("matched", sa.Integer(), nullable=False),
+        sa.Column("problems", sa.Integer(), nullable=False),
+        sa.Column("at", tillpoint.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("business_date", name=op.f("pk_reconciliation_runs")),
+    )
+    op.create_table(
         "ledger_accounts",
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column(
@@ -335,5 +343,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_accounts_merchant_id"))
 
     op.drop_table("ledger_accounts")
+    op.drop_table("reconciliation_runs")
     op.drop_table("business_days")
     # ### end Alembic commands ###
