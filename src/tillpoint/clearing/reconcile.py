@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import case, func, insert, select
+from sqlalchemy.orm import Session
 
 from tillpoint.clearing.days import BusinessDays
 from tillpoint.clearing.models import (
@@ -80,48 +81,7 @@ class ReconciliationService:
                     .order_by(ReconciliationItem.network_ref)
                 ).all()
                 return Reconciliation(day, done.matched, [Item.of(i) for i in kept], [])
-            sign = case(
-                (JournalEntry.kind == EntryKind.CAPTURE, 1), else_=-1
-            )  # undone and refunds take back
-            host_rows = s.execute(
-                select(Payment.rrn, Payment.card_org, Payment.merchant_id,
-                       func.sum(sign * Payment.amount_minor))
-                .join(JournalEntry, JournalEntry.payment_id == Payment.id)
-                .where(
-                    JournalEntry.business_date == day,
-                    JournalEntry.kind.in_(
-                        (EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)
-                    ),
-                )
-                .group_by(Payment.rrn, Payment.card_org, Payment.merchant_id)
-            ).all()  # fmt: skip
-            host = {rrn: (org, merchant, int(total)) for rrn, org, merchant, total in host_rows}
-            network: dict[str, int] = defaultdict(int)
-            orgs: dict[str, str] = {}
-            for line in self.journal().lines(day):
-                network[line.ref] += line.amount_minor
-                orgs[line.ref] = line.org
-            matched, problems = 0, []
-            rrns = set(host) | set(network)
-            unknown = [ref for ref in rrns if ref not in host]  # whose payment was it?
-            owners = dict(
-                s.execute(select(Payment.rrn, Payment.merchant_id).where(Payment.rrn.in_(unknown)))
-                .tuples()
-                .all()
-            ) if unknown else {}  # fmt: skip
-            for ref in sorted(rrns):
-                org, merchant, ours = host.get(ref, (orgs.get(ref), owners.get(ref), 0))
-                theirs = network.get(ref, 0)
-                if ref not in host:
-                    status = MatchStatus.MISSING_AT_HOST
-                elif ref not in network:
-                    status = MatchStatus.MISSING_AT_NETWORK
-                else:
-                    status = MatchStatus.MATCHED if ours == theirs else MatchStatus.AMOUNT_MISMATCH
-                if status is MatchStatus.MATCHED:
-                    matched += 1
-                else:
-                    problems.append(Item(ref, org, merchant, ours, theirs, status))
+            matched, problems = self._compare(s, day)
             s.add(ReconciliationRun(business_date=day, matched=matched, problems=len(problems),
                                     at=self.ctx.now()))  # fmt: skip
             if problems:
@@ -131,21 +91,72 @@ class ReconciliationService:
                       "merchant_id": i.merchant_id, "host_minor": i.host_minor,
                       "network_minor": i.network_minor, "status": i.status} for i in problems],
                 )  # fmt: skip
-            held: list[int] = []
-            troubled = {i.merchant_id for i in problems if i.merchant_id is not None}
-            for merchant_id in sorted(troubled):
-                if not s.scalar(
-                    select(PayoutHold.id).where(
-                        PayoutHold.merchant_id == merchant_id, PayoutHold.released_at.is_(None)
-                    )
-                ):
-                    s.add(
-                        PayoutHold(
-                            merchant_id=merchant_id,
-                            reason=f"reconciliation of {day} does not match",
-                            held_by="reconciliation",
-                            held_at=self.ctx.now(),
-                        )
-                    )
-                    held.append(merchant_id)
+            held = self._hold(s, day, {i.merchant_id for i in problems} - {None})
             return Reconciliation(day, matched, problems, held)
+
+    def _compare(self, s: Session, day: date) -> tuple[int, list[Item]]:
+        """The day's references on both sides: how many match, and those that do not."""
+        host = self._booked(s, day)
+        network: dict[str, int] = defaultdict(int)
+        orgs: dict[str, str] = {}
+        for line in self.journal().lines(day):
+            network[line.ref] += line.amount_minor
+            orgs[line.ref] = line.org
+        unknown = [ref for ref in network if ref not in host]  # whose payment was it?
+        owners: dict[str, int] = {}
+        if unknown:
+            query = select(Payment.rrn, Payment.merchant_id).where(Payment.rrn.in_(unknown))
+            owners = {rrn: merchant for rrn, merchant in s.execute(query)}  # noqa: C416
+        matched, problems = 0, list[Item]()
+        for ref in sorted(set(host) | set(network)):
+            org, merchant, ours = host.get(ref, (orgs.get(ref), owners.get(ref), 0))
+            theirs = network.get(ref, 0)
+            if ref not in host:
+                status = MatchStatus.MISSING_AT_HOST
+            elif ref not in network:
+                status = MatchStatus.MISSING_AT_NETWORK
+            else:
+                status = MatchStatus.MATCHED if ours == theirs else MatchStatus.AMOUNT_MISMATCH
+            if status is MatchStatus.MATCHED:
+                matched += 1
+            else:
+                problems.append(Item(ref, org, merchant, ours, theirs, status))
+        return matched, problems
+
+    @staticmethod
+    def _booked(s: Session, day: date) -> dict[str, tuple[str | None, int, int]]:
+        """What the day's ledger entries say each network reference owes the acquirer."""
+        sign = case((JournalEntry.kind == EntryKind.CAPTURE, 1), else_=-1)
+        rows = s.execute(
+            select(Payment.rrn, Payment.card_org, Payment.merchant_id,
+                   func.sum(sign * Payment.amount_minor))
+            .join(JournalEntry, JournalEntry.payment_id == Payment.id)
+            .where(
+                JournalEntry.business_date == day,
+                JournalEntry.kind.in_(
+                    (EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)
+                ),
+            )
+            .group_by(Payment.rrn, Payment.card_org, Payment.merchant_id)
+        )  # fmt: skip
+        return {rrn: (org, merchant, int(total)) for rrn, org, merchant, total in rows}
+
+    def _hold(self, s: Session, day: date, merchants: set[int | None]) -> list[int]:
+        """Hold every merchant concerned by a difference that is not held already."""
+        held = []
+        for merchant_id in sorted(m for m in merchants if m is not None):
+            if not s.scalar(
+                select(PayoutHold.id).where(
+                    PayoutHold.merchant_id == merchant_id, PayoutHold.released_at.is_(None)
+                )
+            ):
+                s.add(
+                    PayoutHold(
+                        merchant_id=merchant_id,
+                        reason=f"reconciliation of {day} does not match",
+                        held_by="reconciliation",
+                        held_at=self.ctx.now(),
+                    )
+                )
+                held.append(merchant_id)
+        return held
