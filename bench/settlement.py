@@ -59,7 +59,8 @@ def load(tp: object, mids: list[str], ids: dict[str, int], rows: int) -> str:
     cur.execute("PRAGMA foreign_keys=OFF")  # the payments name no real terminal or batch
     clearing = tp.ctx.settings.network_directory()  # type: ignore[attr-defined]
     clearing.mkdir(parents=True, exist_ok=True)
-    network = (clearing / f"clearing-{day.isoformat()}.jsonl").open("w", encoding="utf-8")
+    network = (clearing / f"clearing-{day.isoformat()}.csv").open("w", encoding="utf-8")
+    network.write("org,ref,amount_minor,currency\n")
     at = "2026-11-25 10:00:00.000000"
     rnd = random.Random(7)
     for start in range(0, rows, CHUNK):
@@ -83,8 +84,7 @@ def load(tp: object, mids: list[str], ids: dict[str, int], rows: int) -> str:
             if fee:
                 lines += [(i, f"merchant:{mid}:payable", fee, "CNY"),
                           (i, "income:fees", -fee, "CNY")]  # fmt: skip
-            network.write(f'{{"org": "CUP", "ref": "{rrn}", "amount_minor": {sign * amount}, '
-                          f'"currency": "CNY"}}\n')  # fmt: skip
+            network.write(f"CUP,{rrn},{sign * amount},CNY\n")
         cur.execute("BEGIN IMMEDIATE")
         cur.executemany(
             "INSERT INTO payments (id, kind, status, response_code, merchant_id, shop_id, "

@@ -3,7 +3,6 @@ the network disagrees, which holds the merchant's payout."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests.hosting import run_with_host
@@ -41,11 +40,11 @@ def test_reconciliation(demo: Tillpoint, tmp_path: Path) -> None:
     run_with_host(demo, day)
     second = demo.days.cut_off("ops")
     # The network's file for the second day: one line it never sent us, one amount off.
-    clearing = demo.ctx.settings.network_directory() / f"clearing-{second}.jsonl"
-    lines = [json.loads(x) for x in clearing.read_text().splitlines()]
-    lines[0]["amount_minor"] += 1
-    lines.append({"org": "CUP", "ref": "999999999999", "amount_minor": 500, "currency": "CNY"})
-    clearing.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    clearing = demo.ctx.settings.network_directory() / f"clearing-{second}.csv"
+    header, *lines = [x.split(",") for x in clearing.read_text().splitlines()]
+    lines[0][2] = str(int(lines[0][2]) + 1)
+    lines.append(["CUP", "999999999999", "500", "CNY"])
+    clearing.write_text("".join(",".join(x) + "\n" for x in [header, *lines]))
     found = demo.reconciliation.run(second)
     assert sorted(p.status.value for p in found.problems) == ["amount_mismatch", "missing_at_host"]
     assert len(found.held) == 1 and found.matched == 3

@@ -11,7 +11,6 @@ settling it; the day's-end worker does.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
@@ -97,11 +96,7 @@ class ReconciliationService:
     def _compare(self, s: Session, day: date) -> tuple[int, list[Item]]:
         """The day's references on both sides: how many match, and those that do not."""
         host = self._booked(s, day)
-        network: dict[str, int] = defaultdict(int)
-        orgs: dict[str, str] = {}
-        for line in self.journal().lines(day):
-            network[line.ref] += line.amount_minor
-            orgs[line.ref] = line.org
+        network = self.journal().totals(day)
         unknown = [ref for ref in network if ref not in host]  # whose payment was it?
         owners: dict[str, int] = {}
         if unknown:
@@ -109,8 +104,11 @@ class ReconciliationService:
             owners = {rrn: merchant for rrn, merchant in s.execute(query)}  # noqa: C416
         matched, problems = 0, list[Item]()
         for ref in sorted(set(host) | set(network)):
-            org, merchant, ours = host.get(ref, (orgs.get(ref), owners.get(ref), 0))
-            theirs = network.get(ref, 0)
+            org_theirs = network.get(ref)
+            theirs = org_theirs[1] if org_theirs else 0
+            org, merchant, ours = host.get(
+                ref, (org_theirs[0] if org_theirs else None, owners.get(ref), 0)
+            )
             if ref not in host:
                 status = MatchStatus.MISSING_AT_HOST
             elif ref not in network:

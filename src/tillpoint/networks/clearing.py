@@ -1,6 +1,6 @@
 """The networks' side of the books: every approved movement of money a simulated card
-network or wallet records, written to its own clearing file per business date, apart
-from the acquirer's database. Reconciliation (clearing/reconcile.py) reads them back.
+network or wallet records, written to its own clearing file (CSV) per business date,
+apart from the acquirer's database. Reconciliation (clearing/reconcile.py) reads them back.
 
 A line is one movement for one network reference (the RRN the host gave it): a sale or
 completion owes the acquirer its amount; a refund, a void or a reversal takes it back.
@@ -8,20 +8,13 @@ completion owes the acquirer its amount; a refund, a void or a reversal takes it
 
 from __future__ import annotations
 
-import json
+import csv
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class ClearingLine:
-    org: str
-    ref: str
-    amount_minor: int  # owed to the acquirer: negative when money goes back
-    currency: str
+HEADER = ("org", "ref", "amount_minor", "currency")
 
 
 class ClearingJournal:
@@ -31,21 +24,33 @@ class ClearingJournal:
         self._lock = threading.Lock()
 
     def path(self, day: date) -> Path:
-        return self.directory / f"clearing-{day.isoformat()}.jsonl"
+        return self.directory / f"clearing-{day.isoformat()}.csv"
 
     def record(self, org: str, ref: str, amount_minor: int, currency: str) -> None:
         if not amount_minor:
             return
-        line = json.dumps({"org": org, "ref": ref, "amount_minor": amount_minor,
-                           "currency": currency})  # fmt: skip
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
-            with self.path(self.day()).open("a", encoding="utf-8") as f:
-                f.write(line + "\n")
+            path = self.path(self.day())
+            new = not path.exists()
+            with path.open("a", encoding="utf-8", newline="") as f:
+                w = csv.writer(f)
+                if new:
+                    w.writerow(HEADER)
+                w.writerow((org, ref, amount_minor, currency))
 
-    def lines(self, day: date) -> list[ClearingLine]:
+    def totals(self, day: date) -> dict[str, tuple[str, int]]:
+        """Per network reference of the day: the organisation and the net amount owed to
+        the acquirer (nothing if the network booked nothing that day)."""
         path = self.path(day)
+        totals: dict[str, tuple[str, int]] = {}
         if not path.exists():
-            return []
-        with path.open(encoding="utf-8") as f:
-            return [ClearingLine(**json.loads(raw)) for raw in f if raw.strip()]
+            return totals
+        with path.open(encoding="utf-8", newline="") as f:
+            rows = csv.reader(f)
+            if next(rows, None) != list(HEADER):
+                raise ValueError(f"{path} is not a clearing file")
+            for org, ref, amount, _currency in rows:
+                before = totals.get(ref)
+                totals[ref] = (org, int(amount) + (before[1] if before else 0))
+        return totals
