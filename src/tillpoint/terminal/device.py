@@ -323,7 +323,7 @@ class Device:
         hold = next(
             (e for e in self.state.journal if e.kind == "preauth" and e.auth_code == auth_code),
             None,
-        )
+        )  # the hold may be from an earlier batch: then this terminal no longer knows it
         original = f"{self.client.batch}{hold.stan}{hold.host_time[:4]}" if hold else "0" * 12
         extra: dict[int, str | bytes] = {38: auth_code, 61: original}
         return await self._charge("completion", amount, pan, entry, pin, expiry, extra)
@@ -357,6 +357,10 @@ class Device:
         )
         answer = await self._financial(Message(mti, fields), reversible=True)
         return self._journal(kind, answer, amount, pan)
+
+    def last(self, kind: str) -> JournalEntry | None:
+        """The latest transaction of a kind in the open batch."""
+        return next((e for e in reversed(self.state.journal) if e.kind == kind), None)
 
     def find(self, stan: str, kind: str) -> JournalEntry | None:
         """A transaction of the open batch by its voucher number (STAN)."""

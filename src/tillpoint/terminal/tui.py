@@ -428,7 +428,7 @@ class PosTerminal(App[None]):
 
     async def _original(self, title: str, kind: str) -> JournalEntry:
         """The transaction of the open batch a void names, by its voucher number."""
-        last = next((e for e in reversed(self.device.state.journal) if e.kind == kind), None)
+        last = self.device.last(kind)
         while True:
             stan = await self.digits(
                 title,
@@ -514,7 +514,7 @@ class PosTerminal(App[None]):
 
     async def completion(self) -> None:
         title = _("Pre-auth completion")
-        held = next((e for e in reversed(self.device.state.journal) if e.kind == "preauth"), None)
+        held = self.device.last("preauth")
         auth_code = await self.digits(
             title,
             _("Authorization code of the hold:"),
