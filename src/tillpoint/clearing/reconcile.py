@@ -14,7 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from tillpoint.clearing.days import BusinessDays
@@ -30,6 +41,26 @@ from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import EntryKind, JournalEntry
 from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.payments.models import Payment
+
+# Staging for one comparison, private to the transaction's connection.
+_STAGE = MetaData()
+_LINES = Table(
+    "recon_lines", _STAGE, Column("org", String(3)), Column("ref", String(12)),
+    Column("amount_minor", BigInteger), prefixes=["TEMPORARY"],
+)  # fmt: skip
+_NETWORK = Table(
+    "recon_network", _STAGE, Column("ref", String(12), primary_key=True),
+    Column("org", String(3)), Column("amount_minor", BigInteger), prefixes=["TEMPORARY"],
+)  # fmt: skip
+_HOST = Table(
+    "recon_host", _STAGE, Column("ref", String(12), primary_key=True), Column("org", String(3)),
+    Column("merchant_id", Integer), Column("amount_minor", BigInteger), prefixes=["TEMPORARY"],
+)  # fmt: skip
+_STAGING = (_LINES, _NETWORK, _HOST)
+# The clearing file goes in through the driver's own executemany: its rows are plain.
+_LOAD_QMARK = "INSERT INTO recon_lines (org, ref, amount_minor) VALUES (?, ?, ?)"
+_LOAD_FORMAT = "INSERT INTO recon_lines (org, ref, amount_minor) VALUES (%s, %s, %s)"
+_BATCH = 50_000
 
 
 @dataclass(frozen=True)
@@ -94,50 +125,76 @@ class ReconciliationService:
             return Reconciliation(day, matched, problems, held)
 
     def _compare(self, s: Session, day: date) -> tuple[int, list[Item]]:
-        """The day's references on both sides: how many match, and those that do not."""
-        host = self._booked(s, day)
-        network = self.journal().totals(day)
-        unknown = [ref for ref in network if ref not in host]  # whose payment was it?
-        owners: dict[str, int] = {}
-        if unknown:
-            query = select(Payment.rrn, Payment.merchant_id).where(Payment.rrn.in_(unknown))
-            owners = {rrn: merchant for rrn, merchant in s.execute(query)}  # noqa: C416
-        matched, problems = 0, list[Item]()
-        for ref in sorted(set(host) | set(network)):
-            org_theirs = network.get(ref)
-            theirs = org_theirs[1] if org_theirs else 0
-            org, merchant, ours = host.get(
-                ref, (org_theirs[0] if org_theirs else None, owners.get(ref), 0)
-            )
-            if ref not in host:
-                status = MatchStatus.MISSING_AT_HOST
-            elif ref not in network:
-                status = MatchStatus.MISSING_AT_NETWORK
-            else:
-                status = MatchStatus.MATCHED if ours == theirs else MatchStatus.AMOUNT_MISMATCH
-            if status is MatchStatus.MATCHED:
-                matched += 1
-            else:
-                problems.append(Item(ref, org, merchant, ours, theirs, status))
-        return matched, problems
-
-    @staticmethod
-    def _booked(s: Session, day: date) -> dict[str, tuple[str | None, int, int]]:
-        """What the day's ledger entries say each network reference owes the acquirer."""
-        sign = case((JournalEntry.kind == EntryKind.CAPTURE, 1), else_=-1)
-        rows = s.execute(
-            select(Payment.rrn, Payment.card_org, Payment.merchant_id,
-                   func.sum(sign * Payment.amount_minor))
-            .join(JournalEntry, JournalEntry.payment_id == Payment.id)
-            .where(
-                JournalEntry.business_date == day,
-                JournalEntry.kind.in_(
-                    (EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)
+        """The day's references on both sides, compared in the database: how many match,
+        and those that do not. Neither side is ever held in memory whole."""
+        conn = s.connection()
+        for table in _STAGING:
+            table.drop(conn, checkfirst=True)
+            table.create(conn)
+        load = _LOAD_QMARK if conn.dialect.paramstyle == "qmark" else _LOAD_FORMAT
+        batch: list[tuple[str, str, int]] = []
+        for row in self.journal().rows(day):
+            batch.append(row)
+            if len(batch) == _BATCH:
+                conn.exec_driver_sql(load, batch)
+                batch = []
+        if batch:
+            conn.exec_driver_sql(load, batch)
+        lines = _LINES.c
+        conn.execute(
+            insert(_NETWORK).from_select(
+                ["ref", "org", "amount_minor"],
+                select(lines.ref, func.min(lines.org), func.sum(lines.amount_minor)).group_by(
+                    lines.ref
                 ),
             )
-            .group_by(Payment.rrn, Payment.card_org, Payment.merchant_id)
+        )
+        sign = case((JournalEntry.kind == EntryKind.CAPTURE, 1), else_=-1)
+        conn.execute(
+            insert(_HOST).from_select(
+                ["ref", "org", "merchant_id", "amount_minor"],
+                select(Payment.rrn, func.min(Payment.card_org), func.min(Payment.merchant_id),
+                       func.sum(sign * Payment.amount_minor))
+                .join(JournalEntry, JournalEntry.payment_id == Payment.id)
+                .where(
+                    JournalEntry.business_date == day,
+                    JournalEntry.kind.in_(
+                        (EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)
+                    ),
+                )
+                .group_by(Payment.rrn),
+            )
         )  # fmt: skip
-        return {rrn: (org, merchant, int(total)) for rrn, org, merchant, total in rows}
+        h, n = _HOST.c, _NETWORK.c
+        matched = conn.scalar(
+            select(func.count()).select_from(_HOST.join(_NETWORK, n.ref == h.ref))
+            .where(h.amount_minor == n.amount_minor)
+        ) or 0  # fmt: skip
+        problems = [
+            Item(ref, org, merchant, ours, theirs,
+                 MatchStatus.MISSING_AT_NETWORK if theirs is None else MatchStatus.AMOUNT_MISMATCH)
+            for ref, org, merchant, ours, theirs in conn.execute(
+                select(h.ref, h.org, h.merchant_id, h.amount_minor, n.amount_minor)
+                .select_from(_HOST.outerjoin(_NETWORK, n.ref == h.ref))
+                .where(n.ref.is_(None) | (n.amount_minor != h.amount_minor))
+            )
+        ]  # fmt: skip
+        owner = select(Payment.merchant_id).where(Payment.rrn == n.ref).scalar_subquery()
+        problems += [
+            Item(ref, org, merchant, 0, theirs, MatchStatus.MISSING_AT_HOST)
+            for ref, org, merchant, theirs in conn.execute(
+                select(n.ref, n.org, owner, n.amount_minor)
+                .select_from(_NETWORK.outerjoin(_HOST, h.ref == n.ref))
+                .where(h.ref.is_(None))
+            )
+        ]
+        for table in _STAGING:
+            table.drop(conn)
+        problems = [
+            Item(i.network_ref, i.org, i.merchant_id, i.host_minor, i.network_minor or 0, i.status)
+            for i in sorted(problems, key=lambda i: i.network_ref)
+        ]
+        return int(matched), problems
 
     def _hold(self, s: Session, day: date, merchants: set[int | None]) -> list[int]:
         """Hold every merchant concerned by a difference that is not held already."""

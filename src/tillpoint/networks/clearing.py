@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -39,18 +39,15 @@ class ClearingJournal:
                     w.writerow(HEADER)
                 w.writerow((org, ref, amount_minor, currency))
 
-    def totals(self, day: date) -> dict[str, tuple[str, int]]:
-        """Per network reference of the day: the organisation and the net amount owed to
-        the acquirer (nothing if the network booked nothing that day)."""
+    def rows(self, day: date) -> Iterator[tuple[str, str, int]]:
+        """The day's lines as (organisation, reference, amount owed to the acquirer), read
+        as they come (none if the network booked nothing that day)."""
         path = self.path(day)
-        totals: dict[str, tuple[str, int]] = {}
         if not path.exists():
-            return totals
+            return
         with path.open(encoding="utf-8", newline="") as f:
-            rows = csv.reader(f)
-            if next(rows, None) != list(HEADER):
+            reader = csv.reader(f)
+            if next(reader, None) != list(HEADER):
                 raise ValueError(f"{path} is not a clearing file")
-            for org, ref, amount, _currency in rows:
-                before = totals.get(ref)
-                totals[ref] = (org, int(amount) + (before[1] if before else 0))
-        return totals
+            for org, ref, amount, _currency in reader:
+                yield org, ref, int(amount)
