@@ -33,6 +33,14 @@ def test_statement_of_a_settled_day(demo: Tillpoint, tmp_path: Path) -> None:
                  "-30.00", "借记卡 / debit", "支付宝 / alipay", "0.10"):  # fmt: skip
         assert text in html, text
     assert "6212340000000000012" not in html
+    ((shop, totals),) = st.by_shop.items()  # the demo merchant has one shop
+    assert (totals.count, totals.gross_minor, totals.refunds_minor, totals.fees_minor) == (
+        3,
+        12_500,
+        3_000,
+        60,
+    )
+    assert "门店 / Shop" in html and shop in html
     pdf = demo.statements.pdf(st)
     assert pdf.startswith(b"%PDF") and b"STSong-Light" in pdf
     (tmp_path / "statement.html").write_text(html, encoding="utf-8")

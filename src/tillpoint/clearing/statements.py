@@ -32,7 +32,7 @@ from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_, both
 from tillpoint.core.money import Money
 from tillpoint.ledger.models import EntryKind, JournalEntry
-from tillpoint.merchants.models import Merchant
+from tillpoint.merchants.models import Merchant, Shop
 from tillpoint.merchants.services import find_merchant
 from tillpoint.payments.models import Payment
 from tillpoint.terminals.models import Terminal
@@ -59,6 +59,8 @@ LABELS = {
     "payout": N_("Payout"),
     "carried_out": N_("Carried out"),
     "by_method": N_("By payment method"),
+    "by_shop": N_("By shop"),
+    "shop": N_("Shop"),
     "method": N_("Method"),
     "count": N_("Transactions"),
     "lines": N_("Transaction details"),
@@ -106,6 +108,7 @@ class Statement:
     business_date: date
     settlement: SettlementView | None
     by_method: dict[str, MethodTotals]
+    by_shop: dict[str, MethodTotals]
     lines: list[StatementLine]
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -127,9 +130,10 @@ class StatementService:
             if m.mid is None:
                 raise NotFound("merchant.not_approved", N_("{ref} has no MID yet"), ref=mid)
             rows = s.execute(
-                select(JournalEntry.kind, JournalEntry.at, Payment, Terminal.tid)
+                select(JournalEntry.kind, JournalEntry.at, Payment, Terminal.tid, Shop.name)
                 .join(Payment, Payment.id == JournalEntry.payment_id)
                 .join(Terminal, Terminal.id == Payment.terminal_id)
+                .join(Shop, Shop.id == Payment.shop_id)
                 .where(
                     JournalEntry.business_date == day,
                     Payment.merchant_id == m.id,
@@ -143,18 +147,19 @@ class StatementService:
                 )
             ).all()
             by_method: dict[str, MethodTotals] = defaultdict(MethodTotals)
+            by_shop: dict[str, MethodTotals] = defaultdict(MethodTotals)
             lines = []
-            for kind, at, p, tid in rows:
+            for kind, at, p, tid, shop in rows:
                 sign = 1 if kind is EntryKind.CAPTURE else -1
                 fee = p.fee_minor * sign if kind is not EntryKind.REFUND else 0
                 method = both(p.method.value) if p.method else ""
-                totals = by_method[method]
-                totals.count += 1
-                if kind is EntryKind.REFUND:
-                    totals.refunds_minor += p.amount_minor
-                else:
-                    totals.gross_minor += sign * p.amount_minor
-                totals.fees_minor += fee
+                for totals in (by_method[method], by_shop[shop]):
+                    totals.count += 1
+                    if kind is EntryKind.REFUND:
+                        totals.refunds_minor += p.amount_minor
+                    else:
+                        totals.gross_minor += sign * p.amount_minor
+                    totals.fees_minor += fee
                 lines.append(
                     StatementLine(
                         _local(at),
@@ -191,6 +196,7 @@ class StatementService:
             day,
             settled[0] if settled else None,
             dict(by_method),
+            dict(by_shop),
             lines,
             {k: both(v) for k, v in LABELS.items()},
         )
@@ -238,6 +244,11 @@ class StatementService:
         method_rows += [[m, str(t.count), st.money(t.gross_minor), st.money(t.refunds_minor),
                          st.money(t.fees_minor)] for m, t in st.by_method.items()]  # fmt: skip
         story.append(table(method_rows))
+        story.append(Paragraph(L["by_shop"], sub))
+        shop_rows = [[L["shop"], L["count"], L["gross"], L["refunds"], L["fees"]]]
+        shop_rows += [[m, str(t.count), st.money(t.gross_minor), st.money(t.refunds_minor),
+                       st.money(t.fees_minor)] for m, t in st.by_shop.items()]  # fmt: skip
+        story.append(table(shop_rows))
         story.append(Paragraph(L["lines"], sub))
         line_rows = [[L["time"], L["terminal"], L["type"], L["card"], L["amount"], L["fee"],
                       "RRN"]]  # fmt: skip
