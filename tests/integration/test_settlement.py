@@ -77,12 +77,12 @@ def test_a_run_killed_halfway_ends_like_an_uninterrupted_one(
     real = type(tp.settlement)._settle
     calls = 0
 
-    def dies_on_the_second(self: object, chunk: list[object], on: date) -> None:
+    def dies_on_the_second(self: object, chunk: list[object], on: date, due: object) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise KeyboardInterrupt  # the process is killed mid-run
-        real(tp.settlement, chunk, on)  # type: ignore[arg-type]
+        real(tp.settlement, chunk, on, due)  # type: ignore[arg-type]
 
     tp.settlement.chunk = 1
     monkeypatch.setattr(type(tp.settlement), "_settle", dies_on_the_second)

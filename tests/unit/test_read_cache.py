@@ -25,7 +25,7 @@ def test_a_write_a_forget_or_time_makes_it_read_again(tmp_path: Path) -> None:
     with db.transaction():
         pass
     assert cache.peek("k") is None and cache.get("k", load) == 2  # a write in this process
-    with db.transaction(payments_only=True):
+    with db.transaction(invalidate=False):
         pass
     assert cache.get("k", load) == 2  # payment writes change nothing it holds
     cache.forget("k")

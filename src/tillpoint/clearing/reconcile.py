@@ -171,7 +171,7 @@ class ReconciliationService:
             .where(h.amount_minor == n.amount_minor)
         ) or 0  # fmt: skip
         problems = [
-            Item(ref, org, merchant, ours, theirs,
+            Item(ref, org, merchant, ours, theirs or 0,
                  MatchStatus.MISSING_AT_NETWORK if theirs is None else MatchStatus.AMOUNT_MISMATCH)
             for ref, org, merchant, ours, theirs in conn.execute(
                 select(h.ref, h.org, h.merchant_id, h.amount_minor, n.amount_minor)
@@ -190,11 +190,7 @@ class ReconciliationService:
         ]
         for table in _STAGING:
             table.drop(conn)
-        problems = [
-            Item(i.network_ref, i.org, i.merchant_id, i.host_minor, i.network_minor or 0, i.status)
-            for i in sorted(problems, key=lambda i: i.network_ref)
-        ]
-        return int(matched), problems
+        return int(matched), sorted(problems, key=lambda i: i.network_ref)
 
     def _hold(self, s: Session, day: date, merchants: set[int | None]) -> list[int]:
         """Hold every merchant concerned by a difference that is not held already."""

@@ -87,15 +87,16 @@ class SettlementService:
             done = set(
                 s.scalars(select(Settlement.merchant_id).where(Settlement.business_date == day))
             )
+            due = fees_due(s, day)  # the data fees due, once for the whole run
             # A merchant with no payments that day still pays a data fee that fell due.
-            quiet = set(fees_due(s, day)) - {f.merchant_id for f in figures}
+            quiet = set(due) - {f.merchant_id for f in figures}
             for merchant_id in sorted(quiet):
                 mid = s.scalar(select(Merchant.mid).where(Merchant.id == merchant_id))
                 if mid is not None:
                     figures.append(_Figures(merchant_id, mid, 0, 0, 0, 0))
         todo = [f for f in figures if f.merchant_id not in done]
         for start in range(0, len(todo), self.chunk):
-            self._settle(todo[start : start + self.chunk], day)
+            self._settle(todo[start : start + self.chunk], day, due)
             if progress is not None:
                 progress(min(start + self.chunk, len(todo)), len(todo))
         return self.show(day)
@@ -219,12 +220,12 @@ class SettlementService:
                             Money(r.payout_minor, r.currency).plain(), r.currency])  # fmt: skip
             return out.getvalue()
 
-    def _settle(self, chunk: list[_Figures], day: date) -> None:
+    def _settle(self, chunk: list[_Figures], day: date, due: dict[int, list[Due]]) -> None:
         """Settle a chunk of merchants in one transaction: all or none of them, so a run
-        stopped anywhere leaves each merchant settled whole or not at all."""
+        stopped anywhere leaves each merchant settled whole or not at all. A data fee is
+        charged once whatever runs alongside (unique per terminal and due date)."""
         try:
             with self.ctx.db.transaction() as s:
-                due = fees_due(s, day)
                 for f in chunk:
                     if s.scalar(
                         select(Settlement.id).where(
@@ -237,7 +238,7 @@ class SettlementService:
         except IntegrityError:  # a run alongside settled one of them: one at a time
             if len(chunk) > 1:
                 for f in chunk:
-                    self._settle([f], day)
+                    self._settle([f], day, due)
 
     def _settlement(self, s: Session, f: _Figures, day: date, due: list[Due]) -> Settlement:
         mid, merchant_id = f.mid, f.merchant_id

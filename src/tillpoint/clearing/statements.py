@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -110,7 +110,7 @@ class Statement:
     by_method: dict[str, MethodTotals]
     by_shop: dict[str, MethodTotals]
     lines: list[StatementLine]
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str]
 
     def money(self, minor: int) -> str:
         return Money(minor).plain()

@@ -175,14 +175,10 @@ def statement(
 def reconcile(day: DateOpt, as_json: JsonOpt = False) -> None:
     when = _date(day)
     result = app().reconciliation.run(when)
-    items = [
-        {"network_ref": i.network_ref, "org": i.org, "status": i.status.value,
-         "host_minor": i.host_minor, "network_minor": i.network_minor}
-        for i in result.problems
-    ]  # fmt: skip
     if as_json:
+        problems = [{**dataclasses.asdict(i), "status": i.status.value} for i in result.problems]
         emit_json({"business_date": when.isoformat(), "matched": result.matched,
-                   "problems": items, "held_merchants": len(result.held)})  # fmt: skip
+                   "problems": problems, "held_merchants": len(result.held)})  # fmt: skip
         return
     say(
         _("{day}: {matched} references match, {problems} do not.").format(
@@ -193,6 +189,6 @@ def reconcile(day: DateOpt, as_json: JsonOpt = False) -> None:
         table(
             _("Reconciliation problems"),
             [_("Reference"), _("Network"), _("Status"), _("Host"), _("Network amount")],
-            [(i["network_ref"], i["org"], _(str(i["status"])), money(int(i["host_minor"] or 0)),
-              money(int(i["network_minor"] or 0))) for i in items],
+            [(i.network_ref, i.org, _(i.status.value), money(i.host_minor),
+              money(i.network_minor)) for i in result.problems],
         )  # fmt: skip

@@ -85,16 +85,16 @@ class Database:
         )
 
     @contextmanager
-    def transaction(self, *, payments_only: bool = False) -> Iterator[Session]:
+    def transaction(self, *, invalidate: bool = True) -> Iterator[Session]:
         """One unit of work: commits when the block ends normally, else rolls back all.
-        Each commit moves ``epoch`` on, which tells read caches (core/cache.py) that
-        what they hold may be stale; the terminal host's payment writes, which change
-        nothing they hold, say ``payments_only``."""
+        It moves ``epoch`` on, which tells read caches (core/cache.py) that what they
+        hold may be stale; writes that change nothing a cache holds (the terminal host's
+        payments, RRN blocks) pass ``invalidate=False``."""
         try:
             with self._sessions() as session, session.begin():
                 yield session
         finally:
-            if not payments_only:
+            if invalidate:
                 self.epoch = next(self._epochs)  # atomic, unlike += across threads
 
     @contextmanager

@@ -116,7 +116,7 @@ class GroupCommitter:
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
 
     def _transaction(self, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
-        with self.db.transaction(payments_only=True) as s:
+        with self.db.transaction(invalidate=False) as s:
             results = [(job, True, job.work(s)) for job in batch]
         self.commits += 1
         self.jobs += len(batch)

@@ -93,7 +93,8 @@ def post(
 ) -> int:
     """One balanced entry; nothing is written if it does not balance."""
     lines = [(code, minor) for code, minor in lines if minor]
-    invariant(lines and sum(minor for _, minor in lines) == 0, f"unbalanced {kind} entry: {lines}")
+    if not lines or sum(minor for _, minor in lines) != 0:  # described only when it fails
+        invariant(False, f"unbalanced {kind} entry: {lines}")
     conn = s.connection()
     entry_id: int = conn.execute(
         _INSERT_ENTRY,

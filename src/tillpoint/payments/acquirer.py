@@ -68,6 +68,11 @@ CARD_TESTING_REFUSALS = 3
 CARD_TESTING_WINDOW = timedelta(minutes=10)
 CARD_TESTING_CODES = ("05", "14", "51", "54", "59")
 CAPTURES = (PaymentKind.SALE, PaymentKind.COMPLETION)  # what moves money to a merchant
+_ENTRY_OF = {
+    PaymentKind.SALE: EntryKind.CAPTURE,
+    PaymentKind.COMPLETION: EntryKind.CAPTURE,
+    PaymentKind.REFUND: EntryKind.REFUND,
+}
 COUNTED = (
     PaymentStatus.APPROVED,
     PaymentStatus.PARTLY_REFUNDED,
@@ -249,15 +254,16 @@ class Acquirer:
         now = self.app.ctx.now()
         day = self.app.days.open_date(now)
         info = classify(card.pan)
-        early, refusal = await asyncio.to_thread(self._sale_checks, t, key, amount, card, info, day)
+        instrument = self._card_instrument(card, info, amount)  # the card's token, once
+        early, refusal = await asyncio.to_thread(
+            self._sale_checks, t, key, amount, card, info, day, instrument.token
+        )
         if early is not None:
             return early
         rrn = await self.rrns.next()
         if refusal is not None or info is None:
             outcome = Outcome(refusal or "14", rrn, card_org=info.org.value if info else None)
-            return await self._record(
-                t, key, amount, self._card_instrument(card, info, amount), outcome, now, day, kind
-            )
+            return await self._record(t, key, amount, instrument, outcome, now, day, kind)
         answer = await self._authorise(
             CardRequest(
                 network_ref=rrn,
@@ -280,9 +286,7 @@ class Acquirer:
             answer.issuer_id or info.issuer_id,
             business_date=day.isoformat(),
         )
-        return await self._record(
-            t, key, amount, self._card_instrument(card, info, amount), outcome, now, day, kind
-        )
+        return await self._record(t, key, amount, instrument, outcome, now, day, kind)
 
     async def balance(self, t: Admitted, card: Card) -> Outcome:
         """查余额: not a payment; nothing is recorded but the log line."""
@@ -328,7 +332,9 @@ class Acquirer:
             token=self.app.ctx.keystore.token(code, kind="wallet"),
             entry_mode="03",
         )
-        early, refusal = await asyncio.to_thread(self._sale_checks, t, key, amount, None, org, day)
+        early, refusal = await asyncio.to_thread(
+            self._sale_checks, t, key, amount, None, org, day, None
+        )
         if early is not None:
             return early
         rrn = await self.rrns.next()
@@ -816,9 +822,10 @@ class Acquirer:
         card: Card | None,
         info: CardInfo | WalletOrg | None,
         day: date,
+        token: str | None,
     ) -> str | None:
-        """The host's own refusals, before any network is asked (``card`` is None for a
-        wallet code, ``info`` the card's BIN entry or the code's wallet)."""
+        """The host's own refusals, before any network is asked (``card`` and ``token``
+        are None for a wallet code, ``info`` the card's BIN entry or the code's wallet)."""
         if amount.amount_minor <= 0:
             return "13"
         if info is None:
@@ -830,7 +837,7 @@ class Acquirer:
             and card.pin_block is None
         ):
             return "55"  # above the contactless no-PIN limit a PIN is required
-        if card is not None and self._card_testing(s, card):
+        if token is not None and self._card_testing(s, token):
             return "59"
         limits = self._limits.get(t.merchant_kind, lambda: limits_for(s, t.merchant_kind))
         if amount.amount_minor > limits.per_txn_limit_minor:
@@ -852,12 +859,11 @@ class Acquirer:
             plan = await asyncio.to_thread(self._plans.get, (t.merchant_id, day), load)
         return fee(amount, plan_rate(plan, method))
 
-    def _card_testing(self, s: Session, card: Card) -> bool:
+    def _card_testing(self, s: Session, token: str) -> bool:
         """Card testing (试卡): a card refused for a reason that probing produces (bad
         number, expiry, funds, do not honour) several times in a few minutes, at any
         merchant, is declined here with 59 for a while, without asking its issuer."""
         since = self.app.ctx.now() - CARD_TESTING_WINDOW
-        token = self.app.ctx.keystore.token(card.pan)
         refusals = s.scalar(_CARD_REFUSALS, {"token": token, "since": since})
         return int(refusals or 0) >= CARD_TESTING_REFUSALS
 
@@ -869,6 +875,7 @@ class Acquirer:
         card: Card | None,
         info: CardInfo | WalletOrg | None,
         day: date,
+        token: str | None,
     ) -> tuple[Outcome | None, str | None]:
         """Everything a sale asks the database before the network, in one read: an
         answer already given (duplicate rule, wrong batch, reversed first), else the
@@ -886,7 +893,7 @@ class Acquirer:
                 return Outcome("12"), None  # not the batch the host gave at sign-on
             if rows:
                 return Outcome("22"), None  # its reversal came first: refused
-            return None, self._screen(s, t, amount, card, info, day)
+            return None, self._screen(s, t, amount, card, info, day, token)
 
     def _pin_for_network(self, t: Admitted, card: Card) -> bytes | None:
         """The PIN block re-encrypted from the PIK to the zone PIN key; a block that does
@@ -984,17 +991,16 @@ class Acquirer:
                 {"payment_id": payment_id, "from_status": None, "to_status": status,
                  "cause": cause, "at": now},
             )  # fmt: skip
-            if status is PaymentStatus.APPROVED and outcome.card_org:
-                org = outcome.card_org
-                if kind in CAPTURES:
-                    lines = ledger.capture_lines(org, t.mid, amount.amount_minor, fee_minor)
-                    entry = EntryKind.CAPTURE
-                else:
-                    lines = ledger.refund_lines(org, t.mid, amount.amount_minor)
-                    entry = EntryKind.REFUND
-                if kind is not PaymentKind.PREAUTH:  # a hold moves no money
-                    ledger.post(s, entry, lines, business_date=day, at=now, memo=cause,
-                                payment_id=payment_id, currency=amount.currency)  # fmt: skip
+            entry = _ENTRY_OF.get(kind)  # a hold moves no money: no entry
+            if status is PaymentStatus.APPROVED and outcome.card_org and entry is not None:
+                org, minor = outcome.card_org, amount.amount_minor
+                lines = (
+                    ledger.capture_lines(org, t.mid, minor, fee_minor)
+                    if entry is EntryKind.CAPTURE
+                    else ledger.refund_lines(org, t.mid, minor)
+                )
+                ledger.post(s, entry, lines, business_date=day, at=now, memo=cause,
+                            payment_id=payment_id, currency=amount.currency)  # fmt: skip
             if after is not None and status is PaymentStatus.APPROVED and original_id is not None:
                 after(s, s.get_one(Payment, original_id))
             _keep_answer(s, t, key, outcome, payment_id, now)

@@ -24,7 +24,7 @@ class RrnAllocator:
         self._lock = asyncio.Lock()
 
     def _reserve(self) -> int:
-        with self.db.transaction(payments_only=True) as s:  # no cached read changes
+        with self.db.transaction(invalidate=False) as s:  # no cached read changes
             return reserve_counter(s, "rrn", self.block)
 
     async def next(self) -> str:
