@@ -57,3 +57,19 @@ def test_reconciliation(demo: Tillpoint, tmp_path: Path) -> None:
     (released,) = demo.settlement.release(held.mid, "ops")
     assert released.status is SettlementStatus.PAID
     assert demo.ledger.check() == []
+
+
+def test_a_malformed_clearing_file_is_refused_and_changes_nothing(demo: Tillpoint) -> None:
+    import pytest
+
+    from tillpoint.core.errors import InvalidInput
+
+    day = demo.days.cut_off("ops")
+    clearing = demo.ctx.settings.network_directory() / f"clearing-{day}.csv"
+    clearing.parent.mkdir(parents=True, exist_ok=True)
+    clearing.write_text("org,ref,amount_minor,currency\nCUP,000000000001,12.34,CNY\n")
+    with pytest.raises(InvalidInput) as refused:
+        demo.reconciliation.run(day)
+    assert "line 2" in refused.value.localized()
+    clearing.write_text("org,ref,amount_minor,currency\n")
+    assert demo.reconciliation.run(day).matched == 0  # the failed run left nothing behind

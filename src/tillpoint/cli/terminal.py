@@ -15,7 +15,7 @@ from tillpoint.core.errors import Refused
 from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.iso8583.codes import describe
-from tillpoint.terminal.client import TerminalError
+from tillpoint.terminal.client import TerminalError, explain
 from tillpoint.terminal.device import ENTRY_MODES, Device, DeviceState, Result, action_label
 from tillpoint.terminal.receipt import render
 
@@ -61,7 +61,7 @@ def _run(state_path: Path, action: Callable[[Device], Awaitable[Result]], as_jso
     try:
         result = asyncio.run(go())
     except (OSError, TerminalError, TimeoutError) as e:
-        print_error(_("the host did not answer properly: {why}").format(why=e))
+        print_error(_("the host did not answer properly: {why}").format(why=explain(e)))
         raise typer.Exit(1) from None
     if as_json:
         emit_json(dataclasses.asdict(result))

@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
+from tillpoint.core.errors import InvalidInput
+from tillpoint.core.i18n import N_
+
 HEADER = ("org", "ref", "amount_minor", "currency")
 
 
@@ -48,6 +51,19 @@ class ClearingJournal:
         with path.open(encoding="utf-8", newline="") as f:
             reader = csv.reader(f)
             if next(reader, None) != list(HEADER):
-                raise ValueError(f"{path} is not a clearing file")
-            for org, ref, amount, _currency in reader:
-                yield org, ref, int(amount)
+                raise _malformed(path, 1)
+            for line, row in enumerate(reader, 2):
+                try:
+                    org, ref, amount, _currency = row
+                    yield org, ref, int(amount)
+                except ValueError:
+                    raise _malformed(path, line) from None
+
+
+def _malformed(path: Path, line: int) -> InvalidInput:
+    return InvalidInput(
+        "clearing.malformed",
+        N_("{path} is not a clearing file: line {line} is wrong"),
+        path=str(path),
+        line=line,
+    )

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
+from tillpoint.core.i18n import N_, _
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, decode, encode, encode_with_mac, mac_block
@@ -24,6 +25,21 @@ DEFAULT_TIMEOUT_S = 30.0
 
 class TerminalError(Exception):
     """The host's answer could not be trusted (bad MAC, bad key check value, garbage)."""
+
+    def __init__(self, message: str, /, **params: object) -> None:
+        super().__init__(message.format(**params))
+        self.message, self.params = message, params
+
+    def localized(self) -> str:
+        return _(self.message).format(**self.params)
+
+
+def explain(error: BaseException) -> str:
+    """Why a talk with the host failed, for a person: ours translated, the system's as
+    it says it (a refused connection, a time-out)."""
+    if isinstance(error, TerminalError):
+        return error.localized()
+    return str(error) or type(error).__name__
 
 
 @dataclass
@@ -66,7 +82,7 @@ class TerminalClient:
 
     def mac(self, mab: bytes) -> bytes:
         if self.keys is None:
-            raise TerminalError("not signed on")
+            raise TerminalError(N_("The terminal is not signed on"))
         return compute_mac(self.mac_method, self.keys.mak, mab)
 
     async def send_raw(self, payload: bytes) -> bytes:
@@ -93,7 +109,7 @@ class TerminalClient:
             and mac is not None
             and not tdes.macs_equal(mac, self.mac(mac_block(frame.body)))
         ):
-            raise TerminalError("the answer's MAC is wrong")
+            raise TerminalError(N_("The answer's MAC is wrong"))
         return answer
 
     def _base(self, txn_type: str, network_code: str) -> dict[int, str | bytes]:
@@ -112,7 +128,7 @@ class TerminalClient:
         fields[63] = self.operator
         if password is not None:
             if self.keys is None:
-                raise TerminalError("not signed on")
+                raise TerminalError(N_("The terminal is not signed on"))
             fields[52] = tdes.encrypt_pin_block(
                 self.keys.pik, password, f.operator_account(self.tid)
             )
@@ -122,10 +138,10 @@ class TerminalClient:
         try:
             parts = f.split_key_block(answer.binary(62) or b"")
         except FormatError as e:
-            raise TerminalError("the key block is malformed") from e
+            raise TerminalError(N_("The key block is malformed")) from e
         keys = [tdes.decrypt_ecb(self.tmk, enc) for enc, _ in parts]
         if any(tdes.kcv(k) != check for k, (_, check) in zip(keys, parts, strict=True)):
-            raise TerminalError("a working key fails its check value")
+            raise TerminalError(N_("A working key fails its check value"))
         self.keys = WorkingKeys(*keys)
         self.batch = f.Field60.parse(answer.text(60) or "").batch
         return answer

@@ -220,7 +220,7 @@ class Device:
         if self.client.keys is None:
             result = await self.sign_on()
             if not result.approved:
-                raise TerminalError(f"sign-on refused: {result.response_code}")
+                raise TerminalError(N_("Sign-on refused ({code})"), code=result.response_code)
         if self.state.pending_reversal is not None:
             await self._send_reversal()
 

@@ -30,7 +30,7 @@ from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.iso8583.codes import describe
 from tillpoint.networks.simulator import section6_cards
-from tillpoint.terminal.client import TerminalError
+from tillpoint.terminal.client import TerminalError, explain
 from tillpoint.terminal.device import Device, JournalEntry, Result, action_label
 from tillpoint.terminal.receipt import render, render_settlement
 
@@ -312,7 +312,7 @@ class PosTerminal(App[None]):
                 [
                     _("No valid answer from the host."),
                     _("An unanswered payment is reversed before the next one."),
-                    Text(str(e) or type(e).__name__, style="dim"),
+                    Text(explain(e), style="dim"),
                 ],
             )
         except TillpointError as e:
