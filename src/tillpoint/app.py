@@ -7,6 +7,7 @@ from typing import Literal
 
 from sqlalchemy import inspect, select
 
+from tillpoint.access.service import AccessService
 from tillpoint.clearing.days import BusinessDays
 from tillpoint.clearing.reconcile import ReconciliationService
 from tillpoint.clearing.settlement import SettlementService
@@ -43,6 +44,7 @@ class Tillpoint:
         self.settlement = SettlementService(ctx, self.days)
         self.statements = StatementService(ctx, self.settlement)
         self.reconciliation = ReconciliationService(ctx, self.days)
+        self.access = AccessService(ctx)
 
     def close(self) -> None:
         self.ctx.db.dispose()

@@ -4,10 +4,13 @@ The CLI and pages translate a status with ``_(status.value)``; a test checks tha
 value of every enum listed in ``LABELLED`` appears here.
 """
 
+from tillpoint.access.models import Role
 from tillpoint.clearing.models import MatchStatus, SettlementStatus
 from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import AccountKind, EntryKind
 from tillpoint.merchants.models import MerchantKind, MerchantStatus, PaymentMethod, ShopStatus
+from tillpoint.notify.models import DeliveryStatus
+from tillpoint.payments.models import PaymentStatus
 from tillpoint.terminals.models import Capability, OperatorRole, TerminalStatus
 
 LABELLED = (
@@ -22,6 +25,9 @@ LABELLED = (
     Capability,
     OperatorRole,
     TerminalStatus,
+    PaymentStatus,
+    Role,
+    DeliveryStatus,
 )
 
 LABELS = (
@@ -82,4 +88,24 @@ LABELS = (
     N_("active"),
     N_("frozen"),
     N_("retired"),
+    # PaymentStatus
+    N_("approved"),
+    N_("declined"),
+    N_("timed_out"),
+    N_("voided"),
+    N_("reversed"),
+    N_("partly_refunded"),
+    N_("refunded"),
+    N_("completed"),
+    N_("pending"),
+    N_("expired"),
+    N_("canceled"),
+    # Role
+    N_("ops_admin"),
+    N_("reviewer"),
+    N_("merchant_owner"),
+    N_("merchant_staff"),
+    # DeliveryStatus
+    N_("succeeded"),
+    N_("failed"),
 )

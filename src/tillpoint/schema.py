@@ -1,10 +1,12 @@
 """Every table, gathered in one metadata for Alembic and the tests."""
 
+from tillpoint.access import models as access_models
 from tillpoint.clearing import models as clearing_models
 from tillpoint.core import models as core_models
 from tillpoint.core.db import Base
 from tillpoint.ledger import models as ledger_models
 from tillpoint.merchants import models as merchant_models
+from tillpoint.notify import models as notify_models
 from tillpoint.payments import models as payment_models
 from tillpoint.terminals import models as terminal_models
 
@@ -16,4 +18,6 @@ MODEL_MODULES = (
     payment_models,
     ledger_models,
     clearing_models,
+    access_models,
+    notify_models,
 )

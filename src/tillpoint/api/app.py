@@ -1,14 +1,32 @@
-"""The HTTP application. For now: health and the OpenAPI document; the REST API grows
-here (docs/api.md once it exists)."""
+"""The HTTP application: the REST API under /v1 (docs/api.md), its OpenAPI document
+at /openapi.json and docs at /docs, and the pages around it (wallet simulator,
+receipts)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from tillpoint import __version__
+from tillpoint.api import problems
+from tillpoint.api.deps import Services, client_ip
+from tillpoint.api.routes import ROUTERS
 from tillpoint.app import Tillpoint
+from tillpoint.core.i18n import normalise_locale, set_locale
+from tillpoint.payments.acquirer import Acquirer
+from tillpoint.payments.online import OnlinePayments
+
+DESCRIPTION = """\
+Tillpoint's REST API: merchants and their review, shops, terminals, operators, fee plans,
+payments (QR wallets both ways; card payments come from terminals), refunds, settlements,
+webhooks and API keys. Authenticate with `Authorization: Bearer <API key>`; every POST
+needs an `Idempotency-Key`. Errors are RFC 9457 problem documents with a stable `code`.
+Send `Accept-Language: zh-CN` for Chinese. 中文: 请求头 Accept-Language: zh-CN。
+"""
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class Health(BaseModel):
@@ -17,8 +35,36 @@ class Health(BaseModel):
     database: str
 
 
-def create_api(app: Tillpoint) -> FastAPI:
-    api = FastAPI(title="Tillpoint", version=__version__, docs_url="/docs", redoc_url=None)
+def create_api(app: Tillpoint, acquirer: Acquirer) -> FastAPI:
+    """The HTTP side over the same acquirer (and so the same networks) as the host."""
+    api = FastAPI(
+        title="Tillpoint",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.state.services = Services(app, acquirer, OnlinePayments(acquirer), app.access)
+    problems.install(api)
+
+    @api.middleware("http")
+    async def locale_and_audit(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Answer in the caller's language; write every change asked for to the audit
+        log (who, what, when, from where, and how it ended)."""
+        set_locale(normalise_locale(request.headers.get("accept-language", "en")))
+        response = await call_next(request)
+        if request.method in MUTATING and request.url.path.startswith("/v1/"):
+            route = request.scope.get("route")
+            api.state.services.access.audit(
+                principal=getattr(request.state, "principal", None),
+                action=f"{request.method} {getattr(route, 'path', request.url.path)}",
+                target=request.url.path,
+                status_code=response.status_code,
+                client_ip=client_ip(request),
+            )
+        return response
 
     @api.get("/health", response_model=Health, tags=["system"])
     def health() -> Health:
@@ -27,4 +73,6 @@ def create_api(app: Tillpoint) -> FastAPI:
             s.execute(text("SELECT 1"))
         return Health(status="ok", version=__version__, database=app.ctx.db.engine.dialect.name)
 
+    for router in ROUTERS:
+        api.include_router(router)
     return api

@@ -25,7 +25,7 @@ async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
     acquirer = simulated(tp)
     host = await TerminalHost(tp, acquirer).start(bind, iso_port)
     http = uvicorn.Server(
-        uvicorn.Config(create_api(tp), host=bind, port=http_port, log_level="warning")
+        uvicorn.Config(create_api(tp, acquirer), host=bind, port=http_port, log_level="warning")
     )
     say(
         _("Terminal host (ISO 8583) on {bind}:{iso}, HTTP on {bind}:{http}. Ctrl-C stops.").format(

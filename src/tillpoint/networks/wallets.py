@@ -1,5 +1,7 @@
 """QR wallets (Alipay, WeChat Pay, UnionPay QR) behind one connector interface, and a
-simulator. Customer-presented codes (被扫) arrive from terminals in field 57.
+simulator. Customer-presented codes (被扫) arrive from terminals in field 57 or over the
+API; merchant-presented codes (主扫) are orders the wallet opens (``precreate``) and the
+customer pays or refuses in the wallet app, which tells the acquirer (``listen``).
 
 A code's prefix names its wallet: 25-30 + 16 digits Alipay, 10-15 + 16 digits WeChat
 Pay, 62 + 17 digits UnionPay QR (section 4.9 of the terminal profile).
@@ -10,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -55,8 +60,26 @@ class WalletRequest:
     mid: str
 
 
+Notify = Callable[[str, "WalletOrg", NetworkAnswer], Awaitable[None]]
+
+
 class WalletNetwork(Protocol):
     async def pay(self, request: WalletRequest) -> NetworkAnswer: ...
+
+    async def precreate(
+        self, network_ref: str, amount: Money, merchant_name: str, expires_at: datetime
+    ) -> str:
+        """Open a merchant-presented order; returns the QR code's content."""
+        ...
+
+    async def close(self, network_ref: str) -> NetworkAnswer:
+        """Close an unpaid order: 00 closed; 94 already answered (the answer was or will
+        be notified); 25 unknown."""
+        ...
+
+    def listen(self, notify: Notify) -> None:
+        """Be told (reference, wallet, answer) when a customer pays or refuses an order."""
+        ...
 
     async def reverse(self, network_ref: str) -> NetworkAnswer: ...
 
@@ -79,11 +102,99 @@ class _Paid:
     refunded: Money = field(default_factory=Money.zero)
 
 
+class OrderState(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    REFUSED = "refused"
+    CLOSED = "closed"
+
+
+@dataclass
+class QrOrder:
+    """A merchant-presented order, as the customer's wallet app sees it."""
+
+    token: str
+    network_ref: str
+    amount: Money
+    merchant_name: str
+    expires_at: datetime
+    state: OrderState = OrderState.OPEN
+    org: WalletOrg | None = None
+
+
+DEFAULT_QR_BASE = "http://127.0.0.1:8000/simulator/qr/"
+
+
 class WalletSimulator:
-    def __init__(self, journal: ClearingJournal | None = None) -> None:
+    def __init__(
+        self, journal: ClearingJournal | None = None, *, qr_base_url: str = DEFAULT_QR_BASE
+    ) -> None:
         self._journal = journal
         self._payments: dict[str, _Paid] = {}
         self._codes = itertools.count(200001)
+        self.qr_base_url = qr_base_url
+        self._orders: dict[str, QrOrder] = {}  # by token
+        self._order_refs: dict[str, str] = {}  # network reference -> token
+        self._listeners: list[Notify] = []
+
+    # --- merchant-presented orders (主扫) ------------------------------------------------
+
+    async def precreate(
+        self, network_ref: str, amount: Money, merchant_name: str, expires_at: datetime
+    ) -> str:
+        token = self._order_refs.get(network_ref)
+        if token is None:
+            token = secrets.token_urlsafe(16)
+            self._orders[token] = QrOrder(token, network_ref, amount, merchant_name, expires_at)
+            self._order_refs[network_ref] = token
+        return self.qr_base_url + token
+
+    def order(self, token: str) -> QrOrder | None:
+        """The order a scanned code opens (the simulator's customer page)."""
+        return self._orders.get(token)
+
+    def listen(self, notify: Notify) -> None:
+        self._listeners.append(notify)
+
+    async def answer_order(
+        self, token: str, org: WalletOrg, approve: bool, now: datetime
+    ) -> QrOrder | None:
+        """The customer pays (``approve``) or refuses in the wallet app. An order that
+        is no longer open, or past its time, changes nothing."""
+        order = self._orders.get(token)
+        if order is None:
+            return None
+        if order.state is not OrderState.OPEN:
+            return order
+        if now >= order.expires_at:
+            order.state = OrderState.CLOSED
+            return order
+        order.org = org
+        if approve:
+            order.state = OrderState.PAID
+            answer = NetworkAnswer(
+                "00", None, WALLET_ISSUERS[org], auth_code=f"{next(self._codes) % 10**6:06d}"
+            )
+            self._payments[order.network_ref] = _Paid(org, order.amount, answer)
+            self._clear(org, order.network_ref, order.amount)
+        else:
+            order.state = OrderState.REFUSED
+            answer = NetworkAnswer("05", None, WALLET_ISSUERS[org])
+        for notify in self._listeners:
+            await notify(order.network_ref, org, answer)
+        return order
+
+    async def close(self, network_ref: str) -> NetworkAnswer:
+        await asyncio.sleep(0)
+        order = self._orders.get(self._order_refs.get(network_ref, ""))
+        if order is None:
+            return NetworkAnswer("25", None)
+        if order.state in (OrderState.OPEN, OrderState.CLOSED):
+            order.state = OrderState.CLOSED
+            return NetworkAnswer("00", None)
+        return NetworkAnswer("94", None)
+
+    # --- customer-presented codes (被扫) and what follows any payment ---------------------
 
     async def pay(self, request: WalletRequest) -> NetworkAnswer:
         await asyncio.sleep(0)

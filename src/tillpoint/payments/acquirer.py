@@ -360,7 +360,7 @@ class Acquirer:
         )
         return await self._record(t, key, amount, instrument, outcome, now, day)
 
-    def _network_of(self, payment: Payment) -> CardNetwork | WalletNetwork:
+    def network_of(self, payment: Payment) -> CardNetwork | WalletNetwork:
         """Voids, refunds and reversals go where the payment went."""
         if payment.card_org in {o.value for o in WalletOrg}:
             return self.wallets
@@ -388,7 +388,7 @@ class Acquirer:
         if original.amount_minor != amount.amount_minor:
             return await self._record_answer(t, key, Outcome("64"), None, None)
         new_rrn = await self.rrns.next()
-        answer = await self._network_of(original).cancel(original.rrn, new_rrn)
+        answer = await self.network_of(original).cancel(original.rrn, new_rrn)
         outcome = Outcome(
             answer.response_code,
             new_rrn,
@@ -474,7 +474,7 @@ class Acquirer:
         original, answered_rrn = found if found is not None else (None, None)
         to = None
         if original is not None and original.status is PaymentStatus.APPROVED:
-            await self._network_of(original).reverse(original.rrn)
+            await self.network_of(original).reverse(original.rrn)
             to = PaymentStatus.REVERSED
         elif (
             original is not None
@@ -482,7 +482,7 @@ class Acquirer:
             and answered_rrn not in (None, original.rrn)
         ):
             # The request reversed was the void itself: undo the void, the sale stands.
-            await self._network_of(original).reverse(answered_rrn or "")
+            await self.network_of(original).reverse(answered_rrn or "")
             to = PaymentStatus.APPROVED
         hold_to = None
         if original is not None and original.kind is PaymentKind.COMPLETION and to is not None:
@@ -572,7 +572,7 @@ class Acquirer:
                 was = payment.status
                 _move(s, payment, to, cause, now)
                 _post_move(s, payment, was, t.mid, cause, now, day)
-                _count_in_batch(s, payment.batch_id)
+                _count_in_batch(s, t.batch_id)  # the payment's batch: voids stay in batch
                 if hold_to is not None and payment.original_id is not None:
                     _move(s, s.get_one(Payment, payment.original_id), hold_to, cause, now)
             _keep_answer(s, t, key, outcome, payment_id, now)
@@ -611,7 +611,7 @@ class Acquirer:
         if original.refunded_minor + amount.amount_minor > original.amount_minor:
             return await self._record_answer(t, key, Outcome("13"), None, None)
         new_rrn = await self.rrns.next()
-        answer = await self._network_of(original).refund(original.rrn, new_rrn, amount)
+        answer = await self.network_of(original).refund(original.rrn, new_rrn, amount)
         day = self.app.days.open_date(now)
         outcome = Outcome(
             answer.response_code,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
 )
@@ -43,6 +44,23 @@ class PaymentStatus(StrEnum):
     PARTLY_REFUNDED = "partly_refunded"
     REFUNDED = "refunded"
     COMPLETED = "completed"  # a pre-authorisation that was captured
+    # Merchant-presented QR codes (主扫) over the API: waiting for the customer, then
+    # approved or declined, or closed unanswered by its deadline or by the merchant.
+    PENDING = "pending"
+    EXPIRED = "expired"
+    CANCELED = "canceled"
+
+
+class Channel(StrEnum):
+    """Where a payment came from: a terminal over ISO 8583, or the REST API."""
+
+    TERMINAL = "terminal"
+    API = "api"
+
+
+class QrFlow(StrEnum):
+    CUSTOMER_PRESENTED = "customer_presented"  # 被扫: the merchant scans the customer
+    MERCHANT_PRESENTED = "merchant_presented"  # 主扫: the customer scans the merchant
 
 
 class Payment(Base):
@@ -52,6 +70,9 @@ class Payment(Base):
         Index("ix_payments_merchant_day", "merchant_id", "business_date"),
         # a card's payments; its recent refusals (card testing) are one range of it
         Index("ix_payments_card", "pan_token", "status", "created_at"),
+        # the API's payment lists, newest first, and the pending codes' deadlines
+        Index("ix_payments_merchant_id", "merchant_id", "id"),
+        Index("ix_payments_pending", "status", "expires_at"),
         CheckConstraint("amount_minor >= 0", name="amount"),
         CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded"),
     )
@@ -62,9 +83,10 @@ class Payment(Base):
     response_code: Mapped[str] = mapped_column(String(2))
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     shop_id: Mapped[int] = mapped_column(Integer)
-    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"))
-    batch_id: Mapped[int] = mapped_column(ForeignKey("terminal_batches.id"))
-    stan: Mapped[str] = mapped_column(String(6))
+    # API payments may name a terminal (a smart-POS app) but are never in its batch.
+    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("terminals.id"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("terminal_batches.id"))
+    stan: Mapped[str | None] = mapped_column(String(6))
     rrn: Mapped[str] = mapped_column(String(12), unique=True)
     auth_code: Mapped[str | None] = mapped_column(String(6))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
@@ -81,12 +103,20 @@ class Payment(Base):
     # The acquirer's fee on an approved sale or completion (plan in force that day,
     # rounded once); zero for anything else.
     fee_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    channel: Mapped[Channel] = mapped_column(
+        str_enum(Channel), default=Channel.TERMINAL, server_default=Channel.TERMINAL.value
+    )
+    qr_flow: Mapped[QrFlow | None] = mapped_column(str_enum(QrFlow, length=20))
+    reference: Mapped[str | None] = mapped_column(String(64))  # the merchant's order number
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a pending QR code's
+    qr_code: Mapped[str | None] = mapped_column(String(300))  # what the customer scans (主扫)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class PaymentEvent(Base):
-    """Every transition of a payment, with its time and cause."""
+    """Every transition of a payment, with its time and cause. Written in the payment's
+    own unit of work, it is also the outbox that webhooks and live streams read."""
 
     __tablename__ = "payment_events"
 
@@ -117,6 +147,18 @@ class TerminalRequest(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     answer: Mapped[dict[str, Any]] = mapped_column(JSON)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PaymentSignature(Base):
+    """The cardholder's signature (电签) attached to a card payment: one image, once."""
+
+    __tablename__ = "payment_signatures"
+
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), primary_key=True)
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(20))
+    sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -1,0 +1,137 @@
+"""Idempotency keys on every POST, Stripe's way.
+
+A POST must carry ``Idempotency-Key`` (1-255 characters). The first request with a key
+runs and its response is stored byte for byte; the same key again with the same method,
+path and body gets that stored response (``Idempotent-Replayed: true``); with anything
+else it gets 422; while the first is still running, 409. Keys belong to the API key
+that sent them and are forgotten after 24 hours. A 5xx answer is not stored, so the
+client may retry it. Requests that fail authentication never reach this point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Header, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tillpoint.access.models import IdempotencyRecord
+from tillpoint.api.problems import as_problem, problem
+from tillpoint.core.i18n import _
+
+HEADER = "Idempotency-Key"
+
+
+def require_key(
+    idempotency_key: Annotated[
+        str,
+        Header(
+            alias=HEADER,
+            min_length=1,
+            max_length=255,
+            description="Any unique string (a UUID): the same key replays the first answer",
+        ),
+    ],
+) -> str:
+    """Declares the header on every POST (the route class below enforces it)."""
+    return idempotency_key
+
+
+class IdempotentRoute(APIRoute):
+    """A route whose POSTs are idempotent on the caller's key."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not self.methods or "POST" not in self.methods:
+            return handler
+
+        async def idempotent(request: Request) -> Response:
+            key = request.headers.get(HEADER)
+            svc = request.app.state.services
+            auth = request.headers.get("authorization", "")
+            caller = (
+                svc.access.authenticate(auth[7:].strip()) if auth[:7].lower() == "bearer " else None
+            )
+            if key is None or caller is None or not 0 < len(key) <= 255:
+                return await handler(request)  # the route answers 400/401/422 itself
+            body = await request.body()
+            fingerprint = hashlib.sha256(
+                b"%s %s\n%s" % (request.method.encode(), request.url.path.encode(), body)
+            ).hexdigest()
+            db, now = svc.tp.ctx.db, svc.tp.ctx.now()
+            try:
+                with db.transaction(invalidate=False) as s:
+                    s.add(
+                        IdempotencyRecord(
+                            api_key_id=caller.key_id, key=key, fingerprint=fingerprint,
+                            created_at=now,
+                        )
+                    )  # fmt: skip
+            except IntegrityError:
+                with db.read() as s:
+                    prior = s.execute(
+                        select(IdempotencyRecord).where(
+                            IdempotencyRecord.api_key_id == caller.key_id,
+                            IdempotencyRecord.key == key,
+                        )
+                    ).scalar_one()
+                if prior.fingerprint != fingerprint:
+                    return problem(
+                        422,
+                        "idempotency.mismatch",
+                        _("This Idempotency-Key was used with another request"),
+                        instance=request.url.path,
+                    )
+                if prior.status_code is None:
+                    return problem(
+                        409,
+                        "idempotency.in_flight",
+                        _("A request with this Idempotency-Key is still being processed"),
+                        instance=request.url.path,
+                    )
+                return Response(
+                    prior.body or b"",
+                    status_code=prior.status_code,
+                    media_type=prior.content_type,
+                    headers={"Idempotent-Replayed": "true"},
+                )
+            where = (
+                IdempotencyRecord.api_key_id == caller.key_id,
+                IdempotencyRecord.key == key,
+            )
+
+            def forget() -> None:
+                with db.transaction(invalidate=False) as s:
+                    s.execute(delete(IdempotencyRecord).where(*where))
+
+            try:
+                response: Response = await handler(request)
+            except Exception as exc:
+                answer = as_problem(request, exc)  # a refusal is an answer, kept as one
+                if answer is None:
+                    forget()
+                    raise
+                response = answer
+            except BaseException:  # cancelled: the client may try again
+                forget()
+                raise
+            if response.status_code >= 500:
+                forget()
+                return response
+            with db.transaction(invalidate=False) as s:
+                s.execute(
+                    update(IdempotencyRecord)
+                    .where(*where)
+                    .values(
+                        status_code=response.status_code,
+                        content_type=response.headers.get("content-type"),
+                        body=bytes(response.body),
+                    )
+                )
+            return response
+
+        return idempotent

@@ -1,0 +1,31 @@
+"""The API's routers, one module per resource family."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tillpoint.api.routes import (
+    events,
+    fees,
+    keys,
+    merchants,
+    payments,
+    receipts,
+    settlements,
+    simulator,
+    terminals,
+    webhooks,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    merchants.router,
+    terminals.router,
+    fees.router,
+    payments.router,
+    settlements.router,
+    webhooks.router,
+    events.router,
+    keys.router,
+    receipts.router,
+    simulator.router,
+)

@@ -1,0 +1,9 @@
+"""/v1 routes: terminals."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tillpoint.api.idempotency import IdempotentRoute
+
+router = APIRouter(route_class=IdempotentRoute)

@@ -1,0 +1,1 @@
+"""Telling merchants what happened: payment events, signed webhooks, live streams."""

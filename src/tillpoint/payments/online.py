@@ -1,0 +1,595 @@
+"""Payments that do not come from a POS terminal over ISO 8583: the REST API's.
+
+- Customer-presented codes (被扫): the merchant's app scanned the customer's wallet
+  code; the wallet answers at once.
+- Merchant-presented codes (主扫): the wallet opens an order and gives a QR code; the
+  payment is ``pending`` until the customer pays or refuses in the wallet app (the wallet
+  notifies us), the merchant cancels it, or its deadline passes (``expire_due``).
+- Refunds, partial and repeated, of any captured payment of the merchant (wallet or
+  card: a card refund needs only the original's reference, never the card number).
+
+Card payments themselves only ever come from a terminal. Each change is one unit of
+work with its payment event (the outbox of webhooks and live streams) and, when money
+moves, its ledger entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tillpoint.core.errors import InvalidInput, NotFound, Refused, invariant
+from tillpoint.core.i18n import N_
+from tillpoint.core.money import Money
+from tillpoint.ledger import service as ledger
+from tillpoint.ledger.models import EntryKind
+from tillpoint.merchants.fees import fee, plan_in_force, plan_rate
+from tillpoint.merchants.limits import limits_for
+from tillpoint.merchants.models import Merchant, MerchantStatus, Shop, ShopStatus
+from tillpoint.merchants.services import find_shop
+from tillpoint.networks.connector import NetworkAnswer
+from tillpoint.networks.wallets import WALLET_ISSUERS, WalletOrg, WalletRequest, wallet_for
+from tillpoint.payments.acquirer import (
+    _TAKEN_ON_DAY,
+    CAPTURES,
+    REFUND_WINDOW_DAYS,
+    WALLET_METHODS,
+    Acquirer,
+    _move,
+)
+from tillpoint.payments.models import (
+    Channel,
+    Payment,
+    PaymentEvent,
+    PaymentKind,
+    PaymentStatus,
+    QrFlow,
+)
+from tillpoint.payments.views import PaymentView, payment_view, payment_views
+from tillpoint.security.keystore import mask_pan
+from tillpoint.terminals.models import Terminal, TerminalStatus
+
+log = logging.getLogger("tillpoint.payments")
+
+QR_EXPIRY_DEFAULT = timedelta(minutes=5)
+QR_EXPIRY_RANGE = (timedelta(minutes=1), timedelta(hours=2))
+ENTRY_SCANNED = "03"  # field 22: a code read by a scanner
+ENTRY_QR_SHOWN = "QR"  # a code the customer scanned: no field 22 value exists for it
+REFUNDABLE = (PaymentStatus.APPROVED, PaymentStatus.PARTLY_REFUNDED)
+TRADING = (MerchantStatus.APPROVED,)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a payment is taken: the merchant, its shop and perhaps a terminal."""
+
+    merchant_id: int
+    mid: str
+    merchant_name: str
+    shop_id: int
+    terminal_id: int | None
+
+
+@dataclass(frozen=True)
+class QrPayment:
+    """A new payment; for a merchant-presented one, the QR code's content too."""
+
+    payment: PaymentView
+    qr_code: str | None
+
+
+class OnlinePayments:
+    def __init__(self, acquirer: Acquirer) -> None:
+        self.acquirer = acquirer
+        self.app = acquirer.app
+        self.ctx = acquirer.app.ctx
+        self.wallets = acquirer.wallets
+        self.wallets.listen(self._notified)
+        self._refunding: dict[int, asyncio.Lock] = {}
+
+    # --- reading ----------------------------------------------------------------------
+
+    def get(self, payment_id: int, *, merchant_id: int | None = None) -> PaymentView:
+        with self.ctx.db.read() as s:
+            return payment_view(s, _payment(s, payment_id, merchant_id))
+
+    def search(
+        self,
+        *,
+        merchant_id: int | None = None,
+        kind: PaymentKind | None = None,
+        status: PaymentStatus | None = None,
+        channel: Channel | None = None,
+        business_date: date | None = None,
+        original_id: int | None = None,
+        refunds: bool | None = None,
+        before_id: int | None = None,
+        limit: int = 20,
+    ) -> list[PaymentView]:
+        """Newest first."""
+        query = select(Payment).order_by(Payment.id.desc()).limit(limit)
+        for column, value in (
+            (Payment.merchant_id, merchant_id),
+            (Payment.kind, kind),
+            (Payment.status, status),
+            (Payment.channel, channel),
+            (Payment.business_date, business_date),
+            (Payment.original_id, original_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if refunds is not None:
+            query = query.where(
+                Payment.kind == PaymentKind.REFUND
+                if refunds
+                else Payment.kind != PaymentKind.REFUND
+            )
+        if before_id is not None:
+            query = query.where(Payment.id < before_id)
+        with self.ctx.db.read() as s:
+            return payment_views(s, s.scalars(query))
+
+    # --- customer-presented (被扫) ---------------------------------------------------------
+
+    async def pay_with_code(
+        self,
+        merchant_id: int,
+        amount: Money,
+        code: str,
+        *,
+        shop_number: int | None = None,
+        tid: str | None = None,
+        reference: str | None = None,
+    ) -> QrPayment:
+        """Charge the customer's wallet code now; the answer is final (succeeded or
+        failed) when this returns."""
+        code = code.strip()
+        org = wallet_for(code)
+        if org is None:
+            raise InvalidInput(
+                "payment.code_unknown",
+                N_("That is not an Alipay, WeChat Pay or UnionPay QR payment code"),
+            )
+        place, refusal, day, now = await asyncio.to_thread(
+            self._admit, merchant_id, amount, shop_number, tid
+        )
+        rrn = await self.acquirer.rrns.next()
+        if refusal is None:
+            try:
+                answer = await asyncio.wait_for(
+                    self.wallets.pay(WalletRequest(rrn, code, amount, place.mid)),
+                    self.acquirer.network_timeout_s,
+                )
+            except TimeoutError:
+                asyncio.ensure_future(self.wallets.reverse(rrn))  # noqa: RUF006
+                answer = NetworkAnswer("98", None, WALLET_ISSUERS[org])
+        else:
+            answer = NetworkAnswer(refusal, None)
+        return await asyncio.to_thread(
+            self._write_new,
+            place,
+            amount,
+            org,
+            rrn,
+            answer,
+            day,
+            now,
+            QrFlow.CUSTOMER_PRESENTED,
+            reference,
+            mask_pan(code),
+            self.ctx.keystore.token(code, kind="wallet"),
+            None,
+        )
+
+    # --- merchant-presented (主扫) ---------------------------------------------------------
+
+    async def create_qr(
+        self,
+        merchant_id: int,
+        amount: Money,
+        *,
+        shop_number: int | None = None,
+        tid: str | None = None,
+        reference: str | None = None,
+        expires_in: timedelta = QR_EXPIRY_DEFAULT,
+    ) -> QrPayment:
+        """Open a pending payment and the QR code the customer scans with any wallet."""
+        low, high = QR_EXPIRY_RANGE
+        if not low <= expires_in <= high:
+            raise InvalidInput(
+                "payment.expires_in",
+                N_("A QR code lives from {low} to {high} seconds"),
+                low=int(low.total_seconds()),
+                high=int(high.total_seconds()),
+            )
+        place, refusal, day, now = await asyncio.to_thread(
+            self._admit, merchant_id, amount, shop_number, tid
+        )
+        if refusal is not None:
+            raise Refused(
+                "payment.over_limit",
+                N_("The amount is over the merchant's limits (per payment or per day)"),
+            )
+        rrn = await self.acquirer.rrns.next()
+        expires_at = now + expires_in
+        payload = await self.wallets.precreate(rrn, amount, place.merchant_name, expires_at)
+        return await asyncio.to_thread(
+            self._write_new,
+            place,
+            amount,
+            None,
+            rrn,
+            None,
+            day,
+            now,
+            QrFlow.MERCHANT_PRESENTED,
+            reference,
+            None,
+            None,
+            expires_at,
+            payload,
+        )
+
+    async def _notified(self, rrn: str, org: WalletOrg, answer: NetworkAnswer) -> None:
+        """The wallet says the customer paid or refused."""
+        await asyncio.to_thread(self._settle_pending, rrn, answer, org)
+
+    async def cancel(self, payment_id: int, *, merchant_id: int | None = None) -> PaymentView:
+        """Close a pending QR payment before the customer pays. If the customer paid in
+        the meantime the payment has succeeded, and stays so (refund it instead)."""
+        view = self.get(payment_id, merchant_id=merchant_id)
+        if view.host_status is not PaymentStatus.PENDING:
+            raise Refused(
+                "payment.not_pending",
+                N_("Payment {id} is {status}: only a pending payment can be canceled"),
+                id=payment_id,
+                status=view.host_status,
+            )
+        answer = await self.wallets.close(view.rrn)
+        if answer.response_code in ("00", "25"):
+            await asyncio.to_thread(self._close_pending, view.rrn, PaymentStatus.CANCELED)
+        return self.get(payment_id, merchant_id=merchant_id)
+
+    async def expire_due(self) -> int:
+        """Close the pending QR payments whose time is up; how many were closed."""
+        now = self.ctx.now()
+        with self.ctx.db.read() as s:
+            due = list(
+                s.scalars(
+                    select(Payment.rrn).where(
+                        Payment.status == PaymentStatus.PENDING, Payment.expires_at <= now
+                    )
+                )
+            )
+        closed = 0
+        for rrn in due:
+            answer = await self.wallets.close(rrn)
+            if answer.response_code in ("00", "25"):
+                closed += await asyncio.to_thread(self._close_pending, rrn, PaymentStatus.EXPIRED)
+        return closed
+
+    # --- refunds ----------------------------------------------------------------------
+
+    async def refund(
+        self,
+        payment_id: int,
+        amount: Money | None = None,
+        *,
+        merchant_id: int | None = None,
+        reference: str | None = None,
+    ) -> PaymentView:
+        """Give back ``amount`` (all that is left, if None) of a captured payment, within
+        30 days; all refunds together never exceed what was captured."""
+        now = self.ctx.now()
+        with self.ctx.db.read() as s:
+            original = _payment(s, payment_id, merchant_id)
+        if original.kind not in CAPTURES or original.status not in REFUNDABLE:
+            raise Refused(
+                "payment.not_refundable",
+                N_("Payment {id} is {status}: only a captured payment can be refunded"),
+                id=payment_id,
+                status=original.status,
+            )
+        left = original.amount_minor - original.refunded_minor
+        wanted = Money(left, original.currency) if amount is None else amount
+        if wanted.currency != original.currency:
+            raise InvalidInput(
+                "refund.currency",
+                N_("Refund in {currency}, the payment's currency"),
+                currency=original.currency,
+            )
+        if not 0 < wanted.amount_minor <= left:
+            raise Refused(
+                "refund.too_much",
+                N_("At most {left} can still be refunded on payment {id}"),
+                left=Money(left, original.currency).format(),
+                id=payment_id,
+            )
+        day = self.app.days.open_date(now)
+        if (day - original.business_date).days > REFUND_WINDOW_DAYS:
+            raise Refused(
+                "refund.too_late",
+                N_("Refunds are possible for {days} days after a payment"),
+                days=REFUND_WINDOW_DAYS,
+            )
+        network = self.acquirer.network_of(original)
+        async with self._refunding.setdefault(original.id, asyncio.Lock()):
+            rrn = await self.acquirer.rrns.next()
+            answer = await network.refund(original.rrn, rrn, wanted)
+            try:
+                return await asyncio.to_thread(self._write_refund, original.id, wanted, rrn, answer)
+            except Refused:
+                await network.reverse(rrn)  # another process refunded it meanwhile
+                raise
+            finally:
+                self._refunding.pop(original.id, None)
+
+    # --- units of work ----------------------------------------------------------------
+
+    def _admit(
+        self, merchant_id: int, amount: Money, shop_number: int | None, tid: str | None
+    ) -> tuple[Place, str | None, date, datetime]:
+        """Where the payment is taken, and a refusal code when the merchant's limits
+        forbid it (61), as the host applies them to terminals."""
+        if amount.amount_minor <= 0:
+            raise InvalidInput("payment.amount", N_("The amount must be more than zero"))
+        if amount.currency != self.ctx.settings.currency:
+            raise InvalidInput(
+                "payment.currency",
+                N_("Payments are taken in {currency}"),
+                currency=self.ctx.settings.currency,
+            )
+        now = self.ctx.now()
+        day = self.app.days.open_date(now)
+        with self.ctx.db.read() as s:
+            merchant = s.get(Merchant, merchant_id)
+            if merchant is None or merchant.mid is None:
+                raise NotFound("merchant.not_found", N_("No merchant {ref}"), ref=merchant_id)
+            if merchant.status not in TRADING:
+                raise Refused(
+                    "merchant.not_trading",
+                    N_("Merchant {ref} is {status}: it cannot take payments"),
+                    ref=merchant.mid,
+                    status=merchant.status,
+                )
+            terminal_id, shop = None, None
+            if tid is not None:
+                terminal = s.execute(
+                    select(Terminal).where(Terminal.tid == tid, Terminal.merchant_id == merchant.id)
+                ).scalar_one_or_none()
+                if terminal is None:
+                    raise NotFound("terminal.not_found", N_("No terminal {tid}"), tid=tid)
+                if terminal.status is not TerminalStatus.ACTIVE:
+                    raise Refused(
+                        "terminal.not_active",
+                        N_("Terminal {tid} is {status}"),
+                        tid=tid,
+                        status=terminal.status,
+                    )
+                terminal_id = terminal.id
+                shop = s.get(Shop, terminal.shop_id) if terminal.shop_id else None
+                if shop_number is not None and (shop is None or shop.number != shop_number):
+                    raise InvalidInput(
+                        "payment.shop_terminal",
+                        N_("Terminal {tid} is not in shop {number}"),
+                        tid=tid,
+                        number=shop_number,
+                    )
+            if shop is None:
+                shop = find_shop(s, merchant, shop_number)
+            if shop.status is not ShopStatus.OPEN:
+                raise Refused("shop.closed", N_("Shop {number} is closed"), number=shop.number)
+            limits = limits_for(s, merchant.kind)
+            taken = int(s.scalar(_TAKEN_ON_DAY, {"merchant_id": merchant.id, "day": day}) or 0)
+            over = (
+                amount.amount_minor > limits.per_txn_limit_minor
+                or taken + amount.amount_minor > limits.daily_limit_minor
+            )
+            place = Place(
+                merchant.id,
+                merchant.mid,
+                merchant.display_name,
+                shop.id,
+                terminal_id,
+            )
+            return place, "61" if over else None, day, now
+
+    def _write_new(
+        self,
+        place: Place,
+        amount: Money,
+        org: WalletOrg | None,
+        rrn: str,
+        answer: NetworkAnswer | None,
+        day: date,
+        now: datetime,
+        flow: QrFlow,
+        reference: str | None,
+        masked: str | None,
+        token: str | None,
+        expires_at: datetime | None,
+        qr_code: str | None = None,
+    ) -> QrPayment:
+        if answer is None:
+            status, code = PaymentStatus.PENDING, "00"
+        else:
+            status, code = _status_of(answer), answer.response_code
+        with self.ctx.db.transaction(invalidate=False) as s:
+            p = Payment(
+                kind=PaymentKind.SALE,
+                status=status,
+                response_code=code,
+                merchant_id=place.merchant_id,
+                shop_id=place.shop_id,
+                terminal_id=place.terminal_id,
+                rrn=rrn,
+                auth_code=answer.auth_code if answer else None,
+                amount_minor=amount.amount_minor,
+                currency=amount.currency,
+                method=WALLET_METHODS[org] if org else None,
+                card_org=org.value if org else None,
+                domestic=True,
+                pan_masked=masked,
+                pan_token=token,
+                entry_mode=ENTRY_SCANNED if flow is QrFlow.CUSTOMER_PRESENTED else ENTRY_QR_SHOWN,
+                business_date=day,
+                refunded_minor=0,
+                fee_minor=0,
+                channel=Channel.API,
+                qr_flow=flow,
+                reference=reference,
+                expires_at=expires_at,
+                qr_code=qr_code,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(p)
+            s.flush()
+            s.add(
+                PaymentEvent(
+                    payment_id=p.id,
+                    from_status=None,
+                    to_status=status,
+                    cause=f"api {flow.value} rc {code}",
+                    at=now,
+                )
+            )
+            if status is PaymentStatus.APPROVED:
+                self._capture(s, p, place.mid, now)
+            return QrPayment(payment_view(s, p), qr_code)
+
+    def _capture(self, s: Session, p: Payment, mid: str, now: datetime) -> None:
+        """The fee (plan in force that day, rounded once) and the capture's entry."""
+        invariant(p.method is not None and p.card_org is not None, "a capture has a method")
+        assert p.method is not None  # for mypy
+        assert p.card_org is not None
+        plan = plan_in_force(s, p.merchant_id, p.business_date)
+        p.fee_minor = fee(Money(p.amount_minor, p.currency), plan_rate(plan, p.method)).amount_minor
+        ledger.post(
+            s,
+            EntryKind.CAPTURE,
+            ledger.capture_lines(p.card_org, mid, p.amount_minor, p.fee_minor),
+            business_date=p.business_date,
+            at=now,
+            memo=f"api sale {p.rrn}",
+            payment_id=p.id,
+            currency=p.currency,
+        )
+
+    def _settle_pending(self, rrn: str, answer: NetworkAnswer, org: WalletOrg) -> None:
+        now = self.ctx.now()
+        with self.ctx.db.transaction(invalidate=False) as s:
+            p = s.execute(
+                select(Payment).where(Payment.rrn == rrn).with_for_update()
+            ).scalar_one_or_none()
+            if p is None or p.status is not PaymentStatus.PENDING:
+                log.warning("wallet result for %s, which is not pending: ignored", rrn)
+                return
+            status = _status_of(answer)
+            _move(s, p, status, f"wallet {org.value} rc {answer.response_code}", now)
+            p.response_code, p.auth_code = answer.response_code, answer.auth_code
+            p.method, p.card_org = WALLET_METHODS[org], org.value
+            if status is PaymentStatus.APPROVED:
+                mid = s.scalar(select(Merchant.mid).where(Merchant.id == p.merchant_id)) or ""
+                self._capture(s, p, mid, now)
+
+    def _close_pending(self, rrn: str, to: PaymentStatus) -> int:
+        now = self.ctx.now()
+        with self.ctx.db.transaction(invalidate=False) as s:
+            p = s.execute(
+                select(Payment).where(Payment.rrn == rrn).with_for_update()
+            ).scalar_one_or_none()
+            if p is None or p.status is not PaymentStatus.PENDING:
+                return 0
+            _move(s, p, to, f"qr {to.value}", now)
+            return 1
+
+    def _write_refund(
+        self, original_id: int, amount: Money, rrn: str, answer: NetworkAnswer
+    ) -> PaymentView:
+        now = self.ctx.now()
+        day = self.app.days.open_date(now)
+        status = _status_of(answer)
+        with self.ctx.db.transaction(invalidate=False) as s:
+            sale = s.execute(
+                select(Payment).where(Payment.id == original_id).with_for_update()
+            ).scalar_one()
+            if status is PaymentStatus.APPROVED:
+                left = sale.amount_minor - sale.refunded_minor
+                if amount.amount_minor > left or sale.status not in REFUNDABLE:
+                    # Another refund got there first: the network gave this one back,
+                    # so take it back from the network again.
+                    raise Refused("refund.too_much", N_("The payment was refunded meanwhile"))
+            p = Payment(
+                kind=PaymentKind.REFUND,
+                status=status,
+                response_code=answer.response_code,
+                merchant_id=sale.merchant_id,
+                shop_id=sale.shop_id,
+                terminal_id=sale.terminal_id,
+                rrn=rrn,
+                auth_code=answer.auth_code,
+                amount_minor=amount.amount_minor,
+                currency=amount.currency,
+                method=sale.method,
+                card_org=sale.card_org,
+                domestic=sale.domestic,
+                pan_masked=sale.pan_masked,
+                pan_token=sale.pan_token,
+                entry_mode=sale.entry_mode,
+                business_date=day,
+                original_id=sale.id,
+                refunded_minor=0,
+                fee_minor=0,
+                channel=Channel.API,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(p)
+            s.flush()
+            s.add(
+                PaymentEvent(
+                    payment_id=p.id,
+                    from_status=None,
+                    to_status=status,
+                    cause=f"api refund of {sale.rrn} rc {answer.response_code}",
+                    at=now,
+                )
+            )
+            if status is PaymentStatus.APPROVED:
+                sale.refunded_minor += amount.amount_minor
+                full = sale.refunded_minor == sale.amount_minor
+                moved = PaymentStatus.REFUNDED if full else PaymentStatus.PARTLY_REFUNDED
+                _move(s, sale, moved, f"refund {rrn}", now)
+                mid = s.scalar(select(Merchant.mid).where(Merchant.id == sale.merchant_id)) or ""
+                assert sale.card_org is not None  # for mypy: a captured sale has one
+                ledger.post(
+                    s,
+                    EntryKind.REFUND,
+                    ledger.refund_lines(sale.card_org, mid, amount.amount_minor),
+                    business_date=day,
+                    at=now,
+                    memo=f"api refund {rrn} of {sale.rrn}",
+                    payment_id=p.id,
+                    currency=amount.currency,
+                )
+            return payment_view(s, p)
+
+
+def _status_of(answer: NetworkAnswer) -> PaymentStatus:
+    if answer.approved:
+        return PaymentStatus.APPROVED
+    return PaymentStatus.TIMED_OUT if answer.response_code == "98" else PaymentStatus.DECLINED
+
+
+def _payment(s: Session, payment_id: int, merchant_id: int | None) -> Payment:
+    """A payment, if the caller may see it (another merchant's is not found)."""
+    p = s.get(Payment, payment_id)
+    if p is None or (merchant_id is not None and p.merchant_id != merchant_id):
+        raise NotFound("payment.not_found", N_("No payment {id}"), id=payment_id)
+    return p
