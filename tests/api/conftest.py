@@ -4,20 +4,25 @@ and a key of every role."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tillpoint.access.models import Role
 from tillpoint.api.app import create_api
+from tillpoint.api.deps import Services
 from tillpoint.app import Tillpoint
+from tillpoint.core.settings import Settings
 from tillpoint.demo import demo_mid, demo_tid, ensure_demo
+from tillpoint.ledger.service import payable
 from tillpoint.payments.acquirer import Acquirer, simulated
 
 _keys = itertools.count(1)
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,6 +36,25 @@ class ApiEnv:
     tid_a: str = demo_tid(1)
     tid_b: str = demo_tid(2)
 
+    @property
+    def services(self) -> Services:
+        svc: Services = self.client.app.state.services  # type: ignore[attr-defined]
+        return svc
+
+    def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run a coroutine function on the app's event loop (as a request would)."""
+        portal = self.client.portal
+        assert portal is not None
+        return portal.call(fn, *args)
+
+    def merchant_id(self, mid: str) -> int:
+        return self.tp.merchants.get(mid).id
+
+    def payable(self, mid: str) -> int:
+        """What the ledger says the acquirer owes the merchant (a credit: negative)."""
+        (balance,) = self.tp.ledger.balances(payable(mid))
+        return balance.balance.amount_minor
+
     def headers(self, who: str, *, idempotency: str | None = None) -> dict[str, str]:
         """Authorization for ``who``; POSTs get a fresh Idempotency-Key unless given."""
         return {
@@ -43,6 +67,18 @@ class ApiEnv:
 
     def post(self, who: str, path: str, json: Any = None, **kw: Any) -> Any:
         return self.client.post(path, headers=self.headers(who), json=json, **kw)
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """Demo mode (the demo merchants and terminals), with the test clock of ``tp``."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=db_url,
+        network_dir=str(tmp_path / "network"),
+        demo=True,
+        locale="en",
+    )
 
 
 @pytest.fixture

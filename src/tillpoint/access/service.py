@@ -144,7 +144,7 @@ class AccessService:
         if merchant_id is not None:
             query = query.where(ApiKey.merchant_id == merchant_id)
         with self.ctx.db.read() as s:
-            return [_view(k, m) for k, m in s.execute(query).tuples()]
+            return [_view(k, m) for k, m in s.execute(query).all()]
 
     def get_key(self, key_id: int, *, merchant_id: int | None = None) -> ApiKeyView:
         with self.ctx.db.read() as s:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tillpoint.access.models import Role
@@ -147,6 +147,10 @@ Taker = Annotated[Principal, Depends(allow(*STAFF_AND_UP))]  # takes payments, r
 Owner = Annotated[Principal, Depends(allow(*OWNERS))]
 Ops = Annotated[Principal, Depends(allow(*OPS))]
 Reviewer = Annotated[Principal, Depends(allow(*REVIEW))]
+
+
+# Ids in paths: positive and inside a 64-bit column, or the request is malformed (422).
+ObjectId = Annotated[int, Path(ge=1, le=2**62, description="The object's id")]
 
 
 def not_found(kind: str, ref: object) -> ApiProblem:

@@ -79,18 +79,18 @@ class IdempotentRoute(APIRoute):
                             IdempotencyRecord.key == key,
                         )
                     ).scalar_one()
-                if prior.fingerprint != fingerprint:
-                    return problem(
-                        422,
-                        "idempotency.mismatch",
-                        _("This Idempotency-Key was used with another request"),
-                        instance=request.url.path,
-                    )
                 if prior.status_code is None:
                     return problem(
                         409,
                         "idempotency.in_flight",
                         _("A request with this Idempotency-Key is still being processed"),
+                        instance=request.url.path,
+                    )
+                if prior.fingerprint != fingerprint:
+                    return problem(
+                        422,
+                        "idempotency.mismatch",
+                        _("This Idempotency-Key was used with another request"),
                         instance=request.url.path,
                     )
                 return Response(

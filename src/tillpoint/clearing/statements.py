@@ -132,7 +132,7 @@ class StatementService:
             rows = s.execute(
                 select(JournalEntry.kind, JournalEntry.at, Payment, Terminal.tid, Shop.name)
                 .join(Payment, Payment.id == JournalEntry.payment_id)
-                .join(Terminal, Terminal.id == Payment.terminal_id)
+                .outerjoin(Terminal, Terminal.id == Payment.terminal_id)  # API: none
                 .join(Shop, Shop.id == Payment.shop_id)
                 .where(
                     JournalEntry.business_date == day,
@@ -163,7 +163,7 @@ class StatementService:
                 lines.append(
                     StatementLine(
                         _local(at),
-                        tid,
+                        tid or "API",  # a payment over the REST API names no terminal
                         both(KIND_LABELS[kind]),
                         p.pan_masked or "",
                         method,

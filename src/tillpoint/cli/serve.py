@@ -12,6 +12,7 @@ import typer
 import uvicorn
 
 from tillpoint.api.app import create_api
+from tillpoint.api.worker import housekeeping
 from tillpoint.app import Tillpoint
 from tillpoint.clearing.worker import DayWorker
 from tillpoint.cli._common import CliState, app, err, handles_errors, say
@@ -22,21 +23,25 @@ from tillpoint.payments.acquirer import simulated
 
 
 async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
-    acquirer = simulated(tp)
+    host_name = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind  # noqa: S104
+    acquirer = simulated(tp, tp.ctx.settings.public_url or f"http://{host_name}:{http_port}")
     host = await TerminalHost(tp, acquirer).start(bind, iso_port)
-    http = uvicorn.Server(
-        uvicorn.Config(create_api(tp, acquirer), host=bind, port=http_port, log_level="warning")
-    )
+    api = create_api(tp, acquirer)
+    http = uvicorn.Server(uvicorn.Config(api, host=bind, port=http_port, log_level="warning"))
     say(
         _("Terminal host (ISO 8583) on {bind}:{iso}, HTTP on {bind}:{http}. Ctrl-C stops.").format(
             bind=bind, iso=iso_port, http=http_port
         )
     )
-    days = asyncio.create_task(DayWorker(tp).run())
+    workers = [
+        asyncio.create_task(DayWorker(tp).run()),
+        asyncio.create_task(housekeeping(api.state.services)),
+    ]
     try:
         await http.serve()  # returns on Ctrl-C or SIGTERM
     finally:
-        days.cancel()
+        for worker in workers:
+            worker.cancel()
         host.close()
         await host.wait_closed()
         acquirer.close()

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
             "default: beside an SQLite database (tillpoint.network/), else ./tillpoint-network."
         ),
     )
+    public_url: str = Field(
+        default="",
+        description=(
+            "The address people and phones reach the HTTP side at (QR codes and receipt "
+            "links); default: http://<bind>:<http port> of tillpoint serve."
+        ),
+    )
     holidays: str = Field(
         default="",
         description=(

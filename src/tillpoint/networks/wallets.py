@@ -122,12 +122,9 @@ class QrOrder:
     org: WalletOrg | None = None
 
 
-DEFAULT_QR_BASE = "http://127.0.0.1:8000/simulator/qr/"
-
-
 class WalletSimulator:
     def __init__(
-        self, journal: ClearingJournal | None = None, *, qr_base_url: str = DEFAULT_QR_BASE
+        self, journal: ClearingJournal | None = None, *, qr_base_url: str = "/simulator/qr/"
     ) -> None:
         self._journal = journal
         self._payments: dict[str, _Paid] = {}
@@ -149,9 +146,13 @@ class WalletSimulator:
             self._order_refs[network_ref] = token
         return self.qr_base_url + token
 
-    def order(self, token: str) -> QrOrder | None:
-        """The order a scanned code opens (the simulator's customer page)."""
-        return self._orders.get(token)
+    def order(self, token: str, now: datetime) -> QrOrder | None:
+        """The order a scanned code opens (the simulator's customer page); an open
+        order past its time is closed first."""
+        order = self._orders.get(token)
+        if order is not None and order.state is OrderState.OPEN and now >= order.expires_at:
+            order.state = OrderState.CLOSED
+        return order
 
     def listen(self, notify: Notify) -> None:
         self._listeners.append(notify)

@@ -1089,9 +1089,10 @@ def _move(s: Session, payment: Payment, to: PaymentStatus, cause: str, at: datet
     payment.status, payment.updated_at = to, at
 
 
-def simulated(app: Tillpoint) -> Acquirer:
+def simulated(app: Tillpoint, public_url: str = "http://127.0.0.1:8000") -> Acquirer:
     """An acquirer on the in-process card network simulator, with its own zone PIN key
-    and a running group committer (``close()`` stops it)."""
+    and a running group committer (``close()`` stops it). The wallet simulator's QR
+    codes open its customer page under ``public_url``."""
     zpk = tdes.generate_key()
     # The simulated networks share the acquirer's business days, as a real network and
     # its acquirers agree on settlement dates.
@@ -1103,6 +1104,6 @@ def simulated(app: Tillpoint) -> Acquirer:
         CardNetworkSimulator(zpk, app.ctx.clock, journal),
         committer,
         zpk,
-        wallets=WalletSimulator(journal),
+        wallets=WalletSimulator(journal, qr_base_url=f"{public_url.rstrip('/')}/simulator/qr/"),
         network_timeout_s=app.ctx.settings.network_timeout_ms / 1000,
     )

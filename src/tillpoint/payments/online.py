@@ -322,7 +322,9 @@ class OnlinePayments:
             rrn = await self.acquirer.rrns.next()
             answer = await network.refund(original.rrn, rrn, wanted)
             try:
-                return await asyncio.to_thread(self._write_refund, original.id, wanted, rrn, answer)
+                return await asyncio.to_thread(
+                    self._write_refund, original.id, wanted, rrn, answer, reference
+                )
             except Refused:
                 await network.reverse(rrn)  # another process refunded it meanwhile
                 raise
@@ -510,7 +512,12 @@ class OnlinePayments:
             return 1
 
     def _write_refund(
-        self, original_id: int, amount: Money, rrn: str, answer: NetworkAnswer
+        self,
+        original_id: int,
+        amount: Money,
+        rrn: str,
+        answer: NetworkAnswer,
+        reference: str | None,
     ) -> PaymentView:
         now = self.ctx.now()
         day = self.app.days.open_date(now)
@@ -547,6 +554,7 @@ class OnlinePayments:
                 refunded_minor=0,
                 fee_minor=0,
                 channel=Channel.API,
+                reference=reference,
                 created_at=now,
                 updated_at=now,
             )

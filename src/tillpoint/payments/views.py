@@ -78,14 +78,14 @@ def payment_views(s: Session, payments: Iterable[Payment]) -> list[PaymentView]:
     merchants = {p.merchant_id for p in rows}
     terminals = {p.terminal_id for p in rows if p.terminal_id is not None}
     mids = dict(
-        s.execute(select(Merchant.id, Merchant.mid).where(Merchant.id.in_(merchants))).tuples()
+        s.execute(select(Merchant.id, Merchant.mid).where(Merchant.id.in_(merchants))).all()
     )
     shops = dict(
-        s.execute(select(Shop.id, Shop.number).where(Shop.merchant_id.in_(merchants))).tuples()
+        s.execute(select(Shop.id, Shop.number).where(Shop.merchant_id.in_(merchants))).all()
     )
     tids = (
         dict(
-            s.execute(select(Terminal.id, Terminal.tid).where(Terminal.id.in_(terminals))).tuples()
+            s.execute(select(Terminal.id, Terminal.tid).where(Terminal.id.in_(terminals))).all()
         )
         if terminals
         else {}

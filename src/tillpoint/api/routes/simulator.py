@@ -1,9 +1,74 @@
-"""/v1 routes: simulator."""
+"""The wallet simulator's customer page: what a phone shows after scanning a
+merchant-presented QR code. The "customer" picks a wallet and pays or declines; the
+simulator then notifies the acquirer, as a real wallet calls back its acquirer.
+
+Only present when the acquirer runs on the wallet simulator (never in front of a real
+wallet link). Not part of the REST API.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from pathlib import Path
+from typing import Annotated
 
-from tillpoint.api.idempotency import IdempotentRoute
+from fastapi import APIRouter, Form
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-router = APIRouter(route_class=IdempotentRoute)
+from tillpoint.api.deps import Svc
+from tillpoint.core.clock import BUSINESS_TZ
+from tillpoint.networks.wallets import QrOrder, WalletOrg, WalletSimulator
+
+router = APIRouter(include_in_schema=False)
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+WALLETS = (
+    (WalletOrg.ALIPAY.value, "支付宝", "Alipay"),
+    (WalletOrg.WECHAT.value, "微信支付", "WeChat Pay"),
+    (WalletOrg.UNIONPAY_QR.value, "云闪付", "UnionPay QR"),
+)
+
+
+def _page(order: QrOrder | None, status: int = 200) -> HTMLResponse:
+    html = _env.get_template("simulator_qr.html").render(
+        order=order,
+        state=order.state.value if order else None,
+        amount=order.amount.plain() if order else "",
+        expires=order.expires_at.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        if order
+        else "",
+        wallets=WALLETS,
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def _simulator(svc: Svc) -> WalletSimulator | None:
+    wallets = svc.acquirer.wallets
+    return wallets if isinstance(wallets, WalletSimulator) else None
+
+
+@router.get("/simulator/qr/{token}", response_class=HTMLResponse)
+def order_page(token: str, svc: Svc) -> HTMLResponse:
+    sim = _simulator(svc)
+    order = sim.order(token, svc.tp.ctx.now()) if sim else None
+    return _page(order, 200 if order else 404)
+
+
+@router.post("/simulator/qr/{token}", response_model=None)
+async def answer_order(
+    token: str,
+    svc: Svc,
+    wallet: Annotated[WalletOrg, Form()],
+    decision: Annotated[str, Form(pattern="^(approve|decline)$")],
+) -> HTMLResponse | RedirectResponse:
+    sim = _simulator(svc)
+    order = (
+        await sim.answer_order(token, wallet, decision == "approve", svc.tp.ctx.now())
+        if sim
+        else None
+    )
+    if order is None:
+        return _page(None, 404)
+    return RedirectResponse(f"/simulator/qr/{token}", status_code=303)

@@ -1,0 +1,26 @@
+"""The API's chores under ``tillpoint serve``: close pending QR payments whose time is
+up (every second) and forget idempotency keys older than a day (every hour)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from tillpoint.api.deps import Services
+
+log = logging.getLogger("tillpoint.api")
+FORGET_EVERY_S = 3600.0
+
+
+async def housekeeping(svc: Services, every_s: float = 1.0) -> None:
+    forgot_at = 0.0
+    while True:
+        try:
+            await svc.online.expire_due()
+            if time.monotonic() - forgot_at > FORGET_EVERY_S:
+                await asyncio.to_thread(svc.access.forget_idempotency_keys)
+                forgot_at = time.monotonic()
+        except Exception:  # keep serving; the next round tries again
+            log.exception("API housekeeping failed; it will try again")
+        await asyncio.sleep(every_s)
