@@ -84,9 +84,7 @@ def payment_views(s: Session, payments: Iterable[Payment]) -> list[PaymentView]:
         s.execute(select(Shop.id, Shop.number).where(Shop.merchant_id.in_(merchants))).all()
     )
     tids = (
-        dict(
-            s.execute(select(Terminal.id, Terminal.tid).where(Terminal.id.in_(terminals))).all()
-        )
+        dict(s.execute(select(Terminal.id, Terminal.tid).where(Terminal.id.in_(terminals))).all())
         if terminals
         else {}
     )
