@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import MASTER_KEY, credit_code, resident_id
 
-from tillpoint.cli import main
+from tillpoint.cli import _common, main
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -24,6 +24,8 @@ def run(
     monkeypatch.setenv("TILLPOINT_LOCALE", "en")
     monkeypatch.setenv("TILLPOINT_ACTOR", "ops-amy")
     monkeypatch.setenv("COLUMNS", "200")
+    for console in (_common.out, _common.err):  # made at import, before COLUMNS was set
+        monkeypatch.setattr(console, "width", 200)
 
     def invoke(*args: str) -> tuple[int, str, str]:
         with pytest.raises(SystemExit) as e:

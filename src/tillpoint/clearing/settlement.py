@@ -15,6 +15,7 @@ again, or again after a crash halfway, settles only who is left.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,15 +29,16 @@ from tillpoint.clearing.datafees import Due, fees_due
 from tillpoint.clearing.days import BusinessDays, next_business_day
 from tillpoint.clearing.models import DataFeeCharge, PayoutHold, Settlement, SettlementStatus
 from tillpoint.context import Context, check_actor, check_reason
-from tillpoint.core.errors import Refused
+from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.core.money import DEFAULT_CURRENCY, Money
 from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind, JournalEntry, JournalLine, LedgerAccount
 from tillpoint.merchants.models import Merchant
-from tillpoint.merchants.services import find_merchant
+from tillpoint.merchants.services import PAGE_LIMIT, find_merchant
 
 Progress = Callable[[int, int], None]  # (done, of)
+PAYING = (SettlementStatus.PAID, SettlementStatus.HELD)  # a settlement that pays something
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,31 @@ class SettlementView:
     carried_out_minor: int
     payout_date: date | None  # none while held
     status: SettlementStatus
+
+
+@dataclass(frozen=True)
+class SettlementRecord(SettlementView):
+    """A settlement with its id, for lists that page and for finding it again."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class PayoutView:
+    """A payout instruction: what one settlement pays into the merchant's own account,
+    and when. The account number is shown masked only (the payout file has it)."""
+
+    id: int  # the settlement's
+    reference: str  # the payout file's reference of it
+    mid: str
+    business_date: date
+    payout_date: date | None  # none while held
+    amount_minor: int
+    currency: str
+    bank_name: str
+    bank_account_name: str
+    bank_account_masked: str
+    status: SettlementStatus  # paid or held
 
 
 @dataclass(frozen=True)
@@ -147,6 +174,86 @@ class SettlementService:
                 query = query.where(Merchant.mid == mid)
             return [_view(row, m or "") for row, m in s.execute(query).all()]
 
+    # --- reading across days ------------------------------------------------------------
+
+    def settlements(
+        self,
+        *,
+        mid: str | None = None,
+        business_date: date | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[SettlementRecord]:
+        """Settlements of any day, in id order, after ``after_id``."""
+        _check_limit(limit)
+        query = (
+            select(Settlement, Merchant.mid)
+            .join(Merchant, Merchant.id == Settlement.merchant_id)
+            .where(Settlement.id > after_id)
+            .order_by(Settlement.id)
+            .limit(limit)
+        )
+        if mid is not None:
+            query = query.where(Merchant.mid == mid)
+        if business_date is not None:
+            query = query.where(Settlement.business_date == business_date)
+        with self.ctx.db.read() as s:
+            return [_record(row, m or "") for row, m in s.execute(query).all()]
+
+    def settlement(self, settlement_id: int) -> SettlementRecord:
+        with self.ctx.db.read() as s:
+            row = s.execute(
+                select(Settlement, Merchant.mid)
+                .join(Merchant, Merchant.id == Settlement.merchant_id)
+                .where(Settlement.id == settlement_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFound("settlement.not_found", N_("No settlement {id}"), id=settlement_id)
+        return _record(row[0], row[1] or "")
+
+    def payouts(
+        self,
+        *,
+        mid: str | None = None,
+        payout_date: date | None = None,
+        status: SettlementStatus | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[PayoutView]:
+        """Payout instructions (the settlements that pay something, paid or held), in
+        id order, after ``after_id``."""
+        _check_limit(limit)
+        query = (
+            select(Settlement, Merchant)
+            .join(Merchant, Merchant.id == Settlement.merchant_id)
+            .where(Settlement.status.in_(PAYING), Settlement.id > after_id)
+            .order_by(Settlement.id)
+            .limit(limit)
+        )
+        if mid is not None:
+            query = query.where(Merchant.mid == mid)
+        if payout_date is not None:
+            query = query.where(Settlement.payout_date == payout_date)
+        if status is not None:
+            query = query.where(Settlement.status == status)
+        with self.ctx.db.read() as s:
+            return [
+                PayoutView(
+                    id=r.id,
+                    reference=payout_reference(r),
+                    mid=m.mid or "",
+                    business_date=r.business_date,
+                    payout_date=r.payout_date,
+                    amount_minor=r.payout_minor,
+                    currency=r.currency,
+                    bank_name=m.bank_name,
+                    bank_account_name=m.bank_account_name,
+                    bank_account_masked=m.bank_account_masked,
+                    status=r.status,
+                )
+                for r, m in s.execute(query).all()
+            ]
+
     # --- holds ------------------------------------------------------------------------
 
     def hold(self, mid: str, reason: str, actor: str) -> None:
@@ -214,7 +321,7 @@ class SettlementService:
                 account = self.ctx.keystore.open_text(
                     m.bank_account_enc, f"merchant:{m.id}:bank-account"
                 )
-                w.writerow([f"TP{r.business_date:%Y%m%d}{r.id:010d}",
+                w.writerow([payout_reference(r),
                             r.payout_date.isoformat() if r.payout_date else "", m.mid,
                             m.legal_name, m.bank_name, m.bank_account_name, account,
                             Money(r.payout_minor, r.currency).plain(), r.currency])  # fmt: skip
@@ -312,6 +419,16 @@ class SettlementService:
         )
 
 
+def payout_reference(r: Settlement) -> str:
+    """How the payout file and the bank name a settlement's payout."""
+    return f"TP{r.business_date:%Y%m%d}{r.id:010d}"
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= PAGE_LIMIT:
+        raise InvalidInput("page.limit", N_("A page holds 1 to {max} items"), max=PAGE_LIMIT)
+
+
 def _check_reason(reason: str) -> str:
     return check_reason(reason, required=True) or ""
 
@@ -333,3 +450,7 @@ def _view(r: Settlement, mid: str) -> SettlementView:
         r.payout_date,
         r.status,
     )
+
+
+def _record(r: Settlement, mid: str) -> SettlementRecord:
+    return SettlementRecord(**dataclasses.asdict(_view(r, mid)), id=r.id)

@@ -259,6 +259,12 @@ class FeeService:
             s.flush()
             return self._assignment_view(a, plan)
 
+    def current_plan(self, ref: str, on: date | None = None) -> FeePlanView:
+        """The plan a merchant is on today (or on another date)."""
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref)
+            return FeePlanView.model_validate(plan_in_force(s, m.id, on or self.ctx.today()))
+
     def history(self, ref: str) -> list[FeeAssignmentView]:
         with self.ctx.db.transaction() as s:
             m = find_merchant(s, ref)

@@ -1,9 +1,144 @@
-"""/v1 routes: merchants."""
+"""/v1 routes: merchants (applications, review, lifecycle) and their shops.
+
+Operations submit applications for merchants and review them; a merchant's keys see
+their own merchant only (docs/merchants.md has the rules, docs/api-resources.md the
+routes).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Path, Query
+
+from tillpoint.api.deps import Ops, Owner, Reader, Reviewer, Svc
 from tillpoint.api.idempotency import IdempotentRoute
+from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
+from tillpoint.api.schemas import (
+    PROBLEMS,
+    ApplicationIn,
+    ApproveIn,
+    Key,
+    MerchantRef,
+    ReasonIn,
+    ShopIn,
+    whole,
+)
+from tillpoint.api.scope import merchant_ref
+from tillpoint.merchants.models import MerchantKind, MerchantStatus
+from tillpoint.merchants.views import MerchantEventView, MerchantView, ShopView
 
-router = APIRouter(route_class=IdempotentRoute)
+router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
+ShopNumber = Annotated[int, Path(ge=1, le=9999, description="The shop's number")]
+
+
+@router.post("/v1/merchants", status_code=201, tags=["merchants"], summary="Submit an application")
+def apply(body: ApplicationIn, caller: Ops, svc: Svc, _key: Key) -> MerchantView:
+    """Submit a merchant's application (operations, on the merchant's behalf); it waits
+    for review. The answer shows the bank account and identity numbers masked."""
+    return svc.tp.merchants.apply(body.application(), caller.actor)
+
+
+@router.get("/v1/merchants", tags=["merchants"], summary="List merchants")
+def list_merchants(
+    caller: Reader,
+    svc: Svc,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    status: Annotated[MerchantStatus | None, Query(description="Only this status")] = None,
+    kind: Annotated[MerchantKind | None, Query(description="Only this kind")] = None,
+) -> Page[MerchantView]:
+    """Merchants and applications in application order. A merchant's key lists only
+    its own merchant."""
+    after = decode_cursor(cursor) or 0
+    if caller.operations:
+        rows = svc.tp.merchants.search(status=status, kind=kind, after_id=after, limit=limit + 1)
+    else:
+        own = svc.tp.merchants.get(str(caller.merchant_id))
+        wanted = own.id > after and status in (None, own.status) and kind in (None, own.kind)
+        rows = [own] if wanted else []
+    return page(rows, limit, lambda m: m.id)
+
+
+@router.get("/v1/merchants/{ref}", tags=["merchants"], summary="Show a merchant")
+def get_merchant(ref: MerchantRef, caller: Reader, svc: Svc) -> MerchantView:
+    """One merchant, by MID or application number."""
+    return svc.tp.merchants.get(merchant_ref(caller, ref))
+
+
+@router.get("/v1/merchants/{ref}/history", tags=["merchants"], summary="A merchant's history")
+def merchant_history(ref: MerchantRef, caller: Reader, svc: Svc) -> Page[MerchantEventView]:
+    """Every status change, oldest first: from, to, who, when, why."""
+    return whole(svc.tp.merchants.history(merchant_ref(caller, ref)))
+
+
+# --- review (ops_admin, reviewer) ------------------------------------------------------
+
+
+@router.post("/v1/merchants/{ref}/start_review", tags=["merchants"], summary="Take under review")
+def start_review(ref: MerchantRef, caller: Reviewer, svc: Svc, _key: Key) -> MerchantView:
+    """Take a submitted application under review."""
+    return svc.tp.merchants.start_review(ref, caller.actor)
+
+
+@router.post("/v1/merchants/{ref}/approve", tags=["merchants"], summary="Approve an application")
+def approve(
+    ref: MerchantRef, body: ApproveIn, caller: Reviewer, svc: Svc, _key: Key
+) -> MerchantView:
+    """Approve an application (a submitted one is reviewed on the way): the merchant
+    gets its MID and its kind's default fee plan (change it with
+    `POST /v1/merchants/{ref}/fee_plan`)."""
+    return svc.tp.merchants.approve(ref, caller.actor, body.reason, mid=body.mid)
+
+
+@router.post("/v1/merchants/{ref}/reject", tags=["merchants"], summary="Reject an application")
+def reject(ref: MerchantRef, body: ReasonIn, caller: Reviewer, svc: Svc, _key: Key) -> MerchantView:
+    """Reject an application, with a reason."""
+    return svc.tp.merchants.reject(ref, caller.actor, body.reason)
+
+
+# --- lifecycle (ops_admin) ---------------------------------------------------------------
+
+
+@router.post("/v1/merchants/{ref}/suspend", tags=["merchants"], summary="Suspend a merchant")
+def suspend(ref: MerchantRef, body: ReasonIn, caller: Ops, svc: Svc, _key: Key) -> MerchantView:
+    """Suspend an approved merchant: its terminals and keys stop taking payments; its
+    keys can still read and refund."""
+    return svc.tp.merchants.suspend(ref, caller.actor, body.reason)
+
+
+@router.post("/v1/merchants/{ref}/reinstate", tags=["merchants"], summary="Lift a suspension")
+def reinstate(ref: MerchantRef, body: ReasonIn, caller: Ops, svc: Svc, _key: Key) -> MerchantView:
+    """Lift a suspension; the merchant keeps its MID."""
+    return svc.tp.merchants.reinstate(ref, caller.actor, body.reason)
+
+
+@router.post("/v1/merchants/{ref}/close", tags=["merchants"], summary="Close a merchant")
+def close(ref: MerchantRef, body: ReasonIn, caller: Ops, svc: Svc, _key: Key) -> MerchantView:
+    """Close a merchant for good; refused while terminals are bound to it."""
+    return svc.tp.merchants.close(ref, caller.actor, body.reason)
+
+
+# --- shops -------------------------------------------------------------------------------
+
+
+@router.get("/v1/merchants/{ref}/shops", tags=["shops"], summary="A merchant's shops")
+def list_shops(ref: MerchantRef, caller: Reader, svc: Svc) -> Page[ShopView]:
+    """Every shop of the merchant, open and closed."""
+    return whole(svc.tp.merchants.list_shops(merchant_ref(caller, ref)))
+
+
+@router.post("/v1/merchants/{ref}/shops", status_code=201, tags=["shops"], summary="Open a shop")
+def add_shop(ref: MerchantRef, body: ShopIn, caller: Owner, svc: Svc, _key: Key) -> ShopView:
+    """Open another shop (门店); it gets the next shop number."""
+    return svc.tp.merchants.add_shop(
+        merchant_ref(caller, ref), body.name, body.address, caller.actor, body.region_code
+    )
+
+
+@router.post("/v1/merchants/{ref}/shops/{number}/close", tags=["shops"], summary="Close a shop")
+def close_shop(
+    ref: MerchantRef, number: ShopNumber, caller: Owner, svc: Svc, _key: Key
+) -> ShopView:
+    """Close a shop; refused while terminals are bound to it."""
+    return svc.tp.merchants.close_shop(merchant_ref(caller, ref), number, caller.actor)
