@@ -8,7 +8,17 @@ from typing import NoReturn
 import typer
 from typer.exceptions import TyperException
 
-from tillpoint.cli import fees, ledger, merchants, serve, settle, system, terminal, terminals
+from tillpoint.cli import (
+    fees,
+    ledger,
+    merchants,
+    serve,
+    settle,
+    system,
+    terminal,
+    terminals,
+    webhooks,
+)
 from tillpoint.cli._common import CliState, print_error
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import _
@@ -31,6 +41,7 @@ cli.add_typer(ledger.ledger, name="ledger")
 cli.add_typer(settle.settle, name="settle")
 cli.add_typer(system.db, name="db")
 cli.add_typer(system.keys, name="keys")
+cli.add_typer(webhooks.webhooks, name="webhooks")
 cli.command(
     "serve", help=_("Run the terminal host and the HTTP side (migrates the database first).")
 )(serve.serve)

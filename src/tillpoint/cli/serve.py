@@ -19,6 +19,7 @@ from tillpoint.cli._common import CliState, app, err, handles_errors, say
 from tillpoint.core.i18n import _
 from tillpoint.demo import ensure_demo
 from tillpoint.iso8583.host import TerminalHost
+from tillpoint.notify.webhooks import WebhookWorker
 from tillpoint.payments.acquirer import simulated
 
 
@@ -36,6 +37,7 @@ async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
     workers = [
         asyncio.create_task(DayWorker(tp).run()),
         asyncio.create_task(housekeeping(api.state.services)),
+        asyncio.create_task(WebhookWorker(tp).run()),
     ]
     try:
         await http.serve()  # returns on Ctrl-C or SIGTERM
@@ -61,7 +63,8 @@ def serve(
     ] = "127.0.0.1",
 ) -> None:
     CliState.demo = demo
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # force: python-escpos calls logging.basicConfig() when it is imported
+    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     tp = app(demo=demo, migrate="always")
     if demo:

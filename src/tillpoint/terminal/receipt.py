@@ -53,8 +53,9 @@ class Receipt:
         return cls(**data)
 
 
-def _centre(text: str) -> str:
-    return " " * max(0, (WIDTH - cell_len(text)) // 2) + text
+def centre(text: str, width: int = WIDTH) -> str:
+    """``text`` centred on a line of ``width`` display columns (a CJK character is two)."""
+    return " " * max(0, (width - cell_len(text)) // 2) + text
 
 
 def render(r: Receipt, *, reprint: bool = False) -> list[str]:
@@ -65,7 +66,7 @@ def render(r: Receipt, *, reprint: bool = False) -> list[str]:
     when = f"{r.year}/{t[0:2]}/{t[2:4]} {t[4:6]}:{t[6:8]}:{t[8:10]}"
     amount = Money(r.amount_minor).plain()
     lines = [
-        _centre("签购单 POS SALES SLIP"),
+        centre("签购单 POS SALES SLIP"),
         "商户存根 MERCHANT COPY",
         "-" * WIDTH,
         "商户编号 MERCHANT NO.",
@@ -111,7 +112,7 @@ def render_settlement(
     and whether the host agreed."""
     verdict = {"1": "平 BALANCED", "2": "不平 NOT BALANCED", "3": "错 ERROR"}
     lines = [
-        _centre("结算单 SETTLEMENT"),
+        centre("结算单 SETTLEMENT"),
         "-" * WIDTH,
         "商户编号 MERCHANT NO.",
         f"  {mid}",

@@ -1,9 +1,134 @@
-"""/v1 routes: events."""
+"""/v1/events: what happened to a merchant's payments, as a list and as a live stream of
+server-sent events (docs/webhooks.md). Any key reads its own merchant's; operations
+keys read every merchant's, or one's with ``?mid=``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
 
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from tillpoint.api.deps import ObjectId, Reader, Svc
 from tillpoint.api.idempotency import IdempotentRoute
+from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
+from tillpoint.api.schemas import PROBLEMS
+from tillpoint.api.scope import scoped_merchant_id
+from tillpoint.notify.events import EVENT_TYPES, EventFeed, EventService, EventView
 
-router = APIRouter(route_class=IdempotentRoute)
+router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
+
+POLL_S = 0.5  # how often a stream looks for new events (the table: works across processes)
+KEEP_ALIVE_S = 15.0  # a comment after this long without a message keeps proxies from closing
+RETRY_MS = 3000  # how long a browser's EventSource waits before reconnecting
+STREAM_BATCH = 100
+
+Mid = Annotated[
+    str | None, Query(max_length=20, description="Operations: one merchant's (its MID)")
+]
+
+
+def _events(svc: Svc) -> EventService:
+    return EventService(svc.tp.ctx)
+
+
+@router.get("/v1/events", tags=["events"])
+def list_events(
+    caller: Reader,
+    svc: Svc,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    type_: Annotated[
+        str | None,
+        Query(alias="type", max_length=40, description="One type: " + ", ".join(EVENT_TYPES)),
+    ] = None,
+    mid: Mid = None,
+) -> Page[EventView]:
+    """Events, newest first. ``data`` is each payment as it is now."""
+    items = _events(svc).list_events(
+        merchant_id=scoped_merchant_id(svc, caller, mid),
+        type=type_,
+        before_id=decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    return page(items, limit, lambda e: e.id)
+
+
+def sse_message(event: EventView) -> str:
+    """One server-sent event: its id (for Last-Event-ID), type and JSON."""
+    return f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
+
+
+async def _stream(request: Request, feed: EventFeed, timeout_s: float | None) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    end = None if timeout_s is None else loop.time() + timeout_s
+    yield f"retry: {RETRY_MS}\n\n"  # also tells the client at once that it is connected
+    quiet_since = loop.time()
+    while not await request.is_disconnected():
+        events = await asyncio.to_thread(feed.poll, STREAM_BATCH)
+        for event in events:
+            yield sse_message(event)
+        now = loop.time()
+        if events:
+            quiet_since = now
+        elif now - quiet_since >= KEEP_ALIVE_S:
+            yield ": keep-alive\n\n"
+            quiet_since = now
+        if end is not None and now >= end:
+            return
+        await asyncio.sleep(POLL_S)
+
+
+@router.get(
+    "/v1/events/stream",
+    tags=["events"],
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: `id:` the event id, `event:` its type, "
+            "`data:` the event as JSON; a `: keep-alive` comment when quiet for 15 s",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def stream_events(
+    request: Request,
+    caller: Reader,
+    svc: Svc,
+    mid: Mid = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=r"^\d{1,18}$",
+            description="Resume after this event (browsers send it when they reconnect); "
+            "without it the stream starts with the next event",
+        ),
+    ] = None,
+    timeout_s: Annotated[
+        float | None,
+        Query(gt=0, le=86400, description="Close the stream after this long (tools, tests)"),
+    ] = None,
+) -> StreamingResponse:
+    """The caller's merchant's events as they happen (operations: every merchant's, or
+    one's with ``mid``), as server-sent events (``text/event-stream``)."""
+    merchant_id = await asyncio.to_thread(scoped_merchant_id, svc, caller, mid)
+    events = _events(svc)
+    position = (
+        int(last_event_id)
+        if last_event_id is not None
+        else await asyncio.to_thread(events.latest_id)
+    )
+    return StreamingResponse(
+        _stream(request, events.feed(position, merchant_id), timeout_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/v1/events/{event_id}", tags=["events"])
+def get_event(event_id: ObjectId, caller: Reader, svc: Svc) -> EventView:
+    """One event; ``data`` is the payment as it is now."""
+    return _events(svc).get(event_id, merchant_id=caller.merchant_id)
