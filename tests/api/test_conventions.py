@@ -3,6 +3,7 @@ documents, the audit log, the caller's language."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -176,3 +177,13 @@ def test_problems_speak_the_callers_language(api: ApiEnv) -> None:
     r = api.client.get("/v1/payments", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     assert r.json()["title"] == "未认证"
     assert "API 密钥" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_nothing_from_elsewhere(api: ApiEnv, page: str) -> None:
+    html = api.client.get(page).text
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)""", html)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    assert "cdn." not in html and "googleapis" not in html
+    for asset in assets:
+        assert api.client.get(asset).status_code == 200, asset

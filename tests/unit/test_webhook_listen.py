@@ -16,7 +16,7 @@ from tillpoint.notify.webhooks import signature_header
 
 SECRET = "whsec_test"
 EVENT = json.dumps(
-    {"id": 7, "type": "payment.succeeded", "data": {"id": 3, "amount_minor": 1234,
+    {"id": 7, "type": "payment.succeeded", "data": {"object": "payment", "id": 3, "amount_minor": 1234,
      "currency": "CNY", "status": "succeeded"}}
 ).encode()  # fmt: skip
 

@@ -1,5 +1,5 @@
 """The HTTP application: the REST API under /v1 (docs/api.md), its OpenAPI document
-at /openapi.json and docs at /docs, and the pages around it (wallet simulator,
+at /openapi.json and its pages at /docs and /redoc, and the pages around it (wallet simulator,
 receipts)."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -37,12 +38,14 @@ class Health(BaseModel):
 
 def create_api(app: Tillpoint, acquirer: Acquirer) -> FastAPI:
     """The HTTP side over the same acquirer (and so the same networks) as the host."""
-    api = FastAPI(
+    # FastAPIOffline: the docs pages load Swagger UI and ReDoc from the installed
+    # package, never from a CDN.
+    api = FastAPIOffline(
         title="Tillpoint",
         version=__version__,
         description=DESCRIPTION,
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
     )
     api.state.services = Services(app, acquirer, OnlinePayments(acquirer), app.access)
     problems.install(api)

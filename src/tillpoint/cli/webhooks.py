@@ -37,7 +37,7 @@ def receiver(secret: str | None) -> type[BaseHTTPRequestHandler]:
                 event = json.loads(body)
                 data = event.get("data", {})
                 what = (
-                    f"{event.get('id')} {event.get('type')} payment {data.get('id')} "
+                    f"{event.get('id')} {event.get('type')} {data.get('object')} {data.get('id')} "
                     f"{data.get('amount_minor')} {data.get('currency')} {data.get('status')}"
                 )
             except (ValueError, AttributeError):
