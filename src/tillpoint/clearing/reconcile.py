@@ -17,14 +17,16 @@ from datetime import date
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     Integer,
     MetaData,
     String,
     Table,
-    case,
+    bindparam,
     func,
     insert,
     select,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -38,28 +40,46 @@ from tillpoint.clearing.models import (
 from tillpoint.context import Context
 from tillpoint.core.errors import Refused
 from tillpoint.core.i18n import N_
-from tillpoint.ledger.models import EntryKind, JournalEntry
+from tillpoint.ledger.models import EntryKind
 from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.payments.models import Payment
 
-# Staging for one comparison, private to the transaction's connection.
+# Both sides of one comparison in one table, private to the transaction's connection:
+# a row per reference, each side's lines summed into it as they are loaded (an upsert),
+# so that comparing is one scan, with no grouping and no join. Clustered by reference
+# on SQLite (no rowid), where the references arrive almost in order.
 _STAGE = MetaData()
-_LINES = Table(
-    "recon_lines", _STAGE, Column("org", String(3)), Column("ref", String(12)),
-    Column("amount_minor", BigInteger), prefixes=["TEMPORARY"],
+_REFS = Table(
+    "recon_refs", _STAGE, Column("ref", String(12), primary_key=True), Column("org", String(3)),
+    Column("merchant_id", Integer), Column("host_minor", BigInteger),
+    Column("network_minor", BigInteger), prefixes=["TEMPORARY"], sqlite_with_rowid=False,
 )  # fmt: skip
-_NETWORK = Table(
-    "recon_network", _STAGE, Column("ref", String(12), primary_key=True),
-    Column("org", String(3)), Column("amount_minor", BigInteger), prefixes=["TEMPORARY"],
-)  # fmt: skip
-_HOST = Table(
-    "recon_host", _STAGE, Column("ref", String(12), primary_key=True), Column("org", String(3)),
-    Column("merchant_id", Integer), Column("amount_minor", BigInteger), prefixes=["TEMPORARY"],
-)  # fmt: skip
-_STAGING = (_LINES, _NETWORK, _HOST)
+# The books: a capture is owed by the network, its void or reversal and a refund are
+# taken back. SQLite adds a reference's entries up as they come (an upsert may meet its
+# own row again there); PostgreSQL's upsert may not, so it groups them first.
+_HOST_SELECT = (
+    " FROM journal_entries e JOIN payments p ON p.id = e.payment_id"
+    " WHERE e.business_date = :day AND e.kind IN (:capture, :undone, :refund)"
+)
+_HOST_AMOUNT = "CASE WHEN e.kind = :capture THEN p.amount_minor ELSE -p.amount_minor END"
+_LOAD_HOST_SQLITE = (
+    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor)"
+    f" SELECT p.rrn, p.card_org, p.merchant_id, {_HOST_AMOUNT}{_HOST_SELECT}"
+    " ON CONFLICT (ref) DO UPDATE"
+    " SET host_minor = COALESCE(recon_refs.host_minor, 0) + excluded.host_minor"
+)
+_LOAD_HOST_GROUPED = (
+    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor)"
+    f" SELECT p.rrn, MIN(p.card_org), MIN(p.merchant_id), SUM({_HOST_AMOUNT}){_HOST_SELECT}"
+    " GROUP BY p.rrn"
+)
 # The clearing file goes in through the driver's own executemany: its rows are plain.
-_LOAD_QMARK = "INSERT INTO recon_lines (org, ref, amount_minor) VALUES (?, ?, ?)"
-_LOAD_FORMAT = "INSERT INTO recon_lines (org, ref, amount_minor) VALUES (%s, %s, %s)"
+_LOAD_QMARK = (
+    "INSERT INTO recon_refs (org, ref, network_minor) VALUES (?, ?, ?)"
+    " ON CONFLICT (ref) DO UPDATE"
+    " SET network_minor = COALESCE(recon_refs.network_minor, 0) + excluded.network_minor"
+)
+_LOAD_FORMAT = _LOAD_QMARK.replace("?", "%s")
 _BATCH = 50_000
 
 
@@ -128,9 +148,14 @@ class ReconciliationService:
         """The day's references on both sides, compared in the database: how many match,
         and those that do not. Neither side is ever held in memory whole."""
         conn = s.connection()
-        for table in _STAGING:
-            table.drop(conn, checkfirst=True)
-            table.create(conn)
+        _REFS.drop(conn, checkfirst=True)
+        _REFS.create(conn)
+        host = _LOAD_HOST_SQLITE if conn.dialect.name == "sqlite" else _LOAD_HOST_GROUPED
+        conn.execute(
+            text(host).bindparams(bindparam("day", type_=Date)),
+            {"day": day, "capture": EntryKind.CAPTURE.value,
+             "undone": EntryKind.CAPTURE_UNDONE.value, "refund": EntryKind.REFUND.value},
+        )  # fmt: skip
         load = _LOAD_QMARK if conn.dialect.paramstyle == "qmark" else _LOAD_FORMAT
         batch: list[tuple[str, str, int]] = []
         for row in self.journal().rows(day):
@@ -140,57 +165,26 @@ class ReconciliationService:
                 batch = []
         if batch:
             conn.exec_driver_sql(load, batch)
-        lines = _LINES.c
-        conn.execute(
-            insert(_NETWORK).from_select(
-                ["ref", "org", "amount_minor"],
-                select(lines.ref, func.min(lines.org), func.sum(lines.amount_minor)).group_by(
-                    lines.ref
-                ),
-            )
-        )
-        sign = case((JournalEntry.kind == EntryKind.CAPTURE, 1), else_=-1)
-        conn.execute(
-            insert(_HOST).from_select(
-                ["ref", "org", "merchant_id", "amount_minor"],
-                select(Payment.rrn, func.min(Payment.card_org), func.min(Payment.merchant_id),
-                       func.sum(sign * Payment.amount_minor))
-                .join(JournalEntry, JournalEntry.payment_id == Payment.id)
-                .where(
-                    JournalEntry.business_date == day,
-                    JournalEntry.kind.in_(
-                        (EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)
-                    ),
-                )
-                .group_by(Payment.rrn),
-            )
-        )  # fmt: skip
-        h, n = _HOST.c, _NETWORK.c
+        r = _REFS.c
         matched = conn.scalar(
-            select(func.count()).select_from(_HOST.join(_NETWORK, n.ref == h.ref))
-            .where(h.amount_minor == n.amount_minor)
+            select(func.count()).select_from(_REFS).where(r.host_minor == r.network_minor)
         ) or 0  # fmt: skip
+        owner = select(Payment.merchant_id).where(Payment.rrn == r.ref).scalar_subquery()
         problems = [
-            Item(ref, org, merchant, ours, theirs or 0,
-                 MatchStatus.MISSING_AT_NETWORK if theirs is None else MatchStatus.AMOUNT_MISMATCH)
+            Item(ref, org, merchant, ours or 0, theirs or 0,
+                 MatchStatus.MISSING_AT_NETWORK if theirs is None
+                 else MatchStatus.MISSING_AT_HOST if ours is None
+                 else MatchStatus.AMOUNT_MISMATCH)
             for ref, org, merchant, ours, theirs in conn.execute(
-                select(h.ref, h.org, h.merchant_id, h.amount_minor, n.amount_minor)
-                .select_from(_HOST.outerjoin(_NETWORK, n.ref == h.ref))
-                .where(n.ref.is_(None) | (n.amount_minor != h.amount_minor))
+                select(r.ref, r.org, func.coalesce(r.merchant_id, owner), r.host_minor,
+                       r.network_minor)
+                .where(r.host_minor.is_(None) | r.network_minor.is_(None)
+                       | (r.host_minor != r.network_minor))
+                .order_by(r.ref)
             )
         ]  # fmt: skip
-        owner = select(Payment.merchant_id).where(Payment.rrn == n.ref).scalar_subquery()
-        problems += [
-            Item(ref, org, merchant, 0, theirs, MatchStatus.MISSING_AT_HOST)
-            for ref, org, merchant, theirs in conn.execute(
-                select(n.ref, n.org, owner, n.amount_minor)
-                .select_from(_NETWORK.outerjoin(_HOST, h.ref == n.ref))
-                .where(h.ref.is_(None))
-            )
-        ]
-        for table in _STAGING:
-            table.drop(conn)
-        return int(matched), sorted(problems, key=lambda i: i.network_ref)
+        _REFS.drop(conn)
+        return int(matched), problems
 
     def _hold(self, s: Session, day: date, merchants: set[int | None]) -> list[int]:
         """Hold every merchant concerned by a difference that is not held already."""

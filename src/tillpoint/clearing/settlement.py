@@ -39,6 +39,7 @@ from tillpoint.merchants.services import PAGE_LIMIT, find_merchant
 
 Progress = Callable[[int, int], None]  # (done, of)
 PAYING = (SettlementStatus.PAID, SettlementStatus.HELD)  # a settlement that pays something
+_CODES_PER_QUERY = 5_000  # well under SQLite's limit of bound parameters
 
 
 @dataclass(frozen=True)
@@ -129,16 +130,17 @@ class SettlementService:
         return self.show(day)
 
     def _figures(self, day: date) -> list[_Figures]:
-        """Every merchant's movements of the day, in one pass over the day's lines."""
+        """Every merchant's movements of the day, in one pass over the day's lines,
+        grouped by account code (joining each line to its account and merchant would
+        cost more than the sums); the merchants of the codes are looked up afterwards."""
         line, kind = JournalLine.amount_minor, JournalEntry.kind
         is_fee = ((kind == EntryKind.CAPTURE) & (line > 0)) | (
             (kind == EntryKind.CAPTURE_UNDONE) & (line < 0)
         )
         with self.ctx.db.read() as s:
-            rows = s.execute(
+            sums = s.execute(
                 select(
-                    LedgerAccount.merchant_id,
-                    Merchant.mid,
+                    JournalLine.account_code,
                     -func.sum(line),
                     func.sum(case((kind == EntryKind.REFUND, line), else_=0)),
                     func.sum(case((is_fee, line), else_=0)),
@@ -146,21 +148,30 @@ class SettlementService:
                 )
                 .select_from(JournalEntry)
                 .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
-                .join(LedgerAccount, LedgerAccount.code == JournalLine.account_code)
-                .join(Merchant, Merchant.id == LedgerAccount.merchant_id)
                 .where(
                     JournalEntry.business_date == day,
                     kind.in_((EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)),
-                    LedgerAccount.code.like("merchant:%:payable"),
+                    JournalLine.account_code.like("merchant:%:payable"),
                 )
-                .group_by(LedgerAccount.merchant_id, Merchant.mid)
-                .order_by(LedgerAccount.merchant_id)
+                .group_by(JournalLine.account_code)
             ).all()
-        return [
-            _Figures(int(m), str(mid), int(movement), int(refunds), int(fees), int(n))
-            for m, mid, movement, refunds, fees, n in rows
-            if m is not None and mid is not None
-        ]
+            codes = [row[0] for row in sums]
+            owners = {
+                code: (merchant_id, mid)
+                for start in range(0, len(codes), _CODES_PER_QUERY)
+                for code, merchant_id, mid in s.execute(
+                    select(LedgerAccount.code, Merchant.id, Merchant.mid)
+                    .join(Merchant, Merchant.id == LedgerAccount.merchant_id)
+                    .where(LedgerAccount.code.in_(codes[start : start + _CODES_PER_QUERY]))
+                )
+            }
+        figures = [
+            _Figures(owners[code][0], str(owners[code][1]), int(movement), int(refunds),
+                     int(fees), int(n))
+            for code, movement, refunds, fees, n in sums
+            if code in owners and owners[code][1] is not None
+        ]  # fmt: skip
+        return sorted(figures, key=lambda f: f.merchant_id)
 
     def show(self, day: date, mid: str | None = None) -> list[SettlementView]:
         with self.ctx.db.read() as s:
@@ -330,35 +341,62 @@ class SettlementService:
     def _settle(self, chunk: list[_Figures], day: date, due: dict[int, list[Due]]) -> None:
         """Settle a chunk of merchants in one transaction: all or none of them, so a run
         stopped anywhere leaves each merchant settled whole or not at all. A data fee is
-        charged once whatever runs alongside (unique per terminal and due date)."""
+        charged once whatever runs alongside (unique per terminal and due date). What
+        each settlement needs to know is read for the whole chunk at once."""
+        ids = [f.merchant_id for f in chunk]
         try:
             with self.ctx.db.transaction() as s:
-                for f in chunk:
-                    if s.scalar(
-                        select(Settlement.id).where(
-                            Settlement.merchant_id == f.merchant_id,
-                            Settlement.business_date == day,
+                settled = set(
+                    s.scalars(
+                        select(Settlement.merchant_id).where(
+                            Settlement.business_date == day, Settlement.merchant_id.in_(ids)
                         )
-                    ):
-                        continue  # another run got there first
-                    s.add(self._settlement(s, f, day, due.get(f.merchant_id, [])))
+                    )
+                )  # by another run, since this one began
+                held = set(
+                    s.scalars(
+                        select(PayoutHold.merchant_id).where(
+                            PayoutHold.merchant_id.in_(ids), PayoutHold.released_at.is_(None)
+                        )
+                    )
+                )
+                carried = {
+                    code: int(total or 0)
+                    for code, total in s.execute(
+                        select(JournalLine.account_code, func.sum(JournalLine.amount_minor))
+                        .where(JournalLine.account_code.in_([ledger.carried(f.mid) for f in chunk]))
+                        .group_by(JournalLine.account_code)
+                    )
+                }
+                for f in chunk:
+                    if f.merchant_id in settled:
+                        continue
+                    carried_in = carried.get(ledger.carried(f.mid), 0)
+                    s.add(
+                        self._settlement(
+                            s, f, day, due.get(f.merchant_id, []), carried_in,
+                            f.merchant_id in held,
+                        )
+                    )  # fmt: skip
         except IntegrityError:  # a run alongside settled one of them: one at a time
             if len(chunk) > 1:
                 for f in chunk:
                     self._settle([f], day, due)
 
-    def _settlement(self, s: Session, f: _Figures, day: date, due: list[Due]) -> Settlement:
+    def _settlement(
+        self,
+        s: Session,
+        f: _Figures,
+        day: date,
+        due: list[Due],
+        carried_in: int,
+        held: bool,
+    ) -> Settlement:
+        """One merchant's settlement and its entries; ``carried_in`` is what it owes
+        from earlier days, ``held`` whether its payouts are on hold."""
         mid, merchant_id = f.mid, f.merchant_id
         payable = ledger.payable(mid)
         movement, refunds, fees, transactions = f.movement, f.refunds, f.fees, f.transactions
-        carried_in = int(
-            s.scalar(
-                select(func.coalesce(func.sum(JournalLine.amount_minor), 0)).where(
-                    JournalLine.account_code == ledger.carried(mid)
-                )
-            )
-            or 0
-        )
         now = self.ctx.now()
         data_fees = 0
         for fee in due:
@@ -379,7 +417,6 @@ class SettlementService:
         def post(entry: EntryKind, lines: ledger.Lines) -> None:
             ledger.post(s, entry, lines, business_date=day, at=now, memo=f"settlement {day}")
 
-        held = self._held(s, merchant_id)
         if data_fees:
             post(EntryKind.DATA_FEE, [(payable, data_fees), (ledger.DATA_FEES, -data_fees)])
         if movement >= 0:
