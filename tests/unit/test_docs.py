@@ -1,11 +1,14 @@
 """Every setting and every CLI command is documented (Datasette's rule)."""
 
+import re
+import time
 from pathlib import Path
 
 import typer
 
 from tillpoint.cli import cli
 from tillpoint.core.settings import Settings
+from tillpoint.notify.webhooks import signature_header
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,3 +43,21 @@ def test_every_command_is_in_the_cli_reference() -> None:
     paths = command_paths()
     assert len(paths) > 30
     assert [p for p in paths if f"`{p}`" not in reference] == []
+
+
+def test_the_signature_check_in_the_webhooks_guide_works() -> None:
+    """docs/webhooks.md shows receivers how to verify without Tillpoint: that code must
+    accept what Tillpoint signs and refuse a wrong secret, another body, an old time."""
+    guide = (ROOT / "docs" / "webhooks.md").read_text()
+    found = re.search(r"```python\n(.*?)```", guide, re.S)
+    assert found is not None
+    namespace: dict[str, object] = {}
+    exec(found.group(1), namespace)  # noqa: S102 - our own documentation
+    verify = namespace["verify"]
+    assert callable(verify)
+    body, now = b'{"id": 1}', int(time.time())
+    header = signature_header("whsec_test", body, now)
+    assert verify("whsec_test", header, body)
+    assert not verify("whsec_other", header, body)
+    assert not verify("whsec_test", header, b'{"id": 2}')
+    assert not verify("whsec_test", signature_header("whsec_test", body, now - 600), body)
