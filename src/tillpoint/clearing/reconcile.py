@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 
 from sqlalchemy import (
     BigInteger,
@@ -157,13 +158,8 @@ class ReconciliationService:
              "undone": EntryKind.CAPTURE_UNDONE.value, "refund": EntryKind.REFUND.value},
         )  # fmt: skip
         load = _LOAD_QMARK if conn.dialect.paramstyle == "qmark" else _LOAD_FORMAT
-        batch: list[tuple[str, str, int]] = []
-        for row in self.journal().rows(day):
-            batch.append(row)
-            if len(batch) == _BATCH:
-                conn.exec_driver_sql(load, batch)
-                batch = []
-        if batch:
+        lines = self.journal().rows(day)
+        while batch := list(islice(lines, _BATCH)):
             conn.exec_driver_sql(load, batch)
         r = _REFS.c
         matched = conn.scalar(
