@@ -13,10 +13,13 @@ import asyncio
 import itertools
 import re
 import secrets
+import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
 from tillpoint.core.money import Money
@@ -33,9 +36,9 @@ class WalletOrg(StrEnum):
 
 
 _PREFIXES = (
-    (re.compile(r"(2[5-9]|30)\d{16}"), WalletOrg.ALIPAY),
-    (re.compile(r"1[0-5]\d{16}"), WalletOrg.WECHAT),
-    (re.compile(r"62\d{17}"), WalletOrg.UNIONPAY_QR),
+    (re.compile(r"(2[5-9]|30)[0-9]{16}"), WalletOrg.ALIPAY),
+    (re.compile(r"1[0-5][0-9]{16}"), WalletOrg.WECHAT),
+    (re.compile(r"62[0-9]{17}"), WalletOrg.UNIONPAY_QR),
 )
 WALLET_ISSUERS = {
     WalletOrg.ALIPAY: "25000000   ",
@@ -122,16 +125,106 @@ class QrOrder:
     org: WalletOrg | None = None
 
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS payments (
+    ref TEXT PRIMARY KEY, org TEXT NOT NULL, amount_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL, response_code TEXT NOT NULL, auth_code TEXT,
+    reversed INTEGER NOT NULL, cancels TEXT, refunded_minor INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS orders (
+    token TEXT PRIMARY KEY, ref TEXT NOT NULL UNIQUE, amount_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL, merchant_name TEXT NOT NULL, expires_at TEXT NOT NULL,
+    state TEXT NOT NULL, org TEXT
+);
+"""
+
+
+class _WalletBook:
+    """The wallets' own records (payments by network reference, QR orders), kept apart
+    from the acquirer's as a real wallet's are: in ``wallets.sqlite3`` in the networks'
+    directory, so that a payment can be refunded after a restart, or in memory. The
+    event loop is the only caller; the lock guards the connection all the same."""
+
+    def __init__(self, path: Path | None) -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            ":memory:" if path is None else path, check_same_thread=False, isolation_level=None
+        )
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+
+    def paid(self, ref: str) -> _Paid | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT org, amount_minor, currency, response_code, auth_code, reversed, cancels,"
+                " refunded_minor FROM payments WHERE ref = ?",
+                (ref,),
+            ).fetchone()
+        if row is None:
+            return None
+        org, amount, currency, rc, auth, reversed_, cancels, refunded = row
+        wallet = WalletOrg(org)
+        answer = NetworkAnswer(rc, None, WALLET_ISSUERS[wallet], auth_code=auth)
+        return _Paid(wallet, Money(amount, currency), answer, bool(reversed_), cancels,
+                     Money(refunded, currency))  # fmt: skip
+
+    def keep(self, ref: str, p: _Paid) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (ref, p.org.value, p.amount.amount_minor, p.amount.currency,
+                 p.answer.response_code, p.answer.auth_code, int(p.reversed), p.cancels,
+                 p.refunded.amount_minor),
+            )  # fmt: skip
+
+    def payments(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM payments").fetchone()[0])
+
+    def order(self, *, token: str | None = None, ref: str | None = None) -> QrOrder | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT token, ref, amount_minor, currency, merchant_name, expires_at, state, org"
+                " FROM orders WHERE token = ? OR ref = ?",
+                (token, ref),
+            ).fetchone()
+        if row is None:
+            return None
+        token_, ref_, amount, currency, name, expires_at, state, org = row
+        return QrOrder(token_, ref_, Money(amount, currency), name,
+                       datetime.fromisoformat(expires_at), OrderState(state),
+                       None if org is None else WalletOrg(org))  # fmt: skip
+
+    def keep_order(self, o: QrOrder) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (o.token, o.network_ref, o.amount.amount_minor, o.amount.currency,
+                 o.merchant_name, o.expires_at.isoformat(), o.state.value,
+                 None if o.org is None else o.org.value),
+            )  # fmt: skip
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
 class WalletSimulator:
     def __init__(
-        self, journal: ClearingJournal | None = None, *, qr_base_url: str = "/simulator/qr/"
+        self,
+        journal: ClearingJournal | None = None,
+        *,
+        qr_base_url: str = "/simulator/qr/",
+        path: Path | None = None,
     ) -> None:
+        """``path``: where the wallets keep their records (none: in memory only)."""
         self._journal = journal
-        self._payments: dict[str, _Paid] = {}
-        self._codes = itertools.count(200001)
+        self._book = _WalletBook(path)
+        self._codes = itertools.count(200001 + self._book.payments())
         self.qr_base_url = qr_base_url
-        self._orders: dict[str, QrOrder] = {}  # by token
-        self._order_refs: dict[str, str] = {}  # network reference -> token
         self._listeners: list[Notify] = []
 
     # --- merchant-presented orders (主扫) ------------------------------------------------
@@ -139,19 +232,21 @@ class WalletSimulator:
     async def precreate(
         self, network_ref: str, amount: Money, merchant_name: str, expires_at: datetime
     ) -> str:
-        token = self._order_refs.get(network_ref)
-        if token is None:
-            token = secrets.token_urlsafe(16)
-            self._orders[token] = QrOrder(token, network_ref, amount, merchant_name, expires_at)
-            self._order_refs[network_ref] = token
-        return self.qr_base_url + token
+        order = self._book.order(ref=network_ref)
+        if order is None:
+            order = QrOrder(
+                secrets.token_urlsafe(16), network_ref, amount, merchant_name, expires_at
+            )
+            self._book.keep_order(order)
+        return self.qr_base_url + order.token
 
     def order(self, token: str, now: datetime) -> QrOrder | None:
         """The order a scanned code opens (the simulator's customer page); an open
         order past its time is closed first."""
-        order = self._orders.get(token)
+        order = self._book.order(token=token)
         if order is not None and order.state is OrderState.OPEN and now >= order.expires_at:
             order.state = OrderState.CLOSED
+            self._book.keep_order(order)
         return order
 
     def listen(self, notify: Notify) -> None:
@@ -162,13 +257,8 @@ class WalletSimulator:
     ) -> QrOrder | None:
         """The customer pays (``approve``) or refuses in the wallet app. An order that
         is no longer open, or past its time, changes nothing."""
-        order = self._orders.get(token)
-        if order is None:
-            return None
-        if order.state is not OrderState.OPEN:
-            return order
-        if now >= order.expires_at:
-            order.state = OrderState.CLOSED
+        order = self.order(token, now)
+        if order is None or order.state is not OrderState.OPEN:
             return order
         order.org = org
         if approve:
@@ -176,22 +266,24 @@ class WalletSimulator:
             answer = NetworkAnswer(
                 "00", None, WALLET_ISSUERS[org], auth_code=f"{next(self._codes) % 10**6:06d}"
             )
-            self._payments[order.network_ref] = _Paid(org, order.amount, answer)
+            self._book.keep(order.network_ref, _Paid(org, order.amount, answer))
             self._clear(org, order.network_ref, order.amount)
         else:
             order.state = OrderState.REFUSED
             answer = NetworkAnswer("05", None, WALLET_ISSUERS[org])
+        self._book.keep_order(order)
         for notify in self._listeners:
             await notify(order.network_ref, org, answer)
         return order
 
     async def close(self, network_ref: str) -> NetworkAnswer:
         await asyncio.sleep(0)
-        order = self._orders.get(self._order_refs.get(network_ref, ""))
+        order = self._book.order(ref=network_ref)
         if order is None:
             return NetworkAnswer("25", None)
         if order.state in (OrderState.OPEN, OrderState.CLOSED):
             order.state = OrderState.CLOSED
+            self._book.keep_order(order)
             return NetworkAnswer("00", None)
         return NetworkAnswer("94", None)
 
@@ -202,25 +294,29 @@ class WalletSimulator:
         org = wallet_for(request.code)
         if org is None:
             return NetworkAnswer("14", None)
-        if request.network_ref in self._payments:
-            return self._payments[request.network_ref].answer
+        known = self._book.paid(request.network_ref)
+        if known is not None:
+            return known.answer
         declined = DECLINED_CODES.get(request.code)
         if declined is not None:
             return NetworkAnswer(declined, None, WALLET_ISSUERS[org])
         answer = NetworkAnswer(
             "00", None, WALLET_ISSUERS[org], auth_code=f"{next(self._codes) % 10**6:06d}"
         )
-        self._payments[request.network_ref] = _Paid(org, request.amount, answer)
+        self._book.keep(request.network_ref, _Paid(org, request.amount, answer))
         self._clear(org, request.network_ref, request.amount)
         return answer
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
-        paid = self._payments.get(network_ref)
+        paid = self._book.paid(network_ref)
         if paid is not None and not paid.reversed:
             paid.reversed = True
-            if paid.cancels is not None:  # reversing a void: the payment stands again
-                original = self._payments[paid.cancels]
+            self._book.keep(network_ref, paid)
+            original = None if paid.cancels is None else self._book.paid(paid.cancels)
+            if paid.cancels is not None and original is not None:
+                # reversing a void: the payment stands again
                 original.reversed = False
+                self._book.keep(paid.cancels, original)
                 self._clear(original.org, paid.cancels, original.amount)
             else:
                 self._clear(paid.org, network_ref, -paid.amount)
@@ -231,27 +327,31 @@ class WalletSimulator:
             self._journal.record(org.value, ref, amount.amount_minor, amount.currency)
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
-        paid = self._payments.get(original_ref)
+        paid = self._book.paid(original_ref)
         if paid is None or paid.reversed:
             return NetworkAnswer("25" if paid is None else "22", None)
-        if network_ref in self._payments:
-            return self._payments[network_ref].answer
+        known = self._book.paid(network_ref)
+        if known is not None:
+            return known.answer
         paid.reversed = True
+        self._book.keep(original_ref, paid)
         self._clear(paid.org, original_ref, -paid.amount)
         answer = NetworkAnswer("00", None, WALLET_ISSUERS[paid.org])
-        self._payments[network_ref] = _Paid(paid.org, Money.zero(), answer, cancels=original_ref)
+        self._book.keep(network_ref, _Paid(paid.org, Money.zero(), answer, cancels=original_ref))
         return answer
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
-        paid = self._payments.get(original_ref)
+        paid = self._book.paid(original_ref)
         if paid is None or paid.reversed:
             return NetworkAnswer("25", None)
-        if network_ref in self._payments:
-            return self._payments[network_ref].answer
+        known = self._book.paid(network_ref)
+        if known is not None:
+            return known.answer
         if paid.refunded + amount > paid.amount:
             return NetworkAnswer("13", None)
         paid.refunded += amount
+        self._book.keep(original_ref, paid)
         self._clear(paid.org, network_ref, -amount)
         answer = NetworkAnswer("00", None, WALLET_ISSUERS[paid.org])
-        self._payments[network_ref] = _Paid(paid.org, Money.zero(amount.currency), answer)
+        self._book.keep(network_ref, _Paid(paid.org, Money.zero(amount.currency), answer))
         return answer

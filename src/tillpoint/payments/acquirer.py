@@ -1104,6 +1104,10 @@ def simulated(app: Tillpoint, public_url: str = "http://127.0.0.1:8000") -> Acqu
         CardNetworkSimulator(zpk, app.ctx.clock, journal),
         committer,
         zpk,
-        wallets=WalletSimulator(journal, qr_base_url=f"{public_url.rstrip('/')}/simulator/qr/"),
+        wallets=WalletSimulator(
+            journal,
+            qr_base_url=f"{public_url.rstrip('/')}/simulator/qr/",
+            path=journal.directory / "wallets.sqlite3",
+        ),
         network_timeout_s=app.ctx.settings.network_timeout_ms / 1000,
     )
