@@ -1,7 +1,8 @@
 """Idempotency keys on every POST, Stripe's way.
 
 A POST must carry ``Idempotency-Key`` (1-255 characters). The first request with a key
-runs and its response is stored byte for byte; the same key again with the same method,
+runs and its response is stored byte for byte (encrypted under the master key: it may
+hold a secret shown once); the same key again with the same method,
 path and body gets that stored response (``Idempotent-Replayed: true``); with anything
 else it gets 422; while the first is still running, 409. Keys belong to the API key
 that sent them and are forgotten after 24 hours. A 5xx answer is not stored, so the
@@ -62,7 +63,10 @@ class IdempotentRoute(APIRoute):
             fingerprint = hashlib.sha256(
                 b"%s %s\n%s" % (request.method.encode(), request.url.path.encode(), body)
             ).hexdigest()
-            db, now = svc.tp.ctx.db, svc.tp.ctx.now()
+            db, keystore, now = svc.tp.ctx.db, svc.tp.ctx.keystore, svc.tp.ctx.now()
+            # Answers are kept encrypted: some hold a secret shown once (a new API key,
+            # a terminal's master key), which must not lie in the database in clear.
+            sealed = f"idempotency:{caller.key_id}:{key}"
             try:
                 with db.transaction(invalidate=False) as s:
                     s.add(
@@ -94,10 +98,10 @@ class IdempotentRoute(APIRoute):
                         instance=request.url.path,
                     )
                 return Response(
-                    prior.body or b"",
+                    keystore.open_bytes(prior.body, sealed) if prior.body else b"",
                     status_code=prior.status_code,
                     media_type=prior.content_type,
-                    headers={"Idempotent-Replayed": "true"},
+                    headers={"Idempotent-Replayed": "true", "Cache-Control": "no-store"},
                 )
             where = (
                 IdempotencyRecord.api_key_id == caller.key_id,
@@ -129,7 +133,7 @@ class IdempotentRoute(APIRoute):
                     .values(
                         status_code=response.status_code,
                         content_type=response.headers.get("content-type"),
-                        body=bytes(response.body),
+                        body=keystore.seal_bytes(bytes(response.body), sealed),
                     )
                 )
             return response

@@ -70,6 +70,13 @@ class Keystore:
     def open_text(self, blob: bytes, context: str) -> str:
         return self._open(self._data, blob, context).decode()
 
+    def seal_bytes(self, data: bytes, context: str) -> bytes:
+        """Encrypt other sensitive data for storage (an answer holding a secret)."""
+        return self._seal(self._data, data, context)
+
+    def open_bytes(self, blob: bytes, context: str) -> bytes:
+        return self._open(self._data, blob, context)
+
     def token(self, value: str, kind: str = "pan") -> str:
         """A keyed, deterministic token: the same card gives the same token, and nobody
         without the master key can test guesses against it (unlike a plain hash)."""
