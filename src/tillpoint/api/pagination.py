@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from tillpoint.api.problems import ApiProblem
 from tillpoint.core.i18n import _
+from tillpoint.core.ids import is_digits
 
 T = TypeVar("T")
 MAX_LIMIT = 100
@@ -36,7 +37,7 @@ def decode_cursor(cursor: str | None) -> int | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _sep, value = text.partition(":")
-        if kind != "id" or not value.isdigit() or len(value) > 18:
+        if kind != "id" or not is_digits(value) or len(value) > 18:
             raise ValueError(text)
         return int(value)
     except ValueError:

@@ -206,7 +206,7 @@ class PasswordIn(BaseModel):
 
 class RateIn(BaseModel):
     rate_percent: str = Field(
-        pattern=r"^\d{1,3}(\.\d{1,10})?$",
+        pattern=r"^[0-9]{1,3}(\.[0-9]{1,10})?$",
         description="A percentage as a decimal string (not a JSON number): 0-10, "
         "at most 4 decimal places",
         examples=["0.38"],

@@ -16,6 +16,7 @@ import typer
 
 from tillpoint.cli._common import err, handles_errors, out
 from tillpoint.core.i18n import _
+from tillpoint.core.ids import is_digits
 from tillpoint.notify.webhooks import verify_signature
 
 webhooks = typer.Typer(help=_("Webhooks: a receiver to try them with."), no_args_is_help=True)
@@ -26,7 +27,7 @@ def receiver(secret: str | None) -> type[BaseHTTPRequestHandler]:
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             given = self.headers.get("Content-Length") or "0"
-            length = int(given) if given.isdigit() else -1
+            length = int(given) if is_digits(given) else -1
             if not 0 <= length <= MAX_BODY:
                 self.send_error(413 if length > MAX_BODY else 400)
                 return

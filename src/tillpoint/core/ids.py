@@ -12,9 +12,9 @@ from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_
 
 MID_PREFIX = "898"
-_MID = re.compile(r"^898\d{12}$")
+_MID = re.compile(r"^898[0-9]{12}$")
 _TID = re.compile(r"^[0-9A-Za-z]{8}$")
-_REGION = re.compile(r"^\d{4}$")
+_REGION = re.compile(r"^[0-9]{4}$")
 
 
 def make_mid(region_code: str, mcc: str, sequence: int) -> str:
@@ -28,7 +28,7 @@ def make_mid(region_code: str, mcc: str, sequence: int) -> str:
 
 
 def check_mid(mid: str) -> str:
-    if not _MID.match(mid):
+    if not _MID.fullmatch(mid):
         raise InvalidInput(
             "merchant.malformed_mid",
             N_("{mid!r} is not a merchant number (15 digits starting 898)"),
@@ -38,11 +38,11 @@ def check_mid(mid: str) -> str:
 
 
 def looks_like_mid(text: str) -> bool:
-    return bool(_MID.match(text))
+    return bool(_MID.fullmatch(text))
 
 
 def check_tid(tid: str) -> str:
-    if not _TID.match(tid):
+    if not _TID.fullmatch(tid):
         raise InvalidInput(
             "terminal.malformed_tid", N_("{tid!r} is not a terminal number (8 characters)"), tid=tid
         )
@@ -50,7 +50,7 @@ def check_tid(tid: str) -> str:
 
 
 def check_region(region_code: str) -> str:
-    if not _REGION.match(region_code) or region_code == "0000":
+    if not _REGION.fullmatch(region_code) or region_code == "0000":
         raise InvalidInput(
             "merchant.malformed_region",
             N_("{region!r} is not a region code (4 digits, e.g. 3100 for Shanghai)"),
@@ -68,3 +68,9 @@ def luhn_ok(digits: str) -> bool:
             d = d * 2 - 9 if d > 4 else d * 2
         total += d
     return total % 10 == 0
+
+
+def is_digits(text: str) -> bool:
+    """Only 0-9, at least one: ``str.isdigit()`` also takes "²" and "١٢٣", which
+    ``int()`` refuses or reads as numbers nobody typed."""
+    return text.isascii() and text.isdigit()

@@ -30,6 +30,7 @@ from iso8583.decoder import DecodeError
 from iso8583.encoder import EncodeError
 
 from tillpoint.core.i18n import N_
+from tillpoint.core.ids import is_digits
 from tillpoint.iso8583.errors import CUT_SHORT, MALFORMED, FormatError
 from tillpoint.iso8583.spec import (
     BITMAP_BYTES,
@@ -196,7 +197,7 @@ def _decode(body: bytes) -> tuple[Message, dict[int, int]]:
     fields: dict[int, FieldValue] = {}
     starts: dict[int, int] = {}
     position = _FIRST_FIELD
-    for number in sorted(int(key) for key in doc if key.isdigit()):
+    for number in sorted(int(key) for key in doc if is_digits(key)):
         key = str(number)
         starts[number] = position
         length, content = enc[key]["len"], enc[key]["data"]
@@ -264,7 +265,7 @@ def _decode_error(e: DecodeError, mti: str) -> FormatError:
 
 
 def _field_number(key: object) -> int | None:
-    return int(key) if isinstance(key, str) and key.isdigit() else None
+    return int(key) if isinstance(key, str) and is_digits(key) else None
 
 
 def _readable_tid(value: object) -> str | None:

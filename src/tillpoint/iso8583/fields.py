@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass
 
 from tillpoint.core.i18n import N_
+from tillpoint.core.ids import is_digits
 from tillpoint.iso8583.errors import FormatError
 
 # 60.1 transaction types (section 4)
@@ -90,7 +91,7 @@ def _bad(number: int, position: int, subfield: str) -> FormatError:
 
 def _digits(value: object, n: int, number: int, position: int, subfield: str) -> str:
     """``value`` if it is exactly ``n`` decimal digits."""
-    if not (isinstance(value, str) and len(value) == n and value.isascii() and value.isdigit()):
+    if not (isinstance(value, str) and len(value) == n and is_digits(value)):
         raise _bad(number, position, subfield)
     return value
 
@@ -109,7 +110,7 @@ def _an(value: object, n: int, number: int, position: int, subfield: str) -> str
 
 
 def _all_digits(value: object, number: int) -> str:
-    if not isinstance(value, str) or not (value.isascii() and value.isdigit()):
+    if not isinstance(value, str) or not (is_digits(value)):
         raise _whole(number)
     return value
 
@@ -193,13 +194,13 @@ class Track2:
 
     def build(self) -> str:
         pan = self.pan
-        if not (isinstance(pan, str) and 12 <= len(pan) <= 19 and pan.isascii() and pan.isdigit()):
+        if not (isinstance(pan, str) and 12 <= len(pan) <= 19 and is_digits(pan)):
             raise _bad(35, 0, "35.1")
         start = len(pan) + 1
         _digits(self.expiry, 4, 35, start, "35.2")
         _digits(self.service_code, 3, 35, start + 4, "35.3")
         value = f"{pan}D{self.expiry}{self.service_code}{self.discretionary}"
-        if not (self.discretionary == "" or self.discretionary.isdigit()) or len(value) > 37:
+        if not (self.discretionary == "" or is_digits(self.discretionary)) or len(value) > 37:
             raise _bad(35, start + 7, "35.4")
         return value
 
@@ -279,12 +280,7 @@ class Totals:
 
     @classmethod
     def parse(cls, value: str, *, offset: int = 0) -> Totals:
-        if not (
-            isinstance(value, str)
-            and len(value) == TOTALS_DIGITS
-            and value.isascii()
-            and value.isdigit()
-        ):
+        if not (isinstance(value, str) and len(value) == TOTALS_DIGITS and is_digits(value)):
             raise _bad(48, offset, _totals_ids(offset)[0])
         if value[30] not in "0123":
             raise _bad(48, offset + 30, _totals_ids(offset)[4])
@@ -398,9 +394,7 @@ class Field60:
         if self.ic_condition and not self.read_capability:
             raise _bad(60, 11, "60.4")
         if self.reserved:
-            if len(value) != 13 or not (
-                len(self.reserved) <= 4 and self.reserved.isascii() and self.reserved.isdigit()
-            ):
+            if len(value) != 13 or not (len(self.reserved) <= 4 and is_digits(self.reserved)):
                 raise _bad(60, 13, "60.6")
             value += self.reserved
         return value
@@ -433,12 +427,7 @@ class Field61:
         if self.date:
             value += _mmdd(self.date, 61, 12, "61.3")
         if self.reserved:
-            if not (
-                self.date
-                and len(self.reserved) <= 13
-                and self.reserved.isascii()
-                and self.reserved.isdigit()
-            ):
+            if not (self.date and len(self.reserved) <= 13 and is_digits(self.reserved)):
                 raise _bad(61, 16, "61.4")
             value += self.reserved
         return value

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tillpoint.core.i18n import N_
+from tillpoint.core.ids import is_digits
 from tillpoint.iso8583.errors import CUT_SHORT, MALFORMED, FormatError
 from tillpoint.iso8583.spec import BITMAP_BYTES, MTI_BYTES
 
@@ -167,7 +168,7 @@ def _read_header(head: bytes, *, offset: int) -> HeaderInfo:
         head[0] == HEADER_APP,  # byte 0: application class
         head[1] == HEADER_VERSION,  # byte 1: profile version
         status in (STATUS_NORMAL, STATUS_TEST),  # byte 2: status nibble
-        version.isdigit(),  # bytes 3-5: software version, BCD
+        is_digits(version),  # bytes 3-5: software version, BCD
     )
     for at, ok in enumerate(checks):
         if not ok:
@@ -207,7 +208,7 @@ def header(
         and 0 <= requirement <= 0x0F
         and len(version) == 6
         and version.isascii()
-        and version.isdigit()
+        and is_digits(version)
     ):
         raise FormatError(MALFORMED, part="header")
     status_byte = terminal_status << 4 | requirement

@@ -22,6 +22,7 @@ from tillpoint.app import Tillpoint
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.groupcommit import Overloaded
+from tillpoint.core.ids import is_digits
 from tillpoint.core.money import NUMERIC_CODES, Money
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583.codec import (
@@ -72,7 +73,7 @@ def _totals(t: f.Totals) -> BatchTotals:
 
 
 def response_mti(mti: str) -> str:
-    return f"{int(mti) + 10:04d}" if mti.isdigit() else "0000"
+    return f"{int(mti) + 10:04d}" if is_digits(mti) else "0000"
 
 
 class TerminalHost:

@@ -136,7 +136,7 @@ class FeeService:
         default_for: MerchantKind | None = None,
     ) -> FeePlanView:
         check_actor(actor)
-        if not _CODE.match(code):
+        if not _CODE.fullmatch(code):
             raise InvalidInput(
                 "fee.plan_code",
                 N_("A plan code is 2-32 capital letters, digits, '-' or '_', e.g. BIZ-STD"),

@@ -74,7 +74,7 @@ def find_merchant(session: Session, ref: str, *, lock: bool = False) -> Merchant
     ref = ref.strip()
     if looks_like_mid(ref):
         query = query.where(Merchant.mid == ref)
-    elif ref.isdigit() and len(ref) <= 12:
+    elif ref.isascii() and ref.isdigit() and len(ref) <= 12:  # not "¹": int() fails
         query = query.where(Merchant.id == int(ref))
     else:
         raise InvalidInput(
@@ -102,7 +102,7 @@ def find_shop(session: Session, merchant: Merchant, number: int | None) -> Shop:
         if len(shops) != 1:
             raise InvalidInput(
                 "shop.ambiguous",
-                N_("Merchant {ref} has {n} open shops: name one with --shop"),
+                N_("Merchant {ref} has {n} open shops: name one (--shop, or shop_number)"),
                 ref=merchant_label(merchant),
                 n=len(shops),
             )

@@ -12,8 +12,8 @@ from tillpoint.merchants.mcc import BUSINESS_ONLY, MCC_NAMES
 from tillpoint.merchants.models import MerchantKind
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MOBILE = re.compile(r"^(\+?86)?1[3-9]\d{9}$")
-_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+_MOBILE = re.compile(r"^(\+?86)?1[3-9][0-9]{9}$")
+_LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -37,7 +37,7 @@ def text(field: str, value: str, *, min_len: int = 1, max_len: int = 200) -> str
 
 
 def mcc(value: str, kind: MerchantKind) -> str:
-    if not re.fullmatch(r"\d{4}", value):
+    if not re.fullmatch(r"[0-9]{4}", value):
         raise _bad("mcc", N_("MCC {value!r} is malformed: it is 4 digits, e.g. 5411"), value=value)
     if value not in MCC_NAMES:
         raise _bad("mcc", N_("MCC {value} is not a category Tillpoint accepts"), value=value)
@@ -54,7 +54,7 @@ def bank_account(value: str, kind: MerchantKind) -> str:
     account = value.replace(" ", "").replace("-", "")
     if kind is MerchantKind.PERSONAL:
         # Personal settlement goes to the merchant's own debit card: 16-19 digits, Luhn.
-        if not re.fullmatch(r"\d{16,19}", account) or not luhn_ok(account):
+        if not re.fullmatch(r"[0-9]{16,19}", account) or not luhn_ok(account):
             raise _bad(
                 "bank_account",
                 N_(
@@ -62,7 +62,7 @@ def bank_account(value: str, kind: MerchantKind) -> str:
                     "16-19 digit bank card number with a valid check digit"
                 ),
             )
-    elif not re.fullmatch(r"\d{8,30}", account):
+    elif not re.fullmatch(r"[0-9]{8,30}", account):
         raise _bad(
             "bank_account",
             N_("Bank account is malformed: a business account number is 8-30 digits"),
@@ -73,7 +73,7 @@ def bank_account(value: str, kind: MerchantKind) -> str:
 def resident_id(value: str) -> str:
     """Mainland resident identity card number: 17 digits and an ISO 7064 MOD 11-2 check."""
     number = value.strip().upper()
-    if not re.fullmatch(r"\d{17}[\dX]", number):
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", number):
         raise _bad(
             "id_number", N_("Identity number is malformed: 18 characters, digits and a final X")
         )
@@ -114,7 +114,7 @@ def tax_number(value: str) -> str:
 
 def phone(value: str) -> str:
     number = value.replace(" ", "")
-    if not (_MOBILE.match(number) or _LANDLINE.match(number)):
+    if not (_MOBILE.fullmatch(number) or _LANDLINE.fullmatch(number)):
         raise _bad("contact_phone", N_("Phone number {value!r} is malformed"), value=value)
     return number
 
@@ -122,6 +122,6 @@ def phone(value: str) -> str:
 def email(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
-    if len(value) > 200 or not _EMAIL.match(value.strip()):
+    if len(value) > 200 or not _EMAIL.fullmatch(value.strip()):
         raise _bad("contact_email", N_("Email address {value!r} is malformed"), value=value)
     return value.strip()

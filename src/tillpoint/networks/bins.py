@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tillpoint.core.ids import luhn_ok
+from tillpoint.core.ids import is_digits, luhn_ok
 from tillpoint.networks.connector import CardOrg
 
 
@@ -41,7 +41,7 @@ _BINS: tuple[tuple[str, CardInfo], ...] = (
 
 def classify(pan: str) -> CardInfo | None:
     """The card's BIN entry, or None for a number no network here takes."""
-    if not (pan.isdigit() and 13 <= len(pan) <= 19 and luhn_ok(pan)):
+    if not (is_digits(pan) and 13 <= len(pan) <= 19 and luhn_ok(pan)):
         return None
     for prefix, info in sorted(_BINS, key=lambda b: -len(b[0])):
         if pan.startswith(prefix):

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from tillpoint.context import Context
 from tillpoint.core.errors import InvalidInput, NotFound, Refused, invariant
 from tillpoint.core.i18n import N_
+from tillpoint.core.ids import is_digits
 from tillpoint.core.models import SystemState
 from tillpoint.merchants.models import Merchant
 from tillpoint.merchants.services import find_merchant
@@ -106,7 +107,7 @@ def verify_signature(
     signatures: list[str] = []
     for part in header.split(","):
         key, _sep, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
+        if key == "t" and is_digits(value) and len(value) <= 12:
             timestamp = int(value)
         elif key == "v1":
             signatures.append(value)

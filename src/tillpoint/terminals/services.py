@@ -46,7 +46,7 @@ FIRST_ALLOCATED_TID = 20_000_001  # demo terminals use 1000000N
 MAX_FAILED_LOGINS = 5
 PAGE_LIMIT = 500
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{3,39}$")
-_OPERATOR_CODE = re.compile(r"^(00|\d{3})$")
+_OPERATOR_CODE = re.compile(r"^(00|[0-9]{3})$")
 DEFAULT_CAPABILITIES = (
     Capability.MAGSTRIPE,
     Capability.CHIP,
@@ -72,7 +72,7 @@ def tmk_context(terminal: Terminal) -> str:
 
 def check_password(role: OperatorRole, password: str) -> str:
     digits = 6 if role is OperatorRole.SUPERVISOR else 4
-    if not re.fullmatch(rf"\d{{{digits}}}", password):
+    if not re.fullmatch(rf"[0-9]{{{digits}}}", password):
         raise InvalidInput(
             "operator.password_format",
             N_("A {role} password is exactly {digits} digits"),
@@ -103,7 +103,7 @@ class TerminalService:
         returned once for key injection; only its encrypted form is stored."""
         actor = check_actor(actor)
         serial_no = serial_no.strip()
-        if not _SERIAL.match(serial_no):
+        if not _SERIAL.fullmatch(serial_no):
             raise InvalidInput(
                 "terminal.malformed_serial",
                 N_("A serial number is 4-40 letters, digits, '-' or '_'"),
@@ -368,7 +368,7 @@ class TerminalService:
         self, tid: str, code: str, password: str, actor: str, name: str | None = None
     ) -> OperatorView:
         check_actor(actor)
-        if not _OPERATOR_CODE.match(code) or code == "000":
+        if not _OPERATOR_CODE.fullmatch(code) or code == "000":
             raise InvalidInput(
                 "operator.code_format",
                 N_("An operator code is 001-999 (00 is the supervisor)"),

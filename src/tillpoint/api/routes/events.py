@@ -102,7 +102,7 @@ async def stream_events(
         str | None,
         Header(
             alias="Last-Event-ID",
-            pattern=r"^\d{1,18}$",
+            pattern=r"^[0-9]{1,18}$",
             description="Resume after this event (browsers send it when they reconnect); "
             "without it the stream starts with the next event",
         ),

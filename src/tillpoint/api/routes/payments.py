@@ -41,7 +41,7 @@ class NewPayment(BaseModel):
     flow: QrFlow = QrFlow.CUSTOMER_PRESENTED
     code: str | None = Field(
         default=None,
-        pattern=r"^\d{18,19}$",
+        pattern=r"^[0-9]{18,19}$",
         examples=["284000000000000001"],
         description="The customer's Alipay / WeChat Pay / UnionPay QR payment code",
     )

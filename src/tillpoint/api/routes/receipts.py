@@ -9,7 +9,6 @@ without a receipt) the answer is the same 404 page, so a link reveals nothing bu
 from __future__ import annotations
 
 import base64
-import binascii
 import math
 from typing import Annotated
 
@@ -75,7 +74,7 @@ class NewSignature(BaseModel):
 def _decode(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or characters that are not even ASCII
         raise InvalidInput(
             "signature.base64", N_("image_base64 is not valid base64 (no line breaks)")
         ) from None

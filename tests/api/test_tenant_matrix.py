@@ -1,0 +1,571 @@
+"""Tenancy on every route of the OpenAPI document: merchant B's owner key against
+merchant A's objects.
+
+Merchant A gets one object of every kind a path can name (merchant, shop, terminal,
+operator, payments in every state a route needs, a refund, a settlement, a webhook
+endpoint and a delivery, an event, a signed receipt, an API key). Then, for each
+path and method of ``app.openapi()`` (not a hand-made list: a new route joins the
+matrix by itself, and fails it until it is classified here):
+
+* a route naming one of A's objects (in its path, or in its body for a create) answers
+  B's key exactly as it answers for an object that does not exist (404, same code, same
+  title, same detail but for the id), or 403 if a merchant owner may not call it at
+  all; and the database is the same afterwards, row for row;
+* a list shows B only B's objects, and a ``mid`` filter naming A is a 404.
+
+A route with a request body needs an entry in ``BODIES``; a path parameter needs to be
+told which of A's objects it takes (``PARAMS``). The few routes without authentication
+are exempt, each with its reason (``PUBLIC``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import fastapi.routing
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
+from sqlalchemy import select
+
+from tests.api.conftest import ApiEnv
+from tests.api.test_receipts import DEBIT
+from tests.conftest import START, Databases, resident_id
+from tests.hosting import run_with_host
+from tests.integration.test_receipts import png
+from tillpoint.access.models import Role
+from tillpoint.api.app import create_api
+from tillpoint.app import Tillpoint, open_app
+from tillpoint.core.clock import FixedClock
+from tillpoint.core.db import Base
+from tillpoint.core.money import Money
+from tillpoint.core.settings import Settings
+from tillpoint.demo import demo_tid, ensure_demo
+from tillpoint.notify.webhooks import WebhookService
+from tillpoint.payments.acquirer import simulated
+from tillpoint.payments.models import Payment
+from tillpoint.terminal.device import Device, DeviceState
+
+ALIPAY = "284000000000000001"
+URL = "https://shop.example.com/hooks"
+NO_MID = "898310054119999"  # well formed, no such merchant
+
+# The OpenAPI document the matrix is made of (the services play no part in it; the
+# live application's document is checked to be the same one).
+OPENAPI: dict[str, Any] = create_api(MagicMock(), MagicMock()).openapi()
+ROUTES = sorted(
+    f"{method.upper()} {path}" for path, ops in OPENAPI["paths"].items() for method in ops
+)
+
+# Routes anyone may call without a key, and why that is safe.
+PUBLIC = {
+    "GET /health": "liveness and the database's reachability: names no object",
+    "GET /openapi.json": "the API's description",
+    "GET /docs": "the API's documentation page",
+    "GET /docs/oauth2-redirect": "part of the documentation page",
+    "GET /redoc": "the API's documentation page (ReDoc)",
+    "* /static-offline-docs": "the documentation pages' scripts and styles",
+    "GET /r/{ref}": "a receipt page: the unguessable token in the link is the key",
+    "GET /r/{ref}/qr.svg": "the QR code of a receipt link: the same token",
+    "GET /r/{ref}/signature.png": "the signature on a receipt: the same token",
+    "GET /simulator/qr/{token}": "the wallet simulator's customer page: an unguessable token",
+    "POST /simulator/qr/{token}": "the simulated customer's answer: an unguessable token",
+}
+
+# Routes a merchant owner's key may not call at all: 403 before any object is looked up.
+OPERATIONS_ONLY = {
+    "POST /v1/merchants",
+    "POST /v1/merchants/{ref}/start_review",
+    "POST /v1/merchants/{ref}/approve",
+    "POST /v1/merchants/{ref}/reject",
+    "POST /v1/merchants/{ref}/suspend",
+    "POST /v1/merchants/{ref}/reinstate",
+    "POST /v1/merchants/{ref}/close",
+    "POST /v1/merchants/{ref}/fee_plan",
+    "POST /v1/merchants/{ref}/payout_hold",
+    "POST /v1/merchants/{ref}/payout_release",
+    "POST /v1/terminals",
+    "POST /v1/terminals/{tid}/bind",
+    "POST /v1/terminals/{tid}/unbind",
+    "POST /v1/terminals/{tid}/ship",
+    "POST /v1/terminals/{tid}/freeze",
+    "POST /v1/terminals/{tid}/unfreeze",
+    "POST /v1/terminals/{tid}/retire",
+    "GET /v1/fee_plans",
+    "GET /v1/fee_plans/{code}",
+    "POST /v1/fee_plans",
+}
+
+# Which of A's objects (a name in ``World.a``) each path parameter takes ...
+PARAMS = {
+    "ref": "mid",
+    "number": "shop",
+    "tid": "terminal",
+    "code": "operator",
+    "payment_id": "sale",
+    "refund_id": "refund",
+    "endpoint_id": "endpoint",
+    "delivery_id": "delivery",
+    "event_id": "event",
+}
+# ... unless the route needs another one: the object the route would act on for A.
+ROUTE_PARAMS = {
+    "GET /v1/fee_plans/{code}": {"code": "plan"},
+    "GET /v1/settlements/{id}": {"id": "settlement"},
+    "GET /v1/api_keys/{id}": {"id": "key"},
+    "POST /v1/api_keys/{id}/revoke": {"id": "key"},
+    "POST /v1/payments/{payment_id}/cancel": {"payment_id": "pending"},
+    "GET /v1/payments/{payment_id}/qr.svg": {"payment_id": "pending"},
+    "GET /v1/payments/{payment_id}/qr.png": {"payment_id": "pending"},
+    "GET /v1/payments/{payment_id}/receipt": {"payment_id": "signed"},
+    "GET /v1/payments/{payment_id}/receipt.escpos": {"payment_id": "signed"},
+    "GET /v1/payments/{payment_id}/signature": {"payment_id": "signed"},
+    "POST /v1/payments/{payment_id}/signature": {"payment_id": "card"},
+}
+# A merchant is named by MID or by application number: both are tried.
+REF_ALTERNATIVES = ("mid", "application")
+
+# Objects that do not exist, named like A's: what B's answers are compared with.
+MISSING: dict[str, str] = {
+    "mid": NO_MID,
+    "application": "999999",
+    "shop": "9999",
+    "terminal": "19999999",
+    "operator": "999",
+    "plan": "NO-SUCH",
+    "sale": "999999",
+    "refund": "999999",
+    "pending": "999999",
+    "card": "999999",
+    "signed": "999999",
+    "settlement": "999999",
+    "endpoint": "999999",
+    "delivery": "999999",
+    "event": "999999",
+    "key": "999999",
+}
+
+Body = Callable[[dict[str, str]], dict[str, Any]]
+SIGNATURE = {"image_base64": base64.b64encode(png()).decode(), "content_type": "image/png"}
+RATES = {
+    method: {"rate_percent": "0.38"}
+    for method in ("debit", "credit", "contactless", "foreign", "alipay", "wechat", "unionpay_qr")
+}
+REASON: list[tuple[str, Body]] = [("", lambda a: {"reason": "because"})]
+QR = {"amount_minor": 1_000, "flow": "merchant_presented"}
+APPLICATION = {
+    "kind": "personal",
+    "legal_name": "王五 Wang Wu",
+    "mcc": "5812",
+    "region_code": "3100",
+    "contact_name": "王五 Wang Wu",
+    "contact_phone": "13912345678",
+    "bank_name": "ICBC",
+    "bank_account_name": "王五 Wang Wu",
+    "bank_account_no": "6212340000000000012",
+    "shop_address": "1 Road, Shanghai",
+    "id_number": resident_id("31010119900101005"),
+}
+
+# A valid body for every route that takes one, given A's objects (``a``); a create gets
+# one variant per way its body can name one of A's objects.
+BODIES: dict[str, list[tuple[str, Body]]] = {
+    "POST /v1/merchants": [("", lambda a: APPLICATION)],
+    "POST /v1/merchants/{ref}/approve": REASON,
+    "POST /v1/merchants/{ref}/reject": REASON,
+    "POST /v1/merchants/{ref}/suspend": REASON,
+    "POST /v1/merchants/{ref}/reinstate": REASON,
+    "POST /v1/merchants/{ref}/close": REASON,
+    "POST /v1/merchants/{ref}/payout_hold": REASON,
+    "POST /v1/merchants/{ref}/fee_plan": [("", lambda a: {"plan_code": a["plan"], "reason": "x"})],
+    "POST /v1/merchants/{ref}/shops": [("", lambda a: {"name": "B 的店", "address": "2 Road"})],
+    "POST /v1/terminals": [
+        ("tid", lambda a: {"serial_no": "SN-B-000001", "model": "P2", "tid": a["terminal"]})
+    ],
+    "POST /v1/terminals/{tid}/bind": [("", lambda a: {"mid": a["mid"]})],
+    "POST /v1/terminals/{tid}/unbind": REASON,
+    "POST /v1/terminals/{tid}/ship": [("", lambda a: {"note": "SF1"})],
+    "POST /v1/terminals/{tid}/freeze": REASON,
+    "POST /v1/terminals/{tid}/unfreeze": REASON,
+    "POST /v1/terminals/{tid}/retire": REASON,
+    "POST /v1/terminals/{tid}/operators": [("", lambda a: {"code": "007", "password": "4826"})],
+    "POST /v1/terminals/{tid}/operators/{code}/password": [("", lambda a: {"password": "1357"})],
+    "POST /v1/fee_plans": [("", lambda a: {"code": "B-PLAN", "name": "B", "rates": RATES})],
+    "POST /v1/payments": [
+        ("mid", lambda a: {"amount_minor": 1_000, "code": ALIPAY, "mid": a["mid"]}),
+        ("tid", lambda a: {"amount_minor": 1_000, "code": ALIPAY, "tid": a["terminal"]}),
+        ("qr mid", lambda a: {**QR, "mid": a["mid"]}),
+        ("qr tid", lambda a: {**QR, "tid": a["terminal"]}),
+    ],
+    "POST /v1/refunds": [
+        ("part", lambda a: {"payment_id": int(a["sale"]), "amount_minor": 100}),
+        ("rest", lambda a: {"payment_id": int(a["sale"])}),
+        ("card", lambda a: {"payment_id": int(a["card"])}),
+    ],
+    "POST /v1/webhook_endpoints": [("mid", lambda a: {"url": URL, "mid": a["mid"]})],
+    "POST /v1/webhook_endpoints/{endpoint_id}": [
+        ("", lambda a: {"url": "https://b.example.com/h", "enabled": False})
+    ],
+    "POST /v1/api_keys": [
+        ("staff", lambda a: {"role": "merchant_staff", "name": "x", "mid": a["mid"]}),
+        ("owner", lambda a: {"role": "merchant_owner", "name": "x", "mid": a["mid"]}),
+    ],
+    "POST /v1/payments/{payment_id}/signature": [("", lambda a: SIGNATURE)],
+}
+
+# Lists: the query parameters that can name one of A's objects.
+MID_FILTER = "mid"
+LIST_FILTERS = {"payment_id": "sale"}  # a filter, not a lookup: B's list stays B's
+
+
+def path_params(path: str) -> list[str]:
+    return re.findall(r"{(\w+)}", path)
+
+
+def operation(route: str) -> dict[str, Any]:
+    method, path = route.split(" ", 1)
+    op: dict[str, Any] = OPENAPI["paths"][path][method.lower()]
+    return op
+
+
+def query_params(route: str) -> set[str]:
+    return {p["name"] for p in operation(route).get("parameters", []) if p["in"] == "query"}
+
+
+def is_list(route: str) -> bool:
+    """A read naming no object: it shows B whatever it shows, and nothing of A's."""
+    return route.startswith("GET ") and not path_params(route)
+
+
+API_ROUTES = [r for r in ROUTES if r not in PUBLIC]
+OBJECT_ROUTES = [r for r in API_ROUTES if not is_list(r)]
+LIST_ROUTES = [r for r in API_ROUTES if is_list(r)]
+
+
+def app_routes(app: FastAPI) -> set[str]:
+    """Every route the application answers, in the document or not."""
+    found = set()
+    for context in fastapi.routing.iter_route_contexts(app.routes):
+        for method in context.methods or {"*"}:  # a mount answers any method
+            if method != "HEAD":
+                found.add(f"{method} {context.path}")
+    return found
+
+
+# --- the world -------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    api: ApiEnv
+    a: dict[str, str] = field(default_factory=dict)  # A's objects, by what they are
+
+    def call(
+        self, who: str, route: str, path: str, body: Any = None, **kw: Any
+    ) -> Any:  # an httpx.Response
+        method = route.split(" ", 1)[0]
+        return self.api.client.request(method, path, headers=self.api.headers(who), json=body, **kw)
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        return database_rows(self.api.tp)
+
+
+def database_rows(tp: Tillpoint) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, but for the records of the calls themselves (the audit
+    log, idempotency keys, when a key was last used)."""
+    skipped = {"audit_log", "idempotency_keys"}
+    rows = {}
+    with tp.ctx.db.read() as s:
+        for table in Base.metadata.sorted_tables:
+            if table.name in skipped:
+                continue
+            columns = [c for c in table.columns if c.name != "last_used_at"]
+            order = list(table.primary_key.columns) or columns
+            rows[table.name] = [tuple(r) for r in s.execute(select(*columns).order_by(*order))]
+    return rows
+
+
+def ok(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def card_sales(api: ApiEnv, *amounts: str) -> list[str]:
+    """Sales on A's terminal through a real host over TCP; their payment ids."""
+    rrns: list[str] = []
+
+    async def scenario(port: int) -> None:
+        state = DeviceState.demo(1)
+        state.port = port
+        device = Device(state)
+        for amount in amounts:
+            result = await device.sale(Money.parse(amount), DEBIT, pin="123456")
+            assert result.approved and result.rrn, result
+            rrns.append(result.rrn)
+        await device.close()
+
+    run_with_host(api.tp, scenario)
+    with api.tp.ctx.db.read() as s:
+        return [str(s.scalars(select(Payment.id).where(Payment.rrn == r)).one()) for r in rrns]
+
+
+def build_world(api: ApiEnv) -> World:
+    """Merchant A with one of each object; merchant B with a few of its own."""
+    w = World(api)
+    a = w.a
+    a["mid"], a["application"] = api.mid_a, str(api.merchant_id(api.mid_a))
+    a["terminal"], a["operator"] = api.tid_a, "001"
+    a["plan"] = api.tp.fees.current_plan(api.mid_a).code
+    a["endpoint"] = str(ok(api.post("owner_a", "/v1/webhook_endpoints", {"url": URL}), 201)["id"])
+    ok(api.post("owner_b", "/v1/webhook_endpoints", {"url": URL}), 201)
+
+    sale = api.post("owner_a", "/v1/payments", {"amount_minor": 10_000, "code": ALIPAY})
+    a["sale"] = str(ok(sale, 201)["id"])
+    refund = api.post("owner_a", "/v1/refunds", {"payment_id": int(a["sale"]), "amount_minor": 1})
+    a["refund"] = str(ok(refund, 201)["id"])
+    a["card"], a["signed"] = card_sales(api, "12.00", "34.00")
+    signed = api.post("staff_a", f"/v1/payments/{a['signed']}/signature", SIGNATURE)
+    ok(signed, 201)
+    ok(api.post("owner_b", "/v1/payments", {"amount_minor": 5_000, "code": ALIPAY}), 201)
+
+    day = api.tp.days.cut_off("test")
+    api.tp.settlement.run(day)
+    (settlement,) = ok(api.get("owner_a", "/v1/settlements"))["data"]
+    a["settlement"] = str(settlement["id"])
+
+    qr = api.post("owner_a", "/v1/payments", {"amount_minor": 2_500, "flow": "merchant_presented"})
+    a["pending"] = str(ok(qr, 201)["id"])
+    assert WebhookService(api.tp.ctx).fan_out() > 0  # deliveries, not sent
+    path = f"/v1/webhook_endpoints/{a['endpoint']}/deliveries"
+    a["delivery"] = str(ok(api.get("owner_a", path))["data"][0]["id"])
+    a["event"] = str(ok(api.get("owner_a", "/v1/events"))["data"][0]["id"])
+    shop = api.post(
+        "owner_a", f"/v1/merchants/{api.mid_a}/shops", {"name": "二店", "address": "1 Road"}
+    )
+    a["shop"] = str(ok(shop, 201)["number"])  # open, no terminal: B could close it
+    staff = api.tp.access.authenticate(api.keys["staff_a"])
+    assert staff is not None
+    a["key"] = str(staff.key_id)
+    assert set(a) == set(MISSING)
+    return w
+
+
+@pytest.fixture(scope="module")
+def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One world for the whole matrix (B's calls must change nothing, and each test
+    checks that they did not): as the ``api`` fixture, once per module."""
+    tmp = tmp_path_factory.mktemp("matrix")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=databases.new(),
+        network_dir=str(Path(tmp) / "network"),
+        demo=True,
+        locale="en",
+    )
+    tp = open_app(settings, clock=FixedClock(START))
+    ensure_demo(tp, 2)
+    for tid in (demo_tid(1), demo_tid(2)):
+        tp.terminals.activate(tid)
+    acquirer = simulated(tp)
+    client = TestClient(create_api(tp, acquirer), raise_server_exceptions=False)
+    api = ApiEnv(tp, acquirer, client)
+    for who, role, mid in (
+        ("ops", Role.OPS_ADMIN, None),
+        ("reviewer", Role.REVIEWER, None),
+        ("owner_a", Role.MERCHANT_OWNER, api.mid_a),
+        ("staff_a", Role.MERCHANT_STAFF, api.mid_a),
+        ("owner_b", Role.MERCHANT_OWNER, api.mid_b),
+    ):
+        api.keys[who] = tp.access.create_key(role, who, "test", merchant_ref=mid).secret
+    try:
+        with client:
+            yield build_world(api)
+        assert tp.ledger.check() == []
+    finally:
+        acquirer.close()
+        tp.close()
+        databases.drop(settings.database_url)
+
+
+# --- what B may try --------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    label: str
+    path: str  # the template, e.g. /v1/terminals/{tid}/operators/{code}
+    params: dict[str, str]  # path parameter: which object
+    body: Body | None
+
+    def url(self, objects: dict[str, str]) -> str:
+        return self.path.format(**{p: objects[what] for p, what in self.params.items()})
+
+    def values(self, objects: dict[str, str]) -> list[str]:
+        """What may name the objects in the answer's detail."""
+        named = [objects[what] for what in self.params.values()]
+        if self.body is not None:
+            named += [str(v) for v in self.body(objects).values()]
+        return named
+
+
+def attempts(route: str) -> list[Attempt]:
+    """Every way B's key can name A's objects on this route."""
+    path = route.split(" ", 1)[1]
+    params: dict[str, str] = {}
+    for name in path_params(path):
+        what = ROUTE_PARAMS.get(route, {}).get(name) or PARAMS.get(name)
+        if what is None:
+            pytest.fail(f"{route}: which of A's objects does {{{name}}} take? (PARAMS)")
+        params[name] = what
+    if "requestBody" in operation(route):
+        if route not in BODIES:
+            pytest.fail(f"{route} takes a body: give a valid one in BODIES")
+        bodies: list[tuple[str, Body | None]] = list(BODIES[route])
+    else:
+        assert route not in BODIES, f"{route} takes no body"
+        bodies = [("", None)]
+    refs = REF_ALTERNATIVES if "ref" in params else (None,)
+    found = []
+    for ref in refs:
+        for naming, body in bodies:
+            chosen = {**params, "ref": ref} if ref else params
+            label = " ".join(x for x in (ref and f"by {ref}", naming and f"naming {naming}") if x)
+            found.append(Attempt(f"({label})" if label else "", path, chosen, body))
+    return found
+
+
+def body_model(app: Any, route: str) -> Any:
+    method, path = route.split(" ", 1)
+    for context in fastapi.routing.iter_route_contexts(app.routes):
+        if context.path == path and method in (context.methods or ()):
+            return context.route.body_field.field_info.annotation  # type: ignore[attr-defined]
+    raise AssertionError(route)
+
+
+def anonymised(detail: str, values: list[str]) -> str:
+    for value in sorted(values, key=len, reverse=True):
+        detail = re.sub(rf"\b{re.escape(value)}\b", "?", detail)
+    return detail
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_the_matrix_is_the_live_document_and_every_route_is_in_it(world: World) -> None:
+    app = world.api.client.app
+    assert isinstance(app, FastAPI)
+    assert app.openapi() == OPENAPI
+    hidden = app_routes(app) - set(ROUTES)
+    assert hidden <= set(PUBLIC), "a route outside the document: add it to PUBLIC"
+    assert set(OPERATIONS_ONLY) <= set(ROUTES) and set(BODIES) <= set(ROUTES)
+    assert set(OBJECT_ROUTES) | set(LIST_ROUTES) | set(PUBLIC) >= set(ROUTES)
+    for route in API_ROUTES:  # everything else needs a key
+        assert operation(route).get("security"), route
+    assert "security" not in operation("GET /health")
+
+
+@pytest.mark.parametrize("route", [r for r in OBJECT_ROUTES if r.startswith("GET ")])
+def test_merchant_a_reads_its_own_objects(world: World, route: str) -> None:
+    """The control: every object B is refused below is one A reaches."""
+    for attempt in attempts(route):
+        who = "ops" if route in OPERATIONS_ONLY else "owner_a"
+        r = world.call(who, route, attempt.url(world.a))
+        assert r.status_code == 200, f"{attempt.label}: {r.text}"
+
+
+@pytest.mark.parametrize("route", OBJECT_ROUTES)
+def test_merchant_a_objects_are_missing_to_merchant_b(world: World, route: str) -> None:
+    payable = world.api.payable(world.api.mid_a)
+    for attempt in attempts(route):
+        body = attempt.body(world.a) if attempt.body else None
+        if body is not None:  # a body that would do its work, were the key A's
+            TypeAdapter(body_model(world.api.client.app, route)).validate_python(body)
+        before = world.snapshot()
+        theirs = world.call("owner_b", route, attempt.url(world.a), body)
+        where = f"{route} {attempt.label}: {theirs.status_code} {theirs.text}"
+        assert world.snapshot() == before, f"{where}: B's call changed something"
+        assert world.api.payable(world.api.mid_a) == payable
+        assert theirs.headers["content-type"] == "application/problem+json", where
+        answer = theirs.json()
+        if route in OPERATIONS_ONLY:
+            assert (theirs.status_code, answer["code"]) == (403, "auth.forbidden"), where
+            continue
+        missing_body = attempt.body(MISSING) if attempt.body else None
+        missing = world.call("owner_b", route, attempt.url(MISSING), missing_body)
+        expected = missing.json()
+        assert theirs.status_code == missing.status_code == 404, f"{where} / {missing.text}"
+        assert (answer["code"], answer["title"]) == (expected["code"], expected["title"]), where
+        assert anonymised(answer["detail"], attempt.values(world.a)) == anonymised(
+            expected["detail"], attempt.values(MISSING)
+        ), where
+
+
+STREAM = "/v1/events/stream"
+
+
+def read(world: World, who: str, route: str, query: dict[str, Any] | None = None) -> Any:
+    """A list; the event stream replays every event since the first, for a moment."""
+    path = route.split(" ", 1)[1]
+    if path == STREAM:
+        headers = {**world.api.headers(who), "Last-Event-ID": "0"}
+        return world.api.client.get(path, params={**(query or {}), "timeout_s": 0.2},
+                                    headers=headers)  # fmt: skip
+    return world.call(who, route, path, params=query)
+
+
+def items(response: Any) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    if response.headers["content-type"].startswith("text/event-stream"):
+        lines = response.text.splitlines()
+        return [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+def owner(world: World, item: dict[str, Any]) -> str:
+    if "mid" in item:
+        return str(item["mid"])
+    if "merchant_id" in item:
+        for mid in (world.api.mid_a, world.api.mid_b):
+            if item["merchant_id"] == world.api.merchant_id(mid):
+                return mid
+        return f"merchant {item['merchant_id']}"
+    raise AssertionError(f"whose is this? {item}")
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES)
+def test_lists_show_merchant_b_nothing_of_merchant_a(world: World, route: str) -> None:
+    if route in OPERATIONS_ONLY:
+        r = world.call("owner_b", route, route.split(" ", 1)[1])
+        assert (r.status_code, r.json()["code"]) == (403, "auth.forbidden"), r.text
+        return
+    api = world.api
+    own = items(read(world, "owner_a", route))
+    assert own and {owner(world, i) for i in own} == {api.mid_a}, own  # A's list has A's
+
+    before = world.snapshot()
+    theirs = items(read(world, "owner_b", route))
+    assert {owner(world, i) for i in theirs} <= {api.mid_b}, theirs
+    assert not {i.get("id") for i in own} & {i.get("id") for i in theirs}
+    params = query_params(route)
+    for name, what in LIST_FILTERS.items():
+        if name in params:
+            filtered = items(read(world, "owner_b", route, {name: world.a[what]}))
+            assert {owner(world, i) for i in filtered} <= {api.mid_b}, filtered
+    if MID_FILTER in params:
+        r = read(world, "owner_b", route, {MID_FILTER: api.mid_a})
+        missing = read(world, "owner_b", route, {MID_FILTER: NO_MID})
+        assert r.status_code == missing.status_code == 404, r.text
+        assert r.json()["code"] == missing.json()["code"] == "merchant.not_found"
+        assert r.json()["detail"].replace(api.mid_a, "?") == missing.json()["detail"].replace(
+            NO_MID, "?"
+        )
+    assert world.snapshot() == before
