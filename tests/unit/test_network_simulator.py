@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Coroutine
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -142,3 +143,33 @@ def test_pin_checks_and_tries(net: CardNetworkSimulator) -> None:
     assert run(net.authorise(req(DEBIT, "1.00", "A3", pin_block=bad))).response_code == "55"
     assert run(net.authorise(req(DEBIT, "1.00", "A4", pin_block=bad))).response_code == "75"
     assert run(net.authorise(req(DEBIT, "1.00", "A5", pin_block=good))).response_code == "75"
+
+
+def test_the_issuers_records_outlive_a_restart(tmp_path: Path) -> None:
+    """Balances, PIN tries and authorisations are on disk: after a restart yesterday's
+    sale is refunded and a hold completed, and nothing stored names a card number."""
+    clock = FixedClock(datetime(2026, 11, 25, 10, tzinfo=BUSINESS_TZ))
+    path = tmp_path / "cards.sqlite3"
+    before = CardNetworkSimulator(ZPK, clock, path=path)
+    assert run(before.authorise(req(DEBIT, "100.00"))).approved
+    hold = run(before.authorise(req(CREDIT, "500.00", "000000000002", kind=AuthKind.PREAUTH)))
+    assert hold.approved
+    wrong_pin = tdes.encrypt_pin_block(ZPK, "654321", CREDIT)
+    refused = run(before.authorise(req(CREDIT, "1.00", "000000000003", pin_block=wrong_pin)))
+    assert refused.response_code == "55"
+
+    after = CardNetworkSimulator(ZPK, clock, path=path)  # a new process
+    debit, credit = after.card(DEBIT), after.card(CREDIT)
+    assert debit is not None and debit.available == Money.parse("99900.00")
+    assert credit is not None and credit.pin_failures == 1
+    assert credit.available == Money.parse("49500.00")
+    refund = run(after.refund("000000000001", "000000000004", Money.parse("40.00")))
+    assert refund.approved and debit.available == Money.parse("99940.00")
+    assert (
+        run(after.refund("000000000001", "000000000005", Money.parse("60.01"))).response_code
+        == "13"
+    )
+    assert run(after.capture("000000000002", "000000000006", Money.parse("550.00"))).approved
+    assert credit.available == Money.parse("49450.00")
+    stored = b"".join(f.read_bytes() for f in tmp_path.glob("cards.sqlite3*"))
+    assert DEBIT.encode() not in stored and CREDIT.encode() not in stored

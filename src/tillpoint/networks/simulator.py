@@ -2,23 +2,28 @@
 (shared/specs/pos8583.md, section 6), behind the ``CardNetwork`` interface.
 
 Cardholder balances live here, apart from the acquirer's records, as they would at a
-bank. The state is in memory: a restart gives every card its opening balance back.
+bank: in ``cards.sqlite3`` in the networks' directory (or in memory), so that balances,
+PIN tries and authorisations outlive a restart and yesterday's sale can be refunded.
+Those records name a card by its place in the test deck, never by its number.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from tillpoint.core.clock import BUSINESS_TZ, Clock, SystemClock
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.money import Money
 from tillpoint.networks.bins import CardInfo, classify
 from tillpoint.networks.clearing import ClearingJournal
-from tillpoint.networks.connector import AuthKind, CardRequest, NetworkAnswer
+from tillpoint.networks.connector import AuthKind, CardOrg, CardRequest, NetworkAnswer
 from tillpoint.security import tdes
 
 TEST_PIN = "123456"
@@ -70,19 +75,124 @@ class _Auth:
     refunded: Money = field(default_factory=Money.zero)
 
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cards (
+    card INTEGER PRIMARY KEY, available_minor INTEGER NOT NULL, currency TEXT NOT NULL,
+    pin_failures INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS auths (
+    ref TEXT PRIMARY KEY, card INTEGER NOT NULL, kind TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL, currency TEXT NOT NULL, response_code TEXT NOT NULL,
+    org TEXT, issuer_id TEXT NOT NULL, auth_code TEXT, reversed INTEGER NOT NULL,
+    cancels TEXT, completes TEXT, captured_minor INTEGER, refunded_minor INTEGER NOT NULL
+);
+"""
+
+
+_KEEP_AUTH = "INSERT OR REPLACE INTO auths VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+class _IssuerBook:
+    """The issuers' records: each card's balance and PIN tries, each authorisation.
+    Authorisations are cached in memory once read or written."""
+
+    def __init__(self, path: Path | None, deck: list[TestCard]) -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            ":memory:" if path is None else path, check_same_thread=False, isolation_level=None
+        )
+        self._lock = threading.Lock()
+        self._deck = deck
+        self._place = {c.pan: n for n, c in enumerate(deck)}
+        self._auths: dict[str, _Auth] = {}
+        with self._lock:
+            self._db.execute("PRAGMA busy_timeout=10000")  # another process may be writing
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            rows = self._db.execute(
+                "SELECT card, available_minor, currency, pin_failures FROM cards"
+            )
+            for n, available, currency, failures in rows:
+                if n < len(deck):
+                    deck[n].available, deck[n].pin_failures = Money(available, currency), failures
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM auths").fetchone()[0])
+
+    def auth(self, ref: str) -> _Auth | None:
+        known = self._auths.get(ref)
+        if known is not None:
+            return known
+        with self._lock:
+            row = self._db.execute("SELECT * FROM auths WHERE ref = ?", (ref,)).fetchone()
+        if row is None:
+            return None
+        (ref, n, kind, amount, currency, rc, org, issuer, code, reversed_, cancels, completes,
+         captured, refunded) = row  # fmt: skip
+        answer = NetworkAnswer(rc, None if org is None else CardOrg(org), issuer, auth_code=code)
+        auth = _Auth(self._deck[n].pan, AuthKind(kind), Money(amount, currency), answer,
+                     bool(reversed_), cancels, completes, ref,
+                     None if captured is None else Money(captured, currency),
+                     Money(refunded, currency))  # fmt: skip
+        self._auths[ref] = auth
+        return auth
+
+    def keep(self, *auths: _Auth) -> None:
+        """Write authorisations and their cards' balances, as they are now."""
+        with self._lock:
+            for a in auths:
+                self._auths[a.ref] = a
+                card = self._deck[self._place[a.pan]]
+                self._db.execute(
+                    _KEEP_AUTH,
+                    (a.ref, self._place[a.pan], a.kind.value, a.amount.amount_minor,
+                     a.amount.currency, a.answer.response_code,
+                     None if a.answer.card_org is None else a.answer.card_org.value,
+                     a.answer.issuer_id, a.answer.auth_code, int(a.reversed), a.cancels,
+                     a.completes, None if a.captured is None else a.captured.amount_minor,
+                     a.refunded.amount_minor),
+                )  # fmt: skip
+                self._keep_card(card)
+
+    def keep_card(self, card: TestCard) -> None:
+        with self._lock:
+            self._keep_card(card)
+
+    def _keep_card(self, card: TestCard) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?)",
+            (self._place[card.pan], card.available.amount_minor, card.available.currency,
+             card.pin_failures),
+        )  # fmt: skip
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
 class CardNetworkSimulator:
     """Issuers of the test cards. PINs are checked against the zone PIN key (ZPK) the
-    host translates PIN blocks into."""
+    host translates PIN blocks into. ``path``: where the issuers keep their records
+    (none: in memory only)."""
 
     def __init__(
-        self, zpk: bytes, clock: Clock | None = None, journal: ClearingJournal | None = None
+        self,
+        zpk: bytes,
+        clock: Clock | None = None,
+        journal: ClearingJournal | None = None,
+        *,
+        path: Path | None = None,
     ) -> None:
         self._zpk = zpk
         self._journal = journal
         self._clock = clock or SystemClock()
-        self._cards = {c.pan: c for c in [*section6_cards(), *extra_cards()]}
-        self._auths: dict[str, _Auth] = {}
-        self._codes = itertools.count(100001)
+        deck = [*section6_cards(), *extra_cards()]
+        self._cards = {c.pan: c for c in deck}
+        self._book = _IssuerBook(path, deck)
+        self._codes = itertools.count(100001 + self._book.count())
 
     def card(self, pan: str) -> TestCard | None:
         return self._cards.get(pan)
@@ -94,8 +204,9 @@ class CardNetworkSimulator:
             return NetworkAnswer("14", info.org if info else None)
         if card.silent:
             await asyncio.Event().wait()  # never answers; the host's time-out decides
-        if request.network_ref in self._auths:  # the same request again: same answer
-            return self._auths[request.network_ref].answer
+        known = self._book.auth(request.network_ref)
+        if known is not None:  # the same request again: same answer
+            return known.answer
         refusal = self._check(card, request)
         if refusal is not None:
             return NetworkAnswer(refusal, info.org, info.issuer_id)
@@ -104,38 +215,44 @@ class CardNetworkSimulator:
         if request.amount > card.available:
             return NetworkAnswer("51", info.org, info.issuer_id)
         card.available -= request.amount  # a sale debits, a pre-auth holds: same here
-        answer = self._record(request.network_ref, request.pan, request.kind, request.amount, info)
+        auth = self._record(request.network_ref, request.pan, request.kind, request.amount, info)
+        self._book.keep(auth)
         if request.kind is AuthKind.SALE:
-            self._clear(self._auths[request.network_ref], +1)
-        return answer
+            self._clear(auth, +1)
+        return auth.answer
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
-        auth = self._auths.get(network_ref)
+        auth = self._book.auth(network_ref)
         if auth is None or auth.reversed:
             return NetworkAnswer("00", None)  # nothing to undo: done already
         auth.reversed = True
-        if auth.cancels is not None:  # reversing a void: the original stands again
-            original = self._auths[auth.cancels]
-            self._charge(original, undo=False)
+        original = None if auth.cancels is None else self._book.auth(auth.cancels)
+        if original is not None:  # reversing a void: the original stands again
+            changed = self._charge(original, undo=False)
             original.reversed = False
+            self._book.keep(auth, original, *changed)
         else:
-            self._charge(auth, undo=True)
+            self._book.keep(auth, *self._charge(auth, undo=True))
         info = classify(auth.pan)
         return NetworkAnswer("00", info.org if info else None)
 
-    def _charge(self, auth: _Auth, *, undo: bool) -> None:
+    def _charge(self, auth: _Auth, *, undo: bool) -> list[_Auth]:
         """Take (or give back) what an authorisation took from the card. A completion
-        took only what exceeded its hold, and undoing it puts the hold back."""
+        took only what exceeded its hold, and undoing it puts the hold back. Gives the
+        authorisations changed besides ``auth`` (the hold of a completion)."""
         card = self._cards[auth.pan]
-        if auth.completes is not None:
-            hold = self._auths[auth.completes]
+        changed = []
+        hold = None if auth.completes is None else self._book.auth(auth.completes)
+        if hold is not None:
             taken = auth.amount - hold.amount
             hold.captured = None if undo else auth.amount
+            changed.append(hold)
         else:
             taken = auth.captured or auth.amount
         card.available = card.available + taken if undo else card.available - taken
         if auth.kind is AuthKind.SALE:  # a hold owes the acquirer nothing
             self._clear(auth, -1 if undo else +1)
+        return changed
 
     def _clear(self, auth: _Auth, sign: int) -> None:
         """What the acquirer is owed for this authorisation moves: into the clearing
@@ -147,26 +264,28 @@ class CardNetworkSimulator:
                                  amount.currency)  # fmt: skip
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
-        original = self._auths.get(original_ref)
+        original = self._book.auth(original_ref)
         if original is None or original.reversed:
             return NetworkAnswer("25" if original is None else "22", None)
-        if network_ref in self._auths:
-            return self._auths[network_ref].answer
+        known = self._book.auth(network_ref)
+        if known is not None:
+            return known.answer
         await self.reverse(original_ref)
         info = classify(original.pan)
         assert info is not None
-        answer = self._record(network_ref, original.pan, original.kind, Money.zero(), info)
-        self._auths[network_ref].cancels = original_ref
-        return answer
+        void = self._record(network_ref, original.pan, original.kind, Money.zero(), info)
+        void.cancels = original_ref
+        self._book.keep(void)
+        return void.answer
 
     async def capture(self, preauth_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
-        hold = self._auths.get(preauth_ref)
+        hold = self._book.auth(preauth_ref)
         if hold is None or hold.kind is not AuthKind.PREAUTH or hold.reversed:
             return NetworkAnswer("25", None)
         info = classify(hold.pan)
         assert info is not None
         if hold.captured is not None:
-            done = self._auths.get(network_ref)
+            done = self._book.auth(network_ref)
             return done.answer if done is not None else NetworkAnswer("22", info.org)
         if amount.to_decimal() > hold.amount.to_decimal() * COMPLETION_LIMIT:
             return NetworkAnswer("13", info.org, info.issuer_id)
@@ -176,30 +295,33 @@ class CardNetworkSimulator:
             return NetworkAnswer("51", info.org, info.issuer_id)
         card.available -= extra  # the hold becomes the charge; any excess is taken too
         hold.captured = amount
-        answer = self._record(network_ref, hold.pan, AuthKind.SALE, amount, info)
-        self._auths[network_ref].completes = preauth_ref
-        self._clear(self._auths[network_ref], +1)
-        return answer
+        completion = self._record(network_ref, hold.pan, AuthKind.SALE, amount, info)
+        completion.completes = preauth_ref
+        self._book.keep(hold, completion)
+        self._clear(completion, +1)
+        return completion.answer
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
-        sale = self._auths.get(original_ref)
+        sale = self._book.auth(original_ref)
         if sale is None or sale.reversed or sale.kind is not AuthKind.SALE:
             return NetworkAnswer("25", None)
         info = classify(sale.pan)
         assert info is not None
-        if network_ref in self._auths:
-            return self._auths[network_ref].answer
+        known = self._book.auth(network_ref)
+        if known is not None:
+            return known.answer
         if sale.refunded + amount > sale.amount:
             return NetworkAnswer("13", info.org, info.issuer_id)
         sale.refunded += amount
         self._cards[sale.pan].available += amount
-        answer = self._record(
+        refund = self._record(
             network_ref, sale.pan, AuthKind.SALE, Money.zero(amount.currency), info
         )
+        self._book.keep(sale, refund)
         if self._journal is not None:
             self._journal.record(info.org.value, network_ref, -amount.amount_minor,
                                  amount.currency)  # fmt: skip
-        return answer
+        return refund.answer
 
     def _check(self, card: TestCard, request: CardRequest) -> str | None:
         if card.lost:
@@ -218,14 +340,15 @@ class CardNetworkSimulator:
                 pin = None
             if pin != TEST_PIN:
                 card.pin_failures += 1
+                self._book.keep_card(card)
                 return "75" if card.pin_failures >= MAX_PIN_TRIES else "55"
-            card.pin_failures = 0
+            if card.pin_failures:
+                card.pin_failures = 0
+                self._book.keep_card(card)
         return None
 
-    def _record(
-        self, ref: str, pan: str, kind: AuthKind, amount: Money, info: CardInfo
-    ) -> NetworkAnswer:
+    def _record(self, ref: str, pan: str, kind: AuthKind, amount: Money, info: CardInfo) -> _Auth:
+        """A new approved authorisation (the caller keeps it, once complete)."""
         code = f"{next(self._codes) % 10**6:06d}"
         answer = NetworkAnswer("00", info.org, info.issuer_id, auth_code=code)
-        self._auths[ref] = _Auth(pan, kind, amount, answer, ref=ref)
-        return answer
+        return _Auth(pan, kind, amount, answer, ref=ref)

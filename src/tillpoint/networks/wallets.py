@@ -153,6 +153,7 @@ class _WalletBook:
         )
         self._lock = threading.Lock()
         with self._lock:
+            self._db.execute("PRAGMA busy_timeout=10000")  # another process may be writing
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
 

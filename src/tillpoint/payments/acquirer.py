@@ -1101,7 +1101,7 @@ def simulated(app: Tillpoint, public_url: str = "http://127.0.0.1:8000") -> Acqu
     committer.start()
     return Acquirer(
         app,
-        CardNetworkSimulator(zpk, app.ctx.clock, journal),
+        CardNetworkSimulator(zpk, app.ctx.clock, journal, path=journal.directory / "cards.sqlite3"),
         committer,
         zpk,
         wallets=WalletSimulator(
