@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from tests.api.test_tenant_matrix import database_rows
-from tests.conftest import approved, personal_application, resident_id
+from tests.api.test_tenant_matrix import APPLICATION, RATES, database_rows
+from tests.conftest import approved, personal_application
 from tests.e2e.test_serve import free_port, wait_for
 
 from tillpoint.access.models import Role
@@ -149,23 +149,6 @@ def test_no_generated_request_gets_a_server_error(server: Server, tmp_path: Path
 # --- what it found, pinned ---------------------------------------------------------------
 
 AR = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")  # Arabic-Indic digits: str.isdigit(), \d
-RATES = {
-    m: {"rate_percent": "0.38"}
-    for m in ("debit", "credit", "contactless", "foreign", "alipay", "wechat", "unionpay_qr")
-}
-APPLICATION = {
-    "kind": "personal",
-    "legal_name": "王五 Wang Wu",
-    "mcc": "5812",
-    "region_code": "3100",
-    "contact_name": "王五 Wang Wu",
-    "contact_phone": "13912345678",
-    "bank_name": "ICBC",
-    "bank_account_name": "王五 Wang Wu",
-    "bank_account_no": "6212340000000000012",
-    "shop_address": "1 Road, Shanghai",
-    "id_number": resident_id("31010119900101005"),
-}
 ID = APPLICATION["id_number"]
 
 
