@@ -20,8 +20,9 @@ from tillpoint.access.models import OPERATIONS, ApiKey, AuditRecord, Idempotency
 from tillpoint.context import Context, check_actor
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.i18n import N_
+from tillpoint.core.paging import check_limit
 from tillpoint.merchants.models import Merchant, MerchantStatus
-from tillpoint.merchants.services import PAGE_LIMIT, find_merchant
+from tillpoint.merchants.services import find_merchant
 
 LAST_USED_EVERY = timedelta(minutes=5)  # how stale last_used_at may get (saves writes)
 IDEMPOTENCY_KEEP = timedelta(hours=24)
@@ -236,8 +237,7 @@ class AccessService:
 
 
 def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= PAGE_LIMIT:
-        raise InvalidInput("page.limit", N_("A page holds 1 to {max} items"), max=PAGE_LIMIT)
+    check_limit(limit)
 
 
 def _key(s: Any, key_id: int, merchant_id: int | None) -> ApiKey:

@@ -151,8 +151,3 @@ Reviewer = Annotated[Principal, Depends(allow(*REVIEW))]
 
 # Ids in paths: positive and inside a 64-bit column, or the request is malformed (422).
 ObjectId = Annotated[int, Path(ge=1, le=2**62, description="The object's id")]
-
-
-def not_found(kind: str, ref: object) -> ApiProblem:
-    """What a caller gets for another merchant's object: the same as for none at all."""
-    return ApiProblem(404, f"{kind}.not_found", _("No {kind} {ref}").format(kind=kind, ref=ref))

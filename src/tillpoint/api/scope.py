@@ -14,8 +14,9 @@ from fastapi import Depends
 from tillpoint.access.models import OPERATIONS
 from tillpoint.access.service import Principal
 from tillpoint.api.deps import Services, allow
+from tillpoint.api.problems import ApiProblem
 from tillpoint.core.errors import NotFound
-from tillpoint.core.i18n import N_
+from tillpoint.core.i18n import N_, _
 from tillpoint.terminals.views import TerminalView
 
 # Reads that only the acquirer's side may make (ops_admin, reviewer).
@@ -37,6 +38,17 @@ def scoped_mid(caller: Principal, mid: str | None) -> str | None:
     if mid is not None:
         merchant_ref(caller, mid)
     return caller.mid
+
+
+def own_or_named(caller: Principal, mid: str | None, required_code: str) -> str:
+    """The merchant a new object is for: a merchant key's own (naming another is a
+    404), or the one an operations key names (it must name one: 422 ``required_code``)."""
+    if caller.mid is not None:
+        scoped_mid(caller, mid)
+        return caller.mid
+    if mid is None:
+        raise ApiProblem(422, required_code, _("Name the merchant (mid)"))
+    return mid
 
 
 def scoped_merchant_id(svc: Services, caller: Principal, mid: str | None) -> int | None:

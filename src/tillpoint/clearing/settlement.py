@@ -29,13 +29,14 @@ from tillpoint.clearing.datafees import Due, fees_due
 from tillpoint.clearing.days import BusinessDays, next_business_day
 from tillpoint.clearing.models import DataFeeCharge, PayoutHold, Settlement, SettlementStatus
 from tillpoint.context import Context, check_actor, check_reason
-from tillpoint.core.errors import InvalidInput, NotFound, Refused
+from tillpoint.core.errors import NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.core.money import DEFAULT_CURRENCY, Money
+from tillpoint.core.paging import check_limit
 from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind, JournalEntry, JournalLine, LedgerAccount
 from tillpoint.merchants.models import Merchant
-from tillpoint.merchants.services import PAGE_LIMIT, find_merchant
+from tillpoint.merchants.services import find_merchant
 
 Progress = Callable[[int, int], None]  # (done, of)
 PAYING = (SettlementStatus.PAID, SettlementStatus.HELD)  # a settlement that pays something
@@ -196,7 +197,7 @@ class SettlementService:
         limit: int = 100,
     ) -> list[SettlementRecord]:
         """Settlements of any day, in id order, after ``after_id``."""
-        _check_limit(limit)
+        check_limit(limit)
         query = (
             select(Settlement, Merchant.mid)
             .join(Merchant, Merchant.id == Settlement.merchant_id)
@@ -233,7 +234,7 @@ class SettlementService:
     ) -> list[PayoutView]:
         """Payout instructions (the settlements that pay something, paid or held), in
         id order, after ``after_id``."""
-        _check_limit(limit)
+        check_limit(limit)
         query = (
             select(Settlement, Merchant)
             .join(Merchant, Merchant.id == Settlement.merchant_id)
@@ -459,11 +460,6 @@ class SettlementService:
 def payout_reference(r: Settlement) -> str:
     """How the payout file and the bank name a settlement's payout."""
     return f"TP{r.business_date:%Y%m%d}{r.id:010d}"
-
-
-def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= PAGE_LIMIT:
-        raise InvalidInput("page.limit", N_("A page holds 1 to {max} items"), max=PAGE_LIMIT)
 
 
 def _check_reason(reason: str) -> str:

@@ -15,6 +15,7 @@ from tillpoint.core.errors import InvalidInput, NotFound, Refused, invariant
 from tillpoint.core.i18n import N_
 from tillpoint.core.ids import check_mid, check_region, looks_like_mid, make_mid
 from tillpoint.core.models import next_counter
+from tillpoint.core.paging import check_limit
 from tillpoint.ledger.service import open_merchant_accounts
 from tillpoint.merchants import validation as v
 from tillpoint.merchants.models import (
@@ -42,7 +43,6 @@ TRANSITIONS: dict[MerchantStatus, frozenset[MerchantStatus]] = {
     S.CLOSED: frozenset(),
 }
 LIVE = (S.SUBMITTED, S.UNDER_REVIEW, S.APPROVED, S.SUSPENDED)
-PAGE_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -333,8 +333,7 @@ class MerchantService:
         after_id: int = 0,
         limit: int = 100,
     ) -> list[MerchantView]:
-        if not 1 <= limit <= PAGE_LIMIT:
-            raise InvalidInput("page.limit", N_("A page holds 1 to {max} items"), max=PAGE_LIMIT)
+        check_limit(limit)
         query = (
             select(Merchant)
             .options(selectinload(Merchant.shops))

@@ -143,19 +143,21 @@ class _IssuerBook:
     def keep(self, *auths: _Auth) -> None:
         """Write authorisations and their cards' balances, as they are now."""
         with self._lock:
-            for a in auths:
-                self._auths[a.ref] = a
-                card = self._deck[self._place[a.pan]]
-                self._db.execute(
-                    _KEEP_AUTH,
-                    (a.ref, self._place[a.pan], a.kind.value, a.amount.amount_minor,
-                     a.amount.currency, a.answer.response_code,
-                     None if a.answer.card_org is None else a.answer.card_org.value,
-                     a.answer.issuer_id, a.answer.auth_code, int(a.reversed), a.cancels,
-                     a.completes, None if a.captured is None else a.captured.amount_minor,
-                     a.refunded.amount_minor),
-                )  # fmt: skip
-                self._keep_card(card)
+            self._db.execute("BEGIN")  # one commit for them all, or none on an error
+            with self._db:
+                for a in auths:
+                    self._auths[a.ref] = a
+                    card = self._deck[self._place[a.pan]]
+                    self._db.execute(
+                        _KEEP_AUTH,
+                        (a.ref, self._place[a.pan], a.kind.value, a.amount.amount_minor,
+                         a.amount.currency, a.answer.response_code,
+                         None if a.answer.card_org is None else a.answer.card_org.value,
+                         a.answer.issuer_id, a.answer.auth_code, int(a.reversed), a.cancels,
+                         a.completes, None if a.captured is None else a.captured.amount_minor,
+                         a.refunded.amount_minor),
+                    )  # fmt: skip
+                    self._keep_card(card)
 
     def keep_card(self, card: TestCard) -> None:
         with self._lock:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from tillpoint.context import Context
 from tillpoint.core.errors import InvalidInput, NotFound
 from tillpoint.core.i18n import N_
+from tillpoint.core.paging import check_limit
 from tillpoint.payments.models import Payment, PaymentEvent, PaymentKind, PaymentStatus
 from tillpoint.payments.views import PaymentView, payment_views
 
@@ -208,9 +209,6 @@ class EventFeed:
         return events
 
 
-PAGE_LIMIT = 500
-
-
 class EventService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -224,8 +222,7 @@ class EventService:
         limit: int = 20,
     ) -> list[EventView]:
         """Newest first; ``merchant_id`` keeps one merchant's, ``type`` one type."""
-        if not 1 <= limit <= PAGE_LIMIT:
-            raise InvalidInput("page.limit", N_("A page holds 1 to {max} items"), max=PAGE_LIMIT)
+        check_limit(limit)
         query = _EVENTS.order_by(PaymentEvent.id.desc()).limit(limit)
         if merchant_id is not None:
             query = query.where(Payment.merchant_id == merchant_id)

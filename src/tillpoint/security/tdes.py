@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.i18n import N_
+from tillpoint.core.ids import is_digits
 
 __all__ = [
     "BLOCK_SIZE",
@@ -50,7 +51,6 @@ BLOCK_SIZE = 8
 
 _KEY_LENGTHS = (16, 24)
 _ZERO_IV = bytes(BLOCK_SIZE)
-_DIGITS = frozenset("0123456789")
 _PIN_MIN, _PIN_MAX = 4, 12
 # Card numbers as UnionPay and the schemes issue them: 13 to 19 digits, check digit included,
 # so that the PAN field always has 12 real digits before the check digit.
@@ -96,19 +96,14 @@ def _check_blocks(data: bytes) -> None:
         )
 
 
-def _is_digits(text: str) -> bool:
-    # str.isdigit() also accepts non-ASCII digits such as "١٢٣٤"; only 0-9 may enter a block.
-    return bool(text) and all(c in _DIGITS for c in text)
-
-
 def _check_pin(pin: str) -> None:
     # The message deliberately holds no digit and no parameter: nothing of the PIN can leak.
-    if not (_PIN_MIN <= len(pin) <= _PIN_MAX and _is_digits(pin)):
+    if not (_PIN_MIN <= len(pin) <= _PIN_MAX and is_digits(pin)):
         raise InvalidInput("crypto.bad_pin", N_("A PIN must be four to twelve decimal digits"))
 
 
 def _check_pan(pan: str) -> None:
-    if not (_PAN_MIN <= len(pan) <= _PAN_MAX and _is_digits(pan)):
+    if not (_PAN_MIN <= len(pan) <= _PAN_MAX and is_digits(pan)):
         raise InvalidInput("crypto.bad_pan", N_("A card number is 13-19 digits"))
 
 
@@ -283,7 +278,7 @@ def pin_from_format0(block: bytes, pan: str) -> str:
     if (
         nibbles[0] != "0"
         or not _PIN_MIN <= length <= _PIN_MAX
-        or not _is_digits(pin)
+        or not is_digits(pin)
         or fill != "F" * len(fill)
     ):
         raise _bad_pin_block()

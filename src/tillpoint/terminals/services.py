@@ -17,6 +17,7 @@ from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.core.ids import check_tid
 from tillpoint.core.models import next_counter
+from tillpoint.core.paging import check_limit
 from tillpoint.merchants.limits import max_terminals
 from tillpoint.merchants.models import Merchant, MerchantStatus, ShopStatus
 from tillpoint.merchants.services import find_merchant, find_shop, merchant_label
@@ -44,7 +45,6 @@ from tillpoint.terminals.views import (
 T = TerminalStatus
 FIRST_ALLOCATED_TID = 20_000_001  # demo terminals use 1000000N
 MAX_FAILED_LOGINS = 5
-PAGE_LIMIT = 500
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{3,39}$")
 _OPERATOR_CODE = re.compile(r"^(00|[0-9]{3})$")
 DEFAULT_CAPABILITIES = (
@@ -342,8 +342,7 @@ class TerminalService:
         after_id: int = 0,
         limit: int = 100,
     ) -> list[TerminalView]:
-        if not 1 <= limit <= PAGE_LIMIT:
-            raise InvalidInput("page.limit", N_("A page holds 1 to {max} items"), max=PAGE_LIMIT)
+        check_limit(limit)
         query = select(Terminal).where(Terminal.id > after_id).order_by(Terminal.id).limit(limit)
         if status is not None:
             query = query.where(Terminal.status == status)

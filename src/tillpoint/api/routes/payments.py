@@ -15,11 +15,13 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
 from tillpoint.access.service import Principal
-from tillpoint.api.deps import ObjectId, Reader, Svc, Taker, not_found
+from tillpoint.api.deps import ObjectId, Reader, Svc, Taker
 from tillpoint.api.idempotency import IdempotentRoute, require_key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
 from tillpoint.api.problems import PROBLEM_RESPONSES, ApiProblem
-from tillpoint.core.i18n import _
+from tillpoint.api.scope import own_or_named, scoped_merchant_id
+from tillpoint.core.errors import NotFound
+from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.merchants.services import find_merchant
 from tillpoint.payments.models import Channel, PaymentKind, PaymentStatus, QrFlow
@@ -81,14 +83,11 @@ class NewRefund(BaseModel):
 
 def _merchant_of(svc: Svc, caller: Principal, mid: str | None) -> int:
     """The merchant a new payment is for: the caller's own, or (operations) the named."""
+    ref = own_or_named(caller, mid, "payment.mid_required")
     if caller.merchant_id is not None:
-        if mid is not None and mid != caller.mid:
-            raise not_found("merchant", mid)
         return caller.merchant_id
-    if mid is None:
-        raise ApiProblem(422, "payment.mid_required", _("Name the merchant (mid)"))
     with svc.tp.ctx.db.read() as s:
-        return find_merchant(s, mid).id
+        return find_merchant(s, ref).id
 
 
 @router.post("/v1/payments", status_code=201, tags=["payments"])
@@ -133,12 +132,7 @@ def list_payments(
     mid: Annotated[str | None, Query(max_length=15)] = None,
 ) -> Page[PaymentView]:
     """Payments (refunds included), newest first."""
-    merchant_id = caller.merchant_id
-    if merchant_id is None and mid is not None:
-        with svc.tp.ctx.db.read() as s:
-            merchant_id = find_merchant(s, mid).id
-    elif mid is not None and mid != caller.mid:
-        raise not_found("merchant", mid)
+    merchant_id = scoped_merchant_id(svc, caller, mid)
     items = svc.online.search(
         merchant_id=merchant_id,
         status=status,
@@ -233,6 +227,6 @@ def list_refunds(
 @router.get("/v1/refunds/{refund_id}", tags=["refunds"])
 def get_refund(refund_id: ObjectId, caller: Reader, svc: Svc) -> PaymentView:
     view = svc.online.get(refund_id, merchant_id=caller.merchant_id)
-    if view.kind is not PaymentKind.REFUND:
-        raise not_found("refund", refund_id)
+    if view.kind is not PaymentKind.REFUND:  # a payment's id: as for no payment at all
+        raise NotFound("payment.not_found", N_("No payment {id}"), id=refund_id)
     return view

@@ -9,14 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from tillpoint.access.service import Principal
-from tillpoint.api.deps import ObjectId, Owner, Svc, not_found
+from tillpoint.api.deps import ObjectId, Owner, Svc
 from tillpoint.api.idempotency import IdempotentRoute
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.problems import ApiProblem
 from tillpoint.api.schemas import PROBLEMS, Key
-from tillpoint.api.scope import scoped_merchant_id
-from tillpoint.core.i18n import _
+from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.notify.webhooks import (
     MAX_DESCRIPTION_CHARS,
@@ -76,17 +73,6 @@ def webhooks(svc: Svc) -> WebhookService:
 Webhooks = Annotated[WebhookService, Depends(webhooks)]
 
 
-def _merchant_ref(caller: Principal, mid: str | None) -> str:
-    """The merchant a new endpoint is for: the caller's own, or (operations) the named."""
-    if caller.mid is not None:
-        if mid is not None and mid != caller.mid:
-            raise not_found("merchant", mid)
-        return caller.mid
-    if mid is None:
-        raise ApiProblem(422, "webhook_endpoint.mid_required", _("Name the merchant (mid)"))
-    return mid
-
-
 @router.post("/v1/webhook_endpoints", status_code=201, tags=["webhooks"])
 def create_endpoint(
     body: NewEndpoint, caller: Owner, hooks: Webhooks, _key: Key
@@ -94,7 +80,10 @@ def create_endpoint(
     """Add a webhook endpoint. The answer holds its signing secret: the only time it is
     shown (``roll_secret`` makes a new one)."""
     return hooks.create_endpoint(
-        _merchant_ref(caller, body.mid), body.url, body.events, body.description
+        own_or_named(caller, body.mid, "webhook_endpoint.mid_required"),
+        body.url,
+        body.events,
+        body.description,
     )
 
 
