@@ -96,7 +96,7 @@ class OnlinePayments:
 
     def get(self, payment_id: int, *, merchant_id: int | None = None) -> PaymentView:
         with self.ctx.db.read() as s:
-            return payment_view(s, _payment(s, payment_id, merchant_id))
+            return payment_view(s, visible_payment(s, payment_id, merchant_id))
 
     def search(
         self,
@@ -287,7 +287,7 @@ class OnlinePayments:
         30 days; all refunds together never exceed what was captured."""
         now = self.ctx.now()
         with self.ctx.db.read() as s:
-            original = _payment(s, payment_id, merchant_id)
+            original = visible_payment(s, payment_id, merchant_id)
         if original.kind not in CAPTURES or original.status not in REFUNDABLE:
             raise Refused(
                 "payment.not_refundable",
@@ -595,7 +595,7 @@ def _status_of(answer: NetworkAnswer) -> PaymentStatus:
     return PaymentStatus.TIMED_OUT if answer.response_code == "98" else PaymentStatus.DECLINED
 
 
-def _payment(s: Session, payment_id: int, merchant_id: int | None) -> Payment:
+def visible_payment(s: Session, payment_id: int, merchant_id: int | None) -> Payment:
     """A payment, if the caller may see it (another merchant's is not found)."""
     p = s.get(Payment, payment_id)
     if p is None or (merchant_id is not None and p.merchant_id != merchant_id):

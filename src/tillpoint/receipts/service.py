@@ -35,7 +35,7 @@ from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.merchants.models import Merchant, Shop
 from tillpoint.payments.models import Payment, PaymentSignature, PaymentStatus
-from tillpoint.payments.online import _payment
+from tillpoint.payments.online import visible_payment
 from tillpoint.receipts import escpos, layout
 from tillpoint.receipts.views import CARD_ORGS, ReceiptView, SignatureView
 from tillpoint.terminals.models import Terminal, TerminalBatch
@@ -107,7 +107,7 @@ class ReceiptService:
     def receipt(self, payment_id: int, *, merchant_id: int | None = None) -> ReceiptView:
         """A payment's receipt; with ``merchant_id``, only that merchant's payment."""
         with self.ctx.db.read() as s:
-            p = _payment(s, payment_id, merchant_id)
+            p = visible_payment(s, payment_id, merchant_id)
             if p.status not in RECEIPT_STATUSES:
                 raise NotFound(
                     "receipt.not_available",
@@ -174,13 +174,13 @@ class ReceiptService:
     ) -> SignatureView:
         """Attach the cardholder's signature to an approved card payment, once."""
         with self.ctx.db.read() as s:
-            _payment(s, payment_id, merchant_id)  # another merchant's: not found, first
+            visible_payment(s, payment_id, merchant_id)  # another merchant's: not found, first
         check_png(image, content_type)
         now = self.ctx.now()
         digest = hashlib.sha256(image).hexdigest()
         try:
             with self.ctx.db.transaction(invalidate=False) as s:
-                p = _payment(s, payment_id, merchant_id)
+                p = visible_payment(s, payment_id, merchant_id)
                 if p.card_org not in CARD_ORGS:
                     raise Refused(
                         "signature.not_card",
@@ -217,7 +217,7 @@ class ReceiptService:
 
     def signature(self, payment_id: int, *, merchant_id: int | None = None) -> SignatureFile:
         with self.ctx.db.read() as s:
-            _payment(s, payment_id, merchant_id)
+            visible_payment(s, payment_id, merchant_id)
             sig = s.get(PaymentSignature, payment_id)
             if sig is None:
                 raise NotFound(
