@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tillpoint.core.db import Database
-from tillpoint.core.groupcommit import GroupCommitter, Overloaded
+from tillpoint.core.groupcommit import GroupCommitter, Overloaded, Stopped
 
 
 @pytest.fixture
@@ -38,7 +38,6 @@ def names(db: Database) -> set[str]:
 
 def test_many_jobs_share_few_commits_and_each_is_durable_when_answered(db: Database) -> None:
     gc = GroupCommitter(db)
-    gc.start()
 
     async def main() -> None:
         async def one(i: int) -> None:
@@ -53,14 +52,12 @@ def test_many_jobs_share_few_commits_and_each_is_durable_when_answered(db: Datab
         await asyncio.gather(*(one(i) for i in range(300)))
 
     asyncio.run(main())
-    gc.stop()
     assert len(names(db)) == 300
     assert gc.jobs == 300 and gc.commits < 300  # batches formed
 
 
 def test_a_failing_job_fails_alone(db: Database) -> None:
     gc = GroupCommitter(db)
-    gc.start()
 
     async def main() -> list[object]:
         jobs = [
@@ -72,7 +69,6 @@ def test_a_failing_job_fails_alone(db: Database) -> None:
         return await asyncio.gather(*(gc.submit(j) for j in jobs), return_exceptions=True)
 
     results = asyncio.run(main())
-    gc.stop()
     failures = [r for r in results if isinstance(r, Exception)]
     assert len(failures) == 1
     assert names(db) == {"a", "b", "dup"}
@@ -80,38 +76,80 @@ def test_a_failing_job_fails_alone(db: Database) -> None:
 
 def test_the_queue_is_bounded(db: Database) -> None:
     gc = GroupCommitter(db, max_queue=1)
-    gc.start()
-    started, release = threading.Event(), threading.Event()
 
-    def blocking(s: Session) -> None:
-        started.set()
-        release.wait(10)
+    async def main() -> list[object]:
+        # Both are submitted in one turn of the loop, before the first batch is taken.
+        jobs = [asyncio.ensure_future(gc.submit(insert(n))) for n in ("queued", "refused")]
+        return await asyncio.gather(*jobs, return_exceptions=True)
 
-    async def main() -> None:
-        first = asyncio.ensure_future(gc.submit(blocking))
-        await asyncio.to_thread(started.wait, 10)  # the writer holds the first job
-        queued = asyncio.ensure_future(gc.submit(insert("queued")))  # fills the queue
-        await asyncio.sleep(0)
-        with pytest.raises(Overloaded):
-            await gc.submit(insert("refused"))
-        release.set()
-        await first
-        await queued
-
-    asyncio.run(main())
-    gc.stop()
+    first, second = asyncio.run(main())
+    assert first == "queued" and isinstance(second, Overloaded)
     assert names(db) == {"queued"}
 
 
-def test_stop_finishes_what_was_queued(db: Database) -> None:
+def test_bulk_jobs_of_one_writer_are_written_in_one_call(db: Database) -> None:
     gc = GroupCommitter(db)
-    gc.start()
+    calls: list[int] = []
+
+    def write_many(s: Session, items: Sequence[str]) -> list[str]:
+        calls.append(len(items))
+        s.execute(
+            text("INSERT INTO counters (name, value) VALUES (:n, 1)"), [{"n": i} for i in items]
+        )
+        return [i.upper() for i in items]
+
+    async def main() -> list[str]:
+        return await asyncio.gather(*(gc.submit_bulk(write_many, f"b{i}") for i in range(50)))
+
+    assert asyncio.run(main()) == [f"B{i}" for i in range(50)]
+    assert len(names(db)) == 50 and sum(calls) == 50 and len(calls) < 50
+
+
+def test_a_failing_bulk_item_fails_alone(db: Database) -> None:
+    gc = GroupCommitter(db)
+
+    def write_many(s: Session, items: Sequence[str]) -> list[str]:
+        s.execute(
+            text("INSERT INTO counters (name, value) VALUES (:n, 1)"), [{"n": i} for i in items]
+        )
+        return list(items)
+
+    async def main() -> list[object]:
+        items = ["x", "same", "same", "y"]
+        return await asyncio.gather(
+            *(gc.submit_bulk(write_many, i) for i in items), return_exceptions=True
+        )
+
+    results = asyncio.run(main())
+    assert sum(isinstance(r, Exception) for r in results) == 1
+    assert names(db) == {"x", "same", "y"}
+
+
+def test_stop_refuses_new_writes_and_finishes_those_submitted(db: Database) -> None:
+    gc = GroupCommitter(db)
 
     async def main() -> None:
         futures = [asyncio.ensure_future(gc.submit(insert(f"late{i}"))) for i in range(20)]
         await asyncio.sleep(0)
-        await asyncio.to_thread(gc.stop)
+        gc.stop()
+        with pytest.raises(Stopped):
+            await gc.submit(insert("after"))
         await asyncio.gather(*futures)
 
     asyncio.run(main())
+    assert len(names(db)) == 20
+
+
+def test_each_event_loop_has_its_own_lane(db: Database) -> None:
+    """The API's test client and the host may run on different loops in one process."""
+    gc = GroupCommitter(db)
+
+    async def some(prefix: str) -> None:
+        await asyncio.gather(*(gc.submit(insert(f"{prefix}{i}")) for i in range(10)))
+
+    threads = [threading.Thread(target=lambda p=p: asyncio.run(some(p))) for p in "pq"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert len(names(db)) == 20

@@ -46,3 +46,17 @@ def test_a_failed_load_keeps_nothing(tmp_path: Path) -> None:
         cache.get("k", fail)
     assert cache.peek("k") is None
     db.dispose()
+
+
+def test_none_is_kept_like_any_value(tmp_path: Path) -> None:
+    """No day closed yet is an answer too: it is not asked again for every sale."""
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    loads: list[int] = []
+
+    def load() -> None:
+        loads.append(1)
+
+    cache: ReadCache[str, None] = ReadCache(db)
+    assert cache.get("k", load) is None and cache.get("k", load) is None
+    assert len(loads) == 1
+    db.dispose()

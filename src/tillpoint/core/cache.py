@@ -28,11 +28,19 @@ class ReadCache(Generic[K, V]):
         self.ttl_s = ttl_s
         self._entries: dict[K, tuple[V, float, int]] = {}
 
-    def get(self, key: K, load: Callable[[], V]) -> V:
-        """The cached value, or ``load()`` (which may raise: nothing is kept then)."""
-        value = self.peek(key)
-        if value is not None:
-            return value
+    def get(self, key: K, load: Callable[[], V], still: Callable[[V], bool] | None = None) -> V:
+        """The cached value, or ``load()`` (which may raise: nothing is kept then). A
+        value of None is kept like any other. ``still``, when given, tells cheaply
+        whether a value no longer known to be valid still is (its rows unchanged): it
+        is then kept for another ``ttl_s`` instead of loaded again."""
+        hit = self._entries.get(key)
+        if hit is not None and self._valid(hit):
+            return hit[0]
+        if hit is not None and still is not None:
+            now, epoch = time.monotonic(), self.db.epoch
+            if still(hit[0]):
+                self._entries[key] = (hit[0], now, epoch)
+                return hit[0]
         now, epoch = (
             time.monotonic(),
             self.db.epoch,
@@ -44,9 +52,10 @@ class ReadCache(Generic[K, V]):
     def peek(self, key: K) -> V | None:
         """The cached value if it is still valid, without loading anything."""
         hit = self._entries.get(key)
-        if hit is not None and hit[2] == self.db.epoch and time.monotonic() - hit[1] < self.ttl_s:
-            return hit[0]
-        return None
+        return hit[0] if hit is not None and self._valid(hit) else None
+
+    def _valid(self, hit: tuple[V, float, int]) -> bool:
+        return hit[2] == self.db.epoch and time.monotonic() - hit[1] < self.ttl_s
 
     def forget(self, key: K) -> None:
         self._entries.pop(key, None)

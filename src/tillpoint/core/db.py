@@ -7,15 +7,17 @@ instead of failing on a lock upgrade). PostgreSQL runs the same code.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, String, create_engine, event
+from sqlalchemy import Connection, DateTime, Dialect, Engine, MetaData, String, create_engine, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -24,6 +26,7 @@ from sqlalchemy.types import TypeDecorator
 from tillpoint.core.clock import as_utc
 from tillpoint.core.errors import invariant
 
+T = TypeVar("T")
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -63,12 +66,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Writers take the write lock up front; readers (WAL) never wait for it.
-        conn.exec_driver_sql(
-            "BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE"
-        )
+        # Writers take the write lock up front; readers (WAL) never wait for it; an
+        # autocommit connection (Database.quick_read) reads each statement on its own.
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        conn.exec_driver_sql("BEGIN" if options.get("readonly") else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def asyncio_running() -> bool:
+    """Whether this thread runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class Database:
@@ -80,6 +94,7 @@ class Database:
         self._epochs = itertools.count(1)
         self.engine = make_engine(url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._quick: dict[int, Connection] = {}  # Database.quick_read's, by thread
         self._readers = sessionmaker(
             self.engine.execution_options(readonly=True), expire_on_commit=False
         )
@@ -97,6 +112,42 @@ class Database:
             if invalidate:
                 self.epoch = next(self._epochs)  # atomic, unlike += across threads
 
+    def session(self) -> Session:
+        """A session whose transaction the caller begins, commits and closes itself
+        (the group committer, which does the steps on different threads)."""
+        return self._sessions()
+
+    @property
+    def inline_reads(self) -> bool:
+        """Whether a short read is cheaper run on the caller's thread (SQLite: a read
+        of the page cache) than handed to a worker thread (a server round trip)."""
+        return is_sqlite(self.url)
+
+    @contextmanager
+    def quick_read(self) -> Iterator[Connection]:
+        """A connection on which each statement reads on its own (autocommit), for the
+        terminal host's hot reads: a session's unit of work costs several times the
+        statement. On an event loop's thread over SQLite, the connection is kept for the
+        next read (an idle autocommit connection holds no snapshot and no lock)."""
+        kept = self.inline_reads and asyncio_running()
+        if kept:
+            conn = self._quick.get(threading.get_ident())
+            if conn is None or conn.closed:
+                conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                self._quick[threading.get_ident()] = conn
+            yield conn
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
+    async def read_now(self, read: Callable[..., T], *args: Any) -> T:
+        """A short read from async code: run at once on SQLite, in a worker thread
+        elsewhere. (Handing a read of SQLite's page cache to a thread costs more than
+        the read: the thread must win the GIL back from the event loop.)"""
+        if self.inline_reads:
+            return read(*args)
+        return await asyncio.to_thread(read, *args)
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only unit of work: on SQLite it does not queue for the write lock."""
@@ -104,6 +155,9 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        for conn in list(self._quick.values()):
+            conn.close()
+        self._quick.clear()
         self.engine.dispose()
 
 

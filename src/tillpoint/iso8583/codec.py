@@ -49,6 +49,7 @@ __all__ = [
     "FieldValue",
     "Message",
     "decode",
+    "decoded_mac_block",
     "encode",
     "encode_for_mac",
     "encode_with_mac",
@@ -293,6 +294,16 @@ def mac_block(body: bytes) -> bytes:
             position=_FIRST_FIELD - 1,
         )
     return bytes(body[: starts[MAC_FIELD]])
+
+
+def decoded_mac_block(body: bytes, message: Message) -> bytes | None:
+    """``mac_block`` of a body already decoded to ``message`` (None if it carries no
+    MAC), without decoding it again: field 64 is fixed-length and the last field a
+    primary bitmap can announce, and ``decode`` refuses bytes after the last field, so
+    the MAB is the body without its last 8 bytes."""
+    if MAC_FIELD not in message.fields:
+        return None
+    return bytes(body[:-MAC_BYTES])
 
 
 def encode_for_mac(message: Message) -> bytes:

@@ -29,9 +29,9 @@ from tillpoint.iso8583.codec import (
     UNMACED_MTIS,
     Message,
     decode,
+    decoded_mac_block,
     encode,
     encode_with_mac,
-    mac_block,
 )
 from tillpoint.iso8583.errors import FormatError
 from tillpoint.iso8583.framing import (
@@ -224,16 +224,18 @@ class TerminalHost:
         try:
             admitted = self.app.signon.admitted(tid, mid)
             if admitted is None:  # not in memory: ask the database, off the event loop
-                admitted = await asyncio.to_thread(self.app.signon.admit, tid, mid)
+                admitted = await self.app.signon.admit_soon(tid, mid)
         except HostRefusal as r:
             return Answer(
                 self._refuse(request, r.response_code).message,
                 must_sign_on=r.response_code == "A0",
             )
         method = admitted.mac_method
-        mac = request.binary(64)
-        if mac is None or not tdes.macs_equal(
-            mac, compute_mac(method, admitted.mak, mac_block(body))
+        mac, mab = request.binary(64), decoded_mac_block(body, request)
+        if (
+            mac is None
+            or mab is None
+            or not tdes.macs_equal(mac, compute_mac(method, admitted.mak, mab))
         ):
             return Answer(self._refuse(request, "A0").message, must_sign_on=True)
         outcome = await self._route(request, admitted, f60)

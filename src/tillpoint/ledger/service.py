@@ -76,8 +76,21 @@ def negated(lines: Lines) -> Lines:
     return [(code, -minor) for code, minor in lines]
 
 
-_INSERT_ENTRY = insert(JournalEntry).returning(JournalEntry.id)
+_INSERT_ENTRIES = insert(JournalEntry).returning(JournalEntry.id, sort_by_parameter_order=True)
 _INSERT_LINE = insert(JournalLine)
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One journal entry to post: balanced lines and what the entry records."""
+
+    kind: EntryKind
+    lines: Lines
+    business_date: date
+    at: datetime
+    memo: str
+    payment_id: int | None = None
+    currency: str = DEFAULT_CURRENCY
 
 
 def post(
@@ -92,29 +105,43 @@ def post(
     currency: str = DEFAULT_CURRENCY,
 ) -> int:
     """One balanced entry; nothing is written if it does not balance."""
-    lines = [(code, minor) for code, minor in lines if minor]
-    if not lines or sum(minor for _, minor in lines) != 0:  # described only when it fails
-        invariant(False, f"unbalanced {kind} entry: {lines}")
+    posting = Posting(kind, lines, business_date, at, memo, payment_id, currency)
+    return post_many(s, [posting])[0]
+
+
+def post_many(s: Session, postings: Sequence[Posting]) -> list[int]:
+    """Several balanced entries in one statement per table (the terminal host's writer
+    posts a whole batch of payments so); nothing is written if any does not balance.
+    Gives the entries' ids, in order."""
+    kept = []
+    for p in postings:
+        lines = [(code, minor) for code, minor in p.lines if minor]
+        if not lines or sum(minor for _, minor in lines) != 0:  # described only when it fails
+            invariant(False, f"unbalanced {p.kind} entry: {lines}")
+        kept.append(lines)
+    if not postings:
+        return []
     conn = s.connection()
-    entry_id: int = conn.execute(
-        _INSERT_ENTRY,
-        {
-            "kind": kind,
-            "payment_id": payment_id,
-            "business_date": business_date,
-            "at": at,
-            "memo": memo,
-        },
-    ).scalar_one()
+    ids = list(
+        conn.execute(
+            _INSERT_ENTRIES,
+            [
+                {"kind": p.kind, "payment_id": p.payment_id, "business_date": p.business_date,
+                 "at": p.at, "memo": p.memo}
+                for p in postings
+            ],
+        ).scalars()
+    )  # fmt: skip
     conn.execute(
         _INSERT_LINE,
         [
             {"entry_id": entry_id, "account_code": code, "amount_minor": minor,
-             "currency": currency}
+             "currency": p.currency}
+            for entry_id, p, lines in zip(ids, postings, kept, strict=True)
             for code, minor in lines
         ],
     )  # fmt: skip
-    return entry_id
+    return ids
 
 
 def open_account(

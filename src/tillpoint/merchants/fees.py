@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from tillpoint.context import Context, check_actor, check_reason
@@ -103,6 +103,19 @@ def plan_rate(plan: FeePlan, method: PaymentMethod) -> Rate:
         plan=plan.code,
         method=method,
     )
+
+
+# The id of the plan in force for a merchant at a date (a plan never changes once made,
+# so this tells whether one already loaded is still the one).
+PLAN_ID_IN_FORCE = (
+    select(FeePlanAssignment.fee_plan_id)
+    .where(
+        FeePlanAssignment.merchant_id == bindparam("merchant_id"),
+        FeePlanAssignment.effective_from <= bindparam("on"),
+    )
+    .order_by(FeePlanAssignment.effective_from.desc())
+    .limit(1)
+)
 
 
 def plan_in_force(s: Session, merchant_id: int, on: date) -> FeePlan:

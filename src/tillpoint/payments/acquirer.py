@@ -11,13 +11,15 @@ Declined attempts are recorded too: they are history and, later, risk signals.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +30,7 @@ from tillpoint.core.groupcommit import GroupCommitter
 from tillpoint.core.money import Money
 from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind
-from tillpoint.merchants.fees import fee, plan_in_force, plan_rate
+from tillpoint.merchants.fees import PLAN_ID_IN_FORCE, fee, plan_in_force, plan_rate
 from tillpoint.merchants.limits import limits_for
 from tillpoint.merchants.models import FeePlan, KindLimits, MerchantKind, PaymentMethod
 from tillpoint.networks.bins import CardInfo, Funding, classify
@@ -58,6 +60,7 @@ from tillpoint.security.keystore import mask_pan
 from tillpoint.terminals.models import TerminalBatch
 from tillpoint.terminals.signon import Admitted
 
+DAY_TOTAL_RESEED_S = 60.0
 CONTACTLESS_NO_PIN_LIMIT = Money(100_000)  # 1,000.00 CNY: 小额免密
 DEFAULT_NETWORK_TIMEOUT_S = 10.0
 REFUND_WINDOW_DAYS = 30
@@ -93,18 +96,57 @@ _REQUEST_AND_REVERSAL = select(
 _CARD_REFUSALS = select(func.count()).where(
     Payment.pan_token == bindparam("token"),
     Payment.status == PaymentStatus.DECLINED,
-    Payment.response_code.in_(CARD_TESTING_CODES),
+    # ORed equalities, not IN: an IN list is re-rendered for every execution
+    or_(*(Payment.response_code == code for code in CARD_TESTING_CODES)),
     Payment.created_at >= bindparam("since"),
 )
-_INSERT_PAYMENT = insert(Payment).returning(Payment.id)
+_INSERT_PAYMENTS = insert(Payment).returning(Payment.id, sort_by_parameter_order=True)
 _INSERT_EVENT = insert(PaymentEvent)
 _INSERT_REQUEST = insert(TerminalRequest)
+_COUNT_IN_BATCH = (
+    update(TerminalBatch)
+    .where(TerminalBatch.id == bindparam("batch_id"), TerminalBatch.settled_at.is_(None))
+    .values(txn_count=TerminalBatch.txn_count + bindparam("count"))
+)
 _TAKEN_ON_DAY = select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
     Payment.merchant_id == bindparam("merchant_id"),
     Payment.business_date == bindparam("day"),
     Payment.kind.in_((PaymentKind.SALE, PaymentKind.COMPLETION)),
     Payment.status.in_(COUNTED),
 )
+
+
+class DayTotals:
+    """Each merchant's takings on the open day, for its daily limit (61).
+
+    Summing the day's payments for every sale would cost more with every sale; the sum
+    is read once, then kept up by this process's own captures, and read again after
+    ``reseed_s`` (for what other processes took meanwhile) or at once after a void or
+    reversal moved one of the merchant's captures."""
+
+    def __init__(self, reseed_s: float = DAY_TOTAL_RESEED_S) -> None:
+        self.reseed_s = reseed_s
+        self._day: date | None = None
+        self._totals: dict[int, tuple[int, float]] = {}  # merchant id: (minor, read at)
+
+    def taken(self, conn: Connection, merchant_id: int, day: date) -> int:
+        if day != self._day:
+            self._day, self._totals = day, {}
+        hit = self._totals.get(merchant_id)
+        if hit is not None and time.monotonic() - hit[1] < self.reseed_s:
+            return hit[0]
+        read_at = time.monotonic()
+        taken = int(conn.scalar(_TAKEN_ON_DAY, {"merchant_id": merchant_id, "day": day}) or 0)
+        self._totals[merchant_id] = (taken, read_at)
+        return taken
+
+    def add(self, merchant_id: int, day: date, minor: int) -> None:
+        hit = self._totals.get(merchant_id)
+        if day == self._day and hit is not None:
+            self._totals[merchant_id] = (hit[0] + minor, hit[1])
+
+    def forget(self, merchant_id: int) -> None:
+        self._totals.pop(merchant_id, None)
 
 
 @dataclass(frozen=True)
@@ -203,6 +245,7 @@ class Acquirer:
         self.rrns = RrnAllocator(app.ctx.db)
         self._limits: ReadCache[MerchantKind, KindLimits] = ReadCache(app.ctx.db)
         self._plans: ReadCache[tuple[int, date], FeePlan] = ReadCache(app.ctx.db)
+        self.day_totals = DayTotals()
         self._background: set[asyncio.Future[NetworkAnswer]] = set()
 
     def close(self) -> None:
@@ -213,7 +256,7 @@ class Acquirer:
     async def _answered_before(self, t: Admitted, key: RequestKey) -> Outcome | None:
         """What every money-moving request checks first: a duplicate gets its first
         answer (or 94); a request naming another batch than the open one gets 12."""
-        prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+        prior = await self.app.ctx.db.read_now(self._prior, t.terminal_id, key)
         if prior is not None:
             return prior
         if key.batch_no != t.batch_no:
@@ -255,7 +298,7 @@ class Acquirer:
         day = self.app.days.open_date(now)
         info = classify(card.pan)
         instrument = self._card_instrument(card, info, amount)  # the card's token, once
-        early, refusal = await asyncio.to_thread(
+        early, refusal = await self.app.ctx.db.read_now(
             self._sale_checks, t, key, amount, card, info, day, instrument.token
         )
         if early is not None:
@@ -332,7 +375,7 @@ class Acquirer:
             token=self.app.ctx.keystore.token(code, kind="wallet"),
             entry_mode="03",
         )
-        early, refusal = await asyncio.to_thread(
+        early, refusal = await self.app.ctx.db.read_now(
             self._sale_checks, t, key, amount, None, org, day, None
         )
         if early is not None:
@@ -380,7 +423,7 @@ class Acquirer:
         batch, or a pre-authorisation of this terminal, in full, undone at the network."""
         if (early := await self._answered_before(t, key)) is not None:
             return early
-        original = await asyncio.to_thread(self._original_in_batch, t, rrn, kind)
+        original = await self.app.ctx.db.read_now(self._original_in_batch, t, rrn, kind)
         if original is None:
             return await self._record_answer(t, key, Outcome("25"), None, None)
         if original.status is not PaymentStatus.APPROVED:
@@ -411,7 +454,7 @@ class Acquirer:
         now = self.app.ctx.now()
         day = self.app.days.open_date(now)
         info = classify(card.pan)
-        hold = await asyncio.to_thread(
+        hold = await self.app.ctx.db.read_now(
             self._hold, t, auth_code, self.app.ctx.keystore.token(card.pan)
         )
         if hold is None or info is None:
@@ -470,7 +513,7 @@ class Acquirer:
         repeat = await asyncio.to_thread(self._prior_reversal, t.terminal_id, key)
         if repeat is not None:
             return repeat
-        found = await asyncio.to_thread(self._answered, t.terminal_id, key, original_mti)
+        found = await self.app.ctx.db.read_now(self._answered, t.terminal_id, key, original_mti)
         original, answered_rrn = found if found is not None else (None, None)
         to = None
         if original is not None and original.status is PaymentStatus.APPROVED:
@@ -581,8 +624,11 @@ class Acquirer:
         try:
             return await self.committer.submit(write)
         except IntegrityError:
-            prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+            prior = await self.app.ctx.db.read_now(self._prior, t.terminal_id, key)
             return prior or Outcome("96")
+        finally:
+            if to is not None:
+                self.day_totals.forget(t.merchant_id)
 
     # --- refund -----------------------------------------------------------------------
 
@@ -596,7 +642,7 @@ class Acquirer:
         if amount.amount_minor <= 0:
             return Outcome("13")
         now = self.app.ctx.now()
-        original = await asyncio.to_thread(self._refundable, t, rrn)
+        original = await self.app.ctx.db.read_now(self._refundable, t, rrn)
         # A scanned code (entry 03, field 57) is tokenised as a wallet code; the digits
         # alone cannot tell (a UnionPay QR code looks like a 19-digit UnionPay card).
         token = self.app.ctx.keystore.token(
@@ -695,7 +741,7 @@ class Acquirer:
         """批结算: compare the terminal's totals with the host's, close the batch."""
         if (early := await self._answered_before(t, key)) is not None:
             return early
-        host_domestic, host_foreign = await asyncio.to_thread(
+        host_domestic, host_foreign = await self.app.ctx.db.read_now(
             self.batch_totals, t.terminal_id, t.batch_no
         )
         flags = ("1" if domestic == host_domestic else "2", "1" if foreign == host_foreign else "2")
@@ -816,7 +862,7 @@ class Acquirer:
 
     def _screen(
         self,
-        s: Session,
+        conn: Connection,
         t: Admitted,
         amount: Money,
         card: Card | None,
@@ -837,13 +883,13 @@ class Acquirer:
             and card.pin_block is None
         ):
             return "55"  # above the contactless no-PIN limit a PIN is required
-        if token is not None and self._card_testing(s, token):
+        if token is not None and self._card_testing(conn, token):
             return "59"
-        limits = self._limits.get(t.merchant_kind, lambda: limits_for(s, t.merchant_kind))
+        limits = self._limits.get(t.merchant_kind, lambda: self._load_limits(t.merchant_kind))
         if amount.amount_minor > limits.per_txn_limit_minor:
             return "61"
-        taken = s.scalar(_TAKEN_ON_DAY, {"merchant_id": t.merchant_id, "day": day})
-        if int(taken or 0) + amount.amount_minor > limits.daily_limit_minor:
+        taken = self.day_totals.taken(conn, t.merchant_id, day)
+        if taken + amount.amount_minor > limits.daily_limit_minor:
             return "61"
         return None
 
@@ -856,15 +902,26 @@ class Acquirer:
                 with self.app.ctx.db.read() as s:
                     return plan_in_force(s, t.merchant_id, day)
 
-            plan = await asyncio.to_thread(self._plans.get, (t.merchant_id, day), load)
+            def still(plan: FeePlan) -> bool:
+                with self.app.ctx.db.quick_read() as conn:
+                    params = {"merchant_id": t.merchant_id, "on": day}
+                    return conn.scalar(PLAN_ID_IN_FORCE, params) == plan.id
+
+            plan = await self.app.ctx.db.read_now(
+                self._plans.get, (t.merchant_id, day), load, still
+            )
         return fee(amount, plan_rate(plan, method))
 
-    def _card_testing(self, s: Session, token: str) -> bool:
+    def _load_limits(self, kind: MerchantKind) -> KindLimits:
+        with self.app.ctx.db.read() as s:
+            return limits_for(s, kind)
+
+    def _card_testing(self, conn: Connection, token: str) -> bool:
         """Card testing (试卡): a card refused for a reason that probing produces (bad
         number, expiry, funds, do not honour) several times in a few minutes, at any
         merchant, is declined here with 59 for a while, without asking its issuer."""
         since = self.app.ctx.now() - CARD_TESTING_WINDOW
-        refusals = s.scalar(_CARD_REFUSALS, {"token": token, "since": since})
+        refusals = conn.scalar(_CARD_REFUSALS, {"token": token, "since": since})
         return int(refusals or 0) >= CARD_TESTING_REFUSALS
 
     def _sale_checks(
@@ -880,11 +937,11 @@ class Acquirer:
         """Everything a sale asks the database before the network, in one read: an
         answer already given (duplicate rule, wrong batch, reversed first), else the
         host's own refusal if any."""
-        with self.app.ctx.db.read() as s:
+        with self.app.ctx.db.quick_read() as conn:
             # The request itself (0200/0100) and a reversal of it (0400), in one look.
             params = {"terminal_id": t.terminal_id, "batch_no": key.batch_no}
             params.update(stan=key.stan, mti=key.mti)
-            rows = s.execute(_REQUEST_AND_REVERSAL, params).all()
+            rows = conn.execute(_REQUEST_AND_REVERSAL, params).all()
             for mti, fingerprint, answer in rows:
                 if mti == key.mti:
                     return (Outcome.from_json(answer) if fingerprint == key.fingerprint
@@ -893,7 +950,7 @@ class Acquirer:
                 return Outcome("12"), None  # not the batch the host gave at sign-on
             if rows:
                 return Outcome("22"), None  # its reversal came first: refused
-            return None, self._screen(s, t, amount, card, info, day, token)
+            return None, self._screen(conn, t, amount, card, info, day, token)
 
     def _pin_for_network(self, t: Admitted, card: Card) -> bytes | None:
         """The PIN block re-encrypted from the PIK to the zone PIN key; a block that does
@@ -952,64 +1009,13 @@ class Acquirer:
         if status is PaymentStatus.APPROVED and kind in CAPTURES and instrument.method:
             fee_minor = (await self._fee(t, instrument.method, amount, day)).amount_minor
 
-        def write(s: Session) -> Outcome:
-            # Core inserts of prebuilt statements: the writer thread is the host's
-            # narrowest point, and ORM units of work cost several times more.
-            conn = s.connection()
-            payment_id = conn.execute(
-                _INSERT_PAYMENT,
-                {
-                    "kind": kind,
-                    "status": status,
-                    "response_code": outcome.response_code,
-                    "merchant_id": t.merchant_id,
-                    "shop_id": t.shop_id,
-                    "terminal_id": t.terminal_id,
-                    "batch_id": t.batch_id,  # _count_in_batch refuses it if closed since
-                    "stan": key.stan,
-                    "rrn": outcome.rrn,
-                    "auth_code": outcome.auth_code,
-                    "amount_minor": amount.amount_minor,
-                    "currency": amount.currency,
-                    "method": instrument.method,
-                    "card_org": outcome.card_org,
-                    "domestic": instrument.domestic,
-                    "pan_masked": instrument.masked,
-                    "pan_token": instrument.token,
-                    "entry_mode": instrument.entry_mode,
-                    "business_date": day,
-                    "original_id": original_id,
-                    "refunded_minor": 0,
-                    "fee_minor": fee_minor,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            ).scalar_one()
-            cause = f"{key.mti} {kind.value} stan {key.stan} rc {outcome.response_code}"
-            conn.execute(
-                _INSERT_EVENT,
-                {"payment_id": payment_id, "from_status": None, "to_status": status,
-                 "cause": cause, "at": now},
-            )  # fmt: skip
-            entry = _ENTRY_OF.get(kind)  # a hold moves no money: no entry
-            if status is PaymentStatus.APPROVED and outcome.card_org and entry is not None:
-                org, minor = outcome.card_org, amount.amount_minor
-                lines = (
-                    ledger.capture_lines(org, t.mid, minor, fee_minor)
-                    if entry is EntryKind.CAPTURE
-                    else ledger.refund_lines(org, t.mid, minor)
-                )
-                ledger.post(s, entry, lines, business_date=day, at=now, memo=cause,
-                            payment_id=payment_id, currency=amount.currency)  # fmt: skip
-            if after is not None and status is PaymentStatus.APPROVED and original_id is not None:
-                after(s, s.get_one(Payment, original_id))
-            _keep_answer(s, t, key, outcome, payment_id, now)
-            if status is PaymentStatus.APPROVED:
-                _count_in_batch(s, t.batch_id)
-            return outcome
-
+        record = _Record(t, key, amount, instrument, outcome, status, fee_minor, now, day, kind,
+                         original_id, after)  # fmt: skip
         try:
-            return await self.committer.submit(write)
+            written: Outcome = await self.committer.submit_bulk(_write_records, record)
+            if status is PaymentStatus.APPROVED and kind in CAPTURES:
+                self.day_totals.add(t.merchant_id, day, amount.amount_minor)
+            return written
         except IntegrityError:
             # The same request raced itself: the first one's answer stands, and this
             # one's authorisation is undone.
@@ -1018,38 +1024,111 @@ class Acquirer:
                     await self.wallets.reverse(outcome.rrn)
                 else:
                     await self.network.reverse(outcome.rrn)
-            prior = await asyncio.to_thread(self._prior, t.terminal_id, key)
+            prior = await self.app.ctx.db.read_now(self._prior, t.terminal_id, key)
             return prior or Outcome("96")
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A payment to write with its first event, its journal entry and its answer."""
+
+    t: Admitted
+    key: RequestKey
+    amount: Money
+    instrument: Instrument
+    outcome: Outcome
+    status: PaymentStatus
+    fee_minor: int
+    now: datetime
+    day: date
+    kind: PaymentKind
+    original_id: int | None
+    after: Callable[[Session, Payment], None] | None  # moves the original, if approved
+
+    @property
+    def cause(self) -> str:
+        key = self.key
+        return f"{key.mti} {self.kind.value} stan {key.stan} rc {self.outcome.response_code}"
+
+
+def _write_records(s: Session, records: Sequence[_Record]) -> list[Outcome]:
+    """A batch of payments in one statement per table: the writer is the host's
+    narrowest point, and a statement's cost is mostly its own, not its rows'. Core
+    inserts of prebuilt statements: ORM units of work cost several times more."""
+    conn = s.connection()
+    ids = list(
+        conn.execute(
+            _INSERT_PAYMENTS,
+            [
+                {"kind": r.kind, "status": r.status, "response_code": r.outcome.response_code,
+                 "merchant_id": r.t.merchant_id, "shop_id": r.t.shop_id,
+                 "terminal_id": r.t.terminal_id,
+                 "batch_id": r.t.batch_id,  # _count_in_batch refuses it if closed since
+                 "stan": r.key.stan, "rrn": r.outcome.rrn, "auth_code": r.outcome.auth_code,
+                 "amount_minor": r.amount.amount_minor, "currency": r.amount.currency,
+                 "method": r.instrument.method, "card_org": r.outcome.card_org,
+                 "domestic": r.instrument.domestic, "pan_masked": r.instrument.masked,
+                 "pan_token": r.instrument.token, "entry_mode": r.instrument.entry_mode,
+                 "business_date": r.day, "original_id": r.original_id, "refunded_minor": 0,
+                 "fee_minor": r.fee_minor, "created_at": r.now, "updated_at": r.now}
+                for r in records
+            ],
+        ).scalars()
+    )  # fmt: skip
+    conn.execute(
+        _INSERT_EVENT,
+        [{"payment_id": i, "from_status": None, "to_status": r.status, "cause": r.cause,
+          "at": r.now} for i, r in zip(ids, records, strict=True)],
+    )  # fmt: skip
+    postings = []
+    for payment_id, r in zip(ids, records, strict=True):
+        entry = _ENTRY_OF.get(r.kind)  # a hold moves no money: no entry
+        if r.status is PaymentStatus.APPROVED and r.outcome.card_org and entry is not None:
+            org, minor = r.outcome.card_org, r.amount.amount_minor
+            lines = (
+                ledger.capture_lines(org, r.t.mid, minor, r.fee_minor)
+                if entry is EntryKind.CAPTURE
+                else ledger.refund_lines(org, r.t.mid, minor)
+            )
+            postings.append(ledger.Posting(entry, lines, r.day, r.now, r.cause, payment_id,
+                                           r.amount.currency))  # fmt: skip
+    ledger.post_many(s, postings)
+    for r in records:
+        if r.after is not None and r.status is PaymentStatus.APPROVED and r.original_id:
+            r.after(s, s.get_one(Payment, r.original_id))
+    _keep_answers(s, [(r.t, r.key, r.outcome, i, r.now) for i, r in zip(ids, records, strict=True)])
+    approved = Counter(r.t.batch_id for r in records if r.status is PaymentStatus.APPROVED)
+    for batch_id, count in approved.items():
+        _count_in_batch(s, batch_id, count)
+    return [r.outcome for r in records]
 
 
 def _keep_answer(
     s: Session, t: Admitted, key: RequestKey, outcome: Outcome, payment_id: int | None, at: datetime
 ) -> None:
     """Remember the answer under the duplicate rule's key."""
+    _keep_answers(s, [(t, key, outcome, payment_id, at)])
+
+
+def _keep_answers(
+    s: Session, answers: Sequence[tuple[Admitted, RequestKey, Outcome, int | None, datetime]]
+) -> None:
     s.connection().execute(
         _INSERT_REQUEST,
-        {
-            "terminal_id": t.terminal_id,
-            "batch_no": key.batch_no,
-            "stan": key.stan,
-            "mti": key.mti,
-            "fingerprint": key.fingerprint,
-            "answer": outcome.to_json(),
-            "payment_id": payment_id,
-            "created_at": at,
-        },
-    )
+        [
+            {"terminal_id": t.terminal_id, "batch_no": key.batch_no, "stan": key.stan,
+             "mti": key.mti, "fingerprint": key.fingerprint, "answer": outcome.to_json(),
+             "payment_id": payment_id, "created_at": at}
+            for t, key, outcome, payment_id, at in answers
+        ],
+    )  # fmt: skip
 
 
-def _count_in_batch(s: Session, batch_id: int) -> None:
-    """One more transaction in a batch (a batch that holds any cannot be left unsettled).
+def _count_in_batch(s: Session, batch_id: int, count: int = 1) -> None:
+    """More transactions in a batch (a batch that holds any cannot be left unsettled).
     A batch settled since the request was admitted is refused: the job fails (96) rather
     than slip a payment into totals already agreed with the terminal."""
-    counted = s.connection().execute(
-        update(TerminalBatch)
-        .where(TerminalBatch.id == batch_id, TerminalBatch.settled_at.is_(None))
-        .values(txn_count=TerminalBatch.txn_count + 1)
-    )
+    counted = s.connection().execute(_COUNT_IN_BATCH, {"batch_id": batch_id, "count": count})
     invariant(counted.rowcount == 1, "the batch was settled while a payment was in flight")
 
 

@@ -9,15 +9,18 @@ merchant in field 42.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
+from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tillpoint.context import Context
 from tillpoint.core.cache import ReadCache
 from tillpoint.core.errors import InvalidInput, InvariantViolation, NotFound, Refused
 from tillpoint.core.i18n import N_
+from tillpoint.core.ids import check_tid
 from tillpoint.core.models import next_counter, next_rrn
 from tillpoint.iso8583 import fields as f
 from tillpoint.merchants.models import Merchant, MerchantKind, MerchantStatus
@@ -36,6 +39,34 @@ T = TerminalStatus
 KEY_BLOCK_BYTES = 60  # PIK(16) KCV(4) MAK(16) KCV(4) TDK(16) KCV(4)
 FIRST_BATCH = 1
 LAST_BATCH = 999_999
+
+
+# Everything an admission depends on, read in one statement: when it has not changed, an
+# admission kept in memory is still good (no keys to decrypt again, no objects to load).
+_ADMISSION_STATE = (
+    select(
+        Terminal.id,
+        Terminal.status,
+        Terminal.merchant_id,
+        Terminal.shop_id,
+        Terminal.mac_method,
+        Merchant.status,
+        Merchant.mid,
+        Merchant.mcc,
+        Merchant.kind,
+        WorkingKeys.generation,
+        select(TerminalBatch.id)
+        .where(TerminalBatch.terminal_id == Terminal.id, TerminalBatch.settled_at.is_(None))
+        .scalar_subquery(),
+    )
+    .outerjoin(Merchant, Merchant.id == Terminal.merchant_id)
+    .outerjoin(WorkingKeys, WorkingKeys.terminal_id == Terminal.id)
+    .where(Terminal.tid == bindparam("tid"))
+)
+
+
+class MustOpenBatch(Exception):
+    """Admitting the terminal needs a write (its next batch), which was not allowed."""
 
 
 class HostRefusal(Refused):
@@ -74,6 +105,7 @@ class Admitted:
     mid: str
     mcc: str
     merchant_kind: MerchantKind
+    state: tuple[object, ...] | None = field(default=None, repr=False, compare=False)
 
 
 def _keys_context(t: Terminal, role: str, generation: int) -> str:
@@ -162,12 +194,25 @@ class SignOnService:
             if row is not None:
                 s.delete(row)
 
-    def admit(self, tid: str, mid: str) -> Admitted:
+    def admit(self, tid: str, mid: str, *, may_write: bool = True) -> Admitted:
         """Check a terminal may send a financial message now, and load its keys. What
         it loads is kept (core/cache.py) until something is written, a second passes,
-        or ``forget`` is called; a terminal naming another merchant is never admitted."""
-        admitted = self._admitted.get(tid, lambda: self._admit(tid, mid))
-        return admitted if admitted.mid == mid else self._admit(tid, mid)
+        or ``forget`` is called; a terminal naming another merchant is never admitted.
+        After a settlement this opens the next batch, a write: with ``may_write=False``
+        it raises ``MustOpenBatch`` instead."""
+        admitted = self._admitted.get(
+            tid, lambda: self._admit(tid, mid, may_write), lambda a: self._state(tid) == a.state
+        )
+        return admitted if admitted.mid == mid else self._admit(tid, mid, may_write)
+
+    async def admit_soon(self, tid: str, mid: str) -> Admitted:
+        """``admit`` from the event loop: the reads at once where that is cheap
+        (``Database.read_now``); opening a batch, a write that may wait for the
+        database's lock, in a worker thread."""
+        try:
+            return await self.ctx.db.read_now(partial(self.admit, may_write=False), tid, mid)
+        except MustOpenBatch:
+            return await asyncio.to_thread(self.admit, tid, mid)
 
     def admitted(self, tid: str, mid: str) -> Admitted | None:
         """``admit`` from memory only: None when the database must be asked."""
@@ -178,7 +223,14 @@ class SignOnService:
         """The terminal's batch or keys changed: read them again next time."""
         self._admitted.forget(tid)
 
-    def _admit(self, tid: str, mid: str) -> Admitted:
+    def _state(self, tid: str) -> tuple[object, ...] | None:
+        """What admitting the terminal depends on, in one cheap read."""
+        with self.ctx.db.quick_read() as conn:
+            row = conn.execute(_ADMISSION_STATE, {"tid": check_tid(tid.strip())}).first()
+        return None if row is None else tuple(row)
+
+    def _admit(self, tid: str, mid: str, may_write: bool) -> Admitted:
+        state = self._state(tid)  # read first: a change meanwhile shows as a difference
         with self.ctx.db.read() as s:
             t, merchant = self._serviceable(s, tid, mid)
             row = s.get(WorkingKeys, t.id)
@@ -194,7 +246,7 @@ class SignOnService:
             merchant_id, shop_id = t.merchant_id, t.shop_id
             if merchant_id is None or shop_id is None:  # _serviceable and a CHECK rule it out
                 raise InvariantViolation("host.unbound", "Admitted an unbound terminal")
-            batch_id, batch_no = self._current_batch(s, t)
+            batch_id, batch_no = self._current_batch(s, t, may_write)
             return Admitted(
                 terminal_id=t.id,
                 tid=t.tid,
@@ -210,6 +262,7 @@ class SignOnService:
                 mid=mid,  # what _serviceable found the merchant's MID to be
                 mcc=merchant.mcc,
                 merchant_kind=merchant.kind,
+                state=state,
             )
 
     def _serviceable(
@@ -246,7 +299,7 @@ class SignOnService:
             )
         return t, merchant
 
-    def _current_batch(self, s: Session, t: Terminal) -> tuple[int, str]:
+    def _current_batch(self, s: Session, t: Terminal, may_write: bool) -> tuple[int, str]:
         """The open batch (id, number); after a settlement the next batch is opened
         here, in a write of its own (the caller only reads)."""
         row = s.execute(
@@ -256,6 +309,8 @@ class SignOnService:
         ).first()
         if row is not None:
             return row[0], row[1]
+        if not may_write:
+            raise MustOpenBatch
         with self.ctx.db.transaction() as w:
             terminal = w.get(Terminal, t.id)
             assert terminal is not None
