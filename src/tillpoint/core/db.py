@@ -17,7 +17,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Dialect, Engine, MetaData, String, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    Select,
+    String,
+    create_engine,
+    event,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -27,6 +37,7 @@ from tillpoint.core.clock import as_utc
 from tillpoint.core.errors import invariant
 
 T = TypeVar("T")
+AnySelect = Select[*tuple[Any, ...]]  # a SELECT of any columns
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -95,6 +106,7 @@ class Database:
         self.engine = make_engine(url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._quick: dict[int, Connection] = {}  # Database.quick_read's, by thread
+        self._hot: dict[AnySelect, HotRead] = {}
         self._readers = sessionmaker(
             self.engine.execution_options(readonly=True), expire_on_commit=False
         )
@@ -139,6 +151,13 @@ class Database:
             return
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
+
+    def hot(self, statement: AnySelect) -> HotRead:
+        """``statement`` prepared as a ``HotRead`` for this database (once)."""
+        prepared = self._hot.get(statement)
+        if prepared is None:
+            prepared = self._hot[statement] = HotRead(statement, self.engine.dialect)
+        return prepared
 
     async def read_now(self, read: Callable[..., T], *args: Any) -> T:
         """A short read from async code: run at once on SQLite, in a worker thread
@@ -206,3 +225,59 @@ def str_enum(enum: type[StrEnum], length: int = 20, name: str | None = None) -> 
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
     )
+
+
+class HotRead:
+    """A prebuilt SELECT for the terminal host's hot path, run straight on the SQLite
+    driver's cursor: compiled once, its parameters and results converted by the
+    columns' own type processors. SQLAlchemy's per-execution work (cache lookup,
+    parameter processing, result objects) costs several times the statement itself
+    (100 µs against 17 µs for a lookup by key); elsewhere than SQLite, or for a
+    statement it cannot take (an IN list rendered per execution), it simply executes
+    the statement."""
+
+    def __init__(self, statement: AnySelect, dialect: Dialect) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=dialect)
+        positions = compiled.positiontup
+        self.direct = (
+            dialect.name == "sqlite"
+            and positions is not None
+            and not any(b.expanding for b in compiled.binds.values())
+        )
+        self.sql = compiled.string
+        self._params: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
+        for name in positions or ():
+            bind = compiled.binds[name]
+            process = bind.type.bind_processor(dialect)
+            if bind.required:  # a bindparam("...") the caller fills
+                self._params.append((bind.key, None, process))
+            else:  # a value written into the statement
+                value = bind.effective_value
+                self._params.append((None, process(value) if process else value, None))
+        self._results = [c.type.result_processor(dialect, None) for c in statement.selected_columns]
+
+    def rows(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        if not self.direct:
+            return [tuple(row) for row in conn.execute(self.statement, params)]
+        values = tuple(
+            value if key is None else process(params[key]) if process else params[key]
+            for key, value, process in self._params
+        )
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        fetched = raw.execute(self.sql, values).fetchall()
+        if not any(self._results):
+            return [tuple(row) for row in fetched]
+        return [
+            tuple(p(v) if p else v for p, v in zip(self._results, row, strict=True))
+            for row in fetched
+        ]
+
+    def first(self, conn: Connection, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+    def scalar(self, conn: Connection, params: dict[str, Any]) -> Any:
+        row = self.first(conn, params)
+        return None if row is None else row[0]

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import TextIO
 
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_
@@ -25,6 +26,7 @@ class ClearingJournal:
         self.directory = directory
         self.day = day
         self._lock = threading.Lock()
+        self._open: tuple[Path, TextIO] | None = None  # the day's file, kept open
 
     def path(self, day: date) -> Path:
         return self.directory / f"clearing-{day.isoformat()}.csv"
@@ -33,14 +35,32 @@ class ClearingJournal:
         if not amount_minor:
             return
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            path = self.path(self.day())
-            new = not path.exists()
-            with path.open("a", encoding="utf-8", newline="") as f:
-                w = csv.writer(f)
-                if new:
-                    w.writerow(HEADER)
-                w.writerow((org, ref, amount_minor, currency))
+            f = self._file(self.path(self.day()))
+            csv.writer(f).writerow((org, ref, amount_minor, currency))
+            f.flush()  # each line is in the file once recorded, as readers expect
+
+    def _file(self, path: Path) -> TextIO:
+        """The day's file, opened once (with its header if new) and kept open until the
+        day changes or it is gone (reconciliation tests remove files)."""
+        if self._open is not None:
+            kept, f = self._open
+            if kept == path and path.exists():
+                return f
+            f.close()
+            self._open = None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        f = path.open("a", encoding="utf-8", newline="")
+        if new:
+            csv.writer(f).writerow(HEADER)
+        self._open = (path, f)
+        return f
+
+    def close(self) -> None:
+        with self._lock:
+            if self._open is not None:
+                self._open[1].close()
+                self._open = None
 
     def rows(self, day: date) -> Iterator[tuple[str, str, int]]:
         """The day's lines as (organisation, reference, amount owed to the acquirer), read

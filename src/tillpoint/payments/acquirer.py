@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -181,7 +181,17 @@ class Outcome:
     balanced: tuple[str, str] | None = None  # batch settlement flags: domestic, foreign
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies, and every answer is kept.
+        return {
+            "response_code": self.response_code,
+            "rrn": self.rrn,
+            "auth_code": self.auth_code,
+            "card_org": self.card_org,
+            "issuer_id": self.issuer_id,
+            "balance_minor": self.balance_minor,
+            "business_date": self.business_date,
+            "balanced": None if self.balanced is None else list(self.balanced),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
@@ -246,10 +256,13 @@ class Acquirer:
         self._limits: ReadCache[MerchantKind, KindLimits] = ReadCache(app.ctx.db)
         self._plans: ReadCache[tuple[int, date], FeePlan] = ReadCache(app.ctx.db)
         self.day_totals = DayTotals()
+        self.on_close: list[Callable[[], None]] = []  # what close() releases besides
         self._background: set[asyncio.Future[NetworkAnswer]] = set()
 
     def close(self) -> None:
         self.committer.stop()
+        for release in self.on_close:
+            release()
 
     # --- the duplicate rule -----------------------------------------------------------
 
@@ -905,7 +918,8 @@ class Acquirer:
             def still(plan: FeePlan) -> bool:
                 with self.app.ctx.db.quick_read() as conn:
                     params = {"merchant_id": t.merchant_id, "on": day}
-                    return conn.scalar(PLAN_ID_IN_FORCE, params) == plan.id
+                    in_force = self.app.ctx.db.hot(PLAN_ID_IN_FORCE).scalar(conn, params)
+                    return bool(in_force == plan.id)
 
             plan = await self.app.ctx.db.read_now(
                 self._plans.get, (t.merchant_id, day), load, still
@@ -921,7 +935,8 @@ class Acquirer:
         number, expiry, funds, do not honour) several times in a few minutes, at any
         merchant, is declined here with 59 for a while, without asking its issuer."""
         since = self.app.ctx.now() - CARD_TESTING_WINDOW
-        refusals = conn.scalar(_CARD_REFUSALS, {"token": token, "since": since})
+        params = {"token": token, "since": since}
+        refusals = self.app.ctx.db.hot(_CARD_REFUSALS).scalar(conn, params)
         return int(refusals or 0) >= CARD_TESTING_REFUSALS
 
     def _sale_checks(
@@ -941,7 +956,7 @@ class Acquirer:
             # The request itself (0200/0100) and a reversal of it (0400), in one look.
             params = {"terminal_id": t.terminal_id, "batch_no": key.batch_no}
             params.update(stan=key.stan, mti=key.mti)
-            rows = conn.execute(_REQUEST_AND_REVERSAL, params).all()
+            rows = self.app.ctx.db.hot(_REQUEST_AND_REVERSAL).rows(conn, params)
             for mti, fingerprint, answer in rows:
                 if mti == key.mti:
                     return (Outcome.from_json(answer) if fingerprint == key.fingerprint
@@ -965,7 +980,8 @@ class Acquirer:
 
     async def _authorise(self, request: CardRequest, info: CardInfo) -> NetworkAnswer:
         try:
-            return await asyncio.wait_for(self.network.authorise(request), self.network_timeout_s)
+            async with asyncio.timeout(self.network_timeout_s):  # no task, unlike wait_for
+                return await self.network.authorise(request)
         except TimeoutError:
             # Nothing was charged as far as we know; a reversal makes sure of it.
             task = asyncio.ensure_future(self.network.reverse(request.network_ref))
@@ -1098,8 +1114,7 @@ def _write_records(s: Session, records: Sequence[_Record]) -> list[Outcome]:
             r.after(s, s.get_one(Payment, r.original_id))
     _keep_answers(s, [(r.t, r.key, r.outcome, i, r.now) for i, r in zip(ids, records, strict=True)])
     approved = Counter(r.t.batch_id for r in records if r.status is PaymentStatus.APPROVED)
-    for batch_id, count in approved.items():
-        _count_in_batch(s, batch_id, count)
+    _count_in_batches(s, approved)
     return [r.outcome for r in records]
 
 
@@ -1124,12 +1139,23 @@ def _keep_answers(
     )  # fmt: skip
 
 
-def _count_in_batch(s: Session, batch_id: int, count: int = 1) -> None:
-    """More transactions in a batch (a batch that holds any cannot be left unsettled).
+def _count_in_batch(s: Session, batch_id: int) -> None:
+    _count_in_batches(s, {batch_id: 1})
+
+
+def _count_in_batches(s: Session, counts: Mapping[int, int]) -> None:
+    """More transactions in batches (a batch that holds any cannot be left unsettled).
     A batch settled since the request was admitted is refused: the job fails (96) rather
     than slip a payment into totals already agreed with the terminal."""
-    counted = s.connection().execute(_COUNT_IN_BATCH, {"batch_id": batch_id, "count": count})
-    invariant(counted.rowcount == 1, "the batch was settled while a payment was in flight")
+    if not counts:
+        return
+    conn = s.connection()
+    params = [{"batch_id": batch_id, "count": n} for batch_id, n in counts.items()]
+    if conn.dialect.supports_sane_multi_rowcount:
+        counted = conn.execute(_COUNT_IN_BATCH, params).rowcount
+    else:  # pragma: no cover - both supported dialects count an executemany's rows
+        counted = sum(conn.execute(_COUNT_IN_BATCH, p).rowcount for p in params)
+    invariant(counted == len(params), "a batch was settled while a payment was in flight")
 
 
 def _post_move(
@@ -1170,18 +1196,16 @@ def _move(s: Session, payment: Payment, to: PaymentStatus, cause: str, at: datet
 
 def simulated(app: Tillpoint, public_url: str = "http://127.0.0.1:8000") -> Acquirer:
     """An acquirer on the in-process card network simulator, with its own zone PIN key
-    and a running group committer (``close()`` stops it). The wallet simulator's QR
+    and a group committer (``close()`` stops it). The wallet simulator's QR
     codes open its customer page under ``public_url``."""
     zpk = tdes.generate_key()
     # The simulated networks share the acquirer's business days, as a real network and
     # its acquirers agree on settlement dates.
     journal = ClearingJournal(app.ctx.settings.network_directory(), app.days.open_date)
-    committer = GroupCommitter(app.ctx.db)
-    committer.start()
-    return Acquirer(
+    acquirer = Acquirer(
         app,
         CardNetworkSimulator(zpk, app.ctx.clock, journal, path=journal.directory / "cards.sqlite3"),
-        committer,
+        GroupCommitter(app.ctx.db),
         zpk,
         wallets=WalletSimulator(
             journal,
@@ -1190,3 +1214,5 @@ def simulated(app: Tillpoint, public_url: str = "http://127.0.0.1:8000") -> Acqu
         ),
         network_timeout_s=app.ctx.settings.network_timeout_ms / 1000,
     )
+    acquirer.on_close.append(journal.close)
+    return acquirer

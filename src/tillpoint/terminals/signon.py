@@ -226,7 +226,7 @@ class SignOnService:
     def _state(self, tid: str) -> tuple[object, ...] | None:
         """What admitting the terminal depends on, in one cheap read."""
         with self.ctx.db.quick_read() as conn:
-            row = conn.execute(_ADMISSION_STATE, {"tid": check_tid(tid.strip())}).first()
+            row = self.ctx.db.hot(_ADMISSION_STATE).first(conn, {"tid": check_tid(tid.strip())})
         return None if row is None else tuple(row)
 
     def _admit(self, tid: str, mid: str, may_write: bool) -> Admitted:
