@@ -3,9 +3,10 @@
 Each connection carries one exchange or many, answered in order. Frames are bounded
 (``MAX_FRAME_BYTES``), reads time out, connections are limited in number; a malformed
 frame gets ``30`` when its TID can be read and otherwise closes only its own
-connection. Services are synchronous units of work, run in worker threads so one slow
-database write never stalls other terminals. One structured log line per message,
-with no card data in it.
+connection. Writes that may wait (a sign-on, the database's lock, the commit's fsync)
+run in worker threads so one slow write never stalls other terminals; the payment
+path's short reads run on the loop where that is cheaper (``Database.read_now``). One
+structured log line per message, with no card data in it.
 """
 
 from __future__ import annotations
@@ -95,17 +96,15 @@ class TerminalHost:
         self._active += 1
         try:
             while True:
-                try:
-                    head = await asyncio.wait_for(
-                        reader.readexactly(LENGTH_BYTES), self.limits.idle_timeout_s
-                    )
+                try:  # asyncio.timeout: wait_for would start a task per read
+                    async with asyncio.timeout(self.limits.idle_timeout_s):
+                        head = await reader.readexactly(LENGTH_BYTES)
                     size = int.from_bytes(head, "big")
                     if not 0 < size <= MAX_FRAME_BYTES:
                         log.warning(json.dumps({"event": "frame_refused", "bytes": size}))
                         break
-                    payload = await asyncio.wait_for(
-                        reader.readexactly(size), self.limits.read_timeout_s
-                    )
+                    async with asyncio.timeout(self.limits.read_timeout_s):
+                        payload = await reader.readexactly(size)
                 except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                     break
                 reply = await self.answer(payload)
@@ -170,7 +169,7 @@ class TerminalHost:
     # --- messages ---------------------------------------------------------------------
 
     async def handle(self, request: Message, body: bytes) -> Answer:
-        """One request to its answer. Database steps run in worker threads."""
+        """One request to its answer."""
         tid, mid, f60_text = request.text(41), request.text(42), request.text(60)
         if tid is None or mid is None or f60_text is None:
             raise FormatError("41, 42 and 60 are required", field=41 if tid is None else 42)
