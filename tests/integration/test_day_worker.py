@@ -3,11 +3,13 @@ period for payments still in flight; a manual cut-off moves payments to the next
 
 from datetime import date, timedelta
 
+import pytest
 from tests.conftest import approved, business_application
 
 from tillpoint.app import Tillpoint
 from tillpoint.clearing.worker import DayWorker
 from tillpoint.core.clock import FixedClock
+from tillpoint.core.errors import Refused
 from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind
 
@@ -48,3 +50,37 @@ def test_a_manual_cut_off_moves_payments_to_the_next_day(tp: Tillpoint) -> None:
     assert tp.settlement.run(WEDNESDAY) == []  # nothing was booked on it
     (thursday,) = tp.settlement.run(WEDNESDAY + timedelta(days=1))
     assert thursday.payout_minor == 500 and thursday.payout_date == date(2026, 11, 27)
+
+
+def test_days_are_settled_in_date_order(tp: Tillpoint) -> None:
+    """A day's carried balance comes from the days before it: settling Thursday before
+    Wednesday would start Thursday from the wrong balance."""
+    mid = approved(tp, business_application())
+    book(tp, mid, 700)
+    assert tp.days.cut_off("ops") == WEDNESDAY
+    book(tp, mid, 300)
+    thursday = tp.days.cut_off("ops")
+    with pytest.raises(Refused) as refused:
+        tp.settlement.run(thursday)
+    assert refused.value.code == "settle.out_of_order"
+    assert tp.settlement.show(thursday) == []  # nothing was settled
+    assert tp.days.unsettled() == [WEDNESDAY, thursday]
+    (wednesday,) = tp.settlement.run(WEDNESDAY)
+    (done,) = tp.settlement.run(thursday)
+    assert (wednesday.payout_minor, done.payout_minor) == (700, 300)
+    assert tp.days.unsettled() == []
+    assert tp.settlement.run(WEDNESDAY) == [wednesday]  # running a day again changes nothing
+
+
+def test_a_new_worker_settles_what_an_earlier_process_closed(
+    tp: Tillpoint, clock: FixedClock
+) -> None:
+    mid = approved(tp, business_application())
+    book(tp, mid, 10_000)
+    clock.advance(timedelta(hours=13, minutes=30))  # 23:30: Wednesday is over
+    DayWorker(tp, grace_s=60).tick(now=0)  # closes it; the process stops before settling
+    assert tp.days.unsettled() == [WEDNESDAY]
+    restarted = DayWorker(tp, grace_s=60)
+    assert restarted.tick(now=1000) == []  # in-flight payments get their grace again
+    assert restarted.tick(now=1061) == [WEDNESDAY]
+    assert tp.days.unsettled() == []

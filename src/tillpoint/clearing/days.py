@@ -51,6 +51,17 @@ class BusinessDays:
         last = self.last_closed()
         return last is not None and day <= last
 
+    def unsettled(self) -> list[date]:
+        """The closed days whose settlement run has not finished, oldest first."""
+        with self.ctx.db.read() as s:
+            return list(
+                s.scalars(
+                    select(BusinessDay.business_date)
+                    .where(BusinessDay.settled_at.is_(None))
+                    .order_by(BusinessDay.business_date)
+                )
+            )
+
     def cut_off(self, actor: str) -> date:
         """日切 now: close the open business day and return it."""
         actor = check_actor(actor)

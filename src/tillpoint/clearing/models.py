@@ -21,6 +21,9 @@ class BusinessDay(Base):
     business_date: Mapped[date] = mapped_column(Date, primary_key=True)
     closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_by: Mapped[str] = mapped_column(String(100))
+    # When its settlement run finished: days are settled in date order, as each day's
+    # carried balances come from the days before it.
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SettlementStatus(StrEnum):

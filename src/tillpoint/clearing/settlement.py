@@ -21,13 +21,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tillpoint.clearing.datafees import Due, fees_due
 from tillpoint.clearing.days import BusinessDays, next_business_day
-from tillpoint.clearing.models import DataFeeCharge, PayoutHold, Settlement, SettlementStatus
+from tillpoint.clearing.models import (
+    BusinessDay,
+    DataFeeCharge,
+    PayoutHold,
+    Settlement,
+    SettlementStatus,
+)
 from tillpoint.context import Context, check_actor, check_reason
 from tillpoint.core.errors import NotFound, Refused
 from tillpoint.core.i18n import N_
@@ -111,6 +117,14 @@ class SettlementService:
                 N_("Business day {day} is still open: cut it off first"),
                 day=day.isoformat(),
             )
+        earlier = [d for d in self.days.unsettled() if d < day]
+        if earlier:
+            raise Refused(
+                "settle.out_of_order",
+                N_("Business day {earlier} is not settled yet: settle it before {day}"),
+                earlier=earlier[0].isoformat(),
+                day=day.isoformat(),
+            )
         figures = self._figures(day)
         with self.ctx.db.read() as s:
             done = set(
@@ -128,6 +142,12 @@ class SettlementService:
             self._settle(todo[start : start + self.chunk], day, due)
             if progress is not None:
                 progress(min(start + self.chunk, len(todo)), len(todo))
+        with self.ctx.db.transaction() as s:  # the run is over: the next day may follow
+            s.execute(
+                update(BusinessDay)
+                .where(BusinessDay.business_date == day, BusinessDay.settled_at.is_(None))
+                .values(settled_at=self.ctx.now())
+            )
         return self.show(day)
 
     def _figures(self, day: date) -> list[_Figures]:

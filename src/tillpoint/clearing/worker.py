@@ -30,10 +30,12 @@ class DayWorker:
         for day in self.tp.days.close_due():
             self.pending[day] = now
             log.info(json.dumps({"event": "cut_off", "date": day.isoformat()}))
+        for day in self.tp.days.unsettled():  # closed before a restart, or by hand
+            self.pending.setdefault(day, now)
         settled = []
         for day, closed in sorted(self.pending.items()):
             if now - closed < self.grace_s:
-                continue
+                break  # days are settled in date order
             matched = self.tp.reconciliation.run(day)  # a mismatch holds its merchant
             rows = self.tp.settlement.run(day)
             del self.pending[day]
