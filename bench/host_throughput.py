@@ -3,9 +3,14 @@ over loopback to a `tillpoint serve --demo` process (SQLite, durable), then the 
 frames to a bare echo server on the same framing, in the same run.
 
     python bench/host_throughput.py [--terminals 64] [--seconds 15] [--warmup 3]
+    python bench/host_throughput.py --in-process [--terminals 64] [--seconds 5]
 
 Prints approved sales/s and p50/p95/p99 latency for both and their ratio; asserts
 nothing. Targets (2 cores, SQLite): 5,000 sales/s, 40% of echo, p99 <= 25 ms.
+
+``--in-process`` measures the host alone: the terminals' frames are built beforehand
+and handed to the host's ``answer()`` by concurrent tasks in the same process, with no
+sockets and no client sharing the CPU; it prints sales/s and the host's CPU per sale.
 """
 
 from __future__ import annotations
@@ -117,6 +122,72 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else float("nan")
 
 
+def in_process(terminals: int, warmup: float, seconds: float) -> None:
+    """The host's own cost: a demo database in a temporary directory, the simulated
+    networks, and ``TerminalHost.answer()`` called directly."""
+    import logging
+
+    from tillpoint.app import open_app
+    from tillpoint.core.settings import Settings
+    from tillpoint.demo import ensure_demo
+    from tillpoint.iso8583.host import TerminalHost
+    from tillpoint.payments.acquirer import simulated
+
+    logging.disable(logging.INFO)  # the log lines would go to the terminal
+    with tempfile.TemporaryDirectory() as tmp:
+        tp = open_app(
+            Settings(_env_file=None, database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",  # type: ignore[call-arg]
+                     network_dir=str(Path(tmp) / "network"), demo=True),
+            migrate="always",
+        )  # fmt: skip
+        ensure_demo(tp, terminals)
+
+        async def run() -> tuple[int, float, float]:
+            acquirer = simulated(tp)
+            host = TerminalHost(tp, acquirer)
+            clients = [TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK)
+                       for n in range(1, terminals + 1)]  # fmt: skip
+            for c in clients:
+                c.send_raw = host.answer  # type: ignore[assignment, method-assign]
+                await c.sign_on()
+            approved = 0
+
+            async def sell(c: TerminalClient, frames: list[bytes], until: float) -> int:
+                done = 0
+                for frame in frames:
+                    if time.monotonic() >= until:
+                        break
+                    reply = await host.answer(frame)
+                    done += (
+                        reply is not None
+                        and decode(framing.parse_frame(reply).body).text(39) == "00"
+                    )
+                return done
+
+            for span, counted in ((warmup, False), (seconds, True)):
+                per = int(5000 * span / terminals) + 50  # more than the host can take
+                frames = [[sale(c) for _ in range(per)] for c in clients]
+                cpu, wall = time.process_time(), time.monotonic()
+                until = wall + span
+                done = await asyncio.gather(
+                    *(sell(c, f, until) for c, f in zip(clients, frames, strict=True))
+                )
+                if counted:
+                    approved = sum(done)
+                    cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+            acquirer.close()
+            return approved, cpu, wall
+
+        approved, cpu, wall = asyncio.run(run())
+        tp.close()
+    print(
+        f"terminals: {terminals}, in process (no sockets), {seconds:.0f} s after {warmup:.0f} s of warm-up, SQLite durable"
+    )
+    print(
+        f"host  : {approved / wall:8.0f} approved sales/s   CPU {cpu / max(approved, 1) * 1e6:6.0f} us per sale"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,7 +197,13 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=float, default=3.0, help="seconds of load before measuring (not counted)"
     )
+    parser.add_argument(
+        "--in-process", action="store_true", help="the host alone: no sockets, no client"
+    )
     args = parser.parse_args()
+    if args.in_process:
+        in_process(args.terminals, args.warmup, args.seconds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         iso, http = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
