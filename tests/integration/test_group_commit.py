@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import text
@@ -153,3 +154,28 @@ def test_each_event_loop_has_its_own_lane(db: Database) -> None:
     for t in threads:
         t.join()
     assert len(names(db)) == 20
+
+
+def test_threads_waiting_for_the_lock_do_not_hold_up_the_commit(db: Database) -> None:
+    """The commit has a thread of its own: were it to wait its turn in the loop's shared
+    pool behind threads that wait for the lock it holds, neither side could go on (until
+    the lock's time-out failed them)."""
+    gc = GroupCommitter(db)
+    waiting: list[asyncio.Future[None]] = []
+
+    def write_elsewhere(name: str) -> None:
+        with db.transaction() as s:  # BEGIN IMMEDIATE: waits for the committer's lock
+            s.execute(text("INSERT INTO counters (name, value) VALUES (:n, 1)"), {"n": name})
+
+    def job(s: Session) -> None:
+        loop = asyncio.get_running_loop()
+        waiting.extend(loop.run_in_executor(None, write_elsewhere, f"w{i}") for i in range(2))
+        s.execute(text("INSERT INTO counters (name, value) VALUES ('job', 1)"))
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+        await gc.submit(job)
+        await asyncio.gather(*waiting)
+
+    asyncio.run(main())
+    assert names(db) == {"job", "w0", "w1"}

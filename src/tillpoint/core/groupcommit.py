@@ -7,8 +7,8 @@ with no added delay when the host is quiet (a lone job is committed at once: bat
 form only while a commit is running).
 
 The committer lives on the caller's event loop. Taking the write lock (``BEGIN``) and
-the commit (the fsync) run in a worker thread, so the loop serves other terminals
-while the disk works; the jobs themselves run on the loop, between those two steps.
+the commit (the fsync) run in a thread of the committer's own, so the loop serves other
+terminals while the disk works; the jobs themselves run on the loop, between those two steps.
 Jobs are short (a few prebuilt inserts), and running them on the loop spares every
 statement a round trip through the GIL to another thread, which under load costs far
 more than the statement. A bulk job (``submit_bulk``) goes further: the jobs of a
@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -61,10 +62,15 @@ class _Job:
 
 @dataclass
 class _Lane:
-    """What one event loop has waiting, and whether its flush is running."""
+    """What one event loop has waiting, whether its flush is running, and the thread
+    that takes the lock and commits for it. A thread of its own: in the shared pool it
+    could queue behind threads that wait for the very lock this lane holds."""
 
     pending: list[_Job] = field(default_factory=list)
     flushing: asyncio.Task[None] | None = None  # kept: the loop holds tasks weakly
+    thread: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="group-commit")
+    )
 
 
 class GroupCommitter:
@@ -120,20 +126,20 @@ class GroupCommitter:
             while lane.pending:
                 batch = lane.pending[: self.max_batch]
                 del lane.pending[: self.max_batch]
-                await self._commit(batch)
+                await self._commit(lane, batch)
         finally:
             lane.flushing = None
 
-    async def _commit(self, batch: list[_Job]) -> None:
+    async def _commit(self, lane: _Lane, batch: list[_Job]) -> None:
         try:
-            outcomes = await self._transaction(batch)
+            outcomes = await self._transaction(lane, batch)
         except Exception:
             # One job (or the commit) failed: the whole batch rolled back. Run each job
             # in a transaction of its own, so that only the failing one fails.
             outcomes = []
             for job in batch:
                 try:
-                    outcomes += await self._transaction([job])
+                    outcomes += await self._transaction(lane, [job])
                 except Exception as e:
                     outcomes.append((job, False, e))
         for job, ok, value in outcomes:
@@ -144,12 +150,13 @@ class GroupCommitter:
             else:
                 job.future.set_exception(value)
 
-    async def _transaction(self, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+    async def _transaction(self, lane: _Lane, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+        loop = asyncio.get_running_loop()
         session = self.db.session()
         try:
-            await asyncio.to_thread(session.connection)  # BEGIN: may wait for the lock
+            await loop.run_in_executor(lane.thread, session.connection)  # BEGIN: may wait
             results = _run(session, batch)
-            await asyncio.to_thread(session.commit)  # the fsync
+            await loop.run_in_executor(lane.thread, session.commit)  # the fsync
         except BaseException:
             session.rollback()
             raise
