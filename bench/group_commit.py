@@ -41,7 +41,6 @@ def one_commit_per_write(db: Database, writes: int) -> float:
 
 def group_commit(db: Database, writes: int, concurrency: int) -> tuple[float, float, list[float]]:
     gc = GroupCommitter(db)
-    gc.start()
     latencies: list[float] = []
 
     def work(s: Session) -> None:

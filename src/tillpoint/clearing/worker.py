@@ -28,9 +28,8 @@ class DayWorker:
         settled."""
         now = time.monotonic() if now is None else now
         for day in self.tp.days.close_due():
-            self.pending[day] = now
             log.info(json.dumps({"event": "cut_off", "date": day.isoformat()}))
-        for day in self.tp.days.unsettled():  # closed before a restart, or by hand
+        for day in self.tp.days.unsettled():  # closed now, by hand, or before a restart
             self.pending.setdefault(day, now)
         settled = []
         for day, closed in sorted(self.pending.items()):

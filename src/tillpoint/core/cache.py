@@ -36,16 +36,9 @@ class ReadCache(Generic[K, V]):
         hit = self._entries.get(key)
         if hit is not None and self._valid(hit):
             return hit[0]
-        if hit is not None and still is not None:
-            now, epoch = time.monotonic(), self.db.epoch
-            if still(hit[0]):
-                self._entries[key] = (hit[0], now, epoch)
-                return hit[0]
-        now, epoch = (
-            time.monotonic(),
-            self.db.epoch,
-        )  # read before loading: a write meanwhile makes it stale
-        value = load()
+        # Read before checking or loading: a write meanwhile makes the entry stale.
+        now, epoch = time.monotonic(), self.db.epoch
+        value = hit[0] if hit is not None and still is not None and still(hit[0]) else load()
         self._entries[key] = (value, now, epoch)
         return value
 

@@ -87,7 +87,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def asyncio_running() -> bool:
+def _on_event_loop() -> bool:
     """Whether this thread runs an event loop."""
     try:
         asyncio.get_running_loop()
@@ -141,7 +141,7 @@ class Database:
         terminal host's hot reads: a session's unit of work costs several times the
         statement. On an event loop's thread over SQLite, the connection is kept for the
         next read (an idle autocommit connection holds no snapshot and no lock)."""
-        kept = self.inline_reads and asyncio_running()
+        kept = self.inline_reads and _on_event_loop()
         if kept:
             conn = self._quick.get(threading.get_ident())
             if conn is None or conn.closed:

@@ -85,10 +85,6 @@ class GroupCommitter:
         self.commits = 0  # for benchmarks and tests
         self.jobs = 0
 
-    def start(self) -> None:
-        """Take writes again after ``stop`` (a new committer takes them at once)."""
-        self._stopped = False
-
     def stop(self) -> None:
         """Take no new writes; those already submitted are still committed."""
         self._stopped = True

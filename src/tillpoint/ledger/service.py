@@ -113,14 +113,14 @@ def post_many(s: Session, postings: Sequence[Posting]) -> list[int]:
     """Several balanced entries in one statement per table (the terminal host's writer
     posts a whole batch of payments so); nothing is written if any does not balance.
     Gives the entries' ids, in order."""
+    if not postings:
+        return []
     kept = []
     for p in postings:
         lines = [(code, minor) for code, minor in p.lines if minor]
         if not lines or sum(minor for _, minor in lines) != 0:  # described only when it fails
             invariant(False, f"unbalanced {p.kind} entry: {lines}")
         kept.append(lines)
-    if not postings:
-        return []
     conn = s.connection()
     ids = list(
         conn.execute(

@@ -628,7 +628,7 @@ class Acquirer:
                 was = payment.status
                 _move(s, payment, to, cause, now)
                 _post_move(s, payment, was, t.mid, cause, now, day)
-                _count_in_batch(s, t.batch_id)  # the payment's batch: voids stay in batch
+                _count_in_batches(s, {t.batch_id: 1})  # voids stay in the payment's batch
                 if hold_to is not None and payment.original_id is not None:
                     _move(s, s.get_one(Payment, payment.original_id), hold_to, cause, now)
             _keep_answer(s, t, key, outcome, payment_id, now)
@@ -1079,7 +1079,7 @@ def _write_records(s: Session, records: Sequence[_Record]) -> list[Outcome]:
                 {"kind": r.kind, "status": r.status, "response_code": r.outcome.response_code,
                  "merchant_id": r.t.merchant_id, "shop_id": r.t.shop_id,
                  "terminal_id": r.t.terminal_id,
-                 "batch_id": r.t.batch_id,  # _count_in_batch refuses it if closed since
+                 "batch_id": r.t.batch_id,  # _count_in_batches refuses it if closed since
                  "stan": r.key.stan, "rrn": r.outcome.rrn, "auth_code": r.outcome.auth_code,
                  "amount_minor": r.amount.amount_minor, "currency": r.amount.currency,
                  "method": r.instrument.method, "card_org": r.outcome.card_org,
@@ -1110,7 +1110,7 @@ def _write_records(s: Session, records: Sequence[_Record]) -> list[Outcome]:
                                            r.amount.currency))  # fmt: skip
     ledger.post_many(s, postings)
     for r in records:
-        if r.after is not None and r.status is PaymentStatus.APPROVED and r.original_id:
+        if r.after is not None and r.status is PaymentStatus.APPROVED and r.original_id is not None:
             r.after(s, s.get_one(Payment, r.original_id))
     _keep_answers(s, [(r.t, r.key, r.outcome, i, r.now) for i, r in zip(ids, records, strict=True)])
     approved = Counter(r.t.batch_id for r in records if r.status is PaymentStatus.APPROVED)
@@ -1137,10 +1137,6 @@ def _keep_answers(
             for t, key, outcome, payment_id, at in answers
         ],
     )  # fmt: skip
-
-
-def _count_in_batch(s: Session, batch_id: int) -> None:
-    _count_in_batches(s, {batch_id: 1})
 
 
 def _count_in_batches(s: Session, counts: Mapping[int, int]) -> None:
