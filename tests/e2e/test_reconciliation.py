@@ -8,6 +8,7 @@ from pathlib import Path
 from tests.hosting import run_with_host
 
 from tillpoint.app import Tillpoint
+from tillpoint.clearing.dayend import reconcile_and_settle
 from tillpoint.clearing.models import SettlementStatus
 from tillpoint.core.money import Money
 from tillpoint.terminal.device import Device, DeviceState
@@ -35,7 +36,9 @@ def test_reconciliation(demo: Tillpoint, tmp_path: Path) -> None:
     first = demo.days.cut_off("ops")
     clean = demo.reconciliation.run(first)
     assert (clean.matched, clean.problems, clean.held) == (4, [], [])
-    assert demo.settlement.run(first)[0].status is SettlementStatus.PAID
+    (paid,) = demo.settlement.run(first)
+    assert paid.status is SettlementStatus.PAID
+    assert paid.transactions == 5  # movements: three sales, a void and a refund
 
     run_with_host(demo, day)
     second = demo.days.cut_off("ops")
@@ -45,15 +48,17 @@ def test_reconciliation(demo: Tillpoint, tmp_path: Path) -> None:
     lines[0][2] = str(int(lines[0][2]) + 1)
     lines.append(["CUP", "999999999999", "500", "CNY"])
     clearing.write_text("".join(",".join(x) + "\n" for x in [header, *lines]))
-    found = demo.reconciliation.run(second)
+    # As the day's-end worker does it: the settlement's sums alongside reconciliation,
+    # and the hold that reconciliation puts on the merchant respected all the same.
+    found, (held,) = reconcile_and_settle(demo.reconciliation, demo.settlement, second)
     assert sorted(p.status.value for p in found.problems) == ["amount_mismatch", "missing_at_host"]
     assert len(found.held) == 1 and found.matched == 3
     again = demo.reconciliation.run(second)  # a second run reports what the first found
     assert [(p.network_ref, p.status) for p in again.problems] == [
         (p.network_ref, p.status) for p in found.problems
     ]
-    (held,) = demo.settlement.run(second)
     assert held.status is SettlementStatus.HELD and held.payout_date is None
+    assert demo.settlement.run(second) == [held]  # settled once
     (released,) = demo.settlement.release(held.mid, "ops")
     assert released.status is SettlementStatus.PAID
     assert demo.ledger.check() == []

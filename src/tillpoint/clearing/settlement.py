@@ -35,7 +35,7 @@ from tillpoint.clearing.models import (
     SettlementStatus,
 )
 from tillpoint.context import Context, check_actor, check_reason
-from tillpoint.core.errors import NotFound, Refused
+from tillpoint.core.errors import NotFound, Refused, invariant
 from tillpoint.core.i18n import N_
 from tillpoint.core.money import DEFAULT_CURRENCY, Money
 from tillpoint.core.paging import check_limit
@@ -99,7 +99,15 @@ class _Figures:
     movement: int  # net: what the day's captures, undos and refunds owe the merchant
     refunds: int
     fees: int
-    transactions: int
+    transactions: int  # movements: sales and completions, voids and reversals, refunds
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A closed day's sums per merchant, the settlement run's input."""
+
+    day: date
+    merchants: tuple[_Figures, ...]
 
 
 class SettlementService:
@@ -109,8 +117,41 @@ class SettlementService:
         self.ctx = ctx
         self.days = days
 
-    def run(self, day: date, progress: Progress | None = None) -> list[SettlementView]:
-        """Settle every merchant with entries on ``day`` that is not settled yet."""
+    def run(
+        self, day: date, progress: Progress | None = None, figures: Figures | None = None
+    ) -> list[SettlementView]:
+        """Settle every merchant with entries on ``day`` that is not settled yet, from
+        the day's ``figures`` when they were summed already (see ``clearing.dayend``)."""
+        self.check_ready(day)
+        summed = self.figures(day) if figures is None else figures
+        invariant(summed.day == day, "a day settled with another day's figures")
+        todo = list(summed.merchants)
+        with self.ctx.db.read() as s:
+            done = set(
+                s.scalars(select(Settlement.merchant_id).where(Settlement.business_date == day))
+            )
+            due = fees_due(s, day)  # the data fees due, once for the whole run
+            # A merchant with no payments that day still pays a data fee that fell due.
+            quiet = set(due) - {f.merchant_id for f in todo}
+            for merchant_id in sorted(quiet):
+                mid = s.scalar(select(Merchant.mid).where(Merchant.id == merchant_id))
+                if mid is not None:
+                    todo.append(_Figures(merchant_id, mid, 0, 0, 0, 0))
+        todo = [f for f in todo if f.merchant_id not in done]
+        for start in range(0, len(todo), self.chunk):
+            self._settle(todo[start : start + self.chunk], day, due)
+            if progress is not None:
+                progress(min(start + self.chunk, len(todo)), len(todo))
+        with self.ctx.db.transaction() as s:  # the run is over: the next day may follow
+            s.execute(
+                update(BusinessDay)
+                .where(BusinessDay.business_date == day, BusinessDay.settled_at.is_(None))
+                .values(settled_at=self.ctx.now())
+            )
+        return self.show(day)
+
+    def check_ready(self, day: date) -> None:
+        """Refuse to settle a day that is still open, or before an earlier closed day."""
         if not self.days.is_closed(day):
             raise Refused(
                 "settle.day_open",
@@ -125,35 +166,14 @@ class SettlementService:
                 earlier=earlier[0].isoformat(),
                 day=day.isoformat(),
             )
-        figures = self._figures(day)
-        with self.ctx.db.read() as s:
-            done = set(
-                s.scalars(select(Settlement.merchant_id).where(Settlement.business_date == day))
-            )
-            due = fees_due(s, day)  # the data fees due, once for the whole run
-            # A merchant with no payments that day still pays a data fee that fell due.
-            quiet = set(due) - {f.merchant_id for f in figures}
-            for merchant_id in sorted(quiet):
-                mid = s.scalar(select(Merchant.mid).where(Merchant.id == merchant_id))
-                if mid is not None:
-                    figures.append(_Figures(merchant_id, mid, 0, 0, 0, 0))
-        todo = [f for f in figures if f.merchant_id not in done]
-        for start in range(0, len(todo), self.chunk):
-            self._settle(todo[start : start + self.chunk], day, due)
-            if progress is not None:
-                progress(min(start + self.chunk, len(todo)), len(todo))
-        with self.ctx.db.transaction() as s:  # the run is over: the next day may follow
-            s.execute(
-                update(BusinessDay)
-                .where(BusinessDay.business_date == day, BusinessDay.settled_at.is_(None))
-                .values(settled_at=self.ctx.now())
-            )
-        return self.show(day)
 
-    def _figures(self, day: date) -> list[_Figures]:
+    def figures(self, day: date) -> Figures:
         """Every merchant's movements of the day, in one pass over the day's lines,
         grouped by account code (joining each line to its account and merchant would
-        cost more than the sums); the merchants of the codes are looked up afterwards."""
+        cost more than the sums); the merchants of the codes are looked up afterwards.
+        An entry's lines on the merchant's account are its amount and, for a capture or
+        its undoing, the fee: the movements are counted by the lines that are not fees
+        (counting distinct payments instead doubled the time of the pass)."""
         line, kind = JournalLine.amount_minor, JournalEntry.kind
         is_fee = ((kind == EntryKind.CAPTURE) & (line > 0)) | (
             (kind == EntryKind.CAPTURE_UNDONE) & (line < 0)
@@ -165,7 +185,7 @@ class SettlementService:
                     -func.sum(line),
                     func.sum(case((kind == EntryKind.REFUND, line), else_=0)),
                     func.sum(case((is_fee, line), else_=0)),
-                    func.count(func.distinct(JournalEntry.payment_id)),
+                    func.sum(case((is_fee, 0), else_=1)),
                 )
                 .select_from(JournalEntry)
                 .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
@@ -192,7 +212,7 @@ class SettlementService:
             for code, movement, refunds, fees, n in sums
             if code in owners and owners[code][1] is not None
         ]  # fmt: skip
-        return sorted(figures, key=lambda f: f.merchant_id)
+        return Figures(day, tuple(sorted(figures, key=lambda f: f.merchant_id)))
 
     def show(self, day: date, mid: str | None = None) -> list[SettlementView]:
         with self.ctx.db.read() as s:

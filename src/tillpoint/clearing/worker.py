@@ -11,6 +11,7 @@ import time
 from datetime import date
 
 from tillpoint.app import Tillpoint
+from tillpoint.clearing.dayend import reconcile_and_settle
 
 log = logging.getLogger("tillpoint.settlement")
 TICK_S = 30.0
@@ -35,8 +36,8 @@ class DayWorker:
         for day, closed in sorted(self.pending.items()):
             if now - closed < self.grace_s:
                 break  # days are settled in date order
-            matched = self.tp.reconciliation.run(day)  # a mismatch holds its merchant
-            rows = self.tp.settlement.run(day)
+            # a mismatch holds its merchant
+            matched, rows = reconcile_and_settle(self.tp.reconciliation, self.tp.settlement, day)
             del self.pending[day]
             settled.append(day)
             log.info(
