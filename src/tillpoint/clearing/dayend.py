@@ -6,7 +6,7 @@ The settlement run's figures (one pass over the day's ledger lines, the longest 
 the run) do not depend on reconciliation: a mismatch only holds a merchant's payout,
 which the run reads afterwards. So they are summed on a second thread while
 reconciliation reads the clearing files; both spend their time inside the database
-library, which lets the other thread run, so a second core does half the work.
+library, which lets the other thread run, so a second core shares the work.
 """
 
 from __future__ import annotations
