@@ -24,7 +24,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(port: int, deadline_s: float = 30.0) -> None:
+def wait_for(port: int, deadline_s: float = 90.0) -> None:
+    """Wait for a server to listen: long enough for a loaded machine (it returns at once)."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         try:
