@@ -28,10 +28,6 @@ def reconcile_and_settle(
     settlement.check_ready(day)
     with ThreadPoolExecutor(1, thread_name_prefix="figures") as pool:
         figures = pool.submit(settlement.figures, day)
-        try:
-            matched = reconciliation.run(day)
-        except BaseException:
-            figures.cancel()
-            raise
+        matched = reconciliation.run(day)
         rows = settlement.run(day, progress, figures.result())
     return matched, rows

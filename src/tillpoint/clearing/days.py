@@ -18,6 +18,8 @@ from tillpoint.clearing.models import BusinessDay
 from tillpoint.context import Context, check_actor
 from tillpoint.core.cache import ReadCache
 from tillpoint.core.clock import business_date
+from tillpoint.core.errors import Refused
+from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import JournalEntry
 
 
@@ -50,6 +52,15 @@ class BusinessDays:
     def is_closed(self, day: date) -> bool:
         last = self.last_closed()
         return last is not None and day <= last
+
+    def check_closed(self, day: date) -> None:
+        """Refuse work that needs the day closed (reconciling it, settling it)."""
+        if not self.is_closed(day):
+            raise Refused(
+                "settle.day_open",
+                N_("Business day {day} is still open: cut it off first"),
+                day=day.isoformat(),
+            )
 
     def unsettled(self) -> list[date]:
         """The closed days whose settlement run has not finished, oldest first."""

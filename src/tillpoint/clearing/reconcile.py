@@ -41,8 +41,6 @@ from tillpoint.clearing.models import (
     ReconciliationRun,
 )
 from tillpoint.context import Context
-from tillpoint.core.errors import Refused
-from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import EntryKind
 from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.payments.models import Payment
@@ -138,12 +136,7 @@ class ReconciliationService:
 
     def run(self, day: date) -> Reconciliation:
         """Match the day once; a second run reports what the first found."""
-        if not self.days.is_closed(day):
-            raise Refused(
-                "settle.day_open",
-                N_("Business day {day} is still open: cut it off first"),
-                day=day.isoformat(),
-            )
+        self.days.check_closed(day)
         with self.ctx.db.transaction() as s:
             done = s.get(ReconciliationRun, day)
             if done is not None:

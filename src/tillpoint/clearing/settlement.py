@@ -152,12 +152,7 @@ class SettlementService:
 
     def check_ready(self, day: date) -> None:
         """Refuse to settle a day that is still open, or before an earlier closed day."""
-        if not self.days.is_closed(day):
-            raise Refused(
-                "settle.day_open",
-                N_("Business day {day} is still open: cut it off first"),
-                day=day.isoformat(),
-            )
+        self.days.check_closed(day)
         earlier = [d for d in self.days.unsettled() if d < day]
         if earlier:
             raise Refused(
