@@ -163,9 +163,12 @@ class SettlementService:
             )
 
     def figures(self, day: date) -> Figures:
-        """Every merchant's movements of the day, in one pass over the day's lines,
-        grouped by account code (joining each line to its account and merchant would
-        cost more than the sums); the merchants of the codes are looked up afterwards.
+        """Every merchant's movements of the day, in one pass over the day's entries and
+        their merchant lines, read from the indexes alone, grouped by account code
+        (joining each line to its account and merchant would cost more than the sums;
+        summing each merchant's lines through an index by account instead looks up an
+        entry per line, all over the table); the merchants of the codes are looked up
+        afterwards.
         An entry's lines on the merchant's account are its amount and, for a capture or
         its undoing, the fee: the movements are counted by the lines that are not fees
         (counting distinct payments instead made the pass 30-70% slower)."""
@@ -187,10 +190,14 @@ class SettlementService:
                 .where(
                     JournalEntry.business_date == day,
                     kind.in_((EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)),
-                    JournalLine.account_code.like("merchant:%:payable"),
+                    # The merchants' accounts, as a range of the index (a LIKE is
+                    # checked line by line): their payables are kept below.
+                    JournalLine.account_code > "merchant:",
+                    JournalLine.account_code < "merchant;",
                 )
                 .group_by(JournalLine.account_code)
             ).all()
+            sums = [row for row in sums if row[0].endswith(":payable")]
             codes = [row[0] for row in sums]
             owners = {
                 code: (merchant_id, mid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tillpoint.core.db import Base, UTCDateTime, str_enum
@@ -47,21 +47,29 @@ class LedgerAccount(Base):
 
 class JournalEntry(Base):
     __tablename__ = "journal_entries"
+    # A day's entries by kind, with their payments: a day's end (reconciliation and the
+    # settlement run) reads a closed day's entries from this index, not from the table.
+    __table_args__ = (Index("ix_journal_entries_day", "business_date", "kind", "payment_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind))
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
-    business_date: Mapped[date] = mapped_column(Date, index=True)
+    business_date: Mapped[date] = mapped_column(Date)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     memo: Mapped[str] = mapped_column(String(200))
 
 
 class JournalLine(Base):
     __tablename__ = "journal_lines"
-    __table_args__ = (CheckConstraint("amount_minor <> 0", name="nonzero"),)
+    __table_args__ = (
+        CheckConstraint("amount_minor <> 0", name="nonzero"),
+        # An entry's lines with their accounts and amounts: the settlement run sums a
+        # day's merchant lines from this index, not from the table.
+        Index("ix_journal_lines_entry", "entry_id", "account_code", "amount_minor"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
     account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"), index=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # debit +, credit -
     currency: Mapped[str] = mapped_column(String(3))
