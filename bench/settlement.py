@@ -6,10 +6,10 @@ business day's reconciliation and settlement, timed end to end.
 
 Prints the time to load the data (not part of the figure), the time of reconciliation
 and settlement together (``clearing.dayend``, as the day's-end worker runs them: the
-settlement's sums on a second thread alongside reconciliation), rows/s, the CPU time
-and what the timed part read from the disk (pages the kernel evicted during the load;
-see docs/performance.md) and the process's peak memory; asserts nothing. Target (2 cores, SQLite): 10 million rows in at
-most 60 s.
+settlement's sums on a second thread alongside reconciliation), rows/s, the timed
+part's CPU time and what it read from the disk (pages the kernel evicted during the
+load; see docs/performance.md), and the process's peak memory; asserts nothing.
+Target (2 cores, SQLite): 10 million rows in at most 60 s.
 """
 
 from __future__ import annotations
@@ -139,12 +139,11 @@ def main() -> None:
         loaded = time.perf_counter() - t0
         day = tp.days.cut_off("bench")
         os.sync()  # the load's gigabytes reach the disk now, not during the timed part
-        cpu, read = os.times(), disk_read()
+        cpu_start, read_start = os.times(), disk_read()
         t1 = time.perf_counter()
         matched, settled = reconcile_and_settle(tp.reconciliation, tp.settlement, day)
-        t3 = time.perf_counter()
-        run = t3 - t1
-        cpu_end, read = os.times(), disk_read() - read
+        run = time.perf_counter() - t1
+        cpu_end, read = os.times(), disk_read() - read_start
         tp.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     payout = sum(r.payout_minor for r in settled)
@@ -157,7 +156,8 @@ def main() -> None:
     print(f"settlement: {len(settled):,} settlements, payouts {payout / 100:,.2f} CNY")
     print(f"clearing + settlement: {run:.2f} s, {args.rows / run:,.0f} rows/s")
     print(
-        f"CPU: {cpu_end.user - cpu.user:.1f} s user, {cpu_end.system - cpu.system:.1f} s system;"
+        f"CPU: {cpu_end.user - cpu_start.user:.1f} s user,"
+        f" {cpu_end.system - cpu_start.system:.1f} s system;"
         f" read from disk: {read / 1e9:.2f} GB"
     )
     print(f"peak memory: {peak_mb:.0f} MB")

@@ -174,11 +174,9 @@ class SettlementService:
 
     def figures(self, day: date) -> Figures:
         """Every merchant's movements of the day, in one pass over the day's entries and
-        their merchant lines, read from the indexes alone, grouped by account code
-        (joining each line to its account and merchant would cost more than the sums;
-        summing each merchant's lines through an index by account instead looks up an
-        entry per line, all over the table); the merchants of the codes are looked up
-        afterwards.
+        their merchant lines (read from covering indexes, not the tables), grouped by
+        account code; the merchants of the codes are looked up afterwards (joining each
+        line to its account and merchant would cost more than the sums).
         An entry's lines on the merchant's account are its amount and, for a capture or
         its undoing, the fee: the movements are counted by the lines that are not fees
         (counting distinct payments instead made the pass 30-70% slower)."""
