@@ -59,12 +59,13 @@ def load(tp: object, mids: list[str], ids: dict[str, int], rows: int) -> str:
     entries, and the card network's clearing file of the day, as the host and the
     simulator would have written them."""
     day = tp.days.open_date()  # type: ignore[attr-defined]
+    today = day.isoformat()
     raw = tp.ctx.db.engine.raw_connection()  # type: ignore[attr-defined]
     cur = raw.cursor()
     cur.execute("PRAGMA foreign_keys=OFF")  # the payments name no real terminal or batch
     clearing = tp.ctx.settings.network_directory()  # type: ignore[attr-defined]
     clearing.mkdir(parents=True, exist_ok=True)
-    network = (clearing / f"clearing-{day.isoformat()}.csv").open("w", encoding="utf-8")
+    network = (clearing / f"clearing-{today}.csv").open("w", encoding="utf-8")
     network.write("org,ref,amount_minor,currency\n")
     at = "2026-11-25 10:00:00.000000"
     rnd = random.Random(7)
@@ -80,15 +81,16 @@ def load(tp: object, mids: list[str], ids: dict[str, int], rows: int) -> str:
             fee = 0 if refund else (amount * 5 + 500) // 1000
             payments.append((i, "refund" if refund else "sale", "approved", "00", ids[mid], 1, 1,
                              1, f"{i % 999_999:06d}", rrn, amount, "CNY", "debit", "CUP", 1,
-                             "621234*********0012", "token", "051", day.isoformat(), 0, fee, at,
+                             "621234*********0012", "token", "051", today, 0, fee, at,
                              at))  # fmt: skip
-            entries.append((i, "refund" if refund else "capture", i, day.isoformat(), at, "bench"))
+            kind = "refund" if refund else "capture"
+            entries.append((i, kind, i, today, at, "bench"))
             sign = -1 if refund else 1
-            lines += [(i, "receivable:CUP", sign * amount, "CNY"),
-                      (i, f"merchant:{mid}:payable", -sign * amount, "CNY")]  # fmt: skip
+            lines += [(i, "receivable:CUP", sign * amount, "CNY", today, kind),
+                      (i, f"merchant:{mid}:payable", -sign * amount, "CNY", today, kind)]  # fmt: skip
             if fee:
-                lines += [(i, f"merchant:{mid}:payable", fee, "CNY"),
-                          (i, "income:fees", -fee, "CNY")]  # fmt: skip
+                lines += [(i, f"merchant:{mid}:payable", fee, "CNY", today, kind),
+                          (i, "income:fees", -fee, "CNY", today, kind)]  # fmt: skip
             network.write(f"CUP,{rrn},{sign * amount},CNY\n")
         cur.execute("BEGIN IMMEDIATE")
         cur.executemany(
@@ -104,14 +106,14 @@ def load(tp: object, mids: list[str], ids: dict[str, int], rows: int) -> str:
             entries,
         )
         cur.executemany(
-            "INSERT INTO journal_lines (entry_id, account_code, amount_minor, currency) "
-            "VALUES (?,?,?,?)",
+            "INSERT INTO journal_lines (entry_id, account_code, amount_minor, currency, "
+            "business_date, kind) VALUES (?,?,?,?,?,?)",
             lines,
         )
         cur.execute("COMMIT")
     network.close()
     raw.close()
-    return day.isoformat()
+    return today
 
 
 def disk_read() -> int:

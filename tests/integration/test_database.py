@@ -1,7 +1,10 @@
 """The database itself enforces what matters, even when the services are bypassed;
 and the migrations describe exactly the models."""
 
+from datetime import date
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -9,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from tests.conftest import approved, business_application
 
 from tillpoint.app import Tillpoint
-from tillpoint.core.migrate import current_revision, head_revision
+from tillpoint.core.migrate import alembic_config, current_revision, head_revision, upgrade
+from tillpoint.ledger import service as ledger
+from tillpoint.ledger.models import EntryKind
 from tillpoint.schema import metadata
 
 
@@ -18,6 +23,29 @@ def test_migrations_match_the_models(tp: Tillpoint) -> None:
     with tp.ctx.db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_lines_take_their_entrys_date_and_kind_when_the_schema_is_upgraded(
+    tp: Tillpoint,
+) -> None:
+    mid = approved(tp, business_application())
+    with tp.ctx.db.transaction() as s:
+        ledger.post(s, EntryKind.CAPTURE, ledger.capture_lines("CUP", mid, 10_000, 50),
+                    business_date=date(2026, 11, 24), at=tp.ctx.now(), memo="sale")  # fmt: skip
+        ledger.post(s, EntryKind.REFUND, ledger.refund_lines("CUP", mid, 4_000),
+                    business_date=date(2026, 11, 25), at=tp.ctx.now(), memo="refund")  # fmt: skip
+    lines = "SELECT entry_id, account_code, amount_minor, business_date, kind FROM journal_lines"
+    with tp.ctx.db.engine.connect() as c:
+        before = c.execute(text(lines + " ORDER BY id")).all()
+    assert {(str(r.business_date), r.kind) for r in before} == {
+        ("2026-11-24", "capture"), ("2026-11-25", "refund")
+    }  # fmt: skip
+    with tp.ctx.db.engine.begin() as c:  # back to the revision before the lines had them
+        command.downgrade(alembic_config(c), "0009")
+    upgrade(tp.ctx.db)
+    with tp.ctx.db.engine.connect() as c:
+        assert c.execute(text(lines + " ORDER BY id")).all() == before
+    assert tp.ledger.check() == []
 
 
 def _ids(tp: Tillpoint) -> tuple[int, int, int, int, int]:

@@ -55,10 +55,12 @@ def check(as_json: JsonOpt = False) -> None:
     elif not problems:
         say(_("The ledger balances: debits equal credits in every entry and overall."))
     else:
+        where = {"entry": _("entry"), "total": _("total"),
+                 "line": _("line: date or kind differs from its entry")}  # fmt: skip
         table(
             _("The ledger does not balance"),
             [_("Where"), _("Reference"), _("Currency"), _("Off by")],
-            [(_("entry") if p.what == "entry" else _("total"), p.ref, p.currency,
+            [(where[p.what], p.ref, p.currency,
               money(p.imbalance_minor, p.currency or "CNY"))
              for p in problems],
         )  # fmt: skip

@@ -47,8 +47,8 @@ class LedgerAccount(Base):
 
 class JournalEntry(Base):
     __tablename__ = "journal_entries"
-    # A day's entries by kind, with their payments: a day's end (reconciliation and the
-    # settlement run) reads a closed day's entries from this index, not from the table.
+    # A day's entries by kind, with their payments: reconciliation reads a closed day's
+    # entries from this index, not from the table.
     __table_args__ = (Index("ix_journal_entries_day", "business_date", "kind", "payment_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -60,16 +60,21 @@ class JournalEntry(Base):
 
 
 class JournalLine(Base):
+    """One account's part of an entry. It repeats its entry's business date and kind
+    (both fixed when the entry is posted; `ledger check` proves they agree), so that an
+    account's lines of a day are one range of the account index: the settlement run
+    sums each merchant's day there, without visiting the entries."""
+
     __tablename__ = "journal_lines"
     __table_args__ = (
         CheckConstraint("amount_minor <> 0", name="nonzero"),
-        # An entry's lines with their accounts and amounts: the settlement run sums a
-        # day's merchant lines from this index, not from the table.
-        Index("ix_journal_lines_entry", "entry_id", "account_code", "amount_minor"),
+        Index("ix_journal_lines_account", "account_code", "business_date", "kind", "amount_minor"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
-    account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"))
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # debit +, credit -
     currency: Mapped[str] = mapped_column(String(3))
+    business_date: Mapped[date] = mapped_column(Date)  # its entry's
+    kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind))  # its entry's

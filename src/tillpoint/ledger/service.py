@@ -136,7 +136,7 @@ def post_many(s: Session, postings: Sequence[Posting]) -> list[int]:
         _INSERT_LINE,
         [
             {"entry_id": entry_id, "account_code": code, "amount_minor": minor,
-             "currency": p.currency}
+             "currency": p.currency, "business_date": p.business_date, "kind": p.kind}
             for entry_id, p, lines in zip(ids, postings, kept, strict=True)
             for code, minor in lines
         ],
@@ -187,7 +187,7 @@ class Balance:
 
 @dataclass(frozen=True)
 class Problem:
-    what: str  # "entry" or "total"
+    what: str  # "entry", "total" or "line" (a line whose date or kind is not its entry's)
     ref: str
     currency: str
     imbalance_minor: int
@@ -213,7 +213,8 @@ class LedgerService:
             ]
 
     def check(self) -> list[Problem]:
-        """Debits equal credits in every entry and overall, per currency. Empty: sound."""
+        """Debits equal credits in every entry and overall, per currency, every entry has
+        lines, and every line has its entry's date and kind. Empty: sound."""
         with self.ctx.db.read() as s:
             total = func.sum(JournalLine.amount_minor)
             per_entry = s.execute(
@@ -231,8 +232,17 @@ class LedgerService:
                 .outerjoin(JournalLine, JournalLine.entry_id == JournalEntry.id)
                 .where(JournalLine.id.is_(None))
             ).scalars()
+            astray = s.execute(
+                select(JournalLine.id, JournalLine.currency)
+                .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+                .where(
+                    (JournalLine.business_date != JournalEntry.business_date)
+                    | (JournalLine.kind != JournalEntry.kind)
+                )
+            ).all()
             return (
                 [Problem("entry", str(e), c, int(x)) for e, c, x in per_entry]
                 + [Problem("total", c, c, int(x)) for c, x in overall]
                 + [Problem("entry", str(e), "", 0) for e in empty]
+                + [Problem("line", str(line), c, 0) for line, c in astray]
             )
