@@ -182,3 +182,17 @@ def test_demo_is_safe_to_run_twice(run: Run, monkeypatch: pytest.MonkeyPatch) ->
     assert (t["status"], t["mid"], t["tmk_kcv"]) == ("shipped", "898310054110001", "08D7B4FB")
     code, out, _ = run("operators", "verify", "10000001", "001", "--password", "1234")
     assert (code, out.strip()) == (0, "Password accepted.")
+
+
+def test_a_quiet_day_closed_reconciled_and_checked(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run("settle", "cutoff", "--json")
+    day = json.loads(out)["closed"]
+    code, out, _ = run("settle", "reconcile", "--date", day)
+    assert (code, out.strip()) == (0, f"{day}: references matched: 0; not matched: 0.")
+    monkeypatch.setenv("TILLPOINT_LOCALE", "zh_CN")
+    code, out, _ = run("settle", "reconcile", "--date", day)  # reports the first run
+    assert (code, out.strip()) == (0, f"{day}：相符 0 笔，不符 0 笔。")
+    code, out, _ = run("ledger", "check", "--json")
+    assert (code, json.loads(out)) == (0, {"balanced": True, "problems": []})

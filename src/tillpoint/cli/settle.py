@@ -181,7 +181,7 @@ def reconcile(day: DateOpt, as_json: JsonOpt = False) -> None:
                    "problems": problems, "held_merchants": len(result.held)})  # fmt: skip
         return
     say(
-        _("{day}: {matched} references match, {problems} do not.").format(
+        _("{day}: references matched: {matched}; not matched: {problems}.").format(
             day=when, matched=result.matched, problems=len(result.problems)
         )
     )
