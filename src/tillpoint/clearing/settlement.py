@@ -164,7 +164,7 @@ class SettlementService:
     def figures(self, day: date) -> Figures:
         """Every merchant's movements of the day: the day's lines of each merchant's
         payable account, one range of the lines' account index each (account, date,
-        kind, amount), read in account order and summed as they come: no entry is
+        entry, kind, amount), read in account order and summed as they come: no entry is
         visited and nothing is sorted. An entry's lines on the merchant's account are its
         amount and, for a capture or its undoing, the fee: the movements are counted by
         the lines that are not fees (counting distinct payments would sort them)."""

@@ -63,13 +63,16 @@ class JournalLine(Base):
     """One account's part of an entry. It repeats its entry's business date and kind
     (both fixed when the entry is posted; `ledger check` proves they agree), so that an
     account's lines of a day are one range of the account index: the settlement run
-    sums each merchant's day there, without visiting the entries."""
+    sums each merchant's day there, without visiting the entries. In that range the
+    lines are in entry order, so a new line goes at its end, as it did when the index
+    was by account alone; kind and amount only ride along."""
 
     __tablename__ = "journal_lines"
     __table_args__ = (
         CheckConstraint("amount_minor <> 0", name="nonzero"),
-        Index("ix_journal_lines_account", "account_code", "business_date", "kind", "amount_minor"),
-    )
+        Index("ix_journal_lines_account", "account_code", "business_date", "entry_id", "kind",
+              "amount_minor"),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)

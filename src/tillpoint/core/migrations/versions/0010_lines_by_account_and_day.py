@@ -1,5 +1,5 @@
 """journal lines repeat their entry's business date and kind; an account's lines of a
-day are one range of the account index (account, date, kind, amount)
+day are one range of the account index (account, date, entry, kind, amount)
 
 Revision ID: 0010
 Revises: 0009
@@ -38,7 +38,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_journal_lines_entry_id"), ["entry_id"])
         batch_op.drop_index("ix_journal_lines_account_code")
         batch_op.create_index(
-            "ix_journal_lines_account", ["account_code", "business_date", "kind", "amount_minor"]
+            "ix_journal_lines_account",
+            ["account_code", "business_date", "entry_id", "kind", "amount_minor"],
         )
 
 
