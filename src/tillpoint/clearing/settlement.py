@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
@@ -46,6 +47,7 @@ from tillpoint.merchants.services import find_merchant
 
 Progress = Callable[[int, int], None]  # (done, of)
 PAYING = (SettlementStatus.PAID, SettlementStatus.HELD)  # a settlement that pays something
+_READERS = 4  # connections summing a day side by side (see figures)
 
 
 @dataclass(frozen=True)
@@ -165,14 +167,29 @@ class SettlementService:
         """Every merchant's movements of the day: the day's lines of each merchant's
         payable account, one range of the lines' account index each (account, date,
         entry, kind, amount), read in account order and summed as they come: no entry is
-        visited and nothing is sorted. An entry's lines on the merchant's account are its
-        amount and, for a capture or its undoing, the fee: the movements are counted by
-        the lines that are not fees (counting distinct payments would sort them)."""
+        visited and nothing is sorted. The merchants are shared among a few readers, each
+        on a connection of its own: a day's end reads a cold database, and the ranges lie
+        scattered in the file, so several reads outstanding at once keep the disk busy
+        (ten million payments: 12 s instead of 32 s from the disk with four). A closed
+        day's lines no longer change, so the readers need not share a snapshot."""
+        with ThreadPoolExecutor(_READERS, thread_name_prefix="sums") as pool:
+            parts = list(pool.map(self._sums, [day] * _READERS, range(_READERS)))
+        figures = [f for part in parts for f in part]
+        return Figures(day, tuple(sorted(figures, key=lambda f: f.merchant_id)))
+
+    def _sums(self, day: date, reader: int) -> list[_Figures]:
+        """The figures of the merchants whose id leaves ``reader`` when divided by the
+        number of readers. An entry's lines on the merchant's account are its amount and,
+        for a capture or its undoing, the fee: the movements are counted by the lines
+        that are not fees (counting distinct payments would sort them)."""
         line, kind = JournalLine.amount_minor, JournalLine.kind
         is_fee = ((kind == EntryKind.CAPTURE) & (line > 0)) | (
             (kind == EntryKind.CAPTURE_UNDONE) & (line < 0)
         )
-        payables = select(LedgerAccount.code).where(LedgerAccount.code.like("merchant:%:payable"))
+        payables = select(LedgerAccount.code).where(
+            LedgerAccount.code.like("merchant:%:payable"),
+            LedgerAccount.merchant_id % _READERS == reader,
+        )
         with self.ctx.db.read() as s:
             sums = s.execute(
                 select(
@@ -197,13 +214,12 @@ class SettlementService:
                     .where(LedgerAccount.code.in_(payables))
                 )
             }
-        figures = [
+        return [
             _Figures(owners[code][0], str(owners[code][1]), int(movement), int(refunds),
                      int(fees), int(n))
             for code, movement, refunds, fees, n in sums
             if code in owners and owners[code][1] is not None
         ]  # fmt: skip
-        return Figures(day, tuple(sorted(figures, key=lambda f: f.merchant_id)))
 
     def show(self, day: date, mid: str | None = None) -> list[SettlementView]:
         with self.ctx.db.read() as s:
