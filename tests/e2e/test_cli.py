@@ -194,5 +194,12 @@ def test_a_quiet_day_closed_reconciled_and_checked(
     monkeypatch.setenv("TILLPOINT_LOCALE", "zh_CN")
     code, out, _ = run("settle", "reconcile", "--date", day)  # reports the first run
     assert (code, out.strip()) == (0, f"{day}：相符 0 笔，不符 0 笔。")
+    code, out, _ = run("settle", "run", "--date", day, "--json")
+    assert (code, json.loads(out)) == (0, [])
+    code, out, _ = run("settle", "export", "--date", day)
+    assert (code, out.strip()) == (0, f"已将 0 笔划款写入 payouts-{day}.csv")
+    monkeypatch.setenv("TILLPOINT_LOCALE", "en")
+    code, out, _ = run("settle", "export", "--date", day)
+    assert (code, out.strip()) == (0, f"Payouts written to payouts-{day}.csv: 0")
     code, out, _ = run("ledger", "check", "--json")
     assert (code, json.loads(out)) == (0, {"balanced": True, "problems": []})

@@ -118,7 +118,7 @@ def export(
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
-    say(_("{n} payouts written to {path}").format(n=text.count("\n") - 1, path=path))
+    say(_("Payouts written to {path}: {n}").format(n=text.count("\n") - 1, path=path))
 
 
 @settle.command("hold", help=_("Hold a merchant's payouts until released (--reason)."))
