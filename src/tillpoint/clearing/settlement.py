@@ -186,7 +186,7 @@ class SettlementService:
         is_fee = ((kind == EntryKind.CAPTURE) & (line > 0)) | (
             (kind == EntryKind.CAPTURE_UNDONE) & (line < 0)
         )
-        payables = select(LedgerAccount.code).where(
+        mine = (
             LedgerAccount.code.like("merchant:%:payable"),
             LedgerAccount.merchant_id % _READERS == reader,
         )
@@ -200,7 +200,7 @@ class SettlementService:
                     func.sum(case((is_fee, 0), else_=1)),
                 )
                 .where(
-                    JournalLine.account_code.in_(payables),
+                    JournalLine.account_code.in_(select(LedgerAccount.code).where(*mine)),
                     JournalLine.business_date == day,
                     kind.in_((EntryKind.CAPTURE, EntryKind.CAPTURE_UNDONE, EntryKind.REFUND)),
                 )
@@ -211,7 +211,7 @@ class SettlementService:
                 for code, merchant_id, mid in s.execute(
                     select(LedgerAccount.code, Merchant.id, Merchant.mid)
                     .join(Merchant, Merchant.id == LedgerAccount.merchant_id)
-                    .where(LedgerAccount.code.in_(payables))
+                    .where(*mine)
                 )
             }
         return [
