@@ -6,12 +6,16 @@ import io
 from datetime import date, timedelta
 
 import pytest
-from tests.conftest import approved, business_application
+from sqlalchemy import text
+from tests.conftest import POSTGRES_URL, Databases, approved, business_application
 
-from tillpoint.app import Tillpoint
+from tillpoint.app import Tillpoint, open_app
 from tillpoint.clearing.models import SettlementStatus
 from tillpoint.core.clock import FixedClock
+from tillpoint.core.db import Database
 from tillpoint.core.errors import Refused
+from tillpoint.core.migrate import upgrade
+from tillpoint.core.settings import Settings
 from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind
 
@@ -127,3 +131,34 @@ def test_terminal_data_fees_fall_due_after_the_free_days(tp: Tillpoint, clock: F
         date(2029, 2, 28),
         date(2030, 2, 28),
     ]
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL (TILLPOINT_TEST_POSTGRES_URL)")
+def test_a_day_settles_on_a_database_with_an_icu_collation(
+    databases: Databases, settings: Settings, clock: FixedClock
+) -> None:
+    """Under an ICU collation punctuation sorts apart from byte order (':' and ';' are
+    ignored), so nothing may pick the merchants' accounts by a range of codes."""
+    name = f"{databases.prefix}_icu"
+    with databases.admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu"
+                       " ICU_LOCALE 'zh-Hans-CN' LOCALE 'C.UTF-8'"))  # fmt: skip
+    url = databases.base_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        db = Database(url)
+        upgrade(db)
+        db.dispose()
+        tp = open_app(settings.model_copy(update={"database_url": url}), clock=clock)
+        mids = [approved(tp, business_application(n)) for n in (1, 2, 3, 4, 5)]
+        for n, mid in enumerate(mids, 1):
+            book(tp, mid, 10_000 * n, 50 * n)
+        day = tp.days.cut_off("ops")
+        rows = tp.settlement.run(day)
+        assert sorted((r.mid, r.gross_minor, r.fees_minor, r.payout_minor) for r in rows) == sorted(
+            (mid, 10_000 * n, 50 * n, 9_950 * n) for n, mid in enumerate(mids, 1)
+        )
+        assert tp.ledger.check() == []
+        tp.close()
+    finally:
+        databases.drop(url)
