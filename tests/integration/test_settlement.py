@@ -150,15 +150,17 @@ def test_a_day_settles_on_a_database_with_an_icu_collation(
         upgrade(db)
         db.dispose()
         tp = open_app(settings.model_copy(update={"database_url": url}), clock=clock)
-        mids = [approved(tp, business_application(n)) for n in (1, 2, 3, 4, 5)]
-        for n, mid in enumerate(mids, 1):
-            book(tp, mid, 10_000 * n, 50 * n)
-        day = tp.days.cut_off("ops")
-        rows = tp.settlement.run(day)
-        assert sorted((r.mid, r.gross_minor, r.fees_minor, r.payout_minor) for r in rows) == sorted(
-            (mid, 10_000 * n, 50 * n, 9_950 * n) for n, mid in enumerate(mids, 1)
-        )
-        assert tp.ledger.check() == []
-        tp.close()
+        try:
+            mids = [approved(tp, business_application(n)) for n in (1, 2, 3, 4, 5)]
+            for n, mid in enumerate(mids, 1):
+                book(tp, mid, 10_000 * n, 50 * n)
+            rows = tp.settlement.run(tp.days.cut_off("ops"))
+            got = sorted((r.mid, r.gross_minor, r.fees_minor, r.payout_minor) for r in rows)
+            assert got == sorted(
+                (mid, 10_000 * n, 50 * n, 9_950 * n) for n, mid in enumerate(mids, 1)
+            )
+            assert tp.ledger.check() == []
+        finally:
+            tp.close()
     finally:
         databases.drop(url)

@@ -187,7 +187,7 @@ class SettlementService:
             (kind == EntryKind.CAPTURE_UNDONE) & (line < 0)
         )
         mine = (
-            LedgerAccount.code.like("merchant:%:payable"),
+            LedgerAccount.code.like(ledger.payable("%")),  # every merchant's payable
             LedgerAccount.merchant_id % _READERS == reader,
         )
         with self.ctx.db.read() as s:
