@@ -35,6 +35,9 @@ async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
         )
     )
     workers = [
+        # Calls a network approved that are not on our books (the last run stopped
+        # between the two) are reversed there: at once, then every few seconds.
+        asyncio.create_task(acquirer.intents.run()),
         asyncio.create_task(DayWorker(tp).run()),
         asyncio.create_task(housekeeping(api.state.services)),
         asyncio.create_task(WebhookWorker(tp).run()),

@@ -28,6 +28,7 @@ class AuthKind(StrEnum):
     SALE = "sale"
     PREAUTH = "preauth"
     BALANCE = "balance"
+    REFUND = "refund"  # as an issuer records a refund it took (never in a CardRequest)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ class CardNetwork(Protocol):
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
         """Undo a transaction named by its reference (a reversal): an authorisation is
-        released, a cancellation is itself undone. An unknown reference is fine."""
+        released, a cancellation, capture or refund is itself undone. Any number of
+        times, always 00. An unknown reference is remembered: a request arriving later
+        under it is refused (a reversal may overtake its original)."""
         ...
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:

@@ -68,7 +68,7 @@ class _Auth:
     amount: Money
     answer: NetworkAnswer
     reversed: bool = False
-    cancels: str | None = None  # a void: the reference it undid
+    cancels: str | None = None  # a void: the reference it undid; a refund: its sale
     completes: str | None = None  # a completion: the hold it captured
     ref: str = ""
     captured: Money | None = None
@@ -86,7 +86,9 @@ CREATE TABLE IF NOT EXISTS auths (
     org TEXT, issuer_id TEXT NOT NULL, auth_code TEXT, reversed INTEGER NOT NULL,
     cancels TEXT, completes TEXT, captured_minor INTEGER, refunded_minor INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS early_reversals (ref TEXT PRIMARY KEY);
 """
+REVERSED_FIRST = "22"  # the answer to a request whose reversal arrived before it
 
 
 _KEEP_AUTH = "INSERT OR REPLACE INTO auths VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -121,6 +123,16 @@ class _IssuerBook:
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM auths").fetchone()[0])
+
+    def reversed_first(self, ref: str) -> bool:
+        """Whether a reversal of this reference came before any request under it."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM early_reversals WHERE ref = ?", (ref,))
+            return row.fetchone() is not None
+
+    def keep_early_reversal(self, ref: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO early_reversals VALUES (?)", (ref,))
 
     def auth(self, ref: str) -> _Auth | None:
         known = self._auths.get(ref)
@@ -206,9 +218,9 @@ class CardNetworkSimulator:
             return NetworkAnswer("14", info.org if info else None)
         if card.silent:
             await asyncio.Event().wait()  # never answers; the host's time-out decides
-        known = self._book.auth(request.network_ref)
+        known = self._answered(request.network_ref)
         if known is not None:  # the same request again: same answer
-            return known.answer
+            return known
         refusal = self._check(card, request)
         if refusal is not None:
             return NetworkAnswer(refusal, info.org, info.issuer_id)
@@ -223,13 +235,32 @@ class CardNetworkSimulator:
             self._clear(auth, +1)
         return auth.answer
 
+    def _answered(self, ref: str) -> NetworkAnswer | None:
+        """The answer a reference already has: its request's, or a refusal when its
+        reversal came first."""
+        known = self._book.auth(ref)
+        if known is not None:
+            return known.answer
+        if self._book.reversed_first(ref):
+            return NetworkAnswer(REVERSED_FIRST, None)
+        return None
+
     async def reverse(self, network_ref: str) -> NetworkAnswer:
         auth = self._book.auth(network_ref)
-        if auth is None or auth.reversed:
+        if auth is None:
+            self._book.keep_early_reversal(network_ref)  # a late request is refused
+            return NetworkAnswer("00", None)
+        if auth.reversed:
             return NetworkAnswer("00", None)  # nothing to undo: done already
         auth.reversed = True
         original = None if auth.cancels is None else self._book.auth(auth.cancels)
-        if original is not None:  # reversing a void: the original stands again
+        if original is not None and auth.kind is AuthKind.REFUND:
+            # reversing a refund: the money goes back to the merchant's side
+            original.refunded -= auth.amount
+            self._cards[auth.pan].available -= auth.amount
+            self._book.keep(auth, original)
+            self._clear(auth, +1)
+        elif original is not None:  # reversing a void: the original stands again
             changed = self._charge(original, undo=False)
             original.reversed = False
             self._book.keep(auth, original, *changed)
@@ -269,9 +300,9 @@ class CardNetworkSimulator:
         original = self._book.auth(original_ref)
         if original is None or original.reversed:
             return NetworkAnswer("25" if original is None else "22", None)
-        known = self._book.auth(network_ref)
+        known = self._answered(network_ref)
         if known is not None:
-            return known.answer
+            return known
         await self.reverse(original_ref)
         info = classify(original.pan)
         assert info is not None
@@ -286,9 +317,11 @@ class CardNetworkSimulator:
             return NetworkAnswer("25", None)
         info = classify(hold.pan)
         assert info is not None
+        done = self._answered(network_ref)
+        if done is not None:
+            return done
         if hold.captured is not None:
-            done = self._book.auth(network_ref)
-            return done.answer if done is not None else NetworkAnswer("22", info.org)
+            return NetworkAnswer("22", info.org)
         if amount.to_decimal() > hold.amount.to_decimal() * COMPLETION_LIMIT:
             return NetworkAnswer("13", info.org, info.issuer_id)
         card = self._cards[hold.pan]
@@ -309,20 +342,17 @@ class CardNetworkSimulator:
             return NetworkAnswer("25", None)
         info = classify(sale.pan)
         assert info is not None
-        known = self._book.auth(network_ref)
+        known = self._answered(network_ref)
         if known is not None:
-            return known.answer
+            return known
         if sale.refunded + amount > sale.amount:
             return NetworkAnswer("13", info.org, info.issuer_id)
         sale.refunded += amount
         self._cards[sale.pan].available += amount
-        refund = self._record(
-            network_ref, sale.pan, AuthKind.SALE, Money.zero(amount.currency), info
-        )
+        refund = self._record(network_ref, sale.pan, AuthKind.REFUND, amount, info)
+        refund.cancels = original_ref
         self._book.keep(sale, refund)
-        if self._journal is not None:
-            self._journal.record(info.org.value, network_ref, -amount.amount_minor,
-                                 amount.currency)  # fmt: skip
+        self._clear(refund, -1)
         return refund.answer
 
     def _check(self, card: TestCard, request: CardRequest) -> str | None:

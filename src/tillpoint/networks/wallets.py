@@ -101,7 +101,7 @@ class _Paid:
     amount: Money
     answer: NetworkAnswer
     reversed: bool = False
-    cancels: str | None = None
+    cancels: str | None = None  # a void (amount zero): the payment it undid; a refund: its payment
     refunded: Money = field(default_factory=Money.zero)
 
 
@@ -136,6 +136,7 @@ CREATE TABLE IF NOT EXISTS orders (
     currency TEXT NOT NULL, merchant_name TEXT NOT NULL, expires_at TEXT NOT NULL,
     state TEXT NOT NULL, org TEXT
 );
+CREATE TABLE IF NOT EXISTS early_reversals (ref TEXT PRIMARY KEY);
 """
 
 
@@ -180,6 +181,16 @@ class _WalletBook:
                  p.answer.response_code, p.answer.auth_code, int(p.reversed), p.cancels,
                  p.refunded.amount_minor),
             )  # fmt: skip
+
+    def reversed_first(self, ref: str) -> bool:
+        """Whether a reversal of this reference came before any request under it."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM early_reversals WHERE ref = ?", (ref,))
+            return row.fetchone() is not None
+
+    def keep_early_reversal(self, ref: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO early_reversals VALUES (?)", (ref,))
 
     def payments(self) -> int:
         with self._lock:
@@ -238,6 +249,8 @@ class WalletSimulator:
             order = QrOrder(
                 secrets.token_urlsafe(16), network_ref, amount, merchant_name, expires_at
             )
+            if self._book.reversed_first(network_ref):
+                order.state = OrderState.CLOSED  # reversed before it was opened
             self._book.keep_order(order)
         return self.qr_base_url + order.token
 
@@ -298,6 +311,8 @@ class WalletSimulator:
         known = self._book.paid(request.network_ref)
         if known is not None:
             return known.answer
+        if self._book.reversed_first(request.network_ref):
+            return NetworkAnswer("22", None, WALLET_ISSUERS[org])
         declined = DECLINED_CODES.get(request.code)
         if declined is not None:
             return NetworkAnswer(declined, None, WALLET_ISSUERS[org])
@@ -309,12 +324,26 @@ class WalletSimulator:
         return answer
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
+        """Undo a payment, void or refund; an open order is closed. Any number of times;
+        an unknown reference is remembered, and a request arriving later under it is
+        refused."""
+        order = self._book.order(ref=network_ref)
+        if order is not None and order.state is OrderState.OPEN:
+            order.state = OrderState.CLOSED
+            self._book.keep_order(order)
         paid = self._book.paid(network_ref)
+        if paid is None and order is None:
+            self._book.keep_early_reversal(network_ref)
         if paid is not None and not paid.reversed:
             paid.reversed = True
             self._book.keep(network_ref, paid)
             original = None if paid.cancels is None else self._book.paid(paid.cancels)
-            if paid.cancels is not None and original is not None:
+            if original is not None and paid.amount.amount_minor:
+                # reversing a refund: the money goes back to the merchant's side
+                original.refunded -= paid.amount
+                self._book.keep(paid.cancels or "", original)
+                self._clear(paid.org, network_ref, paid.amount)
+            elif paid.cancels is not None and original is not None:
                 # reversing a void: the payment stands again
                 original.reversed = False
                 self._book.keep(paid.cancels, original)
@@ -334,6 +363,8 @@ class WalletSimulator:
         known = self._book.paid(network_ref)
         if known is not None:
             return known.answer
+        if self._book.reversed_first(network_ref):
+            return NetworkAnswer("22", None, WALLET_ISSUERS[paid.org])
         paid.reversed = True
         self._book.keep(original_ref, paid)
         self._clear(paid.org, original_ref, -paid.amount)
@@ -348,11 +379,13 @@ class WalletSimulator:
         known = self._book.paid(network_ref)
         if known is not None:
             return known.answer
+        if self._book.reversed_first(network_ref):
+            return NetworkAnswer("22", None, WALLET_ISSUERS[paid.org])
         if paid.refunded + amount > paid.amount:
             return NetworkAnswer("13", None)
         paid.refunded += amount
         self._book.keep(original_ref, paid)
         self._clear(paid.org, network_ref, -amount)
         answer = NetworkAnswer("00", None, WALLET_ISSUERS[paid.org])
-        self._book.keep(network_ref, _Paid(paid.org, Money.zero(amount.currency), answer))
+        self._book.keep(network_ref, _Paid(paid.org, amount, answer, cancels=original_ref))
         return answer

@@ -1,11 +1,13 @@
-"""The acquiring flows the terminal host runs: sale and balance inquiry so far.
+"""The acquiring flows the terminal host runs: every financial message of the profile.
 
 A sale, in order: the duplicate rule; screening (amount, card number, the merchant
 kind's limits, the PIN rule); an RRN; the PIN block translated from the terminal's PIK
-to the network's zone key; the network's decision, or 98 when it does not come in time;
-then the payment, its first event and the terminal request with its answer are written
-in one unit of work through group commit, and only then does the answer go back.
-Declined attempts are recorded too: they are history and, later, risk signals.
+to the network's zone key; the call noted durably (``payments/intents.py``); the
+network's decision, or 98 when it does not come in time; then the payment, its first
+event, the terminal request with its answer and the note's removal are written in one
+unit of work through group commit, and only then does the answer go back. A call whose
+answer does not reach our books is reversed at the network. Declined attempts are
+recorded too: they are history and, later, risk signals.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,6 +46,18 @@ from tillpoint.networks.wallets import (
     WalletRequest,
     WalletSimulator,
     wallet_for,
+)
+from tillpoint.payments.intents import (
+    CARD,
+    RECOVERY_GRACE_S,
+    WALLET,
+    Intent,
+    Intents,
+    claim,
+    intent_for,
+    reversed_before_original,
+    take,
+    to_reverse,
 )
 from tillpoint.payments.models import (
     BatchDiscrepancy,
@@ -257,7 +271,15 @@ class Acquirer:
         self._plans: ReadCache[tuple[int, date], FeePlan] = ReadCache(app.ctx.db)
         self.day_totals = DayTotals()
         self.on_close: list[Callable[[], None]] = []  # what close() releases besides
-        self._background: set[asyncio.Future[NetworkAnswer]] = set()
+        self.intents = Intents(
+            app.ctx.db,
+            committer,
+            {CARD: network.reverse, WALLET: self.wallets.reverse},
+            app.ctx.now,
+            stale_after_s=network_timeout_s + RECOVERY_GRACE_S,
+            timeout_s=network_timeout_s,
+        )
+        self._background: set[asyncio.Future[None]] = set()
 
     def close(self) -> None:
         self.committer.stop()
@@ -320,20 +342,24 @@ class Acquirer:
         if refusal is not None or info is None:
             outcome = Outcome(refusal or "14", rrn, card_org=info.org.value if info else None)
             return await self._record(t, key, amount, instrument, outcome, now, day, kind)
-        answer = await self._authorise(
-            CardRequest(
-                network_ref=rrn,
-                pan=card.pan,
-                expiry=card.expiry or "",
-                amount=amount,
-                kind=AuthKind.PREAUTH if kind is PaymentKind.PREAUTH else AuthKind.SALE,
-                entry_mode=card.entry_mode,
-                mcc=t.mcc,
-                mid="",
-                pin_block=self._pin_for_network(t, card),
-            ),
-            info,
+        request = CardRequest(
+            network_ref=rrn,
+            pan=card.pan,
+            expiry=card.expiry or "",
+            amount=amount,
+            kind=AuthKind.PREAUTH if kind is PaymentKind.PREAUTH else AuthKind.SALE,
+            entry_mode=card.entry_mode,
+            mcc=t.mcc,
+            mid="",
+            pin_block=self._pin_for_network(t, card),
         )
+        answer = await self.ask(
+            self._intent(t, key, rrn, CARD, kind.value, amount, now),
+            lambda: self.network.authorise(request),
+            NetworkAnswer("98", info.org, info.issuer_id),
+        )
+        if answer is None:
+            return await self._taken(t, key)
         outcome = Outcome(
             answer.response_code,
             rrn,
@@ -342,7 +368,7 @@ class Acquirer:
             answer.issuer_id or info.issuer_id,
             business_date=day.isoformat(),
         )
-        return await self._record(t, key, amount, instrument, outcome, now, day, kind)
+        return await self._record(t, key, amount, instrument, outcome, now, day, kind, asked=True)
 
     async def balance(self, t: Admitted, card: Card) -> Outcome:
         """查余额: not a payment; nothing is recorded but the log line."""
@@ -397,15 +423,13 @@ class Acquirer:
         if refusal is not None or org is None:
             outcome = Outcome(refusal or "14", rrn, card_org=org.value if org else None)
             return await self._record(t, key, amount, instrument, outcome, now, day)
-        try:
-            answer = await asyncio.wait_for(
-                self.wallets.pay(WalletRequest(rrn, code, amount, "")), self.network_timeout_s
-            )
-        except TimeoutError:
-            task = asyncio.ensure_future(self.wallets.reverse(rrn))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-            answer = NetworkAnswer("98", None, WALLET_ISSUERS[org])
+        answer = await self.ask(
+            self._intent(t, key, rrn, WALLET, "pay", amount, now),
+            lambda: self.wallets.pay(WalletRequest(rrn, code, amount, "")),
+            NetworkAnswer("98", None, WALLET_ISSUERS[org]),
+        )
+        if answer is None:
+            return await self._taken(t, key)
         outcome = Outcome(
             answer.response_code,
             rrn,
@@ -414,13 +438,11 @@ class Acquirer:
             answer.issuer_id,
             business_date=day.isoformat(),
         )
-        return await self._record(t, key, amount, instrument, outcome, now, day)
+        return await self._record(t, key, amount, instrument, outcome, now, day, asked=True)
 
     def network_of(self, payment: Payment) -> CardNetwork | WalletNetwork:
         """Voids, refunds and reversals go where the payment went."""
-        if payment.card_org in {o.value for o in WalletOrg}:
-            return self.wallets
-        return self.network
+        return self.wallets if network_name(payment) == WALLET else self.network
 
     # --- void and reversal --------------------------------------------------------------
 
@@ -444,7 +466,14 @@ class Acquirer:
         if original.amount_minor != amount.amount_minor:
             return await self._record_answer(t, key, Outcome("64"), None, None)
         new_rrn = await self.rrns.next()
-        answer = await self.network_of(original).cancel(original.rrn, new_rrn)
+        network = self.network_of(original)
+        answer = await self.ask(
+            self._intent(t, key, new_rrn, network_name(original), "void", amount),
+            lambda: network.cancel(original.rrn, new_rrn),
+            NetworkAnswer("98", None),
+        )
+        if answer is None:
+            return await self._taken(t, key)
         outcome = Outcome(
             answer.response_code,
             new_rrn,
@@ -455,7 +484,7 @@ class Acquirer:
         to = PaymentStatus.VOIDED if answer.approved else None
         # 完成撤销 puts the hold back, so that it can be completed again.
         hold_to = PaymentStatus.APPROVED if kind is PaymentKind.COMPLETION and to else None
-        return await self._record_answer(t, key, outcome, original.id, to, hold_to)
+        return await self._record_answer(t, key, outcome, original.id, to, hold_to, asked=True)
 
     async def complete(
         self, t: Admitted, key: RequestKey, amount: Money, auth_code: str, card: Card
@@ -482,7 +511,13 @@ class Acquirer:
         ):
             return await self._record_answer(t, key, Outcome("13"), None, None)
         rrn = await self.rrns.next()
-        answer = await self.network.capture(hold.rrn, rrn, amount)
+        answer = await self.ask(
+            self._intent(t, key, rrn, CARD, "capture", amount, now),
+            lambda: self.network.capture(hold.rrn, rrn, amount),
+            NetworkAnswer("98", info.org, info.issuer_id),
+        )
+        if answer is None:
+            return await self._taken(t, key)
         outcome = Outcome(
             answer.response_code,
             rrn,
@@ -504,6 +539,7 @@ class Acquirer:
             after=lambda s, held: _move(
                 s, held, PaymentStatus.COMPLETED, f"completion {outcome.rrn}", now
             ),
+            asked=True,
         )
 
     def _hold(self, t: Admitted, auth_code: str, pan_token: str) -> Payment | None:
@@ -522,33 +558,66 @@ class Acquirer:
 
     async def reverse(self, t: Admitted, key: RequestKey, original_mti: str) -> Outcome:
         """冲正: undo whatever the request with this STAN did; always answered 00, the
-        same every time, and an original that arrives later is refused."""
+        same every time, and an original that arrives later is refused.
+
+        What to undo is decided and written first, in one unit of work with the answer:
+        the payment moved, or the call the original made (whose answer is not on our
+        books) taken for reversal, or, when no call was made yet, a note that refuses the
+        original. The network hears of it afterwards, and again from ``Intents.recover``
+        if the host stops in between."""
         repeat = await asyncio.to_thread(self._prior_reversal, t.terminal_id, key)
         if repeat is not None:
             return repeat
-        found = await self.app.ctx.db.read_now(self._answered, t.terminal_id, key, original_mti)
-        original, answered_rrn = found if found is not None else (None, None)
-        to = None
-        if original is not None and original.status is PaymentStatus.APPROVED:
-            await self.network_of(original).reverse(original.rrn)
-            to = PaymentStatus.REVERSED
-        elif (
-            original is not None
-            and original.status is PaymentStatus.VOIDED
-            and answered_rrn not in (None, original.rrn)
-        ):
-            # The request reversed was the void itself: undo the void, the sale stands.
-            await self.network_of(original).reverse(answered_rrn or "")
-            to = PaymentStatus.APPROVED
-        hold_to = None
-        if original is not None and original.kind is PaymentKind.COMPLETION and to is not None:
-            # A completion undone puts its hold back; a completion void undone captures it.
-            hold_to = (
-                PaymentStatus.APPROVED if to is PaymentStatus.REVERSED else PaymentStatus.COMPLETED
-            )
-        outcome = Outcome("00", original.rrn if original else None)
-        payment_id = original.id if original else None
-        return await self._record_answer(t, key, outcome, payment_id, to, hold_to)
+        now = self.app.ctx.now()
+        day = self.app.days.open_date(now)
+        original_key = (t.terminal_id, key.batch_no, key.stan, original_mti)
+        cause = f"{key.mti} stan {key.stan} rc 00"
+
+        def write(s: Session) -> tuple[Outcome, list[int]]:
+            # The original's call first, locked: its own write removes it with the
+            # payment, so either the call is still ours to take, or the payment is found.
+            call = intent_for(s, original_key)
+            if call is not None:
+                outcome = Outcome("00", call.rrn)
+                _keep_answer(s, t, key, outcome, None, now)
+                return outcome, take(call, cause)
+            found = _answered_in(s, t.terminal_id, key, original_mti)
+            if found is None:
+                reversed_before_original(s, original_key, self.app.ctx.settings.currency, now)
+                _keep_answer(s, t, key, Outcome("00"), None, now)
+                return Outcome("00"), []
+            original, answered_rrn = found
+            to, undo = None, None
+            if original.status is PaymentStatus.APPROVED:
+                to, undo = PaymentStatus.REVERSED, original.rrn
+            elif original.status is PaymentStatus.VOIDED and answered_rrn not in (
+                None,
+                original.rrn,
+            ):
+                # The request reversed was the void itself: undo the void, the sale stands.
+                to, undo = PaymentStatus.APPROVED, answered_rrn
+            ids = []
+            if to is not None and undo is not None:
+                # A completion undone puts its hold back; a completion void undone
+                # captures it again.
+                hold_to = None
+                if original.kind is PaymentKind.COMPLETION:
+                    hold_to = (
+                        PaymentStatus.APPROVED
+                        if to is PaymentStatus.REVERSED
+                        else PaymentStatus.COMPLETED
+                    )
+                _apply_move(s, t, original, to, hold_to, cause, now, day)
+                amount = Money(original.amount_minor, original.currency)
+                ids.append(to_reverse(s, undo, network_name(original), "reversal", amount, now))
+            outcome = Outcome("00", original.rrn)
+            _keep_answer(s, t, key, outcome, original.id, now)
+            return outcome, ids
+
+        outcome, ids = await self.committer.submit(write)
+        self.day_totals.forget(t.merchant_id)
+        await self.intents.undo(ids)
+        return outcome
 
     def _original_in_batch(self, t: Admitted, rrn: str, kind: PaymentKind) -> Payment | None:
         """The payment a void names. A pre-authorisation spans days (a hotel stay), so
@@ -565,29 +634,6 @@ class Acquirer:
             )
         with self.app.ctx.db.read() as s:
             return s.execute(query).scalar_one_or_none()
-
-    def _answered(
-        self, terminal_id: int, key: RequestKey, mti: str
-    ) -> tuple[Payment, str | None] | None:
-        """The payment an earlier request with this batch and STAN concerned, if any, and
-        the RRN that request was answered with (a void's differs from its sale's)."""
-        with self.app.ctx.db.read() as s:
-            row = s.execute(
-                select(Payment, TerminalRequest.answer)
-                .join(TerminalRequest, TerminalRequest.payment_id == Payment.id)
-                .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
-                .where(
-                    TerminalBatch.settled_at.is_(None),  # a settled batch is final
-                    TerminalRequest.terminal_id == terminal_id,
-                    TerminalRequest.batch_no == key.batch_no,
-                    TerminalRequest.stan == key.stan,
-                    TerminalRequest.mti == mti,
-                )
-            ).first()
-        if row is None:
-            return None
-        payment, answer = row
-        return payment, answer.get("rrn")
 
     def _prior_reversal(self, terminal_id: int, key: RequestKey) -> Outcome | None:
         """A reversal repeated for whatever reason (even another reason code) gets the
@@ -614,34 +660,101 @@ class Acquirer:
         payment_id: int | None,
         to: PaymentStatus | None,
         hold_to: PaymentStatus | None = None,
+        *,
+        asked: bool = False,
     ) -> Outcome:
         """Keep the answer (for the duplicate rule) and move the payment it concerns and,
-        when that is a completion, its pre-authorisation to ``hold_to``."""
+        when that is a completion, its pre-authorisation to ``hold_to``. ``asked``: the
+        network was asked (a void) under ``outcome.rrn``, whose note this write removes."""
         now = self.app.ctx.now()
         day = self.app.days.open_date(now)
 
         def write(s: Session) -> Outcome:
-            if payment_id is not None and to is not None:
-                payment = s.get(Payment, payment_id)
-                assert payment is not None
-                cause = f"{key.mti} stan {key.stan} rc {outcome.response_code}"
-                was = payment.status
-                _move(s, payment, to, cause, now)
-                _post_move(s, payment, was, t.mid, cause, now, day)
-                _count_in_batches(s, {t.batch_id: 1})  # voids stay in the payment's batch
-                if hold_to is not None and payment.original_id is not None:
-                    _move(s, s.get_one(Payment, payment.original_id), hold_to, cause, now)
-            _keep_answer(s, t, key, outcome, payment_id, now)
-            return outcome
+            final, move = outcome, to
+            if asked and outcome.rrn and outcome.response_code != "98":
+                claimed = claim(s.connection(), [outcome.rrn])
+                if not claimed and outcome.response_code == "00":  # taken for reversal
+                    final, move = replace(outcome, response_code="98"), None
+            if payment_id is not None and move is not None:
+                cause = f"{key.mti} stan {key.stan} rc {final.response_code}"
+                _apply_move(s, t, s.get_one(Payment, payment_id), move, hold_to, cause, now, day)
+            _keep_answer(s, t, key, final, payment_id, now)
+            return final
 
         try:
-            return await self.committer.submit(write)
-        except IntegrityError:
-            prior = await self.app.ctx.db.read_now(self._prior, t.terminal_id, key)
-            return prior or Outcome("96")
+            written: Outcome = await self.committer.submit(write)
+        except Exception as e:
+            written = await self._write_failed(t, key, outcome if asked else None, e)
         finally:
             if to is not None:
                 self.day_totals.forget(t.merchant_id)
+        self._after_asked(written if asked else None)
+        return written
+
+    async def _write_failed(
+        self, t: Admitted, key: RequestKey, asked: Outcome | None, error: Exception
+    ) -> Outcome:
+        """An answer that could not be written: a call the network approved is undone
+        there (its note is still open: the write rolled back), then the same request
+        racing itself gets the first one's answer; anything else is the host's fault
+        (96)."""
+        if asked is not None and asked.rrn and asked.response_code == "00":
+            await self.intents.reverse_open(asked.rrn, "the host could not record it")
+        if isinstance(error, IntegrityError):
+            prior = await self.app.ctx.db.read_now(self._prior, t.terminal_id, key)
+            return prior or Outcome("96")
+        raise error
+
+    def _after_asked(self, written: Outcome | None) -> None:
+        if written is not None and written.response_code == "98" and written.rrn:
+            self.reverse_in_background(written.rrn)
+
+    def reverse_in_background(self, rrn: str) -> None:
+        """A call the network did not answer in time is reversed there, in the
+        background (``Intents.recover`` does it if this process stops first)."""
+        task = asyncio.ensure_future(
+            self.intents.reverse_open(rrn, "no answer from the network in time")
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def ask(
+        self,
+        intent: Intent,
+        call: Callable[[], Awaitable[NetworkAnswer]],
+        timed_out: NetworkAnswer,
+    ) -> NetworkAnswer | None:
+        """Note the call durably, then make it, within the network's time (else
+        ``timed_out``). None: the request's key already has a call (its reversal came
+        first, or the same request is on its way twice): nothing was asked."""
+        if not await self.intents.open(intent):
+            return None
+        try:
+            async with asyncio.timeout(self.network_timeout_s):  # no task, unlike wait_for
+                return await call()
+        except TimeoutError:
+            return timed_out
+
+    def _intent(
+        self,
+        t: Admitted,
+        key: RequestKey,
+        rrn: str,
+        network: str,
+        action: str,
+        amount: Money,
+        now: datetime | None = None,
+    ) -> Intent:
+        at = now or self.app.ctx.now()
+        return Intent(
+            rrn, network, action, amount, at, (t.terminal_id, key.batch_no, key.stan, key.mti)
+        )
+
+    async def _taken(self, t: Admitted, key: RequestKey) -> Outcome:
+        """The answer for a request whose key already had a call: the first answer if
+        there is one, 22 if its reversal came first, else 94 (it is on its way twice)."""
+        early = await self.app.ctx.db.read_now(self._answered_or_reversed, t, key)
+        return early or Outcome("94")
 
     # --- refund -----------------------------------------------------------------------
 
@@ -670,7 +783,14 @@ class Acquirer:
         if original.refunded_minor + amount.amount_minor > original.amount_minor:
             return await self._record_answer(t, key, Outcome("13"), None, None)
         new_rrn = await self.rrns.next()
-        answer = await self.network_of(original).refund(original.rrn, new_rrn, amount)
+        network = self.network_of(original)
+        answer = await self.ask(
+            self._intent(t, key, new_rrn, network_name(original), "refund", amount, now),
+            lambda: network.refund(original.rrn, new_rrn, amount),
+            NetworkAnswer("98", None),
+        )
+        if answer is None:
+            return await self._taken(t, key)
         day = self.app.days.open_date(now)
         outcome = Outcome(
             answer.response_code,
@@ -695,8 +815,9 @@ class Acquirer:
             _move(s, sale, moved, f"refund {new_rrn}", now)
 
         return await self._record(
-            t, key, amount, instrument, outcome, now, day, PaymentKind.REFUND, original.id, credit
-        )
+            t, key, amount, instrument, outcome, now, day, PaymentKind.REFUND, original.id, credit,
+            asked=True,
+        )  # fmt: skip
 
     def _refundable(self, t: Admitted, rrn: str) -> Payment | None:
         with self.app.ctx.db.read() as s:
@@ -953,19 +1074,34 @@ class Acquirer:
         answer already given (duplicate rule, wrong batch, reversed first), else the
         host's own refusal if any."""
         with self.app.ctx.db.quick_read() as conn:
-            # The request itself (0200/0100) and a reversal of it (0400), in one look.
-            params = {"terminal_id": t.terminal_id, "batch_no": key.batch_no}
-            params.update(stan=key.stan, mti=key.mti)
-            rows = self.app.ctx.db.hot(_REQUEST_AND_REVERSAL).rows(conn, params)
-            for mti, fingerprint, answer in rows:
-                if mti == key.mti:
-                    return (Outcome.from_json(answer) if fingerprint == key.fingerprint
-                            else Outcome("94")), None  # fmt: skip
-            if key.batch_no != t.batch_no:
-                return Outcome("12"), None  # not the batch the host gave at sign-on
-            if rows:
-                return Outcome("22"), None  # its reversal came first: refused
+            early = self._answered_or_reversed_in(conn, t, key)
+            if early is not None:
+                return early, None
             return None, self._screen(conn, t, amount, card, info, day, token)
+
+    def _answered_or_reversed(self, t: Admitted, key: RequestKey) -> Outcome | None:
+        with self.app.ctx.db.quick_read() as conn:
+            return self._answered_or_reversed_in(conn, t, key)
+
+    def _answered_or_reversed_in(
+        self, conn: Connection, t: Admitted, key: RequestKey
+    ) -> Outcome | None:
+        """The answer a request already has: its first answer (or 94 if it changed), 12
+        for a batch other than the open one, 22 when its reversal came first."""
+        # The request itself (0200/0100) and a reversal of it (0400), in one look.
+        params = {"terminal_id": t.terminal_id, "batch_no": key.batch_no}
+        params.update(stan=key.stan, mti=key.mti)
+        rows = self.app.ctx.db.hot(_REQUEST_AND_REVERSAL).rows(conn, params)
+        for mti, fingerprint, answer in rows:
+            if mti == key.mti:
+                return (
+                    Outcome.from_json(answer) if fingerprint == key.fingerprint else Outcome("94")
+                )
+        if key.batch_no != t.batch_no:
+            return Outcome("12")  # not the batch the host gave at sign-on
+        if rows:
+            return Outcome("22")  # its reversal came first: refused
+        return None
 
     def _pin_for_network(self, t: Admitted, card: Card) -> bytes | None:
         """The PIN block re-encrypted from the PIK to the zone PIN key; a block that does
@@ -979,14 +1115,11 @@ class Acquirer:
             return bytes(8)
 
     async def _authorise(self, request: CardRequest, info: CardInfo) -> NetworkAnswer:
+        """A balance inquiry's question (nothing is held: nothing to note or undo)."""
         try:
             async with asyncio.timeout(self.network_timeout_s):  # no task, unlike wait_for
                 return await self.network.authorise(request)
         except TimeoutError:
-            # Nothing was charged as far as we know; a reversal makes sure of it.
-            task = asyncio.ensure_future(self.network.reverse(request.network_ref))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
             return NetworkAnswer("98", info.org, info.issuer_id)
 
     def _card_instrument(self, card: Card, info: CardInfo | None, amount: Money) -> Instrument:
@@ -1010,9 +1143,14 @@ class Acquirer:
         kind: PaymentKind = PaymentKind.SALE,
         original_id: int | None = None,
         after: Callable[[Session, Payment], None] | None = None,
+        *,
+        asked: bool = False,
     ) -> Outcome:
         """Write a payment, its first event and the answer in one unit of work; when it
-        was approved, ``after`` moves the payment it refers to (same unit of work)."""
+        was approved, ``after`` moves the payment it refers to (same unit of work).
+        ``asked``: the network was asked under ``outcome.rrn``; this write removes the
+        call's note, or records the payment as not charged (98) if the call was taken
+        for reversal meanwhile."""
         status = (
             PaymentStatus.APPROVED
             if outcome.response_code == "00"
@@ -1026,22 +1164,15 @@ class Acquirer:
             fee_minor = (await self._fee(t, instrument.method, amount, day)).amount_minor
 
         record = _Record(t, key, amount, instrument, outcome, status, fee_minor, now, day, kind,
-                         original_id, after)  # fmt: skip
+                         original_id, after, asked)  # fmt: skip
         try:
             written: Outcome = await self.committer.submit_bulk(_write_records, record)
-            if status is PaymentStatus.APPROVED and kind in CAPTURES:
-                self.day_totals.add(t.merchant_id, day, amount.amount_minor)
-            return written
-        except IntegrityError:
-            # The same request raced itself: the first one's answer stands, and this
-            # one's authorisation is undone.
-            if outcome.response_code == "00" and outcome.rrn:
-                if instrument.method in WALLET_METHODS.values():
-                    await self.wallets.reverse(outcome.rrn)
-                else:
-                    await self.network.reverse(outcome.rrn)
-            prior = await self.app.ctx.db.read_now(self._prior, t.terminal_id, key)
-            return prior or Outcome("96")
+        except Exception as e:
+            return await self._write_failed(t, key, outcome if asked else None, e)
+        if written.response_code == "00" and kind in CAPTURES:
+            self.day_totals.add(t.merchant_id, day, amount.amount_minor)
+        self._after_asked(written if asked else None)
+        return written
 
 
 @dataclass(frozen=True)
@@ -1060,6 +1191,13 @@ class _Record:
     kind: PaymentKind
     original_id: int | None
     after: Callable[[Session, Payment], None] | None  # moves the original, if approved
+    asked: bool  # the network was asked under outcome.rrn: its call's note is claimed
+
+    def taken(self) -> _Record:
+        """This record, when its call was taken for reversal before it could be
+        written: not charged (98), as the network will have been told."""
+        outcome = replace(self.outcome, response_code="98", auth_code=None)
+        return replace(self, outcome=outcome, status=PaymentStatus.TIMED_OUT, fee_minor=0)
 
     @property
     def cause(self) -> str:
@@ -1072,6 +1210,17 @@ def _write_records(s: Session, records: Sequence[_Record]) -> list[Outcome]:
     narrowest point, and a statement's cost is mostly its own, not its rows'. Core
     inserts of prebuilt statements: ORM units of work cost several times more."""
     conn = s.connection()
+    # The calls the network answered are ours to record, unless taken for reversal
+    # meanwhile; a call unanswered (98) stays noted until it is reversed.
+    asked = [r.outcome.rrn for r in records if r.asked and r.outcome.rrn
+             and r.outcome.response_code != "98"]  # fmt: skip
+    if asked:
+        claimed = claim(conn, asked)
+        records = [
+            r.taken() if r.asked and r.status is PaymentStatus.APPROVED
+            and r.outcome.rrn not in claimed else r
+            for r in records
+        ]  # fmt: skip
     ids = list(
         conn.execute(
             _INSERT_PAYMENTS,
@@ -1152,6 +1301,57 @@ def _count_in_batches(s: Session, counts: Mapping[int, int]) -> None:
     else:  # pragma: no cover - both supported dialects count an executemany's rows
         counted = sum(conn.execute(_COUNT_IN_BATCH, p).rowcount for p in params)
     invariant(counted == len(params), "a batch was settled while a payment was in flight")
+
+
+def network_name(payment: Payment) -> str:
+    """Which connector a payment went through: its voids, refunds and reversals too."""
+    return WALLET if payment.card_org in _WALLET_ORGS else CARD
+
+
+_WALLET_ORGS = frozenset(o.value for o in WalletOrg)
+
+
+def _answered_in(
+    s: Session, terminal_id: int, key: RequestKey, mti: str
+) -> tuple[Payment, str | None] | None:
+    """The payment an earlier request with this batch and STAN concerned, if any, and
+    the RRN that request was answered with (a void's differs from its sale's)."""
+    row = s.execute(
+        select(Payment, TerminalRequest.answer)
+        .join(TerminalRequest, TerminalRequest.payment_id == Payment.id)
+        .join(TerminalBatch, TerminalBatch.id == Payment.batch_id)
+        .where(
+            TerminalBatch.settled_at.is_(None),  # a settled batch is final
+            TerminalRequest.terminal_id == terminal_id,
+            TerminalRequest.batch_no == key.batch_no,
+            TerminalRequest.stan == key.stan,
+            TerminalRequest.mti == mti,
+        )
+    ).first()
+    if row is None:
+        return None
+    payment, answer = row
+    return payment, answer.get("rrn")
+
+
+def _apply_move(
+    s: Session,
+    t: Admitted,
+    payment: Payment,
+    to: PaymentStatus,
+    hold_to: PaymentStatus | None,
+    cause: str,
+    at: datetime,
+    day: date,
+) -> None:
+    """A void or reversal on our books: the payment's transition, its ledger side, the
+    batch's count and, for a completion, its pre-authorisation's transition."""
+    was = payment.status
+    _move(s, payment, to, cause, at)
+    _post_move(s, payment, was, t.mid, cause, at, day)
+    _count_in_batches(s, {t.batch_id: 1})  # voids stay in the payment's batch
+    if hold_to is not None and payment.original_id is not None:
+        _move(s, s.get_one(Payment, payment.original_id), hold_to, cause, at)
 
 
 def _post_move(

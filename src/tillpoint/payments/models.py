@@ -192,3 +192,46 @@ class BatchDiscrepancy(Base):
     terminal_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     host_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IntentState(StrEnum):
+    OPEN = "open"  # the network is (or may be) asked; its answer is not on our books yet
+    REVERSING = "reversing"  # to be undone at the network, until the network confirms
+    REVERSED = "reversed"  # undone at the network; kept as the record of it
+
+
+class NetworkIntent(Base):
+    """A call that may move money at a network (a sale, a hold, a capture, a void, a
+    refund, a wallet payment or order), written durably before the network is asked,
+    so that nothing can be charged that we do not know about.
+
+    The payment's own write removes the row (the answer is then on our books), in the
+    same unit of work; whatever finds a row still open once its time is up, or after a
+    failed write, or for a terminal's reversal, undoes the call at the network first
+    (``reversing``) and keeps the row as the record of that (``reversed``). A reversal
+    that arrives before its original leaves a row under the original's terminal key, so
+    that the late original is refused. ``payments/intents.py`` has the rules."""
+
+    __tablename__ = "network_intents"
+    __table_args__ = (
+        # The terminal request that made the call; at most one call per request. The
+        # key is NULL for API calls and for reversals that undo a recorded payment.
+        UniqueConstraint("terminal_id", "batch_no", "stan", "mti"),
+        Index("ix_network_intents_rrn", "rrn"),
+        Index("ix_network_intents_state", "state", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rrn: Mapped[str | None] = mapped_column(String(12))  # the network's reference
+    network: Mapped[str] = mapped_column(String(6))  # "card" or "wallet"
+    action: Mapped[str] = mapped_column(String(10))  # what was asked: "sale", "refund"...
+    state: Mapped[IntentState] = mapped_column(str_enum(IntentState, length=10))
+    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("terminals.id"))
+    batch_no: Mapped[str | None] = mapped_column(String(6))
+    stan: Mapped[str | None] = mapped_column(String(6))
+    mti: Mapped[str | None] = mapped_column(String(4))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cause: Mapped[str | None] = mapped_column(String(60))  # why it was reversed

@@ -10,15 +10,19 @@
 
 Card payments themselves only ever come from a terminal. Each change is one unit of
 work with its payment event (the outbox of webhooks and live streams) and, when money
-moves, its ledger entry.
+moves, its ledger entry. Every call to a wallet or network that may move money is
+noted first and its note removed by the payment's write, as the terminal host does
+(``payments/intents.py``): what does not reach our books is reversed there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,7 +45,9 @@ from tillpoint.payments.acquirer import (
     WALLET_METHODS,
     Acquirer,
     _move,
+    network_name,
 )
+from tillpoint.payments.intents import WALLET, Intent, claim
 from tillpoint.payments.models import (
     Channel,
     Payment,
@@ -55,6 +61,7 @@ from tillpoint.security.keystore import mask_pan
 from tillpoint.terminals.models import Terminal, TerminalStatus
 
 log = logging.getLogger("tillpoint.payments")
+T = TypeVar("T")
 
 QR_EXPIRY_DEFAULT = timedelta(minutes=5)
 QR_EXPIRY_RANGE = (timedelta(minutes=1), timedelta(hours=2))
@@ -159,18 +166,16 @@ class OnlinePayments:
             self._admit, merchant_id, amount, shop_number, tid
         )
         rrn = await self.acquirer.rrns.next()
-        if refusal is None:
-            try:
-                answer = await asyncio.wait_for(
-                    self.wallets.pay(WalletRequest(rrn, code, amount, place.mid)),
-                    self.acquirer.network_timeout_s,
-                )
-            except TimeoutError:
-                asyncio.ensure_future(self.wallets.reverse(rrn))  # noqa: RUF006
-                answer = NetworkAnswer("98", None, WALLET_ISSUERS[org])
-        else:
-            answer = NetworkAnswer(refusal, None)
-        return await asyncio.to_thread(
+        answer: NetworkAnswer | None = NetworkAnswer(refusal, None) if refusal else None
+        if answer is None:
+            answer = await self.acquirer.ask(
+                Intent(rrn, WALLET, "pay", amount, now),
+                lambda: self.wallets.pay(WalletRequest(rrn, code, amount, place.mid)),
+                NetworkAnswer("98", None, WALLET_ISSUERS[org]),
+            ) or NetworkAnswer("96", None)  # (None only for a terminal's request key)
+        return await self._recorded(
+            rrn,
+            answer.approved and refusal is None,
             self._write_new,
             place,
             amount,
@@ -184,6 +189,7 @@ class OnlinePayments:
             mask_pan(code),
             self.ctx.keystore.token(code, kind="wallet"),
             None,
+            asked=refusal is None,
         )
 
     # --- merchant-presented (主扫) ---------------------------------------------------------
@@ -217,8 +223,22 @@ class OnlinePayments:
             )
         rrn = await self.acquirer.rrns.next()
         expires_at = now + expires_in
-        payload = await self.wallets.precreate(rrn, amount, place.merchant_name, expires_at)
-        return await asyncio.to_thread(
+        payload = ""
+
+        async def precreate() -> NetworkAnswer:
+            nonlocal payload
+            payload = await self.wallets.precreate(rrn, amount, place.merchant_name, expires_at)
+            return NetworkAnswer("00", None)
+
+        opened = await self.acquirer.ask(
+            Intent(rrn, WALLET, "order", amount, now), precreate, NetworkAnswer("98", None)
+        )
+        if opened is None or not opened.approved:
+            self.acquirer.reverse_in_background(rrn)
+            raise Refused("payment.wallet_unavailable", N_("The wallet did not answer in time"))
+        return await self._recorded(
+            rrn,
+            True,
             self._write_new,
             place,
             amount,
@@ -233,11 +253,16 @@ class OnlinePayments:
             None,
             expires_at,
             payload,
+            asked=True,
         )
 
     async def _notified(self, rrn: str, org: WalletOrg, answer: NetworkAnswer) -> None:
-        """The wallet says the customer paid or refused."""
-        await asyncio.to_thread(self._settle_pending, rrn, answer, org)
+        """The wallet says the customer paid or refused. A payment for an order that is
+        not on our books (its write failed) is given back at once."""
+        known = await asyncio.to_thread(self._settle_pending, rrn, answer, org)
+        if not known and answer.approved:
+            await self.acquirer.intents.reverse_open(rrn, "paid order not on our books")
+            await self.wallets.reverse(rrn)
 
     async def cancel(self, payment_id: int, *, merchant_id: int | None = None) -> PaymentView:
         """Close a pending QR payment before the customer pays. If the customer paid in
@@ -320,16 +345,36 @@ class OnlinePayments:
         network = self.acquirer.network_of(original)
         async with self._refunding.setdefault(original.id, asyncio.Lock()):
             rrn = await self.acquirer.rrns.next()
-            answer = await network.refund(original.rrn, rrn, wanted)
             try:
-                return await asyncio.to_thread(
-                    self._write_refund, original.id, wanted, rrn, answer, reference
-                )
-            except Refused:
-                await network.reverse(rrn)  # another process refunded it meanwhile
-                raise
+                answer = await self.acquirer.ask(
+                    Intent(rrn, network_name(original), "refund", wanted, now),
+                    lambda: network.refund(original.rrn, rrn, wanted),
+                    NetworkAnswer("98", None),
+                ) or NetworkAnswer("96", None)  # (None only for a terminal's request key)
+                # Refused when another process refunded it meanwhile: given back too.
+                return await self._recorded(
+                    rrn, answer.approved, self._write_refund, original.id, wanted, rrn, answer,
+                    reference,
+                )  # fmt: skip
             finally:
                 self._refunding.pop(original.id, None)
+
+    async def _recorded(
+        self, rrn: str, approved: bool, write: Callable[..., T], *args: Any, **kw: Any
+    ) -> T:
+        """Write what a call answered (in a thread); a call the network approved whose
+        write fails is reversed there before the error goes on, and one unanswered (98)
+        is reversed in the background."""
+        try:
+            result = await asyncio.to_thread(write, *args, **kw)
+        except Exception:
+            if approved:
+                await self.acquirer.intents.reverse_open(rrn, "the host could not record it")
+            raise
+        view = result.payment if isinstance(result, QrPayment) else result
+        if isinstance(view, PaymentView) and view.response_code == "98":
+            self.acquirer.reverse_in_background(rrn)
+        return result
 
     # --- units of work ----------------------------------------------------------------
 
@@ -416,12 +461,18 @@ class OnlinePayments:
         token: str | None,
         expires_at: datetime | None,
         qr_code: str | None = None,
+        *,
+        asked: bool = False,
     ) -> QrPayment:
+        """``asked``: the wallet was asked under ``rrn``; the call's note is removed here,
+        or, if it was taken for reversal meanwhile, the payment is not charged (98)."""
         if answer is None:
             status, code = PaymentStatus.PENDING, "00"
         else:
             status, code = _status_of(answer), answer.response_code
         with self.ctx.db.transaction(invalidate=False) as s:
+            if asked and code != "98" and not claim(s.connection(), [rrn]) and code == "00":
+                status, code, answer = PaymentStatus.TIMED_OUT, "98", None
             p = Payment(
                 kind=PaymentKind.SALE,
                 status=status,
@@ -483,7 +534,8 @@ class OnlinePayments:
             currency=p.currency,
         )
 
-    def _settle_pending(self, rrn: str, answer: NetworkAnswer, org: WalletOrg) -> None:
+    def _settle_pending(self, rrn: str, answer: NetworkAnswer, org: WalletOrg) -> bool:
+        """Whether the order's payment is on our books."""
         now = self.ctx.now()
         with self.ctx.db.transaction(invalidate=False) as s:
             p = s.execute(
@@ -491,7 +543,7 @@ class OnlinePayments:
             ).scalar_one_or_none()
             if p is None or p.status is not PaymentStatus.PENDING:
                 log.warning("wallet result for %s, which is not pending: ignored", rrn)
-                return
+                return p is not None
             status = _status_of(answer)
             _move(s, p, status, f"wallet {org.value} rc {answer.response_code}", now)
             p.response_code, p.auth_code = answer.response_code, answer.auth_code
@@ -499,6 +551,7 @@ class OnlinePayments:
             if status is PaymentStatus.APPROVED:
                 mid = s.scalar(select(Merchant.mid).where(Merchant.id == p.merchant_id)) or ""
                 self._capture(s, p, mid, now)
+            return True
 
     def _close_pending(self, rrn: str, to: PaymentStatus) -> int:
         now = self.ctx.now()
@@ -523,6 +576,9 @@ class OnlinePayments:
         day = self.app.days.open_date(now)
         status = _status_of(answer)
         with self.ctx.db.transaction(invalidate=False) as s:
+            taken = answer.response_code != "98" and not claim(s.connection(), [rrn])
+            if taken and status is PaymentStatus.APPROVED:  # taken for reversal meanwhile
+                status, answer = PaymentStatus.TIMED_OUT, NetworkAnswer("98", None)
             sale = s.execute(
                 select(Payment).where(Payment.id == original_id).with_for_update()
             ).scalar_one()
