@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import select
 
 from tillpoint.app import Tillpoint
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.iso8583.host import TerminalHost
 from tillpoint.payments.acquirer import simulated
+from tillpoint.payments.models import Payment
 from tillpoint.terminal.client import TerminalClient
 
 Scenario = Callable[[int], Awaitable[None]]
@@ -31,3 +37,47 @@ def run_with_host(app: Tillpoint, scenario: Scenario) -> None:
 
 def terminal(port: int, n: int = 1, **kw: object) -> TerminalClient:
     return TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK, port=port, **kw)  # type: ignore[arg-type]
+
+
+# --- the networks' books against ours -------------------------------------------------
+
+#: A payment in one of these owes (or took) what the network recorded for it.
+LIVE = ("approved", "partly_refunded", "refunded", "completed")
+
+
+def network_charges(network_dir: Path) -> dict[str, int]:
+    """What the simulated networks hold as done: every approved, unreversed request that
+    moved money (sales, holds, captures, refunds, wallet payments), by reference."""
+    charges: dict[str, int] = {}
+    cards, wallets = network_dir / "cards.sqlite3", network_dir / "wallets.sqlite3"
+    if cards.exists():
+        with contextlib.closing(sqlite3.connect(cards)) as c:
+            charges.update(c.execute(
+                "SELECT ref, amount_minor FROM auths WHERE response_code = '00' AND reversed = 0"
+                " AND amount_minor > 0 AND kind IN ('sale', 'preauth', 'refund')"
+            ).fetchall())  # fmt: skip
+    if wallets.exists():
+        with contextlib.closing(sqlite3.connect(wallets)) as c:
+            charges.update(c.execute(
+                "SELECT ref, amount_minor FROM payments WHERE response_code = '00'"
+                " AND reversed = 0 AND amount_minor > 0"
+            ).fetchall())  # fmt: skip
+    return charges
+
+
+def stranded(app: Tillpoint, network_dir: Path) -> list[str]:
+    """References the networks hold as charged (or refunded) with no payment on our
+    books that says so: money moved that we do not know about."""
+    with app.ctx.db.read() as s:
+        live = set(s.scalars(select(Payment.rrn).where(Payment.status.in_(LIVE))))
+    return sorted(ref for ref in network_charges(network_dir) if ref not in live)
+
+
+def unbacked(app: Tillpoint, network_dir: Path) -> list[str]:
+    """Our payments that count as charged while the network holds nothing for them."""
+    charges = network_charges(network_dir)
+    with app.ctx.db.read() as s:
+        live = s.scalars(
+            select(Payment.rrn).where(Payment.status.in_(LIVE), Payment.kind != "preauth")
+        )
+        return sorted(rrn for rrn in live if rrn not in charges)
