@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from sqlalchemy import select
 from tillpoint.app import Tillpoint
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.iso8583.host import TerminalHost
+from tillpoint.networks.held import held_charges
 from tillpoint.payments.acquirer import simulated
 from tillpoint.payments.models import Payment
 from tillpoint.terminal.client import TerminalClient
@@ -45,24 +44,7 @@ def terminal(port: int, n: int = 1, **kw: object) -> TerminalClient:
 LIVE = ("approved", "partly_refunded", "refunded", "completed")
 
 
-def network_charges(network_dir: Path) -> dict[str, int]:
-    """What the simulated networks hold as done: every approved, unreversed request that
-    moved money (sales, holds, captures, refunds, wallet payments), by reference."""
-    charges: dict[str, int] = {}
-    cards, wallets = network_dir / "cards.sqlite3", network_dir / "wallets.sqlite3"
-    if cards.exists():
-        with contextlib.closing(sqlite3.connect(cards)) as c:
-            charges.update(c.execute(
-                "SELECT ref, amount_minor FROM auths WHERE response_code = '00' AND reversed = 0"
-                " AND amount_minor > 0 AND kind IN ('sale', 'preauth', 'refund')"
-            ).fetchall())  # fmt: skip
-    if wallets.exists():
-        with contextlib.closing(sqlite3.connect(wallets)) as c:
-            charges.update(c.execute(
-                "SELECT ref, amount_minor FROM payments WHERE response_code = '00'"
-                " AND reversed = 0 AND amount_minor > 0"
-            ).fetchall())  # fmt: skip
-    return charges
+network_charges = held_charges
 
 
 def stranded(app: Tillpoint, network_dir: Path) -> list[str]:
