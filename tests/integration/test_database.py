@@ -1,7 +1,10 @@
 """The database itself enforces what matters, even when the services are bypassed;
 and the migrations describe exactly the models."""
 
+import os
+import stat
 from datetime import date
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -12,10 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from tests.conftest import approved, business_application
 
 from tillpoint.app import Tillpoint
+from tillpoint.core.db import Database
 from tillpoint.core.migrate import alembic_config, current_revision, head_revision, upgrade
 from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind
+from tillpoint.networks.clearing import ClearingJournal
+from tillpoint.networks.simulator import CardNetworkSimulator
+from tillpoint.networks.wallets import WalletSimulator
 from tillpoint.schema import metadata
+from tillpoint.security import tdes
 
 
 def test_migrations_match_the_models(tp: Tillpoint) -> None:
@@ -104,3 +112,29 @@ def test_a_failed_unit_of_work_leaves_nothing_behind(tp: Tillpoint) -> None:
         fail()
     with tp.ctx.db.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM counters WHERE name = 'x'")).scalar_one() == 0
+
+
+def test_files_are_created_for_their_owner_alone(tmp_path: Path) -> None:
+    """The database (and its write-ahead log), the networks' books and clearing files
+    hold payments and keys: mode 0600, whatever the umask lets others read."""
+    old = os.umask(0o022)
+    try:
+        db = Database(f"sqlite:///{tmp_path / 'private.db'}")
+        with db.transaction() as s:
+            s.execute(text("CREATE TABLE t (x INTEGER)"))
+        journal = ClearingJournal(tmp_path / "network", lambda: date(2026, 12, 4))
+        journal.record("CUP", "000000000001", 100, "CNY")
+        CardNetworkSimulator(tdes.generate_key(), path=tmp_path / "network" / "cards.sqlite3")
+        WalletSimulator(path=tmp_path / "network" / "wallets.sqlite3")
+    finally:
+        os.umask(old)
+    files = [
+        tmp_path / "private.db",
+        tmp_path / "private.db-wal",
+        *(tmp_path / "network").iterdir(),
+    ]
+    for path in files:
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    journal.close()
+    db.dispose()

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -29,12 +30,14 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from tillpoint.core.clock import as_utc
 from tillpoint.core.errors import invariant
+from tillpoint.core.files import create_private
 
 T = TypeVar("T")
 AnySelect = Select[*tuple[Any, ...]]  # a SELECT of any columns
@@ -63,6 +66,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # connection is opened (with its pragmas) and closed on every use.
         kwargs.setdefault("pool_size", 16)
     engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+    path = make_url(url).database
+
+    @event.listens_for(engine, "do_connect")
+    def _private(*_args: Any) -> None:
+        # SQLite would create a new file (and its -wal, -shm) readable by every local
+        # user; payments and keys are for the owner alone.
+        if path and path != ":memory:" and not path.startswith("file:"):
+            create_private(Path(path))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tillpoint.core.errors import InvalidInput
+from tillpoint.core.files import create_private
 from tillpoint.core.i18n import N_
 
 HEADER = ("org", "ref", "amount_minor", "currency")
@@ -48,8 +49,8 @@ class ClearingJournal:
                 return f
             f.close()
             self._open = None
-        self.directory.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
+        create_private(path)
         f = path.open("a", encoding="utf-8", newline="")
         if new:
             csv.writer(f).writerow(HEADER)

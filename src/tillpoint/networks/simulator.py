@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tillpoint.core.clock import BUSINESS_TZ, Clock, SystemClock
 from tillpoint.core.errors import InvalidInput
+from tillpoint.core.files import create_private
 from tillpoint.core.money import Money
 from tillpoint.networks.bins import CardInfo, classify
 from tillpoint.networks.clearing import ClearingJournal
@@ -100,7 +101,7 @@ class _IssuerBook:
 
     def __init__(self, path: Path | None, deck: list[TestCard]) -> None:
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)
         self._db = sqlite3.connect(
             ":memory:" if path is None else path, check_same_thread=False, isolation_level=None
         )

@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from tillpoint.core.files import create_private
 from tillpoint.core.money import Money
 from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.networks.connector import NetworkAnswer
@@ -148,7 +149,7 @@ class _WalletBook:
 
     def __init__(self, path: Path | None) -> None:
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)
         self._db = sqlite3.connect(
             ":memory:" if path is None else path, check_same_thread=False, isolation_level=None
         )
