@@ -161,6 +161,11 @@ def test_a_reversal_that_overtakes_the_write_takes_the_call(demo: Tillpoint) -> 
     assert sale_record is not None and sale_record.status is PaymentStatus.TIMED_OUT
     assert intents(demo) == [(rrn, IntentState.REVERSED, "0400 stan 000002 rc 00")]
     check_books(demo)
+    # At the network the sale came and went (+5.00, -5.00); here nothing was owed:
+    # reconciliation matches it and holds nobody.
+    day = demo.days.cut_off("test")
+    result = demo.reconciliation.run(day)
+    assert (result.matched, result.problems, result.held) == (1, [], [])
 
 
 def test_a_reversal_that_reaches_the_network_first_refuses_the_original(

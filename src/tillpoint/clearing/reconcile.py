@@ -173,9 +173,10 @@ class ReconciliationService:
         )  # fmt: skip
         _load_clearing(conn, self.journal().rows(day))
         r = _REFS.c
-        matched = conn.scalar(
-            select(func.count()).select_from(_REFS).where(r.host_minor == r.network_minor)
-        ) or 0  # fmt: skip
+        # A side with no line owes nothing: a call the host reversed at the network
+        # before recording it (+X, -X there, nothing here) is settled, not missing.
+        equal = func.coalesce(r.host_minor, 0) == func.coalesce(r.network_minor, 0)
+        matched = conn.scalar(select(func.count()).select_from(_REFS).where(equal)) or 0
         owner = select(Payment.merchant_id).where(Payment.rrn == r.ref).scalar_subquery()
         problems = [
             Item(ref, org, merchant, ours or 0, theirs or 0,
@@ -185,8 +186,7 @@ class ReconciliationService:
             for ref, org, merchant, ours, theirs in conn.execute(
                 select(r.ref, r.org, func.coalesce(r.merchant_id, owner), r.host_minor,
                        r.network_minor)
-                .where(r.host_minor.is_(None) | r.network_minor.is_(None)
-                       | (r.host_minor != r.network_minor))
+                .where(~equal)
                 .order_by(r.ref)
             )
         ]  # fmt: skip
