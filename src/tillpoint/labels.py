@@ -10,7 +10,7 @@ from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import AccountKind, EntryKind
 from tillpoint.merchants.models import MerchantKind, MerchantStatus, PaymentMethod, ShopStatus
 from tillpoint.notify.models import DeliveryStatus
-from tillpoint.payments.models import PaymentStatus
+from tillpoint.payments.models import IntentState, PaymentStatus
 from tillpoint.terminals.models import Capability, OperatorRole, TerminalStatus
 
 LABELLED = (
@@ -28,6 +28,7 @@ LABELLED = (
     PaymentStatus,
     Role,
     DeliveryStatus,
+    IntentState,
 )
 
 LABELS = (
@@ -108,4 +109,6 @@ LABELS = (
     # DeliveryStatus
     N_("succeeded"),
     N_("failed"),
+    # IntentState (a network call's note: open, reversing; reversed is a PaymentStatus's)
+    N_("reversing"),
 )

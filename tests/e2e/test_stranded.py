@@ -6,6 +6,7 @@ reversed at the network. Each test ends with the networks' books held against ou
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -17,8 +18,10 @@ from tests.e2e.test_host import sale
 from tests.hosting import stranded, terminal, unbacked
 
 from tillpoint.app import Tillpoint
+from tillpoint.cli import _common, main
 from tillpoint.core.clock import FixedClock
 from tillpoint.core.money import Money
+from tillpoint.demo import demo_tid
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583.codec import Message
 from tillpoint.iso8583.host import TerminalHost
@@ -235,9 +238,14 @@ def test_recovery_reverses_a_call_whose_host_died(demo: Tillpoint) -> None:
     check_books(demo)
 
 
-def test_a_network_time_out_is_reversed(demo: Tillpoint) -> None:
+def test_a_network_time_out_is_reversed(
+    demo: Tillpoint,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """The silent test card: the host answers 98 and reverses the call at the network,
-    in the background."""
+    in the background; `tillpoint settle reversals` shows it, in both languages."""
     seen: dict[str, Message] = {}
 
     async def scenario(port: int, acquirer: Acquirer) -> None:
@@ -256,6 +264,20 @@ def test_a_network_time_out_is_reversed(demo: Tillpoint) -> None:
         "no answer from the network in time",
     )
     check_books(demo)
+
+    monkeypatch.setenv("TILLPOINT_DATABASE_URL", db_url)
+    monkeypatch.setenv("TILLPOINT_DEMO", "1")
+    monkeypatch.setattr(_common.out, "width", 200)
+    for locale, state_word in (("en", "reversed"), ("zh_CN", "已冲正")):
+        monkeypatch.setenv("TILLPOINT_LOCALE", locale)
+        with pytest.raises(SystemExit) as done:
+            main(["settle", "reversals", "--json"])
+        assert done.value.code in (0, None)
+        [row] = json.loads(capsys.readouterr().out)
+        assert (row["rrn"], row["state"], row["tid"]) == (rrn, "reversed", demo_tid(1))
+        with pytest.raises(SystemExit):
+            main(["settle", "reversals"])
+        assert state_word in capsys.readouterr().out
 
 
 def test_a_refund_whose_write_fails_is_reversed_at_the_network(

@@ -24,9 +24,11 @@ from tillpoint.cli._common import (
     out,
     say,
     table,
+    when,
 )
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_, _
+from tillpoint.payments.intents import recent_calls
 
 settle = typer.Typer(
     help=_("Cut-off (日切) and T+1 settlement to merchants (一清)."), no_args_is_help=True
@@ -192,3 +194,32 @@ def reconcile(day: DateOpt, as_json: JsonOpt = False) -> None:
             [(i.network_ref, i.org, _(i.status.value), money(i.host_minor),
               money(i.network_minor)) for i in result.problems],
         )  # fmt: skip
+
+
+@settle.command(
+    "reversals",
+    help=_(
+        "Calls to the networks whose answer is not on our books: on their way, being "
+        "reversed, or reversed by the host (with why)."
+    ),
+)
+@handles_errors
+def reversals(
+    open_only: Annotated[
+        bool, typer.Option("--open", help=_("Only calls on their way or being reversed."))
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help=_("At most this many."))] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    rows = recent_calls(app().ctx.db, limit=limit, open_only=open_only)
+    if as_json:
+        emit_json([{**dataclasses.asdict(r), "state": r.state.value} for r in rows])
+        return
+    table(
+        _("Calls reversed at the networks, or still open"),
+        [_("Reference"), _("Network"), _("Call"), _("State"), _("Terminal"), _("STAN"),
+         _("Amount"), _("Noted"), _("Reversed"), _("Why")],
+        [(r.rrn, r.network, r.action, _(r.state.value), r.tid, r.stan,
+          money(r.amount_minor, r.currency), when(r.created_at), when(r.resolved_at), r.cause)
+         for r in rows],
+    )  # fmt: skip

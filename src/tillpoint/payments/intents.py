@@ -41,6 +41,7 @@ from tillpoint.core.groupcommit import GroupCommitter
 from tillpoint.core.money import Money
 from tillpoint.networks.connector import NetworkAnswer
 from tillpoint.payments.models import IntentState, NetworkIntent
+from tillpoint.terminals.models import Terminal
 
 log = logging.getLogger("tillpoint.intents")
 
@@ -284,3 +285,40 @@ class Intents:
                 .where(NetworkIntent.id.in_(ids), NetworkIntent.state == IntentState.REVERSING)
                 .values(state=IntentState.REVERSED, resolved_at=self.now())
             )
+
+
+@dataclass(frozen=True)
+class CallView:
+    """A call the host noted, whose answer is not (or is no longer) on its books."""
+
+    id: int
+    rrn: str | None
+    network: str
+    action: str
+    state: IntentState
+    tid: str | None
+    stan: str | None
+    amount_minor: int
+    currency: str
+    created_at: datetime
+    resolved_at: datetime | None
+    cause: str | None
+
+
+def recent_calls(db: Database, *, limit: int = 50, open_only: bool = False) -> list[CallView]:
+    """Newest first: calls on their way or being reversed, and those reversed (with why).
+    A call whose answer reached our books is not among them: its payment says it all."""
+    query = (
+        select(NetworkIntent, Terminal.tid)
+        .outerjoin(Terminal, Terminal.id == NetworkIntent.terminal_id)
+        .order_by(NetworkIntent.id.desc())
+        .limit(limit)
+    )
+    if open_only:
+        query = query.where(NetworkIntent.state != IntentState.REVERSED)
+    with db.read() as s:
+        return [
+            CallView(i.id, i.rrn, i.network, i.action, i.state, tid, i.stan, i.amount_minor,
+                     i.currency, i.created_at, i.resolved_at, i.cause)
+            for i, tid in s.execute(query)
+        ]  # fmt: skip
