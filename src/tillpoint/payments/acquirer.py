@@ -614,7 +614,11 @@ class Acquirer:
             _keep_answer(s, t, key, outcome, original.id, now)
             return outcome, ids
 
-        outcome, ids = await self.committer.submit(write)
+        try:
+            outcome, ids = await self.committer.submit(write)
+        except IntegrityError:  # the same reversal raced itself: the first answer stands
+            prior = await self.app.ctx.db.read_now(self._prior, t.terminal_id, key)
+            return prior or Outcome("96")
         self.day_totals.forget(t.merchant_id)
         await self.intents.undo(ids)
         return outcome
