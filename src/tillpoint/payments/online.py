@@ -18,6 +18,7 @@ noted first and its note removed by the payment's write, as the terminal host do
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -261,7 +262,7 @@ class OnlinePayments:
         not on our books (its write failed) is given back at once."""
         known = await asyncio.to_thread(self._settle_pending, rrn, answer, org)
         if not known and answer.approved:
-            await self.acquirer.intents.reverse_open(rrn, "paid order not on our books")
+            log.warning(json.dumps({"event": "paid_order_not_on_our_books", "rrn": rrn}))
             await self.wallets.reverse(rrn)
 
     async def cancel(self, payment_id: int, *, merchant_id: int | None = None) -> PaymentView:
@@ -471,8 +472,10 @@ class OnlinePayments:
         else:
             status, code = _status_of(answer), answer.response_code
         with self.ctx.db.transaction(invalidate=False) as s:
-            if asked and code != "98" and not claim(s.connection(), [rrn]) and code == "00":
-                status, code, answer = PaymentStatus.TIMED_OUT, "98", None
+            if asked and code != "98":
+                claimed = claim(s.connection(), [rrn])
+                if not claimed and code == "00":  # taken for reversal meanwhile
+                    status, code, answer = PaymentStatus.TIMED_OUT, "98", None
             p = Payment(
                 kind=PaymentKind.SALE,
                 status=status,
