@@ -62,12 +62,17 @@ class TerminalClient:
     batch: str = "000001"
     keys: WorkingKeys | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    local_address: str | None = None  # connect from this address (None: the system's choice)
     _reader: asyncio.StreamReader | None = field(default=None, repr=False)
     _writer: asyncio.StreamWriter | None = field(default=None, repr=False)
     last_header: bytes = b""
 
-    async def connect(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        local = None if self.local_address is None else (self.local_address, 0)
+        self._reader, self._writer = await asyncio.open_connection(
+            self.host, self.port, local_addr=local
+        )
+        return self._reader, self._writer
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -88,8 +93,9 @@ class TerminalClient:
     async def send_raw(self, payload: bytes) -> bytes:
         """One framed exchange: the reply payload (after the length prefix)."""
         if self._writer is None or self._reader is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self._reader, self._writer
+            reader, writer = await self.connect()
+        else:
+            reader, writer = self._reader, self._writer
         writer.write(framing.frame_bytes(payload))
         await writer.drain()
         head = await asyncio.wait_for(reader.readexactly(2), self.timeout_s)
