@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.clock import BUSINESS_TZ
@@ -47,10 +48,11 @@ from tillpoint.iso8583.mac import compute_mac
 from tillpoint.payments.acquirer import Acquirer, BatchTotals, Card, Outcome, RequestKey
 from tillpoint.payments.models import PaymentKind
 from tillpoint.security import tdes
-from tillpoint.terminals.models import MacMethod
-from tillpoint.terminals.signon import Admitted, HostRefusal
+from tillpoint.terminals.models import FailureReason, MacMethod, SecurityEventKind
+from tillpoint.terminals.signon import Admitted, HostRefusal, SignOnProof
 
 log = logging.getLogger("tillpoint.host")
+MAX_MAC_THROTTLES = 10_000  # (terminal, address) pairs whose MAC failures are held back
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class TerminalHost:
         self._per_address: dict[str, int] = {}
         self._stopping = False
         self._refusals_logged_at = 0.0
+        # (TID, address) -> (key generation, until): MAC failures held back (terminals/security.py).
+        self._mac_throttles: dict[tuple[str, str], tuple[int, datetime]] = {}
 
     async def start(self, host: str, port: int) -> HostServer:
         server = await asyncio.start_server(self._connection, host, port)
@@ -372,22 +376,23 @@ class TerminalHost:
             raise FormatError("41, 42 and 60 are required", field=41 if tid is None else 42)
         f60 = f.Field60.parse(f60_text)
         if request.mti == "0800" and f60.network_code == f.SIGN_ON_KEYS:
-            return await asyncio.to_thread(self._sign_on, request, tid, mid, f60)
+            proof = SignOnProof(decoded_mac_block(body, request), request.binary(64), source)
+            return await asyncio.to_thread(self._sign_on, request, tid, mid, f60, proof)
         if request.mti == "0820" and f60.network_code == f.SIGN_OFF:
             action: Callable[[], None] = lambda: self.app.signon.sign_off(tid, mid)  # noqa: E731
             return await asyncio.to_thread(self._simple, request, action)
         if request.mti == "0820" and f60.network_code == f.ECHO:
             action = lambda: self.app.signon.check(tid, mid)  # noqa: E731
             return await asyncio.to_thread(self._simple, request, action)
-        return await self._financial(request, body, tid, mid, f60)
+        return await self._financial(request, body, tid, mid, f60, source)
 
-    def _sign_on(self, request: Message, tid: str, mid: str, f60: f.Field60) -> Answer:
+    def _sign_on(
+        self, request: Message, tid: str, mid: str, f60: f.Field60, proof: SignOnProof
+    ) -> Answer:
         operator = (request.text(63) or "001")[:3].strip()
-        password = request.binary(52)
+        password = request.binary(52)  # operator sign-in, a Tillpoint extension
         try:
-            if password is not None:  # operator sign-in, a Tillpoint extension
-                self.app.signon.sign_in_operator(tid, mid, operator, password)
-            done = self.app.signon.sign_on(tid, mid, operator)
+            done = self.app.signon.authenticated_sign_on(tid, mid, operator, proof, password)
         except HostRefusal as r:
             return self._refuse(request, r.response_code)
         now = self.app.ctx.now().astimezone(BUSINESS_TZ)
@@ -415,7 +420,7 @@ class TerminalHost:
         return Answer(Message(_answer_mti(request), fields))
 
     async def _financial(
-        self, request: Message, body: bytes, tid: str, mid: str, f60: f.Field60
+        self, request: Message, body: bytes, tid: str, mid: str, f60: f.Field60, source: str
     ) -> Answer:
         try:
             admitted = self.app.signon.admitted(tid, mid)
@@ -426,6 +431,8 @@ class TerminalHost:
                 self._refuse(request, r.response_code).message,
                 must_sign_on=r.response_code == "A0",
             )
+        if self._mac_throttles and self._mac_throttled(tid, source, admitted.generation):
+            return Answer(self._refuse(request, "A0").message, must_sign_on=True)  # unchecked
         method = admitted.mac_method
         mac, mab = request.binary(64), decoded_mac_block(body, request)
         if (
@@ -433,9 +440,45 @@ class TerminalHost:
             or mab is None
             or not tdes.macs_equal(mac, compute_mac(method, admitted.mak, mab))
         ):
+            reason = FailureReason.NO_MAC if mac is None else FailureReason.BAD_MAC
+            until = await asyncio.to_thread(
+                self.app.signon.security.record_failure,
+                admitted.terminal_id,
+                tid,
+                SecurityEventKind.MAC_FAILED,
+                source,
+                reason,
+                admitted.generation,
+            )
+            if until is not None:
+                self._hold_back(tid, source, admitted.generation, until)
             return Answer(self._refuse(request, "A0").message, must_sign_on=True)
+        if not admitted.operator_signed_in:  # the terminal requires a password sign-in
+            return Answer(self._refuse(request, "58").message, admitted.mak, method, proven=True)
         outcome = await self._route(request, admitted, f60)
         return Answer(self._financial_answer(request, outcome), admitted.mak, method, proven=True)
+
+    def _mac_throttled(self, tid: str, source: str, generation: int) -> bool:
+        held = self._mac_throttles.get((tid, source))
+        if held is None:
+            return False
+        if held[0] == generation and self.app.ctx.now() < held[1]:
+            return True
+        del self._mac_throttles[(tid, source)]  # over, or the terminal signed on since
+        return False
+
+    def _hold_back(self, tid: str, source: str, generation: int, until: datetime) -> None:
+        """Remember a MAC throttle the database has recorded, so that the messages it
+        holds back cost no MAC and no write. Bounded: when full, expired entries go, and
+        if none has, the throttle is not kept here (the database still applies it to
+        the next failure, one write each)."""
+        if len(self._mac_throttles) >= MAX_MAC_THROTTLES:
+            now = self.app.ctx.now()
+            for key in [k for k, (_, end) in self._mac_throttles.items() if end <= now]:
+                del self._mac_throttles[key]
+            if len(self._mac_throttles) >= MAX_MAC_THROTTLES:
+                return
+        self._mac_throttles[(tid, source)] = (generation, until)
 
     async def _route(self, request: Message, t: Admitted, f60: f.Field60) -> Outcome:
         """Section 4's messages by (MTI, processing code, 60.1)."""
