@@ -64,7 +64,7 @@ class HostLimits:
     connections, which floods of unproven ones cannot reach."""
 
     max_unproven_connections: int = 1024  # not yet proven, from every address together
-    max_unproven_per_address: int = 64  # not yet proven, from one source address
+    max_unproven_per_address: int = 256  # not yet proven, from one source address
     max_proven_connections: int = 4096  # proven by a verified frame
     max_connections_per_address: int = 1024  # both pools, from one source address
     first_frame_timeout_s: float = 5.0  # from the connection to its first complete frame
