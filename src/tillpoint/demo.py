@@ -86,7 +86,12 @@ def _ensure_one(app: Tillpoint, n: int) -> DemoTerminal:
         app.terminals.get(tid)
     except NotFound:
         app.terminals.add(
-            f"DEMO{n:05d}", "Tillpoint Virtual POS", DEMO_ACTOR, tid=tid, tmk=DEMO_TMK
+            f"DEMO{n:05d}",
+            "Tillpoint Virtual POS",
+            DEMO_ACTOR,
+            tid=tid,
+            tmk=DEMO_TMK,
+            require_operator_password=False,  # anyone may try the demo without a password
         )
         app.terminals.bind(tid, mid, DEMO_ACTOR, supervisor_password=DEMO_SUPERVISOR_PASSWORD)
         app.terminals.add_operator(

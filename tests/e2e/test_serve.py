@@ -64,3 +64,41 @@ def test_serve_demo(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "DEMO MODE" in err
     assert '"mti": "0800", "tid": "10000002"' in err and '"rc": "00"' in err
+
+
+def test_serve_stops_cleanly_with_terminals_connected(tmp_path: Path) -> None:
+    """A graceful stop while terminals hold their connections open: each connection is
+    closed by the host, and the log has no traceback and no error in it."""
+    iso, http = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
+    env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", "2",
+         "--iso-port", str(iso), "--http-port", str(http)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(iso)
+        wait_for(http)
+
+        async def stop_while_connected() -> list[bytes]:
+            clients = [TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK, port=iso) for n in (1, 2)]
+            for t in clients:
+                assert (await t.sign_on()).text(39) == "00"
+            _, idle = await asyncio.open_connection("127.0.0.1", iso)  # never sends
+            proc.send_signal(signal.SIGINT)
+            rest = []
+            for t in clients:
+                assert t._reader is not None
+                rest.append(await asyncio.wait_for(t._reader.read(), 60))
+                await t.close()
+            idle.close()
+            return rest
+
+        assert asyncio.run(stop_while_connected()) == [b"", b""]  # closed by the host
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "ERROR" not in err, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -64,8 +65,36 @@ def show_terminal(t: TerminalView, as_json: bool) -> None:
                 _("Activated"),
                 when(t.activated_at),
             ),
+            (
+                _("Operator password to sell"),
+                _("required") if t.require_operator_password else _("not required"),
+            ),
+            *_security_lines(t),
         ],
     )
+
+
+def _security_lines(t: TerminalView) -> list[tuple[str, str | None]]:
+    """Failed proofs of the terminal's keys (docs/terminals.md, "Security events")."""
+    sec = t.security
+    if sec is None:
+        return []
+
+    def last(at: datetime | None, address: str | None) -> str:
+        return _("last {when} from {address}").format(when=when(at), address=address)
+
+    sign_ons = str(sec.failed_sign_ons)
+    if sec.failed_sign_ons:
+        sign_ons += f" ({last(sec.last_failed_sign_on_at, sec.last_failed_sign_on_address)})"
+    macs = str(sec.mac_failures)
+    if sec.mac_failures:
+        macs += f" ({last(sec.last_mac_failure_at, sec.last_mac_failure_address)})"
+    return [
+        (_("Failed sign-ons"), sign_ons),
+        (_("Sign-on throttles"), str(sec.sign_on_throttles)),
+        (_("MAC failures"), macs),
+        (_("MAC throttles"), str(sec.mac_throttles)),
+    ]
 
 
 @terminals.command(
@@ -87,6 +116,13 @@ def add(
     tid: Annotated[
         str | None, typer.Option(help=_("Use this TID instead of allocating one."))
     ] = None,
+    operator_password: Annotated[
+        bool,
+        typer.Option(
+            "--operator-password/--no-operator-password",
+            help=_("Whether selling needs an operator signed in with a password."),
+        ),
+    ] = True,
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -94,7 +130,15 @@ def add(
         caps = [Capability(c.strip()) for c in capabilities.split(",") if c.strip()]
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--capabilities") from None
-    p = app().terminals.add(serial, model, actor(by), capabilities=caps, mac_method=mac, tid=tid)
+    p = app().terminals.add(
+        serial,
+        model,
+        actor(by),
+        capabilities=caps,
+        mac_method=mac,
+        tid=tid,
+        require_operator_password=operator_password,
+    )
     if as_json:
         emit_json(p)
         return
@@ -165,6 +209,35 @@ def ship(
 def freeze(tid: Tid, reason: Reason, by: ByOpt = None, as_json: JsonOpt = False) -> None:
     t = app().terminals.freeze(tid, actor(by), reason)
     emit_json(t) if as_json else say(_("Terminal {tid} frozen.").format(tid=t.tid))
+
+
+@terminals.command(
+    "operator-password",
+    help=_("Require (or stop requiring) an operator's password before a terminal sells."),
+)
+@handles_errors
+def operator_password(
+    tid: Tid,
+    reason: Reason,
+    required: Annotated[
+        bool,
+        typer.Option(
+            "--required/--not-required", help=_("Require a password, or stop requiring one.")
+        ),
+    ] = True,
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    t = app().terminals.require_operator_password(tid, required, actor(by), reason)
+    if as_json:
+        emit_json(t)
+        return
+    message = (
+        _("Terminal {tid} sells only after an operator signs in with a password.")
+        if t.require_operator_password
+        else _("Terminal {tid} sells without an operator password.")
+    )
+    say(message.format(tid=t.tid))
 
 
 @terminals.command("unfreeze", help=_("Lift a freeze."))

@@ -46,6 +46,7 @@ from tillpoint.iso8583.spec import (
 __all__ = [
     "MAC_BYTES",
     "MAC_FIELD",
+    "REQUEST_MTIS",
     "FieldValue",
     "Message",
     "decode",
@@ -56,12 +57,17 @@ __all__ = [
     "fill_mac",
     "mac_block",
     "mac_required",
+    "response_mti",
 ]
 
 FieldValue = str | bytes
 
-#: Messages that never carry a MAC (section 3): sign-on and sign-off/echo, both ways.
-UNMACED_MTIS = frozenset({"0800", "0810", "0820", "0830"})
+#: Messages that never carry a MAC (section 3): the sign-on's answer and sign-off/echo,
+#: both ways. The sign-on request carries one, under the terminal's TMK (section 4.1).
+UNMACED_MTIS = frozenset({"0810", "0820", "0830"})
+
+#: Every request a terminal may send (section 4); only these are answered.
+REQUEST_MTIS = frozenset({"0100", "0200", "0220", "0320", "0400", "0500", "0800", "0820"})
 
 _CHARSETS: dict[FieldType, re.Pattern[str]] = {
     "n": re.compile(r"[0-9]*"),
@@ -337,9 +343,18 @@ def _check_mac(mac: object) -> None:
         raise FormatError(N_("A MAC (field {field}) is 8 bytes"), field=MAC_FIELD)
 
 
+def response_mti(mti: str | None) -> str | None:
+    """The MTI that answers a request (``0200`` → ``0210``), or None when ``mti`` is
+    not a request of the profile: only requests are answered, so nothing else can
+    make an answer (9990 + 10 has five digits; 0210 + 10 would be a request)."""
+    if mti not in REQUEST_MTIS:
+        return None
+    return mti[:2] + str(int(mti[2]) + 1) + mti[3]
+
+
 def mac_required(message: Message) -> bool:
     """Whether the message must carry field 64 (section 3): every request and response
-    except 0800/0810, 0820/0830 and a response with code ``A0``."""
+    except 0810, 0820/0830 and a response with code ``A0``."""
     if message.mti in UNMACED_MTIS:
         return False
     is_response = _MTI.fullmatch(message.mti) is not None and int(message.mti[2]) % 2 == 1

@@ -12,18 +12,18 @@ structured log line per message, with no card data in it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.clock import BUSINESS_TZ
-from tillpoint.core.errors import InvalidInput
+from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.groupcommit import Overloaded
-from tillpoint.core.ids import is_digits
 from tillpoint.core.money import NUMERIC_CODES, Money
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583.codec import (
@@ -33,10 +33,10 @@ from tillpoint.iso8583.codec import (
     decoded_mac_block,
     encode,
     encode_with_mac,
+    response_mti,
 )
 from tillpoint.iso8583.errors import FormatError
 from tillpoint.iso8583.framing import (
-    LENGTH_BYTES,
     MAX_FRAME_BYTES,
     Frame,
     frame_bytes,
@@ -48,17 +48,38 @@ from tillpoint.iso8583.mac import compute_mac
 from tillpoint.payments.acquirer import Acquirer, BatchTotals, Card, Outcome, RequestKey
 from tillpoint.payments.models import PaymentKind
 from tillpoint.security import tdes
-from tillpoint.terminals.models import MacMethod
-from tillpoint.terminals.signon import Admitted, HostRefusal
+from tillpoint.terminals.models import FailureReason, MacMethod, SecurityEventKind
+from tillpoint.terminals.signon import Admitted, HostRefusal, SignOnProof
 
 log = logging.getLogger("tillpoint.host")
+MAX_MAC_THROTTLES = 10_000  # (terminal, address) pairs whose MAC failures are held back
 
 
 @dataclass(frozen=True)
 class HostLimits:
-    max_connections: int = 2048
-    idle_timeout_s: float = 300.0  # between messages on one connection
-    read_timeout_s: float = 15.0  # to read one message once its length has arrived
+    """What one host process gives the connections on its port (docs/protocol.md,
+    "Connections"). A connection is *unproven* until a frame on it shows a known
+    terminal holding its keys (a sign-on whose MAC verifies under the TMK, or a message
+    whose MAC verifies under the MAK); then it moves into the pool of proven
+    connections, which floods of unproven ones cannot reach."""
+
+    max_unproven_connections: int = 1024  # not yet proven, from every address together
+    max_unproven_per_address: int = 256  # not yet proven, from one source address
+    max_proven_connections: int = 4096  # proven by a verified frame
+    max_connections_per_address: int = 1024  # both pools, from one source address
+    first_frame_timeout_s: float = 5.0  # from the connection to its first complete frame
+    frame_timeout_s: float = 5.0  # from a frame's first byte to its last
+    unproven_idle_timeout_s: float = 10.0  # between frames, while not yet proven
+    idle_timeout_s: float = 300.0  # between frames, once proven
+    shutdown_timeout_s: float = 10.0  # a graceful stop waits this long for answers
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            invariant(value > 0, f"HostLimits.{name} must be positive")
+        invariant(
+            self.max_unproven_per_address <= self.max_unproven_connections,
+            "HostLimits: one address cannot have more unproven connections than all",
+        )
 
 
 @dataclass(frozen=True)
@@ -67,14 +88,58 @@ class Answer:
     mac_key: bytes | None = None  # MAC the answer under this MAK (None: no MAC)
     mac_method: MacMethod = MacMethod.ECB
     must_sign_on: bool = False
+    proven: bool = False  # the request proved its terminal (a MAC verified)
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One client connection's place in the host's books."""
+
+    address: str
+    writer: asyncio.StreamWriter
+    task: asyncio.Task[None] | None
+    proven: bool = False
+    busy: bool = False  # a frame is being answered: never evicted, stopped after it
+    released: bool = False
 
 
 def _totals(t: f.Totals) -> BatchTotals:
     return BatchTotals(t.debit_minor, t.debit_count, t.credit_minor, t.credit_count)
 
 
-def response_mti(mti: str) -> str:
-    return f"{int(mti) + 10:04d}" if is_digits(mti) else "0000"
+def _answer_mti(request: Message) -> str:
+    mti = response_mti(request.mti)
+    invariant(mti is not None, "only requests are answered")
+    assert mti is not None  # for the type checker; invariant() has just said so
+    return mti
+
+
+def _peer_address(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+        return peer[0]
+    return "unknown"  # a Unix socket or a transport that does not say
+
+
+class HostServer:
+    """The listening host: ``close()`` stops accepting and ends every connection once its
+    answer in flight (if any) is written; ``wait_closed()`` waits for that, at most
+    ``HostLimits.shutdown_timeout_s``, so a graceful stop leaves no task behind."""
+
+    def __init__(self, server: asyncio.Server, host: TerminalHost) -> None:
+        self._server, self._host = server, host
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return tuple(self._server.sockets)
+
+    def close(self) -> None:
+        self._server.close()
+        self._host.stop_connections()
+
+    async def wait_closed(self) -> None:
+        await self._server.wait_closed()
+        await self._host.connections_closed()
 
 
 class TerminalHost:
@@ -84,113 +149,250 @@ class TerminalHost:
         self.app = app
         self.acquirer = acquirer
         self.limits = limits or HostLimits()
-        self._active = 0
+        self._connections: set[_Connection] = set()
+        # Unproven connections by address, oldest first (dicts keep insertion order).
+        self._unproven: dict[str, dict[_Connection, None]] = {}
+        self._unproven_count = 0
+        self._proven_count = 0
+        self._per_address: dict[str, int] = {}
+        self._stopping = False
+        self._refusals_logged_at = 0.0
+        # (TID, address) -> (key generation, until): MAC failures held back (terminals/security.py).
+        self._mac_throttles: dict[tuple[str, str], tuple[int, datetime]] = {}
 
-    async def start(self, host: str, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self._connection, host, port)
+    async def start(self, host: str, port: int) -> HostServer:
+        server = await asyncio.start_server(self._connection, host, port)
+        return HostServer(server, self)
+
+    def connection_counts(self) -> dict[str, int]:
+        """How many connections are open, by pool (for tests and operations)."""
+        return {
+            "unproven": self._unproven_count,
+            "proven": self._proven_count,
+            "addresses": len(self._per_address),
+        }
+
+    # --- connections --------------------------------------------------------------------
+
+    def _admit_connection(self, conn: _Connection) -> bool:
+        """Take a new connection into the unproven pool, evicting the oldest idle
+        unproven connection of the same address (or, when the whole pool is full, of the
+        address holding most of it) to make room; False when it cannot come in."""
+        lim, address = self.limits, conn.address
+        if self._stopping or self._per_address.get(address, 0) >= lim.max_connections_per_address:
+            return False
+        mine = self._unproven.get(address, {})
+        if len(mine) >= lim.max_unproven_per_address:
+            if not self._evict_oldest(address):
+                return False
+        elif self._unproven_count >= lim.max_unproven_connections:
+            crowded = max(self._unproven, key=lambda a: len(self._unproven[a]))
+            if not self._evict_oldest(crowded):
+                return False
+        self._connections.add(conn)
+        self._unproven.setdefault(address, {})[conn] = None
+        self._unproven_count += 1
+        self._per_address[address] = self._per_address.get(address, 0) + 1
+        return True
+
+    def _evict_oldest(self, address: str) -> bool:
+        victim = next((c for c in self._unproven.get(address, {}) if not c.busy), None)
+        if victim is None:
+            return False
+        self._release(victim)
+        victim.writer.transport.abort()  # its reader sees the connection lost and ends
+        return True
+
+    def _prove(self, conn: _Connection) -> None:
+        """A verified frame: move the connection into the proven pool, if it has room."""
+        if conn.proven or conn.released or self._proven_count >= self.limits.max_proven_connections:
+            return
+        mine = self._unproven[conn.address]
+        del mine[conn]
+        if not mine:
+            del self._unproven[conn.address]
+        self._unproven_count -= 1
+        self._proven_count += 1
+        conn.proven = True
+
+    def _release(self, conn: _Connection) -> None:
+        if conn.released:
+            return
+        conn.released = True
+        self._connections.discard(conn)
+        if conn.proven:
+            self._proven_count -= 1
+        else:
+            mine = self._unproven[conn.address]
+            del mine[conn]
+            if not mine:
+                del self._unproven[conn.address]
+            self._unproven_count -= 1
+        left = self._per_address[conn.address] - 1
+        if left:
+            self._per_address[conn.address] = left
+        else:
+            del self._per_address[conn.address]
+
+    def _note_refused(self, address: str) -> None:
+        """One log line at most every 10 s: a flood must not become a flood of logs."""
+        now = time.monotonic()
+        if now - self._refusals_logged_at >= 10.0:
+            self._refusals_logged_at = now
+            log.warning(json.dumps({"event": "connection_refused", "address": address}))
+
+    def stop_connections(self) -> None:
+        """A graceful stop: no new connections; idle ones close now, busy ones after
+        their answer."""
+        self._stopping = True
+        for conn in list(self._connections):
+            if not conn.busy:
+                conn.writer.close()
+
+    async def connections_closed(self) -> None:
+        tasks = {c.task for c in self._connections if c.task is not None}
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.limits.shutdown_timeout_s)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._active >= self.limits.max_connections:
-            writer.close()
+        conn = _Connection(_peer_address(writer), writer, asyncio.current_task())
+        if not self._admit_connection(conn):
+            self._note_refused(conn.address)
+            writer.transport.abort()
             return
-        self._active += 1
         try:
-            while True:
-                try:  # asyncio.timeout: wait_for would start a task per read
-                    async with asyncio.timeout(self.limits.idle_timeout_s):
-                        head = await reader.readexactly(LENGTH_BYTES)
-                    size = int.from_bytes(head, "big")
+            await self._serve(reader, conn)
+        except asyncio.CancelledError:
+            pass  # the event loop is stopping: the connection ends with it, quietly
+        except Exception as e:  # one connection's fault never escapes
+            log.error(json.dumps({"event": "connection_error", "error": type(e).__name__}))
+        finally:
+            self._release(conn)
+            conn.writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, conn: _Connection) -> None:
+        """Frames in, answers out, in order, within the limits: the first complete frame
+        by ``first_frame_timeout_s`` after connecting; each frame complete within
+        ``frame_timeout_s`` of its first byte; at most the idle time-out between frames.
+        Only a complete frame moves a deadline on: bytes that never make one cannot."""
+        lim, loop = self.limits, asyncio.get_running_loop()
+        first_by = loop.time() + lim.first_frame_timeout_s
+        idle_until = first_by
+        while not self._stopping:
+            try:  # asyncio.timeout: wait_for would start a task per read
+                async with asyncio.timeout_at(idle_until):
+                    first = await reader.readexactly(1)
+                frame_by = loop.time() + lim.frame_timeout_s
+                async with asyncio.timeout_at(min(frame_by, first_by) if first_by else frame_by):
+                    size = int.from_bytes(first + await reader.readexactly(1), "big")
                     if not 0 < size <= MAX_FRAME_BYTES:
                         log.warning(json.dumps({"event": "frame_refused", "bytes": size}))
-                        break
-                    async with asyncio.timeout(self.limits.read_timeout_s):
-                        payload = await reader.readexactly(size)
-                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-                    break
-                reply = await self.answer(payload)
+                        return
+                    payload = await reader.readexactly(size)
+            except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+                return
+            first_by = 0.0
+            conn.busy = True
+            try:
+                reply, proven = await self._answer(payload, conn.address)
                 if reply is None:
-                    break
-                writer.write(frame_bytes(reply))
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            self._active -= 1
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+                    return
+                if proven:
+                    self._prove(conn)
+                conn.writer.write(frame_bytes(reply))
+                await conn.writer.drain()
+            finally:
+                conn.busy = False
+            idle = lim.idle_timeout_s if conn.proven else lim.unproven_idle_timeout_s
+            idle_until = loop.time() + idle
 
-    async def answer(self, payload: bytes) -> bytes | None:
-        """The reply payload for one request payload, or None to close the connection."""
+    async def answer(self, payload: bytes, source: str = "unknown") -> bytes | None:
+        """The reply payload for one request payload, or None to close the connection.
+        ``source`` is the address the connection came from. Never raises: whatever the
+        bytes, the answer is a reply or a clean close."""
+        reply, _ = await self._answer(payload, source)
+        return reply
+
+    async def _answer(self, payload: bytes, source: str) -> tuple[bytes | None, bool]:
         started = time.perf_counter()
+        try:
+            return await self._answer_frame(payload, source, started)
+        except Exception as e:  # a bug closes one connection, no more
+            log.error(json.dumps({"event": "host_error", "error": type(e).__name__}))
+            return None, False
+
+    async def _answer_frame(
+        self, payload: bytes, source: str, started: float
+    ) -> tuple[bytes | None, bool]:
         try:
             frame = parse_frame(payload)
         except FormatError as e:
             self._log(None, None, None, "closed", started, str(e))
-            return None
+            return None, False
         try:
             request = decode(frame.body)
         except FormatError as e:
-            if e.tid is None or e.mti is None:
+            answer_mti = response_mti(e.mti)
+            if e.tid is None or answer_mti is None:
                 self._log(e.mti, e.tid, None, "closed", started, str(e))
-                return None
-            reply = Answer(Message(response_mti(e.mti), {39: "30", 41: e.tid}))
+                return None, False
+            reply = Answer(Message(answer_mti, {39: "30", 41: e.tid}))
             self._log(e.mti, e.tid, None, "30", started, str(e))
-            return self._encode(frame, reply)
+            return self._encode(frame, reply), False
+        tid, stan = self._safe_text(request, 41), self._safe_text(request, 11)
+        if response_mti(request.mti) is None:  # an answer, or no message of the profile
+            self._log(request.mti, tid, stan, "closed", started, "not a request")
+            return None, False
         try:
-            answer = await self.handle(request, frame.body)
+            answer = await self.handle(request, frame.body, source)
         except (FormatError, InvalidInput) as e:
-            answer = self._refuse(request, "30")
-            self._log(request.mti, request.text(41), request.text(11), "30", started, str(e))
-            return self._encode(frame, answer)
+            self._log(request.mti, tid, stan, "30", started, str(e))
+            return self._encode(frame, self._refuse(request, "30")), False
         except Overloaded:
-            answer = self._refuse(request, "96")
-            self._log(request.mti, request.text(41), request.text(11), "96", started, "overloaded")
-            return self._encode(frame, answer)
+            self._log(request.mti, tid, stan, "96", started, "overloaded")
+            return self._encode(frame, self._refuse(request, "96")), False
         except Exception:  # a bug or an outage: this terminal gets 96, the rest go on
-            log.exception(
-                json.dumps({"event": "host_error", "mti": request.mti, "tid": request.text(41)})
-            )
-            answer = self._refuse(request, "96")
-            self._log(
-                request.mti, request.text(41), request.text(11), "96", started, "internal error"
-            )
-            return self._encode(frame, answer)
-        self._log(
-            request.mti,
-            request.text(41),
-            request.text(11),
-            answer.message.text(39),
-            started,
-            None,
-        )
-        return self._encode(frame, answer)
+            log.exception(json.dumps({"event": "host_error", "mti": request.mti, "tid": tid}))
+            self._log(request.mti, tid, stan, "96", started, "internal error")
+            return self._encode(frame, self._refuse(request, "96")), False
+        self._log(request.mti, tid, stan, answer.message.text(39), started, None)
+        return self._encode(frame, answer), answer.proven
+
+    @staticmethod
+    def _safe_text(request: Message, number: int) -> str | None:
+        value = request.fields.get(number)
+        return value if isinstance(value, str) else None
 
     # --- messages ---------------------------------------------------------------------
 
-    async def handle(self, request: Message, body: bytes) -> Answer:
-        """One request to its answer."""
+    async def handle(self, request: Message, body: bytes, source: str = "unknown") -> Answer:
+        """One request to its answer; ``source`` is the connection's address."""
         tid, mid, f60_text = request.text(41), request.text(42), request.text(60)
         if tid is None or mid is None or f60_text is None:
             raise FormatError("41, 42 and 60 are required", field=41 if tid is None else 42)
         f60 = f.Field60.parse(f60_text)
         if request.mti == "0800" and f60.network_code == f.SIGN_ON_KEYS:
-            return await asyncio.to_thread(self._sign_on, request, tid, mid, f60)
+            proof = SignOnProof(decoded_mac_block(body, request), request.binary(64), source)
+            return await asyncio.to_thread(self._sign_on, request, tid, mid, f60, proof)
         if request.mti == "0820" and f60.network_code == f.SIGN_OFF:
             action: Callable[[], None] = lambda: self.app.signon.sign_off(tid, mid)  # noqa: E731
             return await asyncio.to_thread(self._simple, request, action)
         if request.mti == "0820" and f60.network_code == f.ECHO:
             action = lambda: self.app.signon.check(tid, mid)  # noqa: E731
             return await asyncio.to_thread(self._simple, request, action)
-        return await self._financial(request, body, tid, mid, f60)
+        return await self._financial(request, body, tid, mid, f60, source)
 
-    def _sign_on(self, request: Message, tid: str, mid: str, f60: f.Field60) -> Answer:
+    def _sign_on(
+        self, request: Message, tid: str, mid: str, f60: f.Field60, proof: SignOnProof
+    ) -> Answer:
         operator = (request.text(63) or "001")[:3].strip()
-        password = request.binary(52)
+        password = request.binary(52)  # operator sign-in, a Tillpoint extension
         try:
-            if password is not None:  # operator sign-in, a Tillpoint extension
-                self.app.signon.sign_in_operator(tid, mid, operator, password)
-            done = self.app.signon.sign_on(tid, mid, operator)
+            done = self.app.signon.authenticated_sign_on(tid, mid, operator, proof, password)
         except HostRefusal as r:
             return self._refuse(request, r.response_code)
         now = self.app.ctx.now().astimezone(BUSINESS_TZ)
@@ -206,7 +408,7 @@ class TerminalHost:
                 62: done.key_block,
             }
         )
-        return Answer(Message(response_mti(request.mti), fields))
+        return Answer(Message(_answer_mti(request), fields), proven=True)
 
     def _simple(self, request: Message, action: Callable[[], None]) -> Answer:
         try:
@@ -215,10 +417,10 @@ class TerminalHost:
             return self._refuse(request, r.response_code)
         fields = self._echo(request)
         fields[39] = "00"
-        return Answer(Message(response_mti(request.mti), fields))
+        return Answer(Message(_answer_mti(request), fields))
 
     async def _financial(
-        self, request: Message, body: bytes, tid: str, mid: str, f60: f.Field60
+        self, request: Message, body: bytes, tid: str, mid: str, f60: f.Field60, source: str
     ) -> Answer:
         try:
             admitted = self.app.signon.admitted(tid, mid)
@@ -229,6 +431,8 @@ class TerminalHost:
                 self._refuse(request, r.response_code).message,
                 must_sign_on=r.response_code == "A0",
             )
+        if self._mac_throttles and self._mac_throttled(tid, source, admitted.generation):
+            return Answer(self._refuse(request, "A0").message, must_sign_on=True)  # unchecked
         method = admitted.mac_method
         mac, mab = request.binary(64), decoded_mac_block(body, request)
         if (
@@ -236,9 +440,45 @@ class TerminalHost:
             or mab is None
             or not tdes.macs_equal(mac, compute_mac(method, admitted.mak, mab))
         ):
+            reason = FailureReason.NO_MAC if mac is None else FailureReason.BAD_MAC
+            until = await asyncio.to_thread(
+                self.app.signon.security.record_failure,
+                admitted.terminal_id,
+                tid,
+                SecurityEventKind.MAC_FAILED,
+                source,
+                reason,
+                admitted.generation,
+            )
+            if until is not None:
+                self._hold_back(tid, source, admitted.generation, until)
             return Answer(self._refuse(request, "A0").message, must_sign_on=True)
+        if not admitted.operator_signed_in:  # the terminal requires a password sign-in
+            return Answer(self._refuse(request, "58").message, admitted.mak, method, proven=True)
         outcome = await self._route(request, admitted, f60)
-        return Answer(self._financial_answer(request, outcome), admitted.mak, method)
+        return Answer(self._financial_answer(request, outcome), admitted.mak, method, proven=True)
+
+    def _mac_throttled(self, tid: str, source: str, generation: int) -> bool:
+        held = self._mac_throttles.get((tid, source))
+        if held is None:
+            return False
+        if held[0] == generation and self.app.ctx.now() < held[1]:
+            return True
+        del self._mac_throttles[(tid, source)]  # over, or the terminal signed on since
+        return False
+
+    def _hold_back(self, tid: str, source: str, generation: int, until: datetime) -> None:
+        """Remember a MAC throttle the database has recorded, so that the messages it
+        holds back cost no MAC and no write. Bounded: when full, expired entries go, and
+        if none has, the throttle is not kept here (the database still applies it to
+        the next failure, one write each)."""
+        if len(self._mac_throttles) >= MAX_MAC_THROTTLES:
+            now = self.app.ctx.now()
+            for key in [k for k, (_, end) in self._mac_throttles.items() if end <= now]:
+                del self._mac_throttles[key]
+            if len(self._mac_throttles) >= MAX_MAC_THROTTLES:
+                return
+        self._mac_throttles[(tid, source)] = (generation, until)
 
     async def _route(self, request: Message, t: Admitted, f60: f.Field60) -> Outcome:
         """Section 4's messages by (MTI, processing code, 60.1)."""
@@ -369,7 +609,7 @@ class TerminalHost:
                 replace(asked.foreign, flag=outcome.balanced[1]),
             ).build()
             fields.pop(4, None)
-        return Message(response_mti(request.mti), fields)
+        return Message(_answer_mti(request), fields)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -381,7 +621,7 @@ class TerminalHost:
     def _refuse(self, request: Message, code: str) -> Answer:
         fields = self._echo(request)
         fields[39] = code
-        return Answer(Message(response_mti(request.mti), fields))
+        return Answer(Message(_answer_mti(request), fields))
 
     def _encode(self, frame: Frame, answer: Answer) -> bytes:
         if answer.mac_key is not None and answer.message.mti not in UNMACED_MTIS:

@@ -62,12 +62,17 @@ class TerminalClient:
     batch: str = "000001"
     keys: WorkingKeys | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    local_address: str | None = None  # connect from this address (None: the system's choice)
     _reader: asyncio.StreamReader | None = field(default=None, repr=False)
     _writer: asyncio.StreamWriter | None = field(default=None, repr=False)
     last_header: bytes = b""
 
-    async def connect(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        local = None if self.local_address is None else (self.local_address, 0)
+        self._reader, self._writer = await asyncio.open_connection(
+            self.host, self.port, local_addr=local
+        )
+        return self._reader, self._writer
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -88,8 +93,9 @@ class TerminalClient:
     async def send_raw(self, payload: bytes) -> bytes:
         """One framed exchange: the reply payload (after the length prefix)."""
         if self._writer is None or self._reader is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self._reader, self._writer
+            reader, writer = await self.connect()
+        else:
+            reader, writer = self._reader, self._writer
         writer.write(framing.frame_bytes(payload))
         await writer.drain()
         head = await asyncio.wait_for(reader.readexactly(2), self.timeout_s)
@@ -99,18 +105,36 @@ class TerminalClient:
 
     async def exchange(self, message: Message, *, with_mac: bool) -> Message:
         body = encode_with_mac(message, self.mac) if with_mac else encode(message)
-        reply = await self.send_raw(framing.request_tpdu() + framing.header() + body)
-        frame = framing.parse_frame(reply)
-        self.last_header = frame.header
-        answer = decode(frame.body)
+        answer, frame_body = await self._send(body)
         mac = answer.binary(64)
         if (
             with_mac
             and mac is not None
-            and not tdes.macs_equal(mac, self.mac(mac_block(frame.body)))
+            and not tdes.macs_equal(mac, self.mac(mac_block(frame_body)))
         ):
             raise TerminalError(N_("The answer's MAC is wrong"))
         return answer
+
+    async def _send(self, body: bytes) -> tuple[Message, bytes]:
+        reply = await self.send_raw(framing.request_tpdu() + framing.header() + body)
+        frame = framing.parse_frame(reply)
+        self.last_header = frame.header
+        return decode(frame.body), frame.body
+
+    def sign_on_message(self, password: str | None = None) -> bytes:
+        """The 0800's body, MACed under the TMK (spec 4.1: it proves the terminal holds
+        its master key), with the operator's password in 52 when given."""
+        fields = self._base("00", f.SIGN_ON_KEYS)
+        fields[63] = self.operator
+        if password is not None:
+            if self.keys is None:
+                raise TerminalError(N_("The terminal is not signed on"))
+            fields[52] = tdes.encrypt_pin_block(
+                self.keys.pik, password, f.operator_account(self.tid)
+            )
+        return encode_with_mac(
+            Message("0800", fields), lambda mab: compute_mac(self.mac_method, self.tmk, mab)
+        )
 
     def _base(self, txn_type: str, network_code: str) -> dict[int, str | bytes]:
         return {
@@ -121,18 +145,11 @@ class TerminalClient:
         }
 
     async def sign_on(self, password: str | None = None) -> Message:
-        """签到: fresh working keys under the TMK, each checked against its KCV. With a
-        password it is also the operator's sign-in (a Tillpoint extension): the password
-        goes in field 52 under the PIK of the current sign-on."""
-        fields = self._base("00", f.SIGN_ON_KEYS)
-        fields[63] = self.operator
-        if password is not None:
-            if self.keys is None:
-                raise TerminalError(N_("The terminal is not signed on"))
-            fields[52] = tdes.encrypt_pin_block(
-                self.keys.pik, password, f.operator_account(self.tid)
-            )
-        answer = await self.exchange(Message("0800", fields), with_mac=False)
+        """签到: fresh working keys under the TMK, each checked against its KCV. The
+        request carries its MAC under the TMK; the answer carries none. With a password
+        it is also the operator's sign-in (a Tillpoint extension): the password goes in
+        field 52 under the PIK of the current sign-on."""
+        answer, _ = await self._send(self.sign_on_message(password))
         if answer.text(39) != "00":
             return answer
         try:

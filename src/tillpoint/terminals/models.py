@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -53,6 +54,18 @@ class Capability(StrEnum):
 class MacMethod(StrEnum):
     ECB = "ecb"  # the UnionPay "ECB" MAC (spec section 3), the default
     X919 = "x919"  # ISO 9797-1 algorithm 3, ANSI X9.19 retail MAC
+
+
+class SecurityEventKind(StrEnum):
+    SIGN_ON_FAILED = "sign_on_failed"  # a sign-on whose MAC under the TMK is missing or wrong
+    SIGN_ON_THROTTLED = "sign_on_throttled"  # an address's sign-ons held back from here on
+    MAC_FAILED = "mac_failed"  # a message whose MAC under the MAK is missing or wrong
+    MAC_THROTTLED = "mac_throttled"  # an address's messages held back from here on
+
+
+class FailureReason(StrEnum):
+    NO_MAC = "no_mac"
+    BAD_MAC = "bad_mac"
 
 
 class OperatorRole(StrEnum):
@@ -93,6 +106,10 @@ class Terminal(Base):
     bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Selling needs an operator signed in with a password (docs/terminals.md).
+    require_operator_password: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=false()
+    )
 
 
 class TerminalBinding(Base):
@@ -202,3 +219,24 @@ class WorkingKeys(Base):
     tdk_enc: Mapped[bytes] = mapped_column(LargeBinary)
     operator_code: Mapped[str] = mapped_column(String(3))
     signed_on_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The operator's password was checked at this sign-on (field 52).
+    operator_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class TerminalSecurityEvent(Base):
+    """A failed proof of a terminal's keys, or the start of a throttle, for operations.
+    Throttling bounds how fast these rows can come: at most five failures per address,
+    kind and ten minutes, then one throttle row (terminals/security.py)."""
+
+    __tablename__ = "terminal_security_events"
+    __table_args__ = (
+        Index("ix_terminal_security_events_recent", "terminal_id", "kind", "source_address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"))
+    kind: Mapped[SecurityEventKind] = mapped_column(str_enum(SecurityEventKind))
+    reason: Mapped[FailureReason | None] = mapped_column(str_enum(FailureReason))
+    source_address: Mapped[str] = mapped_column(String(64))
+    generation: Mapped[int | None] = mapped_column(Integer)  # the working keys, for MACs
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

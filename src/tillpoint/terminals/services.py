@@ -34,6 +34,7 @@ from tillpoint.terminals.models import (
     TerminalEvent,
     TerminalStatus,
 )
+from tillpoint.terminals.security import security_summary
 from tillpoint.terminals.views import (
     Bound,
     OperatorView,
@@ -98,9 +99,12 @@ class TerminalService:
         mac_method: MacMethod = MacMethod.ECB,
         tid: str | None = None,
         tmk: bytes | None = None,
+        require_operator_password: bool = True,
     ) -> Provisioned:
         """Take a terminal into stock and create its master key (TMK). The clear TMK is
-        returned once for key injection; only its encrypted form is stored."""
+        returned once for key injection; only its encrypted form is stored. A new
+        terminal sells only once an operator has signed in with a password, unless
+        ``require_operator_password`` is False (docs/terminals.md)."""
         actor = check_actor(actor)
         serial_no = serial_no.strip()
         if not _SERIAL.fullmatch(serial_no):
@@ -136,6 +140,7 @@ class TerminalService:
                 tmk_kcv=kcv,
                 created_at=now,
                 tmk_enc=b"",
+                require_operator_password=require_operator_password,
             )
             t.tmk_enc = self.ctx.keystore.wrap_key(key, tmk_context(t))
             s.add(t)
@@ -158,6 +163,21 @@ class TerminalService:
             return Provisioned(
                 terminal=self._view(s, t), tmk_hex=key.hex().upper(), tmk_kcv=t.tmk_kcv
             )
+
+    def require_operator_password(
+        self, tid: str, required: bool, actor: str, reason: str
+    ) -> TerminalView:
+        """Whether selling at the terminal needs an operator signed in with a password.
+        Takes effect at the terminal's next sign-on; recorded in its history."""
+        actor = check_actor(actor)
+        why = check_reason(reason, required=True)
+        with self.ctx.db.transaction() as s:
+            t = find_terminal(s, tid, lock=True)
+            if t.require_operator_password != required:
+                t.require_operator_password = required
+                rule = "operator password required" if required else "no operator password"
+                self._record(s, t, t.status, t.status, actor, f"{rule}: {why}")
+            return self._view(s, t)
 
     def master_key(self, s: Session, t: Terminal) -> bytes:
         """The clear TMK, for the security module's use only (sign-on key exchange)."""
@@ -331,8 +351,10 @@ class TerminalService:
     # --- reading ----------------------------------------------------------------------
 
     def get(self, tid: str) -> TerminalView:
+        """One terminal, with its security events' counts (``security``)."""
         with self.ctx.db.transaction() as s:
-            return self._view(s, find_terminal(s, tid))
+            t = find_terminal(s, tid)
+            return self._view(s, t).model_copy(update={"security": security_summary(s, t.id)})
 
     def search(
         self,
@@ -558,4 +580,5 @@ class TerminalService:
             bound_at=t.bound_at,
             shipped_at=t.shipped_at,
             activated_at=t.activated_at,
+            require_operator_password=t.require_operator_password,
         )

@@ -2,9 +2,11 @@
 
 Sign-on gives a terminal fresh PIK, MAK and TDK, each encrypted under its TMK and
 followed by its check value, and tells it which batch to use. The keys of any earlier
-sign-on stop working at once. Every message that moves money is first checked by
-``admit``: the terminal is known, bound, not frozen, signed on, and names its own
-merchant in field 42.
+sign-on stop working at once. The host's sign-on (``authenticated_sign_on``) first
+checks the request's MAC under the TMK, the throttle of failed sign-ons, and the
+operator; a sign-on that fails any of them changes nothing. Every message that moves
+money is first checked by ``admit``: the terminal is known, bound, not frozen, signed
+on, and names its own merchant in field 42.
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ from tillpoint.core.i18n import N_
 from tillpoint.core.ids import check_tid
 from tillpoint.core.models import next_counter, next_rrn
 from tillpoint.iso8583 import fields as f
+from tillpoint.iso8583.mac import compute_mac
 from tillpoint.merchants.models import Merchant, MerchantKind, MerchantStatus
 from tillpoint.security import tdes
 from tillpoint.terminals.models import (
+    FailureReason,
     MacMethod,
+    Operator,
+    SecurityEventKind,
     Terminal,
     TerminalBatch,
     TerminalEvent,
     TerminalStatus,
     WorkingKeys,
 )
+from tillpoint.terminals.security import TerminalSecurity, source_address
 from tillpoint.terminals.services import TerminalService, find_terminal, tmk_context
 
 T = TerminalStatus
@@ -54,7 +61,9 @@ _ADMISSION_STATE = (
         Merchant.mid,
         Merchant.mcc,
         Merchant.kind,
+        Terminal.require_operator_password,
         WorkingKeys.generation,
+        WorkingKeys.operator_verified,
         select(TerminalBatch.id)
         .where(TerminalBatch.terminal_id == Terminal.id, TerminalBatch.settled_at.is_(None))
         .scalar_subquery(),
@@ -87,6 +96,16 @@ class SignOn:
 
 
 @dataclass(frozen=True)
+class SignOnProof:
+    """What proves a sign-on came from the terminal: the MAC block of its 0800 and its
+    field 64 (None when absent), and the address its connection came from."""
+
+    mac_block: bytes | None
+    mac: bytes | None
+    source_address: str
+
+
+@dataclass(frozen=True)
 class Admitted:
     """A terminal cleared to send a message, with its clear working keys (in memory
     only, for this message) and where it belongs."""
@@ -105,6 +124,9 @@ class Admitted:
     mid: str
     mcc: str
     merchant_kind: MerchantKind
+    # False while the terminal requires an operator password and none was checked at
+    # this sign-on: the terminal may not move money until an operator signs in.
+    operator_signed_in: bool = True
     state: tuple[object, ...] | None = field(default=None, repr=False, compare=False)
 
 
@@ -115,9 +137,71 @@ def _keys_context(t: Terminal, role: str, generation: int) -> str:
 class SignOnService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.security = TerminalSecurity(ctx)
         self._admitted: ReadCache[str, Admitted] = ReadCache(ctx.db)
 
-    def sign_on(self, tid: str, mid: str, operator_code: str) -> SignOn:
+    def authenticated_sign_on(
+        self,
+        tid: str,
+        mid: str,
+        operator_code: str,
+        proof: SignOnProof,
+        password_block: bytes | None = None,
+    ) -> SignOn:
+        """The host's sign-on (spec 4.1): in this order, the terminal checks (``97``,
+        ``03``, ``58``); the address's throttle (``A0`` unchecked while it runs); the MAC
+        of the 0800 under the TMK (``A0``, recorded as a security event); the operator
+        (``75`` locked, with or without a password; with field 52 the password, ``55``);
+        then fresh keys. Every refusal leaves the working keys in use as they were."""
+        address = source_address(proof.source_address)
+        with self.ctx.db.read() as s:
+            t, _ = self._serviceable(s, tid, mid)
+            terminal_id, method = t.id, t.mac_method
+            tmk = self.ctx.keystore.unwrap_key(t.tmk_enc, tmk_context(t))
+            held = self.security.throttled(s, t.id, SecurityEventKind.SIGN_ON_FAILED, address)
+            locked = s.execute(
+                select(Operator.locked).where(
+                    Operator.terminal_id == t.id, Operator.code == operator_code
+                )
+            ).scalar_one_or_none()
+        if held is not None:
+            raise HostRefusal(
+                "A0",
+                "host.sign_on_throttled",
+                N_("Sign-ons of terminal {tid} from {address} are held back until {until}"),
+                tid=tid,
+                address=address,
+                until=held.isoformat(timespec="seconds"),
+            )
+        reason = None
+        if proof.mac is None or proof.mac_block is None:
+            reason = FailureReason.NO_MAC
+        elif not tdes.macs_equal(proof.mac, compute_mac(method, tmk, proof.mac_block)):
+            reason = FailureReason.BAD_MAC
+        if reason is not None:
+            self.security.record_failure(
+                terminal_id, tid, SecurityEventKind.SIGN_ON_FAILED, address, reason
+            )
+            raise HostRefusal(
+                "A0",
+                "host.sign_on_unproven",
+                N_("The sign-on of terminal {tid} does not prove its master key"),
+                tid=tid,
+            )
+        if locked:
+            raise HostRefusal(
+                "75", "host.operator_locked", N_("Operator {code} is locked"), code=operator_code
+            )
+        if password_block is not None:
+            self.sign_in_operator(tid, mid, operator_code, password_block)
+        return self.sign_on(tid, mid, operator_code, operator_verified=password_block is not None)
+
+    def sign_on(
+        self, tid: str, mid: str, operator_code: str, *, operator_verified: bool = True
+    ) -> SignOn:
+        """New working keys for the terminal, with no proof asked: the caller has
+        checked who signs on (the host calls ``authenticated_sign_on``; tests and tools
+        call this). ``operator_verified``: the operator's password was checked."""
         with self.ctx.db.transaction() as s:
             t, _ = self._serviceable(s, tid, mid, lock=True)
             tmk = self.ctx.keystore.unwrap_key(t.tmk_enc, tmk_context(t))
@@ -134,6 +218,7 @@ class SignOnService:
                 row = WorkingKeys(terminal_id=t.id)
                 s.add(row)
             row.generation, row.operator_code, row.signed_on_at = generation, operator_code, now
+            row.operator_verified = operator_verified
             row.pik_enc, row.mak_enc, row.tdk_enc = sealed["pik"], sealed["mak"], sealed["tdk"]
             if t.status in (T.BOUND, T.SHIPPED):  # the first sign-on puts it in service
                 s.add(
@@ -262,6 +347,7 @@ class SignOnService:
                 mid=mid,  # what _serviceable found the merchant's MID to be
                 mcc=merchant.mcc,
                 merchant_kind=merchant.kind,
+                operator_signed_in=row.operator_verified or not t.require_operator_password,
                 state=state,
             )
 

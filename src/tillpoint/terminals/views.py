@@ -9,6 +9,22 @@ from pydantic import BaseModel, ConfigDict
 from tillpoint.terminals.models import MacMethod, OperatorRole, TerminalStatus
 
 
+class TerminalSecurityView(BaseModel):
+    """A terminal's failed proofs of its keys and the throttles they started
+    (docs/terminals.md, "Security events")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    failed_sign_ons: int
+    last_failed_sign_on_at: datetime | None
+    last_failed_sign_on_address: str | None
+    sign_on_throttles: int
+    mac_failures: int
+    last_mac_failure_at: datetime | None
+    last_mac_failure_address: str | None
+    mac_throttles: int
+
+
 class TerminalView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -28,6 +44,9 @@ class TerminalView(BaseModel):
     bound_at: datetime | None
     shipped_at: datetime | None
     activated_at: datetime | None
+    require_operator_password: bool
+    # Only in a single terminal's view (``get``), not in lists.
+    security: TerminalSecurityView | None = None
 
 
 class Provisioned(BaseModel):

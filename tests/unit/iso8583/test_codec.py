@@ -21,6 +21,7 @@ from tillpoint.iso8583.codec import (
     fill_mac,
     mac_block,
     mac_required,
+    response_mti,
 )
 from tillpoint.iso8583.errors import FormatError
 from tillpoint.iso8583.spec import FIELD_NUMBERS, SPEC, TYPES
@@ -301,12 +302,22 @@ def test_mac_block_refuses_a_message_without_field_64() -> None:
 
 
 def test_mac_required() -> None:
-    assert not mac_required(SIGN_ON)
+    assert mac_required(SIGN_ON)  # under the terminal's TMK (section 4.1)
+    assert not mac_required(Message("0810", {39: "00"}))
     assert not mac_required(Message("0830", {39: "00"}))
     assert mac_required(SALE)
     assert mac_required(Message("0210", {39: "00"}))
     assert not mac_required(Message("0210", {39: "A0"}))
     assert mac_required(Message("0400", {39: "A0"}))  # a reversal request still carries one
+
+
+def test_only_requests_have_an_answer_mti() -> None:
+    assert [response_mti(m) for m in ("0100", "0200", "0220", "0320", "0400")] == [
+        "0110", "0210", "0230", "0330", "0410"
+    ]  # fmt: skip
+    assert [response_mti(m) for m in ("0500", "0800", "0820")] == ["0510", "0810", "0830"]
+    for mti in ("9990", "9999", "0210", "0810", "0000", "0300", "12ab", "", None):
+        assert response_mti(mti) is None
 
 
 # --- generated messages ---------------------------------------------------------------------
