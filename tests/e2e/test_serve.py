@@ -36,7 +36,8 @@ def wait_for(port: int, deadline_s: float = 90.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
-def test_serve_demo(tmp_path: Path) -> None:
+def serve_demo(tmp_path: Path) -> tuple[subprocess.Popen[str], int, int]:
+    """`tillpoint serve --demo --terminals 2` on free ports, listening on both."""
     iso, http = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
     env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
@@ -48,6 +49,16 @@ def test_serve_demo(tmp_path: Path) -> None:
     try:
         wait_for(iso)
         wait_for(http)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc, iso, http
+
+
+def test_serve_demo(tmp_path: Path) -> None:
+    proc, iso, http = serve_demo(tmp_path)
+    try:
         with urllib.request.urlopen(f"http://127.0.0.1:{http}/health", timeout=5) as r:
             assert json.load(r)["status"] == "ok"
 
@@ -69,17 +80,8 @@ def test_serve_demo(tmp_path: Path) -> None:
 def test_serve_stops_cleanly_with_terminals_connected(tmp_path: Path) -> None:
     """A graceful stop while terminals hold their connections open: each connection is
     closed by the host, and the log has no traceback and no error in it."""
-    iso, http = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
-    env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", "2",
-         "--iso-port", str(iso), "--http-port", str(http)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc, iso, _ = serve_demo(tmp_path)
     try:
-        wait_for(iso)
-        wait_for(http)
 
         async def stop_while_connected() -> list[bytes]:
             clients = [TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK, port=iso) for n in (1, 2)]

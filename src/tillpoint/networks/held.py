@@ -1,11 +1,35 @@
-"""What the simulated networks hold as done, read from their own books: for holding
-against the acquirer's books (tests, the crash benchmark, an operator's check)."""
+"""The simulated networks' own books, as SQLite files: what they hold as done, read for
+holding against the acquirer's books (tests, the crash benchmark, an operator's check),
+and the reversals that came before their originals."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
+
+EARLY_REVERSALS = "CREATE TABLE IF NOT EXISTS early_reversals (ref TEXT PRIMARY KEY);"
+
+
+class EarlyReversals:
+    """References reversed before any request used them: a request arriving later under
+    one is refused, as a reversal may overtake its original (shares its book's
+    connection and lock)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._db, self._lock = db, lock
+        with lock:
+            db.execute(EARLY_REVERSALS)
+
+    def __contains__(self, ref: object) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM early_reversals WHERE ref = ?", (ref,))
+            return row.fetchone() is not None
+
+    def add(self, ref: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO early_reversals VALUES (?)", (ref,))
 
 
 def held_charges(directory: Path) -> dict[str, int]:

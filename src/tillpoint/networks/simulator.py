@@ -25,6 +25,7 @@ from tillpoint.core.money import Money
 from tillpoint.networks.bins import CardInfo, classify
 from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.networks.connector import AuthKind, CardOrg, CardRequest, NetworkAnswer
+from tillpoint.networks.held import EarlyReversals
 from tillpoint.security import tdes
 
 TEST_PIN = "123456"
@@ -87,7 +88,6 @@ CREATE TABLE IF NOT EXISTS auths (
     org TEXT, issuer_id TEXT NOT NULL, auth_code TEXT, reversed INTEGER NOT NULL,
     cancels TEXT, completes TEXT, captured_minor INTEGER, refunded_minor INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS early_reversals (ref TEXT PRIMARY KEY);
 """
 REVERSED_FIRST = "22"  # the answer to a request whose reversal arrived before it
 
@@ -120,20 +120,11 @@ class _IssuerBook:
             for n, available, currency, failures in rows:
                 if n < len(deck):
                     deck[n].available, deck[n].pin_failures = Money(available, currency), failures
+        self.early = EarlyReversals(self._db, self._lock)
 
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM auths").fetchone()[0])
-
-    def reversed_first(self, ref: str) -> bool:
-        """Whether a reversal of this reference came before any request under it."""
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM early_reversals WHERE ref = ?", (ref,))
-            return row.fetchone() is not None
-
-    def keep_early_reversal(self, ref: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO early_reversals VALUES (?)", (ref,))
 
     def auth(self, ref: str) -> _Auth | None:
         known = self._auths.get(ref)
@@ -242,14 +233,14 @@ class CardNetworkSimulator:
         known = self._book.auth(ref)
         if known is not None:
             return known.answer
-        if self._book.reversed_first(ref):
+        if ref in self._book.early:
             return NetworkAnswer(REVERSED_FIRST, None)
         return None
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
         auth = self._book.auth(network_ref)
         if auth is None:
-            self._book.keep_early_reversal(network_ref)  # a late request is refused
+            self._book.early.add(network_ref)  # a late request is refused
             return NetworkAnswer("00", None)
         if auth.reversed:
             return NetworkAnswer("00", None)  # nothing to undo: done already

@@ -26,6 +26,7 @@ from tillpoint.core.files import create_private
 from tillpoint.core.money import Money
 from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.networks.connector import NetworkAnswer
+from tillpoint.networks.held import EarlyReversals
 
 
 class WalletOrg(StrEnum):
@@ -137,7 +138,6 @@ CREATE TABLE IF NOT EXISTS orders (
     currency TEXT NOT NULL, merchant_name TEXT NOT NULL, expires_at TEXT NOT NULL,
     state TEXT NOT NULL, org TEXT
 );
-CREATE TABLE IF NOT EXISTS early_reversals (ref TEXT PRIMARY KEY);
 """
 
 
@@ -158,6 +158,7 @@ class _WalletBook:
             self._db.execute("PRAGMA busy_timeout=10000")  # another process may be writing
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+        self.early = EarlyReversals(self._db, self._lock)
 
     def paid(self, ref: str) -> _Paid | None:
         with self._lock:
@@ -182,16 +183,6 @@ class _WalletBook:
                  p.answer.response_code, p.answer.auth_code, int(p.reversed), p.cancels,
                  p.refunded.amount_minor),
             )  # fmt: skip
-
-    def reversed_first(self, ref: str) -> bool:
-        """Whether a reversal of this reference came before any request under it."""
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM early_reversals WHERE ref = ?", (ref,))
-            return row.fetchone() is not None
-
-    def keep_early_reversal(self, ref: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO early_reversals VALUES (?)", (ref,))
 
     def payments(self) -> int:
         with self._lock:
@@ -250,7 +241,7 @@ class WalletSimulator:
             order = QrOrder(
                 secrets.token_urlsafe(16), network_ref, amount, merchant_name, expires_at
             )
-            if self._book.reversed_first(network_ref):
+            if network_ref in self._book.early:
                 order.state = OrderState.CLOSED  # reversed before it was opened
             self._book.keep_order(order)
         return self.qr_base_url + order.token
@@ -312,7 +303,7 @@ class WalletSimulator:
         known = self._book.paid(request.network_ref)
         if known is not None:
             return known.answer
-        if self._book.reversed_first(request.network_ref):
+        if request.network_ref in self._book.early:
             return NetworkAnswer("22", None, WALLET_ISSUERS[org])
         declined = DECLINED_CODES.get(request.code)
         if declined is not None:
@@ -334,7 +325,7 @@ class WalletSimulator:
             self._book.keep_order(order)
         paid = self._book.paid(network_ref)
         if paid is None and order is None:
-            self._book.keep_early_reversal(network_ref)
+            self._book.early.add(network_ref)
         if paid is not None and not paid.reversed:
             paid.reversed = True
             self._book.keep(network_ref, paid)
@@ -364,7 +355,7 @@ class WalletSimulator:
         known = self._book.paid(network_ref)
         if known is not None:
             return known.answer
-        if self._book.reversed_first(network_ref):
+        if network_ref in self._book.early:
             return NetworkAnswer("22", None, WALLET_ISSUERS[paid.org])
         paid.reversed = True
         self._book.keep(original_ref, paid)
@@ -380,7 +371,7 @@ class WalletSimulator:
         known = self._book.paid(network_ref)
         if known is not None:
             return known.answer
-        if self._book.reversed_first(network_ref):
+        if network_ref in self._book.early:
             return NetworkAnswer("22", None, WALLET_ISSUERS[paid.org])
         if paid.refunded + amount > paid.amount:
             return NetworkAnswer("13", None)
