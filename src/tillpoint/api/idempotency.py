@@ -15,13 +15,14 @@ import hashlib
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Header, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tillpoint.access.models import IdempotencyRecord
 from tillpoint.api.problems import as_problem, problem
+from tillpoint.api.schemas import Text, is_one_line
 from tillpoint.core.i18n import _
 
 HEADER = "Idempotency-Key"
@@ -29,7 +30,7 @@ HEADER = "Idempotency-Key"
 
 def require_key(
     idempotency_key: Annotated[
-        str,
+        Text,
         Header(
             alias=HEADER,
             min_length=1,
@@ -40,6 +41,10 @@ def require_key(
 ) -> str:
     """Declares the header on every POST (the route class below enforces it)."""
     return idempotency_key
+
+
+# Every POST names one (the route class below replays the first answer).
+Key = Annotated[str, Depends(require_key)]
 
 
 class IdempotentRoute(APIRoute):
@@ -57,7 +62,7 @@ class IdempotentRoute(APIRoute):
             caller = (
                 svc.access.authenticate(auth[7:].strip()) if auth[:7].lower() == "bearer " else None
             )
-            if key is None or caller is None or not 0 < len(key) <= 255:
+            if key is None or caller is None or not 0 < len(key) <= 255 or not is_one_line(key):
                 return await handler(request)  # the route answers 400/401/422 itself
             body = await request.body()
             fingerprint = hashlib.sha256(
