@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from tillpoint.api.deps import ObjectId, Reader, Svc, Taker
 from tillpoint.api.idempotency import IdempotentRoute, Key
+from tillpoint.api.limits import body_limit
 from tillpoint.api.problems import PROBLEM_RESPONSES
 from tillpoint.api.schemas import Text
 from tillpoint.core.errors import InvalidInput, NotFound
@@ -125,7 +126,12 @@ def get_receipt_escpos(
     )
 
 
-@router.post("/v1/payments/{payment_id}/signature", status_code=201, tags=["receipts"])
+@router.post(
+    "/v1/payments/{payment_id}/signature",
+    status_code=201,
+    tags=["receipts"],
+    openapi_extra=body_limit(MAX_BASE64_CHARS + 4096),  # the image, base64, and its JSON
+)
 def attach_signature(
     payment_id: ObjectId, body: NewSignature, caller: Taker, service: Receipts, _key: Key
 ) -> SignatureView:
