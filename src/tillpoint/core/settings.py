@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         ),
     )
 
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description=(
+            "Let webhook URLs reach loopback, private, link-local and cloud metadata "
+            "addresses (demo mode allows loopback only). Only on a closed network."
+        ),
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _trusted_proxies(cls, value: str) -> str:
