@@ -166,6 +166,13 @@ def test_each_key_has_its_own_request_rate(api: ApiEnv) -> None:
     r = api.post("owner_a", "/v1/payments", json={"amount_minor": 100, "code": ALIPAY})
     assert r.status_code == 429
     assert count(api, Payment) == count(api, IdempotencyRecord) == 0
+    with api.tp.ctx.db.read() as s:
+        audited = s.scalars(select(AuditRecord).order_by(AuditRecord.id.desc())).first()
+    assert audited is not None and (audited.action, audited.status_code) == (
+        "POST /v1/payments",
+        429,
+    )
+    assert audited.actor.startswith("api:tp_test_")  # the key that was throttled
 
 
 # --- which address ------------------------------------------------------------------------

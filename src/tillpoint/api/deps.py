@@ -216,6 +216,7 @@ def authenticate(request: Request, svc: Services) -> Principal:
             headers={"WWW-Authenticate": "Bearer"},
         )
     svc.limiter.succeeded(secret)
+    request.state.principal = caller  # known from here on, to the audit log too
     wait = svc.key_limiter.take(caller.key_id)
     if wait:
         raise ApiProblem(
@@ -224,7 +225,6 @@ def authenticate(request: Request, svc: Services) -> Principal:
             _("This API key has made too many requests: try again in {s} s").format(s=wait),
             headers={"Retry-After": str(wait)},
         )
-    request.state.principal = caller
     return caller
 
 
