@@ -170,7 +170,8 @@ def test_signature_refusals(api: ApiEnv) -> None:
         (card, {"image_base64": base64.b64encode(b"GIF89a....").decode()}, 422,
          "signature.not_png"),
         (card, {"content_type": "image/jpeg"}, 422, "signature.content_type"),
-        (card, {"image_base64": "A" * 400_000}, 422, "request.invalid"),
+        (card, {"image_base64": "A" * 350_000}, 422, "request.invalid"),  # over 256 KiB
+        (card, {"image_base64": "A" * 400_000}, 413, "request.too_large"),  # over the body
     ]  # fmt: skip
     for pid, change, status, code in cases:
         r = sign(api, pid, png(), **change)

@@ -13,7 +13,8 @@ from sqlalchemy import text
 
 from tillpoint import __version__
 from tillpoint.api import problems
-from tillpoint.api.deps import Services, client_ip
+from tillpoint.api.deps import KeyRateLimiter, Services, client_ip
+from tillpoint.api.limits import BodyLimit, route_limits
 from tillpoint.api.routes import ROUTERS
 from tillpoint.app import Tillpoint
 from tillpoint.core.i18n import normalise_locale, set_locale
@@ -47,7 +48,15 @@ def create_api(app: Tillpoint, acquirer: Acquirer) -> FastAPI:
         docs_url="/docs",
         redoc_url="/redoc",
     )
-    api.state.services = Services(app, acquirer, OnlinePayments(acquirer), app.access)
+    settings = app.ctx.settings
+    api.state.services = Services(
+        app,
+        acquirer,
+        OnlinePayments(acquirer),
+        app.access,
+        key_limiter=KeyRateLimiter(settings.api_key_requests_per_minute),
+        trusted_proxies=settings.trusted_proxy_networks(),
+    )
     problems.install(api)
 
     @api.middleware("http")
@@ -78,4 +87,6 @@ def create_api(app: Tillpoint, acquirer: Acquirer) -> FastAPI:
 
     for router in ROUTERS:
         api.include_router(router)
+    # Added last, so outermost: a body over its limit is refused before anything else.
+    api.add_middleware(BodyLimit, routes=route_limits(ROUTERS))
     return api

@@ -12,16 +12,17 @@ client may retry it. Requests that fail authentication never reach this point.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Header, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Header, Request, Response
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tillpoint.access.models import IdempotencyRecord
+from tillpoint.access.service import Principal
+from tillpoint.api.deps import ApiRoute, Handler
 from tillpoint.api.problems import as_problem, problem
+from tillpoint.api.schemas import Text, is_one_line
 from tillpoint.core.i18n import _
 
 HEADER = "Idempotency-Key"
@@ -29,7 +30,7 @@ HEADER = "Idempotency-Key"
 
 def require_key(
     idempotency_key: Annotated[
-        str,
+        Text,
         Header(
             alias=HEADER,
             min_length=1,
@@ -42,22 +43,23 @@ def require_key(
     return idempotency_key
 
 
-class IdempotentRoute(APIRoute):
-    """A route whose POSTs are idempotent on the caller's key."""
+# Every POST names one (the route class below replays the first answer).
+Key = Annotated[str, Depends(require_key)]
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+
+class IdempotentRoute(ApiRoute):
+    """A route whose POSTs are idempotent on the caller's key (the caller is known by
+    then: ``ApiRoute`` authenticates before this runs)."""
+
+    def wrap_handler(self, handler: Handler) -> Handler:
         if not self.methods or "POST" not in self.methods:
             return handler
 
         async def idempotent(request: Request) -> Response:
             key = request.headers.get(HEADER)
             svc = request.app.state.services
-            auth = request.headers.get("authorization", "")
-            caller = (
-                svc.access.authenticate(auth[7:].strip()) if auth[:7].lower() == "bearer " else None
-            )
-            if key is None or caller is None or not 0 < len(key) <= 255:
+            caller: Principal | None = getattr(request.state, "principal", None)
+            if key is None or caller is None or not 0 < len(key) <= 255 or not is_one_line(key):
                 return await handler(request)  # the route answers 400/401/422 itself
             body = await request.body()
             fingerprint = hashlib.sha256(

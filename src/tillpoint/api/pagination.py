@@ -10,6 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from tillpoint.api.problems import ApiProblem
+from tillpoint.api.schemas import Text
 from tillpoint.core.i18n import _
 from tillpoint.core.ids import is_digits
 
@@ -47,7 +48,9 @@ def decode_cursor(cursor: str | None) -> int | None:
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1-100)")]
-Cursor = Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")]
+Cursor = Annotated[
+    Text | None, Query(max_length=64, description="next_cursor of the previous page")
+]
 
 
 def page(items: Sequence[T], limit: int, key: Callable[[T], int]) -> Page[T]:
@@ -57,3 +60,8 @@ def page(items: Sequence[T], limit: int, key: Callable[[T], int]) -> Page[T]:
     return Page[T](
         data=shown, has_more=more, next_cursor=encode_cursor(key(shown[-1])) if more else None
     )
+
+
+def whole(items: Sequence[T]) -> Page[T]:
+    """A short list that is never paged (a history, a merchant's shops) as one page."""
+    return Page[T](data=list(items), has_more=False)

@@ -65,6 +65,15 @@ class ApiProblem(Exception):
         super().__init__(detail)
 
 
+class BodyTooLarge(HTTPException):
+    """A request body read past its route's limit (api/limits.py). An HTTPException, so
+    that FastAPI passes it on rather than calling it a body it could not parse."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(413)
+        self.limit_bytes = limit_bytes
+
+
 def problem(
     status: int,
     code: str,
@@ -88,6 +97,17 @@ def problem(
         status_code=status,
         media_type=MEDIA_TYPE,
         headers=headers,
+    )
+
+
+def too_large(limit_bytes: int, instance: str) -> JSONResponse:
+    return problem(
+        413,
+        "request.too_large",
+        _("The request body is larger than this route accepts ({max} bytes)").format(
+            max=limit_bytes
+        ),
+        instance=instance,
     )
 
 
@@ -116,6 +136,8 @@ def as_problem(request: Request, exc: Exception) -> JSONResponse | None:
             instance=path,
             errors=errors,
         )
+    if isinstance(exc, BodyTooLarge):
+        return too_large(exc.limit_bytes, path)
     if isinstance(exc, HTTPException):
         return problem(
             exc.status_code,

@@ -8,18 +8,16 @@ a JSON number with a fraction is never accepted for either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from tillpoint.access.models import Role
 from tillpoint.access.service import CreatedKey
-from tillpoint.api.idempotency import require_key
-from tillpoint.api.pagination import Page
 from tillpoint.api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, TITLES, Problem
 from tillpoint.core.money import Money
 from tillpoint.merchants.fees import Rate
@@ -29,10 +27,41 @@ from tillpoint.terminals.models import Capability, MacMethod
 from tillpoint.terminals.services import DEFAULT_CAPABILITIES
 from tillpoint.terminals.views import Bound, Provisioned
 
-T = TypeVar("T")
+# --- text and numbers as they may arrive ----------------------------------------------
+#
+# Every string a request carries (body fields, query, path and header parameters) is one
+# of these two types, so that no control character reaches a service or the database
+# (PostgreSQL refuses NUL in text, and a 500 is no answer): C0 and C1 controls, DEL and
+# lone surrogates are refused with 422. ``Note`` (reasons, notes, descriptions: free
+# text typed by people) allows tab, line feed and carriage return; ``Text`` allows none.
+# tests/api/test_strict_input.py checks that every route's strings use them.
 
-# Every POST names an Idempotency-Key (api/idempotency.py replays the first answer).
-Key = Annotated[str, Depends(require_key)]
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _one_line(value: str) -> str:
+    if _CONTROLS.search(value):
+        raise ValueError("control characters (NUL, tab, line breaks...) are not allowed here")
+    return value
+
+
+def _free_text(value: str) -> str:
+    if _CONTROLS_BUT_LINES.search(value):
+        raise ValueError("control characters (such as NUL) are not allowed")
+    return value
+
+
+def is_one_line(value: str) -> bool:
+    """Whether ``value`` may be a ``Text`` (for checks outside a model)."""
+    return _CONTROLS.search(value) is None
+
+
+Text = Annotated[str, AfterValidator(_one_line)]
+Note = Annotated[str, AfterValidator(_free_text)]
+# Integers in a body are JSON integers: never true/false, "100" or 1.0.
+Int = Annotated[int, Field(strict=True)]
+Bool = Annotated[bool, Field(strict=True)]
 
 # The problems these routes answer with: the API's usual ones, a malformed cursor (400)
 # and a role that may not do it (403).
@@ -45,19 +74,14 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 MerchantRef = Annotated[
-    str, Path(max_length=20, description="MID (15 digits) or application number")
+    Text, Path(max_length=20, description="MID (15 digits) or application number")
 ]
-Tid = Annotated[str, Path(max_length=8, description="Terminal ID (8 characters)")]
-OperatorCode = Annotated[str, Path(max_length=3, description="00 supervisor, 001-999 cashiers")]
+Tid = Annotated[Text, Path(max_length=8, description="Terminal ID (8 characters)")]
+OperatorCode = Annotated[Text, Path(max_length=3, description="00 supervisor, 001-999 cashiers")]
 MAX_MINOR = 10**11  # 1,000,000,000.00: above any fee or cap, well inside int64
 Reason = Annotated[
-    str, Field(max_length=2000, description="Why: kept in the history", examples=["Fraud review"])
+    Note, Field(max_length=2000, description="Why: kept in the history", examples=["Fraud review"])
 ]
-
-
-def whole(items: Sequence[T]) -> Page[T]:
-    """A short list that is never paged (a history, a merchant's shops) as one page."""
-    return Page[T](data=list(items), has_more=False)
 
 
 # --- merchants -----------------------------------------------------------------------
@@ -70,55 +94,55 @@ class ApplicationIn(BaseModel):
     stored encrypted and never returned in clear: merchants show them masked."""
 
     kind: MerchantKind = Field(examples=["personal"])
-    legal_name: str = Field(max_length=200, examples=["李四 Li Si"])
-    display_name: str | None = Field(
+    legal_name: Text = Field(max_length=200, examples=["李四 Li Si"])
+    display_name: Text | None = Field(
         default=None, max_length=200, description="Name on receipts (default: legal name)"
     )
-    mcc: str = Field(max_length=8, description="Merchant category code", examples=["5812"])
-    region_code: str = Field(max_length=8, description="UnionPay region", examples=["3100"])
-    contact_name: str = Field(max_length=200, examples=["李四 Li Si"])
-    contact_phone: str = Field(max_length=40, examples=["13912345678"])
-    contact_email: str | None = Field(default=None, max_length=254)
-    bank_name: str = Field(max_length=200, examples=["工商银行 ICBC"])
-    bank_account_name: str = Field(
+    mcc: Text = Field(max_length=8, description="Merchant category code", examples=["5812"])
+    region_code: Text = Field(max_length=8, description="UnionPay region", examples=["3100"])
+    contact_name: Text = Field(max_length=200, examples=["李四 Li Si"])
+    contact_phone: Text = Field(max_length=40, examples=["13912345678"])
+    contact_email: Text | None = Field(default=None, max_length=254)
+    bank_name: Text = Field(max_length=200, examples=["工商银行 ICBC"])
+    bank_account_name: Text = Field(
         max_length=200,
         description="Account holder: a personal merchant's own legal name",
         examples=["李四 Li Si"],
     )
-    bank_account_no: str = Field(
+    bank_account_no: Text = Field(
         max_length=40,
         description="Settlement account number: stored encrypted, shown masked only",
         examples=["6212340000000000012"],
     )
-    id_number: str | None = Field(
+    id_number: Text | None = Field(
         default=None,
         max_length=40,
         description="Personal: resident identity number; stored encrypted, shown masked only",
         examples=["310101199001010012"],
     )
-    business_licence_no: str | None = Field(
+    business_licence_no: Text | None = Field(
         default=None,
         max_length=40,
         description="Business: unified social credit code (18 characters)",
         examples=["91310104MA1FL0001Q"],
     )
-    tax_registration_no: str | None = Field(default=None, max_length=40)
-    shop_name: str | None = Field(
+    tax_registration_no: Text | None = Field(default=None, max_length=40)
+    shop_name: Text | None = Field(
         default=None, max_length=200, description="First shop (default: display name)"
     )
-    shop_address: str = Field(max_length=400, examples=["上海市黄浦区南京东路1号"])
+    shop_address: Text = Field(max_length=400, examples=["上海市黄浦区南京东路1号"])
 
     def application(self) -> Application:
         return Application(**self.model_dump())
 
 
 class ApproveIn(BaseModel):
-    mid: str | None = Field(
+    mid: Text | None = Field(
         default=None,
         max_length=20,
         description="A MID the merchant brings along; by default the next free one",
     )
-    reason: str | None = Field(default=None, max_length=2000, description="A note for history")
+    reason: Note | None = Field(default=None, max_length=2000, description="A note for history")
 
 
 class ReasonIn(BaseModel):
@@ -126,15 +150,15 @@ class ReasonIn(BaseModel):
 
 
 class NoteIn(BaseModel):
-    note: str | None = Field(
+    note: Note | None = Field(
         default=None, max_length=2000, description="Carrier, tracking number...", examples=["SF123"]
     )
 
 
 class ShopIn(BaseModel):
-    name: str = Field(max_length=200, examples=["李记面馆 徐汇店"])
-    address: str = Field(max_length=400, examples=["上海市徐汇区漕溪北路88号"])
-    region_code: str | None = Field(
+    name: Text = Field(max_length=200, examples=["李记面馆 徐汇店"])
+    address: Text = Field(max_length=400, examples=["上海市徐汇区漕溪北路88号"])
+    region_code: Text | None = Field(
         default=None, max_length=8, description="Default: the merchant's region"
     )
 
@@ -143,13 +167,13 @@ class ShopIn(BaseModel):
 
 
 class TerminalIn(BaseModel):
-    serial_no: str = Field(max_length=40, examples=["SN-P2-000123"])
-    model: str = Field(max_length=60, examples=["Sunmi P2"])
+    serial_no: Text = Field(max_length=40, examples=["SN-P2-000123"])
+    model: Text = Field(max_length=60, examples=["Sunmi P2"])
     capabilities: list[Capability] = Field(
         default=list(DEFAULT_CAPABILITIES), max_length=len(Capability)
     )
     mac_method: MacMethod = MacMethod.ECB
-    tid: str | None = Field(
+    tid: Text | None = Field(
         default=None, max_length=8, description="Use this TID instead of allocating one"
     )
 
@@ -166,10 +190,10 @@ class ProvisionedTerminal(Provisioned):
 
 
 class BindIn(BaseModel):
-    mid: str = Field(
+    mid: Text = Field(
         max_length=20, description="An approved merchant", examples=["898310058120001"]
     )
-    shop_number: int | None = Field(
+    shop_number: Int | None = Field(
         default=None, ge=1, le=9999, description="Needed when the merchant has several open shops"
     )
 
@@ -188,13 +212,13 @@ class OperatorIn(BaseModel):
     (made when the terminal is bound), 001-999 are cashiers. The password is stored
     hashed and never returned."""
 
-    code: str = Field(max_length=3, examples=["001"])
-    password: str = Field(max_length=6, description="A cashier's is 4 digits", examples=["1234"])
-    name: str | None = Field(default=None, max_length=100, examples=["王芳 Wang Fang"])
+    code: Text = Field(max_length=3, examples=["001"])
+    password: Text = Field(max_length=6, description="A cashier's is 4 digits", examples=["1234"])
+    name: Text | None = Field(default=None, max_length=100, examples=["王芳 Wang Fang"])
 
 
 class PasswordIn(BaseModel):
-    password: str = Field(
+    password: Text = Field(
         max_length=6,
         description="4 digits (6 for the supervisor); also unlocks a locked operator",
         examples=["4321"],
@@ -205,13 +229,13 @@ class PasswordIn(BaseModel):
 
 
 class RateIn(BaseModel):
-    rate_percent: str = Field(
+    rate_percent: Text = Field(
         pattern=r"^[0-9]{1,3}(\.[0-9]{1,10})?$",
         description="A percentage as a decimal string (not a JSON number): 0-10, "
         "at most 4 decimal places",
         examples=["0.38"],
     )
-    cap_minor: int | None = Field(
+    cap_minor: Int | None = Field(
         default=None,
         strict=True,
         le=MAX_MINOR,
@@ -228,11 +252,11 @@ class FeePlanIn(BaseModel):
     """A new fee plan. Plans never change: create a new one for new prices and move
     merchants to it from a date on."""
 
-    code: str = Field(
+    code: Text = Field(
         max_length=32, description="2-32 capitals, digits, - or _", examples=["BIZ-2027"]
     )
-    name: str = Field(max_length=200, examples=["Business 2027"])
-    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    name: Text = Field(max_length=200, examples=["Business 2027"])
+    currency: Text = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     rates: dict[PaymentMethod, RateIn] = Field(
         description="A rate for every payment method",
         examples=[
@@ -247,10 +271,10 @@ class FeePlanIn(BaseModel):
             }
         ],
     )
-    data_fee_minor: int = Field(
+    data_fee_minor: Int = Field(
         default=3600, strict=True, le=MAX_MINOR, description="Annual terminal data fee, in fen"
     )
-    data_fee_free_days: int = Field(
+    data_fee_free_days: Int = Field(
         default=30, strict=True, description="Days after activation free of the data fee"
     )
     default_for: MerchantKind | None = Field(
@@ -262,7 +286,7 @@ class FeePlanIn(BaseModel):
 
 
 class AssignPlanIn(BaseModel):
-    plan_code: str = Field(max_length=32, examples=["BIZ-2027"])
+    plan_code: Text = Field(max_length=32, examples=["BIZ-2027"])
     effective_from: date | None = Field(
         default=None, description="First day on the plan: today (the default) or later"
     )
@@ -278,8 +302,8 @@ class ApiKeyIn(BaseModel):
     its own merchant only (``mid`` may be left out)."""
 
     role: Role = Field(examples=["merchant_staff"])
-    name: str = Field(max_length=200, examples=["Front desk tablet"])
-    mid: str | None = Field(default=None, max_length=20, examples=["898310058120001"])
+    name: Text = Field(max_length=200, examples=["Front desk tablet"])
+    mid: Text | None = Field(default=None, max_length=20, examples=["898310058120001"])
 
 
 class NewApiKey(CreatedKey):

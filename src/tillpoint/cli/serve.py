@@ -28,7 +28,12 @@ async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
     acquirer = simulated(tp, tp.ctx.settings.public_url or f"http://{host_name}:{http_port}")
     host = await TerminalHost(tp, acquirer).start(bind, iso_port)
     api = create_api(tp, acquirer)
-    http = uvicorn.Server(uvicorn.Config(api, host=bind, port=http_port, log_level="warning"))
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the API
+    # reads it itself, from TILLPOINT_TRUSTED_PROXIES only (api/deps.py).
+    config = uvicorn.Config(
+        api, host=bind, port=http_port, log_level="warning", proxy_headers=False
+    )
+    http = uvicorn.Server(config)
     say(
         _("Terminal host (ISO 8583) on {bind}:{iso}, HTTP on {bind}:{http}. Ctrl-C stops.").format(
             bind=bind, iso=iso_port, http=http_port

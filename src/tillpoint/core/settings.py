@@ -7,6 +7,7 @@ stores keys or card tokens can run, and the program says so instead of inventing
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from datetime import date, time
 from pathlib import Path
@@ -79,6 +80,45 @@ class Settings(BaseSettings):
             "(a T+1 payout moves past them)."
         ),
     )
+
+    api_key_requests_per_minute: int = Field(
+        default=600,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Requests one API key may make per minute (a burst of that many, refilled "
+            "evenly), in each API process; more are answered 429."
+        ),
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Reverse proxies whose X-Forwarded-For is believed: comma-separated "
+            "addresses or CIDR networks; default none (the connection's address counts)."
+        ),
+    )
+
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description=(
+            "Let webhook URLs reach loopback, private, link-local and cloud metadata "
+            "addresses (demo mode allows loopback only). Only on a closed network."
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            ipaddress.ip_network(part, strict=False)  # a ValueError names the bad one
+        return value
+
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies.split(",")
+            if p.strip()
+        )
 
     @field_validator("holidays")
     @classmethod

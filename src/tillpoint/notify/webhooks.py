@@ -13,6 +13,11 @@
   jitter, until 24 hours after the delivery was made; then it has failed. Every
   attempt is logged. A replay (``retry``) sends a delivery again at once, whatever
   its status.
+- Webhooks reach public addresses only (notify/destinations.py): checked when a URL is
+  registered, and on every attempt, which connects to the very address it checked.
+  An attempt's log keeps the answer's status and a short printable excerpt of a
+  refusal's body; an attempt without an answer says only that it could not deliver,
+  so the log cannot tell an open port from a closed one.
 - Each request is signed as Stripe signs: ``Tillpoint-Signature: t=<unix time>,v1=<hex
   HMAC-SHA256 of "<t>.<body>" keyed with the secret>``. ``verify_signature`` checks it.
 
@@ -41,11 +46,12 @@ from sqlalchemy.orm import Session
 
 from tillpoint.context import Context
 from tillpoint.core.errors import InvalidInput, NotFound, Refused, invariant
-from tillpoint.core.i18n import N_
+from tillpoint.core.i18n import N_, _
 from tillpoint.core.ids import is_digits
 from tillpoint.core.models import SystemState
 from tillpoint.merchants.models import Merchant
 from tillpoint.merchants.services import find_merchant
+from tillpoint.notify.destinations import NotAllowed, Reach, check_registered, pin
 from tillpoint.notify.events import GapTracker, check_event_type, heads_after, load_events
 from tillpoint.notify.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tillpoint.payments.models import PaymentEvent
@@ -72,7 +78,12 @@ FAN_OUT_BATCH = 500  # events read at a time
 FAN_OUT_BATCHES = 10  # per round, at most
 DELIVER_BATCH = 100  # deliveries claimed per round
 ERROR_CHARS = 300  # WebhookDelivery.last_error, WebhookAttempt.error
-ANSWER_BYTES = 1024  # of a refusing answer's body, kept (shortened) as its error
+ANSWER_BYTES = 1024  # of a refusing answer's body, read
+EXCERPT_CHARS = 200  # of those, kept (printable characters only) in the error
+# What an attempt without an answer says, whatever happened: refused, reset, timed out,
+# no such name. Telling them apart would tell an open port from a closed one.
+COULD_NOT_DELIVER = N_("Could not deliver: no answer from the URL")
+NOT_ALLOWED = N_("Not sent: the URL's host resolves to an address webhooks may not reach")
 TOLERANCE_S = 300
 USER_AGENT = "Tillpoint-Webhooks/1"
 POSITION_KEY = "webhooks.event_position"  # system_state: events up to it are fanned out
@@ -219,7 +230,7 @@ def _delivery_view(d: WebhookDelivery) -> DeliveryView:
         attempts=d.attempts,
         next_attempt_at=d.next_attempt_at,
         last_status_code=d.last_status_code,
-        last_error=d.last_error,
+        last_error=_(d.last_error) if d.last_error else None,
         created_at=d.created_at,
         delivered_at=d.delivered_at,
     )
@@ -228,9 +239,9 @@ def _delivery_view(d: WebhookDelivery) -> DeliveryView:
 # --- checking what callers send ----------------------------------------------------------
 
 
-def check_url(url: str) -> str:
-    """An absolute http(s) URL of at most 500 characters. Private and loopback hosts
-    are allowed (a demo receives on localhost): see docs/webhooks.md on SSRF."""
+def check_url(url: str, reach: Reach | None = None) -> str:
+    """An absolute http(s) URL of at most 500 characters, whose host is not (and does
+    not resolve to) an address ``reach`` forbids: see docs/webhooks.md on SSRF."""
     url = url.strip()
     problem = len(url) > MAX_URL_CHARS or any(c.isspace() or ord(c) < 32 for c in url)
     if not problem:
@@ -245,6 +256,16 @@ def check_url(url: str) -> str:
             N_("The URL must be an absolute http:// or https:// URL of at most {max} characters"),
             max=MAX_URL_CHARS,
         )
+    try:
+        check_registered(url, reach or Reach())
+    except NotAllowed:
+        raise InvalidInput(
+            "webhook_endpoint.url_not_public",
+            N_(
+                "Webhooks go to public addresses only: this URL's host is or resolves to a "
+                "loopback, private, link-local or cloud metadata address"
+            ),
+        ) from None
     return url
 
 
@@ -306,15 +327,21 @@ class _Result:
         return self.error is None and self.status_code is not None
 
 
-def _shorten(text: str) -> str:
+def _shorten(text: str, most: int = ERROR_CHARS) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _printable(text: str) -> str:
+    """``text`` with every character that is not printable (controls, escapes, what
+    undecodable bytes became) as a space."""
+    return "".join(c if c.isprintable() and c != "\ufffd" else " " for c in text)
 
 
 async def _start_of(response: httpx.Response) -> str:
     """The first bytes of an answer's body, as text (a refusal's reason, often)."""
     taken = b""
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():  # as sent: no decompressing a bomb
         taken += chunk
         if len(taken) >= ANSWER_BYTES:
             break
@@ -322,9 +349,16 @@ async def _start_of(response: httpx.Response) -> str:
 
 
 class WebhookService:
-    def __init__(self, ctx: Context, *, jitter: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        jitter: Callable[[], float] = random.random,
+        reach: Reach | None = None,
+    ) -> None:
         self.ctx = ctx
         self._jitter = jitter
+        self.reach = reach or Reach.of(ctx.settings)
         self.gaps = GapTracker()  # for fan_out: holes in the event ids it has seen
 
     # --- endpoints --------------------------------------------------------------------
@@ -339,7 +373,7 @@ class WebhookService:
         """A new endpoint of the merchant (MID or application number), enabled, with a
         new signing secret: this answer is the only one that shows it."""
         url, wanted, description = (
-            check_url(url),
+            check_url(url, self.reach),
             check_events(events),
             check_description(description),
         )
@@ -407,7 +441,7 @@ class WebhookService:
         """Change what is given (None: keep; an empty description clears it). Disabling
         keeps the pending deliveries: they go out if the endpoint is enabled again
         within their 24 hours."""
-        checked_url = None if url is None else check_url(url)
+        checked_url = None if url is None else check_url(url, self.reach)
         checked_events = None if events is None else check_events(events)
         with self.ctx.db.transaction() as s:
             endpoint = _endpoint(s, endpoint_id, merchant_id)
@@ -646,6 +680,7 @@ class WebhookService:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity",
             "Tillpoint-Event-Id": str(job.event_id),
             "Tillpoint-Signature": signature_header(job.secret, body, int(at.timestamp())),
         }
@@ -654,15 +689,23 @@ class WebhookService:
         error: str | None = None
         try:
             async with asyncio.timeout(TIMEOUT_S):
-                async with client.stream("POST", job.url, content=body, headers=headers) as r:
+                target = await pin(job.url, self.reach)  # the address checked is the one used
+                async with client.stream(
+                    "POST",
+                    target.url,
+                    content=body,
+                    headers={**headers, **target.headers},
+                    extensions=target.extensions,
+                ) as r:
                     status_code = r.status_code
                     if not 200 <= status_code < 300:
-                        answer = _shorten(await _start_of(r))
+                        answer = _shorten(_printable(await _start_of(r)), EXCERPT_CHARS)
                         error = f"HTTP {status_code}" + (f": {answer}" if answer else "")
-        except TimeoutError:
-            error = f"No complete answer within {TIMEOUT_S:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except NotAllowed:
+            error = NOT_ALLOWED
+        except (TimeoutError, OSError, httpx.HTTPError):
+            # An answer that stopped half-way: its status is all there is to say.
+            error = COULD_NOT_DELIVER if status_code is None else f"HTTP {status_code}"
         duration_ms = int((time.monotonic() - started) * 1000)
         return _Result(at, status_code, _shorten(error) if error else None, duration_ms)
 

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from tillpoint.api.deps import ObjectId, Reader, Svc
 from tillpoint.api.idempotency import IdempotentRoute
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.schemas import PROBLEMS
+from tillpoint.api.schemas import PROBLEMS, Text
 from tillpoint.api.scope import scoped_merchant_id
 from tillpoint.notify.events import EVENT_TYPES, EventFeed, EventService, EventView
 
@@ -26,7 +26,7 @@ RETRY_MS = 3000  # how long a browser's EventSource waits before reconnecting
 STREAM_BATCH = 100
 
 Mid = Annotated[
-    str | None, Query(max_length=20, description="Operations: one merchant's (its MID)")
+    Text | None, Query(max_length=20, description="Operations: one merchant's (its MID)")
 ]
 
 
@@ -41,7 +41,7 @@ def list_events(
     limit: Limit = 20,
     cursor: Cursor = None,
     type_: Annotated[
-        str | None,
+        Text | None,
         Query(alias="type", max_length=40, description="One type: " + ", ".join(EVENT_TYPES)),
     ] = None,
     mid: Mid = None,
@@ -99,7 +99,7 @@ async def stream_events(
     svc: Svc,
     mid: Mid = None,
     last_event_id: Annotated[
-        str | None,
+        Text | None,
         Header(
             alias="Last-Event-ID",
             pattern=r"^[0-9]{1,18}$",

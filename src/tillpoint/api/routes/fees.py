@@ -11,15 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from tillpoint.api.deps import Ops, Reader, Svc
-from tillpoint.api.idempotency import IdempotentRoute
-from tillpoint.api.pagination import Page
-from tillpoint.api.schemas import PROBLEMS, AssignPlanIn, FeePlanIn, Key, MerchantRef, whole
+from tillpoint.api.idempotency import IdempotentRoute, Key
+from tillpoint.api.pagination import Page, whole
+from tillpoint.api.schemas import PROBLEMS, AssignPlanIn, FeePlanIn, MerchantRef, Text
 from tillpoint.api.scope import Operations, merchant_ref
 from tillpoint.core.money import Money
 from tillpoint.merchants.views import FeeAssignmentView, FeePlanView
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
-PlanCode = Annotated[str, Path(max_length=32, description="Plan code, e.g. BIZ-STD")]
+PlanCode = Annotated[Text, Path(max_length=32, description="Plan code, e.g. BIZ-STD")]
 
 
 @router.get("/v1/fee_plans", tags=["fee plans"], summary="List fee plans")

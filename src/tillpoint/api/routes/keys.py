@@ -13,13 +13,13 @@ from fastapi import APIRouter, Query, Response
 
 from tillpoint.access.service import ApiKeyView, CreatedKey
 from tillpoint.api.deps import ObjectId, Owner, Svc
-from tillpoint.api.idempotency import IdempotentRoute
+from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.schemas import PROBLEMS, ApiKeyIn, AuditEntry, Key, NewApiKey
+from tillpoint.api.schemas import PROBLEMS, ApiKeyIn, AuditEntry, NewApiKey, Text
 from tillpoint.api.scope import scoped_merchant_id
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
-Mid = Annotated[str | None, Query(max_length=20, description="Only this merchant's (MID)")]
+Mid = Annotated[Text | None, Query(max_length=20, description="Only this merchant's (MID)")]
 
 
 @router.post(

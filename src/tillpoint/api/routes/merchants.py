@@ -12,17 +12,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from tillpoint.api.deps import Ops, Owner, Reader, Reviewer, Svc
-from tillpoint.api.idempotency import IdempotentRoute
-from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
+from tillpoint.api.idempotency import IdempotentRoute, Key
+from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page, whole
 from tillpoint.api.schemas import (
     PROBLEMS,
     ApplicationIn,
     ApproveIn,
-    Key,
     MerchantRef,
     ReasonIn,
     ShopIn,
-    whole,
 )
 from tillpoint.api.scope import merchant_ref
 from tillpoint.merchants.models import MerchantKind, MerchantStatus

@@ -11,14 +11,15 @@ from datetime import date, timedelta
 from typing import Annotated
 
 import segno
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
 from tillpoint.access.service import Principal
 from tillpoint.api.deps import ObjectId, Reader, Svc, Taker
-from tillpoint.api.idempotency import IdempotentRoute, require_key
+from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
 from tillpoint.api.problems import PROBLEM_RESPONSES, ApiProblem
+from tillpoint.api.schemas import Int, Text
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_, _
@@ -29,7 +30,6 @@ from tillpoint.payments.online import QR_EXPIRY_DEFAULT
 from tillpoint.payments.views import PaymentView
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEM_RESPONSES)
-Key = Annotated[str, Depends(require_key)]
 MAX_AMOUNT = 10**11  # 1,000,000,000.00: far above any merchant limit, well inside int64
 
 
@@ -38,24 +38,24 @@ class NewPayment(BaseModel):
     ``code`` as scanned; the answer is final. ``merchant_presented`` (主扫): no code; the
     payment is pending with a ``qr_code`` for the customer to scan."""
 
-    amount_minor: int = Field(gt=0, le=MAX_AMOUNT, examples=[1234], description="In fen")
-    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    amount_minor: Int = Field(gt=0, le=MAX_AMOUNT, examples=[1234], description="In fen")
+    currency: Text = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     flow: QrFlow = QrFlow.CUSTOMER_PRESENTED
-    code: str | None = Field(
+    code: Text | None = Field(
         default=None,
         pattern=r"^[0-9]{18,19}$",
         examples=["284000000000000001"],
         description="The customer's Alipay / WeChat Pay / UnionPay QR payment code",
     )
-    mid: str | None = Field(
+    mid: Text | None = Field(
         default=None, description="The merchant (operations keys only; others use their own)"
     )
-    shop_number: int | None = Field(default=None, ge=1, le=9999)
-    tid: str | None = Field(
+    shop_number: Int | None = Field(default=None, ge=1, le=9999)
+    tid: Text | None = Field(
         default=None, pattern=r"^[0-9A-Za-z]{8}$", description="A smart-POS terminal"
     )
-    reference: str | None = Field(default=None, min_length=1, max_length=64)
-    expires_in_s: int | None = Field(
+    reference: Text | None = Field(default=None, min_length=1, max_length=64)
+    expires_in_s: Int | None = Field(
         default=None,
         ge=60,
         le=7200,
@@ -74,11 +74,11 @@ class NewPayment(BaseModel):
 
 
 class NewRefund(BaseModel):
-    payment_id: int = Field(ge=1, le=2**62)
-    amount_minor: int | None = Field(
+    payment_id: Int = Field(ge=1, le=2**62)
+    amount_minor: Int | None = Field(
         default=None, gt=0, le=MAX_AMOUNT, description="In fen; all that is left if absent"
     )
-    reference: str | None = Field(default=None, min_length=1, max_length=64)
+    reference: Text | None = Field(default=None, min_length=1, max_length=64)
 
 
 def _merchant_of(svc: Svc, caller: Principal, mid: str | None) -> int:
@@ -129,7 +129,7 @@ def list_payments(
     kind: PaymentKind | None = None,
     channel: Channel | None = None,
     business_date: date | None = None,
-    mid: Annotated[str | None, Query(max_length=15)] = None,
+    mid: Annotated[Text | None, Query(max_length=15)] = None,
 ) -> Page[PaymentView]:
     """Payments (refunds included), newest first."""
     merchant_id = scoped_merchant_id(svc, caller, mid)

@@ -17,8 +17,10 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from tillpoint.api.deps import ObjectId, Reader, Svc, Taker
-from tillpoint.api.idempotency import IdempotentRoute, require_key
+from tillpoint.api.idempotency import IdempotentRoute, Key
+from tillpoint.api.limits import body_limit
 from tillpoint.api.problems import PROBLEM_RESPONSES
+from tillpoint.api.schemas import Text
 from tillpoint.core.errors import InvalidInput, NotFound
 from tillpoint.core.i18n import N_
 from tillpoint.receipts.escpos import Columns
@@ -26,7 +28,6 @@ from tillpoint.receipts.service import MAX_SIGNATURE_BYTES, PNG, ReceiptService,
 from tillpoint.receipts.views import ReceiptView, SignatureView
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEM_RESPONSES)
-Key = Annotated[str, Depends(require_key)]
 MAX_BASE64_CHARS = 4 * math.ceil(MAX_SIGNATURE_BYTES / 3)
 
 # Receipts show masked card numbers and amounts: no caching by anyone in between, no
@@ -62,13 +63,13 @@ class ReceiptLinks(BaseModel):
 
 
 class NewSignature(BaseModel):
-    image_base64: str = Field(
+    image_base64: Text = Field(
         min_length=1,
         max_length=MAX_BASE64_CHARS,
         description=f"The PNG image, base64 (no line breaks); at most "
         f"{MAX_SIGNATURE_BYTES // 1024} KiB decoded",
     )
-    content_type: str = Field(default=PNG, max_length=100, examples=[PNG])
+    content_type: Text = Field(default=PNG, max_length=100, examples=[PNG])
 
 
 def _decode(text: str) -> bytes:
@@ -125,7 +126,12 @@ def get_receipt_escpos(
     )
 
 
-@router.post("/v1/payments/{payment_id}/signature", status_code=201, tags=["receipts"])
+@router.post(
+    "/v1/payments/{payment_id}/signature",
+    status_code=201,
+    tags=["receipts"],
+    openapi_extra=body_limit(MAX_BASE64_CHARS + 4096),  # the image, base64, and its JSON
+)
 def attach_signature(
     payment_id: ObjectId, body: NewSignature, caller: Taker, service: Receipts, _key: Key
 ) -> SignatureView:
@@ -156,7 +162,7 @@ def _not_found() -> HTMLResponse:
 
 
 @router.get("/r/{ref}", response_class=HTMLResponse, include_in_schema=False)
-def receipt_page(ref: str, service: Receipts, base: BaseUrl) -> HTMLResponse:
+def receipt_page(ref: Text, service: Receipts, base: BaseUrl) -> HTMLResponse:
     """The receipt page of the link ``/r/<payment id>-<token>``."""
     try:
         r = service.public_receipt(ref)
@@ -166,7 +172,7 @@ def receipt_page(ref: str, service: Receipts, base: BaseUrl) -> HTMLResponse:
 
 
 @router.get("/r/{ref}/qr.svg", include_in_schema=False)
-def receipt_qr(ref: str, service: Receipts, base: BaseUrl) -> Response:
+def receipt_qr(ref: Text, service: Receipts, base: BaseUrl) -> Response:
     """The QR code of the receipt page's link."""
     try:
         r = service.public_receipt(ref)
@@ -177,7 +183,7 @@ def receipt_qr(ref: str, service: Receipts, base: BaseUrl) -> Response:
 
 
 @router.get("/r/{ref}/signature.png", include_in_schema=False)
-def receipt_signature(ref: str, service: Receipts) -> Response:
+def receipt_signature(ref: Text, service: Receipts) -> Response:
     """The signature on the receipt (the page shows it)."""
     try:
         sig = service.public_signature(ref)

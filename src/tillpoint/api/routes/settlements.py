@@ -14,9 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tillpoint.api.deps import ObjectId, Ops, Reader, Svc
-from tillpoint.api.idempotency import IdempotentRoute
-from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.schemas import PROBLEMS, Key, MerchantRef, ReasonIn, whole
+from tillpoint.api.idempotency import IdempotentRoute, Key
+from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page, whole
+from tillpoint.api.schemas import PROBLEMS, MerchantRef, ReasonIn, Text
 from tillpoint.api.scope import scoped_mid
 from tillpoint.clearing.models import SettlementStatus
 from tillpoint.clearing.settlement import PayoutView, SettlementRecord, SettlementView
@@ -24,7 +24,7 @@ from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
-Mid = Annotated[str | None, Query(max_length=20, description="Only this merchant's (MID)")]
+Mid = Annotated[Text | None, Query(max_length=20, description="Only this merchant's (MID)")]
 
 
 @router.get("/v1/settlements", tags=["settlements"], summary="List settlements")

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tillpoint.api.deps import Svc
+from tillpoint.api.schemas import Text
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.networks.wallets import QrOrder, WalletOrg, WalletSimulator
 
@@ -50,7 +51,7 @@ def _simulator(svc: Svc) -> WalletSimulator | None:
 
 
 @router.get("/simulator/qr/{token}", response_class=HTMLResponse)
-def order_page(token: str, svc: Svc) -> HTMLResponse:
+def order_page(token: Text, svc: Svc) -> HTMLResponse:
     sim = _simulator(svc)
     order = sim.order(token, svc.tp.ctx.now()) if sim else None
     return _page(order, 200 if order else 404)
@@ -58,10 +59,10 @@ def order_page(token: str, svc: Svc) -> HTMLResponse:
 
 @router.post("/simulator/qr/{token}", response_model=None)
 async def answer_order(
-    token: str,
+    token: Text,
     svc: Svc,
     wallet: Annotated[WalletOrg, Form()],
-    decision: Annotated[str, Form(pattern="^(approve|decline)$")],
+    decision: Annotated[Text, Form(pattern="^(approve|decline)$")],
 ) -> HTMLResponse | RedirectResponse:
     sim = _simulator(svc)
     order = (

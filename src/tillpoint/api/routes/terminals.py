@@ -13,13 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from tillpoint.api.deps import Ops, Owner, Reader, Svc
-from tillpoint.api.idempotency import IdempotentRoute
-from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
+from tillpoint.api.idempotency import IdempotentRoute, Key
+from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page, whole
 from tillpoint.api.schemas import (
     PROBLEMS,
     BindIn,
     BoundTerminal,
-    Key,
     NoteIn,
     OperatorCode,
     OperatorIn,
@@ -27,8 +26,8 @@ from tillpoint.api.schemas import (
     ProvisionedTerminal,
     ReasonIn,
     TerminalIn,
+    Text,
     Tid,
-    whole,
 )
 from tillpoint.api.scope import scoped_mid, visible_terminal
 from tillpoint.terminals.models import TerminalStatus
@@ -51,7 +50,7 @@ def list_terminals(
     limit: Limit = 20,
     cursor: Cursor = None,
     status: Annotated[TerminalStatus | None, Query(description="Only this status")] = None,
-    mid: Annotated[str | None, Query(max_length=20, description="Only this merchant's")] = None,
+    mid: Annotated[Text | None, Query(max_length=20, description="Only this merchant's")] = None,
 ) -> Page[TerminalView]:
     """Terminals in the order they were provisioned. A merchant's key lists only the
     terminals bound to its merchant."""

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from tillpoint.api.deps import ObjectId, Owner, Svc
-from tillpoint.api.idempotency import IdempotentRoute
+from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.schemas import PROBLEMS, Key
+from tillpoint.api.schemas import PROBLEMS, Bool, Note, Text
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.notify.webhooks import (
@@ -28,7 +28,7 @@ from tillpoint.notify.webhooks import (
 )
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
-EventTypeName = Annotated[str, Field(max_length=40, examples=["payment.succeeded"])]
+EventTypeName = Annotated[Text, Field(max_length=40, examples=["payment.succeeded"])]
 URL_EXAMPLE = "https://shop.example.com/tillpoint/webhooks"
 
 
@@ -36,15 +36,15 @@ class NewEndpoint(BaseModel):
     """A URL to tell of the merchant's events. Each request is signed with the secret
     that the answer shows (once)."""
 
-    url: str = Field(max_length=MAX_URL_CHARS, examples=[URL_EXAMPLE])
+    url: Text = Field(max_length=MAX_URL_CHARS, examples=[URL_EXAMPLE])
     events: list[EventTypeName] = Field(
         default=["*"],
         min_length=1,
         max_length=MAX_EVENT_TYPES,
         description='Event types to send, or ["*"] for all (the default)',
     )
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
-    mid: str | None = Field(
+    description: Note | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
+    mid: Text | None = Field(
         default=None,
         max_length=20,
         description="The merchant (operations keys only; others use their own)",
@@ -54,14 +54,14 @@ class NewEndpoint(BaseModel):
 class EndpointChange(BaseModel):
     """What to change; what is left out stays as it is."""
 
-    url: str | None = Field(default=None, max_length=MAX_URL_CHARS, examples=[URL_EXAMPLE])
+    url: Text | None = Field(default=None, max_length=MAX_URL_CHARS, examples=[URL_EXAMPLE])
     events: list[EventTypeName] | None = Field(
         default=None, min_length=1, max_length=MAX_EVENT_TYPES
     )
-    description: str | None = Field(
+    description: Note | None = Field(
         default=None, max_length=MAX_DESCRIPTION_CHARS, description="An empty one clears it"
     )
-    enabled: bool | None = Field(
+    enabled: Bool | None = Field(
         default=None, description="A disabled endpoint is sent nothing (replays aside)"
     )
 
@@ -95,7 +95,7 @@ def list_endpoints(
     limit: Limit = 20,
     cursor: Cursor = None,
     mid: Annotated[
-        str | None, Query(max_length=20, description="Operations: one merchant's")
+        Text | None, Query(max_length=20, description="Operations: one merchant's")
     ] = None,
 ) -> Page[EndpointView]:
     """Webhook endpoints, newest first."""
