@@ -5,7 +5,7 @@ malformed requests are 422 problem documents, and that secrets are shown once.""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from tests.api.conftest import ApiEnv
@@ -460,7 +460,8 @@ def test_payouts_and_holds(api: ApiEnv, clock: FixedClock) -> None:
         (api.mid_b, 19_800, "paid"),
     ]
     assert payouts[0]["bank_account_masked"].endswith("0001")
-    assert payouts[0]["reference"] in api.tp.settlement.payout_file(payouts[0]["business_date"])
+    day = date.fromisoformat(payouts[0]["business_date"])
+    assert payouts[0]["reference"] in api.tp.settlement.payout_file(day)
     assert ok(api.get("owner_b", "/v1/payouts"))["data"] == [payouts[1]]
     assert api.get("owner_b", f"/v1/payouts?mid={api.mid_a}").status_code == 404
 
