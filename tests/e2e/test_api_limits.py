@@ -8,7 +8,6 @@ The bodies come from a generator, a chunk at a time: the test never holds one wh
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from tests.e2e.test_serve import free_port, wait_for
+from tests.e2e.test_serve import serve_demo, serve_env
 
 BODY_BYTES = 300 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -86,16 +85,9 @@ def post_huge(port: int, key: str | None, *, chunked: bool) -> tuple[int, int]:
 
 
 def test_huge_bodies_and_forwarded_addresses_against_a_real_server(tmp_path: Path) -> None:
-    iso, http = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
-    env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", "1",
-         "--iso-port", str(iso), "--http-port", str(http)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc, _, http = serve_demo(tmp_path)
+    env = serve_env(tmp_path)
     try:
-        wait_for(http)
         made = subprocess.run(
             [sys.executable, "-m", "tillpoint", "keys", "create", "--role", "ops_admin",
              "--name", "limits"],

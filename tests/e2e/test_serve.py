@@ -36,11 +36,17 @@ def wait_for(port: int, deadline_s: float = 90.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
+def serve_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `tillpoint` process on the demo database in ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
+    env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
+    return env
+
+
 def serve_demo(tmp_path: Path) -> tuple[subprocess.Popen[str], int, int]:
     """`tillpoint serve --demo --terminals 2` on free ports, listening on both."""
     iso, http = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
-    env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
+    env = serve_env(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", "2",
          "--iso-port", str(iso), "--http-port", str(http)],
