@@ -7,6 +7,7 @@ from typing import Literal
 
 from sqlalchemy import inspect, select
 
+from tillpoint.access.accounts import AccountService
 from tillpoint.access.service import AccessService
 from tillpoint.clearing.days import BusinessDays
 from tillpoint.clearing.reconcile import ReconciliationService
@@ -45,6 +46,7 @@ class Tillpoint:
         self.statements = StatementService(ctx, self.settlement)
         self.reconciliation = ReconciliationService(ctx, self.days)
         self.access = AccessService(ctx)
+        self.accounts = AccountService(ctx)
 
     def close(self) -> None:
         self.ctx.db.dispose()

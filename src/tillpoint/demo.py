@@ -7,19 +7,25 @@ again: what exists is left alone, what is missing is created.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+from tillpoint.access.models import AccountRole
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import ConfigurationError, NotFound
 from tillpoint.core.i18n import N_
 from tillpoint.merchants.models import MerchantKind
 from tillpoint.merchants.services import Application
 from tillpoint.merchants.validation import uscc_check_char
+from tillpoint.security.passwords import hash_password
 
 DEMO_TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")  # test key, never production
 DEMO_SUPERVISOR_PASSWORD = "123456"  # noqa: S105 - public demo data
 DEMO_OPERATOR_CODE = "001"
 DEMO_OPERATOR_PASSWORD = "1234"  # noqa: S105 - public demo data
 DEMO_ACTOR = "demo"
+# The demo's browser accounts (public demo data): an admin, and an owner per merchant.
+DEMO_ADMIN = "admin@demo.test"
+DEMO_PASSWORD = "tillpoint-demo"  # noqa: S105 - public demo data
 MAX_DEMO_TERMINALS = 9999
 
 
@@ -54,7 +60,33 @@ def ensure_demo(app: Tillpoint, terminals: int) -> list[DemoTerminal]:
         raise ConfigurationError(
             "demo.terminals", N_("Demo terminals: 1 to {max}"), max=MAX_DEMO_TERMINALS
         )
-    return [_ensure_one(app, n) for n in range(1, terminals + 1)]
+    made = [_ensure_one(app, n) for n in range(1, terminals + 1)]
+    _ensure_account(app, DEMO_ADMIN, "演示管理员 Demo Admin", {AccountRole.ADMIN}, None)
+    for n in range(1, terminals + 1):
+        owner = f"店主{n} Owner {n}"
+        _ensure_account(app, demo_owner(n), owner, {AccountRole.OWNER}, demo_mid(n))
+    return made
+
+
+def demo_owner(n: int) -> str:
+    """The sign-in of demo merchant n's owner (its password: ``DEMO_PASSWORD``)."""
+    return f"owner{n}@demo.test"
+
+
+def _ensure_account(
+    app: Tillpoint, email: str, name: str, roles: set[AccountRole], mid: str | None
+) -> None:
+    try:
+        app.accounts.get(email)
+    except NotFound:
+        app.accounts.create(name=name, roles=roles, actor=DEMO_ACTOR, email=email,
+                            merchant_ref=mid, password_hash=_demo_hash())  # fmt: skip
+
+
+@cache
+def _demo_hash() -> str:
+    """The demo password's hash, made once: a slow hash is slow on purpose."""
+    return hash_password(DEMO_PASSWORD)
 
 
 def _ensure_one(app: Tillpoint, n: int) -> DemoTerminal:

@@ -4,7 +4,7 @@ The CLI and pages translate a status with ``_(status.value)``; a test checks tha
 value of every enum listed in ``LABELLED`` appears here.
 """
 
-from tillpoint.access.models import Role
+from tillpoint.access.models import AccountRole, AccountStatus, Role
 from tillpoint.clearing.models import MatchStatus, SettlementStatus
 from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import AccountKind, EntryKind
@@ -29,6 +29,8 @@ LABELLED = (
     Role,
     DeliveryStatus,
     IntentState,
+    AccountRole,
+    AccountStatus,
 )
 
 LABELS = (
@@ -111,4 +113,15 @@ LABELS = (
     N_("failed"),
     # IntentState (a network call's note: open, reversing; reversed is a PaymentStatus's)
     N_("reversing"),
+    # AccountRole (reviewer is a Role's too)
+    N_("admin"),
+    N_("fleet"),
+    N_("risk"),
+    N_("finance"),
+    N_("owner"),
+    N_("manager"),
+    N_("cashier"),
+    # AccountStatus (active is a TerminalStatus's too)
+    N_("locked"),
+    N_("disabled"),
 )

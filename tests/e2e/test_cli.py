@@ -203,3 +203,32 @@ def test_a_quiet_day_closed_reconciled_and_checked(
     assert (code, out.strip()) == (0, f"Payouts written to payouts-{day}.csv: 0")
     code, out, _ = run("ledger", "check", "--json")
     assert (code, json.loads(out)) == (0, {"balanced": True, "problems": []})
+
+
+def test_users_are_made_listed_and_reset(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a person at the keyboard a password is made and printed once."""
+    code, out, err = run("users", "create", "--name", "Amy Ops", "--email", "amy@example.com",
+                         "--role", "admin", "--role", "finance")  # fmt: skip
+    assert code == 0, err
+    headline, password = out.strip().splitlines()
+    assert headline == "Account amy@example.com created." and len(password) >= 10
+    assert "shown once" in err
+    code, out, _ = run("users", "list", "--json")
+    [account] = json.loads(out)
+    assert (account["email"], account["roles"], account["must_change_password"]) == (
+        "amy@example.com", ["admin", "finance"], True,
+    )  # fmt: skip
+    code, out, err = run("users", "create", "--name", "X", "--email", "x@example.com",
+                         "--role", "admin", "--role", "owner")  # fmt: skip
+    one_line_error(err, "either the acquirer's staff or one merchant's")
+    assert code == 2
+    code, out, err = run("users", "create", "--name", "X", "--email", "x@example.com",
+                         "--role", "boss")  # fmt: skip
+    assert code == 2 and out == ""
+    code, out, _ = run("users", "reset-password", "amy@example.com", "--json")
+    assert code == 0 and len(json.loads(out)["password"]) >= 10
+    monkeypatch.setenv("TILLPOINT_LOCALE", "zh_CN")
+    code, out, _ = run("users", "reset-password", "amy@example.com")
+    assert out.startswith("amy@example.com 的新密码：")
+    code, out, err = run("users", "reset-password", "nobody@example.com")
+    assert code == 1 and "nobody@example.com" in err

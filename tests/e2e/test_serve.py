@@ -14,7 +14,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+from tillpoint.access.models import AccountRole
+from tillpoint.app import open_app
+from tillpoint.core.settings import Settings
+from tillpoint.demo import (
+    DEMO_ADMIN,
+    DEMO_PASSWORD,
+    DEMO_TMK,
+    demo_mid,
+    demo_owner,
+    demo_tid,
+    ensure_demo,
+)
 from tillpoint.terminal.client import TerminalClient
 
 
@@ -113,3 +124,19 @@ def test_serve_stops_cleanly_with_terminals_connected(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "ERROR" not in err, err
+
+
+def test_the_demo_has_an_admin_and_an_owner_per_merchant(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'd.db'}",  # type: ignore[call-arg]
+                        demo=True, network_dir=str(tmp_path / "network"))  # fmt: skip
+    app = open_app(settings)
+    try:
+        ensure_demo(app, 2)
+        ensure_demo(app, 2)  # again: nothing more
+        assert [a.login for a in app.accounts.list()] == [DEMO_ADMIN, demo_owner(1), demo_owner(2)]
+        admin = app.accounts.sign_in(DEMO_ADMIN, DEMO_PASSWORD).account
+        assert admin.has(AccountRole.ADMIN) and not admin.must_change_password
+        owner = app.accounts.sign_in(demo_owner(2), DEMO_PASSWORD).account
+        assert (owner.roles, owner.mid) == ((AccountRole.OWNER,), demo_mid(2))
+    finally:
+        app.close()

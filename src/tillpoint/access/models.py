@@ -1,4 +1,5 @@
-"""API keys, the audit log and idempotency records."""
+"""API keys, people's accounts and their browser sessions, the audit log and idempotency
+records."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tillpoint.core.db import Base, UTCDateTime, str_enum
@@ -73,3 +83,81 @@ class IdempotencyRecord(Base):
     content_type: Mapped[str | None] = mapped_column(String(100))
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AccountRole(StrEnum):
+    """What a person may do in the browser: the acquirer's staff, or one merchant's."""
+
+    ADMIN = "admin"  # operations: everything, and accounts
+    REVIEWER = "reviewer"  # applications and merchants
+    FLEET = "fleet"  # terminals
+    RISK = "risk"  # risk alerts and cases
+    FINANCE = "finance"  # business days, settlements, payouts, holds
+    OWNER = "owner"  # one merchant: everything of its own
+    MANAGER = "manager"  # one merchant: its shops, staff and sales
+    CASHIER = "cashier"  # one shop of one merchant: that shop's sales of the day
+
+
+STAFF_ROLES = frozenset(
+    {AccountRole.ADMIN, AccountRole.REVIEWER, AccountRole.FLEET, AccountRole.RISK,
+     AccountRole.FINANCE}
+)  # fmt: skip
+MERCHANT_ROLES = frozenset({AccountRole.OWNER, AccountRole.MANAGER, AccountRole.CASHIER})
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    LOCKED = "locked"  # too many wrong passwords: an admin resets it
+    DISABLED = "disabled"
+
+
+class Account(Base):
+    """A person who signs in to the console, portal or cashier, by email or mobile
+    number and a password (an Argon2id hash only). Staff accounts belong to no
+    merchant; merchant accounts to exactly one (a cashier's to one of its shops)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("email IS NOT NULL OR mobile IS NOT NULL", name="login"),
+        CheckConstraint("shop_id IS NULL OR merchant_id IS NOT NULL", name="shop_of_merchant"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)  # lower case
+    mobile: Mapped[str | None] = mapped_column(String(20), unique=True)  # digits only
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))
+    locale: Mapped[str] = mapped_column(String(5))
+    status: Mapped[AccountStatus] = mapped_column(str_enum(AccountStatus, length=10))
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)  # since the last success
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AccountRoleGrant(Base):
+    """One role of an account: a person may hold several."""
+
+    __tablename__ = "account_roles"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    role: Mapped[AccountRole] = mapped_column(str_enum(AccountRole), primary_key=True)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie carries a random token, of which only its SHA-256
+    is kept; the CSRF token every form and change must echo lives beside it."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # however active it is

@@ -17,6 +17,7 @@ from tillpoint.cli import (
     system,
     terminal,
     terminals,
+    users,
     webhooks,
 )
 from tillpoint.cli._common import CliState, print_error
@@ -42,6 +43,7 @@ cli.add_typer(settle.settle, name="settle")
 cli.add_typer(system.db, name="db")
 cli.add_typer(system.keys, name="keys")
 cli.add_typer(webhooks.webhooks, name="webhooks")
+cli.add_typer(users.users, name="users")
 cli.command(
     "serve", help=_("Run the terminal host and the HTTP side (migrates the database first).")
 )(serve.serve)
