@@ -21,8 +21,8 @@ from markupsafe import Markup, escape
 from tillpoint.core.i18n import _
 
 HOURS = 24
-WIDTH = 400  # viewBox units; at 360 px a chart is ~330 px wide, so text shrinks to ~0.8
-FONT = 13
+WIDTH = 400  # viewBox units; at 360 px a chart is ~336 px wide, so text shrinks to 0.84
+FONT = 15  # ~12.5 px on a 360 px phone, ~19 px at the widest (CSS: .chart)
 INK, MUTED, GRID = "#1a2330", "#4b5563", "#c9d1db"
 TODAY_FILL, YESTERDAY_STROKE, SPLIT_FILL = "#1d4ed8", "#b45309", "#0f766e"
 
@@ -91,11 +91,11 @@ def bar_chart_by_hour(
     label_today, label_yesterday = _("Today"), _("Yesterday")
     body = [
         # the legend: a swatch and a dashed line
-        f'<rect x="{left}" y="8" width="12" height="12" fill="{TODAY_FILL}"/>',
-        _text(left + 18, 19, label_today, fill=INK),
-        f'<line x1="{left + 110}" y1="14" x2="{left + 134}" y2="14" stroke="{YESTERDAY_STROKE}" '
-        f'stroke-width="2.5" stroke-dasharray="5 3"/>',
-        _text(left + 140, 19, label_yesterday, fill=INK),
+        f'<rect x="{left}" y="8" width="13" height="13" fill="{TODAY_FILL}"/>',
+        _text(left + 19, 20, label_today, fill=INK),
+        f'<line x1="{left + 110}" y1="14.5" x2="{left + 136}" y2="14.5" '
+        f'stroke="{YESTERDAY_STROKE}" stroke-width="2.5" stroke-dasharray="5 3"/>',
+        _text(left + 142, 20, label_yesterday, fill=INK),
         # the scale: the peak at the top, zero at the bottom
         f'<line x1="{left}" y1="{top}" x2="{right}" y2="{top}" stroke="{GRID}"/>',
         _text(right, top - 4, value_format(peak), anchor="end"),
@@ -117,11 +117,11 @@ def bar_chart_by_hour(
         f'stroke="{YESTERDAY_STROKE}" stroke-width="2.5" stroke-dasharray="5 3" '
         f'stroke-linejoin="round"/>'
     )
-    for hour in range(0, HOURS, 6):  # the hour axis: 00, 06, 12, 18
-        body.append(
-            _text(left + (hour + 0.5) * slot, base_y + 18, f"{hour:02d}:00", anchor="middle")
-        )
-    body.append(_text(right, base_y + 18, "24:00", anchor="end"))
+    # the hour axis: 00:00 and 24:00 at the ends, 06:00, 12:00, 18:00 where those hours begin
+    body.append(_text(left, base_y + 20, "00:00"))
+    for hour in (6, 12, 18):
+        body.append(_text(left + hour * slot, base_y + 20, f"{hour:02d}:00", anchor="middle"))
+    body.append(_text(right, base_y + 20, "24:00", anchor="end"))
     desc = _("By hour, today {today} in all against {yesterday} yesterday").format(
         today=value_format(sum(today)), yesterday=value_format(sum(yesterday))
     )
@@ -138,7 +138,7 @@ def split_bars(
     largest; the label above each bar, its value at the bar's end. Negative values are
     drawn as empty bars."""
     _check_values("items", [v for _label, v in items])
-    row_h, top, left, right = 44, 8, 8, WIDTH - 8
+    row_h, top, left, right = 48, 8, 8, WIDTH - 8
     peak = max((v for _label, v in items), default=0)
     body: list[str] = []
     if not items:
@@ -147,13 +147,13 @@ def split_bars(
         y = top + i * row_h
         length = (right - left) * max(value, 0) / peak if peak > 0 else 0.0
         shown = value_format(value)
-        body.append(_text(left, y + 14, label, fill=INK))
-        body.append(_text(right, y + 14, shown, anchor="end", weight="600", fill=INK))
+        body.append(_text(left, y + 16, label, fill=INK))
+        body.append(_text(right, y + 16, shown, anchor="end", weight="600", fill=INK))
         body.append(
-            f'<rect x="{left}" y="{y + 20}" width="{right - left}" height="14" fill="#eef1f5"/>'
+            f'<rect x="{left}" y="{y + 23}" width="{right - left}" height="14" fill="#eef1f5"/>'
         )
         body.append(
-            f'<rect class="bar" x="{left}" y="{y + 20}" width="{_num(length)}" height="14" '
+            f'<rect class="bar" x="{left}" y="{y + 23}" width="{_num(length)}" height="14" '
             f'fill="{SPLIT_FILL}"><title>{escape(label)} {escape(shown)}</title></rect>'
         )
     desc = "; ".join(f"{label} {value_format(value)}" for label, value in items) or _("No data yet")
