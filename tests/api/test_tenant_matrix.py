@@ -78,6 +78,9 @@ PUBLIC = {
     "GET /r/{ref}/signature.png": "the signature on a receipt: the same token",
     "GET /simulator/qr/{token}": "the wallet simulator's customer page: an unguessable token",
     "POST /simulator/qr/{token}": "the simulated customer's answer: an unguessable token",
+    "GET /console": "the console's address: a redirect to its sign-in page",
+    "GET /console/sign-in": "the console's sign-in form: shows nothing of anyone",
+    "* /console/static": "the console pages' styles (files of the package)",
 }
 
 # Routes a merchant owner's key may not call at all: 403 before any object is looked up.

@@ -1,6 +1,6 @@
 """The HTTP application: the REST API under /v1 (docs/api.md), its OpenAPI document
 at /openapi.json and its pages at /docs and /redoc, and the pages around it (wallet simulator,
-receipts)."""
+receipts, the browser console under /console)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from tillpoint.app import Tillpoint
 from tillpoint.core.i18n import normalise_locale, set_locale
 from tillpoint.payments.acquirer import Acquirer
 from tillpoint.payments.online import OnlinePayments
+from tillpoint.web.routes import router as web_router
+from tillpoint.web.security import WEB_PREFIXES, SecurityHeaders
 
 DESCRIPTION = """\
 Tillpoint's REST API: merchants and their review, shops, terminals, operators, fee plans,
@@ -87,6 +89,8 @@ def create_api(app: Tillpoint, acquirer: Acquirer) -> FastAPI:
 
     for router in ROUTERS:
         api.include_router(router)
+    api.include_router(web_router)  # the browser pages (web/), outside the OpenAPI document
+    api.add_middleware(SecurityHeaders, prefixes=WEB_PREFIXES)
     # Added last, so outermost: a body over its limit is refused before anything else.
     api.add_middleware(BodyLimit, routes=route_limits(ROUTERS))
     return api

@@ -16,13 +16,15 @@ from babel.messages.pofile import read_po, write_po
 PACKAGE = Path(__file__).resolve().parent.parent
 PO_FILE = PACKAGE / "locale" / "zh_CN" / "LC_MESSAGES" / "tillpoint.po"
 KEYWORDS = {"_": None, "N_": None, "both": None}
+# Python everywhere; the browser pages' Jinja templates too, whose texts are ``_("...")``.
+METHODS = [("**.py", "python"), ("web/templates/**.html", "jinja2")]
 
 
 def extract() -> dict[str, list[str]]:
     """Every message id in the package, with where it is used."""
     found: dict[str, list[str]] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(PACKAGE), method_map=[("**.py", "python")], keywords=KEYWORDS
+        str(PACKAGE), method_map=METHODS, keywords=KEYWORDS
     ):
         if isinstance(message, str) and message:
             found.setdefault(message, []).append(f"{filename}:{lineno}")

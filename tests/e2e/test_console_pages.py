@@ -1,0 +1,233 @@
+"""The console's pages in a real browser, against a real `tillpoint serve --demo`: the
+sign-in page in Chinese and English, its headers, its form, and how it fits a phone and
+a desktop.
+
+Chromium is Debian's (/usr/bin/chromium, driven by Playwright), never one Playwright
+downloads. Screenshots go to a temporary folder; set TILLPOINT_TEST_SHOTS=/some/dir to
+keep copies there and look at them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, sync_playwright
+from tests.e2e.test_serve import free_port, wait_for
+
+from tillpoint.web.security import CONTENT_SECURITY_POLICY
+
+CHROMIUM = Path("/usr/bin/chromium")
+PHONE = {"width": 360, "height": 740}  # the narrowest phone the pages are made for
+DESKTOP = {"width": 1280, "height": 800}
+LANGUAGES = {
+    "zh-CN": {"title": "登录", "login": "邮箱或手机号", "password": "密码", "switch": "English"},
+    "en": {"title": "Sign in", "login": "Email or mobile number", "password": "Password",
+           "switch": "中文"},
+}  # fmt: skip
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="the browser tests need /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)",
+)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`tillpoint serve --demo` on free ports; its HTTP address."""
+    tmp = tmp_path_factory.mktemp("serve")
+    iso, http = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
+    env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp / 'serve.db'}"
+    log = (tmp / "serve.log").open("w")  # not a pipe: nobody reads it until the end
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", "1",
+         "--iso-port", str(iso), "--http-port", str(http)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for(http)
+        yield f"http://127.0.0.1:{http}"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        log.close()
+    assert proc.returncode == 0, (tmp / "serve.log").read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM))
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shots")
+
+
+def shoot(page: Page, shots: Path, name: str) -> Path:
+    path = shots / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    if keep := os.environ.get("TILLPOINT_TEST_SHOTS"):
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+    return path
+
+
+@dataclass
+class Watch:
+    """Everything a page asked for, and everything the browser complained about
+    (a blocked style or script under the CSP is a complaint too)."""
+
+    base: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def route(self, route: Route, request: Request) -> None:
+        self.requests.append(request.url)
+        if urlsplit(request.url).netloc == urlsplit(self.base).netloc:
+            route.continue_()
+        else:
+            route.abort()  # a CDN, a font service, a tracker: none may load
+
+    def console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self.errors.append(f"{message.type}: {message.text}")
+
+    def elsewhere(self) -> list[str]:
+        return [u for u in self.requests if urlsplit(u).netloc != urlsplit(self.base).netloc]
+
+
+def open_page(browser: Browser, base: str, viewport: dict[str, int], locale: str) -> tuple[Page, Watch]:  # fmt: skip
+    context = browser.new_context(viewport=viewport, locale=locale)  # type: ignore[arg-type]
+    watch = Watch(base)
+    context.route("**/*", watch.route)
+    page = context.new_page()
+    page.on("console", watch.console)
+    page.on("pageerror", lambda e: watch.errors.append(f"pageerror: {e}"))
+    return page, watch
+
+
+def check_sign_in_page(page: Page, lang: str) -> None:
+    """The page is in ``lang``, styled by its own stylesheet, and every field labelled."""
+    words = LANGUAGES[lang]
+    assert page.locator("html").get_attribute("lang") == lang
+    assert page.locator("h1").inner_text() == words["title"]
+    assert page.title() == f"{words['title']} · Tillpoint"
+    login = page.get_by_label(words["login"])
+    password = page.get_by_label(words["password"])
+    assert login.get_attribute("name") == "login" and login.get_attribute("required") == ""
+    assert password.get_attribute("type") == "password"
+    assert page.get_by_role("button", name=words["title"]).count() == 1
+    form = page.locator("form")
+    assert (form.get_attribute("method"), form.get_attribute("action")) == ("post", "/console/sign-in")  # fmt: skip
+    assert page.locator('input[type="hidden"][name="csrf_token"]').count() == 1
+    # Every visible field has a label that names it.
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+                 .filter(el => !el.labels || el.labels.length === 0 || !el.labels[0].innerText.trim())
+                 .map(el => el.outerHTML)"""
+    )
+    assert unlabelled == []
+    # The stylesheet was allowed to load and applies: the header is the brand colour.
+    header = page.locator("header.top").evaluate("el => getComputedStyle(el).backgroundColor")
+    assert header == "rgb(18, 38, 63)"
+
+
+def test_the_sign_in_page_in_chinese_then_english_by_the_link(
+    browser: Browser, base: str, shots: Path
+) -> None:
+    page, watch = open_page(browser, base, DESKTOP, "zh-CN")
+    response = page.goto(base + "/console")  # redirects to the sign-in page
+    assert response is not None and response.status == 200
+    assert urlsplit(page.url).path == "/console/sign-in"
+    headers = response.headers
+    assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["cache-control"] == "no-store"
+    page.wait_for_load_state("networkidle")
+    check_sign_in_page(page, "zh-CN")
+    shoot(page, shots, "sign-in-zh-desktop")
+
+    with page.expect_navigation():
+        page.get_by_role("link", name="English").click()
+    assert urlsplit(page.url).path == "/console/sign-in"  # the same page
+    check_sign_in_page(page, "en")
+    shoot(page, shots, "sign-in-en-desktop")
+
+    page.goto(base + "/console/sign-in")  # the choice is remembered
+    check_sign_in_page(page, "en")
+    with page.expect_navigation():
+        page.get_by_role("link", name="中文").click()
+    check_sign_in_page(page, "zh-CN")
+
+    assert watch.errors == [] and watch.elsewhere() == []
+    paths = {urlsplit(u).path for u in watch.requests}
+    own = {"/console", "/console/sign-in", "/console/static/console.css"}
+    assert own <= paths <= own | {"/console/static/favicon.svg"}  # not /favicon.ico: a 404
+    page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_sign_in_page_fits_a_360_pixel_phone(
+    browser: Browser, base: str, shots: Path, lang: str
+) -> None:
+    page, watch = open_page(browser, base, PHONE, lang)
+    page.goto(base + "/console/sign-in")
+    page.wait_for_load_state("networkidle")
+    check_sign_in_page(page, lang)
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]"
+    )
+    assert widths == [360, 360, 360], widths
+    # Fields and the button span the card, comfortably large for a finger.
+    for role, name in (("textbox", LANGUAGES[lang]["login"]), ("button", LANGUAGES[lang]["title"])):
+        box = page.get_by_role(role, name=name).bounding_box()  # type: ignore[arg-type]
+        assert box is not None and box["height"] >= 44 and box["x"] >= 0
+        assert box["x"] + box["width"] <= 360
+    shoot(page, shots, f"sign-in-{lang}-phone")
+    assert watch.errors == [] and watch.elsewhere() == []
+    page.context.close()
+
+
+def test_keyboard_focus_is_visible(browser: Browser, base: str) -> None:
+    page, _watch = open_page(browser, base, DESKTOP, "en")
+    page.goto(base + "/console/sign-in")
+    page.keyboard.press("Tab")  # the skip link comes first, and shows when focused
+    skip = page.locator(".skip")
+    assert skip.evaluate("el => el === document.activeElement")
+    box = skip.bounding_box()
+    assert box is not None and box["y"] >= 0
+    page.get_by_label("Email or mobile number").focus()
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement);"
+        " return [document.activeElement.id, s.outlineStyle, s.outlineWidth]; }"
+    )
+    assert focused == ["password", "solid", "3px"]
+    page.context.close()
+
+
+def test_static_files_are_cached_long_and_pages_not(base: str) -> None:
+    page = httpx.get(base + "/console/sign-in", timeout=10)
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert page.headers["cache-control"] == "no-store"
+    href = page.text.split('rel="stylesheet" href="')[1].split('"')[0]
+    css = httpx.get(base + href, timeout=10)
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert css.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "/console" not in httpx.get(base + "/openapi.json", timeout=10).text
