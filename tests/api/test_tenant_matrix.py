@@ -78,7 +78,11 @@ PUBLIC = {
     "GET /r/{ref}/signature.png": "the signature on a receipt: the same token",
     "GET /simulator/qr/{token}": "the wallet simulator's customer page: an unguessable token",
     "POST /simulator/qr/{token}": "the simulated customer's answer: an unguessable token",
-    "GET /console": "the console's address: a redirect to its sign-in page",
+    "GET /console": "the console's home: a signed-in staff member's session (web/auth.py)",
+    "POST /console/sign-in": "signing in: the form's own token, then a login and password",
+    "POST /console/sign-out": "signing out: the session's own CSRF token",
+    "GET /console/password": "the signed-in person's own password form (a session)",
+    "POST /console/password": "the signed-in person's own password (a session, its CSRF)",
     "GET /console/sign-in": "the console's sign-in form: shows nothing of anyone",
     "* /console/static": "the console pages' styles (files of the package)",
 }

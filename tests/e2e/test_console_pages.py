@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, sync_playwright
 from tests.e2e.test_serve import free_port, wait_for
 
+from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD
 from tillpoint.web.security import CONTENT_SECURITY_POLICY
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -231,3 +232,34 @@ def test_static_files_are_cached_long_and_pages_not(base: str) -> None:
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert css.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert "/console" not in httpx.get(base + "/openapi.json", timeout=10).text
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_demo_admin_signs_in_switches_language_and_signs_out(
+    browser: Browser, base: str, shots: Path, viewport: dict[str, int]
+) -> None:
+    page, watch = open_page(browser, base, viewport, "zh-CN")
+    page.goto(base + "/console")
+    page.get_by_label("邮箱或手机号").fill(DEMO_ADMIN)
+    page.get_by_label("密码").fill("not the password")
+    page.get_by_role("button", name="登录").click()
+    assert page.get_by_role("alert").inner_text() == "账号或密码错误"
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(base + "/console")
+    assert page.locator("h1").inner_text() == "欢迎，演示管理员 Demo Admin"
+    assert page.locator(".roles li").all_inner_texts() == ["管理员"]
+    assert page.locator("nav a").all_inner_texts() == ["首页", "密码"]
+    shoot(page, shots, f"console-home-zh-{viewport['width']}")
+    page.get_by_role("link", name="English").click()
+    assert page.locator("h1").inner_text() == "Welcome, 演示管理员 Demo Admin"
+    assert page.locator("nav a").all_inner_texts() == ["Home", "Password"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    shoot(page, shots, f"console-home-en-{viewport['width']}")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(base + "/console/sign-in")
+    page.goto(base + "/console")
+    assert urlsplit(page.url).path == "/console/sign-in"  # signed out for good
+    # The browser notes the wrong password's 401 (the page says it); nothing else.
+    assert [e for e in watch.errors if "status of 401" not in e] == []
+    assert watch.elsewhere() == []

@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
+from tillpoint.api.app import create_api
+from tillpoint.app import Tillpoint
 from tillpoint.core.i18n import set_locale
+from tillpoint.payments.acquirer import simulated
 from tillpoint.web.render import (
     NavItem,
     environment,
@@ -21,8 +24,7 @@ from tillpoint.web.render import (
     render,
     shanghai_time,
 )
-from tillpoint.web.routes import router
-from tillpoint.web.security import CONTENT_SECURITY_POLICY, SecurityHeaders
+from tillpoint.web.security import CONTENT_SECURITY_POLICY
 
 
 @pytest.fixture(autouse=True)
@@ -33,18 +35,21 @@ def english() -> Iterator[None]:
 
 
 @pytest.fixture
-def client() -> TestClient:
-    """The web router behind the security headers, and one page with a menu."""
-    api = FastAPI()
-    api.include_router(router)
+def client(tp: Tillpoint) -> Iterator[TestClient]:
+    """The HTTP side as `serve` builds it (security headers included), and one page more
+    with a menu."""
+    acquirer = simulated(tp)
+    api = create_api(tp, acquirer)
 
     @api.get("/console/demo", response_class=HTMLResponse)
     def demo(request: Request) -> HTMLResponse:
         nav = [NavItem("Home", "/console"), NavItem("<Fleet>", "/console/fleet", active=True)]
-        return render(request, "console/sign_in.html", nav=nav, login="<b>", error="Wrong")
+        return render(request, "console/sign_in.html", nav=nav, login="<b>", error="Wrong",
+                      next="/console")  # fmt: skip
 
-    api.add_middleware(SecurityHeaders)
-    return TestClient(api)
+    with TestClient(api) as client:
+        yield client
+    acquirer.close()
 
 
 def test_money_in_both_languages_from_minor_units() -> None:
@@ -85,7 +90,8 @@ def test_accept_language_by_weight() -> None:
 def test_language_from_query_then_cookie_then_header_then_chinese(client: TestClient) -> None:
     page = client.get("/console/sign-in")
     assert '<html lang="zh-CN">' in page.text and "登录" in page.text
-    assert page.headers["content-language"] == "zh-CN" and "set-cookie" not in page.headers
+    assert page.headers["content-language"] == "zh-CN"
+    assert "tp_lang" not in page.headers["set-cookie"]  # only the sign-in form's token
 
     page = client.get("/console/sign-in", headers={"Accept-Language": "en-GB,en;q=0.9"})
     assert '<html lang="en">' in page.text and "Sign in" in page.text
@@ -119,9 +125,11 @@ def test_the_menu_marks_the_current_page_and_escapes(client: TestClient) -> None
 
 
 def test_every_form_has_the_csrf_hook(client: TestClient) -> None:
-    page = client.get("/console/sign-in").text
-    assert '<input type="hidden" name="csrf_token" value="">' in page
-    assert 'action="/console/sign-in"' in page and 'method="post"' in page
+    response = client.get("/console/sign-in")
+    token = response.cookies["tp_signin"]  # before a session, the form's own token
+    assert len(token) >= 40
+    assert f'<input type="hidden" name="csrf_token" value="{token}">' in response.text
+    assert 'action="/console/sign-in"' in response.text and 'method="post"' in response.text
 
 
 def test_security_headers_under_console_only(client: TestClient) -> None:
@@ -132,7 +140,7 @@ def test_security_headers_under_console_only(client: TestClient) -> None:
     assert page.headers["referrer-policy"] == "no-referrer"
     assert page.headers["cache-control"] == "no-store"
     moved = client.get("/console", follow_redirects=False)
-    assert (moved.status_code, moved.headers["location"]) == (303, "/console/sign-in")
+    assert (moved.status_code, moved.headers["location"]) == (303, "/console/sign-in?next=/console")
     assert moved.headers["x-frame-options"] == "DENY"
     assert "x-frame-options" not in client.get("/consoles").headers  # not a prefix match
 

@@ -20,6 +20,8 @@ from tillpoint.app import Tillpoint
 from tillpoint.core.i18n import normalise_locale, set_locale
 from tillpoint.payments.acquirer import Acquirer
 from tillpoint.payments.online import OnlinePayments
+from tillpoint.web.auth import Forbidden, SignInFirst
+from tillpoint.web.routes import handle_forbidden, handle_sign_in_first
 from tillpoint.web.routes import router as web_router
 from tillpoint.web.security import WEB_PREFIXES, SecurityHeaders
 
@@ -90,6 +92,8 @@ def create_api(app: Tillpoint, acquirer: Acquirer) -> FastAPI:
     for router in ROUTERS:
         api.include_router(router)
     api.include_router(web_router)  # the browser pages (web/), outside the OpenAPI document
+    api.add_exception_handler(SignInFirst, handle_sign_in_first)
+    api.add_exception_handler(Forbidden, handle_forbidden)
     api.add_middleware(SecurityHeaders, prefixes=WEB_PREFIXES)
     # Added last, so outermost: a body over its limit is refused before anything else.
     api.add_middleware(BodyLimit, routes=route_limits(ROUTERS))

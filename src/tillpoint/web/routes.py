@@ -1,21 +1,39 @@
-"""The browser pages' routes: ``/console`` and its sign-in page, and the static files
-every page links to (``/console/static/...``, from the package: nothing comes from
-another site). Pages are not part of the REST API: none is in the OpenAPI document.
-
-Signing in itself (``POST /console/sign-in``), sessions and the console's own pages come
-with user accounts; until then the form has nowhere to go (405).
+"""The browser pages' routes: ``/console``, signing in and out, the password, and the
+static files every page links to (``/console/static/...``, from the package: nothing
+comes from another site). Pages are not part of the REST API: none is in the OpenAPI
+document. Who may see what is ``web/auth.py``'s.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from tillpoint.web.render import STATIC, STATIC_PATH, render
+from tillpoint.access.accounts import SignedIn
+from tillpoint.core.errors import InvalidInput, Refused
+from tillpoint.core.i18n import _, set_locale
+from tillpoint.web.auth import (
+    SIGN_IN_PATH,
+    SignInFirst,
+    Staff,
+    accounts,
+    address,
+    check_csrf,
+    check_pre_session,
+    clear_session_cookie,
+    new_pre_session,
+    safe_next,
+    set_session_cookie,
+    sign_in_url,
+    signed_in,
+)
+from tillpoint.web.render import STATIC, STATIC_PATH, NavItem, choose_locale, render
 
 # Static addresses carry a digest of their content (render.static_url), so a browser may
 # keep them for a year: a changed file has a new address.
@@ -41,13 +59,103 @@ router = APIRouter(include_in_schema=False)
 router.mount(STATIC_PATH, CachedStaticFiles(directory=STATIC), name="console-static")
 
 
-@router.get("/console")
-def console_home() -> RedirectResponse:
-    """The console's address; who is not signed in starts at the sign-in page."""
-    return RedirectResponse("/console/sign-in", status_code=303)
+def _nav(request: Request) -> list[NavItem]:
+    set_locale(choose_locale(request)[0])  # the labels in the page's language
+    here = request.url.path
+    items = [(_("Home"), "/console"), (_("Password"), "/console/password")]
+    return [NavItem(label, href, href == here) for label, href in items]
+
+
+def _page(request: Request, session: SignedIn, template: str, **context: Any) -> HTMLResponse:
+    """A page for a signed-in person: the menu, their name and the session's CSRF token."""
+    return render(request, template, nav=_nav(request), who=session.account.name,
+                  csrf_token=session.csrf_token, **context)  # fmt: skip
+
+
+@router.get("/console", response_class=HTMLResponse)
+def console_home(request: Request, session: Staff) -> Response:
+    """The console's home; a password made for the person is changed first."""
+    if session.account.must_change_password:
+        return RedirectResponse("/console/password", status_code=303)
+    return _page(request, session, "console/home.html", account=session.account)
 
 
 @router.get("/console/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request) -> HTMLResponse:
+def sign_in_page(request: Request, next: str | None = None) -> Response:
     """The sign-in form: email or mobile number, and password."""
-    return render(request, "console/sign_in.html", login="", error=None)
+    if signed_in(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _sign_in_form(request, next, login="", error=None)
+
+
+def _sign_in_form(
+    request: Request, next_: str | None, *, login: str, error: str | None, status_code: int = 200
+) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    response = render(request, "console/sign_in.html", status_code=status_code, login=login,
+                      error=error, next=safe_next(next_), csrf_token=token)  # fmt: skip
+    new_pre_session(request, response, token)
+    return response
+
+
+@router.post("/console/sign-in", response_class=HTMLResponse)
+async def sign_in(request: Request) -> Response:
+    await check_pre_session(request)
+    form = await request.form()
+    login, password, next_ = (str(form.get(k) or "") for k in ("login", "password", "next"))
+    try:
+        session = accounts(request).sign_in(login[:254], password[:256], address(request))
+    except Refused as refusal:
+        code = {"account.locked": 423, "account.throttled": 429}.get(refusal.code, 401)
+        return _sign_in_form(request, next_, login=login[:254], error=_(refusal.message).format(
+            **refusal.params), status_code=code)  # fmt: skip
+    target = "/console/password" if session.account.must_change_password else safe_next(next_)
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, response, session)
+    return response
+
+
+@router.post("/console/sign-out")
+async def sign_out(request: Request) -> Response:
+    session = signed_in(request)
+    if session is not None:
+        await check_csrf(request, session)
+        accounts(request).sign_out(session.token)
+    response = RedirectResponse(SIGN_IN_PATH, status_code=303)
+    clear_session_cookie(request, response)
+    return response
+
+
+@router.get("/console/password", response_class=HTMLResponse)
+def password_page(request: Request, session: Staff) -> HTMLResponse:
+    must = session.account.must_change_password
+    return _page(request, session, "console/password.html", must_change=must, error=None,
+                 done=False)  # fmt: skip
+
+
+@router.post("/console/password", response_class=HTMLResponse)
+async def change_password(request: Request, session: Staff) -> Response:
+    await check_csrf(request, session)
+    form = await request.form()
+    current, new = (str(form.get(k) or "") for k in ("current", "new"))
+    try:
+        accounts(request).change_password(
+            session.account.id, current[:256], new[:256], keep_session=session.token
+        )
+    except (Refused, InvalidInput) as refusal:
+        return _page(request, session, "console/password.html", status_code=400,
+                     must_change=session.account.must_change_password,
+                     error=_(refusal.message).format(**refusal.params), done=False)  # fmt: skip
+    return RedirectResponse("/console", status_code=303)
+
+
+def handle_sign_in_first(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInFirst)
+    return RedirectResponse(sign_in_url(exc.next_path), status_code=303)
+
+
+def handle_forbidden(request: Request, exc: Exception) -> Response:
+    session = signed_in(request)
+    if session is None or not session.account.staff:
+        return render(request, "console/forbidden.html", status_code=403)
+    return _page(request, session, "console/forbidden.html", status_code=403)

@@ -1,0 +1,150 @@
+"""Who is at the browser: the session cookie, the CSRF check and the role guards that
+every console (and later portal and cashier) page goes through.
+
+- The cookie ``tp_session`` holds the session's random token: HttpOnly, SameSite=Lax,
+  path ``/``, Secure when the site is reached over HTTPS (the request's scheme, or a
+  ``TILLPOINT_PUBLIC_URL`` that starts with ``https``).
+- Every POST names its session's CSRF token in the form field ``csrf_token`` (or the
+  ``X-CSRF-Token`` header); without it, or with another, the answer is 403 and nothing
+  changes.
+- ``staff(*roles)`` lets in a signed-in member of the acquirer's staff holding one of
+  ``roles`` (an admin holds them all); anyone else signed in gets 403, and a browser
+  that is not signed in is sent to the sign-in page, with where it was going.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+
+from tillpoint.access.accounts import SESSION_MAX, AccountService, SignedIn
+from tillpoint.access.models import AccountRole
+from tillpoint.api.deps import Services, client_ip
+
+COOKIE = "tp_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SIGN_IN_PATH = "/console/sign-in"
+
+
+class SignInFirst(Exception):
+    """Not signed in: the page answers with a redirect to the sign-in page."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+class Forbidden(Exception):
+    """Signed in, but not allowed (a role, a missing or wrong CSRF token): 403, and
+    nothing changes."""
+
+
+def accounts(request: Request) -> AccountService:
+    svc: Services = request.app.state.services
+    return svc.tp.accounts
+
+
+def address(request: Request) -> str:
+    return client_ip(request)
+
+
+def signed_in(request: Request) -> SignedIn | None:
+    """The session the request's cookie names, if it is good."""
+    token = request.cookies.get(COOKIE)
+    return accounts(request).session(token) if token else None
+
+
+def set_session_cookie(request: Request, response: Response, session: SignedIn) -> None:
+    response.set_cookie(
+        COOKIE,
+        session.token,
+        max_age=int(SESSION_MAX.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=_https(request),
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=_https(request))
+
+
+def _https(request: Request) -> bool:
+    svc: Services = request.app.state.services
+    public = svc.tp.ctx.settings.public_url or ""
+    return request.url.scheme == "https" or public.startswith("https://")
+
+
+def next_path(request: Request) -> str:
+    """Where to come back to after signing in: this page (a path on this site only)."""
+    path = request.url.path
+    if request.url.query:
+        path += "?" + request.url.query
+    return path
+
+
+def safe_next(value: str | None) -> str:
+    """A ``next`` parameter, if it is a path on this site; else the console's home."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/console"
+
+
+def sign_in_url(next_: str) -> str:
+    return f"{SIGN_IN_PATH}?next={quote(next_, safe='/')}"
+
+
+async def presented_csrf(request: Request) -> str | None:
+    """The CSRF token a request echoes: its header, or its form's field."""
+    presented = request.headers.get(CSRF_HEADER)
+    if presented is None and request.method == "POST":
+        value = (await request.form()).get(CSRF_FIELD)
+        presented = value if isinstance(value, str) else None
+    return presented
+
+
+async def check_csrf(request: Request, session: SignedIn) -> None:
+    """403 unless the request echoes its session's CSRF token."""
+    if not AccountService.csrf_ok(session, await presented_csrf(request)):
+        raise Forbidden
+
+
+# Before there is a session, the sign-in form is guarded by a token of its own in a
+# short-lived cookie, which the form must echo (login CSRF).
+PRE_COOKIE = "tp_signin"
+PRE_MAX_AGE_S = 3600
+
+
+def new_pre_session(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(PRE_COOKIE, token, max_age=PRE_MAX_AGE_S, path="/console/sign-in",
+                        httponly=True, samesite="lax", secure=_https(request))  # fmt: skip
+
+
+async def check_pre_session(request: Request) -> None:
+    expected = request.cookies.get(PRE_COOKIE) or ""
+    presented = await presented_csrf(request) or ""
+    if not expected or not hmac.compare_digest(expected.encode(), presented.encode()):
+        raise Forbidden
+
+
+def staff(*roles: AccountRole) -> Callable[[Request], SignedIn]:
+    """A dependency: the signed-in staff member holding one of ``roles``."""
+
+    def guard(request: Request) -> SignedIn:
+        session = signed_in(request)
+        if session is None:
+            raise SignInFirst(next_path(request))
+        account = session.account
+        if not account.staff or (roles and not account.has(*roles)):
+            raise Forbidden
+        return session
+
+    return guard
+
+
+Staff = Annotated[SignedIn, Depends(staff())]
