@@ -20,6 +20,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -56,8 +57,13 @@ SESSION_IDLE = timedelta(minutes=30)
 SESSION_MAX = timedelta(hours=12)
 SEEN_EVERY = timedelta(minutes=1)  # how stale a session's last_seen_at may get
 SIGN_IN = "console sign_in"
-# Checked when a login is unknown, so that a wrong login takes as long as a wrong password.
-_NOBODY = hash_password(secrets.token_urlsafe(16))
+
+
+@cache
+def _nobody() -> str:
+    """Checked when a login is unknown, so that a wrong login takes as long as a wrong
+    password (made at the first need: a slow hash has no place in start-up)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 class AccountView(BaseModel):
@@ -279,7 +285,7 @@ class AccountService:
             )
         account = _by_login(s, login, lock=True)
         if account is None:
-            verify_password(_NOBODY, password)  # as long as a wrong password takes
+            verify_password(_nobody(), password)  # as long as a wrong password takes
             _audit(s, now, "console", f"{SIGN_IN} failed", None, 401, address,
                    {"login": login[:100]})  # fmt: skip
             return _wrong()
