@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+from tests.browsing import CHROMIUM
 
 from tillpoint.app import Tillpoint, open_app
 from tillpoint.core.settings import Settings
@@ -21,3 +27,19 @@ def demo(db_url: str, tmp_path: Path) -> Iterator[Tillpoint]:
     yield app
     assert app.ledger.check() == [], "the scenario left the ledger unbalanced"
     app.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright (one per test module)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM))
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shots")

@@ -15,14 +15,13 @@ import dataclasses
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,13 +31,10 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import (
     Browser,
-    ConsoleMessage,
     Page,
-    Request,
-    Route,
     ViewportSize,
-    sync_playwright,
 )
+from tests.browsing import CHROMIUM, Watch, shoot
 from tests.e2e.test_serve import free_port, wait_for
 
 from tillpoint.core.money import Money
@@ -46,7 +42,6 @@ from tillpoint.demo import demo_mid
 from tillpoint.receipts.layout import LABELS
 from tillpoint.terminal.device import Device, DeviceState
 
-CHROMIUM = Path("/usr/bin/chromium")
 NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 MID = demo_mid(1)  # 898310054110001
 # An iPhone SE or 8: the narrowest phone that still matters.
@@ -148,51 +143,6 @@ def signature_png() -> bytes:
 
 
 # --- the browser ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM))
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("shots")
-
-
-def shoot(page: Page, shots: Path, name: str) -> Path:
-    path = shots / f"{name}.png"
-    page.screenshot(path=path, full_page=True)
-    if keep := os.environ.get("TILLPOINT_TEST_SHOTS"):
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(keep) / path.name)
-    return path
-
-
-@dataclass
-class Watch:
-    """Everything a page asked for, and everything it complained about."""
-
-    base: str
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def route(self, route: Route, request: Request) -> None:
-        self.requests.append(request.url)
-        if urlsplit(request.url).netloc == urlsplit(self.base).netloc:
-            route.continue_()
-        else:
-            route.abort()  # a CDN, a font service, a tracker: none may load
-
-    def console(self, message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            self.errors.append(f"{message.type}: {message.text}")
-
-    def elsewhere(self) -> list[str]:
-        return [u for u in self.requests if urlsplit(u).netloc != urlsplit(self.base).netloc]
 
 
 @dataclass

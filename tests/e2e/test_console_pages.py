@@ -10,24 +10,22 @@ keep copies there and look at them.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, sync_playwright
+from playwright.sync_api import Browser, Page
+from tests.browsing import CHROMIUM, Watch, shoot
 from tests.e2e.test_serve import free_port, wait_for
 
 from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD
 from tillpoint.web.security import CONTENT_SECURITY_POLICY
 
-CHROMIUM = Path("/usr/bin/chromium")
 PHONE = {"width": 360, "height": 740}  # the narrowest phone the pages are made for
 DESKTOP = {"width": 1280, "height": 800}
 LANGUAGES = {
@@ -63,52 +61,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=20)
         log.close()
     assert proc.returncode == 0, (tmp / "serve.log").read_text()[-3000:]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM))
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("shots")
-
-
-def shoot(page: Page, shots: Path, name: str) -> Path:
-    path = shots / f"{name}.png"
-    page.screenshot(path=path, full_page=True)
-    if keep := os.environ.get("TILLPOINT_TEST_SHOTS"):
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(keep) / path.name)
-    return path
-
-
-@dataclass
-class Watch:
-    """Everything a page asked for, and everything the browser complained about
-    (a blocked style or script under the CSP is a complaint too)."""
-
-    base: str
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def route(self, route: Route, request: Request) -> None:
-        self.requests.append(request.url)
-        if urlsplit(request.url).netloc == urlsplit(self.base).netloc:
-            route.continue_()
-        else:
-            route.abort()  # a CDN, a font service, a tracker: none may load
-
-    def console(self, message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            self.errors.append(f"{message.type}: {message.text}")
-
-    def elsewhere(self) -> list[str]:
-        return [u for u in self.requests if urlsplit(u).netloc != urlsplit(self.base).netloc]
 
 
 def open_page(browser: Browser, base: str, viewport: dict[str, int], locale: str) -> tuple[Page, Watch]:  # fmt: skip
