@@ -44,20 +44,17 @@ def terminal(port: int, n: int = 1, **kw: object) -> TerminalClient:
 LIVE = ("approved", "partly_refunded", "refunded", "completed")
 
 
-network_charges = held_charges
-
-
 def stranded(app: Tillpoint, network_dir: Path) -> list[str]:
     """References the networks hold as charged (or refunded) with no payment on our
     books that says so: money moved that we do not know about."""
     with app.ctx.db.read() as s:
         live = set(s.scalars(select(Payment.rrn).where(Payment.status.in_(LIVE))))
-    return sorted(ref for ref in network_charges(network_dir) if ref not in live)
+    return sorted(ref for ref in held_charges(network_dir) if ref not in live)
 
 
 def unbacked(app: Tillpoint, network_dir: Path) -> list[str]:
     """Our payments that count as charged while the network holds nothing for them."""
-    charges = network_charges(network_dir)
+    charges = held_charges(network_dir)
     with app.ctx.db.read() as s:
         live = s.scalars(
             select(Payment.rrn).where(Payment.status.in_(LIVE), Payment.kind != "preauth")

@@ -6,7 +6,6 @@ comes from (X-Forwarded-For only from configured proxies)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,16 +27,12 @@ HUGE_BYTES = 300 * 1024 * 1024
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=db_url,
-        network_dir=str(tmp_path / "network"),
-        demo=True,
-        locale="en",
-        api_key_requests_per_minute=PER_MINUTE,
-        trusted_proxies="10.0.0.0/8, 192.0.2.1",
-    )
+def settings(settings: Settings) -> Settings:
+    """The API tests' settings, with a low rate per key and two trusted proxies."""
+    return settings.model_copy(
+        update={"api_key_requests_per_minute": PER_MINUTE,
+                "trusted_proxies": "10.0.0.0/8, 192.0.2.1"}
+    )  # fmt: skip
 
 
 def count(api: ApiEnv, table: type) -> int:

@@ -15,8 +15,9 @@ from sqlalchemy.exc import DBAPIError
 from tests.api.conftest import ApiEnv
 from tests.api.test_payments import ALIPAY, pay, qr
 from tests.conftest import POSTGRES_URL
-from tests.hosting import network_charges, stranded, unbacked
+from tests.hosting import stranded, unbacked
 from tillpoint.core.money import Money
+from tillpoint.networks.held import held_charges
 from tillpoint.payments.models import IntentState, NetworkIntent, Payment, PaymentEvent
 from tillpoint.payments.online import OnlinePayments
 
@@ -49,7 +50,7 @@ def test_a_wallet_payment_whose_write_fails_is_reversed(
     r = api.post("owner_a", "/v1/payments", {"amount_minor": 2_000, "code": ALIPAY})
     assert r.status_code == 500
     assert states(api) == [("pay", IntentState.REVERSED)]
-    assert network_charges(network_dir(api)) == {}
+    assert held_charges(network_dir(api)) == {}
     check_books(api)
 
 
@@ -79,7 +80,7 @@ def test_a_refund_whose_write_fails_is_reversed(
     monkeypatch.undo()
     sale = api.get("owner_a", f"/v1/payments/{p['id']}").json()
     assert sale["amount_refunded_minor"] == 0
-    assert network_charges(network_dir(api)) == {p["rrn"]: 10_000}  # refund undone
+    assert held_charges(network_dir(api)) == {p["rrn"]: 10_000}  # refund undone
     again = api.post("owner_a", "/v1/refunds", {"payment_id": p["id"]})
     assert again.status_code == 201 and again.json()["amount_minor"] == 10_000
     check_books(api)
@@ -95,7 +96,7 @@ def test_a_paid_order_missing_from_our_books_is_given_back(
         s.query(Payment).filter(Payment.id == order["id"]).delete()
     page = urlparse(order["qr_code"]).path
     api.client.post(page, data={"wallet": "WXP", "decision": "pay"}, follow_redirects=False)
-    assert network_charges(network_dir(api)) == {}
+    assert held_charges(network_dir(api)) == {}
     check_books(api)
 
 
@@ -107,5 +108,5 @@ def test_a_nul_the_database_refuses_after_the_wallet_approved_is_reversed(api: A
     with pytest.raises(DBAPIError):
         api.run(partial(online.pay_with_code, reference="a\x00b"), merchant, Money(1_500), ALIPAY)
     assert states(api) == [("pay", IntentState.REVERSED)]
-    assert network_charges(network_dir(api)) == {}
+    assert held_charges(network_dir(api)) == {}
     check_books(api)

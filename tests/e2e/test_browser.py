@@ -14,8 +14,6 @@ import base64
 import dataclasses
 import io
 import json
-import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -35,7 +33,7 @@ from playwright.sync_api import (
     ViewportSize,
 )
 from tests.browsing import CHROMIUM, Watch, shoot
-from tests.e2e.test_serve import free_port, wait_for
+from tests.e2e.test_serve import served
 
 from tillpoint.core.money import Money
 from tillpoint.demo import demo_mid
@@ -87,30 +85,13 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("serve")
-    iso, http = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
-    env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp / 'serve.db'}"
-    log = (tmp / "serve.log").open("w")  # not a pipe: nobody reads it until the end
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", "2",
-         "--iso-port", str(iso), "--http-port", str(http)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for(iso)
-        wait_for(http)
+    with served(tmp_path_factory.mktemp("serve"), terminals=2) as demo:
         made = subprocess.run(
             [sys.executable, "-m", "tillpoint", "keys", "create", "--role", "merchant_owner",
              "--merchant", MID, "--name", "browser test", "--json"],
-            env={**env, "TILLPOINT_DEMO": "1"}, capture_output=True, text=True, check=True,
+            env={**demo.env, "TILLPOINT_DEMO": "1"}, capture_output=True, text=True, check=True,
         )  # fmt: skip
-        yield Server(f"http://127.0.0.1:{http}", iso, json.loads(made.stdout)["secret"])
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
-        log.close()
-    assert proc.returncode == 0, (tmp / "serve.log").read_text()[-3000:]
+        yield Server(demo.base, demo.iso_port, json.loads(made.stdout)["secret"])
 
 
 def card_sale(server: Server, amount_minor: int) -> str:

@@ -9,10 +9,6 @@ keep copies there and look at them.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 from tests.browsing import CHROMIUM, Watch, shoot
-from tests.e2e.test_serve import free_port, wait_for
+from tests.e2e.test_serve import served
 
 from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD
 from tillpoint.web.security import CONTENT_SECURITY_POLICY
@@ -43,24 +39,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`tillpoint serve --demo` on free ports; its HTTP address."""
-    tmp = tmp_path_factory.mktemp("serve")
-    iso, http = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
-    env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp / 'serve.db'}"
-    log = (tmp / "serve.log").open("w")  # not a pipe: nobody reads it until the end
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", "1",
-         "--iso-port", str(iso), "--http-port", str(http)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for(http)
-        yield f"http://127.0.0.1:{http}"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
-        log.close()
-    assert proc.returncode == 0, (tmp / "serve.log").read_text()[-3000:]
+    with served(tmp_path_factory.mktemp("serve"), terminals=1) as server:
+        yield server.base
 
 
 def open_page(browser: Browser, base: str, viewport: dict[str, int], locale: str) -> tuple[Page, Watch]:  # fmt: skip

@@ -12,6 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tillpoint.access.models import AccountRole
@@ -71,6 +74,39 @@ def serve_demo(tmp_path: Path) -> tuple[subprocess.Popen[str], int, int]:
         proc.communicate()
         raise
     return proc, iso, http
+
+
+@dataclass(frozen=True)
+class Served:
+    iso_port: int
+    http_port: int
+    env: dict[str, str]  # for other `tillpoint` commands on the same database
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@contextmanager
+def served(tmp: Path, terminals: int) -> Iterator[Served]:
+    """`tillpoint serve --demo` for a whole test module, its output in a log file (not a
+    pipe: nobody reads it until the end), stopped with Ctrl-C and checked to end well."""
+    iso, http = free_port(), free_port()
+    env = serve_env(tmp)
+    with (tmp / "serve.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", str(terminals),
+             "--iso-port", str(iso), "--http-port", str(http)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wait_for(iso)
+            wait_for(http)
+            yield Served(iso, http, env)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
+    assert proc.returncode == 0, (tmp / "serve.log").read_text()[-3000:]
 
 
 def test_serve_demo(tmp_path: Path) -> None:

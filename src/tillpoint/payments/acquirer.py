@@ -289,14 +289,8 @@ class Acquirer:
     # --- the duplicate rule -----------------------------------------------------------
 
     async def _answered_before(self, t: Admitted, key: RequestKey) -> Outcome | None:
-        """What every money-moving request checks first: a duplicate gets its first
-        answer (or 94); a request naming another batch than the open one gets 12."""
-        prior = await self.app.ctx.db.read_now(self._prior, t.terminal_id, key)
-        if prior is not None:
-            return prior
-        if key.batch_no != t.batch_no:
-            return Outcome("12")  # not the batch the host gave at sign-on
-        return None
+        """What every money-moving request checks first (``_answered_or_reversed``)."""
+        return await self.app.ctx.db.read_now(self._answered_or_reversed, t, key)
 
     def _prior(self, terminal_id: int, key: RequestKey) -> Outcome | None:
         with self.app.ctx.db.read() as s:
@@ -757,8 +751,7 @@ class Acquirer:
     async def _taken(self, t: Admitted, key: RequestKey) -> Outcome:
         """The answer for a request whose key already had a call: the first answer if
         there is one, 22 if its reversal came first, else 94 (it is on its way twice)."""
-        early = await self.app.ctx.db.read_now(self._answered_or_reversed, t, key)
-        return early or Outcome("94")
+        return await self._answered_before(t, key) or Outcome("94")
 
     # --- refund -----------------------------------------------------------------------
 

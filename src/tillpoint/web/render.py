@@ -52,7 +52,8 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 @dataclass(frozen=True)
 class NavItem:
-    """One entry of a page's navigation."""
+    """One entry of a page's navigation. ``label`` is an English message id (marked with
+    ``N_``): the layout translates it into the page's language."""
 
     label: str
     href: str

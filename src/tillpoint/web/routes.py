@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, Refused
-from tillpoint.core.i18n import _, set_locale
+from tillpoint.core.i18n import N_, _
 from tillpoint.web.auth import (
     SIGN_IN_PATH,
     SignInFirst,
@@ -33,7 +33,7 @@ from tillpoint.web.auth import (
     sign_in_url,
     signed_in,
 )
-from tillpoint.web.render import STATIC, STATIC_PATH, NavItem, choose_locale, render
+from tillpoint.web.render import STATIC, STATIC_PATH, NavItem, render
 
 # Static addresses carry a digest of their content (render.static_url), so a browser may
 # keep them for a year: a changed file has a new address.
@@ -60,9 +60,8 @@ router.mount(STATIC_PATH, CachedStaticFiles(directory=STATIC), name="console-sta
 
 
 def _nav(request: Request) -> list[NavItem]:
-    set_locale(choose_locale(request)[0])  # the labels in the page's language
     here = request.url.path
-    items = [(_("Home"), "/console"), (_("Password"), "/console/password")]
+    items = [(N_("Home"), "/console"), (N_("Password"), "/console/password")]
     return [NavItem(label, href, href == here) for label, href in items]
 
 
