@@ -1,7 +1,7 @@
 """Kill the host with SIGKILL under load, again and again, and count what an independent
 tally of the terminals and the networks' own books say about the host's.
 
-    python bench/crash.py [--kills 100] [--terminals 16] [--database-url URL]
+    python -m bench.crash [--kills 100] [--terminals 16] [--database-url URL]
 
 Each round starts `tillpoint serve --demo` (SQLite by default, or the database named),
 lets the terminals sell for a random moment, then kills the process. The terminals do
@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.ports import free_port
 from sqlalchemy import func, select
 
 from tillpoint.app import Tillpoint, open_app
@@ -53,12 +54,6 @@ from tillpoint.terminal.client import TerminalClient, TerminalError
 PAN = "6212340000000000012"
 LIVE = ("approved", "partly_refunded", "refunded", "completed")
 NO_ANSWER = (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError, TerminalError)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -196,7 +191,8 @@ class Host:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the host stopped: see {self.workdir / 'host.log'}")
+                tail = (self.workdir / "host.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the host stopped; the end of its log:\n{tail}")
             await asyncio.sleep(0.05)
         raise TimeoutError("the host did not listen")
 

@@ -2,8 +2,8 @@
 over loopback to a `tillpoint serve --demo` process (SQLite, durable), then the same
 frames to a bare echo server on the same framing, in the same run.
 
-    python bench/host_throughput.py [--terminals 64] [--seconds 15] [--warmup 3]
-    python bench/host_throughput.py --in-process [--terminals 64] [--seconds 5]
+    python -m bench.host_throughput [--terminals 64] [--seconds 15] [--warmup 3]
+    python -m bench.host_throughput --in-process [--terminals 64] [--seconds 5]
 
 Prints approved sales/s and p50/p95/p99 latency for both and their ratio; asserts
 nothing. Targets (2 cores, SQLite): 5,000 sales/s, 40% of echo, p99 <= 25 ms.
@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.ports import free_port, wait_for
 
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.iso8583 import framing
@@ -32,23 +33,6 @@ from tillpoint.security import tdes
 from tillpoint.terminal.client import TerminalClient
 
 PAN = "6212340000000000012"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int, deadline_s: float = 120.0) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(port)
 
 
 def sale(t: TerminalClient) -> bytes:

@@ -26,10 +26,10 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.ports import free_port, wait_for
 from fastapi.testclient import TestClient
 from tests.api.test_tenant_matrix import APPLICATION, RATES, database_rows
 from tests.conftest import approved, personal_application
-from tests.e2e.test_serve import free_port, wait_for
 
 from tillpoint.access.models import Role
 from tillpoint.api.app import create_api

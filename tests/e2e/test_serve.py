@@ -10,12 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.ports import free_port, wait_for
 
 from tillpoint.access.models import AccountRole
 from tillpoint.app import open_app
@@ -30,24 +31,6 @@ from tillpoint.demo import (
     ensure_demo,
 )
 from tillpoint.terminal.client import TerminalClient
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int, deadline_s: float = 90.0) -> None:
-    """Wait for a server to listen: long enough for a loaded machine (it returns at once)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 def serve_env(tmp_path: Path) -> dict[str, str]:
@@ -176,3 +159,19 @@ def test_the_demo_has_an_admin_and_an_owner_per_merchant(tmp_path: Path) -> None
         assert (owner.roles, owner.mid) == ((AccountRole.OWNER,), demo_mid(2))
     finally:
         app.close()
+
+
+def test_a_port_in_use_is_said_plainly_and_nothing_is_touched(tmp_path: Path) -> None:
+    """Another program on the terminal port: one line saying which port and what to do,
+    exit 2, no traceback, and no database made."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "tillpoint", "serve", "--demo",
+             "--iso-port", str(port), "--http-port", str(free_port())],
+            env=serve_env(tmp_path), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"Cannot listen on 127.0.0.1:{port}: Address already in use." in done.stderr
+    assert "--iso-port" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "serve.db").exists()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from types import FrameType
 from typing import Annotated
 
@@ -16,6 +18,7 @@ from tillpoint.api.worker import housekeeping
 from tillpoint.app import Tillpoint
 from tillpoint.clearing.worker import DayWorker
 from tillpoint.cli._common import CliState, app, err, handles_errors, say
+from tillpoint.core.errors import ConfigurationError
 from tillpoint.core.i18n import _
 from tillpoint.demo import ensure_demo
 from tillpoint.iso8583.host import TerminalHost
@@ -23,16 +26,32 @@ from tillpoint.notify.webhooks import WebhookWorker
 from tillpoint.payments.acquirer import simulated
 
 
-async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
+def _listen(bind: str, port: int) -> socket.socket:
+    """A listening socket on ``bind:port``, or a plain refusal when it cannot be had (the
+    port is in use, the address is not this machine's) before anything has started."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    try:
+        return socket.create_server((bind, port), family=family, backlog=2048)
+    except OSError as e:
+        raise ConfigurationError(
+            "port_unavailable",
+            "Cannot listen on {bind}:{port}: {reason}. Choose another with --iso-port or "
+            "--http-port, or stop what holds it.",
+            bind=bind,
+            port=port,
+            reason=os.strerror(e.errno) if e.errno else str(e),
+        ) from None
+
+
+async def _run(tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.socket) -> None:
+    iso_port, http_port = iso.getsockname()[1], http_sock.getsockname()[1]
     host_name = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind  # noqa: S104
     acquirer = simulated(tp, tp.ctx.settings.public_url or f"http://{host_name}:{http_port}")
-    host = await TerminalHost(tp, acquirer).start(bind, iso_port)
+    host = await TerminalHost(tp, acquirer).start_on(iso)
     api = create_api(tp, acquirer)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the API
     # reads it itself, from TILLPOINT_TRUSTED_PROXIES only (api/deps.py).
-    config = uvicorn.Config(
-        api, host=bind, port=http_port, log_level="warning", proxy_headers=False
-    )
+    config = uvicorn.Config(api, log_level="warning", proxy_headers=False)
     http = uvicorn.Server(config)
     say(
         _("Terminal host (ISO 8583) on {bind}:{iso}, HTTP on {bind}:{http}. Ctrl-C stops.").format(
@@ -48,7 +67,7 @@ async def _run(tp: Tillpoint, bind: str, iso_port: int, http_port: int) -> None:
         asyncio.create_task(WebhookWorker(tp).run()),
     ]
     try:
-        await http.serve()  # returns on Ctrl-C or SIGTERM
+        await http.serve(sockets=[http_sock])  # returns on Ctrl-C or SIGTERM
     finally:
         for worker in workers:
             worker.cancel()
@@ -71,6 +90,7 @@ def serve(
     ] = "127.0.0.1",
 ) -> None:
     CliState.demo = demo
+    iso, http_sock = _listen(bind, iso_port), _listen(bind, http_port)
     # force: python-escpos calls logging.basicConfig() when it is imported
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -86,7 +106,7 @@ def serve(
     # that was asked for ends the process normally.
     signal.signal(signal.SIGTERM, _stop)
     try:
-        asyncio.run(_run(tp, bind, iso_port, http_port))
+        asyncio.run(_run(tp, bind, iso, http_sock))
     except KeyboardInterrupt:
         err.print(_("Stopped."))
 

@@ -164,6 +164,12 @@ class TerminalHost:
         server = await asyncio.start_server(self._connection, host, port)
         return HostServer(server, self)
 
+    async def start_on(self, sock: socket.socket) -> HostServer:
+        """Serve on a socket already bound and listening (``tillpoint serve`` binds its
+        ports before anything else, so a port in use is said at once and plainly)."""
+        server = await asyncio.start_server(self._connection, sock=sock)
+        return HostServer(server, self)
+
     def connection_counts(self) -> dict[str, int]:
         """How many connections are open, by pool (for tests and operations)."""
         return {
