@@ -254,7 +254,7 @@ class AccountService:
                     )
                 )
             action = "console password changed" if right else "console password change refused"
-            _audit(s, now, _actor(account), action, account, 200 if right else 403)
+            _audit(s, now, console_actor(account), action, account, 200 if right else 403)
             view = _view(s, account)
         if not right:  # refused after the audit is committed
             raise Refused("account.wrong_password", N_("The current password is wrong"))
@@ -290,7 +290,7 @@ class AccountService:
                    {"login": login[:100]})  # fmt: skip
             return _wrong()
         if account.status is not AccountStatus.ACTIVE:
-            _audit(s, now, _actor(account), f"{SIGN_IN} refused", account, 423, address,
+            _audit(s, now, console_actor(account), f"{SIGN_IN} refused", account, 423, address,
                    {"status": account.status.value})  # fmt: skip
             return Refused(
                 "account.locked",
@@ -302,9 +302,9 @@ class AccountService:
             if account.failed_sign_ins >= LOCK_AFTER:
                 account.status, account.locked_at = AccountStatus.LOCKED, now
                 status = 423
-                _audit(s, now, _actor(account), "console account locked", account, 423,
+                _audit(s, now, console_actor(account), "console account locked", account, 423,
                        address, {"failures": account.failed_sign_ins})  # fmt: skip
-            _audit(s, now, _actor(account), f"{SIGN_IN} failed", account, status, address)
+            _audit(s, now, console_actor(account), f"{SIGN_IN} failed", account, status, address)
             return _wrong()
         account.failed_sign_ins = 0
         account.last_sign_in_at = now
@@ -314,7 +314,7 @@ class AccountService:
             address=address, created_at=now, last_seen_at=now, expires_at=now + SESSION_MAX,
         )  # fmt: skip
         s.add(session)
-        _audit(s, now, _actor(account), SIGN_IN, account, 200, address)
+        _audit(s, now, console_actor(account), SIGN_IN, account, 200, address)
         return SignedIn(token, csrf, _view(s, account), session.expires_at)
 
     def session(self, token: str) -> SignedIn | None:
@@ -442,7 +442,8 @@ def _find(s: Session, ref: str, *, lock: bool = False) -> Account:
     return account
 
 
-def _actor(account: Account) -> str:
+def console_actor(account: AccountView | Account) -> str:
+    """How histories and the audit log name a person acting in the browser."""
     return f"console:{account.email or account.mobile}"
 
 

@@ -19,7 +19,7 @@ from tillpoint.app import Tillpoint
 from tillpoint.clearing.worker import DayWorker
 from tillpoint.cli._common import CliState, app, err, handles_errors, say
 from tillpoint.core.errors import ConfigurationError
-from tillpoint.core.i18n import _
+from tillpoint.core.i18n import N_, _
 from tillpoint.demo import ensure_demo
 from tillpoint.iso8583.host import TerminalHost
 from tillpoint.notify.webhooks import WebhookWorker
@@ -35,8 +35,10 @@ def _listen(bind: str, port: int) -> socket.socket:
     except OSError as e:
         raise ConfigurationError(
             "port_unavailable",
-            "Cannot listen on {bind}:{port}: {reason}. Choose another with --iso-port or "
-            "--http-port, or stop what holds it.",
+            N_(
+                "Cannot listen on {bind}:{port}: {reason}. Choose another with --iso-port or "
+                "--http-port, or stop what holds it."
+            ),
             bind=bind,
             port=port,
             reason=os.strerror(e.errno) if e.errno else str(e),

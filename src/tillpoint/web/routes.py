@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, Refused
-from tillpoint.core.i18n import N_, _
+from tillpoint.core.i18n import _
 from tillpoint.web.auth import (
     SIGN_IN_PATH,
     SignInFirst,
@@ -33,7 +31,9 @@ from tillpoint.web.auth import (
     sign_in_url,
     signed_in,
 )
-from tillpoint.web.render import STATIC, STATIC_PATH, NavItem, render
+from tillpoint.web.console import ROUTERS
+from tillpoint.web.page import page
+from tillpoint.web.render import STATIC, STATIC_PATH, render
 
 # Static addresses carry a digest of their content (render.static_url), so a browser may
 # keep them for a year: a changed file has a new address.
@@ -57,18 +57,8 @@ class CachedStaticFiles(StaticFiles):
 
 router = APIRouter(include_in_schema=False)
 router.mount(STATIC_PATH, CachedStaticFiles(directory=STATIC), name="console-static")
-
-
-def _nav(request: Request) -> list[NavItem]:
-    here = request.url.path
-    items = [(N_("Home"), "/console"), (N_("Password"), "/console/password")]
-    return [NavItem(label, href, href == here) for label, href in items]
-
-
-def _page(request: Request, session: SignedIn, template: str, **context: Any) -> HTMLResponse:
-    """A page for a signed-in person: the menu, their name and the session's CSRF token."""
-    return render(request, template, nav=_nav(request), who=session.account.name,
-                  csrf_token=session.csrf_token, **context)  # fmt: skip
+for area_router in ROUTERS:
+    router.include_router(area_router)
 
 
 @router.get("/console", response_class=HTMLResponse)
@@ -76,7 +66,7 @@ def console_home(request: Request, session: Staff) -> Response:
     """The console's home; a password made for the person is changed first."""
     if session.account.must_change_password:
         return RedirectResponse("/console/password", status_code=303)
-    return _page(request, session, "console/home.html", account=session.account)
+    return page(request, session, "console/home.html", account=session.account)
 
 
 @router.get("/console/sign-in", response_class=HTMLResponse)
@@ -128,7 +118,7 @@ async def sign_out(request: Request) -> Response:
 @router.get("/console/password", response_class=HTMLResponse)
 def password_page(request: Request, session: Staff) -> HTMLResponse:
     must = session.account.must_change_password
-    return _page(request, session, "console/password.html", must_change=must, error=None,
+    return page(request, session, "console/password.html", must_change=must, error=None,
                  done=False)  # fmt: skip
 
 
@@ -142,7 +132,7 @@ async def change_password(request: Request, session: Staff) -> Response:
             session.account.id, current[:256], new[:256], keep_session=session.token
         )
     except (Refused, InvalidInput) as refusal:
-        return _page(request, session, "console/password.html", status_code=400,
+        return page(request, session, "console/password.html", status_code=400,
                      must_change=session.account.must_change_password,
                      error=_(refusal.message).format(**refusal.params), done=False)  # fmt: skip
     return RedirectResponse("/console", status_code=303)
@@ -157,4 +147,4 @@ def handle_forbidden(request: Request, exc: Exception) -> Response:
     session = signed_in(request)
     if session is None or not session.account.staff:
         return render(request, "console/forbidden.html", status_code=403)
-    return _page(request, session, "console/forbidden.html", status_code=403)
+    return page(request, session, "console/forbidden.html", status_code=403)

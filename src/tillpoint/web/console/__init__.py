@@ -1,0 +1,8 @@
+"""The operations console's working pages, one module per area of the menu
+(``web/page.py``'s ``AREAS``). Each module has a ``router``; this list is every one."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+ROUTERS: list[APIRouter] = []

@@ -1,0 +1,157 @@
+"""What every console page shares: its area of the menu and who may enter it, the page
+around its content, forms read safely, the message after an action, and paging.
+
+- ``AREAS`` is the console's menu and its doors in one table: each area names the roles
+  that may enter it (an admin enters all). A page's route takes ``area_guard(area)`` as
+  its dependency, so the menu a person sees and the pages they may open never disagree.
+- ``page()`` renders a template inside the layout, with the menu of the person's roles,
+  their name, the session's CSRF token and the message left by the last action.
+- ``read_form()`` checks the CSRF token first (403 and nothing changes without it), then
+  gives the form's fields as bounded, stripped strings.
+- ``after_action()`` answers a form post with a redirect (303) back to a page, carrying
+  a one-time message (``tp_flash`` cookie) in the person's language: reloading the page
+  never repeats the action.
+- ``page_link()`` builds the link to the next page of a list: the same address and
+  filters, with one parameter changed (lists page by keyset: ``after=<last id>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from tillpoint.access.accounts import SignedIn, console_actor
+from tillpoint.access.models import AccountRole
+from tillpoint.api.deps import Services
+from tillpoint.app import Tillpoint
+from tillpoint.core.i18n import N_
+from tillpoint.web.auth import check_csrf, staff
+from tillpoint.web.render import NavItem, render
+
+R = AccountRole
+
+
+@dataclass(frozen=True)
+class Area:
+    """One entry of the console's menu: its label (an English message id), its address
+    and the roles that may open it (none named: every member of staff)."""
+
+    label: str
+    href: str
+    roles: tuple[AccountRole, ...] = ()
+
+    def open_to(self, session: SignedIn) -> bool:
+        return not self.roles or session.account.has(*self.roles)
+
+
+HOME = Area(N_("Home"), "/console")
+APPLICATIONS = Area(N_("Applications"), "/console/applications", (R.REVIEWER,))
+MERCHANTS = Area(N_("Merchants"), "/console/merchants", (R.REVIEWER, R.FLEET, R.RISK, R.FINANCE))
+FLEET = Area(N_("Fleet"), "/console/terminals", (R.FLEET,))
+MONEY = Area(N_("Days and money"), "/console/days", (R.FINANCE,))
+FEE_PLANS = Area(N_("Fee plans"), "/console/fee-plans", (R.FINANCE, R.REVIEWER))
+USERS = Area(N_("Users"), "/console/users", (R.ADMIN,))
+API_KEYS = Area(N_("API keys"), "/console/api-keys", (R.ADMIN,))
+AUDIT = Area(N_("Audit log"), "/console/audit", (R.ADMIN,))
+PASSWORD = Area(N_("Password"), "/console/password")
+
+AREAS: tuple[Area, ...] = (
+    HOME, APPLICATIONS, MERCHANTS, FLEET, MONEY, FEE_PLANS, USERS, API_KEYS, AUDIT, PASSWORD,
+)  # fmt: skip
+
+
+def area_guard(area: Area, *narrower: AccountRole) -> Any:
+    """The dependency of a route in ``area``: its roles, or ``narrower`` ones for an
+    action not every visitor of the page may take. Use it in an alias:
+    ``MerchantsStaff = Annotated[SignedIn, area_guard(MERCHANTS)]``."""
+    return Depends(staff(*(narrower or area.roles)))
+
+
+def tp(request: Request) -> Tillpoint:
+    """The application behind the pages (the same one the REST API serves)."""
+    services: Services = request.app.state.services
+    return services.tp
+
+
+def actor(session: SignedIn) -> str:
+    """Who did it, as the histories and the audit log name a person of the console."""
+    return console_actor(session.account)
+
+
+def nav(request: Request, session: SignedIn) -> list[NavItem]:
+    """The menu of the areas this person may open; the one the page is in is marked."""
+    path = request.url.path
+    items = []
+    for area in AREAS:
+        if not area.open_to(session):
+            continue
+        here = path == area.href or (area is not HOME and path.startswith(area.href + "/"))
+        items.append(NavItem(area.label, area.href, here))
+    return items
+
+
+FLASH_COOKIE = "tp_flash"
+FLASH_MAX_CHARS = 400
+
+
+def page(
+    request: Request, session: SignedIn, template: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A console page for a signed-in person: the menu of their roles, their name, the
+    session's CSRF token, and the message the last action left (shown once)."""
+    flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:FLASH_MAX_CHARS]
+    kind, _sep, text = flash.partition(":")
+    response = render(request, template, status_code=status_code, nav=nav(request, session),
+                      who=session.account.name, csrf_token=session.csrf_token,
+                      flash=text if kind in ("ok", "error") else "",
+                      flash_kind=kind, **context)  # fmt: skip
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path="/console")
+    return response
+
+
+async def read_form(
+    request: Request, session: SignedIn, *fields: str, max_chars: int = 500
+) -> dict[str, str]:
+    """The named fields of a posted form, stripped and cut at ``max_chars``, after the
+    CSRF check (403 without the session's token). A field not sent is ``""``."""
+    await check_csrf(request, session)
+    form = await request.form()
+    values = {}
+    for name in fields:
+        value = form.get(name)
+        values[name] = value.strip()[:max_chars] if isinstance(value, str) else ""
+    return values
+
+
+def after_action(to: str, message: str, *, error: bool = False) -> RedirectResponse:
+    """A redirect (303) to ``to`` after a form post, leaving ``message`` (already in
+    the person's language) to be shown once there."""
+    response = RedirectResponse(to, status_code=303)
+    kind = "error" if error else "ok"
+    response.set_cookie(FLASH_COOKIE, quote(f"{kind}:{message}"[:FLASH_MAX_CHARS]), max_age=60,
+                        path="/console", httponly=True, samesite="lax")  # fmt: skip
+    return response
+
+
+def page_link(request: Request, **changes: object) -> str:
+    """This page's address with ``changes`` made to its query (None removes one): the
+    next page of a list, a filter, a sort."""
+    query = {k: v for k, v in request.query_params.items() if k not in changes and k != "lang"}
+    query.update({k: str(v) for k, v in changes.items() if v is not None})
+    return f"{request.url.path}?{urlencode(query)}" if query else request.url.path
+
+
+def query_text(request: Request, name: str, max_chars: int = 100) -> str:
+    """A query parameter as bounded, stripped text (``""`` when absent)."""
+    return (request.query_params.get(name) or "").strip()[:max_chars]
+
+
+def query_int(request: Request, name: str, default: int = 0) -> int:
+    """A query parameter as a non-negative integer; anything else is ``default``."""
+    value = request.query_params.get(name) or ""
+    return int(value) if value.isdigit() and len(value) <= 18 else default
