@@ -222,3 +222,74 @@ def test_the_pages_in_chinese(api: ApiEnv) -> None:
     page = api.client.get("/console/days?lang=zh_CN").text
     assert "营业日" in page
     assert api.client.get("/console/holds?lang=zh_CN").status_code == 200
+
+
+def test_a_difference_with_the_network_is_listed_and_holds_the_merchant(api: ApiEnv) -> None:
+    person(api, AccountRole.FINANCE)
+    pay(api, amount=10_000)
+    pay(api, "owner_b", amount=2_000)
+    day = api.tp.days.cut_off("test")
+    iso = day.isoformat()
+    clearing = api.tp.ctx.settings.network_directory() / f"clearing-{iso}.csv"
+    header, *lines = clearing.read_text().splitlines()
+    first = lines[0].split(",")
+    first[2] = str(int(first[2]) + 1)  # the network says one fen more
+    clearing.write_text("\n".join([header, ",".join(first), *lines[1:]]) + "\n")
+
+    _to, said = post(api, f"/console/days/{iso}/reconcile")
+    assert said == (f"error: {iso}: references matched: 1; not matched: 1. "
+                    "Payouts held for the differences: 1 merchants.")  # fmt: skip
+    page = api.client.get(f"/console/days/{iso}?lang=en").text
+    assert "amount_mismatch" in page and first[1] in page
+    (item,) = api.tp.reconciliation.items(day)
+    assert item.mid in (api.mid_a, api.mid_b) and f"<td>{item.mid}</td>" in page
+    holds = api.client.get("/console/holds?lang=en").text
+    assert f"reconciliation of {iso} does not match" in holds and item.mid in holds
+    listed = api.client.get("/console/days?lang=en").text
+    assert "Reconciled, not settled" in listed and "1 differences" in listed
+
+    _to, said = post(api, f"/console/days/{iso}/settle")
+    assert said.startswith("ok: ")
+    held = [r for r in api.tp.settlement.show(day) if r.status is SettlementStatus.HELD]
+    assert [r.mid for r in held] == [item.mid]
+    assert item.mid.encode() not in api.client.get(f"/console/days/{iso}/payout-file").content
+
+
+def test_the_days_page_by_page(api: ApiEnv) -> None:
+    person(api, AccountRole.FINANCE)
+    closed = [api.tp.days.cut_off("test") for _ in range(52)]
+    first = api.client.get("/console/days?lang=en").text
+    shown = re.findall(r'<td><a href="/console/days/(\d{4}-\d\d-\d\d)">', first)
+    assert shown == [d.isoformat() for d in [api.tp.days.open_date(), *closed[::-1][:49]]]
+    found = re.search(r'href="(/console/days\?before=[^"]+)" rel="next"', first)
+    assert found is not None and found.group(1) == f"/console/days?before={closed[3]}"
+    second = api.client.get(found.group(1) + "&lang=en").text
+    rest = re.findall(r'<td><a href="/console/days/(\d{4}-\d\d-\d\d)">', second)
+    assert rest == [d.isoformat() for d in closed[2::-1]]
+    assert 'rel="next"' not in second and "Close business day" not in second
+
+
+def test_each_action_and_download_is_in_the_audit_log(api: ApiEnv) -> None:
+    person(api, AccountRole.FINANCE)
+    pay(api, amount=10_000)
+    iso = api.tp.days.open_date().isoformat()
+    post(api, f"/console/days/{iso}/settle")  # refused: still open
+    post(api, "/console/days/cut-off", day=iso)
+    post(api, f"/console/days/{iso}/reconcile")
+    post(api, f"/console/days/{iso}/settle")
+    api.client.get(f"/console/days/{iso}/payout-file")
+    post(api, "/console/holds", mid=api.mid_a, reason="dispute")
+    post(api, "/console/holds/release", mid=api.mid_a)
+    who = "console:finance@staff.test"
+    log = [(r.actor, r.action, r.target, r.status_code)
+           for r in api.tp.access.audit_log(limit=30)[::-1]
+           if r.actor == who and "sign" not in r.action]  # fmt: skip
+    assert log == [
+        (who, "console settle", f"business day {iso}", 409),
+        (who, "console cut-off", f"business day {iso}", 200),
+        (who, "console reconcile", f"business day {iso}", 200),
+        (who, "console settle", f"business day {iso}", 200),
+        (who, "console payout file", f"business day {iso}", 200),
+        (who, "console hold", f"merchant {api.mid_a}", 200),
+        (who, "console release", f"merchant {api.mid_a}", 200),
+    ]

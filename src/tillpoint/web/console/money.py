@@ -21,6 +21,7 @@ from tillpoint.clearing.days import DayState
 from tillpoint.clearing.models import SettlementStatus
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import N_, _
+from tillpoint.web.auth import address
 from tillpoint.web.page import (
     MONEY,
     actor,
@@ -69,6 +70,24 @@ def _missing(request: Request, session: SignedIn, what: str) -> HTMLResponse:
     return page(request, session, "console/money/missing.html", status_code=404, what=what)
 
 
+def _audit(
+    request: Request,
+    session: SignedIn,
+    action: str,
+    target: str,
+    refusal: TillpointError | None = None,
+    **detail: object,
+) -> None:
+    """A line in the audit log for what a person did here (or was refused)."""
+    if refusal is not None:
+        detail["refused"] = refusal.code
+    tp(request).access.audit(
+        principal=None, action=f"console {action}", target=target,
+        status_code=refusal.http_status if refusal is not None else 200,
+        client_ip=address(request), detail=detail or None, by=actor(session),
+    )  # fmt: skip
+
+
 def _states() -> dict[str, Any]:
     return {"state_labels": STATE_LABELS, "state_classes": STATE_CLASSES}
 
@@ -99,7 +118,9 @@ async def cut_off(request: Request, session: Finance) -> Response:
     try:
         day = tp(request).days.cut_off(actor(session), expected)
     except TillpointError as e:
+        _audit(request, session, "cut-off", f"business day {expected}", e)
         return after_action(DAYS, e.localized(), error=True)
+    _audit(request, session, "cut-off", f"business day {day}")
     return after_action(
         f"{DAYS}/{day.isoformat()}",
         _("Business day {day} is closed; payments now belong to the next one.").format(day=day),
@@ -148,7 +169,10 @@ async def reconcile(request: Request, session: Finance, day: str) -> Response:
     try:
         result = tp(request).reconciliation.run(when)
     except TillpointError as e:
+        _audit(request, session, "reconcile", f"business day {when}", e)
         return after_action(back, e.localized(), error=True)
+    _audit(request, session, "reconcile", f"business day {when}", matched=result.matched,
+           problems=len(result.problems), held=len(result.held))  # fmt: skip
     message = _("{day}: references matched: {matched}; not matched: {problems}.").format(
         day=when, matched=result.matched, problems=len(result.problems)
     )
@@ -172,8 +196,11 @@ async def settle(request: Request, session: Finance, day: str) -> Response:
     try:
         rows = tp(request).settlement.run(when)
     except TillpointError as e:
+        _audit(request, session, "settle", f"business day {when}", e)
         return after_action(back, e.localized(), error=True)
     paid = sum(r.payout_minor for r in rows if r.status is SettlementStatus.PAID)
+    _audit(request, session, "settle", f"business day {when}", merchants=len(rows),
+           paid_minor=paid)  # fmt: skip
     return after_action(
         back,
         _("Business day {day} is settled: {n} merchants, payouts {amount}.").format(
@@ -190,6 +217,9 @@ def payout_file(request: Request, session: Finance, day: str) -> Response:
     if when is None:
         return _missing(request, session, day)
     text = tp(request).settlement.payout_file(when)
+    # Account numbers in clear leave the database here: who took them, and when.
+    _audit(request, session, "payout file", f"business day {when}",
+           payouts=max(text.count("\n") - 1, 0))  # fmt: skip
     return Response(
         text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
@@ -210,6 +240,7 @@ def _statement(request: Request, session: SignedIn, day: str, mid: str, fmt: str
     except TillpointError:
         return _missing(request, session, mid)
     name = f"statement-{st.mid}-{when.isoformat()}.{fmt}"
+    _audit(request, session, f"statement {fmt}", f"merchant {st.mid} day {when}")
     # A download: the statement is the merchant's own self-contained page (its styles
     # are inline, which the console's pages never allow), or its PDF.
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
@@ -250,7 +281,9 @@ async def hold(request: Request, session: Finance) -> Response:
     try:
         tp(request).settlement.hold(form["mid"], form["reason"], actor(session))
     except TillpointError as e:
+        _audit(request, session, "hold", f"merchant {form['mid']}", e)
         return after_action(HOLDS, e.localized(), error=True)
+    _audit(request, session, "hold", f"merchant {form['mid']}", reason=form["reason"])
     return after_action(HOLDS, _("Payouts of {mid} are held.").format(mid=form["mid"]))
 
 
@@ -261,7 +294,10 @@ async def release(request: Request, session: Finance) -> Response:
     try:
         rows = tp(request).settlement.release(form["mid"], actor(session))
     except TillpointError as e:
+        _audit(request, session, "release", f"merchant {form['mid']}", e)
         return after_action(HOLDS, e.localized(), error=True)
+    _audit(request, session, "release", f"merchant {form['mid']}",
+           paid_minor=sum(r.payout_minor for r in rows))  # fmt: skip
     return after_action(
         HOLDS,
         _("Payouts of {mid} are released: {amount} is paid out.").format(
