@@ -6,10 +6,13 @@ Each action does what ``tillpoint settle ...`` does, through the same services a
 checks: ``cutoff`` closes the open day, ``reconcile`` matches a closed day with the
 networks' clearing files (a difference holds the merchant), ``run`` settles a closed day
 (refused while it is open or an earlier day is not settled), ``hold``/``release``.
+The actions run on a worker thread: a day's settlement may take a while, and the event
+loop serves everyone else meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Annotated, Any
 
@@ -116,7 +119,7 @@ async def cut_off(request: Request, session: Finance) -> Response:
     if expected is None:
         return after_action(DAYS, _("Give the business day to close (YYYY-MM-DD)"), error=True)
     try:
-        day = tp(request).days.cut_off(actor(session), expected)
+        day = await asyncio.to_thread(tp(request).days.cut_off, actor(session), expected)
     except TillpointError as e:
         _audit(request, session, "cut-off", f"business day {expected}", e)
         return after_action(DAYS, e.localized(), error=True)
@@ -167,7 +170,7 @@ async def reconcile(request: Request, session: Finance, day: str) -> Response:
                             error=True)  # fmt: skip
     back = f"{DAYS}/{when.isoformat()}"
     try:
-        result = tp(request).reconciliation.run(when)
+        result = await asyncio.to_thread(tp(request).reconciliation.run, when)
     except TillpointError as e:
         _audit(request, session, "reconcile", f"business day {when}", e)
         return after_action(back, e.localized(), error=True)
@@ -194,7 +197,7 @@ async def settle(request: Request, session: Finance, day: str) -> Response:
                             error=True)  # fmt: skip
     back = f"{DAYS}/{when.isoformat()}"
     try:
-        rows = tp(request).settlement.run(when)
+        rows = await asyncio.to_thread(tp(request).settlement.run, when)
     except TillpointError as e:
         _audit(request, session, "settle", f"business day {when}", e)
         return after_action(back, e.localized(), error=True)
@@ -279,7 +282,9 @@ async def hold(request: Request, session: Finance) -> Response:
     """As ``tillpoint settle hold MID --reason``: from the merchant's next settlement on."""
     form = await read_form(request, session, "mid", "reason")
     try:
-        tp(request).settlement.hold(form["mid"], form["reason"], actor(session))
+        await asyncio.to_thread(
+            tp(request).settlement.hold, form["mid"], form["reason"], actor(session)
+        )
     except TillpointError as e:
         _audit(request, session, "hold", f"merchant {form['mid']}", e)
         return after_action(HOLDS, e.localized(), error=True)
@@ -292,7 +297,7 @@ async def release(request: Request, session: Finance) -> Response:
     """As ``tillpoint settle release MID``: what the hold kept back is paid out."""
     form = await read_form(request, session, "mid")
     try:
-        rows = tp(request).settlement.release(form["mid"], actor(session))
+        rows = await asyncio.to_thread(tp(request).settlement.release, form["mid"], actor(session))
     except TillpointError as e:
         _audit(request, session, "release", f"merchant {form['mid']}", e)
         return after_action(HOLDS, e.localized(), error=True)
