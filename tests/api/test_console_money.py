@@ -293,3 +293,29 @@ def test_each_action_and_download_is_in_the_audit_log(api: ApiEnv) -> None:
         (who, "console hold", f"merchant {api.mid_a}", 200),
         (who, "console release", f"merchant {api.mid_a}", 200),
     ]
+
+
+def test_the_days_pages_never_read_the_payments(api: ApiEnv) -> None:
+    """Totals come from the stored settlement records: the lists cost the same whatever
+    the number of payments behind them."""
+    from sqlalchemy import event
+
+    person(api, AccountRole.FINANCE)
+    pay(api, amount=10_000)
+    day = api.tp.days.cut_off("test")
+    api.tp.reconciliation.run(day)
+    api.tp.settlement.run(day)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.lower())
+
+    engine = api.tp.ctx.db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for path in ("/console/days", f"/console/days/{day}", "/console/holds"):
+            assert api.client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert statements and not [s for s in statements
+                               if re.search(r"\b(payments|journal_lines|journal_entries)\b", s)]  # fmt: skip
