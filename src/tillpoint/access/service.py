@@ -194,13 +194,16 @@ class AccessService:
         status_code: int,
         client_ip: str | None,
         detail: dict[str, Any] | None = None,
+        by: str | None = None,
     ) -> None:
+        """One line of the audit log. ``by`` names who acted when it was not an API
+        key (a person in the console: ``console:<login>``)."""
         with self.ctx.db.transaction() as s:
             s.add(
                 AuditRecord(
                     at=self.ctx.now(),
                     api_key_id=principal.key_id if principal else None,
-                    actor=principal.actor if principal else "anonymous",
+                    actor=(by or (principal.actor if principal else "anonymous"))[:100],
                     merchant_id=principal.merchant_id if principal else None,
                     action=action[:200],
                     target=target[:300] if target else None,

@@ -10,16 +10,26 @@ cut-off has passed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import Session
 
-from tillpoint.clearing.models import BusinessDay
+from tillpoint.clearing.models import (
+    BusinessDay,
+    ReconciliationRun,
+    Settlement,
+    SettlementStatus,
+)
 from tillpoint.context import Context, check_actor
 from tillpoint.core.cache import ReadCache
 from tillpoint.core.clock import business_date
-from tillpoint.core.errors import Refused
+from tillpoint.core.errors import NotFound, Refused
 from tillpoint.core.i18n import N_
+from tillpoint.core.money import DEFAULT_CURRENCY
+from tillpoint.core.paging import check_limit
 from tillpoint.ledger.models import JournalEntry
 
 
@@ -29,6 +39,45 @@ def next_business_day(day: date, holidays: frozenset[date]) -> date:
     while nxt.weekday() >= 5 or nxt in holidays:
         nxt += timedelta(days=1)
     return nxt
+
+
+class DayState(StrEnum):
+    """Where a business day is, from what the services recorded: still taking payments,
+    closed (日切), reconciled with the networks' files, or settled (its run finished)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    RECONCILED = "reconciled"
+    SETTLED = "settled"
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """A settled day's sums over its merchants' settlement records (minor units)."""
+
+    merchants: int
+    transactions: int
+    gross_minor: int
+    refunds_minor: int
+    fees_minor: int
+    data_fees_minor: int
+    net_minor: int
+    paid_minor: int  # payouts instructed (the payout file's total)
+    held_minor: int  # payouts kept back by holds
+    currency: str = DEFAULT_CURRENCY
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    business_date: date
+    state: DayState
+    closed_at: datetime | None
+    closed_by: str | None
+    reconciled_at: datetime | None
+    matched: int | None  # references that matched; none before reconciliation
+    problems: int | None  # references that did not
+    settled_at: datetime | None
+    totals: DayTotals | None  # none until a settlement run has recorded something
 
 
 class BusinessDays:
@@ -73,11 +122,20 @@ class BusinessDays:
                 )
             )
 
-    def cut_off(self, actor: str) -> date:
-        """日切 now: close the open business day and return it."""
+    def cut_off(self, actor: str, expected: date | None = None) -> date:
+        """日切 now: close the open business day and return it. With ``expected``, only
+        if that is still the open day: a page shown before the day was closed (by the
+        worker, or by someone else) must not close the next one."""
         actor = check_actor(actor)
         with self.ctx.db.transaction() as s:
             day = self.open_date()
+            if expected is not None and day != expected:
+                raise Refused(
+                    "settle.not_open_day",
+                    N_("{day} is not the open business day ({open} is): nothing was closed"),
+                    day=expected.isoformat(),
+                    open=day.isoformat(),
+                )
             s.add(BusinessDay(business_date=day, closed_at=self.ctx.now(), closed_by=actor))
         return day
 
@@ -103,3 +161,81 @@ class BusinessDays:
                 for d in due:
                     s.add(BusinessDay(business_date=d, closed_at=now, closed_by="cut-off"))
         return due
+
+    # --- reading days -----------------------------------------------------------------
+
+    def history(self, *, before: date | None = None, limit: int = 50) -> list[DaySummary]:
+        """Business days newest first: the open one (unless ``before`` is given, for the
+        next page), then the closed ones before ``before``. Totals come from the days'
+        settlement records, one grouped read over the page's days (their index), never
+        from the payments."""
+        check_limit(limit)
+        query = select(BusinessDay).order_by(BusinessDay.business_date.desc()).limit(limit)
+        if before is not None:
+            query = query.where(BusinessDay.business_date < before)
+        with self.ctx.db.read() as s:
+            closed = list(s.scalars(query))
+            days = [d.business_date for d in closed]
+            runs = {
+                r.business_date: r
+                for r in s.scalars(
+                    select(ReconciliationRun).where(ReconciliationRun.business_date.in_(days))
+                )
+            }
+            totals = _totals(s, days)
+            out = [_summary(d, runs.get(d.business_date), totals.get(d.business_date))
+                   for d in closed]  # fmt: skip
+        if before is None:
+            out.insert(0, DaySummary(self.open_date(), DayState.OPEN, None, None, None, None,
+                                     None, None, None))  # fmt: skip
+            out = out[:limit]
+        return out
+
+    def summary(self, day: date) -> DaySummary:
+        """One business day: closed, or the open one. A day after the open one is not
+        a business day yet."""
+        with self.ctx.db.read() as s:
+            closed = s.get(BusinessDay, day)
+            if closed is not None:
+                run = s.get(ReconciliationRun, day)
+                return _summary(closed, run, _totals(s, [day]).get(day))
+        if day == self.open_date():
+            return DaySummary(day, DayState.OPEN, None, None, None, None, None, None, None)
+        raise NotFound("day.not_found", N_("{day} is not a business day"), day=day.isoformat())
+
+
+def _totals(s: Session, days: list[date]) -> dict[date, DayTotals]:
+    if not days:
+        return {}
+    r = Settlement
+
+    def payouts(status: SettlementStatus) -> ColumnElement[int]:
+        return func.sum(case((r.status == status, r.payout_minor), else_=0))
+
+    rows = s.execute(
+        select(r.business_date, func.count(), func.sum(r.transactions), func.sum(r.gross_minor),
+               func.sum(r.refunds_minor), func.sum(r.fees_minor), func.sum(r.data_fees_minor),
+               func.sum(r.net_minor), payouts(SettlementStatus.PAID),
+               payouts(SettlementStatus.HELD))
+        .where(r.business_date.in_(days))
+        .group_by(r.business_date)
+    ).all()  # fmt: skip
+    out = {}
+    for day, *values in rows:
+        n = [int(v or 0) for v in values]
+        out[day] = DayTotals(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8])
+    return out
+
+
+def _summary(d: BusinessDay, run: ReconciliationRun | None, totals: DayTotals | None) -> DaySummary:
+    state = (
+        DayState.SETTLED
+        if d.settled_at is not None
+        else DayState.RECONCILED
+        if run is not None
+        else DayState.CLOSED
+    )
+    return DaySummary(
+        d.business_date, state, d.closed_at, d.closed_by, run.at if run else None,
+        run.matched if run else None, run.problems if run else None, d.settled_at, totals,
+    )  # fmt: skip

@@ -41,7 +41,9 @@ from tillpoint.clearing.models import (
     ReconciliationRun,
 )
 from tillpoint.context import Context
+from tillpoint.core.paging import check_limit
 from tillpoint.ledger.models import EntryKind
+from tillpoint.merchants.models import Merchant
 from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.payments.models import Payment
 
@@ -119,6 +121,15 @@ class Item:
 
 
 @dataclass(frozen=True)
+class ItemRecord(Item):
+    """A difference kept by a day's reconciliation, with its id (for lists that page)
+    and the MID of the merchant concerned, when known."""
+
+    id: int
+    mid: str | None
+
+
+@dataclass(frozen=True)
 class Reconciliation:
     business_date: date
     matched: int
@@ -158,6 +169,23 @@ class ReconciliationService:
                 )  # fmt: skip
             held = self._hold(s, day, {i.merchant_id for i in problems} - {None})
             return Reconciliation(day, matched, problems, held)
+
+    def items(self, day: date, *, after_id: int = 0, limit: int = 100) -> list[ItemRecord]:
+        """The differences a day's reconciliation kept, in id order, after ``after_id``."""
+        check_limit(limit)
+        with self.ctx.db.read() as s:
+            return [
+                ItemRecord(i.network_ref, i.org, i.merchant_id, i.host_minor, i.network_minor,
+                           i.status, i.id, mid)
+                for i, mid in s.execute(
+                    select(ReconciliationItem, Merchant.mid)
+                    .outerjoin(Merchant, Merchant.id == ReconciliationItem.merchant_id)
+                    .where(ReconciliationItem.business_date == day,
+                           ReconciliationItem.id > after_id)
+                    .order_by(ReconciliationItem.id)
+                    .limit(limit)
+                )
+            ]  # fmt: skip
 
     def _compare(self, s: Session, day: date) -> tuple[int, list[Item]]:
         """The day's references on both sides, compared in the database: how many match,

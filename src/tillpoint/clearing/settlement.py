@@ -20,7 +20,7 @@ import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -91,6 +91,22 @@ class PayoutView:
     bank_account_name: str
     bank_account_masked: str
     status: SettlementStatus  # paid or held
+
+
+@dataclass(frozen=True)
+class HoldView:
+    """A merchant whose payouts are held: why, since when, by whom, and what the hold
+    keeps back (the payouts of its settlements recorded as held)."""
+
+    id: int
+    mid: str
+    merchant: str
+    reason: str
+    held_by: str
+    held_at: datetime
+    held_minor: int
+    settlements_held: int
+    currency: str = DEFAULT_CURRENCY
 
 
 @dataclass(frozen=True)
@@ -347,6 +363,51 @@ class SettlementService:
                             memo=f"released settlement {row.business_date}")  # fmt: skip
                 row.status, row.payout_date = SettlementStatus.PAID, due
             return [_view(row, mid) for row in kept]
+
+    def holds(
+        self, *, mid: str | None = None, after_id: int = 0, limit: int = 100
+    ) -> list[HoldView]:
+        """The holds in force, in the order they were put on, after ``after_id``."""
+        check_limit(limit)
+        query = (
+            select(PayoutHold, Merchant)
+            .join(Merchant, Merchant.id == PayoutHold.merchant_id)
+            .where(PayoutHold.released_at.is_(None), PayoutHold.id > after_id)
+            .order_by(PayoutHold.id)
+            .limit(limit)
+        )
+        if mid is not None:
+            query = query.where(Merchant.mid == mid)
+        with self.ctx.db.read() as s:
+            rows = s.execute(query).all()
+            kept = {
+                merchant_id: (int(total or 0), int(n))
+                for merchant_id, total, n in s.execute(
+                    select(Settlement.merchant_id, func.sum(Settlement.payout_minor), func.count())
+                    .where(
+                        Settlement.merchant_id.in_([h.merchant_id for h, _m in rows]),
+                        Settlement.status == SettlementStatus.HELD,
+                    )
+                    .group_by(Settlement.merchant_id)
+                )
+            }
+            return [
+                HoldView(h.id, m.mid or "", m.display_name or m.legal_name, h.reason, h.held_by,
+                         h.held_at, *kept.get(h.merchant_id, (0, 0)))
+                for h, m in rows
+            ]  # fmt: skip
+
+    def held_mids(self, mids: list[str]) -> set[str]:
+        """Which of ``mids`` are held now."""
+        with self.ctx.db.read() as s:
+            return {
+                str(mid)
+                for mid in s.scalars(
+                    select(Merchant.mid)
+                    .join(PayoutHold, PayoutHold.merchant_id == Merchant.id)
+                    .where(Merchant.mid.in_(mids), PayoutHold.released_at.is_(None))
+                )
+            }
 
     @staticmethod
     def _held(s: Session, merchant_id: int) -> PayoutHold | None:
