@@ -5,4 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from tillpoint.web.console import audit, fees, keys, security, users
+
+ROUTERS: list[APIRouter] = [users.router, keys.router, audit.router, fees.router, security.router]
