@@ -232,3 +232,7 @@ def test_users_are_made_listed_and_reset(run: Run, monkeypatch: pytest.MonkeyPat
     assert out.startswith("amy@example.com 的新密码：")
     code, out, err = run("users", "reset-password", "nobody@example.com")
     assert code == 1 and "nobody@example.com" in err
+    code, out, err = run("users", "reset-totp", "amy@example.com")
+    assert (code, out.strip()) == (0, "amy@example.com 的双重验证已重置。"), err
+    code, out, err = run("users", "reset-totp", "nobody@example.com")
+    assert code == 1 and "nobody@example.com" in err

@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tillpoint.access import totp
 from tillpoint.access.models import (
     MERCHANT_ROLES,
     STAFF_ROLES,
@@ -40,7 +41,7 @@ from tillpoint.access.models import (
 )
 from tillpoint.context import Context, check_actor
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
-from tillpoint.core.i18n import LOCALES, N_, normalise_locale
+from tillpoint.core.i18n import N_, normalise_locale
 from tillpoint.core.paging import check_limit
 from tillpoint.merchants.models import Merchant, Shop
 from tillpoint.merchants.services import find_merchant
@@ -57,6 +58,7 @@ SESSION_IDLE = timedelta(minutes=30)
 SESSION_MAX = timedelta(hours=12)
 SEEN_EVERY = timedelta(minutes=1)  # how stale a session's last_seen_at may get
 SIGN_IN = "console sign_in"
+HALF_SESSION = timedelta(minutes=5)  # from a right password to the code
 
 
 @cache
@@ -77,12 +79,13 @@ class AccountView(BaseModel):
     merchant_id: int | None
     mid: str | None
     shop_id: int | None
-    locale: str
+    locale: str | None  # None: the browser's language
     status: AccountStatus
     must_change_password: bool
     created_by: str
     created_at: datetime
     last_sign_in_at: datetime | None
+    totp: bool = False  # a second factor is on
 
     @property
     def login(self) -> str:
@@ -120,6 +123,25 @@ class SignedIn:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class NeedsCode:
+    """A right password for an account with a second factor: not a session yet. The
+    token (signed, short-lived, void once the password changes) goes back with the
+    code."""
+
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TotpSetup:
+    """A second factor being set up: its secret (shown as text beside the QR code) and
+    the ``otpauth://`` address the QR code carries."""
+
+    secret: str
+    uri: str
+
+
 def new_password() -> str:
     """A password made for a person: 16 characters, about 95 bits."""
     return secrets.token_urlsafe(12)
@@ -147,7 +169,7 @@ class AccountService:
         shop_number: int | None = None,
         password: str | None = None,
         password_hash: str | None = None,
-        locale: str = "zh_CN",
+        locale: str | None = None,
     ) -> NewAccount:
         """A new account. Staff roles and merchant roles do not mix; merchant roles need
         the merchant, a cashier its shop. Without ``password`` one is made, shown once
@@ -178,8 +200,7 @@ class AccountService:
         if password is not None:
             _check_password(password)
             password_hash = hash_password(password)
-        if normalise_locale(locale) not in LOCALES:
-            raise InvalidInput("account.locale", N_("Language: en or zh_CN"))
+        locale = check_locale(locale)
         now = self.ctx.now()
         try:
             with self.ctx.db.transaction() as s:
@@ -187,7 +208,7 @@ class AccountService:
                 account = Account(
                     email=email_, mobile=mobile_, name=name, password_hash=password_hash,
                     merchant_id=merchant.id if merchant else None,
-                    shop_id=shop.id if shop else None, locale=normalise_locale(locale),
+                    shop_id=shop.id if shop else None, locale=locale,
                     status=AccountStatus.ACTIVE, failed_sign_ins=0,
                     must_change_password=made is not None, created_by=actor, created_at=now,
                 )  # fmt: skip
@@ -207,13 +228,104 @@ class AccountService:
         with self.ctx.db.read() as s:
             return _view(s, _find(s, ref))
 
-    def list(self, *, after_id: int = 0, limit: int = 50) -> list[AccountView]:
+    def list(
+        self,
+        *,
+        after_id: int = 0,
+        limit: int = 50,
+        role: AccountRole | None = None,
+        status: AccountStatus | None = None,
+        search: str | None = None,
+    ) -> list[AccountView]:
+        """Accounts, oldest first; ``role``, ``status`` and ``search`` (a part of the
+        email or mobile number) narrow them."""
         check_limit(limit)
-        with self.ctx.db.read() as s:
-            rows = s.scalars(
-                select(Account).where(Account.id > after_id).order_by(Account.id).limit(limit)
+        query = select(Account).where(Account.id > after_id)
+        if role is not None:
+            held = select(AccountRoleGrant.account_id).where(AccountRoleGrant.role == role)
+            query = query.where(Account.id.in_(held))
+        if status is not None:
+            query = query.where(Account.status == status)
+        if search:
+            pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace(
+                "%", "\\%").replace("_", "\\_") + "%"  # fmt: skip
+            query = query.where(
+                or_(
+                    Account.email.like(pattern, escape="\\"),
+                    Account.mobile.like(pattern, escape="\\"),
+                )
             )
+        with self.ctx.db.read() as s:
+            rows = s.scalars(query.order_by(Account.id).limit(limit))
             return [_view(s, a) for a in rows]
+
+    def lock(self, ref: str, actor: str, *, by: int | None = None) -> AccountView:
+        """An admin locks an account: it signs in no more (every session of it ends)
+        until unlocked. ``by`` is the admin's own account: nobody locks themselves."""
+        actor = check_actor(actor)
+        now = self.ctx.now()
+        with self.ctx.db.transaction() as s:
+            account = _find(s, ref, lock=True)
+            if account.id == by:
+                raise Refused("account.lock_self", N_("You cannot lock your own account"))
+            if account.status is not AccountStatus.LOCKED:
+                account.status, account.locked_at = AccountStatus.LOCKED, now
+                s.execute(delete(WebSession).where(WebSession.account_id == account.id))
+                _audit(s, now, actor, "console account locked", account, 200)
+            return _view(s, account)
+
+    def unlock(self, ref: str, actor: str) -> AccountView:
+        """An admin unlocks an account; its count of wrong passwords starts again."""
+        actor = check_actor(actor)
+        now = self.ctx.now()
+        with self.ctx.db.transaction() as s:
+            account = _find(s, ref, lock=True)
+            if account.status is AccountStatus.LOCKED:
+                account.status, account.locked_at = AccountStatus.ACTIVE, None
+                account.failed_sign_ins = 0
+                _audit(s, now, actor, "console account unlocked", account, 200)
+            return _view(s, account)
+
+    def set_roles(
+        self, ref: str, roles: set[AccountRole], actor: str, *, by: int | None = None
+    ) -> AccountView:
+        """An admin changes an account's roles, within its side: staff roles for staff,
+        a merchant's for a merchant's (a cashier's need its shop). ``by`` is the admin's
+        own account: nobody takes their own admin role away."""
+        actor = check_actor(actor)
+        if not roles:
+            raise InvalidInput("account.no_role", N_("Give the account at least one role"))
+        now = self.ctx.now()
+        with self.ctx.db.transaction() as s:
+            account = _find(s, ref, lock=True)
+            side = MERCHANT_ROLES if account.merchant_id is not None else STAFF_ROLES
+            if not roles <= side:
+                raise InvalidInput(
+                    "account.side",
+                    N_("A staff account takes staff roles only; a merchant's, merchant roles"),
+                )
+            if (AccountRole.CASHIER in roles) != (account.shop_id is not None):
+                raise InvalidInput(
+                    "account.shop", N_("A cashier belongs to one shop (--shop); only a cashier")
+                )
+            before = set(_roles(s, account.id))
+            if account.id == by and AccountRole.ADMIN in before - roles:
+                raise Refused("account.own_admin", N_("You cannot take away your own admin role"))
+            if before != roles:
+                s.execute(delete(AccountRoleGrant).where(AccountRoleGrant.account_id == account.id))
+                s.add_all(AccountRoleGrant(account_id=account.id, role=r) for r in sorted(roles))
+                _audit(s, now, actor, "console roles changed", account, 200, None,
+                       {"from": sorted(before), "to": sorted(roles)})  # fmt: skip
+            s.flush()
+            return _view(s, account)
+
+    def set_locale(self, account_id: int, locale: str | None) -> AccountView:
+        """A person's own language (``en``, ``zh_CN``), or None: their browser's."""
+        locale = check_locale(locale)
+        with self.ctx.db.transaction(invalidate=False) as s:
+            account = s.get_one(Account, account_id)
+            account.locale = locale
+            return _view(s, account)
 
     def reset_password(self, ref: str, actor: str) -> NewAccount:
         """An admin's reset: a new password, shown once and to be changed at the next
@@ -262,10 +374,13 @@ class AccountService:
 
     # --- signing in -------------------------------------------------------------------
 
-    def sign_in(self, login: str, password: str, address: str | None = None) -> SignedIn:
-        """Check a login and password; a session when they match. Every attempt is
-        audited (and a refusal's counting and audit are kept: they commit before the
-        refusal is raised); refusals say as little as they can."""
+    def sign_in(
+        self, login: str, password: str, address: str | None = None
+    ) -> SignedIn | NeedsCode:
+        """Check a login and password; a session when they match (or, for an account
+        with a second factor, the half-session that ``sign_in_code`` completes). Every
+        attempt is audited (and a refusal's counting and audit are kept: they commit
+        before the refusal is raised); refusals say as little as they can."""
         now = self.ctx.now()
         with self.ctx.db.transaction() as s:
             result = self._sign_in(s, login, password, address, now)
@@ -275,37 +390,70 @@ class AccountService:
 
     def _sign_in(
         self, s: Session, login: str, password: str, address: str | None, now: datetime
-    ) -> SignedIn | Refused:
-        if address and self._address_failures(s, address, now) >= ADDRESS_FAILURES:
-            _audit(s, now, "console", f"{SIGN_IN} throttled", None, 429, address)
-            return Refused(
-                "account.throttled",
-                N_("Too many failed sign-ins from here: try again in {minutes} minutes"),
-                minutes=int(ADDRESS_WINDOW.total_seconds() // 60),
-            )
+    ) -> SignedIn | NeedsCode | Refused:
+        if (throttled := self._throttled(s, address, now)) is not None:
+            return throttled
         account = _by_login(s, login, lock=True)
         if account is None:
             verify_password(_nobody(), password)  # as long as a wrong password takes
             _audit(s, now, "console", f"{SIGN_IN} failed", None, 401, address,
                    {"login": login[:100]})  # fmt: skip
             return _wrong()
-        if account.status is not AccountStatus.ACTIVE:
-            _audit(s, now, console_actor(account), f"{SIGN_IN} refused", account, 423, address,
-                   {"status": account.status.value})  # fmt: skip
-            return Refused(
-                "account.locked",
-                N_("This account is locked: ask an administrator to reset its password"),
-            )
+        if (locked := _refuse_locked(s, account, address, now)) is not None:
+            return locked
         if not verify_password(account.password_hash, password):
-            account.failed_sign_ins += 1
-            status = 401
-            if account.failed_sign_ins >= LOCK_AFTER:
-                account.status, account.locked_at = AccountStatus.LOCKED, now
-                status = 423
-                _audit(s, now, console_actor(account), "console account locked", account, 423,
-                       address, {"failures": account.failed_sign_ins})  # fmt: skip
-            _audit(s, now, console_actor(account), f"{SIGN_IN} failed", account, status, address)
+            _failed(s, account, address, now)
             return _wrong()
+        if account.totp_confirmed_at is not None:
+            # The count of failures goes on until the code is right too: a password
+            # alone must not wipe the tries at the code.
+            expires = now + HALF_SESSION
+            _audit(s, now, console_actor(account), f"{SIGN_IN} password right", account, 200,
+                   address)  # fmt: skip
+            return NeedsCode(self._half_token(account, expires), expires)
+        return self._start_session(s, account, address, now)
+
+    def sign_in_code(self, half_token: str, code: str, address: str | None = None) -> SignedIn:
+        """The second step of signing in: the half-session's token and a code of the
+        account's second factor. A wrong code (or one used already) counts as a wrong
+        password does, towards the lock."""
+        now = self.ctx.now()
+        with self.ctx.db.transaction() as s:
+            result = self._sign_in_code(s, half_token, code, address, now)
+        if isinstance(result, Refused):
+            raise result
+        return result
+
+    def _sign_in_code(
+        self, s: Session, half_token: str, code: str, address: str | None, now: datetime
+    ) -> SignedIn | Refused:
+        if (throttled := self._throttled(s, address, now)) is not None:
+            return throttled
+        again = Refused("account.half_expired", N_("Sign in again: that took too long"))
+        account_id = _half_account(half_token)
+        account = s.get(Account, account_id, with_for_update=True) if account_id else None
+        if account is None or not self._half_ok(half_token, account, now):
+            return again
+        if (locked := _refuse_locked(s, account, address, now)) is not None:
+            return locked
+        if account.totp_secret is None or account.totp_confirmed_at is None:
+            return again
+        secret = self.ctx.keystore.open_text(account.totp_secret, _totp_context(account.id))
+        step = totp.matching_step(secret, code[:20], now, account.totp_last_step)
+        if step is None:
+            _failed(s, account, address, now, {"factor": "totp"})
+            return Refused("account.wrong_code", N_("Wrong code, or a code used already"))
+        account.totp_last_step = step
+        return self._start_session(s, account, address, now, {"factor": "totp"})
+
+    def _start_session(
+        self,
+        s: Session,
+        account: Account,
+        address: str | None,
+        now: datetime,
+        detail: dict[str, Any] | None = None,
+    ) -> SignedIn:
         account.failed_sign_ins = 0
         account.last_sign_in_at = now
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -314,8 +462,95 @@ class AccountService:
             address=address, created_at=now, last_seen_at=now, expires_at=now + SESSION_MAX,
         )  # fmt: skip
         s.add(session)
-        _audit(s, now, console_actor(account), SIGN_IN, account, 200, address)
+        _audit(s, now, console_actor(account), SIGN_IN, account, 200, address, detail)
         return SignedIn(token, csrf, _view(s, account), session.expires_at)
+
+    def _throttled(self, s: Session, address: str | None, now: datetime) -> Refused | None:
+        if address and self._address_failures(s, address, now) >= ADDRESS_FAILURES:
+            _audit(s, now, "console", f"{SIGN_IN} throttled", None, 429, address)
+            return Refused(
+                "account.throttled",
+                N_("Too many failed sign-ins from here: try again in {minutes} minutes"),
+                minutes=int(ADDRESS_WINDOW.total_seconds() // 60),
+            )
+        return None
+
+    # The half-session: "<account id>.<expiry, unix seconds>.<nonce>.<mac>", the MAC
+    # keyed by the keystore over those and the password's hash (a new password voids it).
+
+    def _half_mac(self, account: Account, expires: int, nonce: str) -> str:
+        body = f"{account.id}.{expires}.{nonce}.{account.password_hash}"
+        return self.ctx.keystore.token(body, kind="console-half-session")
+
+    def _half_token(self, account: Account, expires_at: datetime) -> str:
+        expires, nonce = int(expires_at.timestamp()), secrets.token_urlsafe(12)
+        return f"{account.id}.{expires}.{nonce}.{self._half_mac(account, expires, nonce)}"
+
+    def _half_ok(self, token: str, account: Account, now: datetime) -> bool:
+        parts = token.split(".")
+        if len(parts) != 4 or not parts[1].isdigit():
+            return False
+        expires, nonce, mac = int(parts[1]), parts[2], parts[3]
+        right = self._half_mac(account, expires, nonce)
+        return hmac.compare_digest(right.encode(), mac.encode()) and now.timestamp() < expires
+
+    # --- the second factor --------------------------------------------------------------
+
+    def totp_begin(self, account_id: int) -> TotpSetup:
+        """Start setting up a second factor: a new secret, not in force until a code
+        from it is confirmed (``totp_confirm``). One in force is changed only after an
+        admin's reset."""
+        secret = totp.new_secret()
+        with self.ctx.db.transaction() as s:
+            account = s.get_one(Account, account_id, with_for_update=True)
+            if account.totp_confirmed_at is not None:
+                raise Refused(
+                    "account.totp_on",
+                    N_("Your second factor is on already: an administrator can reset it"),
+                )
+            account.totp_secret = self.ctx.keystore.seal_text(secret, _totp_context(account.id))
+            account.totp_last_step = None
+            return TotpSetup(secret, totp.provisioning_uri(secret, _login_of(account)))
+
+    def totp_pending(self, account_id: int) -> TotpSetup | None:
+        """The second factor being set up, not confirmed yet (None: none is)."""
+        with self.ctx.db.read() as s:
+            account = s.get_one(Account, account_id)
+            if account.totp_secret is None or account.totp_confirmed_at is not None:
+                return None
+            secret = self.ctx.keystore.open_text(account.totp_secret, _totp_context(account.id))
+            return TotpSetup(secret, totp.provisioning_uri(secret, _login_of(account)))
+
+    def totp_confirm(self, account_id: int, code: str) -> AccountView:
+        """Put the second factor being set up in force, with a code from it."""
+        now = self.ctx.now()
+        with self.ctx.db.transaction() as s:
+            account = s.get_one(Account, account_id, with_for_update=True)
+            if account.totp_secret is None or account.totp_confirmed_at is not None:
+                raise Refused("account.totp_not_started", N_("Start setting up the code first"))
+            secret = self.ctx.keystore.open_text(account.totp_secret, _totp_context(account.id))
+            step = totp.matching_step(secret, code[:20], now, account.totp_last_step)
+            if step is None:
+                raise InvalidInput(
+                    "account.totp_code",
+                    N_("That code is not right: check the time on your phone and try again"),
+                )
+            account.totp_confirmed_at, account.totp_last_step = now, step
+            _audit(s, now, console_actor(account), "console totp enrolled", account, 200)
+            return _view(s, account)
+
+    def totp_reset(self, ref: str, actor: str) -> AccountView:
+        """An admin's reset of a person's second factor (a lost phone): signing in
+        takes the password alone until they set up a new one."""
+        actor = check_actor(actor)
+        now = self.ctx.now()
+        with self.ctx.db.transaction() as s:
+            account = _find(s, ref, lock=True)
+            had = account.totp_secret is not None
+            account.totp_secret = account.totp_confirmed_at = account.totp_last_step = None
+            if had:
+                _audit(s, now, actor, "console totp reset", account, 200)
+            return _view(s, account)
 
     def session(self, token: str) -> SignedIn | None:
         """The session a cookie's token names, if it is still good (its account active,
@@ -407,6 +642,16 @@ def _login_fields(email: str | None, mobile: str | None) -> tuple[str | None, st
     return email_, mobile_
 
 
+def check_locale(value: str | None) -> str | None:
+    """``en`` or ``zh_CN`` (``zh``, ``zh-CN`` ... too), or None/empty: the browser's."""
+    if value is None or not value.strip():
+        return None
+    cleaned = value.strip().replace("-", "_")
+    if cleaned.lower() in ("en", "zh", "zh_cn"):
+        return normalise_locale(cleaned)
+    raise InvalidInput("account.locale", N_("Language: en or zh_CN"))
+
+
 def _check_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD or not password.isprintable():
         raise InvalidInput(
@@ -415,6 +660,51 @@ def _check_password(password: str) -> None:
             min=MIN_PASSWORD,
             max=MAX_PASSWORD,
         )
+
+
+def _login_of(account: Account) -> str:
+    return account.email or account.mobile or str(account.id)
+
+
+def _totp_context(account_id: int) -> str:
+    return f"account {account_id} totp"
+
+
+def _half_account(token: str) -> int | None:
+    head = token.split(".", 1)[0]
+    return int(head) if head.isascii() and head.isdigit() and len(head) <= 12 else None
+
+
+def _refuse_locked(
+    s: Session, account: Account, address: str | None, now: datetime
+) -> Refused | None:
+    if account.status is AccountStatus.ACTIVE:
+        return None
+    _audit(s, now, console_actor(account), f"{SIGN_IN} refused", account, 423, address,
+           {"status": account.status.value})  # fmt: skip
+    return Refused(
+        "account.locked",
+        N_("This account is locked: ask an administrator to reset its password"),
+    )
+
+
+def _failed(
+    s: Session,
+    account: Account,
+    address: str | None,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A wrong password or code: counted, audited, and the account locked at the
+    ``LOCK_AFTER``-th in a row."""
+    account.failed_sign_ins += 1
+    status = 401
+    if account.failed_sign_ins >= LOCK_AFTER:
+        account.status, account.locked_at = AccountStatus.LOCKED, now
+        status = 423
+        _audit(s, now, console_actor(account), "console account locked", account, 423,
+               address, {"failures": account.failed_sign_ins})  # fmt: skip
+    _audit(s, now, console_actor(account), f"{SIGN_IN} failed", account, status, address, detail)
 
 
 def _wrong() -> Refused:
@@ -467,10 +757,13 @@ def _audit(
     )  # fmt: skip
 
 
+def _roles(s: Session, account_id: int) -> tuple[AccountRole, ...]:
+    held = select(AccountRoleGrant.role).where(AccountRoleGrant.account_id == account_id)
+    return tuple(sorted(s.scalars(held)))
+
+
 def _view(s: Session, a: Account) -> AccountView:
-    roles = tuple(
-        sorted(s.scalars(select(AccountRoleGrant.role).where(AccountRoleGrant.account_id == a.id)))
-    )
+    roles = _roles(s, a.id)
     mid = (
         s.scalar(select(Merchant.mid).where(Merchant.id == a.merchant_id))
         if a.merchant_id
@@ -481,4 +774,5 @@ def _view(s: Session, a: Account) -> AccountView:
         merchant_id=a.merchant_id, mid=mid, shop_id=a.shop_id, locale=a.locale,
         status=a.status, must_change_password=a.must_change_password,
         created_by=a.created_by, created_at=a.created_at, last_sign_in_at=a.last_sign_in_at,
+        totp=a.totp_confirmed_at is not None,
     )  # fmt: skip

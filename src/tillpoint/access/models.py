@@ -9,9 +9,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -55,6 +57,11 @@ class AuditRecord(Base):
     """One change asked for over the API: who, what, when, from where, and the result."""
 
     __tablename__ = "audit_log"
+    # The console's audit page filters by who and by what, newest first (keyset on id).
+    __table_args__ = (
+        Index("ix_audit_log_actor_id", "actor", "id"),
+        Index("ix_audit_log_action_id", "action", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -129,7 +136,7 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))
-    locale: Mapped[str] = mapped_column(String(5))
+    locale: Mapped[str | None] = mapped_column(String(5))  # None: the browser's language
     status: Mapped[AccountStatus] = mapped_column(str_enum(AccountStatus, length=10))
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)  # since the last success
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -137,6 +144,11 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The second factor (TOTP, RFC 6238): its secret sealed by the keystore, on once
+    # confirmed with a code, and the last time step used (a code is never taken twice).
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AccountRoleGrant(Base):

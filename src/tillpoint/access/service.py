@@ -92,9 +92,12 @@ class AccessService:
         *,
         merchant_ref: str | None = None,
         by: Principal | None = None,
+        audit: bool = False,
     ) -> CreatedKey:
-        """A new key. ``by`` is the API caller asking (None: an operator at the CLI);
-        a merchant owner makes keys for its own merchant only, never operations keys."""
+        """A new key. ``by`` is the API caller asking (None: an operator at the CLI or
+        the console); a merchant owner makes keys for its own merchant only, never
+        operations keys. ``audit``: written in the audit log as ``actor``'s (the API
+        audits its own requests)."""
         actor = check_actor(actor)
         role = Role(role)
         name = " ".join(name.split())
@@ -133,17 +136,32 @@ class AccessService:
             )
             s.add(key)
             s.flush()
+            if audit:
+                s.add(_record(now, actor, "api key created", key, 201))
             return CreatedKey(key=_view(key, merchant), secret=secret)
 
     def list_keys(
-        self, *, merchant_id: int | None = None, after_id: int = 0, limit: int = 100
+        self,
+        *,
+        merchant_id: int | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+        role: Role | None = None,
+        revoked: bool | None = None,
     ) -> list[ApiKeyView]:
-        """Keys, oldest first; ``merchant_id`` keeps one merchant's."""
+        """Keys, oldest first; ``merchant_id`` keeps one merchant's, ``role`` one role's,
+        ``revoked`` the revoked ones (True) or the working ones (False)."""
         _check_limit(limit)
         query = select(ApiKey, Merchant).outerjoin(Merchant, Merchant.id == ApiKey.merchant_id)
         query = query.where(ApiKey.id > after_id).order_by(ApiKey.id).limit(limit)
         if merchant_id is not None:
             query = query.where(ApiKey.merchant_id == merchant_id)
+        if role is not None:
+            query = query.where(ApiKey.role == role)
+        if revoked is not None:
+            query = query.where(
+                ApiKey.revoked_at.is_not(None) if revoked else ApiKey.revoked_at.is_(None)
+            )
         with self.ctx.db.read() as s:
             return [_view(k, m) for k, m in s.execute(query).all()]
 
@@ -152,13 +170,17 @@ class AccessService:
             key = _key(s, key_id, merchant_id)
             return _view(key, s.get(Merchant, key.merchant_id) if key.merchant_id else None)
 
-    def revoke(self, key_id: int, actor: str, *, merchant_id: int | None = None) -> ApiKeyView:
-        """Stop a key working, at once and for good."""
+    def revoke(
+        self, key_id: int, actor: str, *, merchant_id: int | None = None, audit: bool = False
+    ) -> ApiKeyView:
+        """Stop a key working, at once and for good (``audit``: as ``create_key``)."""
         actor = check_actor(actor)
         with self.ctx.db.transaction() as s:
             key = _key(s, key_id, merchant_id)
             if key.revoked_at is None:
                 key.revoked_at = self.ctx.now()
+                if audit:
+                    s.add(_record(key.revoked_at, actor, "api key revoked", key, 200))
             return _view(key, s.get(Merchant, key.merchant_id) if key.merchant_id else None)
 
     def authenticate(self, secret: str) -> Principal | None:
@@ -214,15 +236,37 @@ class AccessService:
             )
 
     def audit_log(
-        self, *, merchant_id: int | None = None, before_id: int | None = None, limit: int = 100
+        self,
+        *,
+        merchant_id: int | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status_class: int | None = None,
     ) -> list[AuditRecord]:
-        """Newest first."""
+        """Newest first. ``actor`` and ``action`` are exact (each has an index with the
+        id); ``since`` <= at < ``until``; ``status_class`` 2, 3, 4 or 5 keeps the 2xx
+        (3xx, 4xx, 5xx) answers."""
         _check_limit(limit)
         query = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)
         if merchant_id is not None:
             query = query.where(AuditRecord.merchant_id == merchant_id)
         if before_id is not None:
             query = query.where(AuditRecord.id < before_id)
+        if actor:
+            query = query.where(AuditRecord.actor == actor)
+        if action:
+            query = query.where(AuditRecord.action == action)
+        if since is not None:
+            query = query.where(AuditRecord.at >= since)
+        if until is not None:
+            query = query.where(AuditRecord.at < until)
+        if status_class is not None:
+            low = status_class * 100
+            query = query.where(AuditRecord.status_code >= low, AuditRecord.status_code < low + 100)
         with self.ctx.db.read() as s:
             records = list(s.scalars(query))
             s.expunge_all()
@@ -237,6 +281,14 @@ class AccessService:
                 )
             )
             return int(done.rowcount)
+
+
+def _record(at: datetime, actor: str, action: str, key: ApiKey, status_code: int) -> AuditRecord:
+    return AuditRecord(
+        at=at, api_key_id=None, actor=actor[:100], action=action,
+        merchant_id=key.merchant_id, target=f"api key {key.id} {key.prefix}",
+        status_code=status_code, client_ip=None, detail={"role": key.role.value},
+    )  # fmt: skip
 
 
 def _check_limit(limit: int) -> None:

@@ -54,7 +54,7 @@ def create(
         str | None, typer.Option(help=_("MID of the merchant (merchant roles only)."))
     ] = None,
     shop: Annotated[int | None, typer.Option(help=_("The cashier's shop number."))] = None,
-    locale: Annotated[str, typer.Option(help=_("en or zh_CN."))] = "zh_CN",
+    locale: Annotated[str | None, typer.Option(help=_("en or zh_CN."))] = None,
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -101,6 +101,26 @@ def reset_password(
 ) -> None:
     made = app().accounts.reset_password(login, actor(by))
     _show_new(made, as_json, _("New password of {login}:").format(login=made.account.login))
+
+
+@users.command(
+    "reset-totp",
+    help=_(
+        "Turn off an account's second factor (a lost phone): it signs in with its "
+        "password alone until the person sets up a new one."
+    ),
+)
+@handles_errors
+def reset_totp(
+    login: Annotated[str, typer.Argument(help=_("Email, mobile number or account id."))],
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    account = app().accounts.totp_reset(login, actor(by))
+    if as_json:
+        emit_json(account)
+        return
+    say(_("Second factor of {login} reset.").format(login=account.login))
 
 
 def _row(a: AccountView) -> tuple[object, ...]:

@@ -19,6 +19,7 @@ from tillpoint.context import Context, check_actor, check_reason
 from tillpoint.core.errors import InvalidInput, InvariantViolation, NotFound, Refused, invariant
 from tillpoint.core.i18n import N_
 from tillpoint.core.money import Money, check_currency
+from tillpoint.core.paging import check_limit
 from tillpoint.merchants.models import (
     FeePlan,
     FeePlanAssignment,
@@ -206,12 +207,14 @@ class FeeService:
             s.flush()
             return FeePlanView.model_validate(plan)
 
-    def list_plans(self) -> list[FeePlanView]:
+    def list_plans(self, *, after_id: int = 0, limit: int | None = None) -> list[FeePlanView]:
+        """Plans, oldest first; a page of ``limit`` after the plan ``after_id``."""
+        query = select(FeePlan).options(selectinload(FeePlan.rates)).where(FeePlan.id > after_id)
+        if limit is not None:
+            check_limit(limit)
+            query = query.limit(limit)
         with self.ctx.db.transaction() as s:
-            plans = s.scalars(
-                select(FeePlan).options(selectinload(FeePlan.rates)).order_by(FeePlan.id)
-            )
-            return [FeePlanView.model_validate(p) for p in plans]
+            return [FeePlanView.model_validate(p) for p in s.scalars(query.order_by(FeePlan.id))]
 
     def get_plan(self, code: str) -> FeePlanView:
         with self.ctx.db.transaction() as s:

@@ -21,7 +21,13 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
 
-from tillpoint.access.accounts import SESSION_MAX, AccountService, SignedIn
+from tillpoint.access.accounts import (
+    HALF_SESSION,
+    SESSION_MAX,
+    AccountService,
+    NeedsCode,
+    SignedIn,
+)
 from tillpoint.access.models import AccountRole
 from tillpoint.api.deps import Services, client_ip
 
@@ -130,6 +136,23 @@ async def check_pre_session(request: Request) -> None:
     presented = await presented_csrf(request) or ""
     if not expected or not hmac.compare_digest(expected.encode(), presented.encode()):
         raise Forbidden
+
+
+# Between a right password and the code of a second factor, the browser holds a signed
+# half-session (``AccountService.sign_in``'s NeedsCode): not a session, only the right to
+# give the code, for a few minutes, on the sign-in pages.
+HALF_COOKIE = "tp_half"
+
+
+def set_half_session_cookie(request: Request, response: Response, half: NeedsCode) -> None:
+    response.set_cookie(HALF_COOKIE, half.token, max_age=int(HALF_SESSION.total_seconds()),
+                        path=SIGN_IN_PATH, httponly=True, samesite="lax",
+                        secure=_https(request))  # fmt: skip
+
+
+def clear_half_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(HALF_COOKIE, path=SIGN_IN_PATH, httponly=True, samesite="lax",
+                           secure=_https(request))  # fmt: skip
 
 
 def staff(*roles: AccountRole) -> Callable[[Request], SignedIn]:

@@ -28,9 +28,9 @@ from tillpoint.access.accounts import SignedIn, console_actor
 from tillpoint.access.models import AccountRole
 from tillpoint.api.deps import Services
 from tillpoint.app import Tillpoint
-from tillpoint.core.i18n import N_
+from tillpoint.core.i18n import N_, set_locale
 from tillpoint.web.auth import check_csrf, staff
-from tillpoint.web.render import NavItem, render
+from tillpoint.web.render import NavItem, asked_locale, choose_locale, render
 
 R = AccountRole
 
@@ -58,9 +58,11 @@ USERS = Area(N_("Users"), "/console/users", (R.ADMIN,))
 API_KEYS = Area(N_("API keys"), "/console/api-keys", (R.ADMIN,))
 AUDIT = Area(N_("Audit log"), "/console/audit", (R.ADMIN,))
 PASSWORD = Area(N_("Password"), "/console/password")
+SECURITY = Area(N_("Security"), "/console/security")
 
 AREAS: tuple[Area, ...] = (
     HOME, APPLICATIONS, MERCHANTS, FLEET, MONEY, FEE_PLANS, USERS, API_KEYS, AUDIT, PASSWORD,
+    SECURITY,
 )  # fmt: skip
 
 
@@ -105,7 +107,13 @@ def page(
     session's CSRF token, and the message the last action left (shown once)."""
     flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:FLASH_MAX_CHARS]
     kind, _sep, text = flash.partition(":")
+    preferred = session.account.locale
+    asked = asked_locale(request)
+    if preferred is not None and asked is not None and asked != preferred:
+        # The switch link changes the language the person chose for themselves.
+        preferred = tp(request).accounts.set_locale(session.account.id, asked).locale
     response = render(request, template, status_code=status_code, nav=nav(request, session),
+                      preferred_locale=preferred,
                       who=session.account.name, csrf_token=session.csrf_token,
                       flash=text if kind in ("ok", "error") else "",
                       flash_kind=kind, **context)  # fmt: skip
@@ -120,6 +128,7 @@ async def read_form(
     """The named fields of a posted form, stripped and cut at ``max_chars``, after the
     CSRF check (403 without the session's token). A field not sent is ``""``."""
     await check_csrf(request, session)
+    set_locale(choose_locale(request, session.account.locale)[0])  # for after_action's message
     form = await request.form()
     values = {}
     for name in fields:

@@ -6,12 +6,12 @@ The language of a page comes from, in this order:
 
 1. a ``lang`` query parameter (the language switch link on every page sets it); the
    choice is then kept in the ``tp_lang`` cookie for the pages that follow;
-2. the ``tp_lang`` cookie;
-3. the browser's ``Accept-Language`` (the first of Chinese or English it names, by
+2. the signed-in person's own language, when they chose one (``/console/security``;
+   following the switch link changes it too);
+3. the ``tp_lang`` cookie;
+4. the browser's ``Accept-Language`` (the first of Chinese or English it names, by
    weight);
-4. Chinese (``zh_CN``): the people who run an acquirer in China read it first.
-
-A signed-in user's own preference will come before the cookie once accounts exist.
+5. Chinese (``zh_CN``): the people who run an acquirer in China read it first.
 """
 
 from __future__ import annotations
@@ -153,10 +153,18 @@ def from_accept_language(header: str) -> str | None:
     return min(ranked)[2] if ranked else None
 
 
-def choose_locale(request: Request) -> tuple[str, bool]:
-    """The page's locale, and whether it was asked for by ``lang`` (so to be remembered)."""
-    if (asked := _known(request.query_params.get("lang"))) is not None:
+def asked_locale(request: Request) -> str | None:
+    """The language the ``lang`` query parameter asks for, if any."""
+    return _known(request.query_params.get("lang"))
+
+
+def choose_locale(request: Request, preferred: str | None = None) -> tuple[str, bool]:
+    """The page's locale, and whether it was asked for by ``lang`` (so to be remembered).
+    ``preferred``: the signed-in person's own choice (None: they made none)."""
+    if (asked := asked_locale(request)) is not None:
         return asked, True
+    if preferred in LOCALES:
+        return preferred, False
     cookie = request.cookies.get(LOCALE_COOKIE)
     if cookie in LOCALES:
         return cookie, False
@@ -180,12 +188,13 @@ def render(
     *,
     status_code: int = 200,
     nav: Iterable[NavItem] = (),
+    preferred_locale: str | None = None,
     **context: Any,
 ) -> HTMLResponse:
     """A page in the reader's language. ``context`` goes to the template as it is, beside
     what the layout needs (``locale``, ``html_lang``, ``lang_switch``, ``nav``,
-    ``csrf_token``)."""
-    locale, asked = choose_locale(request)
+    ``csrf_token``). ``preferred_locale``: the signed-in person's own language."""
+    locale, asked = choose_locale(request, preferred_locale)
     set_locale(locale)  # so that ``_`` and the filters speak it
     nav_items: Sequence[NavItem] = tuple(nav)
     html = (

@@ -14,9 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from tillpoint.access.accounts import NeedsCode, SignedIn
 from tillpoint.core.errors import InvalidInput, Refused
 from tillpoint.core.i18n import _
 from tillpoint.web.auth import (
+    HALF_COOKIE,
     SIGN_IN_PATH,
     SignInFirst,
     Staff,
@@ -24,9 +26,11 @@ from tillpoint.web.auth import (
     address,
     check_csrf,
     check_pre_session,
+    clear_half_session_cookie,
     clear_session_cookie,
     new_pre_session,
     safe_next,
+    set_half_session_cookie,
     set_session_cookie,
     sign_in_url,
     signed_in,
@@ -95,13 +99,54 @@ async def sign_in(request: Request) -> Response:
     try:
         session = accounts(request).sign_in(login[:254], password[:256], address(request))
     except Refused as refusal:
-        code = {"account.locked": 423, "account.throttled": 429}.get(refusal.code, 401)
-        return _sign_in_form(request, next_, login=login[:254], error=_(refusal.message).format(
-            **refusal.params), status_code=code)  # fmt: skip
+        return _sign_in_refused(request, next_, login[:254], refusal)
+    if isinstance(session, NeedsCode):  # a second factor: the code, on a second page
+        response = _code_form(request, next_, error=None)
+        set_half_session_cookie(request, response, session)
+        return response
+    return _signed_in(request, session, next_)
+
+
+def _sign_in_refused(request: Request, next_: str, login: str, refusal: Refused) -> HTMLResponse:
+    code = {"account.locked": 423, "account.throttled": 429}.get(refusal.code, 401)
+    return _sign_in_form(request, next_, login=login, error=_(refusal.message).format(
+        **refusal.params), status_code=code)  # fmt: skip
+
+
+def _signed_in(request: Request, session: SignedIn, next_: str) -> Response:
     target = "/console/password" if session.account.must_change_password else safe_next(next_)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, session)
+    clear_half_session_cookie(request, response)
     return response
+
+
+def _code_form(
+    request: Request, next_: str | None, *, error: str | None, status_code: int = 200
+) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    response = render(request, "console/sign_in_code.html", status_code=status_code,
+                      error=error, next=safe_next(next_), csrf_token=token)  # fmt: skip
+    new_pre_session(request, response, token)
+    return response
+
+
+@router.post("/console/sign-in/code", response_class=HTMLResponse)
+async def sign_in_code(request: Request) -> Response:
+    """The second step of signing in, for an account with a second factor: the code."""
+    await check_pre_session(request)
+    form = await request.form()
+    code, next_ = (str(form.get(k) or "") for k in ("code", "next"))
+    half = request.cookies.get(HALF_COOKIE) or ""
+    try:
+        session = accounts(request).sign_in_code(half[:200], code[:20], address(request))
+    except Refused as refusal:
+        if refusal.code == "account.wrong_code":
+            return _code_form(request, next_, error=_(refusal.message), status_code=401)
+        response = _sign_in_refused(request, next_, "", refusal)
+        clear_half_session_cookie(request, response)
+        return response
+    return _signed_in(request, session, next_)
 
 
 @router.post("/console/sign-out")

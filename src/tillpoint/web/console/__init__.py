@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.console import money
+from tillpoint.web.console import audit, fees, keys, money, security, users
 
-ROUTERS: list[APIRouter] = [money.router]
+ROUTERS: list[APIRouter] = [
+    money.router,
+    users.router,
+    keys.router,
+    audit.router,
+    fees.router,
+    security.router,
+]
