@@ -24,6 +24,7 @@ from tillpoint.demo import ensure_demo
 from tillpoint.iso8583.host import TerminalHost
 from tillpoint.notify.webhooks import WebhookWorker
 from tillpoint.payments.acquirer import simulated
+from tillpoint.payments.tallies import TallyWorker
 
 
 def _listen(bind: str, port: int) -> socket.socket:
@@ -67,6 +68,8 @@ async def _run(tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.s
         asyncio.create_task(DayWorker(tp).run()),
         asyncio.create_task(housekeeping(api.state.services)),
         asyncio.create_task(WebhookWorker(tp).run()),
+        # The dashboard's figures, folded from the payment events off the payment path.
+        asyncio.create_task(TallyWorker(tp.tallies).run()),
     ]
     try:
         await http.serve(sockets=[http_sock])  # returns on Ctrl-C or SIGTERM

@@ -5,4 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from tillpoint.web.console import home
+
+ROUTERS: list[APIRouter] = [
+    home.router,
+]
