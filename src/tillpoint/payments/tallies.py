@@ -38,7 +38,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tillpoint.context import Context
@@ -107,6 +107,48 @@ def _add_deltas(deltas: dict[Key, list[int]], rows: Iterable[Any]) -> None:
         came = deltas[(*base, r.to_status.value, r.currency)]
         came[0] += 1
         came[1] += r.amount_minor
+
+
+_TALLIES = PaymentTally.__table__
+_KEY_COLUMNS = ("business_date", "hour", "method", "kind", "status", "currency")
+_BUMP = (
+    update(_TALLIES)
+    .where(*(_TALLIES.c[k] == bindparam(f"k_{k}") for k in _KEY_COLUMNS))
+    .values(
+        count=_TALLIES.c.count + bindparam("d_count"),
+        amount_minor=_TALLIES.c.amount_minor + bindparam("d_amount"),
+    )
+)
+
+
+def _fold(s: Session, deltas: dict[Key, list[int]]) -> None:
+    """Add ``deltas`` to the tallies: one statement for the rows there are, one for the
+    new ones (a catch-up folds thousands of keys at once)."""
+    changes = {k: v for k, v in deltas.items() if v != [0, 0]}
+    if not changes:
+        return
+    conn = s.connection()
+    days = {k[0] for k in changes}
+    there = {
+        tuple(row)
+        for row in conn.execute(
+            select(*(_TALLIES.c[k] for k in _KEY_COLUMNS)).where(
+                _TALLIES.c.business_date.in_(days)
+            )
+        )
+    }
+    bumps, news = [], []
+    for key, (count, amount) in changes.items():
+        if key in there:
+            params = {f"k_{k}": v for k, v in zip(_KEY_COLUMNS, key, strict=True)}
+            bumps.append({**params, "d_count": count, "d_amount": amount})
+        else:
+            news.append({**dict(zip(_KEY_COLUMNS, key, strict=True)), "count": count,
+                         "amount_minor": amount})  # fmt: skip
+    if bumps:
+        conn.execute(_BUMP, bumps)
+    if news:
+        conn.execute(insert(_TALLIES), news)
 
 
 def _position(s: Session) -> int | None:
@@ -208,30 +250,7 @@ class PaymentTallies:
                 )
                 if moved.rowcount != 1:  # type: ignore[attr-defined]
                     return 0  # another pass folded these
-            for key, (count, amount) in deltas.items():
-                if count == 0 and amount == 0:
-                    continue
-                day, hour, method, kind, status, currency = key
-                where = (
-                    (PaymentTally.business_date == day) & (PaymentTally.hour == hour)
-                    & (PaymentTally.method == method) & (PaymentTally.kind == kind)
-                    & (PaymentTally.status == status) & (PaymentTally.currency == currency)
-                )  # fmt: skip
-                changed = s.execute(
-                    update(PaymentTally)
-                    .where(where)
-                    .values(
-                        count=PaymentTally.count + count,
-                        amount_minor=PaymentTally.amount_minor + amount,
-                    )
-                )
-                if changed.rowcount == 0:  # type: ignore[attr-defined]
-                    s.execute(
-                        insert(PaymentTally).values(
-                            business_date=day, hour=hour, method=method, kind=kind,
-                            status=status, currency=currency, count=count, amount_minor=amount,
-                        )
-                    )  # fmt: skip
+            _fold(s, deltas)
         return len(folded)
 
     def catch_up(self, limit: int = PASS_BATCH) -> int:
