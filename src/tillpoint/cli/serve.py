@@ -26,6 +26,8 @@ from tillpoint.notify.webhooks import WebhookWorker
 from tillpoint.payments.acquirer import simulated
 from tillpoint.payments.tallies import TallyWorker
 
+GRACEFUL_S = 5
+
 
 def _listen(bind: str, port: int) -> socket.socket:
     """A listening socket on ``bind:port``, or a plain refusal when it cannot be had (the
@@ -54,7 +56,10 @@ async def _run(tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.s
     api = create_api(tp, acquirer)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the API
     # reads it itself, from TILLPOINT_TRUSTED_PROXIES only (api/deps.py).
-    config = uvicorn.Config(api, log_level="warning", proxy_headers=False)
+    # Live streams (the console's feed, /v1/events/stream) stay open as long as their
+    # browsers do: a stop waits for them 5 s at most, then ends them.
+    config = uvicorn.Config(api, log_level="warning", proxy_headers=False,
+                            timeout_graceful_shutdown=GRACEFUL_S)  # fmt: skip
     http = uvicorn.Server(config)
     say(
         _("Terminal host (ISO 8583) on {bind}:{iso}, HTTP on {bind}:{http}. Ctrl-C stops.").format(
