@@ -25,6 +25,7 @@ from tillpoint.ledger.service import LedgerService
 from tillpoint.merchants.fees import FeeService
 from tillpoint.merchants.limits import LimitsService
 from tillpoint.merchants.services import MerchantService
+from tillpoint.payments.tallies import PaymentTallies
 from tillpoint.security.keystore import Keystore
 from tillpoint.terminals.services import TerminalService
 from tillpoint.terminals.signon import SignOnService
@@ -47,6 +48,7 @@ class Tillpoint:
         self.reconciliation = ReconciliationService(ctx, self.days)
         self.access = AccessService(ctx)
         self.accounts = AccountService(ctx)
+        self.tallies = PaymentTallies(ctx)
 
     def close(self) -> None:
         self.ctx.db.dispose()

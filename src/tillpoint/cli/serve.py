@@ -24,6 +24,9 @@ from tillpoint.demo import ensure_demo
 from tillpoint.iso8583.host import TerminalHost
 from tillpoint.notify.webhooks import WebhookWorker
 from tillpoint.payments.acquirer import simulated
+from tillpoint.payments.tallies import TallyWorker
+
+GRACEFUL_S = 5
 
 
 def _listen(bind: str, port: int) -> socket.socket:
@@ -53,7 +56,10 @@ async def _run(tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.s
     api = create_api(tp, acquirer)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the API
     # reads it itself, from TILLPOINT_TRUSTED_PROXIES only (api/deps.py).
-    config = uvicorn.Config(api, log_level="warning", proxy_headers=False)
+    # Live streams (the console's feed, /v1/events/stream) stay open as long as their
+    # browsers do: a stop waits for them 5 s at most, then ends them.
+    config = uvicorn.Config(api, log_level="warning", proxy_headers=False,
+                            timeout_graceful_shutdown=GRACEFUL_S)  # fmt: skip
     http = uvicorn.Server(config)
     say(
         _("Terminal host (ISO 8583) on {bind}:{iso}, HTTP on {bind}:{http}. Ctrl-C stops.").format(
@@ -67,6 +73,8 @@ async def _run(tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.s
         asyncio.create_task(DayWorker(tp).run()),
         asyncio.create_task(housekeeping(api.state.services)),
         asyncio.create_task(WebhookWorker(tp).run()),
+        # The dashboard's figures, folded from the payment events off the payment path.
+        asyncio.create_task(TallyWorker(tp.tallies).run()),
     ]
     try:
         await http.serve(sockets=[http_sock])  # returns on Ctrl-C or SIGTERM

@@ -235,3 +235,23 @@ class NetworkIntent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cause: Mapped[str | None] = mapped_column(String(60))  # why it was reversed
+
+
+class PaymentTally(Base):
+    """How many payments, and how much, there are of one business day, hour (Shanghai),
+    method, kind, current status and currency: the console's dashboard reads these few
+    rows instead of the payments. A background pass keeps them (payments/tallies.py),
+    reading ``payment_events`` after its position: each event moves one payment from
+    the bucket of its old status to that of its new one. Nothing on the payment's own
+    write path touches this table."""
+
+    __tablename__ = "payment_tallies"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-23, Asia/Shanghai
+    method: Mapped[str] = mapped_column(String(20), primary_key=True)  # "" when none
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)

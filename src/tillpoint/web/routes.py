@@ -1,7 +1,8 @@
-"""The browser pages' routes: ``/console``, signing in and out, the password, and the
+"""The browser pages' routes: signing in and out, the password, and the
 static files every page links to (``/console/static/...``, from the package: nothing
 comes from another site). Pages are not part of the REST API: none is in the OpenAPI
-document. Who may see what is ``web/auth.py``'s.
+document. Who may see what is ``web/auth.py``'s; the working pages, the home among
+them, are web/console/'s.
 """
 
 from __future__ import annotations
@@ -63,14 +64,6 @@ router = APIRouter(include_in_schema=False)
 router.mount(STATIC_PATH, CachedStaticFiles(directory=STATIC), name="console-static")
 for area_router in ROUTERS:
     router.include_router(area_router)
-
-
-@router.get("/console", response_class=HTMLResponse)
-def console_home(request: Request, session: Staff) -> Response:
-    """The console's home; a password made for the person is changed first."""
-    if session.account.must_change_password:
-        return RedirectResponse("/console/password", status_code=303)
-    return page(request, session, "console/home.html", account=session.account)
 
 
 @router.get("/console/sign-in", response_class=HTMLResponse)

@@ -5,7 +5,7 @@ keys read every merchant's, or one's with ``?mid=``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -61,15 +61,27 @@ def sse_message(event: EventView) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
 
 
-async def _stream(request: Request, feed: EventFeed, timeout_s: float | None) -> AsyncIterator[str]:
+def sse_messages(events: list[EventView]) -> list[str]:
+    return [sse_message(event) for event in events]
+
+
+async def event_stream(
+    request: Request,
+    feed: EventFeed,
+    timeout_s: float | None,
+    messages: Callable[[list[EventView]], list[str]] = sse_messages,
+) -> AsyncIterator[str]:
+    """A feed's events as server-sent events while the client listens: ``messages``
+    writes them (in a worker thread: it may read the database), a comment keeps a quiet
+    stream open. The console's live feed (web/console/home.py) writes its own."""
     loop = asyncio.get_running_loop()
     end = None if timeout_s is None else loop.time() + timeout_s
     yield f"retry: {RETRY_MS}\n\n"  # also tells the client at once that it is connected
     quiet_since = loop.time()
     while not await request.is_disconnected():
-        events = await asyncio.to_thread(feed.poll, STREAM_BATCH)
+        events = await asyncio.to_thread(lambda: messages(feed.poll(STREAM_BATCH)))
         for event in events:
-            yield sse_message(event)
+            yield event
         now = loop.time()
         if events:
             quiet_since = now
@@ -122,7 +134,7 @@ async def stream_events(
         else await asyncio.to_thread(events.latest_id)
     )
     return StreamingResponse(
-        _stream(request, events.feed(position, merchant_id), timeout_s),
+        event_stream(request, events.feed(position, merchant_id), timeout_s),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

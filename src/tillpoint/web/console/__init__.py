@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.console import audit, fees, keys, money, security, users
+from tillpoint.web.console import audit, fees, home, keys, money, security, users
 
 ROUTERS: list[APIRouter] = [
+    home.router,
     money.router,
     users.router,
     keys.router,

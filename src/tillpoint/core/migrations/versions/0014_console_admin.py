@@ -1,7 +1,7 @@
 """the console's administration: a person's own language (or none: the browser's), the
 TOTP second factor, and indexes for the audit page's filters
 
-Revision ID: 0017
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-04
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 import tillpoint.core.db
 
-revision: str = "0017"
+revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
