@@ -20,7 +20,7 @@ import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -91,6 +91,16 @@ class PayoutView:
     bank_account_name: str
     bank_account_masked: str
     status: SettlementStatus  # paid or held
+
+
+@dataclass(frozen=True)
+class HoldView:
+    """A merchant's payouts held back: why, by whom, since when (until released)."""
+
+    mid: str
+    reason: str
+    held_by: str
+    held_at: datetime
 
 
 @dataclass(frozen=True)
@@ -259,6 +269,23 @@ class SettlementService:
         with self.ctx.db.read() as s:
             return [_record(row, m or "") for row, m in s.execute(query).all()]
 
+    def recent(
+        self, mid: str, *, before_id: int | None = None, limit: int = 20
+    ) -> list[SettlementRecord]:
+        """One merchant's settlements, newest first, before ``before_id``."""
+        check_limit(limit)
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, mid)
+            query = (
+                select(Settlement)
+                .where(Settlement.merchant_id == m.id)
+                .order_by(Settlement.id.desc())
+                .limit(limit)
+            )
+            if before_id is not None:
+                query = query.where(Settlement.id < before_id)
+            return [_record(row, m.mid or "") for row in s.scalars(query)]
+
     def settlement(self, settlement_id: int) -> SettlementRecord:
         with self.ctx.db.read() as s:
             row = s.execute(
@@ -323,6 +350,15 @@ class SettlementService:
             if self._held(s, m.id):
                 raise Refused("settle.already_held", N_("Merchant {mid} is already held"), mid=mid)
             s.add(PayoutHold(merchant_id=m.id, reason=why, held_by=actor, held_at=self.ctx.now()))
+
+    def current_hold(self, mid: str) -> HoldView | None:
+        """The merchant's hold in force, if any."""
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, mid)
+            hold = self._held(s, m.id)
+            if hold is None:
+                return None
+            return HoldView(m.mid or mid, hold.reason, hold.held_by, hold.held_at)
 
     def release(self, mid: str, actor: str) -> list[SettlementView]:
         """End the hold and pay what it kept back, due the next business day."""
