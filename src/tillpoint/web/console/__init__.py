@@ -5,4 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from tillpoint.web.console import fleet, merchants
+
+ROUTERS: list[APIRouter] = [merchants.router, fleet.router]
