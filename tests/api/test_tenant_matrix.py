@@ -85,6 +85,16 @@ PUBLIC = {
     "POST /console/password": "the signed-in person's own password (a session, its CSRF)",
     "GET /console/sign-in": "the console's sign-in form: shows nothing of anyone",
     "* /console/static": "the console pages' styles (files of the package)",
+    "GET /console/merchants": "staff of the merchants area (a session; web/console/merchants.py)",
+    "GET /console/merchants/{ref}": "staff of the merchants area (a session)",
+    "GET /console/merchants/{ref}/statement": "staff of the merchants area (a session)",
+    "POST /console/merchants/{ref}/{move}": "reviewers and risk (a session, its CSRF)",
+    "POST /console/merchants/{ref}/fee-plan/change": "finance and reviewers (a session, CSRF)",
+    "POST /console/merchants/{ref}/shops/add": "reviewers (a session, its CSRF)",
+    "GET /console/terminals": "the fleet team (a session; web/console/fleet.py)",
+    "GET /console/terminals/{tid}": "the fleet team (a session)",
+    "POST /console/terminals/add": "the fleet team (a session, its CSRF)",
+    "POST /console/terminals/{tid}/{action}": "the fleet team (a session, its CSRF)",
 }
 
 # Routes a merchant owner's key may not call at all: 403 before any object is looked up.
