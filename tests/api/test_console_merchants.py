@@ -13,6 +13,7 @@ from tests.api.conftest import ApiEnv
 from tests.api.test_console_auth import csrf_of, sign_in
 from tests.api.test_receipts import DEBIT, card_sale, wallet_sale
 from tests.api.test_resources import settle
+from tests.conftest import personal_application
 from tillpoint.access.models import AccountRole
 from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD, demo_owner
 from tillpoint.merchants.models import MerchantStatus
@@ -258,3 +259,15 @@ def test_held_payouts_show(api: ApiEnv) -> None:
     as_role(api, AccountRole.REVIEWER)
     page = api.client.get(f"/console/merchants/{api.mid_a}?lang=en").text
     assert "documents missing" in page and "Payouts are not held." not in page
+
+
+def test_an_application_has_its_page_before_it_has_a_mid(api: ApiEnv) -> None:
+    applied = api.tp.merchants.apply(personal_application(7), "test")
+    as_role(api, AccountRole.REVIEWER)
+    page = api.client.get(f"/console/merchants/{applied.id}?lang=en")
+    assert page.status_code == 200 and f"application #{applied.id}" in page.text
+    assert "A merchant gets its fee plan when it is approved." in page.text
+    assert "Statement of a day" not in page.text  # no MID: no statements
+    assert applied.id_document_masked and applied.id_document_masked in page.text
+    listed = api.client.get("/console/merchants?state=submitted&lang=en").text
+    assert f'href="/console/merchants/{applied.id}"' in listed
