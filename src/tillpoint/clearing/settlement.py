@@ -275,6 +275,23 @@ class SettlementService:
         with self.ctx.db.read() as s:
             return [_record(row, m or "") for row, m in s.execute(query).all()]
 
+    def recent(
+        self, mid: str, *, before_id: int | None = None, limit: int = 20
+    ) -> list[SettlementRecord]:
+        """One merchant's settlements, newest first, before ``before_id``."""
+        check_limit(limit)
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, mid)
+            query = (
+                select(Settlement)
+                .where(Settlement.merchant_id == m.id)
+                .order_by(Settlement.id.desc())
+                .limit(limit)
+            )
+            if before_id is not None:
+                query = query.where(Settlement.id < before_id)
+            return [_record(row, m.mid or "") for row in s.scalars(query)]
+
     def settlement(self, settlement_id: int) -> SettlementRecord:
         with self.ctx.db.read() as s:
             row = s.execute(
@@ -339,6 +356,13 @@ class SettlementService:
             if self._held(s, m.id):
                 raise Refused("settle.already_held", N_("Merchant {mid} is already held"), mid=mid)
             s.add(PayoutHold(merchant_id=m.id, reason=why, held_by=actor, held_at=self.ctx.now()))
+
+    def current_hold(self, mid: str) -> HoldView | None:
+        """The merchant's hold in force, if any."""
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, mid)
+        held = self.holds(mid=m.mid, limit=1) if m.mid else []
+        return held[0] if held else None
 
     def release(self, mid: str, actor: str) -> list[SettlementView]:
         """End the hold and pay what it kept back, due the next business day."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from tillpoint.context import Context, check_actor, check_reason
@@ -29,6 +29,8 @@ from tillpoint.merchants.models import (
     ShopStatus,
 )
 from tillpoint.merchants.views import MerchantEventView, MerchantView, ShopView
+from tillpoint.payments.models import Payment
+from tillpoint.payments.views import PaymentView, payment_views
 from tillpoint.security.keystore import mask_tail
 from tillpoint.terminals.models import BOUND_STATUSES, Terminal
 
@@ -330,9 +332,13 @@ class MerchantService:
         *,
         status: MerchantStatus | None = None,
         kind: MerchantKind | None = None,
+        text: str | None = None,
         after_id: int = 0,
         limit: int = 100,
     ) -> list[MerchantView]:
+        """Merchants in id order after ``after_id``. ``text`` finds a MID or contact
+        phone by its beginning, an application number, or a word of the legal or shop
+        sign's name (any case)."""
         check_limit(limit)
         query = (
             select(Merchant)
@@ -341,6 +347,23 @@ class MerchantService:
             .order_by(Merchant.id)
             .limit(limit)
         )
+        text = " ".join((text or "").split())[:100]
+        if text:
+            if text.isascii() and text.isdigit():
+                query = query.where(
+                    or_(
+                        Merchant.mid.startswith(text, autoescape=True),
+                        Merchant.contact_phone.startswith(text, autoescape=True),
+                        Merchant.id == int(text[:12]),
+                    )
+                )
+            else:
+                query = query.where(
+                    or_(
+                        Merchant.legal_name.icontains(text, autoescape=True),
+                        Merchant.display_name.icontains(text, autoescape=True),
+                    )
+                )
         if status is not None:
             query = query.where(Merchant.status == status)
         if kind is not None:
@@ -357,6 +380,24 @@ class MerchantService:
                 .order_by(MerchantEvent.id)
             )
             return [MerchantEventView.model_validate(e) for e in events]
+
+    def payments(
+        self, ref: str, *, before_id: int | None = None, limit: int = 50
+    ) -> list[PaymentView]:
+        """The merchant's payments, newest first, before ``before_id``: the masked card
+        number only, never more of it."""
+        check_limit(limit)
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, ref)
+            query = (
+                select(Payment)
+                .where(Payment.merchant_id == m.id)
+                .order_by(Payment.id.desc())
+                .limit(limit)
+            )
+            if before_id is not None:
+                query = query.where(Payment.id < before_id)
+            return payment_views(s, s.scalars(query))
 
     def bank_account_number(self, ref: str) -> str:
         """The clear settlement account, for the payout file only. Never displayed."""

@@ -106,6 +106,9 @@ class Terminal(Base):
     bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The latest sign-on (working keys are deleted at sign-off; this stays), for fleet
+    # pages. Written by the sign-on's own transaction, never by a payment.
+    last_sign_on_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Selling needs an operator signed in with a password (docs/terminals.md).
     require_operator_password: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default=false()

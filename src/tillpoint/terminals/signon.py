@@ -218,6 +218,7 @@ class SignOnService:
                 row = WorkingKeys(terminal_id=t.id)
                 s.add(row)
             row.generation, row.operator_code, row.signed_on_at = generation, operator_code, now
+            t.last_sign_on_at = now
             row.operator_verified = operator_verified
             row.pik_enc, row.mak_enc, row.tdk_enc = sealed["pik"], sealed["mak"], sealed["tdk"]
             if t.status in (T.BOUND, T.SHIPPED):  # the first sign-on puts it in service

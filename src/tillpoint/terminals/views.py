@@ -47,6 +47,10 @@ class TerminalView(BaseModel):
     require_operator_password: bool
     # Only in a single terminal's view (``get``), not in lists.
     security: TerminalSecurityView | None = None
+    # In ``get`` and ``search`` only: the latest sign-on and the latest payment taken
+    # at the terminal (in its latest batch that holds any).
+    last_sign_on_at: datetime | None = None
+    last_payment_at: datetime | None = None
 
 
 class Provisioned(BaseModel):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.console import audit, fees, home, keys, money, security, users
+from tillpoint.web.console import audit, fees, fleet, home, keys, merchants, money, security, users
 
 ROUTERS: list[APIRouter] = [
     home.router,
+    merchants.router,
+    fleet.router,
     money.router,
     users.router,
     keys.router,
