@@ -194,14 +194,19 @@ class AccessService:
         status_code: int,
         client_ip: str | None,
         detail: dict[str, Any] | None = None,
+        actor: str | None = None,
+        merchant_id: int | None = None,
     ) -> None:
+        """One line of the audit log: an API key's request (``principal``), or a
+        person's action in the browser (``actor``, as ``console_actor`` names them, and
+        the merchant it was about)."""
         with self.ctx.db.transaction() as s:
             s.add(
                 AuditRecord(
                     at=self.ctx.now(),
                     api_key_id=principal.key_id if principal else None,
-                    actor=principal.actor if principal else "anonymous",
-                    merchant_id=principal.merchant_id if principal else None,
+                    actor=principal.actor if principal else (actor or "anonymous")[:100],
+                    merchant_id=principal.merchant_id if principal else merchant_id,
                     action=action[:200],
                     target=target[:300] if target else None,
                     status_code=status_code,

@@ -5,4 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from tillpoint.web.console import applications
+
+ROUTERS: list[APIRouter] = [applications.router]
