@@ -112,6 +112,9 @@ def test_the_application_page_masks_numbers_and_shows_checks_and_documents(
     assert shown.content == JPEG and shown.headers["content-type"] == "image/jpeg"
     assert shown.headers["x-content-type-options"] == "nosniff"
     assert shown.headers["content-disposition"].startswith("inline;")
+    business = api.client.get(f"/console/applications/{pdf_ref}?lang=zh_CN").text
+    assert "统一社会信用代码校验位" in business and "营业执照" in business
+    assert "下载" in business and f'<img src="/console/applications/{pdf_ref}' not in business
     got = api.client.get(f"/console/applications/{pdf_ref}/documents/{pdf.id}")
     assert got.headers["content-type"] == "application/pdf" and got.content == PDF
     assert got.headers["content-disposition"] == (

@@ -5,6 +5,7 @@ at a desktop's width and a phone's (360 px)."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, Page
 from tests.browsing import CHROMIUM, Watch, shoot
 from tests.conftest import resident_id
@@ -21,17 +23,22 @@ from tests.e2e.test_serve import Served, served
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 PASSWORD = "the reviewer's own password"
-# A tiny real JPEG (1x1 pixel), so the page shows it as an image.
-JPEG = bytes.fromhex(
-    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c"
-    "0b0b0c1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e"
-    "333432ffc0000b080001000101011100ffc4001f0000010501010101010100000000000000000102030405"
-    "060708090a0bffc400b5100002010303020403050504040000017d01020300041105122131410613516107"
-    "227114328191a1082342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a4344"
-    "45464748494a535455565758595a636465666768696a737475767778797a838485868788898a9293949596"
-    "9798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3"
-    "e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00fbd3ffd9"
-)
+
+
+def card_photo(label: str) -> bytes:
+    """A photo of a card, as a phone would send it: a JPEG of 320x200 pixels."""
+    img = Image.new("RGB", (320, 200), (226, 232, 240))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle(
+        (12, 12, 308, 188), radius=14, fill=(191, 219, 254), outline=(30, 64, 175), width=3
+    )
+    draw.rectangle((28, 40, 108, 140), fill=(148, 163, 184))
+    draw.text((124, 50), label, fill=(15, 23, 42))
+    draw.text((124, 80), "ZHANG SAN", fill=(15, 23, 42))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
 
@@ -68,7 +75,7 @@ def test_a_reviewer_asks_for_a_document_then_approves(
     assert applied.status_code == 201, applied.text
     ref = applied.json()["id"]
     sent = api.post(f"/v1/merchants/{ref}/documents", headers={"Idempotency-Key": "doc-1"},
-                    data={"kind": "id_front"}, files={"file": ("id.jpg", JPEG, "image/jpeg")})  # fmt: skip
+                    data={"kind": "id_front"}, files={"file": ("id.jpg", card_photo("ID CARD"), "image/jpeg")})  # fmt: skip
     assert sent.status_code == 201, sent.text
 
     context = browser.new_context(viewport=DESKTOP, locale="en")  # type: ignore[arg-type]
@@ -91,7 +98,9 @@ def test_a_reviewer_asks_for_a_document_then_approves(
     assert page.locator(".app-checks li.pass").count() == 4  # every check passed
     assert page.locator(".app-checks li.fail").count() == 0
     image = page.locator(".app-docs img")
-    assert image.evaluate("img => img.complete && img.naturalWidth") == 1  # shown, decrypted
+    image.scroll_into_view_if_needed()  # it loads lazily
+    page.wait_for_function("() => document.querySelector('.app-docs img').complete")
+    assert image.evaluate("img => img.naturalWidth") == 320  # decrypted, shown
     assert "6212340000000000012" not in page.content()
 
     page.get_by_label("bank_card").check()
@@ -102,7 +111,7 @@ def test_a_reviewer_asks_for_a_document_then_approves(
     shoot(page, shots, "applications-asked-en-desktop")
 
     answered = api.post(f"/v1/merchants/{ref}/documents", headers={"Idempotency-Key": "doc-2"},
-                        data={"kind": "bank_card"}, files={"file": ("card.jpg", JPEG, "image/jpeg")})  # fmt: skip
+                        data={"kind": "bank_card"}, files={"file": ("card.jpg", card_photo("BANK CARD"), "image/jpeg")})  # fmt: skip
     assert answered.status_code == 201, answered.text
     page.reload()
     assert page.locator(".status").first.inner_text() == "under_review"
