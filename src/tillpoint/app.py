@@ -22,6 +22,7 @@ from tillpoint.core.migrate import current_revision, head_revision, upgrade
 from tillpoint.core.models import SystemState
 from tillpoint.core.settings import Settings
 from tillpoint.ledger.service import LedgerService
+from tillpoint.merchants.documents import DocumentService
 from tillpoint.merchants.fees import FeeService
 from tillpoint.merchants.limits import LimitsService
 from tillpoint.merchants.services import MerchantService
@@ -37,6 +38,7 @@ class Tillpoint:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.merchants = MerchantService(ctx)
+        self.documents = DocumentService(ctx, self.merchants)
         self.fees = FeeService(ctx)
         self.limits = LimitsService(ctx)
         self.terminals = TerminalService(ctx)

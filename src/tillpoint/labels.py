@@ -8,7 +8,14 @@ from tillpoint.access.models import AccountRole, AccountStatus, Role
 from tillpoint.clearing.models import MatchStatus, SettlementStatus
 from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import AccountKind, EntryKind
-from tillpoint.merchants.models import MerchantKind, MerchantStatus, PaymentMethod, ShopStatus
+from tillpoint.merchants.models import (
+    DocumentKind,
+    MerchantAction,
+    MerchantKind,
+    MerchantStatus,
+    PaymentMethod,
+    ShopStatus,
+)
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.payments.models import IntentState, PaymentStatus
 from tillpoint.terminals.models import Capability, OperatorRole, TerminalStatus
@@ -31,6 +38,8 @@ LABELLED = (
     IntentState,
     AccountRole,
     AccountStatus,
+    MerchantAction,
+    DocumentKind,
 )
 
 LABELS = (
@@ -124,4 +133,20 @@ LABELS = (
     # AccountStatus (active is a TerminalStatus's too)
     N_("locked"),
     N_("disabled"),
+    # MerchantStatus (the review waits for documents)
+    N_("more_documents"),
+    # MerchantAction (status is a history entry's plain status change)
+    N_("status"),
+    N_("note"),
+    N_("documents_asked"),
+    N_("document_uploaded"),
+    # DocumentKind
+    N_("id_front"),
+    N_("id_back"),
+    N_("bank_card"),
+    N_("business_licence"),
+    N_("legal_rep_id_front"),
+    N_("legal_rep_id_back"),
+    N_("bank_account_proof"),
+    N_("shop_photo"),
 )

@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -16,7 +15,7 @@ from tests.conftest import approved, business_application
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.db import Database
-from tillpoint.core.migrate import alembic_config, current_revision, head_revision, upgrade
+from tillpoint.core.migrate import current_revision, downgrade, head_revision, upgrade
 from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind
 from tillpoint.networks.clearing import ClearingJournal
@@ -48,8 +47,7 @@ def test_lines_take_their_entrys_date_and_kind_when_the_schema_is_upgraded(
     assert {(str(r.business_date), r.kind) for r in before} == {
         ("2026-11-24", "capture"), ("2026-11-25", "refund")
     }  # fmt: skip
-    with tp.ctx.db.engine.begin() as c:  # back to the revision before the lines had them
-        command.downgrade(alembic_config(c), "0009")
+    downgrade(tp.ctx.db, "0009")  # back to the revision before the lines had them
     upgrade(tp.ctx.db)
     with tp.ctx.db.engine.connect() as c:
         assert c.execute(text(lines + " ORDER BY id")).all() == before

@@ -216,17 +216,19 @@ class AccessService:
         status_code: int,
         client_ip: str | None,
         detail: dict[str, Any] | None = None,
-        by: str | None = None,
+        actor: str | None = None,
+        merchant_id: int | None = None,
     ) -> None:
-        """One line of the audit log. ``by`` names who acted when it was not an API
-        key (a person in the console: ``console:<login>``)."""
+        """One line of the audit log: an API key's request (``principal``), or a
+        person's action in the browser (``actor``, as ``console_actor`` names them, and
+        the merchant it was about)."""
         with self.ctx.db.transaction() as s:
             s.add(
                 AuditRecord(
                     at=self.ctx.now(),
                     api_key_id=principal.key_id if principal else None,
-                    actor=(by or (principal.actor if principal else "anonymous"))[:100],
-                    merchant_id=principal.merchant_id if principal else None,
+                    actor=(actor or (principal.actor if principal else "anonymous"))[:100],
+                    merchant_id=merchant_id or (principal.merchant_id if principal else None),
                     action=action[:200],
                     target=target[:300] if target else None,
                     status_code=status_code,

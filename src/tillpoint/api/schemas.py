@@ -21,7 +21,7 @@ from tillpoint.access.service import CreatedKey
 from tillpoint.api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, TITLES, Problem
 from tillpoint.core.money import Money
 from tillpoint.merchants.fees import Rate
-from tillpoint.merchants.models import MerchantKind, PaymentMethod
+from tillpoint.merchants.models import DocumentKind, MerchantKind, PaymentMethod
 from tillpoint.merchants.services import Application
 from tillpoint.terminals.models import Capability, MacMethod
 from tillpoint.terminals.services import DEFAULT_CAPABILITIES
@@ -143,6 +143,25 @@ class ApproveIn(BaseModel):
         description="A MID the merchant brings along; by default the next free one",
     )
     reason: Note | None = Field(default=None, max_length=2000, description="A note for history")
+    fee_plan: Text | None = Field(
+        default=None, max_length=32, description="The fee plan's code; by default the kind's"
+    )
+    max_terminals: Int | None = Field(
+        default=None, ge=0, le=10_000, description="The merchant's own terminal limit"
+    )
+    shop_name: Text | None = Field(
+        default=None, max_length=100, description="The first shop's name, as confirmed"
+    )
+    shop_address: Text | None = Field(
+        default=None, max_length=300, description="The first shop's address, as confirmed"
+    )
+
+
+class DocumentsAskedIn(BaseModel):
+    kinds: list[DocumentKind] = Field(
+        min_length=1, max_length=8, description="The kinds of document wanted"
+    )
+    note: Reason
 
 
 class ReasonIn(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -10,7 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from tillpoint.core.db import Database
+from tillpoint.core.db import Database, is_sqlite
+from tillpoint.core.errors import InvariantViolation
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -23,9 +26,38 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+@contextmanager
+def _migrating(db: Database) -> Iterator[Connection]:
+    """A connection to migrate on, in one transaction. On SQLite, foreign keys are off
+    while it runs (batch mode rebuilds a table that others reference: dropping the old
+    one would fail its rows' references) and checked in full before it commits."""
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection if is_sqlite(db.url) else None
+        if raw is not None:  # outside any transaction, or SQLite ignores it
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                yield conn
+                if raw is not None:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise InvariantViolation(
+                            "db.foreign_keys", "A migration left broken references: {rows}",
+                            rows=broken[:5],
+                        )  # fmt: skip
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
-    with db.engine.begin() as conn:
+    with _migrating(db) as conn:
         command.upgrade(alembic_config(conn), revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    with _migrating(db) as conn:
+        command.downgrade(alembic_config(conn), revision)
 
 
 def head_revision() -> str | None:

@@ -31,6 +31,7 @@ class MerchantKind(StrEnum):
 class MerchantStatus(StrEnum):
     SUBMITTED = "submitted"
     UNDER_REVIEW = "under_review"
+    MORE_DOCUMENTS = "more_documents"  # the reviewer waits for documents it asked for
     APPROVED = "approved"
     REJECTED = "rejected"
     SUSPENDED = "suspended"
@@ -39,6 +40,41 @@ class MerchantStatus(StrEnum):
 
 # A merchant has a MID exactly when it has been approved at some point.
 HAS_MID = (MerchantStatus.APPROVED, MerchantStatus.SUSPENDED, MerchantStatus.CLOSED)
+
+
+class MerchantAction(StrEnum):
+    """What a history entry records: a change of status, or a step of the review that
+    leaves the status as it is."""
+
+    STATUS = "status"  # from_status -> to_status
+    NOTE = "note"  # a reviewer's note: for the acquirer's staff only
+    DOCUMENTS_ASKED = "documents_asked"  # detail: the kinds asked for, comma-separated
+    DOCUMENT_UPLOADED = "document_uploaded"  # detail: the document's kind
+
+
+class DocumentKind(StrEnum):
+    """The documents of an application (进件资料)."""
+
+    ID_FRONT = "id_front"  # personal: identity card, portrait side
+    ID_BACK = "id_back"  # personal: identity card, national emblem side
+    BANK_CARD = "bank_card"  # personal: the settlement debit card
+    BUSINESS_LICENCE = "business_licence"  # business: 营业执照
+    LEGAL_REP_ID_FRONT = "legal_rep_id_front"  # business: the legal representative's ID
+    LEGAL_REP_ID_BACK = "legal_rep_id_back"
+    BANK_ACCOUNT_PROOF = "bank_account_proof"  # business: 开户许可证 or a bank letter
+    SHOP_PHOTO = "shop_photo"  # business: the shop front and inside (several)
+
+
+DOCUMENT_KINDS: dict[MerchantKind, tuple[DocumentKind, ...]] = {
+    MerchantKind.PERSONAL: (DocumentKind.ID_FRONT, DocumentKind.ID_BACK, DocumentKind.BANK_CARD),
+    MerchantKind.BUSINESS: (
+        DocumentKind.BUSINESS_LICENCE,
+        DocumentKind.LEGAL_REP_ID_FRONT,
+        DocumentKind.LEGAL_REP_ID_BACK,
+        DocumentKind.BANK_ACCOUNT_PROOF,
+        DocumentKind.SHOP_PHOTO,
+    ),
+}
 
 
 class PaymentMethod(StrEnum):
@@ -104,7 +140,8 @@ class Merchant(Base):
 
 
 class MerchantEvent(Base):
-    """Every status change of a merchant: who, when, why."""
+    """Every status change of a merchant, and every step of its review (a note,
+    documents asked for, a document uploaded): who, when, why."""
 
     __tablename__ = "merchant_events"
 
@@ -117,6 +154,32 @@ class MerchantEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[MerchantAction] = mapped_column(
+        str_enum(MerchantAction), server_default=MerchantAction.STATUS.value
+    )
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class MerchantDocument(Base):
+    """A document of an application: the file encrypted (AES-256-GCM under a sub-key of
+    the master key, the merchant and document ids as associated data), its type found
+    from its content, its size and SHA-256 of the clear bytes."""
+
+    __tablename__ = "merchant_documents"
+    __table_args__ = (
+        CheckConstraint("size_bytes > 0", name="size"),
+        Index("ix_merchant_documents_merchant", "merchant_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    kind: Mapped[DocumentKind] = mapped_column(str_enum(DocumentKind, length=24))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Shop(Base):

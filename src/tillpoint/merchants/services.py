@@ -5,6 +5,8 @@ Every public method is one unit of work: it commits everything or nothing.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -19,9 +21,12 @@ from tillpoint.core.paging import check_limit
 from tillpoint.ledger.service import open_merchant_accounts
 from tillpoint.merchants import validation as v
 from tillpoint.merchants.models import (
+    DOCUMENT_KINDS,
+    DocumentKind,
     FeePlan,
     FeePlanAssignment,
     Merchant,
+    MerchantAction,
     MerchantEvent,
     MerchantKind,
     MerchantStatus,
@@ -35,16 +40,22 @@ from tillpoint.security.keystore import mask_tail
 from tillpoint.terminals.models import BOUND_STATUSES, Terminal
 
 S = MerchantStatus
-# The lifecycle: application -> under review -> approved or rejected -> suspended -> closed.
+# The lifecycle: application -> under review (<-> more documents needed) -> approved or
+# rejected -> suspended -> closed.
 TRANSITIONS: dict[MerchantStatus, frozenset[MerchantStatus]] = {
     S.SUBMITTED: frozenset({S.UNDER_REVIEW}),
-    S.UNDER_REVIEW: frozenset({S.APPROVED, S.REJECTED}),
+    S.UNDER_REVIEW: frozenset({S.APPROVED, S.REJECTED, S.MORE_DOCUMENTS}),
+    S.MORE_DOCUMENTS: frozenset({S.UNDER_REVIEW, S.REJECTED}),
     S.APPROVED: frozenset({S.SUSPENDED, S.CLOSED}),
     S.SUSPENDED: frozenset({S.APPROVED, S.CLOSED}),
     S.REJECTED: frozenset(),
     S.CLOSED: frozenset(),
 }
-LIVE = (S.SUBMITTED, S.UNDER_REVIEW, S.APPROVED, S.SUSPENDED)
+LIVE = (S.SUBMITTED, S.UNDER_REVIEW, S.MORE_DOCUMENTS, S.APPROVED, S.SUSPENDED)
+# An application still waiting for a decision.
+OPEN_APPLICATIONS = (S.SUBMITTED, S.UNDER_REVIEW, S.MORE_DOCUMENTS)
+# The states the review queue shows.
+APPLICATION_STATES = (S.SUBMITTED, S.UNDER_REVIEW, S.MORE_DOCUMENTS, S.REJECTED, S.APPROVED)
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,51 @@ class Application:
     business_licence_no: str | None = None
     tax_registration_no: str | None = None
     shop_name: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One automatic check of an application: what was checked (an English message
+    id), whether it passed, and what it found (never a clear number)."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+def _check(name: str, check: Callable[..., object], *args: object) -> CheckResult:
+    try:
+        check(*args)
+    except InvalidInput as failed:
+        return CheckResult(name, False, failed.code)
+    return CheckResult(name, True)
+
+
+def outstanding_documents(s: Session, m: Merchant) -> list[DocumentKind]:
+    """The kinds the last request for documents named that have not come in since."""
+    if m.status is not S.MORE_DOCUMENTS:
+        return []
+    asked = s.execute(
+        select(MerchantEvent)
+        .where(
+            MerchantEvent.merchant_id == m.id,
+            MerchantEvent.action == MerchantAction.DOCUMENTS_ASKED,
+        )
+        .order_by(MerchantEvent.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if asked is None or not asked.detail:
+        return []
+    came = set(
+        s.scalars(
+            select(MerchantEvent.detail).where(
+                MerchantEvent.merchant_id == m.id,
+                MerchantEvent.action == MerchantAction.DOCUMENT_UPLOADED,
+                MerchantEvent.id > asked.id,
+            )
+        )
+    )
+    return [DocumentKind(k) for k in asked.detail.split(",") if k not in came]
 
 
 def find_merchant(session: Session, ref: str, *, lock: bool = False) -> Merchant:
@@ -116,6 +172,29 @@ def find_shop(session: Session, merchant: Merchant, number: int | None) -> Shop:
             number=number,
         )
     return shops[0]
+
+
+def check_max_terminals(m: Merchant, limit: int) -> None:
+    """A merchant's own terminal limit: 0-10000, at most 1 for a personal merchant."""
+    if not 0 <= limit <= 10_000:
+        raise InvalidInput("merchant.max_terminals", N_("A terminal limit is between 0 and 10000"))
+    if m.kind is MerchantKind.PERSONAL and limit > 1:
+        raise Refused(
+            "merchant.personal_terminal_limit",
+            N_("A personal merchant may have at most one terminal"),
+        )
+
+
+def check_document_kinds(m: Merchant, kinds: list[DocumentKind]) -> None:
+    """Only the documents of the merchant's kind (a licence is a business's)."""
+    for kind in kinds:
+        if kind not in DOCUMENT_KINDS[m.kind]:
+            raise InvalidInput(
+                "document.kind_not_for_merchant",
+                N_("A {merchant_kind} merchant has no {kind} document"),
+                merchant_kind=m.kind,
+                kind=kind,
+            )
 
 
 class MerchantService:
@@ -221,7 +300,7 @@ class MerchantService:
                     created_at=now,
                 )
             )
-            self._record(s, m, None, S.SUBMITTED, actor, None)
+            self.record(s, m, None, S.SUBMITTED, actor, None)
             s.flush()
             return self._view(s, m)
 
@@ -231,35 +310,116 @@ class MerchantService:
         return self._move(ref, S.UNDER_REVIEW, actor, None)
 
     def approve(
-        self, ref: str, actor: str, note: str | None = None, *, mid: str | None = None
+        self,
+        ref: str,
+        actor: str,
+        note: str | None = None,
+        *,
+        mid: str | None = None,
+        fee_plan: str | None = None,
+        max_terminals: int | None = None,
+        shop_name: str | None = None,
+        shop_address: str | None = None,
     ) -> MerchantView:
         """Approve an application and give the merchant its MID: the next free one of
-        its region and MCC, or ``mid`` for a merchant that brings its number along."""
+        its region and MCC, or ``mid`` for a merchant that brings its number along.
+
+        In the same unit of work (all of it happens, or none): the merchant starts on
+        ``fee_plan`` (by code; its kind's default plan without one), gets its own
+        terminal limit ``max_terminals`` (without one, its kind's), and its first shop
+        takes the name and address the reviewer confirmed."""
         actor = check_actor(actor)
         note = check_reason(note, required=False)
+        name = None if shop_name is None else v.text("shop_name", shop_name, max_len=100)
+        address = (
+            None
+            if shop_address is None
+            else v.text("shop_address", shop_address, min_len=4, max_len=300)
+        )
         with self.ctx.db.transaction() as s:
             m = find_merchant(s, ref, lock=True)
+            if max_terminals is not None:
+                check_max_terminals(m, max_terminals)
+            if fee_plan is not None:
+                plan = s.execute(
+                    select(FeePlan).where(FeePlan.code == fee_plan.strip())
+                ).scalar_one_or_none()
+                if plan is None:
+                    raise NotFound("fee.plan_not_found", N_("No fee plan {plan}"), plan=fee_plan)
+                reason = "chosen on approval"
+            else:
+                plan = s.execute(select(FeePlan).where(FeePlan.default_for == m.kind)).scalar_one()
+                reason = "default plan on approval"
             if m.status is S.SUBMITTED:  # approving straight away includes the review
-                self._transition(s, m, S.UNDER_REVIEW, actor, None)
+                self.transition(s, m, S.UNDER_REVIEW, actor, None)
             s.flush()
             with s.no_autoflush:  # MID and status change together (a CHECK insists)
                 new_mid = self._allocate_mid(s, m, mid)
-            self._transition(s, m, S.APPROVED, actor, note)
+            self.transition(s, m, S.APPROVED, actor, note)
             m.mid = new_mid
             m.approved_at = self.ctx.now()
+            if max_terminals is not None:
+                m.max_terminals = max_terminals
+            if name is not None or address is not None:
+                first = min(m.shops, key=lambda x: x.number)
+                if name is not None:
+                    first.name = name
+                if address is not None:
+                    first.address = address
             open_merchant_accounts(s, m.id, new_mid, m.approved_at)
-            plan = s.execute(select(FeePlan).where(FeePlan.default_for == m.kind)).scalar_one()
             s.add(
                 FeePlanAssignment(
                     merchant_id=m.id,
                     fee_plan_id=plan.id,
                     effective_from=self.ctx.today(),
                     actor=actor,
-                    reason="default plan on approval",
+                    reason=reason,
                     at=self.ctx.now(),
                 )
             )
             return self._view(s, m)
+
+    def ask_for_documents(
+        self, ref: str, kinds: list[DocumentKind], note: str, actor: str
+    ) -> MerchantView:
+        """Ask the applicant for documents (one or more kinds, with a note saying what
+        is wanted): the application waits in ``more_documents`` until a document of
+        every kind asked for has come in (or a reviewer resumes the review)."""
+        actor = check_actor(actor)
+        why = check_reason(note, required=True)
+        wanted = sorted({DocumentKind(k) for k in kinds})
+        if not wanted:
+            raise InvalidInput(
+                "application.documents_none", N_("Name at least one kind of document")
+            )
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            check_document_kinds(m, wanted)
+            if m.status is S.SUBMITTED:
+                self.transition(s, m, S.UNDER_REVIEW, actor, None)
+            detail = ",".join(k.value for k in wanted)
+            if m.status is S.MORE_DOCUMENTS:  # asking again: the new list replaces the old
+                self.record(s, m, m.status, m.status, actor, why,
+                            action=MerchantAction.DOCUMENTS_ASKED, detail=detail)  # fmt: skip
+                m.status_reason = why
+            else:
+                if S.MORE_DOCUMENTS not in TRANSITIONS[m.status]:
+                    self.transition(s, m, S.MORE_DOCUMENTS, actor, why)  # refused, and says why
+                self.record(s, m, m.status, S.MORE_DOCUMENTS, actor, why,
+                            action=MerchantAction.DOCUMENTS_ASKED, detail=detail)  # fmt: skip
+                m.status, m.status_reason = S.MORE_DOCUMENTS, why
+            return self._view(s, m)
+
+    def add_note(self, ref: str, note: str, actor: str) -> MerchantEventView:
+        """A reviewer's note on an application, kept in its history (staff only: the
+        applicant never sees notes)."""
+        actor = check_actor(actor)
+        text = check_reason(note, required=True)
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            event = self.record(s, m, m.status, m.status, actor, text, action=MerchantAction.NOTE)
+            s.flush()
+            return MerchantEventView.model_validate(event)
 
     def reject(self, ref: str, actor: str, reason: str) -> MerchantView:
         actor = check_actor(actor)
@@ -267,8 +427,8 @@ class MerchantService:
         with self.ctx.db.transaction() as s:
             m = find_merchant(s, ref, lock=True)
             if m.status is S.SUBMITTED:
-                self._transition(s, m, S.UNDER_REVIEW, actor, None)
-            self._transition(s, m, S.REJECTED, actor, why)
+                self.transition(s, m, S.UNDER_REVIEW, actor, None)
+            self.transition(s, m, S.REJECTED, actor, why)
             return self._view(s, m)
 
     def suspend(self, ref: str, actor: str, reason: str) -> MerchantView:
@@ -301,23 +461,16 @@ class MerchantService:
                     ref=merchant_label(m),
                     n=bound,
                 )
-            self._transition(s, m, S.CLOSED, actor, why)
+            self.transition(s, m, S.CLOSED, actor, why)
             return self._view(s, m)
 
     def set_max_terminals(self, ref: str, limit: int | None, actor: str) -> MerchantView:
         """Give one business merchant its own terminal limit (None: the kind's)."""
         check_actor(actor)
-        if limit is not None and not 0 <= limit <= 10_000:
-            raise InvalidInput(
-                "merchant.max_terminals", N_("A terminal limit is between 0 and 10000")
-            )
         with self.ctx.db.transaction() as s:
             m = find_merchant(s, ref, lock=True)
-            if m.kind is MerchantKind.PERSONAL and limit not in (None, 0, 1):
-                raise Refused(
-                    "merchant.personal_terminal_limit",
-                    N_("A personal merchant may have at most one terminal"),
-                )
+            if limit is not None:
+                check_max_terminals(m, limit)
             m.max_terminals = limit
             return self._view(s, m)
 
@@ -370,6 +523,106 @@ class MerchantService:
             query = query.where(Merchant.kind == kind)
         with self.ctx.db.transaction() as s:
             return [self._view(s, m) for m in s.scalars(query)]
+
+    def applications(
+        self,
+        *,
+        statuses: tuple[MerchantStatus, ...] = OPEN_APPLICATIONS,
+        kind: MerchantKind | None = None,
+        search: str = "",
+        after_id: int = 0,
+        limit: int = 50,
+    ) -> list[MerchantView]:
+        """The review queue: applications in these states, oldest first (by application
+        number), optionally of one kind and matching ``search`` in the legal or shop
+        name or the contact phone."""
+        check_limit(limit)
+        query = (
+            select(Merchant)
+            .options(selectinload(Merchant.shops))
+            .where(Merchant.id > after_id, Merchant.status.in_(statuses))
+            .order_by(Merchant.id)
+            .limit(limit)
+        )
+        if kind is not None:
+            query = query.where(Merchant.kind == kind)
+        words = " ".join(search.split())[:100]
+        if words:
+            like = "%" + re.sub(r"([\\%_])", r"\\\1", words) + "%"
+            query = query.where(
+                or_(
+                    Merchant.legal_name.like(like, escape="\\"),
+                    Merchant.display_name.like(like, escape="\\"),
+                    Merchant.contact_phone.like(like, escape="\\"),
+                )
+            )
+        with self.ctx.db.read() as s:
+            return [self._view(s, m) for m in s.scalars(query)]
+
+    def application_counts(self) -> dict[MerchantStatus, int]:
+        """How many merchants are in each state of the review queue."""
+        with self.ctx.db.read() as s:
+            rows = s.execute(
+                select(Merchant.status, func.count())
+                .where(Merchant.status.in_(APPLICATION_STATES))
+                .group_by(Merchant.status)
+            ).all()
+        counts = dict.fromkeys(APPLICATION_STATES, 0)
+        counts.update({MerchantStatus(status): n for status, n in rows})
+        return counts
+
+    def asked_documents(self, ref: str) -> list[DocumentKind]:
+        """The kinds of document the reviewer is waiting for (none unless the
+        application is in ``more_documents``)."""
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, ref)
+            return outstanding_documents(s, m)
+
+    def checks(self, ref: str) -> list[CheckResult]:
+        """The automatic checks on an application, run again on what is stored: the
+        identity number's or licence's check digit, the bank account, the name on a
+        personal merchant's account, and other applications with the same identity.
+        The clear numbers never leave this method."""
+        ks = self.ctx.keystore
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, ref)
+            results: list[CheckResult] = []
+            account = ks.open_text(m.bank_account_enc, f"merchant:{m.id}:bank-account")
+            if m.kind is MerchantKind.PERSONAL:
+                assert m.id_document_enc is not None  # a CHECK constraint insists
+                identity = ks.open_text(m.id_document_enc, f"merchant:{m.id}:identity")
+                results.append(_check(N_("Identity number check digit"), v.resident_id, identity))
+                results.append(
+                    _check(N_("Bank card check digit (Luhn)"), v.bank_account, account, m.kind)
+                )
+                results.append(
+                    CheckResult(
+                        N_("Account holder is the applicant"),
+                        m.bank_account_name == m.legal_name,
+                    )
+                )
+            else:
+                licence = m.business_licence_no or ""
+                results.append(
+                    _check(N_("Credit code check character"), v.credit_code, "licence", licence)
+                )
+                results.append(
+                    _check(N_("Bank account number format"), v.bank_account, account, m.kind)
+                )
+            others = s.execute(
+                select(Merchant.id, Merchant.mid, Merchant.status)
+                .where(Merchant.identity_token == m.identity_token, Merchant.id != m.id)
+                .order_by(Merchant.id)
+                .limit(20)
+            ).all()
+            results.append(
+                CheckResult(
+                    N_("No other application with this identity"),
+                    not others,
+                    ", ".join(f"{mid or f'#{i}'} ({status})" for i, mid, status in others),
+                )
+            )
+            return results
 
     def history(self, ref: str) -> list[MerchantEventView]:
         with self.ctx.db.transaction() as s:
@@ -471,10 +724,10 @@ class MerchantService:
         why = check_reason(reason, required=to in (S.SUSPENDED, S.REJECTED, S.CLOSED))
         with self.ctx.db.transaction() as s:
             m = find_merchant(s, ref, lock=True)
-            self._transition(s, m, to, actor, why)
+            self.transition(s, m, to, actor, why)
             return self._view(s, m)
 
-    def _transition(
+    def transition(
         self, s: Session, m: Merchant, to: MerchantStatus, actor: str, reason: str | None
     ) -> None:
         if to not in TRANSITIONS[m.status]:
@@ -492,11 +745,11 @@ class MerchantService:
                 status=m.status,
                 to=to,
             )
-        self._record(s, m, m.status, to, actor, reason)
+        self.record(s, m, m.status, to, actor, reason)
         m.status = to
         m.status_reason = reason
 
-    def _record(
+    def record(
         self,
         s: Session,
         m: Merchant,
@@ -504,17 +757,24 @@ class MerchantService:
         to: MerchantStatus,
         actor: str,
         reason: str | None,
-    ) -> None:
-        s.add(
-            MerchantEvent(
-                merchant_id=m.id,
-                from_status=frm,
-                to_status=to,
-                actor=actor,
-                reason=reason,
-                at=self.ctx.now(),
-            )
+        *,
+        action: MerchantAction = MerchantAction.STATUS,
+        detail: str | None = None,
+    ) -> MerchantEvent:
+        """One entry of the merchant's history (a status change, or a step of the
+        review that leaves the status as it is)."""
+        event = MerchantEvent(
+            merchant_id=m.id,
+            from_status=frm,
+            to_status=to,
+            actor=actor,
+            reason=reason,
+            at=self.ctx.now(),
+            action=action,
+            detail=detail,
         )
+        s.add(event)
+        return event
 
     def _allocate_mid(self, s: Session, m: Merchant, wanted: str | None) -> str:
         if wanted is not None:

@@ -7,7 +7,14 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from tillpoint.merchants.models import MerchantKind, MerchantStatus, PaymentMethod, ShopStatus
+from tillpoint.merchants.models import (
+    DocumentKind,
+    MerchantAction,
+    MerchantKind,
+    MerchantStatus,
+    PaymentMethod,
+    ShopStatus,
+)
 
 
 class View(BaseModel):
@@ -54,6 +61,20 @@ class MerchantEventView(View):
     actor: str
     reason: str | None
     at: datetime
+    action: MerchantAction = MerchantAction.STATUS
+    detail: str | None = None
+
+
+class DocumentView(View):
+    """An application document's description (never its content)."""
+
+    id: int
+    kind: DocumentKind
+    content_type: str
+    size_bytes: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
 
 
 class FeeRateView(View):

@@ -35,6 +35,7 @@ class Keystore:
             raise InvalidInput("keystore.master_key_length", N_("The master key must be 32 bytes"))
         self._keys = AESGCM(_derive(master_key, b"tillpoint/v1/wrap-keys"))
         self._data = AESGCM(_derive(master_key, b"tillpoint/v1/wrap-data"))
+        self._documents = AESGCM(_derive(master_key, b"tillpoint/v1/wrap-documents"))
         self._token_key = _derive(master_key, b"tillpoint/v1/pan-token")
         self.fingerprint = _derive(master_key, b"tillpoint/v1/fingerprint")[:8].hex()
 
@@ -77,11 +78,23 @@ class Keystore:
     def open_bytes(self, blob: bytes, context: str) -> bytes:
         return self._open(self._data, blob, context)
 
+    def seal_document(self, data: bytes, merchant_id: int, document_id: int) -> bytes:
+        """Encrypt an application's document (an identity card's photo, a licence) under
+        its own sub-key, bound to its merchant and its id."""
+        return self._seal(self._documents, data, _document_context(merchant_id, document_id))
+
+    def open_document(self, blob: bytes, merchant_id: int, document_id: int) -> bytes:
+        return self._open(self._documents, blob, _document_context(merchant_id, document_id))
+
     def token(self, value: str, kind: str = "pan") -> str:
         """A keyed, deterministic token: the same card gives the same token, and nobody
         without the master key can test guesses against it (unlike a plain hash)."""
         mac = hmac.new(self._token_key, f"{kind}:{value}".encode(), hashlib.sha256)
         return mac.hexdigest()
+
+
+def _document_context(merchant_id: int, document_id: int) -> str:
+    return f"merchant:{merchant_id}:document:{document_id}"
 
 
 def mask_pan(pan: str) -> str:

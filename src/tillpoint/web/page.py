@@ -28,8 +28,9 @@ from tillpoint.access.accounts import SignedIn, console_actor
 from tillpoint.access.models import AccountRole
 from tillpoint.api.deps import Services
 from tillpoint.app import Tillpoint
+from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import N_, set_locale
-from tillpoint.web.auth import check_csrf, staff
+from tillpoint.web.auth import address, check_csrf, staff
 from tillpoint.web.render import NavItem, asked_locale, choose_locale, render
 
 R = AccountRole
@@ -164,3 +165,25 @@ def query_int(request: Request, name: str, default: int = 0) -> int:
     """A query parameter as a non-negative integer; anything else is ``default``."""
     value = request.query_params.get(name) or ""
     return int(value) if value.isdigit() and len(value) <= 18 else default
+
+
+def audit(
+    request: Request,
+    session: SignedIn,
+    action: str,
+    target: str,
+    refusal: TillpointError | None = None,
+    *,
+    merchant_id: int | None = None,
+    **detail: object,
+) -> None:
+    """A line in the audit log for what a person did in the console, or was refused
+    (``console <action>``, with the refusal's status and code)."""
+    if refusal is not None:
+        detail["refused"] = refusal.code
+    tp(request).access.audit(
+        principal=None, action=f"console {action}", target=target,
+        status_code=refusal.http_status if refusal is not None else 200,
+        client_ip=address(request), detail=detail or None, actor=actor(session),
+        merchant_id=merchant_id,
+    )  # fmt: skip

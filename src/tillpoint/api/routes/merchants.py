@@ -9,25 +9,34 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Response, UploadFile
 
-from tillpoint.api.deps import Ops, Owner, Reader, Reviewer, Svc
+from tillpoint.access.models import Role
+from tillpoint.access.service import Principal
+from tillpoint.api.deps import ObjectId, Ops, Owner, Reader, Reviewer, Svc, allow
 from tillpoint.api.idempotency import IdempotentRoute, Key
+from tillpoint.api.limits import DEFAULT_BODY_BYTES, body_limit
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page, whole
 from tillpoint.api.schemas import (
     PROBLEMS,
     ApplicationIn,
     ApproveIn,
+    DocumentsAskedIn,
     MerchantRef,
     ReasonIn,
     ShopIn,
 )
 from tillpoint.api.scope import merchant_ref
-from tillpoint.merchants.models import MerchantKind, MerchantStatus
-from tillpoint.merchants.views import MerchantEventView, MerchantView, ShopView
+from tillpoint.merchants.documents import MAX_DOCUMENT_BYTES, file_name
+from tillpoint.merchants.models import DocumentKind, MerchantKind, MerchantStatus
+from tillpoint.merchants.views import DocumentView, MerchantEventView, MerchantView, ShopView
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
 ShopNumber = Annotated[int, Path(ge=1, le=9999, description="The shop's number")]
+# Documents: operations, and a merchant's owner for its own merchant.
+DocumentKeeper = Annotated[
+    Principal, Depends(allow(Role.OPS_ADMIN, Role.REVIEWER, Role.MERCHANT_OWNER))
+]
 
 
 @router.post("/v1/merchants", status_code=201, tags=["merchants"], summary="Submit an application")
@@ -84,15 +93,93 @@ def approve(
     ref: MerchantRef, body: ApproveIn, caller: Reviewer, svc: Svc, _key: Key
 ) -> MerchantView:
     """Approve an application (a submitted one is reviewed on the way): the merchant
-    gets its MID and its kind's default fee plan (change it with
-    `POST /v1/merchants/{ref}/fee_plan`)."""
-    return svc.tp.merchants.approve(ref, caller.actor, body.reason, mid=body.mid)
+    gets its MID and the fee plan named (by default its kind's; change it later with
+    `POST /v1/merchants/{ref}/fee_plan`), its own terminal limit if one is given, and
+    its first shop the name and address confirmed. All of it happens, or none."""
+    return svc.tp.merchants.approve(
+        ref,
+        caller.actor,
+        body.reason,
+        mid=body.mid,
+        fee_plan=body.fee_plan,
+        max_terminals=body.max_terminals,
+        shop_name=body.shop_name,
+        shop_address=body.shop_address,
+    )
 
 
 @router.post("/v1/merchants/{ref}/reject", tags=["merchants"], summary="Reject an application")
 def reject(ref: MerchantRef, body: ReasonIn, caller: Reviewer, svc: Svc, _key: Key) -> MerchantView:
     """Reject an application, with a reason."""
     return svc.tp.merchants.reject(ref, caller.actor, body.reason)
+
+
+@router.post("/v1/merchants/{ref}/ask_documents", tags=["merchants"], summary="Ask for documents")
+def ask_documents(
+    ref: MerchantRef, body: DocumentsAskedIn, caller: Reviewer, svc: Svc, _key: Key
+) -> MerchantView:
+    """Ask the applicant for documents: the application waits in `more_documents` until
+    one of every kind asked for is uploaded (or a reviewer takes it back under review
+    with `start_review`)."""
+    return svc.tp.merchants.ask_for_documents(ref, body.kinds, body.note, caller.actor)
+
+
+# --- application documents ---------------------------------------------------------------
+
+UPLOAD_BODY_BYTES = MAX_DOCUMENT_BYTES + DEFAULT_BODY_BYTES  # the file and the form around it
+
+
+@router.post(
+    "/v1/merchants/{ref}/documents",
+    status_code=201,
+    tags=["documents"],
+    summary="Upload an application document",
+    openapi_extra=body_limit(UPLOAD_BODY_BYTES),
+)
+def upload_document(
+    ref: MerchantRef,
+    kind: Annotated[DocumentKind, Form(description="What the document is")],
+    file: Annotated[UploadFile, File(description="A JPEG, PNG or PDF of at most 10 MB")],
+    caller: DocumentKeeper,
+    svc: Svc,
+    _key: Key,
+) -> DocumentView:
+    """Upload a document of an open application (multipart/form-data: `kind` and
+    `file`). Its type is found from its content (JPEG, PNG or PDF), whatever its name
+    or declared type; it is stored encrypted. A document of the last kind the reviewer
+    asked for takes the application back under review."""
+    content = file.file.read(MAX_DOCUMENT_BYTES + 1)
+    return svc.tp.documents.upload(merchant_ref(caller, ref), kind, content, caller.actor)
+
+
+@router.get("/v1/merchants/{ref}/documents", tags=["documents"], summary="List documents")
+def list_documents(ref: MerchantRef, caller: DocumentKeeper, svc: Svc) -> Page[DocumentView]:
+    """An application's documents, oldest first: kind, type, size, SHA-256, who
+    uploaded it and when (never the content)."""
+    return whole(svc.tp.documents.list(merchant_ref(caller, ref)))
+
+
+@router.get(
+    "/v1/merchants/{ref}/documents/{document_id}",
+    tags=["documents"],
+    summary="Download a document",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}}}},
+)
+def get_document(
+    ref: MerchantRef, document_id: ObjectId, caller: DocumentKeeper, svc: Svc
+) -> Response:
+    """The document's content, with the type found when it was uploaded."""
+    doc, content = svc.tp.documents.content(merchant_ref(caller, ref), document_id)
+    return Response(
+        content,
+        media_type=doc.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{file_name(doc)}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 # --- lifecycle (ops_admin) ---------------------------------------------------------------

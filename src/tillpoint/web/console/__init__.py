@@ -5,10 +5,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.console import audit, fees, fleet, home, keys, merchants, money, security, users
+from tillpoint.web.console import (
+    applications,
+    audit,
+    fees,
+    fleet,
+    home,
+    keys,
+    merchants,
+    money,
+    security,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     home.router,
+    applications.router,
     merchants.router,
     fleet.router,
     money.router,

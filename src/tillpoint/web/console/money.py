@@ -24,12 +24,12 @@ from tillpoint.clearing.days import DayState
 from tillpoint.clearing.models import SettlementStatus
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import N_, _
-from tillpoint.web.auth import address
 from tillpoint.web.page import (
     MONEY,
     actor,
     after_action,
     area_guard,
+    audit,
     page,
     page_link,
     query_int,
@@ -73,24 +73,6 @@ def _missing(request: Request, session: SignedIn, what: str) -> HTMLResponse:
     return page(request, session, "console/money/missing.html", status_code=404, what=what)
 
 
-def _audit(
-    request: Request,
-    session: SignedIn,
-    action: str,
-    target: str,
-    refusal: TillpointError | None = None,
-    **detail: object,
-) -> None:
-    """A line in the audit log for what a person did here (or was refused)."""
-    if refusal is not None:
-        detail["refused"] = refusal.code
-    tp(request).access.audit(
-        principal=None, action=f"console {action}", target=target,
-        status_code=refusal.http_status if refusal is not None else 200,
-        client_ip=address(request), detail=detail or None, by=actor(session),
-    )  # fmt: skip
-
-
 def _states() -> dict[str, Any]:
     return {"state_labels": STATE_LABELS, "state_classes": STATE_CLASSES}
 
@@ -121,9 +103,9 @@ async def cut_off(request: Request, session: Finance) -> Response:
     try:
         day = await asyncio.to_thread(tp(request).days.cut_off, actor(session), expected)
     except TillpointError as e:
-        _audit(request, session, "cut-off", f"business day {expected}", e)
+        audit(request, session, "cut-off", f"business day {expected}", e)
         return after_action(DAYS, e.localized(), error=True)
-    _audit(request, session, "cut-off", f"business day {day}")
+    audit(request, session, "cut-off", f"business day {day}")
     return after_action(
         f"{DAYS}/{day.isoformat()}",
         _("Business day {day} is closed; payments now belong to the next one.").format(day=day),
@@ -172,9 +154,9 @@ async def reconcile(request: Request, session: Finance, day: str) -> Response:
     try:
         result = await asyncio.to_thread(tp(request).reconciliation.run, when)
     except TillpointError as e:
-        _audit(request, session, "reconcile", f"business day {when}", e)
+        audit(request, session, "reconcile", f"business day {when}", e)
         return after_action(back, e.localized(), error=True)
-    _audit(request, session, "reconcile", f"business day {when}", matched=result.matched,
+    audit(request, session, "reconcile", f"business day {when}", matched=result.matched,
            problems=len(result.problems), held=len(result.held))  # fmt: skip
     message = _("{day}: references matched: {matched}; not matched: {problems}.").format(
         day=when, matched=result.matched, problems=len(result.problems)
@@ -199,10 +181,10 @@ async def settle(request: Request, session: Finance, day: str) -> Response:
     try:
         rows = await asyncio.to_thread(tp(request).settlement.run, when)
     except TillpointError as e:
-        _audit(request, session, "settle", f"business day {when}", e)
+        audit(request, session, "settle", f"business day {when}", e)
         return after_action(back, e.localized(), error=True)
     paid = sum(r.payout_minor for r in rows if r.status is SettlementStatus.PAID)
-    _audit(request, session, "settle", f"business day {when}", merchants=len(rows),
+    audit(request, session, "settle", f"business day {when}", merchants=len(rows),
            paid_minor=paid)  # fmt: skip
     return after_action(
         back,
@@ -221,7 +203,7 @@ def payout_file(request: Request, session: Finance, day: str) -> Response:
         return _missing(request, session, day)
     text = tp(request).settlement.payout_file(when)
     # Account numbers in clear leave the database here: who took them, and when.
-    _audit(request, session, "payout file", f"business day {when}",
+    audit(request, session, "payout file", f"business day {when}",
            payouts=max(text.count("\n") - 1, 0))  # fmt: skip
     return Response(
         text.encode("utf-8"),
@@ -243,7 +225,7 @@ def _statement(request: Request, session: SignedIn, day: str, mid: str, fmt: str
     except TillpointError:
         return _missing(request, session, mid)
     name = f"statement-{st.mid}-{when.isoformat()}.{fmt}"
-    _audit(request, session, f"statement {fmt}", f"merchant {st.mid} day {when}")
+    audit(request, session, f"statement {fmt}", f"merchant {st.mid} day {when}")
     # A download: the statement is the merchant's own self-contained page (its styles
     # are inline, which the console's pages never allow), or its PDF.
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
@@ -286,9 +268,9 @@ async def hold(request: Request, session: Finance) -> Response:
             tp(request).settlement.hold, form["mid"], form["reason"], actor(session)
         )
     except TillpointError as e:
-        _audit(request, session, "hold", f"merchant {form['mid']}", e)
+        audit(request, session, "hold", f"merchant {form['mid']}", e)
         return after_action(HOLDS, e.localized(), error=True)
-    _audit(request, session, "hold", f"merchant {form['mid']}", reason=form["reason"])
+    audit(request, session, "hold", f"merchant {form['mid']}", reason=form["reason"])
     return after_action(HOLDS, _("Payouts of {mid} are held.").format(mid=form["mid"]))
 
 
@@ -299,9 +281,9 @@ async def release(request: Request, session: Finance) -> Response:
     try:
         rows = await asyncio.to_thread(tp(request).settlement.release, form["mid"], actor(session))
     except TillpointError as e:
-        _audit(request, session, "release", f"merchant {form['mid']}", e)
+        audit(request, session, "release", f"merchant {form['mid']}", e)
         return after_action(HOLDS, e.localized(), error=True)
-    _audit(request, session, "release", f"merchant {form['mid']}",
+    audit(request, session, "release", f"merchant {form['mid']}",
            paid_minor=sum(r.payout_minor for r in rows))  # fmt: skip
     return after_action(
         HOLDS,
