@@ -35,13 +35,28 @@ COOKIE = "tp_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SIGN_IN_PATH = "/console/sign-in"
+PASSWORD_PATH = "/console/password"  # noqa: S105 (an address, not a password)
 
 
 class SignInFirst(Exception):
-    """Not signed in: the page answers with a redirect to the sign-in page."""
+    """Not signed in: the page answers with a redirect (303) to the sign-in page, which
+    brings the browser back to ``next_path`` after."""
 
     def __init__(self, next_path: str) -> None:
         self.next_path = next_path
+
+    @property
+    def location(self) -> str:
+        return sign_in_url(self.next_path)
+
+
+class ChangePasswordFirst(SignInFirst):
+    """Signed in with a password made for the person (a new account, a reset): every
+    page but the password's sends them there first."""
+
+    @property
+    def location(self) -> str:
+        return PASSWORD_PATH
 
 
 class Forbidden(Exception):
@@ -165,6 +180,8 @@ def staff(*roles: AccountRole) -> Callable[[Request], SignedIn]:
         account = session.account
         if not account.staff or (roles and not account.has(*roles)):
             raise Forbidden
+        if account.must_change_password and request.url.path != PASSWORD_PATH:
+            raise ChangePasswordFirst(next_path(request))
         return session
 
     return guard

@@ -17,6 +17,7 @@ The language of a page comes from, in this order:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,6 +98,24 @@ def shanghai_time(at: datetime) -> str:
     return at.astimezone(BUSINESS_TZ).strftime(TIME_FORMAT)
 
 
+# A state or kind is a message id like ``under_review`` (labels.py); Chinese pages show
+# its translation, English pages a readable form of it rather than the identifier.
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+ENGLISH_NAMES = {"alipay": "Alipay", "wechat": "WeChat Pay", "unionpay_qr": "UnionPay QR",
+                 "api": "API", "http2xx": "2xx", "http3xx": "3xx", "http4xx": "4xx",
+                 "http5xx": "5xx"}  # fmt: skip
+
+
+def page_text(message: str) -> str:
+    """``_`` for templates: the message in the page's language; in English an
+    identifier-like id (``under_review``) reads ``Under review``."""
+    if get_locale() != "en" or not _IDENTIFIER.fullmatch(message):
+        return _(message)
+    if message in ENGLISH_NAMES:
+        return ENGLISH_NAMES[message]
+    return message.replace("_", " ").capitalize()
+
+
 @cache
 def static_url(name: str) -> str:
     """The address of a file in ``web/static``, with a digest of its content, so it can be
@@ -117,7 +136,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(_=_, static_url=static_url)
+    env.globals.update(_=page_text, static_url=static_url)
     env.filters.update(money=money, number=number, shanghai_time=shanghai_time)
     return env
 

@@ -33,7 +33,6 @@ from tillpoint.web.auth import (
     safe_next,
     set_half_session_cookie,
     set_session_cookie,
-    sign_in_url,
     signed_in,
 )
 from tillpoint.web.console import ROUTERS
@@ -178,7 +177,7 @@ async def change_password(request: Request, session: Staff) -> Response:
 
 def handle_sign_in_first(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInFirst)
-    return RedirectResponse(sign_in_url(exc.next_path), status_code=303)
+    return RedirectResponse(exc.location, status_code=303)
 
 
 def handle_forbidden(request: Request, exc: Exception) -> Response:
