@@ -103,18 +103,18 @@ def test_a_reviewer_asks_for_a_document_then_approves(
     assert image.evaluate("img => img.naturalWidth") == 320  # decrypted, shown
     assert "6212340000000000012" not in page.content()
 
-    page.get_by_label("bank_card").check()
+    page.get_by_label("Bank card", exact=True).check()
     page.get_by_label("What is wanted (the applicant reads this)").fill("A photo of the card")
     page.get_by_role("button", name="Ask for documents").click()
     assert page.get_by_role("status").inner_text() == "The applicant is asked for the documents."
-    assert "Waiting for: bank_card" in page.locator(".app-asked").inner_text()
+    assert "Waiting for: Bank card" in page.locator(".app-asked").inner_text()
     shoot(page, shots, "applications-asked-en-desktop")
 
     answered = api.post(f"/v1/merchants/{ref}/documents", headers={"Idempotency-Key": "doc-2"},
                         data={"kind": "bank_card"}, files={"file": ("card.jpg", card_photo("BANK CARD"), "image/jpeg")})  # fmt: skip
     assert answered.status_code == 201, answered.text
     page.reload()
-    assert page.locator(".status").first.inner_text() == "under_review"
+    assert page.locator(".status").first.inner_text() == "Under review"
     plans = [p["code"] for p in api.get("/v1/fee_plans").json()["data"]]
     page.get_by_label("Fee plan").select_option(plans[-1])
     page.get_by_label("First shop's name").fill("张三面馆 Zhang's Noodles")

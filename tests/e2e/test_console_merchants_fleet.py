@@ -103,7 +103,7 @@ def test_fleet_binds_and_ships_a_terminal(browser: Browser, server: Served, shot
     page.locator("#bind-password").evaluate("el => el.removeAttribute('pattern')")
     page.get_by_role("button", name="Bind").click()
     assert "exactly 6 digits" in flash(page)
-    assert page.locator("h1 + p .status").inner_text() == "in_stock"
+    assert page.locator("h1 + p .status").inner_text() == "In stock"
 
     page.get_by_label("Merchant (MID)").fill(demo_mid(2))
     page.get_by_label("Supervisor (00) password, 6 digits").fill("246810")
@@ -134,7 +134,7 @@ def test_a_reviewer_suspends_and_reinstates(browser: Browser, server: Served, sh
     page.get_by_label("Reason to suspend").fill("chargebacks above 1%")
     page.get_by_role("button", name="Suspend").click()
     assert flash(page) == f"Merchant {demo_mid(1)} suspended."
-    assert page.locator("h1 + p .status").inner_text() == "suspended"
+    assert page.locator("h1 + p .status").inner_text() == "Suspended"
     page.get_by_label("Reason to reinstate").fill("explained by the merchant")
     page.get_by_role("button", name="Reinstate").click()
     assert flash(page) == f"Merchant {demo_mid(1)} reinstated."
