@@ -32,7 +32,7 @@ def test_the_fleet_and_admins_see_terminals(api: ApiEnv, role: AccountRole | Non
     assert one.status_code == 200
     for section in ("Facts", "Operators", "History"):
         assert f">{section}</h2>" in one.text
-    assert "supervisor" in one.text  # its operator 00, without any password
+    assert "Supervisor" in one.text  # its operator 00, without any password
 
 
 @pytest.mark.parametrize("role", [AccountRole.REVIEWER, AccountRole.RISK, AccountRole.FINANCE])
@@ -50,7 +50,7 @@ def test_other_staff_and_merchants_are_refused(api: ApiEnv, role: AccountRole) -
 def test_latest_sign_on_and_payment_are_listed(api: ApiEnv) -> None:
     as_role(api, AccountRole.FLEET)
     before = api.client.get("/console/terminals?lang=en").text
-    assert before.count(">never<") >= 4  # two terminals: no sign-on, no payment yet
+    assert before.count(">Never<") >= 4  # two terminals: no sign-on, no payment yet
     card_sale(api, "5.00", DEBIT, 1)
     t = api.tp.terminals.get(api.tid_a)
     assert t.last_sign_on_at is not None and t.last_payment_at is not None
@@ -75,7 +75,7 @@ def test_search_tabs_and_pages(api: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> 
     assert found("state=active") == {api.tid_a, api.tid_b}
     assert found("state=in_stock") == set()
     tabs = api.client.get("/console/terminals?state=frozen&lang=en").text
-    assert '<a href="/console/terminals?state=frozen" aria-current="page">frozen</a>' in tabs
+    assert '<a href="/console/terminals?state=frozen" aria-current="page">Frozen</a>' in tabs
 
     monkeypatch.setattr(fleet, "PAGE", 1)
     first = api.client.get("/console/terminals?lang=en").text

@@ -265,7 +265,7 @@ def test_an_application_has_its_page_before_it_has_a_mid(api: ApiEnv) -> None:
     applied = api.tp.merchants.apply(personal_application(7), "test")
     as_role(api, AccountRole.REVIEWER)
     page = api.client.get(f"/console/merchants/{applied.id}?lang=en")
-    assert page.status_code == 200 and f"application #{applied.id}" in page.text
+    assert page.status_code == 200 and f"Application #{applied.id}" in page.text
     assert "A merchant gets its fee plan when it is approved." in page.text
     assert "Statement of a day" not in page.text  # no MID: no statements
     assert applied.id_document_masked and applied.id_document_masked in page.text

@@ -123,13 +123,19 @@ def page(
     return response
 
 
+def speak(request: Request, session: SignedIn) -> None:
+    """Messages made before a page renders (a form post's, a download's) in the
+    person's language, as the page would choose it."""
+    set_locale(choose_locale(request, session.account.locale)[0])
+
+
 async def read_form(
     request: Request, session: SignedIn, *fields: str, max_chars: int = 500
 ) -> dict[str, str]:
     """The named fields of a posted form, stripped and cut at ``max_chars``, after the
     CSRF check (403 without the session's token). A field not sent is ``""``."""
     await check_csrf(request, session)
-    set_locale(choose_locale(request, session.account.locale)[0])  # for after_action's message
+    speak(request, session)  # for after_action's message
     form = await request.form()
     values = {}
     for name in fields:

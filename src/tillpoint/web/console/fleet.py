@@ -20,7 +20,7 @@ from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, TillpointError
 from tillpoint.core.i18n import N_, _
 from tillpoint.terminals.models import MacMethod, TerminalStatus
-from tillpoint.web.console.merchants import enum_query, speak, trouble
+from tillpoint.web.console.merchants import enum_query, trouble
 from tillpoint.web.page import (
     FLEET,
     after_action,
@@ -64,7 +64,6 @@ def terminal_list(request: Request, session: Fleet) -> Response:
 @router.post("/console/terminals/add")
 async def add_terminal(request: Request, session: Fleet) -> Response:
     form = await read_form(request, session, "serial", "model", "mac", "sell_rule")
-    speak(request)
     try:
         mac = MacMethod(form["mac"]) if form["mac"] else MacMethod.ECB
     except ValueError:
@@ -103,7 +102,6 @@ async def terminal_action(request: Request, session: Fleet, tid: str, action: st
     if action not in ACTIONS:
         raise HTTPException(status_code=404)
     form = await read_form(request, session, "reason", "merchant", "shop", "supervisor_password")
-    speak(request)
     tid = tid[:12]
     back = f"{HOME}/{tid}"
     service, who, why = tp(request).terminals, actor_of(session), form["reason"]

@@ -108,7 +108,7 @@ async def live_feed(
         if last_event_id is not None and last_event_id.isdigit()
         else await asyncio.to_thread(events.latest_id)
     )
-    locale, _asked = choose_locale(request)
+    locale, _asked = choose_locale(request, session.account.locale)
     return StreamingResponse(
         event_stream(request, events.feed(position), timeout_s or FEED_MAX_S,
                      _feed_messages(app, locale)),

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, TillpointError
-from tillpoint.core.i18n import N_, _, set_locale
+from tillpoint.core.i18n import N_, _
 from tillpoint.merchants.models import HAS_MID, MerchantKind, MerchantStatus
 from tillpoint.merchants.views import MerchantView
 from tillpoint.web.page import (
@@ -32,10 +32,10 @@ from tillpoint.web.page import (
     query_int,
     query_text,
     read_form,
+    speak,
     tp,
 )
 from tillpoint.web.page import actor as actor_of
-from tillpoint.web.render import choose_locale
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,11 +62,6 @@ E = TypeVar("E", bound=StrEnum)
 # --- helpers the fleet pages share ---------------------------------------------------------
 
 
-def speak(request: Request) -> None:
-    """Messages of a form post in the person's language (pages set it as they render)."""
-    set_locale(choose_locale(request)[0])
-
-
 def enum_query(request: Request, name: str, enum: type[E]) -> E | None:
     """A filter's value from the query, if it is one of ``enum``'s (else no filter)."""
     value = query_text(request, name, 30)
@@ -86,7 +81,7 @@ def parse_day(text: str, what: str) -> date:
 def trouble(request: Request, session: SignedIn, error: TillpointError, back: str) -> Response:
     """A page that says what is wrong (no such merchant or terminal, a malformed
     reference) and links back; 404 or 400."""
-    speak(request)
+    speak(request, session)
     status = 404 if error.http_status == 404 else 400
     return page(request, session, "console/trouble.html", status_code=status,
                 message=error.localized(), back=back)  # fmt: skip
@@ -158,7 +153,7 @@ def merchant_page(request: Request, session: Readers, ref: str) -> Response:
 def statement(request: Request, session: Readers, ref: str) -> Response:
     """A day's statement as the merchant gets it, HTML or PDF, as a file to save (its
     own styles are inline, which the console's pages never run)."""
-    speak(request)
+    speak(request, session)
     back = f"{HOME}/{ref[:20]}"
     app = tp(request)
     try:
@@ -182,7 +177,6 @@ async def lifecycle(request: Request, session: Deciders, ref: str, move: str) ->
     if move not in MOVES:
         raise HTTPException(status_code=404)
     form = await read_form(request, session, "reason")
-    speak(request)
     back = f"{HOME}/{ref[:20]}"
     service = tp(request).merchants
     act = {"suspend": service.suspend, "reinstate": service.reinstate, "close": service.close}
@@ -196,7 +190,6 @@ async def lifecycle(request: Request, session: Deciders, ref: str, move: str) ->
 @router.post("/console/merchants/{ref}/fee-plan/change")
 async def change_fee_plan(request: Request, session: Pricers, ref: str) -> Response:
     form = await read_form(request, session, "plan", "effective_from", "reason")
-    speak(request)
     back = f"{HOME}/{ref[:20]}"
     try:
         start = (
@@ -218,7 +211,6 @@ async def change_fee_plan(request: Request, session: Pricers, ref: str) -> Respo
 @router.post("/console/merchants/{ref}/shops/add")
 async def add_shop(request: Request, session: ShopOpeners, ref: str) -> Response:
     form = await read_form(request, session, "name", "address")
-    speak(request)
     back = f"{HOME}/{ref[:20]}"
     try:
         shop = tp(request).merchants.add_shop(
