@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tillpoint.context import Context, check_actor, check_reason
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
@@ -407,10 +407,18 @@ class TerminalService:
             query = query.where(
                 or_(Terminal.tid == text, Terminal.serial_no.startswith(text, autoescape=True))
             )
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             if merchant_ref is not None:
                 query = query.where(Terminal.merchant_id == find_merchant(s, merchant_ref).id)
             terminals = list(s.scalars(query))
+            # The page's merchants and their shops in two reads, not two per terminal:
+            # ``_view`` then finds them in the session.
+            owners = {t.merchant_id for t in terminals if t.merchant_id is not None}
+            s.scalars(
+                select(Merchant)
+                .where(Merchant.id.in_(owners))
+                .options(selectinload(Merchant.shops))
+            ).all()
             paid = last_payments(s, [t.id for t in terminals])
             return [
                 self._view(s, t).model_copy(update={"last_payment_at": paid.get(t.id)})
