@@ -412,18 +412,19 @@ class TerminalService:
                 query = query.where(Terminal.merchant_id == find_merchant(s, merchant_ref).id)
             terminals = list(s.scalars(query))
             # The page's merchants and their shops in two reads, not two per terminal:
-            # ``_view`` then finds them in the session.
-            owners = {t.merchant_id for t in terminals if t.merchant_id is not None}
-            s.scalars(
-                select(Merchant)
-                .where(Merchant.id.in_(owners))
-                .options(selectinload(Merchant.shops))
+            # ``_view`` then finds them in the session, which keeps them only while
+            # something else does (``owners``).
+            ids = {t.merchant_id for t in terminals if t.merchant_id is not None}
+            owners = s.scalars(
+                select(Merchant).where(Merchant.id.in_(ids)).options(selectinload(Merchant.shops))
             ).all()
             paid = last_payments(s, [t.id for t in terminals])
-            return [
+            views = [
                 self._view(s, t).model_copy(update={"last_payment_at": paid.get(t.id)})
                 for t in terminals
             ]
+            del owners
+            return views
 
     def history(self, tid: str) -> list[TerminalEventView]:
         with self.ctx.db.transaction() as s:
