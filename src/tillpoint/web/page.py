@@ -97,6 +97,8 @@ def nav(request: Request, session: SignedIn) -> list[NavItem]:
     return items
 
 
+PAGE = 50  # rows on a page of any list
+
 FLASH_COOKIE = "tp_flash"
 FLASH_MAX_CHARS = 400
 

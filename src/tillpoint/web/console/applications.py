@@ -26,6 +26,7 @@ from tillpoint.merchants.models import DOCUMENT_KINDS, DocumentKind, MerchantKin
 from tillpoint.merchants.services import APPLICATION_STATES, OPEN_APPLICATIONS
 from tillpoint.web.page import (
     APPLICATIONS,
+    PAGE,
     actor,
     after_action,
     area_guard,
@@ -42,7 +43,6 @@ router = APIRouter(include_in_schema=False)
 Reviewer = Annotated[SignedIn, area_guard(APPLICATIONS)]
 AppId = Annotated[int, Path(ge=1, le=2**62)]
 DocId = Annotated[int, Path(ge=1, le=2**62)]
-PAGE_SIZE = 50
 BASE = "/console/applications"
 S = MerchantStatus
 
@@ -64,10 +64,10 @@ def queue(request: Request, session: Reviewer) -> Response:
     search = query_text(request, "q")
     rows = app.merchants.applications(
         statuses=_states(state), kind=kind, search=search,
-        after_id=query_int(request, "after"), limit=PAGE_SIZE + 1,
+        after_id=query_int(request, "after"), limit=PAGE + 1,
     )  # fmt: skip
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
     next_href = page_link(request, after=rows[-1].id) if more else None
     counts = app.merchants.application_counts()
     return page(request, session, "console/applications/queue.html", rows=rows,

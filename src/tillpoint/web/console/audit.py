@@ -15,11 +15,10 @@ from fastapi.responses import HTMLResponse, Response
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.i18n import _
-from tillpoint.web.page import AUDIT, area_guard, page, page_link, query_int, query_text, tp
+from tillpoint.web.page import AUDIT, PAGE, area_guard, page, page_link, query_int, query_text, tp
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[SignedIn, area_guard(AUDIT)]
-PAGE = 50
 DETAIL_CHARS = 300
 STATUS_CLASSES = ("2", "3", "4", "5")
 

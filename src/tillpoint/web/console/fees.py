@@ -19,6 +19,7 @@ from tillpoint.merchants.fees import Rate, parse_rate
 from tillpoint.merchants.models import MerchantKind, PaymentMethod
 from tillpoint.web.page import (
     FEE_PLANS,
+    PAGE,
     actor,
     after_action,
     area_guard,
@@ -33,7 +34,6 @@ router = APIRouter(include_in_schema=False)
 Reader = Annotated[SignedIn, area_guard(FEE_PLANS)]
 Maker = Annotated[SignedIn, area_guard(FEE_PLANS, AccountRole.FINANCE)]
 HERE = FEE_PLANS.href
-PAGE = 50
 CURRENCY = "CNY"
 METHODS = tuple(PaymentMethod)
 RATE_FIELDS = tuple(f"{kind}_{m.value}" for m in METHODS for kind in ("rate", "cap"))

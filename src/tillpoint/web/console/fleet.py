@@ -23,6 +23,7 @@ from tillpoint.terminals.models import MacMethod, TerminalStatus
 from tillpoint.web.console.merchants import enum_query, trouble
 from tillpoint.web.page import (
     FLEET,
+    PAGE,
     after_action,
     area_guard,
     page,
@@ -38,7 +39,6 @@ router = APIRouter(include_in_schema=False)
 
 Fleet = Annotated[SignedIn, area_guard(FLEET)]
 
-PAGE = 50
 HOME = "/console/terminals"
 KEY_NOTE = N_(
     "Its master key is not shown here (check value {kcv}): make the key to inject at the "

@@ -16,6 +16,7 @@ from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import _
 from tillpoint.web.page import (
     API_KEYS,
+    PAGE,
     actor,
     after_action,
     area_guard,
@@ -30,7 +31,6 @@ from tillpoint.web.page import (
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[SignedIn, area_guard(API_KEYS)]
 HERE = API_KEYS.href
-PAGE = 50
 STATES = {"active": False, "revoked": True}
 
 

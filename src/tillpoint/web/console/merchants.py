@@ -24,6 +24,7 @@ from tillpoint.merchants.models import HAS_MID, MerchantKind, MerchantStatus
 from tillpoint.merchants.views import MerchantView
 from tillpoint.web.page import (
     MERCHANTS,
+    PAGE,
     R,
     after_action,
     area_guard,
@@ -44,7 +45,6 @@ Deciders = Annotated[SignedIn, area_guard(MERCHANTS, R.REVIEWER, R.RISK)]
 Pricers = Annotated[SignedIn, area_guard(MERCHANTS, R.FINANCE, R.REVIEWER)]
 ShopOpeners = Annotated[SignedIn, area_guard(MERCHANTS, R.REVIEWER)]
 
-PAGE = 50
 RECENT_SETTLEMENTS = 10
 HOME = "/console/merchants"
 

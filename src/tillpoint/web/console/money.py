@@ -26,6 +26,7 @@ from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import N_, _
 from tillpoint.web.page import (
     MONEY,
+    PAGE,
     actor,
     after_action,
     area_guard,
@@ -42,7 +43,6 @@ from tillpoint.web.render import money
 router = APIRouter(include_in_schema=False)
 Finance = Annotated[SignedIn, area_guard(MONEY)]
 
-PAGE = 50
 DAYS = MONEY.href  # /console/days
 HOLDS = "/console/holds"
 # A day's state as shown: its label, and the colour class of the label (the text says

@@ -16,6 +16,7 @@ from tillpoint.access.models import MERCHANT_ROLES, STAFF_ROLES, AccountRole, Ac
 from tillpoint.core.errors import InvalidInput, NotFound, TillpointError
 from tillpoint.core.i18n import N_, _
 from tillpoint.web.page import (
+    PAGE,
     USERS,
     actor,
     after_action,
@@ -31,7 +32,6 @@ from tillpoint.web.page import (
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[SignedIn, area_guard(USERS)]
 HERE = USERS.href
-PAGE = 50
 ROLES = tuple(AccountRole)
 STAFF = tuple(r for r in ROLES if r in STAFF_ROLES)
 MERCHANT = tuple(r for r in ROLES if r in MERCHANT_ROLES)
