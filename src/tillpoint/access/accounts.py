@@ -672,7 +672,7 @@ def _totp_context(account_id: int) -> str:
 
 def _half_account(token: str) -> int | None:
     head = token.split(".", 1)[0]
-    return int(head) if head.isascii() and head.isdigit() and len(head) <= 12 else None
+    return int(head) if head.isascii() and head.isdigit() and len(head) <= 9 else None
 
 
 def _refuse_locked(

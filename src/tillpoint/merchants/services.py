@@ -126,13 +126,20 @@ def outstanding_documents(s: Session, m: Merchant) -> list[DocumentKind]:
     return [DocumentKind(k) for k in asked.detail.split(",") if k not in came]
 
 
+def _application_number(text: str) -> bool:
+    """Digits that can be an application number: a merchant's id, which the database
+    keeps as a 32-bit integer (a larger number is no merchant's, and PostgreSQL would
+    refuse to compare it). ``isascii`` first: ``int()`` fails on "¹"."""
+    return text.isascii() and text.isdigit() and len(text) <= 10 and int(text) < 2**31
+
+
 def find_merchant(session: Session, ref: str, *, lock: bool = False) -> Merchant:
     """A merchant by MID (15 digits, 898...) or by application number (its id)."""
     query = select(Merchant)
     ref = ref.strip()
     if looks_like_mid(ref):
         query = query.where(Merchant.mid == ref)
-    elif ref.isascii() and ref.isdigit() and len(ref) <= 12:  # not "¹": int() fails
+    elif _application_number(ref):
         query = query.where(Merchant.id == int(ref))
     else:
         raise InvalidInput(
@@ -503,13 +510,13 @@ class MerchantService:
         text = " ".join((text or "").split())[:100]
         if text:
             if text.isascii() and text.isdigit():
-                query = query.where(
-                    or_(
-                        Merchant.mid.startswith(text, autoescape=True),
-                        Merchant.contact_phone.startswith(text, autoescape=True),
-                        Merchant.id == int(text[:12]),
-                    )
-                )
+                found = [
+                    Merchant.mid.startswith(text, autoescape=True),
+                    Merchant.contact_phone.startswith(text, autoescape=True),
+                ]
+                if _application_number(text):
+                    found.append(Merchant.id == int(text))
+                query = query.where(or_(*found))
             else:
                 query = query.where(
                     or_(

@@ -169,10 +169,16 @@ def query_text(request: Request, name: str, max_chars: int = 100) -> str:
     return (request.query_params.get(name) or "").strip()[:max_chars]
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit in the database: a larger number is past them all
+
+
 def query_int(request: Request, name: str, default: int = 0) -> int:
-    """A query parameter as a non-negative integer; anything else is ``default``."""
+    """A query parameter as a non-negative integer (a keyset position, a count), at most
+    ``MAX_ID``; anything else is ``default``."""
     value = request.query_params.get(name) or ""
-    return int(value) if value.isdigit() and len(value) <= 18 else default
+    if not (value.isascii() and value.isdigit()):
+        return default
+    return min(int(value[:12]), MAX_ID)
 
 
 def audit(
