@@ -92,6 +92,19 @@ def db_url(databases: Databases) -> Iterator[str]:
     databases.drop(url)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass, a test that asks for no database of its own (``db_url``,
+    directly or through another fixture) would repeat the SQLite pass exactly: the
+    browser tests, say, run `tillpoint serve` on an SQLite file of their own. It is
+    skipped there, so the pass spends its time on what the database changes."""
+    if not POSTGRES_URL:
+        return
+    repeat = pytest.mark.skip(reason="uses no test database: the SQLite pass ran it")
+    for item in items:
+        if not {"db_url", "databases"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(repeat)
+
+
 @pytest.fixture(autouse=True)
 def _english() -> None:
     set_locale("en")
