@@ -265,6 +265,8 @@ def test_fee_plans_read_and_made_with_clear_refusals(api: ApiEnv) -> None:
     made = post(api, "/console/fee-plans", {**form, "rate_debit": "0.5",
                                            "cap_debit": "20.00"})  # fmt: skip
     assert (made.status_code, made.headers["location"]) == (303, "/console/fee-plans/BIZ-2027")
+    assert [r.target for r in api.tp.access.audit_log(limit=20)
+            if r.action == "console fee plan created"] == ["fee plan BIZ-2027"]  # fmt: skip
     shown = api.client.get("/console/fee-plans/BIZ-2027?lang=en").text
     assert "0.50%" in shown and "0.38%" in shown and "CN¥20.00" in shown
     assert "CN¥120.00" in shown

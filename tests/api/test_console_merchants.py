@@ -205,6 +205,8 @@ def test_a_reviewer_opens_a_shop(api: ApiEnv) -> None:
                                  address="1 East Road, Pudong"))  # fmt: skip
     assert f"Shop {len(shops) + 1} (East counter) opened." in page
     assert "1 East Road, Pudong" in page
+    (line,) = [r for r in api.tp.access.audit_log(limit=20) if r.action == "console shop opened"]
+    assert line.actor.startswith("console:") and line.target.endswith(f"shop {len(shops) + 1}")
     as_role(api, AccountRole.FINANCE)
     assert post(api, f"{base}/shops/add", name="B", address="2 West Road").status_code == 403
 

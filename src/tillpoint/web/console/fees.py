@@ -23,6 +23,7 @@ from tillpoint.web.page import (
     actor,
     after_action,
     area_guard,
+    audit,
     page,
     page_link,
     query_int,
@@ -117,4 +118,5 @@ async def create_plan(request: Request, session: Maker) -> Response:
         return _form(request, session, values, str(e), 400)
     except TillpointError as e:
         return _form(request, session, values, e.localized(), 400)
+    audit(request, session, "fee plan created", f"fee plan {plan.code}")
     return after_action(f"{HERE}/{plan.code}", _("Fee plan {plan} made.").format(plan=plan.code))

@@ -28,6 +28,7 @@ from tillpoint.web.page import (
     R,
     after_action,
     area_guard,
+    audit,
     page,
     page_link,
     query_int,
@@ -218,5 +219,7 @@ async def add_shop(request: Request, session: ShopOpeners, ref: str) -> Response
         )
     except TillpointError as e:
         return after_action(back, e.localized(), error=True)
+    audit(request, session, "shop opened", f"merchant {ref[:20]} shop {shop.number}",
+          name=shop.name)  # fmt: skip
     return after_action(back, _("Shop {number} ({name}) opened.").format(
         number=shop.number, name=shop.name))  # fmt: skip
