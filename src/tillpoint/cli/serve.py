@@ -30,12 +30,17 @@ GRACEFUL_S = 5
 
 
 def _listen(bind: str, port: int) -> socket.socket:
-    """A listening socket on ``bind:port``, or a plain refusal when it cannot be had (the
-    port is in use, the address is not this machine's) before anything has started."""
+    """``bind:port`` taken for this process, or a plain refusal when it cannot be had
+    (the port is in use, the address is not this machine's) before anything has
+    started. The socket is bound but not listening yet: connections are refused until
+    the server is ready to answer them (asyncio and uvicorn listen when they start)."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        return socket.create_server((bind, port), family=family, backlog=2048)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bind, port))
     except OSError as e:
+        sock.close()
         raise ConfigurationError(
             "port_unavailable",
             N_(
@@ -46,6 +51,7 @@ def _listen(bind: str, port: int) -> socket.socket:
             port=port,
             reason=os.strerror(e.errno) if e.errno else str(e),
         ) from None
+    return sock
 
 
 async def _run(tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.socket) -> None:
