@@ -18,11 +18,13 @@ around its content, forms read safely, the message after an action, and paging.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from enum import StrEnum
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlencode
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tillpoint.access.accounts import SignedIn, console_actor
 from tillpoint.access.models import AccountRole
@@ -201,3 +203,29 @@ def audit(
         client_ip=address(request), detail=detail or None, actor=actor(session),
         merchant_id=merchant_id,
     )  # fmt: skip
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def enum_query(request: Request, name: str, enum: type[E]) -> E | None:
+    """A filter's value from the query, if it is one of ``enum``'s (else no filter)."""
+    value = query_text(request, name, 30)
+    return enum(value) if value in {e.value for e in enum} else None
+
+
+def day_of(text: str) -> date | None:
+    """A date typed as 2026-12-04 (a date field's value); None for anything else."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+def trouble(request: Request, session: SignedIn, error: TillpointError, back: str) -> Response:
+    """A page that says what is wrong (no such merchant or terminal, a malformed
+    reference) and links back; 404 or 400."""
+    speak(request, session)
+    status = 404 if error.http_status == 404 else 400
+    return page(request, session, "console/trouble.html", status_code=status,
+                message=error.localized(), back=back)  # fmt: skip

@@ -15,19 +15,22 @@ from fastapi.responses import HTMLResponse, Response
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.i18n import _
-from tillpoint.web.page import AUDIT, PAGE, area_guard, page, page_link, query_int, query_text, tp
+from tillpoint.web.page import (
+    AUDIT,
+    PAGE,
+    area_guard,
+    day_of,
+    page,
+    page_link,
+    query_int,
+    query_text,
+    tp,
+)
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[SignedIn, area_guard(AUDIT)]
 DETAIL_CHARS = 300
 STATUS_CLASSES = ("2", "3", "4", "5")
-
-
-def _day(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
 
 
 def _start_of(day: date) -> datetime:
@@ -47,7 +50,7 @@ def audit_log(request: Request, session: Admin) -> Response:
     who, what = query_text(request, "actor"), query_text(request, "action", 200)
     since_text, until_text = query_text(request, "from", 10), query_text(request, "to", 10)
     status = query_text(request, "status", 1)
-    since, until = _day(since_text), _day(until_text)
+    since, until = day_of(since_text), day_of(until_text)
     problems = []
     if (since_text and since is None) or (until_text and until is None):
         problems.append(_("A date is written 2026-12-04: that filter is left out."))

@@ -20,18 +20,19 @@ from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, TillpointError
 from tillpoint.core.i18n import N_, _
 from tillpoint.terminals.models import MacMethod, TerminalStatus
-from tillpoint.web.console.merchants import enum_query, trouble
 from tillpoint.web.page import (
     FLEET,
     PAGE,
     after_action,
     area_guard,
+    enum_query,
     page,
     page_link,
     query_int,
     query_text,
     read_form,
     tp,
+    trouble,
 )
 from tillpoint.web.page import actor as actor_of
 

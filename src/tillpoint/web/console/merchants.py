@@ -11,8 +11,7 @@ goes through the merchant services, which keep the history under the person's na
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -29,6 +28,8 @@ from tillpoint.web.page import (
     after_action,
     area_guard,
     audit,
+    day_of,
+    enum_query,
     page,
     page_link,
     query_int,
@@ -36,6 +37,7 @@ from tillpoint.web.page import (
     read_form,
     speak,
     tp,
+    trouble,
 )
 from tillpoint.web.page import actor as actor_of
 
@@ -57,35 +59,14 @@ MOVES = {
 }
 
 
-E = TypeVar("E", bound=StrEnum)
-
-
-# --- helpers the fleet pages share ---------------------------------------------------------
-
-
-def enum_query(request: Request, name: str, enum: type[E]) -> E | None:
-    """A filter's value from the query, if it is one of ``enum``'s (else no filter)."""
-    value = query_text(request, name, 30)
-    return enum(value) if value in {e.value for e in enum} else None
-
-
 def parse_day(text: str, what: str) -> date:
     """A date typed as 2026-12-04; anything else is a clear refusal."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
+    day = day_of(text)
+    if day is None:
         raise InvalidInput(
             "console.bad_day", N_("Give {what} as a date like 2026-12-04"), what=_(what)
-        ) from None
-
-
-def trouble(request: Request, session: SignedIn, error: TillpointError, back: str) -> Response:
-    """A page that says what is wrong (no such merchant or terminal, a malformed
-    reference) and links back; 404 or 400."""
-    speak(request, session)
-    status = 404 if error.http_status == 404 else 400
-    return page(request, session, "console/trouble.html", status_code=status,
-                message=error.localized(), back=back)  # fmt: skip
+        )
+    return day
 
 
 # --- pages ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ loop serves everyone else meanwhile.
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -31,6 +30,7 @@ from tillpoint.web.page import (
     after_action,
     area_guard,
     audit,
+    day_of,
     page,
     page_link,
     query_int,
@@ -62,13 +62,6 @@ STATE_CLASSES = {
 MID_CHARS = 15
 
 
-def _day(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if len(text) == 10 else None
-    except ValueError:
-        return None
-
-
 def _missing(request: Request, session: SignedIn, what: str) -> HTMLResponse:
     return page(request, session, "console/money/missing.html", status_code=404, what=what)
 
@@ -83,7 +76,7 @@ def _states() -> dict[str, Any]:
 @router.get("/console/days", response_class=HTMLResponse)
 def days_page(request: Request, session: Finance) -> HTMLResponse:
     """Business days newest first, a page of 50 at a time (``before=<date>``)."""
-    before = _day(query_text(request, "before", 10))
+    before = day_of(query_text(request, "before", 10))
     rows = tp(request).days.history(before=before, limit=PAGE + 1)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
@@ -97,7 +90,7 @@ def days_page(request: Request, session: Finance) -> HTMLResponse:
 async def cut_off(request: Request, session: Finance) -> Response:
     """日切 now, as ``tillpoint settle cutoff``: only the open day the page showed."""
     form = await read_form(request, session, "day")
-    expected = _day(form["day"])
+    expected = day_of(form["day"])
     if expected is None:
         return after_action(DAYS, _("Give the business day to close (YYYY-MM-DD)"), error=True)
     try:
@@ -116,7 +109,7 @@ async def cut_off(request: Request, session: Finance) -> Response:
 def day_page(request: Request, session: Finance, day: str) -> HTMLResponse:
     """One day: its state and totals, the reconciliation's differences, the settlement
     of each merchant (each list paged on its own), the payout file, the statements."""
-    when = _day(day)
+    when = day_of(day)
     app = tp(request)
     if when is None:
         return _missing(request, session, day)
@@ -146,7 +139,7 @@ async def reconcile(request: Request, session: Finance, day: str) -> Response:
     """As ``tillpoint settle reconcile``: refused while the day is open; a second run
     reports what the first found."""
     await read_form(request, session)
-    when = _day(day)
+    when = day_of(day)
     if when is None:
         return after_action(DAYS, _("{value} is not a date (YYYY-MM-DD)").format(value=day),
                             error=True)  # fmt: skip
@@ -173,7 +166,7 @@ async def settle(request: Request, session: Finance, day: str) -> Response:
     """As ``tillpoint settle run``: refused while the day is open or an earlier closed
     day is not settled; running it again settles only who is left."""
     await read_form(request, session)
-    when = _day(day)
+    when = day_of(day)
     if when is None:
         return after_action(DAYS, _("{value} is not a date (YYYY-MM-DD)").format(value=day),
                             error=True)  # fmt: skip
@@ -198,7 +191,7 @@ async def settle(request: Request, session: Finance, day: str) -> Response:
 def payout_file(request: Request, session: Finance, day: str) -> Response:
     """The bank's payout file of the day, as ``tillpoint settle export`` writes it: it
     holds account numbers in clear, so it is only ever a download, never kept."""
-    when = _day(day)
+    when = day_of(day)
     if when is None:
         return _missing(request, session, day)
     text = tp(request).settlement.payout_file(when)
@@ -216,7 +209,7 @@ def payout_file(request: Request, session: Finance, day: str) -> Response:
 
 
 def _statement(request: Request, session: SignedIn, day: str, mid: str, fmt: str) -> Response:
-    when = _day(day)
+    when = day_of(day)
     if when is None or len(mid) > MID_CHARS:
         return _missing(request, session, day)
     app = tp(request)

@@ -6,6 +6,7 @@ themselves nor takes their own admin role away."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -134,24 +135,31 @@ async def reset_password(request: Request, session: Admin, account_id: int) -> R
     return _made(request, session, made, headline)
 
 
+def _act(account_id: int, change: Callable[[], object], done: str) -> Response:
+    """One change to an account, then back to its page with ``done``, or with why it
+    was refused (nothing changed)."""
+    try:
+        change()
+    except TillpointError as e:
+        return after_action(_back(account_id), e.localized(), error=True)
+    return after_action(_back(account_id), done)
+
+
 @router.post(HERE + "/{account_id}/lock")
 async def lock(request: Request, session: Admin, account_id: int) -> Response:
     await read_form(request, session)
-    try:
-        tp(request).accounts.lock(str(account_id), actor(session), by=session.account.id)
-    except TillpointError as e:
-        return after_action(_back(account_id), e.localized(), error=True)
-    return after_action(_back(account_id), _("Account locked: it cannot sign in."))
+    accounts = tp(request).accounts
+    return _act(account_id, lambda: accounts.lock(str(account_id), actor(session),
+                                                  by=session.account.id),
+                _("Account locked: it cannot sign in."))  # fmt: skip
 
 
 @router.post(HERE + "/{account_id}/unlock")
 async def unlock(request: Request, session: Admin, account_id: int) -> Response:
     await read_form(request, session)
-    try:
-        tp(request).accounts.unlock(str(account_id), actor(session))
-    except TillpointError as e:
-        return after_action(_back(account_id), e.localized(), error=True)
-    return after_action(_back(account_id), _("Account unlocked."))
+    accounts = tp(request).accounts
+    return _act(account_id, lambda: accounts.unlock(str(account_id), actor(session)),
+                _("Account unlocked."))  # fmt: skip
 
 
 @router.post(HERE + "/{account_id}/roles")
@@ -172,8 +180,6 @@ async def set_roles(request: Request, session: Admin, account_id: int) -> Respon
 @router.post(HERE + "/{account_id}/totp-reset")
 async def reset_totp(request: Request, session: Admin, account_id: int) -> Response:
     await read_form(request, session)
-    try:
-        tp(request).accounts.totp_reset(str(account_id), actor(session))
-    except TillpointError as e:
-        return after_action(_back(account_id), e.localized(), error=True)
-    return after_action(_back(account_id), _("Second factor reset: the password alone signs in."))
+    accounts = tp(request).accounts
+    return _act(account_id, lambda: accounts.totp_reset(str(account_id), actor(session)),
+                _("Second factor reset: the password alone signs in."))  # fmt: skip
