@@ -106,3 +106,13 @@ def test_the_feed_resumes_after_last_event_id_in_the_persons_language(api: ApiEn
     got = [m for m in messages(iter(r.text.splitlines())) if "event" in m]
     assert [m["data"]["payment"] for m in got] == [first, second]
     assert "已通过" in got[0]["data"]["row"] and "支付宝" in got[0]["data"]["row"]
+
+
+def test_the_charts_speak_the_pages_language(api: ApiEnv) -> None:
+    """The charts are drawn before the page renders: in its language all the same."""
+    signed_in_as(api, AccountRole.ADMIN)
+    chinese = api.client.get("/console?lang=zh_CN").text
+    assert "今日" in chinese and "暂无数据" in chinese
+    assert "Today" not in chinese and "No data yet" not in chinese
+    english = api.client.get("/console?lang=en").text
+    assert "Today" in english and "今日" not in english

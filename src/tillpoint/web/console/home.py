@@ -26,7 +26,7 @@ from tillpoint.core.i18n import _, set_locale
 from tillpoint.notify.events import EventService, EventView
 from tillpoint.overview import applications_by_state, day_status, open_holds
 from tillpoint.web.charts import bar_chart_by_hour, split_bars
-from tillpoint.web.page import APPLICATIONS, HOME, MONEY, area_guard, page, tp
+from tillpoint.web.page import APPLICATIONS, HOME, MONEY, area_guard, page, speak, tp
 from tillpoint.web.render import choose_locale, environment, money
 
 router = APIRouter(include_in_schema=False)
@@ -41,6 +41,7 @@ FEED_MAX_S = 3600.0  # a stream ends after an hour; the browser reconnects by it
 @router.get("/console", response_class=HTMLResponse)
 def console_home(request: Request, session: StaffMember) -> Response:
     """The dashboard (a password made for the person is changed first: web/auth.py)."""
+    speak(request, session)  # the charts are drawn before the page: in its language
     app = tp(request)
     today = app.days.open_date()
     yesterday = today - timedelta(days=1)
