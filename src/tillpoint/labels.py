@@ -130,6 +130,7 @@ LABELS = (
     N_("owner"),
     N_("manager"),
     N_("cashier"),
+    N_("applicant"),
     # AccountStatus (active is a TerminalStatus's too)
     N_("locked"),
     N_("disabled"),

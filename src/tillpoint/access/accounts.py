@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from tillpoint.access import totp
 from tillpoint.access.models import (
     MERCHANT_ROLES,
+    PORTAL_ROLES,
     STAFF_ROLES,
     Account,
     AccountRole,
@@ -94,6 +95,11 @@ class AccountView(BaseModel):
     @property
     def staff(self) -> bool:
         return bool(set(self.roles) & STAFF_ROLES)
+
+    @property
+    def portal(self) -> bool:
+        """A merchant's user or an applicant: someone of the merchant portal."""
+        return bool(set(self.roles) & PORTAL_ROLES)
 
     def has(self, *roles: AccountRole) -> bool:
         """Whether the account holds any of ``roles`` (an admin holds every staff role)."""
@@ -317,6 +323,23 @@ class AccountService:
                 _audit(s, now, actor, "console roles changed", account, 200, None,
                        {"from": sorted(before), "to": sorted(roles)})  # fmt: skip
             s.flush()
+            return _view(s, account)
+
+    def promote_applicant(self, account_id: int) -> AccountView:
+        """An applicant whose application has been approved becomes the owner of the
+        merchant it made (done when they next open a portal page); anyone else is left
+        as they are."""
+        now = self.ctx.now()
+        with self.ctx.db.transaction() as s:
+            account = s.get_one(Account, account_id, with_for_update=True)
+            roles = set(_roles(s, account.id))
+            merchant = s.get(Merchant, account.merchant_id) if account.merchant_id else None
+            if AccountRole.APPLICANT in roles and merchant is not None and merchant.mid:
+                s.execute(delete(AccountRoleGrant).where(AccountRoleGrant.account_id == account.id))
+                s.add(AccountRoleGrant(account_id=account.id, role=AccountRole.OWNER))
+                _audit(s, now, console_actor(account), "console applicant approved", account, 200,
+                       None, {"mid": merchant.mid})  # fmt: skip
+                s.flush()
             return _view(s, account)
 
     def set_locale(self, account_id: int, locale: str | None) -> AccountView:

@@ -103,6 +103,7 @@ class AccountRole(StrEnum):
     OWNER = "owner"  # one merchant: everything of its own
     MANAGER = "manager"  # one merchant: its shops, staff and sales
     CASHIER = "cashier"  # one shop of one merchant: that shop's sales of the day
+    APPLICANT = "applicant"  # a person applying to be a merchant: their own application
 
 
 STAFF_ROLES = frozenset(
@@ -110,6 +111,9 @@ STAFF_ROLES = frozenset(
      AccountRole.FINANCE}
 )  # fmt: skip
 MERCHANT_ROLES = frozenset({AccountRole.OWNER, AccountRole.MANAGER, AccountRole.CASHIER})
+# Who may use the merchant portal: a merchant's users, and applicants (whose account
+# names the application's merchant row once they have applied, before it has a MID).
+PORTAL_ROLES = MERCHANT_ROLES | {AccountRole.APPLICANT}
 
 
 class AccountStatus(StrEnum):

@@ -10,12 +10,20 @@ every console (and later portal and cashier) page goes through.
 - ``staff(*roles)`` lets in a signed-in member of the acquirer's staff holding one of
   ``roles`` (an admin holds them all); anyone else signed in gets 403, and a browser
   that is not signed in is sent to the sign-in page, with where it was going.
+- ``member(*roles)`` does the same for the merchant portal (``/portal``): a merchant's
+  user (owner, manager, cashier) or an applicant, holding one of ``roles``; staff get
+  403 there. An applicant whose application was approved becomes its merchant's owner
+  on the first page they open after (``AccountService.promote_applicant``).
+
+The console and the portal are two sites on one sign-in: each has its own sign-in,
+sign-out and password pages under its prefix (``site_home``), and one session cookie.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 from urllib.parse import quote
 
@@ -34,8 +42,15 @@ from tillpoint.api.deps import Services, client_ip
 COOKIE = "tp_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+CONSOLE = "/console"
+PORTAL = "/portal"
 SIGN_IN_PATH = "/console/sign-in"
 PASSWORD_PATH = "/console/password"  # noqa: S105 (an address, not a password)
+
+
+def site_home(path: str) -> str:
+    """The site a path is on: ``/portal`` for the merchant portal, else ``/console``."""
+    return PORTAL if path == PORTAL or path.startswith(PORTAL + "/") else CONSOLE
 
 
 class SignInFirst(Exception):
@@ -56,7 +71,7 @@ class ChangePasswordFirst(SignInFirst):
 
     @property
     def location(self) -> str:
-        return PASSWORD_PATH
+        return site_home(self.next_path) + "/password"
 
 
 class Forbidden(Exception):
@@ -109,15 +124,16 @@ def next_path(request: Request) -> str:
     return path
 
 
-def safe_next(value: str | None) -> str:
-    """A ``next`` parameter, if it is a path on this site; else the console's home."""
+def safe_next(value: str | None, home: str = CONSOLE) -> str:
+    """A ``next`` parameter, if it is a path on this site; else the site's home."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
-    return "/console"
+    return home
 
 
 def sign_in_url(next_: str) -> str:
-    return f"{SIGN_IN_PATH}?next={quote(next_, safe='/')}"
+    """The sign-in page of the site ``next_`` is on, coming back to ``next_`` after."""
+    return f"{site_home(next_)}/sign-in?next={quote(next_, safe='/')}"
 
 
 async def presented_csrf(request: Request) -> str | None:
@@ -135,6 +151,11 @@ async def check_csrf(request: Request, session: SignedIn) -> None:
         raise Forbidden
 
 
+def sign_in_path(request: Request) -> str:
+    """The sign-in page of the site the request is on."""
+    return site_home(request.url.path) + "/sign-in"
+
+
 # Before there is a session, the sign-in form is guarded by a token of its own in a
 # short-lived cookie, which the form must echo (login CSRF).
 PRE_COOKIE = "tp_signin"
@@ -142,7 +163,7 @@ PRE_MAX_AGE_S = 3600
 
 
 def new_pre_session(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(PRE_COOKIE, token, max_age=PRE_MAX_AGE_S, path="/console/sign-in",
+    response.set_cookie(PRE_COOKIE, token, max_age=PRE_MAX_AGE_S, path=sign_in_path(request),
                         httponly=True, samesite="lax", secure=_https(request))  # fmt: skip
 
 
@@ -161,12 +182,12 @@ HALF_COOKIE = "tp_half"
 
 def set_half_session_cookie(request: Request, response: Response, half: NeedsCode) -> None:
     response.set_cookie(HALF_COOKIE, half.token, max_age=int(HALF_SESSION.total_seconds()),
-                        path=SIGN_IN_PATH, httponly=True, samesite="lax",
+                        path=sign_in_path(request), httponly=True, samesite="lax",
                         secure=_https(request))  # fmt: skip
 
 
 def clear_half_session_cookie(request: Request, response: Response) -> None:
-    response.delete_cookie(HALF_COOKIE, path=SIGN_IN_PATH, httponly=True, samesite="lax",
+    response.delete_cookie(HALF_COOKIE, path=sign_in_path(request), httponly=True, samesite="lax",
                            secure=_https(request))  # fmt: skip
 
 
@@ -188,3 +209,28 @@ def staff(*roles: AccountRole) -> Callable[[Request], SignedIn]:
 
 
 Staff = Annotated[SignedIn, Depends(staff())]
+
+
+def member(*roles: AccountRole) -> Callable[[Request], SignedIn]:
+    """A dependency: the signed-in merchant user or applicant holding one of ``roles``
+    (none named: any of them)."""
+
+    def guard(request: Request) -> SignedIn:
+        session = signed_in(request)
+        if session is None:
+            raise SignInFirst(next_path(request))
+        account = session.account
+        if AccountRole.APPLICANT in account.roles and account.mid is not None:
+            promoted = accounts(request).promote_applicant(account.id)
+            session = replace(session, account=promoted)
+            account = promoted
+        if not account.portal or (roles and not account.has(*roles)):
+            raise Forbidden
+        if account.must_change_password and request.url.path != PORTAL + "/password":
+            raise ChangePasswordFirst(next_path(request))
+        return session
+
+    return guard
+
+
+Member = Annotated[SignedIn, Depends(member())]

@@ -1,9 +1,13 @@
-"""What every console page shares: its area of the menu and who may enter it, the page
-around its content, forms read safely, the message after an action, and paging.
+"""What every page of the console and of the merchant portal shares: its area of the
+menu and who may enter it, the page around its content, forms read safely, the message
+after an action, and paging.
 
 - ``AREAS`` is the console's menu and its doors in one table: each area names the roles
   that may enter it (an admin enters all). A page's route takes ``area_guard(area)`` as
   its dependency, so the menu a person sees and the pages they may open never disagree.
+- ``PORTAL_AREAS`` is the same for the merchant portal (``/portal``): merchant users and
+  applicants, each area with its roles (``portal_guard``). Which site a page is on
+  follows from its address (``site_of``); both share everything below.
 - ``page()`` renders a template inside the layout, with the menu of the person's roles,
   their name, the session's CSRF token and the message left by the last action.
 - ``read_form()`` checks the CSRF token first (403 and nothing changes without it), then
@@ -32,7 +36,7 @@ from tillpoint.api.deps import Services
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import N_, set_locale
-from tillpoint.web.auth import address, check_csrf, staff
+from tillpoint.web.auth import PORTAL, address, check_csrf, member, site_home, staff
 from tillpoint.web.render import NavItem, asked_locale, choose_locale, render
 
 R = AccountRole
@@ -69,11 +73,52 @@ AREAS: tuple[Area, ...] = (
 )  # fmt: skip
 
 
+# The merchant portal's menu, in its order (web/portal/).
+P_HOME = Area(N_("Home"), "/portal", (R.OWNER, R.MANAGER, R.CASHIER))
+P_PAYMENTS = Area(N_("Payments"), "/portal/payments", (R.OWNER, R.MANAGER, R.CASHIER))
+P_SETTLEMENTS = Area(N_("Settlements"), "/portal/settlements", (R.OWNER, R.MANAGER))
+P_SHOPS = Area(N_("Shops and terminals"), "/portal/shops", (R.OWNER, R.MANAGER))
+P_DEVELOPERS = Area(N_("Developers"), "/portal/developers", (R.OWNER,))
+P_APPLICATION = Area(N_("Application"), "/portal/application", (R.APPLICANT, R.OWNER))
+P_PASSWORD = Area(N_("Password"), "/portal/password")
+
+PORTAL_AREAS: tuple[Area, ...] = (
+    P_HOME, P_PAYMENTS, P_SETTLEMENTS, P_SHOPS, P_DEVELOPERS, P_APPLICATION, P_PASSWORD,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Site:
+    """The console or the portal: its name beside the product's (an English message
+    id), its home's address and its menu."""
+
+    name: str
+    home: str
+    areas: tuple[Area, ...]
+
+
+CONSOLE = Site(N_("Operations console"), "/console", AREAS)
+PORTAL_SITE = Site(N_("Merchant portal"), PORTAL, PORTAL_AREAS)
+
+
+def site_of(request: Request) -> Site:
+    """The site the page asked for is on."""
+    return PORTAL_SITE if site_home(request.url.path) == PORTAL else CONSOLE
+
+
 def area_guard(area: Area, *narrower: AccountRole) -> Any:
     """The dependency of a route in ``area``: its roles, or ``narrower`` ones for an
     action not every visitor of the page may take. Use it in an alias:
     ``MerchantsStaff = Annotated[SignedIn, area_guard(MERCHANTS)]``."""
     return Depends(staff(*(narrower or area.roles)))
+
+
+def portal_guard(area: Area, *narrower: AccountRole) -> Any:
+    """``area_guard`` for a page of the merchant portal: the merchant's users (or the
+    applicant) holding the area's roles, or ``narrower`` ones. The session's account
+    names the merchant (``merchant_id``) and, for a cashier, the shop (``shop_id``):
+    every read of the page is scoped by them."""
+    return Depends(member(*(narrower or area.roles)))
 
 
 def tp(request: Request) -> Tillpoint:
@@ -90,11 +135,13 @@ def actor(session: SignedIn) -> str:
 def nav(request: Request, session: SignedIn) -> list[NavItem]:
     """The menu of the areas this person may open; the one the page is in is marked."""
     path = request.url.path
+    site = site_of(request)
     items = []
-    for area in AREAS:
+    for area in site.areas:
         if not area.open_to(session):
             continue
-        here = path == area.href or (area is not HOME and path.startswith(area.href + "/"))
+        home = area.href == site.home
+        here = path == area.href or (not home and path.startswith(area.href + "/"))
         items.append(NavItem(area.label, area.href, here))
     return items
 
@@ -118,12 +165,12 @@ def page(
         # The switch link changes the language the person chose for themselves.
         preferred = tp(request).accounts.set_locale(session.account.id, asked).locale
     response = render(request, template, status_code=status_code, nav=nav(request, session),
-                      preferred_locale=preferred,
+                      preferred_locale=preferred, site=site_of(request),
                       who=session.account.name, csrf_token=session.csrf_token,
                       flash=text if kind in ("ok", "error") else "",
                       flash_kind=kind, **context)  # fmt: skip
     if flash:
-        response.delete_cookie(FLASH_COOKIE, path="/console")
+        response.delete_cookie(FLASH_COOKIE, path="/")
     return response
 
 
@@ -154,7 +201,7 @@ def after_action(to: str, message: str, *, error: bool = False) -> RedirectRespo
     response = RedirectResponse(to, status_code=303)
     kind = "error" if error else "ok"
     response.set_cookie(FLASH_COOKIE, quote(f"{kind}:{message}"[:FLASH_MAX_CHARS]), max_age=60,
-                        path="/console", httponly=True, samesite="lax")  # fmt: skip
+                        path="/", httponly=True, samesite="lax")  # fmt: skip
     return response
 
 

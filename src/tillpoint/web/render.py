@@ -216,6 +216,9 @@ def render(
     locale, asked = choose_locale(request, preferred_locale)
     set_locale(locale)  # so that ``_`` and the filters speak it
     nav_items: Sequence[NavItem] = tuple(nav)
+    # The page's site (web/page.py's Site; None: the console) and its home's address.
+    site = context.setdefault("site", None)
+    context.setdefault("home", site.home if site is not None else "/console")
     html = (
         environment()
         .get_template(template)

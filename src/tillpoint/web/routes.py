@@ -19,8 +19,10 @@ from tillpoint.access.accounts import NeedsCode, SignedIn
 from tillpoint.core.errors import InvalidInput, Refused
 from tillpoint.core.i18n import _
 from tillpoint.web.auth import (
+    CONSOLE,
     HALF_COOKIE,
-    SIGN_IN_PATH,
+    PORTAL,
+    Member,
     SignInFirst,
     Staff,
     accounts,
@@ -34,9 +36,11 @@ from tillpoint.web.auth import (
     set_half_session_cookie,
     set_session_cookie,
     signed_in,
+    site_home,
 )
-from tillpoint.web.console import ROUTERS
-from tillpoint.web.page import page
+from tillpoint.web.console import ROUTERS as CONSOLE_ROUTERS
+from tillpoint.web.page import page, site_of
+from tillpoint.web.portal import ROUTERS as PORTAL_ROUTERS
 from tillpoint.web.render import STATIC, STATIC_PATH, render
 
 # Static addresses carry a digest of their content (render.static_url), so a browser may
@@ -61,29 +65,29 @@ class CachedStaticFiles(StaticFiles):
 
 router = APIRouter(include_in_schema=False)
 router.mount(STATIC_PATH, CachedStaticFiles(directory=STATIC), name="console-static")
-for area_router in ROUTERS:
+for area_router in CONSOLE_ROUTERS + PORTAL_ROUTERS:
     router.include_router(area_router)
-
-
-@router.get("/console/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request, next: str | None = None) -> Response:
-    """The sign-in form: email or mobile number, and password."""
-    if signed_in(request) is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
-    return _sign_in_form(request, next, login="", error=None)
 
 
 def _sign_in_form(
     request: Request, next_: str | None, *, login: str, error: str | None, status_code: int = 200
 ) -> HTMLResponse:
     token = secrets.token_urlsafe(32)
+    site = site_of(request)
     response = render(request, "console/sign_in.html", status_code=status_code, login=login,
-                      error=error, next=safe_next(next_), csrf_token=token)  # fmt: skip
+                      error=error, next=safe_next(next_, site.home), csrf_token=token,
+                      site=site)  # fmt: skip
     new_pre_session(request, response, token)
     return response
 
 
-@router.post("/console/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request, next: str | None = None) -> Response:
+    """The sign-in form: email or mobile number, and password."""
+    if signed_in(request) is not None:
+        return RedirectResponse(safe_next(next, site_of(request).home), status_code=303)
+    return _sign_in_form(request, next, login="", error=None)
+
+
 async def sign_in(request: Request) -> Response:
     await check_pre_session(request)
     form = await request.form()
@@ -106,7 +110,14 @@ def _sign_in_refused(request: Request, next_: str, login: str, refusal: Refused)
 
 
 def _signed_in(request: Request, session: SignedIn, next_: str) -> Response:
-    target = "/console/password" if session.account.must_change_password else safe_next(next_)
+    """Into the site the person belongs to: staff to the console, merchants' users and
+    applicants to the portal, whichever sign-in page they used."""
+    home = CONSOLE if session.account.staff else PORTAL
+    target = safe_next(next_, home)
+    if site_home(target) != home:
+        target = home
+    if session.account.must_change_password:
+        target = home + "/password"
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, session)
     clear_half_session_cookie(request, response)
@@ -117,13 +128,14 @@ def _code_form(
     request: Request, next_: str | None, *, error: str | None, status_code: int = 200
 ) -> HTMLResponse:
     token = secrets.token_urlsafe(32)
+    site = site_of(request)
     response = render(request, "console/sign_in_code.html", status_code=status_code,
-                      error=error, next=safe_next(next_), csrf_token=token)  # fmt: skip
+                      error=error, next=safe_next(next_, site.home), csrf_token=token,
+                      site=site)  # fmt: skip
     new_pre_session(request, response, token)
     return response
 
 
-@router.post("/console/sign-in/code", response_class=HTMLResponse)
 async def sign_in_code(request: Request) -> Response:
     """The second step of signing in, for an account with a second factor: the code."""
     await check_pre_session(request)
@@ -141,26 +153,23 @@ async def sign_in_code(request: Request) -> Response:
     return _signed_in(request, session, next_)
 
 
-@router.post("/console/sign-out")
 async def sign_out(request: Request) -> Response:
     session = signed_in(request)
     if session is not None:
         await check_csrf(request, session)
         accounts(request).sign_out(session.token)
-    response = RedirectResponse(SIGN_IN_PATH, status_code=303)
+    response = RedirectResponse(site_of(request).home + "/sign-in", status_code=303)
     clear_session_cookie(request, response)
     return response
 
 
-@router.get("/console/password", response_class=HTMLResponse)
-def password_page(request: Request, session: Staff) -> HTMLResponse:
+def _password_page(request: Request, session: SignedIn) -> HTMLResponse:
     must = session.account.must_change_password
     return page(request, session, "console/password.html", must_change=must, error=None,
                  done=False)  # fmt: skip
 
 
-@router.post("/console/password", response_class=HTMLResponse)
-async def change_password(request: Request, session: Staff) -> Response:
+async def _change_password(request: Request, session: SignedIn) -> Response:
     await check_csrf(request, session)
     form = await request.form()
     current, new = (str(form.get(k) or "") for k in ("current", "new"))
@@ -172,7 +181,38 @@ async def change_password(request: Request, session: Staff) -> Response:
         return page(request, session, "console/password.html", status_code=400,
                      must_change=session.account.must_change_password,
                      error=_(refusal.message).format(**refusal.params), done=False)  # fmt: skip
-    return RedirectResponse("/console", status_code=303)
+    return RedirectResponse(site_of(request).home, status_code=303)
+
+
+@router.get("/console/password", response_class=HTMLResponse)
+def password_page(request: Request, session: Staff) -> HTMLResponse:
+    return _password_page(request, session)
+
+
+@router.post("/console/password", response_class=HTMLResponse)
+async def change_password(request: Request, session: Staff) -> Response:
+    return await _change_password(request, session)
+
+
+@router.get("/portal/password", response_class=HTMLResponse)
+def portal_password_page(request: Request, session: Member) -> HTMLResponse:
+    return _password_page(request, session)
+
+
+@router.post("/portal/password", response_class=HTMLResponse)
+async def portal_change_password(request: Request, session: Member) -> Response:
+    return await _change_password(request, session)
+
+
+# Each site signs in and out under its own prefix, with the same handlers.
+for _home in (CONSOLE, PORTAL):
+    router.add_api_route(f"{_home}/sign-in", sign_in_page, methods=["GET"],
+                         response_class=HTMLResponse)  # fmt: skip
+    router.add_api_route(f"{_home}/sign-in", sign_in, methods=["POST"],
+                         response_class=HTMLResponse)  # fmt: skip
+    router.add_api_route(f"{_home}/sign-in/code", sign_in_code, methods=["POST"],
+                         response_class=HTMLResponse)  # fmt: skip
+    router.add_api_route(f"{_home}/sign-out", sign_out, methods=["POST"])
 
 
 def handle_sign_in_first(request: Request, exc: Exception) -> Response:
@@ -182,6 +222,10 @@ def handle_sign_in_first(request: Request, exc: Exception) -> Response:
 
 def handle_forbidden(request: Request, exc: Exception) -> Response:
     session = signed_in(request)
-    if session is None or not session.account.staff:
-        return render(request, "console/forbidden.html", status_code=403)
+    site = site_of(request)
+    at_home = session is not None and (
+        session.account.staff if site.home == CONSOLE else session.account.portal
+    )
+    if session is None or not at_home:
+        return render(request, "console/forbidden.html", status_code=403, site=site)
     return page(request, session, "console/forbidden.html", status_code=403)
