@@ -26,6 +26,7 @@ from tillpoint.merchants.documents import DocumentService
 from tillpoint.merchants.fees import FeeService
 from tillpoint.merchants.limits import LimitsService
 from tillpoint.merchants.services import MerchantService
+from tillpoint.payments.takings import TakingsService
 from tillpoint.payments.tallies import PaymentTallies
 from tillpoint.security.keystore import Keystore
 from tillpoint.terminals.services import TerminalService
@@ -51,6 +52,7 @@ class Tillpoint:
         self.access = AccessService(ctx)
         self.accounts = AccountService(ctx)
         self.tallies = PaymentTallies(ctx)
+        self.takings = TakingsService(ctx)
 
     def close(self) -> None:
         self.ctx.db.dispose()

@@ -159,3 +159,46 @@ def split_bars(
     desc = "; ".join(f"{label} {value_format(value)}" for label, value in items) or _("No data yet")
     height = top + max(len(items), 1) * row_h + 4
     return _svg(_id("split", title, tuple(items)), height, title, desc, body)
+
+
+def bar_chart_by_day(
+    days: Sequence[tuple[str, int]],
+    *,
+    title: str,
+    value_format: ValueFormat,
+) -> Markup:
+    """One bar per day (its label, e.g. ``12-04``, and its amount), oldest on the left;
+    the first, the middle and the last day are named under the axis, every bar's title
+    names its own. Negative days are drawn at zero; their titles say the true value."""
+    if not days:
+        raise ValueError("a chart by day needs at least one day")
+    values = [v for _label, v in days]
+    _check_values("days", values)
+    top, plot_h, bottom = 28, 160, 40
+    left, right = 8, WIDTH - 8
+    base_y = top + plot_h
+    peak = max(0, *values)
+    slot = (right - left) / len(days)
+    gap = min(3.0, slot / 4)
+    body = [
+        f'<line x1="{left}" y1="{top}" x2="{right}" y2="{top}" stroke="{GRID}"/>',
+        _text(right, top - 6, value_format(peak), anchor="end"),
+        f'<line x1="{left}" y1="{base_y}" x2="{right}" y2="{base_y}" stroke="{MUTED}"/>',
+    ]
+    for i, (label, value) in enumerate(days):
+        height = plot_h * max(value, 0) / peak if peak else 0.0
+        body.append(
+            f'<rect class="bar day" x="{_num(left + i * slot + gap / 2)}" '
+            f'y="{_num(base_y - height)}" width="{_num(slot - gap)}" height="{_num(height)}" '
+            f'fill="{TODAY_FILL}"><title>{escape(label)} {escape(value_format(value))}'
+            "</title></rect>"
+        )
+    named = sorted({0, len(days) // 2, len(days) - 1})
+    for i in named:
+        anchor = "start" if i == 0 else "end" if i == len(days) - 1 else "middle"
+        x = left if i == 0 else right if i == len(days) - 1 else left + (i + 0.5) * slot
+        body.append(_text(x, base_y + 20, days[i][0], anchor=anchor))
+    desc = _("{n} days from {first} to {last}, {total} in all").format(
+        n=len(days), first=days[0][0], last=days[-1][0], total=value_format(sum(values))
+    )
+    return _svg(_id("days", title, tuple(days)), base_y + bottom, title, desc, body)
