@@ -1,4 +1,4 @@
-"""The console's pages against a big database: how long each takes to answer.
+"""The console's and the merchant portal's pages against a big database: how long each takes to answer.
 
     python -m bench.web_pages [--merchants 1000] [--payments 1000000] [--requests 50]
                               [--db PATH]
@@ -19,7 +19,10 @@ request (the same on any machine). Also the direct count the tallies save a page
 day's payments, counted from the payments table), for comparison.
 
 Add a page to ``PAGES``: one line, its name and address; ``{mid}``, ``{tid}``,
-``{date}`` (yesterday's business date) and ``{day}`` (today's) are filled in.
+``{date}`` (yesterday's business date) and ``{day}`` (today's) are filled in. The
+merchant portal's pages (``PORTAL_PAGES``) are requested the same way, signed in as
+demo merchant 1's owner; that merchant takes a tenth of the payments (about 100,000 of a
+million), so its pages read a big merchant's data.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from tillpoint.clearing.models import BusinessDay, Settlement, SettlementStatus
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.models import SystemState
 from tillpoint.core.settings import Settings
-from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD, ensure_demo
+from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD, demo_owner, ensure_demo
 from tillpoint.merchants.models import Merchant, MerchantKind, PaymentMethod
 from tillpoint.merchants.services import Application
 from tillpoint.payments.acquirer import simulated
@@ -76,6 +79,14 @@ PAGES: list[tuple[str, str]] = [
     ("audit", "/console/audit"),
     ("fee plans", "/console/fee-plans"),
 ]
+
+# The merchant portal's pages, signed in as demo merchant 1's owner (a big merchant: it
+# takes ``BIG_SHARE`` of the payments). ``{pid}`` is one of its payments, ``{date}``
+# one of its settled days.
+PORTAL_PAGES: list[tuple[str, str]] = [
+    ("portal home", "/portal"),
+]
+BIG_SHARE = 0.1
 
 DAYS = 30
 CHUNK = 50_000
@@ -152,9 +163,9 @@ def seed_payments(tp: Tillpoint, count: int, today: date, now: datetime) -> None
         places = [
             (m, shop, t)
             for m, shop, t in s.execute(
-                select(Terminal.merchant_id, Terminal.shop_id, Terminal.id).where(
-                    Terminal.merchant_id.is_not(None)
-                )
+                select(Terminal.merchant_id, Terminal.shop_id, Terminal.id)
+                .where(Terminal.merchant_id.is_not(None))
+                .order_by(Terminal.merchant_id, Terminal.id)  # demo merchant 1's first
             )
         ]
     rnd = random.Random(20261204)
@@ -176,7 +187,8 @@ def seed_payments(tp: Tillpoint, count: int, today: date, now: datetime) -> None
             hour = rnd.choices(list(hours), weights=[HOUR_WEIGHTS[h] for h in hours])[0]
             at = datetime(day.year, day.month, day.day, hour, rnd.randrange(60),
                           rnd.randrange(60), tzinfo=BUSINESS_TZ)  # fmt: skip
-            merchant_id, shop_id, terminal_id = places[rnd.randrange(len(places))]
+            place = places[0] if rnd.random() < BIG_SHARE else places[rnd.randrange(len(places))]
+            merchant_id, shop_id, terminal_id = place
             method = rnd.choices(methods, weights=method_weights)[0]
             amount = rnd.randint(100, 50_000)
             kind, status, moves, refund_of = outcome(rnd.random(), p_rows)
@@ -274,12 +286,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def sign_in(client: TestClient) -> None:
-    form = client.get("/console/sign-in")
+def sign_in(client: TestClient, site: str = "/console", login: str = DEMO_ADMIN) -> None:
+    form = client.get(f"{site}/sign-in")
     token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    done = client.post("/console/sign-in", follow_redirects=False,
-                       data={"csrf_token": token, "login": DEMO_ADMIN, "password": DEMO_PASSWORD,
-                             "next": "/console"})  # fmt: skip
+    done = client.post(f"{site}/sign-in", follow_redirects=False,
+                       data={"csrf_token": token, "login": login, "password": DEMO_PASSWORD,
+                             "next": site})  # fmt: skip
     assert done.status_code == 303, done.text
 
 
@@ -330,6 +342,10 @@ def measure(tp: Tillpoint, requests: int, fill: dict[str, Any]) -> None:
                 one_page(tp, client, requests, "home, 1k behind", "/console")
             with pass_behind(tp, TAIL_LIMIT):  # the most a page adds up itself
                 one_page(tp, client, requests, "home, 2k behind", "/console")
+        with TestClient(create_api(tp, acquirer)) as client:
+            sign_in(client, "/portal", demo_owner(1))
+            for name, address in PORTAL_PAGES:
+                one_page(tp, client, requests, name, address.format(**fill))
     finally:
         acquirer.close()
 
