@@ -96,13 +96,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """On the PostgreSQL pass, a test that asks for no database of its own (``db_url``,
     directly or through another fixture) would repeat the SQLite pass exactly: the
     browser tests, say, run `tillpoint serve` on an SQLite file of their own. It is
-    skipped there, so the pass spends its time on what the database changes."""
+    skipped there, so the pass spends its time on what the database changes. So is a
+    test in the browser (the ``browser`` fixture): what it checks is the page in
+    Chromium; the same pages' reads and writes are the page tests' (tests/api), which
+    run on both databases."""
     if not POSTGRES_URL:
         return
     repeat = pytest.mark.skip(reason="uses no test database: the SQLite pass ran it")
+    in_browser = pytest.mark.skip(reason="a browser test: the page tests ran on PostgreSQL")
     for item in items:
-        if not {"db_url", "databases"} & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if not {"db_url", "databases"} & fixtures:
             item.add_marker(repeat)
+        elif "browser" in fixtures:
+            item.add_marker(in_browser)
 
 
 @pytest.fixture(autouse=True)
