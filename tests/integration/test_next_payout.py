@@ -125,10 +125,13 @@ def test_a_hold_keeps_the_next_payout_back_and_says_why(tp: Tillpoint) -> None:
     assert (notice.held_minor, notice.settlements_held) == (0, 0)
     assert notice.since == tp.ctx.now()
 
-    book(tp, mid, 10_000, 50)
-    expect(tp.settlement.next_payout(mid), PayoutState.EXPECTED, 9_950, THU, (WED,))
+    expect(tp.settlement.next_payout(mid), PayoutState.HELD, 0, None, ())
+    book(tp, mid, 10_000, 50)  # its settlement will be held: so is the estimate
+    expect(tp.settlement.next_payout(mid), PayoutState.HELD, 9_950, None, (WED,))
     close_and_settle(tp)
     expect(tp.settlement.next_payout(mid), PayoutState.HELD, 9_950, None, (WED,))
+    book(tp, mid, 2_000)  # Thursday's, not settled yet: held with Wednesday's
+    expect(tp.settlement.next_payout(mid), PayoutState.HELD, 11_950, None, (WED, THU))
     (row,) = tp.settlement.recent(mid)
     assert payout_state(row.status, row.payout_date, WED) is PayoutState.HELD
     notice = tp.settlement.hold_notice(mid)
@@ -137,6 +140,9 @@ def test_a_hold_keeps_the_next_payout_back_and_says_why(tp: Tillpoint) -> None:
     tp.settlement.release(mid, "console:risk@acq.cn")
     assert tp.settlement.hold_notice(mid) is None
     expect(tp.settlement.next_payout(mid), PayoutState.SCHEDULED, 9_950, FRI, (WED,))
+    assert tp.days.cut_off("ops") == THU
+    tp.settlement.run(THU)  # no longer held: Thursday's is paid on Friday too
+    expect(tp.settlement.next_payout(mid), PayoutState.SCHEDULED, 11_950, FRI, (WED, THU))
 
 
 def test_a_reconciliation_hold_names_the_day_being_checked(tp: Tillpoint) -> None:

@@ -7,8 +7,9 @@ The next payout is, in this order:
 - **scheduled**: the payouts instructed to the bank (settlements ``paid``) whose payout
   date is today or later, the earliest date's (a Friday's, Saturday's and Sunday's all
   fall on Monday: their sum);
-- **held**: with nothing scheduled, what a hold keeps back (no date: it is paid the next
-  business day after operations release it);
+- **held**: with nothing scheduled and a hold in force, what the hold keeps back and what
+  the days not settled yet will add to it (the estimate below); no date: it is paid the
+  next business day after operations release it;
 - **expected**: with nothing scheduled or held, an estimate from the days not settled
   yet (the open day's takings so far, a closed day's whose run has not come): the first
   such day's net (sales less voids, refunds and fees) after paying off what earlier
@@ -110,15 +111,19 @@ def next_payout(s: Session, m: Merchant, today: date, holidays: frozenset[date])
         days = tuple(r.business_date for r in rows)
         return NextPayout(mid, PayoutState.SCHEDULED, sum(r.payout_minor for r in rows),
                           rows[0].currency, first, days)  # fmt: skip
+    expected = _expected(s, m, holidays)
     held = s.execute(
         select(Settlement.business_date, Settlement.payout_minor)
         .where(Settlement.merchant_id == m.id, Settlement.status == SettlementStatus.HELD)
         .order_by(Settlement.business_date)
     ).all()
-    if held:
-        return NextPayout(mid, PayoutState.HELD, sum(r.payout_minor for r in held),
-                          DEFAULT_CURRENCY, None, tuple(r.business_date for r in held))  # fmt: skip
-    return _expected(s, m, holidays)
+    in_force = PayoutHold.merchant_id == m.id, PayoutHold.released_at.is_(None)
+    if held or s.scalar(select(PayoutHold.id).where(*in_force)) is not None:
+        # The days not settled yet will be held too.
+        amount = sum(r.payout_minor for r in held) + expected.amount_minor
+        days = tuple(r.business_date for r in held) + expected.business_dates
+        return NextPayout(mid, PayoutState.HELD, amount, DEFAULT_CURRENCY, None, days)
+    return expected
 
 
 def _expected(s: Session, m: Merchant, holidays: frozenset[date]) -> NextPayout:
