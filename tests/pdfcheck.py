@@ -75,8 +75,13 @@ def mapped_text(pdf: bytes) -> str:
         if (ref := _ref(head, "ToUnicode")) is None or ref not in objects:
             continue
         cmap = objects[ref][1].decode("latin-1")
-        for target in re.findall(r"<[0-9A-Fa-f]+>\s*<([0-9A-Fa-f]+)>", cmap):
-            chars.append(bytes.fromhex(target).decode("utf-16-be"))
+        for block in re.findall(r"beginbfchar(.*?)endbfchar", cmap, re.S):
+            for target in re.findall(r"<[0-9A-Fa-f]+>\s*<([0-9A-Fa-f]+)>", block):
+                chars.append(bytes.fromhex(target).decode("utf-16-be"))
+        for block in re.findall(r"beginbfrange(.*?)endbfrange", cmap, re.S):
+            for lo, hi, first in re.findall(r"<(\w+)>\s*<(\w+)>\s*<(\w+)>", block):
+                start = ord(bytes.fromhex(first).decode("utf-16-be"))
+                chars += [chr(start + n) for n in range(int(hi, 16) - int(lo, 16) + 1)]
     return "".join(chars)
 
 
