@@ -6,6 +6,7 @@ value of every enum listed in ``LABELLED`` appears here.
 
 from tillpoint.access.models import AccountRole, AccountStatus, Role
 from tillpoint.clearing.models import MatchStatus, SettlementStatus
+from tillpoint.clearing.payouts import PayoutState
 from tillpoint.core.i18n import N_
 from tillpoint.ledger.models import AccountKind, EntryKind
 from tillpoint.merchants.models import (
@@ -24,6 +25,7 @@ LABELLED = (
     AccountKind,
     EntryKind,
     SettlementStatus,
+    PayoutState,
     MatchStatus,
     MerchantKind,
     MerchantStatus,
@@ -59,6 +61,9 @@ LABELS = (
     N_("paid"),
     N_("nothing"),
     N_("held"),
+    # PayoutState (and paid, held, nothing above)
+    N_("scheduled"),
+    N_("expected"),
     # MatchStatus
     N_("matched"),
     N_("missing_at_host"),

@@ -40,6 +40,7 @@ from tillpoint.clearing.models import (
     ReconciliationItem,
     ReconciliationRun,
 )
+from tillpoint.clearing.payouts import RECONCILIATION, reconciliation_reason
 from tillpoint.context import Context
 from tillpoint.core.paging import check_limit
 from tillpoint.ledger.models import EntryKind
@@ -233,8 +234,8 @@ class ReconciliationService:
                 s.add(
                     PayoutHold(
                         merchant_id=merchant_id,
-                        reason=f"reconciliation of {day} does not match",
-                        held_by="reconciliation",
+                        reason=reconciliation_reason(day),
+                        held_by=RECONCILIATION,
                         held_at=self.ctx.now(),
                     )
                 )

@@ -35,6 +35,7 @@ from tillpoint.clearing.models import (
     Settlement,
     SettlementStatus,
 )
+from tillpoint.clearing.payouts import HoldNotice, NextPayout, hold_notice, next_payout
 from tillpoint.context import Context, check_actor, check_reason
 from tillpoint.core.errors import NotFound, Refused, invariant
 from tillpoint.core.i18n import N_
@@ -356,6 +357,21 @@ class SettlementService:
             if self._held(s, m.id):
                 raise Refused("settle.already_held", N_("Merchant {mid} is already held"), mid=mid)
             s.add(PayoutHold(merchant_id=m.id, reason=why, held_by=actor, held_at=self.ctx.now()))
+
+    # --- what the merchant reads (clearing/payouts.py) ---------------------------------
+
+    def next_payout(self, mid: str) -> NextPayout:
+        """What merchant ``mid`` is paid next: amount (minor units), currency, date and
+        state (scheduled, held, expected or nothing). The portal's settlements page and
+        its home show it."""
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, mid)
+            return next_payout(s, m, self.ctx.today(), self.ctx.settings.holiday_dates())
+
+    def hold_notice(self, mid: str) -> HoldNotice | None:
+        """Merchant ``mid``'s hold in force, as the merchant is told of it."""
+        with self.ctx.db.read() as s:
+            return hold_notice(s, find_merchant(s, mid))
 
     def current_hold(self, mid: str) -> HoldView | None:
         """The merchant's hold in force, if any."""

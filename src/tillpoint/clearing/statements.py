@@ -2,26 +2,25 @@
 settlement, totals by payment method, and every transaction (masked card numbers only),
 as an HTML page and as a PDF.
 
-The PDF uses the PDF standard's Chinese font STSong-Light, which every PDF reader
-supplies, so no font file ships or is embedded.
+The PDF embeds its font, so that its Chinese shows in every reader (a font a reader must
+supply, such as the PDF standard's STSong-Light, shows as boxes or nothing in the many
+that lack it): Noto Sans SC, a TrueType font that ships in ``clearing/fonts/`` (an
+unmodified release file, ``MANIFEST.json`` and ``scripts/fetch_fonts.py``), of which
+reportlab embeds only the glyphs the statement uses (a subset of a few kB per 256
+characters). reportlab is imported, and the font read, only when a PDF is made.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import select
 
 from tillpoint.clearing.models import DataFeeCharge
@@ -38,7 +37,9 @@ from tillpoint.payments.models import Payment
 from tillpoint.terminals.models import Terminal
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
-_FONT = "STSong-Light"
+FONT_FILE = Path(__file__).resolve().parent / "fonts" / "NotoSansSC_400Regular.ttf"
+_FONT = "NotoSansSC"  # the name the PDF's styles use; the file names itself inside
+_font_lock = threading.Lock()
 
 DATA_FEES = N_("Data fees")
 # The labels of the statement, each shown as "中文 / English".
@@ -205,12 +206,20 @@ class StatementService:
         return self._env.get_template("statement.html").render(st=st)
 
     def pdf(self, st: Statement) -> bytes:
-        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
+        from reportlab.lib import colors
+        from reportlab.lib.pagesizes import A4
+        from reportlab.lib.styles import ParagraphStyle
+        from reportlab.lib.units import mm
+        from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+        _register_font()
         out = io.BytesIO()
+        # The canvas starts in the embedded font too: its default (Helvetica, which no
+        # PDF carries) would otherwise be named in every page's resources.
         doc = SimpleDocTemplate(
             out, pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm, topMargin=14 * mm,
             bottomMargin=14 * mm, title=f"{st.labels['title']} {st.mid} {st.business_date}",
-            invariant=1,
+            invariant=1, initialFontName=_FONT,
         )  # fmt: skip
         text = ParagraphStyle("text", fontName=_FONT, fontSize=8.5, leading=11)
         head = ParagraphStyle("head", fontName=_FONT, fontSize=14, leading=18, spaceAfter=4)
@@ -218,13 +227,15 @@ class StatementService:
         L = st.labels
 
         def table(rows: list[list[str]], widths: list[float] | None = None) -> Table:
-            t = Table([[Paragraph(c, text) for c in r] for r in rows], colWidths=widths,
+            # A cell is text, not markup: a shop named "A&B <1>" prints as named.
+            t = Table([[Paragraph(escape(c), text) for c in r] for r in rows], colWidths=widths,
                       repeatRows=1, hAlign="LEFT")  # fmt: skip
             t.setStyle(
                 TableStyle([
                     ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
                     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("FONTNAME", (0, 0), (-1, -1), _FONT),  # not Helvetica, which no PDF carries
                 ])
             )  # fmt: skip
             return t
@@ -258,6 +269,16 @@ class StatementService:
         story.append(Spacer(1, 4 * mm))
         doc.build(story)
         return out.getvalue()
+
+
+def _register_font() -> None:
+    """Read the font once per process (about 0.1 s), the first time a PDF is made."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    with _font_lock:
+        if _FONT not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont(_FONT, str(FONT_FILE)))
 
 
 def _summary_rows(st: Statement) -> list[list[str]]:
