@@ -47,6 +47,7 @@ def test_an_owner_sees_its_takings_and_not_another_merchants(api: ApiEnv) -> Non
     assert "CN¥12.34" in home  # the average ticket, and each payment received
     assert home.count('data-payment="') == 3
     assert "Takings, the last 30 days" in home and "<svg" in home
+    assert "Next payout" in home and 'href="/portal/settlements"' in home
     assert re.search(r'<script src="/console/static/portal-home\.js\?v=\w+" defer>', home)
 
 
@@ -61,6 +62,7 @@ def test_a_cashier_sees_only_its_shops_day(api: ApiEnv) -> None:
     assert "CN¥0.00" in shown and "CN¥12.34" not in shown
     page = api.client.get("/portal?lang=en").text
     assert "By shop." not in page  # a cashier has one shop
+    assert "Next payout" not in page  # nor any money but its shop's takings
     menu = re.search(r'<nav class="nav".*?</nav>', page, re.S)
     assert menu is not None
     assert re.findall(r'href="(/portal[^"]*)"', menu.group(0)) == [

@@ -102,10 +102,18 @@ def _home(request: Request, session: SignedIn) -> Response:
         totals = [(f"{t.day:%m-%d}", t.volume_minor) for t in month[-days:]]
         return bar_chart_by_day(totals, title=title, value_format=money)
 
+    payout: dict[str, object] = {}
+    if shop_id is None and merchant.mid:  # a cashier sees no money but its shop's takings
+        payout = {
+            "upcoming": app.settlement.next_payout(merchant.mid),
+            "hold": app.settlement.hold_notice(merchant.mid),
+            "bank_account": f"{merchant.bank_name} {merchant.bank_account_masked}",
+        }
     return page(
         request,
         session,
         "portal/home/home.html",
+        payout=payout,
         account=session.account,
         merchant=merchant,
         today=today,
