@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.portal import home
+from tillpoint.web.portal import developers, home
 
 ROUTERS: list[APIRouter] = [
     home.router,
+    developers.router,
 ]
