@@ -136,6 +136,8 @@ def test_a_key_is_shown_once_and_works_until_revoked(api: ApiEnv) -> None:
     assert (done.status_code, done.headers["location"]) == (303, HERE)
     assert api.client.get("/v1/payments", headers=bearer).status_code == 401
     assert "Revoked" in api.client.get(f"{HERE}?lang=en").text
+    again = api.client.get(f"{HERE}/keys/{key.id}/revoke?lang=en")
+    assert "revoked already" in again.text and 'action="' + HERE not in again.text
 
     log = audit_log(api.tp)
     mine_log = [r for r in log if r.action.startswith("console api key")]
@@ -287,6 +289,10 @@ def test_an_endpoint_is_added_rolled_disabled_and_shows_its_deliveries(api: ApiE
         assert f"deliveries/{newer.id}" not in older and f"deliveries/{first.id}" in older
         only_done = api.client.get(f"{path}?status=succeeded").text
         assert f"deliveries/{newer.id}" in only_done and f"deliveries/{first.id}" not in only_done
+
+        for position in ("99999999999999999999", "¹", "-1", "x" * 500):  # any: a page
+            assert api.client.get(f"{path}?before={position}&status={position}").status_code == 200
+            assert api.client.get(f"{HERE}?after={position}").status_code == 200
 
         off = post(api.client, f"{path}/disable?lang=en", {"csrf_token": token})
         assert (off.status_code, off.headers["location"]) == (303, path)
