@@ -217,7 +217,8 @@ def test_another_merchants_keys_endpoints_and_deliveries_are_not_found(api: ApiE
             f"{HERE}/webhooks/{theirs.id}/deliveries/{delivery.id}",
             f"{HERE}/webhooks/{ours.id}/deliveries/{delivery.id}",  # theirs, under ours
             f"{HERE}/webhooks/abc", f"{HERE}/webhooks/99999999999999999999",
-            f"{HERE}/keys/-1/revoke", f"{HERE}/webhooks/{ours.id}/deliveries/¹"]  # fmt: skip
+            f"{HERE}/keys/-1/revoke", f"{HERE}/webhooks/{ours.id}/deliveries/¹",
+            f"{HERE}/webhooks/{ours.id}/deliveries/{2**40}"]  # fmt: skip
     for path in gets:
         answer = api.client.get(path + "?lang=en")
         assert answer.status_code == 404 and "Not found" in answer.text, path

@@ -48,6 +48,7 @@ from tillpoint.web.page import (
     page_link,
     portal_guard,
     query_int,
+    query_text,
     read_form,
     speak,
     tp,
@@ -81,12 +82,16 @@ def _merchant_id(session: SignedIn) -> int:
     return merchant_id
 
 
-def _number(text: str) -> int:
-    """An id from the address; 0 (which names nothing) for anything else."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+BIG_ID = 2**62  # deliveries' ids are 64-bit (the API's ObjectId takes as many)
+
+
+def _number(text: str, most: int = MAX_ID) -> int:
+    """An id from the address (a key's, an endpoint's: 32-bit; a delivery's: up to
+    ``most``); 0, which names nothing, for anything else."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
         return 0
     value = int(text)
-    return value if value <= MAX_ID else 0
+    return value if value <= most else 0
 
 
 def hooks(request: Request) -> WebhookService:
@@ -233,7 +238,7 @@ def _endpoint_page(request: Request, session: SignedIn, endpoint_id: int) -> Res
     speak(request, session)  # the deliveries' errors are told in the page's language
     service, merchant_id = hooks(request), _merchant_id(session)
     status = enum_query(request, "status", DeliveryStatus)
-    before = query_int(request, "before") or None
+    before = _number(query_text(request, "before", 20), BIG_ID) or None
     endpoint = service.get_endpoint(endpoint_id, merchant_id=merchant_id)
     rows = service.list_deliveries(endpoint_id, merchant_id=merchant_id, status=status,
                                    before_id=before, limit=PAGE + 1)  # fmt: skip
@@ -342,7 +347,7 @@ def delivery_detail(
     speak(request, session)  # the delivery's errors are told in the page's language
     try:
         endpoint = service.get_endpoint(_number(endpoint_id), merchant_id=merchant_id)
-        delivery = service.get_delivery(endpoint.id, _number(delivery_id),
+        delivery = service.get_delivery(endpoint.id, _number(delivery_id, BIG_ID),
                                         merchant_id=merchant_id)  # fmt: skip
     except TillpointError as e:
         found = e.code != "webhook_endpoint.not_found"
