@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.portal import home, settlements
+from tillpoint.web.portal import developers, home, settlements
 
 ROUTERS: list[APIRouter] = [
     home.router,
     settlements.router,
+    developers.router,
 ]
