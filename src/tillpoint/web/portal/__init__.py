@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.portal import home
+from tillpoint.web.portal import application, home
 
 ROUTERS: list[APIRouter] = [
     home.router,
+    application.router,
 ]
