@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 
 from tests.api.conftest import ApiEnv
 from tests.api.test_console_auth import CSRF
+from tests.api.test_console_auth import sign_in as console_sign_in
 from tests.conftest import business_application, personal_application
 from tillpoint.access.models import AccountRole, AuditRecord
-from tillpoint.demo import DEMO_PASSWORD, demo_owner
+from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD, demo_owner
 from tillpoint.merchants.documents import MAX_DOCUMENT_BYTES
 from tillpoint.merchants.models import DocumentKind, Merchant, MerchantDocument
 from tillpoint.merchants.services import Application
@@ -104,8 +105,14 @@ def test_a_person_signs_up_and_is_taken_to_the_application(api: ApiEnv) -> None:
     assert 'href="/portal/application?kind=personal"' in page
     assert 'href="/portal/application?kind=business"' in page
     assert api.tp.accounts.get("zhang@example.com").roles == (AccountRole.APPLICANT,)
-    # Signed in, the sign-up page leads home.
-    assert api.client.get("/portal/sign-up", follow_redirects=False).status_code == 303
+    # Signed in, the sign-up page leads home: the portal's, or a member of staff's.
+    home = api.client.get("/portal/sign-up", follow_redirects=False)
+    assert (home.status_code, home.headers["location"]) == (303, "/portal")
+    api.client.cookies.clear()
+    assert console_sign_in(api, DEMO_ADMIN, DEMO_PASSWORD).status_code == 303
+    assert api.client.get("/portal/sign-up", follow_redirects=False).headers["location"] == (
+        "/console"
+    )
 
 
 def test_a_bad_sign_up_says_why_keeps_what_was_typed_and_makes_nothing(api: ApiEnv) -> None:
@@ -233,14 +240,18 @@ def test_documents_are_uploaded_checked_and_kept_for_their_merchant_only(api: Ap
     assert got.headers["content-disposition"] == f'attachment; filename="bank_card-{pdf.id}.pdf"'
 
     # Another applicant, a demo merchant's owner, and nobody signed in: none of them.
-    demo_doc = api.tp.documents  # a document of another application, for the reverse
     other = api.tp.merchants.apply(personal_application(9), "api:someone").id
-    theirs = demo_doc.upload(str(other), "id_front", PNG, "api:someone")
+    theirs = api.tp.documents.upload(str(other), "id_front", PNG, "api:someone")
     sign_up(api, "li@example.com")
+    assert api.client.get(f"/portal/application/documents/{image.id}").status_code == 404
+    assert flash(api, upload(api, "id_front", PNG)) == "error: Send your application first."
+    apply(api, form_of(personal_application(10)))  # an applicant with an application
+    mine = api.tp.documents.upload(str(my_merchant(api, "li@example.com")), "id_front", PNG,
+                                   "console:li@example.com")  # fmt: skip
+    assert api.client.get(f"/portal/application/documents/{mine.id}").status_code == 200
     for doc_id in (image.id, pdf.id, theirs.id, 99999):
         missing = api.client.get(f"/portal/application/documents/{doc_id}")
         assert missing.status_code == 404 and PNG not in missing.content
-    assert flash(api, upload(api, "id_front", PNG)) == "error: Send your application first."
     api.client.cookies.clear()
     signed = api.client.get("/portal/sign-in")
     form = {"csrf_token": CSRF.search(signed.text).group(1),  # type: ignore[union-attr]
@@ -250,7 +261,7 @@ def test_documents_are_uploaded_checked_and_kept_for_their_merchant_only(api: Ap
     api.client.cookies.clear()
     away = api.client.get(f"/portal/application/documents/{image.id}", follow_redirects=False)
     assert away.status_code == 303 and away.headers["location"].startswith("/portal/sign-in")
-    assert count(api, MerchantDocument) == 4
+    assert count(api, MerchantDocument) == 5
 
 
 def test_the_states_as_the_applicant_reads_them(api: ApiEnv) -> None:

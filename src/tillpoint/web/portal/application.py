@@ -42,6 +42,7 @@ from tillpoint.merchants.services import OPEN_APPLICATIONS, Application
 from tillpoint.merchants.views import MerchantView
 from tillpoint.terminals.models import MacMethod
 from tillpoint.web.auth import (
+    CONSOLE,
     PORTAL,
     accounts,
     address,
@@ -263,9 +264,9 @@ def _sign_up_form(
 
 @router.get(SIGN_UP, response_class=HTMLResponse)
 def sign_up_page(request: Request) -> Response:
-    """The sign-up form; someone signed in already goes to their portal."""
-    if signed_in(request) is not None:
-        return RedirectResponse(PORTAL, status_code=303)
+    """The sign-up form; someone signed in already goes to their site's home."""
+    if (session := signed_in(request)) is not None:
+        return RedirectResponse(CONSOLE if session.account.staff else PORTAL, status_code=303)
     return _sign_up_form(request, {"name": "", "login": ""})
 
 
@@ -326,6 +327,7 @@ def _state(request: Request, session: SignedIn, m: MerchantView, may_apply: bool
                 can_upload=m.status in OPEN_APPLICATIONS
                 and AccountRole.APPLICANT in session.account.roles,
                 may_apply=may_apply, terminals=terminals, images=IMAGES,
+                mcc_name=MCC_NAMES.get(m.mcc),
                 max_mb=MAX_DOCUMENT_BYTES // (1024 * 1024), max_bytes=MAX_DOCUMENT_BYTES,
                 x919=MacMethod.X919)  # fmt: skip
 
