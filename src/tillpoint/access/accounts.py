@@ -8,6 +8,9 @@ CLI, signed in by email or mobile number and password, kept signed in by a sessi
   one address that fails ``ADDRESS_FAILURES`` times within ``ADDRESS_WINDOW`` is refused
   for the rest of the window, whatever login it tries. Every sign-in, failed or not,
   every lock and every reset is in the audit log.
+- A person applying for a POS makes their own account (``sign_up``): an applicant,
+  of no merchant until they apply (``submit_application``). One address makes at most
+  ``SIGN_UPS_PER_ADDRESS`` within ``SIGN_UP_WINDOW``; each is in the audit log.
 - A session lasts ``SESSION_IDLE`` without use and ``SESSION_MAX`` at most; its cookie
   holds a random token of which only the SHA-256 is stored, and it carries the CSRF
   token every form and state-changing request must echo.
@@ -44,10 +47,11 @@ from tillpoint.context import Context, check_actor
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.i18n import N_, normalise_locale
 from tillpoint.core.paging import check_limit
-from tillpoint.merchants.models import Merchant, Shop
-from tillpoint.merchants.services import find_merchant
+from tillpoint.merchants.models import Merchant, MerchantStatus, Shop
+from tillpoint.merchants.services import Application, MerchantService, find_merchant
 from tillpoint.merchants.validation import email as valid_email
 from tillpoint.merchants.validation import text as valid_text
+from tillpoint.merchants.views import MerchantView
 from tillpoint.security.passwords import hash_password, verify_password
 
 MIN_PASSWORD = 10
@@ -59,6 +63,9 @@ SESSION_IDLE = timedelta(minutes=30)
 SESSION_MAX = timedelta(hours=12)
 SEEN_EVERY = timedelta(minutes=1)  # how stale a session's last_seen_at may get
 SIGN_IN = "console sign_in"
+SIGN_UP = "console sign_up"
+SIGN_UPS_PER_ADDRESS = 5  # accounts one address may make (or try to) within the window
+SIGN_UP_WINDOW = timedelta(hours=1)
 HALF_SESSION = timedelta(minutes=5)  # from a right password to the code
 
 
@@ -341,6 +348,100 @@ class AccountService:
                        None, {"mid": merchant.mid})  # fmt: skip
                 s.flush()
             return _view(s, account)
+
+    # --- applicants -------------------------------------------------------------------
+
+    def sign_up(
+        self,
+        *,
+        name: str,
+        login: str,
+        password: str,
+        password_again: str,
+        address: str | None = None,
+    ) -> SignedIn:
+        """A person makes their own account to apply for a POS (the portal's sign-up):
+        their name, an email address or a mobile number (``login``), and a password
+        typed twice, with the rules of every password. The account is an applicant's,
+        of no merchant yet, and signed in at once. Every sign-up, and every one refused
+        for a login taken or for too many from one address, is in the audit log; one
+        address makes at most ``SIGN_UPS_PER_ADDRESS`` within ``SIGN_UP_WINDOW``."""
+        name = valid_text("name", name, max_len=100)
+        cleaned = login.strip()
+        email, mobile = _login_fields(
+            cleaned if "@" in cleaned else None, None if "@" in cleaned else cleaned
+        )
+        _check_password(password)
+        if password != password_again:
+            raise InvalidInput("account.passwords_differ", N_("The two passwords differ"))
+        password_hash = hash_password(password)  # slow: before the write lock
+        now = self.ctx.now()
+        try:
+            with self.ctx.db.transaction() as s:
+                result = self._sign_up(s, name, email, mobile, password_hash, address, now)
+        except IntegrityError:  # the same login, signing up at the same moment
+            raise _login_taken() from None
+        if isinstance(result, Refused):
+            raise result  # after its audit is committed
+        return result
+
+    def _sign_up(
+        self,
+        s: Session,
+        name: str,
+        email: str | None,
+        mobile: str | None,
+        password_hash: str,
+        address: str | None,
+        now: datetime,
+    ) -> SignedIn | Refused:
+        if address and self._sign_ups(s, address, now) >= SIGN_UPS_PER_ADDRESS:
+            _audit(s, now, "console", f"{SIGN_UP} throttled", None, 429, address)
+            return Refused(
+                "account.sign_up_throttled",
+                N_("Too many accounts made from here: try again in {minutes} minutes"),
+                minutes=int(SIGN_UP_WINDOW.total_seconds() // 60),
+            )
+        login = email or mobile or ""
+        same = Account.email == email if email is not None else Account.mobile == mobile
+        taken = s.execute(select(Account.id).where(same)).first()
+        if taken is not None:
+            _audit(s, now, f"console:{login}", f"{SIGN_UP} refused", None, 409, address,
+                   {"login": login})  # fmt: skip
+            return _login_taken()
+        account = Account(
+            email=email, mobile=mobile, name=name, password_hash=password_hash,
+            merchant_id=None, shop_id=None, locale=None, status=AccountStatus.ACTIVE,
+            failed_sign_ins=0, must_change_password=False, created_by=f"console:{login}",
+            created_at=now,
+        )  # fmt: skip
+        s.add(account)
+        s.flush()
+        s.add(AccountRoleGrant(account_id=account.id, role=AccountRole.APPLICANT))
+        _audit(s, now, console_actor(account), SIGN_UP, account, 201, address)
+        return self._start_session(s, account, address, now)
+
+    def submit_application(
+        self, account_id: int, application: Application, merchants: MerchantService
+    ) -> MerchantView:
+        """An applicant's own application: ``merchants.apply`` and the link of their
+        account to the merchant it makes (``merchant_id``; no MID until approved), in
+        one unit of work. An applicant has at most one open application: one who has
+        applied is refused, unless their application was rejected (they may apply
+        again; the account then names the new one)."""
+        with self.ctx.db.read() as s:
+            account = s.get_one(Account, account_id)
+            actor = console_actor(account)
+            _may_apply(s, account)
+
+        def link(s: Session, merchant: Merchant) -> None:
+            account = s.get_one(Account, account_id, with_for_update=True)
+            _may_apply(s, account)  # again, under the lock: one open application
+            account.merchant_id = merchant.id
+            _audit(s, self.ctx.now(), actor, "console application submitted", account, 201,
+                   None, {"application": merchant.id})  # fmt: skip
+
+        return merchants.apply(application, actor, then=link)
 
     def set_locale(self, account_id: int, locale: str | None) -> AccountView:
         """A person's own language (``en``, ``zh_CN``), or None: their browser's."""
@@ -630,6 +731,20 @@ class AccountService:
         )
 
     @staticmethod
+    def _sign_ups(s: Session, address: str, now: datetime) -> int:
+        """Accounts made, or tried, from ``address`` within the window."""
+        return int(
+            s.scalar(
+                select(func.count()).where(
+                    AuditRecord.client_ip == address,
+                    AuditRecord.action.in_((SIGN_UP, f"{SIGN_UP} refused")),
+                    AuditRecord.at > now - SIGN_UP_WINDOW,
+                )
+            )
+            or 0
+        )
+
+    @staticmethod
     def _merchant_and_shop(
         s: Session, merchant_ref: str | None, shop_number: int | None
     ) -> tuple[Merchant | None, Shop | None]:
@@ -663,6 +778,30 @@ def _login_fields(email: str | None, mobile: str | None) -> tuple[str | None, st
             )
         mobile_ = digits
     return email_, mobile_
+
+
+def _login_taken() -> Refused:
+    return Refused(
+        "account.exists", N_("An account with that email or mobile number exists already")
+    )
+
+
+def _may_apply(s: Session, account: Account) -> None:
+    """Refused unless the account is an applicant's with no open application."""
+    if AccountRole.APPLICANT not in _roles(s, account.id):
+        raise Refused(
+            "account.not_applicant", N_("Only a person applying for a POS sends an application")
+        )
+    if account.merchant_id is None:
+        return
+    status = s.scalar(select(Merchant.status).where(Merchant.id == account.merchant_id))
+    if status is not MerchantStatus.REJECTED:
+        raise Refused(
+            "account.applied",
+            N_("You have applied already: application #{ref} is {status}"),
+            ref=account.merchant_id,
+            status=status,
+        )
 
 
 def check_locale(value: str | None) -> str | None:

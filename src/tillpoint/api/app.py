@@ -21,6 +21,8 @@ from tillpoint.core.i18n import normalise_locale, set_locale
 from tillpoint.payments.acquirer import Acquirer
 from tillpoint.payments.online import OnlinePayments
 from tillpoint.web.auth import Forbidden, SignInFirst
+from tillpoint.web.console import ROUTERS as CONSOLE_ROUTERS
+from tillpoint.web.portal import ROUTERS as PORTAL_ROUTERS
 from tillpoint.web.routes import handle_forbidden, handle_sign_in_first
 from tillpoint.web.routes import router as web_router
 from tillpoint.web.security import WEB_PREFIXES, SecurityHeaders
@@ -96,5 +98,8 @@ def create_api(app: Tillpoint, acquirer: Acquirer) -> FastAPI:
     api.add_exception_handler(Forbidden, handle_forbidden)
     api.add_middleware(SecurityHeaders, prefixes=WEB_PREFIXES)
     # Added last, so outermost: a body over its limit is refused before anything else.
-    api.add_middleware(BodyLimit, routes=route_limits(ROUTERS))
+    # The pages' routes state theirs too (the portal's document uploads): each area's
+    # router, included in web_router without a prefix, lists its own routes.
+    page_routers = [*CONSOLE_ROUTERS, *PORTAL_ROUTERS]
+    api.add_middleware(BodyLimit, routes=route_limits([*ROUTERS, *page_routers]))
     return api

@@ -33,7 +33,12 @@ from tillpoint.merchants.models import (
     Shop,
     ShopStatus,
 )
-from tillpoint.merchants.views import MerchantEventView, MerchantView, ShopView
+from tillpoint.merchants.views import (
+    ApplicantStepView,
+    MerchantEventView,
+    MerchantView,
+    ShopView,
+)
 from tillpoint.payments.models import Payment
 from tillpoint.payments.views import PaymentView, payment_views
 from tillpoint.security.keystore import mask_tail
@@ -89,6 +94,16 @@ class CheckResult:
     name: str
     passed: bool
     detail: str = ""
+
+
+MAX_APPLICANT_STEPS = 200  # an application's steps: its states and at most 30 uploads
+
+
+def _for_applicant(e: MerchantEvent) -> bool:
+    """Whether an entry's reason was written for the applicant to read."""
+    if e.action is MerchantAction.DOCUMENTS_ASKED:
+        return True
+    return e.action is MerchantAction.STATUS and e.to_status is S.REJECTED
 
 
 def _check(name: str, check: Callable[..., object], *args: object) -> CheckResult:
@@ -210,7 +225,17 @@ class MerchantService:
 
     # --- applications -----------------------------------------------------------------
 
-    def apply(self, app: Application, actor: str) -> MerchantView:
+    def apply(
+        self,
+        app: Application,
+        actor: str,
+        *,
+        then: Callable[[Session, Merchant], None] | None = None,
+    ) -> MerchantView:
+        """A new application (status ``submitted``), its first shop and its history's
+        first entry. ``then`` runs in the same unit of work once the merchant has its id
+        (the portal links the applicant's account to it): when it raises, nothing of the
+        application is kept."""
         actor = check_actor(actor)
         kind = MerchantKind(app.kind)
         legal_name = v.text("legal_name", app.legal_name, min_len=2)
@@ -309,6 +334,8 @@ class MerchantService:
             )
             self.record(s, m, None, S.SUBMITTED, actor, None)
             s.flush()
+            if then is not None:
+                then(s, m)
             return self._view(s, m)
 
     # --- review and lifecycle ---------------------------------------------------------
@@ -640,6 +667,35 @@ class MerchantService:
                 .order_by(MerchantEvent.id)
             )
             return [MerchantEventView.model_validate(e) for e in events]
+
+    def applicant_history(self, ref: str, applicant: str) -> list[ApplicantStepView]:
+        """The history as the applicant reads it: every step but the reviewers' notes,
+        without who took it (only whether it was ``applicant``, as the history names
+        them), and a message only for documents asked for and a rejection: what the
+        reviewer wrote for the applicant to read."""
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, ref)
+            events = s.scalars(
+                select(MerchantEvent)
+                .where(
+                    MerchantEvent.merchant_id == m.id,
+                    MerchantEvent.action != MerchantAction.NOTE,
+                )
+                .order_by(MerchantEvent.id)
+                .limit(MAX_APPLICANT_STEPS)
+            )
+            return [
+                ApplicantStepView(
+                    at=e.at,
+                    action=e.action,
+                    from_status=e.from_status,
+                    to_status=e.to_status,
+                    detail=e.detail,
+                    message=e.reason if _for_applicant(e) else None,
+                    by_applicant=e.actor == applicant,
+                )
+                for e in events
+            ]
 
     def payments(
         self, ref: str, *, before_id: int | None = None, limit: int = 50

@@ -65,6 +65,20 @@ class MerchantEventView(View):
     detail: str | None = None
 
 
+class ApplicantStepView(View):
+    """A step of an application as its applicant reads it (the portal): never a
+    reviewer's note or a member of staff's name, and a message only where a reviewer
+    wrote it for the applicant (the documents wanted, the reason for a rejection)."""
+
+    at: datetime
+    action: MerchantAction
+    from_status: MerchantStatus | None
+    to_status: MerchantStatus
+    detail: str | None  # the kinds of document asked for, or the kind uploaded
+    message: str | None
+    by_applicant: bool  # a step the applicant took (an upload), not the review
+
+
 class DocumentView(View):
     """An application document's description (never its content)."""
 

@@ -156,15 +156,21 @@ def sign_in_path(request: Request) -> str:
     return site_home(request.url.path) + "/sign-in"
 
 
-# Before there is a session, the sign-in form is guarded by a token of its own in a
-# short-lived cookie, which the form must echo (login CSRF).
+# Before there is a session, the sign-in form (and the portal's sign-up) is guarded by a
+# token of its own in a short-lived cookie, which the form must echo (login CSRF).
 PRE_COOKIE = "tp_signin"
 PRE_MAX_AGE_S = 3600
 
 
-def new_pre_session(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(PRE_COOKIE, token, max_age=PRE_MAX_AGE_S, path=sign_in_path(request),
-                        httponly=True, samesite="lax", secure=_https(request))  # fmt: skip
+def new_pre_session(
+    request: Request, response: Response, token: str, path: str | None = None
+) -> None:
+    """The form's own token, in a cookie sent back only to the form's ``path`` (the
+    site's sign-in pages; the portal's sign-up form names its own, so that the two
+    forms' cookies never meet)."""
+    response.set_cookie(PRE_COOKIE, token, max_age=PRE_MAX_AGE_S,
+                        path=path or sign_in_path(request), httponly=True, samesite="lax",
+                        secure=_https(request))  # fmt: skip
 
 
 async def check_pre_session(request: Request) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.portal import developers, home, settlements
+from tillpoint.web.portal import application, developers, home, settlements
 
 ROUTERS: list[APIRouter] = [
     home.router,
     settlements.router,
     developers.router,
+    application.router,
 ]
