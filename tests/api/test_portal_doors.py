@@ -137,3 +137,15 @@ def test_another_merchants_objects_are_out_of_reach(api: ApiEnv, role: AccountRo
         if answer.status_code == 303:
             assert answer.headers["location"].startswith("/portal"), (method, path)
         assert not any(x in answer.text for x in foreign), (method, path)
+
+
+def test_every_portal_page_carries_the_security_headers(api: ApiEnv) -> None:
+    """The portal's pages, its sign-in among them, are framed by nobody, sniffed by no
+    browser, kept by no cache and load nothing from another site."""
+    assert portal_sign_in(api, demo_owner(1)).status_code == 303
+    for path in ("/portal/sign-in", "/portal", "/portal/password", "/portal/settlements"):
+        headers = api.client.get(path).headers
+        assert "default-src 'self'" in headers["content-security-policy"], path
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert "no-store" in headers["cache-control"], path
