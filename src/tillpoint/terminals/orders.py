@@ -24,7 +24,7 @@ from tillpoint.merchants.models import Merchant, MerchantStatus, Shop, ShopStatu
 from tillpoint.merchants.services import find_shop, merchant_label
 from tillpoint.terminals.models import OperatorRole, Terminal, TerminalOrder, TerminalOrderState
 from tillpoint.terminals.services import TerminalService, check_password, find_terminal
-from tillpoint.terminals.views import FulfilledOrder, TerminalOrderView
+from tillpoint.terminals.views import Allowance, FulfilledOrder, TerminalOrderView
 
 State = TerminalOrderState
 MAX_NOTE_CHARS = 500
@@ -68,17 +68,8 @@ class TerminalOrderService:
                 raise Refused(
                     "terminal_order.shop_closed", N_("Shop {number} is closed"), number=shop.number
                 )
-            have = _count(
-                s, select(func.count()).select_from(Terminal).where(Terminal.merchant_id == m.id)
-            )
-            waiting = _count(
-                s,
-                select(func.count())
-                .select_from(TerminalOrder)
-                .where(TerminalOrder.merchant_id == m.id, TerminalOrder.state == State.REQUESTED),
-            )
-            allowed = max_terminals(s, m)
-            if have + waiting >= allowed:
+            room = _allowance(s, m)
+            if room.left == 0:
                 raise Refused(
                     "terminal_order.limit",
                     N_(
@@ -86,9 +77,9 @@ class TerminalOrderService:
                         "has {have} and {waiting} more requested"
                     ),
                     kind=m.kind,
-                    allowed=allowed,
-                    have=have,
-                    waiting=waiting,
+                    allowed=room.allowed,
+                    have=room.have,
+                    waiting=room.waiting,
                 )
             order = TerminalOrder(
                 merchant_id=m.id, shop_id=shop.id, note=note, state=State.REQUESTED,
@@ -97,6 +88,14 @@ class TerminalOrderService:
             s.add(order)
             s.flush()
             return _views(s, [order])[0]
+
+    def allowance(self, merchant_id: int) -> Allowance:
+        """How many terminals the merchant may have, has, and has asked for."""
+        with self.ctx.db.read() as s:
+            m = s.get(Merchant, merchant_id)
+            if m is None:
+                raise NotFound("merchant.not_found", N_("No merchant {ref}"), ref=merchant_id)
+            return _allowance(s, m)
 
     def for_merchant(
         self, merchant_id: int, *, before_id: int | None = None, limit: int = 50
@@ -170,6 +169,17 @@ def _count(s: Session, query: Select[int]) -> int:
     return int(s.scalar(query) or 0)
 
 
+def _allowance(s: Session, m: Merchant) -> Allowance:
+    have = _count(s, select(func.count()).select_from(Terminal).where(Terminal.merchant_id == m.id))
+    waiting = _count(
+        s,
+        select(func.count())
+        .select_from(TerminalOrder)
+        .where(TerminalOrder.merchant_id == m.id, TerminalOrder.state == State.REQUESTED),
+    )
+    return Allowance(allowed=max_terminals(s, m), have=have, waiting=waiting)
+
+
 def _find(s: Session, order_id: int, *, lock: bool = False) -> TerminalOrder:
     order = s.get(TerminalOrder, order_id, with_for_update=lock) if 0 < order_id < 2**31 else None
     if order is None:
@@ -211,7 +221,8 @@ def _views(s: Session, orders: Sequence[TerminalOrder]) -> list[TerminalOrderVie
         m, shop = merchants[o.merchant_id], shops[o.shop_id]
         views.append(
             TerminalOrderView(
-                id=o.id, mid=m.mid or "", merchant_name=m.display_name, merchant_kind=m.kind,
+                id=o.id, merchant_id=m.id, mid=m.mid or "", merchant_name=m.display_name,
+                merchant_kind=m.kind,
                 shop_number=shop.number, shop_name=shop.name, shop_address=shop.address,
                 note=o.note, state=o.state, created_by=o.created_by, created_at=o.created_at,
                 decided_by=o.decided_by, decided_at=o.decided_at,

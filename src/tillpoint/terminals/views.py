@@ -101,6 +101,7 @@ class TerminalOrderView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: int
+    merchant_id: int
     mid: str
     merchant_name: str
     merchant_kind: MerchantKind
@@ -125,3 +126,18 @@ class FulfilledOrder(BaseModel):
 
     order: TerminalOrderView
     supervisor_password: str
+
+
+class Allowance(BaseModel):
+    """A merchant's terminals against its limit: how many it may have, has bound, and
+    has asked for in open requests."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allowed: int
+    have: int
+    waiting: int
+
+    @property
+    def left(self) -> int:
+        return max(0, self.allowed - self.have - self.waiting)

@@ -7,6 +7,10 @@ that the service hands back once, in clear, for key injection. The console shows
 its check value (KCV) and drops the key; a key to inject into a device is made at the
 key-injection station with ``tillpoint terminals rekey``, which prints it there once.
 Operators' passwords are never shown either: the supervisor's is typed in when binding.
+
+The list also shows merchants' open requests for another terminal (from the portal):
+fulfilling one binds a terminal from stock to the requested shop; declining one takes
+the reason the merchant will read. Both are audited.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tillpoint.web.page import (
     PAGE,
     after_action,
     area_guard,
+    audit,
     enum_query,
     page,
     page_link,
@@ -59,7 +64,39 @@ def terminal_list(request: Request, session: Fleet) -> Response:
         (s, page_link(request, state=s.value, after=None)) for s in TerminalStatus
     ]
     return page(request, session, "console/fleet/list.html", rows=rows, q=q, state=state,
-                tabs=tabs, next_href=next_href, mac_methods=list(MacMethod))  # fmt: skip
+                tabs=tabs, next_href=next_href, mac_methods=list(MacMethod),
+                orders=tp(request).terminal_orders.open(limit=PAGE))  # fmt: skip
+
+
+@router.post("/console/terminals/requests/{order_id}/{action}")
+async def terminal_request(
+    request: Request, session: Fleet, order_id: int, action: str
+) -> Response:
+    """Fulfil a merchant's request for a terminal (bind one from stock to its shop), or
+    decline it with a reason; audited either way."""
+    if action not in ("fulfil", "decline"):
+        raise HTTPException(status_code=404)
+    form = await read_form(request, session, "tid", "supervisor_password", "note", "reason")
+    orders, who = tp(request).terminal_orders, actor_of(session)
+    target = f"terminal request {order_id}"
+    try:
+        merchant_id = orders.get(order_id).merchant_id
+        if action == "fulfil":
+            done = orders.fulfil(order_id, form["tid"][:12], who,
+                                 supervisor_password=form["supervisor_password"],
+                                 note=form["note"] or None).order  # fmt: skip
+            message = _("Request {id} fulfilled: terminal {tid} bound to merchant {mid}, "
+                        "shop {shop}.").format(id=done.id, tid=done.tid, mid=done.mid,
+                                               shop=done.shop_number)  # fmt: skip
+        else:
+            done = orders.decline(order_id, who, form["reason"])
+            message = _("Request {id} declined.").format(id=done.id)
+    except TillpointError as e:
+        audit(request, session, f"terminal request {action}", target, e)
+        return after_action(HOME, e.localized(), error=True)
+    audit(request, session, f"terminal request {action}", target, merchant_id=merchant_id,
+          tid=done.tid)  # fmt: skip
+    return after_action(HOME, message)
 
 
 @router.post("/console/terminals/add")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.portal import home
+from tillpoint.web.portal import home, people, shops
 
 ROUTERS: list[APIRouter] = [
     home.router,
+    shops.router,
+    people.router,
 ]
