@@ -15,6 +15,7 @@ the reason the merchant will read. Both are audited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
@@ -24,6 +25,7 @@ from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, TillpointError
 from tillpoint.core.i18n import N_, _
 from tillpoint.terminals.models import MacMethod, TerminalStatus
+from tillpoint.terminals.views import TerminalOrderView
 from tillpoint.web.page import (
     FLEET,
     PAGE,
@@ -68,33 +70,51 @@ def terminal_list(request: Request, session: Fleet) -> Response:
                 orders=tp(request).terminal_orders.open(limit=PAGE))  # fmt: skip
 
 
-@router.post("/console/terminals/requests/{order_id}/{action}")
-async def terminal_request(
-    request: Request, session: Fleet, order_id: int, action: str
+@router.post("/console/terminals/requests/{order_id}/fulfil")
+async def fulfil_request(request: Request, session: Fleet, order_id: int) -> Response:
+    """Fulfil a merchant's request for a terminal: bind one from stock to its shop."""
+    form = await read_form(request, session, "tid", "supervisor_password", "note")
+    orders = tp(request).terminal_orders
+
+    def fulfil() -> tuple[TerminalOrderView, str]:
+        done = orders.fulfil(order_id, form["tid"][:12], actor_of(session),
+                             supervisor_password=form["supervisor_password"],
+                             note=form["note"] or None).order  # fmt: skip
+        return done, _("Request {id} fulfilled: terminal {tid} bound to merchant {mid}, "
+                       "shop {shop}.").format(id=done.id, tid=done.tid, mid=done.mid,
+                                              shop=done.shop_number)  # fmt: skip
+
+    return _decide(request, session, order_id, "fulfil", fulfil)
+
+
+@router.post("/console/terminals/requests/{order_id}/decline")
+async def decline_request(request: Request, session: Fleet, order_id: int) -> Response:
+    """Decline a merchant's request for a terminal, with the reason it will read."""
+    form = await read_form(request, session, "reason")
+    orders = tp(request).terminal_orders
+
+    def decline() -> tuple[TerminalOrderView, str]:
+        done = orders.decline(order_id, actor_of(session), form["reason"])
+        return done, _("Request {id} declined.").format(id=done.id)
+
+    return _decide(request, session, order_id, "decline", decline)
+
+
+def _decide(
+    request: Request,
+    session: SignedIn,
+    order_id: int,
+    what: str,
+    decide: Callable[[], tuple[TerminalOrderView, str]],
 ) -> Response:
-    """Fulfil a merchant's request for a terminal (bind one from stock to its shop), or
-    decline it with a reason; audited either way."""
-    if action not in ("fulfil", "decline"):
-        raise HTTPException(status_code=404)
-    form = await read_form(request, session, "tid", "supervisor_password", "note", "reason")
-    orders, who = tp(request).terminal_orders, actor_of(session)
+    """A decision on a request, audited either way (a refusal with its reason)."""
     target = f"terminal request {order_id}"
     try:
-        merchant_id = orders.get(order_id).merchant_id
-        if action == "fulfil":
-            done = orders.fulfil(order_id, form["tid"][:12], who,
-                                 supervisor_password=form["supervisor_password"],
-                                 note=form["note"] or None).order  # fmt: skip
-            message = _("Request {id} fulfilled: terminal {tid} bound to merchant {mid}, "
-                        "shop {shop}.").format(id=done.id, tid=done.tid, mid=done.mid,
-                                               shop=done.shop_number)  # fmt: skip
-        else:
-            done = orders.decline(order_id, who, form["reason"])
-            message = _("Request {id} declined.").format(id=done.id)
+        done, message = decide()
     except TillpointError as e:
-        audit(request, session, f"terminal request {action}", target, e)
+        audit(request, session, f"terminal request {what}", target, e)
         return after_action(HOME, e.localized(), error=True)
-    audit(request, session, f"terminal request {action}", target, merchant_id=merchant_id,
+    audit(request, session, f"terminal request {what}", target, merchant_id=done.merchant_id,
           tid=done.tid)  # fmt: skip
     return after_action(HOME, message)
 
