@@ -171,28 +171,30 @@ async def add_operator(request: Request, session: ShopsUser, tid: str) -> Respon
                 _operator_target(tid, form["code"][:3]), change)  # fmt: skip
 
 
-OPERATOR_ACTIONS = ("password", "remove")
-
-
-@router.post(TERMINALS + "/{tid}/operators/{code}/{action}")
-async def operator_action(
-    request: Request, session: ShopsUser, tid: str, code: str, action: str
-) -> Response:
-    if action not in OPERATOR_ACTIONS:
-        raise HTTPException(status_code=404)
+@router.post(TERMINALS + "/{tid}/operators/{code}/password")
+async def operator_password(request: Request, session: ShopsUser, tid: str, code: str) -> Response:
     form = await read_form(request, session, "password", max_chars=100)
     merchant_id, _mid = merchant_of(session)
     tid, code = tid[:12], code[:3]
-    terminals, who = tp(request).terminals, actor(session)
 
     def change() -> str:
-        if action == "password":
-            terminals.set_operator_password(tid, code, form["password"], who,
-                                            within=merchant_id)  # fmt: skip
-            return _("Operator {code} has a new password (and is unlocked).").format(code=code)
-        terminals.remove_operator(tid, code, who, within=merchant_id)
+        tp(request).terminals.set_operator_password(tid, code, form["password"], actor(session),
+                                                    within=merchant_id)  # fmt: skip
+        return _("Operator {code} has a new password (and is unlocked).").format(code=code)
+
+    return _act(request, session, f"{TERMINALS}/{tid}", "operator password changed",
+                _operator_target(tid, code), change)  # fmt: skip
+
+
+@router.post(TERMINALS + "/{tid}/operators/{code}/remove")
+async def remove_operator(request: Request, session: ShopsUser, tid: str, code: str) -> Response:
+    await read_form(request, session)
+    merchant_id, _mid = merchant_of(session)
+    tid, code = tid[:12], code[:3]
+
+    def change() -> str:
+        tp(request).terminals.remove_operator(tid, code, actor(session), within=merchant_id)
         return _("Operator {code} removed.").format(code=code)
 
-    what = "operator password changed" if action == "password" else "operator removed"
-    return _act(request, session, f"{TERMINALS}/{tid}", what, _operator_target(tid, code),
-                change)  # fmt: skip
+    return _act(request, session, f"{TERMINALS}/{tid}", "operator removed",
+                _operator_target(tid, code), change)  # fmt: skip
