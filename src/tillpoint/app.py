@@ -29,6 +29,7 @@ from tillpoint.merchants.services import MerchantService
 from tillpoint.payments.takings import TakingsService
 from tillpoint.payments.tallies import PaymentTallies
 from tillpoint.security.keystore import Keystore
+from tillpoint.terminals.orders import TerminalOrderService
 from tillpoint.terminals.services import TerminalService
 from tillpoint.terminals.signon import SignOnService
 
@@ -43,6 +44,7 @@ class Tillpoint:
         self.fees = FeeService(ctx)
         self.limits = LimitsService(ctx)
         self.terminals = TerminalService(ctx)
+        self.terminal_orders = TerminalOrderService(ctx, self.terminals)
         self.signon = SignOnService(ctx)
         self.ledger = LedgerService(ctx)
         self.days = BusinessDays(ctx)

@@ -19,7 +19,12 @@ from tillpoint.merchants.models import (
 )
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.payments.models import IntentState, PaymentStatus
-from tillpoint.terminals.models import Capability, OperatorRole, TerminalStatus
+from tillpoint.terminals.models import (
+    Capability,
+    OperatorRole,
+    TerminalOrderState,
+    TerminalStatus,
+)
 
 LABELLED = (
     AccountKind,
@@ -42,6 +47,7 @@ LABELLED = (
     AccountStatus,
     MerchantAction,
     DocumentKind,
+    TerminalOrderState,
 )
 
 LABELS = (
@@ -155,4 +161,7 @@ LABELS = (
     N_("legal_rep_id_back"),
     N_("bank_account_proof"),
     N_("shop_photo"),
+    # TerminalOrderState (declined is a PaymentStatus's too)
+    N_("requested"),
+    N_("fulfilled"),
 )

@@ -54,6 +54,8 @@ from tillpoint.merchants.validation import text as valid_text
 from tillpoint.merchants.views import MerchantView
 from tillpoint.security.passwords import hash_password, verify_password
 
+# The people an owner adds to its merchant in the portal.
+PEOPLE_ROLES = frozenset({AccountRole.MANAGER, AccountRole.CASHIER})
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
 LOCK_AFTER = 5  # wrong passwords in a row
@@ -272,13 +274,16 @@ class AccountService:
             rows = s.scalars(query.order_by(Account.id).limit(limit))
             return [_view(s, a) for a in rows]
 
-    def lock(self, ref: str, actor: str, *, by: int | None = None) -> AccountView:
+    def lock(
+        self, ref: str, actor: str, *, by: int | None = None, within: int | None = None
+    ) -> AccountView:
         """An admin locks an account: it signs in no more (every session of it ends)
-        until unlocked. ``by`` is the admin's own account: nobody locks themselves."""
+        until unlocked. ``by`` is the admin's own account: nobody locks themselves.
+        ``within``: an owner's change, to one of its merchant's people (``_person``)."""
         actor = check_actor(actor)
         now = self.ctx.now()
         with self.ctx.db.transaction() as s:
-            account = _find(s, ref, lock=True)
+            account = _find(s, ref, lock=True, within=within)
             if account.id == by:
                 raise Refused("account.lock_self", N_("You cannot lock your own account"))
             if account.status is not AccountStatus.LOCKED:
@@ -287,12 +292,13 @@ class AccountService:
                 _audit(s, now, actor, "console account locked", account, 200)
             return _view(s, account)
 
-    def unlock(self, ref: str, actor: str) -> AccountView:
-        """An admin unlocks an account; its count of wrong passwords starts again."""
+    def unlock(self, ref: str, actor: str, *, within: int | None = None) -> AccountView:
+        """An admin unlocks an account; its count of wrong passwords starts again.
+        ``within``: an owner's change, to one of its merchant's people (``_person``)."""
         actor = check_actor(actor)
         now = self.ctx.now()
         with self.ctx.db.transaction() as s:
-            account = _find(s, ref, lock=True)
+            account = _find(s, ref, lock=True, within=within)
             if account.status is AccountStatus.LOCKED:
                 account.status, account.locked_at = AccountStatus.ACTIVE, None
                 account.failed_sign_ins = 0
@@ -451,14 +457,15 @@ class AccountService:
             account.locale = locale
             return _view(s, account)
 
-    def reset_password(self, ref: str, actor: str) -> NewAccount:
+    def reset_password(self, ref: str, actor: str, *, within: int | None = None) -> NewAccount:
         """An admin's reset: a new password, shown once and to be changed at the next
-        sign-in; the account is unlocked and signed out everywhere."""
+        sign-in; the account is unlocked and signed out everywhere. ``within``: an
+        owner's reset, of one of its merchant's people (``_person``)."""
         actor = check_actor(actor)
         password = new_password()
         now = self.ctx.now()
         with self.ctx.db.transaction() as s:
-            account = _find(s, ref, lock=True)
+            account = _find(s, ref, lock=True, within=within)
             account.password_hash = hash_password(password)
             account.must_change_password = True
             account.failed_sign_ins = 0
@@ -495,6 +502,52 @@ class AccountService:
         if not right:  # refused after the audit is committed
             raise Refused("account.wrong_password", N_("The current password is wrong"))
         return view
+
+    # --- a merchant's own people (the portal) --------------------------------------------
+
+    def people(
+        self, merchant_id: int, *, after_id: int = 0, limit: int = 50
+    ) -> tuple[AccountView, ...]:
+        """The merchant's accounts (owners, managers, cashiers), oldest first."""
+        check_limit(limit)
+        query = (
+            select(Account)
+            .where(Account.merchant_id == merchant_id, Account.id > after_id)
+            .order_by(Account.id)
+            .limit(limit)
+        )
+        with self.ctx.db.read() as s:
+            return tuple(_view(s, a) for a in s.scalars(query))
+
+    def person(self, merchant_id: int, account_id: int) -> AccountView:
+        """One of the merchant's accounts; another's (or staff's) is no account."""
+        with self.ctx.db.read() as s:
+            account = s.get(Account, account_id) if 0 < account_id < 2**31 else None
+            if account is None or account.merchant_id != merchant_id:
+                raise NotFound("account.not_found", N_("No account {ref}"), ref=account_id)
+            return _view(s, account)
+
+    def add_person(
+        self,
+        merchant_id: int,
+        role: AccountRole,
+        *,
+        name: str,
+        actor: str,
+        email: str | None = None,
+        mobile: str | None = None,
+        shop_number: int | None = None,
+    ) -> NewAccount:
+        """An owner adds a cashier (of one of its shops) or a manager to its merchant;
+        the password is made for them, shown once, and changed at their first sign-in.
+        Owners are made by the acquirer's operations, never here."""
+        if role not in PEOPLE_ROLES:
+            raise InvalidInput(
+                "account.person_role",
+                N_("Add a cashier or a manager here; owners are made by operations"),
+            )
+        return self.create(name=name, roles={role}, actor=actor, email=email, mobile=mobile,
+                           merchant_ref=str(merchant_id), shop_number=shop_number)  # fmt: skip
 
     # --- signing in -------------------------------------------------------------------
 
@@ -884,14 +937,30 @@ def _by_login(s: Session, login: str, *, lock: bool = False) -> Account | None:
     return s.execute(query).scalar_one_or_none()
 
 
-def _find(s: Session, ref: str, *, lock: bool = False) -> Account:
-    """An account by email, mobile number or id."""
+def _find(s: Session, ref: str, *, lock: bool = False, within: int | None = None) -> Account:
+    """An account by email, mobile number or id; with ``within`` (a merchant's id), one
+    of that merchant's people an owner may change (``_person``)."""
     account = _by_login(s, ref, lock=lock)
-    if account is None and ref.strip().isascii() and ref.strip().isdigit():
-        account = s.get(Account, int(ref.strip()), with_for_update=lock)
-    if account is None:
+    digits = ref.strip()
+    if account is None and digits.isascii() and digits.isdigit() and len(digits) <= 10:
+        number = int(digits)  # ids are 32-bit: a larger number is nobody's
+        account = s.get(Account, number, with_for_update=lock) if number < 2**31 else None
+    if account is None or (within is not None and account.merchant_id != within):
         raise NotFound("account.not_found", N_("No account {ref}"), ref=ref)
+    if within is not None:
+        _person(s, account)
     return account
+
+
+def _person(s: Session, account: Account) -> None:
+    """An owner changes its merchant's managers and cashiers, not an owner (itself
+    included): owners are the acquirer's to manage. Another merchant's account, or
+    staff's, is no account to it at all (``_find``)."""
+    if AccountRole.OWNER in _roles(s, account.id):
+        raise Refused(
+            "account.owner_here",
+            N_("An owner's account is managed by the acquirer's operations, not here"),
+        )
 
 
 def console_actor(account: AccountView | Account) -> str:

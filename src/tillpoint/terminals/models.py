@@ -243,3 +243,46 @@ class TerminalSecurityEvent(Base):
     source_address: Mapped[str] = mapped_column(String(64))
     generation: Mapped[int | None] = mapped_column(Integer)  # the working keys, for MACs
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TerminalOrderState(StrEnum):
+    REQUESTED = "requested"  # waiting for the fleet team
+    FULFILLED = "fulfilled"  # a terminal from stock was bound to the shop for it
+    DECLINED = "declined"  # the fleet team said no, with a reason
+
+
+class TerminalOrder(Base):
+    """A merchant's request for one more terminal at one of its shops (the table is
+    named for orders: ``terminal_requests`` are the terminals' own messages), and what
+    the fleet team decided. An open request counts towards the merchant's terminal limit,
+    as a terminal would; a fulfilled one names the terminal bound for it."""
+
+    __tablename__ = "terminal_orders"
+    __table_args__ = (
+        # The shop is the merchant's own.
+        ForeignKeyConstraint(
+            ["merchant_id", "shop_id"],
+            ["shops.merchant_id", "shops.id"],
+            name="fk_terminal_orders_merchant_shop",
+        ),
+        CheckConstraint(
+            "(state = 'requested') = (decided_at IS NULL)", name="decided_unless_requested"
+        ),
+        CheckConstraint("(state = 'fulfilled') = (terminal_id IS NOT NULL)", name="fulfilled_tid"),
+        # A merchant's requests, newest first; the open ones, oldest first.
+        Index("ix_terminal_orders_merchant", "merchant_id", "id"),
+        Index("ix_terminal_orders_state", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    shop_id: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(500))
+    state: Mapped[TerminalOrderState] = mapped_column(str_enum(TerminalOrderState))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_note: Mapped[str | None] = mapped_column(String(500))
+    # The terminal bound for a fulfilled request.
+    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("terminals.id"))

@@ -59,8 +59,14 @@ DEFAULT_CAPABILITIES = (
 )
 
 
-def find_terminal(s: Session, tid: str, *, lock: bool = False) -> Terminal:
+def find_terminal(
+    s: Session, tid: str, *, lock: bool = False, within: int | None = None
+) -> Terminal:
+    """A terminal by TID; with ``within`` (a merchant's id), only one of that merchant's:
+    another's is answered as no terminal at all, so a merchant learns nothing of it."""
     query = select(Terminal).where(Terminal.tid == check_tid(tid.strip()))
+    if within is not None:
+        query = query.where(Terminal.merchant_id == within)
     if lock:
         query = query.with_for_update()
     terminal = s.execute(query).scalar_one_or_none()
@@ -228,86 +234,100 @@ class TerminalService:
         with self.ctx.db.transaction() as s:
             t = find_terminal(s, tid, lock=True)
             m = find_merchant(s, merchant_ref, lock=True)
-            if t.merchant_id is not None:
-                owner = s.get(Merchant, t.merchant_id)
-                if t.merchant_id == m.id:
-                    raise Refused(
-                        "terminal.already_bound_here",
-                        N_("Terminal {tid} is already bound to merchant {mid}"),
-                        tid=t.tid,
-                        mid=merchant_label(m),
-                    )
-                raise Refused(
-                    "terminal.bound_elsewhere",
-                    N_(
-                        "Terminal {tid} is bound to merchant {owner}: one terminal serves one "
-                        "merchant, so unbind it (with a reason) before binding it elsewhere"
-                    ),
-                    tid=t.tid,
-                    owner=merchant_label(owner) if owner else "?",
-                )
-            if t.status is not T.IN_STOCK:
-                raise Refused(
-                    "terminal.not_in_stock",
-                    N_("Terminal {tid} is {status}: only terminals in stock can be bound"),
-                    tid=t.tid,
-                    status=t.status,
-                )
-            if m.status is not MerchantStatus.APPROVED:
-                raise Refused(
-                    "terminal.merchant_not_approved",
-                    N_("Merchant {ref} is {status}: only approved merchants get terminals"),
-                    ref=merchant_label(m),
-                    status=m.status,
-                )
-            have = s.scalar(
-                select(func.count()).select_from(Terminal).where(Terminal.merchant_id == m.id)
-            )
-            allowed = max_terminals(s, m)
-            if (have or 0) >= allowed:
-                raise Refused(
-                    "terminal.merchant_limit",
-                    N_(
-                        "Merchant {ref} ({kind}) may have at most {allowed} terminal(s) "
-                        "and already has {have}"
-                    ),
-                    ref=merchant_label(m),
-                    kind=m.kind,
-                    allowed=allowed,
-                    have=have,
-                )
-            target = find_shop(s, m, shop)
-            if target.status is not ShopStatus.OPEN:
-                raise Refused(
-                    "terminal.shop_closed", N_("Shop {number} is closed"), number=target.number
-                )
-            now = self.ctx.now()
-            t.merchant_id, t.shop_id, t.bound_at = m.id, target.id, now
-            self._set_status(s, t, T.BOUND, actor, None)
-            s.add(
-                TerminalBinding(
-                    terminal_id=t.id,
-                    merchant_id=m.id,
-                    shop_id=target.id,
-                    bound_at=now,
-                    bound_by=actor,
-                )
-            )
-            password = supervisor_password or f"{secrets.randbelow(10**6):06d}"
-            s.add(
-                Operator(
-                    terminal_id=t.id,
-                    code="00",
-                    role=OperatorRole.SUPERVISOR,
-                    name=None,
-                    password_hash=hash_password(password),
-                    failed_attempts=0,
-                    locked=False,
-                    created_at=now,
-                )
-            )
-            s.flush()
+            password = self.bind_in(s, t, m, shop, actor, supervisor_password)
             return Bound(terminal=self._view(s, t), supervisor_password=password)
+
+    def bind_in(
+        self,
+        s: Session,
+        t: Terminal,
+        m: Merchant,
+        shop: int | None,
+        actor: str,
+        supervisor_password: str | None,
+    ) -> str:
+        """``bind`` within a unit of work that has the terminal and the merchant locked
+        (a request for a terminal is fulfilled this way); the supervisor's password."""
+        if t.merchant_id is not None:
+            owner = s.get(Merchant, t.merchant_id)
+            if t.merchant_id == m.id:
+                raise Refused(
+                    "terminal.already_bound_here",
+                    N_("Terminal {tid} is already bound to merchant {mid}"),
+                    tid=t.tid,
+                    mid=merchant_label(m),
+                )
+            raise Refused(
+                "terminal.bound_elsewhere",
+                N_(
+                    "Terminal {tid} is bound to merchant {owner}: one terminal serves one "
+                    "merchant, so unbind it (with a reason) before binding it elsewhere"
+                ),
+                tid=t.tid,
+                owner=merchant_label(owner) if owner else "?",
+            )
+        if t.status is not T.IN_STOCK:
+            raise Refused(
+                "terminal.not_in_stock",
+                N_("Terminal {tid} is {status}: only terminals in stock can be bound"),
+                tid=t.tid,
+                status=t.status,
+            )
+        if m.status is not MerchantStatus.APPROVED:
+            raise Refused(
+                "terminal.merchant_not_approved",
+                N_("Merchant {ref} is {status}: only approved merchants get terminals"),
+                ref=merchant_label(m),
+                status=m.status,
+            )
+        have = s.scalar(
+            select(func.count()).select_from(Terminal).where(Terminal.merchant_id == m.id)
+        )
+        allowed = max_terminals(s, m)
+        if (have or 0) >= allowed:
+            raise Refused(
+                "terminal.merchant_limit",
+                N_(
+                    "Merchant {ref} ({kind}) may have at most {allowed} terminal(s) "
+                    "and already has {have}"
+                ),
+                ref=merchant_label(m),
+                kind=m.kind,
+                allowed=allowed,
+                have=have,
+            )
+        target = find_shop(s, m, shop)
+        if target.status is not ShopStatus.OPEN:
+            raise Refused(
+                "terminal.shop_closed", N_("Shop {number} is closed"), number=target.number
+            )
+        now = self.ctx.now()
+        t.merchant_id, t.shop_id, t.bound_at = m.id, target.id, now
+        self._set_status(s, t, T.BOUND, actor, None)
+        s.add(
+            TerminalBinding(
+                terminal_id=t.id,
+                merchant_id=m.id,
+                shop_id=target.id,
+                bound_at=now,
+                bound_by=actor,
+            )
+        )
+        password = supervisor_password or f"{secrets.randbelow(10**6):06d}"
+        s.add(
+            Operator(
+                terminal_id=t.id,
+                code="00",
+                role=OperatorRole.SUPERVISOR,
+                name=None,
+                password_hash=hash_password(password),
+                failed_attempts=0,
+                locked=False,
+                created_at=now,
+            )
+        )
+        s.flush()
+        return password
 
     def unbind(self, tid: str, actor: str, reason: str) -> TerminalView:
         """Take a terminal back from its merchant: refused while its batch is unsettled.
@@ -376,10 +396,11 @@ class TerminalService:
 
     # --- reading ----------------------------------------------------------------------
 
-    def get(self, tid: str) -> TerminalView:
-        """One terminal, with its security events' counts (``security``)."""
+    def get(self, tid: str, *, within: int | None = None) -> TerminalView:
+        """One terminal, with its security events' counts (``security``); with
+        ``within``, only one of that merchant's (``find_terminal``)."""
         with self.ctx.db.transaction() as s:
-            t = find_terminal(s, tid)
+            t = find_terminal(s, tid, within=within)
             return self._view(s, t).model_copy(
                 update={
                     "security": security_summary(s, t.id),
@@ -438,8 +459,18 @@ class TerminalService:
 
     # --- operators --------------------------------------------------------------------
 
+    # Each operator method takes ``within``, a merchant's id: then it acts on that
+    # merchant's terminals only, and another's TID is no terminal (the portal's use).
+
     def add_operator(
-        self, tid: str, code: str, password: str, actor: str, name: str | None = None
+        self,
+        tid: str,
+        code: str,
+        password: str,
+        actor: str,
+        name: str | None = None,
+        *,
+        within: int | None = None,
     ) -> OperatorView:
         check_actor(actor)
         if not _OPERATOR_CODE.fullmatch(code) or code == "000":
@@ -450,7 +481,7 @@ class TerminalService:
         role = OperatorRole.SUPERVISOR if code == "00" else OperatorRole.OPERATOR
         check_password(role, password)
         with self.ctx.db.transaction() as s:
-            t = find_terminal(s, tid, lock=True)
+            t = find_terminal(s, tid, lock=True, within=within)
             if t.merchant_id is None:
                 raise Refused(
                     "operator.terminal_unbound",
@@ -479,16 +510,20 @@ class TerminalService:
             s.flush()
             return OperatorView.model_validate(op)
 
-    def set_operator_password(self, tid: str, code: str, password: str, actor: str) -> OperatorView:
+    def set_operator_password(
+        self, tid: str, code: str, password: str, actor: str, *, within: int | None = None
+    ) -> OperatorView:
         """A new password; also clears a lock-out."""
         check_actor(actor)
         with self.ctx.db.transaction() as s:
-            op = self._operator(s, find_terminal(s, tid), code)
+            op = self._operator(s, find_terminal(s, tid, within=within), code)
             op.password_hash = hash_password(check_password(op.role, password))
             op.failed_attempts, op.locked = 0, False
             return OperatorView.model_validate(op)
 
-    def remove_operator(self, tid: str, code: str, actor: str) -> None:
+    def remove_operator(
+        self, tid: str, code: str, actor: str, *, within: int | None = None
+    ) -> None:
         check_actor(actor)
         if code == "00":
             raise Refused(
@@ -496,11 +531,11 @@ class TerminalService:
                 N_("The supervisor (00) cannot be removed; change its password instead"),
             )
         with self.ctx.db.transaction() as s:
-            s.delete(self._operator(s, find_terminal(s, tid), code))
+            s.delete(self._operator(s, find_terminal(s, tid, within=within), code))
 
-    def list_operators(self, tid: str) -> list[OperatorView]:
+    def list_operators(self, tid: str, *, within: int | None = None) -> list[OperatorView]:
         with self.ctx.db.transaction() as s:
-            t = find_terminal(s, tid)
+            t = find_terminal(s, tid, within=within)
             ops = s.scalars(
                 select(Operator).where(Operator.terminal_id == t.id).order_by(Operator.code)
             )

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from tillpoint.terminals.models import MacMethod, OperatorRole, TerminalStatus
+from tillpoint.merchants.models import MerchantKind
+from tillpoint.terminals.models import MacMethod, OperatorRole, TerminalOrderState, TerminalStatus
 
 
 class TerminalSecurityView(BaseModel):
@@ -92,3 +93,51 @@ class OperatorView(BaseModel):
     locked: bool
     failed_attempts: int
     created_at: datetime
+
+
+class TerminalOrderView(BaseModel):
+    """A merchant's request for another terminal, with its merchant and shop named."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    merchant_id: int
+    mid: str
+    merchant_name: str
+    merchant_kind: MerchantKind
+    shop_number: int
+    shop_name: str
+    shop_address: str
+    note: str | None
+    state: TerminalOrderState
+    created_by: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    tid: str | None  # the terminal bound for it, once fulfilled
+
+
+class FulfilledOrder(BaseModel):
+    """A request fulfilled by binding a terminal: the supervisor's password (the one
+    given, or a new one) appears here once, as in ``Bound``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order: TerminalOrderView
+    supervisor_password: str
+
+
+class Allowance(BaseModel):
+    """A merchant's terminals against its limit: how many it may have, has bound, and
+    has asked for in open requests."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allowed: int
+    have: int
+    waiting: int
+
+    @property
+    def left(self) -> int:
+        return max(0, self.allowed - self.have - self.waiting)

@@ -7,10 +7,15 @@ that the service hands back once, in clear, for key injection. The console shows
 its check value (KCV) and drops the key; a key to inject into a device is made at the
 key-injection station with ``tillpoint terminals rekey``, which prints it there once.
 Operators' passwords are never shown either: the supervisor's is typed in when binding.
+
+The list also shows merchants' open requests for another terminal (from the portal):
+fulfilling one binds a terminal from stock to the requested shop; declining one takes
+the reason the merchant will read. Both are audited.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
@@ -20,11 +25,13 @@ from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, TillpointError
 from tillpoint.core.i18n import N_, _
 from tillpoint.terminals.models import MacMethod, TerminalStatus
+from tillpoint.terminals.views import TerminalOrderView
 from tillpoint.web.page import (
     FLEET,
     PAGE,
     after_action,
     area_guard,
+    audit,
     enum_query,
     page,
     page_link,
@@ -59,7 +66,57 @@ def terminal_list(request: Request, session: Fleet) -> Response:
         (s, page_link(request, state=s.value, after=None)) for s in TerminalStatus
     ]
     return page(request, session, "console/fleet/list.html", rows=rows, q=q, state=state,
-                tabs=tabs, next_href=next_href, mac_methods=list(MacMethod))  # fmt: skip
+                tabs=tabs, next_href=next_href, mac_methods=list(MacMethod),
+                orders=tp(request).terminal_orders.open(limit=PAGE))  # fmt: skip
+
+
+@router.post("/console/terminals/requests/{order_id}/fulfil")
+async def fulfil_request(request: Request, session: Fleet, order_id: int) -> Response:
+    """Fulfil a merchant's request for a terminal: bind one from stock to its shop."""
+    form = await read_form(request, session, "tid", "supervisor_password", "note")
+    orders = tp(request).terminal_orders
+
+    def fulfil() -> tuple[TerminalOrderView, str]:
+        done = orders.fulfil(order_id, form["tid"][:12], actor_of(session),
+                             supervisor_password=form["supervisor_password"],
+                             note=form["note"] or None).order  # fmt: skip
+        return done, _("Request {id} fulfilled: terminal {tid} bound to merchant {mid}, "
+                       "shop {shop}.").format(id=done.id, tid=done.tid, mid=done.mid,
+                                              shop=done.shop_number)  # fmt: skip
+
+    return _decide(request, session, order_id, "fulfil", fulfil)
+
+
+@router.post("/console/terminals/requests/{order_id}/decline")
+async def decline_request(request: Request, session: Fleet, order_id: int) -> Response:
+    """Decline a merchant's request for a terminal, with the reason it will read."""
+    form = await read_form(request, session, "reason")
+    orders = tp(request).terminal_orders
+
+    def decline() -> tuple[TerminalOrderView, str]:
+        done = orders.decline(order_id, actor_of(session), form["reason"])
+        return done, _("Request {id} declined.").format(id=done.id)
+
+    return _decide(request, session, order_id, "decline", decline)
+
+
+def _decide(
+    request: Request,
+    session: SignedIn,
+    order_id: int,
+    what: str,
+    decide: Callable[[], tuple[TerminalOrderView, str]],
+) -> Response:
+    """A decision on a request, audited either way (a refusal with its reason)."""
+    target = f"terminal request {order_id}"
+    try:
+        done, message = decide()
+    except TillpointError as e:
+        audit(request, session, f"terminal request {what}", target, e)
+        return after_action(HOME, e.localized(), error=True)
+    audit(request, session, f"terminal request {what}", target, merchant_id=done.merchant_id,
+          tid=done.tid)  # fmt: skip
+    return after_action(HOME, message)
 
 
 @router.post("/console/terminals/add")

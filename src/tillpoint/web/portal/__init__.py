@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.portal import application, developers, home, settlements
+from tillpoint.web.portal import application, developers, home, people, settlements, shops
 
 ROUTERS: list[APIRouter] = [
     home.router,
     settlements.router,
+    shops.router,
+    people.router,
     developers.router,
     application.router,
 ]
