@@ -17,8 +17,9 @@ from tests.api.conftest import ApiEnv
 from tests.api.test_console_auth import sign_in
 from tests.api.test_portal_home import portal_sign_in
 from tests.api.test_webhooks import pay
-from tillpoint.access.models import AccountRole
+from tillpoint.access.models import AccountRole, Role
 from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD, demo_mid, demo_owner, demo_tid
+from tillpoint.notify.webhooks import WebhookService
 from tillpoint.web.page import P_HOME, P_PASSWORD, PORTAL_AREAS
 
 # The ways in and out, open to anyone (each checks what it needs itself).
@@ -106,9 +107,18 @@ def merchant_one_objects(api: ApiEnv) -> dict[str, str]:
     return sample
 
 
+def merchant_one_people_and_keys(api: ApiEnv) -> dict[str, str]:
+    owner = api.tp.accounts.get(demo_owner(1))
+    key = api.tp.access.create_key(Role.MERCHANT_OWNER, "door test", "test",
+                                   merchant_ref=demo_mid(1))  # fmt: skip
+    endpoint = WebhookService(api.tp.ctx).create_endpoint(demo_mid(1), "http://127.0.0.1:9/hook")
+    return {"account_id": str(owner.id), "key_id": str(key.key.id),
+            "endpoint_id": str(endpoint.id), "code": "00", "fmt": "pdf"}  # fmt: skip
+
+
 # Each area that names its own objects in its addresses adds a maker here: a function
 # that makes one of demo merchant 1's and returns {parameter: value}.
-OBJECT_MAKERS: list[Callable[[ApiEnv], dict[str, str]]] = []
+OBJECT_MAKERS: list[Callable[[ApiEnv], dict[str, str]]] = [merchant_one_people_and_keys]
 
 
 @pytest.mark.parametrize("role", MERCHANT_ROLES, ids=lambda r: r.value)
@@ -118,7 +128,15 @@ def test_another_merchants_objects_are_out_of_reach(api: ApiEnv, role: AccountRo
     page of merchant 2's own that names nothing of merchant 1."""
     sample = merchant_one_objects(api)
     person(api, role, demo_mid(2))
-    foreign = (demo_mid(1), demo_tid(1))
+    # What would give merchant 1 away (an address may echo the number it was given:
+    # "No terminal 10000001" says nothing that was not typed).
+    payment = api.services.online.get(int(sample["payment_id"]))
+    foreign = (
+        api.tp.merchants.get(demo_mid(1)).display_name,
+        api.tp.terminals.get(demo_tid(1)).serial_no,
+        payment.rrn,
+    )
+    assert all(foreign)
     for method, path in portal_routes(api, sample):
         if path in STREAMS:
             continue
