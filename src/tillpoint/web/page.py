@@ -50,6 +50,14 @@ class Area:
     label: str
     href: str
     roles: tuple[AccountRole, ...] = ()
+    also: tuple[str, ...] = ()  # other addresses whose pages belong to the area
+
+    def holds(self, path: str, home: str) -> bool:
+        """Whether the page at ``path`` is in this area (the site's home holds only
+        itself)."""
+        if path == self.href or (self.href != home and path.startswith(self.href + "/")):
+            return True
+        return any(path == a or path.startswith(a + "/") for a in self.also)
 
     def open_to(self, session: SignedIn) -> bool:
         return not self.roles or session.account.has(*self.roles)
@@ -77,7 +85,8 @@ AREAS: tuple[Area, ...] = (
 P_HOME = Area(N_("Home"), "/portal", (R.OWNER, R.MANAGER, R.CASHIER))
 P_PAYMENTS = Area(N_("Payments"), "/portal/payments", (R.OWNER, R.MANAGER, R.CASHIER))
 P_SETTLEMENTS = Area(N_("Settlements"), "/portal/settlements", (R.OWNER, R.MANAGER))
-P_SHOPS = Area(N_("Shops and terminals"), "/portal/shops", (R.OWNER, R.MANAGER))
+P_SHOPS = Area(N_("Shops and terminals"), "/portal/shops", (R.OWNER, R.MANAGER),
+               also=("/portal/terminals", "/portal/people"))  # fmt: skip
 P_DEVELOPERS = Area(N_("Developers"), "/portal/developers", (R.OWNER,))
 P_APPLICATION = Area(N_("Application"), "/portal/application", (R.APPLICANT, R.OWNER))
 P_PASSWORD = Area(N_("Password"), "/portal/password")
@@ -140,9 +149,7 @@ def nav(request: Request, session: SignedIn) -> list[NavItem]:
     for area in site.areas:
         if not area.open_to(session):
             continue
-        home = area.href == site.home
-        here = path == area.href or (not home and path.startswith(area.href + "/"))
-        items.append(NavItem(area.label, area.href, here))
+        items.append(NavItem(area.label, area.href, area.holds(path, site.home)))
     return items
 
 
