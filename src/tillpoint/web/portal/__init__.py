@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.portal import home
+from tillpoint.web.portal import home, payments
 
 ROUTERS: list[APIRouter] = [
     home.router,
+    payments.router,
 ]
