@@ -18,7 +18,7 @@ from tillpoint.merchants.models import (
     ShopStatus,
 )
 from tillpoint.notify.models import DeliveryStatus
-from tillpoint.payments.models import IntentState, PaymentStatus
+from tillpoint.payments.models import IntentState, PaymentKind, PaymentStatus
 from tillpoint.terminals.models import (
     Capability,
     OperatorRole,
@@ -43,6 +43,7 @@ LABELLED = (
     Role,
     DeliveryStatus,
     IntentState,
+    PaymentKind,
     AccountRole,
     AccountStatus,
     MerchantAction,
@@ -133,6 +134,10 @@ LABELS = (
     N_("failed"),
     # IntentState (a network call's note: open, reversing; reversed is a PaymentStatus's)
     N_("reversing"),
+    # PaymentKind (refund is an EntryKind's too)
+    N_("sale"),
+    N_("preauth"),
+    N_("completion"),
     # AccountRole (reviewer is a Role's too)
     N_("admin"),
     N_("fleet"),

@@ -308,12 +308,18 @@ class OnlinePayments:
         *,
         merchant_id: int | None = None,
         reference: str | None = None,
+        seen_refunded_minor: int | None = None,
     ) -> PaymentView:
         """Give back ``amount`` (all that is left, if None) of a captured payment, within
-        30 days; all refunds together never exceed what was captured."""
+        30 days; all refunds together never exceed what was captured.
+
+        ``seen_refunded_minor``: how much of it was refunded when the person asking saw
+        it (a page's form). Given, the refund is made only while that is still so: the
+        same form sent twice, or after another refund, refunds nothing more."""
         now = self.ctx.now()
         with self.ctx.db.read() as s:
             original = visible_payment(s, payment_id, merchant_id)
+        self._check_seen(original, seen_refunded_minor)
         if original.kind not in CAPTURES or original.status not in REFUNDABLE:
             raise Refused(
                 "payment.not_refundable",
@@ -345,6 +351,10 @@ class OnlinePayments:
             )
         network = self.acquirer.network_of(original)
         async with self._refunding.setdefault(original.id, asyncio.Lock()):
+            if seen_refunded_minor is not None:  # a refund may have been made meanwhile
+                with self.ctx.db.read() as s:
+                    self._check_seen(visible_payment(s, payment_id, merchant_id),
+                                     seen_refunded_minor)  # fmt: skip
             rrn = await self.acquirer.rrns.next()
             try:
                 answer = await self.acquirer.ask(
@@ -355,10 +365,20 @@ class OnlinePayments:
                 # Refused when another process refunded it meanwhile: given back too.
                 return await self._recorded(
                     rrn, answer.approved, self._write_refund, original.id, wanted, rrn, answer,
-                    reference,
+                    reference, seen_refunded_minor,
                 )  # fmt: skip
             finally:
                 self._refunding.pop(original.id, None)
+
+    @staticmethod
+    def _check_seen(original: Payment, seen_refunded_minor: int | None) -> None:
+        if seen_refunded_minor is not None and original.refunded_minor != seen_refunded_minor:
+            raise Refused(
+                "refund.changed",
+                N_("Payment {id} was refunded meanwhile (perhaps this same form, sent twice): "
+                   "nothing more was refunded. Look at it again before refunding."),
+                id=original.id,
+            )  # fmt: skip
 
     async def _recorded(
         self, rrn: str, approved: bool, write: Callable[..., T], *args: Any, **kw: Any
@@ -574,6 +594,7 @@ class OnlinePayments:
         rrn: str,
         answer: NetworkAnswer,
         reference: str | None,
+        seen_refunded_minor: int | None = None,
     ) -> PaymentView:
         now = self.ctx.now()
         day = self.app.days.open_date(now)
@@ -591,6 +612,7 @@ class OnlinePayments:
                     # Another refund got there first: the network gave this one back,
                     # so take it back from the network again.
                     raise Refused("refund.too_much", N_("The payment was refunded meanwhile"))
+                self._check_seen(sale, seen_refunded_minor)  # (another process's refund)
             p = Payment(
                 kind=PaymentKind.REFUND,
                 status=status,

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.portal import application, developers, home, people, settlements, shops
+from tillpoint.web.portal import (
+    application,
+    developers,
+    home,
+    payments,
+    people,
+    settlements,
+    shops,
+)
 
 ROUTERS: list[APIRouter] = [
     home.router,
+    payments.router,
     settlements.router,
     shops.router,
     people.router,
