@@ -85,6 +85,23 @@ PAGES: list[tuple[str, str]] = [
 # one of its settled days.
 PORTAL_PAGES: list[tuple[str, str]] = [
     ("portal home", "/portal"),
+    ("payments", "/portal/payments"),
+    ("payments, a day", "/portal/payments?from={date}&to={date}"),
+    ("payments, wechat", "/portal/payments?method=wechat"),
+    ("payments, refunded", "/portal/payments?status=refunded"),
+    ("payments, >400", "/portal/payments?min=400.00"),
+    ("payments, by RRN", "/portal/payments?q={rrn}"),
+    ("payment", "/portal/payments/{pid}"),
+    ("export a day, csv", "/portal/payments/export.csv?from={date}&to={date}"),
+    ("export a day, xlsx", "/portal/payments/export.xlsx?from={date}&to={date}"),
+    ("settlements", "/portal/settlements"),
+    ("statement", "/portal/settlements/{date}"),
+    ("statement PDF", "/portal/settlements/{date}/statement.pdf"),
+    ("shops", "/portal/shops"),
+    ("terminal", "/portal/terminals/{own_tid}"),
+    ("people", "/portal/people"),
+    ("developers", "/portal/developers"),
+    ("application", "/portal/application"),
 ]
 BIG_SHARE = 0.1
 
@@ -306,7 +323,7 @@ def one_page(tp: Tillpoint, client: TestClient, requests: int, name: str, url: s
             walls.append((time.perf_counter() - w0) * 1000)
             assert r.status_code == 200, (url, r.status_code)
     cpu = (time.process_time() - cpu0) * 1000 / requests
-    print(f"{name:<16} {url:<34} {statistics.median(walls):>8.1f} "
+    print(f"{name:<18} {url[:52]:<52} {statistics.median(walls):>8.1f} "
           f"{percentile(walls, 0.95):>8.1f} {cpu:>11.1f} "
           f"{statements[0] / requests:>8.1f}")  # fmt: skip
 
@@ -334,7 +351,7 @@ def measure(tp: Tillpoint, requests: int, fill: dict[str, Any]) -> None:
     try:
         with TestClient(create_api(tp, acquirer)) as client:
             sign_in(client)
-            print(f"\n{'page':<16} {'address':<34} {'p50 ms':>8} {'p95 ms':>8} "
+            print(f"\n{'page':<18} {'address':<52} {'p50 ms':>8} {'p95 ms':>8} "
                   f"{'CPU ms/req':>11} {'SQL/req':>8}")  # fmt: skip
             for name, address in PAGES:
                 one_page(tp, client, requests, name, address.format(**fill))
@@ -392,8 +409,16 @@ def main() -> None:
                   f"{(time.perf_counter() - t3) * 1000:.0f} ms, "
                   f"{(time.process_time() - c3) * 1000:.0f} ms CPU "
                   f"({direct.count:,} approved payments)")  # fmt: skip
+            with tp.ctx.db.read() as s:  # demo merchant 1's newest payment and terminal
+                pid, rrn = s.execute(select(Payment.id, Payment.rrn)
+                                     .where(Payment.merchant_id == 1)
+                                     .order_by(Payment.id.desc()).limit(1)).one()  # fmt: skip
+                own_tid = s.scalar(select(Terminal.tid).where(Terminal.merchant_id == 1))
+                big = s.scalar(select(func.count()).where(Payment.merchant_id == 1))
+            print(f"demo merchant 1 (the portal's): {big:,} payments")
             fill = {"mid": mid, "tid": tid, "date": (today - timedelta(days=1)).isoformat(),
-                    "day": today.isoformat()}  # fmt: skip
+                    "day": today.isoformat(), "pid": pid, "rrn": rrn,
+                    "own_tid": own_tid}  # fmt: skip
             measure(tp, args.requests, fill)
         finally:
             tp.close()

@@ -14,6 +14,13 @@ payments holds a chunk of rows and a buffer, never the whole.
 Both have the columns of ``COLUMNS``, in its order. A text a spreadsheet would run as
 a formula (starting with ``=``, ``+``, ``-`` or ``@``, as a shop's name might) is
 written with a leading apostrophe in the CSV (the XLSX writes it as a string).
+
+The XLSX is written here (its few XML parts; the zip is the standard library's, in
+streaming mode) because the libraries for it build the whole file before its first
+byte can leave: XlsxWriter's constant-memory mode fills a temporary file, and took
+about 190 s for a million rows before anything was sent, long past any proxy's
+patience; openpyxl's write-only mode does the same. Tests read every file back with
+openpyxl.
 """
 
 from __future__ import annotations

@@ -68,6 +68,15 @@ class Payment(Base):
     __table_args__ = (
         Index("ix_payments_terminal_batch", "terminal_id", "batch_id"),
         Index("ix_payments_merchant_day", "merchant_id", "business_date"),
+        # a merchant's takings day by day (the portal's charts), read from the index alone
+        Index(
+            "ix_payments_merchant_takings",
+            "merchant_id",
+            "business_date",
+            "kind",
+            "status",
+            "amount_minor",
+        ),
         # a card's payments; its recent refusals (card testing) are one range of it
         Index("ix_payments_card", "pan_token", "status", "created_at"),
         # the API's payment lists, newest first, and the pending codes' deadlines
