@@ -93,6 +93,11 @@ def test_an_owner_adds_a_cashier_who_signs_in_on_a_phone(
     menu = owner.get_by_role("navigation", name="Main menu").get_by_role("link")
     assert menu.all_inner_texts() == ["Home", "Payments", "Password"]
     fits(owner)
+    # Her payments are her shop's of today, whatever the address asks for.
+    owner.goto(base + "/portal/payments?from=2020-01-01&to=2020-01-31&shop=2")
+    assert "Your shop's payments of today" in owner.locator("main").inner_text()
+    assert "2020-01-01" not in owner.locator("main").inner_text()
+    fits(owner)
     owner.goto(base + "/portal/shops")
     assert "Not allowed" in owner.locator("main").inner_text()
     assert [e for e in watch.errors if "status of 403" not in e] == []
