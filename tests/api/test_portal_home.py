@@ -4,6 +4,7 @@ and the live "payment received" feed, never another merchant's."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import httpx
 import pytest
@@ -14,7 +15,9 @@ from tests.api.test_events import messages
 from tests.api.test_webhooks import pay
 from tillpoint.access.models import AccountRole
 from tillpoint.api.routes import events as routes
+from tillpoint.core.money import Money
 from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD, demo_owner
+from tillpoint.payments.takings import DayTakings
 
 PASSWORD = "a-long-portal-password-1"
 FIGURES = re.compile(r'<dl class="stats">.*?</dl>', re.S)
@@ -112,3 +115,29 @@ def test_the_feed_announces_each_payment_received_and_redraws_the_figures(
         assert received["data"]["notice"] == "收款到账：¥12.34"
     assert f'data-payment="{paid}"' in received["data"]["row"]
     assert "12.34" in drawn["data"]["html"] and '<dl class="stats">' in drawn["data"]["html"]
+
+
+def test_takings_count_what_stands_and_show_refunds_apart(api: ApiEnv) -> None:
+    """A refund does not lower the day's takings (it is shown apart); the average
+    ticket is rounded half up to a fen; the 30 days end with today's total."""
+    first, _second, _third = (pay(api, api.mid_a) for _ in range(3))
+    online = api.services.online
+    api.run(online.refund, first, Money(500))
+    merchant_id = api.merchant_id(api.mid_a)
+    today = api.tp.days.open_date()
+    t = api.tp.takings.day(merchant_id, today)
+    assert (t.count, t.volume_minor, t.refunds_count, t.refunds_minor) == (3, 3702, 1, 500)
+    assert t.average_minor == 1234
+    assert [(x.key, x.count, x.volume_minor) for x in t.by_method] == [("alipay", 3, 3702)]
+    month = api.tp.takings.daily(merchant_id, today, 30)
+    assert len(month) == 30 and month[-1].day == today and month[-1].volume_minor == 3702
+    assert sum(d.volume_minor for d in month) == 3702
+    assert api.tp.takings.received(merchant_id, today, limit=2)[0].amount_minor == 1234
+
+
+@pytest.mark.parametrize(
+    ("volume", "count", "average"), [(10, 4, 3), (9, 4, 2), (1, 3, 0), (2, 3, 1)]
+)
+def test_the_average_ticket_rounds_half_up(volume: int, count: int, average: int) -> None:
+    t = DayTakings(day=date(2026, 12, 5), currency="CNY", count=count, volume_minor=volume)
+    assert t.average_minor == average

@@ -9,7 +9,7 @@ import pytest
 from markupsafe import Markup
 
 from tillpoint.core.i18n import set_locale
-from tillpoint.web.charts import HOURS, bar_chart_by_hour, split_bars
+from tillpoint.web.charts import HOURS, bar_chart_by_day, bar_chart_by_hour, split_bars
 from tillpoint.web.render import money
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -133,3 +133,23 @@ def test_labels_and_titles_are_escaped() -> None:
     assert next(t.text for t in root.iter(f"{SVG}text")) == evil
     hourly = bar_chart_by_hour([0] * 24, [0] * 24, title=evil, value_format=lambda v: evil)
     assert parse(hourly).findtext(f"{SVG}title") == evil and "<script" not in str(hourly)
+
+
+def test_daily_chart_draws_a_bar_a_day_and_names_three_days() -> None:
+    days = [
+        (f"12-{d:02d}", v)
+        for d, v in zip(range(1, 8), [0, 500, -20, 1200, 0, 300, 99], strict=True)
+    ]
+    svg = str(bar_chart_by_day(days, title="Takings", value_format=money))
+    assert svg.count('class="bar day"') == 7
+    assert "12-01" in svg and "12-04" in svg and "12-07" in svg and "12-03</text>" not in svg
+    assert "<title>12-03 -CN¥0.20</title>" in svg  # drawn at zero, its true value said
+    assert 'height="0"' in svg
+    assert "7 days from 12-01 to 12-07, CN¥20.79 in all" in svg
+
+
+def test_daily_chart_refuses_no_days_and_floats() -> None:
+    with pytest.raises(ValueError, match="at least one day"):
+        bar_chart_by_day([], title="t", value_format=money)
+    with pytest.raises(TypeError):
+        bar_chart_by_day([("12-01", 1.5)], title="t", value_format=money)  # type: ignore[list-item]
