@@ -21,6 +21,8 @@ after an action, and paging.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -28,14 +30,16 @@ from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlencode
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from tillpoint.access.accounts import SignedIn, console_actor
 from tillpoint.access.models import AccountRole
 from tillpoint.api.deps import Services
+from tillpoint.api.routes.events import event_stream
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import N_, set_locale
+from tillpoint.notify.events import EventService, EventView
 from tillpoint.web.auth import PORTAL, address, check_csrf, member, site_home, staff
 from tillpoint.web.render import NavItem, asked_locale, choose_locale, render
 
@@ -283,3 +287,30 @@ def trouble(request: Request, session: SignedIn, error: TillpointError, back: st
     status = 404 if error.http_status == 404 else 400
     return page(request, session, "console/trouble.html", status_code=status,
                 message=error.localized(), back=back)  # fmt: skip
+
+
+FEED_MAX_S = 3600.0  # a live stream ends after an hour; the browser reconnects by itself
+
+
+async def live_events(
+    request: Request,
+    merchant_id: int | None,
+    last_event_id: str | None,
+    timeout_s: float | None,
+    messages: Callable[[list[EventView]], list[str]],
+) -> StreamingResponse:
+    """A page's live part: the payment events of one merchant (None: every merchant's)
+    after ``Last-Event-ID`` (none: from the next), as server-sent events that
+    ``messages`` writes, through the REST API's event stream machinery."""
+    events = EventService(tp(request).ctx)
+    position = (
+        int(last_event_id)
+        if last_event_id is not None and last_event_id.isdigit()
+        else await asyncio.to_thread(events.latest_id)
+    )
+    return StreamingResponse(
+        event_stream(request, events.feed(position, merchant_id), timeout_s or FEED_MAX_S,
+                     messages),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )  # fmt: skip

@@ -10,7 +10,6 @@ without it (the newest rows on each load)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -20,13 +19,22 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from tillpoint.access.accounts import SignedIn
-from tillpoint.api.routes.events import event_stream
 from tillpoint.app import Tillpoint
 from tillpoint.core.i18n import _, set_locale
-from tillpoint.notify.events import EventService, EventView
+from tillpoint.notify.events import EventView
 from tillpoint.overview import applications_by_state, day_status, open_holds
 from tillpoint.web.charts import bar_chart_by_hour, split_bars
-from tillpoint.web.page import APPLICATIONS, HOME, MONEY, area_guard, page, speak, tp
+from tillpoint.web.page import (
+    APPLICATIONS,
+    FEED_MAX_S,
+    HOME,
+    MONEY,
+    area_guard,
+    live_events,
+    page,
+    speak,
+    tp,
+)
 from tillpoint.web.render import choose_locale, environment, money
 
 router = APIRouter(include_in_schema=False)
@@ -35,7 +43,6 @@ StaffMember = Annotated[SignedIn, area_guard(HOME)]
 
 FEED_ROWS = 20  # the newest payments on the page; the live feed keeps as many
 FEED_ROW = "console/home/_feed_row.html"
-FEED_MAX_S = 3600.0  # a stream ends after an hour; the browser reconnects by itself
 
 
 @router.get("/console", response_class=HTMLResponse)
@@ -103,16 +110,5 @@ async def live_feed(
     """Every merchant's payments as they happen, as server-sent events (``payment``: the
     payment's id and its table row). Without Last-Event-ID it starts with the next."""
     app = tp(request)
-    events = EventService(app.ctx)
-    position = (
-        int(last_event_id)
-        if last_event_id is not None and last_event_id.isdigit()
-        else await asyncio.to_thread(events.latest_id)
-    )
     locale, _asked = choose_locale(request, session.account.locale)
-    return StreamingResponse(
-        event_stream(request, events.feed(position), timeout_s or FEED_MAX_S,
-                     _feed_messages(app, locale)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )  # fmt: skip
+    return await live_events(request, None, last_event_id, timeout_s, _feed_messages(app, locale))

@@ -10,7 +10,6 @@ is their application. The page works without script (figures as of loading)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import date
@@ -22,15 +21,23 @@ from markupsafe import Markup
 
 from tillpoint.access.accounts import SignedIn
 from tillpoint.access.models import AccountRole
-from tillpoint.api.routes.events import event_stream
 from tillpoint.app import Tillpoint
 from tillpoint.core.i18n import _, set_locale
-from tillpoint.notify.events import EventService, EventView
+from tillpoint.notify.events import EventView
 from tillpoint.payments.models import PaymentKind, PaymentStatus
 from tillpoint.payments.takings import DayTakings, Received, Split
 from tillpoint.web.auth import Member
 from tillpoint.web.charts import bar_chart_by_day, split_bars
-from tillpoint.web.page import P_APPLICATION, P_HOME, page, portal_guard, speak, tp
+from tillpoint.web.page import (
+    FEED_MAX_S,
+    P_APPLICATION,
+    P_HOME,
+    live_events,
+    page,
+    portal_guard,
+    speak,
+    tp,
+)
 from tillpoint.web.render import choose_locale, environment, money, page_text
 
 router = APIRouter(include_in_schema=False)
@@ -40,7 +47,6 @@ Seller = Annotated[SignedIn, portal_guard(P_HOME)]
 FIGURES = "portal/home/_figures.html"
 RECEIVED_ROW = "portal/home/_received_row.html"
 RECEIVED_ROWS = 8
-FEED_MAX_S = 3600.0  # a stream ends after an hour; the browser reconnects by itself
 RECEIVED = (PaymentKind.SALE, PaymentKind.COMPLETION)
 
 
@@ -184,16 +190,6 @@ async def live_feed(
     events. Without Last-Event-ID it starts with the next."""
     app = tp(request)
     merchant_id, _shop = _scope(session)
-    events = EventService(app.ctx)
-    position = (
-        int(last_event_id)
-        if last_event_id is not None and last_event_id.isdigit()
-        else await asyncio.to_thread(events.latest_id)
-    )
     locale, _asked = choose_locale(request, session.account.locale)
-    return StreamingResponse(
-        event_stream(request, events.feed(position, merchant_id), timeout_s or FEED_MAX_S,
-                     _feed_messages(app, session, locale)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )  # fmt: skip
+    return await live_events(request, merchant_id, last_event_id, timeout_s,
+                             _feed_messages(app, session, locale))  # fmt: skip
