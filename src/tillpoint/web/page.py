@@ -39,6 +39,8 @@ from tillpoint.api.routes.events import event_stream
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import N_, set_locale
+from tillpoint.merchants.documents import IMAGES, file_name
+from tillpoint.merchants.views import DocumentView
 from tillpoint.notify.events import EventService, EventView
 from tillpoint.web.auth import PORTAL, address, check_csrf, member, site_home, staff
 from tillpoint.web.render import NavItem, asked_locale, choose_locale, render
@@ -314,3 +316,16 @@ async def live_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )  # fmt: skip
+
+
+def document_file(request: Request, doc: DocumentView, content: bytes) -> Response:
+    """An application's document, for the merchant's people or operations: served as the
+    type it was checked to be when uploaded (``nosniff``), images inline (unless
+    ``?download=1``), PDFs as a download, never kept by a cache."""
+    inline = doc.content_type in IMAGES and request.query_params.get("download") != "1"
+    disposition = "inline" if inline else "attachment"
+    return Response(content, media_type=doc.content_type, headers={
+        "Content-Disposition": f'{disposition}; filename="{file_name(doc)}"',
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store, private",
+    })  # fmt: skip

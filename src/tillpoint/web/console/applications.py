@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, TillpointError
 from tillpoint.core.i18n import N_, _
-from tillpoint.merchants.documents import IMAGES, file_name
+from tillpoint.merchants.documents import IMAGES
 from tillpoint.merchants.models import DOCUMENT_KINDS, DocumentKind, MerchantKind, MerchantStatus
 from tillpoint.merchants.services import APPLICATION_STATES, OPEN_APPLICATIONS
 from tillpoint.web.page import (
@@ -31,6 +31,7 @@ from tillpoint.web.page import (
     after_action,
     area_guard,
     audit,
+    document_file,
     page,
     page_link,
     query_int,
@@ -107,13 +108,7 @@ def document(request: Request, session: Reviewer, ref: AppId, doc_id: DocId) -> 
     except TillpointError as missing:
         return page(request, session, "console/applications/missing.html", status_code=404,
                     message=missing.localized())  # fmt: skip
-    inline = doc.content_type in IMAGES and request.query_params.get("download") != "1"
-    disposition = "inline" if inline else "attachment"
-    return Response(content, media_type=doc.content_type, headers={
-        "Content-Disposition": f'{disposition}; filename="{file_name(doc)}"',
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-store, private",
-    })  # fmt: skip
+    return document_file(request, doc, content)
 
 
 # --- actions -------------------------------------------------------------------------------

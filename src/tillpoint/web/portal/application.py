@@ -35,7 +35,7 @@ from tillpoint.access.models import AccountRole
 from tillpoint.api.limits import DEFAULT_BODY_BYTES, body_limit
 from tillpoint.core.errors import InvalidInput, NotFound, Refused, TillpointError
 from tillpoint.core.i18n import N_, _, set_locale
-from tillpoint.merchants.documents import IMAGES, MAX_DOCUMENT_BYTES, file_name
+from tillpoint.merchants.documents import IMAGES, MAX_DOCUMENT_BYTES
 from tillpoint.merchants.mcc import BUSINESS_ONLY, MCC_NAMES
 from tillpoint.merchants.models import DOCUMENT_KINDS, MerchantKind, MerchantStatus
 from tillpoint.merchants.services import OPEN_APPLICATIONS, Application
@@ -58,6 +58,7 @@ from tillpoint.web.page import (
     actor,
     after_action,
     audit,
+    document_file,
     page,
     portal_guard,
     read_form,
@@ -391,10 +392,4 @@ def document(request: Request, session: Applicant, doc_id: DocId) -> Response:
     except (NotFound, InvalidInput):  # another merchant's is not found either
         missing = NotFound("document.not_found", N_("No document {id}"), id=doc_id)
         return trouble(request, session, missing, BASE)
-    inline = doc.content_type in IMAGES and request.query_params.get("download") != "1"
-    disposition = "inline" if inline else "attachment"
-    return Response(content, media_type=doc.content_type, headers={
-        "Content-Disposition": f'{disposition}; filename="{file_name(doc)}"',
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-store, private",
-    })  # fmt: skip
+    return document_file(request, doc, content)
