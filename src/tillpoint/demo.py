@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-from tillpoint.access.models import AccountRole
-from tillpoint.app import Tillpoint
 from tillpoint.core.errors import ConfigurationError, NotFound
 from tillpoint.core.i18n import N_
-from tillpoint.merchants.models import MerchantKind
-from tillpoint.merchants.services import Application
-from tillpoint.merchants.validation import uscc_check_char
-from tillpoint.security.passwords import hash_password
+
+if TYPE_CHECKING:  # the demo's constants are light: the virtual terminal reads them
+    from tillpoint.access.models import AccountRole
+    from tillpoint.app import Tillpoint
 
 DEMO_TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")  # test key, never production
 DEMO_SUPERVISOR_PASSWORD = "123456"  # noqa: S105 - public demo data
@@ -38,6 +37,8 @@ def demo_mid(n: int) -> str:
 
 
 def demo_licence(n: int) -> str:
+    from tillpoint.merchants.validation import uscc_check_char
+
     first17 = f"913100000000{n:05d}"
     return first17 + uscc_check_char(first17)
 
@@ -51,6 +52,8 @@ class DemoTerminal:
 
 
 def ensure_demo(app: Tillpoint, terminals: int) -> list[DemoTerminal]:
+    from tillpoint.access.models import AccountRole
+
     if not app.ctx.settings.demo:
         raise ConfigurationError(
             "demo.not_demo_mode",
@@ -86,10 +89,15 @@ def _ensure_account(
 @cache
 def _demo_hash() -> str:
     """The demo password's hash, made once: a slow hash is slow on purpose."""
+    from tillpoint.security.passwords import hash_password
+
     return hash_password(DEMO_PASSWORD)
 
 
 def _ensure_one(app: Tillpoint, n: int) -> DemoTerminal:
+    from tillpoint.merchants.models import MerchantKind
+    from tillpoint.merchants.services import Application
+
     mid, tid, created = demo_mid(n), demo_tid(n), False
     try:
         app.merchants.get(mid)

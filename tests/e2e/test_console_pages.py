@@ -112,7 +112,7 @@ def test_the_sign_in_page_in_chinese_then_english_by_the_link(
 
     assert watch.errors == [] and watch.elsewhere() == []
     paths = {urlsplit(u).path for u in watch.requests}
-    own = {"/console", "/console/sign-in", "/console/static/console.css"}
+    own = {"/console", "/console/sign-in", "/console/static/console.css", "/console/static/nav.js"}
     assert own <= paths <= own | {"/console/static/favicon.svg"}  # not /favicon.ico: a 404
     page.context.close()
 
@@ -194,6 +194,7 @@ def test_the_demo_admin_signs_in_switches_language_and_signs_out(
     page.get_by_role("link", name="English").click()
     assert page.locator("h1").inner_text() == "Welcome, 演示管理员 Demo Admin"
     assert page.locator("nav a").all_inner_texts() == menu("en")
+    page.wait_for_load_state("load")  # its style sheet applied: widths are the page's own
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     shoot(page, shots, f"console-home-en-{viewport['width']}")
     page.get_by_role("button", name="Sign out").click()

@@ -6,8 +6,9 @@ from tests.conftest import approved, business_application, personal_application
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
+from tillpoint.iso8583.mac import MacMethod
 from tillpoint.security import tdes
-from tillpoint.terminals.models import MacMethod, TerminalBatch, TerminalStatus
+from tillpoint.terminals.models import TerminalBatch, TerminalStatus
 from tillpoint.terminals.services import find_terminal
 
 

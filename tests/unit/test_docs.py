@@ -3,10 +3,9 @@
 import re
 import time
 from pathlib import Path
+from typing import Any
 
-import typer
-
-from tillpoint.cli import cli
+from tillpoint.cli import root
 from tillpoint.core.settings import Settings
 from tillpoint.notify.webhooks import signature_header
 
@@ -16,15 +15,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def command_paths() -> list[str]:
     paths: list[str] = []
 
-    def walk(cmd: object, prefix: str) -> None:
-        subs = getattr(cmd, "commands", None)
-        if subs:
-            for name, sub in subs.items():
-                walk(sub, f"{prefix} {name}")
+    def walk(cmd: Any, prefix: str) -> None:
+        names = cmd.list_commands(None) if hasattr(cmd, "list_commands") else []
+        if names:
+            for name in names:
+                walk(cmd.get_command(None, name), f"{prefix} {name}")
         else:
             paths.append(prefix)
 
-    walk(typer.main.get_command(cli), "tillpoint")
+    walk(root(), "tillpoint")
     return paths
 
 

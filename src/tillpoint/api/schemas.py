@@ -20,10 +20,11 @@ from tillpoint.access.models import Role
 from tillpoint.access.service import CreatedKey
 from tillpoint.api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, TITLES, Problem
 from tillpoint.core.money import Money
+from tillpoint.iso8583.mac import MacMethod
 from tillpoint.merchants.fees import Rate
 from tillpoint.merchants.models import DocumentKind, MerchantKind, PaymentMethod
 from tillpoint.merchants.services import Application
-from tillpoint.terminals.models import Capability, MacMethod
+from tillpoint.terminals.models import Capability
 from tillpoint.terminals.services import DEFAULT_CAPABILITIES
 from tillpoint.terminals.views import Bound, Provisioned
 

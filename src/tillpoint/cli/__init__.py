@@ -1,62 +1,128 @@
-"""The ``tillpoint`` command line (an adapter: it calls one service per command)."""
+"""The ``tillpoint`` command line (an adapter: it calls one service per command).
+
+Each command group lives in a module of its own, imported only when the command line
+names it: ``tillpoint --help`` imports none of them, ``tillpoint terminal sale`` only
+the terminal's (``COMMANDS`` says where each is and what it is for). That is what keeps
+a command's start quick: the web application, the database layer and the card network
+simulators are loaded by the commands that use them, not by every one.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import NoReturn
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from tillpoint.cli import (
-    fees,
-    ledger,
-    merchants,
-    serve,
-    settle,
-    system,
-    terminal,
-    terminals,
-    users,
-    webhooks,
-)
-from tillpoint.cli._common import CliState, print_error
 from tillpoint.core.errors import TillpointError
-from tillpoint.core.i18n import _
+from tillpoint.core.i18n import N_, _
 
-cli = typer.Typer(
-    name="tillpoint",
-    help=_("Tillpoint: payment acquiring platform and store point-of-sale."),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-cli.add_typer(merchants.merchants, name="merchants")
-cli.add_typer(merchants.shops, name="shops")
-cli.add_typer(terminals.terminals, name="terminals")
-cli.add_typer(terminals.operators, name="operators")
-cli.add_typer(fees.fees, name="fees")
-cli.add_typer(fees.limits, name="limits")
-cli.add_typer(terminal.terminal, name="terminal")
-cli.add_typer(ledger.ledger, name="ledger")
-cli.add_typer(settle.settle, name="settle")
-cli.add_typer(system.db, name="db")
-cli.add_typer(system.keys, name="keys")
-cli.add_typer(webhooks.webhooks, name="webhooks")
-cli.add_typer(users.users, name="users")
-cli.command(
-    "serve", help=_("Run the terminal host and the HTTP side (migrates the database first).")
-)(serve.serve)
-cli.command("demo", help=_("Create the fixed demo merchants and terminals (safe to run again)."))(
-    system.demo
-)
+
+@dataclass(frozen=True)
+class Entry:
+    """Where a command is (its module and the Typer app or function in it) and what it
+    is for (an English message id)."""
+
+    module: str
+    attribute: str
+    help: str
+
+
+COMMANDS: dict[str, Entry] = {
+    "merchants": Entry("merchants", "merchants", N_("Merchant applications, review and lifecycle.")),
+    "shops": Entry("merchants", "shops", N_("A merchant's shops (门店).")),
+    "terminals": Entry("terminals", "terminals",
+                       N_("The terminal fleet: provision, bind, ship, freeze.")),
+    "operators": Entry("terminals", "operators",
+                       N_("A terminal's operators: supervisor 00 and cashiers 001...")),
+    "fees": Entry("fees", "fees",
+                  N_("Fee plans: a rate per payment method, optional caps, data fee.")),
+    "limits": Entry("fees", "limits", N_("Limits per merchant kind.")),
+    "terminal": Entry("terminal", "terminal", N_(
+        "The virtual terminal. Without a command it opens the countertop POS screen; "
+        "each command below is one transaction for scripts.")),
+    "ledger": Entry("ledger", "ledger", N_("The double-entry ledger.")),
+    "settle": Entry("settle", "settle", N_("Cut-off (日切) and T+1 settlement to merchants (一清).")),
+    "db": Entry("system", "db", N_("The database schema.")),
+    "keys": Entry("system", "keys", N_("The master key and API keys.")),
+    "webhooks": Entry("webhooks", "webhooks", N_("Webhooks: a receiver to try them with.")),
+    "users": Entry("users", "users",
+                   N_("People's accounts for the console, the portal and the cashier.")),
+    "serve": Entry("serve", "serve",
+                   N_("Run the terminal host and the HTTP side (migrates the database first).")),
+    "demo": Entry("system", "demo",
+                  N_("Create the fixed demo merchants and terminals (safe to run again).")),
+}  # fmt: skip
+
+
+class Commands(TyperGroup):
+    """The root command: its subcommands are loaded when named. Its help lists them from
+    ``COMMANDS`` alone, loading none."""
+
+    listing = False  # while the help is written: each command is its name and help only
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        if self.listing:
+            return typer.main.get_command(_stub(cmd_name, entry))
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = load(cmd_name, entry)
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
+
+def _stub(name: str, entry: Entry) -> typer.Typer:
+    stub = typer.Typer(add_completion=False)
+    stub.command(name, help=_(entry.help))(lambda: None)
+    return stub
+
+
+def load(name: str, entry: Entry) -> Any:
+    """The command ``name``, its module imported now."""
+    module = importlib.import_module(f"tillpoint.cli.{entry.module}")
+    found = getattr(module, entry.attribute)
+    command: Any
+    if isinstance(found, typer.Typer):
+        found.info.help = _(entry.help)
+        command = typer.main.get_group(found)
+    else:  # a single command: a function
+        single = typer.Typer(add_completion=False)
+        single.command(name, help=_(entry.help))(found)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+def root() -> Commands:
+    """The ``tillpoint`` command, its subcommands not loaded yet."""
+    return Commands(
+        name="tillpoint",
+        help=_("Tillpoint: payment acquiring platform and store point-of-sale."),
+        no_args_is_help=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run one command. Exit codes: 0 done, 1 refused, 2 bad usage or configuration."""
     code = 0
+    state = None
     try:
-        result = cli(args=argv, prog_name="tillpoint", standalone_mode=False)
+        result = root().main(args=argv, prog_name="tillpoint", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except TyperException as e:  # bad usage: one line, exit 2
         ctx = getattr(e, "ctx", None)
@@ -70,7 +136,13 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     finally:
-        if CliState.app is not None:
-            CliState.app.close()
-        CliState.app, CliState.demo = None, False
+        state = sys.modules.get("tillpoint.cli._common")
+        if state is not None:  # a command that opened the application closes it
+            state.CliState.close()
     sys.exit(code)
+
+
+def print_error(message: str) -> None:
+    from tillpoint.cli._common import print_error as say_error
+
+    say_error(message)

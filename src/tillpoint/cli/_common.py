@@ -10,19 +10,17 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, Protocol, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from tillpoint.app import Migrate, Tillpoint, open_app
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import _, both
 from tillpoint.core.money import Money
-from tillpoint.core.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,14 +39,27 @@ ByOpt = Annotated[
 ]
 
 
+if TYPE_CHECKING:  # the application, its database layer and settings load when used
+    from tillpoint.app import Migrate, Tillpoint
+    from tillpoint.core.settings import Settings
+
+
 class CliState:
     """The one app of this process, opened on first use and closed at exit."""
 
     app: Tillpoint | None = None
     demo: bool = False
 
+    @classmethod
+    def close(cls) -> None:
+        if cls.app is not None:
+            cls.app.close()
+        cls.app, cls.demo = None, False
+
 
 def settings(*, demo: bool = False) -> Settings:
+    from tillpoint.core.settings import Settings
+
     try:
         return Settings(demo=True) if demo or CliState.demo else Settings()
     except ValidationError as e:
@@ -58,6 +69,8 @@ def settings(*, demo: bool = False) -> Settings:
 
 
 def app(*, demo: bool = False, migrate: Migrate = "if-new") -> Tillpoint:
+    from tillpoint.app import open_app
+
     if CliState.app is None:
         s = settings(demo=demo)
         CliState.app = open_app(s, migrate=migrate)

@@ -25,10 +25,8 @@ from tillpoint.merchants.fees import Rate, parse_rate
 from tillpoint.merchants.models import MerchantKind, PaymentMethod
 from tillpoint.merchants.views import FeePlanView
 
-fees = typer.Typer(
-    help=_("Fee plans: a rate per payment method, optional caps, data fee."), no_args_is_help=True
-)
-limits = typer.Typer(help=_("Limits per merchant kind."), no_args_is_help=True)
+fees = typer.Typer(no_args_is_help=True)
+limits = typer.Typer(no_args_is_help=True)
 
 Merchant = Annotated[str, typer.Argument(help=_("MID or application number."))]
 

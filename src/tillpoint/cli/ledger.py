@@ -10,7 +10,7 @@ import typer
 from tillpoint.cli._common import JsonOpt, app, emit_json, handles_errors, money, say, table
 from tillpoint.core.i18n import _
 
-ledger = typer.Typer(help=_("The double-entry ledger."), no_args_is_help=True)
+ledger = typer.Typer(no_args_is_help=True)
 
 
 @ledger.command("balance", help=_("Each account's balance (debit positive, credit negative)."))

@@ -25,10 +25,8 @@ from tillpoint.merchants.models import MerchantKind, MerchantStatus
 from tillpoint.merchants.services import Application
 from tillpoint.merchants.views import MerchantView, ShopView
 
-merchants = typer.Typer(
-    help=_("Merchant applications, review and lifecycle."), no_args_is_help=True
-)
-shops = typer.Typer(help=_("A merchant's shops (门店)."), no_args_is_help=True)
+merchants = typer.Typer(no_args_is_help=True)
+shops = typer.Typer(no_args_is_help=True)
 
 Ref = Annotated[str, typer.Argument(help=_("MID (15 digits) or application number."))]
 Reason = Annotated[str, typer.Option("--reason", help=_("Why (kept in the history)."))]

@@ -30,9 +30,7 @@ from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_, _
 from tillpoint.payments.intents import recent_calls
 
-settle = typer.Typer(
-    help=_("Cut-off (日切) and T+1 settlement to merchants (一清)."), no_args_is_help=True
-)
+settle = typer.Typer(no_args_is_help=True)
 
 DateOpt = Annotated[str, typer.Option("--date", help=_("Business date, YYYY-MM-DD."))]
 

@@ -33,8 +33,8 @@ from tillpoint.demo import (
     ensure_demo,
 )
 
-db = typer.Typer(help=_("The database schema."), no_args_is_help=True)
-keys = typer.Typer(help=_("The master key and API keys."), no_args_is_help=True)
+db = typer.Typer(no_args_is_help=True)
+keys = typer.Typer(no_args_is_help=True)
 
 
 @db.command("upgrade", help=_("Bring the database schema up to this version (Alembic migrations)."))

@@ -19,13 +19,7 @@ from tillpoint.terminal.client import TerminalError, explain
 from tillpoint.terminal.device import ENTRY_MODES, Device, DeviceState, Result, action_label
 from tillpoint.terminal.receipt import render
 
-terminal = typer.Typer(
-    help=_(
-        "The virtual terminal. Without a command it opens the countertop POS screen; "
-        "each command below is one transaction for scripts."
-    ),
-    invoke_without_command=True,
-)
+terminal = typer.Typer(invoke_without_command=True)
 
 StateOpt = Annotated[
     Path,

@@ -22,16 +22,13 @@ from tillpoint.cli._common import (
     when,
 )
 from tillpoint.core.i18n import _, both
-from tillpoint.terminals.models import Capability, MacMethod, TerminalStatus
+from tillpoint.iso8583.mac import MacMethod
+from tillpoint.terminals.models import Capability, TerminalStatus
 from tillpoint.terminals.services import DEFAULT_CAPABILITIES
 from tillpoint.terminals.views import TerminalView
 
-terminals = typer.Typer(
-    help=_("The terminal fleet: provision, bind, ship, freeze."), no_args_is_help=True
-)
-operators = typer.Typer(
-    help=_("A terminal's operators: supervisor 00 and cashiers 001..."), no_args_is_help=True
-)
+terminals = typer.Typer(no_args_is_help=True)
+operators = typer.Typer(no_args_is_help=True)
 
 Tid = Annotated[str, typer.Argument(help=_("Terminal ID (8 characters)."))]
 Reason = Annotated[str, typer.Option("--reason", help=_("Why (kept in the history)."))]

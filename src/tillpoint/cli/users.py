@@ -23,10 +23,7 @@ from tillpoint.cli._common import (
 )
 from tillpoint.core.i18n import _, both
 
-users = typer.Typer(
-    help=_("People's accounts for the console, the portal and the cashier."),
-    no_args_is_help=True,
-)
+users = typer.Typer(no_args_is_help=True)
 
 
 @users.command(

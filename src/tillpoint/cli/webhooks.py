@@ -19,7 +19,7 @@ from tillpoint.core.i18n import _
 from tillpoint.core.ids import is_digits
 from tillpoint.notify.webhooks import verify_signature
 
-webhooks = typer.Typer(help=_("Webhooks: a receiver to try them with."), no_args_is_help=True)
+webhooks = typer.Typer(no_args_is_help=True)
 MAX_BODY = 1 << 20
 
 

@@ -44,11 +44,11 @@ from tillpoint.iso8583.framing import (
     reply_header,
     reply_tpdu,
 )
-from tillpoint.iso8583.mac import compute_mac
+from tillpoint.iso8583.mac import MacMethod, compute_mac
 from tillpoint.payments.acquirer import Acquirer, BatchTotals, Card, Outcome, RequestKey
 from tillpoint.payments.models import PaymentKind
 from tillpoint.security import tdes
-from tillpoint.terminals.models import FailureReason, MacMethod, SecurityEventKind
+from tillpoint.terminals.models import FailureReason, SecurityEventKind
 from tillpoint.terminals.signon import Admitted, HostRefusal, SignOnProof
 
 log = logging.getLogger("tillpoint.host")

@@ -16,9 +16,8 @@ from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, decode, encode, encode_with_mac, mac_block
 from tillpoint.iso8583.errors import FormatError
-from tillpoint.iso8583.mac import compute_mac
+from tillpoint.iso8583.mac import MacMethod, compute_mac
 from tillpoint.security import tdes
-from tillpoint.terminals.models import MacMethod
 
 DEFAULT_TIMEOUT_S = 30.0
 

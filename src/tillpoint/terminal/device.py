@@ -24,12 +24,12 @@ from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message
+from tillpoint.iso8583.mac import MacMethod
 from tillpoint.networks.bins import classify
 from tillpoint.security import tdes
 from tillpoint.security.keystore import mask_pan
 from tillpoint.terminal.client import TerminalClient, TerminalError, WorkingKeys
 from tillpoint.terminal.receipt import Receipt
-from tillpoint.terminals.models import MacMethod
 
 ACTION_LABELS = {
     "sign_on": N_("Sign-on"),

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tillpoint.core.db import Base, UTCDateTime, str_enum
+from tillpoint.iso8583.mac import MacMethod
 
 
 class TerminalStatus(StrEnum):
@@ -49,11 +50,6 @@ class Capability(StrEnum):
     QR_CAMERA = "qr_camera"
     PRINTER = "printer"
     ESIGNATURE = "esignature"
-
-
-class MacMethod(StrEnum):
-    ECB = "ecb"  # the UnionPay "ECB" MAC (spec section 3), the default
-    X919 = "x919"  # ISO 9797-1 algorithm 3, ANSI X9.19 retail MAC
 
 
 class SecurityEventKind(StrEnum):

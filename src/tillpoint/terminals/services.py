@@ -19,6 +19,7 @@ from tillpoint.core.i18n import N_
 from tillpoint.core.ids import check_tid
 from tillpoint.core.models import next_counter
 from tillpoint.core.paging import check_limit
+from tillpoint.iso8583.mac import MacMethod
 from tillpoint.merchants.limits import max_terminals
 from tillpoint.merchants.models import Merchant, MerchantStatus, ShopStatus
 from tillpoint.merchants.services import find_merchant, find_shop, merchant_label
@@ -27,7 +28,6 @@ from tillpoint.security import tdes
 from tillpoint.security.passwords import hash_password, verify_password
 from tillpoint.terminals.models import (
     Capability,
-    MacMethod,
     Operator,
     OperatorRole,
     Terminal,

@@ -25,12 +25,11 @@ from tillpoint.core.i18n import N_
 from tillpoint.core.ids import check_tid
 from tillpoint.core.models import next_counter, next_rrn
 from tillpoint.iso8583 import fields as f
-from tillpoint.iso8583.mac import compute_mac
+from tillpoint.iso8583.mac import MacMethod, compute_mac
 from tillpoint.merchants.models import Merchant, MerchantKind, MerchantStatus
 from tillpoint.security import tdes
 from tillpoint.terminals.models import (
     FailureReason,
-    MacMethod,
     Operator,
     SecurityEventKind,
     Terminal,

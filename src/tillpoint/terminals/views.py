@@ -6,8 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from tillpoint.iso8583.mac import MacMethod
 from tillpoint.merchants.models import MerchantKind
-from tillpoint.terminals.models import MacMethod, OperatorRole, TerminalOrderState, TerminalStatus
+from tillpoint.terminals.models import OperatorRole, TerminalOrderState, TerminalStatus
 
 
 class TerminalSecurityView(BaseModel):

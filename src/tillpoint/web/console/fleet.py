@@ -24,7 +24,8 @@ from fastapi.responses import HTMLResponse, Response
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, TillpointError
 from tillpoint.core.i18n import N_, _
-from tillpoint.terminals.models import MacMethod, TerminalStatus
+from tillpoint.iso8583.mac import MacMethod
+from tillpoint.terminals.models import TerminalStatus
 from tillpoint.terminals.views import TerminalOrderView
 from tillpoint.web.page import (
     FLEET,

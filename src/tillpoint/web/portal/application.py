@@ -35,12 +35,12 @@ from tillpoint.access.models import AccountRole
 from tillpoint.api.limits import DEFAULT_BODY_BYTES, body_limit
 from tillpoint.core.errors import InvalidInput, NotFound, Refused, TillpointError
 from tillpoint.core.i18n import N_, _, set_locale
+from tillpoint.iso8583.mac import MacMethod
 from tillpoint.merchants.documents import IMAGES, MAX_DOCUMENT_BYTES
 from tillpoint.merchants.mcc import BUSINESS_ONLY, MCC_NAMES
 from tillpoint.merchants.models import DOCUMENT_KINDS, MerchantKind, MerchantStatus
 from tillpoint.merchants.services import OPEN_APPLICATIONS, Application
 from tillpoint.merchants.views import MerchantView
-from tillpoint.terminals.models import MacMethod
 from tillpoint.web.auth import (
     CONSOLE,
     PORTAL,
