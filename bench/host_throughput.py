@@ -114,7 +114,7 @@ def in_process(terminals: int, warmup: float, seconds: float) -> None:
     from tillpoint.app import open_app
     from tillpoint.core.settings import Settings
     from tillpoint.demo import ensure_demo
-    from tillpoint.iso8583.host import TerminalHost
+    from tillpoint.host.server import TerminalHost
     from tillpoint.payments.acquirer import simulated
 
     logging.disable(logging.INFO)  # the log lines would go to the terminal

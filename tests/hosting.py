@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tillpoint.app import Tillpoint
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
-from tillpoint.iso8583.host import TerminalHost
+from tillpoint.host.server import TerminalHost
 from tillpoint.networks.held import held_charges
 from tillpoint.payments.acquirer import simulated
 from tillpoint.payments.models import Payment

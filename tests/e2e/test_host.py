@@ -15,9 +15,9 @@ from tests.hosting import run_with_host, terminal
 from tillpoint.app import Tillpoint, open_app
 from tillpoint.core.settings import Settings
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+from tillpoint.host.server import TerminalHost
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, encode
-from tillpoint.iso8583.host import TerminalHost
 from tillpoint.payments.acquirer import simulated
 from tillpoint.security import tdes
 from tillpoint.terminal.client import TerminalClient

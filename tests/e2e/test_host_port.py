@@ -16,9 +16,9 @@ from tests.e2e.test_host import sale
 from tests.hosting import terminal
 
 from tillpoint.app import Tillpoint
+from tillpoint.host.server import HostLimits, TerminalHost
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, decode, encode, response_mti
-from tillpoint.iso8583.host import HostLimits, TerminalHost
 from tillpoint.payments.acquirer import simulated
 
 FLOOD = 2_100  # more than the 2,048 connections the host used to hold in all

@@ -22,8 +22,8 @@ from tillpoint.app import Tillpoint, open_app
 from tillpoint.core.clock import FixedClock
 from tillpoint.core.settings import Settings
 from tillpoint.demo import DEMO_OPERATOR_PASSWORD, DEMO_TMK, demo_mid, demo_tid, ensure_demo
+from tillpoint.host.server import TerminalHost
 from tillpoint.iso8583.codec import Message, encode
-from tillpoint.iso8583.host import TerminalHost
 from tillpoint.terminal.client import TerminalClient, WorkingKeys
 from tillpoint.terminals.views import TerminalSecurityView
 

@@ -22,9 +22,9 @@ from tillpoint.cli import _common, main
 from tillpoint.core.clock import FixedClock
 from tillpoint.core.money import Money
 from tillpoint.demo import demo_tid
+from tillpoint.host.server import TerminalHost
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583.codec import Message
-from tillpoint.iso8583.host import TerminalHost
 from tillpoint.networks.connector import AuthKind, CardRequest
 from tillpoint.payments import acquirer as acquirer_module
 from tillpoint.payments.acquirer import Acquirer, simulated

@@ -11,8 +11,8 @@ from tests.hosting import run_with_host, terminal
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.money import Money
+from tillpoint.receipts.slip import WIDTH, render
 from tillpoint.terminal.device import Device, DeviceState, JournalEntry
-from tillpoint.terminal.receipt import WIDTH, render
 
 CREDIT = "6250940000000000016"
 DEBIT = "6212340000000000012"

@@ -24,11 +24,11 @@ from tillpoint.core.clock import FixedClock
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.models import SystemState
 from tillpoint.core.money import Money
+from tillpoint.core.outbox import GapTracker
 from tillpoint.core.settings import Settings
 from tillpoint.notify.events import (
     EVENT_TYPES,
     EventService,
-    GapTracker,
     event_type,
 )
 from tillpoint.notify.models import (

@@ -4,7 +4,7 @@ import pytest
 from rich.cells import cell_len
 
 from tillpoint.iso8583.fields import SettlementTotals, Totals
-from tillpoint.terminal.receipt import KINDS, WIDTH, Receipt, render, render_settlement
+from tillpoint.receipts.slip import KINDS, WIDTH, Receipt, render, render_settlement
 
 
 def receipt(kind: str, *, scanned: bool = False) -> Receipt:

@@ -8,9 +8,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tillpoint.core.db import Base, UTCDateTime, str_enum
-
-BigId = BigInteger().with_variant(Integer, "sqlite")
+from tillpoint.core.db import Base, BigId, UTCDateTime, str_enum
 
 
 class BusinessDay(Base):

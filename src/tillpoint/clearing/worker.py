@@ -9,17 +9,31 @@ import json
 import logging
 import time
 from datetime import date
+from typing import Protocol
 
-from tillpoint.app import Tillpoint
 from tillpoint.clearing.dayend import reconcile_and_settle
+from tillpoint.clearing.days import BusinessDays
+from tillpoint.clearing.reconcile import ReconciliationService
+from tillpoint.clearing.settlement import SettlementService
 
 log = logging.getLogger("tillpoint.settlement")
 TICK_S = 30.0
 GRACE_S = 60.0  # longer than any payment takes from its start to its record
 
 
+class DayServices(Protocol):
+    """What the day's end needs of the application (the composition root hands it)."""
+
+    @property
+    def days(self) -> BusinessDays: ...
+    @property
+    def reconciliation(self) -> ReconciliationService: ...
+    @property
+    def settlement(self) -> SettlementService: ...
+
+
 class DayWorker:
-    def __init__(self, tp: Tillpoint, grace_s: float = GRACE_S) -> None:
+    def __init__(self, tp: DayServices, grace_s: float = GRACE_S) -> None:
         self.tp = tp
         self.grace_s = grace_s
         self.pending: dict[date, float] = {}  # closed day -> when (monotonic)

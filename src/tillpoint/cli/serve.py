@@ -21,7 +21,7 @@ from tillpoint.cli._common import CliState, app, err, handles_errors, say
 from tillpoint.core.errors import ConfigurationError
 from tillpoint.core.i18n import N_, _
 from tillpoint.demo import ensure_demo
-from tillpoint.iso8583.host import TerminalHost
+from tillpoint.host.server import TerminalHost
 from tillpoint.notify.webhooks import WebhookWorker
 from tillpoint.payments.acquirer import simulated
 from tillpoint.payments.tallies import TallyWorker

@@ -15,9 +15,9 @@ from tillpoint.core.errors import Refused
 from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.iso8583.codes import describe
+from tillpoint.receipts.slip import render
 from tillpoint.terminal.client import TerminalError, explain
 from tillpoint.terminal.device import ENTRY_MODES, Device, DeviceState, Result, action_label
-from tillpoint.terminal.receipt import render
 
 terminal = typer.Typer(invoke_without_command=True)
 

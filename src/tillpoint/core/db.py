@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     DateTime,
     Dialect,
     Engine,
+    Integer,
     MetaData,
     Select,
     String,
@@ -48,6 +50,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# A 64-bit id on PostgreSQL; SQLite's INTEGER PRIMARY KEY (its rowid, 64-bit already).
+BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from tillpoint.core.db import Database, is_sqlite
 from tillpoint.core.errors import InvariantViolation
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tillpoint.core.db import Base, UTCDateTime, str_enum
-
-BigId = BigInteger().with_variant(Integer, "sqlite")
+from tillpoint.core.db import Base, BigId, UTCDateTime, str_enum
 
 
 class AccountKind(StrEnum):

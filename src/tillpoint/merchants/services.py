@@ -39,8 +39,6 @@ from tillpoint.merchants.views import (
     MerchantView,
     ShopView,
 )
-from tillpoint.payments.models import Payment
-from tillpoint.payments.views import PaymentView, payment_views
 from tillpoint.security.keystore import mask_tail
 from tillpoint.terminals.models import BOUND_STATUSES, Terminal
 
@@ -696,24 +694,6 @@ class MerchantService:
                 )
                 for e in events
             ]
-
-    def payments(
-        self, ref: str, *, before_id: int | None = None, limit: int = 50
-    ) -> list[PaymentView]:
-        """The merchant's payments, newest first, before ``before_id``: the masked card
-        number only, never more of it."""
-        check_limit(limit)
-        with self.ctx.db.read() as s:
-            m = find_merchant(s, ref)
-            query = (
-                select(Payment)
-                .where(Payment.merchant_id == m.id)
-                .order_by(Payment.id.desc())
-                .limit(limit)
-            )
-            if before_id is not None:
-                query = query.where(Payment.id < before_id)
-            return payment_views(s, s.scalars(query))
 
     def bank_account_number(self, ref: str) -> str:
         """The clear settlement account, for the payout file only. Never displayed."""

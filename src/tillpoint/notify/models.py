@@ -19,8 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tillpoint.core.db import Base, UTCDateTime, str_enum
-from tillpoint.payments.models import BigId
+from tillpoint.core.db import Base, BigId, UTCDateTime, str_enum
 
 
 class WebhookEndpoint(Base):

@@ -37,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,15 +49,21 @@ from tillpoint.core.errors import InvalidInput, NotFound, Refused, invariant
 from tillpoint.core.i18n import N_, _
 from tillpoint.core.ids import is_digits
 from tillpoint.core.models import SystemState
+from tillpoint.core.outbox import GapTracker
 from tillpoint.merchants.models import Merchant
 from tillpoint.merchants.services import find_merchant
 from tillpoint.notify.destinations import NotAllowed, Reach, check_registered, pin
-from tillpoint.notify.events import GapTracker, check_event_type, heads_after, load_events
+from tillpoint.notify.events import check_event_type, heads_after, load_events
 from tillpoint.notify.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tillpoint.payments.models import PaymentEvent
 
-if TYPE_CHECKING:
-    from tillpoint.app import Tillpoint
+
+class HasContext(Protocol):
+    """The application, as the webhook worker sees it: its context."""
+
+    @property
+    def ctx(self) -> Context: ...
+
 
 log = logging.getLogger("tillpoint.webhooks")
 
@@ -780,7 +786,7 @@ class WebhookWorker:
 
     def __init__(
         self,
-        tp: Tillpoint,
+        tp: HasContext,
         *,
         every_s: float = 1.0,
         service: WebhookService | None = None,

@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tillpoint.app import Tillpoint
+from tillpoint.context import Context
 from tillpoint.core.cache import ReadCache
 from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.groupcommit import GroupCommitter
@@ -72,7 +72,7 @@ from tillpoint.payments.rrn import RrnAllocator
 from tillpoint.security import tdes
 from tillpoint.security.keystore import mask_pan
 from tillpoint.terminals.models import TerminalBatch
-from tillpoint.terminals.signon import Admitted
+from tillpoint.terminals.signon import Admitted, SignOnService
 
 DAY_TOTAL_RESEED_S = 60.0
 CONTACTLESS_NO_PIN_LIMIT = Money(100_000)  # 1,000.00 CNY: 小额免密
@@ -249,10 +249,28 @@ def payment_method(info: CardInfo, entry_mode: str, amount: Money) -> PaymentMet
     return PaymentMethod.DEBIT if info.funding is Funding.DEBIT else PaymentMethod.CREDIT
 
 
+class Calendar(Protocol):
+    """The business days, as a payment needs them: which one a payment belongs to."""
+
+    def open_date(self, at: datetime | None = None) -> date: ...
+
+
+class AcquirerServices(Protocol):
+    """What the acquirer needs of the application (the composition root hands it): its
+    context, the business days and the terminals' sign-on state."""
+
+    @property
+    def ctx(self) -> Context: ...
+    @property
+    def days(self) -> Calendar: ...
+    @property
+    def signon(self) -> SignOnService: ...
+
+
 class Acquirer:
     def __init__(
         self,
-        app: Tillpoint,
+        app: AcquirerServices,
         network: CardNetwork,
         committer: GroupCommitter,
         zpk: bytes,
@@ -1387,7 +1405,7 @@ def _move(s: Session, payment: Payment, to: PaymentStatus, cause: str, at: datet
     payment.status, payment.updated_at = to, at
 
 
-def simulated(app: Tillpoint, public_url: str = "http://127.0.0.1:8000") -> Acquirer:
+def simulated(app: AcquirerServices, public_url: str = "http://127.0.0.1:8000") -> Acquirer:
     """An acquirer on the in-process card network simulator, with its own zone PIN key
     and a group committer (``close()`` stops it). The wallet simulator's QR
     codes open its customer page under ``public_url``."""

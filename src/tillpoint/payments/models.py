@@ -21,11 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tillpoint.core.db import Base, UTCDateTime, str_enum
+from tillpoint.core.db import Base, BigId, UTCDateTime, str_enum
 from tillpoint.merchants.models import PaymentMethod
 
 # Row ids that grow with traffic: 64-bit on PostgreSQL, SQLite's rowid otherwise.
-BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class PaymentKind(StrEnum):

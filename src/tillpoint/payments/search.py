@@ -33,9 +33,11 @@ from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_
 from tillpoint.core.paging import check_limit
 from tillpoint.merchants.models import PaymentMethod, Shop
+from tillpoint.merchants.services import find_merchant
 from tillpoint.payments.acquirer import CAPTURES, REFUND_WINDOW_DAYS
 from tillpoint.payments.models import Channel, Payment, PaymentEvent, PaymentKind, PaymentStatus
 from tillpoint.payments.online import REFUNDABLE
+from tillpoint.payments.views import PaymentView, payment_views
 from tillpoint.terminals.models import Terminal
 
 SCAN_ROWS = 10_000  # a page reads at most this many payments for filters checked row by row
@@ -260,10 +262,30 @@ def _position(s: Session, merchant_id: int, payment_id: int) -> Position | None:
 
 
 class PaymentSearch:
-    """The merchant portal's reads of payments (a service: each call one read)."""
+    """Reads of a merchant's payments for the portal and the console (a service: each
+    call one read)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+
+    def newest(
+        self, ref: str, *, before_id: int | None = None, limit: int = 50
+    ) -> list[PaymentView]:
+        """A merchant's payments (by MID or application number), newest first, before
+        ``before_id``: the masked card number only, never more of it. The console's
+        merchant page lists them."""
+        check_limit(limit)
+        with self.ctx.db.read() as s:
+            m = find_merchant(s, ref)
+            query = (
+                select(Payment)
+                .where(Payment.merchant_id == m.id)
+                .order_by(Payment.id.desc())
+                .limit(limit)
+            )
+            if before_id is not None:
+                query = query.where(Payment.id < before_id)
+            return payment_views(s, s.scalars(query))
 
     def page(self, f: PaymentFilter, *, after: int | None = None, limit: int = 50) -> Page:
         """A page of the filter's payments, newest first, after the payment ``after``

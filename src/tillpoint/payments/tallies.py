@@ -45,8 +45,8 @@ from tillpoint.context import Context
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.models import SystemState
 from tillpoint.core.money import DEFAULT_CURRENCY
+from tillpoint.core.outbox import GapTracker
 from tillpoint.merchants.models import Merchant
-from tillpoint.notify.events import GapTracker
 from tillpoint.payments.models import (
     Payment,
     PaymentEvent,

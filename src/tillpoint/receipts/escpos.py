@@ -28,8 +28,8 @@ from rich.cells import cell_len, chop_cells
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_
 from tillpoint.receipts.layout import ACKNOWLEDGEMENT, LABELS, Row, amount_text, pair, rows
+from tillpoint.receipts.slip import centre
 from tillpoint.receipts.views import ReceiptView
-from tillpoint.terminal.receipt import centre
 
 
 class Columns(IntEnum):

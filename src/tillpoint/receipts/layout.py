@@ -2,7 +2,7 @@
 
 A receipt is read by people of either language at once, as the slips of Chinese
 terminals are, so its labels are fixed pairs in the wording of those slips (see
-terminal/receipt.py) rather than catalogue entries translated into one language.
+receipts/slip.py) rather than catalogue entries translated into one language.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from tillpoint.core.clock import BUSINESS_TZ, as_utc
 from tillpoint.core.money import Money
 from tillpoint.networks.connector import CardOrg
 from tillpoint.payments.models import PaymentStatus
+from tillpoint.receipts.slip import KINDS
 from tillpoint.receipts.views import ReceiptView
-from tillpoint.terminal.receipt import KINDS
 
 Pair = tuple[str, str]  # (Chinese, English)
 

@@ -26,10 +26,10 @@ from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message
 from tillpoint.iso8583.mac import MacMethod
 from tillpoint.networks.bins import classify
+from tillpoint.receipts.slip import Receipt
 from tillpoint.security import tdes
 from tillpoint.security.keystore import mask_pan
 from tillpoint.terminal.client import TerminalClient, TerminalError, WorkingKeys
-from tillpoint.terminal.receipt import Receipt
 
 ACTION_LABELS = {
     "sign_on": N_("Sign-on"),

@@ -30,9 +30,9 @@ from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.iso8583.codes import describe
 from tillpoint.networks.simulator import section6_cards
+from tillpoint.receipts.slip import render, render_settlement
 from tillpoint.terminal.client import TerminalError, explain
 from tillpoint.terminal.device import Device, JournalEntry, Result, action_label
-from tillpoint.terminal.receipt import render, render_settlement
 
 NO_PIN_LIMIT = Money(100_000)  # contactless up to 1,000.00 needs no PIN (小额免密)
 MAX_AMOUNT_DIGITS = 10

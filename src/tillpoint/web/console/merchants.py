@@ -21,6 +21,7 @@ from tillpoint.core.errors import InvalidInput, TillpointError
 from tillpoint.core.i18n import N_, _
 from tillpoint.merchants.models import HAS_MID, MerchantKind, MerchantStatus
 from tillpoint.merchants.views import MerchantView
+from tillpoint.payments.search import PaymentSearch
 from tillpoint.web.page import (
     MERCHANTS,
     PAGE,
@@ -104,7 +105,7 @@ def merchant_page(request: Request, session: Readers, ref: str) -> Response:
         merchant_ref=key, after_id=query_int(request, "tafter"), limit=PAGE
     )
     before = query_int(request, "before") or None
-    payments = app.merchants.payments(key, before_id=before, limit=PAGE)
+    payments = PaymentSearch(app.ctx).newest(key, before_id=before, limit=PAGE)
     limits = next(x for x in app.limits.list() if x.kind is m.kind)
     mid = m.mid or ""
     return page(

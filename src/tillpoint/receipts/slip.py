@@ -1,4 +1,5 @@
-"""The virtual terminal's printer: the sales slip (签购单) of a card or wallet transaction.
+"""The sales slip (签购单) a terminal prints for a card or wallet transaction: the virtual
+terminal prints it, and the printed receipts (ESC/POS) share its layout.
 
 A slip is printed in both languages at once, as slips in China are, so its labels are
 fixed pairs rather than translated text. It carries the masked card number only.
