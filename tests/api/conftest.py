@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from tillpoint.access.models import Role
 from tillpoint.api.app import create_api
-from tillpoint.api.deps import Services
 from tillpoint.app import Tillpoint
 from tillpoint.core.settings import Settings
 from tillpoint.demo import demo_mid, demo_tid, ensure_demo
+from tillpoint.http.services import Services
 from tillpoint.ledger.service import payable
 from tillpoint.payments.acquirer import Acquirer, simulated
 

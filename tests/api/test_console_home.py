@@ -12,8 +12,8 @@ from tests.api.test_console_auth import sign_in
 from tests.api.test_events import messages
 from tests.api.test_webhooks import pay
 from tillpoint.access.models import AccountRole
-from tillpoint.api.routes import events as routes
 from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD, demo_owner
+from tillpoint.http import sse as routes
 
 PASSWORD = "a-long-staff-password-1"
 UNIONPAY = "6200000000000000003"  # a UnionPay QR code (approved); never a card number here

@@ -10,7 +10,7 @@ import pytest
 
 from tests.api.conftest import ApiEnv
 from tests.api.test_webhooks import pay
-from tillpoint.api.routes import events as routes
+from tillpoint.http import sse as routes
 
 DECLINED = "280000000000000002"
 UNIONPAY = "6200000000000000003"

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from tests.api.conftest import ApiEnv
 from tillpoint.access.models import AuditRecord, IdempotencyRecord
-from tillpoint.api.deps import forwarded_client
-from tillpoint.api.limits import DEFAULT_BODY_BYTES
 from tillpoint.core.settings import Settings
+from tillpoint.http.limits import DEFAULT_BODY_BYTES
+from tillpoint.http.services import forwarded_client
 from tillpoint.payments.models import Payment
 
 ALIPAY = "284000000000000001"

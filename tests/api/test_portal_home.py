@@ -14,9 +14,9 @@ from tests.api.test_console_auth import CSRF
 from tests.api.test_events import messages
 from tests.api.test_webhooks import pay
 from tillpoint.access.models import AccountRole
-from tillpoint.api.routes import events as routes
 from tillpoint.core.money import Money
 from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD, demo_owner
+from tillpoint.http import sse as routes
 from tillpoint.payments.takings import DayTakings
 
 PASSWORD = "a-long-portal-password-1"

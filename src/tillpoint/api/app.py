@@ -13,11 +13,11 @@ from sqlalchemy import text
 
 from tillpoint import __version__
 from tillpoint.api import problems
-from tillpoint.api.deps import KeyRateLimiter, Services, client_ip
 from tillpoint.api.limits import BodyLimit, route_limits
 from tillpoint.api.routes import ROUTERS
 from tillpoint.app import Tillpoint
 from tillpoint.core.i18n import normalise_locale, set_locale
+from tillpoint.http.services import KeyRateLimiter, Services, client_ip
 from tillpoint.payments.acquirer import Acquirer
 from tillpoint.payments.online import OnlinePayments
 from tillpoint.web.auth import Forbidden, SignInFirst

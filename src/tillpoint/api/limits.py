@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
@@ -27,14 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tillpoint.api.problems import BodyTooLarge, too_large
 from tillpoint.core.i18n import normalise_locale, set_locale
-
-DEFAULT_BODY_BYTES = 64 * 1024  # every JSON body of the API fits in a fraction of it
-EXTRA_KEY = "x-max-body-bytes"
-
-
-def body_limit(limit_bytes: int) -> dict[str, Any]:
-    """``openapi_extra`` of a route whose body may be larger than the default."""
-    return {EXTRA_KEY: limit_bytes}
+from tillpoint.http.limits import DEFAULT_BODY_BYTES, EXTRA_KEY
 
 
 @dataclass(frozen=True)

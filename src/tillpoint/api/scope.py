@@ -13,10 +13,11 @@ from fastapi import Depends
 
 from tillpoint.access.models import OPERATIONS
 from tillpoint.access.service import Principal
-from tillpoint.api.deps import Services, allow
+from tillpoint.api.deps import allow
 from tillpoint.api.problems import ApiProblem
 from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_, _
+from tillpoint.http.services import Services
 from tillpoint.terminals.views import TerminalView
 
 # Reads that only the acquirer's side may make (ops_admin, reviewer).

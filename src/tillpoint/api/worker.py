@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 
-from tillpoint.api.deps import Services
+from tillpoint.http.services import Services
 
 log = logging.getLogger("tillpoint.api")
 FORGET_EVERY_S = 3600.0

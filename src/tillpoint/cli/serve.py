@@ -61,7 +61,7 @@ async def _run(tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.s
     host = await TerminalHost(tp, acquirer).start_on(iso)
     api = create_api(tp, acquirer)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the API
-    # reads it itself, from TILLPOINT_TRUSTED_PROXIES only (api/deps.py).
+    # reads it itself, from TILLPOINT_TRUSTED_PROXIES only (http/services.py).
     # Live streams (the console's feed, /v1/events/stream) stay open as long as their
     # browsers do: a stop waits for them 5 s at most, then ends them.
     config = uvicorn.Config(api, log_level="warning", proxy_headers=False,

@@ -37,7 +37,7 @@ from tillpoint.access.accounts import (
     SignedIn,
 )
 from tillpoint.access.models import AccountRole
-from tillpoint.api.deps import Services, client_ip
+from tillpoint.http.services import Services, client_ip
 
 COOKIE = "tp_session"
 CSRF_FIELD = "csrf_token"

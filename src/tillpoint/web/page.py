@@ -34,11 +34,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from tillpoint.access.accounts import SignedIn, console_actor
 from tillpoint.access.models import AccountRole
-from tillpoint.api.deps import Services
-from tillpoint.api.routes.events import event_stream
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import TillpointError
 from tillpoint.core.i18n import N_, set_locale
+from tillpoint.http.services import Services
+from tillpoint.http.sse import event_stream
 from tillpoint.merchants.documents import IMAGES, file_name
 from tillpoint.merchants.views import DocumentView
 from tillpoint.notify.events import EventService, EventView

@@ -5,7 +5,6 @@ keys read every merchant's, or one's with ``?mid=``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -16,14 +15,10 @@ from tillpoint.api.idempotency import IdempotentRoute
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
 from tillpoint.api.schemas import PROBLEMS, Text
 from tillpoint.api.scope import scoped_merchant_id
-from tillpoint.notify.events import EVENT_TYPES, EventFeed, EventService, EventView
+from tillpoint.http.sse import event_stream
+from tillpoint.notify.events import EVENT_TYPES, EventService, EventView
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
-
-POLL_S = 0.5  # how often a stream looks for new events (the table: works across processes)
-KEEP_ALIVE_S = 15.0  # a comment after this long without a message keeps proxies from closing
-RETRY_MS = 3000  # how long a browser's EventSource waits before reconnecting
-STREAM_BATCH = 100
 
 Mid = Annotated[
     Text | None, Query(max_length=20, description="Operations: one merchant's (its MID)")
@@ -54,43 +49,6 @@ def list_events(
         limit=limit + 1,
     )
     return page(items, limit, lambda e: e.id)
-
-
-def sse_message(event: EventView) -> str:
-    """One server-sent event: its id (for Last-Event-ID), type and JSON."""
-    return f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
-
-
-def sse_messages(events: list[EventView]) -> list[str]:
-    return [sse_message(event) for event in events]
-
-
-async def event_stream(
-    request: Request,
-    feed: EventFeed,
-    timeout_s: float | None,
-    messages: Callable[[list[EventView]], list[str]] = sse_messages,
-) -> AsyncIterator[str]:
-    """A feed's events as server-sent events while the client listens: ``messages``
-    writes them (in a worker thread: it may read the database), a comment keeps a quiet
-    stream open. The console's live feed (web/console/home.py) writes its own."""
-    loop = asyncio.get_running_loop()
-    end = None if timeout_s is None else loop.time() + timeout_s
-    yield f"retry: {RETRY_MS}\n\n"  # also tells the client at once that it is connected
-    quiet_since = loop.time()
-    while not await request.is_disconnected():
-        events = await asyncio.to_thread(lambda: messages(feed.poll(STREAM_BATCH)))
-        for event in events:
-            yield event
-        now = loop.time()
-        if events:
-            quiet_since = now
-        elif now - quiet_since >= KEEP_ALIVE_S:
-            yield ": keep-alive\n\n"
-            quiet_since = now
-        if end is not None and now >= end:
-            return
-        await asyncio.sleep(POLL_S)
 
 
 @router.get(

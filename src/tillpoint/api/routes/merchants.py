@@ -15,7 +15,6 @@ from tillpoint.access.models import Role
 from tillpoint.access.service import Principal
 from tillpoint.api.deps import ObjectId, Ops, Owner, Reader, Reviewer, Svc, allow
 from tillpoint.api.idempotency import IdempotentRoute, Key
-from tillpoint.api.limits import DEFAULT_BODY_BYTES, body_limit
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page, whole
 from tillpoint.api.schemas import (
     PROBLEMS,
@@ -27,6 +26,7 @@ from tillpoint.api.schemas import (
     ShopIn,
 )
 from tillpoint.api.scope import merchant_ref
+from tillpoint.http.limits import DEFAULT_BODY_BYTES, body_limit
 from tillpoint.merchants.documents import MAX_DOCUMENT_BYTES, file_name
 from tillpoint.merchants.models import DocumentKind, MerchantKind, MerchantStatus
 from tillpoint.merchants.views import DocumentView, MerchantEventView, MerchantView, ShopView

@@ -4,7 +4,7 @@ it; the links go only to the areas the person may open.
 
 The figures come from the payment tallies (payments/tallies.py), never from a scan of
 the payments. The live feed, ``GET /console/feed``, streams the REST API's payment
-events (api/routes/events.py's machinery and ``EventFeed``) as server-sent events, each
+events (http/sse.py, the REST API's stream, and ``EventFeed``) as server-sent events, each
 a table row rendered here, for the signed-in staff member's session; the page works
 without it (the newest rows on each load)."""
 

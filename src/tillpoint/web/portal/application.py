@@ -32,9 +32,9 @@ from starlette.datastructures import UploadFile
 
 from tillpoint.access.accounts import SignedIn
 from tillpoint.access.models import AccountRole
-from tillpoint.api.limits import DEFAULT_BODY_BYTES, body_limit
 from tillpoint.core.errors import InvalidInput, NotFound, Refused, TillpointError
 from tillpoint.core.i18n import N_, _, set_locale
+from tillpoint.http.limits import DEFAULT_BODY_BYTES, body_limit
 from tillpoint.iso8583.mac import MacMethod
 from tillpoint.merchants.documents import IMAGES, MAX_DOCUMENT_BYTES
 from tillpoint.merchants.mcc import BUSINESS_ONLY, MCC_NAMES

@@ -2,8 +2,8 @@
 payment method, shop and terminal; the last 7 and 30 days as charts; the next payout;
 and "payment received" (收款到账) as each payment lands.
 
-The live part, ``GET /portal/feed``, streams the merchant's payment events (the REST
-API's event machinery, api/routes/events.py, scoped to the merchant) as server-sent
+The live part, ``GET /portal/feed``, streams the merchant's payment events (the event
+stream the REST API serves too, http/sse.py, scoped to the merchant) as server-sent
 events: for each payment received, the notice and the row of the received list, and
 with every batch the day's figures drawn anew. An applicant has no takings: their home
 is their application. The page works without script (figures as of loading)."""

@@ -33,10 +33,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from tillpoint.access.accounts import SignedIn
 from tillpoint.access.models import AccountRole
-from tillpoint.api.deps import Services
 from tillpoint.core.errors import InvalidInput, NotFound, TillpointError
 from tillpoint.core.i18n import N_, _, get_locale
 from tillpoint.core.money import Money
+from tillpoint.http.services import Services
 from tillpoint.merchants.models import PaymentMethod
 from tillpoint.payments.acquirer import REFUND_WINDOW_DAYS
 from tillpoint.payments.exports import csv_pieces, headers, xlsx_pieces
