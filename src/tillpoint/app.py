@@ -28,9 +28,10 @@ from tillpoint.merchants.limits import LimitsService
 from tillpoint.merchants.services import MerchantService
 from tillpoint.payments.takings import TakingsService
 from tillpoint.payments.tallies import PaymentTallies
+from tillpoint.payments.views import last_payments
 from tillpoint.security.keystore import Keystore
 from tillpoint.terminals.orders import TerminalOrderService
-from tillpoint.terminals.services import TerminalService
+from tillpoint.terminals.services import TerminalService, terminal_count
 from tillpoint.terminals.signon import SignOnService
 
 Migrate = Literal["always", "if-new"]
@@ -39,11 +40,11 @@ Migrate = Literal["always", "if-new"]
 class Tillpoint:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.merchants = MerchantService(ctx)
+        self.merchants = MerchantService(ctx, terminal_count)
         self.documents = DocumentService(ctx, self.merchants)
         self.fees = FeeService(ctx)
         self.limits = LimitsService(ctx)
-        self.terminals = TerminalService(ctx)
+        self.terminals = TerminalService(ctx, last_payments)
         self.terminal_orders = TerminalOrderService(ctx, self.terminals)
         self.signon = SignOnService(ctx)
         self.ledger = LedgerService(ctx)

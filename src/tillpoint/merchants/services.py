@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -40,7 +41,6 @@ from tillpoint.merchants.views import (
     ShopView,
 )
 from tillpoint.security.keystore import mask_tail
-from tillpoint.terminals.models import BOUND_STATUSES, Terminal
 
 S = MerchantStatus
 # The lifecycle: application -> under review (<-> more documents needed) -> approved or
@@ -217,9 +217,19 @@ def check_document_kinds(m: Merchant, kinds: list[DocumentKind]) -> None:
             )
 
 
+class TerminalCount(Protocol):
+    """How many terminals a merchant has bound, or a shop has (the terminals package
+    counts them: the composition root hands the counter to the service)."""
+
+    def __call__(
+        self, s: Session, *, merchant_id: int | None = None, shop_id: int | None = None
+    ) -> int: ...
+
+
 class MerchantService:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, terminal_count: TerminalCount) -> None:
         self.ctx = ctx
+        self.terminal_count = terminal_count
 
     # --- applications -----------------------------------------------------------------
 
@@ -481,11 +491,7 @@ class MerchantService:
         why = check_reason(reason, required=True)
         with self.ctx.db.transaction() as s:
             m = find_merchant(s, ref, lock=True)
-            bound = s.scalar(
-                select(func.count())
-                .select_from(Terminal)
-                .where(Terminal.merchant_id == m.id, Terminal.status.in_(BOUND_STATUSES))
-            )
+            bound = self.terminal_count(s, merchant_id=m.id)
             if bound:
                 raise Refused(
                     "merchant.has_terminals",
@@ -743,9 +749,7 @@ class MerchantService:
         with self.ctx.db.transaction() as s:
             m = find_merchant(s, ref, lock=True)
             shop = find_shop(s, m, number)
-            bound = s.scalar(
-                select(func.count()).select_from(Terminal).where(Terminal.shop_id == shop.id)
-            )
+            bound = self.terminal_count(s, shop_id=shop.id)
             if bound:
                 raise Refused(
                     "shop.has_terminals",

@@ -9,6 +9,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -23,10 +24,10 @@ from tillpoint.iso8583.mac import MacMethod
 from tillpoint.merchants.limits import max_terminals
 from tillpoint.merchants.models import Merchant, MerchantStatus, ShopStatus
 from tillpoint.merchants.services import find_merchant, find_shop, merchant_label
-from tillpoint.payments.models import Payment
 from tillpoint.security import tdes
 from tillpoint.security.passwords import hash_password, verify_password
 from tillpoint.terminals.models import (
+    BOUND_STATUSES,
     Capability,
     Operator,
     OperatorRole,
@@ -75,28 +76,31 @@ def find_terminal(
     return terminal
 
 
-def last_payments(s: Session, terminal_ids: list[int]) -> dict[int, datetime]:
-    """When each terminal last took a payment: the newest payment of its latest batch
-    that holds any. The batch narrows it to one index range of payments (terminal,
-    batch), so this costs a page of terminals a few reads and the payments themselves
-    nothing. Payments over the REST API are in no batch and are not counted."""
-    if not terminal_ids:
-        return {}
-    latest = (
-        select(TerminalBatch.terminal_id, func.max(TerminalBatch.id).label("batch_id"))
-        .where(TerminalBatch.terminal_id.in_(terminal_ids), TerminalBatch.txn_count > 0)
-        .group_by(TerminalBatch.terminal_id)
-        .subquery()
-    )
-    rows = s.execute(
-        select(latest.c.terminal_id, func.max(Payment.created_at))
-        .join(
-            Payment,
-            (Payment.terminal_id == latest.c.terminal_id) & (Payment.batch_id == latest.c.batch_id),
-        )
-        .group_by(latest.c.terminal_id)
-    ).all()
-    return {terminal_id: at for terminal_id, at in rows if at is not None}
+def terminal_count(
+    s: Session, *, merchant_id: int | None = None, shop_id: int | None = None
+) -> int:
+    """How many terminals are bound to the merchant (bound, shipped, active or frozen),
+    or belong to the shop (any state): a merchant or a shop closes only without them."""
+    query = select(func.count()).select_from(Terminal)
+    if merchant_id is not None:
+        query = query.where(Terminal.merchant_id == merchant_id,
+                            Terminal.status.in_(BOUND_STATUSES))  # fmt: skip
+    if shop_id is not None:
+        query = query.where(Terminal.shop_id == shop_id)
+    return s.scalar(query) or 0
+
+
+class LastPayments(Protocol):
+    """When each of some terminals last took a payment (the payments package reads it:
+    the composition root hands the reader to the service)."""
+
+    def __call__(self, s: Session, terminal_ids: list[int], /) -> dict[int, datetime]: ...
+
+
+def no_payments(s: Session, terminal_ids: list[int], /) -> dict[int, datetime]:
+    """For a service that shows no terminal's last payment (the sign-on's operator
+    check)."""
+    return {}
 
 
 def tmk_context(terminal: Terminal) -> str:
@@ -116,8 +120,9 @@ def check_password(role: OperatorRole, password: str) -> str:
 
 
 class TerminalService:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, last_payments: LastPayments) -> None:
         self.ctx = ctx
+        self.last_payments = last_payments
 
     # --- provisioning -----------------------------------------------------------------
 
@@ -404,7 +409,7 @@ class TerminalService:
             return self._view(s, t).model_copy(
                 update={
                     "security": security_summary(s, t.id),
-                    "last_payment_at": last_payments(s, [t.id]).get(t.id),
+                    "last_payment_at": self.last_payments(s, [t.id]).get(t.id),
                 }
             )
 
@@ -439,7 +444,7 @@ class TerminalService:
             owners = s.scalars(
                 select(Merchant).where(Merchant.id.in_(ids)).options(selectinload(Merchant.shops))
             ).all()
-            paid = last_payments(s, [t.id for t in terminals])
+            paid = self.last_payments(s, [t.id for t in terminals])
             views = [
                 self._view(s, t).model_copy(update={"last_payment_at": paid.get(t.id)})
                 for t in terminals

@@ -39,7 +39,7 @@ from tillpoint.terminals.models import (
     WorkingKeys,
 )
 from tillpoint.terminals.security import TerminalSecurity, source_address
-from tillpoint.terminals.services import TerminalService, find_terminal, tmk_context
+from tillpoint.terminals.services import TerminalService, find_terminal, no_payments, tmk_context
 
 T = TerminalStatus
 KEY_BLOCK_BYTES = 60  # PIK(16) KCV(4) MAK(16) KCV(4) TDK(16) KCV(4)
@@ -249,7 +249,7 @@ class SignOnService:
         keys = self.admit(tid, mid)
         try:
             password = tdes.decrypt_pin(keys.pik, password_block, f.operator_account(tid))
-            ok = TerminalService(self.ctx).verify_operator(tid, code, password)
+            ok = TerminalService(self.ctx, no_payments).verify_operator(tid, code, password)
         except Refused as e:
             if e.code != "operator.locked":
                 raise
