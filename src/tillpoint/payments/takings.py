@@ -123,8 +123,9 @@ class TakingsService:
         by_method: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         by_shop: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         by_terminal: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for kind, status, method, sid, tid, cur, n, amount in rows:
+        for kind, status, method, sid, tid, cur, n, total in rows:
             currency = cur
+            amount = int(total)  # PostgreSQL sums a BIGINT as NUMERIC
             if kind is K.REFUND and status in REFUNDS_BOOKED:
                 refunds_n += n
                 refunds += amount
