@@ -147,6 +147,15 @@ def actor(session: SignedIn) -> str:
     return console_actor(session.account)
 
 
+def cashier_shop(session: SignedIn) -> int | None:
+    """The one shop a merchant's person is held to: a cashier's (one who is not also an
+    owner or manager); None for everyone else (all the merchant's shops)."""
+    account = session.account
+    if R.CASHIER in account.roles and not account.has(R.OWNER, R.MANAGER):
+        return account.shop_id
+    return None
+
+
 def nav(request: Request, session: SignedIn) -> list[NavItem]:
     """The menu of the areas this person may open; the one the page is in is marked."""
     path = request.url.path

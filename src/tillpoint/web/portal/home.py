@@ -32,6 +32,7 @@ from tillpoint.web.page import (
     FEED_MAX_S,
     P_APPLICATION,
     P_HOME,
+    cashier_shop,
     live_events,
     page,
     portal_guard,
@@ -60,10 +61,8 @@ def portal_home(request: Request, session: Member) -> Response:
 
 def _scope(session: SignedIn) -> tuple[int, int | None]:
     """The merchant, and the shop for a cashier (None: all the merchant's shops)."""
-    account = session.account
-    assert account.merchant_id is not None  # a merchant's user (web/auth.py member)
-    shop = account.shop_id if AccountRole.CASHIER in account.roles else None
-    return account.merchant_id, shop
+    assert session.account.merchant_id is not None  # a merchant's user (web/auth.py member)
+    return session.account.merchant_id, cashier_shop(session)
 
 
 def _figures(app: Tillpoint, session: SignedIn, today: date) -> Markup:

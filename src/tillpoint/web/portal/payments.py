@@ -50,6 +50,7 @@ from tillpoint.web.page import (
     PAGE,
     after_action,
     audit,
+    cashier_shop,
     day_of,
     enum_query,
     page,
@@ -98,10 +99,9 @@ def scope_of(request: Request, session: SignedIn) -> Scope:
     if account.merchant_id is None or account.mid is None:
         raise HTTPException(status_code=404)  # (the door lets in only a merchant's users)
     today = tp(request).days.open_date()
-    only_cashier = R.CASHIER in account.roles and not account.has(R.OWNER, R.MANAGER)
-    if only_cashier and account.shop_id is None:
-        raise HTTPException(status_code=404)
-    shop = account.shop_id if only_cashier else None
+    shop = cashier_shop(session)
+    if shop is None and R.CASHIER in account.roles and not account.has(R.OWNER, R.MANAGER):
+        raise HTTPException(status_code=404)  # a cashier without a shop sees nothing
     return Scope(account.merchant_id, account.mid, today, shop)
 
 
