@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import subprocess
 import sys
@@ -106,7 +107,9 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else float("nan")
 
 
-def in_process(terminals: int, warmup: float, seconds: float) -> None:
+def in_process(
+    terminals: int, warmup: float, seconds: float, profile_to: str | None = None
+) -> None:
     """The host's own cost: a demo database in a temporary directory, the simulated
     networks, and ``TerminalHost.answer()`` called directly."""
     import logging
@@ -118,6 +121,7 @@ def in_process(terminals: int, warmup: float, seconds: float) -> None:
     from tillpoint.payments.acquirer import simulated
 
     logging.disable(logging.INFO)  # the log lines would go to the terminal
+    profile = cProfile.Profile() if profile_to else None
     with tempfile.TemporaryDirectory() as tmp:
         tp = open_app(
             Settings(_env_file=None, database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",  # type: ignore[call-arg]
@@ -151,6 +155,8 @@ def in_process(terminals: int, warmup: float, seconds: float) -> None:
             for span, counted in ((warmup, False), (seconds, True)):
                 per = int(5000 * span / terminals) + 50  # more than the host can take
                 frames = [[sale(c) for _ in range(per)] for c in clients]
+                if counted and profile is not None:
+                    profile.enable()
                 cpu, wall = time.process_time(), time.monotonic()
                 until = wall + span
                 done = await asyncio.gather(
@@ -159,11 +165,15 @@ def in_process(terminals: int, warmup: float, seconds: float) -> None:
                 if counted:
                     approved = sum(done)
                     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+                    if profile is not None:
+                        profile.disable()
             acquirer.close()
             return approved, cpu, wall
 
         approved, cpu, wall = asyncio.run(run())
         tp.close()
+    if profile is not None and profile_to:
+        profile.dump_stats(profile_to)
     print(
         f"terminals: {terminals}, in process (no sockets), {seconds:.0f} s after {warmup:.0f} s of warm-up, SQLite durable"
     )
@@ -184,9 +194,12 @@ def main() -> None:
     parser.add_argument(
         "--in-process", action="store_true", help="the host alone: no sockets, no client"
     )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="with --in-process: cProfile the measured span into FILE"
+    )
     args = parser.parse_args()
     if args.in_process:
-        in_process(args.terminals, args.warmup, args.seconds)
+        in_process(args.terminals, args.warmup, args.seconds, args.profile)
         return
     with tempfile.TemporaryDirectory() as tmp:
         iso, http = free_port(), free_port()
