@@ -647,6 +647,8 @@ class TerminalHost:
         started: float,
         problem: str | None,
     ) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return  # the line is built only for a log that shows it
         line = {
             "event": "message",
             "mti": mti,
