@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import socket
@@ -31,9 +32,9 @@ from tillpoint.security.keystore import Keystore
 from tillpoint.terminal.client import TerminalClient
 
 
-def _sell(iso_port: int) -> str:
+def _sell(iso_port: int, n: int = 1) -> str:
     async def go() -> str:
-        t = TerminalClient(demo_tid(1), demo_mid(1), DEMO_TMK, port=iso_port)
+        t = TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK, port=iso_port)
         try:
             assert (await t.sign_on()).text(39) == "00"
             answer = await t.exchange(sale(t, pin="123456", entry="051"), with_mac=True)
@@ -88,6 +89,11 @@ def test_serve_sells_through_its_networks_child(tmp_path: Path) -> None:
         # the networks' own books, kept by the child
         charges = held_charges(tmp_path / "serve.network")
         assert charges[rrn] == 100 and charges[done["rrn"]] == 2_500
+        # the child dies: serve starts it again, and the next sale waits for the link
+        os.kill(_child_of(tmp_path), signal.SIGKILL)
+        again = _sell(s.iso_port, 2)
+        assert again in held_charges(tmp_path / "serve.network")
+        assert "networks_process_died" in (tmp_path / "serve.log").read_text()
     # serve stopped its child
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
@@ -95,6 +101,19 @@ def test_serve_sells_through_its_networks_child(tmp_path: Path) -> None:
     except OSError:
         still_there = False
     assert not still_there
+
+
+def _child_of(tmp_path: Path) -> int:
+    """The pid of the networks process serve started for the database in ``tmp_path``."""
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"--with-parent" in command and str(tmp_path).encode() in environ:
+            return int(proc.name)
+    raise AssertionError("no networks child")
 
 
 def test_networks_serve_alone_and_serve_on_it(tmp_path: Path) -> None:

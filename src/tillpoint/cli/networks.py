@@ -150,6 +150,7 @@ class NetworksChild:
                 continue
             log.warning(json.dumps({"event": "networks_process_died",
                                     "exit": self.proc.returncode}))  # fmt: skip
+            self._end(self.proc)  # its pipes
             self.restarts += 1
             try:
                 self.start()

@@ -106,6 +106,8 @@ class NetworksService:
             await self._server.wait_closed()
         await asyncio.sleep(0)  # the links' tasks see their cancellation
         self.journal.close()
+        self.cards.close()
+        self.wallets.close_books()
 
     # --- requests -------------------------------------------------------------------
 

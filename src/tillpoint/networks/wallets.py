@@ -244,6 +244,9 @@ class WalletSimulator:
         self.qr_base_url = qr_base_url
         self._listeners: list[Notify] = []
 
+    def close_books(self) -> None:
+        self._book.close()
+
     # --- merchant-presented orders (主扫) ------------------------------------------------
 
     async def precreate(
