@@ -7,7 +7,7 @@ A frame is a 9-byte header, then its fields::
 
 The fields are UTF-8 text separated by the unit separator (0x1F); numbers in decimal,
 bytes in hex, an absent value as an empty field. Every op has a fixed number of fields.
-That takes a fifth of the CPU of JSON for the same message (docs/performance.md). A
+That takes a third of the CPU of JSON for the same messages (docs/networks.md). A
 request's answer carries the request's id, so that one connection carries many
 requests at once and they are answered in any order.
 """
