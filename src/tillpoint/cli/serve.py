@@ -61,8 +61,13 @@ def _listen(bind: str, port: int) -> socket.socket:
 def _networks_child(demo: bool) -> NetworksChild | None:
     """The card network and wallet simulators' process, started now (it gets ready while
     the database is opened), unless TILLPOINT_NETWORKS_ADDRESS names one running."""
-    if settings(demo=demo).networks_address:
+    s = settings(demo=demo)
+    if s.networks_address:
         return None
+    try:
+        s.master_key_bytes()  # the child needs it as much as the host
+    except ConfigurationError:
+        return None  # opening the application says why, once, and serve stops there
     child = NetworksChild(demo=demo)
     child.start()
     return child

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TypeVar
 
-from tillpoint.core.errors import InvalidInput
 from tillpoint.core.money import Money
 from tillpoint.networks import wire
 from tillpoint.networks.connector import CardRequest, NetworkAnswer, NetworkTimeout
@@ -206,7 +205,7 @@ class NetworkLink:
         while not self._closed:
             try:
                 conn = await self._connect()
-            except (OSError, TimeoutError, Malformed, InvalidInput) as e:
+            except Exception as e:  # refused, unreachable, another master key...: again
                 if not said:  # once per outage, not once per try
                     log.warning(json.dumps({"event": "network_link_down", "reason": str(e)}))
                     said = True
