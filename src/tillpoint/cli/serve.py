@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import signal
@@ -70,6 +71,7 @@ def _networks_child(demo: bool) -> NetworksChild | None:
         return None  # opening the application says why, once, and serve stops there
     child = NetworksChild(demo=demo)
     child.start()
+    atexit.register(child.stop)  # however serve ends, after the host's last call
     return child
 
 
@@ -156,25 +158,21 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     child = _networks_child(demo)
-    try:
-        tp = app(demo=demo, migrate="always")
-        if demo:
-            made = ensure_demo(tp, terminals)
-            err.print(
-                _("Demo terminals {first} to {last} ready.").format(
-                    first=made[0].tid, last=made[-1].tid
-                )
+    tp = app(demo=demo, migrate="always")
+    if demo:
+        made = ensure_demo(tp, terminals)
+        err.print(
+            _("Demo terminals {first} to {last} ready.").format(
+                first=made[0].tid, last=made[-1].tid
             )
-        # uvicorn handles Ctrl-C and SIGTERM, shuts down, then re-raises the signal: a
-        # stop that was asked for ends the process normally.
-        signal.signal(signal.SIGTERM, _stop)
-        try:
-            asyncio.run(_run(tp, bind, iso, http_sock, child))
-        except KeyboardInterrupt:
-            err.print(_("Stopped."))
-    finally:
-        if child is not None:
-            child.stop()  # after the host's last call
+        )
+    # uvicorn handles Ctrl-C and SIGTERM, shuts down, then re-raises the signal: a stop
+    # that was asked for ends the process normally.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        asyncio.run(_run(tp, bind, iso, http_sock, child))
+    except KeyboardInterrupt:
+        err.print(_("Stopped."))
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:

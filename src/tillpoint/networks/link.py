@@ -17,6 +17,7 @@ nothing here logs or writes them.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import itertools
 import json
 import logging
@@ -234,7 +235,8 @@ class NetworkLink:
             conn.send(Op.HELLO, 0, [wire.VERSION, nonce.hex(), wrapped.hex(), check.hex()])
             their_nonce, proof, key, kcv = await asyncio.wait_for(conn.opening, self.timeout_s)
             their_nonce_b = wire.hexbytes(their_nonce)
-            if wire.hexbytes(proof) != self.keystore.link_proof("networks", nonce, their_nonce_b):
+            want = self.keystore.link_proof("networks", nonce, their_nonce_b)
+            if not hmac.compare_digest(wire.hexbytes(proof), want):
                 raise Malformed("the networks process's proof is wrong: the master keys differ")
             zpk = self.keystore.unwrap_zone_key(wire.hexbytes(key), wire.hexbytes(kcv))
             conn.send(Op.PROOF, 0, [self.keystore.link_proof("host", their_nonce_b, nonce).hex()])
