@@ -31,7 +31,13 @@ WATCH_EVERY_S = 0.5
 STOP_S = 10.0
 
 
-@networks.command("serve")
+@networks.command(
+    "serve",
+    help=_(
+        "Run the card network and wallet simulators alone, for hosts to reach through "
+        "their network links; their books stay in the networks' directory."
+    ),
+)
 @handles_errors
 def serve(
     bind: Annotated[str, typer.Option(help=_("Address to listen on."))] = "127.0.0.1",
@@ -41,10 +47,8 @@ def serve(
     ] = False,
     with_parent: Annotated[bool, typer.Option("--with-parent", hidden=True)] = False,
 ) -> None:
-    """Run the simulators alone: their books (cards.sqlite3, wallets.sqlite3, the clearing
-    files) in the networks' directory. ``--with-parent``: as `tillpoint serve`'s child,
-    say the port on standard output and stop when standard input closes (the parent is
-    gone, however it ended)."""
+    # --with-parent: as `tillpoint serve`'s child, say the port on standard output and
+    # stop when standard input closes (the parent is gone, however it ended).
     from tillpoint.networks.service import NetworksService
     from tillpoint.security.keystore import Keystore
 
