@@ -376,3 +376,19 @@ def sale(t: object, pan: str, *, pin: str | None = None) -> Message:
     from tests.e2e.test_host import sale as host_sale
 
     return host_sale(t, pan, 100, pin=pin, entry="051" if pin else "021")  # type: ignore[arg-type]
+
+
+def test_the_networks_address_setting() -> None:
+    from tillpoint.networks.link import parse_address
+
+    assert parse_address("127.0.0.1:5801") == ("127.0.0.1", 5801)
+    assert parse_address("[::1]:5801") == ("::1", 5801)
+    assert parse_address("networks.internal:5801") == ("networks.internal", 5801)
+    for bad in ("127.0.0.1", ":5801", "host:port", "host:70000"):
+        with pytest.raises(ValueError, match="host:port"):
+            parse_address(bad)
+    ok = Settings(_env_file=None, networks_address=" [::1]:5801 ")  # type: ignore[call-arg]
+    assert ok.networks_address == "[::1]:5801"
+    for bad in ("127.0.0.1", "host:70000", "a b:1"):
+        with pytest.raises(ValueError, match="host:port"):
+            Settings(_env_file=None, networks_address=bad)  # type: ignore[call-arg]

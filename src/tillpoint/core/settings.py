@@ -130,9 +130,11 @@ class Settings(BaseSettings):
     @field_validator("networks_address")
     @classmethod
     def _networks_address(cls, value: str) -> str:
-        if value and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}", value.strip()):
+        value = value.strip()
+        found = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):(\d{1,5})", value)
+        if value and (found is None or not 0 < int(found.group(2)) < 65536):
             raise ValueError("networks_address is host:port ([::1]:port for IPv6)")
-        return value.strip()
+        return value
 
     @field_validator("holidays")
     @classmethod
