@@ -71,11 +71,12 @@ class Served:
 
 
 @contextmanager
-def served(tmp: Path, terminals: int) -> Iterator[Served]:
+def served(tmp: Path, terminals: int, **settings: str) -> Iterator[Served]:
     """`tillpoint serve --demo` for a whole test module, its output in a log file (not a
-    pipe: nobody reads it until the end), stopped with Ctrl-C and checked to end well."""
+    pipe: nobody reads it until the end), stopped with Ctrl-C and checked to end well.
+    ``settings``: more TILLPOINT_* variables."""
     iso, http = free_port(), free_port()
-    env = serve_env(tmp)
+    env = {**serve_env(tmp), **settings}
     with (tmp / "serve.log").open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", str(terminals),

@@ -54,6 +54,8 @@ COMMANDS: dict[str, Entry] = {
                    N_("People's accounts for the console, the portal and the cashier.")),
     "serve": Entry("serve", "serve",
                    N_("Run the terminal host and the HTTP side (migrates the database first).")),
+    "networks": Entry("networks", "networks",
+                      N_("The card network and wallet simulators in a process of their own.")),
     "demo": Entry("system", "demo",
                   N_("Create the fixed demo merchants and terminals (safe to run again).")),
 }  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import signal
@@ -17,13 +18,17 @@ from tillpoint.api.app import create_api
 from tillpoint.api.worker import housekeeping
 from tillpoint.app import Tillpoint
 from tillpoint.clearing.worker import DayWorker
-from tillpoint.cli._common import CliState, app, err, handles_errors, say
+from tillpoint.cli._common import CliState, app, err, handles_errors, say, settings
+from tillpoint.cli.networks import NetworksChild
 from tillpoint.core.errors import ConfigurationError
 from tillpoint.core.i18n import N_, _
 from tillpoint.demo import ensure_demo
 from tillpoint.host.server import TerminalHost
+from tillpoint.networks.connector import NetworkTimeout
+from tillpoint.networks.link import parse_address
 from tillpoint.notify.webhooks import WebhookWorker
-from tillpoint.payments.acquirer import simulated
+from tillpoint.payments.acquirer import Acquirer
+from tillpoint.payments.linked import linked
 from tillpoint.payments.tallies import TallyWorker
 
 GRACEFUL_S = 5
@@ -54,10 +59,51 @@ def _listen(bind: str, port: int) -> socket.socket:
     return sock
 
 
-async def _run(tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.socket) -> None:
+def _networks_child(demo: bool) -> NetworksChild | None:
+    """The card network and wallet simulators' process, started now (it gets ready while
+    the database is opened), unless TILLPOINT_NETWORKS_ADDRESS names one running."""
+    s = settings(demo=demo)
+    if s.networks_address:
+        return None
+    try:
+        s.master_key_bytes()  # the child needs it as much as the host
+    except ConfigurationError:
+        return None  # opening the application says why, once, and serve stops there
+    child = NetworksChild(demo=demo)
+    child.start()
+    atexit.register(child.stop)  # however serve ends, after the host's last call
+    return child
+
+
+async def _acquirer(tp: Tillpoint, child: NetworksChild | None, public_url: str) -> Acquirer:
+    """The acquirer on the networks process, through this process's network link."""
+    address = await child.ready() if child else parse_address(tp.ctx.settings.networks_address)
+    try:
+        acquirer = await linked(tp, address, public_url)
+    except NetworkTimeout:
+        raise ConfigurationError(
+            "networks.unreachable",
+            N_("No card network answers at {address} (TILLPOINT_NETWORKS_ADDRESS), or it "
+               "holds another master key"),
+            address=f"{address[0]}:{address[1]}",
+        ) from None  # fmt: skip
+    where = f"{address[0]}:{address[1]}"
+    if child:
+        say(_("Card network and wallet simulators on {address}, a child process.").format(
+            address=where))  # fmt: skip
+    else:
+        say(_("Card network and wallet simulators on {address}.").format(address=where))
+    return acquirer
+
+
+async def _run(
+    tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.socket,
+    child: NetworksChild | None = None,
+) -> None:  # fmt: skip
     iso_port, http_port = iso.getsockname()[1], http_sock.getsockname()[1]
     host_name = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind  # noqa: S104
-    acquirer = simulated(tp, tp.ctx.settings.public_url or f"http://{host_name}:{http_port}")
+    public_url = tp.ctx.settings.public_url or f"http://{host_name}:{http_port}"
+    acquirer = await _acquirer(tp, child, public_url)
     host = await TerminalHost(tp, acquirer).start_on(iso)
     api = create_api(tp, acquirer)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the API
@@ -81,6 +127,7 @@ async def _run(tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.s
         asyncio.create_task(WebhookWorker(tp).run()),
         # The dashboard's figures, folded from the payment events off the payment path.
         asyncio.create_task(TallyWorker(tp.tallies).run()),
+        *([asyncio.create_task(child.watch())] if child else []),  # restarted if it dies
     ]
     try:
         await http.serve(sockets=[http_sock])  # returns on Ctrl-C or SIGTERM
@@ -110,6 +157,7 @@ def serve(
     # force: python-escpos calls logging.basicConfig() when it is imported
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    child = _networks_child(demo)
     tp = app(demo=demo, migrate="always")
     if demo:
         made = ensure_demo(tp, terminals)
@@ -122,7 +170,7 @@ def serve(
     # that was asked for ends the process normally.
     signal.signal(signal.SIGTERM, _stop)
     try:
-        asyncio.run(_run(tp, bind, iso, http_sock))
+        asyncio.run(_run(tp, bind, iso, http_sock, child))
     except KeyboardInterrupt:
         err.print(_("Stopped."))
 

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
             "default: beside an SQLite database (tillpoint.network/), else ./tillpoint-network."
         ),
     )
+    networks_address: str = Field(
+        default="",
+        description=(
+            "host:port of a running `tillpoint networks serve` for `serve` to use; "
+            "default: serve starts the simulators as a child process of its own."
+        ),
+    )
     public_url: str = Field(
         default="",
         description=(
@@ -119,6 +126,15 @@ class Settings(BaseSettings):
             for p in self.trusted_proxies.split(",")
             if p.strip()
         )
+
+    @field_validator("networks_address")
+    @classmethod
+    def _networks_address(cls, value: str) -> str:
+        value = value.strip()
+        found = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):(\d{1,5})", value)
+        if value and (found is None or not 0 < int(found.group(2)) < 65536):
+            raise ValueError("networks_address is host:port ([::1]:port for IPv6)")
+        return value
 
     @field_validator("holidays")
     @classmethod

@@ -60,8 +60,10 @@ class NetworkAnswer:
         return self.response_code == "00"
 
 
-class NetworkTimeout(Exception):
-    """The issuer did not answer in time: the host answers 98 and charges nothing."""
+class NetworkTimeout(TimeoutError):
+    """The issuer did not answer in time, or the link to the network broke while the
+    call was on its way: the host answers 98, charges nothing and reverses the call (a
+    ``TimeoutError``, as the host's own time-out around every call raises)."""
 
 
 class CardNetwork(Protocol):

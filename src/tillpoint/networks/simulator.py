@@ -203,6 +203,9 @@ class CardNetworkSimulator:
     def card(self, pan: str) -> TestCard | None:
         return self._cards.get(pan)
 
+    def close(self) -> None:
+        self._book.close()
+
     async def authorise(self, request: CardRequest) -> NetworkAnswer:
         info = classify(request.pan)
         card = self._cards.get(request.pan)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tillpoint.core.files import create_private
 from tillpoint.core.money import Money
@@ -91,6 +91,19 @@ class WalletNetwork(Protocol):
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer: ...
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer: ...
+
+
+@runtime_checkable
+class WalletApp(Protocol):
+    """The customer's side of a simulated wallet: what its phone app does with a
+    merchant-presented order (the simulator's customer page). Only simulators have it,
+    in this process or across the network link."""
+
+    async def find_order(self, token: str, now: datetime) -> QrOrder | None: ...
+
+    async def answer_order(
+        self, token: str, org: WalletOrg, approve: bool, now: datetime
+    ) -> QrOrder | None: ...
 
 
 # Section 6: these approve, this one has too little money; other well-formed codes approve.
@@ -231,6 +244,9 @@ class WalletSimulator:
         self.qr_base_url = qr_base_url
         self._listeners: list[Notify] = []
 
+    def close_books(self) -> None:
+        self._book.close()
+
     # --- merchant-presented orders (主扫) ------------------------------------------------
 
     async def precreate(
@@ -254,6 +270,9 @@ class WalletSimulator:
             order.state = OrderState.CLOSED
             self._book.keep_order(order)
         return order
+
+    async def find_order(self, token: str, now: datetime) -> QrOrder | None:
+        return self.order(token, now)
 
     def listen(self, notify: Notify) -> None:
         self._listeners.append(notify)

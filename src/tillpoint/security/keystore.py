@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tillpoint.core.errors import InvalidInput, InvariantViolation
 from tillpoint.core.i18n import N_
+from tillpoint.security import tdes
 
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
@@ -41,6 +42,10 @@ class Keystore:
             _derive(master_key, b"tillpoint/v1/pan-token"), digestmod=hashlib.sha256
         )
         self.fingerprint = _derive(master_key, b"tillpoint/v1/fingerprint")[:8].hex()
+        # The zone master key (ZMK) shared with the card network, and the key that proves
+        # both ends of the link to it hold the same master key (networks/link.py).
+        self._zmk = tdes.with_odd_parity(_derive(master_key, b"tillpoint/v1/zone-master-key")[:16])
+        self._link_key = _derive(master_key, b"tillpoint/v1/network-link")
 
     @staticmethod
     def _seal(aead: AESGCM, clear: bytes, context: str) -> bytes:
@@ -88,6 +93,32 @@ class Keystore:
 
     def open_document(self, blob: bytes, merchant_id: int, document_id: int) -> bytes:
         return self._open(self._documents, blob, _document_context(merchant_id, document_id))
+
+    def wrap_zone_key(self, zpk: bytes) -> tuple[bytes, bytes]:
+        """A zone PIN key as it travels to the other end of the network link: encrypted
+        under the zone master key (3DES ECB, as key exchange does), with its check value."""
+        return tdes.encrypt_ecb(self._zmk, zpk), tdes.kcv(zpk, 3)
+
+    def unwrap_zone_key(self, wrapped: bytes, check: bytes) -> bytes:
+        """The zone PIN key from ``wrap_zone_key``; refused unless it has 16 bytes and its
+        check value matches (another master key, or a key damaged on the way)."""
+        if len(wrapped) != 16:
+            raise InvalidInput("keystore.zone_key", N_("A zone PIN key is 16 bytes"))
+        zpk = tdes.decrypt_ecb(self._zmk, wrapped)
+        if not hmac.compare_digest(tdes.kcv(zpk, 3), check):
+            raise InvalidInput(
+                "keystore.zone_key_check",
+                N_("The zone PIN key fails its check value: the master keys differ"),
+            )
+        return zpk
+
+    def link_proof(self, role: str, *nonces: bytes) -> bytes:
+        """What one end of the network link shows to prove it holds the master key: a MAC
+        of its role and both ends' fresh nonces (so that no proof can be replayed)."""
+        mac = hmac.new(self._link_key, role.encode() + b"\0", hashlib.sha256)
+        for nonce in nonces:
+            mac.update(nonce)
+        return mac.digest()
 
     def token(self, value: str, kind: str = "pan") -> str:
         """A keyed, deterministic token: the same card gives the same token, and nobody

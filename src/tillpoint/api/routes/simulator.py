@@ -2,8 +2,9 @@
 merchant-presented QR code. The "customer" picks a wallet and pays or declines; the
 simulator then notifies the acquirer, as a real wallet calls back its acquirer.
 
-Only present when the acquirer runs on the wallet simulator (never in front of a real
-wallet link). Not part of the REST API.
+Only present when the acquirer runs on the wallet simulator, in this process or in the
+networks process behind the network link (never in front of a real wallet). Not part
+of the REST API.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from tillpoint.api.deps import Svc
 from tillpoint.api.schemas import Text
 from tillpoint.core.clock import BUSINESS_TZ
-from tillpoint.networks.wallets import QrOrder, WalletOrg, WalletSimulator
+from tillpoint.networks.wallets import QrOrder, WalletApp, WalletOrg
 
 router = APIRouter(include_in_schema=False)
 _env = Environment(
@@ -45,15 +46,15 @@ def _page(order: QrOrder | None, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status)
 
 
-def _simulator(svc: Svc) -> WalletSimulator | None:
+def _simulator(svc: Svc) -> WalletApp | None:
     wallets = svc.acquirer.wallets
-    return wallets if isinstance(wallets, WalletSimulator) else None
+    return wallets if isinstance(wallets, WalletApp) else None
 
 
 @router.get("/simulator/qr/{token}", response_class=HTMLResponse)
-def order_page(token: Text, svc: Svc) -> HTMLResponse:
+async def order_page(token: Text, svc: Svc) -> HTMLResponse:
     sim = _simulator(svc)
-    order = sim.order(token, svc.tp.ctx.now()) if sim else None
+    order = await sim.find_order(token, svc.tp.ctx.now()) if sim else None
     return _page(order, 200 if order else 404)
 
 
