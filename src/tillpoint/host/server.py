@@ -674,6 +674,8 @@ class TerminalHost:
         started: float,
         problem: str | None,
     ) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return  # the line is built only for a log that shows it
         line: dict[str, object] = {
             "event": "message",
             "mti": mti,

@@ -12,6 +12,10 @@ the pyiso8583 spec in ``spec.py``; around pyiso8583 this module checks what it d
   with no chained exception (pyiso8583's errors hold the partially decoded message, card
   data included).
 
+Well-formed messages take a direct path over the same spec, about four times faster;
+whatever it does not take as plainly valid goes through pyiso8583, which names the fault
+(see "the direct path" below).
+
 ``Message`` holds ``b`` fields (52, 55, 62, 64) as bytes and every other field as text,
 exactly as the digits or characters appear in the profile. Track 2 (35) is text whose
 separator is ``D``, the nibble on the wire; ``encode`` also accepts ``=`` for it.
@@ -143,6 +147,14 @@ class Message:
 
 def encode(message: Message) -> bytes:
     """The bytes from the MTI on (field 64 as given, if present)."""
+    direct = _direct_encode(message.mti, message.fields)
+    if direct is not None:
+        return direct
+    return _library_encode(message)
+
+
+def _library_encode(message: Message) -> bytes:
+    """``encode`` through pyiso8583, which also names what is wrong with a message."""
     if not (isinstance(message.mti, str) and _MTI.fullmatch(message.mti)):
         raise FormatError(MALFORMED, part="MTI")
     doc: dict[str, str] = {"t": message.mti}
@@ -179,7 +191,9 @@ def _encodable(number: object, value: object) -> str:
 
 def decode(body: bytes) -> Message:
     """The message that starts at the MTI. Anything off raises ``FormatError``."""
-    message, _ = _decode(body)
+    message = _direct_decode(bytes(body))
+    if message is None:
+        message, _ = _decode(body)
     return message
 
 
@@ -318,7 +332,9 @@ def encode_for_mac(message: Message) -> bytes:
     ``mac_block`` of the result is what the MAC is computed over; ``fill_mac`` then
     puts the MAC in place of the placeholder.
     """
-    return encode(message.with_fields({MAC_FIELD: bytes(MAC_BYTES)}))
+    fields = dict(message.fields)
+    fields[MAC_FIELD] = bytes(MAC_BYTES)
+    return encode(Message(message.mti, fields))
 
 
 def fill_mac(body: bytes, mac: bytes) -> bytes:
@@ -359,3 +375,148 @@ def mac_required(message: Message) -> bool:
         return False
     is_response = _MTI.fullmatch(message.mti) is not None and int(message.mti[2]) % 2 == 1
     return not (is_response and message.fields.get(39) == "A0")
+
+
+# --- the direct path ------------------------------------------------------------------------
+#
+# pyiso8583 reads and writes any ISO 8583 dialect from its spec, and this module checks
+# around it what it leaves out; for the few fields of one profile that generality costs
+# most of a host's per-message codec time (about 45 us to decode a sale and as much to
+# encode its answer, against about 10 us here). So well-formed messages take a direct
+# path driven by the same SPEC, and anything it does not take as plainly valid (a
+# malformed message, a value off its charset) goes the pyiso8583 way, which finds and
+# names the fault. Property tests hold the two to the same bytes and the same messages:
+# the direct path either agrees with pyiso8583 or declines.
+
+
+@dataclass(frozen=True)
+class _Layout:
+    number: int
+    bit: int  # the field's bit in the 64-bit primary bitmap
+    prefix: int  # bytes of BCD length prefix: 0 for a fixed field
+    units: int  # the fixed length, or the most a variable field holds
+    nibbles: bool  # counted in digits (BCD) rather than bytes
+    kind: FieldType
+    left_pad: bool  # an odd digit count pads the first nibble (else the last)
+    charset: re.Pattern[str] | None
+
+
+def _layouts() -> tuple[_Layout, ...]:
+    found = []
+    for number in sorted(TYPES):
+        fs = SPEC[str(number)]
+        kind = TYPES[number]
+        found.append(
+            _Layout(
+                number, 1 << (64 - number), int(fs["len_type"]), int(fs["max_len"]),
+                fs["len_count"] == "nibbles", kind, "left_pad" in fs,
+                None if kind == "b" else _CHARSETS[kind],
+            )
+        )  # fmt: skip
+    return tuple(found)
+
+
+_LAYOUTS = _layouts()
+_LAYOUT_OF = {layout.number: layout for layout in _LAYOUTS}
+_PROFILE_BITS = sum(layout.bit for layout in _LAYOUTS)
+
+
+def _direct_decode(data: bytes) -> Message | None:
+    """The message, when every part of ``data`` is plainly valid; else None."""
+    if len(data) < _FIRST_FIELD:
+        return None
+    mti = data[:MTI_BYTES].hex()
+    bitmap = int.from_bytes(data[MTI_BYTES:_FIRST_FIELD], "big")
+    if not _MTI.fullmatch(mti) or bitmap & ~_PROFILE_BITS:
+        return None
+    fields: dict[int, FieldValue] = {}
+    position = _FIRST_FIELD
+    for layout in _LAYOUTS:
+        if not bitmap & layout.bit:
+            continue
+        units = layout.units
+        if layout.prefix:
+            length = data[position : position + layout.prefix].hex()
+            if len(length) != 2 * layout.prefix or not length.isdigit():
+                return None
+            units = int(length)
+            if units > layout.units:
+                return None
+            position += layout.prefix
+        size = (units + 1) // 2 if layout.nibbles else units
+        content = data[position : position + size]
+        if len(content) != size:
+            return None
+        position += size
+        value = _direct_value(layout, content, units)
+        if value is None:
+            return None
+        fields[layout.number] = value
+    return Message(mti, fields) if position == len(data) else None
+
+
+def _direct_value(layout: _Layout, content: bytes, units: int) -> FieldValue | None:
+    """A field's value from its bytes, when plainly valid; else None."""
+    if layout.charset is None:
+        return content
+    if layout.nibbles:
+        text = content.hex().upper()
+        if units & 1:
+            pad, text = (text[0], text[1:]) if layout.left_pad else (text[-1], text[:-1])
+            if pad != "0":
+                return None
+    elif content.isascii():
+        text = content.decode("ascii")
+    else:
+        return None
+    return text if layout.charset.fullmatch(text) else None
+
+
+def _direct_encode(mti: object, fields: Mapping[Any, object]) -> bytes | None:
+    """The encoded message, when every value is plainly valid; else None."""
+    if not (type(mti) is str and _MTI.fullmatch(mti)):
+        return None
+    bitmap = 0
+    parts = []
+    for number in sorted(fields, key=_sort_key):
+        layout = _LAYOUT_OF.get(number) if type(number) is int else None
+        if layout is None:
+            return None
+        encoded = _direct_content(layout, fields[number])
+        if encoded is None:
+            return None
+        content, units = encoded
+        if layout.prefix:
+            if units > layout.units:
+                return None
+            parts.append(_bcd(units, layout.prefix))
+        elif units != layout.units:
+            return None
+        parts.append(content)
+        bitmap |= layout.bit
+    return bytes.fromhex(mti) + bitmap.to_bytes(BITMAP_BYTES, "big") + b"".join(parts)
+
+
+def _direct_content(layout: _Layout, value: object) -> tuple[bytes, int] | None:
+    """A field's bytes and length (in its units), when plainly valid; else None."""
+    if layout.charset is None:
+        return (value, len(value)) if type(value) is bytes else None
+    if type(value) is not str:
+        return None
+    text = value.replace("=", "D") if layout.kind == "z" else value
+    if not (text.isascii() and layout.charset.fullmatch(text)):
+        return None
+    if not layout.nibbles:
+        return text.encode("ascii"), len(text)
+    if len(text) & 1:
+        return bytes.fromhex("0" + text if layout.left_pad else text + "0"), len(text)
+    return bytes.fromhex(text), len(text)
+
+
+def _sort_key(number: object) -> int:
+    return number if type(number) is int else -1
+
+
+def _bcd(value: int, size: int) -> bytes:
+    """``value`` as ``size`` bytes of BCD: a length prefix."""
+    return bytes.fromhex(f"{value:0{2 * size}d}")

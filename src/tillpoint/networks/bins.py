@@ -37,13 +37,14 @@ _BINS: tuple[tuple[str, CardInfo], ...] = (
     ("34", CardInfo(CardOrg.AMEX, Funding.CREDIT, False, "34000000   ")),
     ("37", CardInfo(CardOrg.AMEX, Funding.CREDIT, False, "34000000   ")),
 )
+_LONGEST_FIRST = tuple(sorted(_BINS, key=lambda b: -len(b[0])))
 
 
 def classify(pan: str) -> CardInfo | None:
     """The card's BIN entry, or None for a number no network here takes."""
     if not (is_digits(pan) and 13 <= len(pan) <= 19 and luhn_ok(pan)):
         return None
-    for prefix, info in sorted(_BINS, key=lambda b: -len(b[0])):
+    for prefix, info in _LONGEST_FIRST:
         if pan.startswith(prefix):
             return info
     return None
