@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from types import FrameType
 from typing import Annotated
 
@@ -76,7 +77,19 @@ def _public_url(tp: Tillpoint, bind: str, http_port: int) -> str:
     return tp.ctx.settings.public_url or f"http://{host_name}:{http_port}"
 
 
-def _http_server(tp: Tillpoint, acquirer: Acquirer) -> tuple[FastAPI, uvicorn.Server]:
+class _Http(uvicorn.Server):
+    """uvicorn's server, telling ``on_exit`` at once when a signal asks it to stop."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.on_exit: Callable[[], None] = lambda: None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.on_exit()
+        super().handle_exit(sig, frame)
+
+
+def _http_server(tp: Tillpoint, acquirer: Acquirer) -> tuple[FastAPI, _Http]:
     api = create_api(tp, acquirer)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the API
     # reads it itself, from TILLPOINT_TRUSTED_PROXIES only (http/services.py).
@@ -84,7 +97,7 @@ def _http_server(tp: Tillpoint, acquirer: Acquirer) -> tuple[FastAPI, uvicorn.Se
     # browsers do: a stop waits for them 5 s at most, then ends them.
     config = uvicorn.Config(api, log_level="warning", proxy_headers=False,
                             timeout_graceful_shutdown=GRACEFUL_S)  # fmt: skip
-    return api, uvicorn.Server(config)
+    return api, _Http(config)
 
 
 def _background(tp: Tillpoint, acquirer: Acquirer, api: FastAPI) -> list[asyncio.Task[None]]:
@@ -173,6 +186,7 @@ async def _run_with_host_processes(
         lambda index: [*base, "--host-process", str(index)],
         grace_s=HostLimits().shutdown_timeout_s + GRACEFUL_S,
     )
+    http.on_exit = hosts.stopping  # before the host processes end: none is restarted
     try:
         await hosts.start()
     except HostProcessFailed as e:

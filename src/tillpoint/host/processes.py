@@ -112,7 +112,6 @@ class _Child:
     proc: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
     failures: int = 0  # consecutive ends soon after a start
-    restarts: int = 0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -133,17 +132,10 @@ class HostProcesses:
         self._children = [_Child(i) for i in range(1, count + 1)]
         self._stopping = False
 
-    @property
-    def pids(self) -> dict[int, int]:
-        """The running host processes' ids, by index."""
-        return {
-            c.index: c.proc.pid
-            for c in self._children
-            if c.proc is not None and c.proc.returncode is None
-        }
-
-    def restarts(self) -> int:
-        return sum(c.restarts for c in self._children)
+    def stopping(self) -> None:
+        """A stop is coming (``serve`` got Ctrl-C or SIGTERM, which a terminal's Ctrl-C
+        also sends the host processes): one that ends now is not started again."""
+        self._stopping = True
 
     async def start(self) -> None:
         """Start every host process and wait until each listens; then keep them running.
@@ -201,7 +193,6 @@ class HostProcesses:
             await asyncio.sleep(pause_s)
             if self._stopping:
                 return
-            child.restarts += 1
             try:
                 await self._start(child, first=False)
             except Exception:  # it could not even be started: the next round tries again
