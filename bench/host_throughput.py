@@ -147,9 +147,10 @@ async def host_run(
 ) -> tuple[Span, float, list[list[bytes]]]:
     clients = clients_on(port, terminals)
     answers = await asyncio.gather(*(c.sign_on() for c in clients))
-    refused = [c.tid for c, a in zip(clients, answers, strict=True) if a.text(39) != "00"]
+    refused = [f"{c.tid}: {a.text(39)}" for c, a in zip(clients, answers, strict=True)
+               if a.text(39) != "00"]  # fmt: skip
     if refused:
-        raise SystemExit(f"sign-on refused for {refused}")
+        raise RuntimeError(f"sign-on refused: {refused}")
     span, cpu_s, frames = await measure(clients, warmup_s, seconds, max_rate, cpu_of=serve_pid)
     for c in clients:
         await c.close()
@@ -328,11 +329,14 @@ def socket_mode(args: argparse.Namespace, tmp: Path, url: str) -> None:
     env["TILLPOINT_DATABASE_URL"] = url
     env["TILLPOINT_NETWORK_DIR"] = str(tmp / "network")
     workers = [] if args.host_workers is None else ["--host-workers", str(args.host_workers)]
-    host = subprocess.Popen(
-        [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", str(args.terminals),
-         "--iso-port", str(iso), "--http-port", str(http), *workers],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    log = tmp / "serve.log"
+    with log.open("wb") as out:
+        host = subprocess.Popen(
+            [sys.executable, "-m", "tillpoint", "serve", "--demo",
+             "--terminals", str(args.terminals), "--iso-port", str(iso), "--http-port", str(http),
+             *workers],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
     echo_port = free_port()
     echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port)])
     try:
@@ -343,6 +347,9 @@ def socket_mode(args: argparse.Namespace, tmp: Path, url: str) -> None:
             host_run(iso, args.terminals, args.warmup, args.seconds, args.max_rate, host.pid)
         )
         echoed = asyncio.run(echo_run(echo_port, frames, args.warmup, args.seconds))
+    except BaseException:
+        print(log.read_text(errors="replace")[-3000:], file=sys.stderr)  # what serve said
+        raise
     finally:
         host.send_signal(signal.SIGTERM)
         echo.terminate()
