@@ -285,9 +285,10 @@ class Host:
         raise TimeoutError(f"host process {index} was not started again")
 
     async def spread(self, fleet: list[Terminal], deadline_s: float = 60.0) -> dict[int, int]:
-        """Wait until every host process holds at least one terminal's connection
-        (moving terminals off a crowded one if need be); which pid holds which
-        terminal's, by terminal."""
+        """Wait until every host process holds a fair share of the terminals'
+        connections (at least half of an even share, and one), moving terminals off the
+        most crowded one if need be (they connect again: the kernel picks a process);
+        which pid holds which terminal's, by terminal."""
 
         def holders(ports: dict[int, int]) -> tuple[dict[int, int], dict[int, int]]:
             pids = self.host_pids()
@@ -299,16 +300,18 @@ class Host:
             ports = {n: p for n, t in enumerate(fleet) if (p := t.local_port()) is not None}
             pids, held = await asyncio.to_thread(holders, ports)
             counts = {pid: list(held.values()).count(pid) for pid in pids.values()}
-            if len(pids) > 1 and min(counts.values()) > 0:
+            share = max(1, len(fleet) // (2 * max(len(pids), 1)))
+            if len(pids) > 1 and min(counts.values()) >= share:
                 return held
             if time.monotonic() > end:
                 raise TimeoutError(f"the terminals stay on one host process: {counts}")
             crowded = max(counts, key=lambda p: counts[p], default=None)
+            lacking = share - min(counts.values(), default=0)
             for n, pid in held.items():
-                if pid == crowded and counts[crowded] > 1:
-                    fleet[n].move = True  # it connects again: any process may get it
+                if pid == crowded and lacking > 0 and counts[crowded] > share:
+                    fleet[n].move = True
                     counts[crowded] -= 1
-                    break
+                    lacking -= 1
             await asyncio.sleep(0.3)
 
 
