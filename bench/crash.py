@@ -190,9 +190,11 @@ class Terminal:
         return answer
 
     def sale(self) -> Message:
+        """0.01 to 0.99 CNY: the test card's 100,000 CNY then lasts for a hundred
+        thousand sales and more, and sales are asked of its issuer, not declined."""
         t = self.client
         fields: dict[int, str | bytes] = {
-            3: "000000", 4: f"{self.rng.randint(1, 999):012d}", 11: t.next_stan(),
+            3: "000000", 4: f"{self.rng.randint(1, 99):012d}", 11: t.next_stan(),
             22: "021", 25: "00", 35: f"{PAN}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
             60: f"22{t.batch}000",
         }  # fmt: skip
