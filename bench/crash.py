@@ -2,12 +2,22 @@
 tally of the terminals and the networks' own books say about the host's.
 
     python -m bench.crash [--kills 100] [--terminals 16] [--database-url URL]
+                          [--host-workers N] [--kill all|one]
 
-Each round starts `tillpoint serve --demo` (SQLite by default, or the database named),
-lets the terminals sell for a random moment, then kills the process. The terminals do
-what real ones do: a sale that got no answer is reversed (0400) before anything else,
-after the host is back. After the last round the host runs once more until every call
-it noted is settled, then this prints, for all rounds together:
+Each round starts `tillpoint serve --demo` (SQLite by default, or the database named;
+``--host-workers`` is passed on), lets the terminals sell for a random moment, then
+kills it with every host process (``--kill all``, the default). The terminals do what
+real ones do: a sale that got no answer is reversed (0400) before anything else, after
+the host is back. After the last round the host runs once more until every call it
+noted is settled.
+
+``--kill one`` starts `serve` once, with several host processes (``--host-workers``,
+default 2), and each round kills ONE of them while the terminals sell: the terminals
+connected to it reconnect (to another) and reverse what got no answer, while those on
+the others must see no error at all (no lost connection, no 96) from the kill to the
+end of the round; `serve` starts the dead one again before the next round.
+
+Then this prints, for all rounds together:
 
 - lost: sales the terminals were told were approved (and did not reverse) that are not
   a live payment on the host's books;
@@ -18,9 +28,11 @@ it noted is settled, then this prints, for all rounds together:
 - unbacked: live payments on the host's books that no network holds;
 - and whether the ledger balances.
 
-All five must be zero. CPU time is the host's, per approved sale, so that runs on
-machines of different speed can be compared. Asserts nothing; tests/e2e/test_crash.py
-runs ten rounds and asserts.
+All five must be zero (with ``--kill one`` also: errors seen by the terminals of the
+processes left running, and terminals of the killed one that did not get an answer
+again). CPU time is the host's (`serve` and every host process, from /proc), per
+approved sale, so that runs on machines of different speed can be compared. Asserts
+nothing; tests/e2e/test_crash.py runs a few rounds of each and asserts.
 """
 
 from __future__ import annotations
@@ -30,7 +42,6 @@ import asyncio
 import contextlib
 import os
 import random
-import resource
 import signal
 import socket
 import subprocess
@@ -41,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.ports import free_port
+from bench.procs import holder, host_processes, listening, tree_cpu_seconds
 from sqlalchemy import func, select
 
 from tillpoint.app import Tillpoint, open_app
@@ -77,12 +89,20 @@ class Result:
     ledger_problems: int
     reversed_by_recovery: int
     host_cpu_s: float
+    # --kill one: what the terminals of the processes left running saw (each an error
+    # they should not have seen), and the killed one's terminals that never got an
+    # answer again; how many terminals were on each side at the kills.
+    survivor_errors: list[str] = field(default_factory=list)
+    not_reconnected: list[str] = field(default_factory=list)
+    on_survivors: int = 0
+    on_killed: int = 0
 
     @property
     def clean(self) -> bool:
         return not (
             self.lost or self.doubled or self.stranded or self.unbacked or self.ledger_problems
-        )
+            or self.survivor_errors or self.not_reconnected
+        )  # fmt: skip
 
 
 class Terminal:
@@ -94,12 +114,27 @@ class Terminal:
         self.tally = tally
         self.rng = rng
         self.pending: Message | None = None  # a sale that got no valid answer
+        self.errors: list[tuple[float, str]] = []  # (when, what): no answer, or 96
+        self.answered_at = 0.0  # when the last valid answer came
+        self.move = False  # connect again before the next exchange (to be spread out)
+
+    def local_port(self) -> int | None:
+        """The local port of the terminal's connection, if it has one."""
+        writer = self.client._writer
+        if writer is None or writer.is_closing():
+            return None
+        name = writer.get_extra_info("sockname")
+        return int(name[1]) if name else None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if self.move:
+                self.move = False
+                await self.client.close()
             try:
                 await self.step()
-            except NO_ANSWER:
+            except NO_ANSWER as e:
+                self.errors.append((time.monotonic(), type(e).__name__))
                 await self.client.close()
                 await asyncio.sleep(0.05)
 
@@ -148,12 +183,18 @@ class Terminal:
             self.pending = None
 
     async def exchange(self, message: Message) -> Message:
-        return await self.client.exchange(message, with_mac=True)
+        answer = await self.client.exchange(message, with_mac=True)
+        self.answered_at = time.monotonic()
+        if answer.text(39) == "96":
+            self.errors.append((self.answered_at, "96"))
+        return answer
 
     def sale(self) -> Message:
+        """0.01 to 0.99 CNY: the test card's 100,000 CNY then lasts for a hundred
+        thousand sales and more, and sales are asked of its issuer, not declined."""
         t = self.client
         fields: dict[int, str | bytes] = {
-            3: "000000", 4: f"{self.rng.randint(1, 999):012d}", 11: t.next_stan(),
+            3: "000000", 4: f"{self.rng.randint(1, 99):012d}", 11: t.next_stan(),
             22: "021", 25: "00", 35: f"{PAN}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
             60: f"22{t.batch}000",
         }  # fmt: skip
@@ -163,10 +204,14 @@ class Terminal:
 class Host:
     """`tillpoint serve --demo` in a process of its own, started and killed at will."""
 
-    def __init__(self, workdir: Path, database_url: str, terminals: int) -> None:
+    def __init__(
+        self, workdir: Path, database_url: str, terminals: int, host_workers: int | None = None
+    ) -> None:
         self.workdir = workdir
+        self.database_url = database_url
         self.port, self.http = free_port(), free_port()
         self.terminals = terminals
+        self.host_workers = host_workers
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
         self.env.update(
             TILLPOINT_DATABASE_URL=database_url,
@@ -179,11 +224,13 @@ class Host:
 
     async def start(self) -> None:
         log = (self.workdir / "host.log").open("ab")
+        workers = [] if self.host_workers is None else ["--host-workers", str(self.host_workers)]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tillpoint", "serve", "--demo",
              "--terminals", str(self.terminals), "--iso-port", str(self.port),
-             "--http-port", str(self.http)],
+             "--http-port", str(self.http), *workers],
             env=self.env, stdout=log, stderr=log,
+            start_new_session=True,  # a group of its own: kill -9 reaches every process
         )  # fmt: skip
         end = time.monotonic() + 120
         while time.monotonic() < end:
@@ -196,13 +243,78 @@ class Host:
             await asyncio.sleep(0.05)
         raise TimeoutError("the host did not listen")
 
-    def stop(self, sig: int) -> None:
+    async def stop(self, sig: int) -> None:
+        """``SIGKILL``: `serve` and every host process at once; anything else: to
+        `serve` alone, which stops its host processes. What /proc is asked runs in a
+        thread: the terminals sell on meanwhile, so that the kill comes with requests
+        in flight (a pause of their event loop would let the host answer them all
+        first)."""
         assert self.proc is not None
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=60)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.cpu_s += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu_s = await asyncio.to_thread(tree_cpu_seconds, self.proc.pid)
+        if sig == signal.SIGKILL:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        else:
+            self.proc.send_signal(sig)
+        await asyncio.to_thread(self.proc.wait, 60)
+        self.cpu_s += cpu_s  # (the moments after the sample are not counted)
+
+    def abandon(self) -> None:
+        """Kill whatever of `serve` is left (a run that failed)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=60)
+
+    def host_pids(self) -> dict[int, int]:
+        assert self.proc is not None
+        return host_processes(self.proc.pid)
+
+    async def restarted(self, index: int, dead_pid: int, deadline_s: float = 120.0) -> int:
+        """Wait until host process ``index`` runs again (another pid) and listens."""
+
+        def running() -> int | None:
+            pid = self.host_pids().get(index)
+            return (
+                pid if pid is not None and pid != dead_pid and listening(self.port, pid) else None
+            )
+
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            pid = await asyncio.to_thread(running)
+            if pid is not None:
+                return pid
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"host process {index} was not started again")
+
+    async def spread(self, fleet: list[Terminal], deadline_s: float = 60.0) -> dict[int, int]:
+        """Wait until every host process holds a fair share of the terminals'
+        connections (at least half of an even share, and one), moving terminals off the
+        most crowded one if need be (they connect again: the kernel picks a process);
+        which pid holds which terminal's, by terminal."""
+
+        def holders(ports: dict[int, int]) -> tuple[dict[int, int], dict[int, int]]:
+            pids = self.host_pids()
+            held = {n: holder(self.port, port, list(pids.values())) for n, port in ports.items()}
+            return pids, {n: pid for n, pid in held.items() if pid is not None}
+
+        end = time.monotonic() + deadline_s
+        while True:
+            ports = {n: p for n, t in enumerate(fleet) if (p := t.local_port()) is not None}
+            pids, held = await asyncio.to_thread(holders, ports)
+            counts = {pid: list(held.values()).count(pid) for pid in pids.values()}
+            share = max(1, len(fleet) // (2 * max(len(pids), 1)))
+            if len(pids) > 1 and min(counts.values()) >= share:
+                return held
+            if time.monotonic() > end:
+                raise TimeoutError(f"the terminals stay on one host process: {counts}")
+            crowded = max(counts, key=lambda p: counts[p], default=None)
+            lacking = share - min(counts.values(), default=0)
+            for n, pid in held.items():
+                if pid == crowded and lacking > 0 and counts[crowded] > share:
+                    fleet[n].move = True
+                    counts[crowded] -= 1
+                    lacking -= 1
+            await asyncio.sleep(0.3)
 
 
 async def run(
@@ -214,17 +326,39 @@ async def run(
     load_s: tuple[float, float] = (0.3, 1.5),
     seed: int = 1,
     progress: bool = False,
+    host_workers: int | None = None,
+    kill: str = "all",
 ) -> Result:
+    if kill == "one":
+        return await _kill_one(workdir, database_url, kills=kills, terminals=terminals,
+                               load_s=load_s, seed=seed, progress=progress,
+                               host_workers=host_workers or 2)  # fmt: skip
     rng = random.Random(seed)
     tally = Tally()
-    host = Host(workdir, database_url, terminals)
+    host = Host(workdir, database_url, terminals, host_workers)
     fleet = [Terminal(n, host.port, tally, rng) for n in range(1, terminals + 1)]
+    try:
+        return await _kill_all_rounds(host, fleet, tally, rng, kills, load_s, progress)
+    except BaseException:
+        host.abandon()
+        raise
+
+
+async def _kill_all_rounds(
+    host: Host,
+    fleet: list[Terminal],
+    tally: Tally,
+    rng: random.Random,
+    kills: int,
+    load_s: tuple[float, float],
+    progress: bool,
+) -> Result:
     for round_no in range(1, kills + 1):
         await host.start()
         stop = asyncio.Event()
         tasks = [asyncio.ensure_future(t.run(stop)) for t in fleet]
         await asyncio.sleep(rng.uniform(*load_s))
-        host.stop(signal.SIGKILL)
+        await host.stop(signal.SIGKILL)
         stop.set()
         await asyncio.gather(*tasks)
         if progress:
@@ -232,6 +366,15 @@ async def run(
     # The host once more: the terminals reverse what they still owe, the host settles
     # every call it noted (its recovery pass), then it stops cleanly.
     await host.start()
+    return await _finish(host.workdir, host.database_url, host, fleet, tally, kills)
+
+
+async def _finish(
+    workdir: Path, database_url: str, host: Host, fleet: list[Terminal], tally: Tally, rounds: int
+) -> Result:
+    """The host running: the terminals reverse what they still owe, the host settles
+    every call it noted (its recovery pass), then it stops cleanly and the books are
+    compared."""
     await asyncio.gather(*(t.settle_pending(120) for t in fleet))
     for t in fleet:
         await t.client.close()
@@ -239,10 +382,84 @@ async def run(
     app = open_app(settings)
     try:
         await _until_settled(app)
-        host.stop(signal.SIGINT)
-        return _compare(app, workdir / "network", tally, kills, host.cpu_s)
+        await host.stop(signal.SIGINT)
+        return _compare(app, workdir / "network", tally, rounds, host.cpu_s)
     finally:
         app.close()
+
+
+async def _kill_one(
+    workdir: Path,
+    database_url: str,
+    *,
+    kills: int,
+    terminals: int,
+    load_s: tuple[float, float],
+    seed: int,
+    progress: bool,
+    host_workers: int,
+) -> Result:
+    """One `serve` with ``host_workers`` host processes; each round kills one of them
+    (the next in turn) with SIGKILL under load, and waits for `serve` to start it
+    again."""
+    rng = random.Random(seed)
+    tally = Tally()
+    host = Host(workdir, database_url, terminals, host_workers)
+    fleet = [Terminal(n, host.port, tally, rng) for n in range(1, terminals + 1)]
+    try:
+        return await _kill_one_rounds(host, fleet, tally, rng, kills, load_s, progress)
+    except BaseException:
+        host.abandon()
+        raise
+
+
+async def _kill_one_rounds(
+    host: Host,
+    fleet: list[Terminal],
+    tally: Tally,
+    rng: random.Random,
+    kills: int,
+    load_s: tuple[float, float],
+    progress: bool,
+) -> Result:
+    await host.start()
+    stop = asyncio.Event()
+    tasks = [asyncio.ensure_future(t.run(stop)) for t in fleet]
+    survivor_errors: list[str] = []
+    not_reconnected: list[str] = []
+    on_survivors = on_killed = 0
+    try:
+        for round_no in range(1, kills + 1):
+            await asyncio.sleep(rng.uniform(*load_s))
+            held = await host.spread(fleet)
+            pids = await asyncio.to_thread(host.host_pids)
+            index = (round_no - 1) % len(pids) + 1
+            victim = pids[index]
+            await asyncio.sleep(rng.uniform(0.01, 0.1))  # requests in flight again
+            killed_at = time.monotonic()
+            os.kill(victim, signal.SIGKILL)
+            await asyncio.sleep(max(1.0, rng.uniform(*load_s)))  # the others sell on
+            await host.restarted(index, victim)
+            for n, pid in held.items():
+                t = fleet[n]
+                if pid == victim:
+                    on_killed += 1
+                    if t.answered_at <= killed_at:
+                        not_reconnected.append(f"round {round_no}: {t.client.tid}")
+                else:
+                    on_survivors += 1
+                    survivor_errors += [f"round {round_no}: {t.client.tid} {what}"
+                                        for at, what in t.errors if at >= killed_at]  # fmt: skip
+            if progress:
+                print(f"round {round_no}: host process {index} (pid {victim}) killed, "
+                      f"{len(tally.approved)} approved so far", flush=True)  # fmt: skip
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    result = await _finish(host.workdir, host.database_url, host, fleet, tally, kills)
+    result.survivor_errors, result.not_reconnected = survivor_errors, not_reconnected
+    result.on_survivors, result.on_killed = on_survivors, on_killed
+    return result
 
 
 async def _until_settled(app: Tillpoint, deadline_s: float = 120.0) -> None:
@@ -293,6 +510,13 @@ def main() -> None:
     parser.add_argument("--terminals", type=int, default=16)
     parser.add_argument("--database-url", help="default: a new SQLite file")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--host-workers", type=int, help="host processes (serve's default: one per CPU)"
+    )
+    parser.add_argument(
+        "--kill", choices=("all", "one"), default="all",
+        help="kill serve with every host process (all), or one host process a round (one)",
+    )  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tillpoint-crash-") as tmp:
         workdir = Path(tmp)
@@ -300,11 +524,13 @@ def main() -> None:
         started = time.monotonic()
         result = asyncio.run(
             run(workdir, url, kills=args.kills, terminals=args.terminals, seed=args.seed,
-                progress=True)
+                progress=True, host_workers=args.host_workers, kill=args.kill)
         )  # fmt: skip
         wall = time.monotonic() - started
     t = result.tally
-    print(f"rounds (kill -9): {result.rounds}, terminals: {args.terminals}, {wall:.0f} s")
+    what = "one host process" if args.kill == "one" else "serve and its host processes"
+    print(f"rounds (kill -9 of {what}): {result.rounds}, terminals: {args.terminals}, "
+          f"host processes: {args.host_workers or 'default'}, {wall:.0f} s")  # fmt: skip
     print(f"terminals: approved {len(t.approved)}, declined {t.declined}, "
           f"unanswered and reversed by the terminal {t.unanswered}")  # fmt: skip
     print(f"reversed at the network by the host (recovery, failed writes): "
@@ -312,6 +538,13 @@ def main() -> None:
     print(f"lost: {len(result.lost)}  doubled: {len(result.doubled)}  "
           f"stranded: {len(result.stranded)}  unbacked: {len(result.unbacked)}  "
           f"ledger problems: {result.ledger_problems}")  # fmt: skip
+    if args.kill == "one":
+        print(f"at the kills, terminals on the killed process: {result.on_killed}, on the "
+              f"others: {result.on_survivors}; errors the others' terminals saw: "
+              f"{len(result.survivor_errors)}; terminals not answered again: "
+              f"{len(result.not_reconnected)}")  # fmt: skip
+        for line in (result.survivor_errors + result.not_reconnected)[:20]:
+            print(f"  {line}")
     if t.approved:
         per_sale_ms = result.host_cpu_s / len(t.approved) * 1000
         print(f"host CPU: {result.host_cpu_s:.1f} s in all, {per_sale_ms:.2f} ms per approved "

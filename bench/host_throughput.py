@@ -1,38 +1,58 @@
 """Terminal host throughput: N terminals sign on and send card sales with MAC and PIN
-over loopback to a `tillpoint serve --demo` process (SQLite, durable), then the same
-frames to a bare echo server on the same framing, in the same run.
+over loopback to a `tillpoint serve --demo` process (durable: SQLite or PostgreSQL),
+then the same frames to a bare echo server on the same framing, in the same run.
 
     python -m bench.host_throughput [--terminals 64] [--seconds 15] [--warmup 3]
+                                    [--host-workers N] [--database URL] [--max-rate R]
     python -m bench.host_throughput --in-process [--terminals 64] [--seconds 5]
+                                    [--profile FILE]
 
-Prints approved sales/s and p50/p95/p99 latency for both and their ratio, and the CPU
-the serve process (the host) and its children (the networks process) spent in the
-measured span, per approved sale (Linux: read from /proc); asserts nothing. Targets (2
-cores, SQLite): 5,000 sales/s, 40% of echo, p99 <= 25 ms.
+What the clock measures is the host's work and nothing of the client's: every request
+frame (its PIN block, its MAC) is built before the clock starts, and the answers are
+only kept while it runs (decoded, to count the approvals, after it stops). A terminal
+that runs out of its frames stops (the run says so: raise ``--max-rate``). Prints
+approved sales/s and p50/p95/p99 latency for the host and for the echo server, their
+ratio, and the CPU time `serve` and all its processes used per approved sale (from
+/proc, before and after the measured span). Asserts nothing. Targets (2 cores,
+SQLite): 5,000 sales/s, 40% of echo, p99 <= 25 ms.
+
+``--host-workers`` is passed to `serve` (its default: one host process per CPU).
+``--database URL`` names a PostgreSQL server (any database on it): the run creates a
+database of its own there and drops it at the end; the default is a new SQLite file.
+
+``--in-process --networks-process`` puts the simulators in a `tillpoint networks serve`
+of their own behind the network link, as `serve` runs them.
 
 ``--in-process`` measures the host alone: the terminals' frames are built beforehand
 and handed to the host's ``answer()`` by concurrent tasks in the same process, with no
 sockets and no client sharing the CPU; it prints sales/s and the host's CPU per sale.
-The card network and wallet simulators run in the same process (``simulated``), or
-with ``--networks-process`` in a `tillpoint networks serve` of their own behind the
-network link (``linked``), as `serve` runs them: the CPU is then this process's alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
+import itertools
+import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.ports import free_port, wait_for
+from bench.procs import (
+    cpu_seconds,
+    host_processes,
+    listening,
+    networks_processes,
+    tree_cpu_seconds,
+)
 
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.iso8583 import framing
@@ -55,48 +75,127 @@ def sale(t: TerminalClient) -> bytes:
     return framing.request_tpdu() + framing.header() + body
 
 
-async def load(
-    port: int,
-    terminals: int,
-    warmup: float,
-    seconds: float,
-    *,
-    sign_on: bool,
-    mark: Callable[[], None] = lambda: None,
-) -> tuple[int, list[float]]:
-    """Every terminal sends sales back to back: ``warmup`` seconds not counted, then
-    ``seconds`` measured. The same terminals go on numbering their STANs, so that no
-    request repeats an earlier one (a repeat would only fetch its stored answer)."""
-    clients = [
+def frames_for(clients: list[TerminalClient], rate: float, span_s: float) -> list[list[bytes]]:
+    """Each terminal's frames for ``span_s`` at ``rate`` sales/s in all, and some more.
+    The same terminals go on numbering their STANs, so that no request repeats an
+    earlier one (a repeat would only fetch its stored answer)."""
+    per = math.ceil(rate * span_s / len(clients)) + 50
+    return [[sale(c) for _ in range(per)] for c in clients]
+
+
+class Span:
+    """What one timed span gave: the answers (undecoded), each exchange's latency, the
+    wall time, and how many terminals ran out of frames before the end."""
+
+    def __init__(self) -> None:
+        self.replies: list[bytes] = []
+        self.latencies: list[float] = []
+        self.wall_s = 0.0
+        self.ran_out = 0
+
+    def approved(self) -> int:
+        return sum(decode(framing.parse_frame(r).body).text(39) == "00" for r in self.replies)
+
+
+async def timed(
+    clients: list[TerminalClient], frames: list[list[bytes]], span_s: float, *, repeat: bool = False
+) -> Span:
+    """Every terminal sends its frames back to back until ``span_s`` has passed (with
+    ``repeat``, over and over: for the echo server, to which a repeat is nothing)."""
+    span = Span()
+
+    async def run(c: TerminalClient, mine: list[bytes], until: float) -> None:
+        replies, latencies = span.replies, span.latencies
+        for frame in itertools.cycle(mine) if repeat else mine:
+            if time.monotonic() >= until:
+                return
+            t0 = time.perf_counter()
+            replies.append(await c.send_raw(frame))
+            latencies.append(time.perf_counter() - t0)
+        span.ran_out += 1
+
+    started = time.monotonic()
+    await asyncio.gather(
+        *(run(c, f, started + span_s) for c, f in zip(clients, frames, strict=True))
+    )
+    span.wall_s = time.monotonic() - started
+    span.latencies.sort()
+    return span
+
+
+def clients_on(port: int, terminals: int) -> list[TerminalClient]:
+    return [
         TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK, port=port)
         for n in range(1, terminals + 1)
     ]
-    if sign_on:
-        await asyncio.gather(*(c.sign_on() for c in clients))
-    else:  # the echo server needs no keys; any MAK makes the same-sized frames
-        for c in clients:
-            c.keys = type("K", (), {"pik": DEMO_TMK, "mak": DEMO_TMK, "tdk": DEMO_TMK})()  # type: ignore[assignment]
-    latencies: list[float] = []
-    approved = 0
 
-    async def run(c: TerminalClient, until: float, counted: bool) -> None:
-        nonlocal approved
-        while time.monotonic() < until:
-            payload = sale(c)
-            t0 = time.perf_counter()
-            reply = await c.send_raw(payload)
-            if counted:
-                latencies.append(time.perf_counter() - t0)
-                if not sign_on or decode(framing.parse_frame(reply).body).text(39) == "00":
-                    approved += 1
 
-    for span, counted in ((warmup, False), (seconds, True)):
-        until = time.monotonic() + span
-        await asyncio.gather(*(run(c, until, counted) for c in clients))
-        mark()  # the end of the warm-up, then of the measured span
+async def measure(
+    clients: list[TerminalClient],
+    warmup_s: float,
+    seconds: float,
+    max_rate: float,
+    *,
+    cpu_of: int | None = None,
+) -> tuple[Span, Cpu, list[list[bytes]]]:
+    """A warm-up (not counted), then the measured span, its frames built beforehand
+    for twice the warm-up's rate (at least 200 sales/s, at most ``max_rate``).
+    Gives the span, the CPU seconds process ``cpu_of`` and all below it used during
+    it (and of that, the networks process's), and the measured frames (for the echo
+    server)."""
+    warm = await timed(clients, frames_for(clients, max_rate, warmup_s), warmup_s)
+    rate = min(max_rate, max(200.0, 2 * len(warm.replies) / max(warm.wall_s, 1e-9)))
+    frames = frames_for(clients, rate, seconds)
+    before = Cpu.of(cpu_of)
+    span = await timed(clients, frames, seconds)
+    return span, Cpu.of(cpu_of) - before, frames
+
+
+class Cpu:
+    """CPU seconds of `serve` and everything below it, and of that, the networks
+    process's (the issuers' side: not the host's work)."""
+
+    def __init__(self, everything: float = 0.0, networks: float = 0.0) -> None:
+        self.everything, self.networks = everything, networks
+
+    @classmethod
+    def of(cls, serve_pid: int | None) -> Cpu:
+        if serve_pid is None:
+            return cls()
+        return cls(tree_cpu_seconds(serve_pid), cpu_seconds(networks_processes(serve_pid)))
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        return Cpu(self.everything - other.everything, self.networks - other.networks)
+
+    @property
+    def host(self) -> float:
+        return self.everything - self.networks
+
+
+async def host_run(
+    port: int, terminals: int, warmup_s: float, seconds: float, max_rate: float, serve_pid: int
+) -> tuple[Span, Cpu, list[list[bytes]]]:
+    clients = clients_on(port, terminals)
+    answers = await asyncio.gather(*(c.sign_on() for c in clients))
+    refused = [f"{c.tid}: {a.text(39)}" for c, a in zip(clients, answers, strict=True)
+               if a.text(39) != "00"]  # fmt: skip
+    if refused:
+        raise RuntimeError(f"sign-on refused: {refused}")
+    span, cpu_s, frames = await measure(clients, warmup_s, seconds, max_rate, cpu_of=serve_pid)
     for c in clients:
         await c.close()
-    return approved, sorted(latencies)
+    return span, cpu_s, frames
+
+
+async def echo_run(port: int, frames: list[list[bytes]], warmup_s: float, seconds: float) -> Span:
+    """The host's measured frames again, over and over (the echo server sends each
+    back as it came), after a warm-up on the same frames."""
+    clients = clients_on(port, len(frames))
+    await timed(clients, frames, warmup_s, repeat=True)
+    span = await timed(clients, frames, seconds, repeat=True)
+    for c in clients:
+        await c.close()
+    return span
 
 
 ECHO_SERVER = """
@@ -117,42 +216,11 @@ asyncio.run(main())
 """
 
 
-def cpu_s(pid: int) -> float:
-    """User and system CPU seconds of a live process so far (Linux), 0 if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-class CpuMarks:
-    """The host's and its children's CPU at each mark."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.marks: list[tuple[float, float]] = []
-
-    def __call__(self) -> None:
-        self.marks.append((cpu_s(self.pid), sum(cpu_s(c) for c in children(self.pid))))
-
-    def spent(self) -> tuple[float, float]:
-        (host0, kids0), (host1, kids1) = self.marks[-2:]
-        return host1 - host0, kids1 - kids0
-
-
 def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else float("nan")
 
 
-@contextmanager
+@contextlib.contextmanager
 def networks_process(directory: Path, *, wanted: bool) -> Iterator[int | None]:
     """`tillpoint networks serve --demo` on a free port, its books in ``directory``, if
     ``wanted``: its port."""
@@ -251,7 +319,9 @@ def in_process(
         profile.dump_stats(profile_to)
     where = "a networks process, over the link" if in_networks_process else "in process"
     print(
-        f"terminals: {terminals}, in process (no sockets), {seconds:.0f} s after {warmup:.0f} s of warm-up, SQLite durable; the simulators {where}\n"
+        f"terminals: {terminals}, in process (no sockets), {seconds:.0f} s after {warmup:.0f} s of warm-up, SQLite durable; the simulators {where}"
+    )
+    print(
         f"host  : {approved / wall:8.0f} approved sales/s   CPU {cpu / max(approved, 1) * 1e6:6.0f} us per sale"
     )
 
@@ -269,60 +339,121 @@ def main() -> None:
         "--in-process", action="store_true", help="the host alone: no sockets, no client"
     )
     parser.add_argument(
+        "--profile", metavar="FILE", help="with --in-process: cProfile the measured span into FILE"
+    )
+    parser.add_argument(
+        "--host-workers", type=int, help="host processes, passed to serve (default: serve's)"
+    )
+    parser.add_argument(
+        "--database", metavar="URL", help="a PostgreSQL server to run on (default: SQLite)"
+    )
+    parser.add_argument(
+        "--max-rate", type=float, default=4000.0,
+        help="sales/s in all that the frames built beforehand can feed (default 4000)",
+    )  # fmt: skip
+    parser.add_argument(
         "--networks-process",
         action="store_true",
         help="with --in-process: the simulators in a networks process, over the link",
-    )
-    parser.add_argument(
-        "--profile", metavar="FILE", help="with --in-process: cProfile the measured span into FILE"
     )
     args = parser.parse_args()
     if args.in_process:
         in_process(args.terminals, args.warmup, args.seconds, args.profile, args.networks_process)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        iso, http = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
-        env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with tempfile.TemporaryDirectory() as tmp, database(args.database, Path(tmp)) as url:
+        socket_mode(args, Path(tmp), url)
+
+
+@contextlib.contextmanager
+def database(server_url: str | None, tmp: Path) -> Iterator[str]:
+    """A new SQLite file, or a new database on the PostgreSQL server named (dropped at
+    the end)."""
+    if server_url is None:
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    name = f"tillpoint_bench_{os.getpid()}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def socket_mode(args: argparse.Namespace, tmp: Path, url: str) -> None:
+    iso, http = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
+    env["TILLPOINT_DATABASE_URL"] = url
+    env["TILLPOINT_NETWORK_DIR"] = str(tmp / "network")
+    workers = [] if args.host_workers is None else ["--host-workers", str(args.host_workers)]
+    log = tmp / "serve.log"
+    with log.open("wb") as out:
         host = subprocess.Popen(
-            [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", str(args.terminals),
-             "--iso-port", str(iso), "--http-port", str(http)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "tillpoint", "serve", "--demo",
+             "--terminals", str(args.terminals), "--iso-port", str(iso), "--http-port", str(http),
+             *workers],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        echo_port = free_port()
-        echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port)])
-        try:
-            wait_for(iso)
-            wait_for(echo_port)
-            cpu = CpuMarks(host.pid)
-            sales, lat = asyncio.run(
-                load(iso, args.terminals, args.warmup, args.seconds, sign_on=True, mark=cpu)
-            )
-            echoes, elat = asyncio.run(
-                load(echo_port, args.terminals, args.warmup, args.seconds, sign_on=False)
-            )
-        finally:
-            host.terminate()
-            echo.terminate()
-            host.wait(30)
-            echo.wait(30)
-    rate, erate = sales / args.seconds, echoes / args.seconds
-    print(
-        f"terminals: {args.terminals}, {args.seconds:.0f} s each after {args.warmup:.0f} s of warm-up, SQLite durable (WAL, synchronous=FULL)"
-    )
-    print(
-        f"host  : {rate:8.0f} approved sales/s   p50 {pct(lat, 0.5):6.2f} ms  p95 {pct(lat, 0.95):6.2f} ms  p99 {pct(lat, 0.99):6.2f} ms"
-    )
-    print(
-        f"echo  : {erate:8.0f} exchanges/s       p50 {pct(elat, 0.5):6.2f} ms  p95 {pct(elat, 0.95):6.2f} ms  p99 {pct(elat, 0.99):6.2f} ms"
-    )
+    echo_port = free_port()
+    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port)])
+    try:
+        wait_for(iso)
+        processes = wait_for_hosts(host.pid, iso, args.host_workers)
+        wait_for(echo_port)
+        span, cpu_s, frames = asyncio.run(
+            host_run(iso, args.terminals, args.warmup, args.seconds, args.max_rate, host.pid)
+        )
+        echoed = asyncio.run(echo_run(echo_port, frames, args.warmup, args.seconds))
+    except BaseException:
+        print(log.read_text(errors="replace")[-3000:], file=sys.stderr)  # what serve said
+        raise
+    finally:
+        host.send_signal(signal.SIGTERM)
+        echo.terminate()
+        host.wait(60)
+        echo.wait(30)
+    approved = span.approved()  # decoded now, the clock stopped
+    rate, erate = approved / span.wall_s, len(echoed.replies) / echoed.wall_s
+    lat, elat = span.latencies, echoed.latencies
+    kind = "SQLite durable (WAL, synchronous=FULL)" if url.startswith("sqlite") else "PostgreSQL"
+    print(f"terminals: {args.terminals}, {args.seconds:.0f} s each after {args.warmup:.0f} s of "
+          f"warm-up, {kind}, host processes: {processes or '1 (in serve)'}")  # fmt: skip
+    print(f"host  : {rate:8.0f} approved sales/s   p50 {pct(lat, 0.5):6.2f} ms  "
+          f"p95 {pct(lat, 0.95):6.2f} ms  p99 {pct(lat, 0.99):6.2f} ms  "
+          f"({approved} of {len(span.replies)} answers approved)")  # fmt: skip
+    print(f"echo  : {erate:8.0f} exchanges/s       p50 {pct(elat, 0.5):6.2f} ms  "
+          f"p95 {pct(elat, 0.95):6.2f} ms  p99 {pct(elat, 0.99):6.2f} ms")  # fmt: skip
     print(f"ratio : {rate / erate:8.1%} of echo")
-    host_s, networks_s = cpu.spent()
-    per = 1e6 / max(sales, 1)
-    print(
-        f"CPU   : host process {host_s / args.seconds:5.0%} of a core, {host_s * per:5.0f} us a sale;"
-        f" its children (networks) {networks_s / args.seconds:5.0%}, {networks_s * per:5.0f} us a sale"
-    )
+    if approved:
+        print(f"CPU   : {cpu_s.host:8.1f} s for serve and its host processes over the span, "
+              f"{cpu_s.host / approved * 1e6:6.0f} us per approved sale; the networks "
+              f"process beside them {cpu_s.networks / approved * 1e6:5.0f} us")  # fmt: skip
+    for name, s in (("host", span), ("echo", echoed)):
+        if s.ran_out:
+            print(f"warning: {s.ran_out} terminals ran out of frames before the end of the "
+                  f"{name} span (raise --max-rate): its figure is a lower bound")  # fmt: skip
+
+
+def wait_for_hosts(serve_pid: int, port: int, asked: int | None, deadline_s: float = 120) -> int:
+    """Wait until every host process of `serve` listens; how many there are (0: the
+    host runs inside `serve`)."""
+    want = asked if asked is not None else (os.cpu_count() or 1)
+    if want <= 1:
+        return 0
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        pids = host_processes(serve_pid)
+        if len(pids) == want and all(listening(port, p) for p in pids.values()):
+            return want
+        time.sleep(0.1)
+    raise TimeoutError("the host processes did not all listen")
 
 
 if __name__ == "__main__":

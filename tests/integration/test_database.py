@@ -136,3 +136,30 @@ def test_files_are_created_for_their_owner_alone(tmp_path: Path) -> None:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     journal.close()
     db.dispose()
+
+
+def test_a_new_counter_taken_by_two_units_of_work_at_once_counts_on(tp: Tillpoint) -> None:
+    """Two units of work take the first value of a counter that does not exist yet: the
+    second waits for the first, then counts on from it. (On PostgreSQL the second met
+    the first's new row at its insert and failed: a sign-on answered 96.)"""
+    import threading
+
+    from tillpoint.core.models import next_counter
+
+    taken: list[object] = []
+
+    def second() -> None:
+        try:
+            with tp.ctx.db.transaction() as s:
+                taken.append(next_counter(s, "race"))
+        except Exception as e:
+            taken.append(e)
+
+    with tp.ctx.db.transaction() as s:
+        taken.append(next_counter(s, "race"))
+        other = threading.Thread(target=second)
+        other.start()
+        other.join(0.5)  # time to reach the insert: it cannot end while this is open
+        assert other.is_alive()
+    other.join(30)
+    assert taken == [1, 2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tillpoint.core.db import Base
@@ -26,15 +27,28 @@ class SystemState(Base):
     value: Mapped[str] = mapped_column(String(200))
 
 
+def _locked(session: Session, name: str, first: int) -> Counter | None:
+    """The counter's row, locked (row lock on PostgreSQL; SQLite writers are already
+    serialised by ``BEGIN IMMEDIATE``); None when this call has just created it with
+    ``first``. Two transactions that find no row both insert one: the second waits for
+    the first's commit, meets the primary key, and takes the row the first made (under
+    a savepoint, so its own transaction goes on)."""
+    lock = select(Counter).where(Counter.name == name).with_for_update()
+    row = session.execute(lock).scalar_one_or_none()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            session.add(Counter(name=name, value=first))
+        return None
+    except IntegrityError:
+        return session.execute(lock).scalar_one()
+
+
 def next_counter(session: Session, name: str, start: int = 1) -> int:
-    """Take the next value of a counter. Row-locked on PostgreSQL; SQLite writers are
-    already serialised by ``BEGIN IMMEDIATE``."""
-    row = session.execute(
-        select(Counter).where(Counter.name == name).with_for_update()
-    ).scalar_one_or_none()
+    """Take the next value of a counter."""
+    row = _locked(session, name, start)
     if row is None:
-        session.add(Counter(name=name, value=start))
-        session.flush()
         return start
     row.value += 1
     return row.value
@@ -42,12 +56,8 @@ def next_counter(session: Session, name: str, start: int = 1) -> int:
 
 def reserve_counter(session: Session, name: str, count: int) -> int:
     """Take ``count`` consecutive values at once; the first of them."""
-    row = session.execute(
-        select(Counter).where(Counter.name == name).with_for_update()
-    ).scalar_one_or_none()
+    row = _locked(session, name, count)
     if row is None:
-        session.add(Counter(name=name, value=count))
-        session.flush()
         return 1
     first = row.value + 1
     row.value += count

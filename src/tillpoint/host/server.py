@@ -114,6 +114,12 @@ def _answer_mti(request: Message) -> str:
     return mti
 
 
+def _mac_verifies(admitted: Admitted, mac: bytes | None, mab: bytes | None) -> bool:
+    if mac is None or mab is None:
+        return False
+    return tdes.macs_equal(mac, compute_mac(admitted.mac_method, admitted.mak, mab))
+
+
 def _peer_address(writer: asyncio.StreamWriter) -> str:
     peer = writer.get_extra_info("peername")
     if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
@@ -144,11 +150,19 @@ class HostServer:
 
 class TerminalHost:
     def __init__(
-        self, app: Tillpoint, acquirer: Acquirer | None = None, limits: HostLimits | None = None
+        self,
+        app: Tillpoint,
+        acquirer: Acquirer | None = None,
+        limits: HostLimits | None = None,
+        *,
+        process: int | None = None,
     ) -> None:
         self.app = app
         self.acquirer = acquirer
         self.limits = limits or HostLimits()
+        # Which host process this is, when `tillpoint serve` runs several: every log
+        # line says it, so a log tells which process answered.
+        self.process = process
         self._connections: set[_Connection] = set()
         # Unproven connections by address, oldest first (dicts keep insertion order).
         self._unproven: dict[str, dict[_Connection, None]] = {}
@@ -245,7 +259,7 @@ class TerminalHost:
         now = time.monotonic()
         if now - self._refusals_logged_at >= 10.0:
             self._refusals_logged_at = now
-            log.warning(json.dumps({"event": "connection_refused", "address": address}))
+            log.warning(self._json({"event": "connection_refused", "address": address}))
 
     def stop_connections(self) -> None:
         """A graceful stop: no new connections; idle ones close now, busy ones after
@@ -275,7 +289,7 @@ class TerminalHost:
         except asyncio.CancelledError:
             pass  # the event loop is stopping: the connection ends with it, quietly
         except Exception as e:  # one connection's fault never escapes
-            log.error(json.dumps({"event": "connection_error", "error": type(e).__name__}))
+            log.error(self._json({"event": "connection_error", "error": type(e).__name__}))
         finally:
             self._release(conn)
             conn.writer.close()
@@ -296,7 +310,7 @@ class TerminalHost:
                 async with asyncio.timeout_at(min(frame_by, first_by) if first_by else frame_by):
                     size = int.from_bytes(first + await reader.readexactly(1), "big")
                     if not 0 < size <= MAX_FRAME_BYTES:
-                        log.warning(json.dumps({"event": "frame_refused", "bytes": size}))
+                        log.warning(self._json({"event": "frame_refused", "bytes": size}))
                         return
                     payload = await reader.readexactly(size)
             except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
@@ -328,7 +342,7 @@ class TerminalHost:
         try:
             return await self._answer_frame(payload, source, started)
         except Exception as e:  # a bug closes one connection, no more
-            log.error(json.dumps({"event": "host_error", "error": type(e).__name__}))
+            log.error(self._json({"event": "host_error", "error": type(e).__name__}))
             return None, False
 
     async def _answer_frame(
@@ -362,7 +376,7 @@ class TerminalHost:
             self._log(request.mti, tid, stan, "96", started, "overloaded")
             return self._encode(frame, self._refuse(request, "96")), False
         except Exception:  # a bug or an outage: this terminal gets 96, the rest go on
-            log.exception(json.dumps({"event": "host_error", "mti": request.mti, "tid": tid}))
+            log.exception(self._json({"event": "host_error", "mti": request.mti, "tid": tid}))
             self._log(request.mti, tid, stan, "96", started, "internal error")
             return self._encode(frame, self._refuse(request, "96")), False
         self._log(request.mti, tid, stan, answer.message.text(39), started, None)
@@ -428,10 +442,16 @@ class TerminalHost:
     async def _financial(
         self, request: Message, body: bytes, tid: str, mid: str, f60: f.Field60, source: str
     ) -> Answer:
+        signon = self.app.signon
         try:
-            admitted = self.app.signon.admitted(tid, mid)
+            admitted = signon.admitted(tid, mid)  # kept in memory: up to a second old
+            kept = admitted is not None
             if admitted is None:  # not in memory: ask the database, off the event loop
-                admitted = await self.app.signon.admit_soon(tid, mid)
+                admitted = await signon.admit_soon(tid, mid)
+            elif f60.batch != admitted.batch_no:
+                # Another batch than the one kept: another host process may have
+                # settled the kept one. One cheap read says.
+                admitted, kept = await signon.recheck_soon(tid, mid), False
         except HostRefusal as r:
             return Answer(
                 self._refuse(request, r.response_code).message,
@@ -439,13 +459,20 @@ class TerminalHost:
             )
         if self._mac_throttles and self._mac_throttled(tid, source, admitted.generation):
             return Answer(self._refuse(request, "A0").message, must_sign_on=True)  # unchecked
-        method = admitted.mac_method
         mac, mab = request.binary(64), decoded_mac_block(body, request)
-        if (
-            mac is None
-            or mab is None
-            or not tdes.macs_equal(mac, compute_mac(method, admitted.mak, mab))
-        ):
+        verified = _mac_verifies(admitted, mac, mab)
+        if not verified and kept and mac is not None:
+            # The terminal may have signed on through another host process within the
+            # second this one keeps an admission: ask the database before refusing.
+            try:
+                fresh = await signon.recheck_soon(tid, mid)
+            except HostRefusal as r:
+                return Answer(self._refuse(request, r.response_code).message,
+                              must_sign_on=r.response_code == "A0")  # fmt: skip
+            if fresh.generation != admitted.generation:
+                admitted, verified = fresh, _mac_verifies(fresh, mac, mab)
+        method = admitted.mac_method
+        if not verified:
             reason = FailureReason.NO_MAC if mac is None else FailureReason.BAD_MAC
             until = await asyncio.to_thread(
                 self.app.signon.security.record_failure,
@@ -638,8 +665,8 @@ class TerminalHost:
         head = reply_header(frame.header, must_sign_on=answer.must_sign_on)
         return reply_tpdu(frame.tpdu) + head + body
 
-    @staticmethod
     def _log(
+        self,
         mti: str | None,
         tid: str | None,
         stan: str | None,
@@ -649,7 +676,7 @@ class TerminalHost:
     ) -> None:
         if not log.isEnabledFor(logging.INFO):
             return  # the line is built only for a log that shows it
-        line = {
+        line: dict[str, object] = {
             "event": "message",
             "mti": mti,
             "tid": tid,
@@ -659,4 +686,10 @@ class TerminalHost:
         }
         if problem:
             line["problem"] = problem
-        log.info(json.dumps(line))
+        log.info(self._json(line))
+
+    def _json(self, line: dict[str, object]) -> str:
+        """A log line, naming the host process last when there are several."""
+        if self.process is not None:
+            line["host"] = self.process
+        return json.dumps(line)

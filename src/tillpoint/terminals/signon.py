@@ -299,6 +299,24 @@ class SignOnService:
         except MustOpenBatch:
             return await asyncio.to_thread(self.admit, tid, mid)
 
+    def recheck(self, tid: str, mid: str, *, may_write: bool = True) -> Admitted:
+        """``admit``, the kept admission checked against the database now (one cheap
+        read) instead of trusted for up to a second: for a message that disagrees with
+        it (a MAC under other keys, another batch), as when the terminal signed on or
+        settled through another host process meanwhile."""
+        kept = self._admitted.peek(tid)
+        if kept is not None and kept.mid == mid and kept.state == self._state(tid):
+            return kept
+        self._admitted.forget(tid)
+        return self.admit(tid, mid, may_write=may_write)
+
+    async def recheck_soon(self, tid: str, mid: str) -> Admitted:
+        """``recheck`` from the event loop, as ``admit_soon`` does ``admit``."""
+        try:
+            return await self.ctx.db.read_now(partial(self.recheck, may_write=False), tid, mid)
+        except MustOpenBatch:
+            return await asyncio.to_thread(self.admit, tid, mid)
+
     def admitted(self, tid: str, mid: str) -> Admitted | None:
         """``admit`` from memory only: None when the database must be asked."""
         admitted = self._admitted.peek(tid)
