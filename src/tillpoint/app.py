@@ -68,7 +68,7 @@ def _recorded_mode(db: Database) -> str | None:
         return None  # don't create a database file just to look into it
     if not inspect(db.engine).has_table(SystemState.__tablename__):
         return None
-    with db.transaction() as s:
+    with db.read() as s:
         return s.scalar(select(SystemState.value).where(SystemState.key == "mode"))
 
 

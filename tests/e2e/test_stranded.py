@@ -26,7 +26,7 @@ from tillpoint.host.server import TerminalHost
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583.codec import Message
 from tillpoint.networks.connector import AuthKind, CardRequest
-from tillpoint.payments import acquirer as acquirer_module
+from tillpoint.payments import writer as writer_module
 from tillpoint.payments.acquirer import Acquirer, simulated
 from tillpoint.payments.intents import CARD, Intent
 from tillpoint.payments.models import IntentState, NetworkIntent, Payment, PaymentStatus
@@ -284,10 +284,10 @@ def test_a_refund_whose_write_fails_is_reversed_at_the_network(
     demo: Tillpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Message] = {}
-    real = acquirer_module._write_records
+    real = writer_module.write_payments
 
     def fails_for_refunds(s: Any, records: Any) -> Any:
-        if any(r.kind.value == "refund" for r in records):
+        if any(r.row.kind.value == "refund" for r in records):
             raise RuntimeError("disk full")
         return real(s, records)
 
@@ -296,7 +296,7 @@ def test_a_refund_whose_write_fails_is_reversed_at_the_network(
         await t.sign_on()
         sold = await t.exchange(sale(t, amount_minor=10_000), with_mac=True)
         assert sold.text(39) == "00"
-        monkeypatch.setattr(acquirer_module, "_write_records", fails_for_refunds)
+        monkeypatch.setattr(writer_module, "write_payments", fails_for_refunds)
         fields = {3: "200000", 4: "000000004000", 11: t.next_stan(), 22: "021", 25: "00",
                   35: f"{PAN}D30122010000", 37: sold.text(37), 41: t.tid, 42: t.mid,
                   49: "156", 60: f"25{t.batch}000", 61: "000000000000" + "1125"}  # fmt: skip

@@ -15,13 +15,8 @@ from tillpoint.core.money import Money
 from tillpoint.core.settings import Settings
 from tillpoint.demo import demo_mid, demo_tid, ensure_demo
 from tillpoint.merchants.fees import PLAN_ID_IN_FORCE
-from tillpoint.payments.acquirer import (
-    _CARD_REFUSALS,
-    _REQUEST_AND_REVERSAL,
-    Card,
-    RequestKey,
-    simulated,
-)
+from tillpoint.payments.acquirer import Card, RequestKey, simulated
+from tillpoint.payments.reads import CARD_REFUSALS, REQUEST_AND_REVERSAL
 from tillpoint.terminals.signon import _ADMISSION_STATE
 
 
@@ -49,10 +44,10 @@ def test_hot_reads_agree_with_sqlalchemy(tp: Tillpoint) -> None:
     token = tp.ctx.keystore.token(card.pan)
     now = tp.ctx.now()
     cases = [
-        (_REQUEST_AND_REVERSAL, {"terminal_id": t.terminal_id, "batch_no": t.batch_no,
+        (REQUEST_AND_REVERSAL, {"terminal_id": t.terminal_id, "batch_no": t.batch_no,
                                  "stan": "000001", "mti": "0200"}),
-        (_CARD_REFUSALS, {"token": token, "since": now - timedelta(minutes=10)}),
-        (_CARD_REFUSALS, {"token": token, "since": now + timedelta(minutes=1)}),
+        (CARD_REFUSALS, {"token": token, "since": now - timedelta(minutes=10)}),
+        (CARD_REFUSALS, {"token": token, "since": now + timedelta(minutes=1)}),
         (_ADMISSION_STATE, {"tid": demo_tid(1)}),
         (PLAN_ID_IN_FORCE, {"merchant_id": t.merchant_id, "on": now.date()}),
     ]  # fmt: skip
@@ -62,4 +57,4 @@ def test_hot_reads_agree_with_sqlalchemy(tp: Tillpoint) -> None:
             expected = [tuple(row) for row in conn.execute(statement, params)]
             assert db.hot(statement).rows(conn, params) == expected
             assert expected  # each case reads something
-        assert db.hot(_CARD_REFUSALS).scalar(conn, cases[1][1]) == 2  # the two 51s
+        assert db.hot(CARD_REFUSALS).scalar(conn, cases[1][1]) == 2  # the two 51s

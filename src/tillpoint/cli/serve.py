@@ -45,8 +45,9 @@ from tillpoint.host.server import HostLimits, TerminalHost
 from tillpoint.networks.connector import NetworkTimeout
 from tillpoint.networks.link import parse_address
 from tillpoint.notify.webhooks import WebhookWorker
-from tillpoint.payments.acquirer import Acquirer, DayTotals
+from tillpoint.payments.acquirer import Acquirer
 from tillpoint.payments.linked import linked
+from tillpoint.payments.reads import DayTotals
 from tillpoint.payments.tallies import TallyWorker
 
 GRACEFUL_S = 5
@@ -291,7 +292,7 @@ async def _serve_host_process(tp: Tillpoint, sock: socket.socket, index: int, ur
     acquirer, _networks = await _acquirer(tp, None, url, quiet=True)
     # A merchant's daily limit: read the day's takings again every second, for what
     # the other host processes took (this process adds its own as it goes).
-    acquirer.day_totals = DayTotals(reseed_s=1.0)
+    acquirer.desk.day_totals = DayTotals(reseed_s=1.0)
     server = await TerminalHost(tp, acquirer, process=index).start_on(sock)
     say_ready()
     try:

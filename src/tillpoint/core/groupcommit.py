@@ -20,6 +20,10 @@ of its own, so that the failing job fails alone; a job must therefore only write
 through its session (it may run twice). The queue is bounded: when it is full,
 ``submit`` refuses at once (``Overloaded``) rather than letting latency grow without
 limit.
+
+A bulk writer writes its rows with ``HotWrite``s (an INSERT or UPDATE compiled once,
+run as one ``executemany`` on the driver) and takes the ids of new rows beforehand with
+``new_ids``, so that rows which refer to each other go in one statement per table.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection, Dialect, Insert, Update, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tillpoint.core.db import Database
-from tillpoint.core.errors import Refused
+from tillpoint.core.errors import Refused, invariant
 from tillpoint.core.i18n import N_
 
 T = TypeVar("T")
@@ -182,3 +188,89 @@ def _run(session: Session, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
         results += [(j, True, value) for j, value in zip(group, written, strict=True)]
         i = end
     return results
+
+
+class HotWrite:
+    """An INSERT or UPDATE that a bulk writer runs with many rows: compiled once per
+    dialect and, on SQLite, run as one ``executemany`` on the driver's connection, each
+    value converted by its column's own type processor (as ``HotRead`` reads). Building
+    and compiling a statement, and SQLAlchemy's work per execution, cost more than the
+    rows themselves; elsewhere than SQLite the statement simply runs as an executemany.
+
+    A row is a tuple of values in the order of ``keys``: the columns an INSERT writes,
+    or an UPDATE's columns to set and the names of its ``bindparam``s."""
+
+    def __init__(self, statement: Insert | Update, keys: Sequence[str]) -> None:
+        self.statement = statement
+        self.keys = tuple(keys)
+        self._compiled: dict[str, tuple[str, list[tuple[int, Any]]]] = {}
+
+    def run(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """Write ``rows``; gives how many rows the statement changed."""
+        if not rows:
+            return 0
+        dialect = conn.dialect
+        if dialect.name != "sqlite":
+            params = [dict(zip(self.keys, row, strict=True)) for row in rows]
+            if len(params) > 1 and not dialect.supports_sane_multi_rowcount:  # pragma: no cover
+                return sum(conn.execute(self.statement, p).rowcount for p in params)
+            return int(conn.execute(self.statement, params).rowcount)
+        sql, slots = self._compiled.get(dialect.name) or self._compile(dialect)
+        values = [
+            tuple(row[i] if process is None else process(row[i]) for i, process in slots)
+            for row in rows
+        ]
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        try:
+            return int(raw.executemany(sql, values).rowcount)
+        except dialect.loaded_dbapi.Error as e:  # as SQLAlchemy raises it (IntegrityError...)
+            raise _wrapped(e, sql, values, dialect) from e
+
+    def _compile(self, dialect: Dialect) -> tuple[str, list[tuple[int, Any]]]:
+        compiled = self.statement.compile(dialect=dialect, column_keys=list(self.keys))
+        positions = compiled.positiontup
+        invariant(positions is not None, "a hot write is compiled with positional parameters")
+        assert positions is not None  # for mypy
+        slots = []
+        for name in positions:
+            bind = compiled.binds[name]
+            invariant(bind.required and bind.key in self.keys, f"{name} is one of the row's keys")
+            slots.append((self.keys.index(bind.key), bind.type.bind_processor(dialect)))
+        self._compiled[dialect.name] = (compiled.string, slots)
+        return compiled.string, slots
+
+
+def new_ids(conn: Connection, table: str, count: int) -> list[int]:
+    """Ids for ``count`` new rows of the table named ``table`` (its integer key ``id``),
+    taken before the rows are written so that other rows can refer to them in the same
+    statement. On
+    SQLite the writer holds the write lock (``BEGIN IMMEDIATE``): the next ids are those
+    after the largest, as SQLite itself would give them. Elsewhere they come from the
+    column's sequence, as an insert would take them."""
+    if count <= 0:
+        return []
+    if conn.dialect.name == "sqlite":
+        [(top,)] = raw_execute(conn, f"SELECT max(id) FROM {table}", ())  # noqa: S608
+        start = int(top or 0) + 1
+        return list(range(start, start + count))
+    rows = conn.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+        {"table": table, "n": count},
+    )
+    return sorted(int(i) for (i,) in rows)
+
+
+def raw_execute(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    """A statement run on the driver's connection (SQLite), its rows fetched; an error
+    raised as SQLAlchemy raises it (``IntegrityError``...)."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    try:
+        return list(raw.execute(sql, params).fetchall())
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _wrapped(e, sql, params, conn.dialect) from e
+
+
+def _wrapped(error: Exception, sql: str, params: Any, dialect: Dialect) -> Exception:
+    return DBAPIError.instance(sql, params, error, dialect.loaded_dbapi.Error, dialect=dialect)

@@ -1,17 +1,9 @@
 """Posting to the ledger and proving it balances.
 
-The chart of accounts (docs/settlement.md):
-
-- ``receivable:<ORG>``: what a card organisation or wallet (CUP, VIS, MCC, JCB, AMX, ALP,
-  WXP, UPQ) owes the acquirer for the payments it approved;
-- ``merchant:<MID>:payable``: what the acquirer owes a merchant;
-- ``merchant:<MID>:receivable``: what a merchant owes from a negative day, carried
-  forward until a later day's net pays it;
-- ``income:fees``: the acquirer's fee income; ``income:data-fees``: terminal data fees;
-- ``payouts:in-transit``: payouts instructed to the bank.
-
-Each payment event posts one entry in the same unit of work as the payment's change
-(``post``, called from the terminal host's writer). Entries are only ever added.
+The chart of accounts and the lines of a payment's entries are plain functions
+(``ledger/lines.py``, re-exported here). Each payment event posts one entry in the same
+unit of work as the payment's change (``post_many``, called by the payment writer with
+a whole batch). Entries are only ever added.
 """
 
 from __future__ import annotations
@@ -20,14 +12,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tillpoint.context import Context
 from tillpoint.core.errors import invariant
+from tillpoint.core.groupcommit import HotWrite, new_ids
 from tillpoint.core.money import DEFAULT_CURRENCY, Money
+from tillpoint.ledger.lines import (
+    DATA_FEES,
+    FEES,
+    IN_TRANSIT,
+    Lines,
+    balanced,
+    capture_lines,
+    carried,
+    negated,
+    payable,
+    receivable,
+    refund_lines,
+)
 from tillpoint.ledger.models import (
     AccountKind,
     EntryKind,
@@ -36,48 +42,19 @@ from tillpoint.ledger.models import (
     LedgerAccount,
 )
 
-FEES = "income:fees"
-Lines = Sequence[tuple[str, int]]  # (account code, signed minor units: debit +)
+__all__ = [
+    "DATA_FEES", "FEES", "IN_TRANSIT", "Balance", "LedgerService", "Lines", "Posting",
+    "Problem", "capture_lines", "carried", "negated", "open_account",
+    "open_merchant_accounts", "payable", "post", "post_many", "receivable", "refund_lines",
+]  # fmt: skip
 
-
-def receivable(org: str) -> str:
-    return f"receivable:{org}"
-
-
-def payable(mid: str) -> str:
-    return f"merchant:{mid}:payable"
-
-
-def carried(mid: str) -> str:
-    """What a merchant owes the acquirer from negative days, until a later day pays it."""
-    return f"merchant:{mid}:receivable"
-
-
-IN_TRANSIT = "payouts:in-transit"
-DATA_FEES = "income:data-fees"
-
-
-def capture_lines(org: str, mid: str, amount_minor: int, fee_minor: int) -> Lines:
-    """An approved sale or completion: the organisation owes the gross, the merchant is
-    owed the gross less the fee, the fee is income."""
-    lines = [(receivable(org), amount_minor), (payable(mid), -amount_minor)]
-    if fee_minor:
-        lines += [(payable(mid), fee_minor), (FEES, -fee_minor)]
-    return lines
-
-
-def refund_lines(org: str, mid: str, amount_minor: int) -> Lines:
-    """Money back to the cardholder, out of what the merchant is owed. The fee of the
-    sale is not returned (a void, the same day, undoes it whole)."""
-    return [(payable(mid), amount_minor), (receivable(org), -amount_minor)]
-
-
-def negated(lines: Lines) -> Lines:
-    return [(code, -minor) for code, minor in lines]
-
-
-_INSERT_ENTRIES = insert(JournalEntry).returning(JournalEntry.id, sort_by_parameter_order=True)
-_INSERT_LINE = insert(JournalLine)
+_INSERT_ENTRIES = HotWrite(
+    insert(JournalEntry), ("id", "kind", "payment_id", "business_date", "at", "memo")
+)
+_INSERT_LINES = HotWrite(
+    insert(JournalLine),
+    ("entry_id", "account_code", "amount_minor", "currency", "business_date", "kind"),
+)
 
 
 @dataclass(frozen=True)
@@ -109,37 +86,30 @@ def post(
     return post_many(s, [posting])[0]
 
 
-def post_many(s: Session, postings: Sequence[Posting]) -> list[int]:
-    """Several balanced entries in one statement per table (the terminal host's writer
-    posts a whole batch of payments so); nothing is written if any does not balance.
-    Gives the entries' ids, in order."""
+def post_many(s: Session | Connection, postings: Sequence[Posting]) -> list[int]:
+    """Several balanced entries in one statement per table (the payment writer posts a
+    whole batch of payments so); nothing is written if any does not balance. Gives the
+    entries' ids, in order."""
     if not postings:
         return []
     kept = []
     for p in postings:
         lines = [(code, minor) for code, minor in p.lines if minor]
-        if not lines or sum(minor for _, minor in lines) != 0:  # described only when it fails
+        if not balanced(lines):  # described only when it fails
             invariant(False, f"unbalanced {p.kind} entry: {lines}")
         kept.append(lines)
-    conn = s.connection()
-    ids = list(
-        conn.execute(
-            _INSERT_ENTRIES,
-            [
-                {"kind": p.kind, "payment_id": p.payment_id, "business_date": p.business_date,
-                 "at": p.at, "memo": p.memo}
-                for p in postings
-            ],
-        ).scalars()
+    conn = s.connection() if isinstance(s, Session) else s
+    ids = new_ids(conn, "journal_entries", len(postings))
+    _INSERT_ENTRIES.run(
+        conn,
+        [(i, p.kind, p.payment_id, p.business_date, p.at, p.memo)
+         for i, p in zip(ids, postings, strict=True)],
     )  # fmt: skip
-    conn.execute(
-        _INSERT_LINE,
-        [
-            {"entry_id": entry_id, "account_code": code, "amount_minor": minor,
-             "currency": p.currency, "business_date": p.business_date, "kind": p.kind}
-            for entry_id, p, lines in zip(ids, postings, kept, strict=True)
-            for code, minor in lines
-        ],
+    _INSERT_LINES.run(
+        conn,
+        [(entry_id, code, minor, p.currency, p.business_date, p.kind)
+         for entry_id, p, lines in zip(ids, postings, kept, strict=True)
+         for code, minor in lines],
     )  # fmt: skip
     return ids
 

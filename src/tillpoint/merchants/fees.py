@@ -213,11 +213,11 @@ class FeeService:
         if limit is not None:
             check_limit(limit)
             query = query.limit(limit)
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             return [FeePlanView.model_validate(p) for p in s.scalars(query.order_by(FeePlan.id))]
 
     def get_plan(self, code: str) -> FeePlanView:
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             return FeePlanView.model_validate(self._plan(s, code))
 
     def assign(
@@ -277,12 +277,12 @@ class FeeService:
 
     def current_plan(self, ref: str, on: date | None = None) -> FeePlanView:
         """The plan a merchant is on today (or on another date)."""
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             m = find_merchant(s, ref)
             return FeePlanView.model_validate(plan_in_force(s, m.id, on or self.ctx.today()))
 
     def history(self, ref: str) -> list[FeeAssignmentView]:
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             m = find_merchant(s, ref)
             rows = s.execute(
                 select(FeePlanAssignment, FeePlan)
@@ -296,7 +296,7 @@ class FeeService:
         self, ref: str, method: PaymentMethod, amount: Money, on: date | None = None
     ) -> tuple[FeePlanView, Money]:
         """The fee a merchant pays on an amount by a method, under the plan in force."""
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             m = find_merchant(s, ref)
             plan = plan_in_force(s, m.id, on or self.ctx.today())
             return FeePlanView.model_validate(plan), fee(amount, plan_rate(plan, method))

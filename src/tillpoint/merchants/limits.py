@@ -30,7 +30,7 @@ class LimitsService:
         self.ctx = ctx
 
     def list(self) -> list[KindLimitsView]:
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             rows = s.scalars(select(KindLimits).order_by(KindLimits.kind))
             return [KindLimitsView.model_validate(r) for r in rows]
 

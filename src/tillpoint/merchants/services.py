@@ -477,7 +477,7 @@ class MerchantService:
         return self._move(ref, S.SUSPENDED, actor, reason)
 
     def reinstate(self, ref: str, actor: str, reason: str) -> MerchantView:
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             if find_merchant(s, ref).status is not S.SUSPENDED:
                 raise Refused(
                     "merchant.not_suspended",
@@ -515,7 +515,7 @@ class MerchantService:
     # --- reading ----------------------------------------------------------------------
 
     def get(self, ref: str) -> MerchantView:
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             return self._view(s, find_merchant(s, ref))
 
     def search(
@@ -559,7 +559,7 @@ class MerchantService:
             query = query.where(Merchant.status == status)
         if kind is not None:
             query = query.where(Merchant.kind == kind)
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             return [self._view(s, m) for m in s.scalars(query)]
 
     def applications(
@@ -663,7 +663,7 @@ class MerchantService:
             return results
 
     def history(self, ref: str) -> list[MerchantEventView]:
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             m = find_merchant(s, ref)
             events = s.scalars(
                 select(MerchantEvent)
@@ -703,7 +703,7 @@ class MerchantService:
 
     def bank_account_number(self, ref: str) -> str:
         """The clear settlement account, for the payout file only. Never displayed."""
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             m = find_merchant(s, ref)
             return self.ctx.keystore.open_text(m.bank_account_enc, f"merchant:{m.id}:bank-account")
 
@@ -761,7 +761,7 @@ class MerchantService:
             return ShopView.model_validate(shop)
 
     def list_shops(self, ref: str) -> list[ShopView]:
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             return [ShopView.model_validate(x) for x in find_merchant(s, ref).shops]
 
     # --- internals --------------------------------------------------------------------

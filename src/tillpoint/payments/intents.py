@@ -37,15 +37,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tillpoint.core.db import Database
-from tillpoint.core.groupcommit import GroupCommitter
+from tillpoint.core.groupcommit import GroupCommitter, HotWrite, raw_execute
 from tillpoint.core.money import Money
 from tillpoint.networks.connector import NetworkAnswer
+from tillpoint.payments import rules
 from tillpoint.payments.models import IntentState, NetworkIntent
 from tillpoint.terminals.models import Terminal
 
 log = logging.getLogger("tillpoint.intents")
 
-CARD, WALLET = "card", "wallet"  # which connector a reference belongs to
+CARD, WALLET = rules.CARD, rules.WALLET  # which connector a reference belongs to
 RECOVERY_GRACE_S = 10.0  # beyond the network's time-out, before a row counts as stale
 RECOVERY_EVERY_S = 5.0
 RECOVERY_BATCH = 500  # rows reversed per pass, at most
@@ -60,10 +61,22 @@ _CLAIM = (
     )
     .returning(NetworkIntent.rrn)
 )
-_INSERT = insert(NetworkIntent)
+_CLAIM_SQLITE = "DELETE FROM network_intents WHERE state = 'open' AND rrn IN ({}) RETURNING rrn"
+_INSERT = HotWrite(
+    insert(NetworkIntent),
+    ("rrn", "network", "action", "state", "terminal_id", "batch_no", "stan", "mti",
+     "amount_minor", "currency", "created_at", "resolved_at", "cause"),
+)  # fmt: skip
+_TO_REVERSE = insert(NetworkIntent).returning(NetworkIntent.id)
+_CALL_OF = select(NetworkIntent.id, NetworkIntent.rrn, NetworkIntent.state).where(
+    NetworkIntent.terminal_id == bindparam("terminal_id"),
+    NetworkIntent.batch_no == bindparam("batch_no"),
+    NetworkIntent.stan == bindparam("stan"),
+    NetworkIntent.mti == bindparam("mti"),
+)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Intent:
     """A call about to be made. ``key`` is the terminal request's (terminal id, batch,
     STAN, MTI), None for the API's."""
@@ -75,18 +88,16 @@ class Intent:
     at: datetime
     key: tuple[int, str, str, str] | None = None
 
-    def row(self) -> dict[str, object]:
+    def row(self) -> tuple[object, ...]:
         terminal_id, batch_no, stan, mti = self.key or (None, None, None, None)
-        return {
-            "rrn": self.rrn, "network": self.network, "action": self.action,
-            "state": IntentState.OPEN, "terminal_id": terminal_id, "batch_no": batch_no,
-            "stan": stan, "mti": mti, "amount_minor": self.amount.amount_minor,
-            "currency": self.amount.currency, "created_at": self.at,
-        }  # fmt: skip
+        return (
+            self.rrn, self.network, self.action, IntentState.OPEN, terminal_id, batch_no, stan,
+            mti, self.amount.amount_minor, self.amount.currency, self.at, None, None,
+        )  # fmt: skip
 
 
 def _open_many(s: Session, intents: Sequence[Intent]) -> list[bool]:
-    s.connection().execute(_INSERT, [i.row() for i in intents])
+    _INSERT.run(s.connection(), [i.row() for i in intents])
     return [True] * len(intents)
 
 
@@ -96,62 +107,69 @@ def claim(conn: Connection, rrns: Sequence[str]) -> set[str]:
     for reversal meanwhile: its payment must not count as charged."""
     if not rrns:
         return set()
+    if conn.dialect.name == "sqlite":  # on the driver: SQLAlchemy compiles an IN list anew
+        sql = _CLAIM_SQLITE.format(", ".join("?" * len(rrns)))
+        return {rrn for (rrn,) in raw_execute(conn, sql, tuple(rrns)) if rrn}
     return {rrn for rrn in conn.execute(_CLAIM, {"rrns": list(rrns)}).scalars() if rrn}
 
 
-def to_reverse(s: Session, rrn: str, network: str, action: str, amount: Money, at: datetime) -> int:
+def to_reverse(
+    conn: Connection, rrn: str, network: str, action: str, amount: Money, at: datetime
+) -> int:
     """In the caller's unit of work: this reference is to be undone at the network (a
     terminal's reversal of a recorded payment). Written before the network is told, so
     a crash in between leaves it to ``recover``. Gives the row's id, for ``undo``."""
-    row = NetworkIntent(
-        rrn=rrn, network=network, action=action, state=IntentState.REVERSING,
-        amount_minor=amount.amount_minor, currency=amount.currency, created_at=at,
-    )  # fmt: skip
-    s.add(row)
-    s.flush()
-    return row.id
+    values = {
+        "rrn": rrn, "network": network, "action": action, "state": IntentState.REVERSING,
+        "amount_minor": amount.amount_minor, "currency": amount.currency, "created_at": at,
+    }  # fmt: skip
+    return int(conn.execute(_TO_REVERSE, values).scalar_one())
 
 
-def intent_for(s: Session, key: tuple[int, str, str, str]) -> NetworkIntent | None:
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A noted call, as a terminal's reversal finds it."""
+
+    id: int
+    rrn: str | None
+    state: IntentState
+
+
+def intent_for(conn: Connection, key: tuple[int, str, str, str]) -> Call | None:
     """The call a terminal request made, if its answer is not on our books, locked
     against the request's own write (which removes it) on PostgreSQL."""
     terminal_id, batch_no, stan, mti = key
-    return s.execute(
-        select(NetworkIntent)
-        .where(
-            NetworkIntent.terminal_id == terminal_id,
-            NetworkIntent.batch_no == batch_no,
-            NetworkIntent.stan == stan,
-            NetworkIntent.mti == mti,
-        )
-        .with_for_update()
-    ).scalar_one_or_none()
+    params = {"terminal_id": terminal_id, "batch_no": batch_no, "stan": stan, "mti": mti}
+    row = conn.execute(_CALL_OF.with_for_update(), params).first()
+    return None if row is None else Call(row[0], row[1], row[2])
 
 
-def take(row: NetworkIntent, cause: str) -> list[int]:
+def take(conn: Connection, call: Call, cause: str) -> list[int]:
     """An open call taken for reversal; gives the rows now to reverse at the network
     (none when it was reversed already)."""
-    if row.state is IntentState.OPEN:
-        row.state, row.cause = IntentState.REVERSING, cause
-    return [row.id] if row.state is IntentState.REVERSING else []
+    if call.state is IntentState.OPEN:
+        conn.execute(
+            update(NetworkIntent)
+            .where(NetworkIntent.id == call.id)
+            .values(state=IntentState.REVERSING, cause=cause)
+        )
+        return [call.id]
+    return [call.id] if call.state is IntentState.REVERSING else []
 
 
 def reversed_before_original(
-    s: Session, key: tuple[int, str, str, str], currency: str, at: datetime
+    conn: Connection, key: tuple[int, str, str, str], currency: str, at: datetime
 ) -> None:
     """A reversal found nothing to undo: no call was made for the request. A row under
     its key says so, so that the original, if it is still on its way, cannot make one
-    (its ``open`` meets the unique key)."""
+    (its ``open`` meets the unique key, which decides at once, against a racing
+    original)."""
     terminal_id, batch_no, stan, mti = key
-    s.add(
-        NetworkIntent(
-            rrn=None, network=CARD, action="none", state=IntentState.REVERSED,
-            terminal_id=terminal_id, batch_no=batch_no, stan=stan, mti=mti,
-            amount_minor=0, currency=currency, created_at=at, resolved_at=at,
-            cause="reversed before its original",
-        )
+    _INSERT.run(
+        conn,
+        [(None, CARD, "none", IntentState.REVERSED, terminal_id, batch_no, stan, mti, 0,
+          currency, at, at, "reversed before its original")],
     )  # fmt: skip
-    s.flush()  # the unique key decides now, against a racing original
 
 
 class Intents:

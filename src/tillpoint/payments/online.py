@@ -9,7 +9,8 @@
   card: a card refund needs only the original's reference, never the card number).
 
 Card payments themselves only ever come from a terminal. Each change is one unit of
-work with its payment event (the outbox of webhooks and live streams) and, when money
+work, written by the payment writer the terminal host uses (``payments/writer.py``):
+the payment, its event (the outbox of webhooks and live streams) and, when money
 moves, its ledger entry. Every call to a wallet or network that may move money is
 noted first and its note removed by the payment's write, as the terminal host does
 (``payments/intents.py``): what does not reach our books is reversed there.
@@ -28,36 +29,30 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tillpoint.core.errors import InvalidInput, NotFound, Refused, invariant
+from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.core.money import Money
-from tillpoint.ledger import service as ledger
-from tillpoint.ledger.models import EntryKind
-from tillpoint.merchants.fees import fee, plan_in_force, plan_rate
 from tillpoint.merchants.limits import limits_for
-from tillpoint.merchants.models import Merchant, MerchantStatus, Shop, ShopStatus
+from tillpoint.merchants.models import Merchant, MerchantStatus, PaymentMethod, Shop, ShopStatus
 from tillpoint.merchants.services import find_shop
 from tillpoint.networks.connector import NetworkAnswer
 from tillpoint.networks.wallets import WALLET_ISSUERS, WalletOrg, WalletRequest, wallet_for
-from tillpoint.payments.acquirer import (
-    _TAKEN_ON_DAY,
+from tillpoint.payments import reads, rules
+from tillpoint.payments.acquirer import Acquirer
+from tillpoint.payments.intents import WALLET, Intent, claim
+from tillpoint.payments.models import Channel, Payment, PaymentKind, PaymentStatus, QrFlow
+from tillpoint.payments.rules import (
     CAPTURES,
     REFUND_WINDOW_DAYS,
+    REFUNDABLE,
     WALLET_METHODS,
-    Acquirer,
-    _move,
+    Limits,
+    Original,
     network_name,
-)
-from tillpoint.payments.intents import WALLET, Intent, claim
-from tillpoint.payments.models import (
-    Channel,
-    Payment,
-    PaymentEvent,
-    PaymentKind,
-    PaymentStatus,
-    QrFlow,
+    status_of,
 )
 from tillpoint.payments.views import PaymentView, payment_view, payment_views
+from tillpoint.payments.writer import After, Book, NewPayment, PaymentRow
 from tillpoint.security.keystore import mask_pan
 from tillpoint.terminals.models import Terminal, TerminalStatus
 
@@ -68,7 +63,6 @@ QR_EXPIRY_DEFAULT = timedelta(minutes=5)
 QR_EXPIRY_RANGE = (timedelta(minutes=1), timedelta(hours=2))
 ENTRY_SCANNED = "03"  # field 22: a code read by a scanner
 ENTRY_QR_SHOWN = "QR"  # a code the customer scanned: no field 22 value exists for it
-REFUNDABLE = (PaymentStatus.APPROVED, PaymentStatus.PARTLY_REFUNDED)
 TRADING = (MerchantStatus.APPROVED,)
 
 
@@ -349,7 +343,7 @@ class OnlinePayments:
                 N_("Refunds are possible for {days} days after a payment"),
                 days=REFUND_WINDOW_DAYS,
             )
-        network = self.acquirer.network_of(original)
+        network = self.acquirer.network_of(original.card_org)
         async with self._refunding.setdefault(original.id, asyncio.Lock()):
             if seen_refunded_minor is not None:  # a refund may have been made meanwhile
                 with self.ctx.db.read() as s:
@@ -358,7 +352,7 @@ class OnlinePayments:
             rrn = await self.acquirer.rrns.next()
             try:
                 answer = await self.acquirer.ask(
-                    Intent(rrn, network_name(original), "refund", wanted, now),
+                    Intent(rrn, network_name(original.card_org), "refund", wanted, now),
                     lambda: network.refund(original.rrn, rrn, wanted),
                     NetworkAnswer("98", None),
                 ) or NetworkAnswer("96", None)  # (None only for a terminal's request key)
@@ -371,7 +365,7 @@ class OnlinePayments:
                 self._refunding.pop(original.id, None)
 
     @staticmethod
-    def _check_seen(original: Payment, seen_refunded_minor: int | None) -> None:
+    def _check_seen(original: Payment | Original, seen_refunded_minor: int | None) -> None:
         if seen_refunded_minor is not None and original.refunded_minor != seen_refunded_minor:
             raise Refused(
                 "refund.changed",
@@ -452,12 +446,10 @@ class OnlinePayments:
                 shop = find_shop(s, merchant, shop_number)
             if shop.status is not ShopStatus.OPEN:
                 raise Refused("shop.closed", N_("Shop {number} is closed"), number=shop.number)
-            limits = limits_for(s, merchant.kind)
-            taken = int(s.scalar(_TAKEN_ON_DAY, {"merchant_id": merchant.id, "day": day}) or 0)
-            over = (
-                amount.amount_minor > limits.per_txn_limit_minor
-                or taken + amount.amount_minor > limits.daily_limit_minor
-            )
+            kind = limits_for(s, merchant.kind)
+            limits = Limits(kind.per_txn_limit_minor, kind.daily_limit_minor)
+            taken = reads.taken_on_day(s, merchant.id, day)
+            over = rules.over_limit(amount.amount_minor, limits, taken)
             place = Place(
                 merchant.id,
                 merchant.mid,
@@ -490,101 +482,74 @@ class OnlinePayments:
         if answer is None:
             status, code = PaymentStatus.PENDING, "00"
         else:
-            status, code = _status_of(answer), answer.response_code
+            status, code = status_of(answer.response_code), answer.response_code
+        method = WALLET_METHODS[org] if org else None
         with self.ctx.db.transaction(invalidate=False) as s:
-            if asked and code != "98":
-                claimed = claim(s.connection(), [rrn])
-                if not claimed and code == "00":  # taken for reversal meanwhile
-                    status, code, answer = PaymentStatus.TIMED_OUT, "98", None
-            p = Payment(
-                kind=PaymentKind.SALE,
-                status=status,
-                response_code=code,
-                merchant_id=place.merchant_id,
-                shop_id=place.shop_id,
-                terminal_id=place.terminal_id,
-                rrn=rrn,
-                auth_code=answer.auth_code if answer else None,
-                amount_minor=amount.amount_minor,
-                currency=amount.currency,
-                method=WALLET_METHODS[org] if org else None,
-                card_org=org.value if org else None,
-                domestic=True,
-                pan_masked=masked,
-                pan_token=token,
-                entry_mode=ENTRY_SCANNED if flow is QrFlow.CUSTOMER_PRESENTED else ENTRY_QR_SHOWN,
-                business_date=day,
-                refunded_minor=0,
-                fee_minor=0,
-                channel=Channel.API,
-                qr_flow=flow,
-                reference=reference,
-                expires_at=expires_at,
-                qr_code=qr_code,
-                created_at=now,
-                updated_at=now,
+            fee_minor = self._fee(s, place.merchant_id, PaymentKind.SALE, status, method,
+                                  amount, day)  # fmt: skip
+            row = PaymentRow(
+                0, PaymentKind.SALE, status, code, place.merchant_id, place.shop_id,
+                place.terminal_id, None, None, rrn, answer.auth_code if answer else None,
+                amount.amount_minor, amount.currency, method, org.value if org else None, True,
+                masked, token,
+                ENTRY_SCANNED if flow is QrFlow.CUSTOMER_PRESENTED else ENTRY_QR_SHOWN, day,
+                None, 0, fee_minor, Channel.API, flow, reference, expires_at, qr_code, now, now,
+            )  # fmt: skip
+            book = Book.of(s)
+            [recorded] = book.record(
+                [NewPayment(row, f"api {flow.value}", place.mid, asked, memo=f"api sale {rrn}")]
             )
-            s.add(p)
-            s.flush()
-            s.add(
-                PaymentEvent(
-                    payment_id=p.id,
-                    from_status=None,
-                    to_status=status,
-                    cause=f"api {flow.value} rc {code}",
-                    at=now,
-                )
-            )
-            if status is PaymentStatus.APPROVED:
-                self._capture(s, p, place.mid, now)
-            return QrPayment(payment_view(s, p), qr_code)
+            book.flush()
+            return QrPayment(payment_view(s, s.get_one(Payment, recorded.row.id)), qr_code)
 
-    def _capture(self, s: Session, p: Payment, mid: str, now: datetime) -> None:
-        """The fee (plan in force that day, rounded once) and the capture's entry."""
-        invariant(p.method is not None and p.card_org is not None, "a capture has a method")
-        assert p.method is not None  # for mypy
-        assert p.card_org is not None
-        plan = plan_in_force(s, p.merchant_id, p.business_date)
-        p.fee_minor = fee(Money(p.amount_minor, p.currency), plan_rate(plan, p.method)).amount_minor
-        ledger.post(
-            s,
-            EntryKind.CAPTURE,
-            ledger.capture_lines(p.card_org, mid, p.amount_minor, p.fee_minor),
-            business_date=p.business_date,
-            at=now,
-            memo=f"api sale {p.rrn}",
-            payment_id=p.id,
-            currency=p.currency,
-        )
+    @staticmethod
+    def _fee(
+        s: Session,
+        merchant_id: int,
+        kind: PaymentKind,
+        status: PaymentStatus,
+        method: PaymentMethod | None,
+        amount: Money,
+        day: date,
+    ) -> int:
+        """The fee of the plan in force that day (rounded once), for a capture."""
+        if status is not PaymentStatus.APPROVED or kind not in CAPTURES:
+            return 0
+        _, rates = reads.rates_in_force(s, merchant_id, day)
+        return rules.fee_minor(kind, status, method, amount, rates)
 
     def _settle_pending(self, rrn: str, answer: NetworkAnswer, org: WalletOrg) -> bool:
         """Whether the order's payment is on our books."""
         now = self.ctx.now()
         with self.ctx.db.transaction(invalidate=False) as s:
-            p = s.execute(
-                select(Payment).where(Payment.rrn == rrn).with_for_update()
-            ).scalar_one_or_none()
+            book = Book.of(s)
+            p = book.load_rrn(rrn)
             if p is None or p.status is not PaymentStatus.PENDING:
                 log.warning("wallet result for %s, which is not pending: ignored", rrn)
                 return p is not None
-            status = _status_of(answer)
-            _move(s, p, status, f"wallet {org.value} rc {answer.response_code}", now)
-            p.response_code, p.auth_code = answer.response_code, answer.auth_code
-            p.method, p.card_org = WALLET_METHODS[org], org.value
+            status = status_of(answer.response_code)
+            method, amount = WALLET_METHODS[org], Money(p.amount_minor, p.currency)
+            fee_minor = self._fee(s, p.merchant_id, p.kind, status, method, amount,
+                                  p.business_date)  # fmt: skip
+            book.answer_pending(p.id, answer.response_code, answer.auth_code, method,
+                                org.value, fee_minor)  # fmt: skip
+            book.move(p.id, status, f"wallet {org.value} rc {answer.response_code}", now)
             if status is PaymentStatus.APPROVED:
-                mid = s.scalar(select(Merchant.mid).where(Merchant.id == p.merchant_id)) or ""
-                self._capture(s, p, mid, now)
+                entry = rules.entry_of(p.kind, status, org.value, self._mid(s, p.merchant_id),
+                                       p.amount_minor, fee_minor)  # fmt: skip
+                book.post(entry, p.business_date, now, f"api sale {rrn}", p.id, p.currency)
+            book.flush()
             return True
 
     def _close_pending(self, rrn: str, to: PaymentStatus) -> int:
         now = self.ctx.now()
         with self.ctx.db.transaction(invalidate=False) as s:
-            p = s.execute(
-                select(Payment).where(Payment.rrn == rrn).with_for_update()
-            ).scalar_one_or_none()
+            book = Book.of(s)
+            p = book.load_rrn(rrn)
             if p is None or p.status is not PaymentStatus.PENDING:
                 return 0
-            _move(s, p, to, f"qr {to.value}", now)
+            book.move(p.id, to, f"qr {to.value}", now)
+            book.flush()
             return 1
 
     def _write_refund(
@@ -598,14 +563,14 @@ class OnlinePayments:
     ) -> PaymentView:
         now = self.ctx.now()
         day = self.app.days.open_date(now)
-        status = _status_of(answer)
+        status = status_of(answer.response_code)
         with self.ctx.db.transaction(invalidate=False) as s:
-            taken = answer.response_code != "98" and not claim(s.connection(), [rrn])
+            book = Book.of(s)
+            taken = answer.response_code != "98" and not claim(book.conn, [rrn])
             if taken and status is PaymentStatus.APPROVED:  # taken for reversal meanwhile
                 status, answer = PaymentStatus.TIMED_OUT, NetworkAnswer("98", None)
-            sale = s.execute(
-                select(Payment).where(Payment.id == original_id).with_for_update()
-            ).scalar_one()
+            sale = book.load([original_id])[original_id]
+            mid = ""
             if status is PaymentStatus.APPROVED:
                 left = sale.amount_minor - sale.refunded_minor
                 if amount.amount_minor > left or sale.status not in REFUNDABLE:
@@ -613,67 +578,22 @@ class OnlinePayments:
                     # so take it back from the network again.
                     raise Refused("refund.too_much", N_("The payment was refunded meanwhile"))
                 self._check_seen(sale, seen_refunded_minor)  # (another process's refund)
-            p = Payment(
-                kind=PaymentKind.REFUND,
-                status=status,
-                response_code=answer.response_code,
-                merchant_id=sale.merchant_id,
-                shop_id=sale.shop_id,
-                terminal_id=sale.terminal_id,
-                rrn=rrn,
-                auth_code=answer.auth_code,
-                amount_minor=amount.amount_minor,
-                currency=amount.currency,
-                method=sale.method,
-                card_org=sale.card_org,
-                domestic=sale.domestic,
-                pan_masked=sale.pan_masked,
-                pan_token=sale.pan_token,
-                entry_mode=sale.entry_mode,
-                business_date=day,
-                original_id=sale.id,
-                refunded_minor=0,
-                fee_minor=0,
-                channel=Channel.API,
-                reference=reference,
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(p)
-            s.flush()
-            s.add(
-                PaymentEvent(
-                    payment_id=p.id,
-                    from_status=None,
-                    to_status=status,
-                    cause=f"api refund of {sale.rrn} rc {answer.response_code}",
-                    at=now,
-                )
-            )
-            if status is PaymentStatus.APPROVED:
-                sale.refunded_minor += amount.amount_minor
-                full = sale.refunded_minor == sale.amount_minor
-                moved = PaymentStatus.REFUNDED if full else PaymentStatus.PARTLY_REFUNDED
-                _move(s, sale, moved, f"refund {rrn}", now)
-                mid = s.scalar(select(Merchant.mid).where(Merchant.id == sale.merchant_id)) or ""
-                assert sale.card_org is not None  # for mypy: a captured sale has one
-                ledger.post(
-                    s,
-                    EntryKind.REFUND,
-                    ledger.refund_lines(sale.card_org, mid, amount.amount_minor),
-                    business_date=day,
-                    at=now,
-                    memo=f"api refund {rrn} of {sale.rrn}",
-                    payment_id=p.id,
-                    currency=amount.currency,
-                )
-            return payment_view(s, p)
+                mid = self._mid(s, sale.merchant_id)
+            row = PaymentRow(
+                0, PaymentKind.REFUND, status, answer.response_code, sale.merchant_id,
+                sale.shop_id, sale.terminal_id, None, None, rrn, answer.auth_code,
+                amount.amount_minor, amount.currency, sale.method, sale.card_org, sale.domestic,
+                sale.pan_masked, sale.pan_token, sale.entry_mode, day, sale.id, 0, 0,
+                Channel.API, None, reference, None, None, now, now,
+            )  # fmt: skip
+            cause, memo = f"api refund of {sale.rrn}", f"api refund {rrn} of {sale.rrn}"
+            [recorded] = book.record([NewPayment(row, cause, mid, after=After.CREDIT, memo=memo)])
+            book.flush()
+            return payment_view(s, s.get_one(Payment, recorded.row.id))
 
-
-def _status_of(answer: NetworkAnswer) -> PaymentStatus:
-    if answer.approved:
-        return PaymentStatus.APPROVED
-    return PaymentStatus.TIMED_OUT if answer.response_code == "98" else PaymentStatus.DECLINED
+    @staticmethod
+    def _mid(s: Session, merchant_id: int) -> str:
+        return s.scalar(select(Merchant.mid).where(Merchant.id == merchant_id)) or ""
 
 
 def visible_payment(s: Session, payment_id: int, merchant_id: int | None) -> Payment:

@@ -34,9 +34,8 @@ from tillpoint.core.i18n import N_
 from tillpoint.core.paging import check_limit
 from tillpoint.merchants.models import PaymentMethod, Shop
 from tillpoint.merchants.services import find_merchant
-from tillpoint.payments.acquirer import CAPTURES, REFUND_WINDOW_DAYS
 from tillpoint.payments.models import Channel, Payment, PaymentEvent, PaymentKind, PaymentStatus
-from tillpoint.payments.online import REFUNDABLE
+from tillpoint.payments.rules import CAPTURES, REFUND_WINDOW_DAYS, REFUNDABLE
 from tillpoint.payments.views import PaymentView, payment_views
 from tillpoint.terminals.models import Terminal
 

@@ -6,7 +6,7 @@ background pass (``TallyWorker`` under ``tillpoint serve``, every half second) k
 reads ``payment_events`` after its position (``system_state``), in id order, and moves
 each payment from the bucket of the event's ``from_status`` to that of its
 ``to_status`` (a new payment only enters one). Every transition of a payment writes its
-event in the payment's own unit of work (payments/acquirer.py ``_move``), and a
+event in the payment's own unit of work (payments/writer.py ``Book.move``), and a
 payment's day, hour, method, kind, amount and currency never change, so the tallies are
 exactly the payments grouped by their current status. The pass never touches the
 payment write path: it reads committed rows and writes its own table.

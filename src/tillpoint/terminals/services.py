@@ -390,7 +390,7 @@ class TerminalService:
     def unfreeze(self, tid: str, actor: str, reason: str) -> TerminalView:
         """Back to where it was before freezing, which its timestamps tell."""
         check_reason(reason, required=True)
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             t = find_terminal(s, tid)
             back = T.ACTIVE if t.activated_at else T.SHIPPED if t.shipped_at else T.BOUND
         return self._lifecycle(tid, actor, reason, (T.FROZEN,), back, None)
@@ -404,7 +404,7 @@ class TerminalService:
     def get(self, tid: str, *, within: int | None = None) -> TerminalView:
         """One terminal, with its security events' counts (``security``); with
         ``within``, only one of that merchant's (``find_terminal``)."""
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             t = find_terminal(s, tid, within=within)
             return self._view(s, t).model_copy(
                 update={
@@ -453,7 +453,7 @@ class TerminalService:
             return views
 
     def history(self, tid: str) -> list[TerminalEventView]:
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             t = find_terminal(s, tid)
             events = s.scalars(
                 select(TerminalEvent)
@@ -539,7 +539,7 @@ class TerminalService:
             s.delete(self._operator(s, find_terminal(s, tid, within=within), code))
 
     def list_operators(self, tid: str, *, within: int | None = None) -> list[OperatorView]:
-        with self.ctx.db.transaction() as s:
+        with self.ctx.db.read() as s:
             t = find_terminal(s, tid, within=within)
             ops = s.scalars(
                 select(Operator).where(Operator.terminal_id == t.id).order_by(Operator.code)
