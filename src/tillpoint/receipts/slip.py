@@ -186,6 +186,11 @@ def row(label: Pair, value: str, width: int = WIDTH) -> list[str]:
     return [text, *("  " + line for line in wrap(value, width - 2))]
 
 
+def flush_right(text: str, width: int = WIDTH) -> str:
+    """``text`` at the right end of a line (a CJK character is two columns)."""
+    return " " * max(0, width - cell_len(text)) + text
+
+
 def spread(left: str, right: str, width: int = WIDTH) -> list[str]:
     """``left`` and ``right`` at the two ends of a line, or ``right`` under ``left``."""
     if not right:
@@ -193,7 +198,7 @@ def spread(left: str, right: str, width: int = WIDTH) -> list[str]:
     gap = width - cell_len(left) - cell_len(right)
     if gap >= 1:
         return [left + " " * gap + right]
-    return [left, right.rjust(width)]
+    return [left, flush_right(right, width)]
 
 
 def render(r: Receipt, *, copy: str = "merchant", reprint: bool = False) -> list[str]:
@@ -362,7 +367,7 @@ def render_summary(
     then the batch's totals as the terminal will send them at settlement (voided
     transactions and voids left out, as there)."""
     out = _heading("交易汇总 TRANSACTION SUMMARY", h)
-    out += ["类型 TYPE   笔数 COUNT  金额 AMOUNT", "-" * WIDTH]
+    out += [*spread("类型 TYPE", "笔数 COUNT"), flush_right("金额 AMOUNT"), "-" * WIDTH]
     org = None
     any_line = False
     for t in tallies:
@@ -371,7 +376,7 @@ def render_summary(
             out.append(org_name(org))
         zh, en, _debit = KINDS[t.kind]
         out += spread(f"  {zh} {en}", f"{t.count:>3}")
-        out.append(Money(t.amount_minor).display().rjust(WIDTH))
+        out.append(flush_right(Money(t.amount_minor).display()))
         any_line = True
     if not any_line:
         out.append("无交易 NO TRANSACTIONS")
