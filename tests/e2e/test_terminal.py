@@ -186,6 +186,7 @@ def test_pos_screen_at_120_by_40(demo: Tillpoint, tmp_path: Path) -> None:
             await keys(pilot, "2")
             await until(app, pilot, "cardholder copy")
             assert "消费撤销 VOID" in app.slips[-1]
+            assert "工商银行 ICBC" in app.slips[-1]  # the sale's issuer: a void's 0210 has no 44
             assert f"原凭证号 ORIG. VOUCHER {sale.stan}" in app.slips[-1]
             await keys(pilot, "enter")
             # A tapped sale of 50.00: no PIN, and no signature either (免密免签).
@@ -372,6 +373,7 @@ def test_scripted_sale_supervised_void_and_detail_against_tillpoint_serve(tmp_pa
         slip = terminal_cmd("reprint", "--voucher", void["stan"], "--copy", "merchant")
         assert f"原凭证号 ORIG. VOUCHER {sale['stan']}" in slip.stdout
         assert "操作员号 OPERATOR NO. 002" in slip.stdout and "演示超市1 Demo Mart 1" in slip.stdout
+        assert "银联 UnionPay" in slip.stdout and "工商银行 ICBC" in slip.stdout
     with sqlite3.connect(tmp_path / "serve.db") as db:
         rows = db.execute("SELECT kind, status, amount_minor FROM payments ORDER BY id").fetchall()
     assert rows == [("sale", "voided", 123_456)]

@@ -534,9 +534,8 @@ class Device:
             fields[38] = original.auth_code
         answer = await self._financial(Message(mti, fields), reversible=True)
         result = self._journal(
-            kind, answer, Money(original.amount_minor), pan, entry,
-            original_stan=original.stan, original_rrn=rrn,
-        )  # fmt: skip
+            kind, answer, Money(original.amount_minor), pan, entry, original=original
+        )
         if result.approved:
             original.voided = True
             self._save()
@@ -571,7 +570,8 @@ class Device:
             }
         )
         answer = await self._financial(Message("0220", fields), reversible=False)
-        return self._journal("refund", answer, amount, pan, entry, original_rrn=rrn)
+        sale = next((e for e in self.state.journal if e.rrn == rrn and e.kind in _DEBITS), None)
+        return self._journal("refund", answer, amount, pan, entry, original=sale, original_rrn=rrn)
 
     async def balance(
         self, pan: str, pin: str, *, entry: str = "insert", expiry: str = "3012"
@@ -685,9 +685,12 @@ class Device:
         pan: str,
         entry: str,
         *,
-        original_stan: str = "",
+        original: JournalEntry | None = None,
         original_rrn: str = "",
     ) -> Result:
+        """Record an approved transaction in the journal and as the last slip. A void
+        names the voucher and reference it undoes, a refund the reference; where the
+        answer does not say the card's organisation or issuer, the original does."""
         code = answer.text(39) or ""
         when = (answer.text(13) or "") + (answer.text(12) or "")
         result = Result(
@@ -715,12 +718,12 @@ class Device:
                     info.domestic if info else True,
                     result.auth_code or "",
                     host_time=when,
-                    card_org=result.card_org or "",
-                    issuer=_issuer(answer),
+                    card_org=result.card_org or (original.card_org if original else ""),
+                    issuer=_issuer(answer) or (original.issuer if original else ""),
                     entry=entry,
                     operator=self.client.operator,
-                    original_stan=original_stan,
-                    original_rrn=original_rrn,
+                    original_stan=original.stan if original and kind in _VOIDS else "",
+                    original_rrn=original_rrn or (original.rrn if original else ""),
                     year=datetime.now(BUSINESS_TZ).year,
                 )
             )
