@@ -282,7 +282,11 @@ def test_pos_screen_at_80_by_24(demo: Tillpoint, tmp_path: Path) -> None:
             await click("246802", "enter")
             await until(app, pilot, "The supervisor password is changed")
             await click("enter", "2", "123456", "enter")  # the old one no longer does
-            await until(app, pilot, "Wrong supervisor password")
+            await until(app, pilot, "Wrong supervisor password: nothing was sent")
+            await click("enter", "9", "3", "123456", "enter")
+            await until(app, pilot, "Wrong supervisor password: nothing changed")
+            await click("enter", "9", "2")  # sign on again
+            await until(app, pilot, "00 Approved")
             await app.action_quit()
         kept = DeviceState.load(tmp_path / "t.json")
         assert kept.supervisor_hash.startswith("$argon2id$")

@@ -100,8 +100,10 @@ def test_the_supervisor_password_is_kept_as_a_hash_and_can_change(
     device.check_supervisor(DEMO_SUPERVISOR_PASSWORD)  # the demo default
     saved = json.loads((tmp_path / "t.json").read_text())
     assert saved["supervisor_hash"].startswith("$argon2id$")
-    with pytest.raises(Refused):
+    with pytest.raises(Refused, match="nothing changed"):
         device.set_supervisor_password("000000", "135790")  # the current one is wrong
+    with pytest.raises(InvalidInput):
+        device.set_supervisor_password(DEMO_SUPERVISOR_PASSWORD, "13579")
     device.set_supervisor_password(DEMO_SUPERVISOR_PASSWORD, "135790")
     text = (tmp_path / "t.json").read_text()
     assert "135790" not in text and '"supervisor_hash": "$argon2id$' in text

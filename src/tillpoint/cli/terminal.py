@@ -189,12 +189,16 @@ def setup(
 def supervisor_password(
     current: Annotated[
         str,
-        typer.Option(prompt=True, hide_input=True, help=_("The supervisor password now.")),
+        typer.Option(
+            prompt=_("Current supervisor password"),
+            hide_input=True,
+            help=_("The supervisor password now."),
+        ),
     ],
     new: Annotated[
         str,
         typer.Option(
-            prompt=True,
+            prompt=_("New supervisor password"),
             hide_input=True,
             confirmation_prompt=True,
             help=_("The new supervisor password, 6 digits."),

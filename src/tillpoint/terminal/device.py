@@ -258,26 +258,35 @@ class Device:
 
     # --- the supervisor password (主管密码) -------------------------------------------
 
-    def check_supervisor(self, password: str) -> None:
-        """Refused unless ``password`` is the supervisor password; checked here, before
-        anything goes to the host."""
+    def is_supervisor_password(self, password: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError
 
         if not self.state.supervisor_hash:  # never set: the demo default, kept hashed
             self.state.supervisor_hash = hash_supervisor_password(DEMO_SUPERVISOR_PASSWORD)
             self._save()
         try:
-            _supervisor_hasher().verify(self.state.supervisor_hash, password)
+            return bool(_supervisor_hasher().verify(self.state.supervisor_hash, password))
         except (VerificationError, InvalidHashError):
+            return False
+
+    def check_supervisor(self, password: str) -> None:
+        """Refused unless ``password`` is the supervisor password; checked here, before
+        anything goes to the host."""
+        if not self.is_supervisor_password(password):
             raise Refused(
                 "terminal.supervisor_password",
                 N_("Wrong supervisor password: nothing was sent"),
-            ) from None
+            )
 
     def set_supervisor_password(self, current: str, new: str) -> None:
         """A new supervisor password, given the current one."""
-        self.check_supervisor(current)
-        self.state.supervisor_hash = hash_supervisor_password(new)
+        hashed = hash_supervisor_password(new)  # a malformed new one changes nothing
+        if not self.is_supervisor_password(current):
+            raise Refused(
+                "terminal.supervisor_password",
+                N_("Wrong supervisor password: nothing changed"),
+            )
+        self.state.supervisor_hash = hashed
         self._save()
 
     # --- keys -------------------------------------------------------------------------

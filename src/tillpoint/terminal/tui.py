@@ -755,9 +755,13 @@ class PosTerminal(App[None]):
 
     async def change_supervisor_password(self) -> None:
         title = _("Change the supervisor password")
-        if not await self.supervisor(title):
-            return
         digits = SUPERVISOR_PASSWORD_DIGITS
+        current = await self.digits(
+            title, _("Current supervisor password:"), fewest=digits, most=digits, secret=True
+        )
+        if not self.device.is_supervisor_password(current):
+            await self.notice(title, [_("Wrong supervisor password: nothing changed")])
+            return
         new = await self.digits(title, _("New password:"), fewest=digits, most=digits, secret=True)
         again = await self.digits(
             title, _("The new password again:"), fewest=digits, most=digits, secret=True
@@ -765,7 +769,7 @@ class PosTerminal(App[None]):
         if new != again:
             await self.notice(title, [_("The two passwords differ: nothing changed.")])
             return
-        self.device.set_supervisor_password(self._supervisor_password, new)
+        self.device.set_supervisor_password(current, new)
         await self.notice(title, [_("The supervisor password is changed.")])
 
     async def sign_on_again(self) -> None:
