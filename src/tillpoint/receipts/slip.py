@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
+from functools import cache
 from typing import Any
 
 from rich.cells import cell_len, chop_cells
@@ -154,8 +155,14 @@ def centre(text: str, width: int = WIDTH) -> str:
 
 
 _CJK = "\u2e80-\uffff"
-# Spaces; runs of Chinese up to a pause (，。；！？) or their end; other words.
-_TOKENS = re.compile(rf"\s+|[{_CJK}]+?(?:[，。；！？]|(?![{_CJK}]))|[^\s{_CJK}]+")
+
+
+@cache
+def _tokens() -> re.Pattern[str]:
+    """Spaces; runs of Chinese up to a pause (，。；！？) or their end; other words.
+    Compiled when first needed: it takes longer than the rest of the module's import,
+    and a terminal command that prints no long text never needs it."""
+    return re.compile(rf"\s+|[{_CJK}]+?(?:[，。；！？]|(?![{_CJK}]))|[^\s{_CJK}]+")
 
 
 def wrap(text: str, width: int) -> list[str]:
@@ -163,7 +170,7 @@ def wrap(text: str, width: int) -> list[str]:
     Chinese punctuation, or inside a word or clause too long for a line."""
     lines: list[str] = []
     line = ""
-    for token in _TOKENS.findall(text.strip()):
+    for token in _tokens().findall(text.strip()):
         if token.isspace():
             line += " " if line else ""
             continue
