@@ -150,6 +150,11 @@ def test_scripted_commands_never_inherit_the_screens_operator(
     assert "操作员号 OPERATOR NO. 001" in capsys.readouterr().out  # the default, not 00
     assert run_cli("terminal", "summary", "--operator", "007", "--state", state) == 0
     assert "操作员号 OPERATOR NO. 007" in capsys.readouterr().out
+    assert run_cli("terminal", "query", "--voucher", "4", "--state", state) == 0
+    shown = capsys.readouterr().out
+    assert "CNY -50.00" in shown and "000003" in shown  # a void: signed, and what it voided
+    assert run_cli("terminal", "query", "--voucher", "99", "--state", state) == 1
+    assert "No transaction 000099 in the open batch 000001" in capsys.readouterr().err
     # A wrong supervisor password: refused, exit 1, nothing sent (no host listens).
     code = run_cli("terminal", "void", "--rrn", "000000000001", "--card", "6212340000000000012",
                    "--supervisor-password", "999999", "--state", state)  # fmt: skip

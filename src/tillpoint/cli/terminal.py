@@ -234,7 +234,7 @@ def _receipt_rows(e: JournalEntry, device: Device) -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = [
         (_("Voucher"), e.stan),
         (_("Type"), action_label(e.kind)),
-        (_("Amount"), Money(e.amount_minor).display()),
+        (_("Amount"), r.signed_amount.display()),
         (_("Card"), e.pan_masked),
         (_("Card organisation"), org_name(e.card_org)),
         (_("Issuer"), issuer_name(e.issuer)),
