@@ -4,7 +4,8 @@ a script calling the virtual terminal sees it.
     python -m bench.cli_start [--runs 7]
 
 Starts `tillpoint serve --demo` on free ports (SQLite, in a temporary folder), sets up
-the virtual terminal for demo terminal 1 and signs it on, then runs each command of
+the virtual terminal for demo terminal 1, signs it on and makes a sale (for the refunds
+to give back 0.01 of, and the query to find), then runs each command of
 ``COMMANDS`` ``--runs`` times as its own process and prints, per command, the median and
 the worst wall time, the CPU time of the process (user + system, from the kernel's
 accounting of the finished child: the machine's speed, not its load) and the share of
@@ -15,6 +16,7 @@ own start, which no command can go below) in the same run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import signal
@@ -41,6 +43,12 @@ COMMANDS: list[tuple[str, list[str]]] = [
                        "--state", "{state}"]),
     ("terminal balance", [*TILLPOINT, "terminal", "balance", "--card", "6212340000000000012",
                           "--pin", "123456", "--state", "{state}"]),
+    # A refund checks the supervisor password (an Argon2id hash) before it is sent.
+    ("terminal refund", [*TILLPOINT, "terminal", "refund", "--rrn", "{rrn}", "--amount", "0.01",
+                         "--card", "6212340000000000012", "--supervisor-password", "123456",
+                         "--state", "{state}"]),
+    ("terminal query", [*TILLPOINT, "terminal", "query", "--rrn", "{rrn}", "--state", "{state}"]),
+    ("terminal detail", [*TILLPOINT, "terminal", "detail", "--state", "{state}"]),
 ]  # fmt: skip
 
 
@@ -79,10 +87,16 @@ def main() -> None:
                 ["terminal", "signon", "--state", state],
             ):  # fmt: skip
                 timed([*TILLPOINT, *setup], env)
+            # A sale of 100.00 for the refunds of 0.01 to give back, one per run.
+            rrn = json.loads(subprocess.run(
+                [*TILLPOINT, "terminal", "sale", "--amount", "100.00", "--card",
+                 "6212340000000000012", "--pin", "123456", "--json", "--state", state],
+                env=env, capture_output=True, text=True, check=True,
+            ).stdout)["rrn"]  # fmt: skip
             print(f"{'command':<20} {'wall p50 s':>10} {'wall max s':>10} {'CPU p50 s':>10} "
                   f"{'p50 / 0.5 s':>11}")  # fmt: skip
             for name, template in COMMANDS:
-                argv = [a.replace("{state}", state) for a in template]
+                argv = [a.replace("{state}", state).replace("{rrn}", rrn) for a in template]
                 timed(argv, env)  # warm-up: the file cache
                 runs = [timed(argv, env) for _ in range(args.runs)]
                 wall = statistics.median(w for w, _c in runs)

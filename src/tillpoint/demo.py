@@ -36,6 +36,11 @@ def demo_mid(n: int) -> str:
     return f"89831005411{n:04d}"
 
 
+def demo_merchant_name(n: int) -> str:
+    """Demo merchant n's display name, as its portal and its terminal's slips show it."""
+    return f"演示超市{n} Demo Mart {n}"
+
+
 def demo_licence(n: int) -> str:
     from tillpoint.merchants.validation import uscc_check_char
 
@@ -106,7 +111,7 @@ def _ensure_one(app: Tillpoint, n: int) -> DemoTerminal:
             Application(
                 kind=MerchantKind.BUSINESS,
                 legal_name=f"演示商户{n}有限公司 Demo Merchant {n} Ltd",
-                display_name=f"演示超市{n} Demo Mart {n}",
+                display_name=demo_merchant_name(n),
                 mcc="5411",
                 region_code="3100",
                 contact_name="张三 Zhang San",

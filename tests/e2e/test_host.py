@@ -14,6 +14,7 @@ from tests.hosting import run_with_host, terminal
 
 from tillpoint.app import Tillpoint, open_app
 from tillpoint.core.settings import Settings
+from tillpoint.demo import DEMO_SUPERVISOR_PASSWORD as SUPERVISOR
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.host.server import TerminalHost
 from tillpoint.iso8583 import framing
@@ -451,11 +452,18 @@ def test_virtual_terminal_device(demo: Tillpoint, tmp_path: Path) -> None:
         device.state.pending_reversal = {"3": "000000", "4": "000000000700", "11": f"{device.client.stan:06d}",
                                          "22": "071", "25": "00", "41": state.tid, "42": state.mid,
                                          "49": "156", "60": f"22{device.client.batch}000"}  # fmt: skip
-        assert (await device.void(sold.rrn or "", "6212340000000000012")).approved
+        assert (
+            await device.void(sold.rrn or "", "6212340000000000012", supervisor_password=SUPERVISOR)
+        ).approved
         assert device.state.pending_reversal is None
         refunded = await device.sale(Money.parse("30.00"), "4761340000000019", entry="swipe")
         assert (
-            await device.refund(refunded.rrn or "", Money.parse("10.00"), "4761340000000019")
+            await device.refund(
+                refunded.rrn or "",
+                Money.parse("10.00"),
+                "4761340000000019",
+                supervisor_password=SUPERVISOR,
+            )
         ).approved
         scanned = await device.sale(Money.parse("15.00"), "280000000000000001", entry="scan")
         assert (scanned.approved, scanned.card_org) == (True, "ALP")

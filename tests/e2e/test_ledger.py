@@ -10,6 +10,7 @@ from tests.hosting import run_with_host
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.money import Money
+from tillpoint.demo import DEMO_SUPERVISOR_PASSWORD as SUPERVISOR
 from tillpoint.iso8583.codec import Message
 from tillpoint.terminal.device import Device, DeviceState
 
@@ -25,9 +26,13 @@ def test_a_day_of_payments_in_the_books(demo: Tillpoint, tmp_path: Path) -> None
         yuan = Money.parse
         assert (await d.sale(yuan("100.00"), DEBIT, pin="123456")).approved  # debit 0.50%
         tapped = await d.sale(yuan("50.00"), CREDIT, entry="tap")  # contactless 0.38%
-        assert (await d.void(tapped.rrn or "", CREDIT, entry="tap")).approved  # undone whole
+        assert (
+            await d.void(tapped.rrn or "", CREDIT, entry="tap", supervisor_password=SUPERVISOR)
+        ).approved  # undone whole
         visa = await d.sale(yuan("200.00"), VISA, entry="swipe")  # foreign 2.50%
-        assert (await d.refund(visa.rrn or "", yuan("80.00"), VISA)).approved  # fee kept
+        assert (
+            await d.refund(visa.rrn or "", yuan("80.00"), VISA, supervisor_password=SUPERVISOR)
+        ).approved  # fee kept
         assert (await d.sale(yuan("25.00"), "280000000000000001", entry="scan")).approved
         hold = await d.preauth(yuan("1000.00"), CREDIT, pin="123456")  # no money moves
         assert (await d.complete(hold.auth_code or "", yuan("1150.00"), CREDIT)).approved
@@ -82,7 +87,9 @@ def test_three_days_settled_with_a_negative_day_carried(demo: Tillpoint, tmp_pat
                 Money.parse("100.00" if not days else "200.00"), DEBIT, pin="123456"
             )
         else:
-            result = await d.refund(rrn, Money.parse("60.00"), DEBIT)
+            result = await d.refund(
+                rrn, Money.parse("60.00"), DEBIT, supervisor_password=SUPERVISOR
+            )
         assert result.approved
         await d.close()
         return result.rrn or ""

@@ -11,6 +11,7 @@ from tillpoint.app import Tillpoint
 from tillpoint.clearing.dayend import reconcile_and_settle
 from tillpoint.clearing.models import SettlementStatus
 from tillpoint.core.money import Money
+from tillpoint.demo import DEMO_SUPERVISOR_PASSWORD as SUPERVISOR
 from tillpoint.terminal.device import Device, DeviceState
 
 DEBIT, VISA = "6212340000000000012", "4761340000000019"
@@ -27,8 +28,8 @@ def test_reconciliation(demo: Tillpoint, tmp_path: Path) -> None:
         d = Device(state, tmp_path / "t.json")
         sold = await d.sale(Money.parse("100.00"), DEBIT, pin="123456")
         voided = await d.sale(Money.parse("20.00"), VISA)
-        await d.void(voided.rrn or "", VISA)
-        await d.refund(sold.rrn or "", Money.parse("30.00"), DEBIT)
+        await d.void(voided.rrn or "", VISA, supervisor_password=SUPERVISOR)
+        await d.refund(sold.rrn or "", Money.parse("30.00"), DEBIT, supervisor_password=SUPERVISOR)
         await d.sale(Money.parse("8.00"), "130000000000000001", entry="scan")  # WeChat Pay
         await d.close()
 

@@ -9,6 +9,7 @@ from tests.pdfcheck import check_embedded
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.money import Money
+from tillpoint.demo import DEMO_SUPERVISOR_PASSWORD
 from tillpoint.terminal.device import Device, DeviceState
 
 MID = "898310054110001"
@@ -20,7 +21,12 @@ def test_statement_of_a_settled_day(demo: Tillpoint, tmp_path: Path) -> None:
         state.port = port
         d = Device(state, tmp_path / "t.json")
         sold = await d.sale(Money.parse("100.00"), "6212340000000000012", pin="123456")
-        await d.refund(sold.rrn or "", Money.parse("30.00"), "6212340000000000012")
+        await d.refund(
+            sold.rrn or "",
+            Money.parse("30.00"),
+            "6212340000000000012",
+            supervisor_password=DEMO_SUPERVISOR_PASSWORD,
+        )
         await d.sale(Money.parse("25.00"), "280000000000000001", entry="scan")
         await d.close()
 

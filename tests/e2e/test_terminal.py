@@ -8,11 +8,14 @@ from pathlib import Path
 from rich.cells import cell_len
 from sqlalchemy import text
 from tests.hosting import run_with_host, terminal
+from textual.pilot import Pilot
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.money import Money
+from tillpoint.demo import DEMO_SUPERVISOR_PASSWORD as SUPERVISOR
 from tillpoint.receipts.slip import WIDTH, render
 from tillpoint.terminal.device import Device, DeviceState, JournalEntry
+from tillpoint.terminal.tui import PosTerminal
 
 CREDIT = "6250940000000000016"
 DEBIT = "6212340000000000012"
@@ -59,12 +62,18 @@ def test_preauth_family_slips_and_reprint(demo: Tillpoint, tmp_path: Path) -> No
         assert too_much.response_code == "13"
         done = await device.complete(hold.auth_code or "", Money.parse("1150.00"), CREDIT)
         assert done.approved
-        assert (await device.completion_void(done.rrn or "", CREDIT)).approved
+        assert (
+            await device.completion_void(done.rrn or "", CREDIT, supervisor_password=SUPERVISOR)
+        ).approved
         again = await device.complete(hold.auth_code or "", Money.parse("800.00"), CREDIT)
         assert again.approved
         other = await device.preauth(Money.parse("200.00"), CREDIT, pin="123456")
-        assert (await device.preauth_void(other.rrn or "", CREDIT)).approved
-        assert (await device.preauth_void(other.rrn or "", CREDIT)).response_code == "22"
+        assert (
+            await device.preauth_void(other.rrn or "", CREDIT, supervisor_password=SUPERVISOR)
+        ).approved
+        assert (
+            await device.preauth_void(other.rrn or "", CREDIT, supervisor_password=SUPERVISOR)
+        ).response_code == "22"
         # Only the standing completion is a debit of the batch.
         assert device.totals().domestic.debit_minor == 80_000
         assert (await device.settle()).settlement == {"domestic": "1", "foreign": "1"}
@@ -75,7 +84,7 @@ def test_preauth_family_slips_and_reprint(demo: Tillpoint, tmp_path: Path) -> No
     assert receipt is not None and receipt.kind == "preauth_void"
     lines = render(receipt, reprint=True)
     slip = "\n".join(lines)
-    assert "预授权撤销 PRE-AUTH VOID" in slip and "RMB -200.00" in slip
+    assert "预授权撤销 PRE-AUTH VOID" in slip and "CNY -200.00" in slip
     assert "重打印凭证 DUPLICATED" in slip and "持卡人签名 CARDHOLDER SIGNATURE" in slip
     assert "625094*********0016" in slip and CREDIT not in state_file.read_text()
     assert all(cell_len(line) <= WIDTH for line in lines)
@@ -102,78 +111,134 @@ def test_unbalanced_settlement_uploads_the_batch(demo: Tillpoint) -> None:
     assert differences == ["999999999999"]
 
 
-def test_pos_screen_sale_void_refund_reprint_settle(demo: Tillpoint, tmp_path: Path) -> None:
-    """A cashier's session on the Textual screen, key by key, against a real host."""
-    from textual.pilot import Pilot
+async def until(app: PosTerminal, pilot: Pilot[None], text: str) -> None:
+    for _ in range(400):
+        if text in app.shown:
+            return
+        await pilot.pause(0.025)
+    raise AssertionError(f"the screen never said {text!r}; it says:\n{app.shown}")
 
-    from tillpoint.terminal.tui import PosTerminal
 
+async def keys(pilot: Pilot[None], *typed: str) -> None:
+    for k in typed:
+        if k in ("enter", "escape", "backspace"):
+            await pilot.press(k)
+        else:
+            await pilot.press(*k)
+
+
+def fits(app: PosTerminal, size: tuple[int, int]) -> None:
+    """Everything of the device and the printer is inside the window."""
+    for selector in ("#device", "#lcd", "#paper"):
+        region = app.query_one(selector).region
+        assert region.right <= size[0] and region.bottom <= size[1], (selector, region, size)
+
+
+def test_pos_screen_at_120_by_40(demo: Tillpoint, tmp_path: Path) -> None:
+    """A cashier's session on the full layout, key by key, against a real host: the
+    keypad is there, voids and refunds ask the supervisor password, slips come in two
+    copies, and the batch can be queried, reprinted and printed before settlement."""
     shots = tmp_path / "screens"
     shots.mkdir()
 
     async def scenario(port: int) -> None:
         app = PosTerminal(device_at(port, tmp_path / "t.json"))
-
-        async def until(pilot: Pilot[None], text: str) -> None:
-            for _ in range(400):
-                if text in app.shown:
-                    return
-                await pilot.pause(0.025)
-            raise AssertionError(f"the screen never said {text!r}; it says:\n{app.shown}")
-
-        async def keys(pilot: Pilot[None], *typed: str) -> None:
-            for k in typed:
-                await pilot.press(*k) if k not in (
-                    "enter",
-                    "escape",
-                    "backspace",
-                ) else await pilot.press(k)
-
-        async with app.run_test(size=(100, 48)) as pilot:
-            await until(pilot, "Operator no.")  # signed on by itself at start
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(app, pilot, "Operator no.")  # signed on by itself at start
+            assert not app.compact and app.query_one("#keypad").display
+            assert app.query_one("#brand").display
+            assert app.query_one("#key-1").region.height == 3  # full-size keys
+            fits(app, (120, 40))
             await keys(pilot, "001", "enter", "9999", "enter")
-            await until(pilot, "55 Incorrect PIN or password")
+            await until(app, pilot, "55 Incorrect PIN or password")
             await keys(pilot, "enter", "001", "enter", "1234", "enter")
-            await until(pilot, "Balance inquiry")  # the menu
-            # Sale of 12.34 by chip with PIN.
+            await until(app, pilot, "Management")  # the menu
+            # Sale of 12.34 by chip with PIN: the merchant's copy, then the cardholder's.
             await keys(pilot, "1", "12340", "backspace", "enter")
-            await until(pilot, "Present the card")
+            await until(app, pilot, "Present the card")
+            assert "CNY 12.34" in app.shown
             await keys(pilot, "1", "2", "123456", "enter")
-            await until(pilot, "APPROVED")
+            await until(app, pilot, "Enter prints the cardholder copy")
             app.save_screenshot(str(shots / "approved.svg"))
-            assert "RMB 12.34" in app.slips[-1] and "CARDHOLDER SIGNATURE" in app.slips[-1]
-            # Void it by its voucher number (the default is the last sale).
-            await keys(pilot, "enter", "2", "enter")
-            await until(pilot, "RMB 12.34")
+            merchant = app.slips[-1]
+            assert "商户存根 MERCHANT COPY" in merchant and "CNY 12.34" in merchant
+            assert "CARDHOLDER SIGNATURE" in merchant and "插卡 CHIP" in merchant
+            assert "演示超市1 Demo Mart 1" in merchant and "工商银行 ICBC" in merchant
+            await keys(pilot, "enter")
+            await until(app, pilot, "Management")
+            cardholder = app.slips[-1]
+            assert "持卡人存根 CARDHOLDER COPY" in cardholder
+            assert "CARDHOLDER SIGNATURE" not in cardholder
+            sale = app.device.state.journal[-1]
+            # A void asks the supervisor password first; a wrong one sends nothing.
+            stan = app.device.client.stan
+            await keys(pilot, "2")
+            await until(app, pilot, "Supervisor password")
+            await keys(pilot, "654321", "enter")
+            await until(app, pilot, "Wrong supervisor password: nothing was sent")
+            assert app.device.client.stan == stan
+            await keys(pilot, "enter", "2", "123456", "enter")
+            await until(app, pilot, "Original voucher no.")  # the default: the last sale
+            await keys(pilot, "enter")
+            await until(app, pilot, "CNY 12.34")
             await keys(pilot, "enter")
             await pilot.click("#key-1")  # the keypad works as well as the keyboard
             await keys(pilot, "2")
-            await until(pilot, "APPROVED")
+            await until(app, pilot, "cardholder copy")
             assert "消费撤销 VOID" in app.slips[-1]
-            # A tapped sale of 50.00 needs no PIN; refund 10.00 of it.
-            await keys(pilot, "enter", "1", "5000", "enter", "1", "3")
-            await until(pilot, "APPROVED")
-            sale = app.device.state.journal[-1]
-            await keys(pilot, "enter", "3", sale.rrn, "enter", "1000", "enter", "1", "3")
-            await until(pilot, "APPROVED")
-            # Cancel leaves a function without doing anything.
-            await keys(pilot, "enter", "1", "99", "escape")
-            await until(pilot, "Balance inquiry")
-            await keys(pilot, "7")
-            await until(pilot, "Slip printed again")
-            assert "DUPLICATED" in app.slips[-1] and "退货 REFUND" in app.slips[-1]
-            await keys(pilot, "enter", "6")
-            await until(pilot, "Settle this batch?")
+            assert "工商银行 ICBC" in app.slips[-1]  # the sale's issuer: a void's 0210 has no 44
+            assert f"原凭证号 ORIG. VOUCHER {sale.stan}" in app.slips[-1]
             await keys(pilot, "enter")
-            await until(pilot, "Batch 000001 settled")
+            # A tapped sale of 50.00: no PIN, and no signature either (免密免签).
+            await keys(pilot, "1", "5000", "enter", "1", "3")
+            await until(app, pilot, "No signature required")
+            assert "免密免签 No signature required" in app.slips[-1]
+            assert "挥卡 CONTACTLESS" in app.slips[-1]
+            await keys(pilot, "enter")
+            tapped = app.device.state.journal[-1]
+            # Refund 10.00 of it, the supervisor's password given.
+            await keys(pilot, "3", "123456", "enter", tapped.rrn, "enter", "1000", "enter")
+            await keys(pilot, "1", "3")
+            await until(app, pilot, "cardholder copy")
+            await keys(pilot, "enter")
+            # Cancel leaves a function without doing anything.
+            await keys(pilot, "1", "99", "escape")
+            await until(app, pilot, "Management")
+            # Query the tapped sale by its voucher number, then by its RRN.
+            await keys(pilot, "8", "1", tapped.stan.lstrip("0"), "enter")
+            await until(app, pilot, "Sale  CNY 50.00")
+            assert "挥卡 CONTACTLESS" in app.shown and tapped.rrn in app.shown
+            await keys(pilot, "enter", "8", "2", sale.rrn, "enter")
+            await until(app, pilot, "Voided")
+            await keys(pilot, "enter", "8", "1", "999", "enter")
+            await until(app, pilot, "No transaction 000999 in the open batch")
+            # Reprint the first sale's slip (not the last), both copies.
+            await keys(pilot, "enter", "7", "2", "backspace" * 6, sale.stan, "enter")
+            await until(app, pilot, "cardholder copy")
+            assert "DUPLICATED" in app.slips[-1] and f"VOUCHER NO. {sale.stan}" in app.slips[-1]
+            await keys(pilot, "enter")
+            await until(app, pilot, "Slip printed again")
+            # The detail and the summary, as before settlement.
+            await keys(pilot, "enter", "7", "3")
+            await until(app, pilot, "Detail printed")
+            assert "交易明细 TRANSACTION DETAIL" in app.slips[-1]
+            assert "共 4 笔 4 TRANSACTION(S)" in app.slips[-1]
+            await keys(pilot, "enter", "7", "4")
+            await until(app, pilot, "Summary printed")
+            summary = app.slips[-1]
+            assert "交易汇总 TRANSACTION SUMMARY" in summary and "银联 UnionPay" in summary
+            app.save_screenshot(str(shots / "summary.svg"))
+            await keys(pilot, "enter", "6")
+            await until(app, pilot, "Settle this batch?")
+            await keys(pilot, "enter")
+            await until(app, pilot, "Batch 000001 settled")
             assert "balanced" in app.shown
             # Sign out; the supervisor signs in.
-            await keys(pilot, "enter", "8")
-            await until(pilot, "Operator no.")
+            await keys(pilot, "enter", "9", "1")
+            await until(app, pilot, "Operator no.")
             await keys(pilot, "backspace", "00", "enter", "123456", "enter")
-            await until(pilot, "Balance inquiry")
+            await until(app, pilot, "Management")
             assert app.device.client.operator == "00"
-            app.save_screenshot(str(shots / "menu.svg"))
             await app.action_quit()
 
     run_with_host(demo, scenario)
@@ -186,12 +251,53 @@ def test_pos_screen_sale_void_refund_reprint_settle(demo: Tillpoint, tmp_path: P
     ]
 
 
-def test_pos_screen_without_a_host_and_in_a_small_window(tmp_path: Path) -> None:
-    """No host: the screen says so and offers to try again. In 80 x 24 the keypad gives
-    way to the screen and the printer."""
-    import asyncio
+def test_pos_screen_at_80_by_24(demo: Tillpoint, tmp_path: Path) -> None:
+    """The compact layout: the screen, a keypad of one-line keys and the printer fit an
+    80 x 24 window, and a sale and a supervisor's change of password work by mouse."""
 
-    from tillpoint.terminal.tui import PosTerminal
+    async def scenario(port: int) -> None:
+        app = PosTerminal(device_at(port, tmp_path / "t.json"))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(app, pilot, "Operator no.")
+            assert app.compact and not app.query_one("#brand").display
+            assert app.query_one("#keypad").display
+            assert app.query_one("#key-1").region.height == 1
+            assert app.query_one("#key-enter").region.height == 2  # still two rows tall
+            fits(app, (80, 24))
+            assert app.query_one("#roll").content_region.width >= WIDTH  # a slip's width
+
+            async def click(*labels: str) -> None:
+                for label in labels:
+                    for key in [label] if label in ("enter", "clear", "00") else label:
+                        await pilot.click(f"#key-{key}")
+
+            await click("enter", "1234", "enter")  # operator 001, the default
+            await until(app, pilot, "Management")
+            await click("1", "12", "00", "enter")  # Sale, 12.00 (00 is one key)
+            await until(app, pilot, "Present the card")
+            await click("1", "2", "123456", "enter")
+            await until(app, pilot, "cardholder copy")
+            assert "CNY 12.00" in app.slips[-1]
+            await click("enter", "9", "3", "123456", "enter", "246802", "enter")
+            await click("246802", "enter")
+            await until(app, pilot, "The supervisor password is changed")
+            await click("enter", "2", "123456", "enter")  # the old one no longer does
+            await until(app, pilot, "Wrong supervisor password: nothing was sent")
+            await click("enter", "9", "3", "123456", "enter")
+            await until(app, pilot, "Wrong supervisor password: nothing changed")
+            await click("enter", "9", "2")  # sign on again
+            await until(app, pilot, "00 Approved")
+            await app.action_quit()
+        kept = DeviceState.load(tmp_path / "t.json")
+        assert kept.supervisor_hash.startswith("$argon2id$")
+        assert "246802" not in (tmp_path / "t.json").read_text()  # a hash only
+
+    run_with_host(demo, scenario)
+
+
+def test_pos_screen_without_a_host(tmp_path: Path) -> None:
+    """No host: the screen says so and offers to try again."""
+    import asyncio
 
     async def scenario() -> None:
         app = PosTerminal(device_at(1, tmp_path / "t.json"))  # nothing listens on port 1
@@ -201,8 +307,77 @@ def test_pos_screen_without_a_host_and_in_a_small_window(tmp_path: Path) -> None
                     break
                 await pilot.pause(0.025)
             assert "No valid answer from the host" in app.shown
-            assert not app.query_one("#keypad").display
-            assert app.query_one("#lcd").display and app.query_one("#paper").display
             await app.action_quit()
 
     asyncio.run(scenario())
+
+
+def test_scripted_sale_supervised_void_and_detail_against_tillpoint_serve(tmp_path: Path) -> None:
+    """`tillpoint serve --demo` in its own process, and the scripted terminal as a person
+    types it: a sale, a void refused for a wrong supervisor password (nothing sent),
+    the void with the password typed at the prompt, then the batch's detail."""
+    import json
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.e2e.test_serve import served
+
+    from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+
+    state = str(tmp_path / "terminal.json")
+
+    with served(tmp_path, terminals=1) as s:
+        env = {**s.env, "TILLPOINT_LOCALE": "en", "COLUMNS": "200"}
+
+        def terminal_cmd(*args: str, typed: str | None = None) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "tillpoint", "terminal", *args, "--state", state],
+                env=env, input=typed, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+
+        done = terminal_cmd("setup", "--tid", demo_tid(1), "--mid", demo_mid(1),
+                            "--tmk", DEMO_TMK.hex(), "--port", str(s.iso_port),
+                            "--merchant-name", "演示超市1 Demo Mart 1")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        sold = terminal_cmd("sale", "--amount", "1234.56", "--card", DEBIT, "--pin", "123456",
+                            "--json")  # fmt: skip
+        assert sold.returncode == 0, sold.stderr
+        sale = json.loads(sold.stdout)
+        stan_after_sale = json.loads(Path(state).read_text())["stan"]
+        wrong = terminal_cmd("void", "--rrn", sale["rrn"], "--card", DEBIT,
+                             "--supervisor-password", "999999")  # fmt: skip
+        assert wrong.returncode == 1
+        assert "Wrong supervisor password: nothing was sent" in wrong.stderr
+        assert json.loads(Path(state).read_text())["stan"] == stan_after_sale
+        voided = terminal_cmd(
+            "void",
+            "--rrn",
+            sale["rrn"],
+            "--card",
+            DEBIT,
+            "--operator",
+            "002",
+            "--json",
+            typed="123456\n",
+        )  # asked for at the prompt
+        assert voided.returncode == 0, voided.stderr
+        prompt, answer = voided.stdout.split("{", 1)
+        assert "Supervisor password" in prompt
+        void = json.loads("{" + answer)
+        assert void["approved"] and void["amount_minor"] == 123_456
+        detail = terminal_cmd("detail")
+        assert detail.returncode == 0, detail.stderr
+        lines = detail.stdout.splitlines()
+        assert "交易明细 TRANSACTION DETAIL" in lines[0]
+        assert any(line.startswith(f"{sale['stan']} 消费 SALE") for line in lines)
+        assert f"{void['stan']} 消费撤销 VOID" in detail.stdout and "已撤销 VOIDED" in detail.stdout
+        assert "CNY 1,234.56" in detail.stdout and "CNY -1,234.56" in detail.stdout
+        assert "共 2 笔 2 TRANSACTION(S)" in detail.stdout
+        slip = terminal_cmd("reprint", "--voucher", void["stan"], "--copy", "merchant")
+        assert f"原凭证号 ORIG. VOUCHER {sale['stan']}" in slip.stdout
+        assert "操作员号 OPERATOR NO. 002" in slip.stdout and "演示超市1 Demo Mart 1" in slip.stdout
+        assert "银联 UnionPay" in slip.stdout and "工商银行 ICBC" in slip.stdout
+    with sqlite3.connect(tmp_path / "serve.db") as db:
+        rows = db.execute("SELECT kind, status, amount_minor FROM payments ORDER BY id").fetchall()
+    assert rows == [("sale", "voided", 123_456)]

@@ -185,7 +185,7 @@ def test_a_card_sale(tp: Tillpoint, receipts: ReceiptService, mid: str) -> None:
     assert "TERMINAL NO." not in shown and "REFUNDED" not in shown  # only what it has
     html = receipts.html(r, receipts.url(pid, BASE))
     assert r.merchant_name in html and "商户编号" in html and "MERCHANT NO." in html
-    assert "1234.56" in html
+    assert "1,234.56" in html
     assert "<svg" in html and "6212340000000000012" not in html
 
 
@@ -368,7 +368,7 @@ def test_the_printout_fits_the_paper(
     url = receipts.url(pid, BASE).encode()
     assert b"\x1d(k" + (len(url) + 3).to_bytes(2, "little") + b"1P0" + url in data  # native QR
     assert b"\x1dv0" in data  # the signature's raster image
-    assert b"\x1d!\x11" + b"CNY 1234.56".rjust(columns // 2) in data  # the amount, doubled
+    assert b"\x1d!\x11" + b"CNY 1,234.56".rjust(columns // 2) in data  # the amount, doubled
     lines = [
         line.decode("gb18030")
         for line in re.split(rb"\n", data)
@@ -394,7 +394,7 @@ def test_a_huge_amount_is_printed_in_normal_size(
     tp: Tillpoint, receipts: ReceiptService, mid: str
 ) -> None:
     data = receipts.printout(payment(tp, mid, amount_minor=100_000_000_000), BASE)
-    assert b"CNY 1000000000.00".rjust(escpos.Columns.NARROW) in data
+    assert b"CNY 1,000,000,000.00".rjust(escpos.Columns.NARROW) in data
     assert b"\x1d!\x11" not in data
 
 

@@ -78,3 +78,11 @@ def test_refusals_translate_their_statuses_too() -> None:
     assert str(err) == "Merchant 898310054110001 is already approved"
     set_locale("zh_CN")
     assert err.localized() == "商户 898310054110001 状态已是「已通过」"
+
+
+def test_a_status_and_a_time_label_have_messages_of_their_own() -> None:
+    """ "Approved" is response code 00, a status; the time a merchant was approved has its
+    own label (it once shared the status's msgid, so 00 read 通过时间 in Chinese)."""
+    zh = catalogue("zh_CN")
+    assert zh["Approved"] == "成功"
+    assert zh["Approved on"] == "通过时间"

@@ -65,3 +65,22 @@ def test_times_rate_rounds_half_up_once() -> None:
 def test_format_for_people() -> None:
     assert Money(123456).format("en") == "CN¥1,234.56"
     assert Money(123456).format("zh_CN") == "¥1,234.56"
+
+
+@pytest.mark.parametrize(
+    ("money", "shown"),
+    [
+        (Money(123_456), "CNY 1,234.56"),
+        (Money(-123_456), "CNY -1,234.56"),
+        (Money(5), "CNY 0.05"),
+        (Money(0), "CNY 0.00"),
+        (Money(99_999_999_999), "CNY 999,999,999.99"),
+        (Money(1_234, "JPY"), "JPY 1,234"),
+    ],
+)
+def test_display_is_one_way_in_every_language(money: Money, shown: str) -> None:
+    from tillpoint.core.i18n import set_locale
+
+    for locale in ("zh_CN", "en"):
+        set_locale(locale)
+        assert money.display() == shown

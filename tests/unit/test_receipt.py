@@ -26,8 +26,8 @@ def test_every_slip_fits_the_paper(kind: str, scanned: bool, reprint: bool) -> N
 
 
 def test_amount_sign_follows_the_money() -> None:
-    assert "RMB 1234.56" in "\n".join(render(receipt("sale")))
-    assert "RMB -1234.56" in "\n".join(render(receipt("refund")))
+    assert "CNY 1,234.56" in "\n".join(render(receipt("sale")))
+    assert "CNY -1,234.56" in "\n".join(render(receipt("refund")))
 
 
 def test_settlement_slip() -> None:
@@ -36,7 +36,7 @@ def test_settlement_slip() -> None:
                               {"domestic": "2", "foreign": "1"})  # fmt: skip
     assert all(cell_len(line) <= WIDTH for line in lines), lines
     slip = "\n".join(lines)
-    assert "不平 NOT BALANCED" in slip and "99999999.99" in slip and "平 BALANCED" in slip
+    assert "不平 NOT BALANCED" in slip and "99,999,999.99" in slip and "平 BALANCED" in slip
 
 
 def test_a_slip_survives_the_state_file() -> None:

@@ -61,7 +61,7 @@ def show_merchant(m: MerchantView, as_json: bool) -> None:
                 m.max_terminals if m.max_terminals is not None else _("kind default"),
             ),
             (_("Applied"), when(m.created_at)),
-            (_("Approved"), when(m.approved_at)),
+            (_("Approved on"), when(m.approved_at)),
             (_("Shops"), ", ".join(f"{s.number} {s.name}" for s in m.shops)),
         ],
     )

@@ -10,14 +10,22 @@ from typing import Annotated
 
 import typer
 
-from tillpoint.cli._common import JsonOpt, emit_json, fields, handles_errors, money, print_error
-from tillpoint.core.errors import Refused
-from tillpoint.core.i18n import N_, _
+from tillpoint.cli._common import JsonOpt, emit_json, fields, handles_errors, print_error
+from tillpoint.core.i18n import _
 from tillpoint.core.money import Money
+from tillpoint.demo import DEMO_SUPERVISOR_PASSWORD
 from tillpoint.iso8583.codes import describe
-from tillpoint.receipts.slip import render
+from tillpoint.receipts.slip import COPIES, ENTRIES, issuer_name, org_name, pair, render
 from tillpoint.terminal.client import TerminalError, explain
-from tillpoint.terminal.device import ENTRY_MODES, Device, DeviceState, Result, action_label
+from tillpoint.terminal.device import (
+    ENTRY_MODES,
+    Device,
+    DeviceState,
+    JournalEntry,
+    Result,
+    action_label,
+    hash_supervisor_password,
+)
 
 terminal = typer.Typer(invoke_without_command=True)
 
@@ -39,12 +47,42 @@ Entry = Annotated[
     ),
 ]
 Pin = Annotated[str | None, typer.Option(help=_("The cardholder's PIN (test cards: 123456)."))]
+Operator = Annotated[
+    str,
+    typer.Option(
+        help=_(
+            "Who works the terminal for this command: 001-999, or 00 (supervisor). "
+            "Never taken from the screen's last sign-in."
+        )
+    ),
+]
+Supervisor = Annotated[
+    str,
+    typer.Option(
+        "--supervisor-password",
+        prompt=_("Supervisor password"),
+        hide_input=True,
+        help=_(
+            "The terminal's supervisor password (主管密码; demo: 123456). Asked for when left out."
+        ),
+    ),
+]
 DEFAULT_STATE = Path("tillpoint-terminal.json")
+DEFAULT_OPERATOR = "001"
+
+
+def _device(state_path: Path, operator: str, *, save: bool = True) -> Device:
+    return Device(DeviceState.load(state_path), state_path if save else None, operator=operator)
 
 
 @handles_errors
-def _run(state_path: Path, action: Callable[[Device], Awaitable[Result]], as_json: bool) -> None:
-    device = Device(DeviceState.load(state_path), state_path)
+def _run(
+    state_path: Path,
+    action: Callable[[Device], Awaitable[Result]],
+    as_json: bool,
+    operator: str = DEFAULT_OPERATOR,
+) -> None:
+    device = _device(state_path, operator)
 
     async def go() -> Result:
         try:
@@ -71,7 +109,7 @@ def _show(r: Result) -> None:
         (_("Result"), f"{verdict} ({r.response_code}) {describe(r.response_code)}")
     ]
     if r.amount_minor is not None:
-        rows.append((_("Amount"), money(r.amount_minor)))
+        rows.append((_("Amount"), Money(r.amount_minor).display()))
     for label, value in (
         (_("Card"), r.card),
         (_("Card organisation"), r.card_org),
@@ -83,7 +121,7 @@ def _show(r: Result) -> None:
         if value:
             rows.append((label, value))
     if r.balance_minor is not None:
-        rows.append((_("Balance"), money(r.balance_minor)))
+        rows.append((_("Balance"), Money(r.balance_minor).display()))
     if r.settlement is not None:
         rows.append((_("Balanced"), ", ".join(f"{k}: {v}" for k, v in r.settlement.items())))
     fields(action_label(r.action), rows)
@@ -116,6 +154,16 @@ def setup(
     host: Annotated[str, typer.Option(help=_("Host address."))] = "127.0.0.1",
     port: Annotated[int, typer.Option(help=_("Host port."))] = 5800,
     mac: Annotated[str, typer.Option(help=_("MAC method: ecb or x919."))] = "ecb",
+    merchant_name: Annotated[
+        str, typer.Option(help=_("The merchant's name as the slips print it."))
+    ] = "",
+    supervisor_password: Annotated[
+        str,
+        typer.Option(
+            "--supervisor-password",
+            help=_("The supervisor password (主管密码), 6 digits; kept only as a hash."),
+        ),
+    ] = DEMO_SUPERVISOR_PASSWORD,
     state: StateOpt = DEFAULT_STATE,
 ) -> None:
     try:
@@ -124,13 +172,49 @@ def setup(
         raise typer.BadParameter(_("32 hex digits"), param_hint="--tmk") from None
     if len(tmk) != 32 or mac not in ("ecb", "x919"):
         raise typer.BadParameter(_("32 hex digits and ecb or x919"), param_hint="--tmk/--mac")
-    DeviceState(tid, mid, tmk.upper(), host, port, mac).save(state)
-    fields(_("Terminal"), [("TID", tid), ("MID", mid), (_("Host"), f"{host}:{port}")])
+    hashed = hash_supervisor_password(supervisor_password)
+    DeviceState(
+        tid, mid, tmk.upper(), host, port, mac, merchant_name=merchant_name, supervisor_hash=hashed
+    ).save(state)
+    rows = [("TID", tid), ("MID", mid), (_("Host"), f"{host}:{port}")]
+    if merchant_name:
+        rows.insert(0, (_("Merchant"), merchant_name))
+    fields(_("Terminal"), rows)
+
+
+@terminal.command(
+    "supervisor-password", help=_("Change the supervisor password (主管密码) of the terminal.")
+)
+@handles_errors
+def supervisor_password(
+    current: Annotated[
+        str,
+        typer.Option(
+            prompt=_("Current supervisor password"),
+            hide_input=True,
+            help=_("The supervisor password now."),
+        ),
+    ],
+    new: Annotated[
+        str,
+        typer.Option(
+            prompt=_("New supervisor password"),
+            hide_input=True,
+            confirmation_prompt=True,
+            help=_("The new supervisor password, 6 digits."),
+        ),
+    ],
+    state: StateOpt = DEFAULT_STATE,
+) -> None:
+    Device(DeviceState.load(state), state).set_supervisor_password(current, new)
+    typer.echo(_("The supervisor password is changed."))
 
 
 @terminal.command("signon", help=_("Sign on (签到): fetch fresh working keys."))
-def signon(state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False) -> None:
-    _run(state, lambda d: d.sign_on(), as_json)
+def signon(
+    operator: Operator = DEFAULT_OPERATOR, state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False
+) -> None:
+    _run(state, lambda d: d.sign_on(), as_json, operator)
 
 
 @terminal.command("signin", help=_("Operator sign-in: the host checks the password."))
@@ -142,29 +226,132 @@ def signin(
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
-    _run(state, lambda d: d.sign_in(operator, password), as_json)
+    _run(state, lambda d: d.sign_in(operator, password), as_json, operator)
 
 
-@terminal.command("reprint", help=_("Reprint (重打印) the slip of the last transaction."))
+def _receipt_rows(e: JournalEntry, device: Device) -> list[tuple[str, object]]:
+    r = device.receipt(e)
+    rows: list[tuple[str, object]] = [
+        (_("Voucher"), e.stan),
+        (_("Type"), action_label(e.kind)),
+        (_("Amount"), r.signed_amount.display()),
+        (_("Card"), e.pan_masked),
+        (_("Card organisation"), org_name(e.card_org)),
+        (_("Issuer"), issuer_name(e.issuer)),
+        (_("Entry mode"), pair(ENTRIES[e.entry]) if e.entry in ENTRIES else ""),
+        (_("Authorization code"), e.auth_code),
+        ("RRN", e.rrn),
+        (_("Original voucher"), e.original_stan),
+        (_("Original RRN"), e.original_rrn),
+        (_("Batch"), r.batch),
+        (_("Date and time"), r.when),
+        (_("Operator"), r.operator),
+    ]
+    if e.voided:
+        rows.append((_("Status"), _("Voided")))
+    return [(k, v) for k, v in rows if v]
+
+
+@terminal.command(
+    "query", help=_("Transaction query (交易查询) in the open batch, by voucher number or RRN.")
+)
 @handles_errors
-def reprint(state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False) -> None:
-    receipt = Device(DeviceState.load(state)).last_receipt()
-    if receipt is None:
-        raise Refused("terminal.no_receipt", N_("There is no transaction to reprint"))
+def query(
+    voucher: Annotated[str | None, typer.Option(help=_("Voucher number (凭证号)."))] = None,
+    rrn: Annotated[str | None, typer.Option(help=_("Reference number (RRN)."))] = None,
+    operator: Operator = DEFAULT_OPERATOR,
+    state: StateOpt = DEFAULT_STATE,
+    as_json: JsonOpt = False,
+) -> None:
+    device = _device(state, operator, save=False)
+    found = device.query(voucher=voucher, rrn=rrn)
     if as_json:
-        emit_json({**receipt.to_dict(), "lines": render(receipt, reprint=True)})
+        emit_json({**dataclasses.asdict(found), "batch": device.client.batch})
     else:
-        typer.echo("\n".join(render(receipt, reprint=True)))
+        fields(_("Transaction query"), _receipt_rows(found, device))
+
+
+@terminal.command(
+    "reprint",
+    help=_("Reprint (重打印) a slip: the last transaction's, or any voucher's of the open batch."),
+)
+@handles_errors
+def reprint(
+    voucher: Annotated[
+        str | None, typer.Option(help=_("Voucher number of the open batch (default: the last)."))
+    ] = None,
+    copy: Annotated[
+        str, typer.Option(help=_("Which copy: merchant, cardholder or both."))
+    ] = "both",
+    operator: Operator = DEFAULT_OPERATOR,
+    state: StateOpt = DEFAULT_STATE,
+    as_json: JsonOpt = False,
+) -> None:
+    if copy not in (*COPIES, "both"):
+        raise typer.BadParameter(_("one of: merchant, cardholder, both"), param_hint="--copy")
+    receipt = _device(state, operator, save=False).receipt_of(voucher)
+    copies = list(COPIES) if copy == "both" else [copy]
+    slips = {c: render(receipt, copy=c, reprint=True) for c in copies}
+    if as_json:
+        emit_json({**receipt.to_dict(), "copies": slips})
+    else:
+        typer.echo(("\n\n" + "- " * 16 + "\n\n").join("\n".join(lines) for lines in slips.values()))
+
+
+@terminal.command(
+    "detail",
+    help=_("Print the open batch's detail (交易明细): every transaction, as before settlement."),
+)
+@handles_errors
+def detail(
+    operator: Operator = DEFAULT_OPERATOR, state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False
+) -> None:
+    device = _device(state, operator, save=False)
+    lines = device.detail_slip()
+    if as_json:
+        journal = [dataclasses.asdict(e) for e in device.state.journal]
+        emit_json({"batch": device.client.batch, "transactions": journal, "lines": lines})
+    else:
+        typer.echo("\n".join(lines))
+
+
+@terminal.command(
+    "summary",
+    help=_(
+        "Print the open batch's summary (交易汇总): counts and totals per card organisation and type."
+    ),
+)
+@handles_errors
+def summary(
+    operator: Operator = DEFAULT_OPERATOR, state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False
+) -> None:
+    device = _device(state, operator, save=False)
+    lines = device.summary_slip()
+    if as_json:
+        totals = device.totals()
+        emit_json({
+            "batch": device.client.batch,
+            "tallies": [dataclasses.asdict(t) for t in device.tallies()],
+            "totals": {"domestic": dataclasses.asdict(totals.domestic),
+                       "foreign": dataclasses.asdict(totals.foreign)},
+            "lines": lines,
+        })  # fmt: skip
+    else:
+        typer.echo("\n".join(lines))
 
 
 @terminal.command("echo", help=_("Echo test."))
-def echo(state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False) -> None:
-    _run(state, lambda d: d.echo(), as_json)
+def echo(
+    operator: Operator = DEFAULT_OPERATOR, state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False
+) -> None:
+    _run(state, lambda d: d.echo(), as_json, operator)
 
 
 @terminal.command("signoff", help=_("Sign off (签退)."))
-def signoff(state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False) -> None:
-    _run(state, lambda d: d.sign_off(), as_json)
+def signoff(
+    operator: Operator = DEFAULT_OPERATOR, state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False
+) -> None:
+    _run(state, lambda d: d.sign_off(), as_json, operator)
 
 
 @terminal.command("sale", help=_("A sale (消费) with a test card."))
@@ -174,11 +361,12 @@ def sale(
     card: Card,
     entry: Entry = "insert",
     pin: Pin = None,
+    operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     value, mode = Money.parse(amount), _entry(entry)
-    _run(state, lambda d: d.sale(value, card, entry=mode, pin=pin), as_json)
+    _run(state, lambda d: d.sale(value, card, entry=mode, pin=pin), as_json, operator)
 
 
 @terminal.command("void", help=_("Void (消费撤销) a sale of the open batch, by its RRN."))
@@ -186,12 +374,19 @@ def sale(
 def void(
     rrn: Annotated[str, typer.Option(help=_("RRN of the sale."))],
     card: Card,
+    supervisor: Supervisor,
     entry: Entry = "insert",
+    operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     mode = _entry(entry)
-    _run(state, lambda d: d.void(rrn, card, entry=mode), as_json)
+    _run(
+        state,
+        lambda d: d.void(rrn, card, supervisor_password=supervisor, entry=mode),
+        as_json,
+        operator,
+    )
 
 
 @terminal.command("refund", help=_("Refund (退货) part or all of a sale, by its RRN."))
@@ -200,12 +395,19 @@ def refund(
     rrn: Annotated[str, typer.Option(help=_("RRN of the sale."))],
     amount: Annotated[str, typer.Option(help=_("Amount to give back."))],
     card: Card,
+    supervisor: Supervisor,
     entry: Entry = "insert",
+    operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     value, mode = Money.parse(amount), _entry(entry)
-    _run(state, lambda d: d.refund(rrn, value, card, entry=mode), as_json)
+    _run(
+        state,
+        lambda d: d.refund(rrn, value, card, supervisor_password=supervisor, entry=mode),
+        as_json,
+        operator,
+    )
 
 
 @terminal.command("preauth", help=_("A pre-authorisation (预授权): hold funds on the card."))
@@ -215,11 +417,12 @@ def preauth(
     card: Card,
     entry: Entry = "insert",
     pin: Pin = None,
+    operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     value, mode = Money.parse(amount), _entry(entry)
-    _run(state, lambda d: d.preauth(value, card, entry=mode, pin=pin), as_json)
+    _run(state, lambda d: d.preauth(value, card, entry=mode, pin=pin), as_json, operator)
 
 
 @terminal.command(
@@ -230,12 +433,19 @@ def preauth(
 def preauth_void(
     rrn: Annotated[str, typer.Option(help=_("RRN of the pre-authorisation."))],
     card: Card,
+    supervisor: Supervisor,
     entry: Entry = "insert",
+    operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     mode = _entry(entry)
-    _run(state, lambda d: d.preauth_void(rrn, card, entry=mode), as_json)
+    _run(
+        state,
+        lambda d: d.preauth_void(rrn, card, supervisor_password=supervisor, entry=mode),
+        as_json,
+        operator,
+    )
 
 
 @terminal.command(
@@ -250,11 +460,17 @@ def complete(
     card: Card,
     entry: Entry = "insert",
     pin: Pin = None,
+    operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     value, mode = Money.parse(amount), _entry(entry)
-    _run(state, lambda d: d.complete(auth_code, value, card, entry=mode, pin=pin), as_json)
+    _run(
+        state,
+        lambda d: d.complete(auth_code, value, card, entry=mode, pin=pin),
+        as_json,
+        operator,
+    )
 
 
 @terminal.command(
@@ -264,12 +480,19 @@ def complete(
 def complete_void(
     rrn: Annotated[str, typer.Option(help=_("RRN of the completion."))],
     card: Card,
+    supervisor: Supervisor,
     entry: Entry = "insert",
+    operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     mode = _entry(entry)
-    _run(state, lambda d: d.completion_void(rrn, card, entry=mode), as_json)
+    _run(
+        state,
+        lambda d: d.completion_void(rrn, card, supervisor_password=supervisor, entry=mode),
+        as_json,
+        operator,
+    )
 
 
 @terminal.command("balance", help=_("Balance inquiry (查余额)."))
@@ -278,13 +501,16 @@ def balance(
     card: Card,
     pin: Annotated[str, typer.Option(help=_("The cardholder's PIN (test cards: 123456)."))],
     entry: Entry = "insert",
+    operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     mode = _entry(entry)
-    _run(state, lambda d: d.balance(card, pin, entry=mode), as_json)
+    _run(state, lambda d: d.balance(card, pin, entry=mode), as_json, operator)
 
 
 @terminal.command("settle", help=_("Batch settlement (批结算); the next batch starts."))
-def settle(state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False) -> None:
-    _run(state, lambda d: d.settle(), as_json)
+def settle(
+    operator: Operator = DEFAULT_OPERATOR, state: StateOpt = DEFAULT_STATE, as_json: JsonOpt = False
+) -> None:
+    _run(state, lambda d: d.settle(), as_json, operator)

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    list_currencies,
+)
 
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_, get_locale
@@ -125,6 +130,16 @@ class Money:
     def plain(self) -> str:
         """``12.34``: the amount in major units, no symbol, for files and JSON."""
         return f"{self.to_decimal():.{minor_digits(self.currency)}f}"
+
+    def display(self) -> str:
+        """``CNY 1,234.56``: the ISO code, a space, the amount grouped by thousands, the
+        same in every language. The virtual terminal and every slip show money this way:
+        plain ASCII that any receipt printer prints, and unlike ``¥`` (also the yen's
+        sign) it cannot be misread."""
+        digits = minor_digits(self.currency)
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        number = format_decimal(self.to_decimal(), format=pattern, locale="en")
+        return f"{self.currency} {number}"
 
     def format(self, locale: str | None = None) -> str:
         """``¥12.34`` / ``CN¥12.34``: for people, in their locale."""

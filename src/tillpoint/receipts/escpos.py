@@ -16,19 +16,18 @@ character takes two columns.
 from __future__ import annotations
 
 import io
-import re
 from enum import IntEnum
 
 import segno
 from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
 from PIL import Image
-from rich.cells import cell_len, chop_cells
+from rich.cells import cell_len
 
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_
-from tillpoint.receipts.layout import ACKNOWLEDGEMENT, LABELS, Row, amount_text, pair, rows
-from tillpoint.receipts.slip import centre
+from tillpoint.receipts.layout import ACKNOWLEDGEMENT, LABELS, Row, amount_text, rows
+from tillpoint.receipts.slip import centre, pair, wrap
 from tillpoint.receipts.views import ReceiptView
 
 
@@ -43,29 +42,6 @@ DOTS: dict[int, int] = {Columns.NARROW: 384, Columns.WIDE: 576}
 CHINESE_MODE = b"\x1c&"  # FS &: bytes from 0x80 up are GB18030 characters
 ENCODING = "gb18030"
 MAX_QR_DOTS_PER_MODULE = 8
-_CJK = "\u2e80-\uffff"
-# Spaces; runs of Chinese up to a pause (，。；！？) or their end; other words.
-_TOKENS = re.compile(rf"\s+|[{_CJK}]+?(?:[，。；！？]|(?![{_CJK}]))|[^\s{_CJK}]+")
-
-
-def wrap(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` columns, broken at spaces and after
-    Chinese punctuation, or inside a word or clause too long for a line."""
-    lines: list[str] = []
-    line = ""
-    for token in _TOKENS.findall(text.strip()):
-        if token.isspace():
-            line += " " if line else ""
-            continue
-        if line and cell_len(line + token) > width:
-            lines.append(line.rstrip())
-            line = ""
-        *full, rest = chop_cells(token, width) if cell_len(token) > width else [token]
-        lines.extend(full)
-        line += rest
-    if line:
-        lines.append(line.rstrip())
-    return lines
 
 
 def row_lines(row: Row, width: int) -> list[str]:

@@ -11,12 +11,9 @@ from typing import NamedTuple
 
 from tillpoint.core.clock import BUSINESS_TZ, as_utc
 from tillpoint.core.money import Money
-from tillpoint.networks.connector import CardOrg
 from tillpoint.payments.models import PaymentStatus
-from tillpoint.receipts.slip import KINDS
+from tillpoint.receipts.slip import KINDS, ORGS, Pair, pair
 from tillpoint.receipts.views import ReceiptView
-
-Pair = tuple[str, str]  # (Chinese, English)
 
 LABELS: dict[str, Pair] = {
     "title": ("交易凭证", "RECEIPT"),
@@ -57,16 +54,6 @@ STATUSES: dict[PaymentStatus, Pair] = {
     PaymentStatus.VOIDED: ("已撤销", "VOIDED"),
     PaymentStatus.COMPLETED: ("预授权已完成", "COMPLETED"),
 }
-ORGS: dict[str, Pair] = {
-    CardOrg.UNIONPAY: ("银联", "UnionPay"),
-    CardOrg.VISA: ("维萨", "Visa"),
-    CardOrg.MASTERCARD: ("万事达", "Mastercard"),
-    CardOrg.JCB: ("JCB", "JCB"),
-    CardOrg.AMEX: ("美国运通", "American Express"),
-    "ALP": ("支付宝", "Alipay"),
-    "WXP": ("微信支付", "WeChat Pay"),
-    "UPQ": ("银联二维码", "UnionPay QR"),
-}
 
 
 class Row(NamedTuple):
@@ -75,16 +62,12 @@ class Row(NamedTuple):
     value: str
 
 
-def pair(p: Pair) -> str:
-    """``中文 ENGLISH``, or one word when both languages write it the same."""
-    zh, en = p
-    return en if zh == en else f"{zh} {en}"
-
-
 def amount_parts(r: ReceiptView) -> tuple[str, str]:
-    """(``CNY``, ``12.34``), negative for money given back (the slip's sign rule)."""
+    """(``CNY``, ``1,234.56``), negative for money given back (the slip's sign rule)."""
     debit = KINDS[r.kind.value][2]
-    return r.currency, Money(r.amount_minor if debit else -r.amount_minor, r.currency).plain()
+    shown = Money(r.amount_minor if debit else -r.amount_minor, r.currency).display()
+    currency, number = shown.split(" ", 1)
+    return currency, number
 
 
 def amount_text(r: ReceiptView) -> str:
@@ -122,5 +105,5 @@ def rows(r: ReceiptView) -> list[Row]:
         ("status", pair(STATUSES[r.status])),
     ]
     if r.refunded_minor:
-        out.append(("refunded", f"{r.currency} {Money(r.refunded_minor, r.currency).plain()}"))
+        out.append(("refunded", Money(r.refunded_minor, r.currency).display()))
     return [Row(*LABELS[key], value) for key, value in out if value]

@@ -2,9 +2,13 @@
 on its keypad does, independent of any screen.
 
 Its state file holds what a terminal's own memory would: TID, MID, TMK and MAC method,
-STAN counter, batch, working keys and a journal of the open batch (masked card numbers
+the merchant's name for its slips, the supervisor password (主管密码) as a hash, STAN
+counter, batch, working keys and a journal of the open batch (masked card numbers
 only). Before each transaction it reverses the last one if that got no valid answer;
 when the host says the keys are stale it signs on again and retries once.
+
+Voids, refunds, pre-auth voids and completion voids need the supervisor password,
+checked here, on the terminal, before anything is sent: a wrong one sends nothing.
 """
 
 from __future__ import annotations
@@ -17,16 +21,32 @@ from pathlib import Path
 from typing import Any
 
 from tillpoint.core.clock import BUSINESS_TZ
-from tillpoint.core.errors import InvalidInput
+from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
-from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+from tillpoint.demo import (
+    DEMO_SUPERVISOR_PASSWORD,
+    DEMO_TMK,
+    demo_merchant_name,
+    demo_mid,
+    demo_tid,
+)
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message
+from tillpoint.iso8583.errors import FormatError
 from tillpoint.iso8583.mac import MacMethod
 from tillpoint.networks.bins import classify
-from tillpoint.receipts.slip import Receipt
+from tillpoint.receipts.slip import (
+    WALLET_ORGS,
+    BatchHeading,
+    Line,
+    Receipt,
+    Tally,
+    render_detail,
+    render_summary,
+    tally,
+)
 from tillpoint.security import tdes
 from tillpoint.security.keystore import mask_pan
 from tillpoint.terminal.client import TerminalClient, TerminalError, WorkingKeys
@@ -53,9 +73,13 @@ def action_label(action: str) -> str:
     return _(ACTION_LABELS[action])
 
 
-WALLET_ORGS = frozenset({"ALP", "WXP", "UPQ"})
 ENTRY_MODES = {"swipe": "02", "insert": "05", "tap": "07", "manual": "01", "scan": "03"}
 MAX_JOURNAL = 999
+SUPERVISOR_PASSWORD_DIGITS = 6
+# Argon2id at OWASP's smallest recommended cost (19 MiB, two passes): a check takes some
+# 30 ms, which a scripted void can afford (docs/terminals.md); a copied state file still
+# makes each guess of the six digits cost as much.
+_ARGON2_TIME_COST, _ARGON2_MEMORY_KIB = 2, 19 * 1024
 # kind: (MTI, processing code, 25, 60.1) of spec 4.4 and 4.7a
 _CHARGES = {
     "sale": ("0200", "000000", "00", "22"),
@@ -83,6 +107,46 @@ class JournalEntry:
     auth_code: str = ""
     voided: bool = False
     host_time: str = ""  # MMDDhhmmss
+    # What the slip needs besides (entries saved before these existed load without them)
+    card_org: str = ""  # field 63
+    issuer: str = ""  # field 44.1
+    entry: str = ""  # swipe, insert, tap, manual or scan
+    operator: str = ""
+    original_stan: str = ""  # a void: the voucher it voids
+    original_rrn: str = ""  # a void or refund: the reference of what it undoes
+    year: int = 0  # the terminal's clock when it was made (the host sends no year)
+
+
+def _supervisor_hasher() -> Any:
+    from argon2 import PasswordHasher  # only the guarded functions pay for loading it
+
+    return PasswordHasher(
+        time_cost=_ARGON2_TIME_COST, memory_cost=_ARGON2_MEMORY_KIB, parallelism=1
+    )
+
+
+def hash_supervisor_password(password: str) -> str:
+    """The supervisor password as the state file keeps it: an Argon2id hash."""
+    if not (password.isascii() and password.isdigit()) or len(password) != 6:
+        raise InvalidInput(
+            "terminal.supervisor_password_format",
+            N_("The supervisor password is {digits} digits"),
+            digits=SUPERVISOR_PASSWORD_DIGITS,
+        )
+    return str(_supervisor_hasher().hash(password))
+
+
+def check_operator(operator: str) -> str:
+    """``00`` (the supervisor) or a cashier ``001``-``999``."""
+    if operator != "00" and not (
+        len(operator) == 3 and operator.isascii() and operator.isdigit() and operator != "000"
+    ):
+        raise InvalidInput(
+            "terminal.operator",
+            N_("{operator!r} is not an operator number: 00 or 001-999"),
+            operator=operator,
+        )
+    return operator
 
 
 @dataclass
@@ -100,10 +164,14 @@ class DeviceState:
     pending_reversal: dict[str, Any] | None = None
     journal: list[JournalEntry] = field(default_factory=list)
     last_receipt: dict[str, Any] | None = None
+    merchant_name: str = ""  # as the slips print it
+    supervisor_hash: str = ""  # Argon2id; empty: the demo default, 123456
 
     @classmethod
     def demo(cls, n: int = 1) -> DeviceState:
-        return cls(demo_tid(n), demo_mid(n), DEMO_TMK.hex().upper())
+        return cls(
+            demo_tid(n), demo_mid(n), DEMO_TMK.hex().upper(), merchant_name=demo_merchant_name(n)
+        )
 
     @classmethod
     def load(cls, path: Path) -> DeviceState:
@@ -112,7 +180,10 @@ class DeviceState:
         try:
             data = json.loads(path.read_text())
             data["journal"] = [JournalEntry(**e) for e in data.get("journal", [])]
-            return cls(**data)
+            state = cls(**data)
+            if not isinstance(state.supervisor_hash, str):
+                raise TypeError("supervisor_hash")
+            return state
         except (OSError, ValueError, TypeError, KeyError):
             raise InvalidInput(
                 "terminal.state_unreadable",
@@ -150,7 +221,12 @@ class Result:
 
 
 class Device:
-    def __init__(self, state: DeviceState, path: Path | None = None) -> None:
+    """The terminal. ``operator`` is who works it for scripted commands, each of which
+    names its operator; without one (the screen) it is the operator last signed in."""
+
+    def __init__(
+        self, state: DeviceState, path: Path | None = None, *, operator: str | None = None
+    ) -> None:
         self.state = state
         self.path = path
         keys = [bytes.fromhex(k) for k in state.keys_hex] if state.keys_hex else None
@@ -161,7 +237,7 @@ class Device:
             host=state.host,
             port=state.port,
             mac_method=MacMethod(state.mac_method),
-            operator=state.operator,
+            operator=state.operator if operator is None else check_operator(operator),
             stan=state.stan,
             batch=state.batch,
             keys=WorkingKeys(*keys) if keys else None,
@@ -178,6 +254,39 @@ class Device:
 
     async def close(self) -> None:
         await self.client.close()
+        self._save()
+
+    # --- the supervisor password (主管密码) -------------------------------------------
+
+    def is_supervisor_password(self, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        if not self.state.supervisor_hash:  # never set: the demo default, kept hashed
+            self.state.supervisor_hash = hash_supervisor_password(DEMO_SUPERVISOR_PASSWORD)
+            self._save()
+        try:
+            return bool(_supervisor_hasher().verify(self.state.supervisor_hash, password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def check_supervisor(self, password: str) -> None:
+        """Refused unless ``password`` is the supervisor password; checked here, before
+        anything goes to the host."""
+        if not self.is_supervisor_password(password):
+            raise Refused(
+                "terminal.supervisor_password",
+                N_("Wrong supervisor password: nothing was sent"),
+            )
+
+    def set_supervisor_password(self, current: str, new: str) -> None:
+        """A new supervisor password, given the current one."""
+        hashed = hash_supervisor_password(new)  # a malformed new one changes nothing
+        if not self.is_supervisor_password(current):
+            raise Refused(
+                "terminal.supervisor_password",
+                N_("Wrong supervisor password: nothing changed"),
+            )
+        self.state.supervisor_hash = hashed
         self._save()
 
     # --- keys -------------------------------------------------------------------------
@@ -356,7 +465,7 @@ class Device:
             }
         )
         answer = await self._financial(Message(mti, fields), reversible=True)
-        return self._journal(kind, answer, amount, pan)
+        return self._journal(kind, answer, amount, pan, entry)
 
     def last(self, kind: str) -> JournalEntry | None:
         """The latest transaction of a kind in the open batch."""
@@ -370,24 +479,45 @@ class Device:
         )
 
     async def void(
-        self, rrn: str, pan: str, *, entry: str = "insert", expiry: str = "3012"
+        self,
+        rrn: str,
+        pan: str,
+        *,
+        supervisor_password: str,
+        entry: str = "insert",
+        expiry: str = "3012",
     ) -> Result:
         """消费撤销 of a sale of the open batch, by its RRN."""
-        return await self._void("void", rrn, pan, entry, expiry)
+        return await self._void("void", rrn, pan, supervisor_password, entry, expiry)
 
     async def preauth_void(
-        self, rrn: str, pan: str, *, entry: str = "insert", expiry: str = "3012"
+        self,
+        rrn: str,
+        pan: str,
+        *,
+        supervisor_password: str,
+        entry: str = "insert",
+        expiry: str = "3012",
     ) -> Result:
         """预授权撤销: release a hold of the open batch."""
-        return await self._void("preauth_void", rrn, pan, entry, expiry)
+        return await self._void("preauth_void", rrn, pan, supervisor_password, entry, expiry)
 
     async def completion_void(
-        self, rrn: str, pan: str, *, entry: str = "insert", expiry: str = "3012"
+        self,
+        rrn: str,
+        pan: str,
+        *,
+        supervisor_password: str,
+        entry: str = "insert",
+        expiry: str = "3012",
     ) -> Result:
         """预授权完成撤销: undo a completion of the open batch; the hold stands again."""
-        return await self._void("completion_void", rrn, pan, entry, expiry)
+        return await self._void("completion_void", rrn, pan, supervisor_password, entry, expiry)
 
-    async def _void(self, kind: str, rrn: str, pan: str, entry: str, expiry: str) -> Result:
+    async def _void(
+        self, kind: str, rrn: str, pan: str, supervisor_password: str, entry: str, expiry: str
+    ) -> Result:
+        self.check_supervisor(supervisor_password)
         mti, of_kind, condition, txn_type = _VOIDS[kind]
         original = next((e for e in self.state.journal if e.rrn == rrn and e.kind == of_kind), None)
         if original is None:
@@ -412,15 +542,26 @@ class Device:
         if original.auth_code:
             fields[38] = original.auth_code
         answer = await self._financial(Message(mti, fields), reversible=True)
-        result = self._journal(kind, answer, Money(original.amount_minor), pan)
+        result = self._journal(
+            kind, answer, Money(original.amount_minor), pan, entry, original=original
+        )
         if result.approved:
             original.voided = True
             self._save()
         return result
 
     async def refund(
-        self, rrn: str, amount: Money, pan: str, *, entry: str = "insert", expiry: str = "3012"
+        self,
+        rrn: str,
+        amount: Money,
+        pan: str,
+        *,
+        supervisor_password: str,
+        entry: str = "insert",
+        expiry: str = "3012",
     ) -> Result:
+        """退货 of part or all of a sale, of any batch, by its RRN."""
+        self.check_supervisor(supervisor_password)
         await self._ready()
         c = self.client
         fields = self._card_fields(pan, entry, None, expiry)
@@ -438,7 +579,8 @@ class Device:
             }
         )
         answer = await self._financial(Message("0220", fields), reversible=False)
-        return self._journal("refund", answer, amount, pan)
+        sale = next((e for e in self.state.journal if e.rrn == rrn and e.kind in _DEBITS), None)
+        return self._journal("refund", answer, amount, pan, entry, original=sale, original_rrn=rrn)
 
     async def balance(
         self, pan: str, pin: str, *, entry: str = "insert", expiry: str = "3012"
@@ -544,7 +686,20 @@ class Device:
         }
         await self._financial(Message("0320", end), reversible=False)
 
-    def _journal(self, kind: str, answer: Message, amount: Money, pan: str) -> Result:
+    def _journal(
+        self,
+        kind: str,
+        answer: Message,
+        amount: Money,
+        pan: str,
+        entry: str,
+        *,
+        original: JournalEntry | None = None,
+        original_rrn: str = "",
+    ) -> Result:
+        """Record an approved transaction in the journal and as the last slip. A void
+        names the voucher and reference it undoes, a refund the reference; where the
+        answer does not say the card's organisation or issuer, the original does."""
         code = answer.text(39) or ""
         when = (answer.text(13) or "") + (answer.text(12) or "")
         result = Result(
@@ -561,7 +716,7 @@ class Device:
             host_time=when or None,
         )
         if result.approved and result.rrn:
-            info = classify(pan)
+            info = classify(pan) if entry != "scan" else None
             self.state.journal.append(
                 JournalEntry(
                     kind,
@@ -572,29 +727,126 @@ class Device:
                     info.domestic if info else True,
                     result.auth_code or "",
                     host_time=when,
+                    card_org=result.card_org or (original.card_org if original else ""),
+                    issuer=_issuer(answer) or (original.issuer if original else ""),
+                    entry=entry,
+                    operator=self.client.operator,
+                    original_stan=original.stan if original and kind in _VOIDS else "",
+                    original_rrn=original_rrn or (original.rrn if original else ""),
+                    year=datetime.now(BUSINESS_TZ).year,
                 )
             )
             self.state.journal = self.state.journal[-MAX_JOURNAL:]
-            self.state.last_receipt = Receipt(
-                kind,
-                self.client.tid,
-                self.client.mid,
-                self.client.operator,
-                result.card or "",
-                result.card_org or "",
-                self.client.batch,
-                result.stan or "",
-                result.rrn,
-                result.auth_code or "",
-                when,
-                datetime.now(BUSINESS_TZ).year,
-                amount.amount_minor,
-                scanned=result.card_org in WALLET_ORGS,
-            ).to_dict()
+            self.state.last_receipt = self.receipt(self.state.journal[-1]).to_dict()
             self._save()
         return result
 
+    # --- the open batch: query, slips, detail and summary --------------------------------
+
+    def receipt(self, e: JournalEntry) -> Receipt:
+        """The sales slip of a transaction of the open batch."""
+        return Receipt(
+            e.kind,
+            self.client.tid,
+            self.client.mid,
+            e.operator or self.client.operator,
+            e.pan_masked,
+            e.card_org,
+            self.client.batch,
+            e.stan,
+            e.rrn,
+            e.auth_code,
+            e.host_time,
+            e.year or datetime.now(BUSINESS_TZ).year,
+            e.amount_minor,
+            scanned=e.entry == "scan" or e.card_org in WALLET_ORGS,
+            merchant_name=self.state.merchant_name,
+            issuer=e.issuer,
+            entry=e.entry,
+            original_stan=e.original_stan,
+            original_rrn=e.original_rrn,
+        )
+
     def last_receipt(self) -> Receipt | None:
-        """What 重打印 prints: the slip of the last approved transaction."""
+        """What 重打印 prints: the slip of the last approved transaction (kept after
+        settlement too)."""
         data = self.state.last_receipt
         return Receipt.from_dict(data) if data else None
+
+    def query(self, *, voucher: str | None = None, rrn: str | None = None) -> JournalEntry:
+        """交易查询: a transaction of the open batch by its voucher number (1-6 digits)
+        or its RRN."""
+        if (voucher is None) == (rrn is None):
+            raise InvalidInput(
+                "terminal.query", N_("Name a transaction by its voucher number or its RRN")
+            )
+        if voucher is not None:
+            stan = _voucher(voucher)
+            found = [e for e in self.state.journal if e.stan == stan]
+            what = stan
+        else:
+            assert rrn is not None
+            found = [e for e in self.state.journal if e.rrn == rrn.strip()]
+            what = rrn
+        if not found:
+            raise NotFound(
+                "terminal.not_in_batch",
+                N_("No transaction {what} in the open batch {batch}"),
+                what=what,
+                batch=self.client.batch,
+            )
+        return found[-1]
+
+    def receipt_of(self, voucher: str | None = None) -> Receipt:
+        """The slip to reprint: a voucher of the open batch, or without one the last."""
+        if voucher is not None:
+            return self.receipt(self.query(voucher=voucher))
+        last = self.last_receipt()
+        if last is None:
+            raise Refused("terminal.no_receipt", N_("There is no transaction to reprint"))
+        return last
+
+    def heading(self) -> BatchHeading:
+        now = datetime.now(BUSINESS_TZ).strftime("%Y/%m/%d %H:%M:%S")
+        c = self.client
+        return BatchHeading(
+            merchant_name=self.state.merchant_name,
+            mid=c.mid,
+            tid=c.tid,
+            operator=c.operator,
+            batch=c.batch,
+            printed_at=now,
+        )
+
+    def tallies(self) -> list[Tally]:
+        """Counts and totals of the open batch per card organisation and type."""
+        return tally(self.receipt(e) for e in self.state.journal)
+
+    def detail_slip(self) -> list[str]:
+        """交易明细: the open batch, transaction by transaction."""
+        lines = [Line(self.receipt(e), e.voided) for e in self.state.journal]
+        return render_detail(self.heading(), lines)
+
+    def summary_slip(self) -> list[str]:
+        """交易汇总: the open batch per card organisation and type, and its totals."""
+        return render_summary(self.heading(), self.tallies(), self.totals())
+
+
+def _voucher(text: str) -> str:
+    value = text.strip()
+    if not (value.isascii() and value.isdigit() and 1 <= len(value) <= 6):
+        raise InvalidInput(
+            "terminal.voucher", N_("{text!r} is not a voucher number (1-6 digits)"), text=text
+        )
+    return f"{int(value):06d}"
+
+
+def _issuer(answer: Message) -> str:
+    """The issuer's institution code from field 44, if the answer has a well-formed one."""
+    value = answer.text(44)
+    if not value:
+        return ""
+    try:
+        return f.AdditionalResponse.parse(value).issuer_id
+    except FormatError:
+        return ""

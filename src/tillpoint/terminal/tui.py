@@ -30,9 +30,23 @@ from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.iso8583.codes import describe
 from tillpoint.networks.simulator import section6_cards
-from tillpoint.receipts.slip import render, render_settlement
+from tillpoint.receipts.slip import (
+    ENTRIES,
+    Receipt,
+    issuer_name,
+    org_name,
+    pair,
+    render,
+    render_settlement,
+)
 from tillpoint.terminal.client import TerminalError, explain
-from tillpoint.terminal.device import Device, JournalEntry, Result, action_label
+from tillpoint.terminal.device import (
+    SUPERVISOR_PASSWORD_DIGITS,
+    Device,
+    JournalEntry,
+    Result,
+    action_label,
+)
 
 NO_PIN_LIMIT = Money(100_000)  # contactless up to 1,000.00 needs no PIN (小额免密)
 MAX_AMOUNT_DIGITS = 10
@@ -95,36 +109,58 @@ class Presented:
 
 
 class Key(Button, can_focus=False):
-    """A keypad key: never takes the focus, so Enter on the keyboard stays Enter."""
+    """A keypad key: never takes the focus, so Enter on the keyboard stays Enter, and
+    takes every press however quick (a Button ignores one during its 0.2 s flash, which
+    would lose the second 0 of a quickly clicked 100)."""
+
+    async def _on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.press()
 
 
 class PosTerminal(App[None]):
     TITLE = "Tillpoint POS"
+    # Two layouts. From 37 rows and 90 columns (a 120 x 40 window has room to spare): the
+    # device with its brand, a 15-line screen and a keypad of full-size keys, the printer
+    # beside it. Below that (80 x 24 is the smallest it is made for): the compact device,
+    # the same screen and a keypad of one-line keys, 23 rows in all, and the printer in
+    # what width is left (a slip is 32 columns).
     CSS = """
     Screen { layout: horizontal; background: #24262b; }
-    #device { width: 46; height: auto; padding: 1 2; margin: 1 1;
+    #device { width: 46; height: auto; padding: 0 2; margin: 1 1;
               background: #3a3d44; border: round #6b7079; }
     #brand { color: #c9ccd2; text-style: bold; content-align: center middle; width: 100%; }
-    #lcd { height: 17; width: 100%; padding: 0 1; margin: 1 0;
+    #lcd { height: 17; width: 100%; padding: 0 1; margin: 0 0 1 0;
            background: #b9cf9e; color: #17240f; border: tall #20231f; }
-    #keypad { grid-size: 4 4; grid-gutter: 1 1; height: 19; width: 100%; }
+    #keypad { grid-size: 4 4; grid-gutter: 1 1; height: 15; width: 100%; }
     #keypad Key { width: 100%; height: 100%; min-width: 5; }
     #key-enter { row-span: 2; }
     #paper { width: 40; margin: 1 1; background: #f4f1e8; color: #111111;
              border: round #9a968c; scrollbar-size-vertical: 1;
              scrollbar-background: #e2ddd0; scrollbar-color: #9a968c; }
     #paper-title { color: #6b675e; padding: 0 1; }
-    Screen.-short #keypad, Screen.-short #brand { display: none; }
-    Screen.-short #device { padding: 0 1; margin: 0 1; }
-    Screen.-short #lcd { margin: 0; }
-    Screen.-short #paper { margin: 0 1; }
-    Screen.-narrow #paper { width: 1fr; min-width: 20; }
     #roll { padding: 0 1; }
+    Screen.-compact #brand { display: none; }
+    Screen.-compact #device { width: 42; padding: 0; margin: 0; }
+    Screen.-compact #lcd { margin: 0; }
+    Screen.-compact #keypad { height: 4; grid-gutter: 0 1; padding: 0 1; }
+    Screen.-compact #keypad Key { height: 100%; min-width: 3; border: none; }
+    Screen.-compact #paper { width: 1fr; min-width: 20; margin: 0; }
     """
-    # A small terminal window (80 x 24) keeps the screen and the printer; the keypad
-    # goes (the keyboard does the same) and the printer takes what width is left.
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (44, "-tall")]  # noqa: RUF012 - as App declares it
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]  # noqa: RUF012
+    # The layout follows the window: below either of these, the compact one.
+    FULL_SIZE = (90, 37)  # columns, rows
+
+    def _layout(self, width: int, height: int) -> None:
+        columns, rows = self.FULL_SIZE
+        self.screen.set_class(width < columns or height < rows, "-compact")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout(event.size.width, event.size.height)
+
+    @property
+    def compact(self) -> bool:
+        return self.screen.has_class("-compact")
+
     BINDINGS: ClassVar = [("ctrl+q", "quit", N_("Quit"))]
 
     def __init__(self, device: Device) -> None:
@@ -133,6 +169,7 @@ class PosTerminal(App[None]):
         self._keys: asyncio.Queue[str] = asyncio.Queue()
         self.slips: list[str] = []  # the paper roll
         self.shown = ""  # what the screen says now
+        self._supervisor_password = ""  # of the function under way, checked
 
     # --- the device's face ------------------------------------------------------------
 
@@ -150,6 +187,7 @@ class PosTerminal(App[None]):
                 yield Static(id="roll")
 
     def on_mount(self) -> None:
+        self._layout(self.size.width, self.size.height)
         self.run_worker(self._run(), exclusive=True, name="pos")
 
     async def on_unmount(self) -> None:
@@ -217,7 +255,7 @@ class PosTerminal(App[None]):
         digits = ""
         while True:
             value = Money(int(digits or "0"))
-            figure = Text(f"RMB {value.plain():>20}", style="bold")
+            figure = Text(f"{value.display():>24}", style="bold")
             self.lcd(title, [prompt or _("Amount:"), "", figure], _("Enter to confirm"))
             key = await self.key()
             if key == "enter" and value.amount_minor > 0:
@@ -259,7 +297,7 @@ class PosTerminal(App[None]):
 
     async def present(self, title: str, amount: Money | None, *, scan: bool = True) -> Presented:
         """插卡/挥卡/刷卡 or 扫码: pick a test card and how it is read, or a code."""
-        head = f"{title}  RMB {amount.plain()}" if amount else title
+        head = f"{title}  {amount.display()}" if amount else title
         options = [
             (str(i), f"{_(label)} ·{pan[-4:]}") for i, (pan, _e, label) in enumerate(DECK, 1)
         ]
@@ -300,6 +338,24 @@ class PosTerminal(App[None]):
         )
         return pin or None
 
+    async def supervisor(self, title: str) -> bool:
+        """主管密码: asked before a void or refund and checked by the terminal itself;
+        a wrong one ends the function with nothing sent."""
+        password = await self.digits(
+            title,
+            _("Supervisor password:"),
+            fewest=SUPERVISOR_PASSWORD_DIGITS,
+            most=SUPERVISOR_PASSWORD_DIGITS,
+            secret=True,
+        )
+        try:
+            self.device.check_supervisor(password)
+        except TillpointError as e:
+            await self.notice(title, [e.localized()])
+            return False
+        self._supervisor_password = password
+        return True
+
     # --- talking to the host ----------------------------------------------------------
 
     async def talk(self, title: str, work: Coroutine[Any, Any, Result]) -> Result | None:
@@ -331,7 +387,7 @@ class PosTerminal(App[None]):
             return
         lines: list[str | Text] = [Text(_("APPROVED"), style="bold")]
         if result.amount_minor is not None:
-            lines.append(f"RMB {Money(result.amount_minor).plain()}")
+            lines.append(Money(result.amount_minor).display())
         for label, value in (
             (_("Card"), result.card),
             (_("Auth. code"), result.auth_code),
@@ -341,10 +397,25 @@ class PosTerminal(App[None]):
             if value:
                 lines.append(f"{label}: {value}")
         receipt = self.device.last_receipt()
-        if slip and receipt is not None:
-            self.print_slip(render(receipt))
+        if not slip or receipt is None or receipt.stan != result.stan:
+            await self.notice(title, lines)
+            return
+        await self.print_copies(title, lines, receipt)
+
+    async def print_copies(
+        self, title: str, lines: list[str | Text], receipt: Receipt, *, reprint: bool = False
+    ) -> None:
+        """The merchant's copy (商户存根), then on Enter the cardholder's (持卡人存根),
+        as a countertop POS prints them; Cancel keeps the second one back."""
+        self.print_slip(render(receipt, copy="merchant", reprint=reprint))
+        if receipt.needs_signature:
             lines.append(_("Slip printed: ask for the signature."))
-        await self.notice(title, lines)
+        elif not receipt.scanned:
+            lines.append(_("No signature required (small contactless)."))
+        self.lcd(title, lines, _("Tear off; Enter prints the cardholder copy"))
+        while await self.key() != "enter":
+            pass
+        self.print_slip(render(receipt, copy="cardholder", reprint=reprint))
 
     # --- the terminal's functions -------------------------------------------------------
 
@@ -395,9 +466,9 @@ class PosTerminal(App[None]):
             ("4", _("Balance inquiry")),
             ("5", _("Pre-authorisation")),
             ("6", _("Settlement")),
-            ("7", _("Reprint")),
-            ("8", _("Sign out / switch operator")),
-            ("9", _("Sign on again")),
+            ("7", _("Print")),
+            ("8", _("Transaction query")),
+            ("9", _("Management")),
         ]
         functions = {
             "1": self.sale,
@@ -406,17 +477,39 @@ class PosTerminal(App[None]):
             "4": self.balance,
             "5": self.preauth_menu,
             "6": self.settle,
-            "7": self.reprint,
-            "9": self.sign_on_again,
+            "7": self.print_menu,
+            "8": self.transaction_query,
         }
         while True:
             try:
                 choice = await self.choose(_("Menu"), menu)
-                if choice == "8":
-                    return
+                if choice == "9":
+                    if await self.management():
+                        return  # signed out
+                    continue
                 await functions[choice]()
             except Cancelled:
                 continue
+            finally:
+                self._supervisor_password = ""
+
+    async def management(self) -> bool:
+        """管理: True when the operator signs out."""
+        choice = await self.choose(
+            _("Management"),
+            [
+                ("1", _("Sign out / switch operator")),
+                ("2", _("Sign on again")),
+                ("3", _("Change the supervisor password")),
+            ],
+        )
+        if choice == "1":
+            return True
+        if choice == "2":
+            await self.sign_on_again()
+        else:
+            await self.change_supervisor_password()
+        return False
 
     async def sale(self) -> None:
         title = _("Sale")
@@ -443,11 +536,13 @@ class PosTerminal(App[None]):
             await self.notice(title, [describe("25")])
 
     async def _void(self, title: str, kind: str, of_kind: str) -> None:
+        if not await self.supervisor(title):
+            return
         original = await self._original(title, of_kind)
         amount = Money(original.amount_minor)
         await self.notice(
             title,
-            [f"RMB {amount.plain()}", original.pan_masked, f"RRN {original.rrn}"],
+            [amount.display(), original.pan_masked, f"RRN {original.rrn}"],
         )
         card = await self.present(title, amount)
         voids = {
@@ -455,7 +550,13 @@ class PosTerminal(App[None]):
             "preauth_void": self.device.preauth_void,
             "completion_void": self.device.completion_void,
         }
-        work = voids[kind](original.rrn, card.pan, entry=card.entry, expiry=card.expiry)
+        work = voids[kind](
+            original.rrn,
+            card.pan,
+            supervisor_password=self._supervisor_password,
+            entry=card.entry,
+            expiry=card.expiry,
+        )
         await self.outcome(title, await self.talk(title, work))
 
     async def void(self) -> None:
@@ -463,10 +564,19 @@ class PosTerminal(App[None]):
 
     async def refund(self) -> None:
         title = _("Refund")
+        if not await self.supervisor(title):
+            return
         rrn = await self.digits(title, _("Original reference no. (RRN):"), fewest=12, most=12)
         amount = await self.amount(title, _("Amount to give back:"))
         card = await self.present(title, amount)
-        work = self.device.refund(rrn, amount, card.pan, entry=card.entry, expiry=card.expiry)
+        work = self.device.refund(
+            rrn,
+            amount,
+            card.pan,
+            supervisor_password=self._supervisor_password,
+            entry=card.entry,
+            expiry=card.expiry,
+        )
         await self.outcome(title, await self.talk(title, work))
 
     async def balance(self) -> None:
@@ -481,7 +591,7 @@ class PosTerminal(App[None]):
         if result is not None and result.approved and result.balance_minor is not None:
             await self.notice(
                 title,
-                [result.card or "", Text(f"RMB {Money(result.balance_minor).plain()}", "bold")],
+                [result.card or "", Text(Money(result.balance_minor).display(), "bold")],
             )
         else:
             await self.outcome(title, result)
@@ -540,7 +650,7 @@ class PosTerminal(App[None]):
                 (_("sales"), half.debit_count, half.debit_minor),
                 (_("refunds"), half.credit_count, half.credit_minor),
             ):
-                lines.append(f"  {what:<10}{count:>4}  RMB {Money(minor).plain():>11}")
+                lines.append(f"  {what:<10}{count:>4}  {Money(minor).display():>16}")
         await self.notice(title, [*lines, "", _("Settle this batch?")])
         result = await self.talk(title, self.device.settle())
         if result is None or not result.approved or result.settlement is None:
@@ -559,13 +669,108 @@ class PosTerminal(App[None]):
             ],
         )
 
-    async def reprint(self) -> None:
-        receipt = self.device.last_receipt()
-        if receipt is None:
-            await self.notice(_("Reprint"), [_("There is no transaction to reprint")])
+    async def print_menu(self) -> None:
+        """打印: reprint the last slip or any of the open batch; the batch's detail and
+        summary, as a cashier prints them before settlement."""
+        choice = await self.choose(
+            _("Print"),
+            [
+                ("1", _("Reprint the last slip")),
+                ("2", _("Reprint any slip")),
+                ("3", _("Print the detail")),
+                ("4", _("Print the summary")),
+            ],
+        )
+        if choice == "1":
+            await self.reprint(None)
+        elif choice == "2":
+            last = self.device.state.journal[-1] if self.device.state.journal else None
+            voucher = await self.digits(
+                _("Reprint"),
+                _("Voucher no.:"),
+                fewest=1,
+                most=6,
+                default=last.stan if last else "",
+            )
+            await self.reprint(voucher)
+        elif choice == "3":
+            self.print_slip(self.device.detail_slip())
+            await self.notice(_("Print"), [_("Detail printed.")])
+        else:
+            self.print_slip(self.device.summary_slip())
+            await self.notice(_("Print"), [_("Summary printed.")])
+
+    async def reprint(self, voucher: str | None) -> None:
+        title = _("Reprint")
+        try:
+            receipt = self.device.receipt_of(voucher)
+        except TillpointError as e:
+            await self.notice(title, [e.localized()])
             return
-        self.print_slip(render(receipt, reprint=True))
-        await self.notice(_("Reprint"), [_("Slip printed again.")])
+        lines: list[str | Text] = [
+            _("Voucher no.: {voucher}").format(voucher=receipt.stan),
+            receipt.signed_amount.display(),
+        ]
+        await self.print_copies(title, lines, receipt, reprint=True)
+        await self.notice(title, [_("Slip printed again.")])
+
+    async def transaction_query(self) -> None:
+        """交易查询: a transaction of the open batch by voucher number or RRN."""
+        title = _("Transaction query")
+        how = await self.choose(title, [("1", _("By voucher no.")), ("2", _("By RRN"))])
+        try:
+            if how == "1":
+                voucher = await self.digits(title, _("Voucher no.:"), fewest=1, most=6)
+                found = self.device.query(voucher=voucher)
+            else:
+                rrn = await self.digits(title, _("Reference no. (RRN):"), fewest=12, most=12)
+                found = self.device.query(rrn=rrn)
+        except TillpointError as e:
+            await self.notice(title, [e.localized()])
+            return
+        await self.notice(title, self.describe_entry(found))
+
+    def describe_entry(self, e: JournalEntry) -> list[str | Text]:
+        receipt = self.device.receipt(e)
+        lines: list[str | Text] = [
+            Text(f"{action_label(e.kind)}  {receipt.signed_amount.display()}", style="bold")
+        ]
+        for label, value in (
+            (_("Voucher"), e.stan),
+            (_("Card"), e.pan_masked),
+            (_("Org."), org_name(e.card_org)),
+            (_("Issuer"), issuer_name(e.issuer)),
+            (_("Entry"), pair(ENTRIES[e.entry]) if e.entry in ENTRIES else ""),
+            (_("Auth. code"), e.auth_code),
+            ("RRN", e.rrn),
+            (_("Orig. voucher"), e.original_stan),
+            (_("Time"), receipt.when),
+            (_("Operator"), receipt.operator),
+        ):
+            if value:
+                lines.append(f"{label}: {value}")
+        if e.voided:
+            lines.append(Text(_("Voided"), style="bold"))
+        return lines
+
+    async def change_supervisor_password(self) -> None:
+        title = _("Change the supervisor password")
+        digits = SUPERVISOR_PASSWORD_DIGITS
+        current = await self.digits(
+            title, _("Current supervisor password:"), fewest=digits, most=digits, secret=True
+        )
+        if not self.device.is_supervisor_password(current):
+            await self.notice(title, [_("Wrong supervisor password: nothing changed")])
+            return
+        new = await self.digits(title, _("New password:"), fewest=digits, most=digits, secret=True)
+        again = await self.digits(
+            title, _("The new password again:"), fewest=digits, most=digits, secret=True
+        )
+        if new != again:
+            await self.notice(title, [_("The two passwords differ: nothing changed.")])
+            return
+        self.device.set_supervisor_password(current, new)
+        await self.notice(title, [_("The supervisor password is changed.")])
 
     async def sign_on_again(self) -> None:
         title = action_label("sign_on")
