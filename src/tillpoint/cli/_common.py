@@ -6,6 +6,7 @@ import functools
 import getpass
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tillpoint.core.clock import BUSINESS_TZ
-from tillpoint.core.errors import TillpointError
+from tillpoint.core.errors import ConfigurationError, TillpointError
 from tillpoint.core.i18n import _, both
 from tillpoint.core.money import Money
 
@@ -179,3 +180,26 @@ def history_table(events: Sequence[Event]) -> None:
 
 def say(message: str) -> None:
     out.print(message, soft_wrap=True)
+
+
+def bound_socket(bind: str, port: int, refusal: str) -> socket.socket:
+    """``bind:port`` taken for this process, or ``refusal`` (a message id naming the
+    options that choose another port) when it cannot be had (the port is in use, the
+    address is not this machine's), before anything has started. The socket is bound
+    but not listening yet: connections are refused until the server is ready to answer
+    them (asyncio and uvicorn listen when they start)."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bind, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigurationError(
+            "port_unavailable",
+            refusal,
+            bind=bind,
+            port=port,
+            reason=os.strerror(e.errno) if e.errno else str(e),
+        ) from None
+    return sock

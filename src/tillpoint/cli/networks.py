@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from tillpoint.cli._common import err, handles_errors, settings
+from tillpoint.cli._common import bound_socket, err, handles_errors, settings
 from tillpoint.core.errors import ConfigurationError
 from tillpoint.core.i18n import N_, _
 
@@ -83,21 +83,12 @@ def serve(
 
 
 def _listen(bind: str, port: int) -> socket.socket:
-    """``bind:port`` taken before anything starts, or a plain refusal."""
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((bind, port))
-    except OSError as e:
-        sock.close()
-        raise ConfigurationError(
-            "port_unavailable",
-            N_("Cannot listen on {bind}:{port}: {reason}. Choose another with --port, or "
-               "stop what holds it."),
-            bind=bind, port=port, reason=os.strerror(e.errno) if e.errno else str(e),
-        ) from None  # fmt: skip
-    return sock
+    return bound_socket(
+        bind,
+        port,
+        N_("Cannot listen on {bind}:{port}: {reason}. Choose another with --port, or "
+           "stop what holds it."),
+    )  # fmt: skip
 
 
 def _parent_gone(stop: asyncio.Event) -> None:

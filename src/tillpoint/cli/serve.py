@@ -28,7 +28,15 @@ from tillpoint.api.app import create_api
 from tillpoint.api.worker import housekeeping
 from tillpoint.app import Tillpoint
 from tillpoint.clearing.worker import DayWorker
-from tillpoint.cli._common import CliState, app, err, handles_errors, say, settings
+from tillpoint.cli._common import (
+    CliState,
+    app,
+    bound_socket,
+    err,
+    handles_errors,
+    say,
+    settings,
+)
 from tillpoint.cli.networks import NetworksChild
 from tillpoint.core.errors import ConfigurationError
 from tillpoint.core.i18n import N_, _
@@ -54,28 +62,14 @@ GRACEFUL_S = 5
 
 
 def _listen(bind: str, port: int) -> socket.socket:
-    """``bind:port`` taken for this process, or a plain refusal when it cannot be had
-    (the port is in use, the address is not this machine's) before anything has
-    started. The socket is bound but not listening yet: connections are refused until
-    the server is ready to answer them (asyncio and uvicorn listen when they start)."""
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((bind, port))
-    except OSError as e:
-        sock.close()
-        raise ConfigurationError(
-            "port_unavailable",
-            N_(
-                "Cannot listen on {bind}:{port}: {reason}. Choose another with --iso-port or "
-                "--http-port, or stop what holds it."
-            ),
-            bind=bind,
-            port=port,
-            reason=os.strerror(e.errno) if e.errno else str(e),
-        ) from None
-    return sock
+    return bound_socket(
+        bind,
+        port,
+        N_(
+            "Cannot listen on {bind}:{port}: {reason}. Choose another with --iso-port or "
+            "--http-port, or stop what holds it."
+        ),
+    )
 
 
 def _networks_child(demo: bool) -> NetworksChild | None:
