@@ -6,13 +6,29 @@ import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+    text,
+)
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session
 
-from tillpoint.core.db import Database
-from tillpoint.core.groupcommit import GroupCommitter, Overloaded, Stopped
+from tillpoint.core.db import Database, DecimalText, UTCDateTime, str_enum
+from tillpoint.core.groupcommit import GroupCommitter, HotWrite, Overloaded, Stopped
+from tillpoint.payments.models import PaymentStatus
 
 
 @pytest.fixture
@@ -179,3 +195,30 @@ def test_threads_waiting_for_the_lock_do_not_hold_up_the_commit(db: Database) ->
 
     asyncio.run(main())
     assert names(db) == {"job", "w0", "w1"}
+
+
+def test_a_hot_write_writes_what_sqlalchemy_writes(db: Database) -> None:
+    """Values of every kind a payment has (aware times, dates, enums, JSON, booleans,
+    decimals as text) are stored exactly as SQLAlchemy's own insert stores them."""
+    metadata = MetaData()
+    table = Table(
+        "hot_write_probe", metadata,
+        Column("id", Integer, primary_key=True), Column("at", UTCDateTime()),
+        Column("day", Date), Column("status", str_enum(PaymentStatus)), Column("answer", JSON),
+        Column("flag", Boolean), Column("minor", BigInteger), Column("rate", DecimalText()),
+        Column("note", String(20)),
+    )  # fmt: skip
+    metadata.create_all(db.engine)
+    keys = ("id", "at", "day", "status", "answer", "flag", "minor", "rate", "note")
+    at = datetime(2026, 12, 5, 23, 45, tzinfo=timezone(timedelta(hours=8)))  # microsecond 0
+    values = (at, date(2026, 12, 5), PaymentStatus.APPROVED, {"rrn": "1", "balanced": None},
+              True, 2**40, Decimal("0.3800"), None)  # fmt: skip
+    with db.transaction() as s:
+        assert HotWrite(sql_insert(table), keys).run(s.connection(), [(1, *values)]) == 1
+        s.execute(sql_insert(table).values(dict(zip(keys, (2, *values), strict=True))))
+    with db.engine.connect() as c:
+        hot, ours = (tuple(r)[1:] for r in c.execute(select(table).order_by(table.c.id)))
+        assert hot == ours
+        raw = c.exec_driver_sql("SELECT at, day, status, answer, flag, rate FROM hot_write_probe")
+        first, second = raw.all()
+        assert first == second

@@ -236,7 +236,11 @@ class HotWrite:
         for name in positions:
             bind = compiled.binds[name]
             invariant(bind.required and bind.key in self.keys, f"{name} is one of the row's keys")
-            slots.append((self.keys.index(bind.key), bind.type.bind_processor(dialect)))
+            # The dialect's own type, as SQLAlchemy converts it (a TypeDecorator's impl
+            # for SQLite formats a time as text; the generic one would leave it to the
+            # driver's adapter, which writes another text).
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            slots.append((self.keys.index(bind.key), process))
         self._compiled[dialect.name] = (compiled.string, slots)
         return compiled.string, slots
 
