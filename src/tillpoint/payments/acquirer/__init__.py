@@ -199,6 +199,10 @@ class Acquirer:
     def day_totals(self) -> DayTotals:
         return self.desk.day_totals
 
+    @day_totals.setter
+    def day_totals(self, totals: DayTotals) -> None:  # a host process re-reads sooner
+        self.desk.day_totals = totals
+
     @property
     def _background(self) -> set[asyncio.Future[None]]:  # tests wait for these
         return self.desk.background
