@@ -214,7 +214,10 @@ class HotWrite:
             params = [dict(zip(self.keys, row, strict=True)) for row in rows]
             if len(params) > 1 and not dialect.supports_sane_multi_rowcount:  # pragma: no cover
                 return sum(conn.execute(self.statement, p).rowcount for p in params)
-            return int(conn.execute(self.statement, params).rowcount)
+            count = int(conn.execute(self.statement, params).rowcount)
+            # psycopg's batched INSERT (insertmanyvalues) reports no count (-1): an
+            # INSERT that did not raise wrote every row.
+            return len(rows) if count < 0 and self.statement.is_insert else count
         sql, slots = self._compiled.get(dialect.name) or self._compile(dialect)
         values = [
             tuple(row[i] if process is None else process(row[i]) for i, process in slots)
