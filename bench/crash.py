@@ -329,16 +329,18 @@ async def run(
     host_workers: int | None = None,
     kill: str = "all",
 ) -> Result:
+    """``kill="all"``: each round kills `serve` whole; ``"one"``: one `serve` with
+    ``host_workers`` host processes (2 unless given), each round killing one of them (the
+    next in turn) and waiting for `serve` to start it again."""
     if kill == "one":
-        return await _kill_one(workdir, database_url, kills=kills, terminals=terminals,
-                               load_s=load_s, seed=seed, progress=progress,
-                               host_workers=host_workers or 2)  # fmt: skip
+        host_workers = host_workers or 2
+    rounds = _kill_one_rounds if kill == "one" else _kill_all_rounds
     rng = random.Random(seed)
     tally = Tally()
     host = Host(workdir, database_url, terminals, host_workers)
     fleet = [Terminal(n, host.port, tally, rng) for n in range(1, terminals + 1)]
     try:
-        return await _kill_all_rounds(host, fleet, tally, rng, kills, load_s, progress)
+        return await rounds(host, fleet, tally, rng, kills, load_s, progress)
     except BaseException:
         host.abandon()
         raise
@@ -386,31 +388,6 @@ async def _finish(
         return _compare(app, workdir / "network", tally, rounds, host.cpu_s)
     finally:
         app.close()
-
-
-async def _kill_one(
-    workdir: Path,
-    database_url: str,
-    *,
-    kills: int,
-    terminals: int,
-    load_s: tuple[float, float],
-    seed: int,
-    progress: bool,
-    host_workers: int,
-) -> Result:
-    """One `serve` with ``host_workers`` host processes; each round kills one of them
-    (the next in turn) with SIGKILL under load, and waits for `serve` to start it
-    again."""
-    rng = random.Random(seed)
-    tally = Tally()
-    host = Host(workdir, database_url, terminals, host_workers)
-    fleet = [Terminal(n, host.port, tally, rng) for n in range(1, terminals + 1)]
-    try:
-        return await _kill_one_rounds(host, fleet, tally, rng, kills, load_s, progress)
-    except BaseException:
-        host.abandon()
-        raise
 
 
 async def _kill_one_rounds(

@@ -281,30 +281,30 @@ class LinkCards:
     async def authorise(self, request: CardRequest) -> NetworkAnswer:
         r, a = request, request.amount
         pin = "" if r.pin_block is None else r.pin_block.hex()
-        f = await self.link.call(Op.AUTHORISE, [
+        return await _answered(self.link, Op.AUTHORISE, [
             r.network_ref, r.pan, r.expiry, str(a.amount_minor), a.currency, r.kind.value,
             r.entry_mode, r.mcc, r.mid, pin,
         ])  # fmt: skip
-        return _checked(f, wire.answer)
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
-        return _checked(await self.link.call(Op.CARD_REVERSE, [network_ref]), wire.answer)
+        return await _answered(self.link, Op.CARD_REVERSE, [network_ref])
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
-        f = await self.link.call(Op.CARD_CANCEL, [original_ref, network_ref])
-        return _checked(f, wire.answer)
+        return await _answered(self.link, Op.CARD_CANCEL, [original_ref, network_ref])
 
     async def capture(self, preauth_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
-        f = await self.link.call(
-            Op.CAPTURE, [preauth_ref, network_ref, str(amount.amount_minor), amount.currency]
+        return await _answered(
+            self.link,
+            Op.CAPTURE,
+            [preauth_ref, network_ref, str(amount.amount_minor), amount.currency],
         )
-        return _checked(f, wire.answer)
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
-        f = await self.link.call(
-            Op.CARD_REFUND, [original_ref, network_ref, str(amount.amount_minor), amount.currency]
+        return await _answered(
+            self.link,
+            Op.CARD_REFUND,
+            [original_ref, network_ref, str(amount.amount_minor), amount.currency],
         )
-        return _checked(f, wire.answer)
 
 
 class LinkWallets:
@@ -319,11 +319,11 @@ class LinkWallets:
 
     async def pay(self, request: WalletRequest) -> NetworkAnswer:
         a = request.amount
-        f = await self.link.call(
+        return await _answered(
+            self.link,
             Op.PAY,
             [request.network_ref, request.code, str(a.amount_minor), a.currency, request.mid],
         )
-        return _checked(f, wire.answer)
 
     async def precreate(
         self, network_ref: str, amount: Money, merchant_name: str, expires_at: datetime
@@ -335,23 +335,23 @@ class LinkWallets:
         return self.qr_base_url + f[0]
 
     async def close(self, network_ref: str) -> NetworkAnswer:
-        return _checked(await self.link.call(Op.CLOSE, [network_ref]), wire.answer)
+        return await _answered(self.link, Op.CLOSE, [network_ref])
 
     def listen(self, notify: Notify) -> None:
         self._listeners.append(notify)
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
-        return _checked(await self.link.call(Op.WALLET_REVERSE, [network_ref]), wire.answer)
+        return await _answered(self.link, Op.WALLET_REVERSE, [network_ref])
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
-        f = await self.link.call(Op.WALLET_CANCEL, [original_ref, network_ref])
-        return _checked(f, wire.answer)
+        return await _answered(self.link, Op.WALLET_CANCEL, [original_ref, network_ref])
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
-        f = await self.link.call(
-            Op.WALLET_REFUND, [original_ref, network_ref, str(amount.amount_minor), amount.currency]
+        return await _answered(
+            self.link,
+            Op.WALLET_REFUND,
+            [original_ref, network_ref, str(amount.amount_minor), amount.currency],
         )
-        return _checked(f, wire.answer)
 
     async def find_order(self, token: str, now: datetime) -> QrOrder | None:
         order, _ = _checked(await self.link.call(Op.FIND_ORDER, [token, now.isoformat()]), _order)
@@ -368,6 +368,11 @@ class LinkWallets:
             for notify in self._listeners:
                 await notify(order.network_ref, order.org, notified)
         return order
+
+
+async def _answered(link: NetworkLink, op: Op, fields: list[str]) -> NetworkAnswer:
+    """A call whose answer is a network's answer."""
+    return _checked(await link.call(op, fields), wire.answer)
 
 
 def _checked(f: list[str], read: Callable[[list[str]], T]) -> T:
