@@ -36,6 +36,7 @@ from iso8583.encoder import EncodeError
 from tillpoint.core.i18n import N_
 from tillpoint.core.ids import is_digits
 from tillpoint.iso8583.errors import CUT_SHORT, MALFORMED, FormatError
+from tillpoint.iso8583.fields import MACED_NETWORK_CODES
 from tillpoint.iso8583.spec import (
     BITMAP_BYTES,
     MAC_BYTES,
@@ -61,6 +62,7 @@ __all__ = [
     "fill_mac",
     "mac_block",
     "mac_required",
+    "maced_network_message",
     "response_mti",
 ]
 
@@ -368,10 +370,19 @@ def response_mti(mti: str | None) -> str | None:
     return mti[:2] + str(int(mti[2]) + 1) + mti[3]
 
 
+def maced_network_message(message: Message) -> bool:
+    """An 0820/0830 of e-signature upload (4.11) or the cashier link (4.13): network
+    management messages that, unlike sign-off and echo, carry a MAC both ways."""
+    if message.mti not in ("0820", "0830"):
+        return False
+    f60 = message.fields.get(60)
+    return isinstance(f60, str) and f60[8:11] in MACED_NETWORK_CODES
+
+
 def mac_required(message: Message) -> bool:
     """Whether the message must carry field 64 (section 3): every request and response
-    except 0810, 0820/0830 and a response with code ``A0``."""
-    if message.mti in UNMACED_MTIS:
+    except 0810, 0820/0830 (but those of 4.11 and 4.13) and a response with code ``A0``."""
+    if message.mti in UNMACED_MTIS and not maced_network_message(message):
         return False
     is_response = _MTI.fullmatch(message.mti) is not None and int(message.mti[2]) % 2 == 1
     return not (is_response and message.fields.get(39) == "A0")

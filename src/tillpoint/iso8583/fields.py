@@ -53,6 +53,10 @@ SIGN_OFF = "002"
 ECHO = "301"
 SETTLE = "201"
 UPLOAD_END = "202"
+CHECKOUT_POLL = "360"  # cashier link: does a checkout wait for this terminal? (4.13)
+SIGNATURE = "800"  # e-signature upload packet (4.11)
+#: Network management messages that carry a MAC both ways, as financial ones do.
+MACED_NETWORK_CODES = frozenset({CHECKOUT_POLL, SIGNATURE})
 
 # Field 22, the first two digits
 ENTRY_MANUAL = "01"

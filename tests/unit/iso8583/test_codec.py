@@ -567,3 +567,14 @@ def test_direct_decoding_of_every_nibble_changed() -> None:
                 _agrees_on(bytes(changed))
                 declined += codec._direct_decode(bytes(changed)) is None
     assert declined > 0
+
+
+def test_mac_required_for_signature_and_checkout_messages() -> None:
+    """4.11 and 4.13: these 0820/0830 carry a MAC, unlike sign-off and echo."""
+    for code in ("800", "360"):
+        f60 = ("07" if code == "800" else "00") + "000001" + code
+        assert mac_required(Message("0820", {60: f60}))
+        assert mac_required(Message("0830", {39: "00", 60: f60}))
+        assert not mac_required(Message("0830", {39: "A0", 60: f60}))
+    assert not mac_required(Message("0820", {60: "00000001301"}))
+    assert not mac_required(Message("0820", {60: "00000001002"}))
