@@ -123,6 +123,11 @@ def test_newcomer_walkthrough(run: Run) -> None:
     assert json.loads(out) == {
         "plan": "PER-STD", "method": "debit", "amount_minor": 1000000, "fee_minor": 2000, "currency": "CNY"
     }  # fmt: skip
+    code, out, _ = run(
+        "fees", "quote", "898310058120001", "--method", "debit", "--amount", "10000.00"
+    )
+    # Money in every command as on the terminal and its slips: one way, in every language.
+    assert "CNY 10,000.00" in out and "CNY 20.00" in out and "¥" not in out
 
 
 @pytest.mark.parametrize(

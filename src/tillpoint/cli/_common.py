@@ -137,7 +137,9 @@ def fields(title: str, pairs: Sequence[tuple[str, object]]) -> None:
 
 
 def money(amount_minor: int | None, currency: str = "CNY") -> str:
-    return "" if amount_minor is None else Money(amount_minor, currency).format()
+    """``CNY 1,234.56``, as the virtual terminal and its slips show money: one way in
+    every command and language."""
+    return "" if amount_minor is None else Money(amount_minor, currency).display()
 
 
 def when(at: datetime | None) -> str:

@@ -187,7 +187,10 @@ def quote(
     else:
         say(
             _("Fee on {amount} by {method} under {plan}: {fee}.").format(
-                amount=value.format(), method=_(method.value), plan=plan.code, fee=charged.format()
+                amount=value.display(),
+                method=_(method.value),
+                plan=plan.code,
+                fee=charged.display(),
             )
         )
 
