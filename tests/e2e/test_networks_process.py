@@ -13,12 +13,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bench.ports import free_port, wait_for
 from tests.e2e.test_host import sale
 from tests.e2e.test_serve import serve_env, served
@@ -89,8 +91,16 @@ def test_serve_sells_through_its_networks_child(tmp_path: Path) -> None:
         # the networks' own books, kept by the child
         charges = held_charges(tmp_path / "serve.network")
         assert charges[rrn] == 100 and charges[done["rrn"]] == 2_500
-        # the child dies: serve starts it again, and the next sale waits for the link
-        os.kill(_child_of(tmp_path), signal.SIGKILL)
+        # the child dies: serve starts it again, and the next sale waits for the link.
+        # Its port stays serve's while none runs: no other program can take it.
+        child = _child_of(tmp_path)
+        os.kill(child, signal.SIGKILL)
+        while not _gone(child):  # its sockets close with it
+            time.sleep(0.01)
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+        with pytest.raises(OSError, match="in use"), squatter:
+            squatter.bind(("127.0.0.1", port))
         again = _sell(s.iso_port, 2)
         assert again in held_charges(tmp_path / "serve.network")
         assert "networks_process_died" in (tmp_path / "serve.log").read_text()
@@ -101,6 +111,14 @@ def test_serve_sells_through_its_networks_child(tmp_path: Path) -> None:
     except OSError:
         still_there = False
     assert not still_there
+
+
+def _gone(pid: int) -> bool:
+    """Dead (a zombie holds no sockets) or reaped."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().split(") ")[1][0] == "Z"
+    except OSError:
+        return True
 
 
 def _child_of(tmp_path: Path) -> int:

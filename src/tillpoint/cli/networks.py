@@ -46,15 +46,17 @@ def serve(
         bool, typer.Option("--demo", help=_("Demo mode: the public demo master key."))
     ] = False,
     with_parent: Annotated[bool, typer.Option("--with-parent", hidden=True)] = False,
+    fd: Annotated[int | None, typer.Option("--fd", hidden=True)] = None,
 ) -> None:
     # --with-parent: as `tillpoint serve`'s child, say the port on standard output and
     # stop when standard input closes (the parent is gone, however it ended).
+    # --fd: listen on the parent's socket, inherited (see NetworksChild).
     from tillpoint.networks.service import NetworksService
     from tillpoint.security.keystore import Keystore
 
     s = settings(demo=demo)
     keystore = Keystore(s.master_key_bytes())  # both ends of a link need the same one
-    sock = _listen(bind, port)
+    sock = _listen(bind, port) if fd is None else socket.socket(fileno=fd)
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     directory = s.network_directory()
 
@@ -101,21 +103,29 @@ class NetworksChild:
     """`tillpoint networks serve` as the child of `tillpoint serve`: on a loopback port,
     in a session of its own (a Ctrl-C at the terminal is for the parent, which stops it
     after its last call); it stops by itself when the parent dies, even by kill -9 (its
-    standard input closes). ``watch`` starts it again on the same port if it dies."""
+    standard input closes). ``watch`` starts it again if it dies.
+
+    The parent binds the port and keeps the socket for its whole life; each child
+    listens on it, inherited. So a restarted child always has its port back (no other
+    program can take it in between), and links that connect while none runs wait in the
+    socket's backlog for the next one."""
 
     def __init__(self, *, demo: bool) -> None:
         self.demo = demo
-        self.port = 0
+        self.sock = _listen("127.0.0.1", 0)
+        self.port = self.sock.getsockname()[1]
         self.proc: subprocess.Popen[str] | None = None
         self.restarts = 0
         self._stopping = False
 
     def start(self) -> None:
+        fd = self.sock.fileno()
         command = [sys.executable, "-m", "tillpoint", "networks", "serve", "--with-parent",
-                   "--port", str(self.port)]  # fmt: skip
+                   "--fd", str(fd)]  # fmt: skip
         self.proc = subprocess.Popen(  # noqa: S603 - this program, as it was started
             command + (["--demo"] if self.demo else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
+            pass_fds=(fd,),
         )  # fmt: skip
 
     async def ready(self) -> tuple[str, int]:
@@ -134,7 +144,6 @@ class NetworksChild:
                 "networks.not_started",
                 N_("The card network and wallet simulators did not start (see above)"),
             )
-        self.port = int(line.removeprefix(READY))
         return "127.0.0.1", self.port
 
     async def watch(self) -> None:
@@ -157,6 +166,7 @@ class NetworksChild:
         self._stopping = True
         if self.proc is not None:
             self._end(self.proc)
+        self.sock.close()
 
     @staticmethod
     def _end(proc: subprocess.Popen[str]) -> None:
