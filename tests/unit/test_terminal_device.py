@@ -288,3 +288,27 @@ def test_the_summary_counts_and_totals(device: Device) -> None:
                  "CNY 2,284.56", "CNY 2,322.56", "CNY 200.00", "CNY 10.00"):  # fmt: skip
         assert text in summary, text
     assert summary.index("银联 UnionPay") < summary.index("维萨 Visa") < summary.index("支付宝")
+
+
+def test_wrong_supervisor_passwords_lock_the_supervisor_functions(tmp_path: Path) -> None:
+    """Five wrong in a row lock them for ten minutes, whatever is typed (the right one
+    included), across restarts of the terminal; a right one resets the count."""
+    now = [1_000_000.0]
+    path = tmp_path / "t.json"
+    device = Device(DeviceState.demo(), path, clock=lambda: now[0])
+    for _ in range(4):
+        assert not device.is_supervisor_password("000000")
+    assert device.is_supervisor_password(DEMO_SUPERVISOR_PASSWORD)  # the count starts over
+    for _ in range(4):
+        assert not device.is_supervisor_password("000000")
+    assert not device.is_supervisor_password("000000")  # the fifth in a row
+    restarted = Device(DeviceState.load(path), path, clock=lambda: now[0])
+    for password in ("000000", DEMO_SUPERVISOR_PASSWORD):
+        with pytest.raises(Refused) as locked:
+            restarted.check_supervisor(password)
+        assert locked.value.code == "terminal.supervisor_locked"
+    with pytest.raises(Refused, match="locked until"):
+        asyncio.run(restarted.void("000000000001", "6212340000000000012",
+                                   supervisor_password=DEMO_SUPERVISOR_PASSWORD))  # fmt: skip
+    now[0] += 600
+    restarted.check_supervisor(DEMO_SUPERVISOR_PASSWORD)  # the lock is over

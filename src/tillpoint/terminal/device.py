@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +78,8 @@ def action_label(action: str) -> str:
 ENTRY_MODES = {"swipe": "02", "insert": "05", "tap": "07", "manual": "01", "scan": "03"}
 MAX_JOURNAL = 999
 SUPERVISOR_PASSWORD_DIGITS = 6
+SUPERVISOR_TRIES = 5  # wrong supervisor passwords in a row before the lock
+SUPERVISOR_LOCK_S = 600.0  # how long the lock lasts
 # Argon2id at OWASP's smallest recommended cost (19 MiB, two passes): a check takes some
 # 30 ms, which a scripted void can afford (docs/terminals.md); a copied state file still
 # makes each guess of the six digits cost as much.
@@ -166,6 +170,8 @@ class DeviceState:
     last_receipt: dict[str, Any] | None = None
     merchant_name: str = ""  # as the slips print it
     supervisor_hash: str = ""  # Argon2id; empty: the demo default, 123456
+    supervisor_failures: int = 0  # wrong supervisor passwords in a row
+    supervisor_locked_until: float = 0.0  # a Unix time; 0: not locked
 
     @classmethod
     def demo(cls, n: int = 1) -> DeviceState:
@@ -225,10 +231,16 @@ class Device:
     names its operator; without one (the screen) it is the operator last signed in."""
 
     def __init__(
-        self, state: DeviceState, path: Path | None = None, *, operator: str | None = None
+        self,
+        state: DeviceState,
+        path: Path | None = None,
+        *,
+        operator: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
         self.path = path
+        self.clock = clock
         keys = [bytes.fromhex(k) for k in state.keys_hex] if state.keys_hex else None
         self.client = TerminalClient(
             state.tid,
@@ -259,15 +271,31 @@ class Device:
     # --- the supervisor password (主管密码) -------------------------------------------
 
     def is_supervisor_password(self, password: str) -> bool:
+        """Whether ``password`` is the supervisor password. After SUPERVISOR_TRIES wrong
+        ones in a row the terminal takes none, right or wrong, for SUPERVISOR_LOCK_S (as
+        a countertop POS locks its supervisor functions): refused, and nothing checked."""
         from argon2.exceptions import InvalidHashError, VerificationError
 
-        if not self.state.supervisor_hash:  # never set: the demo default, kept hashed
-            self.state.supervisor_hash = hash_supervisor_password(DEMO_SUPERVISOR_PASSWORD)
-            self._save()
+        st = self.state
+        now = self.clock()
+        if now < st.supervisor_locked_until:
+            until = datetime.fromtimestamp(st.supervisor_locked_until, BUSINESS_TZ)
+            raise Refused(
+                "terminal.supervisor_locked",
+                N_("Too many wrong supervisor passwords: locked until {time}"),
+                time=until.strftime("%H:%M:%S"),
+            )
+        if not st.supervisor_hash:  # never set: the demo default, kept hashed
+            st.supervisor_hash = hash_supervisor_password(DEMO_SUPERVISOR_PASSWORD)
         try:
-            return bool(_supervisor_hasher().verify(self.state.supervisor_hash, password))
+            right = bool(_supervisor_hasher().verify(st.supervisor_hash, password))
         except (VerificationError, InvalidHashError):
-            return False
+            right = False
+        st.supervisor_failures = 0 if right else st.supervisor_failures + 1
+        if st.supervisor_failures >= SUPERVISOR_TRIES:
+            st.supervisor_failures, st.supervisor_locked_until = 0, now + SUPERVISOR_LOCK_S
+        self._save()
+        return right
 
     def check_supervisor(self, password: str) -> None:
         """Refused unless ``password`` is the supervisor password; checked here, before

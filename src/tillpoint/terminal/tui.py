@@ -759,7 +759,12 @@ class PosTerminal(App[None]):
         current = await self.digits(
             title, _("Current supervisor password:"), fewest=digits, most=digits, secret=True
         )
-        if not self.device.is_supervisor_password(current):
+        try:
+            right = self.device.is_supervisor_password(current)
+        except TillpointError as e:  # locked after too many wrong ones
+            await self.notice(title, [e.localized()])
+            return
+        if not right:
             await self.notice(title, [_("Wrong supervisor password: nothing changed")])
             return
         new = await self.digits(title, _("New password:"), fewest=digits, most=digits, secret=True)
