@@ -40,7 +40,11 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("terminal echo", [*TILLPOINT, "terminal", "echo", "--state", "{state}"]),
     ("terminal sale", [*TILLPOINT, "terminal", "sale", "--amount", "1.00",
                        "--card", "6212340000000000012", "--pin", "123456",
-                       "--state", "{state}"]),
+                       "--no-signature", "--state", "{state}"]),
+    # The same with its e-signature drawn and uploaded (Pillow, 2-3 more exchanges).
+    ("terminal sale signed", [*TILLPOINT, "terminal", "sale", "--amount", "1.00",
+                              "--card", "6212340000000000012", "--pin", "123456",
+                              "--state", "{state}"]),
     ("terminal balance", [*TILLPOINT, "terminal", "balance", "--card", "6212340000000000012",
                           "--pin", "123456", "--state", "{state}"]),
     # A refund checks the supervisor password (an Argon2id hash) before it is sent.

@@ -3,9 +3,10 @@
     .venv/bin/python scripts/terminal_screens.py [--out docs]
 
 Runs the terminal host of a fresh demo database (SQLite, in a temporary folder) in
-this process, drives the POS screen (Textual's pilot) through a sale and a supervisor's
-void in each layout, 120 x 40 and 80 x 24, and in Chinese at 120 x 40, and saves each
-screen as Textual's SVG and as a PNG rendered by Debian's Chromium (nothing is fetched
+this process, drives the POS screen (Textual's pilot) through a sale signed on the
+signature pad with the mouse and a supervisor's void in each layout, 120 x 40 and
+80 x 24, and in Chinese at 120 x 40, and saves each screen (and the pad's, in English)
+as Textual's SVG and as a PNG rendered by Debian's Chromium (nothing is fetched
 from elsewhere: the SVG's web fonts give way to the machine's DejaVu Sans Mono and Noto
 Sans Mono CJK).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+import math
 import os
 import re
 import tempfile
@@ -35,6 +37,7 @@ from tillpoint.demo import ensure_demo
 from tillpoint.host.server import TerminalHost
 from tillpoint.payments.acquirer import simulated
 from tillpoint.terminal.device import Device, DeviceState
+from tillpoint.terminal.pad import SignaturePad, SignatureScreen
 from tillpoint.terminal.tui import PosTerminal
 
 CHROMIUM = "/usr/bin/chromium"
@@ -56,9 +59,31 @@ def run_with_host(app: Tillpoint, scenario: Callable[[int], Awaitable[None]]) ->
     asyncio.run(main())
 
 
-async def session(port: int, state: Path, size: tuple[int, int], svg: Path) -> None:
-    """Sign in, sell 1,234.56 by chip, void it with the supervisor's password, and
-    stop on the void's approval, the printer showing its merchant copy."""
+def handwriting(cols: int, rows: int) -> list[list[tuple[int, int]]]:
+    """Strokes that look like a signature on a pad of ``cols`` x ``rows`` cells: a
+    run of cursive loops, a flourish and an underline."""
+    turn = 2 * math.pi
+    loops = [
+        (round(cols * (0.08 + 0.5 * t) + cols / 24 * math.sin(turn * 5 * t)),
+         round(rows * (0.5 + 0.28 * math.cos(turn * 5 * t) * (1 - 0.5 * t))))
+        for t in (i / 150 for i in range(151))
+    ]  # fmt: skip
+    flourish = [
+        (round(cols * (0.62 + 0.28 * t)), round(rows * (0.5 - 0.3 * math.sin(turn * 0.75 * t))))
+        for t in (i / 40 for i in range(41))
+    ]
+    underline = [
+        (round(cols * (0.1 + 0.8 * t)), round(rows * (0.86 - 0.06 * t))) for t in (0, 0.5, 1)
+    ]
+    return [loops, flourish, underline]
+
+
+async def session(
+    port: int, state: Path, size: tuple[int, int], svg: Path, pad_svg: Path | None = None
+) -> None:
+    """Sign in, sell 1,234.56 by chip, sign it on the pad (``pad_svg``: the pad's
+    picture), void it with the supervisor's password, and stop on the void's approval,
+    the printer showing its merchant copy."""
     loaded = DeviceState.load(state) if state.exists() else DeviceState.demo()
     loaded.port = port
     app = PosTerminal(Device(loaded, state))
@@ -70,6 +95,13 @@ async def session(port: int, state: Path, size: tuple[int, int], svg: Path) -> N
             await pilot.pause(0.025)
         raise SystemExit(f"the screen never said {text!r}:\n{app.shown}")
 
+    async def when(condition: Callable[[], bool], what: str) -> None:
+        for _ in range(400):
+            if condition():
+                return
+            await pilot.pause(0.025)
+        raise SystemExit(f"never came: {what}:\n{app.shown}")
+
     async def keys(*typed: str) -> None:
         for k in typed:
             await (pilot.press(k) if k in ("enter", "escape") else pilot.press(*k))
@@ -80,7 +112,19 @@ async def session(port: int, state: Path, size: tuple[int, int], svg: Path) -> N
         await keys("enter", "1234", "enter")  # cashier 001
         await pilot.pause(0.5)
         await keys("1", "123456", "enter", "1", "2", "123456", "enter")  # a sale
-        await pilot.pause(1.0)
+        await when(lambda: isinstance(app.screen, SignatureScreen), "the signature pad")
+        await pilot.pause(0.3)
+        pad = app.screen.query_one(SignaturePad)
+        for stroke in handwriting(*pad.cells):
+            await pilot.mouse_down("#pad", offset=stroke[0])
+            for point in stroke[1:]:
+                await pilot.hover("#pad", offset=point)
+            await pilot.mouse_up("#pad", offset=stroke[-1])
+        if pad_svg is not None:
+            app.save_screenshot(str(pad_svg))
+        await pilot.click("#sign-confirm")
+        await when(lambda: app.device.state.journal[-1].signed, "the signature kept")
+        await pilot.pause(0.3)
         await keys("enter", "2", "123456", "enter", "enter", "enter", "1", "2")  # its void
         await pilot.pause(1.0)
         app.save_screenshot(str(svg))
@@ -133,18 +177,19 @@ def main() -> None:
         app = open_app(settings)
         ensure_demo(app, 1)
         screens = [
-            ("en", (120, 40), "terminal-120x40-en"),
-            ("en", (80, 24), "terminal-80x24-en"),
-            ("zh_CN", (120, 40), "terminal-120x40-zh"),
+            ("en", (120, 40), "terminal-120x40-en", "terminal-pad-120x40-en"),
+            ("en", (80, 24), "terminal-80x24-en", "terminal-pad-80x24-en"),
+            ("zh_CN", (120, 40), "terminal-120x40-zh", None),
         ]
 
         async def scenario(port: int) -> None:
-            for locale, size, name in screens:
+            for locale, size, name, pad_name in screens:
                 set_locale(locale)
                 os.environ["TILLPOINT_LOCALE"] = locale
                 svg = Path(tmp) / f"{name}.svg"
-                await session(port, Path(tmp) / "terminal.json", size, svg)
-                shots.append(svg)
+                pad_svg = Path(tmp) / f"{pad_name}.svg" if pad_name else None
+                await session(port, Path(tmp) / "terminal.json", size, svg, pad_svg)
+                shots.extend([svg, *([pad_svg] if pad_svg else [])])
 
         try:
             run_with_host(app, scenario)

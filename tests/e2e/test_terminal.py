@@ -158,6 +158,8 @@ def test_pos_screen_at_120_by_40(demo: Tillpoint, tmp_path: Path) -> None:
             await until(app, pilot, "Present the card")
             assert "CNY 12.34" in app.shown
             await keys(pilot, "1", "2", "123456", "enter")
+            await until(app, pilot, "please sign on the pad")  # tests/e2e/test_signature_pad.py
+            await pilot.press("escape")  # skipped: the paper slip is signed
             await until(app, pilot, "Enter prints the cardholder copy")
             app.save_screenshot(str(shots / "approved.svg"))
             merchant = app.slips[-1]
@@ -276,6 +278,8 @@ def test_pos_screen_at_80_by_24(demo: Tillpoint, tmp_path: Path) -> None:
             await click("1", "12", "00", "enter")  # Sale, 12.00 (00 is one key)
             await until(app, pilot, "Present the card")
             await click("1", "2", "123456", "enter")
+            await until(app, pilot, "please sign on the pad")
+            await pilot.click("#sign-skip")  # the pad's own test: tests/e2e/test_signature_pad.py
             await until(app, pilot, "cardholder copy")
             assert "CNY 12.00" in app.slips[-1]
             await click("enter", "9", "3", "123456", "enter", "246802", "enter")
@@ -324,6 +328,7 @@ def test_scripted_sale_supervised_void_and_detail_against_tillpoint_serve(tmp_pa
     from tests.e2e.test_serve import served
 
     from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+    from tillpoint.terminal.signature import from_strokes
 
     state = str(tmp_path / "terminal.json")
 
@@ -344,6 +349,24 @@ def test_scripted_sale_supervised_void_and_detail_against_tillpoint_serve(tmp_pa
                             "--json")  # fmt: skip
         assert sold.returncode == 0, sold.stderr
         sale = json.loads(sold.stdout)
+        # Approved by chip: the slip needs a signature, so "Cardholder" drawn went up.
+        assert sale["signature"] == {"uploaded": True, "response_code": "00", "problem": None}
+        # An image file of one's own; a file that is no image changes nothing.
+        drawn = tmp_path / "signature.png"
+        drawn.write_bytes(from_strokes([[(10.0, 90.0), (120.0, 20.0), (300.0, 110.0)]]))
+        (tmp_path / "bad.png").write_text("no image")
+        stan_before = json.loads(Path(state).read_text())["stan"]
+        bad = terminal_cmd("sale", "--amount", "8.00", "--card", DEBIT, "--pin", "123456",
+                           "--signature", str(tmp_path / "bad.png"))  # fmt: skip
+        assert bad.returncode == 2 and "not an image" in bad.stderr
+        assert json.loads(Path(state).read_text())["stan"] == stan_before  # nothing sent
+        signed = terminal_cmd("sale", "--amount", "8.00", "--card", DEBIT, "--pin", "123456",
+                              "--signature", str(drawn))  # fmt: skip
+        assert signed.returncode == 0, signed.stderr
+        assert "E-signature upload" in signed.stdout and "uploaded" in signed.stdout
+        tapped = terminal_cmd("sale", "--amount", "8.00", "--card", DEBIT, "--entry", "tap",
+                              "--json")  # fmt: skip
+        assert json.loads(tapped.stdout)["signature"] is None  # 免密免签: none asked
         stan_after_sale = json.loads(Path(state).read_text())["stan"]
         wrong = terminal_cmd("void", "--rrn", sale["rrn"], "--card", DEBIT,
                              "--supervisor-password", "999999")  # fmt: skip
@@ -373,11 +396,21 @@ def test_scripted_sale_supervised_void_and_detail_against_tillpoint_serve(tmp_pa
         assert any(line.startswith(f"{sale['stan']} 消费 SALE") for line in lines)
         assert f"{void['stan']} 消费撤销 VOID" in detail.stdout and "已撤销 VOIDED" in detail.stdout
         assert "CNY 1,234.56" in detail.stdout and "CNY -1,234.56" in detail.stdout
-        assert "共 2 笔 2 TRANSACTION(S)" in detail.stdout
+        assert "共 4 笔 4 TRANSACTION(S)" in detail.stdout  # two more sales of 8.00
         slip = terminal_cmd("reprint", "--voucher", void["stan"], "--copy", "merchant")
         assert f"原凭证号 ORIG. VOUCHER {sale['stan']}" in slip.stdout
         assert "操作员号 OPERATOR NO. 002" in slip.stdout and "演示超市1 Demo Mart 1" in slip.stdout
         assert "银联 UnionPay" in slip.stdout and "工商银行 ICBC" in slip.stdout
     with sqlite3.connect(tmp_path / "serve.db") as db:
         rows = db.execute("SELECT kind, status, amount_minor FROM payments ORDER BY id").fetchall()
-    assert rows == [("sale", "voided", 123_456)]
+        signatures = db.execute(
+            "SELECT p.amount_minor, s.image FROM payment_signatures s "
+            "JOIN payments p ON p.id = s.payment_id ORDER BY p.id"
+        ).fetchall()
+    assert rows == [
+        ("sale", "voided", 123_456),
+        ("sale", "approved", 800),
+        ("sale", "approved", 800),
+    ]
+    assert [minor for minor, _image in signatures] == [123_456, 800]
+    assert signatures[1][1] == drawn.read_bytes()

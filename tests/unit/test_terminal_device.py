@@ -215,7 +215,8 @@ def test_a_sales_slip_says_everything_a_cashier_needs(device: Device) -> None:
     assert "退货 REFUND" in refund and "CNY -10.00" in refund and "AUTH NO." not in refund
     wallet = "\n".join(render(device.receipt_of("7")))
     assert "付款码 PAYMENT CODE" in wallet and "支付宝 Alipay" in wallet
-    assert "扫码 QR" in wallet and "SIGNATURE" not in wallet and "免密免签" not in wallet
+    assert "扫码 QR" in wallet and "CARDHOLDER SIGNATURE" not in wallet
+    assert wallet.endswith("免密免签 No signature required")  # spec 4.11: it says so
     visa = "\n".join(render(device.receipt_of("8")))
     assert "维萨 Visa" in visa and "刷卡 SWIPED" in visa and "CARDHOLDER SIGNATURE" in visa
 

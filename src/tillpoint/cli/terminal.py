@@ -67,8 +67,93 @@ Supervisor = Annotated[
         ),
     ),
 ]
+SignatureFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--signature",
+        help=_(
+            "The cardholder's signature as an image file, uploaded after the approval "
+            "(电子签名); fitted into 384 x 160 black and white. Without it the terminal "
+            "draws --cardholder."
+        ),
+        show_default=False,
+    ),
+]
+Cardholder = Annotated[
+    str,
+    typer.Option(
+        help=_("The name the terminal draws as the signature when --signature is not given.")
+    ),
+]
+NoSignature = Annotated[
+    bool,
+    typer.Option("--no-signature", help=_("Upload no e-signature: the paper slip is signed.")),
+]
 DEFAULT_STATE = Path("tillpoint-terminal.json")
 DEFAULT_OPERATOR = "001"
+DEFAULT_CARDHOLDER = "Cardholder"
+
+
+@dataclasses.dataclass
+class Signing:
+    """The e-signature a sale or completion uploads once approved, when its slip needs
+    one (4.11): the image file given, or the cardholder's name drawn; and what came of it."""
+
+    png: bytes | None
+    cardholder: str
+    uploaded: Result | None = None
+    problem: str | None = None
+
+    @classmethod
+    def of(cls, path: Path | None, cardholder: str, skip: bool) -> Signing | None:
+        """Read (and fit) the file before anything is sent: a bad one changes nothing."""
+        if skip:
+            return None
+        if path is None:
+            return cls(None, cardholder)
+        from tillpoint.terminal.signature import from_file
+
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise typer.BadParameter(str(e), param_hint="--signature") from None
+        return cls(from_file(data), cardholder)
+
+    async def after(self, device: Device, result: Result) -> None:
+        if not (result.approved and result.rrn):
+            return
+        entry = device.query(rrn=result.rrn)
+        if not device.receipt(entry).needs_signature:
+            return
+        from tillpoint.terminal.signature import from_name
+
+        try:
+            self.uploaded = await device.upload_signature(
+                entry, self.png or from_name(self.cardholder)
+            )
+        except (OSError, TerminalError, TimeoutError, asyncio.IncompleteReadError) as e:
+            self.problem = explain(e)  # the sale stands: its paper slip is signed
+
+    def json(self) -> dict[str, object] | None:
+        if self.uploaded is None and self.problem is None:
+            return None
+        u = self.uploaded
+        return {"uploaded": bool(u and u.approved), "response_code": u.response_code if u else None,
+                "problem": self.problem}  # fmt: skip
+
+    def show(self) -> None:
+        u = self.uploaded
+        if u is None and self.problem is None:
+            return
+        if u is not None and u.approved:
+            verdict = _("uploaded: it shows on the e-receipt")
+        elif u is not None:
+            verdict = _("not kept ({code}): {meaning}").format(
+                code=u.response_code, meaning=describe(u.response_code)
+            )
+        else:
+            verdict = _("not uploaded: {why}").format(why=self.problem)
+        fields(action_label("signature"), [(_("Result"), verdict)])
 
 
 def _device(state_path: Path, operator: str, *, save: bool = True) -> Device:
@@ -81,12 +166,16 @@ def _run(
     action: Callable[[Device], Awaitable[Result]],
     as_json: bool,
     operator: str = DEFAULT_OPERATOR,
+    signing: Signing | None = None,
 ) -> None:
     device = _device(state_path, operator)
 
     async def go() -> Result:
         try:
-            return await action(device)
+            result = await action(device)
+            if signing is not None:
+                await signing.after(device, result)
+            return result
         finally:
             await device.close()
 
@@ -96,9 +185,12 @@ def _run(
         print_error(_("the host did not answer properly: {why}").format(why=explain(e)))
         raise typer.Exit(1) from None
     if as_json:
-        emit_json(dataclasses.asdict(result))
+        extra = {} if signing is None else {"signature": signing.json()}
+        emit_json({**dataclasses.asdict(result), **extra})
     else:
         _show(result)
+        if signing is not None:
+            signing.show()
     if not result.approved:
         raise typer.Exit(1)
 
@@ -354,19 +446,29 @@ def signoff(
     _run(state, lambda d: d.sign_off(), as_json, operator)
 
 
-@terminal.command("sale", help=_("A sale (消费) with a test card."))
+@terminal.command(
+    "sale",
+    help=_(
+        "A sale (消费) with a test card; once approved, the cardholder's e-signature "
+        "when the slip needs one."
+    ),
+)
 @handles_errors
 def sale(
     amount: Annotated[str, typer.Option(help=_("Amount, e.g. 12.34."))],
     card: Card,
     entry: Entry = "insert",
     pin: Pin = None,
+    signature: SignatureFile = None,
+    cardholder: Cardholder = DEFAULT_CARDHOLDER,
+    no_signature: NoSignature = False,
     operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     value, mode = Money.parse(amount), _entry(entry)
-    _run(state, lambda d: d.sale(value, card, entry=mode, pin=pin), as_json, operator)
+    signing = Signing.of(signature, cardholder, no_signature)
+    _run(state, lambda d: d.sale(value, card, entry=mode, pin=pin), as_json, operator, signing)
 
 
 @terminal.command("void", help=_("Void (消费撤销) a sale of the open batch, by its RRN."))
@@ -460,16 +562,21 @@ def complete(
     card: Card,
     entry: Entry = "insert",
     pin: Pin = None,
+    signature: SignatureFile = None,
+    cardholder: Cardholder = DEFAULT_CARDHOLDER,
+    no_signature: NoSignature = False,
     operator: Operator = DEFAULT_OPERATOR,
     state: StateOpt = DEFAULT_STATE,
     as_json: JsonOpt = False,
 ) -> None:
     value, mode = Money.parse(amount), _entry(entry)
+    signing = Signing.of(signature, cardholder, no_signature)
     _run(
         state,
         lambda d: d.complete(auth_code, value, card, entry=mode, pin=pin),
         as_json,
         operator,
+        signing,
     )
 
 

@@ -528,8 +528,11 @@ class TerminalHost:
             return await a.upload(
                 t, key, self._need(request, 37), self._need(request, 3), self._amount(request)
             )
+        if request.mti == "0820" and f60.network_code == f.SIGNATURE:  # 4.11
+            rrn, amount = self._need(request, 37), int(self._need(request, 4))  # 4 is n12
+            return await a.signature(t, key, rrn, amount, request.binary(62) or b"")
         if request.mti == "0820":  # sign-off and echo are answered before admission
-            return Outcome("12")  # 4.11 and 4.13 are not served yet
+            return Outcome("12")  # 4.13 is not served yet
         if request.mti == "0500" and f60.network_code == f.SETTLE:
             totals = f.SettlementTotals.parse(request.text(48) or "")
             return await a.settle_batch(t, key, _totals(totals.domestic), _totals(totals.foreign))

@@ -168,6 +168,27 @@ class PaymentSignature(Base):
     content_type: Mapped[str] = mapped_column(String(20))
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Uploaded by a terminal (4.11): the size of each packet it came in, so that a packet
+    # sent again after the last one is known for what it is. NULL: attached over the API.
+    packet_sizes: Mapped[list[int] | None] = mapped_column(JSON)
+
+
+class SignaturePacket(Base):
+    """A packet of a signature a terminal is uploading (4.11), kept until the last one
+    makes the image (then the image is a ``PaymentSignature`` and its packets go).
+    Bounded: a terminal has at most a few uploads open (payments/signatures.py drops its
+    oldest to start another) and each at most 8 packets of 500 bytes; packets older than
+    an hour are dropped."""
+
+    __tablename__ = "signature_packets"
+    __table_args__ = (Index("ix_signature_packets_terminal", "terminal_id", "created_at"),)
+
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)  # from 1
+    count: Mapped[int] = mapped_column(Integer)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class BatchUpload(Base):

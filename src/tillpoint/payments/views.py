@@ -10,7 +10,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tillpoint.merchants.models import Merchant, PaymentMethod, Shop
-from tillpoint.payments.models import Channel, Payment, PaymentKind, PaymentStatus, QrFlow
+from tillpoint.payments.models import (
+    Channel,
+    Payment,
+    PaymentKind,
+    PaymentSignature,
+    PaymentStatus,
+    QrFlow,
+)
 from tillpoint.terminals.models import Terminal, TerminalBatch
 
 # The API's status of a payment: fewer words than the host's, the ones integrators know.
@@ -33,6 +40,18 @@ def api_status(kind: PaymentKind, status: PaymentStatus) -> str:
     if kind is PaymentKind.PREAUTH and status is PaymentStatus.APPROVED:
         return "authorized"
     return _API_STATUS[status]
+
+
+class SignatureLink(BaseModel):
+    """The cardholder's signature attached to a payment (by its terminal, or over the API)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    captured_at: datetime = Field(description="When the host kept it")
+    url: str = Field(
+        description="The image (PNG), a path under the API: a key that may read the payment "
+        "may read it"
+    )
 
 
 class PaymentView(BaseModel):
@@ -70,6 +89,9 @@ class PaymentView(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+    signature: SignatureLink | None = Field(
+        default=None, description="The cardholder's signature (电签), once one is attached"
+    )
 
 
 def payment_views(s: Session, payments: Iterable[Payment]) -> list[PaymentView]:
@@ -86,6 +108,18 @@ def payment_views(s: Session, payments: Iterable[Payment]) -> list[PaymentView]:
     tids = (
         dict(s.execute(select(Terminal.id, Terminal.tid).where(Terminal.id.in_(terminals))).all())
         if terminals
+        else {}
+    )
+    ids = [p.id for p in rows]
+    signed = (
+        dict(
+            s.execute(
+                select(PaymentSignature.payment_id, PaymentSignature.created_at).where(
+                    PaymentSignature.payment_id.in_(ids)
+                )
+            ).all()
+        )
+        if ids
         else {}
     )
     return [
@@ -117,6 +151,9 @@ def payment_views(s: Session, payments: Iterable[Payment]) -> list[PaymentView]:
             qr_code=p.qr_code if p.status is PaymentStatus.PENDING else None,
             created_at=p.created_at,
             updated_at=p.updated_at,
+            signature=SignatureLink(captured_at=signed[p.id], url=f"/v1/payments/{p.id}/signature")
+            if p.id in signed
+            else None,
         )
         for p in rows
     ]

@@ -27,7 +27,7 @@ from rich.cells import cell_len
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_
 from tillpoint.receipts.layout import ACKNOWLEDGEMENT, LABELS, Row, amount_text, rows
-from tillpoint.receipts.slip import centre, pair, wrap
+from tillpoint.receipts.slip import NO_SIGNATURE, centre, pair, wrap
 from tillpoint.receipts.views import ReceiptView
 
 
@@ -113,7 +113,8 @@ def render(
     r: ReceiptView, url: str, *, columns: int = Columns.NARROW, signature: bytes | None = None
 ) -> bytes:
     """The receipt ``r`` for a printer ``columns`` wide, with its link's QR code and,
-    for a card payment, the cardholder's signature (or a line to sign on)."""
+    for a card payment, the cardholder's signature (or a line to sign on), or that none
+    is needed (免密免签: a small contactless sale, a wallet payment)."""
     if columns not in DOTS:
         raise InvalidInput(
             "receipt.columns",
@@ -134,7 +135,7 @@ def render(
     slip.line(pair(LABELS["amount"]))
     slip.amount(amount_text(r))
     slip.rule()
-    if r.is_card:
+    if r.needs_signature:
         slip.line(pair(LABELS["signature"]))
         if signature is not None:
             slip.image(signature)
@@ -145,6 +146,9 @@ def render(
         for text in ACKNOWLEDGEMENT:
             for line in wrap(text, columns):
                 slip.line(line)
+        slip.rule()
+    else:  # a small contactless sale or a wallet payment, as the terminal's slip says
+        slip.line(pair(NO_SIGNATURE))
         slip.rule()
     for text in LABELS["scan"]:
         slip.centred(text)

@@ -37,6 +37,7 @@ from tillpoint.merchants.models import Merchant, Shop
 from tillpoint.payments.models import Payment, PaymentSignature, PaymentStatus
 from tillpoint.payments.online import visible_payment
 from tillpoint.receipts import escpos, layout
+from tillpoint.receipts.slip import NO_SIGNATURE, signature_needed
 from tillpoint.receipts.views import CARD_ORGS, ReceiptView, SignatureView
 from tillpoint.terminals.models import Terminal, TerminalBatch
 
@@ -50,6 +51,7 @@ PATH_PREFIX = "/r/"
 _REF = re.compile(rf"([1-9][0-9]{{0,18}})-([0-9a-f]{{{TOKEN_HEX}}})")
 
 PNG = "image/png"
+ENTRY_TAPPED = "07"  # field 22's contactless entry mode, as a payment keeps it
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_SIGNATURE_BYTES = 256 * 1024
 MAX_SIGNATURE_SIDE_PX = 2048  # signature pads give a few hundred; this bounds decoding
@@ -140,6 +142,7 @@ class ReceiptService:
                 acknowledgement=layout.ACKNOWLEDGEMENT,
                 qr=qr_svg(url),
                 signature_src=url.rsplit("/", 1)[-1] + "/signature.png",  # beside the page
+                no_signature=NO_SIGNATURE,
             )
         )
 
@@ -321,6 +324,12 @@ def _view(s: Session, p: Payment) -> ReceiptView:
         reference=p.reference,
         at=p.created_at,
         signed=_signed(s, p.id),
+        needs_signature=signature_needed(
+            p.kind.value,
+            p.amount_minor,
+            tapped=p.entry_mode == ENTRY_TAPPED,
+            scanned=p.card_org not in CARD_ORGS,
+        ),
     )
 
 

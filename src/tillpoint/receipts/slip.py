@@ -76,6 +76,15 @@ COPIES: dict[str, Pair] = {
     "cardholder": ("持卡人存根", "CARDHOLDER COPY"),
 }
 NO_SIGNATURE: Pair = ("免密免签", "No signature required")
+SIGNED_ON_SCREEN: Pair = ("电子签名已上送", "SIGNED ON SCREEN")
+
+
+def signature_needed(kind: str, amount_minor: int, *, tapped: bool, scanned: bool) -> bool:
+    """Whether a slip (or receipt) takes the cardholder's signature: a card's does,
+    except a tapped sale up to 1,000.00 (小额免密免签); a wallet payment's never."""
+    if scanned:
+        return False
+    return not (kind == "sale" and tapped and amount_minor <= NO_SIGNATURE_LIMIT_MINOR)
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class Receipt:
     original_stan: str = ""  # a void: the voucher it voids
     original_rrn: str = ""  # a void or refund: the reference of what it undoes
     currency: str = "CNY"
+    signed: bool = False  # the cardholder signed on the screen and the host kept it (4.11)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,12 +132,12 @@ class Receipt:
     def needs_signature(self) -> bool:
         """A card slip is signed, except a tapped sale up to 1,000.00 (小额免密免签)
         and anything paid with a scanned code."""
-        if self.scanned or self.entry == "scan":
-            return False
-        return not (
-            self.kind == "sale" and self.entry == "tap"
-            and self.amount_minor <= NO_SIGNATURE_LIMIT_MINOR
-        )  # fmt: skip
+        return signature_needed(
+            self.kind,
+            self.amount_minor,
+            tapped=self.entry == "tap",
+            scanned=self.scanned or self.entry == "scan",
+        )
 
     @property
     def when(self) -> str:
@@ -210,8 +220,9 @@ def spread(left: str, right: str, width: int = WIDTH) -> list[str]:
 
 def render(r: Receipt, *, copy: str = "merchant", reprint: bool = False) -> list[str]:
     """The slip as lines of at most ``WIDTH`` display columns (a CJK character takes
-    two). The merchant's copy carries the signature line a card slip needs (or says
-    that none is needed); the cardholder's copy does not."""
+    two). The merchant's copy carries the signature line a card slip needs (or, when
+    the cardholder signed on the screen, says so; or says that none is needed: a small
+    tapped sale, a wallet payment); the cardholder's copy does not."""
     zh, en, _debit = KINDS[r.kind]
     lines = [centre("签购单 POS SALES SLIP"), pair(COPIES[copy]), "-" * WIDTH]
     if r.merchant_name:
@@ -248,13 +259,11 @@ def render(r: Receipt, *, copy: str = "merchant", reprint: bool = False) -> list
     ]
     if reprint:
         lines.append("重打印凭证 DUPLICATED")
-    if copy == "merchant" and not r.scanned:
+    if copy == "merchant":
         if r.needs_signature:
             lines += [
                 "持卡人签名 CARDHOLDER SIGNATURE",
-                "",
-                "",
-                "_" * WIDTH,
+                *([pair(SIGNED_ON_SCREEN)] if r.signed else ["", "", "_" * WIDTH]),
                 "本人确认以上交易，同意将其",
                 "记入本卡账户",
                 "I ACKNOWLEDGE SATISFACTORY",

@@ -41,6 +41,11 @@ class ReceiptView(BaseModel):
     reference: str | None = Field(description="The merchant's own order number")
     at: datetime
     signed: bool = Field(description="The cardholder's signature is attached")
+    needs_signature: bool = Field(
+        default=True,
+        description="A card payment is signed, except a contactless sale up to 1,000.00 "
+        "(免密免签); a wallet payment never is",
+    )
 
     @property
     def is_card(self) -> bool:

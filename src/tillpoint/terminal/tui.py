@@ -194,10 +194,12 @@ class PosTerminal(App[None]):
         await self.device.close()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id:
+        if event.button.id and event.button.id.startswith("key-"):
             self._press(event.button.id.removeprefix("key-"))
 
     def on_key(self, event: events.Key) -> None:
+        if len(self.screen_stack) > 1:
+            return  # the signature pad is up: its keys are the cardholder's
         if event.character and event.character.isdigit():
             self._press(event.character)
         elif event.key in KEYS:
@@ -400,7 +402,32 @@ class PosTerminal(App[None]):
         if not slip or receipt is None or receipt.stan != result.stan:
             await self.notice(title, lines)
             return
+        if result.action in ("sale", "completion") and receipt.needs_signature:
+            receipt = await self.e_signature(title, result, lines) or receipt
         await self.print_copies(title, lines, receipt)
+
+    async def e_signature(
+        self, title: str, result: Result, lines: list[str | Text]
+    ) -> Receipt | None:
+        """电子签名: the pad for the cardholder, then the upload (4.11); the slip as it
+        stands after (signed on the screen or not). Skipped: the paper slip is signed."""
+        from tillpoint.terminal.pad import SignatureScreen
+
+        amount = Money(result.amount_minor or 0).display()
+        heading = _("Cardholder signature · {amount}").format(amount=amount)
+        self.lcd(title, [*lines, "", _("Cardholder, please sign on the pad.")])
+        png = await self.push_screen_wait(SignatureScreen(heading))
+        if png is None or not result.rrn:
+            return None
+        entry = self.device.query(rrn=result.rrn)
+        uploaded = await self.talk(title, self.device.upload_signature(entry, png))
+        if uploaded is not None and uploaded.approved:
+            lines.append(_("Signature sent: it shows on the e-receipt."))
+        elif uploaded is not None:
+            lines.append(
+                _("Signature not kept ({code}): sign the slip.").format(code=uploaded.response_code)
+            )
+        return self.device.last_receipt()
 
     async def print_copies(
         self, title: str, lines: list[str | Text], receipt: Receipt, *, reprint: bool = False
@@ -408,7 +435,7 @@ class PosTerminal(App[None]):
         """The merchant's copy (商户存根), then on Enter the cardholder's (持卡人存根),
         as a countertop POS prints them; Cancel keeps the second one back."""
         self.print_slip(render(receipt, copy="merchant", reprint=reprint))
-        if receipt.needs_signature:
+        if receipt.needs_signature and not receipt.signed:
             lines.append(_("Slip printed: ask for the signature."))
         elif not receipt.scanned:
             lines.append(_("No signature required (small contactless)."))

@@ -7,6 +7,7 @@
 - ``voids``: voids and reversals;
 - ``refunds``: refunds;
 - ``batches``: batch settlement and upload;
+- ``signatures``: the e-signature upload's packets (4.11);
 - ``desk``: what they share (connectors, group committer, RRNs, notes of calls, what
   is kept in memory, and the steps around the rules).
 
@@ -36,6 +37,7 @@ from tillpoint.payments.acquirer.desk import (
     Desk,
 )
 from tillpoint.payments.acquirer.refunds import Refunds
+from tillpoint.payments.acquirer.signatures import Signatures
 from tillpoint.payments.acquirer.voids import Voids
 from tillpoint.payments.acquirer.wallets import Wallets
 from tillpoint.payments.intents import Intent, Intents
@@ -82,6 +84,7 @@ class Acquirer:
         self.voids = Voids(self.desk)
         self.refunds = Refunds(self.desk)
         self.batches = Batches(self.desk)
+        self.signatures = Signatures(self.desk)
         self.on_close: list[Callable[[], None]] = []  # what close() releases besides
 
     def close(self) -> None:
@@ -145,6 +148,11 @@ class Acquirer:
 
     async def end_upload(self, t: Admitted, key: RequestKey, count: int) -> Outcome:
         return await self.batches.end_upload(t, key, count)
+
+    async def signature(
+        self, t: Admitted, key: RequestKey, rrn: str, amount_minor: int, field62: bytes
+    ) -> Outcome:
+        return await self.signatures.upload(t, key, rrn, amount_minor, field62)
 
     # --- what the REST API's payments share with the host ------------------------------
 
