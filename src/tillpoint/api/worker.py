@@ -1,5 +1,6 @@
-"""The API's chores under ``tillpoint serve``: close pending QR payments whose time is
-up (every second) and forget idempotency keys older than a day (every hour)."""
+"""The API's chores under ``tillpoint serve``: close pending QR payments and expire
+pending checkouts whose time is up (every second), and forget idempotency keys older
+than a day (every hour)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ async def housekeeping(svc: Services, every_s: float = 1.0) -> None:
     while True:
         try:
             await svc.online.expire_due()
+            await asyncio.to_thread(svc.tp.checkouts.expire_due)
             if time.monotonic() - forgot_at > FORGET_EVERY_S:
                 await asyncio.to_thread(svc.access.forget_idempotency_keys)
                 forgot_at = time.monotonic()

@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -562,14 +562,14 @@ class CheckoutService:
         if before_id is not None:
             query = query.where(CheckoutEvent.id < before_id)
         with self.ctx.db.read() as s:
-            return event_views(s, s.execute(query).tuples().all(), self.ctx.now())
+            return event_views(s, _pairs(s, query), self.ctx.now())
 
     def get_event(self, event_id: int, *, merchant_id: int | None = None) -> CheckoutEventView:
         query = _EVENTS.where(CheckoutEvent.id == event_id)
         if merchant_id is not None:
             query = query.where(Checkout.merchant_id == merchant_id)
         with self.ctx.db.read() as s:
-            found = event_views(s, s.execute(query).tuples().all(), self.ctx.now())
+            found = event_views(s, _pairs(s, query), self.ctx.now())
         if not found:
             raise NotFound("event.not_found", N_("No event {id}"), id=event_id)
         return found[0]
@@ -586,6 +586,12 @@ def check_checkout_event_type(name: str) -> str:
 
 
 _EVENTS = select(CheckoutEvent, Checkout).join(Checkout, Checkout.id == CheckoutEvent.checkout_id)
+
+
+def _pairs(
+    s: Session, query: Select[CheckoutEvent, Checkout]
+) -> list[tuple[CheckoutEvent, Checkout]]:
+    return [(e, c) for e, c in s.execute(query)]
 
 
 def event_views(
@@ -614,7 +620,7 @@ def load_checkout_events(s: Session, ids: Iterable[int], now: datetime) -> list[
     if not wanted:
         return []
     query = _EVENTS.where(CheckoutEvent.id.in_(wanted)).order_by(CheckoutEvent.id)
-    return event_views(s, s.execute(query).tuples().all(), now)
+    return event_views(s, _pairs(s, query), now)
 
 
 def checkout_heads_after(s: Session, position: int, limit: int) -> list[tuple[int, int]]:

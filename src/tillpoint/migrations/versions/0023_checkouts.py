@@ -111,6 +111,11 @@ def upgrade() -> None:
             batch_op.f("ix_checkout_events_checkout_id"), ["checkout_id"], unique=False
         )
 
+    # Webhooks already fanning out payment events fan out checkout events from the first.
+    op.execute(
+        "INSERT INTO system_state (key, value) SELECT 'webhooks.checkout_event_position', '0' "
+        "WHERE EXISTS (SELECT 1 FROM system_state WHERE key = 'webhooks.event_position')"
+    )
     # A delivery is of a payment event or of a checkout event: two numberings.
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.add_column(
@@ -124,6 +129,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM system_state WHERE key = 'webhooks.checkout_event_position'")
     op.execute("DELETE FROM webhook_attempts WHERE delivery_id IN "
                "(SELECT id FROM webhook_deliveries WHERE source <> 'payment')")  # fmt: skip
     op.execute("DELETE FROM webhook_deliveries WHERE source <> 'payment'")
