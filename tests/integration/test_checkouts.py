@@ -146,9 +146,9 @@ def test_a_checkout_is_checked_before_anything_is_written(till: Till) -> None:
     with pytest.raises(NotFound, match="No terminal 19999999"):
         tp.checkouts.create("19999999", Money(100), "x")
     for wrong, code in (
-        (dict(expires_in=timedelta(seconds=59)), "checkout.expires_in"),
-        (dict(expires_in=timedelta(hours=2, seconds=1)), "checkout.expires_in"),
-        (dict(shop_number=2), "payment.shop_terminal"),
+        ({"expires_in": timedelta(seconds=59)}, "checkout.expires_in"),
+        ({"expires_in": timedelta(hours=2, seconds=1)}, "checkout.expires_in"),
+        ({"shop_number": 2}, "payment.shop_terminal"),
     ):
         with pytest.raises(InvalidInput) as bad:
             tp.checkouts.create(TID, Money(100), "x", **wrong)  # type: ignore[arg-type]
