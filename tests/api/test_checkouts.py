@@ -7,7 +7,6 @@ import asyncio
 from datetime import timedelta
 
 from tests.api.conftest import ApiEnv
-
 from tillpoint.api.worker import housekeeping
 from tillpoint.core.clock import FixedClock
 

@@ -8,10 +8,14 @@ checkout at the same moment one pays it and the other gets 94."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from tests.hosting import run_with_host, terminal
@@ -19,9 +23,10 @@ from tests.hosting import run_with_host, terminal
 from tillpoint.access.models import Role
 from tillpoint.api.app import create_api
 from tillpoint.app import Tillpoint, open_app
+from tillpoint.cli import _common, main
 from tillpoint.core.money import Money
 from tillpoint.core.settings import Settings
-from tillpoint.demo import demo_mid, demo_tid
+from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.host.server import TerminalHost
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583.codec import Message
@@ -214,11 +219,94 @@ def test_two_host_processes_let_one_sale_pay_a_checkout(
         assert view.status == "paid" and view.payment_id is not None
         with demo.ctx.db.read() as s:
             approved = s.scalar(
-                select(func.count()).select_from(Payment).where(
-                    Payment.amount_minor == 4_321, Payment.status == PaymentStatus.APPROVED
-                )
+                select(func.count())
+                .select_from(Payment)
+                .where(Payment.amount_minor == 4_321, Payment.status == PaymentStatus.APPROVED)
             )
         assert approved == 1
         assert demo.terminals.get(TID).status is TerminalStatus.ACTIVE
     finally:
         other.close()
+
+
+@contextlib.contextmanager
+def host_in_a_thread(app: Tillpoint) -> Iterator[int]:
+    """A host on a loop of its own thread (the CLI runs its own event loop); its port."""
+    loop = asyncio.new_event_loop()
+    acquirer = simulated(app)
+    ready = threading.Event()
+    server: list[Any] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        server.append(loop.run_until_complete(TerminalHost(app, acquirer).start("127.0.0.1", 0)))
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield server[0].sockets[0].getsockname()[1]
+    finally:
+
+        async def stop() -> None:
+            server[0].close()
+            await server[0].wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        acquirer.close()
+        loop.close()
+
+
+def test_terminal_checkout_command_pays_what_the_till_handed_over(
+    demo: Tillpoint,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TILLPOINT_LOCALE", "en")
+    for console in (_common.out, _common.err):
+        monkeypatch.setattr(console, "width", 200)
+    state = str(tmp_path / "terminal.json")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as e:
+            main(["terminal", *args, "--state", state])
+        out = capsys.readouterr()
+        return int(e.value.code or 0), out.out, out.err
+
+    card = ("--card", DEBIT, "--pin", "123456")
+    with host_in_a_thread(demo) as port:
+        code, _out, err = run("setup", "--tid", TID, "--mid", demo_mid(1),
+                              "--tmk", DEMO_TMK.hex(), "--port", str(port))  # fmt: skip
+        assert code == 0, err
+        code, out, _err = run("checkout", *card)
+        assert (code, out.strip()) == (1, "No checkout waits for this terminal.")
+        code, out, _err = run("checkout", *card, "--json")
+        assert (code, json.loads(out)) == (1, {"checkout": None})
+
+        made = demo.checkouts.create(TID, Money.parse("66.60"), "T1-CLI")
+        code, out, err = run("checkout", *card, "--json")
+        assert code == 0, err
+        paid = json.loads(out)
+        assert paid["checkout"] == {"amount_minor": 6_660, "reference": made.checkout_ref}
+        assert paid["approved"] and paid["amount_minor"] == 6_660
+        assert demo.checkouts.get(TID, made.id).status == "paid"
+
+        # --wait: none waits yet; the till hands one over a moment later.
+        later = threading.Timer(
+            0.5, lambda: demo.checkouts.create(TID, Money.parse("7.00"), "T1-CLI-2")
+        )
+        later.start()
+        code, out, err = run("checkout", *card, "--entry", "tap", "--wait", "20")
+        later.join()
+        assert code == 0, err
+        assert "Amount from the till" in out and "CNY 7.00" in out and "APPROVED" in out
+        # A declined card: the checkout waits for another try.
+        demo.checkouts.create(TID, Money.parse("20.00"), "T1-CLI-3")
+        code, out, _err = run("checkout", "--card", "6212340000000000020", "--pin", "123456")
+        assert code == 1 and "DECLINED (51)" in out
+    assert [c.status.value for c in demo.checkouts.search(TID)] == ["pending", "paid", "paid"]
