@@ -475,10 +475,11 @@ class CheckoutService:
             terminal = _terminal(s, tid, merchant_id)
             query = (
                 select(Checkout)
-                .where(Checkout.terminal_id == terminal.id)
+                .where(Checkout.merchant_id == terminal.merchant_id,
+                       Checkout.terminal_id == terminal.id)
                 .order_by(Checkout.id.desc())
                 .limit(limit)
-            )
+            )  # fmt: skip
             if status is not None:
                 query = query.where(Checkout.status == status)
             if before_id is not None:
@@ -516,7 +517,8 @@ class CheckoutService:
         now = self.ctx.now()
         lapsed = now - claim_lapse(self.ctx)
         due = (
-            (Checkout.expires_at <= now)
+            text(OPEN_SQL)  # as the partial index ix_checkouts_due says it
+            & (Checkout.expires_at <= now)
             & ((Checkout.status == S.PENDING)
                | ((Checkout.status == S.PROCESSING) & (Checkout.claimed_at < lapsed)))
         )  # fmt: skip

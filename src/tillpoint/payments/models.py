@@ -304,9 +304,15 @@ class Checkout(Base):
             sqlite_where=text("status IN ('pending', 'processing')"),
             postgresql_where=text("status IN ('pending', 'processing')"),
         ),
-        Index("ix_checkouts_terminal", "terminal_id", "id"),  # a terminal's, newest first
-        Index("ix_checkouts_merchant", "merchant_id", "id"),  # a merchant's
-        Index("ix_checkouts_due", "status", "expires_at"),  # the expiry sweep
+        # A merchant's, newest first (a terminal's too: the service names both).
+        Index("ix_checkouts_merchant", "merchant_id", "id"),
+        # The expiry sweep: the open checkouts by deadline.
+        Index(
+            "ix_checkouts_due",
+            "expires_at",
+            sqlite_where=text("status IN ('pending', 'processing')"),
+            postgresql_where=text("status IN ('pending', 'processing')"),
+        ),
         CheckConstraint("amount_minor > 0", name="amount"),
         CheckConstraint("attempts >= 0", name="attempts"),
         CheckConstraint("(status = 'paid') = (payment_id IS NOT NULL)", name="paid_by_payment"),

@@ -77,7 +77,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("payment_id", name=op.f("uq_checkouts_payment_id")),
     )
     with op.batch_alter_table("checkouts", schema=None) as batch_op:
-        batch_op.create_index("ix_checkouts_due", ["status", "expires_at"], unique=False)
+        batch_op.create_index(
+            "ix_checkouts_due",
+            ["expires_at"],
+            unique=False,
+            sqlite_where=sa.text(OPEN),
+            postgresql_where=sa.text(OPEN),
+        )
         batch_op.create_index("ix_checkouts_merchant", ["merchant_id", "id"], unique=False)
         batch_op.create_index(
             "ix_checkouts_open",
@@ -86,7 +92,6 @@ def upgrade() -> None:
             sqlite_where=sa.text(OPEN),
             postgresql_where=sa.text(OPEN),
         )
-        batch_op.create_index("ix_checkouts_terminal", ["terminal_id", "id"], unique=False)
 
     op.create_table(
         "checkout_events",
@@ -145,7 +150,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_checkout_events_checkout_id"))
     op.drop_table("checkout_events")
     with op.batch_alter_table("checkouts", schema=None) as batch_op:
-        batch_op.drop_index("ix_checkouts_terminal")
         batch_op.drop_index("ix_checkouts_open")
         batch_op.drop_index("ix_checkouts_merchant")
         batch_op.drop_index("ix_checkouts_due")
