@@ -100,7 +100,7 @@ def test_a_checkout_from_the_api_is_paid_by_the_terminal_and_announced(demo: Til
         answer = await raw.exchange(poll(raw), with_mac=True)
         assert (answer.text(39), answer.text(4), answer.text(49)) == ("00", "000000008888", "156")
         assert answer.binary(62) == made["checkout_ref"].encode("ascii")
-        assert answer.text(60) == poll(raw).text(60)[:8] + "360"  # 60 echoed
+        assert answer.text(60) == f"00{raw.batch}360"  # 60 echoed
         await raw.close()
 
         device = device_at(port)
