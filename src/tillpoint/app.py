@@ -26,6 +26,7 @@ from tillpoint.merchants.documents import DocumentService
 from tillpoint.merchants.fees import FeeService
 from tillpoint.merchants.limits import LimitsService
 from tillpoint.merchants.services import MerchantService
+from tillpoint.payments.checkouts import CheckoutService
 from tillpoint.payments.takings import TakingsService
 from tillpoint.payments.tallies import PaymentTallies
 from tillpoint.payments.views import last_payments
@@ -56,6 +57,7 @@ class Tillpoint:
         self.accounts = AccountService(ctx)
         self.tallies = PaymentTallies(ctx)
         self.takings = TakingsService(ctx)
+        self.checkouts = CheckoutService(ctx)
 
     def close(self) -> None:
         self.ctx.db.dispose()

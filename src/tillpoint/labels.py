@@ -18,7 +18,7 @@ from tillpoint.merchants.models import (
     ShopStatus,
 )
 from tillpoint.notify.models import DeliveryStatus
-from tillpoint.payments.models import IntentState, PaymentKind, PaymentStatus
+from tillpoint.payments.models import CheckoutStatus, IntentState, PaymentKind, PaymentStatus
 from tillpoint.terminals.models import (
     Capability,
     OperatorRole,
@@ -49,6 +49,7 @@ LABELLED = (
     MerchantAction,
     DocumentKind,
     TerminalOrderState,
+    CheckoutStatus,
 )
 
 LABELS = (
@@ -169,4 +170,6 @@ LABELS = (
     # TerminalOrderState (declined is a PaymentStatus's too)
     N_("requested"),
     N_("fulfilled"),
+    # CheckoutStatus (pending, paid, failed, canceled, expired are others' too)
+    N_("processing"),
 )

@@ -120,6 +120,7 @@ PARAMS = {
     "delivery_id": "delivery",
     "event_id": "event",
     "document_id": "document",
+    "checkout_id": "checkout",
 }
 # ... unless the route needs another one: the object the route would act on for A.
 ROUTE_PARAMS = {
@@ -134,6 +135,7 @@ ROUTE_PARAMS = {
     "GET /v1/payments/{payment_id}/receipt.escpos": {"payment_id": "signed"},
     "GET /v1/payments/{payment_id}/signature": {"payment_id": "signed"},
     "POST /v1/payments/{payment_id}/signature": {"payment_id": "card"},
+    "GET /v1/checkout_events/{event_id}": {"event_id": "checkout_event"},
 }
 # A merchant is named by MID or by application number: both are tried.
 REF_ALTERNATIVES = ("mid", "application")
@@ -157,6 +159,8 @@ MISSING: dict[str, str] = {
     "event": "999999",
     "key": "999999",
     "document": "999999",
+    "checkout": "999999",
+    "checkout_event": "999999",
 }
 
 Body = Callable[[dict[str, str]], dict[str, Any]]
@@ -233,6 +237,9 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
         ("owner", lambda a: {"role": "merchant_owner", "name": "x", "mid": a["mid"]}),
     ],
     "POST /v1/payments/{payment_id}/signature": [("", lambda a: SIGNATURE)],
+    "POST /v1/terminals/{tid}/checkouts": [
+        ("", lambda a: {"amount_minor": 1_000, "reference": "B-0001"})
+    ],
 }
 
 # Lists: the query parameters that can name one of A's objects.
@@ -386,6 +393,14 @@ def build_world(api: ApiEnv) -> World:
     assert staff is not None
     a["key"] = str(staff.key_id)
     a["document"] = str(application_document(api, api.mid_a))
+    # A checkout waiting for A's terminal, and another canceled (an event of the till's).
+    path = f"/v1/terminals/{api.tid_a}/checkouts"
+    a["checkout"] = str(ok(api.post("staff_a", path, {"amount_minor": 500, "reference": "A-1"}),
+                           201)["id"])  # fmt: skip
+    other = ok(api.post("staff_a", path, {"amount_minor": 700, "reference": "A-2"}), 201)["id"]
+    ok(api.post("staff_a", f"{path}/{other}/cancel"))
+    (event,) = ok(api.get("owner_a", "/v1/checkout_events"))["data"]
+    a["checkout_event"] = str(event["id"])
     assert set(a) == set(MISSING)
     return w
 

@@ -414,3 +414,79 @@ def test_scripted_sale_supervised_void_and_detail_against_tillpoint_serve(tmp_pa
     ]
     assert [minor for minor, _image in signatures] == [123_456, 800]
     assert signatures[1][1] == drawn.read_bytes()
+
+
+# --- the cashier link (收银联动) ----------------------------------------------------------
+
+
+def _paid_checkouts(app: Tillpoint) -> list[tuple[str, str]]:
+    return [(c.reference, c.status.value) for c in app.checkouts.search("10000001")]
+
+
+def test_pos_screen_takes_the_amount_from_the_till_at_120_by_40(
+    demo: Tillpoint, tmp_path: Path
+) -> None:
+    """Idle at the menu, the screen asks the host every few seconds (here: at once) and
+    shows the till's amount in both languages; Enter takes the card and pays it;
+    Cancel leaves it waiting, and it does not come back on the screen at once."""
+
+    async def scenario(port: int) -> None:
+        app = PosTerminal(device_at(port, tmp_path / "t.json"), checkout_every_s=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(app, pilot, "Operator no.")
+            await keys(pilot, "001", "enter", "1234", "enter")
+            await until(app, pilot, "Management")
+            demo.checkouts.create("10000001", Money.parse("88.88"), "T1-0001")
+            await until(app, pilot, "收银台金额 Amount from the till")
+            assert "CNY 88.88" in app.shown and "Ref. CK" in app.shown
+            fits(app, (120, 40))
+            await keys(pilot, "enter")
+            await until(app, pilot, "Present the card")
+            assert "Sale  CNY 88.88" in app.shown
+            await keys(pilot, "1", "2", "123456", "enter")
+            await until(app, pilot, "please sign on the pad")
+            await pilot.click("#sign-skip")  # the pad's own test: tests/e2e/test_signature_pad.py
+            await until(app, pilot, "Enter prints the cardholder copy")
+            assert "CNY 88.88" in app.slips[-1] and "商户存根 MERCHANT COPY" in app.slips[-1]
+            await keys(pilot, "enter")
+            await until(app, pilot, "Management")
+            assert _paid_checkouts(demo) == [("T1-0001", "paid")]
+            # Another one: the cashier leaves it; it waits, and is not shown again at once.
+            demo.checkouts.create("10000001", Money.parse("5.00"), "T1-0002")
+            await until(app, pilot, "CNY 5.00")
+            await keys(pilot, "escape")
+            await until(app, pilot, "Management")
+            await pilot.pause(0.3)  # several polls
+            assert "Management" in app.shown
+            assert _paid_checkouts(demo)[0] == ("T1-0002", "pending")
+            await app.action_quit()
+
+    run_with_host(demo, scenario)
+
+
+def test_pos_screen_takes_the_amount_from_the_till_at_80_by_24(
+    demo: Tillpoint, tmp_path: Path
+) -> None:
+    """The compact layout shows the till's amount whole, and the keypad pays it (a
+    small contactless sale: no PIN)."""
+
+    async def scenario(port: int) -> None:
+        app = PosTerminal(device_at(port, tmp_path / "t.json"), checkout_every_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(app, pilot, "Operator no.")
+            for key in ("enter", "1", "2", "3", "4", "enter"):
+                await pilot.click(f"#key-{key}")
+            await until(app, pilot, "Management")
+            demo.checkouts.create("10000001", Money.parse("36.50"), "T1-0003")
+            await until(app, pilot, "Amount from the till")
+            assert "CNY 36.50" in app.shown
+            fits(app, (80, 24))
+            for key in ("enter", "1", "3"):  # the first card, tapped
+                await pilot.click(f"#key-{key}")
+            await until(app, pilot, "cardholder copy")
+            await pilot.click("#key-enter")
+            await until(app, pilot, "Management")
+            await app.action_quit()
+
+    run_with_host(demo, scenario)
+    assert _paid_checkouts(demo) == [("T1-0003", "paid")]

@@ -28,6 +28,7 @@ from tillpoint.core.outbox import GapTracker
 from tillpoint.core.settings import Settings
 from tillpoint.notify.events import (
     EVENT_TYPES,
+    PAYMENT_EVENT_TYPES,
     EventService,
     event_type,
 )
@@ -46,6 +47,7 @@ from tillpoint.notify.webhooks import (
     verify_signature,
 )
 from tillpoint.payments.acquirer import Acquirer, simulated
+from tillpoint.payments.checkouts import CHECKOUT_EVENT_TYPES
 from tillpoint.payments.models import PaymentKind
 from tillpoint.payments.models import PaymentStatus as S
 from tillpoint.payments.online import OnlinePayments
@@ -199,8 +201,9 @@ def test_event_types_follow_the_payment_and_the_status_it_reached() -> None:
     assert event_type(refund, S.REVERSED) == "refund.reversed"
     assert event_type(preauth, S.APPROVED) == "payment.authorized"
     assert event_type(preauth, S.COMPLETED) == "payment.captured"
-    # every kind reaching every status has a type, and the list names them all
-    assert {event_type(k, st) for k in PaymentKind for st in S} == set(EVENT_TYPES)
+    # every kind reaching every status has a type, and the lists name them all
+    assert {event_type(k, st) for k in PaymentKind for st in S} == set(PAYMENT_EVENT_TYPES)
+    assert set(EVENT_TYPES) == set(PAYMENT_EVENT_TYPES) | set(CHECKOUT_EVENT_TYPES)
 
 
 # --- signatures ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The API's chores under ``tillpoint serve``: close pending QR payments whose time is
-up (every second); forget idempotency keys older than a day and the packets of signature
-uploads left unfinished for an hour (every hour)."""
+"""The API's chores under ``tillpoint serve``: close pending QR payments and expire
+pending checkouts whose time is up (every second); forget idempotency keys older than a
+day and the packets of signature uploads left unfinished for an hour (every hour)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ async def housekeeping(svc: Services, every_s: float = 1.0) -> None:
     while True:
         try:
             await svc.online.expire_due()
+            await asyncio.to_thread(svc.tp.checkouts.expire_due)
             if time.monotonic() - forgot_at > FORGET_EVERY_S:
                 await asyncio.to_thread(svc.access.forget_idempotency_keys)
                 await asyncio.to_thread(forget_stale, svc.tp.ctx.db, svc.tp.ctx.now())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,7 @@ from tillpoint.receipts.slip import COPIES, ENTRIES, issuer_name, org_name, pair
 from tillpoint.terminal.client import TerminalError, explain
 from tillpoint.terminal.device import (
     ENTRY_MODES,
+    CheckoutOffer,
     Device,
     DeviceState,
     JournalEntry,
@@ -92,6 +94,7 @@ NoSignature = Annotated[
 DEFAULT_STATE = Path("tillpoint-terminal.json")
 DEFAULT_OPERATOR = "001"
 DEFAULT_CARDHOLDER = "Cardholder"
+CHECKOUT_EVERY_S = 2.0  # how often `terminal checkout --wait` asks again
 
 
 @dataclasses.dataclass
@@ -469,6 +472,81 @@ def sale(
     value, mode = Money.parse(amount), _entry(entry)
     signing = Signing.of(signature, cardholder, no_signature)
     _run(state, lambda d: d.sale(value, card, entry=mode, pin=pin), as_json, operator, signing)
+
+
+async def _checkout_waiting(device: Device, wait_s: float) -> CheckoutOffer | None:
+    """The checkout the till handed over: asked once, then again every few seconds for
+    at most ``wait_s`` seconds."""
+    until = time.monotonic() + wait_s
+    while (offer := await device.poll_checkout()) is None:
+        left = until - time.monotonic()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(CHECKOUT_EVERY_S, left))
+    return offer
+
+
+@terminal.command(
+    "checkout",
+    help=_(
+        "Cashier link (收银联动): take the amount the till handed to this terminal, if one "
+        "waits, and pay it with the card."
+    ),
+)
+@handles_errors
+def checkout(
+    card: Card,
+    entry: Entry = "insert",
+    pin: Pin = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=3600,
+            help=_("Seconds to keep asking when none waits yet (default: ask once)."),
+        ),
+    ] = 0,
+    operator: Operator = DEFAULT_OPERATOR,
+    state: StateOpt = DEFAULT_STATE,
+    as_json: JsonOpt = False,
+) -> None:
+    mode = _entry(entry)
+    device = _device(state, operator)
+
+    async def go() -> tuple[CheckoutOffer | None, Result | None]:
+        try:
+            offer = await _checkout_waiting(device, wait)
+            if offer is None:
+                return None, None
+            paid = await device.sale(
+                offer.amount, card, entry=mode, pin=pin, checkout=offer.reference
+            )
+            return offer, paid
+        finally:
+            await device.close()
+
+    try:
+        offer, result = asyncio.run(go())
+    except (OSError, TerminalError, TimeoutError) as e:
+        print_error(_("the host did not answer properly: {why}").format(why=explain(e)))
+        raise typer.Exit(1) from None
+    if offer is None or result is None:
+        if as_json:
+            emit_json({"checkout": None})
+        else:
+            typer.echo(_("No checkout waits for this terminal."))
+        raise typer.Exit(1)
+    if as_json:
+        emit_json({
+            "checkout": {"amount_minor": offer.amount.amount_minor, "reference": offer.reference},
+            **dataclasses.asdict(result),
+        })  # fmt: skip
+    else:
+        rows = [(_("Amount"), offer.amount.display()), (_("Reference"), offer.reference)]
+        fields(_("Amount from the till"), rows)
+        _show(result)
+    if not result.approved:
+        raise typer.Exit(1)
 
 
 @terminal.command("void", help=_("Void (消费撤销) a sale of the open batch, by its RRN."))

@@ -265,13 +265,18 @@ class HotRead:
         self._params: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
         for name in positions or ():
             bind = compiled.binds[name]
-            process = bind.type.bind_processor(dialect)
+            # The dialect's own type, as SQLAlchemy converts it (a TypeDecorator's
+            # generic impl would leave a time to the driver's adapter, another text).
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if bind.required:  # a bindparam("...") the caller fills
                 self._params.append((bind.key, None, process))
             else:  # a value written into the statement
                 value = bind.effective_value
                 self._params.append((None, process(value) if process else value, None))
-        self._results = [c.type.result_processor(dialect, None) for c in statement.selected_columns]
+        self._results = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None)
+            for c in statement.selected_columns
+        ]
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         if not self.direct:

@@ -46,6 +46,7 @@ from tillpoint.iso8583.framing import (
 )
 from tillpoint.iso8583.mac import MacMethod, compute_mac
 from tillpoint.payments.acquirer import Acquirer, BatchTotals, Card, Outcome, RequestKey
+from tillpoint.payments.checkouts import Offer, check_checkout_ref, claim, claim_lapse
 from tillpoint.payments.models import PaymentKind
 from tillpoint.security import tdes
 from tillpoint.terminals.models import FailureReason, SecurityEventKind
@@ -53,6 +54,7 @@ from tillpoint.terminals.signon import Admitted, HostRefusal, SignOnProof
 
 log = logging.getLogger("tillpoint.host")
 MAX_MAC_THROTTLES = 10_000  # (terminal, address) pairs whose MAC failures are held back
+_NUMERIC_OF = {currency: number for number, currency in NUMERIC_CODES.items()}  # field 49
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,13 @@ class _Connection:
     proven: bool = False
     busy: bool = False  # a frame is being answered: never evicted, stopped after it
     released: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Offered(Outcome):
+    """The cashier link's poll answered 00: the checkout that waits (4.13)."""
+
+    offer: Offer | None = None
 
 
 def _totals(t: f.Totals) -> BatchTotals:
@@ -519,6 +528,8 @@ class TerminalHost:
         """Section 4's messages by (MTI, processing code, 60.1)."""
         if self.acquirer is None:
             return Outcome("12")
+        if f60.network_code == f.CHECKOUT_POLL and request.mti == "0820":
+            return await self._checkout_poll(t)  # 4.13: no key to take, nothing kept
         a, key = self.acquirer, self._key(request, f60)
         if request.mti == "0400":
             return await a.reverse(t, key, "0100" if f60.txn_type in ("10", "11") else "0200")
@@ -532,7 +543,7 @@ class TerminalHost:
             rrn, amount = self._need(request, 37), int(self._need(request, 4))  # 4 is n12
             return await a.signature(t, key, rrn, amount, request.binary(62) or b"")
         if request.mti == "0820":  # sign-off and echo are answered before admission
-            return Outcome("12")  # 4.13 is not served yet
+            return Outcome("12")  # no other network management message is financial
         if request.mti == "0500" and f60.network_code == f.SETTLE:
             totals = f.SettlementTotals.parse(request.text(48) or "")
             return await a.settle_batch(t, key, _totals(totals.domestic), _totals(totals.foreign))
@@ -560,6 +571,12 @@ class TerminalHost:
                 t, key, self._amount(request), self._need(request, 37), PaymentKind.COMPLETION
             ),
         }
+        if 62 in request.fields and (request.mti, request.text(3), f60.txn_type) == (
+            "0200",
+            "000000",
+            "22",
+        ):
+            return await self._checkout_sale(request, t, key)  # 4.13: a sale naming a checkout
         code = request.text(57)
         if code is not None and (request.mti, request.text(3), f60.txn_type) == (
             "0200",
@@ -571,6 +588,38 @@ class TerminalHost:
         if route is None:
             return Outcome("12")  # no such message in the profile
         return await route()
+
+    async def _checkout_poll(self, t: Admitted) -> Outcome:
+        """4.13: the oldest checkout waiting for the terminal (00, with 4, 49 and 62), or
+        25 when none does. One indexed read; nothing is written or kept."""
+        checkouts = self.app.checkouts
+        offer = await self.app.ctx.db.read_now(checkouts.waiting, t.terminal_id)
+        return Outcome("25") if offer is None else _Offered("00", offer=offer)
+
+    async def _checkout_sale(self, request: Message, t: Admitted, key: RequestKey) -> Outcome:
+        """4.13: a sale whose 62 names a checkout of this terminal, of the same amount. The
+        checkout is claimed in the database before the sale goes to the network (of two
+        sales naming it, one wins, the other gets 94) and settled by the sale's own
+        write; a repeated request gets its first answer (docs/protocol.md)."""
+        a = self.acquirer
+        assert a is not None  # for mypy: _route answers 12 without one
+        ref = check_checkout_ref(request.binary(62) or b"")
+        if ref is None:
+            raise FormatError("a checkout reference is 1 to 32 printable ASCII bytes", field=62)
+        amount, code = self._amount(request), request.text(57)
+        card = None if code is not None else self._card(request)  # malformed: 30, unclaimed
+        if (early := await a.desk.answered_before(t, key)) is not None:
+            return early
+        now, lapse = self.app.ctx.now(), claim_lapse(self.app.ctx)
+        claimed = await a.committer.submit(
+            lambda s: claim(s, t.terminal_id, key.batch_no, key.stan, ref, amount, now, lapse)
+        )
+        if isinstance(claimed, str):  # refused; or this very request answered meanwhile
+            return await a.desk.answered_before(t, key) or Outcome(claimed)
+        if card is None:
+            assert code is not None  # for mypy
+            return await a.wallet_sale(t, key, amount, code, claimed)
+        return await a.sale(t, key, amount, card, checkout=claimed)
 
     @staticmethod
     def _need(request: Message, number: int) -> str:
@@ -642,6 +691,11 @@ class TerminalHost:
             fields[63] = outcome.card_org
         if outcome.balance_minor is not None:
             fields[54] = f.Balance(outcome.balance_minor).build()
+        if isinstance(outcome, _Offered) and outcome.offer is not None:  # 4.13's poll
+            offer = outcome.offer
+            fields[4] = f"{offer.amount_minor:012d}"
+            fields[49] = _NUMERIC_OF[offer.currency]
+            fields[62] = offer.checkout_ref.encode("ascii")
         if outcome.balanced is not None:
             asked = f.SettlementTotals.parse(request.text(48) or "")
             fields[48] = f.SettlementTotals(

@@ -28,6 +28,7 @@ from tillpoint.core.errors import InvalidInput, NotFound
 from tillpoint.core.i18n import N_
 from tillpoint.core.outbox import GapTracker
 from tillpoint.core.paging import check_limit
+from tillpoint.payments.checkouts import CHECKOUT_EVENT_TYPES
 from tillpoint.payments.models import Payment, PaymentEvent, PaymentKind, PaymentStatus
 from tillpoint.payments.views import PaymentView, payment_views
 
@@ -72,11 +73,14 @@ _PAIRS: dict[str, list[tuple[PaymentKind, PaymentStatus]]] = {}
 for _kind in PaymentKind:
     for _status in PaymentStatus:
         _PAIRS.setdefault(event_type(_kind, _status), []).append((_kind, _status))
-EVENT_TYPES: tuple[str, ...] = tuple(sorted(_PAIRS))
+PAYMENT_EVENT_TYPES: tuple[str, ...] = tuple(sorted(_PAIRS))
+#: Every type a webhook endpoint can ask for: the payments' and the checkouts' (the
+#: cashier link's, payments/checkouts.py, listed by /v1/checkout_events).
+EVENT_TYPES: tuple[str, ...] = tuple(sorted((*_PAIRS, *CHECKOUT_EVENT_TYPES)))
 
 
 def check_event_type(name: str) -> str:
-    if name not in _PAIRS:
+    if name not in EVENT_TYPES:
         raise InvalidInput(
             "event.type_unknown",
             N_("Unknown event type {type}: see docs/webhooks.md for the list"),
@@ -193,7 +197,12 @@ class EventService:
         if merchant_id is not None:
             query = query.where(Payment.merchant_id == merchant_id)
         if type is not None:
-            pairs = _PAIRS[check_event_type(type)]
+            if check_event_type(type) in CHECKOUT_EVENT_TYPES:
+                raise InvalidInput(
+                    "event.checkout_type",
+                    N_("Checkout events are listed apart: /v1/checkout_events"),
+                )
+            pairs = _PAIRS[type]
             query = query.where(
                 or_(*(and_(Payment.kind == k, PaymentEvent.to_status == st) for k, st in pairs))
             )

@@ -46,17 +46,20 @@ class DeliveryStatus(StrEnum):
 
 class WebhookDelivery(Base):
     """One event owed to one endpoint. The body is fixed when the delivery is made, so
-    every attempt and every replay sends the same bytes."""
+    every attempt and every replay sends the same bytes. ``source`` says which outbox
+    the event is from (each numbers its events on its own): ``payment``
+    (``payment_events``) or ``checkout`` (``checkout_events``)."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        UniqueConstraint("endpoint_id", "event_id"),
+        UniqueConstraint("endpoint_id", "source", "event_id"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
-    event_id: Mapped[int] = mapped_column(BigInteger)  # payment_events.id
+    event_id: Mapped[int] = mapped_column(BigInteger)  # in the outbox ``source`` names
+    source: Mapped[str] = mapped_column(String(10), default="payment", server_default="payment")
     event_type: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus))

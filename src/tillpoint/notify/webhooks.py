@@ -3,10 +3,11 @@
 - An endpoint is a URL, the event types it wants (or ``*``) and a signing secret
   (``whsec_...``), stored encrypted under the master key and shown only when made or
   rolled.
-- ``fan_out`` reads the events (notify/events.py) after a position kept in
-  ``system_state`` and makes one delivery per event and matching enabled endpoint of
-  the payment's merchant, with its body fixed then: every attempt and replay sends
-  the same bytes. An endpoint gets only events from after it was made.
+- ``fan_out`` reads the events of each outbox (payment events, notify/events.py; checkout
+  events, payments/checkouts.py) after a position of its own kept in ``system_state``
+  and makes one delivery per event and matching enabled endpoint of the event's
+  merchant, with its body fixed then: every attempt and replay sends the same bytes.
+  An endpoint gets only events from after it was made.
 - ``deliver_due`` POSTs the deliveries that are due, at most ``CONCURRENCY`` at a time.
   A 2xx answer within ``TIMEOUT_S`` is success; anything else (redirects included) is
   tried again after 30 s, 1, 2, 4 ... minutes, at most an hour apart, plus up to 10%
@@ -35,7 +36,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
@@ -55,7 +56,8 @@ from tillpoint.merchants.services import find_merchant
 from tillpoint.notify.destinations import NotAllowed, Reach, check_registered, pin
 from tillpoint.notify.events import check_event_type, heads_after, load_events
 from tillpoint.notify.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from tillpoint.payments.models import PaymentEvent
+from tillpoint.payments.checkouts import checkout_heads_after, load_checkout_events
+from tillpoint.payments.models import CheckoutEvent, PaymentEvent
 
 
 class HasContext(Protocol):
@@ -93,6 +95,8 @@ NOT_ALLOWED = N_("Not sent: the URL's host resolves to an address webhooks may n
 TOLERANCE_S = 300
 USER_AGENT = "Tillpoint-Webhooks/1"
 POSITION_KEY = "webhooks.event_position"  # system_state: events up to it are fanned out
+CHECKOUT_POSITION_KEY = "webhooks.checkout_event_position"  # the same, of checkout events
+PAYMENT, CHECKOUT = "payment", "checkout"  # a delivery's source: the outbox of its event
 
 
 # --- signatures ----------------------------------------------------------------------
@@ -184,7 +188,11 @@ class DeliveryView(BaseModel):
     id: int
     object: Literal["webhook_delivery"] = "webhook_delivery"
     endpoint_id: int
-    event_id: int
+    event_id: int = Field(description="The event's id in the outbox ``source`` names")
+    source: Literal["payment", "checkout"] = Field(
+        description="payment: a payment event (/v1/events); checkout: a checkout event "
+        "(/v1/checkout_events), numbered apart"
+    )
     event_type: str
     status: DeliveryStatus = Field(
         description="pending (next_attempt_at says when), succeeded, or failed (gave up "
@@ -231,6 +239,7 @@ def _delivery_view(d: WebhookDelivery) -> DeliveryView:
         id=d.id,
         endpoint_id=d.endpoint_id,
         event_id=d.event_id,
+        source=CHECKOUT if d.source == CHECKOUT else PAYMENT,
         event_type=d.event_type,
         status=d.status,
         attempts=d.attempts,
@@ -319,6 +328,36 @@ class _Job:
     url: str
     secret: str
     body: str
+    source: str = PAYMENT
+
+    @property
+    def event_ref(self) -> str:
+        """``Tillpoint-Event-Id``: a payment event's id, or ``checkout_event_<id>``."""
+        return str(self.event_id) if self.source == PAYMENT else f"checkout_event_{self.event_id}"
+
+
+class _Event(Protocol):
+    """An event of either outbox, as a delivery's body is made of it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    def model_dump_json(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Outbox:
+    """Where one kind of event is read from, and how far fan-out has gone in it."""
+
+    source: str
+    position_key: str
+    newest: Callable[[Session], int]
+    heads: Callable[[Session, int, int], list[tuple[int, int]]]
+    load: Callable[[Session, list[int]], Sequence[_Event]]
+    gaps: GapTracker = field(default_factory=GapTracker)
 
 
 @dataclass(frozen=True)
@@ -365,7 +404,15 @@ class WebhookService:
         self.ctx = ctx
         self._jitter = jitter
         self.reach = reach or Reach.of(ctx.settings)
-        self.gaps = GapTracker()  # for fan_out: holes in the event ids it has seen
+        # For fan_out: each outbox, with the holes in its event ids it has seen.
+        self.outboxes = (
+            _Outbox(PAYMENT, POSITION_KEY,
+                    lambda s: int(s.scalar(select(func.max(PaymentEvent.id))) or 0),
+                    heads_after, load_events),
+            _Outbox(CHECKOUT, CHECKOUT_POSITION_KEY,
+                    lambda s: int(s.scalar(select(func.max(CheckoutEvent.id))) or 0),
+                    checkout_heads_after, lambda s, ids: load_checkout_events(s, ids, ctx.now())),
+        )  # fmt: skip
 
     # --- endpoints --------------------------------------------------------------------
 
@@ -552,34 +599,35 @@ class WebhookService:
     # --- fan-out ------------------------------------------------------------------------
 
     def _start_position(self, s: Session) -> None:
-        """Start fanning out from the newest event when the first endpoint is made, so
-        that a new installation's history is not read for nothing."""
-        if s.get(SystemState, POSITION_KEY) is None:
-            newest = int(s.scalar(select(func.max(PaymentEvent.id))) or 0)
-            s.add(SystemState(key=POSITION_KEY, value=str(newest)))
+        """Start fanning out from the newest event of each outbox when the first endpoint
+        is made, so that a new installation's history is not read for nothing."""
+        for outbox in self.outboxes:
+            if s.get(SystemState, outbox.position_key) is None:
+                s.add(SystemState(key=outbox.position_key, value=str(outbox.newest(s))))
 
     def fan_out(self) -> int:
         """Deliveries for the events since the last round; how many were made."""
         made = 0
-        for _batch in range(FAN_OUT_BATCHES):
-            batch_made, read = self._fan_out_batch(FAN_OUT_BATCH)
-            made += batch_made
-            if read < FAN_OUT_BATCH:
-                break
+        for outbox in self.outboxes:
+            for _batch in range(FAN_OUT_BATCHES):
+                batch_made, read = self._fan_out_batch(outbox, FAN_OUT_BATCH)
+                made += batch_made
+                if read < FAN_OUT_BATCH:
+                    break
         return made
 
-    def _fan_out_batch(self, limit: int) -> tuple[int, int]:
+    def _fan_out_batch(self, outbox: _Outbox, limit: int) -> tuple[int, int]:
         """(deliveries made, events read). Idempotent: an event already delivered to an
         endpoint is not delivered again (and the database has a unique key on it)."""
         now = self.ctx.now()
         with self.ctx.db.transaction(invalidate=False) as s:
             state = s.execute(
-                select(SystemState).where(SystemState.key == POSITION_KEY).with_for_update()
+                select(SystemState).where(SystemState.key == outbox.position_key).with_for_update()
             ).scalar_one_or_none()
             if state is None:
                 return 0, 0  # no endpoint was ever made
             position = int(state.value)
-            heads = heads_after(s, position, limit)
+            heads = outbox.heads(s, position, limit)
             if not heads:
                 return 0, 0
             merchant_of = dict(heads)
@@ -596,12 +644,13 @@ class WebhookService:
                 (endpoint_id, event_id)
                 for endpoint_id, event_id in s.execute(
                     select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id).where(
-                        WebhookDelivery.event_id.in_(wanted)
+                        WebhookDelivery.source == outbox.source,
+                        WebhookDelivery.event_id.in_(wanted),
                     )
                 )
             }
             made = 0
-            for event in load_events(s, wanted):
+            for event in outbox.load(s, wanted):
                 body = event.model_dump_json()
                 for endpoint in endpoints[merchant_of[event.id]]:
                     if (
@@ -614,6 +663,7 @@ class WebhookService:
                         WebhookDelivery(
                             endpoint_id=endpoint.id,
                             event_id=event.id,
+                            source=outbox.source,
                             event_type=event.type,
                             body=body,
                             status=DeliveryStatus.PENDING,
@@ -623,7 +673,7 @@ class WebhookService:
                         )
                     )
                     made += 1
-            state.value = str(self.gaps.advance(position, [i for i, _m in heads]))
+            state.value = str(outbox.gaps.advance(position, [i for i, _m in heads]))
             return made, len(heads)
 
     # --- delivering ---------------------------------------------------------------------
@@ -677,7 +727,9 @@ class WebhookService:
 
     def _job_of(self, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> _Job:
         secret = self.ctx.keystore.open_text(endpoint.secret_enc, _secret_context(endpoint.id))
-        return _Job(delivery.id, delivery.event_id, endpoint.url, secret, delivery.body)
+        return _Job(
+            delivery.id, delivery.event_id, endpoint.url, secret, delivery.body, delivery.source
+        )
 
     async def _post(self, client: httpx.AsyncClient, job: _Job) -> _Result:
         """One attempt. Never raises for what the receiver does (no answer, a refusal)."""
@@ -687,7 +739,7 @@ class WebhookService:
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Accept-Encoding": "identity",
-            "Tillpoint-Event-Id": str(job.event_id),
+            "Tillpoint-Event-Id": job.event_ref,
             "Tillpoint-Signature": signature_header(job.secret, body, int(at.timestamp())),
         }
         started = time.monotonic()

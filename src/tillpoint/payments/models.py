@@ -13,11 +13,13 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -284,3 +286,93 @@ class PaymentTally(Base):
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class CheckoutStatus(StrEnum):
+    """A checkout of the cashier link (收银联动): an amount a shop's till hands to one
+    of its terminals (``payments/checkouts.py``)."""
+
+    PENDING = "pending"  # waits for its terminal to ask for it and take the card
+    PROCESSING = "processing"  # a sale naming it is under way (claimed by that sale)
+    PAID = "paid"  # by the approved sale it names (payment_id)
+    FAILED = "failed"  # its sales were declined as many times as a checkout allows
+    CANCELED = "canceled"  # by the till, while it was pending
+    EXPIRED = "expired"  # nobody paid it in time
+
+
+class Checkout(Base):
+    """An amount that waits for one terminal. The database decides who pays it: a sale
+    claims it with a conditional update (pending to processing, with the sale's batch
+    and STAN), and the sale's own unit of work marks it paid, or pending again (or
+    failed) with the response code, only while that claim still stands."""
+
+    __tablename__ = "checkouts"
+    __table_args__ = (
+        # The terminal's shop is the checkout's, and the merchant's own.
+        ForeignKeyConstraint(
+            ["merchant_id", "shop_id"],
+            ["shops.merchant_id", "shops.id"],
+            name="fk_checkouts_merchant_shop",
+        ),
+        UniqueConstraint("merchant_id", "reference"),  # the till's own: one checkout each
+        UniqueConstraint("checkout_ref"),  # what the terminal sees (field 62)
+        UniqueConstraint("payment_id"),  # a sale pays one checkout at most
+        # The terminal's poll: its open checkouts, oldest first (a handful of rows).
+        Index(
+            "ix_checkouts_open",
+            "terminal_id",
+            "id",
+            sqlite_where=text("status IN ('pending', 'processing')"),
+            postgresql_where=text("status IN ('pending', 'processing')"),
+        ),
+        # A merchant's, newest first (a terminal's too: the service names both).
+        Index("ix_checkouts_merchant", "merchant_id", "id"),
+        # The expiry sweep: the open checkouts by deadline.
+        Index(
+            "ix_checkouts_due",
+            "expires_at",
+            sqlite_where=text("status IN ('pending', 'processing')"),
+            postgresql_where=text("status IN ('pending', 'processing')"),
+        ),
+        CheckConstraint("amount_minor > 0", name="amount"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        CheckConstraint("(status = 'paid') = (payment_id IS NOT NULL)", name="paid_by_payment"),
+        CheckConstraint(
+            "(status = 'processing') = (claimed_at IS NOT NULL)", name="claimed_when_processing"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    shop_id: Mapped[int] = mapped_column(Integer)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"))
+    reference: Mapped[str] = mapped_column(String(64))  # the till's (order number)
+    checkout_ref: Mapped[str] = mapped_column(String(32))  # ASCII, field 62 of 4.13
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[CheckoutStatus] = mapped_column(str_enum(CheckoutStatus))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # sales declined so far
+    last_response_code: Mapped[str | None] = mapped_column(String(2))  # the last sale's
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))  # paid by
+    # The sale under way (the terminal is the checkout's own), while processing.
+    claim_batch_no: Mapped[str | None] = mapped_column(String(6))
+    claim_stan: Mapped[str | None] = mapped_column(String(6))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CheckoutEvent(Base):
+    """What the till is told of a checkout (paid, a sale failed, canceled, expired),
+    written in the same unit of work as the change: the outbox webhooks read."""
+
+    __tablename__ = "checkout_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    type: Mapped[str] = mapped_column(String(30))  # checkout.paid, checkout.failed...
+    status: Mapped[CheckoutStatus] = mapped_column(str_enum(CheckoutStatus))  # reached
+    response_code: Mapped[str | None] = mapped_column(String(2))  # the sale's, if any
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))  # that sale
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,6 +8,11 @@ reversal live in the same state file.
 Each function of the terminal is one coroutine that reads like the cashier's dialogue:
 it asks for an amount, then a card, then a PIN, then talks to the host. A question
 waits for keys from a queue; CANCEL raises ``Cancelled`` back to the menu.
+
+While the menu waits, a timer asks the host every few seconds whether the till handed
+the terminal an amount (收银联动, ``Device.poll_checkout``) in a worker of its own, never
+while the terminal talks to the host (one line to the host, one exchange at a time); a
+checkout found comes to the menu as a key would, and is paid as a sale is.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from tillpoint.receipts.slip import (
 from tillpoint.terminal.client import TerminalError, explain
 from tillpoint.terminal.device import (
     SUPERVISOR_PASSWORD_DIGITS,
+    CheckoutOffer,
     Device,
     JournalEntry,
     Result,
@@ -93,6 +99,11 @@ KEY_VARIANTS: dict[str, ButtonVariant] = {
     "enter": "success",
 }
 KEYS = {"enter": "enter", "escape": "cancel", "backspace": "clear", "delete": "clear"}
+CHECKOUT_EVERY_S = 3.0  # the idle menu asks the host for a checkout this often
+CHECKOUT_POLL_TIMEOUT_S = 5.0  # a poll unanswered by then is dropped (with its line)
+SET_ASIDE_S = 60.0  # a checkout the cashier left is not put on the screen again before
+CHECKOUT = "checkout"  # what the poll puts in the key queue when the till sent an amount
+FROM_THE_TILL = ("收银台金额", "Amount from the till")  # shown in both languages
 
 
 class Cancelled(Exception):
@@ -163,13 +174,21 @@ class PosTerminal(App[None]):
 
     BINDINGS: ClassVar = [("ctrl+q", "quit", N_("Quit"))]
 
-    def __init__(self, device: Device) -> None:
+    def __init__(self, device: Device, *, checkout_every_s: float = CHECKOUT_EVERY_S) -> None:
         super().__init__()
         self.device = device
         self._keys: asyncio.Queue[str] = asyncio.Queue()
         self.slips: list[str] = []  # the paper roll
         self.shown = ""  # what the screen says now
         self._supervisor_password = ""  # of the function under way, checked
+        # The cashier link: asked only while the menu waits (``_idle``), never while the
+        # terminal talks to the host (``_line``); 0 seconds: never asked.
+        self.checkout_every_s = checkout_every_s
+        self._line = asyncio.Lock()
+        self._idle = False
+        self._polling = False
+        self._offer: CheckoutOffer | None = None
+        self._set_aside: dict[str, float] = {}  # reference -> when the cashier left it
 
     # --- the device's face ------------------------------------------------------------
 
@@ -189,6 +208,8 @@ class PosTerminal(App[None]):
     def on_mount(self) -> None:
         self._layout(self.size.width, self.size.height)
         self.run_worker(self._run(), exclusive=True, name="pos")
+        if self.checkout_every_s > 0:
+            self.set_interval(self.checkout_every_s, self._checkout_tick)
 
     async def on_unmount(self) -> None:
         await self.device.close()
@@ -240,14 +261,15 @@ class PosTerminal(App[None]):
     # --- questions --------------------------------------------------------------------
 
     async def key(self) -> str:
-        key = await self._keys.get()
+        while (key := await self._keys.get()) == CHECKOUT and not self._idle:
+            pass  # a checkout found as the menu closed: it is offered again later
         if key in ("cancel", "menu"):
             raise Cancelled
         return key
 
     async def choose(self, title: str, options: list[tuple[str, str]], hint: str = "") -> str:
         self.lcd(title, [f"{k} {label}" for k, label in options], hint or _("Press a number"))
-        keys = {k for k, _label in options}
+        keys = {k for k, _label in options} | {CHECKOUT}
         while (key := await self.key()) not in keys:
             pass
         return key
@@ -363,7 +385,8 @@ class PosTerminal(App[None]):
     async def talk(self, title: str, work: Coroutine[Any, Any, Result]) -> Result | None:
         self.lcd(title, [_("Processing, please wait…")])
         try:
-            return await work
+            async with self._line:  # after a checkout poll under way, if any
+                return await work
         except (OSError, TimeoutError, TerminalError, asyncio.IncompleteReadError) as e:
             await self.notice(
                 title,
@@ -509,7 +532,14 @@ class PosTerminal(App[None]):
         }
         while True:
             try:
-                choice = await self.choose(_("Menu"), menu)
+                self._idle = True
+                try:
+                    choice = await self.choose(_("Menu"), menu)
+                finally:
+                    self._idle = False
+                if choice == CHECKOUT:
+                    await self.checkout()
+                    continue
                 if choice == "9":
                     if await self.management():
                         return  # signed out
@@ -544,6 +574,63 @@ class PosTerminal(App[None]):
         card = await self.present(title, amount)
         pin = await self.pin(title, card, amount)
         work = self.device.sale(amount, card.pan, entry=card.entry, pin=pin, expiry=card.expiry)
+        await self.outcome(title, await self.talk(title, work))
+
+    # --- the cashier link (收银联动) ------------------------------------------------------
+
+    def _checkout_tick(self) -> None:
+        """The timer: while the menu waits, ask the host in a worker of its own."""
+        if self._idle and not self._polling and self.device.client.keys is not None:
+            self._polling = True
+            self.run_worker(self._poll_checkout(), group="checkout")
+
+    async def _poll_checkout(self) -> None:
+        """One poll, if the line is free and the menu still waits. An amount found goes
+        to the menu as a key would; one the cashier left is not shown again for a while.
+        A poll that fails says nothing: the next one tries again."""
+        try:
+            if self._line.locked():
+                return
+            async with self._line:
+                if not self._idle:
+                    return
+                try:
+                    async with asyncio.timeout(CHECKOUT_POLL_TIMEOUT_S):
+                        offer = await self.device.poll_checkout()
+                except (OSError, TimeoutError, TerminalError, asyncio.IncompleteReadError,
+                        TillpointError):  # fmt: skip
+                    await self.device.client.close()  # no answer may come late on the line
+                    return
+            now = asyncio.get_running_loop().time()
+            left = self._set_aside.get(offer.reference, -SET_ASIDE_S) if offer else 0.0
+            if offer is not None and now - left >= SET_ASIDE_S and self._idle:
+                self._offer = offer
+                self._keys.put_nowait(CHECKOUT)
+        finally:
+            self._polling = False
+
+    async def checkout(self) -> None:
+        """收银联动: the amount the till handed over, shown in both languages; Enter takes
+        the card and pays it as a sale naming the checkout, Cancel leaves it."""
+        offer, self._offer = self._offer, None
+        if offer is None:
+            return
+        title = pair(FROM_THE_TILL)
+        figure = Text(f"{offer.amount.display():>24}", style="bold")
+        ref = _("Ref. {reference}").format(reference=offer.reference)
+        hint = _("Enter to take the card; Cancel to leave it")
+        self.lcd(title, [_("Amount:"), "", figure, "", ref], hint)
+        try:
+            while await self.key() != "enter":
+                pass
+        except Cancelled:
+            self._set_aside[offer.reference] = asyncio.get_running_loop().time()
+            raise
+        title = _("Sale")  # from here on, a sale like any other (its amount in the title)
+        card = await self.present(title, offer.amount)
+        pin = await self.pin(title, card, offer.amount)
+        work = self.device.sale(offer.amount, card.pan, entry=card.entry, pin=pin,
+                                expiry=card.expiry, checkout=offer.reference)  # fmt: skip
         await self.outcome(title, await self.talk(title, work))
 
     async def _original(self, title: str, kind: str) -> JournalEntry:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tillpoint.api.routes import (
+    checkouts,
     events,
     fees,
     keys,
@@ -22,6 +23,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     terminals.router,
     fees.router,
     payments.router,
+    checkouts.router,
     settlements.router,
     webhooks.router,
     events.router,

@@ -16,7 +16,7 @@ from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
 from tillpoint.api.schemas import PROBLEMS, Text
 from tillpoint.api.scope import scoped_merchant_id
 from tillpoint.http.sse import event_stream
-from tillpoint.notify.events import EVENT_TYPES, EventService, EventView
+from tillpoint.notify.events import PAYMENT_EVENT_TYPES, EventService, EventView
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
 
@@ -37,7 +37,9 @@ def list_events(
     cursor: Cursor = None,
     type_: Annotated[
         Text | None,
-        Query(alias="type", max_length=40, description="One type: " + ", ".join(EVENT_TYPES)),
+        Query(
+            alias="type", max_length=40, description="One type: " + ", ".join(PAYMENT_EVENT_TYPES)
+        ),
     ] = None,
     mid: Mid = None,
 ) -> Page[EventView]:

@@ -40,6 +40,7 @@ from tillpoint.payments.acquirer.refunds import Refunds
 from tillpoint.payments.acquirer.signatures import Signatures
 from tillpoint.payments.acquirer.voids import Voids
 from tillpoint.payments.acquirer.wallets import Wallets
+from tillpoint.payments.checkouts import Claim
 from tillpoint.payments.intents import Intent, Intents
 from tillpoint.payments.models import PaymentKind
 from tillpoint.payments.reads import DayTotals
@@ -101,8 +102,10 @@ class Acquirer:
         amount: Money,
         card: Card,
         kind: PaymentKind = PaymentKind.SALE,
+        *,
+        checkout: Claim | None = None,
     ) -> Outcome:
-        return await self.cards.sale(t, key, amount, card, kind)
+        return await self.cards.sale(t, key, amount, card, kind, checkout=checkout)
 
     async def balance(self, t: Admitted, card: Card) -> Outcome:
         return await self.cards.balance(t, card)
@@ -112,8 +115,10 @@ class Acquirer:
     ) -> Outcome:
         return await self.cards.complete(t, key, amount, auth_code, card)
 
-    async def wallet_sale(self, t: Admitted, key: RequestKey, amount: Money, code: str) -> Outcome:
-        return await self.wallet_codes.sale(t, key, amount, code)
+    async def wallet_sale(
+        self, t: Admitted, key: RequestKey, amount: Money, code: str, checkout: Claim | None = None
+    ) -> Outcome:
+        return await self.wallet_codes.sale(t, key, amount, code, checkout)
 
     async def void(
         self,

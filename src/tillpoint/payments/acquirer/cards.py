@@ -19,6 +19,7 @@ from tillpoint.networks.bins import CardInfo, classify
 from tillpoint.networks.connector import AuthKind, CardRequest, NetworkAnswer
 from tillpoint.payments import reads, rules
 from tillpoint.payments.acquirer.desk import Desk
+from tillpoint.payments.checkouts import Claim
 from tillpoint.payments.intents import CARD
 from tillpoint.payments.models import PaymentKind
 from tillpoint.payments.rules import Card, Instrument, Outcome, RequestKey
@@ -39,8 +40,11 @@ class Cards:
         amount: Money,
         card: Card,
         kind: PaymentKind = PaymentKind.SALE,
+        *,
+        checkout: Claim | None = None,
     ) -> Outcome:
-        """A sale, or (``kind=PREAUTH``) a pre-authorisation that only holds the funds."""
+        """A sale, or (``kind=PREAUTH``) a pre-authorisation that only holds the funds;
+        ``checkout``: the sale's claim on the checkout it pays (4.13)."""
         desk = self.desk
         now = desk.ctx.now()
         day = desk.app.days.open_date(now)
@@ -59,7 +63,8 @@ class Cards:
         if refusal is not None or info is None:
             outcome = Outcome((refusal or rules.Refusal.UNKNOWN_CARD).value, rrn,
                               card_org=info.org.value if info else None)  # fmt: skip
-            return await desk.record(t, key, amount, instrument, outcome, now, day, kind)
+            return await desk.record(t, key, amount, instrument, outcome, now, day, kind,
+                                     checkout=checkout)  # fmt: skip
         request = CardRequest(
             network_ref=rrn,
             pan=card.pan,
@@ -87,7 +92,8 @@ class Cards:
             answer.issuer_id or info.issuer_id,
             business_date=day.isoformat(),
         )
-        return await desk.record(t, key, amount, instrument, outcome, now, day, kind, asked=True)
+        return await desk.record(t, key, amount, instrument, outcome, now, day, kind, asked=True,
+                                 checkout=checkout)  # fmt: skip
 
     async def balance(self, t: Admitted, card: Card) -> Outcome:
         """查余额: not a payment; nothing is recorded but the log line."""

@@ -26,6 +26,7 @@ from tillpoint.merchants.models import MerchantKind, PaymentMethod
 from tillpoint.networks.connector import CardNetwork, NetworkAnswer
 from tillpoint.networks.wallets import WalletNetwork
 from tillpoint.payments import reads, rules, writer
+from tillpoint.payments.checkouts import Claim, write_checkout_payments
 from tillpoint.payments.intents import (
     CARD,
     RECOVERY_GRACE_S,
@@ -245,12 +246,14 @@ class Desk:
         after: writer.After | None = None,
         *,
         asked: bool = False,
+        checkout: Claim | None = None,
     ) -> Outcome:
         """Write a payment, its first event, its entry and the answer in one unit of
         work; when approved, ``after`` says what it does to the payment it names.
         ``asked``: the network was asked under ``outcome.rrn``; the write removes the
         call's note, or records the payment as not charged (98) if the call was taken
-        for reversal meanwhile."""
+        for reversal meanwhile. ``checkout``: the sale's claim on the checkout it pays
+        (4.13), settled in the same unit of work (``payments/checkouts.py``)."""
         invariant(outcome.rrn is not None, "a payment has a reference")
         assert outcome.rrn is not None  # for mypy
         status = rules.status_of(outcome.response_code)
@@ -270,7 +273,11 @@ class Desk:
             TerminalAnswer(t.terminal_id, key, outcome), after,
         )  # fmt: skip
         try:
-            recorded: writer.Recorded = await self.committer.submit_bulk(writer.write_payments, new)
+            recorded: writer.Recorded = (
+                await self.committer.submit_bulk(writer.write_payments, new)
+                if checkout is None
+                else await self.committer.submit_bulk(write_checkout_payments, (new, checkout))
+            )
         except Exception as e:
             return await self.write_failed(t, key, outcome if asked else None, e)
         written = recorded.outcome

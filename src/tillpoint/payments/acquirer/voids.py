@@ -10,6 +10,7 @@ from tillpoint.core.money import Money
 from tillpoint.networks.connector import NetworkAnswer
 from tillpoint.payments import reads, rules
 from tillpoint.payments.acquirer.desk import Desk
+from tillpoint.payments.checkouts import reopen_reversed
 from tillpoint.payments.intents import intent_for, reversed_before_original, take, to_reverse
 from tillpoint.payments.models import PaymentKind, PaymentStatus
 from tillpoint.payments.rules import Outcome, RequestKey
@@ -107,6 +108,8 @@ class Voids:
             undo = rules.reversal(payment, answered_rrn)
             if undo is not None:
                 book.undo(payment, undo.to, undo.hold_to, cause, now, day, t.mid, t.batch_id)
+                if payment.kind is PaymentKind.SALE:  # the checkout it paid waits again
+                    reopen_reversed(conn, payment.id, now)
                 amount = Money(payment.amount_minor, payment.currency)
                 network = rules.network_name(payment.card_org)
                 ids.append(to_reverse(conn, undo.rrn, network, "reversal", amount, now))

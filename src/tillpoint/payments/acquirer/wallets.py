@@ -8,6 +8,7 @@ from tillpoint.networks.connector import NetworkAnswer
 from tillpoint.networks.wallets import WALLET_ISSUERS, WalletRequest, wallet_for
 from tillpoint.payments import rules
 from tillpoint.payments.acquirer.desk import Desk
+from tillpoint.payments.checkouts import Claim
 from tillpoint.payments.intents import WALLET
 from tillpoint.payments.rules import WALLET_METHODS, Instrument, Outcome, RequestKey
 from tillpoint.security.keystore import mask_pan
@@ -20,8 +21,11 @@ class Wallets:
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
 
-    async def sale(self, t: Admitted, key: RequestKey, amount: Money, code: str) -> Outcome:
-        """被扫: the terminal scanned the customer's payment code (field 57)."""
+    async def sale(
+        self, t: Admitted, key: RequestKey, amount: Money, code: str, checkout: Claim | None = None
+    ) -> Outcome:
+        """被扫: the terminal scanned the customer's payment code (field 57); ``checkout``:
+        the sale's claim on the checkout it pays (4.13)."""
         desk = self.desk
         now = desk.ctx.now()
         day = desk.app.days.open_date(now)
@@ -43,7 +47,8 @@ class Wallets:
         if refusal is not None or org is None:
             outcome = Outcome((refusal or rules.Refusal.UNKNOWN_CARD).value, rrn,
                               card_org=org.value if org else None)  # fmt: skip
-            return await desk.record(t, key, amount, instrument, outcome, now, day)
+            return await desk.record(t, key, amount, instrument, outcome, now, day,
+                                     checkout=checkout)  # fmt: skip
         wallets = desk.wallets
         answer = await desk.ask(
             desk.intent(t, key, rrn, WALLET, "pay", amount, now),
@@ -60,4 +65,5 @@ class Wallets:
             answer.issuer_id,
             business_date=day.isoformat(),
         )
-        return await desk.record(t, key, amount, instrument, outcome, now, day, asked=True)
+        return await desk.record(t, key, amount, instrument, outcome, now, day, asked=True,
+                                 checkout=checkout)  # fmt: skip
