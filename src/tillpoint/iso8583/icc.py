@@ -55,8 +55,11 @@ _NEEDED = N_("Field {field} is required for a card read from its chip")
 _PSN = N_("Field {field}: a PAN sequence number is 000-099")
 
 
+_BCD = bytes(hi << 4 | lo for hi in range(10) for lo in range(10))  # every BCD byte
+
+
 def _is_bcd(value: bytes) -> bool:
-    return all(b >> 4 < 10 and b & 0x0F < 10 for b in value)
+    return not value.translate(None, _BCD)  # nothing left once the BCD bytes are gone
 
 
 def request_tags(data: bytes | None) -> dict[str, bytes]:
