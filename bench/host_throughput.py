@@ -5,7 +5,7 @@ then the same frames to a bare echo server on the same framing, in the same run.
     python -m bench.host_throughput [--terminals 64] [--seconds 15] [--warmup 3]
                                     [--host-workers N] [--database URL] [--max-rate R]
     python -m bench.host_throughput --in-process [--terminals 64] [--seconds 5]
-                                    [--profile FILE]
+                                    [--profile FILE] [--chip]
 
 What the clock measures is the host's work and nothing of the client's: every request
 frame (its PIN block, its MAC) is built before the clock starts, and the answers are
@@ -26,6 +26,8 @@ of their own behind the network link, as `serve` runs them.
 ``--in-process`` measures the host alone: the terminals' frames are built beforehand
 and handed to the host's ``answer()`` by concurrent tasks in the same process, with no
 sockets and no client sharing the CPU; it prints sales/s and the host's CPU per sale.
+The sales are swiped, with a PIN; ``--chip`` makes them chip sales (23 and 55 with a
+fresh ARQC each, verified by the simulated issuer, in the same process).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from bench.ports import free_port, wait_for
@@ -54,23 +57,35 @@ from bench.procs import (
     tree_cpu_seconds,
 )
 
+from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, decode, encode_with_mac
 from tillpoint.security import tdes
+from tillpoint.terminal import chip as card_chip
 from tillpoint.terminal.client import TerminalClient
 
 PAN = "6212340000000000012"
 
 
-def sale(t: TerminalClient) -> bytes:
+_ATC = itertools.count(1)
+
+
+def sale(t: TerminalClient, chip: bool = False) -> bytes:
+    """A swiped sale with a PIN; ``chip``: read from the chip instead (23 and 55, a
+    fresh ARQC each), which the issuer verifies."""
     assert t.keys is not None
     fields: dict[int, str | bytes] = {
-        3: "000000", 4: "000000000001", 11: t.next_stan(), 22: "051", 25: "00", 26: "12",
+        3: "000000", 4: "000000000001", 11: t.next_stan(), 22: "021", 25: "00", 26: "12",
         35: f"{PAN}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
         52: tdes.encrypt_pin_block(t.keys.pik, "123456", PAN), 53: "2600000000000000",
         60: f"22{t.batch}000",
     }  # fmt: skip
+    if chip:
+        read = card_chip.read(PAN, next(_ATC) % card_chip.MAX_ATC + 1, kind="sale",
+                              amount_minor=1, pin=True, ifd_serial=t.tid,
+                              today=datetime.now(BUSINESS_TZ).date())  # fmt: skip
+        fields.update({22: "051", 23: card_chip.FIELD_23, 55: read.icc})
     body = encode_with_mac(Message("0200", fields), t.mac)
     return framing.request_tpdu() + framing.header() + body
 
@@ -248,6 +263,7 @@ def in_process(
     seconds: float,
     profile_to: str | None = None,
     in_networks_process: bool = False,
+    chip: bool = False,
 ) -> None:
     """The host's own cost: a demo database in a temporary directory, the simulated
     networks, and ``TerminalHost.answer()`` called directly."""
@@ -292,7 +308,7 @@ def in_process(
 
             for span, counted in ((warmup, False), (seconds, True)):
                 per = int(5000 * span / terminals) + 50  # more than the host can take
-                frames = [[sale(c) for _ in range(per)] for c in clients]
+                frames = [[sale(c, chip) for _ in range(per)] for c in clients]
                 if counted and profile is not None:
                     profile.enable()
                 cpu, wall = time.process_time(), time.monotonic()
@@ -318,8 +334,9 @@ def in_process(
     if profile is not None and profile_to:
         profile.dump_stats(profile_to)
     where = "a networks process, over the link" if in_networks_process else "in process"
+    what = "chip sales (ARQC verified, ARPC made)" if chip else "swiped sales with a PIN"
     print(
-        f"terminals: {terminals}, in process (no sockets), {seconds:.0f} s after {warmup:.0f} s of warm-up, SQLite durable; the simulators {where}"
+        f"terminals: {terminals}, in process (no sockets), {seconds:.0f} s after {warmup:.0f} s of warm-up, SQLite durable; the simulators {where}; {what}"
     )
     print(
         f"host  : {approved / wall:8.0f} approved sales/s   CPU {cpu / max(approved, 1) * 1e6:6.0f} us per sale"
@@ -356,9 +373,15 @@ def main() -> None:
         action="store_true",
         help="with --in-process: the simulators in a networks process, over the link",
     )
+    parser.add_argument(
+        "--chip",
+        action="store_true",
+        help="with --in-process: chip sales (23 and 55 with an ARQC) instead of swiped ones",
+    )
     args = parser.parse_args()
     if args.in_process:
-        in_process(args.terminals, args.warmup, args.seconds, args.profile, args.networks_process)
+        in_process(args.terminals, args.warmup, args.seconds, args.profile, args.networks_process,
+                   args.chip)  # fmt: skip
         return
     with tempfile.TemporaryDirectory() as tmp, database(args.database, Path(tmp)) as url:
         socket_mode(args, Path(tmp), url)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.api.conftest import ApiEnv
 from tests.api.test_receipts import DEBIT, path_of, wallet_sale
+from tests.chipcards import with_chip
 from tests.hosting import run_with_host, terminal
 from tillpoint.core.money import Money
 from tillpoint.iso8583.codec import Message
@@ -110,11 +111,11 @@ def _signature_packet(t: TerminalClient, rrn: str, amount_minor: int, field62: b
 
 
 def _sale(t: TerminalClient, amount_minor: int) -> Message:
-    return Message(
+    return with_chip(Message(
         "0200",
         {3: "000000", 4: f"{amount_minor:012d}", 11: t.next_stan(), 22: "051", 25: "00",
          35: f"{DEBIT}D30122010000", 41: t.tid, 42: t.mid, 49: "156", 60: f"22{t.batch}000"},
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def test_refusals_and_repeats_over_tcp(api: ApiEnv) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from tests.chipcards import with_chip
 from tests.hosting import run_with_host, terminal
 
 from tillpoint.access.models import Role
@@ -201,7 +202,7 @@ def test_two_host_processes_let_one_sale_pay_a_checkout(
                     35: f"{DEBIT}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
                     60: f"22{t.batch}000", 62: made.checkout_ref.encode(),
                 }  # fmt: skip
-                sales.append(t.exchange(Message("0200", fields), with_mac=True))
+                sales.append(t.exchange(with_chip(Message("0200", fields)), with_mac=True))
             answers = await asyncio.gather(*sales)
             for t in (first, second):
                 await t.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.chipcards import with_chip
 from tests.hosting import run_with_host, terminal
 
 from tillpoint.app import Tillpoint, open_app
@@ -43,7 +44,7 @@ def sale(
         fields[52] = tdes.encrypt_pin_block(t.keys.pik, pin, pan)
         fields[53] = "2600000000000000"
         fields[26] = "12"
-    return Message("0200", fields)
+    return with_chip(Message("0200", fields))  # read from the chip (05x, 07x): 23 and 55
 
 
 def test_sign_on_echo_sign_off(demo: Tillpoint) -> None:
@@ -277,7 +278,7 @@ def test_balance_inquiry(demo: Tillpoint) -> None:
             41: t.tid, 42: t.mid, 49: "156", 52: tdes.encrypt_pin_block(t.keys.pik, "123456", pan),
             53: "2600000000000000", 60: f"01{t.batch}000",
         }  # fmt: skip
-        answer = await t.exchange(Message("0200", fields), with_mac=True)
+        answer = await t.exchange(with_chip(Message("0200", fields)), with_mac=True)
         assert answer.text(39) == "00"
         assert answer.text(54) == "1002156C000010000000"  # 100,000.00
         await t.close()
@@ -482,15 +483,15 @@ def test_virtual_terminal_device(demo: Tillpoint, tmp_path: Path) -> None:
 
 def test_preauthorisation_family(demo: Tillpoint) -> None:
     def preauth(t: TerminalClient, amount_minor: int, pan: str = "6250940000000000016") -> Message:
-        return Message("0100", {3: "030000", 4: f"{amount_minor:012d}", 11: t.next_stan(), 22: "051",
-                                25: "06", 35: f"{pan}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
-                                60: f"10{t.batch}000"})  # fmt: skip
+        return with_chip(Message("0100", {
+            3: "030000", 4: f"{amount_minor:012d}", 11: t.next_stan(), 22: "051", 25: "06",
+            35: f"{pan}D30122010000", 41: t.tid, 42: t.mid, 49: "156", 60: f"10{t.batch}000"}))  # fmt: skip
 
     def completion(t: TerminalClient, held: Message, answer: Message, amount_minor: int) -> Message:
-        return Message("0200", {3: "000000", 4: f"{amount_minor:012d}", 11: t.next_stan(), 22: "051",
-                                25: "06", 35: held.text(35) or "", 38: answer.text(38) or "",
-                                41: t.tid, 42: t.mid, 49: "156", 60: f"20{t.batch}000",
-                                61: f"{t.batch}{held.text(11)}{answer.text(13)}"})  # fmt: skip
+        return with_chip(Message("0200", {
+            3: "000000", 4: f"{amount_minor:012d}", 11: t.next_stan(), 22: "051", 25: "06",
+            35: held.text(35) or "", 38: answer.text(38) or "", 41: t.tid, 42: t.mid, 49: "156",
+            60: f"20{t.batch}000", 61: f"{t.batch}{held.text(11)}{answer.text(13)}"}))  # fmt: skip
 
     def void_of(t: TerminalClient, msg: Message, answer: Message, txn: str, mti: str) -> Message:
         return Message(mti, {3: "200000", 4: msg.text(4) or "", 11: t.next_stan(), 22: "051", 25: "06",
@@ -608,6 +609,7 @@ def test_card_testing_gets_59_without_asking_the_issuer(demo: Tillpoint) -> None
                                    35: f"{poor}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
                                    52: tdes.encrypt_pin_block(t.keys.pik, "123456", poor),  # type: ignore[union-attr]
                                    53: "2600000000000000", 60: f"01{t.batch}000"})  # fmt: skip
+        balance = with_chip(balance)
         assert (await t.exchange(balance, with_mac=True)).text(54) == "1002156C000000001000"
         # Other cards are not affected.
         assert await rc(t, sale(t, amount_minor=5_00)) == "00"
@@ -754,6 +756,7 @@ def test_reversing_a_void_restores_the_sale(demo: Tillpoint) -> None:
                                    35: f"{pan}D30122010000", 41: t.tid, 42: t.mid, 49: "156",
                                    52: tdes.encrypt_pin_block(t.keys.pik, "123456", pan),
                                    53: "2600000000000000", 60: f"01{t.batch}000"})  # fmt: skip
+        balance = with_chip(balance)
         answer = await t.exchange(balance, with_mac=True)
         assert answer.text(54) == "1002156C000009990000"  # 100,000.00 - 100.00: charged again
         # And the sale can be voided again.

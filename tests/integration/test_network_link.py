@@ -247,7 +247,7 @@ def test_malformed_frames_get_an_error_and_others_are_served(tmp_path: Path) -> 
         async with networks(tmp_path) as (_, address), link_to(address) as link:
             # garbage before the opening: an error, and the connection ends
             reader, writer = await _raw(address)
-            writer.write(wire.frame(Op.AUTHORISE, 7, ["x"] * 11))
+            writer.write(wire.frame(Op.AUTHORISE, 7, ["x"] * 13))
             op, rid, f = await _read_frame(reader)
             assert (op, rid) == (Op.ERROR, 0) and "HELLO" in f[0]
             assert await reader.read() == b""
@@ -284,13 +284,13 @@ def test_malformed_requests_on_an_open_link_get_an_error_and_it_goes_on(tmp_path
             assert conn is not None
             day = str(DAY.toordinal())
             not_a_number = [day, "000000000050", GOOD, "3012", "ten", "CNY", "sale", "02",
-                            "5812", "m", ""]  # fmt: skip
+                            "5812", "m", "", "", ""]  # fmt: skip
             bad = [
                 (Op.AUTHORISE, ["1"] * 3),  # too few fields
                 (Op.AUTHORISE, not_a_number),
-                (Op.CAPTURE, [day, "a", "b", "1", "ZZZ"]),  # no such currency
-                (Op.AUTHORISE, ["not a day"] + ["0"] * 10),
-                (Op.ANSWER, ["00", "", "", "", "", ""]),  # an answer is no request
+                (Op.CAPTURE, [day, "a", "b", "1", "ZZZ", "", ""]),  # no such currency
+                (Op.AUTHORISE, ["not a day"] + ["0"] * 12),
+                (Op.ANSWER, ["00", "", "", "", "", "", ""]),  # an answer is no request
                 (77, ["x"]),  # no such op
             ]
             loop = asyncio.get_running_loop()
@@ -392,3 +392,39 @@ def test_the_networks_address_setting() -> None:
     for bad in ("127.0.0.1", "host:70000", "a b:1"):
         with pytest.raises(ValueError, match="host:port"):
             Settings(_env_file=None, networks_address=bad)  # type: ignore[call-arg]
+
+
+def test_a_chip_cards_data_crosses_the_link_both_ways(tmp_path: Path) -> None:
+    """The chip's 55 and PSN reach the issuer in the networks process, and its 55 (tag
+    91, the ARPC) comes back: for a sale, a pre-auth's completion, and a forged ARQC."""
+    from tillpoint.networks.connector import ChipData
+    from tillpoint.terminal import chip
+
+    def read(minor: int, kind: str) -> chip.ChipRead:
+        return chip.read(GOOD, secrets.randbelow(60_000) + 1, kind=kind, amount_minor=minor,
+                         pin=False, ifd_serial="10000001", today=DAY)  # fmt: skip
+
+    async def scenario() -> None:
+        async with networks(tmp_path) as (_, address), link_to(address) as link:
+            sold = read(100, "sale")
+            answer = await link.cards.authorise(
+                card("000000000001", entry_mode="05", chip=ChipData("01", sold.icc))
+            )
+            assert answer.approved and sold.accepts(answer.icc)
+            forged = ChipData("01", sold.icc.replace(sold.arqc, bytes(8)))
+            refused = await link.cards.authorise(card("000000000002", chip=forged))
+            assert refused.response_code == "88" and refused.icc is not None
+            held = read(500, "preauth")
+            hold = await link.cards.authorise(card("000000000003", minor=500,
+                                                   kind=AuthKind.PREAUTH,
+                                                   chip=ChipData("01", held.icc)))  # fmt: skip
+            assert hold.approved and held.accepts(hold.icc)
+            done = read(500, "completion")
+            captured = await link.cards.capture(
+                "000000000003", "000000000004", Money(500, "CNY"), ChipData("01", done.icc)
+            )
+            assert captured.approved and done.accepts(captured.icc)
+            swiped = await link.cards.authorise(card("000000000005"))
+            assert swiped.approved and swiped.icc is None
+
+    run(scenario)

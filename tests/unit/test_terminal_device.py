@@ -313,3 +313,65 @@ def test_wrong_supervisor_passwords_lock_the_supervisor_functions(tmp_path: Path
                                    supervisor_password=DEMO_SUPERVISOR_PASSWORD))  # fmt: skip
     now[0] += 600
     restarted.check_supervisor(DEMO_SUPERVISOR_PASSWORD)  # the lock is over
+
+
+# --- the chip -----------------------------------------------------------------------------
+
+
+def _signed_on(device: Device) -> Device:
+    from tillpoint.terminal.client import WorkingKeys
+
+    device.client.keys = WorkingKeys(b"\x01" * 16, b"\x02" * 16, b"\x04" * 16)
+    return device
+
+
+@pytest.mark.parametrize("entry", ["insert", "tap"])
+def test_a_chip_read_counts_the_cards_atc_up_in_the_state_file(
+    device: Device, tmp_path: Path, entry: str
+) -> None:
+    """The ATC goes up with each read, kept before anything is sent (the host is not
+    there: the read happened all the same), under a name that is not the card number."""
+    from tillpoint.iso8583 import icc
+
+    pan = "6212340000000000012"
+    device = _signed_on(device)
+    for n in range(2):
+        if n:  # as if the reversal of the first had gone through since
+            device.state.pending_reversal = None
+        with pytest.raises(OSError, match="Connect call failed"):
+            asyncio.run(device.sale(Money(100), pan, entry=entry, pin="123456"))
+    text = (tmp_path / "t.json").read_text()
+    assert pan not in text
+    (atc,) = DeviceState.load(tmp_path / "t.json").atc.values()
+    assert atc == 2
+    # What the terminal will reverse carries the chip's data (23, 55), no PIN or track.
+    pending = device.state.pending_reversal or {}
+    assert pending["23"] == "001" and "35" not in pending and "52" not in pending
+    tags = icc.request_tags(bytes.fromhex(pending["55"][2:]))
+    assert tags["9F36"] == b"\x00\x02" and tags["9F02"] == bytes.fromhex("000000000100")
+    assert pending["22"] == ("051" if entry == "insert" else "071")
+    # Another card counts on its own; a swiped card has no chip to read.
+    device.state.pending_reversal = None
+    with pytest.raises(OSError, match="Connect call failed"):
+        asyncio.run(device.sale(Money(100), "6250940000000000016", entry="insert"))
+    device.state.pending_reversal = None
+    with pytest.raises(OSError, match="Connect call failed"):
+        asyncio.run(device.sale(Money(100), pan, entry="swipe", pin="123456"))
+    assert sorted(DeviceState.load(tmp_path / "t.json").atc.values()) == [1, 2]
+    assert "55" not in (device.state.pending_reversal or {})
+
+
+def test_a_state_file_with_a_broken_counter_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    DeviceState.demo().save(path)
+    data = json.loads(path.read_text())
+    data["atc"] = {"x": "one"}
+    path.write_text(json.dumps(data))
+    with pytest.raises(InvalidInput):
+        DeviceState.load(path)
+
+
+def test_the_cli_takes_chip_for_an_inserted_card() -> None:
+    from tillpoint.cli.terminal import _entry
+
+    assert _entry("chip") == "insert" and _entry("tap") == "tap"

@@ -45,7 +45,10 @@ Card = Annotated[
 Entry = Annotated[
     str,
     typer.Option(
-        help=_("How the card is read: swipe, insert, tap, manual, or scan (a wallet code).")
+        help=_(
+            "How the card is read: swipe, insert (or chip), tap, manual, or scan (a wallet"
+            " code). An inserted or tapped card is read from its chip (ARQC and ARPC)."
+        )
     ),
 ]
 Pin = Annotated[str | None, typer.Option(help=_("The cardholder's PIN (test cards: 123456)."))]
@@ -92,6 +95,7 @@ NoSignature = Annotated[
     typer.Option("--no-signature", help=_("Upload no e-signature: the paper slip is signed.")),
 ]
 DEFAULT_STATE = Path("tillpoint-terminal.json")
+ENTRY_ALIASES = {"chip": "insert"}  # a card read from its contact chip
 DEFAULT_OPERATOR = "001"
 DEFAULT_CARDHOLDER = "Cardholder"
 CHECKOUT_EVERY_S = 2.0  # how often `terminal checkout --wait` asks again
@@ -223,9 +227,10 @@ def _show(r: Result) -> None:
 
 
 def _entry(value: str) -> str:
+    value = ENTRY_ALIASES.get(value, value)
     if value not in ENTRY_MODES:
         raise typer.BadParameter(
-            _("one of: swipe, insert, tap, manual, scan"), param_hint="--entry"
+            _("one of: swipe, insert (or chip), tap, manual, scan"), param_hint="--entry"
         )
     return value
 

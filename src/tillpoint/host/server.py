@@ -26,6 +26,7 @@ from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.groupcommit import Overloaded
 from tillpoint.core.money import NUMERIC_CODES, Money
 from tillpoint.iso8583 import fields as f
+from tillpoint.iso8583 import icc
 from tillpoint.iso8583.codec import (
     Message,
     decode,
@@ -549,9 +550,9 @@ class TerminalHost:
             return await a.settle_batch(t, key, _totals(totals.domestic), _totals(totals.foreign))
         routes: dict[tuple[str, str | None, str], Callable[[], Awaitable[Outcome]]] = {
             ("0200", "000000", "22"): lambda: a.sale(
-                t, key, self._amount(request), self._card(request)
+                t, key, self._amount(request), self._card(request, chip=True)
             ),
-            ("0200", "310000", "01"): lambda: a.balance(t, self._card(request)),
+            ("0200", "310000", "01"): lambda: a.balance(t, self._card(request, chip=True)),
             ("0200", "200000", "23"): lambda: a.void(
                 t, key, self._amount(request), self._need(request, 37)
             ),
@@ -559,13 +560,17 @@ class TerminalHost:
                 t, key, self._amount(request), self._need(request, 37), self._card(request)
             ),
             ("0100", "030000", "10"): lambda: a.sale(
-                t, key, self._amount(request), self._card(request), PaymentKind.PREAUTH
+                t, key, self._amount(request), self._card(request, chip=True), PaymentKind.PREAUTH
             ),
             ("0100", "200000", "11"): lambda: a.void(
                 t, key, self._amount(request), self._need(request, 37), PaymentKind.PREAUTH
             ),
             ("0200", "000000", "20"): lambda: a.complete(
-                t, key, self._amount(request), self._need(request, 38), self._card(request)
+                t,
+                key,
+                self._amount(request),
+                self._need(request, 38),
+                self._card(request, chip=True),
             ),
             ("0200", "200000", "21"): lambda: a.void(
                 t, key, self._amount(request), self._need(request, 37), PaymentKind.COMPLETION
@@ -607,7 +612,7 @@ class TerminalHost:
         if ref is None:
             raise FormatError("a checkout reference is 1 to 32 printable ASCII bytes", field=62)
         amount, code = self._amount(request), request.text(57)
-        card = None if code is not None else self._card(request)  # malformed: 30, unclaimed
+        card = None if code is not None else self._card(request, chip=True)  # bad: 30, unclaimed
         if (early := await a.desk.answered_before(t, key)) is not None:
             return early
         now, lapse = self.app.ctx.now(), claim_lapse(self.app.ctx)
@@ -649,7 +654,10 @@ class TerminalHost:
         return Money(int(amount), NUMERIC_CODES[currency])
 
     @staticmethod
-    def _card(request: Message) -> Card:
+    def _card(request: Message, *, chip: bool = False) -> Card:
+        """The card of a request. ``chip``: a message of spec 4.10 (sale, balance,
+        pre-auth, completion), which read from the chip (22 = 05x, 07x) must carry a
+        well-formed 55 (and 23, else PSN 00), passed on to the issuer unverified."""
         code = request.text(57)
         if code is not None:  # a wallet code stands where the card would
             return Card(pan=code, expiry=None, entry_mode="03")
@@ -662,6 +670,11 @@ class TerminalHost:
         if pan is None:
             raise FormatError("a card number is required (2 or 35)", field=2)
         mode = f.EntryMode.parse(request.text(22) or "")
+        if chip and mode.mode in icc.CHIP_MODES:
+            chip_data = request.binary(55)
+            icc.request_tags(chip_data)  # 30 when missing or malformed
+            return Card(pan, expiry, mode.mode, request.binary(52), chip_data,
+                        icc.psn(request.text(23)))  # fmt: skip
         return Card(pan=pan, expiry=expiry, entry_mode=mode.mode, pin_block=request.binary(52))
 
     def _financial_answer(self, request: Message, outcome: Outcome) -> Message:
@@ -696,6 +709,8 @@ class TerminalHost:
             fields[4] = f"{offer.amount_minor:012d}"
             fields[49] = _NUMERIC_OF[offer.currency]
             fields[62] = offer.checkout_ref.encode("ascii")
+        if outcome.icc is not None:  # the issuer's answer to the chip: tag 91, the ARPC
+            fields[55] = bytes.fromhex(outcome.icc)
         if outcome.balanced is not None:
             asked = f.SettlementTotals.parse(request.text(48) or "")
             fields[48] = f.SettlementTotals(

@@ -9,6 +9,9 @@ RESPONSE_TEXT: dict[str, str] = {
     "00": N_("Approved"),
     "03": N_("Invalid merchant"),
     "05": N_("Do not honour: the issuer refused"),
+    # Not an answer of the host: what the terminal shows (and 39 of its reversal, 4.7)
+    # when the card refused the issuer's approval, its ARPC (4.10).
+    "06": N_("The card refused the issuer's answer: reversed"),
     "12": N_("Invalid transaction"),
     "13": N_("Invalid amount"),
     "14": N_("Invalid card number or code"),
@@ -24,6 +27,7 @@ RESPONSE_TEXT: dict[str, str] = {
     "61": N_("Exceeds the amount limit"),
     "64": N_("Amount does not match the original"),
     "75": N_("Too many wrong PINs or passwords"),
+    "88": N_("The card's cryptogram did not verify"),
     "94": N_("Duplicate transmission"),
     "96": N_("System malfunction: try again"),
     "97": N_("Terminal not registered or not bound"),

@@ -32,9 +32,20 @@ class AuthKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class ChipData:
+    """What a card read from its chip sends its issuer: the PAN sequence number (two
+    digits) and field 55 as the terminal sent it (BER-TLV: the ARQC and what it covers).
+    The issuer verifies the ARQC and answers with its own 55 (``NetworkAnswer.icc``)."""
+
+    psn: str
+    icc: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class CardRequest:
     """What an issuer needs to decide. ``pin_block`` is ISO 9564 format 0, encrypted
-    under the zone PIN key shared with the network (never under a terminal's PIK)."""
+    under the zone PIN key shared with the network (never under a terminal's PIK);
+    ``chip``: the chip's data when the card was read from its chip."""
 
     network_ref: str  # the host's RRN: unique, names this authorisation from now on
     pan: str = field(repr=False)
@@ -45,6 +56,7 @@ class CardRequest:
     mcc: str
     mid: str
     pin_block: bytes | None = field(default=None, repr=False)
+    chip: ChipData | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class NetworkAnswer:
     issuer_id: str = ""  # an11 for field 44
     auth_code: str | None = None
     balance: Money | None = None
+    icc: bytes | None = None  # the issuer's field 55 to a chip request: tag 91, ARPC + CSU
 
     @property
     def approved(self) -> bool:
@@ -85,8 +98,11 @@ class CardNetwork(Protocol):
         reversal can undo in turn)."""
         ...
 
-    async def capture(self, preauth_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
-        """Complete a pre-authorisation for at most 115% of the held amount."""
+    async def capture(
+        self, preauth_ref: str, network_ref: str, amount: Money, chip: ChipData | None = None
+    ) -> NetworkAnswer:
+        """Complete a pre-authorisation for at most 115% of the held amount (``chip``:
+        the card was read from its chip for it)."""
         ...
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:

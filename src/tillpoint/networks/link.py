@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from tillpoint.core.money import Money
 from tillpoint.networks import wire
-from tillpoint.networks.connector import CardRequest, NetworkAnswer, NetworkTimeout
+from tillpoint.networks.connector import CardRequest, ChipData, NetworkAnswer, NetworkTimeout
 from tillpoint.networks.wallets import Notify, OrderState, QrOrder, WalletOrg, WalletRequest
 from tillpoint.networks.wire import Malformed, Op
 from tillpoint.security.keystore import Keystore
@@ -283,7 +283,7 @@ class LinkCards:
         pin = "" if r.pin_block is None else r.pin_block.hex()
         return await _answered(self.link, Op.AUTHORISE, [
             r.network_ref, r.pan, r.expiry, str(a.amount_minor), a.currency, r.kind.value,
-            r.entry_mode, r.mcc, r.mid, pin,
+            r.entry_mode, r.mcc, r.mid, pin, *wire.chip_fields(r.chip),
         ])  # fmt: skip
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
@@ -292,12 +292,13 @@ class LinkCards:
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
         return await _answered(self.link, Op.CARD_CANCEL, [original_ref, network_ref])
 
-    async def capture(self, preauth_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
-        return await _answered(
-            self.link,
-            Op.CAPTURE,
-            [preauth_ref, network_ref, str(amount.amount_minor), amount.currency],
-        )
+    async def capture(
+        self, preauth_ref: str, network_ref: str, amount: Money, chip: ChipData | None = None
+    ) -> NetworkAnswer:
+        return await _answered(self.link, Op.CAPTURE, [
+            preauth_ref, network_ref, str(amount.amount_minor), amount.currency,
+            *wire.chip_fields(chip),
+        ])  # fmt: skip
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
         return await _answered(

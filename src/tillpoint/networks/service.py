@@ -112,7 +112,7 @@ class NetworksService:
     # --- requests -------------------------------------------------------------------
 
     async def authorise(self, link: _Link, f: list[str]) -> Reply:
-        _, ref, pan, expiry, minor, currency, kind, entry, mcc, mid, pin = f
+        _, ref, pan, expiry, minor, currency, kind, entry, mcc, mid, pin, psn, icc = f
         if kind not in KINDS:
             raise Malformed("an unknown kind of authorisation")
         block = None
@@ -123,7 +123,7 @@ class NetworksService:
             except InvalidInput:
                 block = bytes(8)
         request = CardRequest(ref, pan, expiry, wire.money(minor, currency), KINDS[kind],
-                              entry, mcc, mid, block)  # fmt: skip
+                              entry, mcc, mid, block, wire.chip(psn, icc))  # fmt: skip
         return Op.ANSWER, wire.answer_fields(await self.cards.authorise(request))
 
     async def card_reverse(self, link: _Link, f: list[str]) -> Reply:
@@ -133,8 +133,8 @@ class NetworksService:
         return Op.ANSWER, wire.answer_fields(await self.cards.cancel(f[1], f[2]))
 
     async def capture(self, link: _Link, f: list[str]) -> Reply:
-        amount = wire.money(f[3], f[4])
-        return Op.ANSWER, wire.answer_fields(await self.cards.capture(f[1], f[2], amount))
+        amount, chip = wire.money(f[3], f[4]), wire.chip(f[5], f[6])
+        return Op.ANSWER, wire.answer_fields(await self.cards.capture(f[1], f[2], amount, chip))
 
     async def card_refund(self, link: _Link, f: list[str]) -> Reply:
         amount = wire.money(f[3], f[4])
@@ -203,7 +203,8 @@ def _time(text: str) -> datetime:
 
 
 def order_fields(order: QrOrder | None, notified: NetworkAnswer | None) -> list[str]:
-    """An order (or eight empty fields) and the answer the wallet notified for it (or six)."""
+    """An order (or eight empty fields) and the answer the wallet notified for it (or as
+    many empty fields as an answer has)."""
     if order is None:
         head = [""] * 8
     else:
@@ -212,7 +213,7 @@ def order_fields(order: QrOrder | None, notified: NetworkAnswer | None) -> list[
             order.merchant_name.replace(wire.SEP, " "), order.expires_at.isoformat(),
             order.state.value, "" if order.org is None else order.org.value,
         ]  # fmt: skip
-    return head + (wire.answer_fields(notified) if notified else [""] * 6)
+    return head + (wire.answer_fields(notified) if notified else [""] * wire.ANSWER_FIELDS)
 
 
 class _Link(asyncio.Protocol):

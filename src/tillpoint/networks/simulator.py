@@ -5,6 +5,20 @@ Cardholder balances live here, apart from the acquirer's records, as they would 
 bank: in ``cards.sqlite3`` in the networks' directory (or in memory), so that balances,
 PIN tries and authorisations outlive a restart and yesterday's sale can be refunded.
 Those records name a card by its place in the test deck, never by its number.
+
+Every test card is also a chip card of the demo issuer (spec 4.10, cryptogram version
+18, ``security/emv.py``): its ICC master key derives from ``DEMO_IMK_AC``. A request
+read from the chip (``CardRequest.chip``) is decided only if its ARQC verifies, covers
+the amount asked, and was not used before; else ``88`` and nothing is charged. Every
+answer to a chip request about a card of the deck carries the issuer's 55: tag 91, the
+ARPC over the request's ARQC and the card status update (CSU), ``00000000`` for an
+approval and ``00800000`` otherwise.
+
+Replays: the issuer keeps every ARQC it verified, with the reference it came under, and
+answers ``88`` to the same cryptogram under another reference. It does not refuse an ATC
+lower than the last one it saw: the virtual cards live in the terminals' state files,
+each of which counts its own copy of a test card's ATC up from 1, so two terminals
+using one test card would refuse each other.
 """
 
 from __future__ import annotations
@@ -13,7 +27,7 @@ import asyncio
 import itertools
 import sqlite3
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -22,13 +36,19 @@ from tillpoint.core.clock import BUSINESS_TZ, Clock, SystemClock
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.files import create_private
 from tillpoint.core.money import Money
+from tillpoint.iso8583 import icc
 from tillpoint.networks.bins import CardInfo, classify
 from tillpoint.networks.clearing import ClearingJournal
-from tillpoint.networks.connector import AuthKind, CardOrg, CardRequest, NetworkAnswer
+from tillpoint.networks.connector import AuthKind, CardOrg, CardRequest, ChipData, NetworkAnswer
 from tillpoint.networks.held import EarlyReversals
-from tillpoint.security import tdes
+from tillpoint.security import emv, tdes
 
 TEST_PIN = "123456"
+#: The demo issuer's master key for application cryptograms (IMK-AC), from which every
+#: test chip card's own key derives: a test key of the profile, never for production.
+DEMO_IMK_AC = bytes.fromhex("9E15204313F7318ACB79B90BD986AD29")
+CHIP_REFUSED = "88"  # the ARQC did not verify (or covers another amount, or was used)
+MALFORMED = "30"
 MAX_PIN_TRIES = 3
 COMPLETION_LIMIT = Decimal("1.15")  # a completion takes at most 115% of the hold
 
@@ -77,10 +97,28 @@ class _Auth:
     refunded: Money = field(default_factory=Money.zero)
 
 
+@dataclass(frozen=True)
+class _Chip:
+    """A chip request as the issuer reads it: its tags and the transaction's session."""
+
+    tags: dict[str, bytes]
+    session: emv.Session
+
+    def answered(self, answer: NetworkAnswer) -> NetworkAnswer:
+        """The answer with the issuer's 55: tag 91, the ARPC over the request's ARQC and
+        the CSU (approved or not), whatever the decision."""
+        csu = emv.CSU_APPROVED if answer.approved else emv.CSU_DECLINED
+        arpc = self.session.arpc(self.tags["9F26"], csu)
+        return replace(answer, icc=icc.issuer_data(arpc, csu))
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cards (
     card INTEGER PRIMARY KEY, available_minor INTEGER NOT NULL, currency TEXT NOT NULL,
     pin_failures INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cryptograms (
+    card INTEGER NOT NULL, arqc TEXT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (card, arqc)
 );
 CREATE TABLE IF NOT EXISTS auths (
     ref TEXT PRIMARY KEY, card INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -163,6 +201,21 @@ class _IssuerBook:
                     )  # fmt: skip
                     self._keep_card(card)
 
+    def replayed(self, pan: str, arqc: bytes, ref: str) -> bool:
+        """Whether this card's cryptogram came before under another reference; the
+        first time, it is kept with ``ref``."""
+        place = self._place[pan]
+        with self._lock:
+            row = self._db.execute(
+                "SELECT ref FROM cryptograms WHERE card = ? AND arqc = ?", (place, arqc.hex())
+            ).fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO cryptograms VALUES (?, ?, ?)", (place, arqc.hex(), ref)
+                )
+                return False
+            return bool(row[0] != ref)
+
     def keep_card(self, card: TestCard) -> None:
         with self._lock:
             self._keep_card(card)
@@ -199,6 +252,7 @@ class CardNetworkSimulator:
         self._cards = {c.pan: c for c in deck}
         self._book = _IssuerBook(path, deck)
         self._codes = itertools.count(100001 + self._book.count())
+        self._icc_keys: dict[tuple[str, str], bytes] = {}
 
     def card(self, pan: str) -> TestCard | None:
         return self._cards.get(pan)
@@ -213,9 +267,23 @@ class CardNetworkSimulator:
             return NetworkAnswer("14", info.org if info else None)
         if card.silent:
             await asyncio.Event().wait()  # never answers; the host's time-out decides
+        if request.chip is None:
+            return self._authorise(card, info, request, None)
+        chip = self._chip(card.pan, request.chip)
+        if chip is None:
+            return NetworkAnswer(MALFORMED, info.org, info.issuer_id)
+        return chip.answered(self._authorise(card, info, request, chip))
+
+    def _authorise(
+        self, card: TestCard, info: CardInfo, request: CardRequest, chip: _Chip | None
+    ) -> NetworkAnswer:
         known = self._answered(request.network_ref)
         if known is not None:  # the same request again: same answer
             return known
+        if chip is not None:
+            refused = self._chip_refusal(card.pan, chip, request.amount, request.network_ref)
+            if refused is not None:
+                return NetworkAnswer(refused, info.org, info.issuer_id)
         refusal = self._check(card, request)
         if refusal is not None:
             return NetworkAnswer(refusal, info.org, info.issuer_id)
@@ -229,6 +297,32 @@ class CardNetworkSimulator:
         if request.kind is AuthKind.SALE:
             self._clear(auth, +1)
         return auth.answer
+
+    # --- chip cards -------------------------------------------------------------------
+
+    def _chip(self, pan: str, data: ChipData) -> _Chip | None:
+        """A chip request of a test card, or None when its 55 or PSN is malformed (30)."""
+        try:
+            tags = icc.request_tags(data.icc)
+            key = self._icc_keys.get((pan, data.psn))
+            if key is None:  # derived once per card and PSN
+                key = self._icc_keys[(pan, data.psn)] = emv.icc_master_key(
+                    DEMO_IMK_AC, pan, data.psn
+                )
+        except InvalidInput:
+            return None
+        return _Chip(tags, emv.Session.of(key, tags["9F36"]))
+
+    def _chip_refusal(self, pan: str, chip: _Chip, amount: Money, ref: str) -> str | None:
+        """88 unless the ARQC verifies, covers the amount asked (9F02), and was not used
+        before under another reference."""
+        if not chip.session.verify_arqc(chip.tags):
+            return CHIP_REFUSED
+        if icc.amount_minor(chip.tags) != amount.amount_minor:
+            return CHIP_REFUSED
+        if self._book.replayed(pan, chip.tags["9F26"], ref):
+            return CHIP_REFUSED
+        return None
 
     def _answered(self, ref: str) -> NetworkAnswer | None:
         """The answer a reference already has: its request's, or a refusal when its
@@ -306,15 +400,36 @@ class CardNetworkSimulator:
         self._book.keep(void)
         return void.answer
 
-    async def capture(self, preauth_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
+    async def capture(
+        self, preauth_ref: str, network_ref: str, amount: Money, chip: ChipData | None = None
+    ) -> NetworkAnswer:
         hold = self._book.auth(preauth_ref)
         if hold is None or hold.kind is not AuthKind.PREAUTH or hold.reversed:
             return NetworkAnswer("25", None)
         info = classify(hold.pan)
         assert info is not None
+        if chip is None:
+            return self._capture(hold, info, network_ref, amount, None)
+        read = self._chip(hold.pan, chip)
+        if read is None:
+            return NetworkAnswer(MALFORMED, info.org, info.issuer_id)
+        return read.answered(self._capture(hold, info, network_ref, amount, read))
+
+    def _capture(
+        self,
+        hold: _Auth,
+        info: CardInfo,
+        network_ref: str,
+        amount: Money,
+        chip: _Chip | None,
+    ) -> NetworkAnswer:
         done = self._answered(network_ref)
         if done is not None:
             return done
+        if chip is not None:
+            refusal = self._chip_refusal(hold.pan, chip, amount, network_ref)
+            if refusal is not None:
+                return NetworkAnswer(refusal, info.org, info.issuer_id)
         if hold.captured is not None:
             return NetworkAnswer("22", info.org)
         if amount.to_decimal() > hold.amount.to_decimal() * COMPLETION_LIMIT:
@@ -326,7 +441,7 @@ class CardNetworkSimulator:
         card.available -= extra  # the hold becomes the charge; any excess is taken too
         hold.captured = amount
         completion = self._record(network_ref, hold.pan, AuthKind.SALE, amount, info)
-        completion.completes = preauth_ref
+        completion.completes = hold.ref
         self._book.keep(hold, completion)
         self._clear(completion, +1)
         return completion.answer

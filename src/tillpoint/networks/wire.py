@@ -21,9 +21,9 @@ from enum import IntEnum
 
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.money import Money
-from tillpoint.networks.connector import CardOrg, NetworkAnswer
+from tillpoint.networks.connector import CardOrg, ChipData, NetworkAnswer
 
-VERSION = "1"
+VERSION = "2"  # 2: chip data in AUTHORISE and CAPTURE, the issuer's 55 in ANSWER
 HEADER = struct.Struct(">IBI")
 HEADER_AFTER_LENGTH = HEADER.size - 4  # the op and the request id
 MAX_FRAME = 16 * 1024  # what follows the length, at most: every message is far smaller
@@ -58,13 +58,15 @@ class Op(IntEnum):
     ORDER = 42  # a QR order (or none), and what was notified when it was answered
 
 
+ANSWER_FIELDS = 7  # a NetworkAnswer's
+
 #: How many fields each op carries.
 FIELDS = {
     Op.HELLO: 4, Op.CHALLENGE: 4, Op.PROOF: 1, Op.ERROR: 1,
-    Op.AUTHORISE: 11, Op.CARD_REVERSE: 2, Op.CARD_CANCEL: 3, Op.CAPTURE: 5, Op.CARD_REFUND: 5,
+    Op.AUTHORISE: 13, Op.CARD_REVERSE: 2, Op.CARD_CANCEL: 3, Op.CAPTURE: 7, Op.CARD_REFUND: 5,
     Op.PAY: 6, Op.PRECREATE: 6, Op.CLOSE: 2, Op.WALLET_REVERSE: 2, Op.WALLET_CANCEL: 3,
     Op.WALLET_REFUND: 5, Op.FIND_ORDER: 3, Op.ANSWER_ORDER: 5,
-    Op.ANSWER: 6, Op.TEXT: 1, Op.ORDER: 14,
+    Op.ANSWER: ANSWER_FIELDS, Op.TEXT: 1, Op.ORDER: 8 + ANSWER_FIELDS,
 }  # fmt: skip
 
 
@@ -151,6 +153,19 @@ def hexbytes(text: str) -> bytes:
         raise Malformed("bytes that are not hex") from None
 
 
+def chip_fields(chip: ChipData | None) -> list[str]:
+    """A card's chip data: its PAN sequence number and field 55 (hex), or two empty."""
+    return ["", ""] if chip is None else [chip.psn, chip.icc.hex()]
+
+
+def chip(psn: str, icc: str) -> ChipData | None:
+    if not icc:
+        return None
+    if len(psn) != 2 or not psn.isascii() or not psn.isdigit():
+        raise Malformed("a PAN sequence number that is not one")
+    return ChipData(psn, hexbytes(icc))
+
+
 def answer_fields(a: NetworkAnswer) -> list[str]:
     b = a.balance
     return [
@@ -160,6 +175,7 @@ def answer_fields(a: NetworkAnswer) -> list[str]:
         a.auth_code or "",
         "" if b is None else str(b.amount_minor),
         "" if b is None else b.currency,
+        "" if a.icc is None else a.icc.hex(),
     ]
 
 
@@ -167,7 +183,7 @@ _ORGS = {o.value: o for o in CardOrg}
 
 
 def answer(f: Sequence[str]) -> NetworkAnswer:
-    rc, org, issuer, auth, balance, currency = f
+    rc, org, issuer, auth, balance, currency, icc = f
     if len(rc) != 2 or (org and org not in _ORGS):
         raise Malformed("an answer that is not one")
     return NetworkAnswer(
@@ -176,4 +192,5 @@ def answer(f: Sequence[str]) -> NetworkAnswer:
         issuer,
         auth_code=auth or None,
         balance=money(balance, currency) if balance else None,
+        icc=hexbytes(icc) if icc else None,
     )

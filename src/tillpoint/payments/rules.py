@@ -100,6 +100,10 @@ class Card:
     expiry: str | None
     entry_mode: str  # two digits of field 22
     pin_block: bytes | None = field(default=None, repr=False)  # under the terminal's PIK
+    # Read from the chip: field 55 (checked for its tags, not verified: the issuer
+    # verifies the ARQC) and the PAN sequence number of field 23, two digits.
+    icc: bytes | None = field(default=None, repr=False)
+    psn: str = "00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,7 @@ class Outcome:
     balance_minor: int | None = None
     business_date: str | None = None  # ISO date
     balanced: tuple[str, str] | None = None  # batch settlement flags: domestic, foreign
+    icc: str | None = None  # the issuer's field 55 to a chip request (hex): tag 91
 
     def to_json(self) -> dict[str, Any]:
         # By hand: dataclasses.asdict deep-copies, and every answer is kept.
@@ -126,6 +131,7 @@ class Outcome:
             "balance_minor": self.balance_minor,
             "business_date": self.business_date,
             "balanced": None if self.balanced is None else list(self.balanced),
+            "icc": self.icc,
         }
 
     @classmethod
@@ -155,7 +161,7 @@ def status_of(response_code: str) -> PaymentStatus:
 def not_charged(outcome: Outcome) -> Outcome:
     """The answer for an approved call taken for reversal before it reached our books:
     not charged (98), as the network will have been told."""
-    return replace(outcome, response_code=Refusal.NO_ANSWER.value, auth_code=None)
+    return replace(outcome, response_code=Refusal.NO_ANSWER.value, auth_code=None, icc=None)
 
 
 # --- the duplicate rule --------------------------------------------------------------

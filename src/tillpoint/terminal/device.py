@@ -4,8 +4,14 @@ on its keypad does, independent of any screen.
 Its state file holds what a terminal's own memory would: TID, MID, TMK and MAC method,
 the merchant's name for its slips, the supervisor password (主管密码) as a hash, STAN
 counter, batch, working keys and a journal of the open batch (masked card numbers
-only). Before each transaction it reverses the last one if that got no valid answer;
-when the host says the keys are stale it signs on again and retries once.
+only) and its virtual chip cards' transaction counters. Before each transaction it
+reverses the last one if that got no valid answer; when the host says the keys are
+stale it signs on again and retries once.
+
+A card inserted or tapped is read from its chip (``terminal/chip.py``): the sale,
+pre-auth, completion or balance inquiry carries 23 and 55 with a fresh ARQC, and the
+answer's ARPC (tag 91) is checked; an approval the card refuses is shown as failed
+(``06``) and reversed at once with reason ``06``.
 
 Voids, refunds, pre-auth voids and completion voids need the supervisor password,
 checked here, on the terminal, before anything is sent: a wrong one sends nothing.
@@ -18,7 +24,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +59,7 @@ from tillpoint.receipts.slip import (
 )
 from tillpoint.security import tdes
 from tillpoint.security.keystore import mask_pan
-from tillpoint.terminal import signature
+from tillpoint.terminal import chip, signature
 from tillpoint.terminal.client import TerminalClient, TerminalError, WorkingKeys
 
 ACTION_LABELS = {
@@ -80,6 +86,9 @@ def action_label(action: str) -> str:
 
 
 ENTRY_MODES = {"swipe": "02", "insert": "05", "tap": "07", "manual": "01", "scan": "03"}
+CHIP_ENTRIES = ("insert", "tap")  # read from the chip: 23 and 55 with an ARQC
+CHIP_MODES = frozenset(ENTRY_MODES[e] for e in CHIP_ENTRIES)
+CHIP_REFUSED = "06"  # the card refused the issuer's approval (its ARPC): reversed
 MAX_JOURNAL = 999
 SUPERVISOR_PASSWORD_DIGITS = 6
 SUPERVISOR_TRIES = 5  # wrong supervisor passwords in a row before the lock
@@ -177,6 +186,8 @@ class DeviceState:
     supervisor_hash: str = ""  # Argon2id; empty: the demo default, 123456
     supervisor_failures: int = 0  # wrong supervisor passwords in a row
     supervisor_locked_until: float = 0.0  # a Unix time; 0: not locked
+    # Each virtual chip card's transaction counter (ATC), by chip.counter_name: only up.
+    atc: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def demo(cls, n: int = 1) -> DeviceState:
@@ -194,6 +205,10 @@ class DeviceState:
             state = cls(**data)
             if not isinstance(state.supervisor_hash, str):
                 raise TypeError("supervisor_hash")
+            if not isinstance(state.atc, dict) or not all(
+                isinstance(n, int) for n in state.atc.values()
+            ):
+                raise TypeError("atc")
             return state
         except (OSError, ValueError, TypeError, KeyError):
             raise InvalidInput(
@@ -255,6 +270,7 @@ class Device:
         self.state = state
         self.path = path
         self.clock = clock
+        self._answered: dict[str, Any] | None = None  # the last reversible request sent
         keys = [bytes.fromhex(k) for k in state.keys_hex] if state.keys_hex else None
         self.client = TerminalClient(
             state.tid,
@@ -381,7 +397,7 @@ class Device:
         fields = {
             int(k): (bytes.fromhex(v[2:]) if v.startswith("b:") else v) for k, v in pending.items()
         }
-        fields[39] = "98"
+        fields.setdefault(39, "98")  # no answer; 06 when the card refused the answer
         answer = await self.client.exchange(Message("0400", fields), with_mac=True)
         if answer.text(39) == "00":
             self.state.pending_reversal = None
@@ -392,11 +408,7 @@ class Device:
         on again and retry once when the host says the keys are stale."""
         await self._ready()
         if reversible:
-            self.state.pending_reversal = {
-                str(n): ("b:" + v.hex() if isinstance(v, bytes) else v)
-                for n, v in message.fields.items()
-                if n not in (35, 36, 52, 53, 64)
-            }
+            self.state.pending_reversal = _reversal_of(message)
             self._save()
         answer = await self.client.exchange(message, with_mac=True)
         if (
@@ -407,10 +419,45 @@ class Device:
             f60 = f.Field60.parse(message.text(60) or "")
             f60 = f.Field60(f60.txn_type, self.client.batch, f60.network_code)
             message = Message(message.mti, {**message.fields, 60: f60.build()})
+            if reversible:
+                self.state.pending_reversal = _reversal_of(message)
             answer = await self.client.exchange(message, with_mac=True)
+        self._answered = _reversal_of(message) if reversible else None
         self.state.pending_reversal = None
         self._save()
         return answer
+
+    async def _chip_refused(self, result: Result) -> Result:
+        """The card refused the issuer's approval: its ARPC did not verify, or was not
+        there. The approval is reversed with reason 06 at once, or before the next
+        transaction if the host cannot be reached now; the transaction failed."""
+        if self._answered is not None:
+            self.state.pending_reversal = {**self._answered, "39": CHIP_REFUSED}
+            self._save()
+            try:
+                await self._send_reversal()
+            except (OSError, TerminalError, TimeoutError, FormatError):
+                await self.client.close()  # a late answer must not meet the next request
+        return replace(result, response_code=CHIP_REFUSED, approved=False, auth_code=None)
+
+    def _read_chip(
+        self, fields: dict[int, str | bytes], pan: str, kind: str, amount_minor: int
+    ) -> chip.ChipRead | None:
+        """Read an inserted or tapped card's chip: its ATC goes up (kept before anything
+        is sent), and the request gets 23 and 55."""
+        mode = fields.get(22)
+        if not isinstance(mode, str) or mode[:2] not in CHIP_MODES:
+            return None
+        name = chip.counter_name(bytes.fromhex(self.state.tmk_hex), pan)
+        atc = self.state.atc.get(name, 0) + 1
+        read = chip.read(
+            pan, atc, kind=kind, amount_minor=amount_minor, pin=52 in fields,
+            ifd_serial=self.client.tid, today=datetime.now(BUSINESS_TZ).date(),
+        )  # fmt: skip
+        self.state.atc[name] = atc
+        self._save()
+        fields[23], fields[55] = chip.FIELD_23, read.icc
+        return read
 
     # --- transactions -----------------------------------------------------------------
 
@@ -533,7 +580,10 @@ class Device:
                 **(extra or {}),
             }
         )
+        read = self._read_chip(fields, pan, kind, amount.amount_minor)
         answer = await self._financial(Message(mti, fields), reversible=True)
+        if read is not None and answer.text(39) == "00" and not read.accepts(answer.binary(55)):
+            return await self._chip_refused(self._result(kind, answer, amount, pan))
         return self._journal(kind, answer, amount, pan, entry)
 
     async def upload_signature(self, entry: JournalEntry, png: bytes) -> Result:
@@ -701,7 +751,13 @@ class Device:
         fields.update(
             {3: "310000", 11: c.next_stan(), 41: c.tid, 42: c.mid, 49: "156", 60: f"01{c.batch}000"}
         )
+        read = self._read_chip(fields, pan, "balance", 0)
         answer = await self._financial(Message("0200", fields), reversible=False)
+        if read is not None and answer.text(39) == "00" and not read.accepts(answer.binary(55)):
+            # The card does not trust the answer: no balance is shown. Nothing moved,
+            # so there is nothing to reverse.
+            return Result("balance", CHIP_REFUSED, False, card=mask_pan(pan),
+                          card_org=answer.text(63))  # fmt: skip
         balance = f.Balance.parse(answer.text(54) or "").amount_minor if answer.text(54) else None
         return Result(
             "balance",
@@ -810,21 +866,8 @@ class Device:
         """Record an approved transaction in the journal and as the last slip. A void
         names the voucher and reference it undoes, a refund the reference; where the
         answer does not say the card's organisation or issuer, the original does."""
-        code = answer.text(39) or ""
-        when = (answer.text(13) or "") + (answer.text(12) or "")
-        result = Result(
-            kind,
-            code,
-            code == "00",
-            amount.amount_minor,
-            answer.text(37),
-            answer.text(38),
-            mask_pan(pan),
-            answer.text(63),
-            batch=self.client.batch,
-            stan=answer.text(11),
-            host_time=when or None,
-        )
+        result = self._result(kind, answer, amount, pan)
+        when = result.host_time or ""
         if result.approved and result.rrn:
             info = classify(pan) if entry != "scan" else None
             self.state.journal.append(
@@ -850,6 +893,23 @@ class Device:
             self.state.last_receipt = self.receipt(self.state.journal[-1]).to_dict()
             self._save()
         return result
+
+    def _result(self, kind: str, answer: Message, amount: Money, pan: str) -> Result:
+        code = answer.text(39) or ""
+        when = (answer.text(13) or "") + (answer.text(12) or "")
+        return Result(
+            kind,
+            code,
+            code == "00",
+            amount.amount_minor,
+            answer.text(37),
+            answer.text(38),
+            mask_pan(pan),
+            answer.text(63),
+            batch=self.client.batch,
+            stan=answer.text(11),
+            host_time=when or None,
+        )
 
     # --- the open batch: query, slips, detail and summary --------------------------------
 
@@ -941,6 +1001,16 @@ class Device:
     def summary_slip(self) -> list[str]:
         """交易汇总: the open batch per card organisation and type, and its totals."""
         return render_summary(self.heading(), self.tallies(), self.totals())
+
+
+def _reversal_of(message: Message) -> dict[str, Any]:
+    """The fields a reversal of ``message`` carries (spec 4.7: no PIN, no track data),
+    as the state file keeps them."""
+    return {
+        str(n): ("b:" + v.hex() if isinstance(v, bytes) else v)
+        for n, v in message.fields.items()
+        if n not in (35, 36, 52, 53, 64)
+    }
 
 
 def _voucher(text: str) -> str:

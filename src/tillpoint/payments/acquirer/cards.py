@@ -2,7 +2,9 @@
 
 A sale, in order: the duplicate rule; screening (amount, card number, the PIN rule,
 card testing, the merchant kind's limits); an RRN; the PIN block translated from the
-terminal's PIK to the network's zone key; the call noted durably
+terminal's PIK to the network's zone key; a chip card's 55 and PAN sequence number passed
+on as they came (the issuer verifies the ARQC, and its 55, the ARPC, goes back in the
+answer: nothing of the chip is computed here); the call noted durably
 (``payments/intents.py``); the network's decision, or 98 when it does not come in time;
 then the payment, its first event, its entry, the terminal's answer and the note's
 removal are written in one unit of work through group commit, and only then does the
@@ -16,7 +18,7 @@ import asyncio
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.money import Money
 from tillpoint.networks.bins import CardInfo, classify
-from tillpoint.networks.connector import AuthKind, CardRequest, NetworkAnswer
+from tillpoint.networks.connector import AuthKind, CardRequest, ChipData, NetworkAnswer
 from tillpoint.payments import reads, rules
 from tillpoint.payments.acquirer.desk import Desk
 from tillpoint.payments.checkouts import Claim
@@ -27,6 +29,16 @@ from tillpoint.payments.writer import After
 from tillpoint.security import tdes
 from tillpoint.security.keystore import mask_pan
 from tillpoint.terminals.signon import Admitted
+
+
+def chip_of(card: Card) -> ChipData | None:
+    """What the issuer gets of a card read from its chip (None: not read so)."""
+    return None if card.icc is None else ChipData(card.psn, card.icc)
+
+
+def issuer_icc(answer: NetworkAnswer) -> str | None:
+    """The issuer's 55, as the answer (and the duplicate rule's copy of it) keeps it."""
+    return None if answer.icc is None else answer.icc.hex()
 
 
 class Cards:
@@ -75,6 +87,7 @@ class Cards:
             mcc=t.mcc,
             mid="",
             pin_block=self.pin_for_network(t, card),
+            chip=chip_of(card),
         )
         network = desk.network
         answer = await desk.ask(
@@ -91,6 +104,7 @@ class Cards:
             (answer.card_org or info.org).value,
             answer.issuer_id or info.issuer_id,
             business_date=day.isoformat(),
+            icc=issuer_icc(answer),
         )
         return await desk.record(t, key, amount, instrument, outcome, now, day, kind, asked=True,
                                  checkout=checkout)  # fmt: skip
@@ -114,6 +128,7 @@ class Cards:
             mcc="",
             mid="",
             pin_block=self.pin_for_network(t, card),
+            chip=chip_of(card),
         )
         try:  # nothing is held: nothing to note or undo
             async with asyncio.timeout(desk.network_timeout_s):
@@ -126,6 +141,7 @@ class Cards:
             card_org=info.org.value,
             issuer_id=answer.issuer_id or info.issuer_id,
             balance_minor=answer.balance.amount_minor if answer.balance else None,
+            icc=issuer_icc(answer),
         )
 
     async def complete(
@@ -148,10 +164,10 @@ class Cards:
         assert hold is not None  # for mypy: no refusal
         assert info is not None
         rrn = await desk.rrns.next()
-        network = desk.network
+        network, chip = desk.network, chip_of(card)
         answer = await desk.ask(
             desk.intent(t, key, rrn, CARD, "capture", amount, now),
-            lambda: network.capture(hold.rrn, rrn, amount),
+            lambda: network.capture(hold.rrn, rrn, amount, chip),
             NetworkAnswer("98", info.org, info.issuer_id),
         )
         if answer is None:
@@ -163,6 +179,7 @@ class Cards:
             hold.card_org,
             answer.issuer_id or info.issuer_id,
             business_date=day.isoformat(),
+            icc=issuer_icc(answer),
         )
         return await desk.record(
             t, key, amount, self.instrument(card, info, amount), outcome, now, day,
