@@ -1,4 +1,4 @@
-"""The fixed demo set-up of the terminal profile (shared/specs/pos8583.md, section 6).
+"""The fixed demo set-up of the terminal profile (docs/protocol.md).
 
 The same on every install, so any terminal or test can rely on it, and safe to run
 again: what exists is left alone, what is missing is created.

@@ -1,4 +1,4 @@
-"""The POS 8583 profile (shared/specs/pos8583.md): the spec as data, pure codecs, framing.
+"""The POS 8583 profile (docs/protocol.md): the spec as data, pure codecs, framing.
 
 - ``spec``: every field of section 2 as a pyiso8583 spec, with its ISO type;
 - ``codec``: ``Message``, ``encode``/``decode`` from the MTI on, the MAC block (MAB);

@@ -1,4 +1,4 @@
-"""The profile's fields as data: section 2 of ``shared/specs/pos8583.md``.
+"""The profile's fields as data: the field table of docs/protocol.md.
 
 ``SPEC`` is a pyiso8583 specification (one entry per field of section 2, plus the MTI
 ``t``, the primary bitmap ``p`` and an empty header ``h``: the TPDU and the 6-byte

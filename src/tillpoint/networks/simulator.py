@@ -1,5 +1,5 @@
 """A card network simulator: issuers holding the test cards of the terminal profile
-(shared/specs/pos8583.md, section 6), behind the ``CardNetwork`` interface.
+(docs/protocol.md), behind the ``CardNetwork`` interface.
 
 Cardholder balances live here, apart from the acquirer's records, as they would at a
 bank: in ``cards.sqlite3`` in the networks' directory (or in memory), so that balances,
