@@ -23,6 +23,9 @@ database of its own there and drops it at the end; the default is a new SQLite f
 ``--in-process --networks-process`` puts the simulators in a `tillpoint networks serve`
 of their own behind the network link, as `serve` runs them.
 
+``--in-process --place`` has every sign-on and sale carry field 59, as the demo
+terminals send it (the same place every time: the host keeps it and writes nothing).
+
 ``--in-process`` measures the host alone: the terminals' frames are built beforehand
 and handed to the host's ``answer()`` by concurrent tasks in the same process, with no
 sockets and no client sharing the CPU; it prints sales/s and the host's CPU per sale.
@@ -54,9 +57,10 @@ from bench.procs import (
     tree_cpu_seconds,
 )
 
-from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+from tillpoint.demo import DEMO_TMK, demo_mid, demo_position, demo_serial, demo_tid
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, decode, encode_with_mac
+from tillpoint.iso8583.fields import DEVICE_COUNTERTOP, Place
 from tillpoint.security import tdes
 from tillpoint.terminal.client import TerminalClient
 
@@ -71,6 +75,8 @@ def sale(t: TerminalClient) -> bytes:
         52: tdes.encrypt_pin_block(t.keys.pik, "123456", PAN), 53: "2600000000000000",
         60: f"22{t.batch}000",
     }  # fmt: skip
+    if (place := t.place_field()) is not None:  # --place: where the terminal is (59)
+        fields[59] = place
     body = encode_with_mac(Message("0200", fields), t.mac)
     return framing.request_tpdu() + framing.header() + body
 
@@ -248,6 +254,7 @@ def in_process(
     seconds: float,
     profile_to: str | None = None,
     in_networks_process: bool = False,
+    place: bool = False,
 ) -> None:
     """The host's own cost: a demo database in a temporary directory, the simulated
     networks, and ``TerminalHost.answer()`` called directly."""
@@ -275,8 +282,10 @@ def in_process(
             host = TerminalHost(tp, acquirer)
             clients = [TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK)
                        for n in range(1, terminals + 1)]  # fmt: skip
-            for c in clients:
+            for n, c in enumerate(clients, 1):
                 c.send_raw = host.answer  # type: ignore[assignment, method-assign]
+                if place:  # field 59 on the sign-on and every sale, as demo terminals send
+                    c.place = Place(DEVICE_COUNTERTOP, demo_serial(n), demo_position(n))
                 await c.sign_on()
             approved = 0
 
@@ -352,13 +361,19 @@ def main() -> None:
         help="sales/s in all that the frames built beforehand can feed (default 4000)",
     )  # fmt: skip
     parser.add_argument(
+        "--place",
+        action="store_true",
+        help="with --in-process: every sign-on and sale carries field 59 (where it is)",
+    )
+    parser.add_argument(
         "--networks-process",
         action="store_true",
         help="with --in-process: the simulators in a networks process, over the link",
     )
     args = parser.parse_args()
     if args.in_process:
-        in_process(args.terminals, args.warmup, args.seconds, args.profile, args.networks_process)
+        in_process(args.terminals, args.warmup, args.seconds, args.profile, args.networks_process,
+                   args.place)  # fmt: skip
         return
     with tempfile.TemporaryDirectory() as tmp, database(args.database, Path(tmp)) as url:
         socket_mode(args, Path(tmp), url)
