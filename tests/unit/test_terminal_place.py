@@ -65,3 +65,6 @@ def test_the_client_adds_59_and_its_own_address() -> None:
                          place=f.Place(f.DEVICE_COUNTERTOP))  # fmt: skip
     assert f.Place.parse(own.place_field() or "").ip == ipaddress.ip_address("127.0.0.1")
     assert TerminalClient("10000001", "898310054110001", bytes(16)).place_field() is None
+    unsure = TerminalClient("10000001", "898310054110001", bytes(16), local_address="localhost",
+                            place=f.Place(f.DEVICE_COUNTERTOP))  # fmt: skip
+    assert unsure.place_field() == "0100201"  # no address it can name: none reported

@@ -125,9 +125,9 @@ class TerminalClient:
     def _own_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         """The address this machine reaches the host from (a datagram socket's
         ``connect`` picks the route and sends nothing), or None when it cannot say."""
-        if self.local_address is not None:
-            return ipaddress.ip_address(self.local_address)
         try:
+            if self.local_address is not None:
+                return ipaddress.ip_address(self.local_address)
             family, kind, proto, _, where = socket.getaddrinfo(
                 self.host, self.port, type=socket.SOCK_DGRAM
             )[0]
