@@ -23,6 +23,9 @@ database of its own there and drops it at the end; the default is a new SQLite f
 ``--in-process --networks-process`` puts the simulators in a `tillpoint networks serve`
 of their own behind the network link, as `serve` runs them.
 
+``--in-process --place`` has every sign-on and sale carry field 59, as the demo
+terminals send it (the same place every time: the host keeps it and writes nothing).
+
 ``--in-process`` measures the host alone: the terminals' frames are built beforehand
 and handed to the host's ``answer()`` by concurrent tasks in the same process, with no
 sockets and no client sharing the CPU; it prints sales/s and the host's CPU per sale.
@@ -44,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -58,9 +61,10 @@ from bench.procs import (
 )
 
 from tillpoint.core.clock import BUSINESS_TZ
-from tillpoint.demo import DEMO_TMK, demo_mid, demo_tid
+from tillpoint.demo import DEMO_TMK, demo_mid, demo_position, demo_serial, demo_tid
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, decode, encode_with_mac
+from tillpoint.iso8583.fields import DEVICE_COUNTERTOP, Place
 from tillpoint.security import tdes
 from tillpoint.terminal import chip as card_chip
 from tillpoint.terminal.client import TerminalClient
@@ -86,6 +90,8 @@ def sale(t: TerminalClient, chip: bool = False) -> bytes:
                               amount_minor=1, pin=True, ifd_serial=t.tid,
                               today=datetime.now(BUSINESS_TZ).date())  # fmt: skip
         fields.update({22: "051", 23: card_chip.FIELD_23, 55: read.icc})
+    if (place := t.place_field()) is not None:  # --place: where the terminal is (59)
+        fields[59] = place
     body = encode_with_mac(Message("0200", fields), t.mac)
     return framing.request_tpdu() + framing.header() + body
 
@@ -257,6 +263,25 @@ def networks_process(directory: Path, *, wanted: bool) -> Iterator[int | None]:
         networks.wait(30)
 
 
+async def _sell_in_process(
+    answer: Callable[[bytes], Awaitable[bytes | None]], frames: list[bytes], until: float
+) -> list[bytes]:
+    """One terminal's frames to the host until ``until``; the replies are read after the
+    clock stops: the client's work is not the host's."""
+    replies = []
+    for frame in frames:
+        if time.monotonic() >= until:
+            break
+        reply = await answer(frame)
+        if reply is not None:
+            replies.append(reply)
+    return replies
+
+
+def _approved(reply: bytes) -> bool:
+    return decode(framing.parse_frame(reply).body).text(39) == "00"
+
+
 def in_process(
     terminals: int,
     warmup: float,
@@ -264,6 +289,7 @@ def in_process(
     profile_to: str | None = None,
     in_networks_process: bool = False,
     chip: bool = False,
+    place: bool = False,
 ) -> None:
     """The host's own cost: a demo database in a temporary directory, the simulated
     networks, and ``TerminalHost.answer()`` called directly."""
@@ -291,21 +317,12 @@ def in_process(
             host = TerminalHost(tp, acquirer)
             clients = [TerminalClient(demo_tid(n), demo_mid(n), DEMO_TMK)
                        for n in range(1, terminals + 1)]  # fmt: skip
-            for c in clients:
+            for n, c in enumerate(clients, 1):
                 c.send_raw = host.answer  # type: ignore[assignment, method-assign]
+                if place:  # field 59 on the sign-on and every sale, as demo terminals send
+                    c.place = Place(DEVICE_COUNTERTOP, demo_serial(n), demo_position(n))
                 await c.sign_on()
             approved = 0
-
-            async def sell(c: TerminalClient, frames: list[bytes], until: float) -> list[bytes]:
-                replies = []  # read after the clock stops: the client's work is not the host's
-                for frame in frames:
-                    if time.monotonic() >= until:
-                        break
-                    reply = await host.answer(frame)
-                    if reply is not None:
-                        replies.append(reply)
-                return replies
-
             for span, counted in ((warmup, False), (seconds, True)):
                 per = int(5000 * span / terminals) + 50  # more than the host can take
                 frames = [[sale(c, chip) for _ in range(per)] for c in clients]
@@ -314,17 +331,13 @@ def in_process(
                 cpu, wall = time.process_time(), time.monotonic()
                 until = wall + span
                 done = await asyncio.gather(
-                    *(sell(c, f, until) for c, f in zip(clients, frames, strict=True))
+                    *(_sell_in_process(host.answer, f, until) for f in frames)
                 )
                 if counted:
                     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
                     if profile is not None:
                         profile.disable()
-                    approved = sum(
-                        decode(framing.parse_frame(r).body).text(39) == "00"
-                        for replies in done
-                        for r in replies
-                    )
+                    approved = sum(_approved(r) for replies in done for r in replies)
             acquirer.close()
             return approved, cpu, wall
 
@@ -369,6 +382,11 @@ def main() -> None:
         help="sales/s in all that the frames built beforehand can feed (default 4000)",
     )  # fmt: skip
     parser.add_argument(
+        "--place",
+        action="store_true",
+        help="with --in-process: every sign-on and sale carries field 59 (where it is)",
+    )
+    parser.add_argument(
         "--networks-process",
         action="store_true",
         help="with --in-process: the simulators in a networks process, over the link",
@@ -381,7 +399,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.in_process:
         in_process(args.terminals, args.warmup, args.seconds, args.profile, args.networks_process,
-                   args.chip)  # fmt: skip
+                   args.chip, args.place)  # fmt: skip
         return
     with tempfile.TemporaryDirectory() as tmp, database(args.database, Path(tmp)) as url:
         socket_mode(args, Path(tmp), url)

@@ -11,6 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from tillpoint.core.errors import ConfigurationError, NotFound
+from tillpoint.core.geo import Position
 from tillpoint.core.i18n import N_
 
 if TYPE_CHECKING:  # the demo's constants are light: the virtual terminal reads them
@@ -34,6 +35,27 @@ def demo_tid(n: int) -> str:
 
 def demo_mid(n: int) -> str:
     return f"89831005411{n:04d}"
+
+
+#: Where the demo shops are (spec section 4.12): Shanghai, 31.2304 N 121.4737 E.
+DEMO_POSITION = Position(31_230_400, 121_473_700)
+DEMO_CITY = "上海 Shanghai"
+_DEMO_STEP_E6 = 2_000  # 0.002 degrees, some 200 m, between neighbouring demo shops
+
+
+def demo_position(n: int) -> Position:
+    """Demo shop n's position: shop 1 at ``DEMO_POSITION``, the others on a grid of ten
+    by ten around it, 0.002 degrees apart (the 101st is at shop 1's place again)."""
+    row, column = divmod((n - 1) % 100, 10)
+    return Position(
+        DEMO_POSITION.latitude_e6 + row * _DEMO_STEP_E6,
+        DEMO_POSITION.longitude_e6 + column * _DEMO_STEP_E6,
+    )
+
+
+def demo_serial(n: int) -> str:
+    """Demo terminal n's serial number, as provisioned and as it reports it."""
+    return f"DEMO{n:05d}"
 
 
 def demo_merchant_name(n: int) -> str:
@@ -127,11 +149,12 @@ def _ensure_one(app: Tillpoint, n: int) -> DemoTerminal:
         )
         app.merchants.approve(str(applied.id), DEMO_ACTOR, "demo merchant", mid=mid)
         created = True
+    _ensure_shop_place(app, n, mid)
     try:
         app.terminals.get(tid)
     except NotFound:
         app.terminals.add(
-            f"DEMO{n:05d}",
+            demo_serial(n),
             "Tillpoint Virtual POS",
             DEMO_ACTOR,
             tid=tid,
@@ -145,3 +168,13 @@ def _ensure_one(app: Tillpoint, n: int) -> DemoTerminal:
         app.terminals.ship(tid, DEMO_ACTOR, "demo terminal")
         created = True
     return DemoTerminal(n=n, tid=tid, mid=mid, created=created)
+
+
+def _ensure_shop_place(app: Tillpoint, n: int, mid: str) -> None:
+    """Demo shop n's position and city, also in a demo database made before shops had
+    them (a shop that has a position keeps it)."""
+    first = min(app.merchants.list_shops(mid), key=lambda shop: shop.number)
+    if first.latitude is None:
+        app.merchants.update_shop(
+            mid, first.number, DEMO_ACTOR, position=demo_position(n), city=DEMO_CITY
+        )

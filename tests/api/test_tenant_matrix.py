@@ -205,6 +205,7 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
     "POST /v1/merchants/{ref}/payout_hold": REASON,
     "POST /v1/merchants/{ref}/fee_plan": [("", lambda a: {"plan_code": a["plan"], "reason": "x"})],
     "POST /v1/merchants/{ref}/shops": [("", lambda a: {"name": "B 的店", "address": "2 Road"})],
+    "PATCH /v1/merchants/{ref}/shops/{number}": [("", lambda a: {"city": "B 的城"})],
     "POST /v1/terminals": [
         ("tid", lambda a: {"serial_no": "SN-B-000001", "model": "P2", "tid": a["terminal"]})
     ],

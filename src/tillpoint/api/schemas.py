@@ -175,12 +175,39 @@ class NoteIn(BaseModel):
     )
 
 
+Degrees = Annotated[
+    Text,
+    Field(
+        max_length=12,
+        pattern=r"^[+-]?[0-9]{1,3}(\.[0-9]{1,6})?$",
+        description="Degrees as a decimal string (not a JSON number), at most 6 decimals",
+    ),
+]
+
+
 class ShopIn(BaseModel):
     name: Text = Field(max_length=200, examples=["李记面馆 徐汇店"])
     address: Text = Field(max_length=400, examples=["上海市徐汇区漕溪北路88号"])
     region_code: Text | None = Field(
         default=None, max_length=8, description="Default: the merchant's region"
     )
+    latitude: Degrees | None = Field(
+        default=None, description="Where the shop is: -90 to 90 (with longitude)",
+        examples=["31.2304"],
+    )  # fmt: skip
+    longitude: Degrees | None = Field(
+        default=None, description="-180 to 180 (with latitude)", examples=["121.4737"]
+    )
+    city: Text | None = Field(default=None, max_length=50, examples=["上海 Shanghai"])
+
+
+class ShopUpdateIn(BaseModel):
+    """Where a shop is registered to be. Only the fields present change: latitude and
+    longitude together (both null: no position), city (null: none)."""
+
+    latitude: Degrees | None = Field(default=None, examples=["31.2304"])
+    longitude: Degrees | None = Field(default=None, examples=["121.4737"])
+    city: Text | None = Field(default=None, max_length=50, examples=["上海 Shanghai"])
 
 
 # --- terminals and operators ---------------------------------------------------------

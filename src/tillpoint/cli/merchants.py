@@ -19,10 +19,12 @@ from tillpoint.cli._common import (
     table,
     when,
 )
+from tillpoint.core.geo import Position
 from tillpoint.core.i18n import _
+from tillpoint.merchants import validation
 from tillpoint.merchants.mcc import MCC_NAMES
 from tillpoint.merchants.models import MerchantKind, MerchantStatus
-from tillpoint.merchants.services import Application
+from tillpoint.merchants.services import KEEP, Application, Keep
 from tillpoint.merchants.views import MerchantView, ShopView
 
 merchants = typer.Typer(no_args_is_help=True)
@@ -237,12 +239,34 @@ def set_terminal_limit(
         )
 
 
+def shop_position(s: ShopView) -> str:
+    """A shop's registered position as ``LAT/LON`` in degrees, or nothing."""
+    return "" if s.latitude is None else f"{s.latitude}/{s.longitude}"
+
+
 def _shop_rows(rows: list[ShopView]) -> None:
     table(
         _("Shops"),
-        [_("No."), _("Name"), _("Address"), _("Region"), _("Status")],
-        [(s.number, s.name, s.address, s.region_code, _(s.status.value)) for s in rows],
-    )
+        [_("No."), _("Name"), _("Address"), _("City"), _("Position"), _("Region"), _("Status")],
+        [
+            (x.number, x.name, x.address, x.city or "", shop_position(x), x.region_code,
+             _(x.status.value))
+            for x in rows
+        ],
+    )  # fmt: skip
+
+
+Latitude = Annotated[
+    str | None,
+    typer.Option(
+        help=_("Where the shop is: latitude in degrees, e.g. 31.2304 (with --longitude).")
+    ),
+]
+Longitude = Annotated[
+    str | None,
+    typer.Option(help=_("Longitude in degrees, e.g. 121.4737 (with --latitude).")),
+]
+City = Annotated[str | None, typer.Option(help=_("The shop's city, e.g. 上海 Shanghai."))]
 
 
 @shops.command("add", help=_("Open another shop for a merchant."))
@@ -254,11 +278,49 @@ def shop_add(
     region: Annotated[
         str | None, typer.Option(help=_("Region code (default: the merchant's)."))
     ] = None,
+    latitude: Latitude = None,
+    longitude: Longitude = None,
+    city: City = None,
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    shop = app().merchants.add_shop(ref, name, address, actor(by), region)
+    position = validation.position(latitude, longitude)
+    shop = app().merchants.add_shop(
+        ref, name, address, actor(by), region, position=position, city=city
+    )
     emit_json(shop) if as_json else say(_("Shop {n} added.").format(n=shop.number))
+
+
+@shops.command("update", help=_("Change where a shop is: its position and city."))
+@handles_errors
+def shop_update(
+    ref: Ref,
+    number: Annotated[int, typer.Argument(help=_("Shop number."))],
+    latitude: Latitude = None,
+    longitude: Longitude = None,
+    city: City = None,
+    no_position: Annotated[
+        bool, typer.Option("--no-position", help=_("Remove the shop's position."))
+    ] = False,
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    if no_position and (latitude is not None or longitude is not None):
+        raise typer.BadParameter(
+            _("either a position or --no-position"), param_hint="--no-position"
+        )
+    position: Position | Keep | None = KEEP
+    if no_position:
+        position = None
+    elif latitude is not None or longitude is not None:
+        position = validation.position(latitude, longitude)
+    shop = app().merchants.update_shop(
+        ref, number, actor(by), position=position, city=KEEP if city is None else city
+    )
+    if as_json:
+        emit_json(shop)
+    else:
+        _shop_rows([shop])
 
 
 @shops.command("list", help=_("A merchant's shops."))

@@ -14,7 +14,7 @@ import typer
 from tillpoint.cli._common import JsonOpt, emit_json, fields, handles_errors, print_error
 from tillpoint.core.i18n import _
 from tillpoint.core.money import Money
-from tillpoint.demo import DEMO_SUPERVISOR_PASSWORD
+from tillpoint.demo import DEMO_POSITION, DEMO_SUPERVISOR_PASSWORD
 from tillpoint.iso8583.codes import describe
 from tillpoint.receipts.slip import COPIES, ENTRIES, issuer_name, org_name, pair, render
 from tillpoint.terminal.client import TerminalError, explain
@@ -27,6 +27,7 @@ from tillpoint.terminal.device import (
     Result,
     action_label,
     hash_supervisor_password,
+    terminal_place,
 )
 
 terminal = typer.Typer(invoke_without_command=True)
@@ -93,6 +94,17 @@ Cardholder = Annotated[
 NoSignature = Annotated[
     bool,
     typer.Option("--no-signature", help=_("Upload no e-signature: the paper slip is signed.")),
+]
+PlaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--place",
+        metavar="LAT/LON",
+        help=_(
+            "Where the terminal says it is (field 59) for this command only, in degrees, "
+            "e.g. 39.9042/116.4074: a terminal moved away from its shop."
+        ),
+    ),
 ]
 DEFAULT_STATE = Path("tillpoint-terminal.json")
 ENTRY_ALIASES = {"chip": "insert"}  # a card read from its contact chip
@@ -163,8 +175,18 @@ class Signing:
         fields(action_label("signature"), [(_("Result"), verdict)])
 
 
+# What was given before the command (``--place``), for this run; set by the callback,
+# which runs before every command of the group.
+_given: dict[str, str | None] = {}
+
+
 def _device(state_path: Path, operator: str, *, save: bool = True) -> Device:
-    return Device(DeviceState.load(state_path), state_path if save else None, operator=operator)
+    return Device(
+        DeviceState.load(state_path),
+        state_path if save else None,
+        operator=operator,
+        place=_given.get("place"),
+    )
 
 
 @handles_errors
@@ -237,12 +259,15 @@ def _entry(value: str) -> str:
 
 @terminal.callback()
 @handles_errors
-def pos_screen(ctx: typer.Context, state: StateOpt = DEFAULT_STATE) -> None:
+def pos_screen(ctx: typer.Context, state: StateOpt = DEFAULT_STATE, place: PlaceOpt = None) -> None:
+    if place is not None:
+        terminal_place(place)  # a malformed place stops here, before anything is sent
+    _given["place"] = place
     if ctx.invoked_subcommand is not None:
         return
     from tillpoint.terminal.tui import PosTerminal  # Textual loads only for the screen
 
-    PosTerminal(Device(DeviceState.load(state), state)).run()
+    PosTerminal(Device(DeviceState.load(state), state, place=place)).run()
 
 
 @terminal.command("setup", help=_("Set which terminal this is (default: demo terminal 10000001)."))
@@ -264,6 +289,20 @@ def setup(
             help=_("The supervisor password (主管密码), 6 digits; kept only as a hash."),
         ),
     ] = DEMO_SUPERVISOR_PASSWORD,
+    place: Annotated[
+        str,
+        typer.Option(
+            "--place",
+            metavar="LAT/LON",
+            help=_(
+                "Where the terminal says it is (field 59), in degrees; empty: no position. "
+                "Default: the demo shop's, in Shanghai."
+            ),
+        ),
+    ] = DEMO_POSITION.text(),
+    serial_no: Annotated[
+        str, typer.Option(help=_("The serial number it reports (field 59); empty: none."))
+    ] = "",
     state: StateOpt = DEFAULT_STATE,
 ) -> None:
     try:
@@ -273,9 +312,11 @@ def setup(
     if len(tmk) != 32 or mac not in ("ecb", "x919"):
         raise typer.BadParameter(_("32 hex digits and ecb or x919"), param_hint="--tmk/--mac")
     hashed = hash_supervisor_password(supervisor_password)
+    terminal_place(place, serial_no)  # malformed: refused, nothing saved
     DeviceState(
-        tid, mid, tmk.upper(), host, port, mac, merchant_name=merchant_name, supervisor_hash=hashed
-    ).save(state)
+        tid, mid, tmk.upper(), host, port, mac, merchant_name=merchant_name,
+        supervisor_hash=hashed, place=place, serial_no=serial_no,
+    ).save(state)  # fmt: skip
     rows = [("TID", tid), ("MID", mid), (_("Host"), f"{host}:{port}")]
     if merchant_name:
         rows.insert(0, (_("Merchant"), merchant_name))

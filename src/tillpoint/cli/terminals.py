@@ -22,6 +22,7 @@ from tillpoint.cli._common import (
     when,
 )
 from tillpoint.core.i18n import _, both
+from tillpoint.iso8583.fields import DEVICE_TYPE_NAMES
 from tillpoint.iso8583.mac import MacMethod
 from tillpoint.terminals.models import Capability, TerminalStatus
 from tillpoint.terminals.services import DEFAULT_CAPABILITIES
@@ -67,8 +68,36 @@ def show_terminal(t: TerminalView, as_json: bool) -> None:
                 _("required") if t.require_operator_password else _("not required"),
             ),
             *_security_lines(t),
+            *place_lines(t),
         ],
     )
+
+
+def place_lines(t: TerminalView) -> list[tuple[str, str | None]]:
+    """Where the terminal last said it was, and the address it came from (spec 4.12)."""
+    p = t.place
+    if p is None:
+        return [(_("Reported place"), _("never reported"))]
+    device = None
+    if p.device_type is not None:
+        name = DEVICE_TYPE_NAMES.get(p.device_type)
+        device = f"{_(name)} ({p.device_type})" if name else p.device_type
+    position = None if p.latitude is None else f"{p.latitude}, {p.longitude}"
+    came = None
+    if p.source_address is not None:
+        came = _("{address} at {when}").format(
+            address=p.source_address, when=when(p.source_seen_at)
+        )
+    rows = [
+        (_("Reported position"), position),
+        (_("Reported device type"), device),
+        (_("Reported serial number"), p.serial_no),
+        (_("Reported cell"), p.cell),
+        (_("Reported IP address"), p.ip),
+        (_("Place reported"), when(p.reported_at) or None),
+        (_("Connection from"), came),
+    ]
+    return [(label, value) for label, value in rows if value is not None]
 
 
 def _security_lines(t: TerminalView) -> list[tuple[str, str | None]]:

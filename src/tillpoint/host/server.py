@@ -406,8 +406,9 @@ class TerminalHost:
             raise FormatError("41, 42 and 60 are required", field=41 if tid is None else 42)
         f60 = f.Field60.parse(f60_text)
         if request.mti == "0800" and f60.network_code == f.SIGN_ON_KEYS:
+            place = self._place(request)  # a malformed 59 is answered 30: nothing changes
             proof = SignOnProof(decoded_mac_block(body, request), request.binary(64), source)
-            return await asyncio.to_thread(self._sign_on, request, tid, mid, f60, proof)
+            return await asyncio.to_thread(self._sign_on, request, tid, mid, f60, proof, place)
         if request.mti == "0820" and f60.network_code == f.SIGN_OFF:
             action: Callable[[], None] = lambda: self.app.signon.sign_off(tid, mid)  # noqa: E731
             return await asyncio.to_thread(self._simple, request, action)
@@ -419,14 +420,22 @@ class TerminalHost:
         return await self._financial(request, body, tid, mid, f60, source)
 
     def _sign_on(
-        self, request: Message, tid: str, mid: str, f60: f.Field60, proof: SignOnProof
+        self,
+        request: Message,
+        tid: str,
+        mid: str,
+        f60: f.Field60,
+        proof: SignOnProof,
+        place: f.Place | None,
     ) -> Answer:
         operator = (request.text(63) or "001")[:3].strip()
         password = request.binary(52)  # operator sign-in, a Tillpoint extension
+        signon = self.app.signon
         try:
-            done = self.app.signon.authenticated_sign_on(tid, mid, operator, proof, password)
+            done = signon.authenticated_sign_on(tid, mid, operator, proof, password, place=place)
         except HostRefusal as r:
             return self._refuse(request, r.response_code)
+        signon.places.remember(tid, request.text(59), proof.source_address)
         now = self.app.ctx.now().astimezone(BUSINESS_TZ)
         fields = self._echo(request)
         fields.update(
@@ -498,10 +507,32 @@ class TerminalHost:
             if until is not None:
                 self._hold_back(tid, source, admitted.generation, until)
             return Answer(self._refuse(request, "A0").message, must_sign_on=True)
+        raw_place = request.text(59)  # where the terminal is (4.12), MAC-checked now
+        if not signon.places.unchanged(tid, raw_place, source):
+            await self._note_place(admitted, tid, raw_place, source)
         if not admitted.operator_signed_in:  # the terminal requires a password sign-in
             return Answer(self._refuse(request, "58").message, admitted.mak, method, proven=True)
         outcome = await self._route(request, admitted, f60)
         return Answer(self._financial_answer(request, outcome), admitted.mak, method, proven=True)
+
+    @staticmethod
+    def _place(request: Message) -> f.Place | None:
+        raw = request.text(59)
+        return None if raw is None else f.Place.parse(raw)
+
+    async def _note_place(self, admitted: Admitted, tid: str, raw: str | None, source: str) -> None:
+        """Record where a proven message says its terminal is, when that is news to
+        this process (terminals/places.py). A malformed 59 raises ``FormatError`` (the
+        message is answered 30, nothing written); a write that fails is logged and the
+        message served: the place is noted, not needed."""
+        try:
+            await self.app.signon.places.note(admitted.terminal_id, tid, raw, source)
+        except FormatError:
+            raise
+        except Exception as e:
+            log.warning(
+                self._json({"event": "place_not_recorded", "tid": tid, "error": type(e).__name__})
+            )
 
     def _mac_throttled(self, tid: str, source: str, generation: int) -> bool:
         held = self._mac_throttles.get((tid, source))

@@ -10,7 +10,8 @@ and, where it has none, these: 22.1 mode, 22.2 PIN capability; 35.1 PAN, 35.2 ex
 domestic debit amount, debit count, credit amount, credit count and flag, 48.6-48.10 the
 same for foreign cards (48.1 is also the n4 upload count); 54.1-54.5 in the order below;
 60.6 and 61.4 the digits after the defined sub-fields; 62.1-62.6 PIK, KCV, MAK, KCV, TDK,
-KCV; 63.1 the operator code or card organisation.
+KCV; 63.1 the operator code or card organisation; 59.01-59.06 the value of field 59's
+entry of that tag, 59.tag an entry's tag and length (or a tag that repeats).
 
 Fields and their layouts:
 
@@ -20,6 +21,7 @@ Fields and their layouts:
 - 48: settlement totals, 62 digits (``SettlementTotals`` of two ``Totals``), or in the
   end-of-upload 0320 the n4 count (``upload_count``/``build_upload_count``);
 - 54: account type an2, amount type an2, currency an3, sign C/D, amount n12 (``Balance``);
+- 59: entries of tag an2 + length n3 + value: where the terminal is (``Place``);
 - 60: 60.1 n2, 60.2 batch n6, 60.3 n3, optional 60.4 n1 and 60.5 n1 (``Field60``);
 - 61: original batch n6, original STAN n6, optional original date MMDD (``Field61``);
 - 62: PIK 16 + KCV 4 + MAK 16 + KCV 4 + TDK 16 + KCV 4 = 60 bytes (``KeyBlock``);
@@ -28,9 +30,13 @@ Fields and their layouts:
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from tillpoint.core.geo import Position
 from tillpoint.core.i18n import N_
 from tillpoint.core.ids import is_digits
 from tillpoint.iso8583.errors import FormatError
@@ -82,6 +88,7 @@ KCV_BYTES = 4
 KEY_BLOCK_BYTES = 3 * (KEY_BYTES + KCV_BYTES)
 
 _AN = re.compile(r"[0-9A-Za-z ]*")
+T = TypeVar("T")
 
 
 def _bad(number: int, position: int, subfield: str) -> FormatError:
@@ -359,6 +366,190 @@ class Balance:
             raise _bad(54, 7, "54.4")
         amount = int(_digits(value[8:], 12, 54, 8, "54.5"))
         return cls(amount if value[7] == "C" else -amount, currency, account, amount_type)
+
+
+# --- 59 -----------------------------------------------------------------------------------
+
+PLACE_MAX_BYTES = 600
+# Field 59's tags (section 4.12)
+TAG_DEVICE_TYPE = "01"
+TAG_SERIAL = "02"
+TAG_POSITION = "04"
+TAG_CELL = "05"
+TAG_IP = "06"
+PLACE_TAGS = (TAG_DEVICE_TYPE, TAG_SERIAL, TAG_POSITION, TAG_CELL, TAG_IP)
+DEVICE_COUNTERTOP = "01"
+DEVICE_MOBILE = "02"
+DEVICE_SMART_POS = "03"
+DEVICE_TYPES = frozenset({DEVICE_COUNTERTOP, DEVICE_MOBILE, DEVICE_SMART_POS})
+#: Tag 01's values as people read them (translated where shown).
+DEVICE_TYPE_NAMES = {
+    DEVICE_COUNTERTOP: N_("countertop"),
+    DEVICE_MOBILE: N_("mobile"),
+    DEVICE_SMART_POS: N_("smart POS"),
+}
+SERIAL_MAX = 40
+_ENTRY_HEAD = 5  # tag an2 + length n3
+_TAG = re.compile(r"[0-9A-Za-z]{2}")
+_ANS = re.compile(r"[\x20-\x7e]*")
+_SERIAL = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,38}[\x21-\x7e])?")  # SERIAL_MAX
+_CELL = re.compile(r"([0-9]{3}),([0-9]{2,3}),([0-9]{1,8}),([0-9]{1,11})")
+MAX_LAC = 2**24 - 1  # a 5G tracking area code is 24 bits (2G-4G LAC/TAC: 16)
+MAX_CELL_ID = 2**36 - 1  # a 5G cell identity is 36 bits (4G: 28)
+IP_MAX = 45  # the longest IPv6 text, with an IPv4 tail
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Tag 05: the mobile cell the terminal is attached to, ``MCC,MNC,LAC,CELL`` in
+    decimal (``460,00,6334,12345``). The parts are kept as written (MNC ``00``)."""
+
+    mcc: str
+    mnc: str
+    lac: str
+    cell: str
+
+    @classmethod
+    def parse(cls, text: str) -> Cell:
+        match = _CELL.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            raise ValueError("a cell is MCC,MNC,LAC,CELL in decimal")
+        mcc, mnc, lac, cell = match.groups()
+        if int(lac) > MAX_LAC or int(cell) > MAX_CELL_ID:
+            raise ValueError("the cell's LAC or identity is out of range")
+        return cls(mcc, mnc, lac, cell)
+
+    def text(self) -> str:
+        return f"{self.mcc},{self.mnc},{self.lac},{self.cell}"
+
+
+def _device_type(value: str) -> str:
+    if value not in DEVICE_TYPES:
+        raise ValueError("unknown device type")
+    return value
+
+
+def _serial(value: str) -> str:
+    if not (isinstance(value, str) and _SERIAL.fullmatch(value)):
+        raise ValueError("bad serial number")
+    return value
+
+
+def _ip(value: str) -> IpAddress:
+    """Dotted IPv4 or IPv6 text, ASCII, no zone (``%eth0``)."""
+    if not (isinstance(value, str) and len(value) <= IP_MAX and value.isascii()):
+        raise ValueError("bad IP address")
+    if "%" in value:
+        raise ValueError("an IP address with a zone")
+    return ipaddress.ip_address(value)
+
+
+def _other(value: str) -> str:
+    if not (isinstance(value, str) and 0 < len(value) <= 999 and _ANS.fullmatch(value)):
+        raise ValueError("bad value")
+    return value
+
+
+@dataclass(frozen=True)
+class Place:
+    """Field 59 (section 4.12): where the terminal is, as it says. Entries of tag an2,
+    length n3 (the value's bytes) and value, filling the field exactly, at most 600
+    bytes, at least one entry, each tag at most once, no empty value:
+
+    - ``01`` device type: ``01`` countertop, ``02`` mobile, ``03`` smart POS;
+    - ``02`` serial number: 1-40 printable characters, no space at either end;
+    - ``04`` GPS position, ``+31.230416/+121.473701``: each number signed, with a
+      decimal point and 1-6 decimals, latitude within ±90, longitude within ±180
+      (``Position``, exact micro-degrees);
+    - ``05`` cell, ``MCC,MNC,LAC,CELL`` (``Cell``);
+    - ``06`` the terminal's own IP address, IPv4 or IPv6 (no zone).
+
+    Other tags (well-formed: an2 tag, printable value) are kept verbatim and in their
+    order in ``other``, for profiles that define more; they mean nothing here. ``build``
+    writes the known entries in tag order, then the others: ``parse(build(p)) == p``.
+    """
+
+    device_type: str | None = None
+    serial_no: str | None = None
+    position: Position | None = None
+    cell: Cell | None = None
+    ip: IpAddress | None = None
+    other: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, value: str) -> Place:
+        if not isinstance(value, str) or not 0 < len(value) <= PLACE_MAX_BYTES:
+            raise _length(59, value, f"1-{PLACE_MAX_BYTES}")
+        if not _ANS.fullmatch(value):
+            raise _whole(59)
+        entries: dict[str, tuple[int, str]] = {}  # tag: (offset of the value, value)
+        i = 0
+        while i < len(value):
+            head = value[i : i + _ENTRY_HEAD]
+            tag, size = head[:2], head[2:]
+            if not (len(head) == _ENTRY_HEAD and _TAG.fullmatch(tag) and is_digits(size)):
+                raise _bad(59, i, "59.tag")
+            start, end = i + _ENTRY_HEAD, i + _ENTRY_HEAD + int(size)
+            if tag in entries or start == end or end > len(value):
+                raise _bad(59, i, "59.tag")
+            entries[tag] = (start, value[start:end])
+            i = end
+
+        def known(tag: str, check: Callable[[str], T]) -> T | None:
+            if tag not in entries:
+                return None
+            start, text = entries[tag]
+            try:
+                return check(text)
+            except ValueError:
+                raise _bad(59, start, f"59.{tag}") from None
+
+        return cls(
+            device_type=known(TAG_DEVICE_TYPE, _device_type),
+            serial_no=known(TAG_SERIAL, _serial),
+            position=known(TAG_POSITION, lambda v: Position.parse(v, strict=True)),
+            cell=known(TAG_CELL, Cell.parse),
+            ip=known(TAG_IP, _ip),
+            other=tuple((t, v) for t, (_, v) in entries.items() if t not in PLACE_TAGS),
+        )
+
+    def build(self) -> str:
+        out = ""
+
+        def entry(tag: str, text: str | None, check: Callable[[str], object]) -> None:
+            nonlocal out
+            if text is None:
+                return
+            try:
+                check(text)
+            except (ValueError, TypeError):
+                raise _bad(59, len(out), f"59.{tag}") from None
+            out += f"{tag}{len(text):03d}{text}"
+
+        p, c, ip = self.position, self.cell, self.ip
+        if p is not None and not isinstance(p, Position):
+            raise _bad(59, 0, f"59.{TAG_POSITION}")
+        if c is not None and not isinstance(c, Cell):
+            raise _bad(59, 0, f"59.{TAG_CELL}")
+        if ip is not None and not isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            raise _bad(59, 0, f"59.{TAG_IP}")
+        entry(TAG_DEVICE_TYPE, self.device_type, _device_type)
+        entry(TAG_SERIAL, self.serial_no, _serial)
+        entry(TAG_POSITION, None if p is None else p.text(), str)
+        entry(TAG_CELL, None if c is None else c.text(), Cell.parse)
+        entry(TAG_IP, None if ip is None else str(ip), _ip)
+        tags: set[str] = set()
+        for tag, text in self.other:
+            well_formed = isinstance(tag, str) and _TAG.fullmatch(tag) is not None
+            if not well_formed or tag in PLACE_TAGS or tag in tags:
+                raise _bad(59, len(out), "59.tag")
+            tags.add(tag)
+            entry(tag, text, _other)
+        if not 0 < len(out) <= PLACE_MAX_BYTES:
+            raise _length(59, out, f"1-{PLACE_MAX_BYTES}")
+        return out
 
 
 # --- 60 and 61 ----------------------------------------------------------------------------

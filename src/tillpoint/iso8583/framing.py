@@ -38,7 +38,7 @@ MUST_SIGN_ON = 3  # processing requirement in an answer: the terminal must sign 
 MIN_PAYLOAD_BYTES = TPDU_BYTES + HEADER_BYTES + MTI_BYTES + BITMAP_BYTES
 #: The largest payload (the value of the length prefix) a host or terminal accepts.
 #: The largest legal message, every field at its maximum, is TPDU + header +
-#: ``spec.MAX_BODY_BYTES`` = 1,397 bytes (a test keeps this true); 2,048 leaves room and
+#: ``spec.MAX_BODY_BYTES`` = 1,999 bytes (a test keeps this true); 2,048 leaves room and
 #: lets a reader refuse a longer frame from its 2-byte prefix alone, before reading (or
 #: buffering) the rest: a peer can never make either side hold more than 2 KB.
 MAX_FRAME_BYTES = 2048

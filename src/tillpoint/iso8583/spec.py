@@ -117,6 +117,7 @@ SPEC: dict[str, FieldSpec] = {
     "54": _avar(20, LLL, "Balance"),
     "55": _bvar(255, "ICC data"),
     "57": _avar(64, LLL, "Wallet payment code"),
+    "59": _avar(600, LLL, "Terminal place"),
     "60": _nvar(17, LLL, "Reserved private: type, batch, network code"),
     "61": _nvar(29, LLL, "Original message data"),
     "62": _bvar(512, "Reserved private: working keys"),
@@ -128,8 +129,8 @@ SPEC: dict[str, FieldSpec] = {
 TYPES: dict[int, FieldType] = {
     2: "n", 3: "n", 4: "n", 11: "n", 12: "n", 13: "n", 14: "n", 15: "n", 22: "n", 23: "n",
     25: "n", 26: "n", 32: "n", 35: "z", 37: "an", 38: "an", 39: "an", 41: "ans", 42: "ans",
-    44: "an", 48: "n", 49: "an", 52: "b", 53: "n", 54: "an", 55: "b", 57: "ans", 60: "n",
-    61: "n", 62: "b", 63: "ans", 64: "b",
+    44: "an", 48: "n", 49: "an", 52: "b", 53: "n", 54: "an", 55: "b", 57: "ans", 59: "ans",
+    60: "n", 61: "n", 62: "b", 63: "ans", 64: "b",
 }  # fmt: skip
 
 FIELD_NUMBERS: tuple[int, ...] = tuple(sorted(TYPES))

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tillpoint.core.db import Base, DecimalText, UTCDateTime, str_enum
+from tillpoint.core.geo import degrees
 
 
 class MerchantKind(StrEnum):
@@ -190,6 +191,9 @@ class Shop(Base):
         UniqueConstraint("merchant_id", "number"),
         # Lets terminals reference (merchant, shop) so a terminal's shop is its merchant's.
         UniqueConstraint("merchant_id", "id"),
+        CheckConstraint("(latitude_e6 IS NULL) = (longitude_e6 IS NULL)", name="lat_lon"),
+        CheckConstraint("latitude_e6 BETWEEN -90000000 AND 90000000", name="latitude_range"),
+        CheckConstraint("longitude_e6 BETWEEN -180000000 AND 180000000", name="longitude_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -200,8 +204,21 @@ class Shop(Base):
     region_code: Mapped[str] = mapped_column(String(4))
     status: Mapped[ShopStatus] = mapped_column(str_enum(ShopStatus))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Where the shop is registered to be (a terminal's reported place is compared with
+    # it): micro-degrees, exact; both or neither. And its city, as people write it.
+    latitude_e6: Mapped[int | None] = mapped_column(Integer)
+    longitude_e6: Mapped[int | None] = mapped_column(Integer)
+    city: Mapped[str | None] = mapped_column(String(50))
 
     merchant: Mapped[Merchant] = relationship(back_populates="shops")
+
+    @property
+    def latitude(self) -> Decimal | None:
+        return None if self.latitude_e6 is None else degrees(self.latitude_e6)
+
+    @property
+    def longitude(self) -> Decimal | None:
+        return None if self.longitude_e6 is None else degrees(self.longitude_e6)
 
 
 class FeePlan(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 from sqlalchemy import func, or_, select
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from tillpoint.context import Context, check_actor, check_reason
 from tillpoint.core.errors import InvalidInput, NotFound, Refused, invariant
+from tillpoint.core.geo import Position
 from tillpoint.core.i18n import N_
 from tillpoint.core.ids import check_mid, check_region, looks_like_mid, make_mid
 from tillpoint.core.models import next_counter
@@ -43,6 +45,15 @@ from tillpoint.merchants.views import (
 from tillpoint.security.keystore import mask_tail
 
 S = MerchantStatus
+
+
+class Keep(Enum):
+    """An update's "leave this as it is"."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 # The lifecycle: application -> under review (<-> more documents needed) -> approved or
 # rejected -> suspended -> closed.
 TRANSITIONS: dict[MerchantStatus, frozenset[MerchantStatus]] = {
@@ -710,11 +721,22 @@ class MerchantService:
     # --- shops ------------------------------------------------------------------------
 
     def add_shop(
-        self, ref: str, name: str, address: str, actor: str, region_code: str | None = None
+        self,
+        ref: str,
+        name: str,
+        address: str,
+        actor: str,
+        region_code: str | None = None,
+        *,
+        position: Position | None = None,
+        city: str | None = None,
     ) -> ShopView:
+        """Open another shop; ``position`` and ``city`` are where it is registered to
+        be (``validation.position`` reads a position from text)."""
         check_actor(actor)
         name = v.text("shop_name", name, max_len=100)
         address = v.text("shop_address", address, min_len=4, max_len=300)
+        city = v.city(city)
         with self.ctx.db.transaction() as s:
             m = find_merchant(s, ref, lock=True)
             if m.status not in LIVE:
@@ -739,8 +761,36 @@ class MerchantService:
                 region_code=check_region(region_code or m.region_code),
                 status=ShopStatus.OPEN,
                 created_at=self.ctx.now(),
+                latitude_e6=None if position is None else position.latitude_e6,
+                longitude_e6=None if position is None else position.longitude_e6,
+                city=city,
             )
             s.add(shop)
+            s.flush()
+            return ShopView.model_validate(shop)
+
+    def update_shop(
+        self,
+        ref: str,
+        number: int,
+        actor: str,
+        *,
+        position: Position | Keep | None = KEEP,
+        city: str | Keep | None = KEEP,
+    ) -> ShopView:
+        """Change where a shop is registered to be: its ``position`` (None: none) and
+        its ``city`` (None or blank: none); what is not given stays."""
+        check_actor(actor)
+        if city is not KEEP:
+            city = v.city(city)
+        with self.ctx.db.transaction() as s:
+            m = find_merchant(s, ref, lock=True)
+            shop = find_shop(s, m, number)
+            if not isinstance(position, Keep):
+                shop.latitude_e6 = None if position is None else position.latitude_e6
+                shop.longitude_e6 = None if position is None else position.longitude_e6
+            if not isinstance(city, Keep):
+                shop.city = city
             s.flush()
             return ShopView.model_validate(shop)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 
 from tillpoint.core.errors import InvalidInput
+from tillpoint.core.geo import Position
 from tillpoint.core.i18n import N_
 from tillpoint.core.ids import luhn_ok
 from tillpoint.merchants.mcc import BUSINESS_ONLY, MCC_NAMES
@@ -125,3 +127,35 @@ def email(value: str | None) -> str | None:
     if len(value) > 200 or not _EMAIL.fullmatch(value.strip()):
         raise _bad("contact_email", N_("Email address {value!r} is malformed"), value=value)
     return value.strip()
+
+
+def position(latitude: str | Decimal | None, longitude: str | Decimal | None) -> Position | None:
+    """A shop's position from degrees as text (``31.2304``, ``-33.8688``) or Decimal:
+    both or neither (None); at most six decimals; never a float."""
+    if latitude in (None, "") and longitude in (None, ""):
+        return None
+    if latitude in (None, "") or longitude in (None, ""):
+        raise InvalidInput(
+            "shop.position_half",
+            N_("Give both the latitude and the longitude, or neither"),
+            field="position",
+        )
+    try:
+        return Position.of(latitude, longitude)
+    except ValueError:
+        raise InvalidInput(
+            "shop.position",
+            N_(
+                "A position is a latitude from -90 to 90 and a longitude from -180 to 180 "
+                "degrees, with at most 6 decimals"
+            ),
+            field="position",
+        ) from None
+
+
+def city(value: str | None) -> str | None:
+    """A shop's city as people write it (``上海 Shanghai``), 1-50 characters; None or
+    blank: none."""
+    if value is None or not value.strip():
+        return None
+    return text("city", value, max_len=50)

@@ -28,6 +28,10 @@ class ShopView(View):
     address: str
     region_code: str
     status: ShopStatus
+    # Where it is registered to be: degrees with six decimals, both or neither.
+    latitude: Decimal | None = None
+    longitude: Decimal | None = None
+    city: str | None = None
 
 
 class MerchantView(View):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+import ipaddress
+import socket
+from dataclasses import dataclass, field, replace
 
 from tillpoint.core.i18n import N_, _
 from tillpoint.iso8583 import fields as f
@@ -20,6 +22,8 @@ from tillpoint.iso8583.mac import MacMethod, compute_mac
 from tillpoint.security import tdes
 
 DEFAULT_TIMEOUT_S = 30.0
+#: The requests that carry field 59 (spec 4.12), besides the sign-on: financial ones.
+PLACED_MTIS = frozenset({"0100", "0200", "0220", "0400"})
 
 
 class TerminalError(Exception):
@@ -62,6 +66,10 @@ class TerminalClient:
     keys: WorkingKeys | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     local_address: str | None = None  # connect from this address (None: the system's choice)
+    # Where the terminal says it is (field 59), on its sign-on and financial requests;
+    # without an IP address of its own, the one it reaches the host from is added.
+    place: f.Place | None = None
+    _placed: tuple[f.Place, str] | None = field(default=None, repr=False)
     _reader: asyncio.StreamReader | None = field(default=None, repr=False)
     _writer: asyncio.StreamWriter | None = field(default=None, repr=False)
     last_header: bytes = b""
@@ -102,7 +110,43 @@ class TerminalClient:
             reader.readexactly(int.from_bytes(head, "big")), self.timeout_s
         )
 
+    def place_field(self) -> str | None:
+        """Field 59 for ``place`` (None without one), built once per place."""
+        place = self.place
+        if place is None:
+            return None
+        if self._placed is None or self._placed[0] is not place:
+            located = place
+            if place.ip is None and (own := self._own_address()) is not None:
+                located = replace(place, ip=own)
+            self._placed = (place, located.build())
+        return self._placed[1]
+
+    def _own_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """The address this machine reaches the host from (a datagram socket's
+        ``connect`` picks the route and sends nothing), or None when it cannot say."""
+        try:
+            if self.local_address is not None:
+                return ipaddress.ip_address(self.local_address)
+            family, kind, proto, _, where = socket.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_DGRAM
+            )[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.connect(where)
+                own = probe.getsockname()[0]
+            return ipaddress.ip_address(own.split("%")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _placed_message(self, message: Message) -> Message:
+        """A financial request with field 59, unless it has one or there is no place."""
+        if message.mti not in PLACED_MTIS or 59 in message.fields:
+            return message
+        text = self.place_field()
+        return message if text is None else Message(message.mti, {**message.fields, 59: text})
+
     async def exchange(self, message: Message, *, with_mac: bool) -> Message:
+        message = self._placed_message(message)
         body = encode_with_mac(message, self.mac) if with_mac else encode(message)
         answer, frame_body = await self._send(body)
         mac = answer.binary(64)
@@ -125,6 +169,8 @@ class TerminalClient:
         its master key), with the operator's password in 52 when given."""
         fields = self._base("00", f.SIGN_ON_KEYS)
         fields[63] = self.operator
+        if (place := self.place_field()) is not None:
+            fields[59] = place
         if password is not None:
             if self.keys is None:
                 raise TerminalError(N_("The terminal is not signed on"))

@@ -31,13 +31,17 @@ from typing import Any
 
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
+from tillpoint.core.geo import Position
 from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.demo import (
+    DEMO_POSITION,
     DEMO_SUPERVISOR_PASSWORD,
     DEMO_TMK,
     demo_merchant_name,
     demo_mid,
+    demo_position,
+    demo_serial,
     demo_tid,
 )
 from tillpoint.iso8583 import fields as f
@@ -188,11 +192,20 @@ class DeviceState:
     supervisor_locked_until: float = 0.0  # a Unix time; 0: not locked
     # Each virtual chip card's transaction counter (ATC), by chip.counter_name: only up.
     atc: dict[str, int] = field(default_factory=dict)
+    # Where it says it is (field 59, spec 4.12): LAT/LON in degrees ("" reports no
+    # position), and the serial number it reports ("" none). A countertop device.
+    place: str = DEMO_POSITION.text()
+    serial_no: str = ""
 
     @classmethod
     def demo(cls, n: int = 1) -> DeviceState:
         return cls(
-            demo_tid(n), demo_mid(n), DEMO_TMK.hex().upper(), merchant_name=demo_merchant_name(n)
+            demo_tid(n),
+            demo_mid(n),
+            DEMO_TMK.hex().upper(),
+            merchant_name=demo_merchant_name(n),
+            place=demo_position(n).text(),
+            serial_no=demo_serial(n),
         )
 
     @classmethod
@@ -203,8 +216,9 @@ class DeviceState:
             data = json.loads(path.read_text())
             data["journal"] = [JournalEntry(**e) for e in data.get("journal", [])]
             state = cls(**data)
-            if not isinstance(state.supervisor_hash, str):
-                raise TypeError("supervisor_hash")
+            texts = (state.supervisor_hash, state.place, state.serial_no)
+            if not all(isinstance(text, str) for text in texts):
+                raise TypeError("supervisor_hash, place, serial_no")
             if not isinstance(state.atc, dict) or not all(
                 isinstance(n, int) for n in state.atc.values()
             ):
@@ -255,9 +269,35 @@ class Result:
     host_time: str | None = None  # MMDDhhmmss, from the answer's 13 and 12
 
 
+def terminal_place(place: str, serial_no: str = "") -> f.Place | None:
+    """What the terminal reports in field 59: a countertop device, its serial number
+    and ``place`` (``LAT/LON`` in degrees, e.g. ``31.2304/121.4737``); None when it has
+    neither. A malformed place or serial number is ``InvalidInput``."""
+    try:
+        position = Position.parse(place) if place else None
+    except ValueError:
+        raise InvalidInput(
+            "terminal.place",
+            N_("{place!r} is not a place: LATITUDE/LONGITUDE in degrees, e.g. 31.2304/121.4737"),
+            place=place[:40],
+        ) from None
+    if position is None and not serial_no:
+        return None
+    built = f.Place(f.DEVICE_COUNTERTOP, serial_no or None, position)
+    try:
+        built.build()
+    except FormatError:
+        raise InvalidInput(
+            "terminal.serial_no", N_("The serial number is 1-40 printable characters")
+        ) from None
+    return built
+
+
 class Device:
     """The terminal. ``operator`` is who works it for scripted commands, each of which
-    names its operator; without one (the screen) it is the operator last signed in."""
+    names its operator; without one (the screen) it is the operator last signed in.
+    ``place`` (``LAT/LON``) stands for the state's place in what it reports, for this
+    run only: a terminal moved elsewhere."""
 
     def __init__(
         self,
@@ -266,6 +306,7 @@ class Device:
         *,
         operator: str | None = None,
         clock: Callable[[], float] = time.time,
+        place: str | None = None,
     ) -> None:
         self.state = state
         self.path = path
@@ -283,6 +324,7 @@ class Device:
             stan=state.stan,
             batch=state.batch,
             keys=WorkingKeys(*keys) if keys else None,
+            place=terminal_place(state.place if place is None else place, state.serial_no),
         )
 
     def _save(self) -> None:

@@ -83,6 +83,15 @@ class Terminal(Base):
             name="bound_iff_merchant",
         ),
         CheckConstraint("(merchant_id IS NULL) = (shop_id IS NULL)", name="merchant_with_shop"),
+        CheckConstraint(
+            "(place_latitude_e6 IS NULL) = (place_longitude_e6 IS NULL)", name="place_lat_lon"
+        ),
+        CheckConstraint(
+            "place_latitude_e6 BETWEEN -90000000 AND 90000000", name="place_latitude_range"
+        ),
+        CheckConstraint(
+            "place_longitude_e6 BETWEEN -180000000 AND 180000000", name="place_longitude_range"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -109,6 +118,18 @@ class Terminal(Base):
     require_operator_password: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default=false()
     )
+    # Where the terminal last said it was (field 59, spec 4.12; terminals/places.py):
+    # all of one report, replaced by the next; positions in micro-degrees, exact.
+    place_device_type: Mapped[str | None] = mapped_column(String(2))
+    place_serial_no: Mapped[str | None] = mapped_column(String(40))
+    place_latitude_e6: Mapped[int | None] = mapped_column(Integer)
+    place_longitude_e6: Mapped[int | None] = mapped_column(Integer)
+    place_cell: Mapped[str | None] = mapped_column(String(32))
+    place_ip: Mapped[str | None] = mapped_column(String(45))
+    place_reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The address the terminal's connection came from, at a proven message.
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    source_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TerminalBinding(Base):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from tillpoint.context import Context, check_actor, check_reason
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
+from tillpoint.core.geo import degrees
 from tillpoint.core.i18n import N_
 from tillpoint.core.ids import check_tid
 from tillpoint.core.models import next_counter
@@ -43,6 +44,7 @@ from tillpoint.terminals.views import (
     OperatorView,
     Provisioned,
     TerminalEventView,
+    TerminalPlaceView,
     TerminalView,
 )
 
@@ -675,4 +677,23 @@ class TerminalService:
             activated_at=t.activated_at,
             require_operator_password=t.require_operator_password,
             last_sign_on_at=t.last_sign_on_at,
+            place=place_view(t),
         )
+
+
+def place_view(t: Terminal) -> TerminalPlaceView | None:
+    """Where the terminal last said it was, or None when nothing was ever recorded."""
+    if t.source_seen_at is None and t.place_reported_at is None:
+        return None
+    lat, lon = t.place_latitude_e6, t.place_longitude_e6
+    return TerminalPlaceView(
+        device_type=t.place_device_type,
+        serial_no=t.place_serial_no,
+        latitude=None if lat is None else degrees(lat),
+        longitude=None if lon is None else degrees(lon),
+        cell=t.place_cell,
+        ip=t.place_ip,
+        reported_at=t.place_reported_at,
+        source_address=t.source_address,
+        source_seen_at=t.source_seen_at,
+    )

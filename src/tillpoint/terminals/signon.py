@@ -38,6 +38,7 @@ from tillpoint.terminals.models import (
     TerminalStatus,
     WorkingKeys,
 )
+from tillpoint.terminals.places import TerminalPlaces
 from tillpoint.terminals.security import TerminalSecurity, source_address
 from tillpoint.terminals.services import TerminalService, find_terminal, no_payments, tmk_context
 
@@ -137,6 +138,7 @@ class SignOnService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.security = TerminalSecurity(ctx)
+        self.places = TerminalPlaces(ctx)
         self._admitted: ReadCache[str, Admitted] = ReadCache(ctx.db)
 
     def authenticated_sign_on(
@@ -146,12 +148,16 @@ class SignOnService:
         operator_code: str,
         proof: SignOnProof,
         password_block: bytes | None = None,
+        *,
+        place: f.Place | None = None,
     ) -> SignOn:
         """The host's sign-on (spec 4.1): in this order, the terminal checks (``97``,
         ``03``, ``58``); the address's throttle (``A0`` unchecked while it runs); the MAC
         of the 0800 under the TMK (``A0``, recorded as a security event); the operator
         (``75`` locked, with or without a password; with field 52 the password, ``55``);
-        then fresh keys. Every refusal leaves the working keys in use as they were."""
+        then fresh keys, and the terminal's reported ``place`` (field 59) and source
+        address with them. Every refusal leaves the working keys in use as they were,
+        and the place stored."""
         address = source_address(proof.source_address)
         with self.ctx.db.read() as s:
             t, _ = self._serviceable(s, tid, mid)
@@ -193,14 +199,30 @@ class SignOnService:
             )
         if password_block is not None:
             self.sign_in_operator(tid, mid, operator_code, password_block)
-        return self.sign_on(tid, mid, operator_code, operator_verified=password_block is not None)
+        return self.sign_on(
+            tid,
+            mid,
+            operator_code,
+            operator_verified=password_block is not None,
+            place=place,
+            source=address,
+        )
 
     def sign_on(
-        self, tid: str, mid: str, operator_code: str, *, operator_verified: bool = True
+        self,
+        tid: str,
+        mid: str,
+        operator_code: str,
+        *,
+        operator_verified: bool = True,
+        place: f.Place | None = None,
+        source: str | None = None,
     ) -> SignOn:
         """New working keys for the terminal, with no proof asked: the caller has
         checked who signs on (the host calls ``authenticated_sign_on``; tests and tools
-        call this). ``operator_verified``: the operator's password was checked."""
+        call this). ``operator_verified``: the operator's password was checked. With a
+        ``source`` address, the terminal's place (None: the one stored stays) and the
+        address are recorded in the same unit of work."""
         with self.ctx.db.transaction() as s:
             t, _ = self._serviceable(s, tid, mid, lock=True)
             tmk = self.ctx.keystore.unwrap_key(t.tmk_enc, tmk_context(t))
@@ -218,6 +240,8 @@ class SignOnService:
                 s.add(row)
             row.generation, row.operator_code, row.signed_on_at = generation, operator_code, now
             t.last_sign_on_at = now
+            if source is not None:
+                self.places.write(t, place, source, now)
             row.operator_verified = operator_verified
             row.pik_enc, row.mak_enc, row.tdk_enc = sealed["pik"], sealed["mak"], sealed["tdk"]
             if t.status in (T.BOUND, T.SHIPPED):  # the first sign-on puts it in service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,6 +26,23 @@ class TerminalSecurityView(BaseModel):
     last_mac_failure_at: datetime | None
     last_mac_failure_address: str | None
     mac_throttles: int
+
+
+class TerminalPlaceView(BaseModel):
+    """Where the terminal last said it was (field 59) and where its connection came
+    from (docs/terminals.md, "Where a terminal is"). Each part is None until reported."""
+
+    model_config = ConfigDict(frozen=True)
+
+    device_type: str | None  # 01 countertop, 02 mobile, 03 smart POS
+    serial_no: str | None  # as the device reports it
+    latitude: Decimal | None  # degrees, six decimals
+    longitude: Decimal | None
+    cell: str | None  # MCC,MNC,LAC,CELL
+    ip: str | None  # the terminal's own address, as it says
+    reported_at: datetime | None  # when the host recorded this place
+    source_address: str | None  # the address its connection came from
+    source_seen_at: datetime | None
 
 
 class TerminalView(BaseModel):
@@ -53,6 +71,8 @@ class TerminalView(BaseModel):
     # at the terminal (in its latest batch that holds any).
     last_sign_on_at: datetime | None = None
     last_payment_at: datetime | None = None
+    # Where it last said it was and the address it came from (None: never recorded).
+    place: TerminalPlaceView | None = None
 
 
 class Provisioned(BaseModel):

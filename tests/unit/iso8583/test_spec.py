@@ -20,7 +20,7 @@ PROFILE = {
     32: ("n", "LL", 11), 35: ("z", "LL", 37), 37: ("an", "", 12), 38: ("an", "", 6),
     39: ("an", "", 2), 41: ("ans", "", 8), 42: ("ans", "", 15), 44: ("an", "LL", 25),
     48: ("n", "LLL", 322), 49: ("an", "", 3), 52: ("b", "", 8), 53: ("n", "", 16),
-    54: ("an", "LLL", 20), 55: ("b", "LLL", 255), 57: ("ans", "LLL", 64),
+    54: ("an", "LLL", 20), 55: ("b", "LLL", 255), 57: ("ans", "LLL", 64), 59: ("ans", "LLL", 600),
     60: ("n", "LLL", 17), 61: ("n", "LLL", 29), 62: ("b", "LLL", 512),
     63: ("ans", "LLL", 163), 64: ("b", "", 8),
 }  # fmt: skip
@@ -58,4 +58,5 @@ def test_largest_body() -> None:
     assert encoded_max(22) == 2
     assert encoded_max(48) == 2 + 161
     assert encoded_max(62) == 2 + 512
-    assert MAX_BODY_BYTES == 1386
+    assert encoded_max(59) == 2 + 600
+    assert MAX_BODY_BYTES == 1988

@@ -24,11 +24,16 @@ from tillpoint.api.schemas import (
     MerchantRef,
     ReasonIn,
     ShopIn,
+    ShopUpdateIn,
 )
 from tillpoint.api.scope import merchant_ref
+from tillpoint.core.errors import InvalidInput
+from tillpoint.core.i18n import N_
 from tillpoint.http.limits import DEFAULT_BODY_BYTES, body_limit
+from tillpoint.merchants import validation
 from tillpoint.merchants.documents import MAX_DOCUMENT_BYTES, file_name
 from tillpoint.merchants.models import DocumentKind, MerchantKind, MerchantStatus
+from tillpoint.merchants.services import KEEP
 from tillpoint.merchants.views import DocumentView, MerchantEventView, MerchantView, ShopView
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
@@ -215,9 +220,37 @@ def list_shops(ref: MerchantRef, caller: Reader, svc: Svc) -> Page[ShopView]:
 
 @router.post("/v1/merchants/{ref}/shops", status_code=201, tags=["shops"], summary="Open a shop")
 def add_shop(ref: MerchantRef, body: ShopIn, caller: Owner, svc: Svc, _key: Key) -> ShopView:
-    """Open another shop (门店); it gets the next shop number."""
+    """Open another shop (门店); it gets the next shop number. ``latitude`` and
+    ``longitude`` (decimal strings, together) and ``city`` say where it is."""
     return svc.tp.merchants.add_shop(
-        merchant_ref(caller, ref), body.name, body.address, caller.actor, body.region_code
+        merchant_ref(caller, ref),
+        body.name,
+        body.address,
+        caller.actor,
+        body.region_code,
+        position=validation.position(body.latitude, body.longitude),
+        city=body.city,
+    )
+
+
+@router.patch("/v1/merchants/{ref}/shops/{number}", tags=["shops"], summary="Locate a shop")
+def update_shop(
+    ref: MerchantRef, number: ShopNumber, body: ShopUpdateIn, caller: Owner, svc: Svc
+) -> ShopView:
+    """Change where a shop is registered to be: the fields present change, the others
+    stay. ``latitude`` and ``longitude`` come together (both null: no position). The
+    same body again changes nothing more: no ``Idempotency-Key`` is needed."""
+    given = body.model_fields_set
+    if ("latitude" in given) != ("longitude" in given):
+        raise InvalidInput(
+            "shop.position_half",
+            N_("Give both the latitude and the longitude, or neither"),
+            field="position",
+        )
+    position = validation.position(body.latitude, body.longitude) if "latitude" in given else KEEP
+    city = body.city if "city" in given else KEEP
+    return svc.tp.merchants.update_shop(
+        merchant_ref(caller, ref), number, caller.actor, position=position, city=city
     )
 
 

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import InvalidInput, TillpointError
 from tillpoint.core.i18n import N_, _
+from tillpoint.merchants import validation
 from tillpoint.merchants.models import HAS_MID, MerchantKind, MerchantStatus
 from tillpoint.merchants.views import MerchantView
 from tillpoint.payments.search import PaymentSearch
@@ -193,12 +194,14 @@ async def change_fee_plan(request: Request, session: Pricers, ref: str) -> Respo
 
 @router.post("/console/merchants/{ref}/shops/add")
 async def add_shop(request: Request, session: ShopOpeners, ref: str) -> Response:
-    form = await read_form(request, session, "name", "address")
+    form = await read_form(request, session, "name", "address", "city", "latitude", "longitude")
     back = f"{HOME}/{ref[:20]}"
     try:
+        position = validation.position(form["latitude"], form["longitude"])
         shop = tp(request).merchants.add_shop(
-            ref[:20], form["name"], form["address"], actor_of(session)
-        )
+            ref[:20], form["name"], form["address"], actor_of(session),
+            position=position, city=form["city"],
+        )  # fmt: skip
     except TillpointError as e:
         return after_action(back, e.localized(), error=True)
     audit(request, session, "shop opened", f"merchant {ref[:20]} shop {shop.number}",

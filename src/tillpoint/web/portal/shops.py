@@ -21,6 +21,7 @@ from tillpoint.access.accounts import SignedIn
 from tillpoint.access.models import AccountRole
 from tillpoint.core.errors import InvalidInput, TillpointError
 from tillpoint.core.i18n import N_, _
+from tillpoint.merchants import validation
 from tillpoint.merchants.models import ShopStatus
 from tillpoint.web.page import (
     P_SHOPS,
@@ -107,11 +108,13 @@ def _act(
 
 @router.post(HERE + "/add")
 async def open_shop(request: Request, session: Owner) -> Response:
-    form = await read_form(request, session, "name", "address")
+    form = await read_form(request, session, "name", "address", "city", "latitude", "longitude")
     _id, mid = merchant_of(session)
 
     def change() -> str:
-        shop = tp(request).merchants.add_shop(mid, form["name"], form["address"], actor(session))
+        position = validation.position(form["latitude"], form["longitude"])
+        shop = tp(request).merchants.add_shop(mid, form["name"], form["address"], actor(session),
+                                              position=position, city=form["city"])  # fmt: skip
         return _("Shop {number} ({name}) opened.").format(number=shop.number, name=shop.name)
 
     return _act(request, session, HERE, "shop opened", f"merchant {mid} shop", change)
