@@ -32,6 +32,7 @@ from rich.cells import cell_len
 
 from tillpoint.app import Tillpoint, open_app
 from tillpoint.core.i18n import set_locale
+from tillpoint.core.money import Money
 from tillpoint.core.settings import Settings
 from tillpoint.demo import ensure_demo
 from tillpoint.host.server import TerminalHost
@@ -79,14 +80,20 @@ def handwriting(cols: int, rows: int) -> list[list[tuple[int, int]]]:
 
 
 async def session(
-    port: int, state: Path, size: tuple[int, int], svg: Path, pad_svg: Path | None = None
+    port: int,
+    state: Path,
+    size: tuple[int, int],
+    svg: Path,
+    pad_svg: Path | None = None,
+    till: tuple[Tillpoint, Path] | None = None,
 ) -> None:
-    """Sign in, sell 1,234.56 by chip, sign it on the pad (``pad_svg``: the pad's
+    """Sign in (``till``: then the shop's till hands the terminal an amount, pictured
+    and taken back), sell 1,234.56 by chip, sign it on the pad (``pad_svg``: the pad's
     picture), void it with the supervisor's password, and stop on the void's approval,
     the printer showing its merchant copy."""
     loaded = DeviceState.load(state) if state.exists() else DeviceState.demo()
     loaded.port = port
-    app = PosTerminal(Device(loaded, state))
+    app = PosTerminal(Device(loaded, state), checkout_every_s=0.2)
 
     async def until(text: str) -> None:
         for _ in range(400):
@@ -111,6 +118,15 @@ async def session(
         await pilot.pause(0.5)  # the sign-on
         await keys("enter", "1234", "enter")  # cashier 001
         await pilot.pause(0.5)
+        if till is not None:  # the cashier link: the till hands over 88.88
+            tp, till_svg = till
+            made = tp.checkouts.create(loaded.tid, Money.parse("88.88"), f"TILL-{size[0]}")
+            await until("Amount from the till")
+            await pilot.pause(0.3)
+            app.save_screenshot(str(till_svg))
+            tp.checkouts.cancel(loaded.tid, made.id)
+            await keys("escape")
+            await until("Management")
         await keys("1", "123456", "enter", "1", "2", "123456", "enter")  # a sale
         await when(lambda: isinstance(app.screen, SignatureScreen), "the signature pad")
         await pilot.pause(0.3)
@@ -181,6 +197,7 @@ def main() -> None:
             ("en", (80, 24), "terminal-80x24-en", "terminal-pad-80x24-en"),
             ("zh_CN", (120, 40), "terminal-120x40-zh", None),
         ]
+        tills = {(120, 40): "terminal-till-120x40-en", (80, 24): "terminal-till-80x24-en"}
 
         async def scenario(port: int) -> None:
             for locale, size, name, pad_name in screens:
@@ -188,8 +205,10 @@ def main() -> None:
                 os.environ["TILLPOINT_LOCALE"] = locale
                 svg = Path(tmp) / f"{name}.svg"
                 pad_svg = Path(tmp) / f"{pad_name}.svg" if pad_name else None
-                await session(port, Path(tmp) / "terminal.json", size, svg, pad_svg)
-                shots.extend([svg, *([pad_svg] if pad_svg else [])])
+                till_svg = Path(tmp) / f"{tills[size]}.svg" if locale == "en" else None
+                till = (app, till_svg) if till_svg else None
+                await session(port, Path(tmp) / "terminal.json", size, svg, pad_svg, till)
+                shots.extend(p for p in (svg, pad_svg, till_svg) if p is not None)
 
         try:
             run_with_host(app, scenario)
