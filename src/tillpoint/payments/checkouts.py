@@ -384,14 +384,7 @@ class CheckoutService:
                 low=int(low.total_seconds()),
                 high=int(high.total_seconds()),
             )
-        if amount.amount_minor <= 0:
-            raise InvalidInput("payment.amount", N_("The amount must be more than zero"))
-        if amount.currency != self.ctx.settings.currency:
-            raise InvalidInput(
-                "payment.currency",
-                N_("Payments are taken in {currency}"),
-                currency=self.ctx.settings.currency,
-            )
+        rules.check_amount(amount, self.ctx.settings.currency)
         now = self.ctx.now()
         try:
             with self.ctx.db.transaction(invalidate=False) as s:

@@ -398,14 +398,7 @@ class OnlinePayments:
     ) -> tuple[Place, str | None, date, datetime]:
         """Where the payment is taken, and a refusal code when the merchant's limits
         forbid it (61), as the host applies them to terminals."""
-        if amount.amount_minor <= 0:
-            raise InvalidInput("payment.amount", N_("The amount must be more than zero"))
-        if amount.currency != self.ctx.settings.currency:
-            raise InvalidInput(
-                "payment.currency",
-                N_("Payments are taken in {currency}"),
-                currency=self.ctx.settings.currency,
-            )
+        rules.check_amount(amount, self.ctx.settings.currency)
         now = self.ctx.now()
         day = self.app.days.open_date(now)
         with self.ctx.db.read() as s:

@@ -23,7 +23,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from tillpoint.core.errors import invariant
+from tillpoint.core.errors import InvalidInput, invariant
+from tillpoint.core.i18n import N_
 from tillpoint.core.money import Money
 from tillpoint.ledger.lines import Lines, capture_lines, negated, refund_lines
 from tillpoint.ledger.models import EntryKind
@@ -484,3 +485,14 @@ def discrepancies(
     if count != len(uploaded):
         found.append(Discrepancy("", "count", count, len(uploaded)))
     return found
+
+
+def check_amount(amount: Money, currency: str) -> None:
+    """An amount asked for through the API (a payment, a checkout): more than zero, in
+    the currency payments are taken in."""
+    if amount.amount_minor <= 0:
+        raise InvalidInput("payment.amount", N_("The amount must be more than zero"))
+    if amount.currency != currency:
+        raise InvalidInput(
+            "payment.currency", N_("Payments are taken in {currency}"), currency=currency
+        )
