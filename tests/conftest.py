@@ -8,11 +8,14 @@ import itertools
 import os
 import secrets
 import shutil
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -26,6 +29,15 @@ from tillpoint.core.settings import Settings
 from tillpoint.merchants.models import MerchantKind
 from tillpoint.merchants.services import Application
 from tillpoint.merchants.validation import uscc_check_char
+from tillpoint.security import passwords
+from tillpoint.terminal import device
+
+# Hashing a password at the production cost (Argon2id, 32 MiB, three passes) takes about
+# 0.1 s; the tests sign in hundreds of times. In the tests' own processes the hashes are
+# the cheapest Argon2id there is; a process they start (`tillpoint serve`, the terminal)
+# hashes at the production cost, which tests/unit/security/test_passwords.py checks.
+passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+device._ARGON2_TIME_COST, device._ARGON2_MEMORY_KIB = 1, 8
 
 POSTGRES_URL = os.environ.get("TILLPOINT_TEST_POSTGRES_URL")
 MASTER_KEY = secrets.token_hex(32)
@@ -33,7 +45,15 @@ START = datetime(2026, 11, 25, 10, 0, tzinfo=BUSINESS_TZ)
 
 
 class Databases:
-    """Hands out fresh, migrated databases quickly."""
+    """Hands out fresh, migrated databases quickly.
+
+    On PostgreSQL, creating a database from the template and dropping it take a good
+    fraction of a second each: a thread creates the next ones ahead and drops used ones
+    behind while the tests run, and the test databases commit without waiting for their
+    WAL to reach the disk (``synchronous_commit = off``; a crash of the server loses the
+    last commits, which for a throwaway database does not matter)."""
+
+    AHEAD = 2
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -45,9 +65,10 @@ class Databases:
             self.prefix = f"{url.database}_{os.getpid()}"
             self.template = f"{self.prefix}_tmpl"
             self.base_url = url
-            with self.admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
-                c.execute(text(f'CREATE DATABASE "{self.template}"'))
+            self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
+            self.ahead: deque[Future[str]] = deque()
+            self._admin(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+            self._admin(f'CREATE DATABASE "{self.template}"')
             db = Database(url.set(database=self.template).render_as_string(hide_password=False))
         else:
             self.template = str(workdir / "template.sqlite")
@@ -55,26 +76,44 @@ class Databases:
         upgrade(db)
         db.dispose()
 
+    def _admin(self, *statements: str) -> None:
+        with self.admin.connect() as c:
+            for statement in statements:
+                c.execute(text(statement))
+
+    def _create(self, name: str) -> str:
+        self._admin(
+            f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"',
+            f'ALTER DATABASE "{name}" SET synchronous_commit = off',
+        )
+        return self.base_url.set(database=name).render_as_string(hide_password=False)
+
+    def _create_ahead(self) -> None:
+        name = f"{self.prefix}_{next(self.counter)}"
+        self.ahead.append(self.worker.submit(self._create, name))
+
     def new(self) -> str:
-        n = next(self.counter)
         if POSTGRES_URL:
-            name = f"{self.prefix}_{n}"
-            with self.admin.connect() as c:
-                c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
-            return self.base_url.set(database=name).render_as_string(hide_password=False)
-        path = self.workdir / f"db{n}.sqlite"
+            while len(self.ahead) < self.AHEAD:
+                self._create_ahead()
+            url = self.ahead.popleft().result()
+            self._create_ahead()
+            return url
+        path = self.workdir / f"db{next(self.counter)}.sqlite"
         shutil.copyfile(self.template, path)
         return f"sqlite:///{path}"
 
     def drop(self, url: str) -> None:
         if POSTGRES_URL:
-            with self.admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+            name = make_url(url).database
+            self.worker.submit(self._admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
         if POSTGRES_URL:
-            with self.admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+            for future in self.ahead:
+                self.drop(future.result())
+            self.worker.shutdown(wait=True)
+            self._admin(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
             self.admin.dispose()
 
 
@@ -109,6 +148,22 @@ def _longest_first(item: pytest.Item) -> int:
     )
 
 
+def _module_scoped(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture of its module's own set up once per module (a
+    served app, say).
+
+    Such a module's tests run on one xdist worker (``--dist loadgroup``): spread over
+    both, each would set the fixture up, twice the work for the slowest fixtures. (The
+    browser, one per module from tests/e2e/conftest.py, starts in a second.)"""
+    info = getattr(item, "_fixtureinfo", None)
+    module = item.nodeid.split("::")[0]
+    return info is not None and any(
+        d.scope == "module" and d.baseid == module
+        for defs in info.name2fixturedefs.values()
+        for d in defs
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first (a stable sort: the collection's order otherwise).
 
@@ -120,6 +175,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Chromium; the same pages' reads and writes are the page tests' (tests/api), which
     run on both databases."""
     items.sort(key=_longest_first)
+    for item in items:
+        if _module_scoped(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     if not POSTGRES_URL:
         return
     repeat = pytest.mark.skip(reason="uses no test database: the SQLite pass ran it")

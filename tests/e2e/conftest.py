@@ -31,7 +31,8 @@ def demo(db_url: str, tmp_path: Path) -> Iterator[Tillpoint]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, driven by Playwright (one per test module)."""
+    """Debian's Chromium, driven by Playwright (one per test module: while it runs, its
+    event loop counts as running, and other tests' asyncio.run() would refuse to start)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -40,6 +41,6 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("shots")
