@@ -28,7 +28,7 @@ LAYER = {
     "iso8583": PROTOCOL,
     **dict.fromkeys(
         ("access", "clearing", "context", "labels", "ledger", "merchants", "networks",
-         "notify", "overview", "payments", "receipts", "schema", "terminals"),
+         "notify", "overview", "payments", "receipts", "risk", "schema", "terminals"),
         DOMAIN,
     ),
     **dict.fromkeys(("app", "demo", "migrations"), ROOT),
