@@ -1,0 +1,1 @@
+"""Risk monitoring: features, rules as data, decisions, alerts and cases."""

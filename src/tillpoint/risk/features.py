@@ -1,0 +1,1022 @@
+"""The in-memory feature store that risk rules read on every card and wallet payment.
+
+The engine tells the store about every attempt (:meth:`FeatureStore.add`, once, when it
+decides) and its answer (:meth:`FeatureStore.add_outcome`, once, when the answer is
+recorded), and asks it for the features of the attempt about to be decided
+(:meth:`FeatureStore.compute`, the attempt itself not included). Pure Python, no clock:
+every time is passed in as epoch seconds, and the business hour of day (Asia/Shanghai)
+is given by the caller.
+
+Windows and how exact they are
+------------------------------
+Counts are kept in fixed time buckets aligned on the epoch:
+
+=========================  ================  ===================================
+window                     bucket            exact to
+=========================  ================  ===================================
+10 minutes (``_10m``)      1 minute          the minute
+1 hour (``_1h``)           10 minutes        10 minutes
+24 hours (``_24h``)        10 minutes        10 minutes
+7 days (``_7d``)           1 day (UTC)       the day
+30 days (``_30d``)         1 day (UTC)       the day
+=========================  ================  ===================================
+
+A window of ``W`` seconds in buckets of ``w`` seconds counts the events of its last
+``W / w`` buckets, the current one included: an event at ``t`` is in the window at
+``now`` when ``t // w > (now - W) // w``. So an event ``W`` or more seconds old is never
+counted (one exactly 10 minutes old is out of a 10-minute window), one at most ``W - w``
+seconds old always is, and in between the bucket decides (the oldest, partial bucket is
+left out). Events later than ``now`` (clocks of several processes) count as in the
+window; an event older than its longest window is dropped. Times are expected to move
+forward, give or take such skew.
+
+Memory, whatever the traffic
+----------------------------
+Every map is a least-recently-seen cache (seen = an attempt or an answer was added; a
+``compute`` touches nothing): at most ``Caps.cards`` cards, ``Caps.pairs`` card and
+merchant pairs, ``Caps.terminals`` terminals, ``Caps.merchants`` merchants, and
+``Caps.in_flight`` attempts awaiting their answer. An evicted key just starts again
+from 0: a card, terminal or merchant not seen for a long while under heavy traffic
+has its counts forgotten, which can only lower a count. Per key, a window keeps at most
+one entry per bucket (10 one-minute, 144 ten-minute, 7 or 30 one-day buckets), buckets
+with nothing in them take no room, and old buckets are dropped as time moves on.
+
+Sets saturate (their counts are exact up to the cap, then stay at the cap until cards
+age out):
+
+- a terminal tracks at most ``Caps.terminal_cards`` distinct cards over its last hour
+  (``distinct_cards_*``, ``bin_run_10m``), and all terminals together at most
+  ``Caps.terminal_cards_total`` (past that the least recently seen terminals are evicted);
+- a card tracks at most ``Caps.card_merchants`` merchants over 24 hours;
+- a merchant's distinct cards and card concentration (``distinct_cards_7d``,
+  ``top3_share_7d``) are those of its card and merchant pairs still in the pair map, at
+  most ``Caps.merchant_cards`` per merchant; a card arriving at a full merchant is not
+  tracked there (its amounts still count in ``approved_7d``, not in the top 3).
+
+With the default caps, a card seen once takes about 0.7 KB and a pair about 0.6 KB
+(tests/unit/risk/test_features.py holds a million distinct cards within 400 MB).
+
+Outcomes are never counted twice: an attempt added without an answer waits in the
+in-flight map (by rrn) until its answer; ``add_outcome`` for an rrn not waiting there
+(already answered, never added, or evicted from a full in-flight map) counts nothing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tillpoint.core.errors import InvalidInput
+from tillpoint.core.i18n import N_
+
+MINUTE_S = 60
+TEN_MINUTES_S = 600
+DAY_S = 86_400
+SMALL_MAX_MINOR = 1_000  # 10.00 CNY: what card testers try first
+BIN_SPAN = 100  # last four digits within 100 of each other: max - min <= 99
+LINKED_MAX = 20
+TERMINAL_RRNS = 20
+PLANS_MAX = 256  # distinct name sets remembered by compute
+
+_MIN_10M = 10  # one-minute buckets in the 10-minute windows
+_TEN_1H = 6  # ten-minute buckets in an hour
+_TEN_24H = 144
+_DAY_7D = 7
+_DAY_30D = 30
+_APPROVED = "00"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One payment attempt as the risk engine sees it (never a clear PAN)."""
+
+    at_s: int  # when, epoch seconds (UTC)
+    hour: int  # business hour of day 0..23 (Asia/Shanghai), given by the caller
+    rrn: str  # the payment's reference (unique)
+    merchant_id: int
+    terminal_id: int | None  # None: an API payment
+    card: str | None  # the card's keyed-hash token; None for wallet codes
+    bin6: str | None  # first six digits (from the masked PAN)
+    last4: int | None  # last four digits
+    amount_minor: int
+    credit: bool
+    response_code: str | None  # None while in flight; "00" approved
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """The bounds of every map and set of a :class:`FeatureStore`."""
+
+    cards: int = 200_000
+    pairs: int = 200_000
+    terminals: int = 100_000
+    merchants: int = 50_000
+    terminal_cards: int = 1_000
+    terminal_cards_total: int = 2_000_000
+    merchant_cards: int = 5_000
+    card_events: int = 64
+    in_flight: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            if getattr(self, name) < 1:
+                raise InvalidInput(
+                    "risk.caps",
+                    N_("Feature store cap {name} must be at least 1"),
+                    name=name,
+                )
+
+
+DESCRIPTIONS: dict[str, str] = {
+    "card.count_10m": N_("Attempts of this card in the last 10 minutes"),
+    "card.count_1h": N_("Attempts of this card in the last hour"),
+    "card.count_24h": N_("Attempts of this card in the last 24 hours"),
+    "card.amount_24h": N_("Amount this card attempted in the last 24 hours, in minor units"),
+    "card.declines_10m": N_("Declined attempts of this card in the last 10 minutes"),
+    "card.declines_1h": N_("Declined attempts of this card in the last hour"),
+    "card.merchant_count_24h": N_("Attempts of this card at this merchant in the last 24 hours"),
+    "card.merchant_count_7d": N_("Attempts of this card at this merchant in the last 7 days"),
+    "card.merchants_24h": N_("Distinct merchants this card paid at in the last 24 hours"),
+    "terminal.count_10m": N_("Attempts on this terminal in the last 10 minutes"),
+    "terminal.count_1h": N_("Attempts on this terminal in the last hour"),
+    "terminal.distinct_cards_10m": N_("Distinct cards on this terminal in the last 10 minutes"),
+    "terminal.distinct_cards_1h": N_("Distinct cards on this terminal in the last hour"),
+    "terminal.declines_10m": N_("Declined attempts on this terminal in the last 10 minutes"),
+    "terminal.small_10m": N_(
+        "Attempts of at most 10.00 CNY on this terminal in the last 10 minutes"
+    ),
+    "terminal.bin_run_10m": N_(
+        "Most distinct cards of one BIN on this terminal in the last 10 minutes "
+        "whose last four digits lie within 100 of each other, this card included"
+    ),
+    "merchant.count_1h": N_("Attempts at this merchant in the last hour"),
+    "merchant.count_24h": N_("Attempts at this merchant in the last 24 hours"),
+    "merchant.amount_24h": N_(
+        "Amount attempted at this merchant in the last 24 hours, in minor units"
+    ),
+    "merchant.approved_7d": N_(
+        "Amount approved at this merchant in the last 7 days, in minor units"
+    ),
+    "merchant.distinct_cards_7d": N_("Distinct cards at this merchant in the last 7 days"),
+    "merchant.top3_share_7d": N_(
+        "Share of this merchant's approved amount over 7 days from its 3 largest cards"
+    ),
+    "merchant.hour_share_30d": N_(
+        "Share of this merchant's approved sales over 30 days made in this hour of the day"
+    ),
+    "merchant.sales_30d": N_("Approved sales of this merchant in the last 30 days"),
+    "merchant.avg_ticket_30d": N_(
+        "Average approved amount of this merchant over 30 days, in minor units"
+    ),
+}
+FEATURES: frozenset[str] = frozenset(DESCRIPTIONS)
+
+_CARD = frozenset(n for n in FEATURES if n.startswith("card."))
+_TERMINAL = frozenset(n for n in FEATURES if n.startswith("terminal.")) - {"terminal.bin_run_10m"}
+_MERCHANT = frozenset(n for n in FEATURES if n.startswith("merchant.")) - {"merchant.top3_share_7d"}
+_WINDOW_S = {
+    name: {"10m": 600, "1h": 3_600, "24h": DAY_S, "7d": 7 * DAY_S, "30d": 30 * DAY_S}[
+        name.rsplit("_", 1)[1]
+    ]
+    for name in FEATURES
+}
+_SHARES: dict[int, Decimal] = {}  # 0..10_000 -> the Decimal with 4 places, filled as met
+
+
+def _share(part: int, whole: int) -> Decimal:
+    """part / whole rounded half-up to 4 places, within 0..1; 0 when whole is 0."""
+    if whole <= 0 or part <= 0:
+        q = 0
+    elif part >= whole:
+        q = 10_000
+    else:
+        q = (part * 20_000 + whole) // (2 * whole)
+    d = _SHARES.get(q)
+    if d is None:
+        d = _SHARES[q] = Decimal(q).scaleb(-4)
+    return d
+
+
+def _put(s: list[int], start: int, stride: int, nsum: int, b: int, cut: int, *vals: int) -> bool:
+    """Add ``vals`` to bucket ``b`` of the series ``s`` (the general case: the callers
+    write out the usual ones, the last bucket or a new last bucket, for speed).
+
+    A series is a flat list of entries in ascending order of bucket, ``stride`` ints
+    each: the bucket, then its values. When it keeps running sums of its first ``nsum``
+    values, it starts with one more entry (``start == stride``): bucket -1 (so that
+    ``s[-stride]`` is always a bucket, older than any) and the sums. Entries at or before
+    ``cut`` (out of the longest window) are dropped first, and so is ``b`` itself when it
+    is that old (False).
+    """
+    if b <= cut:
+        return False
+    _purge(s, start, stride, nsum, cut)
+    j = len(s) - stride
+    while j >= start and s[j] > b:  # usually the last entry, or one before it
+        j -= stride
+    if j >= start and s[j] == b:
+        for k, v in enumerate(vals):
+            s[j + 1 + k] += v
+    else:
+        s[j + stride : j + stride] = [b, *vals]
+    for k in range(nsum):
+        s[1 + k] += vals[k]
+    return True
+
+
+def _purge(s: list[int], start: int, stride: int, nsum: int, cut: int) -> None:
+    """Drop the entries at or before ``cut`` from the front of a series."""
+    n = len(s)
+    i = start
+    while i < n and s[i] <= cut:
+        for k in range(1, nsum + 1):
+            s[k] -= s[i + k]
+        i += stride
+    if i > start:
+        del s[start:i]
+
+
+def _bump(s: list[int], b: int, delta: int) -> None:
+    """Add ``delta`` to bucket ``b`` of a [bucket, n]* histogram, if it is still there."""
+    j = len(s) - 2
+    while j >= 0 and s[j] > b:
+        j -= 2
+    if j >= 0 and s[j] == b:
+        s[j + 1] += delta
+
+
+def _count(s: list[int], b: int, cut: int) -> None:
+    """One more in bucket ``b`` of a [bucket, n]* histogram whose window starts after
+    ``cut``."""
+    if s and s[-2] == b:
+        s[-1] += 1
+    elif not s or s[-2] <= cut:
+        s[:] = (b, 1)
+    elif s[-2] < b and s[0] > cut:
+        s += (b, 1)
+    else:
+        _put(s, 0, 2, 0, b, cut, 1)
+
+
+def _approved(p: list[int], cut: int) -> int:
+    """A pair's approved amount over the days after ``cut``."""
+    total = 0
+    j = len(p) - 2
+    while j >= 1 and p[j] > cut:
+        total += p[j + 1]
+        j -= 2
+    return total
+
+
+def _largest_run(values: list[int]) -> int:
+    """The most values lying within BIN_SPAN of each other (max - min < BIN_SPAN)."""
+    values.sort()
+    best = i = 0
+    for j, v in enumerate(values):
+        while v - values[i] >= BIN_SPAN:
+            i += 1
+        best = max(best, j - i + 1)
+    return best
+
+
+def _declined(e: Event) -> bool:
+    rc = e.response_code
+    return rc is not None and rc != _APPROVED
+
+
+class _Terminal:
+    __slots__ = ("bins", "bins_at", "h1", "h10", "m", "rr", "run_at", "run_best", "seen", "t")
+
+    def __init__(self) -> None:
+        self.m: list[int] = []  # [minute, attempts, declines, small]*
+        self.t: list[int] = []  # [ten, attempts]*
+        self.seen: dict[str, int] = {}  # card -> minute last seen, oldest first
+        self.h1: list[int] = []  # [minute, cards last seen then]*
+        self.h10: list[int] = []  # [ten, cards last seen then]*
+        self.bins: dict[str, list[Event]] = {}  # bin6 -> last attempt of each of its cards
+        self.bins_at = 0  # minute of the last sweep of ``bins``
+        self.run_at = -1  # minute ``run_best`` was worked out for (-1: to do again)
+        self.run_best = 0  # largest run over all BINs, the attempt being decided apart
+        self.rr: list[Event] = []  # the last attempts, for ``linked``
+
+
+class _Merchant:
+    __slots__ = ("cards", "d", "h7", "hours", "prof", "t", "top", "top_day")
+
+    def __init__(self) -> None:
+        self.t: list[int] = [-1, 0, 0]  # -1, sums (attempts, amount), [ten, attempts, amount]*
+        self.d: list[int] = [-1, 0, 0]  # -1, sums (approved, amount), [day, approved, amount]*
+        self.prof: dict[int, list[int]] = {}  # day -> approved sales per hour of day
+        self.hours = [0] * 24  # approved sales per hour of day over the days of ``d``
+        self.cards: dict[str, list[int]] = {}  # card -> its pair, for the cards tracked here
+        self.h7: list[int] = []  # [day, tracked cards whose last attempt was then]*
+        self.top: list[tuple[int, str]] = []  # the 3 largest (approved_7d, card), largest first
+        self.top_day = -1  # day ``top`` is right for (-1: to work out again)
+
+
+class FeatureStore:
+    """Windowed counts per card, card and merchant pair, terminal and merchant.
+
+    A card is its last attempts themselves (``Event`` objects, oldest first); a pair is
+    ``[day of the last attempt, (day, approved amount)*]``; terminals and merchants keep
+    bucket series (see ``_put``).
+    """
+
+    def __init__(self, caps: Caps | None = None) -> None:
+        self.caps = caps = caps or Caps()
+        self._cards: OrderedDict[str, list[Event]] = OrderedDict()
+        self._pairs: OrderedDict[tuple[str, int], list[int]] = OrderedDict()
+        self._terminals: OrderedDict[int, _Terminal] = OrderedDict()
+        self._merchants: OrderedDict[int, _Merchant] = OrderedDict()
+        self._in_flight: dict[str, int] = {}  # rrn -> at_s, oldest first
+        self._terminal_cards = 0  # cards tracked by all terminals together
+        self._plans: dict[frozenset[str], tuple[bool, ...]] = {}
+
+    # -- adding ------------------------------------------------------------------------
+
+    def add(self, event: Event) -> None:
+        """Count a new attempt, and its outcome too when it already has its answer."""
+        if not 0 <= event.hour <= 23 or event.amount_minor < 0:
+            _check(event.hour, event.amount_minor)
+        day = event.at_s // DAY_S
+        ms = self._merchant(event, day)
+        if event.card is not None:
+            self._card(event, ms, day)
+        if event.terminal_id is not None:
+            self._terminal(event)
+        if event.response_code is None:
+            pending = self._in_flight
+            pending[event.rrn] = event.at_s
+            if len(pending) > self.caps.in_flight:
+                del pending[next(iter(pending))]
+        else:
+            self._outcome(event, False)
+
+    def add_outcome(self, event: Event) -> bool:
+        """Count the answer of an attempt added in flight; False (nothing counted) when
+        that attempt is not waiting for its answer."""
+        if event.response_code is None:
+            raise InvalidInput(
+                "risk.no_outcome",
+                N_("The outcome of payment {rrn} has no response code"),
+                rrn=event.rrn,
+            )
+        _check(event.hour, event.amount_minor)
+        if self._in_flight.pop(event.rrn, None) is None:
+            return False
+        self._outcome(event, True)
+        return True
+
+    def _merchant(self, e: Event, day: int) -> _Merchant:
+        mid = e.merchant_id
+        merchants = self._merchants
+        ms = merchants.get(mid)
+        if ms is None:
+            ms = merchants[mid] = _Merchant()
+            if len(merchants) > self.caps.merchants:
+                merchants.popitem(last=False)
+        else:
+            merchants.move_to_end(mid)
+        ten = e.at_s // TEN_MINUTES_S
+        amount = e.amount_minor
+        s = ms.t
+        last = s[-3]
+        if last == ten:
+            s[-2] += 1
+            s[-1] += amount
+            s[1] += 1
+            s[2] += amount
+        elif last < ten and (len(s) == 3 or s[3] > ten - _TEN_24H):
+            s += (ten, 1, amount)
+            s[1] += 1
+            s[2] += amount
+        elif last <= ten - _TEN_24H:
+            s[:] = (-1, 1, amount, ten, 1, amount)
+        else:
+            _put(s, 3, 3, 2, ten, ten - _TEN_24H, 1, amount)
+        return ms
+
+    def _card(self, e: Event, ms: _Merchant, day: int) -> None:
+        tok = e.card
+        assert tok is not None
+        cards = self._cards
+        log = cards.get(tok)
+        if log is None:
+            cards[tok] = [e]
+            if len(cards) > self.caps.cards:
+                cards.popitem(last=False)
+        else:
+            cards.move_to_end(tok)
+            if log[-1].at_s <= e.at_s:
+                log.append(e)
+            else:  # an older attempt: in its place, so that the log stays in order
+                j = len(log)
+                while j > 0 and log[j - 1].at_s > e.at_s:
+                    j -= 1
+                log.insert(j, e)
+            if len(log) > self.caps.card_events:
+                del log[0]
+            while log[0].at_s // DAY_S <= day - _DAY_7D:
+                del log[0]  # out of every window; the log keeps at least ``e``
+
+        mid = e.merchant_id
+        pairs = self._pairs
+        key = (tok, mid)
+        p = pairs.get(key)
+        if p is None:
+            p = pairs[key] = [day]
+            if len(pairs) > self.caps.pairs:
+                self._drop_pair(*pairs.popitem(last=False))
+            tracked = False
+        else:
+            pairs.move_to_end(key)
+            tracked = ms.cards.get(tok) is p
+        if tracked:
+            last = p[0]
+            if last < day:  # the card moves to today in the merchant's histogram
+                p[0] = day
+                _bump(ms.h7, last, -1)
+                _count(ms.h7, day, day - _DAY_7D)
+        elif len(ms.cards) < self.caps.merchant_cards:
+            ms.cards[tok] = p
+            p[0] = last = max(p[0], day)
+            _count(ms.h7, last, day - _DAY_7D)
+
+    def _terminal(self, e: Event) -> None:  # noqa: PLR0912, PLR0915 (one frame per payment)
+        tid = e.terminal_id
+        assert tid is not None
+        terminals = self._terminals
+        ts = terminals.get(tid)
+        if ts is None:
+            ts = terminals[tid] = _Terminal()
+            if len(terminals) > self.caps.terminals:
+                self._drop_terminal(terminals.popitem(last=False)[1])
+        else:
+            terminals.move_to_end(tid)
+        at = e.at_s
+        minute = at // MINUTE_S
+        ten = at // TEN_MINUTES_S
+        small = 1 if e.amount_minor <= SMALL_MAX_MINOR else 0
+        cut = minute - _MIN_10M
+        s = ts.m
+        if s and s[-4] == minute:
+            s[-3] += 1
+            s[-1] += small
+        elif not s or s[-4] <= cut:
+            s[:] = (minute, 1, 0, small)
+        elif s[-4] < minute and s[0] > cut:
+            s += (minute, 1, 0, small)
+        else:
+            _put(s, 0, 4, 0, minute, cut, 1, 0, small)
+        _count(ts.t, ten, ten - _TEN_1H)
+        r = ts.rr
+        r.append(e)
+        if len(r) > TERMINAL_RRNS:
+            del r[0]
+
+        tok = e.card
+        if tok is None:
+            return
+        seen = ts.seen
+        old = seen.pop(tok, None)
+        if old is None:
+            if seen and next(iter(seen.values())) // _MIN_10M <= ten - _TEN_1H:
+                self._forget_seen(ts, ten - _TEN_1H)
+            if len(seen) >= self.caps.terminal_cards:
+                return  # saturated: this card is not tracked on this terminal
+            self._terminal_cards += 1
+            if self._terminal_cards > self.caps.terminal_cards_total:
+                self._shed_terminals()
+            seen[tok] = minute
+            _count(ts.h1, minute, cut)
+            _count(ts.h10, ten, ten - _TEN_1H)
+        elif old >= minute:
+            seen[tok] = old  # an older attempt: the card stays last seen at ``old``
+        else:
+            seen[tok] = minute
+            _bump(ts.h1, old, -1)
+            _count(ts.h1, minute, cut)
+            if old // _MIN_10M != ten:
+                _bump(ts.h10, old // _MIN_10M, -1)
+                _count(ts.h10, ten, ten - _TEN_1H)
+
+        bin6 = e.bin6
+        if bin6 is None or e.last4 is None:
+            return
+        bins = ts.bins
+        if minute - ts.bins_at >= _MIN_10M:  # entries live 10 to 20 minutes
+            _sweep_bins(bins, cut)
+            ts.bins_at = minute
+        entries = bins.get(bin6)
+        if entries is None:
+            bins[bin6] = [e]
+        else:
+            for j, x in enumerate(entries):
+                if x.card == tok:
+                    if x.at_s <= at:
+                        entries[j] = e
+                    break
+            else:
+                entries.append(e)
+                if len(entries) > ts.run_best:
+                    ts.run_at = -1  # the runs may have grown
+
+    def _outcome(self, e: Event, replace: bool) -> None:
+        """Count the outcome-type features; ``replace``: put the answered event in place of
+        the one in flight (the card's declines and ``linked`` read it)."""
+        tok = e.card
+        declined = e.response_code != _APPROVED
+        if replace and tok is not None:
+            log = self._cards.get(tok)
+            if log is not None:
+                _replace(log, e)
+        tid = e.terminal_id
+        if tid is not None:
+            ts = self._terminals.get(tid)
+            if ts is not None:
+                if replace:
+                    _replace(ts.rr, e)
+                if declined:
+                    minute = e.at_s // MINUTE_S
+                    s = ts.m
+                    if s and s[-4] == minute:
+                        s[-2] += 1
+                    else:
+                        _put(s, 0, 4, 0, minute, minute - _MIN_10M, 0, 1, 0)
+        if declined:
+            return
+        mid = e.merchant_id
+        ms = self._merchants.get(mid)
+        if ms is None:
+            return
+        amount = e.amount_minor
+        day = e.at_s // DAY_S
+        s = ms.d
+        if s[-3] == day:
+            s[-2] += 1
+            s[-1] += amount
+            s[1] += 1
+            s[2] += amount
+        else:
+            cut = day - _DAY_30D
+            if len(s) > 3 and s[3] <= cut:
+                _purge_days(ms, cut)
+            if not _put(s, 3, 3, 2, day, cut, 1, amount):
+                return
+        prof = ms.prof.get(day)
+        if prof is None:
+            prof = ms.prof[day] = [0] * 24
+        prof[e.hour] += 1
+        ms.hours[e.hour] += 1
+        if tok is None:
+            return
+        p = self._pairs.get((tok, mid))
+        if p is None:
+            return
+        if len(p) > 1 and p[-2] == day:
+            p[-1] += amount
+        else:
+            cut = day - _DAY_7D
+            j = 1
+            while j < len(p) and p[j] <= cut:
+                j += 2
+            del p[1:j]
+            _put(p, 1, 2, 0, day, cut, amount)
+        if ms.cards.get(tok) is not p:
+            return
+        if ms.top_day != day:
+            ms.top_day = -1  # worked out again at the next compute
+            return
+        entry = (_approved(p, day - _DAY_7D), tok)
+        top = ms.top
+        if len(top) == 3 and entry < top[2] and all(x[1] != tok for x in top):
+            return
+        top = [x for x in top if x[1] != tok]
+        top.append(entry)
+        top.sort(reverse=True)
+        ms.top = top[:3]
+
+    # -- eviction ----------------------------------------------------------------------
+
+    def _drop_pair(self, key: tuple[str, int], p: list[int]) -> None:
+        tok, mid = key
+        ms = self._merchants.get(mid)
+        if ms is None or ms.cards.get(tok) is not p:
+            return
+        del ms.cards[tok]
+        _bump(ms.h7, p[0], -1)
+        if any(x[1] == tok for x in ms.top):
+            ms.top_day = -1
+
+    def _drop_terminal(self, ts: _Terminal) -> None:
+        self._terminal_cards -= len(ts.seen)
+
+    def _shed_terminals(self) -> None:
+        """Evict the least recently seen terminals until all of them together track no
+        more cards than ``Caps.terminal_cards_total`` (the newest one always stays)."""
+        terminals = self._terminals
+        while self._terminal_cards > self.caps.terminal_cards_total and len(terminals) > 1:
+            self._drop_terminal(terminals.popitem(last=False)[1])
+
+    def _forget_seen(self, ts: _Terminal, cut_ten: int) -> None:
+        """Forget the cards a terminal last saw more than an hour ago (oldest first)."""
+        seen = ts.seen
+        old: list[str] = []
+        for tok, minute in seen.items():
+            if minute // _MIN_10M > cut_ten:
+                break
+            old.append(tok)
+        for tok in old:
+            del seen[tok]
+        self._terminal_cards -= len(old)
+
+    # -- computing ---------------------------------------------------------------------
+
+    def _plan(self, names: frozenset[str]) -> tuple[bool, ...]:
+        unknown = names - FEATURES
+        if unknown:
+            raise KeyError(", ".join(sorted(unknown)))
+        plan = (
+            bool(names & _CARD),
+            bool(names & _TERMINAL),
+            "terminal.bin_run_10m" in names,
+            bool(names & _MERCHANT),
+            "merchant.top3_share_7d" in names,
+            names == FEATURES,
+        )
+        if len(self._plans) >= PLANS_MAX:
+            self._plans.clear()
+        self._plans[names] = plan
+        return plan
+
+    def compute(
+        self,
+        names: frozenset[str],
+        *,
+        now_s: int,
+        hour: int,
+        merchant_id: int,
+        terminal_id: int | None,
+        card: str | None,
+        bin6: str | None,
+        last4: int | None,
+        amount_minor: int,
+    ) -> dict[str, int | Decimal | bool]:
+        """The features ``names`` for the attempt about to be decided (not included);
+        KeyError names the unknown ones."""
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plan(names)
+        if not 0 <= hour <= 23:
+            _check(hour, amount_minor)
+        want_card, want_terminal, want_run, want_merchant, want_top, full = plan
+        out: dict[str, int | Decimal | bool] = {}
+        if want_card:
+            log = self._cards.get(card) if card is not None else None
+            if log is None:
+                out.update(_ZERO_CARD)
+            else:
+                _card_features(out, log, now_s, merchant_id)
+        if want_terminal or want_run:
+            ts = self._terminals.get(terminal_id) if terminal_id is not None else None
+            if want_terminal:
+                if ts is None:
+                    out.update(_ZERO_TERMINAL)
+                else:
+                    _terminal_features(out, ts, now_s)
+            if want_run:
+                out["terminal.bin_run_10m"] = (
+                    (1 if bin6 is not None and last4 is not None else 0)
+                    if ts is None
+                    else _bin_run(ts, now_s // MINUTE_S, card, bin6, last4)
+                )
+        if want_merchant or want_top:
+            ms = self._merchants.get(merchant_id)
+            if ms is None:
+                out.update(_ZERO_MERCHANT)
+            else:
+                _merchant_features(out, ms, now_s, hour, want_top)
+        if full:
+            return out
+        return {name: out[name] for name in names}
+
+    def linked(
+        self,
+        name: str,
+        *,
+        now_s: int,
+        merchant_id: int,
+        terminal_id: int | None,
+        card: str | None,
+        bin6: str | None = None,
+        last4: int | None = None,
+        hour: int = 0,
+        amount_minor: int = 0,
+    ) -> list[str]:
+        """The rrns of (at most 20) recent attempts behind a count feature, newest first,
+        for the evidence of a decision. Best effort: a card keeps its last attempts (up to
+        ``Caps.card_events``), a terminal its last 20; merchant features link nothing."""
+        if name not in FEATURES:
+            raise KeyError(name)
+        since = now_s - _WINDOW_S[name]
+        if name.startswith("card."):
+            events: list[Event] = self._cards.get(card, []) if card is not None else []
+            if "merchant_count" in name:
+                events = [e for e in events if e.merchant_id == merchant_id]
+        elif name == "terminal.bin_run_10m":
+            ts = self._terminals.get(terminal_id) if terminal_id is not None else None
+            return [] if ts is None else _bin_run_rrns(ts, now_s // MINUTE_S, card, bin6, last4)
+        elif name.startswith("terminal."):
+            ts = self._terminals.get(terminal_id) if terminal_id is not None else None
+            events = [] if ts is None else ts.rr
+            if "small" in name:
+                events = [e for e in events if e.amount_minor <= SMALL_MAX_MINOR]
+        else:
+            return []
+        if "declines" in name:
+            events = [e for e in events if _declined(e)]
+        return [e.rrn for e in reversed(events) if e.at_s > since][:LINKED_MAX]
+
+    def stats(self) -> dict[str, int]:
+        """How many keys each map holds, for the memory test and for operations."""
+        return {
+            "cards": len(self._cards),
+            "card_events": sum(len(log) for log in self._cards.values()),
+            "pairs": len(self._pairs),
+            "terminals": len(self._terminals),
+            "merchants": len(self._merchants),
+            "in_flight": len(self._in_flight),
+            "terminal_cards": self._terminal_cards,
+            "merchant_cards": sum(len(ms.cards) for ms in self._merchants.values()),
+        }
+
+
+_ZERO_CARD = dict.fromkeys(_CARD, 0)
+_ZERO_TERMINAL = dict.fromkeys(_TERMINAL, 0)
+_ZERO_MERCHANT: dict[str, int | Decimal | bool] = {
+    **dict.fromkeys(_MERCHANT, 0),
+    "merchant.hour_share_30d": _share(0, 0),
+    "merchant.top3_share_7d": _share(0, 0),
+}
+
+
+def _check(hour: int, amount_minor: int) -> None:
+    if not 0 <= hour <= 23:
+        raise InvalidInput("risk.hour", N_("Hour of day {hour} is not 0 to 23"), hour=hour)
+    if amount_minor < 0:
+        raise InvalidInput(
+            "risk.amount", N_("Amount {amount_minor} is negative"), amount_minor=amount_minor
+        )
+
+
+def _replace(events: list[Event], e: Event) -> None:
+    """Put the answered ``e`` in place of its attempt in flight (found by rrn)."""
+    rrn = e.rrn
+    for j in range(len(events) - 1, -1, -1):
+        if events[j].rrn == rrn:
+            events[j] = e
+            return
+
+
+def _card_features(
+    out: dict[str, int | Decimal | bool], log: list[Event], now_s: int, merchant_id: int
+) -> None:
+    """The card's features from its last attempts, newest first; each window nests in the
+    next (an event in the 10 minutes is in the hour, and so on)."""
+    cut_10m = now_s // MINUTE_S - _MIN_10M
+    ten = now_s // TEN_MINUTES_S
+    cut_1h = ten - _TEN_1H
+    cut_24h = ten - _TEN_24H
+    cut_7d = now_s // DAY_S - _DAY_7D
+    n10 = d10 = n1h = d1h = n24 = a24 = p24 = p7 = 0
+    merchants: set[int] = set()
+    for e in reversed(log):
+        at = e.at_s
+        if at // DAY_S <= cut_7d:
+            break
+        here = e.merchant_id == merchant_id
+        if here:
+            p7 += 1
+        if at // TEN_MINUTES_S <= cut_24h:
+            continue
+        n24 += 1
+        a24 += e.amount_minor
+        merchants.add(e.merchant_id)
+        if here:
+            p24 += 1
+        if at // TEN_MINUTES_S <= cut_1h:
+            continue
+        n1h += 1
+        rc = e.response_code
+        declined = rc is not None and rc != _APPROVED
+        if declined:
+            d1h += 1
+        if at // MINUTE_S > cut_10m:
+            n10 += 1
+            if declined:
+                d10 += 1
+    out["card.count_10m"] = n10
+    out["card.count_1h"] = n1h
+    out["card.count_24h"] = n24
+    out["card.amount_24h"] = a24
+    out["card.declines_10m"] = d10
+    out["card.declines_1h"] = d1h
+    out["card.merchant_count_24h"] = p24
+    out["card.merchant_count_7d"] = p7
+    out["card.merchants_24h"] = len(merchants)
+
+
+def _terminal_features(out: dict[str, int | Decimal | bool], ts: _Terminal, now_s: int) -> None:
+    cut = now_s // MINUTE_S - _MIN_10M
+    s = ts.m
+    n = d = sm = 0
+    i = len(s) - 4
+    while i >= 0 and s[i] > cut:
+        n += s[i + 1]
+        d += s[i + 2]
+        sm += s[i + 3]
+        i -= 4
+    out["terminal.count_10m"] = n
+    out["terminal.declines_10m"] = d
+    out["terminal.small_10m"] = sm
+    s = ts.h1
+    n = 0
+    i = len(s) - 2
+    while i >= 0 and s[i] > cut:
+        n += s[i + 1]
+        i -= 2
+    out["terminal.distinct_cards_10m"] = n
+    cut = now_s // TEN_MINUTES_S - _TEN_1H
+    s = ts.t
+    n = 0
+    i = len(s) - 2
+    while i >= 0 and s[i] > cut:
+        n += s[i + 1]
+        i -= 2
+    out["terminal.count_1h"] = n
+    s = ts.h10
+    n = 0
+    i = len(s) - 2
+    while i >= 0 and s[i] > cut:
+        n += s[i + 1]
+        i -= 2
+    out["terminal.distinct_cards_1h"] = n
+
+
+def _merchant_features(
+    out: dict[str, int | Decimal | bool], ms: _Merchant, now_s: int, hour: int, want_top: bool
+) -> None:
+    day = now_s // DAY_S
+    s = ms.d
+    cut = day - _DAY_30D
+    if len(s) > 3 and s[3] <= cut:
+        _purge_days(ms, cut)
+    cut = day - _DAY_7D
+    approved_7d = 0
+    i = len(s) - 3
+    while i >= 3 and s[i] > cut:
+        approved_7d += s[i + 2]
+        i -= 3
+    sales = s[1]
+    out["merchant.approved_7d"] = approved_7d
+    out["merchant.sales_30d"] = sales
+    out["merchant.avg_ticket_30d"] = (2 * s[2] + sales) // (2 * sales) if sales else 0
+    out["merchant.hour_share_30d"] = _share(ms.hours[hour], sales)
+    s = ms.h7
+    n = 0
+    i = len(s) - 2
+    while i >= 0 and s[i] > cut:
+        n += s[i + 1]
+        i -= 2
+    out["merchant.distinct_cards_7d"] = n
+    ten = now_s // TEN_MINUTES_S
+    s = ms.t
+    cut = ten - _TEN_24H
+    if len(s) > 3 and s[3] <= cut:
+        _purge(s, 3, 3, 2, cut)
+    out["merchant.count_24h"] = s[1]
+    out["merchant.amount_24h"] = s[2]
+    cut = ten - _TEN_1H
+    n = 0
+    i = len(s) - 3
+    while i >= 3 and s[i] > cut:
+        n += s[i + 1]
+        i -= 3
+    out["merchant.count_1h"] = n
+    if want_top:
+        if ms.top_day != day:
+            _rebuild_top(ms, day)
+        top = 0
+        for x in ms.top:
+            top += x[0]
+        out["merchant.top3_share_7d"] = _share(top, approved_7d)
+
+
+def _purge_days(ms: _Merchant, cut: int) -> None:
+    """Drop a merchant's approved days at or before ``cut``, with their hour profiles."""
+    s = ms.d
+    prof = ms.prof
+    hours = ms.hours
+    i = 3
+    n = len(s)
+    while i < n and s[i] <= cut:
+        s[1] -= s[i + 1]
+        s[2] -= s[i + 2]
+        counts = prof.pop(s[i], None)
+        if counts is not None:
+            for h, c in enumerate(counts):
+                hours[h] -= c
+        i += 3
+    del s[3:i]
+
+
+def _rebuild_top(ms: _Merchant, day: int) -> None:
+    """Work out a merchant's 3 largest cards again (once a day, or after an eviction), and
+    stop tracking its cards that have neither attempted nor been approved for 7 days."""
+    cut = day - _DAY_7D
+    totals: list[tuple[int, str]] = []
+    stale: list[str] = []
+    for tok, p in ms.cards.items():
+        total = _approved(p, cut)
+        if total:
+            totals.append((total, tok))
+        elif p[0] <= cut:
+            stale.append(tok)
+    for tok in stale:
+        del ms.cards[tok]
+    totals.sort(reverse=True)
+    ms.top = totals[:3]
+    ms.top_day = day
+
+
+def _sweep_bins(bins: dict[str, list[Event]], cut: int) -> None:
+    """Forget the cards a terminal saw more than 10 minutes ago in its BIN runs."""
+    for bin6 in list(bins):
+        kept = [x for x in bins[bin6] if x.at_s // MINUTE_S > cut]
+        if kept:
+            bins[bin6] = kept
+        else:
+            del bins[bin6]
+
+
+def _live_last4(entries: list[Event], cut: int, card: str | None) -> list[int]:
+    """The last four digits of a BIN's cards seen after minute ``cut``, ``card`` apart."""
+    values = []
+    for x in entries:
+        v = x.last4
+        if v is not None and x.at_s // MINUTE_S > cut and (x.card != card or card is None):
+            values.append(v)
+    return values
+
+
+def _bin_run(
+    ts: _Terminal, minute: int, card: str | None, bin6: str | None, last4: int | None
+) -> int:
+    cut = minute - _MIN_10M
+    if ts.run_at != minute:
+        best = 0
+        for entries in ts.bins.values():
+            if len(entries) > best:
+                best = max(best, _largest_run(_live_last4(entries, cut, None)))
+        ts.run_best = best
+        ts.run_at = minute
+    best = ts.run_best
+    if bin6 is None or last4 is None:
+        return best
+    mine = ts.bins.get(bin6)
+    if not mine:
+        return max(best, 1)
+    if len(mine) + 1 <= best:
+        return best
+    values = _live_last4(mine, cut, card)
+    values.append(last4)
+    return max(best, _largest_run(values))
+
+
+def _bin_run_rrns(
+    ts: _Terminal, minute: int, card: str | None, bin6: str | None, last4: int | None
+) -> list[str]:
+    """The rrns of the largest BIN run, newest first (the attempt being decided counts,
+    as in ``compute``, but has no rrn yet)."""
+    cut = minute - _MIN_10M
+    best_size = 0
+    best: list[tuple[int, str]] = []
+    for b, entries in ts.bins.items():
+        live = [
+            (x.last4 or 0, x.at_s, x.rrn)
+            for x in entries
+            if x.at_s // MINUTE_S > cut and (x.card != card or card is None)
+        ]
+        if b == bin6 and last4 is not None:
+            live.append((last4, 0, ""))
+        live.sort()
+        i = 0
+        for j in range(len(live)):
+            while live[j][0] - live[i][0] >= BIN_SPAN:
+                i += 1
+            if j - i + 1 > best_size:
+                best_size = j - i + 1
+                best = [(at, rrn) for _v, at, rrn in live[i : j + 1] if rrn]
+    best.sort(reverse=True)
+    return [rrn for _at, rrn in best][:LINKED_MAX]
