@@ -237,13 +237,13 @@ def _purge(s: list[int], start: int, stride: int, nsum: int, cut: int) -> None:
         del s[start:i]
 
 
-def _bump(s: list[int], b: int, delta: int) -> None:
-    """Add ``delta`` to bucket ``b`` of a [bucket, n]* histogram, if it is still there."""
-    j = len(s) - 2
+def _bump(s: list[int], stride: int, off: int, b: int, delta: int) -> None:
+    """Add ``delta`` to value ``off`` of bucket ``b`` of a series, if it is still there."""
+    j = len(s) - stride
     while j >= 0 and s[j] > b:
-        j -= 2
+        j -= stride
     if j >= 0 and s[j] == b:
-        s[j + 1] += delta
+        s[j + off] += delta
 
 
 def _count(s: list[int], b: int, cut: int) -> None:
@@ -286,16 +286,15 @@ def _declined(e: Event) -> bool:
 
 
 class _Terminal:
-    __slots__ = ("bins", "bins_at", "h1", "h10", "m", "rr", "run_at", "run_best", "seen", "t")
+    __slots__ = ("bins", "m", "rr", "run_at", "run_best", "seen", "swept_at", "t")
 
-    def __init__(self) -> None:
-        self.m: list[int] = []  # [minute, attempts, declines, small]*
-        self.t: list[int] = []  # [ten, attempts]*
-        self.seen: dict[str, int] = {}  # card -> minute last seen, oldest first
-        self.h1: list[int] = []  # [minute, cards last seen then]*
-        self.h10: list[int] = []  # [ten, cards last seen then]*
+    def __init__(self, minute: int) -> None:
+        # [minute, attempts, declines, small, cards last seen that minute]*
+        self.m: list[int] = []
+        self.t: list[int] = []  # [ten, attempts, cards last seen in those 10 minutes]*
+        self.seen: dict[str, int] = {}  # card -> minute last seen (swept every 30 minutes)
         self.bins: dict[str, list[Event]] = {}  # bin6 -> last attempt of each of its cards
-        self.bins_at = 0  # minute of the last sweep of ``bins``
+        self.swept_at = minute  # minute of the last sweep of ``seen`` and ``bins``
         self.run_at = -1  # minute ``run_best`` was worked out for (-1: to do again)
         self.run_best = 0  # largest run over all BINs, the attempt being decided apart
         self.rr: list[Event] = []  # the last attempts, for ``linked``
@@ -315,12 +314,19 @@ class _Merchant:
         self.top_day = -1  # day ``top`` is right for (-1: to work out again)
 
 
+# What an attempt in flight needs for its answer: its merchant, terminal, pair and card
+# log (so that the answer needs no look-up; an answer to keys evicted meanwhile is lost).
+_Pending = tuple[_Merchant, "_Terminal | None", "list[int] | None", "list[Event] | None"]
+
+
 class FeatureStore:
     """Windowed counts per card, card and merchant pair, terminal and merchant.
 
     A card is its last attempts themselves (``Event`` objects, oldest first); a pair is
     ``[day of the last attempt, (day, approved amount)*]``; terminals and merchants keep
-    bucket series (see ``_put``).
+    bucket series (see ``_put``). ``add`` and ``compute`` are long on purpose: one frame
+    per call, with the usual case of each series written out, keeps them near their CPU
+    budget on CPython 3.11 (bench/risk_features.py); helpers do the rare cases.
     """
 
     def __init__(self, caps: Caps | None = None) -> None:
@@ -329,57 +335,32 @@ class FeatureStore:
         self._pairs: OrderedDict[tuple[str, int], list[int]] = OrderedDict()
         self._terminals: OrderedDict[int, _Terminal] = OrderedDict()
         self._merchants: OrderedDict[int, _Merchant] = OrderedDict()
-        self._in_flight: dict[str, int] = {}  # rrn -> at_s, oldest first
+        self._in_flight: OrderedDict[str, _Pending] = OrderedDict()  # by rrn, oldest first
         self._terminal_cards = 0  # cards tracked by all terminals together
-        self._plans: dict[frozenset[str], tuple[bool, ...]] = {}
+        self._plans: dict[frozenset[str], tuple[int, tuple[str, ...]]] = {}
 
     # -- adding ------------------------------------------------------------------------
 
-    def add(self, event: Event) -> None:
+    def add(self, event: Event) -> None:  # noqa: PLR0912, PLR0915
         """Count a new attempt, and its outcome too when it already has its answer."""
-        if not 0 <= event.hour <= 23 or event.amount_minor < 0:
-            _check(event.hour, event.amount_minor)
-        day = event.at_s // DAY_S
-        ms = self._merchant(event, day)
-        if event.card is not None:
-            self._card(event, ms, day)
-        if event.terminal_id is not None:
-            self._terminal(event)
-        if event.response_code is None:
-            pending = self._in_flight
-            pending[event.rrn] = event.at_s
-            if len(pending) > self.caps.in_flight:
-                del pending[next(iter(pending))]
-        else:
-            self._outcome(event, False)
+        e = event
+        at = e.at_s
+        amount = e.amount_minor
+        if not 0 <= e.hour <= 23 or amount < 0:
+            _check(e.hour, amount)
+        caps = self.caps
+        ten = at // TEN_MINUTES_S
+        day = at // DAY_S
 
-    def add_outcome(self, event: Event) -> bool:
-        """Count the answer of an attempt added in flight; False (nothing counted) when
-        that attempt is not waiting for its answer."""
-        if event.response_code is None:
-            raise InvalidInput(
-                "risk.no_outcome",
-                N_("The outcome of payment {rrn} has no response code"),
-                rrn=event.rrn,
-            )
-        _check(event.hour, event.amount_minor)
-        if self._in_flight.pop(event.rrn, None) is None:
-            return False
-        self._outcome(event, True)
-        return True
-
-    def _merchant(self, e: Event, day: int) -> _Merchant:
         mid = e.merchant_id
         merchants = self._merchants
         ms = merchants.get(mid)
         if ms is None:
             ms = merchants[mid] = _Merchant()
-            if len(merchants) > self.caps.merchants:
+            if len(merchants) > caps.merchants:
                 merchants.popitem(last=False)
         else:
             merchants.move_to_end(mid)
-        ten = e.at_s // TEN_MINUTES_S
-        amount = e.amount_minor
         s = ms.t
         last = s[-3]
         if last == ten:
@@ -395,207 +376,160 @@ class FeatureStore:
             s[:] = (-1, 1, amount, ten, 1, amount)
         else:
             _put(s, 3, 3, 2, ten, ten - _TEN_24H, 1, amount)
-        return ms
-
-    def _card(self, e: Event, ms: _Merchant, day: int) -> None:
-        tok = e.card
-        assert tok is not None
-        cards = self._cards
-        log = cards.get(tok)
-        if log is None:
-            cards[tok] = [e]
-            if len(cards) > self.caps.cards:
-                cards.popitem(last=False)
-        else:
-            cards.move_to_end(tok)
-            if log[-1].at_s <= e.at_s:
-                log.append(e)
-            else:  # an older attempt: in its place, so that the log stays in order
-                j = len(log)
-                while j > 0 and log[j - 1].at_s > e.at_s:
-                    j -= 1
-                log.insert(j, e)
-            if len(log) > self.caps.card_events:
-                del log[0]
-            while log[0].at_s // DAY_S <= day - _DAY_7D:
-                del log[0]  # out of every window; the log keeps at least ``e``
-
-        mid = e.merchant_id
-        pairs = self._pairs
-        key = (tok, mid)
-        p = pairs.get(key)
-        if p is None:
-            p = pairs[key] = [day]
-            if len(pairs) > self.caps.pairs:
-                self._drop_pair(*pairs.popitem(last=False))
-            tracked = False
-        else:
-            pairs.move_to_end(key)
-            tracked = ms.cards.get(tok) is p
-        if tracked:
-            last = p[0]
-            if last < day:  # the card moves to today in the merchant's histogram
-                p[0] = day
-                _bump(ms.h7, last, -1)
-                _count(ms.h7, day, day - _DAY_7D)
-        elif len(ms.cards) < self.caps.merchant_cards:
-            ms.cards[tok] = p
-            p[0] = last = max(p[0], day)
-            _count(ms.h7, last, day - _DAY_7D)
-
-    def _terminal(self, e: Event) -> None:  # noqa: PLR0912, PLR0915 (one frame per payment)
-        tid = e.terminal_id
-        assert tid is not None
-        terminals = self._terminals
-        ts = terminals.get(tid)
-        if ts is None:
-            ts = terminals[tid] = _Terminal()
-            if len(terminals) > self.caps.terminals:
-                self._drop_terminal(terminals.popitem(last=False)[1])
-        else:
-            terminals.move_to_end(tid)
-        at = e.at_s
-        minute = at // MINUTE_S
-        ten = at // TEN_MINUTES_S
-        small = 1 if e.amount_minor <= SMALL_MAX_MINOR else 0
-        cut = minute - _MIN_10M
-        s = ts.m
-        if s and s[-4] == minute:
-            s[-3] += 1
-            s[-1] += small
-        elif not s or s[-4] <= cut:
-            s[:] = (minute, 1, 0, small)
-        elif s[-4] < minute and s[0] > cut:
-            s += (minute, 1, 0, small)
-        else:
-            _put(s, 0, 4, 0, minute, cut, 1, 0, small)
-        _count(ts.t, ten, ten - _TEN_1H)
-        r = ts.rr
-        r.append(e)
-        if len(r) > TERMINAL_RRNS:
-            del r[0]
 
         tok = e.card
-        if tok is None:
-            return
-        seen = ts.seen
-        old = seen.pop(tok, None)
-        if old is None:
-            if seen and next(iter(seen.values())) // _MIN_10M <= ten - _TEN_1H:
-                self._forget_seen(ts, ten - _TEN_1H)
-            if len(seen) >= self.caps.terminal_cards:
-                return  # saturated: this card is not tracked on this terminal
-            self._terminal_cards += 1
-            if self._terminal_cards > self.caps.terminal_cards_total:
-                self._shed_terminals()
-            seen[tok] = minute
-            _count(ts.h1, minute, cut)
-            _count(ts.h10, ten, ten - _TEN_1H)
-        elif old >= minute:
-            seen[tok] = old  # an older attempt: the card stays last seen at ``old``
-        else:
-            seen[tok] = minute
-            _bump(ts.h1, old, -1)
-            _count(ts.h1, minute, cut)
-            if old // _MIN_10M != ten:
-                _bump(ts.h10, old // _MIN_10M, -1)
-                _count(ts.h10, ten, ten - _TEN_1H)
-
-        bin6 = e.bin6
-        if bin6 is None or e.last4 is None:
-            return
-        bins = ts.bins
-        if minute - ts.bins_at >= _MIN_10M:  # entries live 10 to 20 minutes
-            _sweep_bins(bins, cut)
-            ts.bins_at = minute
-        entries = bins.get(bin6)
-        if entries is None:
-            bins[bin6] = [e]
-        else:
-            for j, x in enumerate(entries):
-                if x.card == tok:
-                    if x.at_s <= at:
-                        entries[j] = e
-                    break
+        log = p = None
+        if tok is not None:
+            cards = self._cards
+            log = cards.get(tok)
+            if log is None:
+                log = cards[tok] = [e]
+                if len(cards) > caps.cards:
+                    cards.popitem(last=False)
             else:
-                entries.append(e)
-                if len(entries) > ts.run_best:
-                    ts.run_at = -1  # the runs may have grown
+                cards.move_to_end(tok)
+                if log[-1].at_s <= at:
+                    log.append(e)
+                else:
+                    _insert(log, e)
+                if len(log) > caps.card_events or log[0].at_s // DAY_S <= day - _DAY_7D:
+                    _trim(log, day - _DAY_7D, caps.card_events)
+            pairs = self._pairs
+            key = (tok, mid)
+            p = pairs.get(key)
+            if p is None:
+                p = pairs[key] = [day]
+                if len(pairs) > caps.pairs:
+                    self._drop_pair(*pairs.popitem(last=False))
+                tracked = False
+            else:
+                pairs.move_to_end(key)
+                tracked = ms.cards.get(tok) is p
+            if tracked:
+                last = p[0]
+                if last < day:  # the card moves to today in the merchant's histogram
+                    p[0] = day
+                    _bump(ms.h7, 2, 1, last, -1)
+                    _count(ms.h7, day, day - _DAY_7D)
+            elif len(ms.cards) < caps.merchant_cards:
+                ms.cards[tok] = p
+                p[0] = last = max(p[0], day)
+                _count(ms.h7, last, day - _DAY_7D)
 
-    def _outcome(self, e: Event, replace: bool) -> None:
-        """Count the outcome-type features; ``replace``: put the answered event in place of
-        the one in flight (the card's declines and ``linked`` read it)."""
-        tok = e.card
-        declined = e.response_code != _APPROVED
-        if replace and tok is not None:
-            log = self._cards.get(tok)
-            if log is not None:
-                _replace(log, e)
         tid = e.terminal_id
+        ts = None
         if tid is not None:
-            ts = self._terminals.get(tid)
-            if ts is not None:
-                if replace:
-                    _replace(ts.rr, e)
-                if declined:
-                    minute = e.at_s // MINUTE_S
-                    s = ts.m
-                    if s and s[-4] == minute:
-                        s[-2] += 1
+            minute = at // MINUTE_S
+            terminals = self._terminals
+            ts = terminals.get(tid)
+            if ts is None:
+                ts = terminals[tid] = _Terminal(minute)
+                if len(terminals) > caps.terminals:
+                    self._drop_terminal(terminals.popitem(last=False)[1])
+            else:
+                terminals.move_to_end(tid)
+            if minute - ts.swept_at >= _SWEEP_MIN:
+                self._sweep(ts, minute)
+            fresh = fresh10 = 0  # 1: this card now counts as last seen in this minute / ten
+            moved = -1  # the minute it was last seen before, if it moves from there
+            if tok is not None:
+                seen = ts.seen
+                old = seen.get(tok)
+                if old is None:
+                    if len(seen) >= caps.terminal_cards:
+                        self._sweep(ts, minute)
+                    if len(seen) < caps.terminal_cards:  # else saturated: not tracked
+                        seen[tok] = minute
+                        fresh = fresh10 = 1
+                        self._terminal_cards += 1
+                        if self._terminal_cards > caps.terminal_cards_total:
+                            self._shed_terminals()
+                elif old < minute:
+                    seen[tok] = minute
+                    fresh = 1
+                    moved = old
+                    if old // _MIN_10M != ten:
+                        fresh10 = 1
+            small = 1 if amount <= SMALL_MAX_MINOR else 0
+            cut = minute - _MIN_10M
+            s = ts.m
+            if s and s[-5] == minute:
+                s[-4] += 1
+                s[-2] += small
+                s[-1] += fresh
+            elif not s or s[-5] <= cut:
+                s[:] = (minute, 1, 0, small, fresh)
+            elif s[-5] < minute:
+                s += (minute, 1, 0, small, fresh)
+                if s[0] <= cut:
+                    _purge(s, 0, 5, 0, cut)
+            else:
+                _put(s, 0, 5, 0, minute, cut, 1, 0, small, fresh)
+            s = ts.t
+            cut = ten - _TEN_1H
+            if s and s[-3] == ten:
+                s[-2] += 1
+                s[-1] += fresh10
+            elif not s or s[-3] <= cut:
+                s[:] = (ten, 1, fresh10)
+            elif s[-3] < ten:
+                s += (ten, 1, fresh10)
+                if s[0] <= cut:
+                    _purge(s, 0, 3, 0, cut)
+            else:
+                _put(s, 0, 3, 0, ten, cut, 1, fresh10)
+            if moved >= 0:
+                _bump(ts.m, 5, 4, moved, -1)
+                if fresh10:
+                    _bump(ts.t, 3, 2, moved // _MIN_10M, -1)
+            r = ts.rr
+            r.append(e)
+            if len(r) > TERMINAL_RRNS:
+                del r[0]
+            if fresh and e.bin6 is not None and e.last4 is not None:
+                bins = ts.bins
+                entries = bins.get(e.bin6)
+                if entries is None:
+                    bins[e.bin6] = [e]
+                else:
+                    for j, x in enumerate(entries):
+                        if x.card == tok:
+                            entries[j] = e
+                            break
                     else:
-                        _put(s, 0, 4, 0, minute, minute - _MIN_10M, 0, 1, 0)
-        if declined:
-            return
-        mid = e.merchant_id
-        ms = self._merchants.get(mid)
-        if ms is None:
-            return
-        amount = e.amount_minor
-        day = e.at_s // DAY_S
-        s = ms.d
-        if s[-3] == day:
-            s[-2] += 1
-            s[-1] += amount
-            s[1] += 1
-            s[2] += amount
+                        entries.append(e)
+                        if len(entries) > ts.run_best:
+                            ts.run_at = -1  # the runs may have grown
+
+        if e.response_code is None:
+            pending = self._in_flight
+            pending[e.rrn] = (ms, ts, p, log)
+            if len(pending) > caps.in_flight:
+                pending.popitem(last=False)
         else:
-            cut = day - _DAY_30D
-            if len(s) > 3 and s[3] <= cut:
-                _purge_days(ms, cut)
-            if not _put(s, 3, 3, 2, day, cut, 1, amount):
-                return
-        prof = ms.prof.get(day)
-        if prof is None:
-            prof = ms.prof[day] = [0] * 24
-        prof[e.hour] += 1
-        ms.hours[e.hour] += 1
-        if tok is None:
-            return
-        p = self._pairs.get((tok, mid))
-        if p is None:
-            return
-        if len(p) > 1 and p[-2] == day:
-            p[-1] += amount
-        else:
-            cut = day - _DAY_7D
-            j = 1
-            while j < len(p) and p[j] <= cut:
-                j += 2
-            del p[1:j]
-            _put(p, 1, 2, 0, day, cut, amount)
-        if ms.cards.get(tok) is not p:
-            return
-        if ms.top_day != day:
-            ms.top_day = -1  # worked out again at the next compute
-            return
-        entry = (_approved(p, day - _DAY_7D), tok)
-        top = ms.top
-        if len(top) == 3 and entry < top[2] and all(x[1] != tok for x in top):
-            return
-        top = [x for x in top if x[1] != tok]
-        top.append(entry)
-        top.sort(reverse=True)
-        ms.top = top[:3]
+            _outcome(e, ms, ts, p)
+
+    def add_outcome(self, event: Event) -> bool:
+        """Count the answer of an attempt added in flight; False (nothing counted) when
+        that attempt is not waiting for its answer."""
+        if event.response_code is None:
+            raise InvalidInput(
+                "risk.no_outcome",
+                N_("The outcome of payment {rrn} has no response code"),
+                rrn=event.rrn,
+            )
+        if not 0 <= event.hour <= 23 or event.amount_minor < 0:
+            _check(event.hour, event.amount_minor)
+        keys = self._in_flight.pop(event.rrn, None)
+        if keys is None:
+            return False
+        ms, ts, p, log = keys
+        if log is not None and event.response_code != _APPROVED:
+            _replace(log, event)  # the card's declines read it
+        if ts is not None and event.response_code != _APPROVED:
+            _replace(ts.rr, event)
+        _outcome(event, ms, ts, p)
+        return True
 
     # -- eviction ----------------------------------------------------------------------
 
@@ -605,7 +539,7 @@ class FeatureStore:
         if ms is None or ms.cards.get(tok) is not p:
             return
         del ms.cards[tok]
-        _bump(ms.h7, p[0], -1)
+        _bump(ms.h7, 2, 1, p[0], -1)
         if any(x[1] == tok for x in ms.top):
             ms.top_day = -1
 
@@ -619,38 +553,44 @@ class FeatureStore:
         while self._terminal_cards > self.caps.terminal_cards_total and len(terminals) > 1:
             self._drop_terminal(terminals.popitem(last=False)[1])
 
-    def _forget_seen(self, ts: _Terminal, cut_ten: int) -> None:
-        """Forget the cards a terminal last saw more than an hour ago (oldest first)."""
+    def _sweep(self, ts: _Terminal, minute: int) -> None:
+        """Forget the cards a terminal last saw more than an hour ago, and those of its BIN
+        runs more than 10 minutes ago."""
+        cut_ten = minute // _MIN_10M - _TEN_1H
         seen = ts.seen
-        old: list[str] = []
-        for tok, minute in seen.items():
-            if minute // _MIN_10M > cut_ten:
-                break
-            old.append(tok)
+        old = [tok for tok, m in seen.items() if m // _MIN_10M <= cut_ten]
         for tok in old:
             del seen[tok]
         self._terminal_cards -= len(old)
+        cut = minute - _MIN_10M
+        bins = ts.bins
+        for bin6 in list(bins):
+            kept = [x for x in bins[bin6] if x.at_s // MINUTE_S > cut]
+            if kept:
+                bins[bin6] = kept
+            else:
+                del bins[bin6]
+        ts.swept_at = minute
 
     # -- computing ---------------------------------------------------------------------
 
-    def _plan(self, names: frozenset[str]) -> tuple[bool, ...]:
+    def _plan(self, names: frozenset[str]) -> tuple[int, tuple[str, ...]]:
         unknown = names - FEATURES
         if unknown:
             raise KeyError(", ".join(sorted(unknown)))
-        plan = (
-            bool(names & _CARD),
-            bool(names & _TERMINAL),
-            "terminal.bin_run_10m" in names,
-            bool(names & _MERCHANT),
-            "merchant.top3_share_7d" in names,
-            names == FEATURES,
+        want = (
+            (_WANT_CARD if names & _CARD else 0)
+            | (_WANT_TERMINAL if names & _TERMINAL else 0)
+            | (_WANT_RUN if "terminal.bin_run_10m" in names else 0)
+            | (_WANT_MERCHANT if names & _MERCHANT else 0)
+            | (_WANT_TOP if "merchant.top3_share_7d" in names else 0)
         )
         if len(self._plans) >= PLANS_MAX:
             self._plans.clear()
-        self._plans[names] = plan
+        plan = self._plans[names] = (want, tuple(sorted(names)))
         return plan
 
-    def compute(
+    def compute(  # noqa: PLR0912, PLR0915
         self,
         names: frozenset[str],
         *,
@@ -670,36 +610,156 @@ class FeatureStore:
             plan = self._plan(names)
         if not 0 <= hour <= 23:
             _check(hour, amount_minor)
-        want_card, want_terminal, want_run, want_merchant, want_top, full = plan
-        out: dict[str, int | Decimal | bool] = {}
-        if want_card:
-            log = self._cards.get(card) if card is not None else None
-            if log is None:
-                out.update(_ZERO_CARD)
-            else:
-                _card_features(out, log, now_s, merchant_id)
-        if want_terminal or want_run:
-            ts = self._terminals.get(terminal_id) if terminal_id is not None else None
-            if want_terminal:
-                if ts is None:
-                    out.update(_ZERO_TERMINAL)
-                else:
-                    _terminal_features(out, ts, now_s)
-            if want_run:
-                out["terminal.bin_run_10m"] = (
-                    (1 if bin6 is not None and last4 is not None else 0)
-                    if ts is None
-                    else _bin_run(ts, now_s // MINUTE_S, card, bin6, last4)
-                )
-        if want_merchant or want_top:
+        want, ordered = plan
+        minute = now_s // MINUTE_S
+        ten = now_s // TEN_MINUTES_S
+        day = now_s // DAY_S
+        n10 = d10 = n1h = d1h = n24 = a24 = p24 = p7 = merchants_24h = 0
+        t10 = td10 = ts10 = tc10 = t1h = tc1h = run = 0
+        m1h = m24 = ma24 = approved_7d = sales = avg = distinct_7d = 0
+        hour_share = top3 = _ZERO_SHARE
+
+        if want & _WANT_CARD and card is not None:
+            log = self._cards.get(card)
+            if log is not None:
+                # Newest first; each window nests in the next (an attempt in the last 10
+                # minutes is in the last hour, and so on).
+                cut_10m = minute - _MIN_10M
+                cut_1h = ten - _TEN_1H
+                cut_24h = ten - _TEN_24H
+                cut_7d = day - _DAY_7D
+                first = -1  # the first merchant met, then a set when there are more
+                others: set[int] | None = None
+                for e in reversed(log):
+                    at = e.at_s
+                    if at // DAY_S <= cut_7d:
+                        break
+                    here = e.merchant_id == merchant_id
+                    if here:
+                        p7 += 1
+                    t = at // TEN_MINUTES_S
+                    if t <= cut_24h:
+                        continue
+                    n24 += 1
+                    a24 += e.amount_minor
+                    if here:
+                        p24 += 1
+                    if first == -1:
+                        first = e.merchant_id
+                    elif e.merchant_id != first:
+                        if others is None:
+                            others = {first}
+                        others.add(e.merchant_id)
+                    if t <= cut_1h:
+                        continue
+                    n1h += 1
+                    rc = e.response_code
+                    declined = rc is not None and rc != _APPROVED
+                    if declined:
+                        d1h += 1
+                    if at // MINUTE_S > cut_10m:
+                        n10 += 1
+                        if declined:
+                            d10 += 1
+                merchants_24h = len(others) if others is not None else (0 if first == -1 else 1)
+
+        if want & (_WANT_TERMINAL | _WANT_RUN) and terminal_id is not None:
+            ts = self._terminals.get(terminal_id)
+            if ts is not None:
+                if want & _WANT_TERMINAL:
+                    cut = minute - _MIN_10M
+                    s = ts.m
+                    i = len(s) - 5
+                    while i >= 0 and s[i] > cut:
+                        t10 += s[i + 1]
+                        td10 += s[i + 2]
+                        ts10 += s[i + 3]
+                        tc10 += s[i + 4]
+                        i -= 5
+                    cut = ten - _TEN_1H
+                    s = ts.t
+                    i = len(s) - 3
+                    while i >= 0 and s[i] > cut:
+                        t1h += s[i + 1]
+                        tc1h += s[i + 2]
+                        i -= 3
+                if want & _WANT_RUN:
+                    run = _bin_run(ts, minute, card, bin6, last4)
+            elif bin6 is not None and last4 is not None:
+                run = 1
+        elif bin6 is not None and last4 is not None and terminal_id is not None:
+            run = 1
+
+        if want & (_WANT_MERCHANT | _WANT_TOP):
             ms = self._merchants.get(merchant_id)
-            if ms is None:
-                out.update(_ZERO_MERCHANT)
-            else:
-                _merchant_features(out, ms, now_s, hour, want_top)
-        if full:
+            if ms is not None:
+                s = ms.d
+                cut = day - _DAY_30D
+                if len(s) > 3 and s[3] <= cut:
+                    _purge_days(ms, cut)
+                cut = day - _DAY_7D
+                i = len(s) - 3
+                while i >= 3 and s[i] > cut:
+                    approved_7d += s[i + 2]
+                    i -= 3
+                sales = s[1]
+                if sales:
+                    avg = (2 * s[2] + sales) // (2 * sales)
+                    hour_share = _share(ms.hours[hour], sales)
+                s = ms.h7
+                i = len(s) - 2
+                while i >= 0 and s[i] > cut:
+                    distinct_7d += s[i + 1]
+                    i -= 2
+                s = ms.t
+                cut = ten - _TEN_24H
+                if len(s) > 3 and s[3] <= cut:
+                    _purge(s, 3, 3, 2, cut)
+                m24 = s[1]
+                ma24 = s[2]
+                cut = ten - _TEN_1H
+                i = len(s) - 3
+                while i >= 3 and s[i] > cut:
+                    m1h += s[i + 1]
+                    i -= 3
+                if want & _WANT_TOP and approved_7d:
+                    if ms.top_day != day:
+                        _rebuild_top(ms, day)
+                    top = 0
+                    for x in ms.top:
+                        top += x[0]
+                    top3 = _share(top, approved_7d)
+
+        out: dict[str, int | Decimal | bool] = {
+            "card.count_10m": n10,
+            "card.count_1h": n1h,
+            "card.count_24h": n24,
+            "card.amount_24h": a24,
+            "card.declines_10m": d10,
+            "card.declines_1h": d1h,
+            "card.merchant_count_24h": p24,
+            "card.merchant_count_7d": p7,
+            "card.merchants_24h": merchants_24h,
+            "terminal.count_10m": t10,
+            "terminal.count_1h": t1h,
+            "terminal.distinct_cards_10m": tc10,
+            "terminal.distinct_cards_1h": tc1h,
+            "terminal.declines_10m": td10,
+            "terminal.small_10m": ts10,
+            "terminal.bin_run_10m": run,
+            "merchant.count_1h": m1h,
+            "merchant.count_24h": m24,
+            "merchant.amount_24h": ma24,
+            "merchant.approved_7d": approved_7d,
+            "merchant.distinct_cards_7d": distinct_7d,
+            "merchant.top3_share_7d": top3,
+            "merchant.hour_share_30d": hour_share,
+            "merchant.sales_30d": sales,
+            "merchant.avg_ticket_30d": avg,
+        }
+        if len(ordered) == _ALL:
             return out
-        return {name: out[name] for name in names}
+        return {name: out[name] for name in ordered}
 
     def linked(
         self,
@@ -752,13 +812,70 @@ class FeatureStore:
         }
 
 
-_ZERO_CARD = dict.fromkeys(_CARD, 0)
-_ZERO_TERMINAL = dict.fromkeys(_TERMINAL, 0)
-_ZERO_MERCHANT: dict[str, int | Decimal | bool] = {
-    **dict.fromkeys(_MERCHANT, 0),
-    "merchant.hour_share_30d": _share(0, 0),
-    "merchant.top3_share_7d": _share(0, 0),
-}
+_WANT_CARD, _WANT_TERMINAL, _WANT_RUN, _WANT_MERCHANT, _WANT_TOP = 1, 2, 4, 8, 16
+_ALL = len(FEATURES)
+_ZERO_SHARE = _share(0, 0)
+_SWEEP_MIN = 30  # a terminal forgets old cards every 30 minutes (or when full)
+
+
+def _outcome(e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None) -> None:  # noqa: PLR0912
+    """Count the outcome-type features of an answered attempt (the card's declines are
+    read from its log, where the answered event is)."""
+    if e.response_code != _APPROVED:
+        if ts is not None:
+            minute = e.at_s // MINUTE_S
+            s = ts.m
+            if s and s[-5] == minute:
+                s[-3] += 1
+            else:
+                _put(s, 0, 5, 0, minute, minute - _MIN_10M, 0, 1, 0, 0)
+        return
+    amount = e.amount_minor
+    day = e.at_s // DAY_S
+    s = ms.d
+    if s[-3] == day:
+        s[-2] += 1
+        s[-1] += amount
+        s[1] += 1
+        s[2] += amount
+    else:
+        cut = day - _DAY_30D
+        if len(s) > 3 and s[3] <= cut:
+            _purge_days(ms, cut)
+        if not _put(s, 3, 3, 2, day, cut, 1, amount):
+            return
+    prof = ms.prof.get(day)
+    if prof is None:
+        prof = ms.prof[day] = [0] * 24
+    prof[e.hour] += 1
+    ms.hours[e.hour] += 1
+    if p is None:
+        return
+    if len(p) > 1 and p[-2] == day:
+        p[-1] += amount
+    elif len(p) == 1:
+        p += (day, amount)
+    else:
+        cut = day - _DAY_7D
+        j = 1
+        while j < len(p) and p[j] <= cut:
+            j += 2
+        del p[1:j]
+        _put(p, 1, 2, 0, day, cut, amount)
+    tok = e.card
+    if tok is None or ms.cards.get(tok) is not p:
+        return
+    if ms.top_day != day:
+        ms.top_day = -1  # worked out again at the next compute
+        return
+    entry = (_approved(p, day - _DAY_7D), tok)
+    top = ms.top
+    if len(top) == 3 and entry < top[2] and all(x[1] != tok for x in top):
+        return
+    top = [x for x in top if x[1] != tok]
+    top.append(entry)
+    top.sort(reverse=True)
+    ms.top = top[:3]
 
 
 def _check(hour: int, amount_minor: int) -> None:
@@ -770,6 +887,23 @@ def _check(hour: int, amount_minor: int) -> None:
         )
 
 
+def _insert(log: list[Event], e: Event) -> None:
+    """An older attempt goes in its place, so that a card's log stays in time order."""
+    j = len(log)
+    while j > 0 and log[j - 1].at_s > e.at_s:
+        j -= 1
+    log.insert(j, e)
+
+
+def _trim(log: list[Event], cut_day: int, most: int) -> None:
+    """Keep a card's last ``most`` attempts, and none of the days at or before
+    ``cut_day`` (out of every window); the newest always stays."""
+    drop = max(0, len(log) - most)
+    while drop < len(log) - 1 and log[drop].at_s // DAY_S <= cut_day:
+        drop += 1
+    del log[:drop]
+
+
 def _replace(events: list[Event], e: Event) -> None:
     """Put the answered ``e`` in place of its attempt in flight (found by rrn)."""
     rrn = e.rrn
@@ -777,140 +911,6 @@ def _replace(events: list[Event], e: Event) -> None:
         if events[j].rrn == rrn:
             events[j] = e
             return
-
-
-def _card_features(
-    out: dict[str, int | Decimal | bool], log: list[Event], now_s: int, merchant_id: int
-) -> None:
-    """The card's features from its last attempts, newest first; each window nests in the
-    next (an event in the 10 minutes is in the hour, and so on)."""
-    cut_10m = now_s // MINUTE_S - _MIN_10M
-    ten = now_s // TEN_MINUTES_S
-    cut_1h = ten - _TEN_1H
-    cut_24h = ten - _TEN_24H
-    cut_7d = now_s // DAY_S - _DAY_7D
-    n10 = d10 = n1h = d1h = n24 = a24 = p24 = p7 = 0
-    merchants: set[int] = set()
-    for e in reversed(log):
-        at = e.at_s
-        if at // DAY_S <= cut_7d:
-            break
-        here = e.merchant_id == merchant_id
-        if here:
-            p7 += 1
-        if at // TEN_MINUTES_S <= cut_24h:
-            continue
-        n24 += 1
-        a24 += e.amount_minor
-        merchants.add(e.merchant_id)
-        if here:
-            p24 += 1
-        if at // TEN_MINUTES_S <= cut_1h:
-            continue
-        n1h += 1
-        rc = e.response_code
-        declined = rc is not None and rc != _APPROVED
-        if declined:
-            d1h += 1
-        if at // MINUTE_S > cut_10m:
-            n10 += 1
-            if declined:
-                d10 += 1
-    out["card.count_10m"] = n10
-    out["card.count_1h"] = n1h
-    out["card.count_24h"] = n24
-    out["card.amount_24h"] = a24
-    out["card.declines_10m"] = d10
-    out["card.declines_1h"] = d1h
-    out["card.merchant_count_24h"] = p24
-    out["card.merchant_count_7d"] = p7
-    out["card.merchants_24h"] = len(merchants)
-
-
-def _terminal_features(out: dict[str, int | Decimal | bool], ts: _Terminal, now_s: int) -> None:
-    cut = now_s // MINUTE_S - _MIN_10M
-    s = ts.m
-    n = d = sm = 0
-    i = len(s) - 4
-    while i >= 0 and s[i] > cut:
-        n += s[i + 1]
-        d += s[i + 2]
-        sm += s[i + 3]
-        i -= 4
-    out["terminal.count_10m"] = n
-    out["terminal.declines_10m"] = d
-    out["terminal.small_10m"] = sm
-    s = ts.h1
-    n = 0
-    i = len(s) - 2
-    while i >= 0 and s[i] > cut:
-        n += s[i + 1]
-        i -= 2
-    out["terminal.distinct_cards_10m"] = n
-    cut = now_s // TEN_MINUTES_S - _TEN_1H
-    s = ts.t
-    n = 0
-    i = len(s) - 2
-    while i >= 0 and s[i] > cut:
-        n += s[i + 1]
-        i -= 2
-    out["terminal.count_1h"] = n
-    s = ts.h10
-    n = 0
-    i = len(s) - 2
-    while i >= 0 and s[i] > cut:
-        n += s[i + 1]
-        i -= 2
-    out["terminal.distinct_cards_1h"] = n
-
-
-def _merchant_features(
-    out: dict[str, int | Decimal | bool], ms: _Merchant, now_s: int, hour: int, want_top: bool
-) -> None:
-    day = now_s // DAY_S
-    s = ms.d
-    cut = day - _DAY_30D
-    if len(s) > 3 and s[3] <= cut:
-        _purge_days(ms, cut)
-    cut = day - _DAY_7D
-    approved_7d = 0
-    i = len(s) - 3
-    while i >= 3 and s[i] > cut:
-        approved_7d += s[i + 2]
-        i -= 3
-    sales = s[1]
-    out["merchant.approved_7d"] = approved_7d
-    out["merchant.sales_30d"] = sales
-    out["merchant.avg_ticket_30d"] = (2 * s[2] + sales) // (2 * sales) if sales else 0
-    out["merchant.hour_share_30d"] = _share(ms.hours[hour], sales)
-    s = ms.h7
-    n = 0
-    i = len(s) - 2
-    while i >= 0 and s[i] > cut:
-        n += s[i + 1]
-        i -= 2
-    out["merchant.distinct_cards_7d"] = n
-    ten = now_s // TEN_MINUTES_S
-    s = ms.t
-    cut = ten - _TEN_24H
-    if len(s) > 3 and s[3] <= cut:
-        _purge(s, 3, 3, 2, cut)
-    out["merchant.count_24h"] = s[1]
-    out["merchant.amount_24h"] = s[2]
-    cut = ten - _TEN_1H
-    n = 0
-    i = len(s) - 3
-    while i >= 3 and s[i] > cut:
-        n += s[i + 1]
-        i -= 3
-    out["merchant.count_1h"] = n
-    if want_top:
-        if ms.top_day != day:
-            _rebuild_top(ms, day)
-        top = 0
-        for x in ms.top:
-            top += x[0]
-        out["merchant.top3_share_7d"] = _share(top, approved_7d)
 
 
 def _purge_days(ms: _Merchant, cut: int) -> None:
@@ -948,16 +948,6 @@ def _rebuild_top(ms: _Merchant, day: int) -> None:
     totals.sort(reverse=True)
     ms.top = totals[:3]
     ms.top_day = day
-
-
-def _sweep_bins(bins: dict[str, list[Event]], cut: int) -> None:
-    """Forget the cards a terminal saw more than 10 minutes ago in its BIN runs."""
-    for bin6 in list(bins):
-        kept = [x for x in bins[bin6] if x.at_s // MINUTE_S > cut]
-        if kept:
-            bins[bin6] = kept
-        else:
-            del bins[bin6]
 
 
 def _live_last4(entries: list[Event], cut: int, card: str | None) -> list[int]:
