@@ -97,11 +97,34 @@ def main() -> None:
     compute = store.compute
     for names in (TYPICAL, FEATURES):  # once first: each merchant's top 3 of the new day
         for now_s, hour, mid, tid, card, bin6, last4, amount in calls[:2_000]:
-            compute(names, now_s=now_s, hour=hour, merchant_id=mid, terminal_id=tid, card=card, bin6=bin6, last4=last4, amount_minor=amount)
-    for label, names in (("compute, 15 typical names", TYPICAL), ("compute, all FEATURES", FEATURES)):
+            compute(
+                names,
+                now_s=now_s,
+                hour=hour,
+                merchant_id=mid,
+                terminal_id=tid,
+                card=card,
+                bin6=bin6,
+                last4=last4,
+                amount_minor=amount,
+            )
+    for label, names in (
+        ("compute, 15 typical names", TYPICAL),
+        ("compute, all FEATURES", FEATURES),
+    ):
         t0 = time.process_time()
         for now_s, hour, mid, tid, card, bin6, last4, amount in calls:
-            compute(names, now_s=now_s, hour=hour, merchant_id=mid, terminal_id=tid, card=card, bin6=bin6, last4=last4, amount_minor=amount)
+            compute(
+                names,
+                now_s=now_s,
+                hour=hour,
+                merchant_id=mid,
+                terminal_id=tid,
+                card=card,
+                bin6=bin6,
+                last4=last4,
+                amount_minor=amount,
+            )
         print(f"{label:<32} {per_call_us(time.process_time() - t0, len(calls)):6.2f} µs")
 
     in_flight = [

@@ -32,14 +32,22 @@ forward, give or take such skew.
 
 Memory, whatever the traffic
 ----------------------------
-Every map is a least-recently-seen cache (seen = an attempt or an answer was added; a
-``compute`` touches nothing): at most ``Caps.cards`` cards, ``Caps.pairs`` card and
-merchant pairs, ``Caps.terminals`` terminals, ``Caps.merchants`` merchants, and
-``Caps.in_flight`` attempts awaiting their answer. An evicted key just starts again
-from 0: a card, terminal or merchant not seen for a long while under heavy traffic
-has its counts forgotten, which can only lower a count. Per key, a window keeps at most
-one entry per bucket (10 one-minute, 144 ten-minute, 7 or 30 one-day buckets), buckets
-with nothing in them take no room, and old buckets are dropped as time moves on.
+Every map is a least-recently-seen cache (seen = an attempt was added; ``compute``
+touches nothing): at most ``Caps.cards`` cards, ``Caps.pairs`` card and merchant pairs,
+``Caps.terminals`` terminals, ``Caps.merchants`` merchants, and ``Caps.in_flight``
+attempts awaiting their answer. An evicted key just starts again from 0: a card,
+terminal or merchant not seen for a long while under heavy traffic has its counts
+forgotten, which can only lower them.
+
+- A card keeps its last attempts themselves (the ``Event`` objects, at most
+  ``Caps.card_events`` = 64, none older than 7 days): its windows follow the bucket rule
+  above exactly, and a card with more than 64 attempts in 7 days has its oldest ones
+  forgotten first, so its counts stop growing at 64 (velocity rules fire long before).
+  Most cards have one or two attempts: this costs one list, not a set of buckets.
+- A card and merchant pair keeps the day of its last attempt and its approved amounts per
+  day: what the merchant's ``distinct_cards_7d`` and ``top3_share_7d`` read.
+- A terminal and a merchant keep one entry per bucket that had an attempt (at most 10
+  one-minute, 6 or 144 ten-minute, 30 one-day buckets), dropped as time moves on.
 
 Sets saturate (their counts are exact up to the cap, then stay at the cap until cards
 age out):
@@ -47,14 +55,18 @@ age out):
 - a terminal tracks at most ``Caps.terminal_cards`` distinct cards over its last hour
   (``distinct_cards_*``, ``bin_run_10m``), and all terminals together at most
   ``Caps.terminal_cards_total`` (past that the least recently seen terminals are evicted);
-- a card tracks at most ``Caps.card_merchants`` merchants over 24 hours;
-- a merchant's distinct cards and card concentration (``distinct_cards_7d``,
-  ``top3_share_7d``) are those of its card and merchant pairs still in the pair map, at
-  most ``Caps.merchant_cards`` per merchant; a card arriving at a full merchant is not
-  tracked there (its amounts still count in ``approved_7d``, not in the top 3).
+- a merchant's ``distinct_cards_7d`` and ``top3_share_7d`` count the cards of its pairs
+  still in the pair map, at most ``Caps.merchant_cards`` per merchant: a card arriving at
+  a full merchant is not tracked there (its amounts still count in ``approved_7d``, not in
+  the top 3). The top 3 is worked out again once a day per merchant (about 1 ms per
+  1,000 cards tracked), and kept up to date with each approval in between.
 
-With the default caps, a card seen once takes about 0.7 KB and a pair about 0.6 KB
-(tests/unit/risk/test_features.py holds a million distinct cards within 400 MB).
+Sizes: a card seen once takes about 0.6 KB with its event, a pair about 0.3 KB; the
+default caps full of such cards and pairs take under 400 MB
+(tests/unit/risk/test_features.py feeds a million distinct cards). The worst case is
+bounded too: 64 events per card (about 25 KB), 145 + 30 buckets per merchant plus its
+hour profiles (about 30 KB), 1,000 cards per terminal (about 100 KB, and 2 million for
+all terminals together, about 200 MB).
 
 Outcomes are never counted twice: an attempt added without an answer waits in the
 in-flight map (by rrn) until its answer; ``add_outcome`` for an rrn not waiting there
