@@ -503,6 +503,8 @@ class FeatureStore:
                 entries = bins.get(e.bin6)
                 if entries is None:
                     bins[e.bin6] = [e]
+                    if not ts.run_best:
+                        ts.run_best = 1
                 else:
                     for j, x in enumerate(entries):
                         if x.card == tok:
@@ -510,8 +512,10 @@ class FeatureStore:
                             break
                     else:
                         entries.append(e)
-                        if len(entries) > ts.run_best:
-                            ts.run_at = -1  # the runs may have grown
+                    if len(entries) > ts.run_best and ts.run_at == minute:
+                        # only a run with this card can beat the best of this minute
+                        run = _run_around(entries, e.last4, minute - _MIN_10M, tok)
+                        ts.run_best = max(ts.run_best, run + 1)
 
         if e.response_code is None:
             pending = self._in_flight
@@ -552,8 +556,7 @@ class FeatureStore:
             return
         del ms.cards[tok]
         _bump(ms.h7, 2, 1, p[0], -1)
-        if any(x[1] == tok for x in ms.top):
-            ms.top_day = -1
+        # A card in the top 3 keeps its place there until the day's new top 3.
 
     def _drop_terminal(self, ts: _Terminal) -> None:
         self._terminal_cards -= len(ts.seen)
@@ -972,6 +975,22 @@ def _live_last4(entries: list[Event], cut: int, card: str | None) -> list[int]:
     return values
 
 
+def _run_around(entries: list[Event], last4: int, cut: int, card: str | None) -> int:
+    """The largest run of a BIN's cards (``card`` apart) that ``last4`` would join."""
+    values = [
+        v
+        for x in entries
+        if (v := x.last4) is not None
+        and last4 - BIN_SPAN < v < last4 + BIN_SPAN
+        and x.at_s // MINUTE_S > cut
+        and (x.card != card or card is None)
+    ]
+    if not values:
+        return 0
+    values.append(last4)
+    return _largest_run(values) - 1
+
+
 def _bin_run(
     ts: _Terminal, minute: int, card: str | None, bin6: str | None, last4: int | None
 ) -> int:
@@ -991,9 +1010,7 @@ def _bin_run(
         return max(best, 1)
     if len(mine) + 1 <= best:
         return best
-    values = _live_last4(mine, cut, card)
-    values.append(last4)
-    return max(best, _largest_run(values))
+    return max(best, _run_around(mine, last4, cut, card) + 1)
 
 
 def _bin_run_rrns(
