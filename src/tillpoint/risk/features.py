@@ -76,8 +76,10 @@ in-flight map (by rrn) until its answer; ``add_outcome`` for an rrn not waiting 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_
@@ -326,6 +328,10 @@ class _Merchant:
         self.top_day = -1  # day ``top`` is right for (-1: to work out again)
 
 
+# What ``compute`` does for a set of names: the groups to work out (_WANT_* bits), and
+# the function that makes the dict of these names from all the values (None: all names).
+_Plan = tuple[int, "Callable[[tuple[int | Decimal, ...]], dict[str, int | Decimal | bool]] | None"]
+
 # What an attempt in flight needs for its answer: its merchant, terminal, pair and card
 # log (so that the answer needs no look-up; an answer to keys evicted meanwhile is lost).
 _Pending = tuple[_Merchant, "_Terminal | None", "list[int] | None", "list[Event] | None"]
@@ -349,7 +355,9 @@ class FeatureStore:
         self._merchants: OrderedDict[int, _Merchant] = OrderedDict()
         self._in_flight: OrderedDict[str, _Pending] = OrderedDict()  # by rrn, oldest first
         self._terminal_cards = 0  # cards tracked by all terminals together
-        self._plans: dict[frozenset[str], tuple[int, tuple[str, ...]]] = {}
+        self._plans: dict[frozenset[str], _Plan] = {}
+        if not _SHARE:
+            _SHARE.extend(Decimal(q).scaleb(-4) for q in range(10_001))
 
     # -- adding ------------------------------------------------------------------------
 
@@ -589,7 +597,7 @@ class FeatureStore:
 
     # -- computing ---------------------------------------------------------------------
 
-    def _plan(self, names: frozenset[str]) -> tuple[int, tuple[str, ...]]:
+    def _plan(self, names: frozenset[str]) -> _Plan:
         unknown = names - FEATURES
         if unknown:
             raise KeyError(", ".join(sorted(unknown)))
@@ -602,7 +610,7 @@ class FeatureStore:
         )
         if len(self._plans) >= PLANS_MAX:
             self._plans.clear()
-        plan = self._plans[names] = (want, tuple(sorted(names)))
+        plan = self._plans[names] = (want, None if names == FEATURES else _picker(names))
         return plan
 
     def compute(  # noqa: PLR0912, PLR0915
@@ -625,7 +633,7 @@ class FeatureStore:
             plan = self._plan(names)
         if not 0 <= hour <= 23:
             _check(hour, amount_minor)
-        want, ordered = plan
+        want, pick = plan
         minute = now_s // MINUTE_S
         ten = now_s // TEN_MINUTES_S
         day = now_s // DAY_S
@@ -638,44 +646,44 @@ class FeatureStore:
             log = self._cards.get(card)
             if log is not None:
                 # Newest first; each window nests in the next (an attempt in the last 10
-                # minutes is in the last hour, and so on).
-                cut_10m = minute - _MIN_10M
-                cut_1h = ten - _TEN_1H
-                cut_24h = ten - _TEN_24H
-                cut_7d = day - _DAY_7D
+                # minutes is in the last hour, and so on). An attempt is in a window when
+                # its bucket is after that of now - W: when it is at or after ``since``.
+                since_7d = (day - _DAY_7D + 1) * DAY_S
+                since_24h = (ten - _TEN_24H + 1) * TEN_MINUTES_S
+                since_1h = (ten - _TEN_1H + 1) * TEN_MINUTES_S
+                since_10m = (minute - _MIN_10M + 1) * MINUTE_S
                 first = -1  # the first merchant met, then a set when there are more
                 others: set[int] | None = None
                 for e in reversed(log):
                     at = e.at_s
-                    if at // DAY_S <= cut_7d:
+                    if at < since_7d:
                         break
-                    here = e.merchant_id == merchant_id
-                    if here:
+                    mid = e.merchant_id
+                    if mid == merchant_id:
                         p7 += 1
-                    t = at // TEN_MINUTES_S
-                    if t <= cut_24h:
+                        if at >= since_24h:
+                            p24 += 1
+                    if at < since_24h:
                         continue
                     n24 += 1
                     a24 += e.amount_minor
-                    if here:
-                        p24 += 1
-                    if first == -1:
-                        first = e.merchant_id
-                    elif e.merchant_id != first:
-                        if others is None:
-                            others = {first}
-                        others.add(e.merchant_id)
-                    if t <= cut_1h:
+                    if mid != first:
+                        if first == -1:
+                            first = mid
+                        else:
+                            if others is None:
+                                others = {first}
+                            others.add(mid)
+                    if at < since_1h:
                         continue
                     n1h += 1
-                    rc = e.response_code
-                    declined = rc is not None and rc != _APPROVED
-                    if declined:
-                        d1h += 1
-                    if at // MINUTE_S > cut_10m:
+                    if at >= since_10m:
                         n10 += 1
-                        if declined:
+                        if e.response_code not in _NOT_DECLINED:
+                            d1h += 1
                             d10 += 1
+                    elif e.response_code not in _NOT_DECLINED:
+                        d1h += 1
                 merchants_24h = len(others) if others is not None else (0 if first == -1 else 1)
 
         if want & (_WANT_TERMINAL | _WANT_RUN) and terminal_id is not None:
@@ -720,7 +728,7 @@ class FeatureStore:
                 sales = s[1]
                 if sales:
                     avg = (2 * s[2] + sales) // (2 * sales)
-                    hour_share = _share(ms.hours[hour], sales)
+                    hour_share = _SHARE[(ms.hours[hour] * 20_000 + sales) // (2 * sales)]
                 s = ms.h7
                 i = len(s) - 2
                 while i >= 0 and s[i] > cut:
@@ -743,9 +751,42 @@ class FeatureStore:
                     top = 0
                     for x in ms.top:
                         top += x[0]
-                    top3 = _share(top, approved_7d)
+                    # at most the whole: a merchant evicted and back has lost its old days
+                    top3 = _SHARE[
+                        (min(top, approved_7d) * 20_000 + approved_7d) // (2 * approved_7d)
+                    ]
 
-        out: dict[str, int | Decimal | bool] = {
+        if pick is not None:
+            return pick(
+                (
+                    n10,
+                    n1h,
+                    n24,
+                    a24,
+                    d10,
+                    d1h,
+                    p24,
+                    p7,
+                    merchants_24h,
+                    t10,
+                    t1h,
+                    tc10,
+                    tc1h,
+                    td10,
+                    ts10,
+                    run,
+                    m1h,
+                    m24,
+                    ma24,
+                    approved_7d,
+                    distinct_7d,
+                    top3,
+                    hour_share,
+                    sales,
+                    avg,
+                )
+            )
+        return {
             "card.count_10m": n10,
             "card.count_1h": n1h,
             "card.count_24h": n24,
@@ -772,9 +813,6 @@ class FeatureStore:
             "merchant.sales_30d": sales,
             "merchant.avg_ticket_30d": avg,
         }
-        if len(ordered) == _ALL:
-            return out
-        return {name: out[name] for name in ordered}
 
     def linked(
         self,
@@ -827,9 +865,40 @@ class FeatureStore:
         }
 
 
+_ORDER = (
+    "card.count_10m",
+    "card.count_1h",
+    "card.count_24h",
+    "card.amount_24h",
+    "card.declines_10m",
+    "card.declines_1h",
+    "card.merchant_count_24h",
+    "card.merchant_count_7d",
+    "card.merchants_24h",
+    "terminal.count_10m",
+    "terminal.count_1h",
+    "terminal.distinct_cards_10m",
+    "terminal.distinct_cards_1h",
+    "terminal.declines_10m",
+    "terminal.small_10m",
+    "terminal.bin_run_10m",
+    "merchant.count_1h",
+    "merchant.count_24h",
+    "merchant.amount_24h",
+    "merchant.approved_7d",
+    "merchant.distinct_cards_7d",
+    "merchant.top3_share_7d",
+    "merchant.hour_share_30d",
+    "merchant.sales_30d",
+    "merchant.avg_ticket_30d",
+)  # the order of the values ``compute`` hands to a picker
 _WANT_CARD, _WANT_TERMINAL, _WANT_RUN, _WANT_MERCHANT, _WANT_TOP = 1, 2, 4, 8, 16
 _ALL = len(FEATURES)
 _ZERO_SHARE = _share(0, 0)
+_NOT_DECLINED = (None, _APPROVED)
+# 0.0000 .. 1.0000: a share is rounded half-up to 4 places, then read from here (made by
+# the first FeatureStore: 20 ms that importing the module need not take)
+_SHARE: list[Decimal] = []
 _SWEEP_MIN = 30  # a terminal forgets old cards every 30 minutes (or when full)
 
 
@@ -891,6 +960,19 @@ def _outcome(e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None)
     top.append(entry)
     top.sort(reverse=True)
     ms.top = top[:3]
+
+
+def _picker(
+    names: frozenset[str],
+) -> Callable[[tuple[int | Decimal, ...]], dict[str, int | Decimal | bool]]:
+    """A function making the dict of ``names`` from the values of all features in
+    ``_ORDER``: a dict display of constant keys, twice as fast as a comprehension."""
+    assert names <= FEATURES  # the names go into code: only ours
+    items = ", ".join(f"{name!r}: v[{_ORDER.index(name)}]" for name in sorted(names))
+    code: dict[str, Any] = {}
+    exec(f"def pick(v):\n    return {{{items}}}\n", code)  # noqa: S102 (names checked above)
+    pick: Callable[[tuple[int | Decimal, ...]], dict[str, int | Decimal | bool]] = code["pick"]
+    return pick
 
 
 def _check(hour: int, amount_minor: int) -> None:
