@@ -43,7 +43,8 @@ forgotten, which can only lower them.
   ``Caps.card_events`` = 64, none older than 7 days): its windows follow the bucket rule
   above exactly, and a card with more than 64 attempts in 7 days has its oldest ones
   forgotten first, so its counts stop growing at 64 (velocity rules fire long before).
-  Most cards have one or two attempts: this costs one list, not a set of buckets.
+  Most cards have one or two attempts: this costs one list, not a set of buckets, and
+  ``add`` only appends to it.
 - A card and merchant pair keeps the day of its last attempt and its approved amounts per
   day: what the merchant's ``distinct_cards_7d`` and ``top3_share_7d`` read.
 - A terminal and a merchant keep one entry per bucket that had an attempt (at most 10
@@ -61,12 +62,15 @@ age out):
   the top 3). The top 3 is worked out again once a day per merchant (about 1 ms per
   1,000 cards tracked), and kept up to date with each approval in between.
 
-Sizes: a card seen once takes about 0.6 KB with its event, a pair about 0.3 KB; the
-default caps full of such cards and pairs take under 400 MB
-(tests/unit/risk/test_features.py feeds a million distinct cards). The worst case is
-bounded too: 64 events per card (about 25 KB), 145 + 30 buckets per merchant plus its
-hour profiles (about 30 KB), 1,000 cards per terminal (about 100 KB, and 2 million for
-all terminals together, about 200 MB).
+Sizes, measured with tracemalloc: an attempt kept (an ``Event`` and its fields) is about
+0.43 KB, a card with its pair about 0.42 KB more; the million distinct cards of
+tests/unit/risk/test_features.py leave the default caps full in 190 MB (bound: 400 MB).
+Worst cases per key: a card 64 attempts (about 30 KB), but all cards together at most
+``Caps.card_events_total`` attempts (about 260 MB; past that the least recently seen
+cards are evicted); a merchant selling in every 10-minute bucket of the day and every
+day of the month about 18 KB (900 MB if all 50,000 do: size ``Caps.merchants`` to the
+memory there is); a terminal tracking 1,000 cards about 100 KB, all terminals together
+at most ``Caps.terminal_cards_total`` cards (about 100 MB).
 
 Outcomes are never counted twice: an attempt added without an answer waits in the
 in-flight map (by rrn) until its answer; ``add_outcome`` for an rrn not waiting there
@@ -90,7 +94,7 @@ DAY_S = 86_400
 SMALL_MAX_MINOR = 1_000  # 10.00 CNY: what card testers try first
 BIN_SPAN = 100  # last four digits within 100 of each other: max - min <= 99
 LINKED_MAX = 20
-TERMINAL_RRNS = 20
+TERMINAL_RRNS = 10
 PLANS_MAX = 256  # distinct name sets remembered by compute
 
 _MIN_10M = 10  # one-minute buckets in the 10-minute windows
@@ -127,9 +131,10 @@ class Caps:
     terminals: int = 100_000
     merchants: int = 50_000
     terminal_cards: int = 1_000
-    terminal_cards_total: int = 2_000_000
+    terminal_cards_total: int = 1_000_000
     merchant_cards: int = 5_000
     card_events: int = 64
+    card_events_total: int = 600_000
     in_flight: int = 100_000
 
     def __post_init__(self) -> None:
@@ -355,6 +360,7 @@ class FeatureStore:
         self._merchants: OrderedDict[int, _Merchant] = OrderedDict()
         self._in_flight: OrderedDict[str, _Pending] = OrderedDict()  # by rrn, oldest first
         self._terminal_cards = 0  # cards tracked by all terminals together
+        self._card_events = 0  # attempts kept by all cards together
         self._plans: dict[frozenset[str], _Plan] = {}
         if not _SHARE:
             _SHARE.extend(Decimal(q).scaleb(-4) for q in range(10_001))
@@ -405,7 +411,7 @@ class FeatureStore:
             if log is None:
                 log = cards[tok] = [e]
                 if len(cards) > caps.cards:
-                    cards.popitem(last=False)
+                    self._card_events -= len(cards.popitem(last=False)[1])
             else:
                 cards.move_to_end(tok)
                 if log[-1].at_s <= at:
@@ -413,7 +419,10 @@ class FeatureStore:
                 else:
                     _insert(log, e)
                 if len(log) > caps.card_events or log[0].at_s // DAY_S <= day - _DAY_7D:
-                    _trim(log, day - _DAY_7D, caps.card_events)
+                    self._card_events -= _trim(log, day - _DAY_7D, caps.card_events)
+            self._card_events += 1
+            if self._card_events > caps.card_events_total:
+                self._shed_cards()
             pairs = self._pairs
             key = (tok, mid)
             p = pairs.get(key)
@@ -434,7 +443,11 @@ class FeatureStore:
             elif len(ms.cards) < caps.merchant_cards:
                 ms.cards[tok] = p
                 p[0] = last = max(p[0], day)
-                _count(ms.h7, last, day - _DAY_7D)
+                h = ms.h7
+                if h and h[-2] == last:
+                    h[-1] += 1
+                else:
+                    _count(h, last, day - _DAY_7D)
 
         tid = e.terminal_id
         ts = None
@@ -565,6 +578,13 @@ class FeatureStore:
         del ms.cards[tok]
         _bump(ms.h7, 2, 1, p[0], -1)
         # A card in the top 3 keeps its place there until the day's new top 3.
+
+    def _shed_cards(self) -> None:
+        """Evict the least recently seen cards until all of them together keep no more
+        attempts than ``Caps.card_events_total`` (the newest one always stays)."""
+        cards = self._cards
+        while self._card_events > self.caps.card_events_total and len(cards) > 1:
+            self._card_events -= len(cards.popitem(last=False)[1])
 
     def _drop_terminal(self, ts: _Terminal) -> None:
         self._terminal_cards -= len(ts.seen)
@@ -829,7 +849,7 @@ class FeatureStore:
     ) -> list[str]:
         """The rrns of (at most 20) recent attempts behind a count feature, newest first,
         for the evidence of a decision. Best effort: a card keeps its last attempts (up to
-        ``Caps.card_events``), a terminal its last 20; merchant features link nothing."""
+        ``Caps.card_events``), a terminal its last 10; merchant features link nothing."""
         if name not in FEATURES:
             raise KeyError(name)
         since = now_s - _WINDOW_S[name]
@@ -855,7 +875,7 @@ class FeatureStore:
         """How many keys each map holds, for the memory test and for operations."""
         return {
             "cards": len(self._cards),
-            "card_events": sum(len(log) for log in self._cards.values()),
+            "card_events": self._card_events,
             "pairs": len(self._pairs),
             "terminals": len(self._terminals),
             "merchants": len(self._merchants),
@@ -992,13 +1012,14 @@ def _insert(log: list[Event], e: Event) -> None:
     log.insert(j, e)
 
 
-def _trim(log: list[Event], cut_day: int, most: int) -> None:
+def _trim(log: list[Event], cut_day: int, most: int) -> int:
     """Keep a card's last ``most`` attempts, and none of the days at or before
-    ``cut_day`` (out of every window); the newest always stays."""
+    ``cut_day`` (out of every window); the newest always stays. How many went."""
     drop = max(0, len(log) - most)
     while drop < len(log) - 1 and log[drop].at_s // DAY_S <= cut_day:
         drop += 1
     del log[:drop]
+    return drop
 
 
 def _replace(events: list[Event], e: Event) -> None:

@@ -325,6 +325,17 @@ def test_sets_saturate_at_their_caps() -> None:
     assert store.stats()["terminal_cards"] == 5
 
 
+def test_cards_share_a_budget_of_attempts() -> None:
+    caps = Caps(card_events=4, card_events_total=10)
+    store = fed(*(ev(T0 + i, card=f"c{i // 4}") for i in range(16)), caps=caps)  # 4 each
+    assert store.stats()["card_events"] <= 10 and store.stats()["cards"] == 2
+    assert feat(store, T0 + 20, card="c0")["card.count_10m"] == 0  # evicted first
+    assert feat(store, T0 + 20, card="c3")["card.count_10m"] == 4
+    store.add(ev(T0 + 30, card="c3"))
+    assert feat(store, T0 + 31, card="c3")["card.count_10m"] == 4  # its oldest forgotten
+    assert store.stats()["card_events"] == 8
+
+
 def test_terminals_share_a_budget_of_tracked_cards() -> None:
     caps = Caps(terminal_cards=10, terminal_cards_total=12)
     store = fed(*(ev(T0 + i, card=f"c{i}", terminal_id=1 + i // 5) for i in range(15)), caps=caps)
@@ -350,8 +361,12 @@ def test_linked_gives_the_rrns_behind_a_count() -> None:
 
 # -- a million cards in bounded memory -----------------------------------------------
 
-MILLION_MB = 400  # the default caps' cards and pairs full, one attempt each
-TRACED_FROM = 750_000  # the store at the end holds none of the cards seen before this
+# The default caps full of such cards take 190 MB (bound: 400 MB); to keep this test near
+# 20 s it fills caps of 20,000 cards and pairs, whose share of that bound is 40 MB (the 100
+# terminals' and merchants' part does not shrink with them: 60 MB in all).
+MILLION_CAPS = Caps(cards=20_000, pairs=20_000)
+MILLION_MB = 60
+TRACED_FROM = 970_000  # the store at the end holds none of the cards seen before this
 
 
 def million() -> Iterator[Event]:
@@ -372,10 +387,10 @@ def million() -> Iterator[Event]:
 
 
 def test_a_million_distinct_cards_stay_within_the_caps_and_memory() -> None:
-    """Memory is traced over the last 250,000 attempts only (tracing all of them takes
-    minutes): with the default caps, every card and pair left at the end, and the events
-    they hold, were made then; the 100 terminals and merchants are small."""
-    caps = Caps()
+    """Memory is traced over the last 30,000 attempts only (tracing all of them takes
+    minutes): every card and pair left at the end, and the events they hold, were made
+    then, and so were the 100 terminals' cards of the last hour."""
+    caps = MILLION_CAPS
     store = FeatureStore(caps)
     try:
         for i, e in enumerate(million()):
