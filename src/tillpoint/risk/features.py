@@ -320,7 +320,7 @@ class _Terminal:
 
 
 class _Merchant:
-    __slots__ = ("cards", "d", "h7", "hours", "prof", "t", "top", "top_day")
+    __slots__ = ("cards", "d", "h7", "hours", "prof", "t", "top", "top_day", "top_total")
 
     def __init__(self) -> None:
         self.t: list[int] = [-1, 0, 0]  # -1, sums (attempts, amount), [ten, attempts, amount]*
@@ -330,6 +330,7 @@ class _Merchant:
         self.cards: dict[str, list[int]] = {}  # card -> its pair, for the cards tracked here
         self.h7: list[int] = []  # [day, tracked cards whose last attempt was then]*
         self.top: list[tuple[int, str]] = []  # the 3 largest (approved_7d, card), largest first
+        self.top_total = 0  # their amounts together
         self.top_day = -1  # day ``top`` is right for (-1: to work out again)
 
 
@@ -768,9 +769,7 @@ class FeatureStore:
                 if want & _WANT_TOP and approved_7d:
                     if ms.top_day != day:
                         _rebuild_top(ms, day)
-                    top = 0
-                    for x in ms.top:
-                        top += x[0]
+                    top = ms.top_total
                     # at most the whole: a merchant evicted and back has lost its old days
                     top3 = _SHARE[
                         (min(top, approved_7d) * 20_000 + approved_7d) // (2 * approved_7d)
@@ -922,7 +921,7 @@ _SHARE: list[Decimal] = []
 _SWEEP_MIN = 30  # a terminal forgets old cards every 30 minutes (or when full)
 
 
-def _outcome(e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None) -> None:  # noqa: PLR0912
+def _outcome(e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None) -> None:  # noqa: PLR0912, PLR0915
     """Count the outcome-type features of an answered attempt (the card's declines are
     read from its log, where the answered event is)."""
     if e.response_code != _APPROVED:
@@ -979,7 +978,8 @@ def _outcome(e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None)
     top = [x for x in top if x[1] != tok]
     top.append(entry)
     top.sort(reverse=True)
-    ms.top = top[:3]
+    ms.top = top = top[:3]
+    ms.top_total = sum(x[0] for x in top)
 
 
 def _picker(
@@ -1064,7 +1064,8 @@ def _rebuild_top(ms: _Merchant, day: int) -> None:
     for tok in stale:
         del ms.cards[tok]
     totals.sort(reverse=True)
-    ms.top = totals[:3]
+    ms.top = top = totals[:3]
+    ms.top_total = sum(x[0] for x in top)
     ms.top_day = day
 
 
