@@ -572,3 +572,43 @@ def test_answers_later_count_as_answers_at_once(steps: list[tuple]) -> None:  # 
     assert later.stats()["in_flight"] == 0
     for q in queries(at + 1, []):
         assert ask(later, *q) == ask(at_once, *q), q
+
+
+COUNTS = sorted(
+    n
+    for n in FEATURES
+    if not n.endswith(("share_7d", "share_30d", "avg_ticket_30d", "bin_run_10m"))
+)
+TINY = Caps(cards=2, pairs=2, terminals=1, merchants=1, terminal_cards=2, terminal_cards_total=2,
+            merchant_cards=1, card_events=3, card_events_total=4, in_flight=2)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(step, st.booleans()), min_size=1, max_size=40))
+def test_tiny_caps_hold_and_only_lower_the_counts(steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Eviction and saturation forget: no map grows past its cap, and every count is at
+    most what nothing forgotten would give."""
+    store = FeatureStore(TINY)
+    events: list[Event] = []
+    waiting: list[Event] = []
+    at = T0
+    for (dt, c, tid, mid, amount, rc, hour, _query), in_flight in steps:
+        at += dt
+        e = make(at, c, tid, mid, amount, rc, hour)
+        events.append(e)
+        if in_flight:
+            store.add(dataclasses.replace(e, response_code=None))
+            waiting.append(e)
+        else:
+            store.add(e)
+        if len(waiting) > 1:
+            store.add_outcome(waiting.pop(0))
+        stats = store.stats()
+        assert stats["cards"] <= TINY.cards and stats["pairs"] <= TINY.pairs
+        assert stats["terminals"] <= TINY.terminals and stats["merchants"] <= TINY.merchants
+        assert stats["card_events"] <= TINY.card_events_total
+        assert stats["terminal_cards"] <= TINY.terminal_cards_total
+        assert stats["in_flight"] <= TINY.in_flight
+    for q in queries(at + 1, events):
+        got, full = ask(store, *q), reference(events, *q)
+        assert all(got[n] <= full[n] for n in COUNTS), q  # type: ignore[operator]
