@@ -81,7 +81,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -138,7 +138,8 @@ class Caps:
     in_flight: int = 100_000
 
     def __post_init__(self) -> None:
-        for name in self.__slots__:
+        for field in fields(self):
+            name = field.name
             if getattr(self, name) < 1:
                 raise InvalidInput(
                     "risk.caps",
