@@ -75,6 +75,11 @@ at most ``Caps.terminal_cards_total`` cards (about 100 MB).
 Outcomes are never counted twice: an attempt added without an answer waits in the
 in-flight map (by rrn) until its answer; ``add_outcome`` for an rrn not waiting there
 (already answered, never added, or evicted from a full in-flight map) counts nothing.
+The same attempt must not be given to ``add`` twice (nothing checks it).
+
+A store is one process's memory and is not thread-safe: one per event loop. Its counts
+are those of the attempts this process saw (see the architecture's rule on state shared
+across processes).
 """
 
 from __future__ import annotations
