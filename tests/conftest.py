@@ -29,6 +29,7 @@ from tillpoint.core.settings import Settings
 from tillpoint.merchants.models import MerchantKind
 from tillpoint.merchants.services import Application
 from tillpoint.merchants.validation import uscc_check_char
+from tillpoint.risk.service import ensure_builtin
 from tillpoint.security import passwords
 from tillpoint.terminal import device
 
@@ -74,6 +75,7 @@ class Databases:
             self.template = str(workdir / "template.sqlite")
             db = Database(f"sqlite:///{self.template}")
         upgrade(db)
+        ensure_builtin(db, START)  # as open_app would, once instead of in every test
         db.dispose()
 
     def _admin(self, *statements: str) -> None:

@@ -25,12 +25,16 @@ from tillpoint.ledger.service import LedgerService
 from tillpoint.merchants.documents import DocumentService
 from tillpoint.merchants.fees import FeeService
 from tillpoint.merchants.limits import LimitsService
+from tillpoint.merchants.models import Merchant
 from tillpoint.merchants.services import MerchantService
 from tillpoint.payments.checkouts import CheckoutService
 from tillpoint.payments.takings import TakingsService
 from tillpoint.payments.tallies import PaymentTallies
 from tillpoint.payments.views import last_payments
+from tillpoint.risk.engine import Engine
+from tillpoint.risk.service import RiskService
 from tillpoint.security.keystore import Keystore
+from tillpoint.terminals.models import Terminal
 from tillpoint.terminals.orders import TerminalOrderService
 from tillpoint.terminals.services import TerminalService, terminal_count
 from tillpoint.terminals.signon import SignOnService
@@ -58,9 +62,55 @@ class Tillpoint:
         self.tallies = PaymentTallies(ctx)
         self.takings = TakingsService(ctx)
         self.checkouts = CheckoutService(ctx)
+        actions = RiskActions(self)
+        # One engine per process: its features live in this process's memory.
+        self.risk_engine = Engine(ctx.db, ctx.now, actions)
+        self.risk = RiskService(ctx, self.risk_engine, actions)
+        self.signon.places.moved.append(self.risk_engine.moved)
+
+    @property
+    def screener(self) -> Engine:
+        """Risk screening for this process's payments (payments/screening.py)."""
+        return self.risk_engine
 
     def close(self) -> None:
         self.ctx.db.dispose()
+
+
+class RiskActions:
+    """What risk decisions and cases do, through the services that own each state (and
+    audit it): freezing terminals, holding payouts, suspending merchants."""
+
+    ACTOR = "risk"
+
+    def __init__(self, app: Tillpoint) -> None:
+        self.app = app
+
+    def _tid(self, terminal_id: int) -> str:
+        with self.app.ctx.db.read() as s:
+            return s.get_one(Terminal, terminal_id).tid
+
+    def _mid(self, merchant_id: int) -> str:
+        with self.app.ctx.db.read() as s:
+            return s.get_one(Merchant, merchant_id).mid or ""
+
+    def freeze(self, terminal_id: int, reason: str) -> None:
+        self.app.terminals.freeze(self._tid(terminal_id), self.ACTOR, reason)
+
+    def unfreeze(self, terminal_id: int, reason: str) -> None:
+        self.app.terminals.unfreeze(self._tid(terminal_id), self.ACTOR, reason)
+
+    def hold(self, merchant_id: int, reason: str) -> None:
+        self.app.settlement.hold(self._mid(merchant_id), reason, self.ACTOR)
+
+    def release(self, merchant_id: int) -> None:
+        self.app.settlement.release(self._mid(merchant_id), self.ACTOR)
+
+    def suspend(self, merchant_id: int, reason: str) -> None:
+        self.app.merchants.suspend(self._mid(merchant_id), self.ACTOR, reason)
+
+    def reinstate(self, merchant_id: int, reason: str) -> None:
+        self.app.merchants.reinstate(self._mid(merchant_id), self.ACTOR, reason)
 
 
 def _recorded_mode(db: Database) -> str | None:
@@ -115,9 +165,11 @@ def open_app(
     except BaseException:
         db.dispose()
         raise
-    return Tillpoint(
+    app = Tillpoint(
         Context(settings=settings, db=db, clock=clock or SystemClock(), keystore=keystore)
     )
+    app.risk.ensure_builtin()
+    return app
 
 
 def _check_master_key(db: Database, keystore: Keystore, *, demo: bool) -> None:

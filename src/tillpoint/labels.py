@@ -19,6 +19,7 @@ from tillpoint.merchants.models import (
 )
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.payments.models import CheckoutStatus, IntentState, PaymentKind, PaymentStatus
+from tillpoint.risk.models import Action, CaseStatus, Mode, Resolution, Severity
 from tillpoint.terminals.models import (
     Capability,
     OperatorRole,
@@ -50,6 +51,11 @@ LABELLED = (
     DocumentKind,
     TerminalOrderState,
     CheckoutStatus,
+    Action,
+    Severity,
+    Mode,
+    CaseStatus,
+    Resolution,
 )
 
 LABELS = (
@@ -172,4 +178,31 @@ LABELS = (
     N_("fulfilled"),
     # CheckoutStatus (pending, paid, failed, canceled, expired are others' too)
     N_("processing"),
+    # risk: Action
+    N_("alert"),
+    N_("hold"),
+    N_("decline"),
+    N_("freeze"),
+    # Severity
+    N_("low"),
+    N_("medium"),
+    N_("high"),
+    N_("critical"),
+    # Mode
+    N_("live"),
+    N_("shadow"),
+    N_("draft"),
+    N_("off"),
+    # CaseStatus (open is another's too)
+    N_("resolved"),
+    # Resolution
+    N_("false_positive"),
+    N_("fraud_confirmed"),
+    N_("cash_out_confirmed"),
+    # what a case's history says happened
+    N_("opened"),
+    N_("assigned"),
+    N_("comment"),
+    N_("action"),
+    N_("undone"),
 )

@@ -54,6 +54,7 @@ from tillpoint.merchants.models import DocumentKind, MerchantDocument
 from tillpoint.notify.webhooks import WebhookService
 from tillpoint.payments.acquirer import simulated
 from tillpoint.payments.models import Payment
+from tillpoint.risk.models import Action, Mode, Severity
 from tillpoint.terminal.device import Device, DeviceState
 
 ALIPAY = "284000000000000001"
@@ -106,6 +107,21 @@ OPERATIONS_ONLY = {
     "GET /v1/fee_plans",
     "GET /v1/fee_plans/{code}",
     "POST /v1/fee_plans",
+    # risk monitoring is the acquirer's own (docs/risk.md)
+    "GET /v1/risk/rules",
+    "POST /v1/risk/rules",
+    "GET /v1/risk/rules/{code}",
+    "PATCH /v1/risk/rules/{code}",
+    "GET /v1/risk/rules/{code}/versions",
+    "POST /v1/risk/backtests",
+    "GET /v1/risk/decisions/{id}",
+    "GET /v1/risk/alerts",
+    "GET /v1/risk/cases",
+    "GET /v1/risk/cases/{id}",
+    "POST /v1/risk/cases/{id}/assign",
+    "POST /v1/risk/cases/{id}/comments",
+    "POST /v1/risk/cases/{id}/actions",
+    "POST /v1/risk/cases/{id}/resolve",
 }
 
 # Which of A's objects (a name in ``World.a``) each path parameter takes ...
@@ -136,6 +152,15 @@ ROUTE_PARAMS = {
     "GET /v1/payments/{payment_id}/signature": {"payment_id": "signed"},
     "POST /v1/payments/{payment_id}/signature": {"payment_id": "card"},
     "GET /v1/checkout_events/{event_id}": {"event_id": "checkout_event"},
+    "GET /v1/risk/rules/{code}": {"code": "rule"},
+    "PATCH /v1/risk/rules/{code}": {"code": "rule"},
+    "GET /v1/risk/rules/{code}/versions": {"code": "rule"},
+    "GET /v1/risk/decisions/{id}": {"id": "sale"},
+    "GET /v1/risk/cases/{id}": {"id": "case"},
+    "POST /v1/risk/cases/{id}/assign": {"id": "case"},
+    "POST /v1/risk/cases/{id}/comments": {"id": "case"},
+    "POST /v1/risk/cases/{id}/actions": {"id": "case"},
+    "POST /v1/risk/cases/{id}/resolve": {"id": "case"},
 }
 # A merchant is named by MID or by application number: both are tried.
 REF_ALTERNATIVES = ("mid", "application")
@@ -161,6 +186,8 @@ MISSING: dict[str, str] = {
     "document": "999999",
     "checkout": "999999",
     "checkout_event": "999999",
+    "rule": "no_such_rule",
+    "case": "999999",
 }
 
 Body = Callable[[dict[str, str]], dict[str, Any]]
@@ -241,6 +268,18 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
     "POST /v1/terminals/{tid}/checkouts": [
         ("", lambda a: {"amount_minor": 1_000, "reference": "B-0001"})
     ],
+    "POST /v1/risk/rules": [
+        ("", lambda a: {"code": "b_rule", "name": "B", "expression": "amount > 1",
+                        "action": "alert", "severity": "low"})
+    ],
+    "PATCH /v1/risk/rules/{code}": [("", lambda a: {"mode": "off", "note": "B"})],
+    "POST /v1/risk/backtests": [
+        ("", lambda a: {"code": a["rule"], "date_from": "2026-11-01", "date_to": "2026-11-02"})
+    ],
+    "POST /v1/risk/cases/{id}/assign": [("", lambda a: {"assignee": "b"})],
+    "POST /v1/risk/cases/{id}/comments": [("", lambda a: {"text": "b"})],
+    "POST /v1/risk/cases/{id}/actions": [("", lambda a: {"action": "hold_payouts"})],
+    "POST /v1/risk/cases/{id}/resolve": [("", lambda a: {"resolution": "false_positive"})],
 }
 
 # Lists: the query parameters that can name one of A's objects.
@@ -366,8 +405,15 @@ def build_world(api: ApiEnv) -> World:
     a["endpoint"] = str(ok(api.post("owner_a", "/v1/webhook_endpoints", {"url": URL}), 201)["id"])
     ok(api.post("owner_b", "/v1/webhook_endpoints", {"url": URL}), 201)
 
+    # A rule watching A's payments of 100.00: the sale has a decision and A a case.
+    a["rule"] = api.tp.risk.create(
+        "a_watch", "A's 100.00", "amount == 10000", Action.ALERT, Severity.LOW, "test",
+        scope={"mids": [api.mid_a]}, mode=Mode.LIVE,
+    ).code  # fmt: skip
     sale = api.post("owner_a", "/v1/payments", {"amount_minor": 10_000, "code": ALIPAY})
     a["sale"] = str(ok(sale, 201)["id"])
+    (case,) = api.tp.risk.cases()
+    a["case"] = str(case.id)
     refund = api.post("owner_a", "/v1/refunds", {"payment_id": int(a["sale"]), "amount_minor": 1})
     a["refund"] = str(ok(refund, 201)["id"])
     a["card"], a["signed"] = card_sales(api, "12.00", "34.00")

@@ -85,6 +85,30 @@ def test_a_sign_on_through_another_host_process_is_honoured_at_once(demo: Tillpo
     assert failures == 1  # the wrong MAC only
 
 
+def test_a_velocity_limit_holds_across_host_processes(demo: Tillpoint) -> None:
+    """A card's limit of five sales in ten minutes is five whichever host process each
+    request reaches: A and B take turns, and the sixth is declined (59) by the process
+    that saw only three of the five before it in its own memory."""
+    for r in demo.risk.rules():
+        if r.code != "velocity_card":
+            demo.risk.update(r.code, "test", "only the rule under test", mode="off")
+    demo.risk.update(
+        "velocity_card", "test", "five", params={"default": {"max_10m": 5, "max_24h": 100}}
+    )
+    codes: list[str] = []
+
+    async def scenario(a: TerminalHost, b: TerminalHost) -> None:
+        t = _client(a, 2)
+        assert (await t.sign_on()).text(39) == "00"
+        for n in range(7):
+            t.send_raw = (a if n % 2 == 0 else b).answer  # type: ignore[method-assign]
+            codes.append((await t.exchange(sale(t), with_mac=True)).text(39))
+
+    with two_hosts(demo) as (a, b):
+        asyncio.run(scenario(a, b))
+    assert codes == ["00"] * 5 + ["59", "59"]
+
+
 def test_a_batch_settled_through_another_host_process_is_honoured_at_once(
     demo: Tillpoint,
 ) -> None:

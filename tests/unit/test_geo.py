@@ -13,6 +13,7 @@ from tillpoint.core.geo import (
     MAX_LONGITUDE_E6,
     Position,
     degrees,
+    distance_m,
     latitude_e6,
     longitude_e6,
 )
@@ -67,3 +68,13 @@ def test_text_round_trip(lat: int, lon: int) -> None:
     p = Position(lat, lon)
     assert Position.parse(p.text(), strict=True) == p
     assert Position.of(p.latitude, p.longitude) == p
+
+
+def test_distances_between_cities() -> None:
+    shanghai, beijing = Position.of("31.2304", "121.4737"), Position.of("39.9042", "116.4074")
+    assert 1_060_000 < distance_m(shanghai, beijing) < 1_075_000  # about 1,067 km
+    assert distance_m(shanghai, shanghai) == 0
+    assert distance_m(shanghai, beijing) == distance_m(beijing, shanghai)
+    # across the antimeridian, and pole to pole (half the circumference)
+    assert distance_m(Position.of("0", "179.5"), Position.of("0", "-179.5")) < 112_000
+    assert 20_010_000 < distance_m(Position.of("90", "0"), Position.of("-90", "0")) < 20_020_000

@@ -194,7 +194,7 @@ def test_screening_refuses_in_order() -> None:
     big_tap = Money(rules.CONTACTLESS_NO_PIN_LIMIT.amount_minor + 1)
     assert rules.screen(big_tap, True, LIMITS, 0, entry_mode="07") is Refusal.PIN_REQUIRED
     assert rules.screen(big_tap, True, LIMITS, 0, entry_mode="07", has_pin=True) is None
-    assert rules.screen(ok, True, LIMITS, 0, recent_refusals=3) is Refusal.CARD_TESTING
+    assert rules.screen(ok, True, LIMITS, 0, recent_refusals=3) is Refusal.SUSPECTED_FRAUD
     assert rules.screen(ok, True, LIMITS, 0, recent_refusals=2) is None
     assert rules.screen(Money(LIMITS.per_txn_minor + 1), True, LIMITS, 0) is Refusal.OVER_LIMIT
     assert rules.screen(ok, True, LIMITS, LIMITS.daily_minor - 100_00) is None

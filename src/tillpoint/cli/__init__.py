@@ -56,6 +56,8 @@ COMMANDS: dict[str, Entry] = {
                    N_("Run the terminal host and the HTTP side (migrates the database first).")),
     "networks": Entry("networks", "networks",
                       N_("The card network and wallet simulators in a process of their own.")),
+    "risk": Entry("risk", "risk",
+                  N_("Risk monitoring: rules, alerts and cases, backtests, evaluation.")),
     "demo": Entry("system", "demo",
                   N_("Create the fixed demo merchants and terminals (safe to run again).")),
 }  # fmt: skip

@@ -13,6 +13,7 @@ for a shop).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -114,3 +115,18 @@ def _text(value: str | Decimal) -> str:
     if not isinstance(value, str):
         raise ValueError("degrees are given as text or Decimal, never float")
     return value.strip()
+
+
+EARTH_RADIUS_M = 6_371_008  # the mean radius (IUGG)
+
+
+def distance_m(a: Position, b: Position) -> int:
+    """The great-circle distance between two positions, in whole metres (haversine on
+    the mean radius: within 0.5% of the true distance on the ellipsoid, plenty for
+    telling a shop from a terminal hundreds of kilometres away). Floating point is fine
+    here: a distance is a measurement, never money, and it is rounded to the metre."""
+    lat1, lat2 = math.radians(a.latitude_e6 / MICRO), math.radians(b.latitude_e6 / MICRO)
+    dlat = lat2 - lat1
+    dlon = math.radians((b.longitude_e6 - a.longitude_e6) / MICRO)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+    return round(2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h))))

@@ -33,7 +33,14 @@ from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.core.money import Money
 from tillpoint.merchants.limits import limits_for
-from tillpoint.merchants.models import Merchant, MerchantStatus, PaymentMethod, Shop, ShopStatus
+from tillpoint.merchants.models import (
+    Merchant,
+    MerchantKind,
+    MerchantStatus,
+    PaymentMethod,
+    Shop,
+    ShopStatus,
+)
 from tillpoint.merchants.services import find_shop
 from tillpoint.networks.connector import NetworkAnswer
 from tillpoint.networks.wallets import WALLET_ISSUERS, WalletOrg, WalletRequest, wallet_for
@@ -51,6 +58,7 @@ from tillpoint.payments.rules import (
     network_name,
     status_of,
 )
+from tillpoint.payments.screening import Attempt, Verdict
 from tillpoint.payments.views import PaymentView, payment_view, payment_views
 from tillpoint.payments.writer import After, Book, NewPayment, PaymentRow
 from tillpoint.security.keystore import mask_pan
@@ -75,6 +83,9 @@ class Place:
     merchant_name: str
     shop_id: int
     terminal_id: int | None
+    kind: MerchantKind
+    mcc: str
+    limits: Limits
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,11 @@ class OnlinePayments:
             self._admit, merchant_id, amount, shop_number, tid
         )
         rrn = await self.acquirer.rrns.next()
+        verdict = None
+        if refusal is None:
+            verdict = await asyncio.to_thread(self._screen, place, amount, rrn, now, org)
+            if verdict is not None and verdict.decline:
+                refusal = rules.Refusal.SUSPECTED_FRAUD.value
         answer: NetworkAnswer | None = NetworkAnswer(refusal, None) if refusal else None
         if answer is None:
             answer = await self.acquirer.ask(
@@ -185,6 +201,7 @@ class OnlinePayments:
             self.ctx.keystore.token(code, kind="wallet"),
             None,
             asked=refusal is None,
+            verdict=verdict,
         )
 
     # --- merchant-presented (主扫) ---------------------------------------------------------
@@ -217,6 +234,10 @@ class OnlinePayments:
                 N_("The amount is over the merchant's limits (per payment or per day)"),
             )
         rrn = await self.acquirer.rrns.next()
+        verdict = await asyncio.to_thread(self._screen, place, amount, rrn, now, None)
+        if verdict is not None and verdict.decline:
+            await asyncio.to_thread(self._keep_alone, verdict)
+            raise Refused("payment.risk_declined", N_("Risk screening declined this payment (59)"))
         expires_at = now + expires_in
         payload = ""
 
@@ -249,6 +270,7 @@ class OnlinePayments:
             expires_at,
             payload,
             asked=True,
+            verdict=verdict,
         )
 
     async def _notified(self, rrn: str, org: WalletOrg, answer: NetworkAnswer) -> None:
@@ -389,7 +411,32 @@ class OnlinePayments:
         view = result.payment if isinstance(result, QrPayment) else result
         if isinstance(view, PaymentView) and view.response_code == "98":
             self.acquirer.reverse_in_background(rrn)
+        self.acquirer.desk.acted(kw.get("verdict"))
         return result
+
+    def _screen(
+        self, place: Place, amount: Money, rrn: str, now: datetime, org: WalletOrg | None
+    ) -> Verdict | None:
+        """Risk screening of an API payment (payments/screening.py): a wallet's, which
+        has no card to count."""
+        screener = self.app.screener
+        if screener is None:
+            return None
+        with self.ctx.db.quick_read() as conn:
+            screener.catch_up(conn, place.terminal_id)
+        return screener.screen(
+            Attempt(
+                now, rrn, PaymentKind.SALE, Channel.API, place.merchant_id, place.kind,
+                place.mcc, place.terminal_id, amount.amount_minor,
+                WALLET_METHODS[org] if org else None, None, None, None, False, place.limits,
+            )
+        )  # fmt: skip
+
+    def _keep_alone(self, verdict: Verdict) -> None:
+        """A decision on a payment that is not recorded (a QR code never opened)."""
+        if verdict.keep is not None:
+            with self.ctx.db.transaction(invalidate=False) as s:
+                verdict.keep(s.connection(), None)
 
     # --- units of work ----------------------------------------------------------------
 
@@ -449,6 +496,9 @@ class OnlinePayments:
                 merchant.display_name,
                 shop.id,
                 terminal_id,
+                merchant.kind,
+                merchant.mcc,
+                limits,
             )
             return place, "61" if over else None, day, now
 
@@ -469,6 +519,7 @@ class OnlinePayments:
         qr_code: str | None = None,
         *,
         asked: bool = False,
+        verdict: Verdict | None = None,
     ) -> QrPayment:
         """``asked``: the wallet was asked under ``rrn``; the call's note is removed here,
         or, if it was taken for reversal meanwhile, the payment is not charged (98)."""
@@ -489,9 +540,9 @@ class OnlinePayments:
                 None, 0, fee_minor, Channel.API, flow, reference, expires_at, qr_code, now, now,
             )  # fmt: skip
             book = Book.of(s)
-            [recorded] = book.record(
-                [NewPayment(row, f"api {flow.value}", place.mid, asked, memo=f"api sale {rrn}")]
-            )
+            memo = f"api sale {rrn}"
+            new = NewPayment(row, f"api {flow.value}", place.mid, asked, memo=memo, verdict=verdict)
+            [recorded] = book.record([new])
             book.flush()
             return QrPayment(payment_view(s, s.get_one(Payment, recorded.row.id)), qr_code)
 

@@ -74,7 +74,7 @@ class Refusal(StrEnum):
     NOT_UNDOABLE = "22"  # the original is not in a state to undo; reversed before
     NO_ORIGINAL = "25"
     PIN_REQUIRED = "55"  # above the contactless no-PIN limit
-    CARD_TESTING = "59"
+    SUSPECTED_FRAUD = "59"  # risk screening declined it (card testing, velocity...)
     OVER_LIMIT = "61"  # the merchant kind's limit, per payment or per day
     AMOUNT_MISMATCH = "64"  # a void names another amount than its original's
     CHANGED_REQUEST = "94"  # a request repeated with other content
@@ -232,7 +232,7 @@ def screen(
     if entry_mode == "07" and amount > CONTACTLESS_NO_PIN_LIMIT and not has_pin:
         return Refusal.PIN_REQUIRED
     if card_testing(recent_refusals):
-        return Refusal.CARD_TESTING
+        return Refusal.SUSPECTED_FRAUD
     if over_limit(amount.amount_minor, limits, taken_minor):
         return Refusal.OVER_LIMIT
     return None

@@ -47,6 +47,7 @@ from tillpoint.payments.models import (
     TerminalRequest,
 )
 from tillpoint.payments.rules import Original, Outcome, RequestKey
+from tillpoint.payments.screening import Verdict
 from tillpoint.terminals.models import TerminalBatch
 
 
@@ -112,6 +113,7 @@ class NewPayment:
     answer: TerminalAnswer | None = None
     after: After | None = None
     memo: str | None = None  # its journal entry's memo (the cause, when None)
+    verdict: Verdict | None = None  # risk screening's, kept with it when a rule fired
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,7 @@ class Book:
         self._postings: list[ledger.Posting] = []
         self._answers: list[tuple[Any, ...]] = []
         self._batches: Counter[int] = Counter()
+        self._verdicts: list[tuple[Verdict, int]] = []
         self._known: dict[int, Original] = {}  # payments loaded, as they stand now
 
     @classmethod
@@ -211,6 +214,8 @@ class Book:
                 outcome = None if outcome is None else rules.not_charged(outcome)
             cause = f"{p.cause} rc {row.response_code}"
             self._payments.append(row)
+            if p.verdict is not None and p.verdict.keep is not None:
+                self._verdicts.append((p.verdict, payment_id))
             self._events.append((payment_id, None, row.status, cause, row.created_at))
             if row.status is PaymentStatus.APPROVED:
                 entry = rules.entry_of(row.kind, row.status, row.card_org, p.mid,
@@ -333,6 +338,10 @@ class Book:
             counts = [(n, batch_id) for batch_id, n in self._batches.items()]
             counted = _COUNT_IN_BATCH.run(conn, counts)
             invariant(counted == len(counts), "a batch was settled while a payment was in flight")
+        for verdict, payment_id in self._verdicts:  # rare: only where a rule fired
+            assert verdict.keep is not None  # for mypy
+            verdict.keep(conn, payment_id)
+        self._verdicts = []
         self._payments, self._events, self._moves = [], [], []
         self._postings, self._answers, self._batches = [], [], Counter()
 

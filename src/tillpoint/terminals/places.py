@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,6 +66,9 @@ class TerminalPlaces:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._written: dict[str, _Written] = {}
+        # Told the TID of a terminal whose place this process has just written anew
+        # (risk screening reads the terminal's distance from its shop again).
+        self.moved: list[Callable[[str], None]] = []
 
     def unchanged(self, tid: str, raw: str | None, source: str) -> bool:
         """Whether a message with field 59 ``raw`` (None: absent) from ``source`` says
@@ -123,6 +127,9 @@ class TerminalPlaces:
         seen = self._written.pop(tid, None)
         if raw is None and seen is not None:
             raw = seen.place
+        if seen is None or raw != seen.place:
+            for tell in self.moved:
+                tell(tid)
         if len(self._written) >= MAX_KEPT:
             del self._written[next(iter(self._written))]  # the least recently written
         self._written[tid] = _Written(raw, source, time.monotonic())

@@ -17,7 +17,7 @@ import asyncio
 
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.money import Money
-from tillpoint.networks.bins import CardInfo, classify
+from tillpoint.networks.bins import CardInfo, Funding, classify
 from tillpoint.networks.connector import AuthKind, CardRequest, ChipData, NetworkAnswer
 from tillpoint.payments import reads, rules
 from tillpoint.payments.acquirer.desk import Desk
@@ -77,6 +77,12 @@ class Cards:
                               card_org=info.org.value if info else None)  # fmt: skip
             return await desk.record(t, key, amount, instrument, outcome, now, day, kind,
                                      checkout=checkout)  # fmt: skip
+        verdict = desk.screen(t, rrn, kind, amount, instrument, facts.limits, now, card=True,
+                              credit=info.funding is Funding.CREDIT)  # fmt: skip
+        if verdict is not None and verdict.decline:
+            outcome = Outcome(rules.Refusal.SUSPECTED_FRAUD.value, rrn, card_org=info.org.value)
+            return await desk.record(t, key, amount, instrument, outcome, now, day, kind,
+                                     checkout=checkout, verdict=verdict)  # fmt: skip
         request = CardRequest(
             network_ref=rrn,
             pan=card.pan,
@@ -107,7 +113,7 @@ class Cards:
             icc=issuer_icc(answer),
         )
         return await desk.record(t, key, amount, instrument, outcome, now, day, kind, asked=True,
-                                 checkout=checkout)  # fmt: skip
+                                 checkout=checkout, verdict=verdict)  # fmt: skip
 
     async def balance(self, t: Admitted, card: Card) -> Outcome:
         """查余额: not a payment; nothing is recorded but the log line."""

@@ -38,6 +38,7 @@ from tillpoint.payments.intents import (
 from tillpoint.payments.models import Channel, PaymentKind, PaymentStatus
 from tillpoint.payments.rrn import RrnAllocator
 from tillpoint.payments.rules import Instrument, Limits, Outcome, RequestKey
+from tillpoint.payments.screening import Attempt, Screener, Verdict
 from tillpoint.payments.writer import Book, NewPayment, PaymentRow, TerminalAnswer
 from tillpoint.terminals.signon import Admitted, SignOnService
 
@@ -53,7 +54,8 @@ class Calendar(Protocol):
 
 class AcquirerServices(Protocol):
     """What the acquirer needs of the application (the composition root hands it): its
-    context, the business days and the terminals' sign-on state."""
+    context, the business days, the terminals' sign-on state and risk screening (None:
+    none beyond the payment rules)."""
 
     @property
     def ctx(self) -> Context: ...
@@ -61,6 +63,8 @@ class AcquirerServices(Protocol):
     def days(self) -> Calendar: ...
     @property
     def signon(self) -> SignOnService: ...
+    @property
+    def screener(self) -> Screener | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,7 @@ class Desk:
             timeout_s=network_timeout_s,
         )
         self.background: set[asyncio.Future[None]] = set()
+        self.screener = app.screener
 
     # The network may be replaced (tests put a gate in front of it): looked up per call.
     async def _reverse_card(self, rrn: str) -> NetworkAnswer:
@@ -137,6 +142,8 @@ class Desk:
             early = rules.answered(rows, key, t.batch_no)
             if early is not None:
                 return SaleFacts(early)
+            if self.screener is not None:
+                self.screener.catch_up(conn, t.terminal_id)
             refusals = 0 if token is None else reads.recent_refusals(self.db, conn, token, now)
             limits = self.limits(t.merchant_kind)
             taken = self.day_totals.taken(conn, t.merchant_id, day)
@@ -178,6 +185,43 @@ class Desk:
 
             hit = await self.db.read_now(self._rates.get, key, load, still)
         return hit[1]
+
+    def screen(
+        self,
+        t: Admitted,
+        rrn: str,
+        kind: PaymentKind,
+        amount: Money,
+        instrument: Instrument,
+        limits: Limits,
+        now: datetime,
+        *,
+        card: bool,
+        credit: bool = False,
+    ) -> Verdict | None:
+        """Risk screening of a terminal's payment that passed the payment rules (None:
+        no screener). ``card``: a card (else a wallet code, which has no card to count)."""
+        if self.screener is None:
+            return None
+        masked = instrument.masked or ""
+        return self.screener.screen(
+            Attempt(
+                now, rrn, kind, Channel.TERMINAL, t.merchant_id, t.merchant_kind, t.mcc,
+                t.terminal_id, amount.amount_minor, instrument.method,
+                instrument.token if card else None,
+                masked[:6] if card and masked[:6].isdigit() else None,
+                int(masked[-4:]) if card and masked[-4:].isdigit() else None,
+                credit, limits,
+            )
+        )  # fmt: skip
+
+    def acted(self, verdict: Verdict | None) -> None:
+        """What a decision does besides the answer, in the background once recorded."""
+        if verdict is None or verdict.act is None:
+            return
+        task = asyncio.ensure_future(verdict.act())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     # --- the network -----------------------------------------------------------------
 
@@ -247,13 +291,15 @@ class Desk:
         *,
         asked: bool = False,
         checkout: Claim | None = None,
+        verdict: Verdict | None = None,
     ) -> Outcome:
         """Write a payment, its first event, its entry and the answer in one unit of
         work; when approved, ``after`` says what it does to the payment it names.
         ``asked``: the network was asked under ``outcome.rrn``; the write removes the
         call's note, or records the payment as not charged (98) if the call was taken
         for reversal meanwhile. ``checkout``: the sale's claim on the checkout it pays
-        (4.13), settled in the same unit of work (``payments/checkouts.py``)."""
+        (4.13), settled in the same unit of work (``payments/checkouts.py``).
+        ``verdict``: risk screening's, kept with the payment when a rule fired."""
         invariant(outcome.rrn is not None, "a payment has a reference")
         assert outcome.rrn is not None  # for mypy
         status = rules.status_of(outcome.response_code)
@@ -270,7 +316,7 @@ class Desk:
         )  # fmt: skip
         new = NewPayment(
             row, f"{key.mti} {kind.value} stan {key.stan}", t.mid, asked,
-            TerminalAnswer(t.terminal_id, key, outcome), after,
+            TerminalAnswer(t.terminal_id, key, outcome), after, verdict=verdict,
         )  # fmt: skip
         try:
             recorded: writer.Recorded = (
@@ -285,6 +331,7 @@ class Desk:
         if written.response_code == "00" and kind in rules.CAPTURES:
             self.day_totals.add(t.merchant_id, day, amount.amount_minor)
         self.after_asked(written if asked else None)
+        self.acted(verdict)
         return written
 
     async def record_answer(

@@ -10,6 +10,7 @@ from tillpoint.payments import rules
 from tillpoint.payments.acquirer.desk import Desk
 from tillpoint.payments.checkouts import Claim
 from tillpoint.payments.intents import WALLET
+from tillpoint.payments.models import PaymentKind
 from tillpoint.payments.rules import WALLET_METHODS, Instrument, Outcome, RequestKey
 from tillpoint.security.keystore import mask_pan
 from tillpoint.terminals.signon import Admitted
@@ -49,6 +50,12 @@ class Wallets:
                               card_org=org.value if org else None)  # fmt: skip
             return await desk.record(t, key, amount, instrument, outcome, now, day,
                                      checkout=checkout)  # fmt: skip
+        verdict = desk.screen(t, rrn, PaymentKind.SALE, amount, instrument, facts.limits, now,
+                              card=False)  # fmt: skip
+        if verdict is not None and verdict.decline:
+            outcome = Outcome(rules.Refusal.SUSPECTED_FRAUD.value, rrn, card_org=org.value)
+            return await desk.record(t, key, amount, instrument, outcome, now, day,
+                                     checkout=checkout, verdict=verdict)  # fmt: skip
         wallets = desk.wallets
         answer = await desk.ask(
             desk.intent(t, key, rrn, WALLET, "pay", amount, now),
@@ -66,4 +73,4 @@ class Wallets:
             business_date=day.isoformat(),
         )
         return await desk.record(t, key, amount, instrument, outcome, now, day, asked=True,
-                                 checkout=checkout)  # fmt: skip
+                                 checkout=checkout, verdict=verdict)  # fmt: skip

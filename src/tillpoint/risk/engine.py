@@ -1,0 +1,653 @@
+"""Screening in the authorisation path: the rules in force, compiled, run over features
+kept in memory (docs/risk.md).
+
+One ``Engine`` per process that takes payments (each host process, the API). It is the
+payment path's ``Screener`` (payments/screening.py):
+
+- ``catch_up`` runs in the sale's one read, before the decision. It folds into the
+  features every payment recorded since its last call, by any process (the payments
+  table read by id from where it stopped: one indexed range, usually a row or two), so
+  a limit holds whichever process each request reaches. It reloads the rules when an
+  operator changed them (a counter read at most once a second), and the terminal's
+  distance from its shop when that is older than ``PLACE_TTL_S``.
+- ``screen`` decides, on the CPU only: the features the rules in force read, then the
+  rules of the merchant's kind in order; the attempt itself is counted at once (so two
+  requests in flight in this process see each other), its outcome when it is recorded.
+- What fired is kept with the payment (``risk_decisions``), live rules' alerts join the
+  merchant's open case (``risk_alerts``, ``risk_cases``) in the payment's unit of work;
+  holds and freezes follow (``Actions``, handed by the composition root).
+
+Exact across processes for requests one after another; requests in flight at the same
+moment in two processes do not see each other's attempt until it is recorded (at most
+the network's answer time apart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from tillpoint.core.db import Database
+from tillpoint.core.geo import Position, distance_m
+from tillpoint.core.models import Counter
+from tillpoint.merchants.models import Merchant, MerchantKind, PaymentMethod, Shop
+from tillpoint.payments.models import Channel, Payment, PaymentKind
+from tillpoint.payments.screening import ALLOW, Attempt, Verdict
+from tillpoint.risk.builtin import category_closed
+from tillpoint.risk.expr import CompiledRule, ExprError, compile_rule
+from tillpoint.risk.features import FEATURES as STORE_FEATURES
+from tillpoint.risk.features import Event, FeatureStore
+from tillpoint.risk.models import (
+    SEVERITY_RANK,
+    STRENGTH,
+    Action,
+    CaseStatus,
+    Mode,
+    RiskAlert,
+    RiskCase,
+    RiskCaseEvent,
+    RiskDecision,
+    RiskExemption,
+    RiskRule,
+    Severity,
+)
+from tillpoint.terminals.models import Terminal
+
+log = logging.getLogger("tillpoint.risk")
+
+RULES_COUNTER = "risk_rules"  # bumped by every change of a rule or an exemption
+RULES_RECHECK_S = 1.0
+TAIL_LIMIT = 5_000  # rows folded per catch-up at most (the rest: next time)
+WARM_DAYS = 30  # the longest window a feature looks back
+WARM_LIMIT = 500_000  # payments read at start at most (the newest)
+PLACE_TTL_S = 30.0  # a terminal's distance from its shop is read again after this
+AWAY_M = 50_000  # a terminal this far from its shop counts its sales as away
+PENDING_MAX = 20_000  # attempts decided, not yet seen recorded (a failed write's stay)
+GAP_GIVE_UP_S = 10.0  # an id not seen this long after a later one was never committed
+GAPS_MAX = 10_000
+_SCREENED = (PaymentKind.SALE, PaymentKind.PREAUTH)
+_WALLETS = frozenset({PaymentMethod.ALIPAY, PaymentMethod.WECHAT, PaymentMethod.UNIONPAY_QR})
+_UTC_TO_BUSINESS_S = 8 * 3600  # Asia/Shanghai keeps +08:00 all year
+
+#: What the engine computes itself (the rest comes from ``FeatureStore``).
+ENGINE_FEATURES: dict[str, str] = {
+    "amount": "the payment's amount, minor units",
+    "hour": "its business hour of day, 0-23",
+    "credit": "paid by a credit card",
+    "wallet": "paid by a wallet code",
+    "api": "taken through the REST API",
+    "personal": "the merchant is a personal (micro) merchant",
+    "limit_per_txn": "the merchant kind's limit per payment, minor units",
+    "limit_daily": "the merchant kind's daily limit, minor units",
+    "category_closed": "an hour the merchant's category does not trade",
+    "terminal.distance_km": "how far the terminal reports itself from its shop, km",
+    "terminal.sales_away": "sales since the terminal is 50 km or more from its shop",
+    "peers.avg_ticket_30d": "the average approved ticket of the merchant's category peers",
+    "peers.merchants": "merchants of the category with approved sales in 30 days",
+}
+FEATURES = frozenset(STORE_FEATURES) | frozenset(ENGINE_FEATURES)
+
+_TAIL = (
+    select(
+        Payment.id, Payment.rrn, Payment.kind, Payment.merchant_id, Payment.terminal_id,
+        Payment.pan_token, Payment.pan_masked, Payment.amount_minor, Payment.response_code,
+        Payment.method, Payment.created_at,
+    )
+    .where(Payment.id > bindparam("after"))
+    .order_by(Payment.id)
+    .limit(TAIL_LIMIT)
+)  # fmt: skip
+_COUNTER = select(Counter.value).where(Counter.name == RULES_COUNTER)
+_PLACE = (
+    select(
+        Terminal.place_latitude_e6, Terminal.place_longitude_e6, Shop.latitude_e6,
+        Shop.longitude_e6,
+    )
+    .join(Shop, Shop.id == Terminal.shop_id)
+    .where(Terminal.id == bindparam("terminal_id"))
+)  # fmt: skip
+
+
+class Actions(Protocol):
+    """What a decision or a case does to the world, given by the composition root (the
+    terminals' and settlement's own services, each audited there)."""
+
+    def freeze(self, terminal_id: int, reason: str) -> None: ...
+    def unfreeze(self, terminal_id: int, reason: str) -> None: ...
+    def hold(self, merchant_id: int, reason: str) -> None: ...
+    def release(self, merchant_id: int) -> None: ...
+    def suspend(self, merchant_id: int, reason: str) -> None: ...
+    def reinstate(self, merchant_id: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """A rule in force, compiled with one merchant kind's parameters."""
+
+    code: str
+    version: int
+    action: Action
+    severity: Severity
+    mode: Mode
+    rule: CompiledRule
+    mccs: frozenset[str] | None
+    mids: frozenset[str] | None
+
+
+@dataclass(slots=True)
+class Decision:
+    """What fired on one attempt; ``case_id`` once its alerts are written."""
+
+    attempt: Attempt
+    hits: list[dict[str, Any]]
+    action: Action | None  # the strongest live action; None: shadow rules only
+    case_id: int | None = None
+    severity: Severity = Severity.LOW
+    live: list[Live] = field(default_factory=list)
+
+
+def business_hour(at: datetime) -> int:
+    return int((at.timestamp() + _UTC_TO_BUSINESS_S) // 3600 % 24)
+
+
+def jsonable(value: object) -> object:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+class _Peers:
+    """Each category's approved tickets over 30 days (day buckets), and which merchants
+    sold: the peers a merchant's own tickets are held against."""
+
+    def __init__(self) -> None:
+        self._days: dict[str, dict[int, list[int]]] = {}  # mcc: day: [sum, count]
+        self._sellers: dict[str, dict[int, int]] = {}  # mcc: merchant: last day
+
+    def add(self, mcc: str, merchant_id: int, day: int, amount_minor: int) -> None:
+        days = self._days.setdefault(mcc, {})
+        bucket = days.get(day)
+        if bucket is None:
+            bucket = days[day] = [0, 0]
+            for old in [d for d in days if d <= day - WARM_DAYS]:
+                del days[old]
+        bucket[0] += amount_minor
+        bucket[1] += 1
+        self._sellers.setdefault(mcc, {})[merchant_id] = day
+
+    def of(self, mcc: str, day: int) -> tuple[int, int, int]:
+        """(approved sum, approved count, merchants) of the category over 30 days."""
+        total = count = 0
+        for d, (s, n) in self._days.get(mcc, {}).items():
+            if d > day - WARM_DAYS:
+                total, count = total + s, count + n
+        sellers = sum(1 for d in self._sellers.get(mcc, {}).values() if d > day - WARM_DAYS)
+        return total, count, sellers
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        now: Callable[[], datetime],
+        actions: Actions | None = None,
+        store: FeatureStore | None = None,
+    ) -> None:
+        self.db = db
+        self.now = now
+        self.actions = actions
+        self.store = store or FeatureStore()
+        # The host calls from its event loop's thread; the API from its worker threads.
+        self._lock = threading.Lock()
+        self._by_kind: dict[MerchantKind, tuple[Live, ...]] = {}
+        self._names: dict[MerchantKind, frozenset[str]] = {}
+        self._exempt: frozenset[tuple[int, str]] = frozenset()
+        self._stamp: int | None = None
+        self._checked_at = float("-inf")
+        self._hi = 0  # the largest payment id folded in
+        self._gaps: dict[int, float] = {}  # ids below _hi not seen yet: when noticed
+        self._warm = False
+        self._pending: dict[str, Event] = {}  # rrn: attempt counted, outcome not yet
+        self._mcc: dict[int, str] = {}  # merchant id: MCC
+        self._mid: dict[int, str | None] = {}  # merchant id: MID
+        self._strangers: set[int] = set()  # merchants seen in payments, not yet looked up
+        self._peers = _Peers()
+        self._places: dict[int, tuple[int | None, float]] = {}  # terminal: (metres, read at)
+        self._away: dict[int, int] = {}  # terminal: sales screened while away
+        self._moved: set[str] = set()  # TIDs whose place this process wrote anew
+
+    # --- keeping up -------------------------------------------------------------------
+
+    def catch_up(self, conn: Connection, terminal_id: int | None) -> None:
+        with self._lock:
+            self._catch_up(conn, terminal_id)
+
+    def _catch_up(self, conn: Connection, terminal_id: int | None) -> None:
+        if not self._warm:
+            self.warm(conn)
+        if self._strangers:
+            self._meet(conn, self._strangers)
+            self._strangers = set()
+        mono = time.monotonic()
+        if mono - self._checked_at >= RULES_RECHECK_S:
+            self._checked_at = mono
+            stamp = self.db.hot(_COUNTER).scalar(conn, {})
+            if stamp != self._stamp:
+                self.reload(conn, stamp)
+        self._fold(self.db.hot(_TAIL).rows(conn, {"after": self._hi}), mono)
+        if self._gaps:
+            self._fold_gaps(conn, mono)
+        if self._moved:
+            moved, self._moved = sorted(self._moved)[:1000], set()
+            for (moved_id,) in conn.execute(select(Terminal.id).where(Terminal.tid.in_(moved))):
+                self._places.pop(moved_id, None)
+        if terminal_id is not None:
+            known = self._places.get(terminal_id)
+            if known is None or mono - known[1] >= PLACE_TTL_S:
+                self._places[terminal_id] = (self._distance(conn, terminal_id), mono)
+
+    def moved(self, tid: str) -> None:
+        """This process wrote a new place for terminal ``tid``: read its distance again."""
+        self._moved.add(tid)
+
+    def warm(self, conn: Connection) -> None:
+        """Rebuild the features from the payments of the last 30 days (the newest
+        ``WARM_LIMIT``), as a process starts."""
+        self._meet(conn, None)
+        since = self.now() - timedelta(days=WARM_DAYS)
+        newest = conn.execute(
+            _TAIL.with_only_columns(*_TAIL.selected_columns)
+            .where(Payment.created_at >= since)
+            .order_by(None)
+            .order_by(Payment.id.desc())
+            .limit(WARM_LIMIT),
+            {"after": 0},
+        ).all()
+        self._warm = True
+        self._fold(reversed(newest), time.monotonic())
+        if not newest:
+            top = conn.execute(select(Payment.id).order_by(Payment.id.desc()).limit(1))
+            self._hi = int(top.scalar() or 0)
+
+    def _meet(self, conn: Connection, ids: set[int] | None) -> None:
+        """The merchants' MCC and MID (all of them, or those ``ids``)."""
+        query = select(Merchant.id, Merchant.mcc, Merchant.mid)
+        if ids is not None:
+            query = query.where(Merchant.id.in_(sorted(ids)[:1000]))
+        for merchant_id, mcc, mid in conn.execute(query):
+            self._mcc[merchant_id], self._mid[merchant_id] = mcc, mid
+
+    def _fold(self, rows: Iterable[Any], mono: float) -> None:
+        for row in rows:
+            payment_id = int(row[0])
+            if payment_id > self._hi:
+                for missing in range(self._hi + 1, min(payment_id, self._hi + GAPS_MAX)):
+                    if self._warm and self._hi:
+                        self._gaps[missing] = mono
+                self._hi = payment_id
+            elif self._gaps.pop(payment_id, None) is None:
+                continue  # seen already
+            self._apply(row)
+        if len(self._gaps) > GAPS_MAX:
+            for old in sorted(self._gaps)[: len(self._gaps) - GAPS_MAX]:
+                del self._gaps[old]
+
+    def _fold_gaps(self, conn: Connection, mono: float) -> None:
+        """Payments another process committed after a later id was seen (PostgreSQL
+        takes ids from a sequence, and commits need not follow their order)."""
+        for gone in [i for i, at in self._gaps.items() if mono - at > GAP_GIVE_UP_S]:
+            del self._gaps[gone]
+        if not self._gaps:
+            return
+        query = _TAIL.where(Payment.id.in_(list(self._gaps)[:1000]))
+        self._fold(conn.execute(query, {"after": 0}).all(), mono)
+
+    def _apply(self, row: Any) -> None:
+        _id, rrn, kind, merchant_id, terminal_id, token, masked, amount, code, method, at = row
+        if kind not in _SCREENED:
+            return
+        card = method not in _WALLETS and token is not None
+        event = Event(
+            at_s=int(at.timestamp()),
+            hour=business_hour(at),
+            rrn=rrn,
+            merchant_id=merchant_id,
+            terminal_id=terminal_id,
+            card=token if card else None,
+            bin6=masked[:6] if card and masked and masked[:6].isdigit() else None,
+            last4=int(masked[-4:]) if card and masked and masked[-4:].isdigit() else None,
+            amount_minor=amount,
+            credit=method == PaymentMethod.CREDIT,
+            response_code=code,
+        )
+        if self._pending.pop(rrn, None) is not None:
+            self.store.add_outcome(event)
+        else:
+            self.store.add(event)
+        if code == "00":
+            mcc = self._mcc.get(merchant_id)
+            if mcc is None:
+                self._strangers.add(merchant_id)
+            else:
+                self._peers.add(mcc, merchant_id, event.at_s // 86_400, amount)
+
+    def _distance(self, conn: Connection, terminal_id: int) -> int | None:
+        row = self.db.hot(_PLACE).first(conn, {"terminal_id": terminal_id})
+        if row is None or None in row:
+            return None
+        lat, lon, shop_lat, shop_lon = row
+        return distance_m(Position(lat, lon), Position(shop_lat, shop_lon))
+
+    # --- the rules in force -----------------------------------------------------------
+
+    def reload(self, conn: Connection, stamp: int | None = None) -> None:
+        """Compile the live and shadow rules for each merchant kind; a stored rule that
+        no longer compiles (a feature renamed) is left out and logged, never run."""
+        rules = conn.execute(
+            select(RiskRule.code, RiskRule.version, RiskRule.expression, RiskRule.action,
+                   RiskRule.severity, RiskRule.mode, RiskRule.params, RiskRule.scope)
+            .where(RiskRule.mode.in_((Mode.LIVE, Mode.SHADOW)))
+            .order_by(RiskRule.id)
+        )  # fmt: skip
+        compiled: dict[MerchantKind, list[Live]] = {k: [] for k in MerchantKind}
+        for r in rules:
+            scope = r.scope or {}
+            kinds = scope.get("kinds") or [k.value for k in MerchantKind]
+            for kind in MerchantKind:
+                if kind.value not in kinds:
+                    continue
+                try:
+                    rule = compile_rule(r.expression, features=FEATURES,
+                                        params=params_for(r.params, kind))  # fmt: skip
+                except ExprError as e:
+                    log.error(json.dumps({"event": "risk_rule_skipped", "rule": r.code,
+                                          "error": str(e)}))  # fmt: skip
+                    continue
+                mccs = scope.get("mccs") or None
+                mids = scope.get("mids") or None
+                compiled[kind].append(
+                    Live(r.code, r.version, r.action, r.severity, r.mode, rule,
+                         frozenset(mccs) if mccs else None,
+                         frozenset(mids) if mids else None)
+                )  # fmt: skip
+        self._by_kind = {k: tuple(v) for k, v in compiled.items()}
+        self._names = {
+            k: frozenset().union(*(r.rule.names for r in v)) for k, v in compiled.items()
+        }
+        now = self.now()
+        self._exempt = frozenset(
+            conn.execute(
+                select(RiskExemption.merchant_id, RiskExemption.rule_code).where(
+                    RiskExemption.until > now
+                )
+            ).all()
+        )
+        self._stamp = stamp
+
+    def rules_changed(self) -> None:
+        """Reload at the next catch-up (a change made in this process)."""
+        self._checked_at = float("-inf")
+        self._stamp = None
+
+    # --- deciding ---------------------------------------------------------------------
+
+    def features(self, a: Attempt, names: frozenset[str]) -> dict[str, Any]:
+        hour = business_hour(a.at)
+        store_names = names & STORE_FEATURES
+        values: dict[str, Any] = (
+            self.store.compute(
+                store_names, now_s=int(a.at.timestamp()), hour=hour,
+                merchant_id=a.merchant_id, terminal_id=a.terminal_id, card=a.card,
+                bin6=a.bin6, last4=a.last4, amount_minor=a.amount_minor,
+            )
+            if store_names
+            else {}
+        )  # fmt: skip
+        for name in names - store_names:
+            values[name] = self._own(name, a, hour, values)
+        return values
+
+    def _own(self, name: str, a: Attempt, hour: int, values: Mapping[str, Any]) -> Any:
+        if name == "amount":
+            return a.amount_minor
+        if name == "hour":
+            return hour
+        if name == "credit":
+            return a.credit
+        if name == "wallet":
+            return a.method in _WALLETS
+        if name == "api":
+            return a.channel is Channel.API
+        if name == "personal":
+            return a.merchant_kind is MerchantKind.PERSONAL
+        if name == "limit_per_txn":
+            return a.limits.per_txn_minor
+        if name == "limit_daily":
+            return a.limits.daily_minor
+        if name == "category_closed":
+            return category_closed(a.mcc, hour)
+        if name == "terminal.distance_km":
+            metres = self._metres(a.terminal_id)
+            return 0 if metres is None else metres // 1000
+        if name == "terminal.sales_away":
+            return 0 if a.terminal_id is None else self._away.get(a.terminal_id, 0)
+        if name in ("peers.avg_ticket_30d", "peers.merchants"):
+            return self._peer_values(a)[name]
+        raise KeyError(name)
+
+    def _metres(self, terminal_id: int | None) -> int | None:
+        known = None if terminal_id is None else self._places.get(terminal_id)
+        return None if known is None else known[0]
+
+    def _peer_values(self, a: Attempt) -> dict[str, int]:
+        """The category's tickets without this merchant's own."""
+        total, count, sellers = self._peers.of(a.mcc, int(a.at.timestamp()) // 86_400)
+        own = self.store.compute(
+            frozenset({"merchant.sales_30d", "merchant.avg_ticket_30d"}),
+            now_s=int(a.at.timestamp()), hour=business_hour(a.at), merchant_id=a.merchant_id,
+            terminal_id=None, card=None, bin6=None, last4=None, amount_minor=a.amount_minor,
+        )  # fmt: skip
+        own_count = int(own["merchant.sales_30d"])
+        own_sum = own_count * int(own["merchant.avg_ticket_30d"])
+        rest = count - own_count
+        return {
+            "peers.avg_ticket_30d": (total - own_sum) // rest if rest > 0 else 0,
+            "peers.merchants": max(0, sellers - (1 if own_count else 0)),
+        }
+
+    def screen(self, a: Attempt) -> Verdict:
+        with self._lock:
+            return self._screen(a)
+
+    def _screen(self, a: Attempt) -> Verdict:
+        rules = self._by_kind.get(a.merchant_kind, ())
+        hits: list[Live] | None = None
+        values: dict[str, Any] = {}
+        if rules:
+            values = self.features(a, self._names[a.merchant_kind])
+            for r in rules:
+                if r.mccs is not None and a.mcc not in r.mccs:
+                    continue
+                if r.mids is not None and self._mid.get(a.merchant_id) not in r.mids:
+                    continue
+                if r.rule(values) and (a.merchant_id, r.code) not in self._exempt:
+                    (hits := hits or []).append(r)
+        verdict = ALLOW if hits is None else self._verdict(a, hits, values)
+        self._count(a)
+        return verdict
+
+    def _count(self, a: Attempt) -> None:
+        """The attempt counts at once; its outcome when its record is folded in."""
+        event = Event(
+            at_s=int(a.at.timestamp()), hour=business_hour(a.at), rrn=a.rrn,
+            merchant_id=a.merchant_id, terminal_id=a.terminal_id, card=a.card, bin6=a.bin6,
+            last4=a.last4, amount_minor=a.amount_minor, credit=a.credit, response_code=None,
+        )  # fmt: skip
+        self.store.add(event)
+        self._pending[a.rrn] = event
+        if len(self._pending) > PENDING_MAX:
+            del self._pending[next(iter(self._pending))]
+        if a.terminal_id is not None:
+            metres = self._metres(a.terminal_id)
+            if metres is not None and metres >= AWAY_M:
+                self._away[a.terminal_id] = self._away.get(a.terminal_id, 0) + 1
+            else:
+                self._away.pop(a.terminal_id, None)
+
+    def _verdict(self, a: Attempt, fired: list[Live], values: Mapping[str, Any]) -> Verdict:
+        live = [r for r in fired if r.mode is Mode.LIVE]
+        action = max((r.action for r in live), key=STRENGTH.__getitem__, default=None)
+        hits = [self._hit(r, a, values) for r in fired]
+        severity = max((r.severity for r in live), key=SEVERITY_RANK.__getitem__,
+                       default=Severity.LOW)  # fmt: skip
+        decision = Decision(a, hits, action, severity=severity, live=live)
+        acts = action in (Action.HOLD, Action.FREEZE) and self.actions is not None
+        return Verdict(
+            decline=action in (Action.DECLINE, Action.FREEZE),
+            keep=partial(self._keep, decision),
+            act=partial(self._act, decision) if acts else None,
+        )
+
+    def _hit(self, r: Live, a: Attempt, values: Mapping[str, Any]) -> dict[str, Any]:
+        evidence = {k: jsonable(v) for k, v in r.rule.explain(values).items()}
+        linked: list[str] = []
+        for name in sorted(r.rule.names):
+            if name.startswith(("card.", "terminal.")) and name in STORE_FEATURES:
+                linked += [x for x in self._linked(name, a) if x not in linked]
+        return {
+            "rule": r.code, "version": r.version, "action": r.action.value,
+            "severity": r.severity.value, "mode": r.mode.value, "expression": r.rule.source,
+            "evidence": evidence, "linked": linked[:20],
+        }  # fmt: skip
+
+    def _linked(self, name: str, a: Attempt) -> list[str]:
+        try:
+            return list(
+                self.store.linked(
+                    name, now_s=int(a.at.timestamp()), hour=business_hour(a.at),
+                    merchant_id=a.merchant_id, terminal_id=a.terminal_id, card=a.card,
+                    bin6=a.bin6, last4=a.last4, amount_minor=a.amount_minor,
+                )
+            )  # fmt: skip
+        except KeyError:
+            return []
+
+    # --- what a decision leaves -------------------------------------------------------
+
+    def _keep(self, decision: Decision, conn: Connection, payment_id: int | None) -> None:
+        """In the payment's unit of work: the decision, and live rules' alerts in the
+        merchant's open case (opened if none)."""
+        a = decision.attempt
+        at = a.at
+        if payment_id is not None:
+            conn.execute(
+                insert(RiskDecision),
+                {"payment_id": payment_id, "merchant_id": a.merchant_id,
+                 "terminal_id": a.terminal_id,
+                 "action": decision.action.value if decision.action else "allow",
+                 "hits": decision.hits, "at": at},
+            )  # fmt: skip
+        if not decision.live:
+            return
+        case_id = open_case(conn, a.merchant_id, decision.severity, at)
+        decision.case_id = case_id
+        live_codes = {r.code for r in decision.live}
+        conn.execute(
+            insert(RiskAlert),
+            [
+                {"case_id": case_id, "rule_code": h["rule"], "rule_version": h["version"],
+                 "severity": h["severity"], "action": h["action"], "merchant_id": a.merchant_id,
+                 "terminal_id": a.terminal_id, "payment_id": payment_id,
+                 "evidence": {"values": h["evidence"], "linked": h["linked"], "rrn": a.rrn,
+                              "amount_minor": a.amount_minor},
+                 "created_at": at}
+                for h in decision.hits
+                if h["rule"] in live_codes
+            ],
+        )  # fmt: skip
+        data = {"rules": sorted(live_codes), "rrn": a.rrn, "payment_id": payment_id}
+        note_case(conn, case_id, "alert", "risk", ", ".join(sorted(live_codes)), data, at)
+
+    async def _act(self, decision: Decision) -> None:
+        await asyncio.to_thread(self.act, decision)
+
+    def act(self, decision: Decision) -> None:
+        """A hold or a freeze the decision calls for (already in force: nothing to do),
+        noted in its case."""
+        actions, a = self.actions, decision.attempt
+        if actions is None or decision.case_id is None:
+            return
+        codes = ", ".join(sorted(r.code for r in decision.live))
+        reason = f"risk case {decision.case_id}: {codes}"
+        done: dict[str, Any] | None = None
+        try:
+            if decision.action is Action.FREEZE and a.terminal_id is not None:
+                actions.freeze(a.terminal_id, reason)
+                done = {"action": "freeze", "terminal_id": a.terminal_id}
+            elif decision.action is Action.HOLD:
+                actions.hold(a.merchant_id, reason)
+                done = {"action": "hold", "merchant_id": a.merchant_id}
+        except Exception as e:  # already frozen or held: the state stands
+            what = {"event": "risk_action_not_taken", "case": decision.case_id,
+                    "action": str(decision.action), "why": type(e).__name__}  # fmt: skip
+            log.info(json.dumps(what))
+            return
+        if done is not None:
+            with self.db.transaction() as s:
+                note_case(s.connection(), decision.case_id, "action", "risk", reason, done,
+                          self.now())  # fmt: skip
+
+
+def params_for(params: Mapping[str, Any], kind: MerchantKind) -> dict[str, Any]:
+    """A kind's parameters: the defaults, overridden by the kind's own."""
+    return {**(params.get("default") or {}), **(params.get(kind.value) or {})}
+
+
+def open_case(conn: Connection, merchant_id: int, severity: Severity, at: datetime) -> int:
+    """The merchant's open case (its severity raised to ``severity``), or a new one."""
+    found = conn.execute(
+        select(RiskCase.id, RiskCase.severity).where(
+            RiskCase.merchant_id == merchant_id, RiskCase.status == CaseStatus.OPEN
+        )
+    ).first()
+    if found is None:
+        case_id = int(
+            conn.execute(
+                insert(RiskCase).returning(RiskCase.id),
+                {"merchant_id": merchant_id, "status": CaseStatus.OPEN, "severity": severity,
+                 "opened_at": at, "updated_at": at},
+            ).scalar_one()
+        )  # fmt: skip
+        note_case(conn, case_id, "opened", "risk", "", {}, at)
+        return case_id
+    case_id, was = int(found[0]), Severity(found[1])
+    worst = max(was, severity, key=SEVERITY_RANK.__getitem__)
+    conn.execute(
+        update(RiskCase).where(RiskCase.id == case_id).values(severity=worst, updated_at=at)
+    )
+    return case_id
+
+
+def note_case(
+    conn: Connection,
+    case_id: int,
+    kind: str,
+    actor: str,
+    detail: str,
+    data: Mapping[str, Any],
+    at: datetime,
+) -> None:
+    conn.execute(
+        insert(RiskCaseEvent),
+        {"case_id": case_id, "kind": kind, "actor": actor, "detail": detail[:2000],
+         "data": dict(data), "at": at},
+    )  # fmt: skip

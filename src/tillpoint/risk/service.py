@@ -1,0 +1,607 @@
+"""Risk operations: the rules (as data, every change a version with who and why), the
+decisions kept with payments, alerts, and cases (assign, comment, act, resolve).
+
+Every change of a rule or an exemption moves the ``risk_rules`` counter: each process's
+engine sees it within a second and compiles the rules again (risk/engine.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tillpoint.context import Context, check_actor, check_reason
+from tillpoint.core.db import Database
+from tillpoint.core.errors import InvalidInput, NotFound, Refused
+from tillpoint.core.i18n import N_
+from tillpoint.core.models import next_counter
+from tillpoint.merchants.models import Merchant, MerchantKind
+from tillpoint.risk.backtest import BacktestResult, backtest
+from tillpoint.risk.builtin import BUILTIN, RuleDef
+from tillpoint.risk.engine import FEATURES, RULES_COUNTER, Actions, Engine, note_case, params_for
+from tillpoint.risk.expr import check
+from tillpoint.risk.models import (
+    Action,
+    CaseStatus,
+    Mode,
+    Resolution,
+    RiskAlert,
+    RiskCase,
+    RiskCaseEvent,
+    RiskDecision,
+    RiskExemption,
+    RiskRule,
+    RiskRuleVersion,
+    Severity,
+)
+from tillpoint.terminals.models import Terminal
+
+EXEMPT_FOR = timedelta(days=7)  # a false positive's rules spare its merchant this long
+MAX_PARAMS = 20
+MAX_CODE = 40
+PAGE = 100
+
+
+class CaseAction(StrEnum):
+    FREEZE_TERMINAL = "freeze_terminal"
+    HOLD_PAYOUTS = "hold_payouts"
+    SUSPEND_MERCHANT = "suspend_merchant"
+
+
+class RuleView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    version: int
+    expression: str
+    action: Action
+    severity: Severity
+    mode: Mode
+    params: dict[str, dict[str, Any]]
+    scope: dict[str, list[str]]
+    builtin: bool
+    updated_by: str
+    updated_at: datetime
+
+
+class RuleVersionView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    definition: dict[str, Any]
+    changed_by: str
+    changed_at: datetime
+    note: str
+
+
+class AlertView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    case_id: int
+    rule: str
+    rule_version: int
+    severity: Severity
+    action: Action
+    mid: str | None
+    tid: str | None
+    payment_id: int | None
+    evidence: dict[str, Any]
+    created_at: datetime
+
+
+class CaseEventView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    actor: str
+    detail: str
+    data: dict[str, Any]
+    at: datetime
+
+
+class CaseView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    mid: str | None
+    merchant_name: str | None
+    status: CaseStatus
+    severity: Severity
+    assignee: str | None
+    resolution: Resolution | None
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    alerts: int
+    events: list[CaseEventView] = []
+    alert_list: list[AlertView] = []
+
+
+class DecisionView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    payment_id: int
+    action: str
+    hits: list[dict[str, Any]]
+    at: datetime
+
+
+def _definition(r: RiskRule) -> dict[str, Any]:
+    return {
+        "name": r.name, "expression": r.expression, "action": r.action.value,
+        "severity": r.severity.value, "mode": r.mode.value, "params": r.params,
+        "scope": r.scope,
+    }  # fmt: skip
+
+
+def _rule_view(r: RiskRule) -> RuleView:
+    return RuleView(
+        code=r.code, name=r.name, version=r.version, expression=r.expression, action=r.action,
+        severity=r.severity, mode=r.mode, params=r.params, scope=r.scope, builtin=r.builtin,
+        updated_by=r.updated_by, updated_at=r.updated_at,
+    )  # fmt: skip
+
+
+def check_rule(
+    expression: str, params: Mapping[str, Any], scope: Mapping[str, Any]
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """A rule's definition, checked: the expression compiles for every kind it applies
+    to with that kind's parameters; parameters are whole numbers; the scope names known
+    kinds. Gives the parameters and scope as stored."""
+    if not isinstance(params, Mapping) or not isinstance(scope, Mapping):
+        raise InvalidInput("risk.rule", N_("A rule's parameters and scope are objects"))
+    allowed = {"default", *(k.value for k in MerchantKind)}
+    clean: dict[str, dict[str, Any]] = {}
+    for group, values in params.items():
+        if group not in allowed or not isinstance(values, Mapping):
+            raise InvalidInput("risk.params", N_("Unknown parameter group {group}"), group=group)
+        if len(values) > MAX_PARAMS:
+            raise InvalidInput("risk.params", N_("Too many parameters in {group}"), group=group)
+        for name, value in values.items():
+            if not (isinstance(name, str) and name.isidentifier() and "." not in name):
+                raise InvalidInput("risk.params", N_("Bad parameter name {name}"), name=name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidInput(
+                    "risk.params", N_("Parameter {name} must be a whole number"), name=name
+                )
+            if name in FEATURES:
+                raise InvalidInput(
+                    "risk.params", N_("Parameter {name} has a feature's name"), name=name
+                )
+        clean[group] = dict(values)
+    where = _check_scope(scope)
+    kinds = where.get("kinds", [])
+    for kind in MerchantKind:
+        if not kinds or kind.value in kinds:
+            check(expression, FEATURES, params_for(clean, kind))
+    return clean, where
+
+
+def _check_scope(scope: Mapping[str, Any]) -> dict[str, list[str]]:
+    kinds = scope.get("kinds") or []
+    mccs = scope.get("mccs") or []
+    mids = scope.get("mids") or []
+    unknown = set(scope) - {"kinds", "mccs", "mids"}
+    if unknown or not all(isinstance(v, list) for v in (kinds, mccs, mids)):
+        raise InvalidInput("risk.scope", N_("A scope has lists of kinds, mccs and mids"))
+    if any(k not in {x.value for x in MerchantKind} for k in kinds):
+        raise InvalidInput("risk.scope", N_("Unknown merchant kind in the scope"))
+    if any(not (isinstance(m, str) and m.isdigit() and len(m) == 4) for m in mccs):
+        raise InvalidInput("risk.scope", N_("An MCC is four digits"))
+    if any(not (isinstance(m, str) and m.isdigit() and len(m) == 15) for m in mids):
+        raise InvalidInput("risk.scope", N_("A MID is 15 digits"))
+    return {k: v for k, v in (("kinds", kinds), ("mccs", mccs), ("mids", mids)) if v}
+
+
+class RiskService:
+    def __init__(self, ctx: Context, engine: Engine | None, actions: Actions | None) -> None:
+        self.ctx = ctx
+        self.engine = engine
+        self.actions = actions
+
+    def _changed(self, s: Session) -> None:
+        next_counter(s, RULES_COUNTER)
+        if self.engine is not None:
+            self.engine.rules_changed()
+
+    # --- rules ------------------------------------------------------------------------
+
+    def ensure_builtin(self) -> int:
+        """Insert the built-in rules this database lacks; how many."""
+        added = ensure_builtin(self.ctx.db, self.ctx.now())
+        if added and self.engine is not None:
+            self.engine.rules_changed()
+        return added
+
+    def rules(self) -> list[RuleView]:
+        with self.ctx.db.read() as s:
+            return [_rule_view(r) for r in s.scalars(select(RiskRule).order_by(RiskRule.id))]
+
+    def rule(self, code: str) -> RuleView:
+        with self.ctx.db.read() as s:
+            return _rule_view(self._find(s, code))
+
+    @staticmethod
+    def _find(s: Session, code: str) -> RiskRule:
+        rule = s.scalars(select(RiskRule).where(RiskRule.code == code)).one_or_none()
+        if rule is None:
+            raise NotFound("risk.rule_not_found", N_("No risk rule {code}"), code=code)
+        return rule
+
+    def create(
+        self,
+        code: str,
+        name: str,
+        expression: str,
+        action: Action,
+        severity: Severity,
+        actor: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        scope: Mapping[str, Any] | None = None,
+        mode: Mode = Mode.DRAFT,
+        note: str = "",
+    ) -> RuleView:
+        """A new rule, a draft unless said otherwise (a draft runs only in backtests)."""
+        actor = check_actor(actor)
+        if not (code.isidentifier() and code.isascii() and len(code) <= MAX_CODE):
+            raise InvalidInput("risk.code", N_("A rule code is letters, digits and _ (at most 40)"))
+        if not name.strip() or len(name) > 200:
+            raise InvalidInput("risk.name", N_("A rule needs a name (at most 200 characters)"))
+        clean, where = check_rule(expression, params or {}, scope or {})
+        with self.ctx.db.transaction() as s:
+            if s.scalars(select(RiskRule.id).where(RiskRule.code == code)).first() is not None:
+                raise Refused("risk.rule_exists", N_("Risk rule {code} exists already"), code=code)
+            d = RuleDef(code, name.strip(), expression, Action(action), Severity(severity),
+                        clean, where, Mode(mode))  # fmt: skip
+            rule = add_rule(s, d, actor, note or "created", self.ctx.now(), builtin=False)
+            self._changed(s)
+            return _rule_view(rule)
+
+    def update(self, code: str, actor: str, note: str, **changes: Any) -> RuleView:
+        """A new version of the rule: any of name, expression, action, severity, mode,
+        params, scope; checked whole before anything is written."""
+        actor = check_actor(actor)
+        reason = check_reason(note, required=True)
+        known = {"name", "expression", "action", "severity", "mode", "params", "scope"}
+        if set(changes) - known:
+            raise InvalidInput("risk.change", N_("Unknown rule field {field}"),
+                               field=sorted(set(changes) - known)[0])  # fmt: skip
+        with self.ctx.db.transaction() as s:
+            rule = self._find(s, code)
+            expression = changes.get("expression", rule.expression)
+            params = changes.get("params", rule.params)
+            scope = changes.get("scope", rule.scope)
+            clean, where = check_rule(expression, params, scope)
+            name = changes.get("name", rule.name)
+            if not isinstance(name, str) or not name.strip() or len(name) > 200:
+                raise InvalidInput("risk.name", N_("A rule needs a name (at most 200 characters)"))
+            try:
+                action = Action(changes.get("action", rule.action))
+                severity = Severity(changes.get("severity", rule.severity))
+                mode = Mode(changes.get("mode", rule.mode))
+            except ValueError as e:
+                raise InvalidInput("risk.change", N_("Unknown action, severity or mode")) from e
+            rule.name, rule.expression, rule.params, rule.scope = (
+                name.strip(),
+                expression,
+                clean,
+                where,
+            )
+            rule.action, rule.severity, rule.mode = action, severity, mode
+            rule.version += 1
+            rule.updated_by, rule.updated_at = actor, self.ctx.now()
+            s.add(RiskRuleVersion(rule_id=rule.id, version=rule.version,
+                                  definition=_definition(rule), changed_by=actor,
+                                  changed_at=rule.updated_at, note=reason or ""))  # fmt: skip
+            self._changed(s)
+            return _rule_view(rule)
+
+    def versions(self, code: str) -> list[RuleVersionView]:
+        with self.ctx.db.read() as s:
+            rule = self._find(s, code)
+            rows = s.scalars(
+                select(RiskRuleVersion)
+                .where(RiskRuleVersion.rule_id == rule.id)
+                .order_by(RiskRuleVersion.version.desc())
+            )
+            return [
+                RuleVersionView(version=v.version, definition=v.definition,
+                                changed_by=v.changed_by, changed_at=v.changed_at, note=v.note)
+                for v in rows
+            ]  # fmt: skip
+
+    def backtest(
+        self,
+        date_from: date,
+        date_to: date,
+        *,
+        code: str | None = None,
+        expression: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        scope: Mapping[str, Any] | None = None,
+        action: Action = Action.ALERT,
+    ) -> BacktestResult:
+        """A stored rule (``code``) or a draft given whole, over past days' payments."""
+        if code is not None:
+            r = self.rule(code)
+            expression, params, scope, action = r.expression, r.params, r.scope, r.action
+        if expression is None:
+            raise InvalidInput("risk.backtest_rule", N_("Name a rule or give an expression"))
+        clean, where = check_rule(expression, params or {}, scope or {})
+        return backtest(self.ctx.db, expression, clean, where, Action(action), date_from, date_to)
+
+    # --- decisions and alerts ---------------------------------------------------------
+
+    def decision(self, payment_id: int) -> DecisionView | None:
+        """What screening decided on a payment, if any rule fired."""
+        with self.ctx.db.read() as s:
+            d = s.scalars(
+                select(RiskDecision).where(RiskDecision.payment_id == payment_id)
+            ).one_or_none()
+            if d is None:
+                return None
+            return DecisionView(payment_id=d.payment_id, action=d.action, hits=d.hits, at=d.at)
+
+    def alerts(
+        self, *, case_id: int | None = None, rule: str | None = None, limit: int = PAGE
+    ) -> list[AlertView]:
+        with self.ctx.db.read() as s:
+            q = select(RiskAlert).order_by(RiskAlert.id.desc()).limit(min(max(limit, 1), 1000))
+            if case_id is not None:
+                q = q.where(RiskAlert.case_id == case_id)
+            if rule is not None:
+                q = q.where(RiskAlert.rule_code == rule)
+            rows = list(s.scalars(q))
+            return self._alert_views(s, rows)
+
+    @staticmethod
+    def _alert_views(s: Session, rows: Sequence[RiskAlert]) -> list[AlertView]:
+        mids = _mids(s, {a.merchant_id for a in rows})
+        tids = _tids(s, {a.terminal_id for a in rows if a.terminal_id is not None})
+        return [
+            AlertView(
+                id=a.id, case_id=a.case_id, rule=a.rule_code, rule_version=a.rule_version,
+                severity=a.severity, action=a.action, mid=mids.get(a.merchant_id, (None, None))[0],
+                tid=tids.get(a.terminal_id) if a.terminal_id else None, payment_id=a.payment_id,
+                evidence=a.evidence, created_at=a.created_at,
+            )
+            for a in rows
+        ]  # fmt: skip
+
+    # --- cases ------------------------------------------------------------------------
+
+    def cases(self, *, status: CaseStatus | None = None, limit: int = PAGE) -> list[CaseView]:
+        with self.ctx.db.read() as s:
+            q = select(RiskCase).order_by(RiskCase.id.desc()).limit(min(max(limit, 1), 1000))
+            if status is not None:
+                q = q.where(RiskCase.status == status)
+            rows = list(s.scalars(q))
+            counts = dict(
+                s.execute(
+                    select(RiskAlert.case_id, func.count())
+                    .where(RiskAlert.case_id.in_([c.id for c in rows]))
+                    .group_by(RiskAlert.case_id)
+                ).all()
+            )
+            mids = _mids(s, {c.merchant_id for c in rows})
+            return [self._case_view(c, counts.get(c.id, 0), mids) for c in rows]
+
+    @staticmethod
+    def _case_view(
+        c: RiskCase, alerts: int, mids: Mapping[int, tuple[str | None, str | None]]
+    ) -> CaseView:
+        mid, name = mids.get(c.merchant_id, (None, None))
+        return CaseView(
+            id=c.id, mid=mid, merchant_name=name, status=c.status, severity=c.severity,
+            assignee=c.assignee, resolution=c.resolution, opened_at=c.opened_at,
+            updated_at=c.updated_at, resolved_at=c.resolved_at, resolved_by=c.resolved_by,
+            alerts=alerts,
+        )  # fmt: skip
+
+    def case(self, case_id: int) -> CaseView:
+        with self.ctx.db.read() as s:
+            c = self._case(s, case_id)
+            alerts = list(
+                s.scalars(select(RiskAlert).where(RiskAlert.case_id == c.id).order_by(RiskAlert.id))
+            )
+            events = s.scalars(
+                select(RiskCaseEvent)
+                .where(RiskCaseEvent.case_id == c.id)
+                .order_by(RiskCaseEvent.id)
+            )
+            view = self._case_view(c, len(alerts), _mids(s, {c.merchant_id}))
+            return view.model_copy(
+                update={
+                    "events": [
+                        CaseEventView(kind=e.kind, actor=e.actor, detail=e.detail, data=e.data,
+                                      at=e.at)
+                        for e in events
+                    ],
+                    "alert_list": self._alert_views(s, alerts[-200:]),
+                }
+            )  # fmt: skip
+
+    @staticmethod
+    def _case(s: Session, case_id: int) -> RiskCase:
+        c = s.get(RiskCase, case_id)
+        if c is None:
+            raise NotFound("risk.case_not_found", N_("No risk case {case}"), case=case_id)
+        return c
+
+    def _open(self, s: Session, case_id: int) -> RiskCase:
+        c = self._case(s, case_id)
+        if c.status is not CaseStatus.OPEN:
+            raise Refused("risk.case_resolved", N_("Risk case {case} is resolved"), case=case_id)
+        return c
+
+    def assign(self, case_id: int, assignee: str, actor: str) -> CaseView:
+        actor, assignee = check_actor(actor), check_actor(assignee)
+        with self.ctx.db.transaction() as s:
+            c = self._open(s, case_id)
+            c.assignee, c.updated_at = assignee, self.ctx.now()
+            note_case(s.connection(), c.id, "assigned", actor, assignee, {}, c.updated_at)
+        return self.case(case_id)
+
+    def comment(self, case_id: int, text: str, actor: str) -> CaseView:
+        actor = check_actor(actor)
+        words = check_reason(text, required=True)
+        with self.ctx.db.transaction() as s:
+            c = self._case(s, case_id)
+            c.updated_at = self.ctx.now()
+            note_case(s.connection(), c.id, "comment", actor, words or "", {}, c.updated_at)
+        return self.case(case_id)
+
+    def act(
+        self, case_id: int, action: CaseAction, actor: str, *, tid: str | None = None
+    ) -> CaseView:
+        """Freeze a terminal of the case's merchant, hold its payouts or suspend it;
+        noted in the case, and undone if the case is resolved as a false positive."""
+        actor = check_actor(actor)
+        if self.actions is None:
+            raise Refused("risk.no_actions", N_("Actions are not available here"))
+        with self.ctx.db.read() as s:
+            c = self._open(s, case_id)
+            merchant_id = c.merchant_id
+            terminal_id = None
+            if action is CaseAction.FREEZE_TERMINAL:
+                if tid is None:
+                    raise InvalidInput("risk.tid", N_("Name the terminal to freeze"))
+                terminal_id = s.scalars(
+                    select(Terminal.id).where(Terminal.tid == tid,
+                                              Terminal.merchant_id == merchant_id)
+                ).first()  # fmt: skip
+                if terminal_id is None:
+                    raise NotFound("terminal.not_found", N_("No terminal {tid}"), tid=tid)
+        reason = f"risk case {case_id}: {actor}"
+        data: dict[str, Any]
+        if action is CaseAction.FREEZE_TERMINAL:
+            assert terminal_id is not None
+            self.actions.freeze(terminal_id, reason)
+            data = {"action": "freeze", "terminal_id": terminal_id}
+        elif action is CaseAction.HOLD_PAYOUTS:
+            self.actions.hold(merchant_id, reason)
+            data = {"action": "hold", "merchant_id": merchant_id}
+        else:
+            self.actions.suspend(merchant_id, reason)
+            data = {"action": "suspend", "merchant_id": merchant_id}
+        with self.ctx.db.transaction() as s:
+            c = self._case(s, case_id)
+            c.updated_at = self.ctx.now()
+            note_case(s.connection(), c.id, "action", actor, action.value, data, c.updated_at)
+        return self.case(case_id)
+
+    def resolve(
+        self, case_id: int, resolution: Resolution, actor: str, note: str | None = None
+    ) -> CaseView:
+        """Close the case. A false positive undoes what the case did (terminals frozen
+        unfrozen, payouts held released, a suspended merchant reinstated) and spares the
+        merchant the rules that fired for ``EXEMPT_FOR``; a confirmed one leaves all as is."""
+        actor = check_actor(actor)
+        words = check_reason(note, required=False)
+        resolution = Resolution(resolution)
+        with self.ctx.db.transaction() as s:
+            c = self._open(s, case_id)
+            now = self.ctx.now()
+            c.status, c.resolution = CaseStatus.RESOLVED, resolution
+            c.resolved_at, c.resolved_by, c.updated_at = now, actor, now
+            done = [e.data for e in s.scalars(
+                select(RiskCaseEvent).where(RiskCaseEvent.case_id == c.id,
+                                            RiskCaseEvent.kind == "action")
+            )]  # fmt: skip
+            rules = set(s.scalars(select(RiskAlert.rule_code).where(RiskAlert.case_id == c.id)))
+            note_case(s.connection(), c.id, "resolved", actor, words or resolution.value,
+                      {"resolution": resolution.value}, now)  # fmt: skip
+            if resolution is Resolution.FALSE_POSITIVE:
+                for code in sorted(rules):
+                    s.add(RiskExemption(case_id=c.id, merchant_id=c.merchant_id, rule_code=code,
+                                        until=now + EXEMPT_FOR))  # fmt: skip
+                self._changed(s)
+            merchant_id = c.merchant_id
+        if resolution is Resolution.FALSE_POSITIVE:
+            self._undo(case_id, merchant_id, done, actor)
+        return self.case(case_id)
+
+    def _undo(self, case_id: int, merchant_id: int, done: list[dict[str, Any]], actor: str) -> None:
+        if self.actions is None:
+            return
+        reason = f"risk case {case_id} resolved as a false positive by {actor}"
+        undone: list[dict[str, Any]] = []
+        kinds = {d.get("action") for d in done}
+        for terminal_id in {int(d["terminal_id"]) for d in done if d.get("action") == "freeze"}:
+            try:
+                self.actions.unfreeze(terminal_id, reason)
+                undone.append({"action": "unfreeze", "terminal_id": terminal_id})
+            except (Refused, NotFound):  # unfrozen meanwhile
+                pass
+        for action, undo in (("hold", self.actions.release), ("suspend", None)):
+            if action not in kinds:
+                continue
+            try:
+                if undo is not None:
+                    undo(merchant_id)
+                else:
+                    self.actions.reinstate(merchant_id, reason)
+                undone.append({"action": f"undo {action}", "merchant_id": merchant_id})
+            except (Refused, NotFound):
+                pass
+        if undone:
+            with self.ctx.db.transaction() as s:
+                for d in undone:
+                    note_case(s.connection(), case_id, "undone", actor, reason, d, self.ctx.now())
+
+
+def ensure_builtin(db: Database, now: datetime) -> int:
+    """Insert the built-in rules the database lacks (as version 1 by ``system``); how
+    many. A rule an operator changed or switched off stays as it is."""
+    with db.read() as s:
+        have = set(s.scalars(select(RiskRule.code)))
+    if all(d.code in have for d in BUILTIN):
+        return 0
+    with db.transaction() as s:
+        have = set(s.scalars(select(RiskRule.code)))  # another process may have meanwhile
+        added = [d for d in BUILTIN if d.code not in have]
+        for d in added:
+            add_rule(s, d, "system", "built-in rule", now, builtin=True)
+        if added:
+            next_counter(s, RULES_COUNTER)
+    return len(added)
+
+
+def add_rule(
+    s: Session, d: RuleDef, actor: str, note: str, now: datetime, *, builtin: bool
+) -> RiskRule:
+    rule = RiskRule(
+        code=d.code, name=d.name, version=1, expression=d.expression, action=d.action,
+        severity=d.severity, mode=d.mode, params=d.params, scope=d.scope, builtin=builtin,
+        updated_by=actor, updated_at=now,
+    )  # fmt: skip
+    s.add(rule)
+    s.flush()
+    s.add(RiskRuleVersion(rule_id=rule.id, version=1, definition=_definition(rule),
+                          changed_by=actor, changed_at=now, note=note))  # fmt: skip
+    return rule
+
+
+def _mids(s: Session, ids: set[int]) -> dict[int, tuple[str | None, str | None]]:
+    if not ids:
+        return {}
+    rows = s.execute(
+        select(Merchant.id, Merchant.mid, Merchant.display_name).where(Merchant.id.in_(ids))
+    )
+    return {i: (mid, name) for i, mid, name in rows}
+
+
+def _tids(s: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(s.execute(select(Terminal.id, Terminal.tid).where(Terminal.id.in_(ids))).all())
