@@ -8,6 +8,7 @@ from tillpoint.ledger import models as ledger_models
 from tillpoint.merchants import models as merchant_models
 from tillpoint.notify import models as notify_models
 from tillpoint.payments import models as payment_models
+from tillpoint.simulation import models as simulation_models
 from tillpoint.terminals import models as terminal_models
 
 metadata = Base.metadata
@@ -20,4 +21,5 @@ MODEL_MODULES = (
     clearing_models,
     access_models,
     notify_models,
+    simulation_models,
 )
