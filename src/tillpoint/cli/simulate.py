@@ -50,6 +50,7 @@ def simulate(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tillpoint.app import open_app
+    from tillpoint.core.clock import BUSINESS_TZ
     from tillpoint.simulation.runner import DEFAULT_START, Options, SimulationClock
     from tillpoint.simulation.runner import Progress as Step
     from tillpoint.simulation.runner import simulate as run
@@ -75,10 +76,16 @@ def simulate(
         task = bar.add_task(_("Onboarding and booking"), total=days, status="")
 
         def show(step: Step) -> None:
+            if step.onboarded < merchants:
+                status = _("{done} of {merchants} merchants onboarded").format(
+                    done=step.onboarded, merchants=merchants
+                )
+                bar.update(task, completed=0, status=status)
+                return
             rate = step.payments / step.elapsed_s if step.elapsed_s > 0 else 0.0
             status = _("{day} {payments} payments, {rate}/s").format(
-                day=step.at.strftime("%Y-%m-%d %H:%M"), payments=f"{step.payments:,}",
-                rate=f"{rate:,.0f}",
+                day=step.at.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M"),
+                payments=f"{step.payments:,}", rate=f"{rate:,.0f}",
             )  # fmt: skip
             bar.update(task, completed=step.day, status=status)
 

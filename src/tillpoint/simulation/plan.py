@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -62,6 +63,7 @@ RELOCATION_MIN_KM = 300
 CARD_TESTING_BINS = ("621234", "625094", "622848")
 POOL_PER_MERCHANT = 60  # walk-in cards of a city, per merchant there
 POOL_FUNDING = (0.62, 0.30, 0.08)  # debit, credit, foreign
+REGULAR_VISITS = 2  # a day, at most, each regular (lunch and dinner)
 
 
 def local(day: date, second_of_day: int) -> datetime:
@@ -281,13 +283,13 @@ class Plan:
                 trades[i] = TRADE["noodle_shop"]
                 personal.append(i)
         cities = rng.choices(CITIES, weights=[c.share for c in CITIES], k=count)
-        made = [self._merchant(n, trades[n], cities[n], run) for n in range(count)]
+        made = [self._merchant(n, trades[n], cities[n]) for n in range(count)]
         numbers = iter(range(10**6))
         for m in made:
             self._terminals(m, numbers, run)
         return made
 
-    def _merchant(self, n: int, trade: Trade, city: City, run: int) -> MerchantPlan:
+    def _merchant(self, n: int, trade: Trade, city: City) -> MerchantPlan:
         rng = self.rng("merchant", n)
         surname, given = rng.choice(SURNAMES), rng.choice(GIVEN)
         person = f"{surname[0]}{given[0]} {surname[1]} {given[1]}"
@@ -353,16 +355,7 @@ class Plan:
             ))  # fmt: skip
 
     def _customer(self, rng: random.Random, trade: Trade, *, regular: bool) -> SimCard:
-        debit, credit, _ = trade.mix.cards()
-        r = rng.random()
-        funding = (
-            Funding.DEBIT
-            if r < debit
-            else Funding.CREDIT
-            if r < debit + credit
-            else (Funding.FOREIGN)
-        )
-        card = self.cards.customer(rng, funding)
+        card = self.cards.customer(rng, funding_of(rng, trade))
         if regular:
             card.usual_minor = ticket(rng, trade)
         return card
@@ -386,7 +379,8 @@ class Plan:
         return pools
 
     def pool(self, city: City) -> dict[Funding, list[SimCard]]:
-        """A city's walk-ins (a moved terminal's city may have no merchant of the run)."""
+        """A city's walk-ins (a moved terminal's city may have no merchant of the run:
+        its pool is made when the move is planned, before ``deck`` is read)."""
         if city.key not in self.pools:
             rng = self.rng("pool", city.key)
             self.pools[city.key] = {
@@ -517,9 +511,12 @@ class Plan:
         day = rng.randrange(1, self.days) if self.days > 1 else 0
         far = [c for c in CITIES if distance_km(c.centre, m.city.centre) >= RELOCATION_MIN_KM]
         city = rng.choice(far)
+        self.pool(city)  # its customers' cards, for the issuers to hold
         position = near(rng, city.centre, 60_000)
-        at = local(self.start + timedelta(days=day), m.trade.hours[0].start_min * 60 - 600)
-        at += timedelta(seconds=rng.randrange(1200))
+        # Switched on about when the shop opens, on that day (a sale of the day before
+        # is booked before the move: it must be before it in time too).
+        opens = max(0, m.trade.hours[0].start_min * 60 - 600)
+        at = local(self.start + timedelta(days=day), opens + rng.randrange(1200))
         label = self._label(
             Pattern.RELOCATION, m, terminal, city=m.city.key, moved_to=city.key,
             distance_km=distance_km(m.shops[terminal.shop].position, position),
@@ -565,6 +562,7 @@ class Plan:
             _, trade, mean, label = m.mismatch
         count = poisson(rng, mean * WEEKLY[when.weekday()] * rng.lognormvariate(0, 0.25))
         weights = [t.weight for t in m.terminals]
+        visits: Counter[str] = Counter()
         sales = []
         for _ in range(count):
             at = local(when, moment(rng, trade))
@@ -572,7 +570,7 @@ class Plan:
             moved = terminal.moved_at is not None and at >= terminal.moved_at
             city = terminal.moved_to if moved and terminal.moved_to else m.city
             regulars = not moved and label is None  # a new trade, a new place: new faces
-            sale = self._sale(rng, m, trade, terminal, at, city, regulars=regulars)
+            sale = self._sale(rng, m, trade, terminal, at, city, visits, regulars=regulars)
             sale.label = terminal.moved_label if moved else label
             retry = sale.fallback
             while retry is not None:  # the customer's second try is the pattern's too
@@ -589,32 +587,28 @@ class Plan:
         terminal: TerminalPlan,
         at: datetime,
         city: City,
+        visits: Counter[str],
         *,
         regulars: bool,
     ) -> Sale:
+        """A customer: one of the merchant's regulars (by their weights, at most
+        ``REGULAR_VISITS`` a day each) spending about what they usually do, or anyone
+        from the city paying by wallet or card as the trade's customers do."""
         wallet = trade.mix.wallet
         regular_p = trade.regular_share * (1 - wallet) if regulars and m.regulars else 0.0
-        card: SimCard | None
         if rng.random() < regular_p:
             card = rng.choices(m.regulars, cum_weights=m.regular_weights)[0]
-            amount = max(1_00, card.usual_minor * rng.randint(80, 125) // 100)
-            if not trade.cents:
-                amount -= amount % 100
-        else:
-            amount = ticket(rng, trade)
-            if rng.random() < wallet / (1 - regular_p):
-                return self._wallet(rng, terminal, at, amount)
-            debit, credit, _ = trade.mix.cards()
-            r = rng.random()
-            funding = (
-                Funding.DEBIT
-                if r < debit
-                else Funding.CREDIT
-                if r < debit + credit
-                else (Funding.FOREIGN)
-            )
-            card = rng.choice(self.pool(city)[funding])
-        return self._card_sale(rng, terminal, at, amount, card)
+            if visits[card.pan] < REGULAR_VISITS:
+                visits[card.pan] += 1
+                amount = max(1_00, card.usual_minor * rng.randint(80, 125) // 100)
+                if not trade.cents:
+                    amount -= amount % 100
+                return self._card_sale(rng, terminal, at, amount, card)
+            # been twice today: someone else pays by card instead
+        elif rng.random() < wallet / (1 - regular_p):
+            return self._wallet(rng, terminal, at, ticket(rng, trade))
+        card = rng.choice(self.pool(city)[funding_of(rng, trade)])
+        return self._card_sale(rng, terminal, at, ticket(rng, trade), card)
 
     def _card_sale(
         self, rng: random.Random, terminal: TerminalPlan, at: datetime, amount: int, card: SimCard
@@ -654,6 +648,15 @@ class Plan:
             return Sale(at, terminal, amount, None, WalletCodes.SHORT_OF_MONEY, "03", None, b"",
                         fallback=retry)  # fmt: skip
         return Sale(at, terminal, amount, None, WalletCodes.code(rng), "03", None, b"")
+
+
+def funding_of(rng: random.Random, trade: Trade) -> Funding:
+    """What card a customer of the trade pays with, by its shares."""
+    debit, credit, _ = trade.mix.cards()
+    r = rng.random()
+    if r < debit:
+        return Funding.DEBIT
+    return Funding.CREDIT if r < debit + credit else Funding.FOREIGN
 
 
 def pattern_count(merchants: int) -> int:

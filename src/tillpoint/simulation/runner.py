@@ -9,13 +9,12 @@ The acquirer runs in this process on one event loop, with the card network and w
 simulators in memory (the issuers hold the run's cards: docs/risk.md) and their clearing
 files written to the networks' directory as for live traffic.
 
-Sales go in waves of up to ``concurrency``, taken in time order, so that the group
-committer shares its commits among them. A wave never holds two sales of one merchant
-or one card, and one that would is held back with everything after it of that
-merchant or card: each merchant's and each card's sales are booked in their order, and
-what a sale's screening reads of them (a card's recent refusals, the merchant's
-takings of the day) is the same in every run of a seed. Every booking task has its own
-moment (``SimulationClock``): the sale's.
+Up to ``concurrency`` sales are booked at once, taken in time order, so that the group
+committer shares its commits among them; but never two of one merchant or one card at
+once, nor one before an earlier one of its own (``Queues``): each merchant's and each
+card's sales are booked in their order, and what a sale's screening reads of them (a
+card's recent refusals, the merchant's takings of the day) is the same in every run of
+a seed. Every booking task has its own moment (``SimulationClock``): the sale's.
 """
 
 from __future__ import annotations
@@ -78,6 +77,7 @@ OPERATOR = "001"
 #: The default first day: fixed, so that a seed alone says what a run books.
 DEFAULT_START = date(2026, 11, 2)
 MAX_CONCURRENCY = 256
+ONBOARDING_S = 15  # simulated seconds a merchant's onboarding takes: 10,000 in two days
 LOOKAHEAD = 20_000  # events read ahead of the first not yet booked, at most
 RRN_CHUNK = 500
 
@@ -135,12 +135,13 @@ class Options:
 class Progress:
     """Where a run is, for a progress bar."""
 
+    onboarded: int  # merchants
     day: int  # simulated days done
     days: int
     at: datetime  # the simulated moment reached
     payments: int
     approved: int
-    elapsed_s: float
+    elapsed_s: float  # booking so far
 
 
 @dataclass(frozen=True)
@@ -278,14 +279,16 @@ class Simulation:
 
     def run(self) -> Summary:
         o = self.options
-        first = local(o.start, 0)
-        self.clock.set(first - timedelta(days=1) + timedelta(hours=9))
+        # Onboarding takes the two days before the first: ONBOARDING_S a merchant.
+        self.clock.set(local(o.start, -2 * 86_400))
         limits = {row.kind: row.per_txn_limit_minor for row in self.app.limits.list()}
         run_id = self._open_run()
         self.plan = Plan(o.seed, o.merchants, o.days, o.start, limits, run=run_id)
         began = time.perf_counter()
+        self.last_progress = 0.0
         for m in self.plan.merchants:
             self._onboard(m, run_id)
+            self._report(0, self.clock.now(), onboarding=m.n + 1)
         onboarded, cpu = time.perf_counter(), time.process_time()
         self.started = onboarded
         asyncio.run(self._book())
@@ -366,7 +369,7 @@ class Simulation:
         """Apply, approve, register the shops' places, provision, bind and ship the
         terminals and sign them on, as operations and the terminals would."""
         app = self.app
-        self.clock.set(self.clock.now() + timedelta(seconds=30))
+        self.clock.set(self.clock.now() + timedelta(seconds=ONBOARDING_S))
         personal = m.kind is MerchantKind.PERSONAL
         k = run_id * 20_000 + m.n  # identity numbers of their own in each run
         licence = None
@@ -441,13 +444,12 @@ class Simulation:
 
     async def _book(self) -> None:
         self.acquirer = self._acquirer()
-        self.last_progress = 0.0
         try:
             for day in range(self.options.days):
                 events = sorted(self.plan.day(day), key=lambda e: (e.at, e.seq))
                 await self._day(events, day)
-            if self.acquirer._background:  # reversals of sales no answer came for
-                await asyncio.gather(*self.acquirer._background)
+            if self.acquirer.desk.background:  # reversals of sales no answer came for
+                await asyncio.gather(*self.acquirer.desk.background)
         finally:
             self.acquirer.close()
         self._report(self.options.days, local(self.options.start, self.options.days * 86_400))
@@ -491,14 +493,19 @@ class Simulation:
                 if outcome.rrn:
                     sale.label.rrns.append(outcome.rrn)
 
-    def _report(self, day: int, at: datetime) -> None:
-        now = time.perf_counter()
-        if self.progress is None or (now - self.last_progress < 0.25 and day < self.options.days):
+    def _report(self, day: int, at: datetime, *, onboarding: int | None = None) -> None:
+        """Tell the caller where the run is, four times a second at most (and at the
+        end of each phase)."""
+        now, o = time.perf_counter(), self.options
+        last = day == o.days or onboarding == o.merchants
+        if self.progress is None or (now - self.last_progress < 0.25 and not last):
             return
         self.last_progress = now
         t = self.tally
-        self.progress(Progress(day, self.options.days, at, t.payments, t.approved,
-                               now - self.started))  # fmt: skip
+        self.progress(Progress(
+            o.merchants if onboarding is None else onboarding, day, o.days, at, t.payments,
+            t.approved, now - self.started if self.started else 0.0,
+        ))  # fmt: skip
 
     async def _one(self, event: Event) -> list[tuple[Sale, Outcome]]:
         """A terminal's sign-on at a new place, or a sale and, when it is refused, what
