@@ -41,6 +41,7 @@ from tillpoint.iso8583.fields import Place
 from tillpoint.iso8583.mac import compute_mac
 from tillpoint.merchants.models import Merchant, MerchantEvent, MerchantKind
 from tillpoint.merchants.services import Application
+from tillpoint.merchants.validation import uscc_check_char
 from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.networks.simulator import CardNetworkSimulator
 from tillpoint.networks.wallets import WalletSimulator
@@ -374,8 +375,6 @@ class Simulation:
         k = run_id * 20_000 + m.n  # identity numbers of their own in each run
         licence = None
         if not personal:
-            from tillpoint.merchants.validation import uscc_check_char
-
             first17 = f"91{m.city.id_area}M{run_id % 1000:03d}{m.n:05d}"
             licence = first17 + uscc_check_char(first17)
         first = m.shops[0]
