@@ -9,6 +9,7 @@ from tillpoint.merchants import models as merchant_models
 from tillpoint.notify import models as notify_models
 from tillpoint.payments import models as payment_models
 from tillpoint.risk import models as risk_models
+from tillpoint.simulation import models as simulation_models
 from tillpoint.terminals import models as terminal_models
 
 metadata = Base.metadata
@@ -22,4 +23,5 @@ MODEL_MODULES = (
     access_models,
     notify_models,
     risk_models,
+    simulation_models,
 )

@@ -269,8 +269,16 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
         ("", lambda a: {"amount_minor": 1_000, "reference": "B-0001"})
     ],
     "POST /v1/risk/rules": [
-        ("", lambda a: {"code": "b_rule", "name": "B", "expression": "amount > 1",
-                        "action": "alert", "severity": "low"})
+        (
+            "",
+            lambda a: {
+                "code": "b_rule",
+                "name": "B",
+                "expression": "amount > 1",
+                "action": "alert",
+                "severity": "low",
+            },
+        )
     ],
     "PATCH /v1/risk/rules/{code}": [("", lambda a: {"mode": "off", "note": "B"})],
     "POST /v1/risk/backtests": [

@@ -50,7 +50,9 @@ def insert(name: str, value: int = 1):  # type: ignore[no-untyped-def]
 
 def names(db: Database) -> set[str]:
     with db.engine.connect() as c:
-        return {r[0] for r in c.execute(text("SELECT name FROM counters WHERE name <> 'risk_rules'"))}
+        return {
+            r[0] for r in c.execute(text("SELECT name FROM counters WHERE name <> 'risk_rules'"))
+        }
 
 
 def test_many_jobs_share_few_commits_and_each_is_durable_when_answered(db: Database) -> None:

@@ -28,10 +28,11 @@ LAYER = {
     "iso8583": PROTOCOL,
     **dict.fromkeys(
         ("access", "clearing", "context", "labels", "ledger", "merchants", "networks",
-         "notify", "overview", "payments", "receipts", "risk", "schema", "terminals"),
+         "notify", "overview", "payments", "receipts", "risk", "terminals"),
         DOMAIN,
     ),
-    **dict.fromkeys(("app", "demo", "migrations"), ROOT),
+    # schema gathers every table for Alembic and the tests, the simulation's too
+    **dict.fromkeys(("app", "demo", "migrations", "schema", "simulation"), ROOT),
     **dict.fromkeys(("api", "cli", "host", "http", "terminal", "web", "__main__"), ADAPTERS),
 }  # fmt: skip
 

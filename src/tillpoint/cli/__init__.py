@@ -60,6 +60,9 @@ COMMANDS: dict[str, Entry] = {
                   N_("Risk monitoring: rules, alerts and cases, backtests, evaluation.")),
     "demo": Entry("system", "demo",
                   N_("Create the fixed demo merchants and terminals (safe to run again).")),
+    "simulate": Entry("simulate", "simulate", N_(
+        "Book simulated merchants' traffic through the payment service, with labelled "
+        "fraud patterns (docs/risk.md).")),
 }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ import asyncio
 import itertools
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -235,7 +236,9 @@ class _IssuerBook:
 class CardNetworkSimulator:
     """Issuers of the test cards. PINs are checked against the zone PIN key (ZPK) the
     host translates PIN blocks into. ``path``: where the issuers keep their records
-    (none: in memory only)."""
+    (none: in memory only). ``cards``: more cards the issuers hold, after the test deck
+    (the traffic simulator's customers); a record names a card by its place in the
+    deck, so a file of records goes only with the deck that wrote it."""
 
     def __init__(
         self,
@@ -244,11 +247,12 @@ class CardNetworkSimulator:
         journal: ClearingJournal | None = None,
         *,
         path: Path | None = None,
+        cards: Sequence[TestCard] = (),
     ) -> None:
         self._zpk = zpk
         self._journal = journal
         self._clock = clock or SystemClock()
-        deck = [*section6_cards(), *extra_cards()]
+        deck = [*section6_cards(), *extra_cards(), *cards]
         self._cards = {c.pan: c for c in deck}
         self._book = _IssuerBook(path, deck)
         self._codes = itertools.count(100001 + self._book.count())

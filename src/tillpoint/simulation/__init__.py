@@ -1,0 +1,1 @@
+"""The labelled traffic simulator (docs/risk.md, "The traffic simulator")."""
