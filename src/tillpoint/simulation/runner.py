@@ -303,8 +303,8 @@ class Simulation:
             run_id=run_id, seed=o.seed, start=o.start, days=o.days, merchants=o.merchants,
             terminals=len(self.plan.terminals), payments=t.payments, approved=t.approved,
             declined=t.payments - t.approved, codes=dict(sorted(t.codes.items())),
-            refused=t.refused, labels=labels, labelled_payments=labelled, onboarding_s=onboarded - began,
-            booking_s=booked - onboarded, booking_cpu_s=cpu,
+            refused=t.refused, labels=labels, labelled_payments=labelled,
+            onboarding_s=onboarded - began, booking_s=booked - onboarded, booking_cpu_s=cpu,
         )  # fmt: skip
 
     # --- the run's rows ------------------------------------------------------------
