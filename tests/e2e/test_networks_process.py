@@ -67,7 +67,7 @@ def _networks_port(log: str) -> int:
 
 
 def test_serve_sells_through_its_networks_child(tmp_path: Path) -> None:
-    with served(tmp_path, 2) as s:
+    with served(tmp_path, 2, host_workers=2) as s:
         port = _networks_port((tmp_path / "serve.log").read_text())
         socket.create_connection(("127.0.0.1", port), timeout=5).close()  # it listens
         rrn = _sell(s.iso_port)
@@ -158,7 +158,7 @@ def test_networks_serve_alone_and_serve_on_it(tmp_path: Path) -> None:
                     link.close()
 
             assert asyncio.run(authorise()) == "00"
-            with served(tmp_path, 1, TILLPOINT_NETWORKS_ADDRESS=f"127.0.0.1:{port}") as s:
+            with served(tmp_path, 1, 2, TILLPOINT_NETWORKS_ADDRESS=f"127.0.0.1:{port}") as s:
                 rrn = _sell(s.iso_port)
             assert "a child process" not in (tmp_path / "serve.log").read_text()
             assert set(held_charges(tmp_path / "serve.network")) == {"990000000001", rrn}

@@ -71,16 +71,19 @@ class Served:
 
 
 @contextmanager
-def served(tmp: Path, terminals: int, **settings: str) -> Iterator[Served]:
+def served(tmp: Path, terminals: int, host_workers: int = 1, **settings: str) -> Iterator[Served]:
     """`tillpoint serve --demo` for a whole test module, its output in a log file (not a
     pipe: nobody reads it until the end), stopped with Ctrl-C and checked to end well.
-    ``settings``: more TILLPOINT_* variables."""
+    The terminal host in the serving process unless ``host_workers`` says more (a page
+    test has no use for host processes, which each cost a start). ``settings``: more
+    TILLPOINT_* variables."""
     iso, http = free_port(), free_port()
     env = {**serve_env(tmp), **settings}
     with (tmp / "serve.log").open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", str(terminals),
-             "--iso-port", str(iso), "--http-port", str(http)],
+             "--iso-port", str(iso), "--http-port", str(http),
+             "--host-workers", str(host_workers)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
