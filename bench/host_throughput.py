@@ -5,7 +5,7 @@ then the same frames to a bare echo server on the same framing, in the same run.
     python -m bench.host_throughput [--terminals 64] [--seconds 15] [--warmup 3]
                                     [--host-workers N] [--database URL] [--max-rate R]
     python -m bench.host_throughput --in-process [--terminals 64] [--seconds 5]
-                                    [--profile FILE] [--chip]
+                                    [--profile FILE] [--chip] [--screening-both]
 
 What the clock measures is the host's work and nothing of the client's: every request
 frame (its PIN block, its MAC) is built before the clock starts, and the answers are
@@ -50,6 +50,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.ports import free_port, wait_for
 from bench.procs import (
@@ -68,6 +69,9 @@ from tillpoint.iso8583.fields import DEVICE_COUNTERTOP, Place
 from tillpoint.security import tdes
 from tillpoint.terminal import chip as card_chip
 from tillpoint.terminal.client import TerminalClient
+
+if TYPE_CHECKING:
+    from tillpoint.app import Tillpoint
 
 PAN = "6212340000000000012"
 
@@ -282,6 +286,44 @@ def _approved(reply: bytes) -> bool:
     return decode(framing.parse_frame(reply).body).text(39) == "00"
 
 
+async def _measured(
+    host: object,
+    desk: object,
+    clients: list[TerminalClient],
+    spans: list[tuple[float, bool, bool]],
+    chip: bool,
+    profile: cProfile.Profile | None,
+) -> tuple[dict[bool, list[float]], dict[bool, float]]:
+    """Sell for each (seconds, counted, screening on) span; per screening on or off, the
+    approved sales, CPU and wall time of the counted spans, and the engine's own CPU."""
+    answer = host.answer  # type: ignore[attr-defined]
+    screener = desk.screener  # type: ignore[attr-defined]
+    timer = ScreeningTimer(screener)
+    figures: dict[bool, list[float]] = {False: [0, 0.0, 0.0], True: [0, 0.0, 0.0]}
+    screening_cpu = {False: 0.0, True: 0.0}
+    for span, counted, on in spans:
+        desk.screener = timer if on and screener is not None else None  # type: ignore[attr-defined]
+        per = int(5000 * span / len(clients)) + 50  # more than the host can take
+        frames = [[sale(c, chip) for _ in range(per)] for c in clients]
+        if counted and profile is not None:
+            profile.enable()
+        timer.cpu_s = 0.0
+        cpu, wall = time.process_time(), time.monotonic()
+        until = wall + span
+        done = await asyncio.gather(*(_sell_in_process(answer, f, until) for f in frames))
+        if counted:
+            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+            if profile is not None:
+                profile.disable()
+            got = figures[on]
+            got[0] += sum(_approved(r) for replies in done for r in replies)
+            got[1] += cpu
+            got[2] += wall
+            screening_cpu[on] += timer.cpu_s
+    desk.screener = screener  # type: ignore[attr-defined]
+    return figures, screening_cpu
+
+
 def in_process(
     terminals: int,
     warmup: float,
@@ -290,9 +332,11 @@ def in_process(
     in_networks_process: bool = False,
     chip: bool = False,
     place: bool = False,
+    screening_both: bool = False,
 ) -> None:
     """The host's own cost: a demo database in a temporary directory, the simulated
-    networks, and ``TerminalHost.answer()`` called directly."""
+    networks, and ``TerminalHost.answer()`` called directly. ``screening_both``: the
+    measured time is split in four, risk screening off, on, off, on."""
     import logging
 
     from tillpoint.app import open_app
@@ -311,6 +355,9 @@ def in_process(
             migrate="always",
         )  # fmt: skip
         ensure_demo(tp, terminals)
+        quiet_rules(tp)
+        off: list[float] = []
+        screening_cpu = {False: 0.0, True: 0.0}
 
         async def run() -> tuple[int, float, float]:
             acquirer = await linked(tp, ("127.0.0.1", port)) if port else simulated(tp)
@@ -322,24 +369,18 @@ def in_process(
                 if place:  # field 59 on the sign-on and every sale, as demo terminals send
                     c.place = Place(DEVICE_COUNTERTOP, demo_serial(n), demo_position(n))
                 await c.sign_on()
-            approved = 0
-            for span, counted in ((warmup, False), (seconds, True)):
-                per = int(5000 * span / terminals) + 50  # more than the host can take
-                frames = [[sale(c, chip) for _ in range(per)] for c in clients]
-                if counted and profile is not None:
-                    profile.enable()
-                cpu, wall = time.process_time(), time.monotonic()
-                until = wall + span
-                done = await asyncio.gather(
-                    *(_sell_in_process(host.answer, f, until) for f in frames)
-                )
-                if counted:
-                    cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-                    if profile is not None:
-                        profile.disable()
-                    approved = sum(_approved(r) for replies in done for r in replies)
+            spans = [(warmup, False, True)]
+            if screening_both:  # off and on, twice each, alternating, in the same run
+                spans += [(seconds / 4, True, on) for on in (False, True, False, True)]
+            else:
+                spans += [(seconds, True, True)]
+            figures, screened = await _measured(host, acquirer.desk, clients, spans, chip, profile)
+            screening_cpu.update(screened)
             acquirer.close()
-            return approved, cpu, wall
+            approved, cpu, wall = figures[True]
+            if screening_both:
+                off[:] = figures[False]
+            return int(approved), cpu, wall
 
         with networks_process(Path(tmp) / "network", wanted=in_networks_process) as port:
             approved, cpu, wall = asyncio.run(run())
@@ -354,6 +395,54 @@ def in_process(
     print(
         f"host  : {approved / wall:8.0f} approved sales/s   CPU {cpu / max(approved, 1) * 1e6:6.0f} us per sale"
     )
+    print_screening(approved, cpu, screening_cpu[True], off)
+
+
+def quiet_rules(tp: Tillpoint) -> None:
+    """Every risk rule stays live and runs on every sale, its thresholds a thousand times
+    higher: the benchmark's few cards sell thousands of times a minute, which any
+    velocity rule would stop, and a sale no rule fires on is the common case measured."""
+    for rule in tp.risk.rules():
+        params = {g: {k: v * 1000 for k, v in values.items()} for g, values in rule.params.items()}
+        tp.risk.update(rule.code, "bench", "thresholds out of reach", params=params)
+
+
+def print_screening(approved: int, cpu: float, screening_cpu: float, off: list[float]) -> None:
+    """Risk screening's own CPU per sale (its share of the budget and of the sale), and,
+    when it was measured, the whole sale with screening off beside it."""
+    per_sale = screening_cpu / max(approved, 1) * 1e6
+    whole_on = cpu / max(approved, 1) * 1e6
+    print(
+        f"risk screening: {per_sale:6.1f} us of CPU per sale in the engine (catch-up and "
+        f"decision), {per_sale / 20:.0%} of its 20 us budget, "
+        f"{per_sale / max(whole_on, 1e-9):.1%} of the sale's CPU"
+    )
+    if off:
+        n_off, cpu_off, wall_off = off
+        whole_off = cpu_off / max(n_off, 1) * 1e6
+        print(
+            f"screening off: {n_off / wall_off:8.0f} approved sales/s   CPU {whole_off:6.0f} us "
+            f"per sale   (on - off: {whole_on - whole_off:+.0f} us per sale, whole sale, noisy)"
+        )
+
+
+class ScreeningTimer:
+    """The engine, with the CPU time of its calls added up (the benchmark's only)."""
+
+    def __init__(self, engine: object) -> None:
+        self.engine = engine
+        self.cpu_s = 0.0
+
+    def catch_up(self, conn: object, terminal_id: int | None) -> None:
+        t = time.thread_time()
+        self.engine.catch_up(conn, terminal_id)  # type: ignore[attr-defined]
+        self.cpu_s += time.thread_time() - t
+
+    def screen(self, attempt: object) -> object:
+        t = time.thread_time()
+        verdict = self.engine.screen(attempt)  # type: ignore[attr-defined]
+        self.cpu_s += time.thread_time() - t
+        return verdict
 
 
 def main() -> None:
@@ -392,6 +481,11 @@ def main() -> None:
         help="with --in-process: the simulators in a networks process, over the link",
     )
     parser.add_argument(
+        "--screening-both",
+        action="store_true",
+        help="with --in-process: risk screening off and on, alternating, in the same run",
+    )
+    parser.add_argument(
         "--chip",
         action="store_true",
         help="with --in-process: chip sales (23 and 55 with an ARQC) instead of swiped ones",
@@ -399,7 +493,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.in_process:
         in_process(args.terminals, args.warmup, args.seconds, args.profile, args.networks_process,
-                   args.chip, args.place)  # fmt: skip
+                   args.chip, args.place, args.screening_both)  # fmt: skip
         return
     with tempfile.TemporaryDirectory() as tmp, database(args.database, Path(tmp)) as url:
         socket_mode(args, Path(tmp), url)

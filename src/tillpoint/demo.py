@@ -95,7 +95,26 @@ def ensure_demo(app: Tillpoint, terminals: int) -> list[DemoTerminal]:
     for n in range(1, terminals + 1):
         owner = f"店主{n} Owner {n}"
         _ensure_account(app, demo_owner(n), owner, {AccountRole.OWNER}, demo_mid(n))
+    _ensure_demo_risk(app)
     return made
+
+
+#: The demo's few test cards pay again and again, some are refused on purpose, and
+#: their numbers follow each other in one BIN (as card testers' do): the card rules get
+#: room for it (a new version each, by "demo", saying why).
+DEMO_CARD_RULES = {
+    "velocity_card": {"default": {"max_10m": 60, "max_24h": 500}},
+    "card_testing_card": {"default": {"max_declines": 20}},
+    "card_testing_sequence": {"default": {"max_run": 20}},
+    "card_testing_terminal": {"default": {"max_cards": 20, "max_declines": 20, "max_small": 60}},
+}
+
+
+def _ensure_demo_risk(app: Tillpoint) -> None:
+    for code, params in DEMO_CARD_RULES.items():
+        rule = app.risk.rule(code)
+        if rule.params != params and rule.updated_by == "system":  # never an operator's
+            app.risk.update(code, "demo", "demo: the test cards, again and again", params=params)
 
 
 def demo_owner(n: int) -> str:

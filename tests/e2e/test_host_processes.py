@@ -215,7 +215,7 @@ def test_a_freeze_from_the_cli_reaches_every_host_process(db_url: str, tmp_path:
                 code = (await c.exchange(sale(c), with_mac=True)).text(39)
                 if code == "58":
                     return time.monotonic()
-                assert code == "00"
+                assert code in ("00", "59")  # 59: the one card's velocity, at 50 sales/s
                 await asyncio.sleep(0.02)
 
         async def scenario() -> dict[int, float]:

@@ -360,13 +360,59 @@ def backtest(
     fields(
         _("Backtest {first} to {last}").format(first=r.date_from, last=r.date_to),
         [
-            (_("Payments screened"), r.payments),
+            (_("Payments screened"), f"{r.payments:,}"),
             (_("Fired on"), f"{r.fired} ({r.merchants} " + _("merchants") + ")"),
-            (_("Would have declined"), r.declined),
-            (_("Would have flagged"), r.flagged),
+            (_("Would have declined"), f"{r.declined:,}"),
+            (_("Would have flagged"), f"{r.flagged:,}"),
             (_("Amount"), money(r.amount_minor)),
             (_("Precision"), share(r.precision)),
             (_("Recall"), share(r.recall)),
             (_("Examples"), ", ".join(r.examples[:5]) or "-"),
+        ],
+    )
+
+
+@risk.command(
+    "evaluate", help=_("How well the rules caught a simulation's patterns: recall, false alerts.")
+)
+@handles_errors
+def evaluate(
+    run: Annotated[
+        int | None, typer.Option("--run", min=1, help=_("The simulation run (default: the last)."))
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    import dataclasses
+
+    from tillpoint.simulation.evaluate import evaluate as measure
+    from tillpoint.simulation.models import PATTERN_NAMES
+
+    e = measure(app().ctx.db, run)
+    if as_json:
+        emit_json(dataclasses.asdict(e))
+        return
+
+    def share(x: object) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    table(
+        _("Simulation run {run} (seed {seed}): {merchants} merchants, {days} days").format(
+            run=e.run_id, seed=e.seed, merchants=e.merchants, days=e.days
+        ),
+        [_("Pattern"), _("Episodes"), _("Caught"), _("Recall"), _("Caught by")],
+        [(_(PATTERN_NAMES[p.pattern]), p.episodes, p.caught, share(p.recall),
+          ", ".join(f"{code} {n}" for code, n in sorted(p.rules.items())))
+         for p in e.patterns],
+    )  # fmt: skip
+    fields(
+        _("False alerts"),
+        [
+            (_("Payments"), f"{e.payments:,}"),
+            (_("Alerts"), f"{e.alerts:,}"),
+            (_("False alerts"), f"{e.false_alerts:,}"),
+            (_("per 1,000 merchant-days"), str(e.false_alerts_per_1000_merchant_days)),
+            (_("Merchant-days with a false alert"), f"{e.false_alert_days:,}"),
+            (_("per 1,000 merchant-days"), str(e.false_alert_days_per_1000_merchant_days)),
+            (_("By rule"), ", ".join(f"{c} {n}" for c, n in e.false_by_rule.items()) or "-"),
         ],
     )

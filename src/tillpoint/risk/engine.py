@@ -8,8 +8,8 @@ payment path's ``Screener`` (payments/screening.py):
   features every payment recorded since its last call, by any process (the payments
   table read by id from where it stopped: one indexed range, usually a row or two), so
   a limit holds whichever process each request reaches. It reloads the rules when an
-  operator changed them (a counter read at most once a second), and the terminal's
-  distance from its shop when that is older than ``PLACE_TTL_S``.
+  operator changed them (a counter read at most once a second, with the terminals that
+  reported a new place meanwhile: their distance from their shop).
 - ``screen`` decides, on the CPU only: the features the rules in force read, then the
   rules of the merchant's kind in order; the attempt itself is counted at once (so two
   requests in flight in this process see each other), its outcome when it is recorded.
@@ -29,7 +29,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -71,8 +71,9 @@ RULES_RECHECK_S = 1.0
 TAIL_LIMIT = 5_000  # rows folded per catch-up at most (the rest: next time)
 WARM_DAYS = 30  # the longest window a feature looks back
 WARM_LIMIT = 500_000  # payments read at start at most (the newest)
-PLACE_TTL_S = 30.0  # a terminal's distance from its shop is read again after this
+PLACES_MAX = 200_000  # terminals whose distance from their shop is kept
 AWAY_M = 50_000  # a terminal this far from its shop counts its sales as away
+PEERS_TTL_S = 60.0  # a category's 30-day figures are summed again after this
 PENDING_MAX = 20_000  # attempts decided, not yet seen recorded (a failed write's stay)
 GAP_GIVE_UP_S = 10.0  # an id not seen this long after a later one was never committed
 GAPS_MAX = 10_000
@@ -108,15 +109,15 @@ _TAIL = (
     .order_by(Payment.id)
     .limit(TAIL_LIMIT)
 )  # fmt: skip
+# The same without the time, for the tail read before each decision: what was recorded
+# a moment ago happened now (converting the stored time costs more than the rest).
+_HOT_TAIL = _TAIL.with_only_columns(*list(_TAIL.selected_columns)[:-1])
 _COUNTER = select(Counter.value).where(Counter.name == RULES_COUNTER)
-_PLACE = (
-    select(
-        Terminal.place_latitude_e6, Terminal.place_longitude_e6, Shop.latitude_e6,
-        Shop.longitude_e6,
-    )
-    .join(Shop, Shop.id == Terminal.shop_id)
-    .where(Terminal.id == bindparam("terminal_id"))
-)  # fmt: skip
+_PLACES = select(
+    Terminal.id, Terminal.place_latitude_e6, Terminal.place_longitude_e6, Shop.latitude_e6,
+    Shop.longitude_e6, Terminal.place_reported_at,
+).join(Shop, Shop.id == Terminal.shop_id)  # fmt: skip
+_PLACE = _PLACES.where(Terminal.id == bindparam("terminal_id"))
 
 
 class Actions(Protocol):
@@ -157,6 +158,19 @@ class Decision:
     live: list[Live] = field(default_factory=list)
 
 
+_PEERS = frozenset({"peers.avg_ticket_30d", "peers.merchants"})
+_PEERS_NEED = frozenset({"merchant.sales_30d", "merchant.avg_ticket_30d"})
+#: What to compute for a set of feature names: the store's (with what the peers'
+#: figures need), the engine's own, and whether the peers' figures are wanted.
+_Plan = tuple[frozenset[str], tuple[str, ...], bool]
+
+
+def _plan(names: frozenset[str]) -> _Plan:
+    peers = bool(names & _PEERS)
+    store = names & STORE_FEATURES | (_PEERS_NEED if peers else frozenset())
+    return store, tuple(sorted(names - STORE_FEATURES - _PEERS)), peers
+
+
 def business_hour(at: datetime) -> int:
     return int((at.timestamp() + _UTC_TO_BUSINESS_S) // 3600 % 24)
 
@@ -172,6 +186,7 @@ class _Peers:
     def __init__(self) -> None:
         self._days: dict[str, dict[int, list[int]]] = {}  # mcc: day: [sum, count]
         self._sellers: dict[str, dict[int, int]] = {}  # mcc: merchant: last day
+        self._kept: dict[str, tuple[int, float, tuple[int, int, int]]] = {}
 
     def add(self, mcc: str, merchant_id: int, day: int, amount_minor: int) -> None:
         days = self._days.setdefault(mcc, {})
@@ -185,7 +200,17 @@ class _Peers:
         self._sellers.setdefault(mcc, {})[merchant_id] = day
 
     def of(self, mcc: str, day: int) -> tuple[int, int, int]:
-        """(approved sum, approved count, merchants) of the category over 30 days."""
+        """(approved sum, approved count, merchants) of the category over 30 days, worked
+        out again at most every ``PEERS_TTL_S`` (30 days of a category move slowly)."""
+        mono = time.monotonic()
+        kept = self._kept.get(mcc)
+        if kept is not None and kept[0] == day and mono - kept[1] < PEERS_TTL_S:
+            return kept[2]
+        figures = self._of(mcc, day)
+        self._kept[mcc] = (day, mono, figures)
+        return figures
+
+    def _of(self, mcc: str, day: int) -> tuple[int, int, int]:
         total = count = 0
         for d, (s, n) in self._days.get(mcc, {}).items():
             if d > day - WARM_DAYS:
@@ -209,7 +234,7 @@ class Engine:
         # The host calls from its event loop's thread; the API from its worker threads.
         self._lock = threading.Lock()
         self._by_kind: dict[MerchantKind, tuple[Live, ...]] = {}
-        self._names: dict[MerchantKind, frozenset[str]] = {}
+        self._plans: dict[MerchantKind, _Plan] = {}
         self._exempt: frozenset[tuple[int, str]] = frozenset()
         self._stamp: int | None = None
         self._checked_at = float("-inf")
@@ -221,7 +246,8 @@ class Engine:
         self._mid: dict[int, str | None] = {}  # merchant id: MID
         self._strangers: set[int] = set()  # merchants seen in payments, not yet looked up
         self._peers = _Peers()
-        self._places: dict[int, tuple[int | None, float]] = {}  # terminal: (metres, read at)
+        self._places: dict[int, int | None] = {}  # terminal: metres from its shop
+        self._places_since: datetime | None = None  # the latest place report read
         self._away: dict[int, int] = {}  # terminal: sales screened while away
         self._moved: set[str] = set()  # TIDs whose place this process wrote anew
 
@@ -243,17 +269,49 @@ class Engine:
             stamp = self.db.hot(_COUNTER).scalar(conn, {})
             if stamp != self._stamp:
                 self.reload(conn, stamp)
-        self._fold(self.db.hot(_TAIL).rows(conn, {"after": self._hi}), mono)
+            self._places_since = self._read_places(conn, self._places_since)
+        self._fold(self.db.hot(_HOT_TAIL).rows(conn, {"after": self._hi}), mono)
         if self._gaps:
             self._fold_gaps(conn, mono)
         if self._moved:
             moved, self._moved = sorted(self._moved)[:1000], set()
             for (moved_id,) in conn.execute(select(Terminal.id).where(Terminal.tid.in_(moved))):
                 self._places.pop(moved_id, None)
-        if terminal_id is not None:
-            known = self._places.get(terminal_id)
-            if known is None or mono - known[1] >= PLACE_TTL_S:
-                self._places[terminal_id] = (self._distance(conn, terminal_id), mono)
+        if terminal_id is not None and terminal_id not in self._places:
+            self._read_places(conn, None, terminal_id)
+
+    def _read_places(
+        self, conn: Connection, since: datetime | None, terminal_id: int | None = None
+    ) -> datetime | None:
+        """Each terminal's distance from its shop (None: unknown): every bound terminal's
+        (``since`` None: at start), those that reported a place after ``since`` (any
+        process's writes, once a second), or one bound since the start. Gives the latest
+        report read."""
+        rows: Sequence[tuple[int, int | None, int | None, int | None, int | None, Any]]
+        if terminal_id is not None:  # one bound since the start
+            self._places[terminal_id] = None  # unless it has a place and its shop a position
+            rows = self.db.hot(_PLACE).rows(conn, {"terminal_id": terminal_id})
+        elif since is None:
+            rows = conn.execute(_PLACES).all()  # every bound terminal
+        else:
+            rows = conn.execute(_PLACES.where(Terminal.place_reported_at > since)).all()
+        latest = since
+        for found, lat, lon, shop_lat, shop_lon, reported in rows:
+            metres = None
+            if (
+                lat is not None
+                and lon is not None
+                and shop_lat is not None
+                and shop_lon is not None
+            ):
+                metres = distance_m(Position(lat, lon), Position(shop_lat, shop_lon))
+            self._places[found] = metres
+            if reported is not None and (latest is None or reported > latest):
+                latest = reported
+        if len(self._places) > PLACES_MAX:  # the least recently read go first
+            for old in list(self._places)[: len(self._places) - PLACES_MAX]:
+                del self._places[old]
+        return latest
 
     def moved(self, tid: str) -> None:
         """This process wrote a new place for terminal ``tid``: read its distance again."""
@@ -273,6 +331,7 @@ class Engine:
             {"after": 0},
         ).all()
         self._warm = True
+        self._places_since = self._read_places(conn, None)
         self._fold(reversed(newest), time.monotonic())
         if not newest:
             top = conn.execute(select(Payment.id).order_by(Payment.id.desc()).limit(1))
@@ -312,13 +371,20 @@ class Engine:
         self._fold(conn.execute(query, {"after": 0}).all(), mono)
 
     def _apply(self, row: Any) -> None:
-        _id, rrn, kind, merchant_id, terminal_id, token, masked, amount, code, method, at = row
+        """Fold one recorded payment in (a row of ``_TAIL``, or of ``_HOT_TAIL``: then it
+        happened now, or when this process counted its attempt)."""
+        rrn, kind, merchant_id, terminal_id, token, masked, amount, code, method = row[1:10]
         if kind not in _SCREENED:
             return
+        pending = self._pending.get(rrn)
+        if len(row) > 10:
+            at_s = int(row[10].timestamp())
+        else:
+            at_s = pending.at_s if pending is not None else int(self.now().timestamp())
         card = method not in _WALLETS and token is not None
         event = Event(
-            at_s=int(at.timestamp()),
-            hour=business_hour(at),
+            at_s=at_s,
+            hour=(at_s + _UTC_TO_BUSINESS_S) // 3600 % 24,
             rrn=rrn,
             merchant_id=merchant_id,
             terminal_id=terminal_id,
@@ -329,7 +395,8 @@ class Engine:
             credit=method == PaymentMethod.CREDIT,
             response_code=code,
         )
-        if self._pending.pop(rrn, None) is not None:
+        if pending is not None:
+            del self._pending[rrn]
             self.store.add_outcome(event)
         else:
             self.store.add(event)
@@ -339,13 +406,6 @@ class Engine:
                 self._strangers.add(merchant_id)
             else:
                 self._peers.add(mcc, merchant_id, event.at_s // 86_400, amount)
-
-    def _distance(self, conn: Connection, terminal_id: int) -> int | None:
-        row = self.db.hot(_PLACE).first(conn, {"terminal_id": terminal_id})
-        if row is None or None in row:
-            return None
-        lat, lon, shop_lat, shop_lon = row
-        return distance_m(Position(lat, lon), Position(shop_lat, shop_lon))
 
     # --- the rules in force -----------------------------------------------------------
 
@@ -380,8 +440,8 @@ class Engine:
                          frozenset(mids) if mids else None)
                 )  # fmt: skip
         self._by_kind = {k: tuple(v) for k, v in compiled.items()}
-        self._names = {
-            k: frozenset().union(*(r.rule.names for r in v)) for k, v in compiled.items()
+        self._plans = {
+            k: _plan(frozenset().union(*(r.rule.names for r in v))) for k, v in compiled.items()
         }
         now = self.now()
         self._exempt = frozenset(
@@ -401,22 +461,29 @@ class Engine:
     # --- deciding ---------------------------------------------------------------------
 
     def features(self, a: Attempt, names: frozenset[str]) -> dict[str, Any]:
-        hour = business_hour(a.at)
-        store_names = names & STORE_FEATURES
+        """The values of ``names`` for the attempt (the store's, then the engine's own)."""
+        return self._values(a, _plan(names))
+
+    def _values(self, a: Attempt, plan: _Plan) -> dict[str, Any]:
+        store_names, own, peers = plan
+        now_s = int(a.at.timestamp())
+        hour = (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24
         values: dict[str, Any] = (
             self.store.compute(
-                store_names, now_s=int(a.at.timestamp()), hour=hour,
-                merchant_id=a.merchant_id, terminal_id=a.terminal_id, card=a.card,
-                bin6=a.bin6, last4=a.last4, amount_minor=a.amount_minor,
+                store_names, now_s=now_s, hour=hour, merchant_id=a.merchant_id,
+                terminal_id=a.terminal_id, card=a.card, bin6=a.bin6, last4=a.last4,
+                amount_minor=a.amount_minor,
             )
             if store_names
             else {}
         )  # fmt: skip
-        for name in names - store_names:
-            values[name] = self._own(name, a, hour, values)
+        for name in own:
+            values[name] = self._own(name, a, hour)
+        if peers:
+            values.update(self._peer_values(a, now_s, values))
         return values
 
-    def _own(self, name: str, a: Attempt, hour: int, values: Mapping[str, Any]) -> Any:
+    def _own(self, name: str, a: Attempt, hour: int) -> Any:
         if name == "amount":
             return a.amount_minor
         if name == "hour":
@@ -440,22 +507,14 @@ class Engine:
             return 0 if metres is None else metres // 1000
         if name == "terminal.sales_away":
             return 0 if a.terminal_id is None else self._away.get(a.terminal_id, 0)
-        if name in ("peers.avg_ticket_30d", "peers.merchants"):
-            return self._peer_values(a)[name]
         raise KeyError(name)
 
     def _metres(self, terminal_id: int | None) -> int | None:
-        known = None if terminal_id is None else self._places.get(terminal_id)
-        return None if known is None else known[0]
+        return None if terminal_id is None else self._places.get(terminal_id)
 
-    def _peer_values(self, a: Attempt) -> dict[str, int]:
+    def _peer_values(self, a: Attempt, now_s: int, own: Mapping[str, Any]) -> dict[str, int]:
         """The category's tickets without this merchant's own."""
-        total, count, sellers = self._peers.of(a.mcc, int(a.at.timestamp()) // 86_400)
-        own = self.store.compute(
-            frozenset({"merchant.sales_30d", "merchant.avg_ticket_30d"}),
-            now_s=int(a.at.timestamp()), hour=business_hour(a.at), merchant_id=a.merchant_id,
-            terminal_id=None, card=None, bin6=None, last4=None, amount_minor=a.amount_minor,
-        )  # fmt: skip
+        total, count, sellers = self._peers.of(a.mcc, now_s // 86_400)
         own_count = int(own["merchant.sales_30d"])
         own_sum = own_count * int(own["merchant.avg_ticket_30d"])
         rest = count - own_count
@@ -473,7 +532,7 @@ class Engine:
         hits: list[Live] | None = None
         values: dict[str, Any] = {}
         if rules:
-            values = self.features(a, self._names[a.merchant_kind])
+            values = self._values(a, self._plans[a.merchant_kind])
             for r in rules:
                 if r.mccs is not None and a.mcc not in r.mccs:
                     continue

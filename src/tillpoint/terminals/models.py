@@ -92,6 +92,8 @@ class Terminal(Base):
         CheckConstraint(
             "place_longitude_e6 BETWEEN -180000000 AND 180000000", name="place_longitude_range"
         ),
+        # the places reported lately: risk screening reads them once a second
+        Index("ix_terminals_place_reported_at", "place_reported_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

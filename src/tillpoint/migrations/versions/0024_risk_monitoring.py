@@ -258,9 +258,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("risk_decisions", schema=None) as batch_op:
         batch_op.create_index("ix_risk_decisions_merchant_at", ["merchant_id", "at"], unique=False)
+    with op.batch_alter_table("terminals", schema=None) as batch_op:
+        batch_op.create_index("ix_terminals_place_reported_at", ["place_reported_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("terminals", schema=None) as batch_op:
+        batch_op.drop_index("ix_terminals_place_reported_at")
+
     with op.batch_alter_table("risk_decisions", schema=None) as batch_op:
         batch_op.drop_index("ix_risk_decisions_merchant_at")
 
