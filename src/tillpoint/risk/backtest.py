@@ -39,6 +39,7 @@ from tillpoint.risk.engine import (
     WARM_DAYS,
     Engine,
     params_for,
+    peer_group,
 )
 from tillpoint.risk.expr import CompiledRule, compile_rule
 from tillpoint.risk.features import FeatureStore
@@ -104,7 +105,7 @@ def backtest(
                 .order_by(RiskCase.id)
             ).all()
         )
-        engine._mcc.update({i: mcc for i, (_k, mcc, _m) in merchants.items()})
+        engine._mcc.update({i: peer_group(mcc, k) for i, (k, mcc, _m) in merchants.items()})
         rows = s.execute(
             _TAIL.where(Payment.created_at >= start - timedelta(days=WARM_DAYS),
                         Payment.created_at < end).limit(None),

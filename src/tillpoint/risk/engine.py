@@ -94,7 +94,7 @@ ENGINE_FEATURES: dict[str, str] = {
     "category_closed": "an hour the merchant's category does not trade",
     "terminal.distance_km": "how far the terminal reports itself from its shop, km",
     "terminal.sales_away": "sales since the terminal is 50 km or more from its shop",
-    "peers.avg_ticket_30d": "the average approved ticket of the merchant's category peers",
+    "peers.avg_ticket_30d": "the average approved ticket of its peers (same MCC and kind)",
     "peers.merchants": "merchants of the category with approved sales in 30 days",
 }
 FEATURES = frozenset(STORE_FEATURES) | frozenset(ENGINE_FEATURES)
@@ -171,6 +171,12 @@ def _plan(names: frozenset[str]) -> _Plan:
     return store, tuple(sorted(names - STORE_FEATURES - _PEERS)), peers
 
 
+def peer_group(mcc: str, kind: MerchantKind) -> str:
+    """A merchant's peers: the same category and kind (a street stall and a restaurant
+    share 5812, not their tickets)."""
+    return f"{mcc}/{kind.value}"
+
+
 def business_hour(at: datetime) -> int:
     return int((at.timestamp() + _UTC_TO_BUSINESS_S) // 3600 % 24)
 
@@ -242,7 +248,7 @@ class Engine:
         self._gaps: dict[int, float] = {}  # ids below _hi not seen yet: when noticed
         self._warm = False
         self._pending: dict[str, Event] = {}  # rrn: attempt counted, outcome not yet
-        self._mcc: dict[int, str] = {}  # merchant id: MCC
+        self._mcc: dict[int, str] = {}  # merchant id: its peer group (MCC and kind)
         self._mid: dict[int, str | None] = {}  # merchant id: MID
         self._strangers: set[int] = set()  # merchants seen in payments, not yet looked up
         self._peers = _Peers()
@@ -339,11 +345,11 @@ class Engine:
 
     def _meet(self, conn: Connection, ids: set[int] | None) -> None:
         """The merchants' MCC and MID (all of them, or those ``ids``)."""
-        query = select(Merchant.id, Merchant.mcc, Merchant.mid)
+        query = select(Merchant.id, Merchant.mcc, Merchant.kind, Merchant.mid)
         if ids is not None:
             query = query.where(Merchant.id.in_(sorted(ids)[:1000]))
-        for merchant_id, mcc, mid in conn.execute(query):
-            self._mcc[merchant_id], self._mid[merchant_id] = mcc, mid
+        for merchant_id, mcc, kind, mid in conn.execute(query):
+            self._mcc[merchant_id], self._mid[merchant_id] = peer_group(mcc, kind), mid
 
     def _fold(self, rows: Iterable[Any], mono: float) -> None:
         for row in rows:
@@ -514,7 +520,8 @@ class Engine:
 
     def _peer_values(self, a: Attempt, now_s: int, own: Mapping[str, Any]) -> dict[str, int]:
         """The category's tickets without this merchant's own."""
-        total, count, sellers = self._peers.of(a.mcc, now_s // 86_400)
+        group = peer_group(a.mcc, a.merchant_kind)
+        total, count, sellers = self._peers.of(group, now_s // 86_400)
         own_count = int(own["merchant.sales_30d"])
         own_sum = own_count * int(own["merchant.avg_ticket_30d"])
         rest = count - own_count
