@@ -276,7 +276,10 @@ class Engine:
             if stamp != self._stamp:
                 self.reload(conn, stamp)
             self._places_since = self._read_places(conn, self._places_since)
-        self._fold(self.db.hot(_HOT_TAIL).rows(conn, {"after": self._hi}), mono)
+        rows = self.db.hot(_HOT_TAIL).rows(conn, {"after": self._hi})
+        if rows and (new := {r[3] for r in rows if r[3] not in self._mcc}):
+            self._meet(conn, new)  # merchants approved since the start
+        self._fold(rows, mono)
         if self._gaps:
             self._fold_gaps(conn, mono)
         if self._moved:
