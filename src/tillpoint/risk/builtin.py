@@ -148,6 +148,7 @@ BUILTIN: tuple[RuleDef, ...] = (
         "category_mismatch",
         N_("Code jumping: the merchant's tickets no longer look like its category's"),
         "merchant.sales_30d >= min_sales and peers.merchants >= min_peers"
+        " and peers.avg_ticket_30d > 0"
         " and merchant.avg_ticket_30d * 100 >= max_ratio_pct * peers.avg_ticket_30d",
         Action.ALERT,
         Severity.MEDIUM,

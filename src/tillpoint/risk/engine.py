@@ -73,7 +73,6 @@ WARM_DAYS = 30  # the longest window a feature looks back
 WARM_LIMIT = 500_000  # payments read at start at most (the newest)
 PLACES_MAX = 200_000  # terminals whose distance from their shop is kept
 AWAY_M = 50_000  # a terminal this far from its shop counts its sales as away
-PEERS_TTL_S = 60.0  # a category's 30-day figures are summed again after this
 PENDING_MAX = 20_000  # attempts decided, not yet seen recorded (a failed write's stay)
 GAP_GIVE_UP_S = 10.0  # an id not seen this long after a later one was never committed
 GAPS_MAX = 10_000
@@ -185,44 +184,59 @@ def jsonable(value: object) -> object:
     return str(value) if isinstance(value, Decimal) else value
 
 
-class _Peers:
-    """Each category's approved tickets over 30 days (day buckets), and which merchants
-    sold: the peers a merchant's own tickets are held against."""
+class _Group:
+    """One peer group's approved tickets over the last 30 days (day buckets), kept up as
+    they come: its sum, count and merchants that sold are read without a loop."""
+
+    __slots__ = ("active", "count", "day", "days", "sellers", "total")
 
     def __init__(self) -> None:
-        self._days: dict[str, dict[int, list[int]]] = {}  # mcc: day: [sum, count]
-        self._sellers: dict[str, dict[int, int]] = {}  # mcc: merchant: last day
-        self._kept: dict[str, tuple[int, float, tuple[int, int, int]]] = {}
+        self.days: dict[int, list[int]] = {}  # day: [sum, count]
+        self.sellers: dict[int, int] = {}  # merchant: the last day it sold
+        self.total = self.count = self.active = 0
+        self.day = -1  # the day the figures are for
 
-    def add(self, mcc: str, merchant_id: int, day: int, amount_minor: int) -> None:
-        days = self._days.setdefault(mcc, {})
-        bucket = days.get(day)
-        if bucket is None:
-            bucket = days[day] = [0, 0]
-            for old in [d for d in days if d <= day - WARM_DAYS]:
-                del days[old]
+    def move_to(self, day: int) -> None:
+        """Drop the days that left the window (once a day)."""
+        if day <= self.day:
+            return
+        self.day = day
+        for old in [d for d in self.days if d <= day - WARM_DAYS]:
+            s, n = self.days.pop(old)
+            self.total, self.count = self.total - s, self.count - n
+        self.active = sum(1 for d in self.sellers.values() if d > day - WARM_DAYS)
+
+    def add(self, merchant_id: int, day: int, amount_minor: int) -> None:
+        self.move_to(day)
+        if day <= self.day - WARM_DAYS:
+            return  # older than the window
+        bucket = self.days.setdefault(day, [0, 0])
         bucket[0] += amount_minor
         bucket[1] += 1
-        self._sellers.setdefault(mcc, {})[merchant_id] = day
+        self.total += amount_minor
+        self.count += 1
+        if self.sellers.get(merchant_id, day - WARM_DAYS) <= self.day - WARM_DAYS:
+            self.active += 1  # new to the window
+        self.sellers[merchant_id] = max(day, self.sellers.get(merchant_id, day))
 
-    def of(self, mcc: str, day: int) -> tuple[int, int, int]:
-        """(approved sum, approved count, merchants) of the category over 30 days, worked
-        out again at most every ``PEERS_TTL_S`` (30 days of a category move slowly)."""
-        mono = time.monotonic()
-        kept = self._kept.get(mcc)
-        if kept is not None and kept[0] == day and mono - kept[1] < PEERS_TTL_S:
-            return kept[2]
-        figures = self._of(mcc, day)
-        self._kept[mcc] = (day, mono, figures)
-        return figures
 
-    def _of(self, mcc: str, day: int) -> tuple[int, int, int]:
-        total = count = 0
-        for d, (s, n) in self._days.get(mcc, {}).items():
-            if d > day - WARM_DAYS:
-                total, count = total + s, count + n
-        sellers = sum(1 for d in self._sellers.get(mcc, {}).values() if d > day - WARM_DAYS)
-        return total, count, sellers
+class _Peers:
+    """Each peer group's approved tickets over 30 days, and which merchants sold: the
+    peers a merchant's own tickets are held against."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, _Group] = {}
+
+    def add(self, group: str, merchant_id: int, day: int, amount_minor: int) -> None:
+        self._groups.setdefault(group, _Group()).add(merchant_id, day, amount_minor)
+
+    def of(self, group: str, day: int) -> tuple[int, int, int]:
+        """(approved sum, approved count, merchants) of the group over 30 days."""
+        g = self._groups.get(group)
+        if g is None:
+            return 0, 0, 0
+        g.move_to(day)
+        return g.total, g.count, g.active
 
 
 class Engine:
@@ -527,9 +541,9 @@ class Engine:
         total, count, sellers = self._peers.of(group, now_s // 86_400)
         own_count = int(own["merchant.sales_30d"])
         own_sum = own_count * int(own["merchant.avg_ticket_30d"])
-        rest = count - own_count
-        return {
-            "peers.avg_ticket_30d": (total - own_sum) // rest if rest > 0 else 0,
+        rest, rest_sum = count - own_count, total - own_sum
+        return {  # 0: no peers' tickets to compare with
+            "peers.avg_ticket_30d": rest_sum // rest if rest > 0 and rest_sum > 0 else 0,
             "peers.merchants": max(0, sellers - (1 if own_count else 0)),
         }
 

@@ -1,0 +1,35 @@
+"""A category's figures over 30 days, kept up as tickets come (risk/engine.py)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tillpoint.risk.engine import WARM_DAYS, _Peers
+
+
+def test_a_groups_tickets_and_sellers_leave_the_window_after_30_days() -> None:
+    peers = _Peers()
+    peers.add("5812/personal", 1, 100, 1_000)
+    peers.add("5812/personal", 2, 110, 3_000)
+    peers.add("5812/personal", 2, 110, 2_000)
+    assert peers.of("5812/personal", 110) == (6_000, 3, 2)
+    assert peers.of("5812/personal", 100 + WARM_DAYS) == (5_000, 2, 1)  # day 100 is out
+    assert peers.of("5812/personal", 110 + WARM_DAYS) == (0, 0, 0)
+    assert peers.of("5812/business", 110) == (0, 0, 0)
+
+
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 90), st.integers(1, 10_000)),
+                max_size=60))  # fmt: skip
+def test_the_kept_figures_are_the_windows_sums(tickets: list[tuple[int, int, int]]) -> None:
+    peers = _Peers()
+    tickets = sorted(tickets, key=lambda t: t[1])  # as days pass
+    for merchant, day, amount in tickets:
+        peers.add("g", merchant, day, amount)
+    end = tickets[-1][1] if tickets else 0
+    window = [(m, a) for m, d, a in tickets if d > end - WARM_DAYS]
+    assert peers.of("g", end) == (
+        sum(a for _m, a in window),
+        len(window),
+        len({m for m, _a in window}),
+    )
