@@ -105,7 +105,7 @@ def backtest(
                 .order_by(RiskCase.id)
             ).all()
         )
-        engine._mcc.update({i: peer_group(mcc, k) for i, (k, mcc, _m) in merchants.items()})
+        engine._peer_group.update({i: peer_group(mcc, k) for i, (k, mcc, _m) in merchants.items()})
         rows = s.execute(
             _TAIL.where(Payment.created_at >= start - timedelta(days=WARM_DAYS),
                         Payment.created_at < end).limit(None),

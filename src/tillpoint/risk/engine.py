@@ -262,7 +262,7 @@ class Engine:
         self._gaps: dict[int, float] = {}  # ids below _hi not seen yet: when noticed
         self._warm = False
         self._pending: dict[str, Event] = {}  # rrn: attempt counted, outcome not yet
-        self._mcc: dict[int, str] = {}  # merchant id: its peer group (MCC and kind)
+        self._peer_group: dict[int, str] = {}  # merchant id: its peer group (MCC and kind)
         self._mid: dict[int, str | None] = {}  # merchant id: MID
         self._strangers: set[int] = set()  # merchants seen in payments, not yet looked up
         self._peers = _Peers()
@@ -291,7 +291,7 @@ class Engine:
                 self.reload(conn, stamp)
             self._places_since = self._read_places(conn, self._places_since)
         rows = self.db.hot(_HOT_TAIL).rows(conn, {"after": self._hi})
-        if rows and (new := {r[3] for r in rows if r[3] not in self._mcc}):
+        if rows and (new := {r[3] for r in rows if r[3] not in self._peer_group}):
             self._meet(conn, new)  # merchants approved since the start
         self._fold(rows, mono)
         if self._gaps:
@@ -366,7 +366,7 @@ class Engine:
         if ids is not None:
             query = query.where(Merchant.id.in_(sorted(ids)[:1000]))
         for merchant_id, mcc, kind, mid in conn.execute(query):
-            self._mcc[merchant_id], self._mid[merchant_id] = peer_group(mcc, kind), mid
+            self._peer_group[merchant_id], self._mid[merchant_id] = peer_group(mcc, kind), mid
 
     def _fold(self, rows: Iterable[Any], mono: float) -> None:
         for row in rows:
@@ -424,11 +424,11 @@ class Engine:
         else:
             self.store.add(event)
         if code == "00":
-            mcc = self._mcc.get(merchant_id)
-            if mcc is None:
+            group = self._peer_group.get(merchant_id)
+            if group is None:
                 self._strangers.add(merchant_id)
             else:
-                self._peers.add(mcc, merchant_id, event.at_s // 86_400, amount)
+                self._peers.add(group, merchant_id, event.at_s // 86_400, amount)
 
     # --- the rules in force -----------------------------------------------------------
 
