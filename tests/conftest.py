@@ -138,6 +138,7 @@ def db_url(databases: Databases) -> Iterator[str]:
 LONGEST_FIRST = (
     "tests/e2e/test_schemathesis.py::test_no_generated_request_gets_a_server_error",
     "tests/e2e/test_crash.py::",
+    "tests/unit/risk/test_features.py::test_a_million_distinct_cards",
     "tests/integration/test_payment_search.py::test_exporting_fifty_thousand",
     "tests/e2e/test_host_processes.py::",
 )

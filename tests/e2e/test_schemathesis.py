@@ -38,8 +38,8 @@ from tillpoint.demo import demo_mid
 from tillpoint.payments.acquirer import simulated
 
 MID = demo_mid(1)
-# Bounds: about 4,000 requests a key; the whole test takes a minute or two on two cores.
-MAX_EXAMPLES = 20
+# Bounds: about 2,000 requests a key; the whole test takes a minute or two on two cores.
+MAX_EXAMPLES = 10
 # The event stream runs until the client goes (tests/api/test_events.py covers it);
 # revoking keys could revoke the very key the run uses, so it runs last, on its own.
 STREAM = "/v1/events/stream"
