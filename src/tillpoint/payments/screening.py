@@ -64,6 +64,14 @@ class Verdict:
 ALLOW = Verdict(False)
 
 
+def card_digits(masked: str | None) -> tuple[str | None, int | None]:
+    """A card's first six and last four digits, from its masked number (none: a wallet
+    code or no number)."""
+    if not masked or not (masked[:6].isdigit() and masked[-4:].isdigit()):
+        return None, None
+    return masked[:6], int(masked[-4:])
+
+
 class Screener(Protocol):
     def catch_up(self, conn: Connection, terminal_id: int | None) -> None:
         """Learn what was recorded since the last call (other processes' payments too)

@@ -30,7 +30,7 @@ from tillpoint.merchants.limits import limits_for
 from tillpoint.merchants.models import Merchant, MerchantKind, PaymentMethod
 from tillpoint.payments.models import Channel, Payment, PaymentKind
 from tillpoint.payments.rules import Limits
-from tillpoint.payments.screening import Attempt
+from tillpoint.payments.screening import Attempt, card_digits
 from tillpoint.risk.engine import (
     _SCREENED,
     _TAIL,
@@ -132,8 +132,7 @@ def backtest(
                     attempt = Attempt(
                         at, rrn, PaymentKind(kind), Channel.TERMINAL, merchant_id, mkind, mcc,
                         terminal_id, amount_minor, method, token if card else None,
-                        masked[:6] if card and masked and masked[:6].isdigit() else None,
-                        int(masked[-4:]) if card and masked and masked[-4:].isdigit() else None,
+                        *(card_digits(masked) if card else (None, None)),
                         method == PaymentMethod.CREDIT,
                         Limits(lim.per_txn_limit_minor, lim.daily_limit_minor),
                     )  # fmt: skip

@@ -43,7 +43,7 @@ from tillpoint.core.geo import Position, distance_m
 from tillpoint.core.models import Counter
 from tillpoint.merchants.models import Merchant, MerchantKind, PaymentMethod, Shop
 from tillpoint.payments.models import Channel, Payment, PaymentKind
-from tillpoint.payments.screening import ALLOW, Attempt, Verdict
+from tillpoint.payments.screening import ALLOW, Attempt, Verdict, card_digits
 from tillpoint.risk.builtin import category_closed
 from tillpoint.risk.expr import CompiledRule, ExprError, compile_rule
 from tillpoint.risk.features import FEATURES as STORE_FEATURES
@@ -405,6 +405,7 @@ class Engine:
         else:
             at_s = pending.at_s if pending is not None else int(self.now().timestamp())
         card = method not in _WALLETS and token is not None
+        bin6, last4 = card_digits(masked) if card else (None, None)
         event = Event(
             at_s=at_s,
             hour=(at_s + _UTC_TO_BUSINESS_S) // 3600 % 24,
@@ -412,8 +413,8 @@ class Engine:
             merchant_id=merchant_id,
             terminal_id=terminal_id,
             card=token if card else None,
-            bin6=masked[:6] if card and masked and masked[:6].isdigit() else None,
-            last4=int(masked[-4:]) if card and masked and masked[-4:].isdigit() else None,
+            bin6=bin6,
+            last4=last4,
             amount_minor=amount,
             credit=method == PaymentMethod.CREDIT,
             response_code=code,

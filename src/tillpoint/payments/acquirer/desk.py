@@ -38,7 +38,7 @@ from tillpoint.payments.intents import (
 from tillpoint.payments.models import Channel, PaymentKind, PaymentStatus
 from tillpoint.payments.rrn import RrnAllocator
 from tillpoint.payments.rules import Instrument, Limits, Outcome, RequestKey
-from tillpoint.payments.screening import Attempt, Screener, Verdict
+from tillpoint.payments.screening import Attempt, Screener, Verdict, card_digits
 from tillpoint.payments.writer import Book, NewPayment, PaymentRow, TerminalAnswer
 from tillpoint.terminals.signon import Admitted, SignOnService
 
@@ -203,14 +203,13 @@ class Desk:
         no screener). ``card``: a card (else a wallet code, which has no card to count)."""
         if self.screener is None:
             return None
-        masked = instrument.masked or ""
+        masked = instrument.masked
         return self.screener.screen(
             Attempt(
                 now, rrn, kind, Channel.TERMINAL, t.merchant_id, t.merchant_kind, t.mcc,
                 t.terminal_id, amount.amount_minor, instrument.method,
                 instrument.token if card else None,
-                masked[:6] if card and masked[:6].isdigit() else None,
-                int(masked[-4:]) if card and masked[-4:].isdigit() else None,
+                *(card_digits(masked) if card else (None, None)),
                 credit, limits,
             )
         )  # fmt: skip
