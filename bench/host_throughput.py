@@ -407,6 +407,18 @@ def quiet_rules(tp: Tillpoint) -> None:
         tp.risk.update(rule.code, "bench", "thresholds out of reach", params=params)
 
 
+def quiet_rules_of(url: str) -> None:
+    """``quiet_rules`` on the database `serve` runs on."""
+    from tillpoint.app import open_app
+    from tillpoint.core.settings import Settings
+
+    tp = open_app(Settings(_env_file=None, database_url=url, demo=True))  # type: ignore[call-arg]
+    try:
+        quiet_rules(tp)
+    finally:
+        tp.close()
+
+
 def print_screening(approved: int, cpu: float, screening_cpu: float, off: list[float]) -> None:
     """Risk screening's own CPU per sale (its share of the budget and of the sale), and,
     when it was measured, the whole sale with screening off beside it."""
@@ -542,6 +554,8 @@ def socket_mode(args: argparse.Namespace, tmp: Path, url: str) -> None:
         wait_for(iso)
         processes = wait_for_hosts(host.pid, iso, args.host_workers)
         wait_for(echo_port)
+        quiet_rules_of(url)  # every host process reads the change within a second
+        time.sleep(1.5)
         span, cpu_s, frames = asyncio.run(
             host_run(iso, args.terminals, args.warmup, args.seconds, args.max_rate, host.pid)
         )
