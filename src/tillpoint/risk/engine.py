@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol
@@ -144,6 +144,11 @@ class Live:
     mccs: frozenset[str] | None
     mids: frozenset[str] | None
 
+    @property
+    def per_terminal(self) -> bool:
+        """It reads a terminal's own figures: its alerts are the terminal's."""
+        return any(n.startswith("terminal.") for n in self.rule.names)
+
 
 @dataclass(slots=True)
 class Decision:
@@ -178,6 +183,12 @@ def peer_group(mcc: str, kind: MerchantKind) -> str:
 
 def business_hour(at: datetime) -> int:
     return int((at.timestamp() + _UTC_TO_BUSINESS_S) // 3600 % 24)
+
+
+def business_day_start(at: datetime) -> datetime:
+    """Midnight in Asia/Shanghai of the business day ``at`` falls in, in UTC."""
+    local_s = int(at.timestamp()) + _UTC_TO_BUSINESS_S
+    return datetime.fromtimestamp(local_s - local_s % 86_400 - _UTC_TO_BUSINESS_S, UTC)
 
 
 def jsonable(value: object) -> object:
@@ -645,6 +656,26 @@ class Engine:
         case_id = open_case(conn, a.merchant_id, decision.severity, at)
         decision.case_id = case_id
         live_codes = {r.code for r in decision.live}
+        # One alert per rule, case and business day (and terminal, for a rule that reads
+        # the terminal's figures): a rule firing again counts on the alert it raised (how
+        # often, and the latest payment), as an analyst reads it.
+        per_terminal = {r.code for r in decision.live if r.per_terminal}
+        raised: dict[str, tuple[int, dict[str, Any]]] = {}
+        for code, terminal_id, alert_id, evidence in conn.execute(
+            select(RiskAlert.rule_code, RiskAlert.terminal_id, RiskAlert.id, RiskAlert.evidence)
+            .where(RiskAlert.case_id == case_id, RiskAlert.rule_code.in_(sorted(live_codes)),
+                   RiskAlert.created_at >= business_day_start(at))
+        ):  # fmt: skip
+            if code not in per_terminal or terminal_id == a.terminal_id:
+                raised[code] = (alert_id, evidence)
+        latest = {"rrn": a.rrn, "payment_id": payment_id, "amount_minor": a.amount_minor,
+                  "at": at.isoformat()}  # fmt: skip
+        for alert_id, evidence in raised.values():
+            again = {**evidence, "repeats": int(evidence.get("repeats", 1)) + 1, "latest": latest}
+            conn.execute(update(RiskAlert).where(RiskAlert.id == alert_id).values(evidence=again))
+        new = [h for h in decision.hits if h["rule"] in live_codes - raised.keys()]
+        if not new:
+            return
         conn.execute(
             insert(RiskAlert),
             [
@@ -652,14 +683,14 @@ class Engine:
                  "severity": h["severity"], "action": h["action"], "merchant_id": a.merchant_id,
                  "terminal_id": a.terminal_id, "payment_id": payment_id,
                  "evidence": {"values": h["evidence"], "linked": h["linked"], "rrn": a.rrn,
-                              "amount_minor": a.amount_minor},
+                              "amount_minor": a.amount_minor, "repeats": 1},
                  "created_at": at}
-                for h in decision.hits
-                if h["rule"] in live_codes
+                for h in new
             ],
         )  # fmt: skip
-        data = {"rules": sorted(live_codes), "rrn": a.rrn, "payment_id": payment_id}
-        note_case(conn, case_id, "alert", "risk", ", ".join(sorted(live_codes)), data, at)
+        codes = sorted(h["rule"] for h in new)
+        data = {"rules": codes, "rrn": a.rrn, "payment_id": payment_id}
+        note_case(conn, case_id, "alert", "risk", ", ".join(codes), data, at)
 
     async def _act(self, decision: Decision) -> None:
         await asyncio.to_thread(self.act, decision)
