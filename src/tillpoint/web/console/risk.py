@@ -81,7 +81,7 @@ LATEST_ALERTS = 10
 ASSIGNEES = 200  # people offered to assign a case to
 GROUPS = ("default", *(k.value for k in MerchantKind))  # a rule's parameter groups
 PARAM_ROWS = MAX_PARAMS + 2  # rows of the parameters' table: every one, and new ones
-BACKTEST_DAYS = 7  # the backtest form's range, by default: the last week
+BACKTEST_DAYS = 7  # the backtest form's range, by default: the last week, today included
 
 # Features whose values are amounts in fen (the rest are counts, flags, ratios, hours).
 MONEY_FEATURES = frozenset({
@@ -215,7 +215,7 @@ def case_page(request: Request, session: Readers, case_id: CaseId) -> Response:
         evidence=evidence, is_money=is_money, may_act=may_act,
         is_open=c.status is CaseStatus.OPEN, terminals=terminals,
         people=assignees(request) if may_act else [], me=actor_of(session),
-        actions=list(CaseAction), resolutions=list(Resolution),
+        case_actions={a.value for a in CaseAction}, resolutions=list(Resolution),
     )  # fmt: skip
 
 
@@ -342,8 +342,7 @@ def _rule_page(
         return trouble(request, session, e, RULES)
     today = app.ctx.today()
     if span is None:
-        span = ((today - timedelta(days=BACKTEST_DAYS)).isoformat(),
-                (today - timedelta(days=1)).isoformat())  # fmt: skip
+        span = ((today - timedelta(days=BACKTEST_DAYS - 1)).isoformat(), today.isoformat())
     shown = values or {
         "mode": rule.mode.value, "action": rule.action.value, "severity": rule.severity.value,
         "expression": rule.expression, "params": _rule_rows(rule.params), "note": "",
