@@ -416,7 +416,7 @@ def _changes(rule: RuleView, form: dict[str, str]) -> tuple[dict[str, Any], dict
             errors["params" if e.code == "risk.params" else "expression"] = e.localized()
     if expression != rule.expression:
         changes["expression"] = expression
-    if params != rule.params:
+    if params != {group: values for group, values in rule.params.items() if values}:
         changes["params"] = params
     if not errors and not changes:
         errors["form"] = _("Nothing to change: the rule is as the form says.")
