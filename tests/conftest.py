@@ -185,12 +185,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     repeat = pytest.mark.skip(reason="uses no test database: the SQLite pass ran it")
     in_browser = pytest.mark.skip(reason="a browser test: the page tests ran on PostgreSQL")
+    on_screen = pytest.mark.skip(reason="a terminal screen test: the host tests ran on PostgreSQL")
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if not {"db_url", "databases"} & fixtures:
             item.add_marker(repeat)
         elif "browser" in fixtures:
             item.add_marker(in_browser)
+        elif item.get_closest_marker("screen"):
+            item.add_marker(on_screen)
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,10 @@ from bench.crash import run
 
 
 def test_kill_minus_nine_ten_times_under_load(db_url: str, tmp_path: Path) -> None:
-    result = asyncio.run(run(tmp_path, db_url, kills=10, terminals=8, seed=14))
+    # Ten on the embedded default; on PostgreSQL, whose server the kills never reach,
+    # four: what the database changes is the recovery's reads and writes, not their count.
+    kills = 10 if db_url.startswith("sqlite") else 4
+    result = asyncio.run(run(tmp_path, db_url, kills=kills, terminals=8, seed=14))
     assert len(result.tally.approved) > 0
     assert result.lost == []
     assert result.doubled == []

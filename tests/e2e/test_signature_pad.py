@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from tests.e2e.test_terminal import device_at, keys, until
 from tests.hosting import run_with_host
@@ -67,6 +68,7 @@ def signatures(tp: Tillpoint) -> dict[str, bytes]:
     return {rrn: bytes(image) for rrn, image in rows}
 
 
+@pytest.mark.screen
 def test_the_pad_at_120_by_40_signed_with_the_mouse(demo: Tillpoint, tmp_path: Path) -> None:
     shots = tmp_path / "screens"
     shots.mkdir()
@@ -123,6 +125,7 @@ def test_the_pad_at_120_by_40_signed_with_the_mouse(demo: Tillpoint, tmp_path: P
     assert image_problem(kept[sold[0]]) is None
 
 
+@pytest.mark.screen
 def test_the_pad_at_80_by_24_with_a_typed_name(demo: Tillpoint, tmp_path: Path) -> None:
     sold: list[str] = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rich.cells import cell_len
 from sqlalchemy import text
 from tests.hosting import run_with_host, terminal
@@ -134,6 +135,7 @@ def fits(app: PosTerminal, size: tuple[int, int]) -> None:
         assert region.right <= size[0] and region.bottom <= size[1], (selector, region, size)
 
 
+@pytest.mark.screen
 def test_pos_screen_at_120_by_40(demo: Tillpoint, tmp_path: Path) -> None:
     """A cashier's session on the full layout, key by key, against a real host: the
     keypad is there, voids and refunds ask the supervisor password, slips come in two
@@ -253,6 +255,7 @@ def test_pos_screen_at_120_by_40(demo: Tillpoint, tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.screen
 def test_pos_screen_at_80_by_24(demo: Tillpoint, tmp_path: Path) -> None:
     """The compact layout: the screen, a keypad of one-line keys and the printer fit an
     80 x 24 window, and a sale and a supervisor's change of password work by mouse."""
@@ -423,6 +426,7 @@ def _paid_checkouts(app: Tillpoint) -> list[tuple[str, str]]:
     return [(c.reference, c.status.value) for c in app.checkouts.search("10000001")]
 
 
+@pytest.mark.screen
 def test_pos_screen_takes_the_amount_from_the_till_at_120_by_40(
     demo: Tillpoint, tmp_path: Path
 ) -> None:
@@ -464,6 +468,7 @@ def test_pos_screen_takes_the_amount_from_the_till_at_120_by_40(
     run_with_host(demo, scenario)
 
 
+@pytest.mark.screen
 def test_pos_screen_takes_the_amount_from_the_till_at_80_by_24(
     demo: Tillpoint, tmp_path: Path
 ) -> None:

@@ -360,11 +360,14 @@ def test_exporting_fifty_thousand_payments_takes_bounded_memory(
     seed(tp, shop, EXPORT_ROWS, seed_no=11)
     search = PaymentSearch(tp.ctx)
     f = PaymentFilter(shop["m1"])
-    for name, make in (
+    formats = (
         ("csv", lambda: csv_pieces(search.rows(f), LABELS.__getitem__, headers())),
         ("xlsx", lambda: xlsx_pieces(search.rows(f), LABELS.__getitem__, headers(),
                                      sheet_name="P")),
-    ):  # fmt: skip
+    )  # fmt: skip
+    if not tp.ctx.settings.database_url.startswith("sqlite"):
+        formats = formats[:1]  # the rows' stream is the database's; the sheet is not
+    for name, make in formats:
         pieces: Iterator[bytes] = make()
         size = lines = 0
         tracemalloc.start()

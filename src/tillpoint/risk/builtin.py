@@ -148,11 +148,10 @@ BUILTIN: tuple[RuleDef, ...] = (
         "category_mismatch",
         N_("Code jumping: the merchant's tickets no longer look like its category's"),
         "merchant.sales_30d >= min_sales and peers.merchants >= min_peers"
-        " and peers.avg_ticket_30d > 0"
-        " and merchant.avg_ticket_30d * 100 >= max_ratio_pct * peers.avg_ticket_30d",
+        " and merchant.large_share_7d >= min_large_pct",
         Action.ALERT,
         Severity.MEDIUM,
-        {"default": {"min_sales": 20, "min_peers": 3, "max_ratio_pct": 400}},
+        {"default": {"min_sales": 20, "min_peers": 3, "min_large_pct": 50}},
     ),
     RuleDef(
         "relocation",

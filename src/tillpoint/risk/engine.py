@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol
@@ -76,6 +76,9 @@ AWAY_M = 50_000  # a terminal this far from its shop counts its sales as away
 PENDING_MAX = 20_000  # attempts decided, not yet seen recorded (a failed write's stay)
 GAP_GIVE_UP_S = 10.0  # an id not seen this long after a later one was never committed
 GAPS_MAX = 10_000
+LARGE_TICKET_X = 4  # a ticket this many times its peers' average is large for the category
+LARGE_MIN_PEER_SALES = 20  # below this many peers' tickets, none counts as large
+MIXES_MAX = 500_000  # merchants whose week of tickets is kept
 _SCREENED = (PaymentKind.SALE, PaymentKind.PREAUTH)
 _WALLETS = frozenset({PaymentMethod.ALIPAY, PaymentMethod.WECHAT, PaymentMethod.UNIONPAY_QR})
 _UTC_TO_BUSINESS_S = 8 * 3600  # Asia/Shanghai keeps +08:00 all year
@@ -95,6 +98,8 @@ ENGINE_FEATURES: dict[str, str] = {
     "terminal.sales_away": "sales since the terminal is 50 km or more from its shop",
     "peers.avg_ticket_30d": "the average approved ticket of its peers (same MCC and kind)",
     "peers.merchants": "merchants of the category with approved sales in 30 days",
+    "merchant.large_share_7d": "per cent of its approved tickets over 7 days that were at "
+    "least 4 times its peers' average ticket when made",
 }
 FEATURES = frozenset(STORE_FEATURES) | frozenset(ENGINE_FEATURES)
 
@@ -144,6 +149,11 @@ class Live:
     mccs: frozenset[str] | None
     mids: frozenset[str] | None
 
+    @property
+    def per_terminal(self) -> bool:
+        """It reads a terminal's own figures: its alerts are the terminal's."""
+        return any(n.startswith("terminal.") for n in self.rule.names)
+
 
 @dataclass(slots=True)
 class Decision:
@@ -178,6 +188,12 @@ def peer_group(mcc: str, kind: MerchantKind) -> str:
 
 def business_hour(at: datetime) -> int:
     return int((at.timestamp() + _UTC_TO_BUSINESS_S) // 3600 % 24)
+
+
+def business_day_start(at: datetime) -> datetime:
+    """Midnight in Asia/Shanghai of the business day ``at`` falls in, in UTC."""
+    local_s = int(at.timestamp()) + _UTC_TO_BUSINESS_S
+    return datetime.fromtimestamp(local_s - local_s % 86_400 - _UTC_TO_BUSINESS_S, UTC)
 
 
 def jsonable(value: object) -> object:
@@ -239,6 +255,40 @@ class _Peers:
         return g.total, g.count, g.active
 
 
+class _Mix:
+    """One merchant's approved tickets over the last 7 days (day slots in a ring): how
+    many, and how many were large for its category when made. A few large tickets (a
+    cash-out episode) leave the share low; selling what another trade sells raises it."""
+
+    __slots__ = ("counts", "days", "last")
+
+    WINDOW = 7
+
+    def __init__(self) -> None:
+        self.days = [-1] * self.WINDOW  # the day each slot counts
+        self.counts = [0] * (2 * self.WINDOW)  # per slot: tickets, large tickets
+        self.last = -1  # the latest day added
+
+    def add(self, day: int, large: bool) -> None:
+        slot = day % self.WINDOW
+        if self.days[slot] != day:
+            if day < self.days[slot]:
+                return  # older than the window
+            self.days[slot] = day
+            self.counts[2 * slot] = self.counts[2 * slot + 1] = 0
+        self.counts[2 * slot] += 1
+        self.counts[2 * slot + 1] += large
+        self.last = max(self.last, day)
+
+    def share_pct(self, day: int) -> int:
+        tickets = large = 0
+        for slot, slot_day in enumerate(self.days):
+            if day - self.WINDOW < slot_day <= day:
+                tickets += self.counts[2 * slot]
+                large += self.counts[2 * slot + 1]
+        return large * 100 // tickets if tickets else 0
+
+
 class Engine:
     def __init__(
         self,
@@ -266,6 +316,7 @@ class Engine:
         self._mid: dict[int, str | None] = {}  # merchant id: MID
         self._strangers: set[int] = set()  # merchants seen in payments, not yet looked up
         self._peers = _Peers()
+        self._mixes: dict[int, _Mix] = {}  # merchant: its week of tickets
         self._places: dict[int, int | None] = {}  # terminal: metres from its shop
         self._places_since: datetime | None = None  # the latest place report read
         self._away: dict[int, int] = {}  # terminal: sales screened while away
@@ -429,7 +480,21 @@ class Engine:
             if group is None:
                 self._strangers.add(merchant_id)
             else:
-                self._peers.add(group, merchant_id, event.at_s // 86_400, amount)
+                day = event.at_s // 86_400
+                total, count, _sellers = self._peers.of(group, day)
+                large = count >= LARGE_MIN_PEER_SALES and amount * count >= LARGE_TICKET_X * total
+                self._mix(merchant_id, day).add(day, large)
+                self._peers.add(group, merchant_id, day, amount)
+
+    def _mix(self, merchant_id: int, day: int) -> _Mix:
+        mix = self._mixes.get(merchant_id)
+        if mix is None:
+            if len(self._mixes) >= MIXES_MAX:  # those quiet for a week go first
+                quiet = [m for m, x in self._mixes.items() if x.last <= day - _Mix.WINDOW]
+                for gone in quiet or list(self._mixes)[: MIXES_MAX // 10]:
+                    del self._mixes[gone]
+            mix = self._mixes[merchant_id] = _Mix()
+        return mix
 
     # --- the rules in force -----------------------------------------------------------
 
@@ -531,6 +596,9 @@ class Engine:
             return 0 if metres is None else metres // 1000
         if name == "terminal.sales_away":
             return 0 if a.terminal_id is None else self._away.get(a.terminal_id, 0)
+        if name == "merchant.large_share_7d":
+            mix = self._mixes.get(a.merchant_id)
+            return 0 if mix is None else mix.share_pct(int(a.at.timestamp()) // 86_400)
         raise KeyError(name)
 
     def _metres(self, terminal_id: int | None) -> int | None:
@@ -645,6 +713,26 @@ class Engine:
         case_id = open_case(conn, a.merchant_id, decision.severity, at)
         decision.case_id = case_id
         live_codes = {r.code for r in decision.live}
+        # One alert per rule, case and business day (and terminal, for a rule that reads
+        # the terminal's figures): a rule firing again counts on the alert it raised (how
+        # often, and the latest payment), as an analyst reads it.
+        per_terminal = {r.code for r in decision.live if r.per_terminal}
+        raised: dict[str, tuple[int, dict[str, Any]]] = {}
+        for code, terminal_id, alert_id, evidence in conn.execute(
+            select(RiskAlert.rule_code, RiskAlert.terminal_id, RiskAlert.id, RiskAlert.evidence)
+            .where(RiskAlert.case_id == case_id, RiskAlert.rule_code.in_(sorted(live_codes)),
+                   RiskAlert.created_at >= business_day_start(at))
+        ):  # fmt: skip
+            if code not in per_terminal or terminal_id == a.terminal_id:
+                raised[code] = (alert_id, evidence)
+        latest = {"rrn": a.rrn, "payment_id": payment_id, "amount_minor": a.amount_minor,
+                  "at": at.isoformat()}  # fmt: skip
+        for alert_id, evidence in raised.values():
+            again = {**evidence, "repeats": int(evidence.get("repeats", 1)) + 1, "latest": latest}
+            conn.execute(update(RiskAlert).where(RiskAlert.id == alert_id).values(evidence=again))
+        new = [h for h in decision.hits if h["rule"] in live_codes - raised.keys()]
+        if not new:
+            return
         conn.execute(
             insert(RiskAlert),
             [
@@ -652,14 +740,14 @@ class Engine:
                  "severity": h["severity"], "action": h["action"], "merchant_id": a.merchant_id,
                  "terminal_id": a.terminal_id, "payment_id": payment_id,
                  "evidence": {"values": h["evidence"], "linked": h["linked"], "rrn": a.rrn,
-                              "amount_minor": a.amount_minor},
+                              "amount_minor": a.amount_minor, "repeats": 1},
                  "created_at": at}
-                for h in decision.hits
-                if h["rule"] in live_codes
+                for h in new
             ],
         )  # fmt: skip
-        data = {"rules": sorted(live_codes), "rrn": a.rrn, "payment_id": payment_id}
-        note_case(conn, case_id, "alert", "risk", ", ".join(sorted(live_codes)), data, at)
+        codes = sorted(h["rule"] for h in new)
+        data = {"rules": codes, "rrn": a.rrn, "payment_id": payment_id}
+        note_case(conn, case_id, "alert", "risk", ", ".join(codes), data, at)
 
     async def _act(self, decision: Decision) -> None:
         await asyncio.to_thread(self.act, decision)

@@ -711,20 +711,48 @@ class RiskService:
 
 
 def ensure_builtin(db: Database, now: datetime) -> int:
-    """Insert the built-in rules the database lacks (as version 1 by ``system``); how
-    many. A rule an operator changed or switched off stays as it is."""
+    """Insert the built-in rules the database lacks (as version 1 by ``system``), and
+    bring those nobody changed up to this release's definition (a new version by
+    ``system``); how many. A rule an operator changed or switched off stays as it is."""
+
+    def stale(have: Mapping[str, RiskRule]) -> list[RuleDef]:
+        return [
+            d for d in BUILTIN
+            if (r := have.get(d.code)) is None
+            or (r.updated_by == "system" and _definition(r) != _shipped(d))
+        ]  # fmt: skip
+
     with db.read() as s:
-        have = set(s.scalars(select(RiskRule.code)))
-    if all(d.code in have for d in BUILTIN):
-        return 0
+        if not stale({r.code: r for r in s.scalars(select(RiskRule))}):
+            return 0
     with db.transaction() as s:
-        have = set(s.scalars(select(RiskRule.code)))  # another process may have meanwhile
-        added = [d for d in BUILTIN if d.code not in have]
-        for d in added:
-            add_rule(s, d, "system", "built-in rule", now, builtin=True)
-        if added:
+        have = {r.code: r for r in s.scalars(select(RiskRule))}  # another process may have
+        todo = stale(have)
+        for d in todo:
+            rule = have.get(d.code)
+            if rule is None:
+                add_rule(s, d, "system", "built-in rule", now, builtin=True)
+                continue
+            rule.name, rule.expression, rule.params, rule.scope = (
+                d.name, d.expression, d.params, d.scope
+            )  # fmt: skip
+            rule.action, rule.severity, rule.mode = d.action, d.severity, d.mode
+            rule.version += 1
+            rule.updated_at = now
+            s.add(RiskRuleVersion(rule_id=rule.id, version=rule.version,
+                                  definition=_definition(rule), changed_by="system",
+                                  changed_at=now, note="built-in rule updated"))  # fmt: skip
+        if todo:
             next_counter(s, RULES_COUNTER)
-    return len(added)
+    return len(todo)
+
+
+def _shipped(d: RuleDef) -> dict[str, Any]:
+    return {
+        "name": d.name, "expression": d.expression, "action": d.action.value,
+        "severity": d.severity.value, "mode": d.mode.value, "params": d.params,
+        "scope": d.scope,
+    }  # fmt: skip
 
 
 def add_rule(

@@ -482,6 +482,8 @@ class Simulation:
                 ended = started.pop(task)
                 queues.finish(ended)
                 self._tally(ended, task.result())  # a booking's error ends the run
+            if self.acquirer.desk.background:  # a risk freeze or hold in force before
+                await asyncio.gather(*self.acquirer.desk.background)  # the next sale
             self._report(day, ended.at)
 
     def _tally(self, event: Event, booked: list[tuple[Sale, Outcome]]) -> None:

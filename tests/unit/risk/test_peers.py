@@ -1,11 +1,12 @@
-"""A category's figures over 30 days, kept up as tickets come (risk/engine.py)."""
+"""A category's figures over 30 days, and a merchant's week of large tickets, kept up as
+tickets come (risk/engine.py)."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tillpoint.risk.engine import WARM_DAYS, _Peers
+from tillpoint.risk.engine import WARM_DAYS, _Mix, _Peers
 
 
 def test_a_groups_tickets_and_sellers_leave_the_window_after_30_days() -> None:
@@ -33,3 +34,29 @@ def test_the_kept_figures_are_the_windows_sums(tickets: list[tuple[int, int, int
         len(window),
         len({m for m, _a in window}),
     )
+
+
+def test_a_merchants_share_of_large_tickets_is_over_the_last_seven_days() -> None:
+    mix = _Mix()
+    for _ in range(9):
+        mix.add(10, large=False)
+    mix.add(10, large=True)  # one large ticket in ten: a cash-out sale among the day's
+    assert mix.share_pct(10) == 10
+    for _ in range(30):
+        mix.add(12, large=True)  # selling what another trade sells
+    assert mix.share_pct(12) == 77  # 31 of 40
+    assert mix.share_pct(16) == 77 and mix.share_pct(17) == 100  # day 10 has left
+    assert mix.share_pct(19) == 0
+    mix.add(5, large=True)  # older than the window: ignored
+    assert mix.share_pct(12) == 77
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.booleans()), max_size=80))
+def test_the_share_is_the_windows(tickets: list[tuple[int, bool]]) -> None:
+    mix = _Mix()
+    tickets = sorted(tickets, key=lambda t: t[0])  # as days pass
+    for day, large in tickets:
+        mix.add(day, large)
+    end = tickets[-1][0] if tickets else 0
+    window = [large for day, large in tickets if day > end - _Mix.WINDOW]
+    assert mix.share_pct(end) == (sum(window) * 100 // len(window) if window else 0)
