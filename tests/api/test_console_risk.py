@@ -237,6 +237,19 @@ def test_an_analyst_assigns_comments_freezes_holds_and_resolves_a_false_positive
         assert f"console risk case {what}" in audited, what
 
 
+def test_an_alert_that_fires_again_that_day_shows_how_often_and_the_latest(api: ApiEnv) -> None:
+    case_id, first = flagged(api)
+    again = wallet_sale(api, "owner_a", 12_345)
+    as_role(api, R.REVIEWER)
+    alerts = text_of(api, f"/console/risk/cases/{case_id}").split('id="alerts-title"')[1]
+    assert f'href="/console/payments/{first["rrn"]}"' in alerts
+    assert "Fired 2 times that day; the latest:" in alerts
+    assert f'href="/console/payments/{again["rrn"]}"' in alerts
+    assert "×2" in text_of(api, "/console/risk")
+    # The second payment has its own decision all the same.
+    assert "watch_0001_12345" in text_of(api, f"/console/payments/{again['rrn']}")
+
+
 def test_a_case_that_does_not_exist(api: ApiEnv) -> None:
     as_role(api, R.RISK)
     missing = api.client.get("/console/risk/cases/99999?lang=en")
