@@ -30,7 +30,8 @@ class ApiEnv:
     tp: Tillpoint
     acquirer: Acquirer
     client: TestClient
-    keys: dict[str, str] = field(default_factory=dict)  # ops, reviewer, owner_a, staff_a, owner_b
+    # ops, reviewer, owner_a, staff_a, owner_b, risk
+    keys: dict[str, str] = field(default_factory=dict)
     mid_a: str = demo_mid(1)
     mid_b: str = demo_mid(2)
     tid_a: str = demo_tid(1)
@@ -94,6 +95,7 @@ def api(tp: Tillpoint) -> Iterator[ApiEnv]:
         ("owner_a", Role.MERCHANT_OWNER, env.mid_a),
         ("staff_a", Role.MERCHANT_STAFF, env.mid_a),
         ("owner_b", Role.MERCHANT_OWNER, env.mid_b),
+        ("risk", Role.RISK, None),
     ):
         env.keys[who] = tp.access.create_key(role, who, "test", merchant_ref=mid).secret
     with env.client:

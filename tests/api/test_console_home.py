@@ -49,9 +49,12 @@ def test_every_member_of_staff_sees_the_home_with_links_for_their_areas(
     assert f'data-payment="{paid}"' in text  # the newest payments, on the page itself
     assert "CN¥12.34" in text and "<svg" in text
     assert ('href="/console/applications"' in text) is (
-        role in (AccountRole.ADMIN, AccountRole.REVIEWER)
+        role in (AccountRole.ADMIN, AccountRole.REVIEWER, AccountRole.RISK)
     )
     assert ('href="/console/holds"' in text) is (role in (AccountRole.ADMIN, AccountRole.FINANCE))
+    assert ("Open risk cases" in text) is (
+        role in (AccountRole.ADMIN, AccountRole.REVIEWER, AccountRole.RISK)
+    )
     assert re.search(r'<script src="/console/static/home-feed\.js\?v=\w+" defer>', text)
 
 

@@ -106,7 +106,7 @@ def test_keys_are_checked(api: ApiEnv) -> None:
 
 def test_key_lists_keep_to_the_tenant(api: ApiEnv) -> None:
     everything = key_ids(api, "ops", "?limit=100")
-    assert len(everything) == 5 and everything == sorted(everything)
+    assert len(everything) == 6 and everything == sorted(everything)
     owner_a, staff_a = everything[2], everything[3]  # the fixture's order
     assert key_ids(api, "ops", f"?mid={api.mid_a}") == [owner_a, staff_a]
     assert key_ids(api, "owner_a") == [owner_a, staff_a]

@@ -1,5 +1,6 @@
 """Tenancy on every route of the OpenAPI document: merchant B's owner key against
-merchant A's objects.
+merchant A's objects; and the acquirer's narrower keys (reviewer, risk) against every
+route.
 
 Merchant A gets one object of every kind a path can name (merchant, shop, terminal,
 operator, payments in every state a route needs, a refund, a settlement, a webhook
@@ -482,6 +483,7 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
     for who, role, mid in (
         ("ops", Role.OPS_ADMIN, None),
         ("reviewer", Role.REVIEWER, None),
+        ("risk", Role.RISK, None),
         ("owner_a", Role.MERCHANT_OWNER, api.mid_a),
         ("staff_a", Role.MERCHANT_STAFF, api.mid_a),
         ("owner_b", Role.MERCHANT_OWNER, api.mid_b),
@@ -674,3 +676,95 @@ def test_lists_show_merchant_b_nothing_of_merchant_a(world: World, route: str) -
             NO_MID, "?"
         )
     assert world.snapshot() == before
+
+
+# --- the acquirer's narrower keys: reviewer and risk ----------------------------------------
+
+# An ops_admin key calls every route. A reviewer's key and a risk analyst's read what the
+# acquirer reads (everything but a merchant's own keys, webhooks and audit log) and change
+# only what is theirs: a reviewer reviews applications, a risk analyst works the risk
+# rules and cases; both run backtests (which change nothing).
+MERCHANTS_OWN = {
+    "GET /v1/api_keys",
+    "GET /v1/api_keys/{id}",
+    "GET /v1/audit_log",
+    "GET /v1/webhook_endpoints",
+    "GET /v1/webhook_endpoints/{endpoint_id}",
+    "GET /v1/webhook_endpoints/{endpoint_id}/deliveries",
+    "GET /v1/webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}",
+}
+BACKTEST = "POST /v1/risk/backtests"
+WRITES = {
+    "reviewer": {
+        "POST /v1/merchants/{ref}/start_review",
+        "POST /v1/merchants/{ref}/approve",
+        "POST /v1/merchants/{ref}/reject",
+        "POST /v1/merchants/{ref}/ask_documents",
+        "POST /v1/merchants/{ref}/documents",
+        BACKTEST,
+    },
+    "risk": {
+        "POST /v1/risk/rules",
+        "PATCH /v1/risk/rules/{code}",
+        "POST /v1/risk/cases/{id}/assign",
+        "POST /v1/risk/cases/{id}/comments",
+        "POST /v1/risk/cases/{id}/actions",
+        "POST /v1/risk/cases/{id}/resolve",
+        BACKTEST,
+    },
+}
+# A change a key may make is tried so that it changes nothing: on an object that does not
+# exist, or (a create naming none) with a body the service refuses.
+REFUSED_CREATES: dict[str, dict[str, Any]] = {
+    "POST /v1/risk/rules": {"code": "x_rule", "name": "X", "expression": "no_such_thing > 1",
+                            "action": "alert", "severity": "low"},
+}  # fmt: skip
+NARROWER = ("reviewer", "risk")
+
+
+def may(who: str, route: str) -> bool:
+    if route.startswith("GET "):
+        return route not in MERCHANTS_OWN
+    return route in WRITES[who]
+
+
+def test_the_narrower_keys_rights_name_real_routes() -> None:
+    for routes in (MERCHANTS_OWN, *WRITES.values(), set(REFUSED_CREATES)):
+        assert routes <= set(API_ROUTES), routes - set(API_ROUTES)
+    assert WRITES["risk"] & set(OPERATIONS_ONLY) and not WRITES["risk"] & WRITES["reviewer"] - {
+        BACKTEST
+    }
+
+
+@pytest.mark.parametrize("who", NARROWER)
+@pytest.mark.parametrize("route", API_ROUTES)
+def test_reviewer_and_risk_keys_call_their_routes_and_no_other(
+    world: World, route: str, who: str
+) -> None:
+    attempt = attempts(route)[0]
+    reads = route.startswith("GET ")
+    before = None if reads else world.snapshot()
+    if not may(who, route):
+        body = attempt.body(world.a) if attempt.body else None
+        r = world.call(who, route, attempt.url(world.a), body)
+        assert (r.status_code, r.json()["code"]) == (403, "auth.forbidden"), f"{who}: {r.text}"
+    elif reads:
+        r = (
+            read(world, who, route)
+            if is_list(route)
+            else world.call(who, route, attempt.url(world.a))
+        )
+        assert r.status_code == 200, f"{who}: {r.text}"
+    elif route in REFUSED_CREATES:
+        r = world.call(who, route, attempt.url(world.a), REFUSED_CREATES[route])
+        assert r.status_code == 422, f"{who}: {r.text}"
+    elif route == BACKTEST:
+        r = world.call(who, route, attempt.url(world.a), attempt.body(world.a))  # type: ignore[misc]
+        assert r.status_code == 200, f"{who}: {r.text}"
+    else:
+        assert attempt.params, route  # a change naming an object: one that does not exist
+        body = attempt.body(MISSING) if attempt.body else None
+        r = world.call(who, route, attempt.url(MISSING), body)
+        assert r.status_code == 404, f"{who}: {r.text}"
+    if before is not None:
+        assert world.snapshot() == before, f"{who}'s {route} changed something"

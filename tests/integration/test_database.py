@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from tests.conftest import approved, business_application
 
+from tillpoint.access.models import Role
 from tillpoint.app import Tillpoint
 from tillpoint.core.db import Database
 from tillpoint.core.migrate import current_revision, downgrade, head_revision, upgrade
@@ -52,6 +53,32 @@ def test_lines_take_their_entrys_date_and_kind_when_the_schema_is_upgraded(
     with tp.ctx.db.engine.connect() as c:
         assert c.execute(text(lines + " ORDER BY id")).all() == before
     assert tp.ledger.check() == []
+
+
+def test_api_keys_take_the_risk_role_from_0026_and_lose_it_going_back(tp: Tillpoint) -> None:
+    """0026 widens the CHECK of api_keys.role to the risk role (on SQLite by rebuilding
+    the table, on PostgreSQL by replacing the constraint); going back turns a risk key
+    into a revoked reviewer key, and the old constraint refuses the role again."""
+    made = tp.access.create_key(Role.RISK, "analyst", "test")
+    caller = tp.access.authenticate(made.secret)
+    assert caller is not None and caller.role is Role.RISK and caller.operations
+    insert = (
+        "INSERT INTO api_keys (prefix, secret_hash, role, name, created_by, created_at)"
+        " VALUES ('tp_x', :h, 'risk', 'sql', 'sql', CURRENT_TIMESTAMP)"
+    )
+    downgrade(tp.ctx.db, "0025")
+    with tp.ctx.db.engine.connect() as c:
+        role, revoked = c.execute(
+            text("SELECT role, revoked_at FROM api_keys WHERE id = :i"), {"i": made.key.id}
+        ).one()
+    assert role == "reviewer" and revoked is not None
+    with pytest.raises(IntegrityError), tp.ctx.db.engine.begin() as c:
+        c.execute(text(insert), {"h": "a" * 64})
+    upgrade(tp.ctx.db)
+    with tp.ctx.db.engine.begin() as c:
+        c.execute(text(insert), {"h": "b" * 64})
+    assert tp.access.authenticate(made.secret) is None  # revoked on the way down
+    assert [k.role for k in tp.access.list_keys()].count(Role.RISK) == 1
 
 
 def _ids(tp: Tillpoint) -> tuple[int, int, int, int, int]:

@@ -27,11 +27,13 @@ from tillpoint.core.db import Base, BigId, UTCDateTime, str_enum
 class Role(StrEnum):
     OPS_ADMIN = "ops_admin"  # the acquirer's operations: everything
     REVIEWER = "reviewer"  # reads everything, reviews merchant applications
+    RISK = "risk"  # reads everything, works risk rules, backtests and cases
     MERCHANT_OWNER = "merchant_owner"  # one merchant: everything of its own
     MERCHANT_STAFF = "merchant_staff"  # one merchant: takes payments and refunds, reads
 
 
-OPERATIONS = (Role.OPS_ADMIN, Role.REVIEWER)
+# The acquirer's own keys: they name no merchant and see every merchant.
+OPERATIONS = (Role.OPS_ADMIN, Role.REVIEWER, Role.RISK)
 
 
 class ApiKey(Base):

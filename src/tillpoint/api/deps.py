@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from tillpoint.access.models import Role
+from tillpoint.access.models import OPERATIONS, Role
 from tillpoint.access.service import Principal
 from tillpoint.api.problems import ApiProblem
 from tillpoint.core.i18n import _
@@ -147,11 +147,15 @@ STAFF_AND_UP = (Role.OPS_ADMIN, Role.MERCHANT_OWNER, Role.MERCHANT_STAFF)
 OWNERS = (Role.OPS_ADMIN, Role.MERCHANT_OWNER)
 OPS = (Role.OPS_ADMIN,)
 REVIEW = (Role.OPS_ADMIN, Role.REVIEWER)
+RISK_DESK = (Role.OPS_ADMIN, Role.RISK)
 Reader = Annotated[Principal, Depends(allow(*EVERYONE))]
 Taker = Annotated[Principal, Depends(allow(*STAFF_AND_UP))]  # takes payments, refunds
 Owner = Annotated[Principal, Depends(allow(*OWNERS))]
 Ops = Annotated[Principal, Depends(allow(*OPS))]
-Reviewer = Annotated[Principal, Depends(allow(*REVIEW))]
+Reviewer = Annotated[Principal, Depends(allow(*REVIEW))]  # reviews applications
+# The acquirer's own reads (ops_admin, reviewer, risk): risk rules and cases, fee plans.
+Watcher = Annotated[Principal, Depends(allow(*OPERATIONS))]
+RiskDesk = Annotated[Principal, Depends(allow(*RISK_DESK))]  # works risk rules and cases
 
 
 # Ids in paths: positive and inside a 64-bit column, or the request is malformed (422).

@@ -2,26 +2,21 @@
 
 Another merchant's object answers 404 with the same code and message the services give
 for one that does not exist, so a key cannot even learn that it exists. Operations keys
-(ops_admin, reviewer) see every merchant.
+(ops_admin, reviewer, risk) see every merchant.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends
-
-from tillpoint.access.models import OPERATIONS
 from tillpoint.access.service import Principal
-from tillpoint.api.deps import allow
+from tillpoint.api.deps import Watcher
 from tillpoint.api.problems import ApiProblem
 from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_, _
 from tillpoint.http.services import Services
 from tillpoint.terminals.views import TerminalView
 
-# Reads that only the acquirer's side may make (ops_admin, reviewer).
-Operations = Annotated[Principal, Depends(allow(*OPERATIONS))]
+# Reads that only the acquirer's side may make (ops_admin, reviewer, risk).
+Operations = Watcher
 
 
 def merchant_ref(caller: Principal, ref: str) -> str:

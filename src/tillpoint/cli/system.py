@@ -84,7 +84,7 @@ def _key_rows(rows: list[ApiKeyView]) -> None:
 @handles_errors
 def key_create(
     role: Annotated[
-        Role, typer.Option(help=_("ops_admin, reviewer, merchant_owner or merchant_staff."))
+        Role, typer.Option(help=_("ops_admin, reviewer, risk, merchant_owner or merchant_staff."))
     ],
     name: Annotated[str, typer.Option(help=_("What the key is for, e.g. the shop's tablet."))],
     merchant: Annotated[

@@ -8,12 +8,13 @@ engine sees it within a second and compiles the rules again (risk/engine.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from tillpoint.context import Context, check_actor, check_reason
@@ -22,11 +23,14 @@ from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.core.models import next_counter
 from tillpoint.merchants.models import Merchant, MerchantKind
+from tillpoint.payments.models import Payment, PaymentKind
+from tillpoint.payments.views import PaymentView, payment_view
 from tillpoint.risk.backtest import BacktestResult, backtest
 from tillpoint.risk.builtin import BUILTIN, RuleDef
 from tillpoint.risk.engine import FEATURES, RULES_COUNTER, Actions, Engine, note_case, params_for
 from tillpoint.risk.expr import check
 from tillpoint.risk.models import (
+    SEVERITY_RANK,
     Action,
     CaseStatus,
     Mode,
@@ -48,10 +52,21 @@ MAX_CODE = 40
 PAGE = 100
 
 
+MAX_REF_CHARS = 40  # a payment's reference or id, as typed
+MAX_PAYMENT_ID = 2**62  # ids are 64-bit: a larger number names nothing
+
+
 class CaseAction(StrEnum):
     FREEZE_TERMINAL = "freeze_terminal"
     HOLD_PAYOUTS = "hold_payouts"
     SUSPEND_MERCHANT = "suspend_merchant"
+
+
+class QueueOrder(StrEnum):
+    """How a queue of cases is sorted."""
+
+    SEVERITY = "severity"  # the most severe first, then the newest
+    NEWEST = "newest"
 
 
 class RuleView(BaseModel):
@@ -133,6 +148,33 @@ class DecisionView(BaseModel):
     action: str
     hits: list[dict[str, Any]]
     at: datetime
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """A page of a queue of cases: each case's rules that fired (by case id) and where
+    the next page starts (None: no more)."""
+
+    cases: list[CaseView]
+    rules: dict[int, list[str]]
+    next_after: int | None
+
+
+class PaymentScreening(BaseModel):
+    """A payment and what screening made of it. ``screened``: a sale or
+    pre-authorisation, which screening sees; with no decision, no rule fired on it (it
+    was allowed). Refunds, voids, completions and the like are not screened."""
+
+    model_config = ConfigDict(frozen=True)
+
+    payment: PaymentView
+    screened: bool
+    decision: DecisionView | None
+    alerts: list[AlertView]
+
+
+#: Kinds of payment screening sees (risk/engine.py screens sales and pre-authorisations).
+SCREENED_KINDS = frozenset({PaymentKind.SALE, PaymentKind.PREAUTH})
 
 
 def _definition(r: RiskRule) -> dict[str, Any]:
@@ -352,6 +394,37 @@ class RiskService:
                 return None
             return DecisionView(payment_id=d.payment_id, action=d.action, hits=d.hits, at=d.at)
 
+    def screening(self, ref: str) -> PaymentScreening:
+        """A payment named by its reference (RRN, 12 characters) or its id, with the
+        decision screening kept and the alerts it raised."""
+        ref = ref.strip()[:MAX_REF_CHARS]
+        with self.ctx.db.read() as s:
+            p = None
+            if len(ref) == 12:
+                p = s.scalars(select(Payment).where(Payment.rrn == ref)).first()
+            if p is None and ref.isascii() and ref.isdigit() and int(ref) <= MAX_PAYMENT_ID:
+                p = s.get(Payment, int(ref))
+            if p is None:
+                raise NotFound("payment.not_found", N_("No payment {ref}"), ref=ref or "-")
+            d = s.scalars(select(RiskDecision).where(RiskDecision.payment_id == p.id)).first()
+            alerts = list(
+                s.scalars(
+                    select(RiskAlert).where(RiskAlert.payment_id == p.id).order_by(RiskAlert.id)
+                )
+            )
+            return PaymentScreening(
+                payment=payment_view(s, p),
+                screened=p.kind in SCREENED_KINDS,
+                decision=None if d is None else DecisionView(
+                    payment_id=d.payment_id, action=d.action, hits=d.hits, at=d.at),
+                alerts=self._alert_views(s, alerts),
+            )  # fmt: skip
+
+    def terminal_tids(self, ids: set[int]) -> dict[int, str]:
+        """The TIDs of terminals named by id (a case's actions name them so)."""
+        with self.ctx.db.read() as s:
+            return _tids(s, ids)
+
     def alerts(
         self, *, case_id: int | None = None, rule: str | None = None, limit: int = PAGE
     ) -> list[AlertView]:
@@ -395,6 +468,83 @@ class RiskService:
             )
             mids = _mids(s, {c.merchant_id for c in rows})
             return [self._case_view(c, counts.get(c.id, 0), mids) for c in rows]
+
+    def open_counts(self) -> dict[Severity, int]:
+        """How many cases are open, by severity, the most severe first."""
+        with self.ctx.db.read() as s:
+            found = dict(
+                s.execute(
+                    select(RiskCase.severity, func.count())
+                    .where(RiskCase.status == CaseStatus.OPEN)
+                    .group_by(RiskCase.severity)
+                ).all()
+            )
+        ranked = sorted(Severity, key=SEVERITY_RANK.__getitem__, reverse=True)
+        return {severity: int(found.get(severity, 0)) for severity in ranked}
+
+    def queue(
+        self,
+        *,
+        status: CaseStatus | None = CaseStatus.OPEN,
+        severity: Severity | None = None,
+        assignee: str | None = None,
+        unassigned: bool = False,
+        order: QueueOrder = QueueOrder.SEVERITY,
+        after: int | None = None,
+        limit: int = PAGE,
+    ) -> CasePage:
+        """Cases as analysts work them: by default the open ones, the most severe first
+        and the newest first within a severity; filtered by severity and assignee (or
+        none), a page at a time after case ``after`` (keyset: where that case stands is
+        looked up, so the address of the next page carries nothing else)."""
+        limit = min(max(limit, 1), 500)
+        rank = case(dict(SEVERITY_RANK), value=RiskCase.severity, else_=0)
+        with self.ctx.db.read() as s:
+            q = select(RiskCase)
+            if status is not None:
+                q = q.where(RiskCase.status == status)
+            if severity is not None:
+                q = q.where(RiskCase.severity == severity)
+            if assignee is not None:
+                q = q.where(RiskCase.assignee == assignee)
+            if unassigned:
+                q = q.where(RiskCase.assignee.is_(None))
+            if order is QueueOrder.NEWEST:
+                q = q.order_by(RiskCase.id.desc())
+                if after is not None:
+                    q = q.where(RiskCase.id < after)
+            else:
+                q = q.order_by(rank.desc(), RiskCase.id.desc())
+                if after is not None:
+                    was = s.get(RiskCase, after)
+                    # A case that does not exist stands before every one of its id.
+                    r = (
+                        SEVERITY_RANK[was.severity]
+                        if was is not None
+                        else max(SEVERITY_RANK.values())
+                    )
+                    q = q.where(or_(rank < r, and_(rank == r, RiskCase.id < after)))
+            rows = list(s.scalars(q.limit(limit + 1)))
+            more, rows = len(rows) > limit, rows[:limit]
+            ids = [c.id for c in rows]
+            counts = dict(
+                s.execute(
+                    select(RiskAlert.case_id, func.count())
+                    .where(RiskAlert.case_id.in_(ids))
+                    .group_by(RiskAlert.case_id)
+                ).all()
+            )
+            rules: dict[int, list[str]] = {i: [] for i in ids}
+            for case_id, code in s.execute(
+                select(RiskAlert.case_id, RiskAlert.rule_code)
+                .where(RiskAlert.case_id.in_(ids))
+                .group_by(RiskAlert.case_id, RiskAlert.rule_code)
+                .order_by(RiskAlert.case_id, RiskAlert.rule_code)
+            ):
+                rules[case_id].append(code)
+            mids = _mids(s, {c.merchant_id for c in rows})
+            cases = [self._case_view(c, counts.get(c.id, 0), mids) for c in rows]
+            return CasePage(cases, rules, rows[-1].id if more else None)
 
     @staticmethod
     def _case_view(

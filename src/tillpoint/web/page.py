@@ -70,11 +70,12 @@ class Area:
 
 
 HOME = Area(N_("Home"), "/console")
-APPLICATIONS = Area(N_("Applications"), "/console/applications", (R.REVIEWER,))
+APPLICATIONS = Area(N_("Applications"), "/console/applications", (R.REVIEWER, R.RISK))
 MERCHANTS = Area(N_("Merchants"), "/console/merchants", (R.REVIEWER, R.FLEET, R.RISK, R.FINANCE))
 FLEET = Area(N_("Fleet"), "/console/terminals", (R.FLEET,))
+RISK = Area(N_("Risk"), "/console/risk", (R.REVIEWER, R.RISK), also=("/console/payments",))
 MONEY = Area(N_("Days and money"), "/console/days", (R.FINANCE,))
-FEE_PLANS = Area(N_("Fee plans"), "/console/fee-plans", (R.FINANCE, R.REVIEWER))
+FEE_PLANS = Area(N_("Fee plans"), "/console/fee-plans", (R.FINANCE, R.REVIEWER, R.RISK))
 USERS = Area(N_("Users"), "/console/users", (R.ADMIN,))
 API_KEYS = Area(N_("API keys"), "/console/api-keys", (R.ADMIN,))
 AUDIT = Area(N_("Audit log"), "/console/audit", (R.ADMIN,))
@@ -82,8 +83,8 @@ PASSWORD = Area(N_("Password"), "/console/password")
 SECURITY = Area(N_("Security"), "/console/security")
 
 AREAS: tuple[Area, ...] = (
-    HOME, APPLICATIONS, MERCHANTS, FLEET, MONEY, FEE_PLANS, USERS, API_KEYS, AUDIT, PASSWORD,
-    SECURITY,
+    HOME, APPLICATIONS, MERCHANTS, FLEET, RISK, MONEY, FEE_PLANS, USERS, API_KEYS, AUDIT,
+    PASSWORD, SECURITY,
 )  # fmt: skip
 
 

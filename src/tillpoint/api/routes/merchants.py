@@ -38,9 +38,13 @@ from tillpoint.merchants.views import DocumentView, MerchantEventView, MerchantV
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
 ShopNumber = Annotated[int, Path(ge=1, le=9999, description="The shop's number")]
-# Documents: operations, and a merchant's owner for its own merchant.
+# Documents: operations upload and read them (risk only reads), and a merchant's owner
+# for its own merchant.
 DocumentKeeper = Annotated[
     Principal, Depends(allow(Role.OPS_ADMIN, Role.REVIEWER, Role.MERCHANT_OWNER))
+]
+DocumentReader = Annotated[
+    Principal, Depends(allow(Role.OPS_ADMIN, Role.REVIEWER, Role.RISK, Role.MERCHANT_OWNER))
 ]
 
 
@@ -158,7 +162,7 @@ def upload_document(
 
 
 @router.get("/v1/merchants/{ref}/documents", tags=["documents"], summary="List documents")
-def list_documents(ref: MerchantRef, caller: DocumentKeeper, svc: Svc) -> Page[DocumentView]:
+def list_documents(ref: MerchantRef, caller: DocumentReader, svc: Svc) -> Page[DocumentView]:
     """An application's documents, oldest first: kind, type, size, SHA-256, who
     uploaded it and when (never the content)."""
     return whole(svc.tp.documents.list(merchant_ref(caller, ref)))
@@ -172,7 +176,7 @@ def list_documents(ref: MerchantRef, caller: DocumentKeeper, svc: Svc) -> Page[D
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}}}},
 )
 def get_document(
-    ref: MerchantRef, document_id: ObjectId, caller: DocumentKeeper, svc: Svc
+    ref: MerchantRef, document_id: ObjectId, caller: DocumentReader, svc: Svc
 ) -> Response:
     """The document's content, with the type found when it was uploaded."""
     doc, content = svc.tp.documents.content(merchant_ref(caller, ref), document_id)

@@ -1,8 +1,8 @@
 """/v1/risk routes: rules as data (every change a version), decisions on payments,
 alerts, cases and what is done about them, backtests (docs/risk.md).
 
-Operations keys read (ops_admin, reviewer); an ops_admin key changes rules and works
-cases. Merchants' keys see none of it.
+Operations keys read and backtest (ops_admin, reviewer, risk); an ops_admin or a risk
+key changes rules and works cases. Merchants' keys see none of it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from tillpoint.api.deps import ObjectId, Ops, Reviewer, Svc
+from tillpoint.api.deps import ObjectId, RiskDesk, Svc, Watcher
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Page, whole
 from tillpoint.api.schemas import PROBLEMS, Int, Note, Reason, Text
@@ -125,7 +125,7 @@ class BacktestOut(BaseModel):
 
 
 @router.post("/v1/risk/backtests", tags=["risk"], summary="Backtest a risk rule")
-def run_backtest(body: BacktestIn, caller: Reviewer, svc: Svc) -> BacktestOut:
+def run_backtest(body: BacktestIn, caller: Watcher, svc: Svc) -> BacktestOut:
     """How many payments the rule would have declined or flagged over the days given
     (at most 92), and its precision and recall against resolved cases. Changes nothing."""
     result = svc.tp.risk.backtest(
@@ -136,13 +136,13 @@ def run_backtest(body: BacktestIn, caller: Reviewer, svc: Svc) -> BacktestOut:
 
 
 @router.get("/v1/risk/rules", tags=["risk"], summary="List risk rules")
-def list_rules(caller: Reviewer, svc: Svc) -> Page[RuleView]:
+def list_rules(caller: Watcher, svc: Svc) -> Page[RuleView]:
     """Every rule, built-in and operators' own, in the order they run."""
     return whole(svc.tp.risk.rules())
 
 
 @router.post("/v1/risk/rules", status_code=201, tags=["risk"], summary="Create a risk rule")
-def create_rule(body: RuleIn, caller: Ops, svc: Svc, _key: Key) -> RuleView:
+def create_rule(body: RuleIn, caller: RiskDesk, svc: Svc, _key: Key) -> RuleView:
     """A new rule; the expression is checked for every merchant kind it applies to, and a
     bad one is refused with the reason and the column (nothing is stored)."""
     return svc.tp.risk.create(
@@ -152,12 +152,14 @@ def create_rule(body: RuleIn, caller: Ops, svc: Svc, _key: Key) -> RuleView:
 
 
 @router.get("/v1/risk/rules/{code}", tags=["risk"], summary="Show a risk rule")
-def get_rule(code: CodePath, caller: Reviewer, svc: Svc) -> RuleView:
+def get_rule(code: CodePath, caller: Watcher, svc: Svc) -> RuleView:
     return svc.tp.risk.rule(code)
 
 
 @router.patch("/v1/risk/rules/{code}", tags=["risk"], summary="Change a risk rule")
-def change_rule(code: CodePath, body: RuleChangeIn, caller: Ops, svc: Svc, _key: Key) -> RuleView:
+def change_rule(
+    code: CodePath, body: RuleChangeIn, caller: RiskDesk, svc: Svc, _key: Key
+) -> RuleView:
     """A new version of the rule (mode live, shadow, draft or off included). Every
     process screens with it within a second."""
     changes: dict[str, Any] = {
@@ -168,13 +170,13 @@ def change_rule(code: CodePath, body: RuleChangeIn, caller: Ops, svc: Svc, _key:
 
 
 @router.get("/v1/risk/rules/{code}/versions", tags=["risk"], summary="A rule's versions")
-def rule_versions(code: CodePath, caller: Reviewer, svc: Svc) -> Page[RuleVersionView]:
+def rule_versions(code: CodePath, caller: Watcher, svc: Svc) -> Page[RuleVersionView]:
     """Every version, newest first: the whole definition, who, when and why."""
     return whole(svc.tp.risk.versions(code))
 
 
 @router.get("/v1/risk/decisions/{id}", tags=["risk"], summary="Screening's decision on a payment")
-def decision(id: ObjectId, caller: Reviewer, svc: Svc) -> DecisionView:
+def decision(id: ObjectId, caller: Watcher, svc: Svc) -> DecisionView:
     """The rules that fired on payment ``id`` (live and shadow), their evidence (the
     values read, the thresholds, linked payments) and the action taken."""
     found = svc.tp.risk.decision(id)
@@ -185,7 +187,7 @@ def decision(id: ObjectId, caller: Reviewer, svc: Svc) -> DecisionView:
 
 @router.get("/v1/risk/alerts", tags=["risk"], summary="List risk alerts")
 def list_alerts(
-    caller: Reviewer,
+    caller: Watcher,
     svc: Svc,
     case_id: Annotated[int | None, Query(ge=1, description="Only this case's")] = None,
     rule: Annotated[Text | None, Query(max_length=40, description="Only this rule's")] = None,
@@ -197,7 +199,7 @@ def list_alerts(
 
 @router.get("/v1/risk/cases", tags=["risk"], summary="List risk cases")
 def list_cases(
-    caller: Reviewer,
+    caller: Watcher,
     svc: Svc,
     status: Annotated[CaseStatus | None, Query(description="open or resolved")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -207,30 +209,30 @@ def list_cases(
 
 
 @router.get("/v1/risk/cases/{id}", tags=["risk"], summary="Show a risk case")
-def get_case(id: ObjectId, caller: Reviewer, svc: Svc) -> CaseView:
+def get_case(id: ObjectId, caller: Watcher, svc: Svc) -> CaseView:
     """The case, its alerts with their evidence, and its history."""
     return svc.tp.risk.case(id)
 
 
 @router.post("/v1/risk/cases/{id}/assign", tags=["risk"], summary="Assign a risk case")
-def assign(id: ObjectId, body: AssignIn, caller: Ops, svc: Svc, _key: Key) -> CaseView:
+def assign(id: ObjectId, body: AssignIn, caller: RiskDesk, svc: Svc, _key: Key) -> CaseView:
     return svc.tp.risk.assign(id, body.assignee, caller.actor)
 
 
 @router.post("/v1/risk/cases/{id}/comments", tags=["risk"], summary="Comment on a risk case")
-def comment(id: ObjectId, body: CommentIn, caller: Ops, svc: Svc, _key: Key) -> CaseView:
+def comment(id: ObjectId, body: CommentIn, caller: RiskDesk, svc: Svc, _key: Key) -> CaseView:
     return svc.tp.risk.comment(id, body.text, caller.actor)
 
 
 @router.post("/v1/risk/cases/{id}/actions", tags=["risk"], summary="Act on a risk case")
-def act(id: ObjectId, body: CaseActionIn, caller: Ops, svc: Svc, _key: Key) -> CaseView:
+def act(id: ObjectId, body: CaseActionIn, caller: RiskDesk, svc: Svc, _key: Key) -> CaseView:
     """Freeze one of the merchant's terminals, hold its payouts or suspend it; noted in
     the case and undone if it is resolved as a false positive."""
     return svc.tp.risk.act(id, body.action, caller.actor, tid=body.tid)
 
 
 @router.post("/v1/risk/cases/{id}/resolve", tags=["risk"], summary="Resolve a risk case")
-def resolve(id: ObjectId, body: ResolveIn, caller: Ops, svc: Svc, _key: Key) -> CaseView:
+def resolve(id: ObjectId, body: ResolveIn, caller: RiskDesk, svc: Svc, _key: Key) -> CaseView:
     """false_positive undoes what the case did (freezes, holds, suspension) and spares
     the merchant its rules for 7 days; fraud_confirmed and cash_out_confirmed keep all."""
     return svc.tp.risk.resolve(id, body.resolution, caller.actor, body.note)

@@ -14,6 +14,7 @@ from tillpoint.web.console import (
     keys,
     merchants,
     money,
+    risk,
     security,
     users,
 )
@@ -23,6 +24,7 @@ ROUTERS: list[APIRouter] = [
     applications.router,
     merchants.router,
     fleet.router,
+    risk.router,
     money.router,
     users.router,
     keys.router,

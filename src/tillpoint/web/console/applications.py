@@ -1,4 +1,5 @@
-"""The review queue (area APPLICATIONS: reviewers, and admins).
+"""The review queue (area APPLICATIONS: reviewers and admins work it; risk analysts
+read it, without its forms).
 
 - ``GET /console/applications``: applications oldest first, by state (the open ones by
   default), kind and a search of name or phone; counts per state; 50 a page (keyset).
@@ -27,6 +28,7 @@ from tillpoint.merchants.services import APPLICATION_STATES, OPEN_APPLICATIONS
 from tillpoint.web.page import (
     APPLICATIONS,
     PAGE,
+    R,
     actor,
     after_action,
     area_guard,
@@ -41,7 +43,8 @@ from tillpoint.web.page import (
 )
 
 router = APIRouter(include_in_schema=False)
-Reviewer = Annotated[SignedIn, area_guard(APPLICATIONS)]
+Reader = Annotated[SignedIn, area_guard(APPLICATIONS)]
+Reviewer = Annotated[SignedIn, area_guard(APPLICATIONS, R.REVIEWER)]
 AppId = Annotated[int, Path(ge=1, le=2**62)]
 DocId = Annotated[int, Path(ge=1, le=2**62)]
 BASE = "/console/applications"
@@ -57,7 +60,7 @@ def _states(value: str) -> tuple[MerchantStatus, ...]:
 
 
 @router.get(BASE, response_class=HTMLResponse)
-def queue(request: Request, session: Reviewer) -> Response:
+def queue(request: Request, session: Reader) -> Response:
     app = tp(request)
     state = query_text(request, "state")
     kind_text = query_text(request, "kind")
@@ -79,7 +82,7 @@ def queue(request: Request, session: Reviewer) -> Response:
 
 
 @router.get(BASE + "/{ref}", response_class=HTMLResponse)
-def application(request: Request, session: Reviewer, ref: AppId) -> Response:
+def application(request: Request, session: Reader, ref: AppId) -> Response:
     app = tp(request)
     try:
         merchant = app.merchants.get(str(ref))
@@ -96,13 +99,14 @@ def application(request: Request, session: Reviewer, ref: AppId) -> Response:
                 document_kinds=DOCUMENT_KINDS[merchant.kind], images=IMAGES, plans=plans,
                 default_plan=default_plan, limits=limits,
                 first_shop=min(merchant.shops, key=lambda x: x.number),
+                may_review=session.account.has(R.REVIEWER),
                 can_review=merchant.status in OPEN_APPLICATIONS,
                 can_start=merchant.status in (S.SUBMITTED, S.MORE_DOCUMENTS),
                 can_approve=merchant.status in (S.SUBMITTED, S.UNDER_REVIEW))  # fmt: skip
 
 
 @router.get(BASE + "/{ref}/documents/{doc_id}")
-def document(request: Request, session: Reviewer, ref: AppId, doc_id: DocId) -> Response:
+def document(request: Request, session: Reader, ref: AppId, doc_id: DocId) -> Response:
     try:
         doc, content = tp(request).documents.content(str(ref), doc_id)
     except TillpointError as missing:

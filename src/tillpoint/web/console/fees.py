@@ -1,4 +1,4 @@
-"""``/console/fee-plans``: the price lists (finance, reviewers and admins read them;
+"""``/console/fee-plans``: the price lists (finance, reviewers, risk and admins read them;
 finance and admins make new ones). A plan prices every payment method with a Decimal
 percentage, capped or not, and never changes once made: new prices are a new plan."""
 

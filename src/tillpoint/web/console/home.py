@@ -1,6 +1,7 @@
 """The console's home: today's figures against yesterday's, the newest payments (live),
-open applications, the business days and the payout holds. Every member of staff sees
-it; the links go only to the areas the person may open.
+open applications, the business days, the payout holds and (for those who work them)
+the open risk cases. Every member of staff sees it; the links go only to the areas the
+person may open.
 
 The figures come from the payment tallies (payments/tallies.py), never from a scan of
 the payments. The live feed, ``GET /console/feed``, streams the REST API's payment
@@ -29,6 +30,7 @@ from tillpoint.web.page import (
     FEED_MAX_S,
     HOME,
     MONEY,
+    RISK,
     area_guard,
     live_events,
     page,
@@ -75,6 +77,8 @@ def console_home(request: Request, session: StaffMember) -> Response:
         holds=open_holds(app.ctx),
         sees_applications=APPLICATIONS.open_to(session),
         sees_money=MONEY.open_to(session),
+        sees_risk=RISK.open_to(session),
+        risk_cases=app.risk.open_counts() if RISK.open_to(session) else {},
     )  # fmt: skip
 
 
