@@ -450,30 +450,29 @@ class Engine:
         rrn, kind, merchant_id, terminal_id, token, masked, amount, code, method = row[1:10]
         if kind not in _SCREENED:
             return
-        pending = self._pending.get(rrn)
-        if len(row) > 10:
-            at_s = int(row[10].timestamp())
-        else:
-            at_s = pending.at_s if pending is not None else int(self.now().timestamp())
-        card = method not in _WALLETS and token is not None
-        bin6, last4 = card_digits(masked) if card else (None, None)
-        event = Event(
-            at_s=at_s,
-            hour=(at_s + _UTC_TO_BUSINESS_S) // 3600 % 24,
-            rrn=rrn,
-            merchant_id=merchant_id,
-            terminal_id=terminal_id,
-            card=token if card else None,
-            bin6=bin6,
-            last4=last4,
-            amount_minor=amount,
-            credit=method == PaymentMethod.CREDIT,
-            response_code=code,
-        )
-        if pending is not None:
-            del self._pending[rrn]
+        pending = self._pending.pop(rrn, None)
+        if pending is not None:  # this process counted the attempt: its answer now
+            p = pending
+            event = Event(p.at_s, p.hour, rrn, p.merchant_id, p.terminal_id, p.card, p.bin6,
+                          p.last4, amount, p.credit, code)  # fmt: skip
             self.store.add_outcome(event)
         else:
+            at_s = int(row[10].timestamp()) if len(row) > 10 else int(self.now().timestamp())
+            card = method not in _WALLETS and token is not None
+            bin6, last4 = card_digits(masked) if card else (None, None)
+            event = Event(
+                at_s=at_s,
+                hour=(at_s + _UTC_TO_BUSINESS_S) // 3600 % 24,
+                rrn=rrn,
+                merchant_id=merchant_id,
+                terminal_id=terminal_id,
+                card=token if card else None,
+                bin6=bin6,
+                last4=last4,
+                amount_minor=amount,
+                credit=method == PaymentMethod.CREDIT,
+                response_code=code,
+            )
             self.store.add(event)
         if code == "00":
             group = self._peer_group.get(merchant_id)
