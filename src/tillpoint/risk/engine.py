@@ -481,6 +481,10 @@ class Engine:
             else:
                 day = event.at_s // 86_400
                 total, count, _sellers = self._peers.of(group, day)
+                # the peers: the group without the merchant's own (this ticket counted)
+                own_count, own_sum = self.store.approved_30d(merchant_id, day)
+                count = max(0, count - own_count + 1)
+                total = max(0, total - own_sum + amount)
                 large = count >= LARGE_MIN_PEER_SALES and amount * count >= LARGE_TICKET_X * total
                 self._mix(merchant_id, day).add(day, large)
                 self._peers.add(group, merchant_id, day, amount)

@@ -839,6 +839,17 @@ class FeatureStore:
             "merchant.avg_ticket_30d": avg,
         }
 
+    def approved_30d(self, merchant_id: int, day: int) -> tuple[int, int]:
+        """A merchant's approved sales over the 30 days to ``day``, and their amount."""
+        ms = self._merchants.get(merchant_id)
+        if ms is None:
+            return 0, 0
+        s = ms.d
+        cut = day - _DAY_30D
+        if len(s) > 3 and s[3] <= cut:
+            _purge_days(ms, cut)
+        return s[1], s[2]
+
     def linked(
         self,
         name: str,
