@@ -437,7 +437,7 @@ def test_cash_out_concentration_holds_payouts_when_a_few_cards_bring_the_volume(
 def test_category_mismatch_alerts_on_a_supermarket_selling_jewellery(demo: Tillpoint) -> None:
     """Three supermarkets (MCC 5411, business) sell groceries; a fourth sells groceries
     too, then tickets of 20,000.00 (a jeweller's, by wallet: the test cards' limits are
-    lower): once half its week's tickets were 4x its peers' average, the rule fires."""
+    lower): once 60% of its latest 20 tickets were 4x its peers' average, the rule fires."""
     ensure_demo(demo, 4)
     only(demo, "category_mismatch")
     ordinary: list[tuple[str, str]] = []
@@ -457,13 +457,16 @@ def test_category_mismatch_alerts_on_a_supermarket_selling_jewellery(demo: Tillp
     run_with_host(demo, scenario)
     assert {code for code, _ in ordinary + jewellery} == {"00"}
     assert all(codes_of(demo, rrn) == [] for _, rrn in ordinary)
-    # Each large ticket raises the share: 24 of 48 tickets is the rule's 50%.
+    # Each large ticket raises the shares: 12 of its latest 20 tickets is the rule's 60%
+    # (12 of its week's 36 would not be enough yet).
     fired = [bool(codes_of(demo, rrn)) for _, rrn in jewellery]
-    assert fired == [False] * 24 + [True] * 2
+    assert fired == [False] * 12 + [True] * 14
     [alert] = alerts_of(demo, "category_mismatch")
     assert (alert.mid, alert.action) == (demo_mid(4), Action.ALERT)
-    assert alert.payment_id == payment_id(demo, jewellery[24][1])
+    assert alert.payment_id == payment_id(demo, jewellery[12][1])
     assert alert.evidence["values"] == {
-        "merchant.large_share_7d": 50, "merchant.sales_30d": 48, "peers.merchants": 3,
-        "min_large_pct": 50, "min_peers": 3, "min_sales": 20,
+        "merchant.large_share_7d": 33, "merchant.large_share_20": 60,
+        "merchant.sales_30d": 36, "peers.merchants": 3, "min_large_pct": 50,
+        "min_recent_pct": 60, "min_peers": 3, "min_sales": 20,
     }  # fmt: skip
+    assert alert.evidence["repeats"] == 14  # one alert that day, every firing counted

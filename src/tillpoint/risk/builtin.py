@@ -148,10 +148,11 @@ BUILTIN: tuple[RuleDef, ...] = (
         "category_mismatch",
         N_("Code jumping: the merchant's tickets no longer look like its category's"),
         "merchant.sales_30d >= min_sales and peers.merchants >= min_peers"
-        " and merchant.large_share_7d >= min_large_pct",
+        " and (merchant.large_share_7d >= min_large_pct"
+        " or merchant.large_share_20 >= min_recent_pct)",
         Action.ALERT,
         Severity.MEDIUM,
-        {"default": {"min_sales": 20, "min_peers": 3, "min_large_pct": 50}},
+        {"default": {"min_sales": 20, "min_peers": 3, "min_large_pct": 50, "min_recent_pct": 60}},
     ),
     RuleDef(
         "relocation",

@@ -100,8 +100,21 @@ ENGINE_FEATURES: dict[str, str] = {
     "peers.merchants": "merchants of the category with approved sales in 30 days",
     "merchant.large_share_7d": "per cent of its approved tickets over 7 days that were at "
     "least 4 times its peers' average ticket when made",
+    "merchant.large_share_20": "the same over its latest 20 approved tickets",
 }
 FEATURES = frozenset(STORE_FEATURES) | frozenset(ENGINE_FEATURES)
+#: The engine's features that the attempt alone gives (with its business hour).
+_OF_ATTEMPT: dict[str, Callable[[Attempt, int], Any]] = {
+    "amount": lambda a, _hour: a.amount_minor,
+    "hour": lambda _a, hour: hour,
+    "credit": lambda a, _hour: a.credit,
+    "wallet": lambda a, _hour: a.method in _WALLETS,
+    "api": lambda a, _hour: a.channel is Channel.API,
+    "personal": lambda a, _hour: a.merchant_kind is MerchantKind.PERSONAL,
+    "limit_per_txn": lambda a, _hour: a.limits.per_txn_minor,
+    "limit_daily": lambda a, _hour: a.limits.daily_minor,
+    "category_closed": lambda a, hour: category_closed(a.mcc, hour),
+}
 
 _TAIL = (
     select(
@@ -260,16 +273,21 @@ class _Mix:
     many, and how many were large for its category when made. A few large tickets (a
     cash-out episode) leave the share low; selling what another trade sells raises it."""
 
-    __slots__ = ("counts", "days", "last")
+    __slots__ = ("counts", "days", "last", "recent", "recent_n")
 
     WINDOW = 7
+    RECENT = 20  # the latest tickets, whatever their days: a switch shows within days
 
     def __init__(self) -> None:
         self.days = [-1] * self.WINDOW  # the day each slot counts
         self.counts = [0] * (2 * self.WINDOW)  # per slot: tickets, large tickets
         self.last = -1  # the latest day added
+        self.recent = 0  # one bit per latest ticket, newest lowest: 1 if large
+        self.recent_n = 0
 
     def add(self, day: int, large: bool) -> None:
+        self.recent = (self.recent << 1 | large) & ((1 << self.RECENT) - 1)
+        self.recent_n = min(self.recent_n + 1, self.RECENT)
         slot = day % self.WINDOW
         if self.days[slot] != day:
             if day < self.days[slot]:
@@ -287,6 +305,9 @@ class _Mix:
                 tickets += self.counts[2 * slot]
                 large += self.counts[2 * slot + 1]
         return large * 100 // tickets if tickets else 0
+
+    def recent_pct(self) -> int:
+        return self.recent.bit_count() * 100 // self.recent_n if self.recent_n else 0
 
 
 class Engine:
@@ -576,32 +597,21 @@ class Engine:
         return values
 
     def _own(self, name: str, a: Attempt, hour: int) -> Any:
-        if name == "amount":
-            return a.amount_minor
-        if name == "hour":
-            return hour
-        if name == "credit":
-            return a.credit
-        if name == "wallet":
-            return a.method in _WALLETS
-        if name == "api":
-            return a.channel is Channel.API
-        if name == "personal":
-            return a.merchant_kind is MerchantKind.PERSONAL
-        if name == "limit_per_txn":
-            return a.limits.per_txn_minor
-        if name == "limit_daily":
-            return a.limits.daily_minor
-        if name == "category_closed":
-            return category_closed(a.mcc, hour)
+        of_attempt = _OF_ATTEMPT.get(name)
+        if of_attempt is not None:
+            return of_attempt(a, hour)
         if name == "terminal.distance_km":
             metres = self._metres(a.terminal_id)
             return 0 if metres is None else metres // 1000
         if name == "terminal.sales_away":
             return 0 if a.terminal_id is None else self._away.get(a.terminal_id, 0)
-        if name == "merchant.large_share_7d":
+        if name.startswith("merchant.large_share_"):
             mix = self._mixes.get(a.merchant_id)
-            return 0 if mix is None else mix.share_pct(int(a.at.timestamp()) // 86_400)
+            if mix is None:
+                return 0
+            if name == "merchant.large_share_20":
+                return mix.recent_pct()
+            return mix.share_pct(int(a.at.timestamp()) // 86_400)
         raise KeyError(name)
 
     def _metres(self, terminal_id: int | None) -> int | None:

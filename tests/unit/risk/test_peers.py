@@ -60,3 +60,14 @@ def test_the_share_is_the_windows(tickets: list[tuple[int, bool]]) -> None:
     end = tickets[-1][0] if tickets else 0
     window = [large for day, large in tickets if day > end - _Mix.WINDOW]
     assert mix.share_pct(end) == (sum(window) * 100 // len(window) if window else 0)
+
+
+def test_the_share_of_the_latest_twenty_tickets_shows_a_switch_whatever_the_days() -> None:
+    mix = _Mix()
+    assert mix.recent_pct() == 0
+    for _ in range(30):
+        mix.add(1, large=False)  # a busy week of the shop's own trade
+    for n in range(1, 13):
+        mix.add(5, large=True)  # then another trade's tickets, a dozen in a day
+        assert mix.recent_pct() == n * 100 // 20
+    assert mix.share_pct(5) == 28  # 12 of 42 over the week: the week alone would wait
