@@ -66,6 +66,9 @@ class Tillpoint:
         # One engine per process: its features live in this process's memory.
         self.risk_engine = Engine(ctx.db, ctx.now, actions)
         self.risk = RiskService(ctx, self.risk_engine, actions)
+        # Code jumping found at reconciliation is risk's: an alert in the merchant's
+        # case, which holds its payouts (clearing knows nothing of risk).
+        self.reconciliation.watchers.append(self.risk.clearing_mismatch)
         self.signon.places.moved.append(self.risk_engine.moved)
 
     @property

@@ -83,6 +83,9 @@ LABELS = (
     N_("missing_at_host"),
     N_("missing_at_network"),
     N_("amount_mismatch"),
+    N_("mid_mismatch"),
+    N_("mcc_mismatch"),
+    N_("fee_class_mismatch"),
     # MerchantKind
     N_("personal"),
     N_("business"),

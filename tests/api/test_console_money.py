@@ -255,6 +255,49 @@ def test_a_difference_with_the_network_is_listed_and_holds_the_merchant(api: Api
     assert item.mid.encode() not in api.client.get(f"/console/days/{iso}/payout-file").content
 
 
+def test_a_payment_cleared_under_another_category_is_listed_and_goes_to_risk(
+    api: ApiEnv,
+) -> None:
+    """Code jumping found at reconciliation: the network cleared a payment of merchant A
+    (registered 5411) as a restaurant (5812). The day's page lists the difference with
+    both values; risk has an alert in A's case, which holds A's payouts."""
+    person(api, AccountRole.FINANCE)
+    jumped = pay(api, amount=10_000)
+    pay(api, "owner_b", amount=2_000)
+    day = api.tp.days.cut_off("test")
+    iso = day.isoformat()
+    clearing = api.tp.ctx.settings.network_directory() / f"clearing-{iso}.csv"
+    header, *lines = clearing.read_text().splitlines()
+    assert header == "org,ref,amount_minor,currency,mid,mcc,fee_class"
+    assert f"ALP,{jumped['rrn']},10000,CNY,{api.mid_a},5411,alipay" in lines
+    lines = [x.replace(f"{api.mid_a},5411,", f"{api.mid_a},5812,") for x in lines]
+    clearing.write_text("\n".join([header, *lines]) + "\n")
+
+    _to, said = post(api, f"/console/days/{iso}/reconcile")
+    assert said == (f"error: {iso}: references matched: 1; not matched: 1. "
+                    "Payouts held for the differences: 1 merchants.")  # fmt: skip
+    page = api.client.get(f"/console/days/{iso}?lang=en").text
+    row = re.search(rf"<tr>\s*<td>{jumped['rrn']}</td>.*?</tr>", page, re.S)
+    assert row is not None
+    assert "mcc_mismatch" in row.group(0) and f"<td>{api.mid_a}</td>" in row.group(0)
+    assert "<code>5411</code>" in row.group(0) and "<code>5812</code>" in row.group(0)
+    holds = api.client.get("/console/holds?lang=en").text
+    assert "risk case" in holds and api.mid_a in holds
+
+    person(api, AccountRole.RISK)
+    (case,) = api.tp.risk.cases()
+    shown = api.client.get(f"/console/risk/cases/{case.id}?lang=en").text
+    assert "<code>code_jumping_clearing</code>" in shown
+    assert "/console/risk/rules/code_jumping_clearing" not in shown  # no rule to link to
+    assert (f"{jumped['rrn']}</a> <span class=\"nowrap\">CN¥100.00</span>: MCC registered "
+            "5411, network&#39;s 5812") in shown  # fmt: skip
+    queue = api.client.get("/console/risk?lang=en").text
+    assert (
+        "code_jumping_clearing" in queue
+        and "/console/risk/rules/code_jumping_clearing" not in queue
+    )
+
+
 def test_the_days_page_by_page(api: ApiEnv) -> None:
     person(api, AccountRole.FINANCE)
     closed = [api.tp.days.cut_off("test") for _ in range(52)]

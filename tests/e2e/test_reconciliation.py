@@ -47,7 +47,7 @@ def test_reconciliation(demo: Tillpoint, tmp_path: Path) -> None:
     clearing = demo.ctx.settings.network_directory() / f"clearing-{second}.csv"
     header, *lines = [x.split(",") for x in clearing.read_text().splitlines()]
     lines[0][2] = str(int(lines[0][2]) + 1)
-    lines.append(["CUP", "999999999999", "500", "CNY"])
+    lines.append(["CUP", "999999999999", "500", "CNY", "", "", ""])
     clearing.write_text("".join(",".join(x) + "\n" for x in [header, *lines]))
     # As the day's-end worker does it: the settlement's sums alongside reconciliation,
     # and the hold that reconciliation puts on the merchant respected all the same.

@@ -25,6 +25,7 @@ from tillpoint.demo import ensure_demo
 from tillpoint.host.server import TerminalHost
 from tillpoint.iso8583.codec import Message
 from tillpoint.networks import wire
+from tillpoint.networks.clearing import ClearingJournal
 from tillpoint.networks.connector import AuthKind, CardRequest, NetworkAnswer, NetworkTimeout
 from tillpoint.networks.link import NetworkLink
 from tillpoint.networks.service import NetworksService
@@ -197,6 +198,46 @@ def test_another_master_key_opens_no_link(tmp_path: Path) -> None:
     run(scenario)
 
 
+def test_whom_each_payment_is_for_crosses_the_link_into_the_clearing_file(
+    tmp_path: Path,
+) -> None:
+    """The MID, MCC and fee class the host names travel with each request, and each
+    movement's clearing line names them; a completion, refund or void is cleared for the
+    merchant of its original, a completion in the class the host names for it."""
+    now = datetime(2026, 11, 25, 10, tzinfo=BUSINESS_TZ)
+    mid = "898310012345678"
+
+    async def scenario() -> None:
+        async with networks(tmp_path) as (_, address), link_to(address) as link:
+            assert (await link.cards.authorise(card("000000000041", fee_class="debit"))).approved
+            hold = card("000000000042", kind=AuthKind.PREAUTH, minor=1_000, fee_class="debit")
+            assert (await link.cards.authorise(hold)).approved
+            done = await link.cards.capture("000000000042", "000000000043", Money(900, "CNY"),
+                                            fee_class="credit")  # fmt: skip
+            assert done.approved
+            refund = await link.cards.refund("000000000041", "000000000044", Money(40, "CNY"))
+            assert refund.approved
+            paid = await link.wallets.pay(
+                WalletRequest("000000000045", "284000000000000001", Money(500, "CNY"), mid, "5812")
+            )
+            assert paid.approved
+            code = await link.wallets.precreate("000000000046", Money(250, "CNY"), "Li's",
+                                                now + timedelta(minutes=5), mid, "5812")  # fmt: skip
+            await link.wallets.answer_order(code.rsplit("/", 1)[1], WalletOrg.WECHAT, True, now)
+            assert (await link.wallets.cancel("000000000045", "000000000047")).approved
+
+    run(scenario)
+    lines = list(ClearingJournal(tmp_path / "network", lambda: DAY).rows(DAY))
+    assert lines == [
+        ("CUP", "000000000041", 100, mid, "5812", "debit"),
+        ("CUP", "000000000043", 900, mid, "5812", "credit"),
+        ("CUP", "000000000044", -40, mid, "5812", "debit"),
+        ("ALP", "000000000045", 500, mid, "5812", "alipay"),
+        ("WXP", "000000000046", 250, mid, "5812", "wechat"),
+        ("ALP", "000000000045", -500, mid, "5812", "alipay"),
+    ]
+
+
 def test_wallets_and_their_customer_page_over_the_link(tmp_path: Path) -> None:
     now = datetime(2026, 11, 25, 10, tzinfo=BUSINESS_TZ)
 
@@ -247,7 +288,7 @@ def test_malformed_frames_get_an_error_and_others_are_served(tmp_path: Path) -> 
         async with networks(tmp_path) as (_, address), link_to(address) as link:
             # garbage before the opening: an error, and the connection ends
             reader, writer = await _raw(address)
-            writer.write(wire.frame(Op.AUTHORISE, 7, ["x"] * 13))
+            writer.write(wire.frame(Op.AUTHORISE, 7, ["x"] * 14))
             op, rid, f = await _read_frame(reader)
             assert (op, rid) == (Op.ERROR, 0) and "HELLO" in f[0]
             assert await reader.read() == b""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tillpoint.core.errors import InvalidInput
-from tillpoint.networks.clearing import ClearingJournal
+from tillpoint.networks.clearing import Acceptor, ClearingJournal
 
 DAY = date(2026, 12, 3)
 
@@ -20,12 +20,24 @@ def journal(tmp_path: Path) -> ClearingJournal:
 
 def test_recorded_lines_read_back(tmp_path: Path) -> None:
     j = journal(tmp_path)
-    j.record("CUP", "000000000001", 1234, "CNY")
-    j.record("WXP", "420000000002", -500, "CNY")
+    j.record("CUP", "000000000001", 1234, "CNY", Acceptor("898310054110001", "5411", "debit"))
+    j.record("WXP", "420000000002", -500, "CNY", Acceptor("898310054110001", "", "wechat"))
     j.record("CUP", "000000000003", 0, "CNY")  # moves nothing: not written
+    j.record("CUP", "000000000004", 700, "CNY")  # names no acceptor
     j.close()
-    assert j.path(DAY).read_bytes().count(b"\r\n") == 3  # the header and two lines
-    assert list(j.rows(DAY)) == [("CUP", "000000000001", 1234), ("WXP", "420000000002", -500)]
+    assert j.path(DAY).read_bytes().count(b"\r\n") == 4  # the header and three lines
+    assert list(j.rows(DAY)) == [
+        ("CUP", "000000000001", 1234, "898310054110001", "5411", "debit"),
+        ("WXP", "420000000002", -500, "898310054110001", None, "wechat"),
+        ("CUP", "000000000004", 700, None, None, None),
+    ]
+
+
+def test_a_file_of_the_first_format_is_read_without_acceptors(tmp_path: Path) -> None:
+    """Files written before the lines named whom they clear for: four columns."""
+    j = journal(tmp_path)
+    j.path(DAY).write_text("org,ref,amount_minor,currency\nCUP,000000000001,100,CNY\n")
+    assert list(j.rows(DAY)) == [("CUP", "000000000001", 100, None, None, None)]
 
 
 def test_a_day_without_a_file_has_no_lines(tmp_path: Path) -> None:
@@ -42,6 +54,10 @@ def test_a_day_without_a_file_has_no_lines(tmp_path: Path) -> None:
         ("org,ref,amount_minor,currency\nCUP,000000000001,100,CNY,extra\n", 2),
         ("org,ref,amount_minor,currency\n\nCUP,000000000001,100,CNY\n", 2),
         ('org,ref,amount_minor,currency\nCUP,000000000001,"1,00",CNY\n', 2),
+        # the format that names the acceptor: seven fields a line, no fewer
+        ("org,ref,amount_minor,currency,mid,mcc,fee_class\nCUP,000000000001,100,CNY\n", 2),
+        ("org,ref,amount_minor,currency,mid,mcc,fee_class\nCUP,1,1,CNY,m,5411,debit,x\n", 2),
+        ("org,ref,amount_minor,currency,mid,mcc,fee_class\nCUP,1,x,CNY,m,5411,debit\n", 2),
     ],
 )
 def test_a_malformed_file_names_its_line(tmp_path: Path, text: str, line: int) -> None:

@@ -90,6 +90,19 @@ class MatchStatus(StrEnum):
     MISSING_AT_HOST = "missing_at_host"  # the network has it, the acquirer does not
     MISSING_AT_NETWORK = "missing_at_network"  # the acquirer has it, the network does not
     AMOUNT_MISMATCH = "amount_mismatch"
+    # The network cleared the reference for another merchant than the one registered
+    # (MID), in another category (MCC), or in another fee class than the merchant was
+    # charged in: code jumping (跳码). Kept beside any difference of amounts.
+    MID_MISMATCH = "mid_mismatch"
+    MCC_MISMATCH = "mcc_mismatch"
+    FEE_CLASS_MISMATCH = "fee_class_mismatch"
+
+
+#: The differences of whom a reference was cleared for, rather than of how much: risk's
+#: to act on (an alert in the merchant's case, which holds its payouts).
+ACCEPTOR_MISMATCHES = frozenset(
+    {MatchStatus.MID_MISMATCH, MatchStatus.MCC_MISMATCH, MatchStatus.FEE_CLASS_MISMATCH}
+)
 
 
 class ReconciliationRun(Base):
@@ -105,11 +118,12 @@ class ReconciliationRun(Base):
 
 class ReconciliationItem(Base):
     """A network reference of a business day that the acquirer and the network booked
-    differently (minor units owed to the acquirer; zero where one side has nothing).
-    Matched references are only counted."""
+    differently (minor units owed to the acquirer; zero where one side has nothing), one
+    row per kind of difference. Matched references are only counted. A difference of
+    MID, MCC or fee class keeps the registered value and the network's."""
 
     __tablename__ = "reconciliation_items"
-    __table_args__ = (UniqueConstraint("business_date", "network_ref"),)
+    __table_args__ = (UniqueConstraint("business_date", "network_ref", "status"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     business_date: Mapped[date] = mapped_column(Date, index=True)
@@ -119,3 +133,5 @@ class ReconciliationItem(Base):
     host_minor: Mapped[int] = mapped_column(BigInteger)
     network_minor: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[MatchStatus] = mapped_column(str_enum(MatchStatus))
+    host_value: Mapped[str | None] = mapped_column(String(20))  # registered
+    network_value: Mapped[str | None] = mapped_column(String(20))  # the clearing file's

@@ -7,12 +7,22 @@ the day's ledger entries say the network owes for it (a capture +, its void or r
 Otherwise the reference is missing on one side or its amounts differ, and the merchant
 concerned is held (its payouts wait) until operations release it. Reconcile a day before
 settling it; the day's-end worker does.
+
+Each clearing line also names whom the network cleared it for: the merchant's MID, its
+category (MCC) and the fee class. For a reference the books have, they are compared
+with the merchant's registered MID and MCC (never changed once a merchant is approved:
+those in force when it paid) and the class its fee was charged in (the payment's
+method): a difference is code jumping (跳码), kept as a difference of its own kind with
+both values. Those are risk's to act on: they are handed to the ``watchers`` (the
+composition root gives risk's), which raise an alert in the merchant's case and hold its
+payouts there, so that resolving the case as a false positive releases them.
+Reconciliation itself holds only for differences of amounts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain, islice
 
@@ -24,6 +34,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     bindparam,
     func,
     insert,
@@ -35,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from tillpoint.clearing.days import BusinessDays
 from tillpoint.clearing.models import (
+    ACCEPTOR_MISMATCHES,
     MatchStatus,
     PayoutHold,
     ReconciliationItem,
@@ -45,7 +57,7 @@ from tillpoint.context import Context
 from tillpoint.core.paging import check_limit
 from tillpoint.ledger.models import EntryKind
 from tillpoint.merchants.models import Merchant
-from tillpoint.networks.clearing import ClearingJournal
+from tillpoint.networks.clearing import ClearingJournal, Line
 from tillpoint.payments.models import Payment
 
 # Both sides of one comparison in one table, private to the transaction's connection:
@@ -53,10 +65,14 @@ from tillpoint.payments.models import Payment
 # so that comparing is one scan, with no grouping and no join. Clustered by reference
 # on SQLite (no rowid), where the references arrive almost in order.
 _STAGE = MetaData()
+# Besides the amounts: the fee class the books charged (the payment's method), and whom
+# the network's lines name (the first line of a reference that names one).
 _REFS = Table(
     "recon_refs", _STAGE, Column("ref", String(12), primary_key=True), Column("org", String(3)),
     Column("merchant_id", Integer), Column("host_minor", BigInteger),
-    Column("network_minor", BigInteger), prefixes=["TEMPORARY"], sqlite_with_rowid=False,
+    Column("network_minor", BigInteger), Column("host_class", Text), Column("net_mid", Text),
+    Column("net_mcc", Text), Column("net_class", Text),
+    prefixes=["TEMPORARY"], sqlite_with_rowid=False,
 )  # fmt: skip
 # The books: a capture is owed by the network, its void or reversal and a refund are
 # taken back. SQLite adds a reference's entries up as they come (an upsert may meet its
@@ -67,14 +83,15 @@ _HOST_SELECT = (
 )
 _HOST_AMOUNT = "CASE WHEN e.kind = :capture THEN p.amount_minor ELSE -p.amount_minor END"
 _LOAD_HOST_SQLITE = (
-    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor)"
-    f" SELECT p.rrn, p.card_org, p.merchant_id, {_HOST_AMOUNT}{_HOST_SELECT}"
+    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor, host_class)"
+    f" SELECT p.rrn, p.card_org, p.merchant_id, {_HOST_AMOUNT}, p.method{_HOST_SELECT}"
     " ON CONFLICT (ref) DO UPDATE"
     " SET host_minor = COALESCE(recon_refs.host_minor, 0) + excluded.host_minor"
 )
 _LOAD_HOST_GROUPED = (
-    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor)"
-    f" SELECT p.rrn, MIN(p.card_org), MIN(p.merchant_id), SUM({_HOST_AMOUNT}){_HOST_SELECT}"
+    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor, host_class)"
+    f" SELECT p.rrn, MIN(p.card_org), MIN(p.merchant_id), SUM({_HOST_AMOUNT}), MIN(p.method)"
+    f"{_HOST_SELECT}"
     " GROUP BY p.rrn"
 )
 # The clearing file goes in through the driver: its rows are plain. On SQLite, several
@@ -82,26 +99,32 @@ _LOAD_HOST_GROUPED = (
 # quarter of the load); PostgreSQL's upsert may not meet a reference twice in one
 # statement, so there it is one row to a statement, pipelined by executemany.
 _LOAD = (
-    "INSERT INTO recon_refs (org, ref, network_minor) VALUES {rows}"
-    " ON CONFLICT (ref) DO UPDATE"
-    " SET network_minor = COALESCE(recon_refs.network_minor, 0) + excluded.network_minor"
+    "INSERT INTO recon_refs (org, ref, network_minor, net_mid, net_mcc, net_class)"
+    " VALUES {rows} ON CONFLICT (ref) DO UPDATE"
+    " SET network_minor = COALESCE(recon_refs.network_minor, 0) + excluded.network_minor,"
+    " net_mid = COALESCE(recon_refs.net_mid, excluded.net_mid),"
+    " net_mcc = COALESCE(recon_refs.net_mcc, excluded.net_mcc),"
+    " net_class = COALESCE(recon_refs.net_class, excluded.net_class)"
 )
-_ROWS_PER_STATEMENT = 500  # 1,500 parameters, well under SQLite's limit
+_ROWS_PER_STATEMENT = 500  # 3,000 parameters, well under SQLite's limit
 _BATCH = 50_000  # rows read from the file at a time
+VALUE_CHARS = 20  # a value kept with a difference (a MID is 15): a longer one is cut
 
 
-def _load_clearing(conn: Connection, lines: Iterator[tuple[str, str, int]]) -> None:
-    """Add the clearing file's lines to their references' network amounts."""
+def _load_clearing(conn: Connection, lines: Iterator[Line]) -> None:
+    """Add the clearing file's lines to their references' network amounts, with whom
+    they name."""
     if conn.dialect.paramstyle != "qmark":
-        one = _LOAD.format(rows="(%s, %s, %s)")
+        one = _LOAD.format(rows="(%s, %s, %s, %s, %s, %s)")
         while batch := list(islice(lines, _BATCH)):
             conn.exec_driver_sql(one, batch)
         return
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    many = _LOAD.format(rows=", ".join(["(?, ?, ?)"] * _ROWS_PER_STATEMENT))
+    row = "(?, ?, ?, ?, ?, ?)"
+    many = _LOAD.format(rows=", ".join([row] * _ROWS_PER_STATEMENT))
     while batch := list(islice(lines, _ROWS_PER_STATEMENT)):
         if len(batch) < _ROWS_PER_STATEMENT:  # the file's last rows
-            many = _LOAD.format(rows=", ".join(["(?, ?, ?)"] * len(batch)))
+            many = _LOAD.format(rows=", ".join([row] * len(batch)))
         cursor.execute(many, list(chain.from_iterable(batch)))
     cursor.close()
 
@@ -114,11 +137,21 @@ class Item:
     host_minor: int  # what the books say the network owes for it
     network_minor: int  # what the network's clearing file says
     status: MatchStatus
+    # A MID, MCC or fee class that differs: the registered one and the network's.
+    host_value: str | None
+    network_value: str | None
 
     @classmethod
     def of(cls, row: ReconciliationItem) -> Item:
         return cls(row.network_ref, row.org, row.merchant_id, row.host_minor,
-                   row.network_minor, row.status)  # fmt: skip
+                   row.network_minor, row.status, row.host_value,
+                   row.network_value)  # fmt: skip
+
+    @property
+    def acceptor(self) -> bool:
+        """Whether it is a difference of whom the reference was cleared for (MID, MCC,
+        fee class): risk's to act on."""
+        return self.status in ACCEPTOR_MISMATCHES
 
 
 @dataclass(frozen=True)
@@ -135,19 +168,34 @@ class Reconciliation:
     business_date: date
     matched: int
     problems: list[Item]
-    held: list[int]  # merchant ids put on hold by this run
+    held: list[int]  # merchant ids put on hold by this run (or by its watchers)
+
+
+#: Told, after a run is kept, the day's differences of whom references were cleared for
+#: (each run, the first or a repeat: the same differences again change nothing); gives
+#: the merchants it held for them.
+Watcher = Callable[[date, Sequence[Item]], Sequence[int]]
+
+
+@dataclass
+class _Found:
+    matched: int
+    problems: list[Item] = field(default_factory=list)
 
 
 class ReconciliationService:
     def __init__(self, ctx: Context, days: BusinessDays) -> None:
         self.ctx = ctx
         self.days = days
+        self.watchers: list[Watcher] = []  # the composition root adds risk's
 
     def journal(self) -> ClearingJournal:
         return ClearingJournal(self.ctx.settings.network_directory(), self.days.open_date)
 
     def run(self, day: date) -> Reconciliation:
-        """Match the day once; a second run reports what the first found."""
+        """Match the day once; a second run reports what the first found. Either way the
+        watchers are then told of the differences of whom references were cleared for
+        (a watcher that failed the first time is told again)."""
         self.days.check_closed(day)
         with self.ctx.db.transaction() as s:
             done = s.get(ReconciliationRun, day)
@@ -155,21 +203,33 @@ class ReconciliationService:
                 kept = s.scalars(
                     select(ReconciliationItem)
                     .where(ReconciliationItem.business_date == day)
-                    .order_by(ReconciliationItem.network_ref)
+                    .order_by(ReconciliationItem.network_ref, ReconciliationItem.id)
                 ).all()
-                return Reconciliation(day, done.matched, [Item.of(i) for i in kept], [])
-            matched, problems = self._compare(s, day)
-            s.add(ReconciliationRun(business_date=day, matched=matched, problems=len(problems),
-                                    at=self.ctx.now()))  # fmt: skip
-            if problems:
-                s.execute(
-                    insert(ReconciliationItem),
-                    [{"business_date": day, "network_ref": i.network_ref, "org": i.org,
-                      "merchant_id": i.merchant_id, "host_minor": i.host_minor,
-                      "network_minor": i.network_minor, "status": i.status} for i in problems],
-                )  # fmt: skip
-            held = self._hold(s, day, {i.merchant_id for i in problems} - {None})
-            return Reconciliation(day, matched, problems, held)
+                result = Reconciliation(day, done.matched, [Item.of(i) for i in kept], [])
+            else:
+                found = self._compare(s, day)
+                problems = found.problems
+                s.add(ReconciliationRun(business_date=day, matched=found.matched,
+                                        problems=len(problems), at=self.ctx.now()))  # fmt: skip
+                if problems:
+                    s.execute(
+                        insert(ReconciliationItem),
+                        [{"business_date": day, "network_ref": i.network_ref, "org": i.org,
+                          "merchant_id": i.merchant_id, "host_minor": i.host_minor,
+                          "network_minor": i.network_minor, "status": i.status,
+                          "host_value": i.host_value, "network_value": i.network_value}
+                         for i in problems],
+                    )  # fmt: skip
+                amounts = {i.merchant_id for i in problems if not i.acceptor} - {None}
+                held = self._hold(s, day, amounts)
+                result = Reconciliation(day, found.matched, problems, held)
+        acceptors = [i for i in result.problems if i.acceptor]
+        if not acceptors:
+            return result
+        by_anyone = set(result.held)
+        for watch in self.watchers:
+            by_anyone.update(watch(day, acceptors))
+        return Reconciliation(day, result.matched, result.problems, sorted(by_anyone))
 
     def items(self, day: date, *, after_id: int = 0, limit: int = 100) -> list[ItemRecord]:
         """The differences a day's reconciliation kept, in id order, after ``after_id``."""
@@ -177,7 +237,7 @@ class ReconciliationService:
         with self.ctx.db.read() as s:
             return [
                 ItemRecord(i.network_ref, i.org, i.merchant_id, i.host_minor, i.network_minor,
-                           i.status, i.id, mid)
+                           i.status, i.host_value, i.network_value, i.id, mid)
                 for i, mid in s.execute(
                     select(ReconciliationItem, Merchant.mid)
                     .outerjoin(Merchant, Merchant.id == ReconciliationItem.merchant_id)
@@ -188,9 +248,10 @@ class ReconciliationService:
                 )
             ]  # fmt: skip
 
-    def _compare(self, s: Session, day: date) -> tuple[int, list[Item]]:
+    def _compare(self, s: Session, day: date) -> _Found:
         """The day's references on both sides, compared in the database: how many match,
-        and those that do not. Neither side is ever held in memory whole."""
+        and those that do not (in reference order). Neither side is ever held in memory
+        whole."""
         conn = s.connection()
         _REFS.drop(conn, checkfirst=True)
         _REFS.create(conn)
@@ -211,7 +272,7 @@ class ReconciliationService:
             Item(ref, org, merchant, ours or 0, theirs or 0,
                  MatchStatus.MISSING_AT_NETWORK if theirs is None
                  else MatchStatus.MISSING_AT_HOST if ours is None
-                 else MatchStatus.AMOUNT_MISMATCH)
+                 else MatchStatus.AMOUNT_MISMATCH, None, None)
             for ref, org, merchant, ours, theirs in conn.execute(
                 select(r.ref, r.org, func.coalesce(r.merchant_id, owner), r.host_minor,
                        r.network_minor)
@@ -219,8 +280,10 @@ class ReconciliationService:
                 .order_by(r.ref)
             )
         ]  # fmt: skip
+        acceptors, also_matched = _acceptor_differences(conn)
         _REFS.drop(conn)
-        return int(matched), problems
+        problems = sorted(problems + acceptors, key=lambda i: i.network_ref)  # stable
+        return _Found(int(matched) - also_matched, problems)
 
     def _hold(self, s: Session, day: date, merchants: set[int | None]) -> list[int]:
         """Hold every merchant concerned by a difference that is not held already."""
@@ -241,3 +304,35 @@ class ReconciliationService:
                 )
                 held.append(merchant_id)
         return held
+
+
+# Every reference of the books against its merchant: CROSS JOIN keeps SQLite scanning
+# the references in order, each merchant found by its key (PostgreSQL plans it freely).
+_ACCEPTORS = text(
+    "SELECT r.ref, r.org, r.merchant_id, r.host_minor, r.network_minor, m.mid, m.mcc,"
+    " r.host_class, r.net_mid, r.net_mcc, r.net_class"
+    " FROM recon_refs r CROSS JOIN merchants m WHERE m.id = r.merchant_id"
+    " AND (r.net_mid <> m.mid OR r.net_mcc <> m.mcc OR r.net_class <> r.host_class)"
+    " ORDER BY r.ref"
+)
+
+
+def _acceptor_differences(conn: Connection) -> tuple[list[Item], int]:
+    """Each reference of the books whose network lines name another MID or MCC than its
+    merchant's registered ones, or another fee class than its payment was charged in (a
+    line naming none is not compared): one difference per value, and how many of those
+    references matched in amount (they are not counted as matched)."""
+    rows = conn.execute(_ACCEPTORS).all()
+    found, equal = [], 0
+    for ref, org, merchant, host, net, mid, mcc, charged, net_mid, net_mcc, net_class in rows:
+        ours, theirs = host or 0, net or 0
+        equal += ours == theirs
+        for status, registered, network in (
+            (MatchStatus.MID_MISMATCH, mid, net_mid),
+            (MatchStatus.MCC_MISMATCH, mcc, net_mcc),
+            (MatchStatus.FEE_CLASS_MISMATCH, charged, net_class),
+        ):
+            if network is not None and registered is not None and network != registered:
+                found.append(Item(ref, org, merchant, ours, theirs, status, registered,
+                                  network[:VALUE_CHARS]))  # fmt: skip
+    return found, equal

@@ -188,10 +188,14 @@ def reconcile(day: DateOpt, as_json: JsonOpt = False) -> None:
     if result.problems:
         table(
             _("Reconciliation problems"),
-            [_("Reference"), _("Network"), _("Status"), _("Host"), _("Network amount")],
+            [_("Reference"), _("Network"), _("Status"), _("Host"), _("Network amount"),
+             _("Registered"), _("Network's")],
             [(i.network_ref, i.org, _(i.status.value), money(i.host_minor),
-              money(i.network_minor)) for i in result.problems],
+              money(i.network_minor), i.host_value or "", i.network_value or "")
+             for i in result.problems],
         )  # fmt: skip
+    if result.held:
+        say(_("Payouts held for the differences: {n} merchants.").format(n=len(result.held)))
 
 
 @settle.command(

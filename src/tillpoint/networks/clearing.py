@@ -4,6 +4,12 @@ apart from the acquirer's database. Reconciliation (clearing/reconcile.py) reads
 
 A line is one movement for one network reference (the RRN the host gave it): a sale or
 completion owes the acquirer its amount; a refund, a void or a reversal takes it back.
+Each line also says whom the network cleared it for, as the acquirer's request named it
+(the card acceptor): the merchant's MID, its category (MCC) and the class the movement
+is priced in (its fee class: ``debit``, ``credit``, ``contactless``, ``foreign``,
+``alipay``, ``wechat``, ``unionpay_qr``). Reconciliation compares them with the
+merchant's registered ones (code jumping, 跳码). A file of the first format (four
+columns, before the acceptor was written) is still read: its lines name no acceptor.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import csv
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TextIO
@@ -19,7 +26,26 @@ from tillpoint.core.errors import InvalidInput
 from tillpoint.core.files import create_private
 from tillpoint.core.i18n import N_
 
-HEADER = ("org", "ref", "amount_minor", "currency")
+HEADER = ("org", "ref", "amount_minor", "currency", "mid", "mcc", "fee_class")
+FIRST_HEADER = HEADER[:4]  # the first format: no acceptor
+
+#: A line as reconciliation reads it: organisation, reference, amount owed to the
+#: acquirer, then the acceptor's MID, MCC and fee class (None where the line names none).
+Line = tuple[str, str, int, str | None, str | None, str | None]
+
+
+@dataclass(frozen=True)
+class Acceptor:
+    """Whom a network clears a movement for, as the acquirer's request named it (empty
+    where it named nothing): the merchant (MID), its category (MCC), and the fee class
+    the acquirer priced the payment in."""
+
+    mid: str = ""
+    mcc: str = ""
+    fee_class: str = ""
+
+
+NOBODY = Acceptor()
 
 
 class ClearingJournal:
@@ -32,12 +58,15 @@ class ClearingJournal:
     def path(self, day: date) -> Path:
         return self.directory / f"clearing-{day.isoformat()}.csv"
 
-    def record(self, org: str, ref: str, amount_minor: int, currency: str) -> None:
+    def record(
+        self, org: str, ref: str, amount_minor: int, currency: str, acceptor: Acceptor = NOBODY
+    ) -> None:
         if not amount_minor:
             return
+        a = acceptor
         with self._lock:
             f = self._file(self.path(self.day()))
-            csv.writer(f).writerow((org, ref, amount_minor, currency))
+            csv.writer(f).writerow((org, ref, amount_minor, currency, a.mid, a.mcc, a.fee_class))
             f.flush()  # each line is in the file once recorded, as readers expect
 
     def _file(self, path: Path) -> TextIO:
@@ -63,23 +92,38 @@ class ClearingJournal:
                 self._open[1].close()
                 self._open = None
 
-    def rows(self, day: date) -> Iterator[tuple[str, str, int]]:
-        """The day's lines as (organisation, reference, amount owed to the acquirer), read
-        as they come (none if the network booked nothing that day)."""
+    def rows(self, day: date) -> Iterator[Line]:
+        """The day's lines (``Line``), read as they come (none if the network booked
+        nothing that day)."""
         path = self.path(day)
         if not path.exists():
             return
         # The fields are plain (no quoting, as ``record`` writes them): a split reads a
         # line in half the csv module's time (ten million lines a day).
         with path.open(encoding="utf-8", newline="") as f:
-            if f.readline().rstrip("\r\n") != ",".join(HEADER):
+            header = f.readline().rstrip("\r\n")
+            if header == ",".join(FIRST_HEADER):
+                yield from _first_format(path, f)
+                return
+            if header != ",".join(HEADER):
                 raise _malformed(path, 1)
             for line, text in enumerate(f, 2):
                 try:
-                    org, ref, amount, _currency = text.split(",")
-                    yield org, ref, int(amount)
+                    org, ref, amount, _currency, mid, mcc, fee_class = text.split(",")
+                    fee_class = fee_class.rstrip("\r\n")
+                    yield (org, ref, int(amount), mid or None, mcc or None,
+                           fee_class or None)  # fmt: skip
                 except ValueError:
                     raise _malformed(path, line) from None
+
+
+def _first_format(path: Path, f: TextIO) -> Iterator[Line]:
+    for line, text in enumerate(f, 2):
+        try:
+            org, ref, amount, _currency = text.split(",")
+            yield org, ref, int(amount), None, None, None
+        except ValueError:
+            raise _malformed(path, line) from None
 
 
 def _malformed(path: Path, line: int) -> InvalidInput:

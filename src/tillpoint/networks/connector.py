@@ -45,7 +45,9 @@ class ChipData:
 class CardRequest:
     """What an issuer needs to decide. ``pin_block`` is ISO 9564 format 0, encrypted
     under the zone PIN key shared with the network (never under a terminal's PIK);
-    ``chip``: the chip's data when the card was read from its chip."""
+    ``chip``: the chip's data when the card was read from its chip. ``mid``, ``mcc``
+    and ``fee_class`` are the merchant's as the acquirer registered it, and the class
+    the acquirer prices the payment in: the network clears the payment under them."""
 
     network_ref: str  # the host's RRN: unique, names this authorisation from now on
     pan: str = field(repr=False)
@@ -57,6 +59,7 @@ class CardRequest:
     mid: str
     pin_block: bytes | None = field(default=None, repr=False)
     chip: ChipData | None = None
+    fee_class: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,16 @@ class CardNetwork(Protocol):
         ...
 
     async def capture(
-        self, preauth_ref: str, network_ref: str, amount: Money, chip: ChipData | None = None
+        self,
+        preauth_ref: str,
+        network_ref: str,
+        amount: Money,
+        chip: ChipData | None = None,
+        fee_class: str = "",
     ) -> NetworkAnswer:
         """Complete a pre-authorisation for at most 115% of the held amount (``chip``:
-        the card was read from its chip for it)."""
+        the card was read from its chip for it; ``fee_class``: the class the acquirer
+        prices the completion in). It is cleared for the hold's merchant."""
         ...
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:

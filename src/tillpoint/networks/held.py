@@ -12,6 +12,19 @@ from pathlib import Path
 EARLY_REVERSALS = "CREATE TABLE IF NOT EXISTS early_reversals (ref TEXT PRIMARY KEY);"
 
 
+def add_text_columns(db: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> None:
+    """Text columns (empty in the rows there are) that a book written before them lacks."""
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for column in columns:
+        if column in have:
+            continue
+        try:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+        except sqlite3.OperationalError as e:  # another process added it meanwhile
+            if "duplicate column" not in str(e):
+                raise
+
+
 class EarlyReversals:
     """References reversed before any request used them: a request arriving later under
     one is refused, as a reversal may overtake its original (shares its book's

@@ -283,7 +283,7 @@ class LinkCards:
         pin = "" if r.pin_block is None else r.pin_block.hex()
         return await _answered(self.link, Op.AUTHORISE, [
             r.network_ref, r.pan, r.expiry, str(a.amount_minor), a.currency, r.kind.value,
-            r.entry_mode, r.mcc, r.mid, pin, *wire.chip_fields(r.chip),
+            r.entry_mode, r.mcc, r.mid, pin, *wire.chip_fields(r.chip), r.fee_class,
         ])  # fmt: skip
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
@@ -293,11 +293,16 @@ class LinkCards:
         return await _answered(self.link, Op.CARD_CANCEL, [original_ref, network_ref])
 
     async def capture(
-        self, preauth_ref: str, network_ref: str, amount: Money, chip: ChipData | None = None
+        self,
+        preauth_ref: str,
+        network_ref: str,
+        amount: Money,
+        chip: ChipData | None = None,
+        fee_class: str = "",
     ) -> NetworkAnswer:
         return await _answered(self.link, Op.CAPTURE, [
             preauth_ref, network_ref, str(amount.amount_minor), amount.currency,
-            *wire.chip_fields(chip),
+            *wire.chip_fields(chip), fee_class,
         ])  # fmt: skip
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
@@ -323,15 +328,22 @@ class LinkWallets:
         return await _answered(
             self.link,
             Op.PAY,
-            [request.network_ref, request.code, str(a.amount_minor), a.currency, request.mid],
-        )
+            [request.network_ref, request.code, str(a.amount_minor), a.currency, request.mid,
+             request.mcc],
+        )  # fmt: skip
 
     async def precreate(
-        self, network_ref: str, amount: Money, merchant_name: str, expires_at: datetime
+        self,
+        network_ref: str,
+        amount: Money,
+        merchant_name: str,
+        expires_at: datetime,
+        mid: str = "",
+        mcc: str = "",
     ) -> str:
         f = await self.link.call(Op.PRECREATE, [
             network_ref, str(amount.amount_minor), amount.currency,
-            merchant_name.replace(wire.SEP, " "), expires_at.isoformat(),
+            merchant_name.replace(wire.SEP, " "), expires_at.isoformat(), mid, mcc,
         ])  # fmt: skip
         return self.qr_base_url + f[0]
 

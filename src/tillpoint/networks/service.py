@@ -112,7 +112,7 @@ class NetworksService:
     # --- requests -------------------------------------------------------------------
 
     async def authorise(self, link: _Link, f: list[str]) -> Reply:
-        _, ref, pan, expiry, minor, currency, kind, entry, mcc, mid, pin, psn, icc = f
+        _, ref, pan, expiry, minor, currency, kind, entry, mcc, mid, pin, psn, icc, fee_class = f
         if kind not in KINDS:
             raise Malformed("an unknown kind of authorisation")
         block = None
@@ -123,7 +123,7 @@ class NetworksService:
             except InvalidInput:
                 block = bytes(8)
         request = CardRequest(ref, pan, expiry, wire.money(minor, currency), KINDS[kind],
-                              entry, mcc, mid, block, wire.chip(psn, icc))  # fmt: skip
+                              entry, mcc, mid, block, wire.chip(psn, icc), fee_class)  # fmt: skip
         return Op.ANSWER, wire.answer_fields(await self.cards.authorise(request))
 
     async def card_reverse(self, link: _Link, f: list[str]) -> Reply:
@@ -134,18 +134,20 @@ class NetworksService:
 
     async def capture(self, link: _Link, f: list[str]) -> Reply:
         amount, chip = wire.money(f[3], f[4]), wire.chip(f[5], f[6])
-        return Op.ANSWER, wire.answer_fields(await self.cards.capture(f[1], f[2], amount, chip))
+        answer = await self.cards.capture(f[1], f[2], amount, chip, f[7])
+        return Op.ANSWER, wire.answer_fields(answer)
 
     async def card_refund(self, link: _Link, f: list[str]) -> Reply:
         amount = wire.money(f[3], f[4])
         return Op.ANSWER, wire.answer_fields(await self.cards.refund(f[1], f[2], amount))
 
     async def pay(self, link: _Link, f: list[str]) -> Reply:
-        request = WalletRequest(f[1], f[2], wire.money(f[3], f[4]), f[5])
+        request = WalletRequest(f[1], f[2], wire.money(f[3], f[4]), f[5], f[6])
         return Op.ANSWER, wire.answer_fields(await self.wallets.pay(request))
 
     async def precreate(self, link: _Link, f: list[str]) -> Reply:
-        token = await self.wallets.precreate(f[1], wire.money(f[2], f[3]), f[4], _time(f[5]))
+        token = await self.wallets.precreate(f[1], wire.money(f[2], f[3]), f[4], _time(f[5]),
+                                             f[6], f[7])  # fmt: skip
         return Op.TEXT, [token]
 
     async def close_order(self, link: _Link, f: list[str]) -> Reply:

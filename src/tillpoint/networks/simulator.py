@@ -39,9 +39,9 @@ from tillpoint.core.files import create_private
 from tillpoint.core.money import Money
 from tillpoint.iso8583 import icc
 from tillpoint.networks.bins import CardInfo, classify
-from tillpoint.networks.clearing import ClearingJournal
+from tillpoint.networks.clearing import NOBODY, Acceptor, ClearingJournal
 from tillpoint.networks.connector import AuthKind, CardOrg, CardRequest, ChipData, NetworkAnswer
-from tillpoint.networks.held import EarlyReversals
+from tillpoint.networks.held import EarlyReversals, add_text_columns
 from tillpoint.security import emv, tdes
 
 TEST_PIN = "123456"
@@ -96,6 +96,9 @@ class _Auth:
     ref: str = ""
     captured: Money | None = None
     refunded: Money = field(default_factory=Money.zero)
+    # Whom it is cleared for: as the request named the merchant (a completion, refund
+    # or void: as its original did) and the class the acquirer priced it in.
+    acceptor: Acceptor = NOBODY
 
 
 @dataclass(frozen=True)
@@ -125,13 +128,19 @@ CREATE TABLE IF NOT EXISTS auths (
     ref TEXT PRIMARY KEY, card INTEGER NOT NULL, kind TEXT NOT NULL,
     amount_minor INTEGER NOT NULL, currency TEXT NOT NULL, response_code TEXT NOT NULL,
     org TEXT, issuer_id TEXT NOT NULL, auth_code TEXT, reversed INTEGER NOT NULL,
-    cancels TEXT, completes TEXT, captured_minor INTEGER, refunded_minor INTEGER NOT NULL
+    cancels TEXT, completes TEXT, captured_minor INTEGER, refunded_minor INTEGER NOT NULL,
+    mid TEXT NOT NULL DEFAULT '', mcc TEXT NOT NULL DEFAULT '',
+    fee_class TEXT NOT NULL DEFAULT ''
 );
 """
+# Books written before authorisations kept their acceptor gain its columns (empty).
+_ACCEPTOR_COLUMNS = ("mid", "mcc", "fee_class")
 REVERSED_FIRST = "22"  # the answer to a request whose reversal arrived before it
 
 
-_KEEP_AUTH = "INSERT OR REPLACE INTO auths VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_KEEP_AUTH = (
+    "INSERT OR REPLACE INTO auths VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class _IssuerBook:
@@ -153,6 +162,7 @@ class _IssuerBook:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            add_text_columns(self._db, "auths", _ACCEPTOR_COLUMNS)
             rows = self._db.execute(
                 "SELECT card, available_minor, currency, pin_failures FROM cards"
             )
@@ -174,12 +184,12 @@ class _IssuerBook:
         if row is None:
             return None
         (ref, n, kind, amount, currency, rc, org, issuer, code, reversed_, cancels, completes,
-         captured, refunded) = row  # fmt: skip
+         captured, refunded, mid, mcc, fee_class) = row  # fmt: skip
         answer = NetworkAnswer(rc, None if org is None else CardOrg(org), issuer, auth_code=code)
         auth = _Auth(self._deck[n].pan, AuthKind(kind), Money(amount, currency), answer,
                      bool(reversed_), cancels, completes, ref,
                      None if captured is None else Money(captured, currency),
-                     Money(refunded, currency))  # fmt: skip
+                     Money(refunded, currency), Acceptor(mid, mcc, fee_class))  # fmt: skip
         self._auths[ref] = auth
         return auth
 
@@ -198,7 +208,8 @@ class _IssuerBook:
                          None if a.answer.card_org is None else a.answer.card_org.value,
                          a.answer.issuer_id, a.answer.auth_code, int(a.reversed), a.cancels,
                          a.completes, None if a.captured is None else a.captured.amount_minor,
-                         a.refunded.amount_minor),
+                         a.refunded.amount_minor, a.acceptor.mid, a.acceptor.mcc,
+                         a.acceptor.fee_class),
                     )  # fmt: skip
                     self._keep_card(card)
 
@@ -296,7 +307,14 @@ class CardNetworkSimulator:
         if request.amount > card.available:
             return NetworkAnswer("51", info.org, info.issuer_id)
         card.available -= request.amount  # a sale debits, a pre-auth holds: same here
-        auth = self._record(request.network_ref, request.pan, request.kind, request.amount, info)
+        auth = self._record(
+            request.network_ref,
+            request.pan,
+            request.kind,
+            request.amount,
+            info,
+            Acceptor(request.mid, request.mcc, request.fee_class),
+        )
         self._book.keep(auth)
         if request.kind is AuthKind.SALE:
             self._clear(auth, +1)
@@ -387,7 +405,7 @@ class CardNetworkSimulator:
         if self._journal is not None and info is not None:
             amount = auth.amount
             self._journal.record(info.org.value, auth.ref, sign * amount.amount_minor,
-                                 amount.currency)  # fmt: skip
+                                 amount.currency, auth.acceptor)  # fmt: skip
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
         original = self._book.auth(original_ref)
@@ -399,25 +417,33 @@ class CardNetworkSimulator:
         await self.reverse(original_ref)
         info = classify(original.pan)
         assert info is not None
-        void = self._record(network_ref, original.pan, original.kind, Money.zero(), info)
+        void = self._record(
+            network_ref, original.pan, original.kind, Money.zero(), info, original.acceptor
+        )
         void.cancels = original_ref
         self._book.keep(void)
         return void.answer
 
     async def capture(
-        self, preauth_ref: str, network_ref: str, amount: Money, chip: ChipData | None = None
+        self,
+        preauth_ref: str,
+        network_ref: str,
+        amount: Money,
+        chip: ChipData | None = None,
+        fee_class: str = "",
     ) -> NetworkAnswer:
         hold = self._book.auth(preauth_ref)
         if hold is None or hold.kind is not AuthKind.PREAUTH or hold.reversed:
             return NetworkAnswer("25", None)
         info = classify(hold.pan)
         assert info is not None
+        acceptor = replace(hold.acceptor, fee_class=fee_class)
         if chip is None:
-            return self._capture(hold, info, network_ref, amount, None)
+            return self._capture(hold, info, network_ref, amount, None, acceptor)
         read = self._chip(hold.pan, chip)
         if read is None:
             return NetworkAnswer(MALFORMED, info.org, info.issuer_id)
-        return read.answered(self._capture(hold, info, network_ref, amount, read))
+        return read.answered(self._capture(hold, info, network_ref, amount, read, acceptor))
 
     def _capture(
         self,
@@ -426,6 +452,7 @@ class CardNetworkSimulator:
         network_ref: str,
         amount: Money,
         chip: _Chip | None,
+        acceptor: Acceptor,
     ) -> NetworkAnswer:
         done = self._answered(network_ref)
         if done is not None:
@@ -444,7 +471,7 @@ class CardNetworkSimulator:
             return NetworkAnswer("51", info.org, info.issuer_id)
         card.available -= extra  # the hold becomes the charge; any excess is taken too
         hold.captured = amount
-        completion = self._record(network_ref, hold.pan, AuthKind.SALE, amount, info)
+        completion = self._record(network_ref, hold.pan, AuthKind.SALE, amount, info, acceptor)
         completion.completes = hold.ref
         self._book.keep(hold, completion)
         self._clear(completion, +1)
@@ -463,7 +490,7 @@ class CardNetworkSimulator:
             return NetworkAnswer("13", info.org, info.issuer_id)
         sale.refunded += amount
         self._cards[sale.pan].available += amount
-        refund = self._record(network_ref, sale.pan, AuthKind.REFUND, amount, info)
+        refund = self._record(network_ref, sale.pan, AuthKind.REFUND, amount, info, sale.acceptor)
         refund.cancels = original_ref
         self._book.keep(sale, refund)
         self._clear(refund, -1)
@@ -493,8 +520,11 @@ class CardNetworkSimulator:
                 self._book.keep_card(card)
         return None
 
-    def _record(self, ref: str, pan: str, kind: AuthKind, amount: Money, info: CardInfo) -> _Auth:
+    def _record(
+        self, ref: str, pan: str, kind: AuthKind, amount: Money, info: CardInfo,
+        acceptor: Acceptor,
+    ) -> _Auth:  # fmt: skip
         """A new approved authorisation (the caller keeps it, once complete)."""
         code = f"{next(self._codes) % 10**6:06d}"
         answer = NetworkAnswer("00", info.org, info.issuer_id, auth_code=code)
-        return _Auth(pan, kind, amount, answer, ref=ref)
+        return _Auth(pan, kind, amount, answer, ref=ref, acceptor=acceptor)

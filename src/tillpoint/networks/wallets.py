@@ -24,9 +24,9 @@ from typing import Protocol, runtime_checkable
 
 from tillpoint.core.files import create_private
 from tillpoint.core.money import Money
-from tillpoint.networks.clearing import ClearingJournal
+from tillpoint.networks.clearing import Acceptor, ClearingJournal
 from tillpoint.networks.connector import NetworkAnswer
-from tillpoint.networks.held import EarlyReversals
+from tillpoint.networks.held import EarlyReversals, add_text_columns
 
 
 class WalletOrg(StrEnum):
@@ -47,6 +47,13 @@ WALLET_ISSUERS = {
     WalletOrg.WECHAT: "10000000   ",
     WalletOrg.UNIONPAY_QR: "62000000   ",
 }
+#: The class a wallet's payments are priced in (the acquirer's fee plans price each
+#: wallet on its own): what the clearing file says of each.
+FEE_CLASSES = {
+    WalletOrg.ALIPAY: "alipay",
+    WalletOrg.WECHAT: "wechat",
+    WalletOrg.UNIONPAY_QR: "unionpay_qr",
+}
 
 
 def wallet_for(code: str) -> WalletOrg | None:
@@ -59,10 +66,14 @@ def wallet_for(code: str) -> WalletOrg | None:
 
 @dataclass(frozen=True)
 class WalletRequest:
+    """A customer-presented code to charge, for the merchant (MID, MCC) the acquirer
+    registered: the wallet clears the payment under them."""
+
     network_ref: str
     code: str = field(repr=False)
     amount: Money
     mid: str
+    mcc: str = ""
 
 
 Notify = Callable[[str, "WalletOrg", NetworkAnswer], Awaitable[None]]
@@ -72,9 +83,16 @@ class WalletNetwork(Protocol):
     async def pay(self, request: WalletRequest) -> NetworkAnswer: ...
 
     async def precreate(
-        self, network_ref: str, amount: Money, merchant_name: str, expires_at: datetime
+        self,
+        network_ref: str,
+        amount: Money,
+        merchant_name: str,
+        expires_at: datetime,
+        mid: str = "",
+        mcc: str = "",
     ) -> str:
-        """Open a merchant-presented order; returns the QR code's content."""
+        """Open a merchant-presented order for the merchant (MID, MCC) the acquirer
+        registered; returns the QR code's content."""
         ...
 
     async def close(self, network_ref: str) -> NetworkAnswer:
@@ -118,6 +136,12 @@ class _Paid:
     reversed: bool = False
     cancels: str | None = None  # a void (amount zero): the payment it undid; a refund: its payment
     refunded: Money = field(default_factory=Money.zero)
+    mid: str = ""  # whom it is cleared for (a void or refund: as its payment)
+    mcc: str = ""
+
+    @property
+    def acceptor(self) -> Acceptor:
+        return Acceptor(self.mid, self.mcc, FEE_CLASSES[self.org])
 
 
 class OrderState(StrEnum):
@@ -138,18 +162,21 @@ class QrOrder:
     expires_at: datetime
     state: OrderState = OrderState.OPEN
     org: WalletOrg | None = None
+    mid: str = ""  # the merchant it is for, as the acquirer registered it
+    mcc: str = ""
 
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
     ref TEXT PRIMARY KEY, org TEXT NOT NULL, amount_minor INTEGER NOT NULL,
     currency TEXT NOT NULL, response_code TEXT NOT NULL, auth_code TEXT,
-    reversed INTEGER NOT NULL, cancels TEXT, refunded_minor INTEGER NOT NULL
+    reversed INTEGER NOT NULL, cancels TEXT, refunded_minor INTEGER NOT NULL,
+    mid TEXT NOT NULL DEFAULT '', mcc TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS orders (
     token TEXT PRIMARY KEY, ref TEXT NOT NULL UNIQUE, amount_minor INTEGER NOT NULL,
     currency TEXT NOT NULL, merchant_name TEXT NOT NULL, expires_at TEXT NOT NULL,
-    state TEXT NOT NULL, org TEXT
+    state TEXT NOT NULL, org TEXT, mid TEXT NOT NULL DEFAULT '', mcc TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -171,30 +198,34 @@ class _WalletBook:
             self._db.execute("PRAGMA busy_timeout=10000")  # another process may be writing
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            for table in ("payments", "orders"):  # books written before they named merchants
+                add_text_columns(self._db, table, ("mid", "mcc"))
         self.early = EarlyReversals(self._db, self._lock)
 
     def paid(self, ref: str) -> _Paid | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT org, amount_minor, currency, response_code, auth_code, reversed, cancels,"
-                " refunded_minor FROM payments WHERE ref = ?",
+                " refunded_minor, mid, mcc FROM payments WHERE ref = ?",
                 (ref,),
             ).fetchone()
         if row is None:
             return None
-        org, amount, currency, rc, auth, reversed_, cancels, refunded = row
+        org, amount, currency, rc, auth, reversed_, cancels, refunded, mid, mcc = row
         wallet = WalletOrg(org)
         answer = NetworkAnswer(rc, None, WALLET_ISSUERS[wallet], auth_code=auth)
         return _Paid(wallet, Money(amount, currency), answer, bool(reversed_), cancels,
-                     Money(refunded, currency))  # fmt: skip
+                     Money(refunded, currency), mid, mcc)  # fmt: skip
 
     def keep(self, ref: str, p: _Paid) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO payments (ref, org, amount_minor, currency,"
+                " response_code, auth_code, reversed, cancels, refunded_minor, mid, mcc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ref, p.org.value, p.amount.amount_minor, p.amount.currency,
                  p.answer.response_code, p.answer.auth_code, int(p.reversed), p.cancels,
-                 p.refunded.amount_minor),
+                 p.refunded.amount_minor, p.mid, p.mcc),
             )  # fmt: skip
 
     def payments(self) -> int:
@@ -204,24 +235,26 @@ class _WalletBook:
     def order(self, *, token: str | None = None, ref: str | None = None) -> QrOrder | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT token, ref, amount_minor, currency, merchant_name, expires_at, state, org"
-                " FROM orders WHERE token = ? OR ref = ?",
+                "SELECT token, ref, amount_minor, currency, merchant_name, expires_at, state, org,"
+                " mid, mcc FROM orders WHERE token = ? OR ref = ?",
                 (token, ref),
             ).fetchone()
         if row is None:
             return None
-        token_, ref_, amount, currency, name, expires_at, state, org = row
+        token_, ref_, amount, currency, name, expires_at, state, org, mid, mcc = row
         return QrOrder(token_, ref_, Money(amount, currency), name,
                        datetime.fromisoformat(expires_at), OrderState(state),
-                       None if org is None else WalletOrg(org))  # fmt: skip
+                       None if org is None else WalletOrg(org), mid, mcc)  # fmt: skip
 
     def keep_order(self, o: QrOrder) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO orders (token, ref, amount_minor, currency,"
+                " merchant_name, expires_at, state, org, mid, mcc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (o.token, o.network_ref, o.amount.amount_minor, o.amount.currency,
                  o.merchant_name, o.expires_at.isoformat(), o.state.value,
-                 None if o.org is None else o.org.value),
+                 None if o.org is None else o.org.value, o.mid, o.mcc),
             )  # fmt: skip
 
     def close(self) -> None:
@@ -250,13 +283,18 @@ class WalletSimulator:
     # --- merchant-presented orders (主扫) ------------------------------------------------
 
     async def precreate(
-        self, network_ref: str, amount: Money, merchant_name: str, expires_at: datetime
+        self,
+        network_ref: str,
+        amount: Money,
+        merchant_name: str,
+        expires_at: datetime,
+        mid: str = "",
+        mcc: str = "",
     ) -> str:
         order = self._book.order(ref=network_ref)
         if order is None:
-            order = QrOrder(
-                secrets.token_urlsafe(16), network_ref, amount, merchant_name, expires_at
-            )
+            order = QrOrder(secrets.token_urlsafe(16), network_ref, amount, merchant_name,
+                            expires_at, mid=mid, mcc=mcc)  # fmt: skip
             if network_ref in self._book.early:
                 order.state = OrderState.CLOSED  # reversed before it was opened
             self._book.keep_order(order)
@@ -291,8 +329,9 @@ class WalletSimulator:
             answer = NetworkAnswer(
                 "00", None, WALLET_ISSUERS[org], auth_code=f"{next(self._codes) % 10**6:06d}"
             )
-            self._book.keep(order.network_ref, _Paid(org, order.amount, answer))
-            self._clear(org, order.network_ref, order.amount)
+            paid = _Paid(org, order.amount, answer, mid=order.mid, mcc=order.mcc)
+            self._book.keep(order.network_ref, paid)
+            self._clear(paid, order.network_ref, order.amount)
         else:
             order.state = OrderState.REFUSED
             answer = NetworkAnswer("05", None, WALLET_ISSUERS[org])
@@ -330,8 +369,9 @@ class WalletSimulator:
         answer = NetworkAnswer(
             "00", None, WALLET_ISSUERS[org], auth_code=f"{next(self._codes) % 10**6:06d}"
         )
-        self._book.keep(request.network_ref, _Paid(org, request.amount, answer))
-        self._clear(org, request.network_ref, request.amount)
+        paid = _Paid(org, request.amount, answer, mid=request.mid, mcc=request.mcc)
+        self._book.keep(request.network_ref, paid)
+        self._clear(paid, request.network_ref, request.amount)
         return answer
 
     async def reverse(self, network_ref: str) -> NetworkAnswer:
@@ -353,19 +393,22 @@ class WalletSimulator:
                 # reversing a refund: the money goes back to the merchant's side
                 original.refunded -= paid.amount
                 self._book.keep(paid.cancels or "", original)
-                self._clear(paid.org, network_ref, paid.amount)
+                self._clear(paid, network_ref, paid.amount)
             elif paid.cancels is not None and original is not None:
                 # reversing a void: the payment stands again
                 original.reversed = False
                 self._book.keep(paid.cancels, original)
-                self._clear(original.org, paid.cancels, original.amount)
+                self._clear(original, paid.cancels, original.amount)
             else:
-                self._clear(paid.org, network_ref, -paid.amount)
+                self._clear(paid, network_ref, -paid.amount)
         return NetworkAnswer("00", None)
 
-    def _clear(self, org: WalletOrg, ref: str, amount: Money) -> None:
+    def _clear(self, paid: _Paid, ref: str, amount: Money) -> None:
+        """``amount`` of ``ref`` moves, cleared as ``paid`` (the wallet's record of it,
+        or of the payment it undoes) names the merchant."""
         if self._journal is not None:
-            self._journal.record(org.value, ref, amount.amount_minor, amount.currency)
+            self._journal.record(paid.org.value, ref, amount.amount_minor, amount.currency,
+                                 paid.acceptor)  # fmt: skip
 
     async def cancel(self, original_ref: str, network_ref: str) -> NetworkAnswer:
         paid = self._book.paid(original_ref)
@@ -378,9 +421,11 @@ class WalletSimulator:
             return NetworkAnswer("22", None, WALLET_ISSUERS[paid.org])
         paid.reversed = True
         self._book.keep(original_ref, paid)
-        self._clear(paid.org, original_ref, -paid.amount)
+        self._clear(paid, original_ref, -paid.amount)
         answer = NetworkAnswer("00", None, WALLET_ISSUERS[paid.org])
-        self._book.keep(network_ref, _Paid(paid.org, Money.zero(), answer, cancels=original_ref))
+        void = _Paid(paid.org, Money.zero(), answer, cancels=original_ref, mid=paid.mid,
+                     mcc=paid.mcc)  # fmt: skip
+        self._book.keep(network_ref, void)
         return answer
 
     async def refund(self, original_ref: str, network_ref: str, amount: Money) -> NetworkAnswer:
@@ -396,7 +441,9 @@ class WalletSimulator:
             return NetworkAnswer("13", None)
         paid.refunded += amount
         self._book.keep(original_ref, paid)
-        self._clear(paid.org, network_ref, -amount)
+        self._clear(paid, network_ref, -amount)
         answer = NetworkAnswer("00", None, WALLET_ISSUERS[paid.org])
-        self._book.keep(network_ref, _Paid(paid.org, amount, answer, cancels=original_ref))
+        refund = _Paid(paid.org, amount, answer, cancels=original_ref, mid=paid.mid,
+                       mcc=paid.mcc)  # fmt: skip
+        self._book.keep(network_ref, refund)
         return answer

@@ -23,7 +23,10 @@ from tillpoint.core.errors import InvalidInput
 from tillpoint.core.money import Money
 from tillpoint.networks.connector import CardOrg, ChipData, NetworkAnswer
 
-VERSION = "2"  # 2: chip data in AUTHORISE and CAPTURE, the issuer's 55 in ANSWER
+# 2: chip data in AUTHORISE and CAPTURE, the issuer's 55 in ANSWER; 3: the fee class in
+# AUTHORISE and CAPTURE, the MCC in PAY, the MID and MCC in PRECREATE (what the networks
+# clear a payment under)
+VERSION = "3"
 HEADER = struct.Struct(">IBI")
 HEADER_AFTER_LENGTH = HEADER.size - 4  # the op and the request id
 MAX_FRAME = 16 * 1024  # what follows the length, at most: every message is far smaller
@@ -63,8 +66,8 @@ ANSWER_FIELDS = 7  # a NetworkAnswer's
 #: How many fields each op carries.
 FIELDS = {
     Op.HELLO: 4, Op.CHALLENGE: 4, Op.PROOF: 1, Op.ERROR: 1,
-    Op.AUTHORISE: 13, Op.CARD_REVERSE: 2, Op.CARD_CANCEL: 3, Op.CAPTURE: 7, Op.CARD_REFUND: 5,
-    Op.PAY: 6, Op.PRECREATE: 6, Op.CLOSE: 2, Op.WALLET_REVERSE: 2, Op.WALLET_CANCEL: 3,
+    Op.AUTHORISE: 14, Op.CARD_REVERSE: 2, Op.CARD_CANCEL: 3, Op.CAPTURE: 8, Op.CARD_REFUND: 5,
+    Op.PAY: 7, Op.PRECREATE: 8, Op.CLOSE: 2, Op.WALLET_REVERSE: 2, Op.WALLET_CANCEL: 3,
     Op.WALLET_REFUND: 5, Op.FIND_ORDER: 3, Op.ANSWER_ORDER: 5,
     Op.ANSWER: ANSWER_FIELDS, Op.TEXT: 1, Op.ORDER: 8 + ANSWER_FIELDS,
 }  # fmt: skip

@@ -181,7 +181,7 @@ class OnlinePayments:
         if answer is None:
             answer = await self.acquirer.ask(
                 Intent(rrn, WALLET, "pay", amount, now),
-                lambda: self.wallets.pay(WalletRequest(rrn, code, amount, place.mid)),
+                lambda: self.wallets.pay(WalletRequest(rrn, code, amount, place.mid, place.mcc)),
                 NetworkAnswer("98", None, WALLET_ISSUERS[org]),
             ) or NetworkAnswer("96", None)  # (None only for a terminal's request key)
         return await self._recorded(
@@ -243,7 +243,9 @@ class OnlinePayments:
 
         async def precreate() -> NetworkAnswer:
             nonlocal payload
-            payload = await self.wallets.precreate(rrn, amount, place.merchant_name, expires_at)
+            payload = await self.wallets.precreate(
+                rrn, amount, place.merchant_name, expires_at, place.mid, place.mcc
+            )
             return NetworkAnswer("00", None)
 
         opened = await self.acquirer.ask(

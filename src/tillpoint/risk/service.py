@@ -3,10 +3,17 @@ decisions kept with payments, alerts, and cases (assign, comment, act, resolve).
 
 Every change of a rule or an exemption moves the ``risk_rules`` counter: each process's
 engine sees it within a second and compiles the rules again (risk/engine.py).
+
+Code jumping found at reconciliation (``clearing_mismatch``) is not a rule: rules screen
+attempts, and this is found a day later in the networks' clearing files. Each merchant's
+differences of a day raise one alert of ``CLEARING_CHECK`` in its open case, which holds
+its payouts as a ``hold`` rule would.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,17 +24,28 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from tillpoint.clearing.models import MatchStatus
+from tillpoint.clearing.reconcile import Item
 from tillpoint.context import Context, check_actor, check_reason
 from tillpoint.core.db import Database
-from tillpoint.core.errors import InvalidInput, NotFound, Refused
+from tillpoint.core.errors import InvalidInput, InvariantViolation, NotFound, Refused
 from tillpoint.core.i18n import N_
 from tillpoint.core.models import next_counter
-from tillpoint.merchants.models import Merchant, MerchantKind
+from tillpoint.merchants.fees import plan_in_force, plan_rate
+from tillpoint.merchants.models import Merchant, MerchantKind, PaymentMethod
 from tillpoint.payments.models import Payment, PaymentKind
 from tillpoint.payments.views import PaymentView, payment_view
 from tillpoint.risk.backtest import BacktestResult, backtest
 from tillpoint.risk.builtin import BUILTIN, RuleDef
-from tillpoint.risk.engine import FEATURES, RULES_COUNTER, Actions, Engine, note_case, params_for
+from tillpoint.risk.engine import (
+    FEATURES,
+    RULES_COUNTER,
+    Actions,
+    Engine,
+    note_case,
+    open_case,
+    params_for,
+)
 from tillpoint.risk.expr import check
 from tillpoint.risk.models import (
     SEVERITY_RANK,
@@ -46,7 +64,20 @@ from tillpoint.risk.models import (
 )
 from tillpoint.terminals.models import Terminal
 
+log = logging.getLogger("tillpoint.risk")
+
 EXEMPT_FOR = timedelta(days=7)  # a false positive's rules spare its merchant this long
+#: The alerts of code jumping found at reconciliation: what the networks cleared a
+#: payment under (MID, MCC, fee class) is not what the merchant registered.
+CLEARING_CHECK = "code_jumping_clearing"
+CLEARING_SEVERITY = Severity.HIGH
+CLEARING_ACTION = Action.HOLD
+CLEARING_EVIDENCE = 50  # differences an alert lists (it counts them all)
+_FIELDS = {
+    MatchStatus.MID_MISMATCH: "mid",
+    MatchStatus.MCC_MISMATCH: "mcc",
+    MatchStatus.FEE_CLASS_MISMATCH: "fee_class",
+}
 MAX_PARAMS = 20
 MAX_CODE = 40
 PAGE = 100
@@ -708,6 +739,125 @@ class RiskService:
             with self.ctx.db.transaction() as s:
                 for d in undone:
                     note_case(s.connection(), case_id, "undone", actor, reason, d, self.ctx.now())
+
+    # --- code jumping found at reconciliation -------------------------------------------
+
+    def clearing_mismatch(self, day: date, found: Sequence[Item]) -> list[int]:
+        """A day's reconciliation found payments the networks cleared under another MID,
+        MCC or fee class than the merchant's registered ones: one alert per merchant and
+        day in its open case (opened if none), with the payments, both values and, for a
+        fee class, the merchant's fee plan then; its payouts are held through the case.
+        A merchant exempt from the check (a false positive lately) only has its
+        differences listed by reconciliation. Told again the same day's differences (a
+        second reconciliation run), nothing changes. Gives the merchants held."""
+        by_merchant: dict[int, list[Item]] = {}
+        for item in found:
+            if item.merchant_id is not None and item.acceptor:
+                by_merchant.setdefault(item.merchant_id, []).append(item)
+        held = []
+        for merchant_id, items in sorted(by_merchant.items()):
+            case_id = self._clearing_alert(day, merchant_id, items)
+            if case_id is None or self.actions is None:
+                continue
+            reason = f"risk case {case_id}: {CLEARING_CHECK}"
+            try:
+                self.actions.hold(merchant_id, reason)
+            except Exception as e:  # held already (by reconciliation, say): that stands
+                log.info(json.dumps({"event": "risk_action_not_taken", "case": case_id,
+                                     "action": "hold", "why": type(e).__name__}))  # fmt: skip
+                continue
+            with self.ctx.db.transaction() as s:
+                note_case(s.connection(), case_id, "action", "risk", reason,
+                          {"action": "hold", "merchant_id": merchant_id},
+                          self.ctx.now())  # fmt: skip
+            held.append(merchant_id)
+        return held
+
+    def _clearing_alert(self, day: date, merchant_id: int, items: Sequence[Item]) -> int | None:
+        """The alert of a merchant's differences of ``day`` in its open case; the case's
+        id, or None when it was raised before or the merchant is exempt."""
+        now = self.ctx.now()
+        refs = sorted({i.network_ref for i in items})
+        with self.ctx.db.transaction() as s:
+            exempt = s.scalar(
+                select(RiskExemption.id).where(
+                    RiskExemption.merchant_id == merchant_id,
+                    RiskExemption.rule_code == CLEARING_CHECK,
+                    RiskExemption.until > now,
+                )
+            )
+            if exempt is not None:
+                return None
+            shown = [i for i in items if i.network_ref in set(refs[:CLEARING_EVIDENCE])]
+            paid = {
+                p.rrn: p
+                for p in s.scalars(select(Payment).where(Payment.rrn.in_(refs[:CLEARING_EVIDENCE])))
+            }
+            first = paid.get(refs[0])
+            if first is not None and s.scalar(
+                select(RiskAlert.id).where(
+                    RiskAlert.rule_code == CLEARING_CHECK,
+                    RiskAlert.merchant_id == merchant_id,
+                    RiskAlert.payment_id == first.id,
+                )
+            ):
+                return None  # told before: the first run raised it
+            differences = [_difference(s, i, paid.get(i.network_ref)) for i in shown]
+            conn = s.connection()
+            case_id = open_case(conn, merchant_id, CLEARING_SEVERITY, now)
+            evidence = {
+                "business_date": day.isoformat(),
+                "rrn": refs[0],
+                "amount_minor": first.amount_minor if first is not None else None,
+                "payments": len(refs),
+                "differences": differences,
+                "more": len(items) - len(shown),
+                # the first payment's, as the case page lists an alert's values
+                "values": {f"{d['field']}_{side}": d[side] for d in differences
+                           if d["rrn"] == refs[0] for side in ("registered", "network")},
+                "repeats": 1,
+            }  # fmt: skip
+            s.add(
+                RiskAlert(
+                    case_id=case_id, rule_code=CLEARING_CHECK, rule_version=1,
+                    severity=CLEARING_SEVERITY, action=CLEARING_ACTION, merchant_id=merchant_id,
+                    terminal_id=first.terminal_id if first is not None else None,
+                    payment_id=first.id if first is not None else None, evidence=evidence,
+                    created_at=now,
+                )
+            )  # fmt: skip
+            note_case(conn, case_id, "alert", "risk", CLEARING_CHECK,
+                      {"rules": [CLEARING_CHECK], "rrn": refs[0],
+                       "payment_id": first.id if first is not None else None,
+                       "business_date": day.isoformat()}, now)  # fmt: skip
+            return case_id
+
+
+def _difference(s: Session, item: Item, payment: Payment | None) -> dict[str, Any]:
+    """One difference as an alert shows it: the payment, the registered value and the
+    network's; for a fee class, the merchant's plan then and what each class costs."""
+    d: dict[str, Any] = {
+        "rrn": item.network_ref, "field": _FIELDS[item.status],
+        "registered": item.host_value, "network": item.network_value,
+        "amount_minor": payment.amount_minor if payment is not None else item.host_minor,
+        "currency": payment.currency if payment is not None else None,
+        "payment_id": payment.id if payment is not None else None,
+    }  # fmt: skip
+    if item.status is not MatchStatus.FEE_CLASS_MISMATCH or payment is None:
+        return d
+    d["fee_minor"] = payment.fee_minor
+    try:
+        plan = plan_in_force(s, payment.merchant_id, payment.business_date)
+    except NotFound:
+        return d
+    d["fee_plan"] = plan.code
+    for side in ("registered", "network"):
+        try:
+            rate = plan_rate(plan, PaymentMethod(d[side]))
+        except (ValueError, InvariantViolation):  # a class no plan prices
+            continue
+        d[f"{side}_rate_percent"] = str(rate.percent)
+    return d
 
 
 def ensure_builtin(db: Database, now: datetime) -> int:

@@ -91,9 +91,10 @@ class Cards:
             kind=AuthKind.PREAUTH if kind is PaymentKind.PREAUTH else AuthKind.SALE,
             entry_mode=card.entry_mode,
             mcc=t.mcc,
-            mid="",
+            mid=t.mid,
             pin_block=self.pin_for_network(t, card),
             chip=chip_of(card),
+            fee_class=instrument.method.value if instrument.method else "",
         )
         network = desk.network
         answer = await desk.ask(
@@ -161,8 +162,8 @@ class Cards:
         now = desk.ctx.now()
         day = desk.app.days.open_date(now)
         info = classify(card.pan)
-        token = desk.ctx.keystore.token(card.pan)
-        hold = await desk.db.read_now(self._hold, t, auth_code, token)
+        instrument = self.instrument(card, info, amount)  # the card's token, once
+        hold = await desk.db.read_now(self._hold, t, auth_code, instrument.token)
         # A card no organisation issues has no hold either.
         refusal = rules.completion_refusal(hold if info else None, day, amount.amount_minor)
         if refusal is not None:
@@ -171,9 +172,10 @@ class Cards:
         assert info is not None
         rrn = await desk.rrns.next()
         network, chip = desk.network, chip_of(card)
+        fee_class = instrument.method.value if instrument.method else ""
         answer = await desk.ask(
             desk.intent(t, key, rrn, CARD, "capture", amount, now),
-            lambda: network.capture(hold.rrn, rrn, amount, chip),
+            lambda: network.capture(hold.rrn, rrn, amount, chip, fee_class),
             NetworkAnswer("98", info.org, info.issuer_id),
         )
         if answer is None:
@@ -188,7 +190,7 @@ class Cards:
             icc=issuer_icc(answer),
         )
         return await desk.record(
-            t, key, amount, self.instrument(card, info, amount), outcome, now, day,
+            t, key, amount, instrument, outcome, now, day,
             PaymentKind.COMPLETION, hold.id, After.COMPLETE, asked=True,
         )  # fmt: skip
 

@@ -59,7 +59,7 @@ class Wallets:
         wallets = desk.wallets
         answer = await desk.ask(
             desk.intent(t, key, rrn, WALLET, "pay", amount, now),
-            lambda: wallets.pay(WalletRequest(rrn, code, amount, "")),
+            lambda: wallets.pay(WalletRequest(rrn, code, amount, t.mid, t.mcc)),
             NetworkAnswer("98", None, WALLET_ISSUERS[org]),
         )
         if answer is None:

@@ -37,6 +37,7 @@ from tillpoint.risk.backtest import MAX_DAYS, BacktestResult
 from tillpoint.risk.engine import FEATURES, params_for
 from tillpoint.risk.models import Action, CaseStatus, Mode, Resolution, Severity
 from tillpoint.risk.service import (
+    CLEARING_CHECK,
     MAX_PARAMS,
     CaseAction,
     CaseView,
@@ -130,6 +131,11 @@ def percent(ratio: Decimal) -> str:
     return f"{(ratio * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
 
 
+#: Alert codes of checks that are no rule (no rule page to link to): code jumping found
+#: at reconciliation.
+CHECKS = frozenset({CLEARING_CHECK})
+
+
 def is_money(name: str) -> bool:
     """Whether a feature or parameter is an amount in fen (parameters by their name:
     ``min_amount``, ``round_to``, ``min_volume``)."""
@@ -171,7 +177,7 @@ def queue(request: Request, session: Readers) -> Response:
                 rules=found.rules, next_href=next_href, state=state, whom=who, order=order,
                 severity=severity.value if severity else "", states=CASE_STATES, whos=WHO,
                 orders=ORDERS, severities=list(Severity),
-                alerts=app.risk.alerts(limit=LATEST_ALERTS), q="")  # fmt: skip
+                alerts=app.risk.alerts(limit=LATEST_ALERTS), q="", checks=CHECKS)  # fmt: skip
 
 
 # --- a case ---------------------------------------------------------------------------------
@@ -215,7 +221,7 @@ def case_page(request: Request, session: Readers, case_id: CaseId) -> Response:
         evidence=evidence, is_money=is_money, may_act=may_act,
         is_open=c.status is CaseStatus.OPEN, terminals=terminals,
         people=assignees(request) if may_act else [], me=actor_of(session),
-        case_actions={a.value for a in CaseAction}, resolutions=list(Resolution),
+        case_actions={a.value for a in CaseAction}, resolutions=list(Resolution), checks=CHECKS,
     )  # fmt: skip
 
 
