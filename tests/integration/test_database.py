@@ -95,6 +95,33 @@ def _ids(tp: Tillpoint) -> tuple[int, int, int, int, int]:
     return terminal_id, ma, mb, sa, sb
 
 
+def test_reconciliation_keeps_differences_of_whom_a_reference_is_for_from_0027(
+    tp: Tillpoint,
+) -> None:
+    """0027 lets a reference have a difference of each kind, a MID, MCC or fee class
+    one with both values; going back drops those (their alerts stay with risk) and the
+    old constraints refuse them again."""
+    row = (
+        "INSERT INTO reconciliation_items (business_date, network_ref, org, merchant_id,"
+        " host_minor, network_minor, status, host_value, network_value) VALUES"
+        " ('2026-11-25', '000000000001', 'CUP', NULL, 100, {n}, '{status}', {values})"
+    )
+    with tp.ctx.db.engine.begin() as c:
+        c.execute(text(row.format(n=99, status="amount_mismatch", values="NULL, NULL")))
+        c.execute(text(row.format(n=100, status="mcc_mismatch", values="'5812', '5411'")))
+    downgrade(tp.ctx.db, "0026")
+    with tp.ctx.db.engine.connect() as c:
+        kept = c.execute(text("SELECT status FROM reconciliation_items")).scalars().all()
+    assert kept == ["amount_mismatch"]
+    old = row.replace(", host_value, network_value", "").replace(", {values}", "")
+    with pytest.raises(IntegrityError), tp.ctx.db.engine.begin() as c:
+        c.execute(text(old.format(n=100, status="mid_mismatch")))
+    upgrade(tp.ctx.db)
+    with tp.ctx.db.engine.begin() as c:
+        c.execute(text(row.format(n=100, status="fee_class_mismatch", values="'debit', 'credit'")))
+        assert c.execute(text("SELECT count(*) FROM reconciliation_items")).scalar_one() == 2
+
+
 def test_database_refuses_a_terminal_bound_to_two_merchants(tp: Tillpoint) -> None:
     terminal_id, _ma, mb, _sa, sb = _ids(tp)
     with pytest.raises(IntegrityError), tp.ctx.db.engine.begin() as c:
