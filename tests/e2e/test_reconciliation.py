@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
 from tests.hosting import run_with_host
 
 from tillpoint.app import Tillpoint
@@ -12,9 +13,13 @@ from tillpoint.clearing.dayend import reconcile_and_settle
 from tillpoint.clearing.models import SettlementStatus
 from tillpoint.core.money import Money
 from tillpoint.demo import DEMO_SUPERVISOR_PASSWORD as SUPERVISOR
+from tillpoint.demo import demo_mid
+from tillpoint.networks.clearing import ClearingJournal
+from tillpoint.payments.models import Payment
 from tillpoint.terminal.device import Device, DeviceState
 
 DEBIT, VISA = "6212340000000000012", "4761340000000019"
+CREDIT = "6250940000000000016"
 
 
 def test_reconciliation(demo: Tillpoint, tmp_path: Path) -> None:
@@ -63,6 +68,41 @@ def test_reconciliation(demo: Tillpoint, tmp_path: Path) -> None:
     (released,) = demo.settlement.release(held.mid, "ops")
     assert released.status is SettlementStatus.PAID
     assert demo.ledger.check() == []
+
+
+def test_the_host_has_each_payment_cleared_under_its_terminals_merchant(
+    demo: Tillpoint, tmp_path: Path
+) -> None:
+    """Through the real host: every line of the networks' clearing file names the demo
+    merchant's MID and MCC (from the terminal's binding) and the class the payment was
+    charged in; a completion in its own class (a hold tapped, completed by inserting the
+    card), a refund in its sale's. Reconciliation finds nothing."""
+
+    async def day(port: int) -> None:
+        state = DeviceState.demo(1)
+        state.port = port
+        d = Device(state, tmp_path / "t.json")
+        sold = await d.sale(Money.parse("100.00"), DEBIT, pin="123456")
+        await d.sale(Money.parse("50.00"), CREDIT, entry="tap")
+        held = await d.preauth(Money.parse("300.00"), DEBIT, entry="tap", pin="123456")
+        await d.complete(held.auth_code or "", Money.parse("280.00"), DEBIT, pin="123456")
+        await d.refund(sold.rrn or "", Money.parse("30.00"), DEBIT, supervisor_password=SUPERVISOR)
+        await d.sale(Money.parse("8.00"), "280000000000000001", entry="scan")  # Alipay
+        await d.close()
+
+    run_with_host(demo, day)
+    closed = demo.days.cut_off("ops")
+    merchant = demo.merchants.get(demo_mid(1))
+    with demo.ctx.db.read() as s:
+        charged = dict(s.execute(select(Payment.rrn, Payment.method)).all())
+    journal = ClearingJournal(demo.ctx.settings.network_directory(), demo.days.open_date)
+    lines = list(journal.rows(closed))
+    assert len(lines) == 5  # two sales, the completion, the refund, the wallet payment
+    assert {(mid, mcc) for _, _, _, mid, mcc, _ in lines} == {(merchant.mid, merchant.mcc)}
+    assert [cls for _, ref, _, _, _, cls in lines] == [charged[ref].value for _, ref, *_ in lines]
+    assert {cls for *_, cls in lines} == {"debit", "contactless", "alipay"}
+    found = demo.reconciliation.run(closed)
+    assert (found.matched, found.problems, found.held) == (5, [], [])
 
 
 def test_a_malformed_clearing_file_is_refused_and_changes_nothing(demo: Tillpoint) -> None:

@@ -134,15 +134,26 @@ def test_every_sale_went_through_the_acquirer_and_the_books_balance(run: Run) ->
     assert {PaymentMethod.DEBIT, PaymentMethod.CREDIT, PaymentMethod.CONTACTLESS} <= methods
     assert methods & {PaymentMethod.ALIPAY, PaymentMethod.WECHAT}
     assert app.ledger.check() == []
-    # The networks booked what was approved, in their clearing files.
+    # The networks booked what was approved, in their clearing files, each for the
+    # merchant, category and fee class the acquirer registered (no code jumping).
     journal = ClearingJournal(run.network_dir, app.days.open_date)
     start = summary.start
     cleared = {
-        ref
+        ref: (mid, mcc, fee_class)
         for day in range(summary.days + 1)
-        for _, ref, _ in journal.rows(start + timedelta(days=day))
+        for _, ref, _, mid, mcc, fee_class in journal.rows(start + timedelta(days=day))
     }
-    assert cleared == approved_rrns
+    assert set(cleared) == approved_rrns
+    with app.ctx.db.read() as s:
+        registered = {
+            rrn: (mid, mcc, method.value)
+            for rrn, mid, mcc, method in s.execute(
+                select(Payment.rrn, Merchant.mid, Merchant.mcc, Payment.method)
+                .join(Merchant, Merchant.id == Payment.merchant_id)
+                .where(Payment.response_code == "00")
+            )
+        }
+    assert cleared == registered
 
 
 def test_every_pattern_is_labelled_with_its_payments(run: Run) -> None:
