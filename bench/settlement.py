@@ -66,7 +66,7 @@ def load(tp: object, mids: list[str], ids: dict[str, int], rows: int) -> str:
     clearing = tp.ctx.settings.network_directory()  # type: ignore[attr-defined]
     clearing.mkdir(parents=True, exist_ok=True)
     network = (clearing / f"clearing-{today}.csv").open("w", encoding="utf-8")
-    network.write("org,ref,amount_minor,currency\n")
+    network.write("org,ref,amount_minor,currency,mid,mcc,fee_class\n")
     at = "2026-11-25 10:00:00.000000"
     rnd = random.Random(7)
     for start in range(0, rows, CHUNK):
@@ -91,7 +91,7 @@ def load(tp: object, mids: list[str], ids: dict[str, int], rows: int) -> str:
             if fee:
                 lines += [(i, f"merchant:{mid}:payable", fee, "CNY", today, kind),
                           (i, "income:fees", -fee, "CNY", today, kind)]  # fmt: skip
-            network.write(f"CUP,{rrn},{sign * amount},CNY\n")
+            network.write(f"CUP,{rrn},{sign * amount},CNY,{mid},5411,debit\n")
         cur.execute("BEGIN IMMEDIATE")
         cur.executemany(
             "INSERT INTO payments (id, kind, status, response_code, merchant_id, shop_id, "

@@ -96,11 +96,11 @@ def test_the_host_has_each_payment_cleared_under_its_terminals_merchant(
     with demo.ctx.db.read() as s:
         charged = dict(s.execute(select(Payment.rrn, Payment.method)).all())
     journal = ClearingJournal(demo.ctx.settings.network_directory(), demo.days.open_date)
-    lines = list(journal.rows(closed))
+    lines = [(ref, a) for _, ref, _, a in journal.rows(closed)]
     assert len(lines) == 5  # two sales, the completion, the refund, the wallet payment
-    assert {(mid, mcc) for _, _, _, mid, mcc, _ in lines} == {(merchant.mid, merchant.mcc)}
-    assert [cls for _, ref, _, _, _, cls in lines] == [charged[ref].value for _, ref, *_ in lines]
-    assert {cls for *_, cls in lines} == {"debit", "contactless", "alipay"}
+    assert {(a.mid, a.mcc) for _, a in lines if a} == {(merchant.mid, merchant.mcc)}
+    assert [a.fee_class for _, a in lines if a] == [charged[ref].value for ref, _ in lines]
+    assert {a.fee_class for _, a in lines if a} == {"debit", "contactless", "alipay"}
     found = demo.reconciliation.run(closed)
     assert (found.matched, found.problems, found.held) == (5, [], [])
 

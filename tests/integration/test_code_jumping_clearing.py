@@ -246,3 +246,25 @@ def test_lines_of_the_first_format_name_nobody_and_are_not_compared(env: Env) ->
     env.clearing(day).write_text(f"org,ref,amount_minor,currency\nALP,{ref},2000,CNY\n")
     found = tp.reconciliation.run(day)
     assert (found.matched, found.problems, found.held) == (1, [], [])
+
+
+def test_a_merchant_no_one_registered_an_empty_value_and_an_unknown_class_differ(
+    env: Env,
+) -> None:
+    """A line that names anything is compared field by field: a MID no merchant has, an
+    empty MCC and a class no plan prices are each a difference (only a line naming
+    nothing at all is spared)."""
+    tp = env.tp
+    ref = env.pay(env.restaurant, 2_000)
+    other = env.pay(env.shop, 3_000)
+    day = tp.days.cut_off("ops")
+    env.change(day, ref, mid="999999999999999", mcc="", cls="gold-class-of-a-network")
+    env.change(day, other, mid="", mcc="", cls="")  # names nobody: not compared
+    found = tp.reconciliation.run(day)
+    assert [(p.network_ref, p.status.value, p.host_value, p.network_value)
+            for p in found.problems] == [
+        (ref, "mid_mismatch", env.restaurant, "999999999999999"),
+        (ref, "mcc_mismatch", "5812", ""),
+        (ref, "fee_class_mismatch", "alipay", "gold-class-of-a-netw"),  # cut at 20
+    ]  # fmt: skip
+    assert found.matched == 1 and found.held == [env.merchant_id(env.restaurant)]

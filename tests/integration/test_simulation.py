@@ -139,9 +139,9 @@ def test_every_sale_went_through_the_acquirer_and_the_books_balance(run: Run) ->
     journal = ClearingJournal(run.network_dir, app.days.open_date)
     start = summary.start
     cleared = {
-        ref: (mid, mcc, fee_class)
+        ref: (a.mid, a.mcc, a.fee_class) if a else None
         for day in range(summary.days + 1)
-        for _, ref, _, mid, mcc, fee_class in journal.rows(start + timedelta(days=day))
+        for _, ref, _, a in journal.rows(start + timedelta(days=day))
     }
     assert set(cleared) == approved_rrns
     with app.ctx.db.read() as s:

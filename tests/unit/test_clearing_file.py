@@ -27,17 +27,41 @@ def test_recorded_lines_read_back(tmp_path: Path) -> None:
     j.close()
     assert j.path(DAY).read_bytes().count(b"\r\n") == 4  # the header and three lines
     assert list(j.rows(DAY)) == [
-        ("CUP", "000000000001", 1234, "898310054110001", "5411", "debit"),
-        ("WXP", "420000000002", -500, "898310054110001", None, "wechat"),
-        ("CUP", "000000000004", 700, None, None, None),
+        ("CUP", "000000000001", 1234, Acceptor("898310054110001", "5411", "debit")),
+        ("WXP", "420000000002", -500, Acceptor("898310054110001", "", "wechat")),
+        ("CUP", "000000000004", 700, None),  # names nobody
     ]
+
+
+def test_each_acceptor_is_keyed_once(tmp_path: Path) -> None:
+    """Reconciliation keys whom a line names once per distinct acceptor, not per line."""
+    j = journal(tmp_path)
+    for n in range(1, 6):
+        j.record(
+            "CUP", f"{n:012d}", 100, "CNY", Acceptor("m1", "5411", "debit" if n % 2 else "credit")
+        )
+    j.close()
+    asked: list[Acceptor] = []
+
+    def key(a: Acceptor) -> str:
+        asked.append(a)
+        return a.fee_class
+
+    assert [k for *_, k in j.keyed_rows(DAY, key)] == [
+        "debit",
+        "credit",
+        "debit",
+        "credit",
+        "debit",
+    ]
+    assert asked == [Acceptor("m1", "5411", "debit"), Acceptor("m1", "5411", "credit")]
 
 
 def test_a_file_of_the_first_format_is_read_without_acceptors(tmp_path: Path) -> None:
     """Files written before the lines named whom they clear for: four columns."""
     j = journal(tmp_path)
     j.path(DAY).write_text("org,ref,amount_minor,currency\nCUP,000000000001,100,CNY\n")
-    assert list(j.rows(DAY)) == [("CUP", "000000000001", 100, None, None, None)]
+    assert list(j.rows(DAY)) == [("CUP", "000000000001", 100, None)]
 
 
 def test_a_day_without_a_file_has_no_lines(tmp_path: Path) -> None:

@@ -34,7 +34,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     bindparam,
     func,
     insert,
@@ -56,8 +55,8 @@ from tillpoint.clearing.payouts import RECONCILIATION, reconciliation_reason
 from tillpoint.context import Context
 from tillpoint.core.paging import check_limit
 from tillpoint.ledger.models import EntryKind
-from tillpoint.merchants.models import Merchant
-from tillpoint.networks.clearing import ClearingJournal, Line
+from tillpoint.merchants.models import Merchant, PaymentMethod
+from tillpoint.networks.clearing import Acceptor, ClearingJournal
 from tillpoint.payments.models import Payment
 
 # Both sides of one comparison in one table, private to the transaction's connection:
@@ -65,15 +64,27 @@ from tillpoint.payments.models import Payment
 # so that comparing is one scan, with no grouping and no join. Clustered by reference
 # on SQLite (no rowid), where the references arrive almost in order.
 _STAGE = MetaData()
-# Besides the amounts: the fee class the books charged (the payment's method), and whom
-# the network's lines name (the first line of a reference that names one).
+# Besides the amounts, whom each side has a reference for, as one number (a key): the
+# merchant times ``CLASSES`` plus the fee class's code. The books' is the payment's
+# merchant and method (what its fee was charged in); the network's is that of the
+# merchant whose registered MID and MCC the line names (below zero: no such merchant)
+# and the class it names (the first line of a reference that names one). Equal keys:
+# cleared as registered. One number a side keeps the comparison a single comparison of
+# integers in the same scan, with no join, and the load one parameter longer a line.
 _REFS = Table(
     "recon_refs", _STAGE, Column("ref", String(12), primary_key=True), Column("org", String(3)),
     Column("merchant_id", Integer), Column("host_minor", BigInteger),
-    Column("network_minor", BigInteger), Column("host_class", Text), Column("net_mid", Text),
-    Column("net_mcc", Text), Column("net_class", Text),
-    prefixes=["TEMPORARY"], sqlite_with_rowid=False,
+    Column("network_minor", BigInteger), Column("host_key", BigInteger),
+    Column("net_key", BigInteger), prefixes=["TEMPORARY"], sqlite_with_rowid=False,
 )  # fmt: skip
+CLASSES = 1024  # fee class codes: the payment methods from 1, then any others a file names
+CLASS_CODES = {m.value: n for n, m in enumerate(PaymentMethod, 1)}
+_CLASS_NAMES = {n: name for name, n in CLASS_CODES.items()}
+_HOST_KEY = (
+    f"p.merchant_id * {CLASSES} + CASE p.method "
+    + " ".join(f"WHEN '{name}' THEN {n}" for name, n in CLASS_CODES.items())
+    + " ELSE 0 END"
+)
 # The books: a capture is owed by the network, its void or reversal and a refund are
 # taken back. SQLite adds a reference's entries up as they come (an upsert may meet its
 # own row again there); PostgreSQL's upsert may not, so it groups them first.
@@ -83,15 +94,15 @@ _HOST_SELECT = (
 )
 _HOST_AMOUNT = "CASE WHEN e.kind = :capture THEN p.amount_minor ELSE -p.amount_minor END"
 _LOAD_HOST_SQLITE = (
-    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor, host_class)"
-    f" SELECT p.rrn, p.card_org, p.merchant_id, {_HOST_AMOUNT}, p.method{_HOST_SELECT}"
+    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor, host_key)"
+    f" SELECT p.rrn, p.card_org, p.merchant_id, {_HOST_AMOUNT}, {_HOST_KEY}{_HOST_SELECT}"
     " ON CONFLICT (ref) DO UPDATE"
     " SET host_minor = COALESCE(recon_refs.host_minor, 0) + excluded.host_minor"
 )
 _LOAD_HOST_GROUPED = (
-    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor, host_class)"
-    f" SELECT p.rrn, MIN(p.card_org), MIN(p.merchant_id), SUM({_HOST_AMOUNT}), MIN(p.method)"
-    f"{_HOST_SELECT}"
+    "INSERT INTO recon_refs (ref, org, merchant_id, host_minor, host_key)"
+    f" SELECT p.rrn, MIN(p.card_org), MIN(p.merchant_id), SUM({_HOST_AMOUNT}),"
+    f" MIN({_HOST_KEY}){_HOST_SELECT}"
     " GROUP BY p.rrn"
 )
 # The clearing file goes in through the driver: its rows are plain. On SQLite, several
@@ -99,28 +110,56 @@ _LOAD_HOST_GROUPED = (
 # quarter of the load); PostgreSQL's upsert may not meet a reference twice in one
 # statement, so there it is one row to a statement, pipelined by executemany.
 _LOAD = (
-    "INSERT INTO recon_refs (org, ref, network_minor, net_mid, net_mcc, net_class)"
-    " VALUES {rows} ON CONFLICT (ref) DO UPDATE"
+    "INSERT INTO recon_refs (org, ref, network_minor, net_key) VALUES {rows}"
+    " ON CONFLICT (ref) DO UPDATE"
     " SET network_minor = COALESCE(recon_refs.network_minor, 0) + excluded.network_minor,"
-    " net_mid = COALESCE(recon_refs.net_mid, excluded.net_mid),"
-    " net_mcc = COALESCE(recon_refs.net_mcc, excluded.net_mcc),"
-    " net_class = COALESCE(recon_refs.net_class, excluded.net_class)"
+    " net_key = COALESCE(recon_refs.net_key, excluded.net_key)"
 )
-_ROWS_PER_STATEMENT = 500  # 3,000 parameters, well under SQLite's limit
+_ROWS_PER_STATEMENT = 500  # 2,000 parameters, well under SQLite's limit
 _BATCH = 50_000  # rows read from the file at a time
 VALUE_CHARS = 20  # a value kept with a difference (a MID is 15): a longer one is cut
+_MERCHANTS_AT_ONCE = 1000  # registered values read for so many merchants a statement
 
 
-def _load_clearing(conn: Connection, lines: Iterator[Line]) -> None:
-    """Add the clearing file's lines to their references' network amounts, with whom
-    they name."""
+class _Acceptors:
+    """The key of each acceptor a clearing file names (``_REFS``), and the acceptor
+    of each key, to say what differs. A pair of MID and MCC is looked up once."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.merchants: dict[tuple[str, str], int] = {}
+        self.others = 0  # pairs that are no merchant's
+        self.classes = dict(CLASS_CODES)
+        self.named: dict[int, Acceptor] = {}
+
+    def __call__(self, a: Acceptor) -> int:
+        merchant = self.merchants.get((a.mid, a.mcc))
+        if merchant is None:
+            merchant = self.conn.scalar(
+                select(Merchant.id).where(Merchant.mid == a.mid, Merchant.mcc == a.mcc)
+            )
+            if merchant is None:
+                self.others += 1
+                merchant = -self.others
+            self.merchants[(a.mid, a.mcc)] = merchant
+        code = self.classes.get(a.fee_class)
+        if code is None:  # a class no plan prices: never the books' (beyond 1023, shared)
+            code = self.classes[a.fee_class] = min(len(self.classes) + 1, CLASSES - 1)
+        key = merchant * CLASSES + code
+        self.named.setdefault(key, a)
+        return key
+
+
+def _load_clearing(conn: Connection, lines: Iterator[tuple[str, str, int, int | None]]) -> None:
+    """Add the clearing file's lines to their references' network amounts, with the key
+    of whom they name."""
     if conn.dialect.paramstyle != "qmark":
-        one = _LOAD.format(rows="(%s, %s, %s, %s, %s, %s)")
+        one = _LOAD.format(rows="(%s, %s, %s, %s)")
         while batch := list(islice(lines, _BATCH)):
             conn.exec_driver_sql(one, batch)
         return
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    row = "(?, ?, ?, ?, ?, ?)"
+    row = "(?, ?, ?, ?)"
     many = _LOAD.format(rows=", ".join([row] * _ROWS_PER_STATEMENT))
     while batch := list(islice(lines, _ROWS_PER_STATEMENT)):
         if len(batch) < _ROWS_PER_STATEMENT:  # the file's last rows
@@ -261,29 +300,35 @@ class ReconciliationService:
             {"day": day, "capture": EntryKind.CAPTURE.value,
              "undone": EntryKind.CAPTURE_UNDONE.value, "refund": EntryKind.REFUND.value},
         )  # fmt: skip
-        _load_clearing(conn, self.journal().rows(day))
+        acceptors = _Acceptors(conn)
+        _load_clearing(conn, self.journal().keyed_rows(day, acceptors))
         r = _REFS.c
         # A side with no line owes nothing: a call the host reversed at the network
         # before recording it (+X, -X there, nothing here) is settled, not missing.
         equal = func.coalesce(r.host_minor, 0) == func.coalesce(r.network_minor, 0)
         matched = conn.scalar(select(func.count()).select_from(_REFS).where(equal)) or 0
         owner = select(Payment.merchant_id).where(Payment.rrn == r.ref).scalar_subquery()
-        problems = [
-            Item(ref, org, merchant, ours or 0, theirs or 0,
-                 MatchStatus.MISSING_AT_NETWORK if theirs is None
-                 else MatchStatus.MISSING_AT_HOST if ours is None
-                 else MatchStatus.AMOUNT_MISMATCH, None, None)
-            for ref, org, merchant, ours, theirs in conn.execute(
-                select(r.ref, r.org, func.coalesce(r.merchant_id, owner), r.host_minor,
-                       r.network_minor)
-                .where(~equal)
-                .order_by(r.ref)
-            )
-        ]  # fmt: skip
-        acceptors, also_matched = _acceptor_differences(conn)
+        found = _Found(int(matched))
+        cleared_for = []  # references cleared for another than registered
+        for ref, org, merchant, ours, theirs, host_key, net_key in conn.execute(
+            select(r.ref, r.org, func.coalesce(r.merchant_id, owner), r.host_minor,
+                   r.network_minor, r.host_key, r.net_key)
+            .where(~equal | (r.net_key != r.host_key))  # no key on one side: not compared
+            .order_by(r.ref)
+        ):  # fmt: skip
+            if (ours or 0) != (theirs or 0):  # no line and no amount are alike
+                found.problems.append(
+                    Item(ref, org, merchant, ours or 0, theirs or 0,
+                         MatchStatus.MISSING_AT_NETWORK if theirs is None
+                         else MatchStatus.MISSING_AT_HOST if ours is None
+                         else MatchStatus.AMOUNT_MISMATCH, None, None)
+                )  # fmt: skip
+            if host_key is not None and net_key is not None and host_key != net_key:
+                cleared_for.append((ref, org, merchant, ours or 0, theirs or 0, host_key, net_key))
         _REFS.drop(conn)
-        problems = sorted(problems + acceptors, key=lambda i: i.network_ref)  # stable
-        return _Found(int(matched) - also_matched, problems)
+        _acceptor_differences(conn, acceptors, cleared_for, found)
+        found.problems.sort(key=lambda i: i.network_ref)  # stable: amounts first
+        return found
 
     def _hold(self, s: Session, day: date, merchants: set[int | None]) -> list[int]:
         """Hold every merchant concerned by a difference that is not held already."""
@@ -306,33 +351,38 @@ class ReconciliationService:
         return held
 
 
-# Every reference of the books against its merchant: CROSS JOIN keeps SQLite scanning
-# the references in order, each merchant found by its key (PostgreSQL plans it freely).
-_ACCEPTORS = text(
-    "SELECT r.ref, r.org, r.merchant_id, r.host_minor, r.network_minor, m.mid, m.mcc,"
-    " r.host_class, r.net_mid, r.net_mcc, r.net_class"
-    " FROM recon_refs r CROSS JOIN merchants m WHERE m.id = r.merchant_id"
-    " AND (r.net_mid <> m.mid OR r.net_mcc <> m.mcc OR r.net_class <> r.host_class)"
-    " ORDER BY r.ref"
-)
-
-
-def _acceptor_differences(conn: Connection) -> tuple[list[Item], int]:
-    """Each reference of the books whose network lines name another MID or MCC than its
-    merchant's registered ones, or another fee class than its payment was charged in (a
-    line naming none is not compared): one difference per value, and how many of those
-    references matched in amount (they are not counted as matched)."""
-    rows = conn.execute(_ACCEPTORS).all()
-    found, equal = [], 0
-    for ref, org, merchant, host, net, mid, mcc, charged, net_mid, net_mcc, net_class in rows:
-        ours, theirs = host or 0, net or 0
-        equal += ours == theirs
-        for status, registered, network in (
-            (MatchStatus.MID_MISMATCH, mid, net_mid),
-            (MatchStatus.MCC_MISMATCH, mcc, net_mcc),
-            (MatchStatus.FEE_CLASS_MISMATCH, charged, net_class),
+def _acceptor_differences(
+    conn: Connection,
+    acceptors: _Acceptors,
+    cleared_for: list[tuple[str, str | None, int | None, int, int, int, int]],
+    found: _Found,
+) -> None:
+    """The differences of references cleared for another than registered: one per value
+    that differs (MID, MCC, fee class), with the registered value and the network's. A
+    reference that has one is not counted as matched, though its amounts agree."""
+    ids = sorted({host_key // CLASSES for *_, host_key, _ in cleared_for})
+    registered = {
+        m_id: (mid, mcc)
+        for start in range(0, len(ids), _MERCHANTS_AT_ONCE)
+        for m_id, mid, mcc in conn.execute(
+            select(Merchant.id, Merchant.mid, Merchant.mcc).where(
+                Merchant.id.in_(ids[start : start + _MERCHANTS_AT_ONCE])
+            )
+        )
+    }
+    for ref, org, merchant, ours, theirs, host_key, net_key in cleared_for:
+        mid, mcc = registered.get(host_key // CLASSES, (None, None))
+        charged = _CLASS_NAMES.get(host_key % CLASSES)
+        named = acceptors.named[net_key]
+        differ = False
+        for status, ours_value, network in (
+            (MatchStatus.MID_MISMATCH, mid, named.mid),
+            (MatchStatus.MCC_MISMATCH, mcc, named.mcc),
+            (MatchStatus.FEE_CLASS_MISMATCH, charged, named.fee_class),
         ):
-            if network is not None and registered is not None and network != registered:
-                found.append(Item(ref, org, merchant, ours, theirs, status, registered,
-                                  network[:VALUE_CHARS]))  # fmt: skip
-    return found, equal
+            if ours_value is not None and network != ours_value:
+                found.problems.append(Item(ref, org, merchant, ours, theirs, status,
+                                           ours_value, network[:VALUE_CHARS]))  # fmt: skip
+                differ = True
+        if differ and ours == theirs:
+            found.matched -= 1
