@@ -103,7 +103,8 @@ def shanghai_time(at: datetime) -> str:
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 ENGLISH_NAMES = {"alipay": "Alipay", "wechat": "WeChat Pay", "unionpay_qr": "UnionPay QR",
                  "api": "API", "http2xx": "2xx", "http3xx": "3xx", "http4xx": "4xx",
-                 "http5xx": "5xx"}  # fmt: skip
+                 "http5xx": "5xx", "mid_mismatch": "MID mismatch",
+                 "mcc_mismatch": "MCC mismatch"}  # fmt: skip
 
 
 def page_text(message: str) -> str:
