@@ -182,6 +182,7 @@ def test_another_merchant_and_fee_class_are_each_listed_with_the_plan_then(env: 
         (MatchStatus.FEE_CLASS_MISMATCH, PaymentMethod.ALIPAY.value, "debit"),
     ]
     assert {p.merchant_id for p in found.problems} == {shop_id} and found.held == [shop_id]
+    assert found.unmatched == 1 and tp.days.summary(day).problems == 1  # one reference
     (alert,) = tp.risk.alerts()
     assert alert.mid == env.shop and alert.evidence["payments"] == 1
     mid, fee_class = alert.evidence["differences"]

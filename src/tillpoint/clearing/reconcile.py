@@ -209,6 +209,11 @@ class Reconciliation:
     problems: list[Item]
     held: list[int]  # merchant ids put on hold by this run (or by its watchers)
 
+    @property
+    def unmatched(self) -> int:
+        """References that did not match (one may have several differences)."""
+        return len({i.network_ref for i in self.problems})
+
 
 #: Told, after a run is kept, the day's differences of whom references were cleared for
 #: (each run, the first or a repeat: the same differences again change nothing); gives
@@ -249,7 +254,8 @@ class ReconciliationService:
                 found = self._compare(s, day)
                 problems = found.problems
                 s.add(ReconciliationRun(business_date=day, matched=found.matched,
-                                        problems=len(problems), at=self.ctx.now()))  # fmt: skip
+                                        problems=len({i.network_ref for i in problems}),
+                                        at=self.ctx.now()))  # fmt: skip
                 if problems:
                     s.execute(
                         insert(ReconciliationItem),

@@ -182,7 +182,7 @@ def reconcile(day: DateOpt, as_json: JsonOpt = False) -> None:
         return
     say(
         _("{day}: references matched: {matched}; not matched: {problems}.").format(
-            day=when, matched=result.matched, problems=len(result.problems)
+            day=when, matched=result.matched, problems=result.unmatched
         )
     )
     if result.problems:

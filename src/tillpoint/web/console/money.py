@@ -152,7 +152,7 @@ async def reconcile(request: Request, session: Finance, day: str) -> Response:
     audit(request, session, "reconcile", f"business day {when}", matched=result.matched,
            problems=len(result.problems), held=len(result.held))  # fmt: skip
     message = _("{day}: references matched: {matched}; not matched: {problems}.").format(
-        day=when, matched=result.matched, problems=len(result.problems)
+        day=when, matched=result.matched, problems=result.unmatched
     )
     if result.held:
         message += " " + _("Payouts held for the differences: {n} merchants.").format(
