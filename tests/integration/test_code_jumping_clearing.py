@@ -269,3 +269,17 @@ def test_a_merchant_no_one_registered_an_empty_value_and_an_unknown_class_differ
         (ref, "fee_class_mismatch", "alipay", "gold-class-of-a-netw"),  # cut at 20
     ]  # fmt: skip
     assert found.matched == 1 and found.held == [env.merchant_id(env.restaurant)]
+
+
+def test_a_whole_day_cleared_elsewhere_is_one_alert_that_lists_the_first_fifty(env: Env) -> None:
+    tp = env.tp
+    refs = [env.pay(env.restaurant, 1_000 + n) for n in range(52)]
+    day = tp.days.cut_off("ops")
+    text = env.clearing(day).read_text()
+    env.clearing(day).write_text(text.replace(f"{env.restaurant},5812,", f"{env.restaurant},5411,"))
+    found = tp.reconciliation.run(day)
+    assert (found.matched, found.unmatched, len(found.problems)) == (0, 52, 52)
+    (alert,) = tp.risk.alerts()
+    e = alert.evidence
+    assert (e["payments"], len(e["differences"]), e["more"]) == (52, 50, 2)
+    assert [d["rrn"] for d in e["differences"]] == sorted(refs)[:50]

@@ -788,11 +788,10 @@ class RiskService:
             )
             if exempt is not None:
                 return None
-            shown = [i for i in items if i.network_ref in set(refs[:CLEARING_EVIDENCE])]
-            paid = {
-                p.rrn: p
-                for p in s.scalars(select(Payment).where(Payment.rrn.in_(refs[:CLEARING_EVIDENCE])))
-            }
+            listed = refs[:CLEARING_EVIDENCE]
+            kept = set(listed)
+            shown = [i for i in items if i.network_ref in kept]
+            paid = {p.rrn: p for p in s.scalars(select(Payment).where(Payment.rrn.in_(listed)))}
             first = paid.get(refs[0])
             if first is not None and s.scalar(
                 select(RiskAlert.id).where(
