@@ -145,6 +145,9 @@ def test_relocation_alerts_then_freezes_and_resolving_unfreezes(demo: Tillpoint)
     [away] = [a for a in detail.alert_list if a.rule == "relocation"]
     assert away.evidence["repeats"] >= 4  # three approved, then declined 59 (the freeze)
     assert away.evidence["latest"]["rrn"] != away.evidence["rrn"]
+    # A later sale away shows the alert it counted on, with its own decision.
+    later = demo.risk.screening(away.evidence["latest"]["rrn"])
+    assert later.decision is not None and away.id in {a.id for a in later.alerts}
     assert detail.alert_list[0].evidence["values"]["terminal.distance_km"] > 1000
     demo.risk.resolve(case.id, Resolution.FALSE_POSITIVE, "risk@acquirer.cn", "moved shop")
     assert demo.terminals.get(demo_tid(1)).status is TerminalStatus.ACTIVE

@@ -156,3 +156,18 @@ def test_memory_is_bounded(tp: Tillpoint, monkeypatch: pytest.MonkeyPatch) -> No
     assert [places.unchanged(f"{n:08d}", None, "192.0.2.7") for n in range(5)] == [
         False, False, True, True, True,
     ]  # fmt: skip
+
+
+def test_the_hooks_hear_of_a_new_place_or_network_not_a_new_address_in_it(
+    tp: Tillpoint,
+) -> None:
+    places = TerminalPlaces(tp.ctx)
+    told: list[str] = []
+    places.moved.append(told.append)
+    raw = SHANGHAI.build()
+    places.remember("T1", raw, "100.65.3.4")  # first seen: told
+    places.remember("T1", raw, "100.65.9.1")  # another address, same /16: not told
+    places.remember("T1", None, "100.70.3.4")  # another network: told
+    places.remember("T1", BEIJING.build(), "100.70.3.4")  # another place: told
+    places.remember("T1", None, "100.70.3.4")  # nothing new
+    assert told == ["T1"] * 3

@@ -170,4 +170,12 @@ BUILTIN: tuple[RuleDef, ...] = (
         Severity.CRITICAL,
         {"default": {"max_km": 50, "freeze_after": 3}},
     ),
+    RuleDef(
+        "relocation_network",
+        N_("Relocation: the terminal keeps selling from a network it does not use"),
+        "terminal.sales_new_network >= min_sales",
+        Action.ALERT,
+        Severity.MEDIUM,
+        {"default": {"min_sales": 3}},
+    ),
 )

@@ -9,7 +9,7 @@ payment path's ``Screener`` (payments/screening.py):
   table read by id from where it stopped: one indexed range, usually a row or two), so
   a limit holds whichever process each request reaches. It reloads the rules when an
   operator changed them (a counter read at most once a second, with the terminals that
-  reported a new place meanwhile: their distance from their shop).
+  reported a new place meanwhile: their distance from their shop, and their network).
 - ``screen`` decides, on the CPU only: the features the rules in force read, then the
   rules of the merchant's kind in order; the attempt itself is counted at once (so two
   requests in flight in this process see each other), its outcome when it is recorded.
@@ -41,6 +41,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from tillpoint.core.db import Database
 from tillpoint.core.geo import Position, distance_m
 from tillpoint.core.models import Counter
+from tillpoint.core.network import network_of
 from tillpoint.merchants.models import Merchant, MerchantKind, PaymentMethod, Shop
 from tillpoint.payments.models import Channel, Payment, PaymentKind
 from tillpoint.payments.screening import ALLOW, Attempt, Verdict, card_digits
@@ -73,6 +74,8 @@ WARM_DAYS = 30  # the longest window a feature looks back
 WARM_LIMIT = 500_000  # payments read at start at most (the newest)
 PLACES_MAX = 200_000  # terminals whose distance from their shop is kept
 AWAY_M = 50_000  # a terminal this far from its shop counts its sales as away
+NETWORKS_KEPT = 8  # networks remembered per terminal (the least recently used go)
+NETWORK_KNOWN_DAYS = 3  # a network used on this many days is the terminal's own
 PENDING_MAX = 20_000  # attempts decided, not yet seen recorded (a failed write's stay)
 GAP_GIVE_UP_S = 10.0  # an id not seen this long after a later one was never committed
 GAPS_MAX = 10_000
@@ -96,6 +99,8 @@ ENGINE_FEATURES: dict[str, str] = {
     "category_closed": "an hour the merchant's category does not trade",
     "terminal.distance_km": "how far the terminal reports itself from its shop, km",
     "terminal.sales_away": "sales since the terminal is 50 km or more from its shop",
+    "terminal.sales_new_network": "sales (this one included) since the terminal connects "
+    "from a network it has not used on 3 days within 30 days; 0 from a known network",
     "peers.avg_ticket_30d": "the average approved ticket of its peers (same MCC and kind)",
     "peers.merchants": "merchants of the category with approved sales in 30 days",
     "merchant.large_share_7d": "per cent of its approved tickets over 7 days that were at "
@@ -132,7 +137,7 @@ _HOT_TAIL = _TAIL.with_only_columns(*list(_TAIL.selected_columns)[:-1])
 _COUNTER = select(Counter.value).where(Counter.name == RULES_COUNTER)
 _PLACES = select(
     Terminal.id, Terminal.place_latitude_e6, Terminal.place_longitude_e6, Shop.latitude_e6,
-    Shop.longitude_e6, Terminal.place_reported_at,
+    Shop.longitude_e6, Terminal.place_reported_at, Terminal.source_address,
 ).join(Shop, Shop.id == Terminal.shop_id)  # fmt: skip
 _PLACE = _PLACES.where(Terminal.id == bindparam("terminal_id"))
 
@@ -310,6 +315,54 @@ class _Mix:
         return self.recent.bit_count() * 100 // self.recent_n if self.recent_n else 0
 
 
+class _Networks:
+    """The networks one terminal's connections came from, as this process saw them:
+    each with the last business day a sale was screened from it and on how many days
+    (up to ``NETWORK_KNOWN_DAYS``), and the sales screened from unusual networks since
+    the terminal last sold from a known one."""
+
+    __slots__ = ("current", "new_sales", "seen")
+
+    def __init__(self) -> None:
+        self.current: str | None = None  # the network of its latest address read
+        self.seen: dict[str, list[int]] = {}  # network: [last day used, days used]
+        self.new_sales = 0
+
+    def connected(self, network: str | None, day: int) -> None:
+        """The terminal's stored address is now in ``network``. The first network a
+        terminal is seen in is its own (at start, or when it first connects)."""
+        self.current = network
+        if network is None or network in self.seen:
+            return
+        self.seen[network] = [day, NETWORK_KNOWN_DAYS] if not self.seen else [-1, 0]
+        if len(self.seen) > NETWORKS_KEPT:  # the least recently used other one goes
+            others = [n for n in self.seen if n != network]
+            del self.seen[min(others, key=lambda n: self.seen[n][0])]
+
+    def known(self, day: int) -> bool:
+        used = None if self.current is None else self.seen.get(self.current)
+        return (
+            used is None  # no address to judge by
+            or (used[1] >= NETWORK_KNOWN_DAYS and used[0] > day - WARM_DAYS)
+        )
+
+    def value(self, day: int) -> int:
+        return 0 if self.known(day) else self.new_sales + 1
+
+    def sold(self, day: int) -> None:
+        """A sale screened from the current network on business day ``day``."""
+        used = None if self.current is None else self.seen.get(self.current)
+        if used is not None and used[0] != day:
+            if used[0] <= day - WARM_DAYS:
+                used[1] = 0  # not used for 30 days: new again
+            used[0], used[1] = day, min(used[1] + 1, NETWORK_KNOWN_DAYS)
+        self.new_sales = 0 if self.known(day) else self.new_sales + 1
+
+
+def _business_day(at_s: int) -> int:
+    return (at_s + _UTC_TO_BUSINESS_S) // 86_400
+
+
 class Engine:
     def __init__(
         self,
@@ -341,7 +394,8 @@ class Engine:
         self._places: dict[int, int | None] = {}  # terminal: metres from its shop
         self._places_since: datetime | None = None  # the latest place report read
         self._away: dict[int, int] = {}  # terminal: sales screened while away
-        self._moved: set[str] = set()  # TIDs whose place this process wrote anew
+        self._networks: dict[int, _Networks] = {}  # terminal: the networks it came from
+        self._moved: set[str] = set()  # TIDs whose place or network this process wrote anew
 
     # --- keeping up -------------------------------------------------------------------
 
@@ -378,11 +432,17 @@ class Engine:
     def _read_places(
         self, conn: Connection, since: datetime | None, terminal_id: int | None = None
     ) -> datetime | None:
-        """Each terminal's distance from its shop (None: unknown): every bound terminal's
-        (``since`` None: at start), those that reported a place after ``since`` (any
-        process's writes, once a second), or one bound since the start. Gives the latest
-        report read."""
-        rows: Sequence[tuple[int, int | None, int | None, int | None, int | None, Any]]
+        """Each terminal's distance from its shop (None: unknown) and the network of its
+        latest address: every bound terminal's (``since`` None: at start), those that
+        reported a place after ``since`` (any process's writes, once a second), or one
+        bound since the start or that this process saw move. Gives the latest report
+        read.
+
+        An address that changed alone (same place) is not read once a second: the
+        process that screens a terminal's sale has written the sale's address itself
+        first (terminals/places.py: a new network is news to each process) and heard
+        of it through ``moved``."""
+        rows: Sequence[tuple[int, int | None, int | None, int | None, int | None, Any, str | None]]
         if terminal_id is not None:  # one bound since the start
             self._places[terminal_id] = None  # unless it has a place and its shop a position
             rows = self.db.hot(_PLACE).rows(conn, {"terminal_id": terminal_id})
@@ -391,7 +451,14 @@ class Engine:
         else:
             rows = conn.execute(_PLACES.where(Terminal.place_reported_at > since)).all()
         latest = since
-        for found, lat, lon, shop_lat, shop_lon, reported in rows:
+        today = _business_day(int(self.now().timestamp()))
+        for found, lat, lon, shop_lat, shop_lon, reported, source in rows:
+            networks = self._networks.get(found)
+            if networks is None:
+                networks = self._networks[found] = _Networks()
+                if len(self._networks) > PLACES_MAX:  # the least recently met go first
+                    del self._networks[next(iter(self._networks))]
+            networks.connected(network_of(source), today)
             metres = None
             if (
                 lat is not None
@@ -409,7 +476,8 @@ class Engine:
         return latest
 
     def moved(self, tid: str) -> None:
-        """This process wrote a new place for terminal ``tid``: read its distance again."""
+        """This process wrote a new place or network for terminal ``tid``: read its
+        distance and its network again."""
         self._moved.add(tid)
 
     def warm(self, conn: Connection) -> None:
@@ -605,6 +673,9 @@ class Engine:
             return 0 if metres is None else metres // 1000
         if name == "terminal.sales_away":
             return 0 if a.terminal_id is None else self._away.get(a.terminal_id, 0)
+        if name == "terminal.sales_new_network":
+            networks = None if a.terminal_id is None else self._networks.get(a.terminal_id)
+            return 0 if networks is None else networks.value(_business_day(int(a.at.timestamp())))
         if name.startswith("merchant.large_share_"):
             mix = self._mixes.get(a.merchant_id)
             if mix is None:
@@ -667,6 +738,9 @@ class Engine:
                 self._away[a.terminal_id] = self._away.get(a.terminal_id, 0) + 1
             else:
                 self._away.pop(a.terminal_id, None)
+            networks = self._networks.get(a.terminal_id)
+            if networks is not None:
+                networks.sold(_business_day(event.at_s))
 
     def _verdict(self, a: Attempt, fired: list[Live], values: Mapping[str, Any]) -> Verdict:
         live = [r for r in fired if r.mode is Mode.LIVE]

@@ -42,6 +42,7 @@ from tillpoint.risk.engine import (
     RULES_COUNTER,
     Actions,
     Engine,
+    business_day_start,
     note_case,
     open_case,
     params_for,
@@ -438,11 +439,33 @@ class RiskService:
             if p is None:
                 raise NotFound("payment.not_found", N_("No payment {ref}"), ref=ref or "-")
             d = s.scalars(select(RiskDecision).where(RiskDecision.payment_id == p.id)).first()
+            # Its alerts: those it raised, and those it counted on (a rule firing again
+            # the same day adds to the alert it raised first: risk/engine.py).
+            live = sorted({h["rule"] for h in d.hits if h.get("mode") == "live"}) if d else []
             alerts = list(
                 s.scalars(
-                    select(RiskAlert).where(RiskAlert.payment_id == p.id).order_by(RiskAlert.id)
+                    select(RiskAlert)
+                    .where(
+                        (RiskAlert.payment_id == p.id)
+                        | (
+                            (RiskAlert.merchant_id == p.merchant_id)
+                            & RiskAlert.rule_code.in_(live)
+                            & RiskAlert.created_at.between(
+                                business_day_start(d.at) if d else p.created_at, p.created_at
+                            )
+                        )
+                    )
+                    .order_by(RiskAlert.id)
                 )
             )
+            per_terminal = (
+                {h["rule"] for h in d.hits if "terminal." in h["expression"]} if d else ()
+            )
+            alerts = [
+                a for a in alerts
+                if a.payment_id == p.id or a.rule_code not in per_terminal
+                or a.terminal_id == p.terminal_id
+            ]  # fmt: skip
             return PaymentScreening(
                 payment=payment_view(s, p),
                 screened=p.kind in SCREENED_KINDS,

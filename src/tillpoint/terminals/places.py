@@ -29,6 +29,7 @@ from datetime import datetime
 from sqlalchemy import or_, update
 
 from tillpoint.context import Context
+from tillpoint.core.network import network_of
 from tillpoint.iso8583.fields import Place
 from tillpoint.terminals.models import Terminal
 from tillpoint.terminals.security import source_address
@@ -66,8 +67,9 @@ class TerminalPlaces:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._written: dict[str, _Written] = {}
-        # Told the TID of a terminal whose place this process has just written anew
-        # (risk screening reads the terminal's distance from its shop again).
+        # Told the TID of a terminal whose place, or the network its connection comes
+        # from, this process has just written anew (risk screening reads the terminal's
+        # distance from its shop and its network again).
         self.moved: list[Callable[[str], None]] = []
 
     def unchanged(self, tid: str, raw: str | None, source: str) -> bool:
@@ -123,11 +125,16 @@ class TerminalPlaces:
 
     def remember(self, tid: str, raw: str | None, source: str) -> None:
         """What this process has just written for the terminal (a message without 59
-        keeps the place it last wrote)."""
+        keeps the place it last wrote). The hooks hear of a new place or a new network
+        (core/network.py), not of an address that changed within its network."""
         seen = self._written.pop(tid, None)
         if raw is None and seen is not None:
             raw = seen.place
-        if seen is None or raw != seen.place:
+        if (
+            seen is None
+            or raw != seen.place
+            or (source != seen.source and network_of(source) != network_of(seen.source))
+        ):
             for tell in self.moved:
                 tell(tid)
         if len(self._written) >= MAX_KEPT:
