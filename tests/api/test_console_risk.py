@@ -211,6 +211,7 @@ def test_an_analyst_assigns_comments_freezes_holds_and_resolves_a_false_positive
     held = flash_after(api, post(api, f"{base}/act", act="hold_payouts"))
     assert "The merchant's payouts are held." in held
     assert api.tp.settlement.current_hold(api.mid_a) is not None
+    assert 'value="hold_payouts"' not in text_of(api, base)  # held: nothing to offer
     # The history says who did what.
     history = text_of(api, base).split('id="history-title"')[1]
     for said in ("opened", "alert", "assigned", "To console:li@acquirer.test", "Called them",

@@ -212,6 +212,7 @@ def case_page(request: Request, session: Readers, case_id: CaseId) -> Response:
         terminals = [t for t in app.terminals.search(merchant_ref=c.mid, limit=PAGE)
                      if t.status not in (TerminalStatus.FROZEN, TerminalStatus.RETIRED,
                                          TerminalStatus.IN_STOCK)]  # fmt: skip
+    held = may_act and c.mid is not None and bool(app.settlement.held_mids([c.mid]))
     alert_tids = [a.tid for a in c.alert_list if a.tid]
     terminals.sort(key=lambda t: (t.tid not in alert_tids, t.tid))
     return page(
@@ -219,7 +220,7 @@ def case_page(request: Request, session: Readers, case_id: CaseId) -> Response:
         rules=sorted({a.rule for a in c.alert_list}),
         tids=app.risk.terminal_tids(terminal_ids), done=DONE, event_kinds=EVENT_KINDS,
         evidence=evidence, is_money=is_money, may_act=may_act,
-        is_open=c.status is CaseStatus.OPEN, terminals=terminals,
+        is_open=c.status is CaseStatus.OPEN, terminals=terminals, held=held,
         people=assignees(request) if may_act else [], me=actor_of(session),
         case_actions={a.value for a in CaseAction}, resolutions=list(Resolution), checks=CHECKS,
     )  # fmt: skip
