@@ -63,6 +63,7 @@ MAX_NODES = 200  # expression nodes (names, constants, operations) in one rule
 MAX_DEPTH = 32  # nesting of expressions; the walk is recursive, so this bounds the stack
 FUNCTIONS = frozenset({"min", "max", "abs"})
 _EXCERPT_CHARS = 40
+_TAIL_CHARS = 20  # of an error at the rule's end: the last words, this long at most
 
 Scalar = int | Decimal | bool | str
 Param = Scalar | tuple[Scalar, ...] | list[Scalar] | frozenset[Scalar]
@@ -118,6 +119,17 @@ class ExprError(InvalidInput):
         self.line = line
         self.column = column
         self.text = shown
+
+
+def _tail(before: str) -> str:
+    """What ends the rule, in whole words (an error at its very end: what came last)."""
+    words = before.split()
+    kept: list[str] = []
+    while words and len(" ".join([words[-1], *kept])) <= _TAIL_CHARS:
+        kept.insert(0, words.pop())
+    if not kept:
+        return before.strip()[-_TAIL_CHARS:]
+    return ("…" if words else "") + " ".join(kept)
 
 
 def _excerpt(text: str) -> str:
@@ -328,7 +340,7 @@ class _Compiler:
         return self.shift + sum(len(before) + 1 for before in self.lines[: lineno - 1]) + column
 
     def error_at(self, problem: Problem, offset: int) -> ExprError:
-        text = self.source[offset:].strip() or self.source[max(0, offset - 20) : offset]
+        text = self.source[offset:].strip() or _tail(self.source[:offset])
         return ExprError(problem, self.source, offset, text)
 
     # -- the whole rule --

@@ -411,6 +411,13 @@ def test_what_is_not_allowed_is_refused_where_it_is(source: str, column: int, te
     assert str(error) == f"Rule expression: not allowed here at column {column}: {text}"
 
 
+def test_a_rule_that_stops_short_shows_its_last_words() -> None:
+    error = refused("card.count_10m >= max_10m and amount >= 500 and")
+    assert error.problem is Problem.SYNTAX and error.column == 48
+    assert error.text == "…amount >= 500 and"  # whole words, not a word's tail
+    assert refused("amount >=").text == "amount >="
+
+
 def test_an_unknown_name_is_named() -> None:
     error = refused("card.count_10m >= max_per_card and amount > 0")
     assert error.problem is Problem.UNKNOWN_NAME
