@@ -14,19 +14,28 @@ if TYPE_CHECKING:
 from tests.browsing import CHROMIUM
 
 from tillpoint.app import Tillpoint, open_app
+from tillpoint.core.clock import Clock
 from tillpoint.core.settings import Settings
 from tillpoint.demo import ensure_demo
 
 
-@pytest.fixture
-def demo(db_url: str, tmp_path: Path) -> Iterator[Tillpoint]:
+def demo_app(
+    db_url: str, tmp_path: Path, terminals: int, clock: Clock | None = None
+) -> Iterator[Tillpoint]:
+    """The demo with ``terminals`` merchants (on ``clock``, else the real one), its
+    ledger checked when the test ends: ``yield from`` it in a fixture."""
     settings = Settings(_env_file=None, database_url=db_url, demo=True, locale="en",  # type: ignore[call-arg]
                         network_dir=str(tmp_path / "network"))  # fmt: skip
-    app = open_app(settings)
-    ensure_demo(app, 3)
+    app = open_app(settings) if clock is None else open_app(settings, clock=clock)
+    ensure_demo(app, terminals)
     yield app
     assert app.ledger.check() == [], "the scenario left the ledger unbalanced"
     app.close()
+
+
+@pytest.fixture
+def demo(db_url: str, tmp_path: Path) -> Iterator[Tillpoint]:
+    yield from demo_app(db_url, tmp_path, 3)
 
 
 @pytest.fixture(scope="module")

@@ -29,16 +29,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.conftest import START, approved, personal_application
+from tests.e2e.conftest import demo_app
 from tests.e2e.test_host import sale
 from tests.e2e.test_risk import CREDIT, DEBIT, codes_of, held, only, signed_on
 from tests.hosting import run_with_host
 
 from tillpoint.access.models import Role
 from tillpoint.api.app import create_api
-from tillpoint.app import Tillpoint, open_app
+from tillpoint.app import Tillpoint
 from tillpoint.clearing.models import PayoutHold
 from tillpoint.core.clock import FixedClock
-from tillpoint.core.settings import Settings
 from tillpoint.demo import (
     DEMO_OPERATOR_CODE,
     DEMO_OPERATOR_PASSWORD,
@@ -74,13 +74,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def demo(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Tillpoint]:
     """The demo of tests/e2e/conftest.py on the fixed clock."""
-    settings = Settings(_env_file=None, database_url=db_url, demo=True, locale="en",  # type: ignore[call-arg]
-                        network_dir=str(tmp_path / "network"))  # fmt: skip
-    app = open_app(settings, clock=clock)
-    ensure_demo(app, 3)
-    yield app
-    assert app.ledger.check() == [], "the scenario left the ledger unbalanced"
-    app.close()
+    yield from demo_app(db_url, tmp_path, 3, clock)
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import START
+from tests.e2e.conftest import demo_app
 from tests.e2e.test_host import sale
 from tests.e2e.test_host_port import run
 from tests.hosting import terminal
 
-from tillpoint.app import Tillpoint, open_app
+from tillpoint.app import Tillpoint
 from tillpoint.core.clock import FixedClock
-from tillpoint.core.settings import Settings
-from tillpoint.demo import DEMO_OPERATOR_PASSWORD, DEMO_TMK, demo_mid, demo_tid, ensure_demo
+from tillpoint.demo import DEMO_OPERATOR_PASSWORD, DEMO_TMK, demo_mid, demo_tid
 from tillpoint.host.server import TerminalHost
 from tillpoint.iso8583.codec import Message, encode
 from tillpoint.terminal.client import TerminalClient, WorkingKeys
@@ -37,13 +37,8 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def demo(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Tillpoint]:
-    settings = Settings(_env_file=None, database_url=db_url, demo=True, locale="en",  # type: ignore[call-arg]
-                        network_dir=str(tmp_path / "network"))  # fmt: skip
-    app = open_app(settings, clock=clock)
-    ensure_demo(app, 2)
-    yield app
-    assert app.ledger.check() == [], "the scenario left the ledger unbalanced"
-    app.close()
+    """The demo of tests/e2e/conftest.py on the fixed clock."""
+    yield from demo_app(db_url, tmp_path, 2, clock)
 
 
 def security(app: Tillpoint, n: int = 1) -> TerminalSecurityView:

@@ -208,10 +208,15 @@ def business_hour(at: datetime) -> int:
     return int((at.timestamp() + _UTC_TO_BUSINESS_S) // 3600 % 24)
 
 
+def _business_day(at_s: int) -> int:
+    """The business day (Asia/Shanghai) of epoch second ``at_s``, as days since 1970."""
+    return (at_s + _UTC_TO_BUSINESS_S) // 86_400
+
+
 def business_day_start(at: datetime) -> datetime:
     """Midnight in Asia/Shanghai of the business day ``at`` falls in, in UTC."""
-    local_s = int(at.timestamp()) + _UTC_TO_BUSINESS_S
-    return datetime.fromtimestamp(local_s - local_s % 86_400 - _UTC_TO_BUSINESS_S, UTC)
+    day = _business_day(int(at.timestamp()))
+    return datetime.fromtimestamp(day * 86_400 - _UTC_TO_BUSINESS_S, UTC)
 
 
 def jsonable(value: object) -> object:
@@ -357,10 +362,6 @@ class _Networks:
                 used[1] = 0  # not used for 30 days: new again
             used[0], used[1] = day, min(used[1] + 1, NETWORK_KNOWN_DAYS)
         self.new_sales = 0 if self.known(day) else self.new_sales + 1
-
-
-def _business_day(at_s: int) -> int:
-    return (at_s + _UTC_TO_BUSINESS_S) // 86_400
 
 
 class Engine:
