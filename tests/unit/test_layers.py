@@ -28,7 +28,7 @@ LAYER = {
     "iso8583": PROTOCOL,
     **dict.fromkeys(
         ("access", "clearing", "context", "labels", "ledger", "merchants", "networks",
-         "notify", "overview", "payments", "receipts", "risk", "terminals"),
+         "notify", "overview", "payments", "receipts", "risk", "store", "terminals"),
         DOMAIN,
     ),
     # schema gathers every table for Alembic and the tests, the simulation's too
