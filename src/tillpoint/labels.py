@@ -20,6 +20,8 @@ from tillpoint.merchants.models import (
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.payments.models import CheckoutStatus, IntentState, PaymentKind, PaymentStatus
 from tillpoint.risk.models import Action, CaseStatus, Mode, Resolution, Severity
+from tillpoint.store.models import CountStatus, TransferStatus
+from tillpoint.store.stock import AdjustReason
 from tillpoint.terminals.models import (
     Capability,
     OperatorRole,
@@ -56,6 +58,9 @@ LABELLED = (
     Mode,
     CaseStatus,
     Resolution,
+    TransferStatus,
+    CountStatus,
+    AdjustReason,
 )
 
 LABELS = (
@@ -208,4 +213,14 @@ LABELS = (
     N_("comment"),
     N_("action"),
     N_("undone"),
+    # TransferStatus (canceled is another's too)
+    N_("sent"),
+    N_("received"),
+    # CountStatus (open, canceled are others' too)
+    N_("booked"),
+    # AdjustReason (expired is another's too)
+    N_("damaged"),
+    N_("theft"),
+    N_("found"),
+    N_("other"),
 )

@@ -56,6 +56,7 @@ from tillpoint.notify.webhooks import WebhookService
 from tillpoint.payments.acquirer import simulated
 from tillpoint.payments.models import Payment
 from tillpoint.risk.models import Action, Mode, Severity
+from tillpoint.store.models import SoldBy
 from tillpoint.terminal.device import Device, DeviceState
 
 ALIPAY = "284000000000000001"
@@ -138,6 +139,8 @@ PARAMS = {
     "event_id": "event",
     "document_id": "document",
     "checkout_id": "checkout",
+    "transfer_id": "transfer",
+    "count_id": "count",
 }
 # ... unless the route needs another one: the object the route would act on for A.
 ROUTE_PARAMS = {
@@ -189,6 +192,9 @@ MISSING: dict[str, str] = {
     "checkout_event": "999999",
     "rule": "no_such_rule",
     "case": "999999",
+    "product": "999999",
+    "transfer": "999999",
+    "count": "999999",
 }
 
 Body = Callable[[dict[str, str]], dict[str, Any]]
@@ -289,11 +295,71 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
     "POST /v1/risk/cases/{id}/comments": [("", lambda a: {"text": "b"})],
     "POST /v1/risk/cases/{id}/actions": [("", lambda a: {"action": "hold_payouts"})],
     "POST /v1/risk/cases/{id}/resolve": [("", lambda a: {"resolution": "false_positive"})],
+    # Stock: a shop is named by its number within the caller's merchant, so A's second
+    # shop (B has one shop) and A's product are what B's key can name.
+    "POST /v1/stock/receipts": [
+        (
+            "shop",
+            lambda a: {
+                "shop": int(a["shop"]),
+                "supplier": "S",
+                "lines": [{"product_id": 1, "quantity": "1", "unit_cost_minor": 1}],
+            },
+        ),
+        (
+            "product",
+            lambda a: {
+                "shop": 1,
+                "supplier": "S",
+                "lines": [{"product_id": int(a["product"]), "quantity": "1", "unit_cost_minor": 1}],
+            },
+        ),
+    ],
+    "POST /v1/stock/adjustments": [
+        (
+            "shop",
+            lambda a: {
+                "shop": int(a["shop"]),
+                "reason": "damaged",
+                "lines": [{"product_id": 1, "quantity": "-1"}],
+            },
+        ),
+        (
+            "product",
+            lambda a: {
+                "shop": 1,
+                "reason": "damaged",
+                "lines": [{"product_id": int(a["product"]), "quantity": "-1"}],
+            },
+        ),
+    ],
+    "PUT /v1/stock/reorder_levels": [
+        ("shop", lambda a: {"shop": int(a["shop"]), "product_id": 1, "reorder": "1"}),
+        ("product", lambda a: {"shop": 1, "product_id": int(a["product"]), "reorder": "1"}),
+    ],
+    "POST /v1/stock/transfers": [
+        (
+            "shop",
+            lambda a: {
+                "from_shop": 1,
+                "to_shop": int(a["shop"]),
+                "lines": [{"product_id": 1, "quantity": "1"}],
+            },
+        ),
+    ],
+    "POST /v1/stock/transfers/{transfer_id}/receive": [("", lambda a: {})],
+    "POST /v1/stock/transfers/{transfer_id}/cancel": REASON,
+    "POST /v1/stock/counts": [("shop", lambda a: {"shop": int(a["shop"])})],
+    "POST /v1/stock/counts/{count_id}/lines": [
+        ("", lambda a: {"lines": [{"product_id": 1, "quantity": "1"}]})
+    ],
+    "POST /v1/stock/counts/{count_id}/book": [("", lambda a: {})],
 }
 
 # Lists: the query parameters that can name one of A's objects.
 MID_FILTER = "mid"
-LIST_FILTERS = {"payment_id": "sale"}  # a filter, not a lookup: B's list stays B's
+# A filter, not a lookup: B's list stays B's.
+LIST_FILTERS = {"payment_id": "sale", "product_id": "product"}
 
 
 def path_params(path: str) -> list[str]:
@@ -457,8 +523,24 @@ def build_world(api: ApiEnv) -> World:
     ok(api.post("staff_a", f"{path}/{other}/cancel"))
     (event,) = ok(api.get("owner_a", "/v1/checkout_events"))["data"]
     a["checkout_event"] = str(event["id"])
+    stock_world(api, a)
     assert set(a) == set(MISSING)
     return w
+
+
+def stock_world(api: ApiEnv, a: dict[str, str]) -> None:
+    """A's product with stock in its first shop, a transfer on its way to the second,
+    an open count (B has none of these)."""
+    from tests.api.test_stock import products
+
+    (product,) = products(api, api.mid_a, ("A-1", SoldBy.PIECE, 100))
+    a["product"] = str(product)
+    line = {"product_id": product, "quantity": "5"}
+    ok(api.post("owner_a", "/v1/stock/receipts", {"shop": 1, "supplier": "S", "lines": [line]}),
+       201)  # fmt: skip
+    transfer = {"from_shop": 1, "to_shop": int(a["shop"]), "lines": [{**line, "quantity": "2"}]}
+    a["transfer"] = str(ok(api.post("owner_a", "/v1/stock/transfers", transfer), 201)["id"])
+    a["count"] = str(ok(api.post("owner_a", "/v1/stock/counts", {"shop": 1}), 201)["id"])
 
 
 @pytest.fixture(scope="module")
@@ -516,8 +598,20 @@ class Attempt:
         """What may name the objects in the answer's detail."""
         named = [objects[what] for what in self.params.values()]
         if self.body is not None:
-            named += [str(v) for v in self.body(objects).values()]
+            named += list(scalars(self.body(objects)))
         return named
+
+
+def scalars(value: Any) -> Iterator[str]:
+    """Every value in a body, those of its lists and objects too."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from scalars(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from scalars(v)
+    else:
+        yield str(value)
 
 
 def attempts(route: str) -> list[Attempt]:

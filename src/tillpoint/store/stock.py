@@ -442,6 +442,16 @@ class StockService:
                 raise NotFound("product.not_found", N_("No product {id}"), id=code)
             return ProductRef.model_validate(_ref(p))
 
+    def categories(self, merchant_id: int) -> list[tuple[int, str]]:
+        """The merchant's product categories (id, name), by name: what a count may cover."""
+        with self.ctx.db.read() as s:
+            rows = s.execute(
+                select(ProductCategory.id, ProductCategory.name)
+                .where(ProductCategory.merchant_id == merchant_id)
+                .order_by(ProductCategory.name)
+            )
+            return [(category_id, name) for category_id, name in rows]
+
     def product(self, merchant_id: int, product_id: int) -> ProductRef:
         with self.ctx.db.read() as s:
             return ProductRef.model_validate(

@@ -15,6 +15,7 @@ from tillpoint.api.routes import (
     risk,
     settlements,
     simulator,
+    stock,
     terminals,
     webhooks,
 )
@@ -31,5 +32,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     keys.router,
     receipts.router,
+    stock.router,
     simulator.router,
 )

@@ -16,6 +16,7 @@ from tillpoint.web.portal import (
     people,
     settlements,
     shops,
+    stock,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -23,6 +24,7 @@ ROUTERS: list[APIRouter] = [
     payments.router,
     settlements.router,
     shops.router,
+    stock.router,
     people.router,
     developers.router,
     application.router,
