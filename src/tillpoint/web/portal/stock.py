@@ -368,6 +368,7 @@ def transfer_page(request: Request, session: StockUser, transfer_id: str) -> Res
 
 @router.post(TRANSFERS + "/{transfer_id}/receive")
 async def receive_transfer(request: Request, session: StockUser, transfer_id: str) -> Response:
+    await read_form(request, session)  # the session's CSRF token before anything else
     number = _transfer_id(transfer_id)
     merchant_id, _mid = merchant_of(session)
     app = tp(request)
@@ -377,8 +378,9 @@ async def receive_transfer(request: Request, session: StockUser, transfer_id: st
         audit(request, session, "transfer received", f"transfer {number}", e,
               merchant_id=merchant_id)  # fmt: skip
         return trouble(request, session, e, TRANSFERS)
-    fields = [f"got-{x.product_id}" for x in t.lines]
-    form = await read_form(request, session, *fields, max_chars=30)
+    # One field per line of the transfer: what arrived of it.
+    form = await read_form(request, session, *(f"got-{x.product_id}" for x in t.lines),
+                           max_chars=30)  # fmt: skip
 
     def change() -> tuple[str, str]:
         got = [Line(x.product_id, form[f"got-{x.product_id}"] or x.sent) for x in t.lines]
