@@ -196,3 +196,23 @@ def test_a_receipt_sent_twice_under_one_key_is_booked_once(
     assert first.status_code == again.status_code == 201 and first.content == again.content
     levels = ok(api.get("owner_a", "/v1/stock/levels", params={"product_id": cola}))["data"]
     assert [x["quantity"] for x in levels] == ["5"]
+
+
+def test_a_transfer_received_without_a_body_arrives_as_sent(
+    api: ApiEnv, stocked: tuple[int, int]
+) -> None:
+    cola, _rice = stocked
+    line = {"product_id": cola, "quantity": "4"}
+    ok(api.post("owner_a", "/v1/stock/receipts", {"shop": 1, "supplier": "S", "lines": [line]}),
+       201)  # fmt: skip
+    t = ok(api.post("owner_a", "/v1/stock/transfers",
+                    {"from_shop": 1, "to_shop": 2, "lines": [line]}), 201)  # fmt: skip
+    got = ok(api.client.post(f"/v1/stock/transfers/{t['id']}/receive",
+                             headers=api.headers("staff_a")))  # fmt: skip
+    assert (got["status"], got["short"], got["lines"][0]["received"]) == ("received", False, "4")
+    again = api.client.post(
+        f"/v1/stock/transfers/{t['id']}/receive", headers=api.headers("staff_a")
+    )
+    assert (again.status_code, again.json()["code"]) == (409, "stock.transfer_closed")
+    levels = ok(api.get("owner_a", "/v1/stock/levels", params={"product_id": cola}))["data"]
+    assert [(x["shop_number"], x["quantity"]) for x in levels] == [(1, "0"), (2, "4")]

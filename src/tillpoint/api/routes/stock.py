@@ -163,7 +163,7 @@ class BookIn(BaseModel):
         description="counted: only what was counted moves; category (with category_id) or "
         "shop: what holds stock there and was not counted is booked as none",
     )
-    category_id: Int | None = Field(default=None, ge=1, le=2**31)
+    category_id: Int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 # --- whose ------------------------------------------------------------------------------
