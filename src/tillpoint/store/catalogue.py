@@ -12,9 +12,12 @@ the change commits, so numbers become visible in the order they were taken.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -23,8 +26,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Integer,
+    String,
     Table,
     and_,
     bindparam,
@@ -33,6 +38,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -155,6 +161,19 @@ class Changes:
     has_more: bool
     currency: str = DEFAULT_CURRENCY
     columns: tuple[str, ...] = CHANGE_COLUMNS
+
+    def json(self, merchant_id: int, shop_number: int) -> bytes:
+        """The answer a till reads (``GET /v1/products/changes``): compact rows, the
+        column names once."""
+        return json.dumps(
+            {
+                "object": "catalogue_changes", "merchant_id": merchant_id,
+                "shop": shop_number, "currency": self.currency, "columns": self.columns,
+                "rows": self.rows, "revision": self.revision, "has_more": self.has_more,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()  # fmt: skip
 
 
 class Found(BaseModel):
@@ -417,7 +436,7 @@ class CatalogueService:
                     select(Product.category_id, func.count())
                     .where(Product.merchant_id == merchant_id, Product.category_id.is_not(None))
                     .group_by(Product.category_id)
-                ).tuples()
+                ).all()
             )
             rows = s.scalars(
                 select(ProductCategory)
@@ -540,7 +559,7 @@ class CatalogueService:
                 select(ProductCategory.id, ProductCategory.name).where(
                     ProductCategory.id.in_({p.category_id for p in products if p.category_id})
                 )
-            ).tuples()
+            ).all()
         )
         codes: dict[int, list[BarcodeView]] = {}
         for pid, code, kind in s.execute(
@@ -564,7 +583,7 @@ class CatalogueService:
                 select(ProductImage.product_id, ProductImage.content_type).where(
                     ProductImage.product_id.in_(ids)
                 )
-            ).tuples()
+            ).all()
         )
         return [
             ProductView(
@@ -886,52 +905,31 @@ class CatalogueService:
             raise InvalidInput("page.limit", N_("A page holds 1 to {max} items"), max=CHANGES_LIMIT)
         if not 0 <= revision < 2**62:
             raise InvalidInput("product.revision", N_("A revision is a whole number, 0 or more"))
-        p, c, sp = PRODUCTS.c, CATEGORIES.c, SHOP_PRICES.c
-        b = BARCODES.c
-        query = (
-            select(
-                p.id,
-                p.sku,
-                p.name,
-                c.name,
-                p.unit,
-                p.sold_by,
-                p.plu,
-                func.coalesce(sp.price_minor, p.price_minor),
-                p.active,
-                p.revision,
-            )
-            .select_from(
-                PRODUCTS.outerjoin(CATEGORIES, c.id == p.category_id).outerjoin(
-                    SHOP_PRICES, and_(sp.product_id == p.id, sp.shop_id == shop_id)
-                )
-            )
-            .where(p.merchant_id == merchant_id, p.revision > revision)
-            .order_by(p.revision)
-            .limit(limit + 1)
-        )
+        params = {"m": merchant_id, "shop": shop_id, "since": revision, "n": limit + 1}
         with self.ctx.db.read() as s:
             self._shop_of(s, merchant_id, shop_id)
-            fetched = s.execute(query).all()
+            conn = s.connection()
+            fetched = self.ctx.db.hot(_CHANGES).rows(conn, params)
             more = len(fetched) > limit
             fetched = fetched[:limit]
             if not fetched:
                 return Changes([], revision, False)
             high = fetched[-1][9]
             codes: dict[int, list[str]] = {}
-            for pid, code in s.execute(
-                select(b.product_id, b.code)
-                .select_from(BARCODES.join(PRODUCTS,
-                                                           p.id == b.product_id))
-                .where(p.merchant_id == merchant_id, p.revision > revision,
-                       p.revision <= high)
-            ):  # fmt: skip
-                codes.setdefault(pid, []).append(code)
-        rows = [
-            [pid, sku, name, cat, unit, sold_by.value if hasattr(sold_by, "value") else sold_by,
-             plu, price, bool(active), codes.get(pid, [])]
-            for pid, sku, name, cat, unit, sold_by, plu, price, active, _rev in fetched
-        ]  # fmt: skip
+            for pid, code in self.ctx.db.hot(_CHANGED_CODES).rows(
+                conn, {"m": merchant_id, "since": revision, "high": high}
+            ):
+                if pid in codes:
+                    codes[pid].append(code)
+                else:
+                    codes[pid] = [code]
+        no_codes: list[str] = []
+        with _no_collection():
+            rows = [
+                [pid, sku, name, cat, unit, sold_by, plu, price, active == 1,
+                 codes.get(pid, no_codes)]
+                for pid, sku, name, cat, unit, sold_by, plu, price, active, _rev in fetched
+            ]  # fmt: skip
         return Changes(rows, int(high), more)
 
     @staticmethod
@@ -1030,16 +1028,16 @@ class CatalogueService:
             by_code = select(ProductBarcode.product_id).where(
                 ProductBarcode.merchant_id == merchant_id, ProductBarcode.code == stored
             )
+            by_id = p.id == by_code.scalar_subquery()
             for where in (
-                p.id.in_(by_code),
+                by_id,
                 _prefix(p.sku, text),
                 _prefix(p.name, text),
             ):
-                query = (
-                    _LOOKUP.where(p.merchant_id == merchant_id, p.active.is_(True), where)
-                    .order_by(p.name, p.id)
-                    .limit(limit)
-                )
+                query = _LOOKUP.where(p.merchant_id == merchant_id, p.active.is_(True), where)
+                if where is not by_id:  # one product at most: no order to keep
+                    query = query.order_by(p.name, p.id)
+                query = query.limit(limit)
                 for row in conn.execute(query, {"shop": None}):
                     found.setdefault(row[0], row)
                 if len(found) >= limit:
@@ -1052,6 +1050,20 @@ class CatalogueService:
             )
             for r in list(found.values())[:limit]
         ]  # fmt: skip
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """No cyclic garbage collection while a page of changes is built: tens of thousands
+    of small lists without cycles would set off collections that cost as much as the
+    page (measured: CPU 0.69 s against 0.40 s for 100,000 products)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _half_up(numerator: int, denominator: int) -> int:
@@ -1102,3 +1114,36 @@ _LOOKUP = select(
         and_(_sp.product_id == _p.id, _sp.shop_id == bindparam("shop", type_=Integer())),
     )
 )  # fmt: skip
+
+# A till's page of changes, read straight from the driver on SQLite (``HotRead``): the
+# enum and the flag as they are stored (text, 0/1), so that no result processor runs on
+# a million rows.
+_CHANGES = (
+    select(
+        _p.id, _p.sku, _p.name, _c.name, _p.unit, type_coerce(_p.sold_by, String),
+        _p.plu, func.coalesce(_sp.price_minor, _p.price_minor),
+        type_coerce(_p.active, Integer), _p.revision,
+    )
+    .select_from(
+        PRODUCTS.outerjoin(CATEGORIES, _c.id == _p.category_id).outerjoin(
+            SHOP_PRICES,
+            and_(_sp.product_id == _p.id, _sp.shop_id == bindparam("shop", type_=Integer())),
+        )
+    )
+    .where(
+        _p.merchant_id == bindparam("m", type_=Integer()),
+        _p.revision > bindparam("since", type_=BigInteger()),
+    )
+    .order_by(_p.revision)
+    .limit(bindparam("n", type_=Integer()))
+)  # fmt: skip
+_b = BARCODES.c
+_CHANGED_CODES = (
+    select(_b.product_id, _b.code)
+    .select_from(BARCODES.join(PRODUCTS, _p.id == _b.product_id))
+    .where(
+        _p.merchant_id == bindparam("m", type_=Integer()),
+        _p.revision > bindparam("since", type_=BigInteger()),
+        _p.revision <= bindparam("high", type_=BigInteger()),
+    )
+)

@@ -551,7 +551,7 @@ class ImportService:
     def _plan(self, s: Session, merchant_id: int, parsed: Parsed) -> Plan:
         plan = Plan(revision=current_revision(s, merchant_id))
         shops = dict(
-            s.execute(select(Shop.number, Shop.id).where(Shop.merchant_id == merchant_id)).tuples()
+            s.execute(select(Shop.number, Shop.id).where(Shop.merchant_id == merchant_id)).all()
         )
         missing_shops = [n for n in parsed.shops if n not in shops]
         if missing_shops:
@@ -567,7 +567,7 @@ class ImportService:
                 select(ProductCategory.name, ProductCategory.id).where(
                     ProductCategory.merchant_id == merchant_id
                 )
-            ).tuples()
+            ).all()
         )
         p = PRODUCTS.c
         existing: dict[str, Existing] = {}
@@ -723,7 +723,7 @@ class ImportService:
                 select(ProductCategory.name, ProductCategory.id).where(
                     ProductCategory.merchant_id == merchant_id
                 )
-            ).tuples()
+            ).all()
         )
         count = len(plan.new) + len(plan.changed)
         first = take_revisions(s, merchant_id, count)
@@ -778,7 +778,7 @@ class ImportService:
                 select(t.c.sku, t.c.id).where(
                     t.c.merchant_id == merchant_id, t.c.revision >= first, t.c.revision < revision
                 )
-            ).tuples()
+            ).all()
         )
         for chunk in _chunks(plan.codes_in):
             s.execute(
@@ -798,11 +798,12 @@ class ImportService:
             have = set()
             changed_ids = sorted({pid for pid, _ in wanted})
             for chunk in _chunks(changed_ids):
-                have |= set(
-                    s.execute(
+                have |= {
+                    (pid, sid)
+                    for pid, sid in s.execute(
                         select(sp.c.product_id, sp.c.shop_id).where(sp.c.product_id.in_(chunk))
-                    ).tuples()
-                )
+                    )
+                }
             updates = [(k, v) for k, v in wanted.items() if k in have]
             inserts = [(k, v) for k, v in wanted.items() if k not in have]
             for chunk in _chunks(updates):
@@ -834,9 +835,9 @@ class ImportService:
                                        .where(ShopPrice.merchant_id == merchant_id)
                                        .distinct()))
                     .order_by(Shop.number)
-                ).tuples()
+                )
             )  # fmt: skip
-        return ExportTable(self.ctx, merchant_id, shops, chinese)
+        return ExportTable(self.ctx, merchant_id, [(n, i) for n, i in shops], chinese)
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
