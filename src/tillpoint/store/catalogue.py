@@ -38,6 +38,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     type_coerce,
     update,
 )
@@ -428,20 +429,22 @@ class CatalogueService:
 
     # --- categories --------------------------------------------------------------------
 
-    def categories(self, merchant_id: int) -> list[CategoryView]:
-        """The merchant's categories by name, with how many products each holds."""
+    def categories(self, merchant_id: int | None) -> list[CategoryView]:
+        """The merchant's categories by name, with how many products each holds (None:
+        every merchant's, for the acquirer)."""
+        mine = ProductCategory.merchant_id == merchant_id if merchant_id is not None else true()
         with self.ctx.db.read() as s:
             counts = dict(
                 s.execute(
                     select(Product.category_id, func.count())
-                    .where(Product.merchant_id == merchant_id, Product.category_id.is_not(None))
+                    .where(Product.category_id.in_(select(ProductCategory.id).where(mine)))
                     .group_by(Product.category_id)
                 ).all()
             )
             rows = s.scalars(
                 select(ProductCategory)
-                .where(ProductCategory.merchant_id == merchant_id)
-                .order_by(ProductCategory.name)
+                .where(mine)
+                .order_by(ProductCategory.merchant_id, ProductCategory.name)
                 .limit(MAX_CATEGORIES)
             )
             return [
@@ -538,6 +541,23 @@ class CatalogueService:
 
     # --- products ------------------------------------------------------------------------
 
+    def merchant_of(self, product_id: int) -> int:
+        """The merchant whose product it is (the acquirer's reads name no merchant)."""
+        with self.ctx.db.read() as s:
+            found = s.scalar(select(Product.merchant_id).where(Product.id == product_id))
+        if found is None:
+            raise NotFound("product.not_found", N_("No product {id}"), id=product_id)
+        return int(found)
+
+    def category_merchant(self, category_id: int) -> int:
+        with self.ctx.db.read() as s:
+            found = s.scalar(
+                select(ProductCategory.merchant_id).where(ProductCategory.id == category_id)
+            )
+        if found is None:
+            raise NotFound("category.not_found", N_("No category {id}"), id=category_id)
+        return int(found)
+
     def get(self, merchant_id: int, product_id: int) -> ProductView:
         with self.ctx.db.read() as s:
             return self._views(s, [self._product(s, merchant_id, product_id)])[0]
@@ -553,7 +573,6 @@ class CatalogueService:
         if not products:
             return []
         ids = [p.id for p in products]
-        merchant_id = products[0].merchant_id
         categories = dict(
             s.execute(
                 select(ProductCategory.id, ProductCategory.name).where(
@@ -572,7 +591,7 @@ class CatalogueService:
         for pid, number, shop_name, price in s.execute(
             select(ShopPrice.product_id, Shop.number, Shop.name, ShopPrice.price_minor)
             .join(Shop, Shop.id == ShopPrice.shop_id)
-            .where(ShopPrice.product_id.in_(ids), Shop.merchant_id == merchant_id)
+            .where(ShopPrice.product_id.in_(ids))
             .order_by(Shop.number)
         ):
             prices.setdefault(pid, []).append(
@@ -600,7 +619,7 @@ class CatalogueService:
 
     def products(
         self,
-        merchant_id: int,
+        merchant_id: int | None,
         *,
         after_id: int = 0,
         limit: int = 50,
@@ -611,12 +630,9 @@ class CatalogueService:
         """The merchant's products in id order after ``after_id``: those whose SKU or
         name begins with ``search``, of one category, active or not."""
         check_limit(limit)
-        query = (
-            select(Product)
-            .where(Product.merchant_id == merchant_id, Product.id > after_id)
-            .order_by(Product.id)
-            .limit(limit)
-        )
+        query = select(Product).where(Product.id > after_id).order_by(Product.id).limit(limit)
+        if merchant_id is not None:  # None: every merchant's (the acquirer's reads)
+            query = query.where(Product.merchant_id == merchant_id)
         if search:
             query = query.where(or_(_prefix(Product.sku, search), _prefix(Product.name, search)))
         if category_id is not None:
@@ -906,7 +922,7 @@ class CatalogueService:
         if not 0 <= revision < 2**62:
             raise InvalidInput("product.revision", N_("A revision is a whole number, 0 or more"))
         params = {"m": merchant_id, "shop": shop_id, "since": revision, "n": limit + 1}
-        with self.ctx.db.read() as s:
+        with _no_collection(), self.ctx.db.read() as s:
             self._shop_of(s, merchant_id, shop_id)
             conn = s.connection()
             fetched = self.ctx.db.hot(_CHANGES).rows(conn, params)
@@ -924,12 +940,11 @@ class CatalogueService:
                 else:
                     codes[pid] = [code]
         no_codes: list[str] = []
-        with _no_collection():
-            rows = [
-                [pid, sku, name, cat, unit, sold_by, plu, price, active == 1,
-                 codes.get(pid, no_codes)]
-                for pid, sku, name, cat, unit, sold_by, plu, price, active, _rev in fetched
-            ]  # fmt: skip
+        rows = [
+            [pid, sku, name, cat, unit, sold_by, plu, price, active == 1,
+             codes.get(pid, no_codes)]
+            for pid, sku, name, cat, unit, sold_by, plu, price, active, _rev in fetched
+        ]  # fmt: skip
         return Changes(rows, int(high), more)
 
     @staticmethod
