@@ -237,16 +237,10 @@ class ProductChanges:
 # --- checks of single values (the imports use them too) -----------------------------
 
 
-def _text(value: str, field_name: str, max_len: int, what: str) -> str:
+def _text(value: str, field_name: str, max_len: int, message: str) -> str:
     cleaned = " ".join(value.split())
     if not 1 <= len(cleaned) <= max_len:
-        raise InvalidInput(
-            f"product.{field_name}",
-            N_("{what} is 1 to {max} characters"),
-            what=what,
-            max=max_len,
-            field=field_name,
-        )
+        raise InvalidInput(f"product.{field_name}", message, max=max_len, field=field_name)
     return cleaned
 
 
@@ -262,15 +256,15 @@ def check_sku(value: str) -> str:
 
 
 def check_name(value: str) -> str:
-    return _text(value, "name", 120, N_("A product's name"))
+    return _text(value, "name", 120, N_("A product's name is 1 to {max} characters"))
 
 
 def check_unit(value: str) -> str:
-    return _text(value, "unit", 10, N_("A unit"))
+    return _text(value, "unit", 10, N_("A unit is 1 to {max} characters"))
 
 
 def check_category_name(value: str) -> str:
-    return _text(value, "category", 100, N_("A category's name"))
+    return _text(value, "category", 100, N_("A category's name is 1 to {max} characters"))
 
 
 def check_price(minor: int, field_name: str = "price") -> int:

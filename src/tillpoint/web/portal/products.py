@@ -63,6 +63,9 @@ HERE = P_PRODUCTS.href  # /portal/products
 CATEGORIES = "/portal/product-categories"
 IMPORT = HERE + "/import"
 EXPORT = HERE + "/export"
+# Words the pages show for values (a product's state, a barcode's kind).
+SHOWN = (N_("inactive"), N_("own code"))
+KINDS = {"ean13": "EAN-13", "ean8": "EAN-8", "upca": "UPC-A", "own": "own code"}
 FIELDS = ("sku", "name", "price", "cost", "unit", "sold_by", "plu", "category", "active")
 
 
@@ -230,7 +233,7 @@ def product_page(request: Request, session: CatalogueUser, product_id: str) -> R
     except TillpointError as e:
         return trouble(request, session, e, HERE)
     prices = {x.shop_number: x.price_minor for x in p.shop_prices}
-    return page(request, session, "portal/products/product.html", p=p, yuan=yuan,
+    return page(request, session, "portal/products/product.html", p=p, yuan=yuan, kinds=KINDS,
                 shops=app.merchants.list_shops(str(merchant_id)), prices=prices,
                 categories=app.catalogue.categories(merchant_id))  # fmt: skip
 
