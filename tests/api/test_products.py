@@ -22,7 +22,9 @@ def csv_bytes(rows: list[list[str]]) -> bytes:
     return csv_file(rows, [*HEADER[:-1], "price@1"])  # the demo merchants have one shop
 
 
-def upload(api: ApiEnv, who: str, content: bytes, name: str = "products.csv", **form: str) -> object:
+def upload(
+    api: ApiEnv, who: str, content: bytes, name: str = "products.csv", **form: str
+) -> object:
     return api.client.post("/v1/products/import", headers=api.headers(who),
                            files={"file": (name, content, "text/csv")}, data=form)  # fmt: skip
 
@@ -32,7 +34,10 @@ def test_create_read_change_and_deactivate(api: ApiEnv) -> None:
     assert made.status_code == 201, made.text
     p = made.json()
     assert (p["sku"], p["category"], p["unit"], p["barcodes"][0]["kind"]) == (
-        "COLA-330", "饮料", "个", "ean13"
+        "COLA-330",
+        "饮料",
+        "个",
+        "ean13",
     )
     pid = p["id"]
     assert api.get("staff_a", f"/v1/products/{pid}").json()["revision"] == p["revision"]
@@ -121,7 +126,8 @@ def test_import_reports_bad_rows_and_imports_nothing(api: ApiEnv) -> None:
     body = bad.json()  # type: ignore[attr-defined]
     assert (body["code"], body["bad_row_count"], body["rows"]) == ("product_import.bad_rows", 2, 10)
     assert [(r["line"], r["code"]) for r in body["bad_rows"]] == [
-        (6, "product.price_places"), (9, "barcode.check_digit")
+        (6, "product.price_places"),
+        (9, "barcode.check_digit"),
     ]
     assert api.get("owner_a", "/v1/products").json()["data"] == []
     rows = [good_row(n) for n in range(1, 11)]
@@ -148,5 +154,7 @@ def test_categories(api: ApiEnv) -> None:
     renamed = api.client.patch(f"/v1/product-categories/{made.json()['id']}",
                                headers=api.headers("owner_a"), json={"name": "饮品"})  # fmt: skip
     assert renamed.json()["name"] == "饮品"
-    assert [c["name"] for c in api.get("owner_a", "/v1/product-categories").json()["data"]] == ["饮品"]
+    assert [c["name"] for c in api.get("owner_a", "/v1/product-categories").json()["data"]] == [
+        "饮品"
+    ]
     assert api.get("owner_b", "/v1/product-categories").json()["data"] == []

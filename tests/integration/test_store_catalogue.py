@@ -166,7 +166,11 @@ def test_scale_labels_name_weighed_goods_by_plu(tp: Tillpoint) -> None:
     assert apples.unit == "kg"
     by_weight = tp.catalogue.lookup(merchant_id, shop2, make_scale_code(42, weight_milli=455,
                                                                         flag=5))  # fmt: skip
-    assert (by_weight.product_id, by_weight.scale, by_weight.quantity_milli) == (apples.id, True, 455)
+    assert (by_weight.product_id, by_weight.scale, by_weight.quantity_milli) == (
+        apples.id,
+        True,
+        455,
+    )
     assert (by_weight.price_minor, by_weight.amount_minor) == (1_380, None)
     by_price = tp.catalogue.lookup(merchant_id, shop1, make_scale_code(42, amount_minor=640))
     assert (by_price.amount_minor, by_price.quantity_milli) == (640, 500)  # 6.40 / 12.80 a kg
@@ -204,7 +208,9 @@ def test_unknown_and_inactive_codes(tp: Tillpoint) -> None:
 def test_search_by_barcode_sku_or_name_prefix(tp: Tillpoint) -> None:
     merchant_id, _s1, _s2 = merchant(tp)
     tp.catalogue.create(merchant_id, cola())
-    tp.catalogue.create(merchant_id, ProductIn(sku="COLA-ZERO", name="可口可乐零度", price_minor=380))
+    tp.catalogue.create(
+        merchant_id, ProductIn(sku="COLA-ZERO", name="可口可乐零度", price_minor=380)
+    )
     tp.catalogue.create(merchant_id, ProductIn(sku="TEA", name="茶 100%_tea", price_minor=300))
     off = tp.catalogue.create(merchant_id, ProductIn(sku="COLA-OLD", name="旧可乐",
                                                      price_minor=100, active=False))  # fmt: skip
@@ -216,7 +222,9 @@ def test_search_by_barcode_sku_or_name_prefix(tp: Tillpoint) -> None:
     assert tp.catalogue.search(merchant_id, "茶 1000%") == []
     assert off.sku not in {f.sku for f in tp.catalogue.search(merchant_id, "旧")}
     assert [p.sku for p in tp.catalogue.products(merchant_id, search="COLA-")] == [
-        "COLA-330", "COLA-ZERO", "COLA-OLD"
+        "COLA-330",
+        "COLA-ZERO",
+        "COLA-OLD",
     ]
     assert [p.sku for p in tp.catalogue.products(merchant_id, active=False)] == ["COLA-OLD"]
 

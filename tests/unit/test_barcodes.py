@@ -94,14 +94,23 @@ def test_scale_codes() -> None:
     read = scale_code(price)
     assert read is not None
     assert (read.plu, read.embedded, read.amount_minor, read.weight_milli) == (
-        123, Embedded.PRICE, 1_234, None
+        123,
+        Embedded.PRICE,
+        1_234,
+        None,
     )
     weight = scale_code(make_scale_code(45, weight_milli=455, flag=5))
     assert weight is not None and (weight.plu, weight.embedded, weight.weight_milli) == (
-        45, Embedded.WEIGHT, 455
+        45,
+        Embedded.WEIGHT,
+        455,
     )
     both = scale_code(make_scale_code(7, amount_minor=1_580, weight_milli=1_234))
-    assert both is not None and (both.plu, both.amount_minor, both.weight_milli) == (7, 1_580, 1_234)
+    assert both is not None and (both.plu, both.amount_minor, both.weight_milli) == (
+        7,
+        1_580,
+        1_234,
+    )
 
 
 @pytest.mark.parametrize(
