@@ -34,6 +34,8 @@ from tillpoint.payments.views import last_payments
 from tillpoint.risk.engine import Engine
 from tillpoint.risk.service import RiskService
 from tillpoint.security.keystore import Keystore
+from tillpoint.store.catalogue import CatalogueService
+from tillpoint.store.imports import ImportService
 from tillpoint.terminals.models import Terminal
 from tillpoint.terminals.orders import TerminalOrderService
 from tillpoint.terminals.services import TerminalService, terminal_count
@@ -62,6 +64,8 @@ class Tillpoint:
         self.tallies = PaymentTallies(ctx)
         self.takings = TakingsService(ctx)
         self.checkouts = CheckoutService(ctx)
+        self.catalogue = CatalogueService(ctx)
+        self.catalogue_files = ImportService(ctx, self.catalogue)
         actions = RiskActions(self)
         # One engine per process: its features live in this process's memory.
         self.risk_engine = Engine(ctx.db, ctx.now, actions)

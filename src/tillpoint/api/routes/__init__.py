@@ -11,6 +11,7 @@ from tillpoint.api.routes import (
     keys,
     merchants,
     payments,
+    products,
     receipts,
     risk,
     settlements,
@@ -31,5 +32,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     keys.router,
     receipts.router,
+    products.router,
     simulator.router,
 )
