@@ -34,6 +34,9 @@ from tillpoint.payments.views import last_payments
 from tillpoint.risk.engine import Engine
 from tillpoint.risk.service import RiskService
 from tillpoint.security.keystore import Keystore
+from tillpoint.store.counters import CounterService
+from tillpoint.store.orders import OrderService
+from tillpoint.store.shifts import ShiftService
 from tillpoint.terminals.models import Terminal
 from tillpoint.terminals.orders import TerminalOrderService
 from tillpoint.terminals.services import TerminalService, terminal_count
@@ -62,6 +65,9 @@ class Tillpoint:
         self.tallies = PaymentTallies(ctx)
         self.takings = TakingsService(ctx)
         self.checkouts = CheckoutService(ctx)
+        self.counters = CounterService(ctx)
+        self.shifts = ShiftService(ctx)
+        self.orders = OrderService(ctx, self.accounts)
         actions = RiskActions(self)
         # One engine per process: its features live in this process's memory.
         self.risk_engine = Engine(ctx.db, ctx.now, actions)
