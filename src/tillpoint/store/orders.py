@@ -555,7 +555,7 @@ class OrderService:
                     raise InvalidInput(
                         "tender.cash_received", N_("Say how much cash was received, or the amount")
                     )
-                taken = rules.cash(due, received_minor, amount_minor)
+                taken = _take_cash(due, received_minor, amount_minor)
             if not 0 < taken.amount_minor <= due:
                 raise _over_due(due, order.currency)
             tender = _cash_tender(order.id, taken, now)
@@ -1176,7 +1176,7 @@ def _plan_tenders(
     left = total
     for t in wanted:
         if t.kind is TenderKind.CASH:
-            taken = rules.cash(left, t.received_minor, t.amount_minor)
+            taken = _take_cash(left, t.received_minor, t.amount_minor)
             amount = taken.amount_minor
         else:
             amount = left if t.amount_minor is None else t.amount_minor
@@ -1188,6 +1188,15 @@ def _plan_tenders(
         else:
             to_tender.append(replace(t, amount_minor=amount))
     return tenders, tuple(to_tender)
+
+
+def _take_cash(due: int, received_minor: int | None, amount_minor: int | None) -> rules.CashTender:
+    taken = rules.cash(due, received_minor, amount_minor)
+    if taken.change_minor < 0:
+        raise InvalidInput(
+            "tender.cash_short", N_("The cash received is less than what it is to pay")
+        )
+    return taken
 
 
 def _counter_for(s: Session, shop: Shop, number: int | None) -> Counter | None:
