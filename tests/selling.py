@@ -169,8 +169,9 @@ class Desk:
         now, lapse, amount = self.tp.ctx.now(), claim_lapse(self.tp.ctx), Money(amount_minor)
         claimed = self.run(
             self.acquirer.committer.submit(
-                lambda s: claim(s, t.terminal_id, key.batch_no, key.stan, checkout_ref, amount,
-                                now, lapse)  # fmt: skip
+                lambda s: claim(
+                    s, t.terminal_id, key.batch_no, key.stan, checkout_ref, amount, now, lapse
+                )  # fmt: skip
             )
         )
         assert not isinstance(claimed, str), claimed

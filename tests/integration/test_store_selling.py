@@ -252,7 +252,9 @@ def test_a_price_change_needs_a_manager_and_is_recorded(w: World, clock: FixedCl
     tp.accounts.totp_confirm(w.manager_id, totp.code_at(setup.secret, clock.now()))
     clock.advance(timedelta(seconds=30))
     code = Approval(w.manager_login, code=totp.code_at(setup.secret, clock.now()))
-    assert tp.orders.create(w.order(shift, cheap, approval=code), merchant_id=None).order.approved_by
+    assert tp.orders.create(
+        w.order(shift, cheap, approval=code), merchant_id=None
+    ).order.approved_by
     with pytest.raises(Refused, match="Wrong login"):
         tp.orders.create(w.order(shift, cheap, approval=code), merchant_id=None)
 
@@ -357,8 +359,12 @@ def test_returns_never_take_back_more_than_was_sold(w: World) -> None:
     assert (water_line.net_minor, apple_line.net_minor) == (750 - 37, 1280 - 63)
 
     def back(*lines: tuple[int, int], approval: Approval | None = w.approval) -> NewReturn:
-        return NewReturn(client_ref=f"r-{counts(tp)[0]}", shift_id=shift,
-                         lines=tuple(ReturnLineIn(i, q) for i, q in lines), approval=approval)
+        return NewReturn(
+            client_ref=f"r-{counts(tp)[0]}",
+            shift_id=shift,
+            lines=tuple(ReturnLineIn(i, q) for i, q in lines),
+            approval=approval,
+        )
 
     with pytest.raises(Refused, match="approval is needed"):
         tp.orders.create_return(sale.id, back((water_line.id, 1000), approval=None),
