@@ -171,7 +171,7 @@ class Desk:
             self.acquirer.committer.submit(
                 lambda s: claim(
                     s, t.terminal_id, key.batch_no, key.stan, checkout_ref, amount, now, lapse
-                )  # fmt: skip
+                )
             )
         )
         assert not isinstance(claimed, str), claimed

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-
 from tests.selling import PASSWORD, World, cash, demo_world, water_code
+
 from tillpoint.access import totp
 from tillpoint.access.models import Account, AuditRecord
 from tillpoint.app import Tillpoint
@@ -56,7 +56,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def w(tp: Tillpoint) -> Iterator[World]:
-    yield demo_world(tp)
+    return demo_world(tp)
 
 
 def counts(tp: Tillpoint) -> tuple[int, int, int]:

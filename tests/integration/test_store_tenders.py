@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 from sqlalchemy import select
-
 from tests.selling import ALIPAY, Desk, World, cash, demo_world, open_desk, water_code
+
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.settings import Settings
@@ -261,7 +261,7 @@ def test_tenders_add_up_and_returns_never_give_back_more_than_was_paid(
                         OrderTender.original_tender_id == t.id,
                         OrderTender.status == TenderStatus.REFUNDED,
                     )
-                )  # fmt: skip
+                )
             )
             for t in paid
         }

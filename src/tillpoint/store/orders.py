@@ -1067,6 +1067,11 @@ def tender_reference(order_id: int, tender_id: int) -> str:
     return f"O{order_id}T{tender_id}"
 
 
+def order_view(s: Session, order: Order) -> OrderView:
+    """An order as it stands, with its lines and tenders (no refresh)."""
+    return _view(s, order, _lines(s, order.id), _tenders(s, order.id))
+
+
 def visible_order(
     s: Session, order_id: int, merchant_id: int | None, *, lock: bool = False
 ) -> Order:
