@@ -823,6 +823,7 @@ class OrderService:
         status: OrderStatus | None = None,
         kind: OrderKind | None = None,
         receipt_no: str | None = None,
+        client_ref: str | None = None,
         before_id: int | None = None,
         limit: int = 20,
     ) -> list[OrderView]:
@@ -837,7 +838,8 @@ class OrderService:
         if till is not None:
             query = query.join(Shift, Shift.id == Order.shift_id).where(Shift.till == till)
         for column, value in ((Order.shift_id, shift_id), (Order.status, status),
-                              (Order.kind, kind), (Order.receipt_no, receipt_no)):  # fmt: skip
+                              (Order.kind, kind), (Order.receipt_no, receipt_no),
+                              (Order.client_ref, client_ref)):  # fmt: skip
             if value is not None:
                 query = query.where(column == value)
         if before_id is not None:

@@ -15,6 +15,7 @@ from tillpoint.api.routes import (
     risk,
     settlements,
     simulator,
+    store,
     terminals,
     webhooks,
 )
@@ -25,6 +26,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     fees.router,
     payments.router,
     checkouts.router,
+    store.router,
     settlements.router,
     risk.router,
     webhooks.router,
