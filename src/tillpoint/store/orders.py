@@ -480,11 +480,7 @@ class OrderService:
         _check_figures(new, priced, total, shift.currency)
         needs = _needs_approval(priced, gross, subtotal - total + (gross - subtotal))
         if needs is not None and approver is None:
-            raise Refused(
-                "order.approval_required",
-                N_("A manager's approval is needed: {why}"),
-                why=needs,
-            )
+            raise needs
         shares = rules.spread(discount, [p.amount_minor for p in priced])
         order = Order(
             merchant_id=shift.merchant_id, shop_id=shift.shop_id,
@@ -889,9 +885,7 @@ class OrderService:
             visible_shift(s, new.shift_id, merchant_id)
         if new.approval is None:
             raise Refused(
-                "order.approval_required",
-                N_("A manager's approval is needed: {why}"),
-                why=N_("a return"),
+                "order.approval_required", N_("A manager's approval is needed for a return")
             )
         approver = self.approver(original.merchant_id, new.approval, "return")
         now = self.ctx.now()
@@ -1311,12 +1305,18 @@ def _check_figures(new: NewOrder, priced: Sequence[Priced], total: int, currency
         )
 
 
-def _needs_approval(priced: Sequence[Priced], gross: int, discounts: int) -> str | None:
+def _needs_approval(priced: Sequence[Priced], gross: int, discounts: int) -> Refused | None:
     """Why a manager must approve the order, if one must."""
     if any(p.unit_price_minor != p.list_price_minor for p in priced):
-        return N_("a price was changed")
+        return Refused(
+            "order.approval_required", N_("A manager's approval is needed: a price was changed")
+        )
     if discounts * rules.HUNDRED > gross * rules.DISCOUNT_FREE_PERCENT:
-        return N_("the discounts are more than 10%")
+        return Refused(
+            "order.approval_required",
+            N_("A manager's approval is needed: the discounts are more than {percent}%"),
+            percent=rules.DISCOUNT_FREE_PERCENT,
+        )
     return None
 
 
