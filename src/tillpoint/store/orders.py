@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -453,7 +453,7 @@ class OrderService:
         if shift.status is not ShiftStatus.OPEN:
             raise _shift_closed(shift)
         shop = s.get_one(Shop, shift.shop_id)
-        trading_shop(s, shop)
+        merchant = trading_shop(s, shop)
         cashier = shift.account_id if new.cashier_id is None else new.cashier_id
         if new.cashier_id is not None and new.cashier_id != shift.account_id:
             check_seller(s, new.cashier_id, shift.merchant_id, shop)
@@ -482,45 +482,47 @@ class OrderService:
         if needs is not None and approver is None:
             raise needs
         shares = rules.spread(discount, [p.amount_minor for p in priced])
+        tenders, to_tender = _plan_tenders(total, new.tenders, shift.currency, now)
+        # Paid in cash in full (or nothing to pay): paid as it is written, in one go.
+        paid_now = not new.hold and not to_tender and sum(t.amount_minor for t in tenders) == total
+        status = OrderStatus.HELD if new.hold else OrderStatus.OPEN
         order = Order(
             merchant_id=shift.merchant_id, shop_id=shift.shop_id,
             counter_id=counter.id if counter else None, shift_id=shift.id, account_id=cashier,
-            kind=OrderKind.SALE, status=OrderStatus.HELD if new.hold else OrderStatus.OPEN,
+            kind=OrderKind.SALE, status=OrderStatus.PAID if paid_now else status,
             original_order_id=None, client_ref=client_ref, request_sha256=digest,
-            receipt_no=None, currency=shift.currency, subtotal_minor=subtotal,
-            discount_minor=discount, total_minor=total, note=note, approved_by=approver,
-            created_at=now, updated_at=now, paid_at=None,
+            receipt_no=_next_receipt(s, shop.id, shop.number, shift.till) if paid_now else None,
+            currency=shift.currency, subtotal_minor=subtotal, discount_minor=discount,
+            total_minor=total, note=note, approved_by=approver, created_at=now, updated_at=now,
+            paid_at=now if paid_now else None,
         )  # fmt: skip
         s.add(order)
         s.flush()
-        lines = [
-            OrderLine(
-                order_id=order.id,
-                line_no=n,
-                product_id=p.product_id,
-                category_id=p.category_id,
-                barcode=p.barcode,
-                name=p.name,
-                unit=p.unit,
-                quantity_milli=p.quantity_milli,
-                list_price_minor=p.list_price_minor,
-                unit_price_minor=p.unit_price_minor,
-                discount_minor=p.discount_minor,
-                order_discount_minor=share,
-                amount_minor=p.amount_minor,
-                cost_minor=p.cost_minor,
-                original_line_id=None,
-                returned_milli=0,
-            )
+        rows: list[dict[str, Any]] = [
+            {"order_id": order.id, "line_no": n, "product_id": p.product_id,
+             "category_id": p.category_id, "barcode": p.barcode, "name": p.name,
+             "unit": p.unit, "quantity_milli": p.quantity_milli,
+             "list_price_minor": p.list_price_minor, "unit_price_minor": p.unit_price_minor,
+             "discount_minor": p.discount_minor, "order_discount_minor": share,
+             "amount_minor": p.amount_minor, "cost_minor": p.cost_minor,
+             "original_line_id": None, "returned_milli": 0}
             for n, (p, share) in enumerate(zip(priced, shares, strict=True), 1)
-        ]
-        s.add_all(lines)
-        tenders, to_tender = _plan_tenders(order.id, total, new.tenders, shift.currency, now)
+        ]  # fmt: skip
+        # One executemany and one read of the ids, not an INSERT ... RETURNING a line.
+        s.execute(insert(OrderLine), rows, execution_options={"render_nulls": True})
+        ids = dict(s.execute(select(OrderLine.line_no, OrderLine.id)
+                             .where(OrderLine.order_id == order.id)).tuples().all())  # fmt: skip
+        lines = [OrderLine(id=ids[row["line_no"]], **row) for row in rows]
+        for t in tenders:
+            t.order_id = order.id
         s.add_all(tenders)
         s.flush()
-        if order.status is OrderStatus.OPEN:
-            _complete(s, order, lines, tenders, shift.till, now)
-        return Created(_view(s, order, lines, tenders), tuple(to_tender))
+        if paid_now:
+            _move_stock(s, order, lines, now)
+        elif order.status is OrderStatus.OPEN:
+            _complete(s, order, lines, tenders, shift.till, now, shop.number)
+        place = Place(merchant.mid or "", shop.number, shift.till, new.counter_number)
+        return Created(_view(s, order, lines, tenders, place), tuple(to_tender))
 
     def add_cash(
         self,
@@ -1168,7 +1170,7 @@ def _cash_tender(order_id: int, taken: rules.CashTender, now: datetime) -> Order
 
 
 def _plan_tenders(
-    order_id: int, total: int, wanted: Sequence[TenderIn], currency: str, now: datetime
+    total: int, wanted: Sequence[TenderIn], currency: str, now: datetime
 ) -> tuple[list[OrderTender], tuple[TenderIn, ...]]:
     """A new order's tenders in the order listed, each paying what it says or what the
     ones before it left: the cash ones as taken, the others with their amounts."""
@@ -1185,7 +1187,7 @@ def _plan_tenders(
             raise _over_due(left, currency)
         left -= amount
         if t.kind is TenderKind.CASH:
-            tenders.append(_cash_tender(order_id, taken, now))
+            tenders.append(_cash_tender(0, taken, now))  # its order's id once written
         else:
             to_tender.append(replace(t, amount_minor=amount))
     return tenders, tuple(to_tender)
@@ -1343,6 +1345,7 @@ def _complete(
     tenders: Sequence[OrderTender],
     till: str,
     now: datetime,
+    shop_number: int | None = None,
 ) -> None:
     """An open order whose done tenders cover its total, and none under way, is paid:
     its receipt number, and its stock out (a sale) or back (a return)."""
@@ -1355,15 +1358,27 @@ def _complete(
     invariant(covered <= order.total_minor, "tenders never pay more than the total")
     if covered != order.total_minor:
         return
+    if shop_number is None:
+        shop_number = s.scalar(select(Shop.number).where(Shop.id == order.shop_id))
+    order.receipt_no = _next_receipt(s, order.shop_id, shop_number or 0, till)
+    order.status, order.paid_at, order.updated_at = OrderStatus.PAID, now, now
+    _move_stock(s, order, lines, now)
+    s.flush()
+
+
+def _next_receipt(s: Session, shop_id: int, shop_number: int, till: str) -> str:
+    """The till's next receipt number, ``<shop>-<till>-<n>`` (the till's row locked)."""
     number = s.execute(
         update(ReceiptSequence)
-        .where(ReceiptSequence.shop_id == order.shop_id, ReceiptSequence.till == till)
+        .where(ReceiptSequence.shop_id == shop_id, ReceiptSequence.till == till)
         .values(next_number=ReceiptSequence.next_number + 1)
         .returning(ReceiptSequence.next_number)
     ).scalar_one()
-    shop_number = s.scalar(select(Shop.number).where(Shop.id == order.shop_id))
-    order.receipt_no = f"{shop_number}-{till}-{number - 1}"
-    order.status, order.paid_at, order.updated_at = OrderStatus.PAID, now, now
+    return f"{shop_number}-{till}-{number - 1}"
+
+
+def _move_stock(s: Session, order: Order, lines: Sequence[OrderLine], now: datetime) -> None:
+    """A paid sale's goods out of the shop's stock, a return's back in."""
     sign = -1 if order.kind is OrderKind.SALE else 1
     moves = [Move(line.product_id, sign * line.quantity_milli) for line in lines if line.product_id]
     if moves:
@@ -1373,7 +1388,6 @@ def _complete(
             by=f"account {order.account_id}", at=now, order_id=order.id,
             document=order.receipt_no,
         )  # fmt: skip
-    s.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1500,9 +1514,17 @@ def _tender_views(s: Session, tenders: Sequence[OrderTender]) -> list[TenderView
     ]
 
 
-def _view(
-    s: Session, order: Order, lines: Sequence[OrderLine], tenders: Sequence[OrderTender]
-) -> OrderView:
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an order is, as its view shows it (known already when it is made)."""
+
+    mid: str
+    shop_number: int
+    till: str | None
+    counter_number: int | None
+
+
+def _place(s: Session, order: Order) -> Place:
     mid, shop_number = s.execute(
         select(Merchant.mid, Shop.number)
         .join(Shop, Shop.merchant_id == Merchant.id)
@@ -1514,6 +1536,18 @@ def _view(
         if order.counter_id
         else None
     )
+    return Place(mid or "", shop_number, till, counter)
+
+
+def _view(
+    s: Session,
+    order: Order,
+    lines: Sequence[OrderLine],
+    tenders: Sequence[OrderTender],
+    place: Place | None = None,
+) -> OrderView:
+    where = place or _place(s, order)
+    mid, shop_number, till, counter = where.mid, where.shop_number, where.till, where.counter_number
     done = TenderStatus.REFUNDED if order.kind is OrderKind.RETURN else TenderStatus.PAID
     paid = sum(t.amount_minor for t in tenders if t.status is done)
     pending = sum(t.amount_minor for t in tenders if t.status is TenderStatus.PENDING)

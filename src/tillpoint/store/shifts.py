@@ -145,7 +145,8 @@ def check_seller(s: Session, account_id: int, merchant_id: int, shop: Shop) -> A
     )
 
 
-def trading_shop(s: Session, shop: Shop) -> None:
+def trading_shop(s: Session, shop: Shop) -> Merchant:
+    """The shop's merchant, if the shop is open and the merchant may trade."""
     if shop.status is not ShopStatus.OPEN:
         raise Refused("shop.closed", N_("Shop {number} is closed"), number=shop.number)
     merchant = s.get_one(Merchant, shop.merchant_id)
@@ -156,6 +157,7 @@ def trading_shop(s: Session, shop: Shop) -> None:
             ref=merchant.mid,
             status=merchant.status,
         )
+    return merchant
 
 
 def visible_shift(
