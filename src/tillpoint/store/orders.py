@@ -510,8 +510,10 @@ class OrderService:
         ]  # fmt: skip
         # One executemany and one read of the ids, not an INSERT ... RETURNING a line.
         s.execute(insert(OrderLine), rows, execution_options={"render_nulls": True})
-        ids = dict(s.execute(select(OrderLine.line_no, OrderLine.id)
-                             .where(OrderLine.order_id == order.id)).tuples().all())  # fmt: skip
+        written = s.execute(
+            select(OrderLine.line_no, OrderLine.id).where(OrderLine.order_id == order.id)
+        )
+        ids: dict[int, int] = {int(n): int(i) for n, i in written}
         lines = [OrderLine(id=ids[row["line_no"]], **row) for row in rows]
         for t in tenders:
             t.order_id = order.id
