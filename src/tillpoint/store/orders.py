@@ -923,7 +923,7 @@ class OrderService:
                 N_("Order {id} is not a paid sale: nothing to take back"),
                 id=original.id,
             )
-        shift = visible_shift(s, new.shift_id, merchant_id)
+        shift = visible_shift(s, new.shift_id, merchant_id, lock=True)
         if shift.merchant_id != original.merchant_id:
             raise NotFound("shift.not_found", N_("No shift {id}"), id=new.shift_id)
         if shift.status is not ShiftStatus.OPEN:
@@ -1149,7 +1149,8 @@ def _payable(s: Session, order_id: int, merchant_id: int | None) -> Order:
     order = visible_order(s, order_id, merchant_id, lock=True)
     if order.status is not OrderStatus.OPEN:
         raise _not_open(order)
-    shift = s.get(Shift, order.shift_id) if order.shift_id else None
+    # The shift locked too: it does not close while this tender is being written.
+    shift = s.get(Shift, order.shift_id, with_for_update=True) if order.shift_id else None
     if shift is None or shift.status is not ShiftStatus.OPEN:
         raise Refused(
             "order.shift_closed",
