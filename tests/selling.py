@@ -38,7 +38,7 @@ R = TypeVar("R")
 PASSWORD = "manager-secret-1"
 DEBIT = "6212340000000000012"
 ALIPAY = "284000000000000001"
-WATER_CODE = "6901234567892"
+WATER_CODES = {1: "6920000000012", 2: "6920000000029"}  # EAN-13, check digits right
 AT_ONCE = itertools.count(1)
 
 
@@ -110,7 +110,7 @@ def shop_world(tp: Tillpoint, n: int = 1) -> World:
     w.products["bread"] = product(tp, merchant_id, f"B{n}", "面包 Bread", 800)
     w.products["old"] = product(tp, merchant_id, f"O{n}", "旧货 Old", 100, active=False)
     with tp.ctx.db.transaction() as s:
-        s.add(ProductBarcode(merchant_id=merchant_id, code=f"{WATER_CODE[:-1]}{n + 1}",
+        s.add(ProductBarcode(merchant_id=merchant_id, code=water_code(n),
                              product_id=w.products["water"], kind=BarcodeKind.EAN13))  # fmt: skip
         s.add(ShopPrice(product_id=w.products["bread"], shop_id=shop_id, merchant_id=merchant_id,
                         price_minor=750))  # fmt: skip
@@ -134,7 +134,7 @@ def shop_world(tp: Tillpoint, n: int = 1) -> World:
 
 
 def water_code(n: int = 1) -> str:
-    return f"{WATER_CODE[:-1]}{n + 1}"
+    return WATER_CODES[n]
 
 
 def demo_world(tp: Tillpoint) -> World:

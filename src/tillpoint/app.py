@@ -34,7 +34,9 @@ from tillpoint.payments.views import last_payments
 from tillpoint.risk.engine import Engine
 from tillpoint.risk.service import RiskService
 from tillpoint.security.keystore import Keystore
+from tillpoint.store.catalogue import CatalogueService
 from tillpoint.store.counters import CounterService
+from tillpoint.store.imports import ImportService
 from tillpoint.store.orders import OrderService
 from tillpoint.store.shifts import ShiftService
 from tillpoint.terminals.models import Terminal
@@ -68,6 +70,8 @@ class Tillpoint:
         self.counters = CounterService(ctx)
         self.shifts = ShiftService(ctx)
         self.orders = OrderService(ctx, self.accounts)
+        self.catalogue = CatalogueService(ctx)
+        self.catalogue_files = ImportService(ctx, self.catalogue)
         actions = RiskActions(self)
         # One engine per process: its features live in this process's memory.
         self.risk_engine = Engine(ctx.db, ctx.now, actions)

@@ -57,9 +57,11 @@ from tillpoint.notify.webhooks import WebhookService
 from tillpoint.payments.acquirer import simulated
 from tillpoint.payments.models import Payment
 from tillpoint.risk.models import Action, Mode, Severity
+from tillpoint.store.catalogue import ProductIn
 from tillpoint.terminal.device import Device, DeviceState
 
 ALIPAY = "284000000000000001"
+A_BARCODE = "6901234567892"
 URL = "https://shop.example.com/hooks"
 NO_MID = "898310054119999"  # well formed, no such merchant
 
@@ -145,6 +147,9 @@ PARAMS = {
     "order_id": "order",
     "tender_id": "tender",
     "counter_id": "counter",
+    "product_id": "product",
+    "barcode": "barcode",
+    "category_id": "category",
 }
 # ... unless the route needs another one: the object the route would act on for A.
 ROUTE_PARAMS = {
@@ -204,12 +209,24 @@ MISSING: dict[str, str] = {
     "open_order": "999999",
     "tender": "999999",
     "counter": "999999",
+    "product": "999999",
+    "barcode": "NOSUCHCODE",
+    "category": "999999",
 }
 
 Body = Callable[[dict[str, str]], dict[str, Any]]
 # Routes whose body is a form with a file (multipart/form-data), not JSON: the body's
 # fields are the form's, and a small JPEG goes with them.
-MULTIPART = {"POST /v1/merchants/{ref}/documents"}
+MULTIPART = {
+    "POST /v1/merchants/{ref}/documents",
+    "POST /v1/products/import",
+    "POST /v1/products/{product_id}/image",
+}
+CATALOGUE_CSV = "sku,name,price\nB-1,B 的商品,1.00\n".encode()
+MULTIPART_FILES = {  # the file each sends (by default a small JPEG)
+    "POST /v1/products/import": ("products.csv", CATALOGUE_CSV, "text/csv"),
+    "POST /v1/products/{product_id}/image": ("p.png", png(), "image/png"),
+}
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"an identity card" * 10
 SIGNATURE = {"image_base64": base64.b64encode(png()).decode(), "content_type": "image/png"}
 RATES = {
@@ -330,6 +347,17 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
         ("shop", lambda a: {"shop_number": int(a["shop"]), "number": 9, "name": "B"})
     ],
     "PATCH /v1/counters/{counter_id}": [("", lambda a: {"name": "B", "active": False})],
+    # the catalogue (docs/store.md)
+    "POST /v1/products": [
+        ("mid", lambda a: {"sku": "B-1", "name": "B", "price_minor": 100, "mid": a["mid"]})
+    ],
+    "PATCH /v1/products/{product_id}": [("", lambda a: {"name": "B 的名字", "price_minor": 1})],
+    "POST /v1/products/{product_id}/barcodes": [("", lambda a: {"code": "6901234567908"})],
+    "PUT /v1/products/{product_id}/shop-prices/{number}": [("", lambda a: {"price_minor": 1})],
+    "POST /v1/products/{product_id}/image": [("", lambda a: {})],
+    "POST /v1/products/import": [("mid", lambda a: {"mid": a["mid"]})],
+    "POST /v1/product-categories": [("mid", lambda a: {"name": "B", "mid": a["mid"]})],
+    "PATCH /v1/product-categories/{category_id}": [("", lambda a: {"name": "B 的类"})],
 }  # fmt: skip
 
 # Lists: the query parameters that can name one of A's objects.
@@ -387,7 +415,8 @@ class World:
     ) -> Any:  # an httpx.Response
         method = route.split(" ", 1)[0]
         if route in MULTIPART:
-            kw["data"], kw["files"], body = body, {"file": ("a.jpg", JPEG, "image/jpeg")}, None
+            upload = MULTIPART_FILES.get(route, ("a.jpg", JPEG, "image/jpeg"))
+            kw["data"], kw["files"], body = body, {"file": upload}, None
         return self.api.client.request(method, path, headers=self.api.headers(who), json=body, **kw)
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
@@ -502,6 +531,14 @@ def build_world(api: ApiEnv) -> World:
     (event,) = ok(api.get("owner_a", "/v1/checkout_events"))["data"]
     a["checkout_event"] = str(event["id"])
     selling_world(api, a)
+    # A product of A's with a barcode, a category, a price in shop 2 and a picture.
+    merchant_a = api.merchant_id(api.mid_a)
+    product = api.tp.catalogue.create(merchant_a, ProductIn(
+        sku="A-COLA", name="A 的可乐", price_minor=350, category="A 的饮料",
+        barcodes=[A_BARCODE], shop_prices={int(a["shop"]): 360}))  # fmt: skip
+    api.tp.catalogue.set_image(merchant_a, product.id, png())
+    a["product"], a["barcode"] = str(product.id), A_BARCODE
+    a["category"] = str(product.category_id)
     assert set(a) == set(MISSING)
     return w
 
@@ -681,9 +718,21 @@ def test_merchant_a_objects_are_missing_to_merchant_b(world: World, route: str) 
 STREAM = "/v1/events/stream"
 
 
+# Reads of one merchant's catalogue that need a query (operations keys name the merchant).
+LIST_QUERIES: dict[str, Callable[[dict[str, str]], dict[str, str]]] = {
+    "GET /v1/products/lookup": lambda a: {"shop": "1", "code": a["barcode"]},
+    "GET /v1/products/changes": lambda a: {"shop": "1"},
+    "GET /v1/products/export": lambda a: {"format": "csv"},
+}
+OPERATIONS_KEYS = ("ops", "reviewer", "risk")
+
+
 def read(world: World, who: str, route: str, query: dict[str, Any] | None = None) -> Any:
     """A list; the event stream replays every event since the first, for a moment."""
     path = route.split(" ", 1)[1]
+    if route in LIST_QUERIES:
+        named = {"mid": world.api.mid_a} if who in OPERATIONS_KEYS else {}
+        query = {**LIST_QUERIES[route](world.a), **named, **(query or {})}
     if path == STREAM:
         headers = {**world.api.headers(who), "Last-Event-ID": "0"}
         return world.api.client.get(path, params={**(query or {}), "timeout_s": 0.2},
@@ -718,13 +767,15 @@ def test_lists_show_merchant_b_nothing_of_merchant_a(world: World, route: str) -
         assert (r.status_code, r.json()["code"]) == (403, "auth.forbidden"), r.text
         return
     api = world.api
-    own = items(read(world, "owner_a", route))
-    assert own and {owner(world, i) for i in own} == {api.mid_a}, own  # A's list has A's
-
     before = world.snapshot()
-    theirs = items(read(world, "owner_b", route))
-    assert {owner(world, i) for i in theirs} <= {api.mid_b}, theirs
-    assert not {i.get("id") for i in own} & {i.get("id") for i in theirs}
+    if route in LIST_QUERIES:
+        catalogue_reads_are_the_merchants_own(world, route)
+    else:
+        own = items(read(world, "owner_a", route))
+        assert own and {owner(world, i) for i in own} == {api.mid_a}, own  # A's list has A's
+        theirs = items(read(world, "owner_b", route))
+        assert {owner(world, i) for i in theirs} <= {api.mid_b}, theirs
+        assert not {i.get("id") for i in own} & {i.get("id") for i in theirs}
     params = query_params(route)
     for name, what in LIST_FILTERS.items():
         if name in params:
@@ -739,6 +790,29 @@ def test_lists_show_merchant_b_nothing_of_merchant_a(world: World, route: str) -
             NO_MID, "?"
         )
     assert world.snapshot() == before
+
+
+def catalogue_reads_are_the_merchants_own(world: World, route: str) -> None:
+    """A scanned code, a till's changes, the export: A's show A's product; B's show
+    nothing of it, and A's barcode is to B a code nobody has."""
+    a = world.a
+    own, theirs = read(world, "owner_a", route), read(world, "owner_b", route)
+    assert own.status_code == 200, own.text
+    if route == "GET /v1/products/lookup":
+        assert own.json()["product_id"] == int(a["product"])
+        missing = read(world, "owner_b", route, {"code": MISSING["barcode"]})
+        assert theirs.status_code == missing.status_code == 404, theirs.text
+        assert theirs.json()["code"] == missing.json()["code"] == "product.unknown_code"
+        assert anonymised(theirs.json()["detail"], [a["barcode"]]) == anonymised(
+            missing.json()["detail"], [MISSING["barcode"]]
+        )
+    elif route == "GET /v1/products/changes":
+        assert [r[0] for r in own.json()["rows"]] == [int(a["product"])]
+        assert theirs.status_code == 200 and theirs.json()["rows"] == []
+        assert theirs.json()["merchant_id"] == world.api.merchant_id(world.api.mid_b)
+    else:
+        assert "A-COLA" in own.text and theirs.status_code == 200
+        assert "A-COLA" not in theirs.text and a["barcode"] not in theirs.text
 
 
 # --- the acquirer's narrower keys: reviewer and risk ----------------------------------------

@@ -11,6 +11,7 @@ from tillpoint.api.routes import (
     keys,
     merchants,
     payments,
+    products,
     receipts,
     risk,
     settlements,
@@ -33,5 +34,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     keys.router,
     receipts.router,
+    products.router,
     simulator.router,
 )

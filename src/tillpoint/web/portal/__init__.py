@@ -14,6 +14,7 @@ from tillpoint.web.portal import (
     home,
     payments,
     people,
+    products,
     settlements,
     shops,
 )
@@ -23,6 +24,7 @@ ROUTERS: list[APIRouter] = [
     payments.router,
     settlements.router,
     shops.router,
+    products.router,
     people.router,
     developers.router,
     application.router,
