@@ -20,6 +20,7 @@ from tillpoint.merchants.models import (
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.payments.models import CheckoutStatus, IntentState, PaymentKind, PaymentStatus
 from tillpoint.risk.models import Action, CaseStatus, Mode, Resolution, Severity
+from tillpoint.store.models import OrderKind, OrderStatus, ShiftStatus, TenderKind, TenderStatus
 from tillpoint.terminals.models import (
     Capability,
     OperatorRole,
@@ -56,6 +57,11 @@ LABELLED = (
     Mode,
     CaseStatus,
     Resolution,
+    OrderKind,
+    OrderStatus,
+    ShiftStatus,
+    TenderKind,
+    TenderStatus,
 )
 
 LABELS = (
@@ -208,4 +214,11 @@ LABELS = (
     N_("comment"),
     N_("action"),
     N_("undone"),
+    # OrderKind (sale is another's too); OrderStatus, TenderStatus, ShiftStatus: above
+    N_("return"),
+    # TenderKind
+    N_("cash"),
+    N_("card"),
+    N_("wallet"),
+    N_("qr"),
 )

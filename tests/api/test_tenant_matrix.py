@@ -43,6 +43,7 @@ from tests.api.test_receipts import DEBIT
 from tests.conftest import START, Databases, resident_id
 from tests.hosting import run_with_host
 from tests.integration.test_receipts import png
+from tests.selling import shop_world, water_code
 from tillpoint.access.models import Role
 from tillpoint.api.app import create_api
 from tillpoint.app import Tillpoint, open_app
@@ -85,6 +86,8 @@ PUBLIC = {
     "GET /r/{ref}/signature.png": "the signature on a receipt: the same token",
     "GET /simulator/qr/{token}": "the wallet simulator's customer page: an unguessable token",
     "POST /simulator/qr/{token}": "the simulated customer's answer: an unguessable token",
+    "GET /o/{ref}": "an order's e-receipt: the unguessable token in the link is the key",
+    "GET /o/{ref}/qr.svg": "the QR code of an order's e-receipt link: the same token",
 }
 
 # Routes a merchant owner's key may not call at all: 403 before any object is looked up.
@@ -140,6 +143,10 @@ PARAMS = {
     "event_id": "event",
     "document_id": "document",
     "checkout_id": "checkout",
+    "shift_id": "shift",
+    "order_id": "order",
+    "tender_id": "tender",
+    "counter_id": "counter",
     "product_id": "product",
     "barcode": "barcode",
     "category_id": "category",
@@ -167,6 +174,8 @@ ROUTE_PARAMS = {
     "POST /v1/risk/cases/{id}/comments": {"id": "case"},
     "POST /v1/risk/cases/{id}/actions": {"id": "case"},
     "POST /v1/risk/cases/{id}/resolve": {"id": "case"},
+    "POST /v1/orders/{order_id}/tenders": {"order_id": "open_order"},
+    "POST /v1/orders/{order_id}/tenders/{tender_id}/cancel": {"order_id": "open_order"},
 }
 # A merchant is named by MID or by application number: both are tried.
 REF_ALTERNATIVES = ("mid", "application")
@@ -194,6 +203,12 @@ MISSING: dict[str, str] = {
     "checkout_event": "999999",
     "rule": "no_such_rule",
     "case": "999999",
+    "account": "999999",
+    "shift": "999999",
+    "order": "999999",
+    "open_order": "999999",
+    "tender": "999999",
+    "counter": "999999",
     "product": "999999",
     "barcode": "NOSUCHCODE",
     "category": "999999",
@@ -306,6 +321,32 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
     "POST /v1/risk/cases/{id}/comments": [("", lambda a: {"text": "b"})],
     "POST /v1/risk/cases/{id}/actions": [("", lambda a: {"action": "hold_payouts"})],
     "POST /v1/risk/cases/{id}/resolve": [("", lambda a: {"resolution": "false_positive"})],
+    # selling (docs/store.md): B's key names A's shift, order, counter, shop or cashier
+    "POST /v1/shifts": [
+        ("shop", lambda a: {"shop_number": int(a["shop"]), "till": "B1", "float_minor": 0,
+                            "cashier_id": int(a["account"])}),
+        ("cashier", lambda a: {"shop_number": 1, "till": "B1", "float_minor": 0,
+                               "cashier_id": int(a["account"])}),
+    ],
+    "POST /v1/shifts/{shift_id}/close": [("", lambda a: {"counted_cash_minor": 0})],
+    "POST /v1/orders": [
+        ("shift", lambda a: {"client_ref": "b-1", "shift_id": int(a["shift"]),
+                             "lines": [{"barcode": "6901234567892"}],
+                             "tenders": [{"kind": "cash", "received_minor": 10_000}]}),
+    ],
+    "POST /v1/orders/{order_id}/tenders": [
+        ("", lambda a: {"kind": "cash", "received_minor": 100})
+    ],
+    "POST /v1/orders/{order_id}/recall": [("", lambda a: {"shift_id": int(a["shift"])})],
+    "POST /v1/orders/{order_id}/returns": [
+        ("", lambda a: {"client_ref": "b-r", "shift_id": int(a["shift"]),
+                        "lines": [{"line_id": 1, "quantity_milli": 1000}],
+                        "approval": {"login": "b@example.com", "password": "not-theirs"}}),
+    ],
+    "POST /v1/counters": [
+        ("shop", lambda a: {"shop_number": int(a["shop"]), "number": 9, "name": "B"})
+    ],
+    "PATCH /v1/counters/{counter_id}": [("", lambda a: {"name": "B", "active": False})],
     # the catalogue (docs/store.md)
     "POST /v1/products": [
         ("mid", lambda a: {"sku": "B-1", "name": "B", "price_minor": 100, "mid": a["mid"]})
@@ -317,11 +358,14 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
     "POST /v1/products/import": [("mid", lambda a: {"mid": a["mid"]})],
     "POST /v1/product-categories": [("mid", lambda a: {"name": "B", "mid": a["mid"]})],
     "PATCH /v1/product-categories/{category_id}": [("", lambda a: {"name": "B 的类"})],
-}
+}  # fmt: skip
 
 # Lists: the query parameters that can name one of A's objects.
 MID_FILTER = "mid"
-LIST_FILTERS = {"payment_id": "sale"}  # a filter, not a lookup: B's list stays B's
+LIST_FILTERS = {
+    "payment_id": "sale",
+    "shift_id": "shift",
+}  # a filter, not a lookup: B's list stays B's
 
 
 def path_params(path: str) -> list[str]:
@@ -486,6 +530,7 @@ def build_world(api: ApiEnv) -> World:
     ok(api.post("staff_a", f"{path}/{other}/cancel"))
     (event,) = ok(api.get("owner_a", "/v1/checkout_events"))["data"]
     a["checkout_event"] = str(event["id"])
+    selling_world(api, a)
     # A product of A's with a barcode, a category, a price in shop 2 and a picture.
     merchant_a = api.merchant_id(api.mid_a)
     product = api.tp.catalogue.create(merchant_a, ProductIn(
@@ -496,6 +541,24 @@ def build_world(api: ApiEnv) -> World:
     a["category"] = str(product.category_id)
     assert set(a) == set(MISSING)
     return w
+
+
+def selling_world(api: ApiEnv, a: dict[str, str]) -> None:
+    """A's shop sells: its cashier, an open shift, a paid order, an order part paid in
+    cash (its tender), a counter of its second shop."""
+    shop = shop_world(api.tp, 1)
+    a["account"] = str(shop.cashier_id)
+    body = {"shop_number": 1, "till": "T1", "float_minor": 0, "cashier_id": shop.cashier_id}
+    a["shift"] = str(ok(api.post("staff_a", "/v1/shifts", body), 201)["id"])
+    water = [{"barcode": water_code(1), "quantity_milli": 2000}]
+    paid = {"client_ref": "a-1", "shift_id": int(a["shift"]), "lines": water,
+            "tenders": [{"kind": "cash", "received_minor": 1_000}]}  # fmt: skip
+    a["order"] = str(ok(api.post("staff_a", "/v1/orders", paid), 201)["id"])
+    part = {**paid, "client_ref": "a-2", "tenders": [{"kind": "cash", "amount_minor": 100}]}
+    made = ok(api.post("staff_a", "/v1/orders", part), 201)
+    a["open_order"], a["tender"] = str(made["id"]), str(made["tenders"][0]["id"])
+    counter = {"shop_number": int(a["shop"]), "number": 1, "name": "柜台 A"}
+    a["counter"] = str(ok(api.post("owner_a", "/v1/counters", counter), 201)["id"])
 
 
 @pytest.fixture(scope="module")
@@ -744,7 +807,8 @@ def catalogue_reads_are_the_merchants_own(world: World, route: str) -> None:
             missing.json()["detail"], [MISSING["barcode"]]
         )
     elif route == "GET /v1/products/changes":
-        assert [r[0] for r in own.json()["rows"]] == [int(a["product"])]
+        # A's product among A's own (A's shop sells a few more: selling_world)
+        assert int(a["product"]) in [r[0] for r in own.json()["rows"]]
         assert theirs.status_code == 200 and theirs.json()["rows"] == []
         assert theirs.json()["merchant_id"] == world.api.merchant_id(world.api.mid_b)
     else:

@@ -16,6 +16,7 @@ from tillpoint.api.routes import (
     risk,
     settlements,
     simulator,
+    store,
     terminals,
     webhooks,
 )
@@ -26,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     fees.router,
     payments.router,
     checkouts.router,
+    store.router,
     settlements.router,
     risk.router,
     webhooks.router,
