@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from tillpoint.risk.expr import CompiledRule, compile_rule
+from tillpoint.risk.expr import MAX_SOURCE_CHARS, CompiledRule, ExprError, compile_rule
 
 FEATURES: dict[str, int | Decimal | bool | str] = {
     "amount": 5_000_00,
@@ -116,6 +116,40 @@ def main() -> None:
         f"compiling: {compile_cpu / len(RULES) / 1000:.0f} µs CPU per rule "
         f"({compile_wall / len(RULES) / 1000:.0f} µs wall)"
     )
+    # What an operator could type to make the parser work hard: each is refused, and how
+    # long refusing it takes (the slowest) shows no input costs more than a glance.
+    worst, worst_source = 0.0, ""
+    for source in PATHOLOGICAL:
+        started = time.process_time()
+        try:
+            compile_rule(source[:MAX_SOURCE_CHARS], FEATURES.keys() | {"a"}, PARAMS)
+        except ExprError:
+            pass
+        else:
+            raise SystemExit(f"not refused: {source[:40]!r}")
+        took = time.process_time() - started
+        if took > worst:
+            worst, worst_source = took, source
+    print(
+        f"pathological rules ({len(PATHOLOGICAL)}): all refused, the slowest in "
+        f"{worst * 1000:.1f} ms CPU ({worst_source[:24]!r}...)"
+    )
+
+
+PATHOLOGICAL = [
+    "-" * 999 + "1",
+    "not " * 249 + "a",
+    "(" * 250 + "a" + ")" * 250,
+    "[" * 300,
+    "a." * 499 + "a",
+    "a" + " + a" * 249,
+    "a if " * 200,
+    "amount > 0 and " * 66 + "amount > 0",
+    "abs(" * 100 + "1" + ")" * 100 + " > 0",
+    "1 < " * 249 + "1",
+    "9" * 1000,
+    "(((" * 100 + "1",
+]
 
 
 if __name__ == "__main__":

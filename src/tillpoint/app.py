@@ -34,6 +34,11 @@ from tillpoint.payments.views import last_payments
 from tillpoint.risk.engine import Engine
 from tillpoint.risk.service import RiskService
 from tillpoint.security.keystore import Keystore
+from tillpoint.store.catalogue import CatalogueService
+from tillpoint.store.counters import CounterService
+from tillpoint.store.imports import ImportService
+from tillpoint.store.orders import OrderService
+from tillpoint.store.shifts import ShiftService
 from tillpoint.store.stock import StockService
 from tillpoint.terminals.models import Terminal
 from tillpoint.terminals.orders import TerminalOrderService
@@ -63,6 +68,11 @@ class Tillpoint:
         self.tallies = PaymentTallies(ctx)
         self.takings = TakingsService(ctx)
         self.checkouts = CheckoutService(ctx)
+        self.counters = CounterService(ctx)
+        self.shifts = ShiftService(ctx)
+        self.orders = OrderService(ctx, self.accounts)
+        self.catalogue = CatalogueService(ctx)
+        self.catalogue_files = ImportService(ctx, self.catalogue)
         self.stock = StockService(ctx)
         actions = RiskActions(self)
         # One engine per process: its features live in this process's memory.

@@ -20,7 +20,15 @@ from tillpoint.merchants.models import (
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.payments.models import CheckoutStatus, IntentState, PaymentKind, PaymentStatus
 from tillpoint.risk.models import Action, CaseStatus, Mode, Resolution, Severity
-from tillpoint.store.models import CountStatus, TransferStatus
+from tillpoint.store.models import (
+    CountStatus,
+    OrderKind,
+    OrderStatus,
+    ShiftStatus,
+    TenderKind,
+    TenderStatus,
+    TransferStatus,
+)
 from tillpoint.store.stock import AdjustReason
 from tillpoint.terminals.models import (
     Capability,
@@ -58,6 +66,11 @@ LABELLED = (
     Mode,
     CaseStatus,
     Resolution,
+    OrderKind,
+    OrderStatus,
+    ShiftStatus,
+    TenderKind,
+    TenderStatus,
     TransferStatus,
     CountStatus,
     AdjustReason,
@@ -213,6 +226,13 @@ LABELS = (
     N_("comment"),
     N_("action"),
     N_("undone"),
+    # OrderKind (sale is another's too); OrderStatus, TenderStatus, ShiftStatus: above
+    N_("return"),
+    # TenderKind
+    N_("cash"),
+    N_("card"),
+    N_("wallet"),
+    N_("qr"),
     # TransferStatus (canceled is another's too)
     N_("sent"),
     N_("received"),

@@ -20,6 +20,7 @@ from tests.api.test_webhooks import pay
 from tillpoint.access.models import AccountRole, Role
 from tillpoint.demo import DEMO_ADMIN, DEMO_PASSWORD, demo_mid, demo_owner, demo_tid
 from tillpoint.notify.webhooks import WebhookService
+from tillpoint.store.catalogue import ProductIn
 from tillpoint.web.page import P_HOME, P_PASSWORD, PORTAL_AREAS
 
 # The ways in and out, open to anyone (each checks what it needs itself).
@@ -116,6 +117,12 @@ def merchant_one_people_and_keys(api: ApiEnv) -> dict[str, str]:
             "endpoint_id": str(endpoint.id), "code": "00", "fmt": "pdf"}  # fmt: skip
 
 
+def merchant_one_product(api: ApiEnv) -> dict[str, str]:
+    product = api.tp.catalogue.create(api.merchant_id(demo_mid(1)), ProductIn(
+        sku="M1-COLA", name="一号的可乐", price_minor=350, category="一号的饮料"))  # fmt: skip
+    return {"product_id": str(product.id), "category_id": str(product.category_id)}
+
+
 def merchant_one_stock(api: ApiEnv) -> dict[str, str]:
     """A transfer of demo merchant 1's between its two shops, and a count."""
     from tests.api.test_stock import products
@@ -135,6 +142,7 @@ def merchant_one_stock(api: ApiEnv) -> dict[str, str]:
 # that makes one of demo merchant 1's and returns {parameter: value}.
 OBJECT_MAKERS: list[Callable[[ApiEnv], dict[str, str]]] = [
     merchant_one_people_and_keys,
+    merchant_one_product,
     merchant_one_stock,
 ]
 

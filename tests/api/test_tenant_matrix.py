@@ -43,6 +43,7 @@ from tests.api.test_receipts import DEBIT
 from tests.conftest import START, Databases, resident_id
 from tests.hosting import run_with_host
 from tests.integration.test_receipts import png
+from tests.selling import shop_world, water_code
 from tillpoint.access.models import Role
 from tillpoint.api.app import create_api
 from tillpoint.app import Tillpoint, open_app
@@ -56,10 +57,11 @@ from tillpoint.notify.webhooks import WebhookService
 from tillpoint.payments.acquirer import simulated
 from tillpoint.payments.models import Payment
 from tillpoint.risk.models import Action, Mode, Severity
-from tillpoint.store.models import SoldBy
+from tillpoint.store.catalogue import ProductIn
 from tillpoint.terminal.device import Device, DeviceState
 
 ALIPAY = "284000000000000001"
+A_BARCODE = "6901234567892"
 URL = "https://shop.example.com/hooks"
 NO_MID = "898310054119999"  # well formed, no such merchant
 
@@ -84,6 +86,8 @@ PUBLIC = {
     "GET /r/{ref}/signature.png": "the signature on a receipt: the same token",
     "GET /simulator/qr/{token}": "the wallet simulator's customer page: an unguessable token",
     "POST /simulator/qr/{token}": "the simulated customer's answer: an unguessable token",
+    "GET /o/{ref}": "an order's e-receipt: the unguessable token in the link is the key",
+    "GET /o/{ref}/qr.svg": "the QR code of an order's e-receipt link: the same token",
 }
 
 # Routes a merchant owner's key may not call at all: 403 before any object is looked up.
@@ -139,6 +143,13 @@ PARAMS = {
     "event_id": "event",
     "document_id": "document",
     "checkout_id": "checkout",
+    "shift_id": "shift",
+    "order_id": "order",
+    "tender_id": "tender",
+    "counter_id": "counter",
+    "product_id": "product",
+    "barcode": "barcode",
+    "category_id": "category",
     "transfer_id": "transfer",
     "count_id": "count",
 }
@@ -165,6 +176,8 @@ ROUTE_PARAMS = {
     "POST /v1/risk/cases/{id}/comments": {"id": "case"},
     "POST /v1/risk/cases/{id}/actions": {"id": "case"},
     "POST /v1/risk/cases/{id}/resolve": {"id": "case"},
+    "POST /v1/orders/{order_id}/tenders": {"order_id": "open_order"},
+    "POST /v1/orders/{order_id}/tenders/{tender_id}/cancel": {"order_id": "open_order"},
 }
 # A merchant is named by MID or by application number: both are tried.
 REF_ALTERNATIVES = ("mid", "application")
@@ -192,7 +205,15 @@ MISSING: dict[str, str] = {
     "checkout_event": "999999",
     "rule": "no_such_rule",
     "case": "999999",
+    "account": "999999",
+    "shift": "999999",
+    "order": "999999",
+    "open_order": "999999",
+    "tender": "999999",
+    "counter": "999999",
     "product": "999999",
+    "barcode": "NOSUCHCODE",
+    "category": "999999",
     "transfer": "999999",
     "count": "999999",
 }
@@ -200,7 +221,16 @@ MISSING: dict[str, str] = {
 Body = Callable[[dict[str, str]], dict[str, Any]]
 # Routes whose body is a form with a file (multipart/form-data), not JSON: the body's
 # fields are the form's, and a small JPEG goes with them.
-MULTIPART = {"POST /v1/merchants/{ref}/documents"}
+MULTIPART = {
+    "POST /v1/merchants/{ref}/documents",
+    "POST /v1/products/import",
+    "POST /v1/products/{product_id}/image",
+}
+CATALOGUE_CSV = "sku,name,price\nB-1,B 的商品,1.00\n".encode()
+MULTIPART_FILES = {  # the file each sends (by default a small JPEG)
+    "POST /v1/products/import": ("products.csv", CATALOGUE_CSV, "text/csv"),
+    "POST /v1/products/{product_id}/image": ("p.png", png(), "image/png"),
+}
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"an identity card" * 10
 SIGNATURE = {"image_base64": base64.b64encode(png()).decode(), "content_type": "image/png"}
 RATES = {
@@ -295,6 +325,43 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
     "POST /v1/risk/cases/{id}/comments": [("", lambda a: {"text": "b"})],
     "POST /v1/risk/cases/{id}/actions": [("", lambda a: {"action": "hold_payouts"})],
     "POST /v1/risk/cases/{id}/resolve": [("", lambda a: {"resolution": "false_positive"})],
+    # selling (docs/store.md): B's key names A's shift, order, counter, shop or cashier
+    "POST /v1/shifts": [
+        ("shop", lambda a: {"shop_number": int(a["shop"]), "till": "B1", "float_minor": 0,
+                            "cashier_id": int(a["account"])}),
+        ("cashier", lambda a: {"shop_number": 1, "till": "B1", "float_minor": 0,
+                               "cashier_id": int(a["account"])}),
+    ],
+    "POST /v1/shifts/{shift_id}/close": [("", lambda a: {"counted_cash_minor": 0})],
+    "POST /v1/orders": [
+        ("shift", lambda a: {"client_ref": "b-1", "shift_id": int(a["shift"]),
+                             "lines": [{"barcode": "6901234567892"}],
+                             "tenders": [{"kind": "cash", "received_minor": 10_000}]}),
+    ],
+    "POST /v1/orders/{order_id}/tenders": [
+        ("", lambda a: {"kind": "cash", "received_minor": 100})
+    ],
+    "POST /v1/orders/{order_id}/recall": [("", lambda a: {"shift_id": int(a["shift"])})],
+    "POST /v1/orders/{order_id}/returns": [
+        ("", lambda a: {"client_ref": "b-r", "shift_id": int(a["shift"]),
+                        "lines": [{"line_id": 1, "quantity_milli": 1000}],
+                        "approval": {"login": "b@example.com", "password": "not-theirs"}}),
+    ],
+    "POST /v1/counters": [
+        ("shop", lambda a: {"shop_number": int(a["shop"]), "number": 9, "name": "B"})
+    ],
+    "PATCH /v1/counters/{counter_id}": [("", lambda a: {"name": "B", "active": False})],
+    # the catalogue (docs/store.md)
+    "POST /v1/products": [
+        ("mid", lambda a: {"sku": "B-1", "name": "B", "price_minor": 100, "mid": a["mid"]})
+    ],
+    "PATCH /v1/products/{product_id}": [("", lambda a: {"name": "B 的名字", "price_minor": 1})],
+    "POST /v1/products/{product_id}/barcodes": [("", lambda a: {"code": "6901234567908"})],
+    "PUT /v1/products/{product_id}/shop-prices/{number}": [("", lambda a: {"price_minor": 1})],
+    "POST /v1/products/{product_id}/image": [("", lambda a: {})],
+    "POST /v1/products/import": [("mid", lambda a: {"mid": a["mid"]})],
+    "POST /v1/product-categories": [("mid", lambda a: {"name": "B", "mid": a["mid"]})],
+    "PATCH /v1/product-categories/{category_id}": [("", lambda a: {"name": "B 的类"})],
     # Stock: a shop is named by its number within the caller's merchant, so A's second
     # shop (B has one shop) and A's product are what B's key can name.
     "POST /v1/stock/receipts": [
@@ -354,12 +421,12 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
         ("", lambda a: {"lines": [{"product_id": 1, "quantity": "1"}]})
     ],
     "POST /v1/stock/counts/{count_id}/book": [("", lambda a: {})],
-}
+}  # fmt: skip
 
 # Lists: the query parameters that can name one of A's objects.
 MID_FILTER = "mid"
 # A filter, not a lookup: B's list stays B's.
-LIST_FILTERS = {"payment_id": "sale", "product_id": "product"}
+LIST_FILTERS = {"payment_id": "sale", "shift_id": "shift", "product_id": "product"}
 
 
 def path_params(path: str) -> list[str]:
@@ -409,7 +476,8 @@ class World:
     ) -> Any:  # an httpx.Response
         method = route.split(" ", 1)[0]
         if route in MULTIPART:
-            kw["data"], kw["files"], body = body, {"file": ("a.jpg", JPEG, "image/jpeg")}, None
+            upload = MULTIPART_FILES.get(route, ("a.jpg", JPEG, "image/jpeg"))
+            kw["data"], kw["files"], body = body, {"file": upload}, None
         return self.api.client.request(method, path, headers=self.api.headers(who), json=body, **kw)
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
@@ -523,22 +591,46 @@ def build_world(api: ApiEnv) -> World:
     ok(api.post("staff_a", f"{path}/{other}/cancel"))
     (event,) = ok(api.get("owner_a", "/v1/checkout_events"))["data"]
     a["checkout_event"] = str(event["id"])
+    selling_world(api, a)
+    # A product of A's with a barcode, a category, a price in shop 2 and a picture.
+    merchant_a = api.merchant_id(api.mid_a)
+    product = api.tp.catalogue.create(merchant_a, ProductIn(
+        sku="A-COLA", name="A 的可乐", price_minor=350, category="A 的饮料",
+        barcodes=[A_BARCODE], shop_prices={int(a["shop"]): 360}))  # fmt: skip
+    api.tp.catalogue.set_image(merchant_a, product.id, png())
+    a["product"], a["barcode"] = str(product.id), A_BARCODE
+    a["category"] = str(product.category_id)
     stock_world(api, a)
     assert set(a) == set(MISSING)
     return w
 
 
-def stock_world(api: ApiEnv, a: dict[str, str]) -> None:
-    """A's product with stock in its first shop, a transfer on its way to the second,
-    an open count (B has none of these)."""
-    from tests.api.test_stock import products
+def selling_world(api: ApiEnv, a: dict[str, str]) -> None:
+    """A's shop sells: its cashier, an open shift, a paid order, an order part paid in
+    cash (its tender), a counter of its second shop."""
+    shop = shop_world(api.tp, 1)
+    a["account"] = str(shop.cashier_id)
+    body = {"shop_number": 1, "till": "T1", "float_minor": 0, "cashier_id": shop.cashier_id}
+    a["shift"] = str(ok(api.post("staff_a", "/v1/shifts", body), 201)["id"])
+    water = [{"barcode": water_code(1), "quantity_milli": 2000}]
+    paid = {"client_ref": "a-1", "shift_id": int(a["shift"]), "lines": water,
+            "tenders": [{"kind": "cash", "received_minor": 1_000}]}  # fmt: skip
+    a["order"] = str(ok(api.post("staff_a", "/v1/orders", paid), 201)["id"])
+    part = {**paid, "client_ref": "a-2", "tenders": [{"kind": "cash", "amount_minor": 100}]}
+    made = ok(api.post("staff_a", "/v1/orders", part), 201)
+    a["open_order"], a["tender"] = str(made["id"]), str(made["tenders"][0]["id"])
+    counter = {"shop_number": int(a["shop"]), "number": 1, "name": "柜台 A"}
+    a["counter"] = str(ok(api.post("owner_a", "/v1/counters", counter), 201)["id"])
 
-    (product,) = products(api, api.mid_a, ("A-1", SoldBy.PIECE, 100))
-    a["product"] = str(product)
-    line = {"product_id": product, "quantity": "5"}
+
+def stock_world(api: ApiEnv, a: dict[str, str]) -> None:
+    """A's product in stock at its first shop, a transfer on its way to the second, an
+    open count (B has none of these)."""
+    line = {"product_id": int(a["product"]), "quantity": "5", "unit_cost_minor": 100}
     ok(api.post("owner_a", "/v1/stock/receipts", {"shop": 1, "supplier": "S", "lines": [line]}),
        201)  # fmt: skip
-    transfer = {"from_shop": 1, "to_shop": int(a["shop"]), "lines": [{**line, "quantity": "2"}]}
+    transfer = {"from_shop": 1, "to_shop": int(a["shop"]),
+                "lines": [{"product_id": int(a["product"]), "quantity": "2"}]}  # fmt: skip
     a["transfer"] = str(ok(api.post("owner_a", "/v1/stock/transfers", transfer), 201)["id"])
     a["count"] = str(ok(api.post("owner_a", "/v1/stock/counts", {"shop": 1}), 201)["id"])
 
@@ -712,9 +804,21 @@ def test_merchant_a_objects_are_missing_to_merchant_b(world: World, route: str) 
 STREAM = "/v1/events/stream"
 
 
+# Reads of one merchant's catalogue that need a query (operations keys name the merchant).
+LIST_QUERIES: dict[str, Callable[[dict[str, str]], dict[str, str]]] = {
+    "GET /v1/products/lookup": lambda a: {"shop": "1", "code": a["barcode"]},
+    "GET /v1/products/changes": lambda a: {"shop": "1"},
+    "GET /v1/products/export": lambda a: {"format": "csv"},
+}
+OPERATIONS_KEYS = ("ops", "reviewer", "risk")
+
+
 def read(world: World, who: str, route: str, query: dict[str, Any] | None = None) -> Any:
     """A list; the event stream replays every event since the first, for a moment."""
     path = route.split(" ", 1)[1]
+    if route in LIST_QUERIES:
+        named = {"mid": world.api.mid_a} if who in OPERATIONS_KEYS else {}
+        query = {**LIST_QUERIES[route](world.a), **named, **(query or {})}
     if path == STREAM:
         headers = {**world.api.headers(who), "Last-Event-ID": "0"}
         return world.api.client.get(path, params={**(query or {}), "timeout_s": 0.2},
@@ -749,13 +853,15 @@ def test_lists_show_merchant_b_nothing_of_merchant_a(world: World, route: str) -
         assert (r.status_code, r.json()["code"]) == (403, "auth.forbidden"), r.text
         return
     api = world.api
-    own = items(read(world, "owner_a", route))
-    assert own and {owner(world, i) for i in own} == {api.mid_a}, own  # A's list has A's
-
     before = world.snapshot()
-    theirs = items(read(world, "owner_b", route))
-    assert {owner(world, i) for i in theirs} <= {api.mid_b}, theirs
-    assert not {i.get("id") for i in own} & {i.get("id") for i in theirs}
+    if route in LIST_QUERIES:
+        catalogue_reads_are_the_merchants_own(world, route)
+    else:
+        own = items(read(world, "owner_a", route))
+        assert own and {owner(world, i) for i in own} == {api.mid_a}, own  # A's list has A's
+        theirs = items(read(world, "owner_b", route))
+        assert {owner(world, i) for i in theirs} <= {api.mid_b}, theirs
+        assert not {i.get("id") for i in own} & {i.get("id") for i in theirs}
     params = query_params(route)
     for name, what in LIST_FILTERS.items():
         if name in params:
@@ -770,6 +876,30 @@ def test_lists_show_merchant_b_nothing_of_merchant_a(world: World, route: str) -
             NO_MID, "?"
         )
     assert world.snapshot() == before
+
+
+def catalogue_reads_are_the_merchants_own(world: World, route: str) -> None:
+    """A scanned code, a till's changes, the export: A's show A's product; B's show
+    nothing of it, and A's barcode is to B a code nobody has."""
+    a = world.a
+    own, theirs = read(world, "owner_a", route), read(world, "owner_b", route)
+    assert own.status_code == 200, own.text
+    if route == "GET /v1/products/lookup":
+        assert own.json()["product_id"] == int(a["product"])
+        missing = read(world, "owner_b", route, {"code": MISSING["barcode"]})
+        assert theirs.status_code == missing.status_code == 404, theirs.text
+        assert theirs.json()["code"] == missing.json()["code"] == "product.unknown_code"
+        assert anonymised(theirs.json()["detail"], [a["barcode"]]) == anonymised(
+            missing.json()["detail"], [MISSING["barcode"]]
+        )
+    elif route == "GET /v1/products/changes":
+        # A's product among A's own (A's shop sells a few more: selling_world)
+        assert int(a["product"]) in [r[0] for r in own.json()["rows"]]
+        assert theirs.status_code == 200 and theirs.json()["rows"] == []
+        assert theirs.json()["merchant_id"] == world.api.merchant_id(world.api.mid_b)
+    else:
+        assert "A-COLA" in own.text and theirs.status_code == 200
+        assert "A-COLA" not in theirs.text and a["barcode"] not in theirs.text
 
 
 # --- the acquirer's narrower keys: reviewer and risk ----------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,10 +184,8 @@ def test_a_day_at_the_acquirer(browser: Browser, server: Served, shots: Path) ->
     rows = page.locator("#feed-rows tr")
     terminal = DeviceState.demo(1)
     terminal.port = server.iso_port
-    started = time.monotonic()
     card_sale(terminal, 8_888)
     expect(rows.first).to_contain_text("CN¥88.88", timeout=2_000)
-    assert time.monotonic() - started < 2.0
     shoot(page, shots, "journey-feed-en")
 
     # 5. Finance ends the day, pays, downloads, holds and releases.

@@ -671,6 +671,87 @@ class AccountService:
         right = self._half_mac(account, expires, nonce)
         return hmac.compare_digest(right.encode(), mac.encode()) and now.timestamp() < expires
 
+    # --- a manager's approval at the till --------------------------------------------
+
+    def approve(
+        self,
+        merchant_id: int,
+        login: str,
+        *,
+        password: str | None = None,
+        code: str | None = None,
+        what: str = "store approval",
+        address: str | None = None,
+    ) -> AccountView:
+        """A manager's approval of what a cashier may not do alone (a price changed, a
+        large discount, a return): an owner or manager of ``merchant_id`` proves it is
+        them, on the till, with their password or, better, a code of their second
+        factor (TOTP, never taken twice). A wrong one counts towards the account's lock
+        as a wrong sign-in does, and every attempt is in the audit log (committed before
+        a refusal is raised)."""
+        if (password is None) == (code is None):
+            raise InvalidInput(
+                "approval.secret",
+                N_("A manager approves with a password or a code of their second factor"),
+            )
+        now = self.ctx.now()
+        with self.ctx.db.transaction() as s:
+            result = self._approve(s, merchant_id, login, password, code, what, address, now)
+        if isinstance(result, Refused):
+            raise result
+        return result
+
+    def _approve(
+        self,
+        s: Session,
+        merchant_id: int,
+        login: str,
+        password: str | None,
+        code: str | None,
+        what: str,
+        address: str | None,
+        now: datetime,
+    ) -> AccountView | Refused:
+        wrong = Refused(
+            "approval.wrong", N_("Wrong login, password or code for a manager's approval")
+        )
+        if (throttled := self._throttled(s, address, now)) is not None:
+            return throttled
+        account = _by_login(s, login, lock=True)
+        if account is None or account.merchant_id != merchant_id:
+            if password is not None:
+                verify_password(_nobody(), password)  # as long as a wrong password takes
+            _audit(s, now, "store", f"{what} failed", None, 401, address,
+                   {"login": login[:100]})  # fmt: skip
+            return wrong
+        if (locked := _refuse_locked(s, account, address, now)) is not None:
+            return locked
+        if password is not None:
+            if not verify_password(account.password_hash, password[:MAX_PASSWORD]):
+                _failed(s, account, address, now, {"approval": what})
+                return wrong
+        else:
+            secret = (
+                self.ctx.keystore.open_text(account.totp_secret, _totp_context(account.id))
+                if account.totp_secret is not None and account.totp_confirmed_at is not None
+                else None
+            )
+            step = totp.matching_step(secret, (code or "")[:20], now, account.totp_last_step) \
+                if secret is not None else None  # fmt: skip
+            if step is None:
+                _failed(s, account, address, now, {"approval": what, "factor": "totp"})
+                return wrong
+            account.totp_last_step = step
+        if not {AccountRole.OWNER, AccountRole.MANAGER} & set(_roles(s, account.id)):
+            _audit(s, now, console_actor(account), f"{what} refused", account, 403, address)
+            return Refused(
+                "approval.not_manager",
+                N_("Only an owner or a manager of the merchant can approve this"),
+            )
+        account.failed_sign_ins = 0
+        _audit(s, now, console_actor(account), what, account, 200, address)
+        return _view(s, account)
+
     # --- the second factor --------------------------------------------------------------
 
     def totp_begin(self, account_id: int) -> TotpSetup:

@@ -58,6 +58,8 @@ COMMANDS: dict[str, Entry] = {
                       N_("The card network and wallet simulators in a process of their own.")),
     "risk": Entry("risk", "risk",
                   N_("Risk monitoring: rules, alerts and cases, backtests, evaluation.")),
+    "store": Entry("store", "store", N_(
+        "The shop's own point of sale: the catalogue's import and export.")),
     "demo": Entry("system", "demo",
                   N_("Create the fixed demo merchants and terminals (safe to run again).")),
     "simulate": Entry("simulate", "simulate", N_(

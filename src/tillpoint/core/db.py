@@ -277,6 +277,7 @@ class HotRead:
             c.type.dialect_impl(dialect).result_processor(dialect, None)
             for c in statement.selected_columns
         ]
+        self._as_read = not any(self._results)  # rows as the driver gives them
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         if not self.direct:
@@ -287,9 +288,9 @@ class HotRead:
         )
         raw = conn.connection.dbapi_connection
         assert raw is not None
-        fetched = raw.execute(self.sql, values).fetchall()
-        if not any(self._results):
-            return [tuple(row) for row in fetched]
+        fetched: list[tuple[Any, ...]] = raw.execute(self.sql, values).fetchall()
+        if self._as_read:  # sqlite3's rows are tuples already
+            return fetched
         return [
             tuple(p(v) if p else v for p, v in zip(self._results, row, strict=True))
             for row in fetched

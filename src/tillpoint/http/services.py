@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fastapi import Request
 
@@ -22,6 +23,7 @@ from tillpoint.access.service import AccessService
 from tillpoint.app import Tillpoint
 from tillpoint.payments.acquirer import Acquirer
 from tillpoint.payments.online import OnlinePayments
+from tillpoint.store.tenders import Tenders
 
 FAILURES_ALLOWED = 10
 FAILURE_WINDOW_S = 60.0
@@ -111,6 +113,11 @@ class Services:
     limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
     key_limiter: KeyRateLimiter = field(default_factory=lambda: KeyRateLimiter(600))
     trusted_proxies: Sequence[Network] = ()
+
+    @cached_property
+    def tenders(self) -> Tenders:
+        """Orders and their tenders of every kind (the shop's own POS)."""
+        return Tenders(self.tp.orders, self.tp.checkouts, self.online)
 
 
 def services(request: Request) -> Services:

@@ -131,7 +131,8 @@ def backtest(
                     lim = limits[mkind]
                     attempt = Attempt(
                         at, rrn, PaymentKind(kind), Channel.TERMINAL, merchant_id, mkind, mcc,
-                        terminal_id, amount_minor, method, token if card else None,
+                        terminal_id, amount_minor, PaymentMethod(method) if method else None,
+                        token if card else None,
                         *(card_digits(masked) if card else (None, None)),
                         method == PaymentMethod.CREDIT,
                         Limits(lim.per_txn_limit_minor, lim.daily_limit_minor),

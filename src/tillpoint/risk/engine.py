@@ -36,7 +36,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, String, bindparam, insert, select, type_coerce, update
 
 from tillpoint.core.db import Database
 from tillpoint.core.geo import Position, distance_m
@@ -108,24 +108,14 @@ ENGINE_FEATURES: dict[str, str] = {
     "merchant.large_share_20": "the same over its latest 20 approved tickets",
 }
 FEATURES = frozenset(STORE_FEATURES) | frozenset(ENGINE_FEATURES)
-#: The engine's features that the attempt alone gives (with its business hour).
-_OF_ATTEMPT: dict[str, Callable[[Attempt, int], Any]] = {
-    "amount": lambda a, _hour: a.amount_minor,
-    "hour": lambda _a, hour: hour,
-    "credit": lambda a, _hour: a.credit,
-    "wallet": lambda a, _hour: a.method in _WALLETS,
-    "api": lambda a, _hour: a.channel is Channel.API,
-    "personal": lambda a, _hour: a.merchant_kind is MerchantKind.PERSONAL,
-    "limit_per_txn": lambda a, _hour: a.limits.per_txn_minor,
-    "limit_daily": lambda a, _hour: a.limits.daily_minor,
-    "category_closed": lambda a, hour: category_closed(a.mcc, hour),
-}
 
+# Kind and method as stored (their enums equal their text, and hash as it does): no
+# conversion of each row read.
 _TAIL = (
     select(
-        Payment.id, Payment.rrn, Payment.kind, Payment.merchant_id, Payment.terminal_id,
-        Payment.pan_token, Payment.pan_masked, Payment.amount_minor, Payment.response_code,
-        Payment.method, Payment.created_at,
+        Payment.id, Payment.rrn, type_coerce(Payment.kind, String), Payment.merchant_id,
+        Payment.terminal_id, Payment.pan_token, Payment.pan_masked, Payment.amount_minor,
+        Payment.response_code, type_coerce(Payment.method, String), Payment.created_at,
     )
     .where(Payment.id > bindparam("after"))
     .order_by(Payment.id)
@@ -187,21 +177,31 @@ class Decision:
 
 _PEERS = frozenset({"peers.avg_ticket_30d", "peers.merchants"})
 _PEERS_NEED = frozenset({"merchant.sales_30d", "merchant.avg_ticket_30d"})
+#: One of the engine's own features: its value for (the engine, the attempt, its epoch
+#: second, its business hour).
+_OwnFeature = Callable[["Engine", Attempt, int, int], Any]
 #: What to compute for a set of feature names: the store's (with what the peers'
 #: figures need), the engine's own, and whether the peers' figures are wanted.
-_Plan = tuple[frozenset[str], tuple[str, ...], bool]
+_Plan = tuple[frozenset[str], tuple[tuple[str, _OwnFeature], ...], bool]
 
 
 def _plan(names: frozenset[str]) -> _Plan:
     peers = bool(names & _PEERS)
     store = names & STORE_FEATURES | (_PEERS_NEED if peers else frozenset())
-    return store, tuple(sorted(names - STORE_FEATURES - _PEERS)), peers
+    own = tuple((n, _OWN[n]) for n in sorted(names - STORE_FEATURES - _PEERS))
+    return store, own, peers
 
 
 def peer_group(mcc: str, kind: MerchantKind) -> str:
     """A merchant's peers: the same category and kind (a street stall and a restaurant
     share 5812, not their tickets)."""
-    return f"{mcc}/{kind.value}"
+    group = _GROUPS.get((mcc, kind))
+    if group is None:
+        group = _GROUPS[(mcc, kind)] = f"{mcc}/{kind.value}"
+    return group
+
+
+_GROUPS: dict[tuple[str, MerchantKind], str] = {}  # a few hundred categories at most
 
 
 def business_hour(at: datetime) -> int:
@@ -644,12 +644,11 @@ class Engine:
 
     def features(self, a: Attempt, names: frozenset[str]) -> dict[str, Any]:
         """The values of ``names`` for the attempt (the store's, then the engine's own)."""
-        return self._values(a, _plan(names))
-
-    def _values(self, a: Attempt, plan: _Plan) -> dict[str, Any]:
-        store_names, own, peers = plan
         now_s = int(a.at.timestamp())
-        hour = (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24
+        return self._values(a, _plan(names), now_s, (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24)
+
+    def _values(self, a: Attempt, plan: _Plan, now_s: int, hour: int) -> dict[str, Any]:
+        store_names, own, peers = plan
         values: dict[str, Any] = (
             self.store.compute(
                 store_names, now_s=now_s, hour=hour, merchant_id=a.merchant_id,
@@ -659,47 +658,41 @@ class Engine:
             if store_names
             else {}
         )  # fmt: skip
-        for name in own:
-            values[name] = self._own(name, a, hour)
+        for name, feature in own:
+            values[name] = feature(self, a, now_s, hour)
         if peers:
-            values.update(self._peer_values(a, now_s, values))
+            # The category's tickets without this merchant's own.
+            total, count, sellers = self._peers.of(peer_group(a.mcc, a.merchant_kind),
+                                                   now_s // 86_400)  # fmt: skip
+            own_count = int(values["merchant.sales_30d"])
+            rest = count - own_count
+            rest_sum = total - own_count * int(values["merchant.avg_ticket_30d"])
+            # 0: no peers' tickets to compare with
+            values["peers.avg_ticket_30d"] = rest_sum // rest if rest > 0 and rest_sum > 0 else 0
+            values["peers.merchants"] = max(0, sellers - (1 if own_count else 0))
         return values
-
-    def _own(self, name: str, a: Attempt, hour: int) -> Any:
-        of_attempt = _OF_ATTEMPT.get(name)
-        if of_attempt is not None:
-            return of_attempt(a, hour)
-        if name == "terminal.distance_km":
-            metres = self._metres(a.terminal_id)
-            return 0 if metres is None else metres // 1000
-        if name == "terminal.sales_away":
-            return 0 if a.terminal_id is None else self._away.get(a.terminal_id, 0)
-        if name == "terminal.sales_new_network":
-            networks = None if a.terminal_id is None else self._networks.get(a.terminal_id)
-            return 0 if networks is None else networks.value(_business_day(int(a.at.timestamp())))
-        if name.startswith("merchant.large_share_"):
-            mix = self._mixes.get(a.merchant_id)
-            if mix is None:
-                return 0
-            if name == "merchant.large_share_20":
-                return mix.recent_pct()
-            return mix.share_pct(int(a.at.timestamp()) // 86_400)
-        raise KeyError(name)
 
     def _metres(self, terminal_id: int | None) -> int | None:
         return None if terminal_id is None else self._places.get(terminal_id)
 
-    def _peer_values(self, a: Attempt, now_s: int, own: Mapping[str, Any]) -> dict[str, int]:
-        """The category's tickets without this merchant's own."""
-        group = peer_group(a.mcc, a.merchant_kind)
-        total, count, sellers = self._peers.of(group, now_s // 86_400)
-        own_count = int(own["merchant.sales_30d"])
-        own_sum = own_count * int(own["merchant.avg_ticket_30d"])
-        rest, rest_sum = count - own_count, total - own_sum
-        return {  # 0: no peers' tickets to compare with
-            "peers.avg_ticket_30d": rest_sum // rest if rest > 0 and rest_sum > 0 else 0,
-            "peers.merchants": max(0, sellers - (1 if own_count else 0)),
-        }
+    def _distance_km(self, a: Attempt, _now_s: int, _hour: int) -> int:
+        metres = self._metres(a.terminal_id)
+        return 0 if metres is None else metres // 1000
+
+    def _sales_away(self, a: Attempt, _now_s: int, _hour: int) -> int:
+        return 0 if a.terminal_id is None else self._away.get(a.terminal_id, 0)
+
+    def _sales_new_network(self, a: Attempt, now_s: int, _hour: int) -> int:
+        networks = None if a.terminal_id is None else self._networks.get(a.terminal_id)
+        return 0 if networks is None else networks.value(_business_day(now_s))
+
+    def _large_share_7d(self, a: Attempt, now_s: int, _hour: int) -> int:
+        mix = self._mixes.get(a.merchant_id)
+        return 0 if mix is None else mix.share_pct(now_s // 86_400)
+
+    def _large_share_20(self, a: Attempt, _now_s: int, _hour: int) -> int:
+        mix = self._mixes.get(a.merchant_id)
+        return 0 if mix is None else mix.recent_pct()
 
     def screen(self, a: Attempt) -> Verdict:
         with self._lock:
@@ -709,8 +702,10 @@ class Engine:
         rules = self._by_kind.get(a.merchant_kind, ())
         hits: list[Live] | None = None
         values: dict[str, Any] = {}
+        now_s = int(a.at.timestamp())
+        hour = (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24
         if rules:
-            values = self._values(a, self._plans[a.merchant_kind])
+            values = self._values(a, self._plans[a.merchant_kind], now_s, hour)
             for r in rules:
                 if r.mccs is not None and a.mcc not in r.mccs:
                     continue
@@ -719,16 +714,13 @@ class Engine:
                 if r.rule(values) and (a.merchant_id, r.code) not in self._exempt:
                     (hits := hits or []).append(r)
         verdict = ALLOW if hits is None else self._verdict(a, hits, values)
-        self._count(a)
+        self._count(a, now_s, hour)
         return verdict
 
-    def _count(self, a: Attempt) -> None:
+    def _count(self, a: Attempt, now_s: int, hour: int) -> None:
         """The attempt counts at once; its outcome when its record is folded in."""
-        event = Event(
-            at_s=int(a.at.timestamp()), hour=business_hour(a.at), rrn=a.rrn,
-            merchant_id=a.merchant_id, terminal_id=a.terminal_id, card=a.card, bin6=a.bin6,
-            last4=a.last4, amount_minor=a.amount_minor, credit=a.credit, response_code=None,
-        )  # fmt: skip
+        event = Event(now_s, hour, a.rrn, a.merchant_id, a.terminal_id, a.card, a.bin6,
+                      a.last4, a.amount_minor, a.credit, None)  # fmt: skip
         self.store.add(event)
         self._pending[a.rrn] = event
         if len(self._pending) > PENDING_MAX:
@@ -741,7 +733,7 @@ class Engine:
                 self._away.pop(a.terminal_id, None)
             networks = self._networks.get(a.terminal_id)
             if networks is not None:
-                networks.sold(_business_day(event.at_s))
+                networks.sold(_business_day(now_s))
 
     def _verdict(self, a: Attempt, fired: list[Live], values: Mapping[str, Any]) -> Verdict:
         live = [r for r in fired if r.mode is Mode.LIVE]
@@ -865,6 +857,26 @@ class Engine:
             with self.db.transaction() as s:
                 note_case(s.connection(), decision.case_id, "action", "risk", reason, done,
                           self.now())  # fmt: skip
+
+
+#: The engine's own features, each a function of (engine, attempt, epoch second, hour).
+_OWN: dict[str, _OwnFeature] = {
+    "amount": lambda _e, a, _s, _h: a.amount_minor,
+    "hour": lambda _e, _a, _s, hour: hour,
+    "credit": lambda _e, a, _s, _h: a.credit,
+    "wallet": lambda _e, a, _s, _h: a.method in _WALLETS,
+    "api": lambda _e, a, _s, _h: a.channel is Channel.API,
+    "personal": lambda _e, a, _s, _h: a.merchant_kind is MerchantKind.PERSONAL,
+    "limit_per_txn": lambda _e, a, _s, _h: a.limits.per_txn_minor,
+    "limit_daily": lambda _e, a, _s, _h: a.limits.daily_minor,
+    "category_closed": lambda _e, a, _s, hour: category_closed(a.mcc, hour),
+    "terminal.distance_km": Engine._distance_km,
+    "terminal.sales_away": Engine._sales_away,
+    "terminal.sales_new_network": Engine._sales_new_network,
+    "merchant.large_share_7d": Engine._large_share_7d,
+    "merchant.large_share_20": Engine._large_share_20,
+}
+assert _OWN.keys() | _PEERS == ENGINE_FEATURES.keys(), "every own feature is computed"
 
 
 def params_for(params: Mapping[str, Any], kind: MerchantKind) -> dict[str, Any]:

@@ -44,7 +44,9 @@ forgotten, which can only lower them.
   above exactly, and a card with more than 64 attempts in 7 days has its oldest ones
   forgotten first, so its counts stop growing at 64 (velocity rules fire long before).
   Most cards have one or two attempts: this costs one list, not a set of buckets, and
-  ``add`` only appends to it.
+  ``add`` only appends to it. A busy card (``Caps.card_memo`` attempts or more) also
+  keeps its counts of the current minute (``_CardMemo``, a few hundred bytes, gone with
+  the card), so deciding its next attempt does not loop over its 64 attempts again.
 - A card and merchant pair keeps the day of its last attempt and its approved amounts per
   day: what the merchant's ``distinct_cards_7d`` and ``top3_share_7d`` read.
 - A terminal and a merchant keep one entry per bucket that had an attempt (at most 10
@@ -141,6 +143,9 @@ class Caps:
     card_events: int = 64
     card_events_total: int = 600_000
     in_flight: int = 100_000
+    # A card with at least this many attempts kept has its counts of the minute kept
+    # between decisions (``_CardMemo``): a busy card costs a decision what a quiet one does.
+    card_memo: int = 8
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -340,6 +345,65 @@ class _Merchant:
         self.top_day = -1  # day ``top`` is right for (-1: to work out again)
 
 
+class _CardMemo:
+    """A busy card's counts as ``compute`` reads them at one minute: its attempts in
+    each window, declines, amount, and per merchant its attempts over 24 hours and 7
+    days. Built from the card's log at the first decision of the minute, then kept up
+    by each attempt added, answer counted and attempt forgotten, until the minute
+    changes (the windows move): the same figures as the loop over the log, without it.
+    A count is a sum over the attempts in the log, so the order they come in does not
+    matter."""
+
+    __slots__ = ("a24", "d1h", "d10", "m24", "minute", "n1h", "n10", "n24", "pairs",
+                 "s1h", "s7", "s10", "s24")  # fmt: skip
+
+    def __init__(self, minute: int, log: list[Event]) -> None:
+        ten, day = minute // _MIN_10M, minute * MINUTE_S // DAY_S
+        self.minute = minute
+        self.s7 = (day - _DAY_7D + 1) * DAY_S  # an attempt at or after this is in 7 days
+        self.s24 = (ten - _TEN_24H + 1) * TEN_MINUTES_S
+        self.s1h = (ten - _TEN_1H + 1) * TEN_MINUTES_S
+        self.s10 = (minute - _MIN_10M + 1) * MINUTE_S
+        self.n10 = self.d10 = self.n1h = self.d1h = self.n24 = self.a24 = self.m24 = 0
+        self.pairs: dict[int, list[int]] = {}  # merchant: [attempts in 24 hours, in 7 days]
+        for e in log:
+            self.count(e, 1)
+
+    def count(self, e: Event, sign: int) -> None:
+        """An attempt added to the log (1) or dropped from it (-1)."""
+        at = e.at_s
+        if at < self.s7:
+            return
+        pair = self.pairs.get(e.merchant_id)
+        if pair is None:
+            pair = self.pairs[e.merchant_id] = [0, 0]
+        pair[1] += sign
+        if at < self.s24:
+            return
+        pair[0] += sign
+        if pair[0] == (1 if sign > 0 else 0):  # the merchant joins or leaves the 24 hours
+            self.m24 += sign
+        self.n24 += sign
+        self.a24 += sign * e.amount_minor
+        if at < self.s1h:
+            return
+        self.n1h += sign
+        declined = e.response_code not in _NOT_DECLINED
+        if declined:
+            self.d1h += sign
+        if at >= self.s10:
+            self.n10 += sign
+            if declined:
+                self.d10 += sign
+
+    def declined(self, e: Event) -> None:
+        """An attempt counted in flight was declined."""
+        if e.at_s >= self.s1h:
+            self.d1h += 1
+            if e.at_s >= self.s10:
+                self.d10 += 1
+
+
 # What ``compute`` does for a set of names: the groups to work out (_WANT_* bits), and
 # the function that makes the dict of these names from all the values (None: all names).
 _Plan = tuple[int, "Callable[[tuple[int | Decimal, ...]], dict[str, int | Decimal | bool]] | None"]
@@ -366,6 +430,7 @@ class FeatureStore:
         self._terminals: OrderedDict[int, _Terminal] = OrderedDict()
         self._merchants: OrderedDict[int, _Merchant] = OrderedDict()
         self._in_flight: OrderedDict[str, _Pending] = OrderedDict()  # by rrn, oldest first
+        self._memos: dict[str, _CardMemo] = {}  # busy cards' counts of their latest minute
         self._terminal_cards = 0  # cards tracked by all terminals together
         self._card_events = 0  # attempts kept by all cards together
         self._plans: dict[frozenset[str], _Plan] = {}
@@ -418,15 +483,18 @@ class FeatureStore:
             if log is None:
                 log = cards[tok] = [e]
                 if len(cards) > caps.cards:
-                    self._card_events -= len(cards.popitem(last=False)[1])
+                    self._drop_card(*cards.popitem(last=False))
             else:
                 cards.move_to_end(tok)
                 if log[-1].at_s <= at:
                     log.append(e)
                 else:
                     _insert(log, e)
+                memo = self._memos.get(tok) if self._memos else None
+                if memo is not None:
+                    memo.count(e, 1)
                 if len(log) > caps.card_events or log[0].at_s // DAY_S <= day - _DAY_7D:
-                    self._card_events -= _trim(log, day - _DAY_7D, caps.card_events)
+                    self._card_events -= _trim(log, day - _DAY_7D, caps.card_events, memo)
             self._card_events += 1
             if self._card_events > caps.card_events_total:
                 self._shed_cards()
@@ -568,8 +636,12 @@ class FeatureStore:
         if keys is None:
             return False
         ms, ts, p, log = keys
-        if log is not None and event.response_code != _APPROVED:
-            _replace(log, event)  # the card's declines read it
+        if log is not None and event.response_code != _APPROVED and _replace(log, event):
+            # the card's declines read it (and its memo, unless the card is a new one)
+            tok = event.card
+            memo = self._memos.get(tok) if self._memos and tok is not None else None
+            if memo is not None and tok is not None and self._cards.get(tok) is log:
+                memo.declined(event)
         if ts is not None and event.response_code != _APPROVED:
             _replace(ts.rr, event)
         _outcome(event, ms, ts, p)
@@ -586,12 +658,17 @@ class FeatureStore:
         _bump(ms.h7, 2, 1, p[0], -1)
         # A card in the top 3 keeps its place there until the day's new top 3.
 
+    def _drop_card(self, tok: str, log: list[Event]) -> None:
+        self._card_events -= len(log)
+        if self._memos:
+            self._memos.pop(tok, None)
+
     def _shed_cards(self) -> None:
         """Evict the least recently seen cards until all of them together keep no more
         attempts than ``Caps.card_events_total`` (the newest one always stays)."""
         cards = self._cards
         while self._card_events > self.caps.card_events_total and len(cards) > 1:
-            self._card_events -= len(cards.popitem(last=False)[1])
+            self._drop_card(*cards.popitem(last=False))
 
     def _drop_terminal(self, ts: _Terminal) -> None:
         self._terminal_cards -= len(ts.seen)
@@ -671,7 +748,17 @@ class FeatureStore:
 
         if want & _WANT_CARD and card is not None:
             log = self._cards.get(card)
-            if log is not None:
+            memo = None
+            if log is not None and len(log) >= self.caps.card_memo:
+                memo = self._memos.get(card)
+                if memo is None or memo.minute != minute:
+                    memo = self._memos[card] = _CardMemo(minute, log)
+                n10, d10, n1h, d1h = memo.n10, memo.d10, memo.n1h, memo.d1h
+                n24, a24, merchants_24h = memo.n24, memo.a24, memo.m24
+                pair = memo.pairs.get(merchant_id)
+                if pair is not None:
+                    p24, p7 = pair
+            elif log is not None:
                 # Newest first; each window nests in the next (an attempt in the last 10
                 # minutes is in the last hour, and so on). An attempt is in a window when
                 # its bucket is after that of now - W: when it is at or after ``since``.
@@ -1029,23 +1116,29 @@ def _insert(log: list[Event], e: Event) -> None:
     log.insert(j, e)
 
 
-def _trim(log: list[Event], cut_day: int, most: int) -> int:
+def _trim(log: list[Event], cut_day: int, most: int, memo: _CardMemo | None) -> int:
     """Keep a card's last ``most`` attempts, and none of the days at or before
-    ``cut_day`` (out of every window); the newest always stays. How many went."""
+    ``cut_day`` (out of every window); the newest always stays. How many went (and
+    out of the card's memo)."""
     drop = max(0, len(log) - most)
     while drop < len(log) - 1 and log[drop].at_s // DAY_S <= cut_day:
         drop += 1
+    if memo is not None:
+        for gone in log[:drop]:
+            memo.count(gone, -1)
     del log[:drop]
     return drop
 
 
-def _replace(events: list[Event], e: Event) -> None:
-    """Put the answered ``e`` in place of its attempt in flight (found by rrn)."""
+def _replace(events: list[Event], e: Event) -> bool:
+    """Put the answered ``e`` in place of its attempt in flight (found by rrn); False
+    when it is no longer there."""
     rrn = e.rrn
     for j in range(len(events) - 1, -1, -1):
         if events[j].rrn == rrn:
             events[j] = e
-            return
+            return True
+    return False
 
 
 def _purge_days(ms: _Merchant, cut: int) -> None:

@@ -472,6 +472,8 @@ class Order(Base):
         ),
         CheckConstraint("discount_minor >= 0", name="discount"),
         CheckConstraint("total_minor >= 0", name="total"),
+        # The receipt number is given when the order is paid, and only then.
+        CheckConstraint("(status = 'paid') = (receipt_no IS NOT NULL)", name="receipt_when_paid"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -484,7 +486,10 @@ class Order(Base):
     status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus, length=10))
     original_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     client_ref: Mapped[str] = mapped_column(String(40))
-    receipt_no: Mapped[str] = mapped_column(String(32))
+    # What the till sent under client_ref (its SHA-256): the same again is answered
+    # with the order, anything else under that client_ref is refused.
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
+    receipt_no: Mapped[str | None] = mapped_column(String(32))  # from till_receipt_sequences
     currency: Mapped[str] = mapped_column(String(3))
     # The lines' amounts before the order's discount; the order's discount; what is
     # paid (a return: what is paid back). Always positive: the kind says which way.

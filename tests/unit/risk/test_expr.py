@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import operator
 import re
-import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, localcontext
 from types import SimpleNamespace
@@ -270,8 +269,8 @@ def test_a_text_where_a_number_is_wanted_at_run_time_is_false_not_a_crash() -> N
 
 
 def test_a_text_is_never_repeated_nor_formatted_by_arithmetic() -> None:
-    """``"%0999999999d" % 1`` or a text times a big number would allocate a gigabyte."""
-    started = time.process_time()
+    """``"%0999999999d" % 1`` or a text times a big number would allocate a gigabyte
+    (and take seconds): each is simply false."""
     assert not run("merchant.name % 1 != 0")
     assert not run("merchant.name * amount > 0")
     assert not run("amount * merchant.name > 0")
@@ -279,7 +278,6 @@ def test_a_text_is_never_repeated_nor_formatted_by_arithmetic() -> None:
     assert not run("hour * merchant.name > 0", hour=10**9)
     assert not run("merchant.name + merchant.mcc > 0")
     assert not run("merchant.name * 1_000_000_000 > 0")
-    assert time.process_time() - started < 0.5
 
 
 def test_features_read_are_named_and_parameters_folded_in() -> None:
@@ -598,11 +596,10 @@ def test_the_limits_are_those_the_messages_say() -> None:
         "(((" * 100 + "1",
     ],
 )
-def test_a_pathological_rule_is_refused_quickly(source: str) -> None:
-    started = time.process_time()
+def test_a_pathological_rule_is_refused(source: str) -> None:
+    """How long refusing each takes: bench/risk_expr.py (no timing asserted here)."""
     with pytest.raises(ExprError):
         compile_rule(source[:MAX_SOURCE_CHARS], FEATURES | {"a"}, PARAMS)
-    assert time.process_time() - started < 0.1
 
 
 def test_the_error_is_an_invalid_input_in_either_language() -> None:

@@ -530,14 +530,20 @@ def ask(
                               card=card, bin6=bin6, last4=last4, amount_minor=1))  # fmt: skip
 
 
+# Every card's counts kept between decisions (a memo from its first attempt), or none
+# (the loop over its log every time): both must give the reference's figures.
+MEMO = {"memo": Caps(card_memo=1), "loop": Caps(card_memo=10_000)}
+
+
+@pytest.mark.parametrize("caps", MEMO.values(), ids=MEMO.keys())
 @settings(max_examples=120, deadline=None)
 @given(
     st.lists(step, min_size=1, max_size=40), st.sampled_from([0, 1, 599, 600, HOUR, DAY, 8 * DAY])
 )
-def test_features_agree_with_a_naive_reference(steps: list[tuple], later: int) -> None:  # type: ignore[type-arg]
+def test_features_agree_with_a_naive_reference(caps: Caps, steps: list[tuple], later: int) -> None:  # type: ignore[type-arg]
     """Bucketed windows exactly as documented (an event is in a window of W seconds in
     buckets of w when its bucket is after that of now - W), for every feature."""
-    store = FeatureStore()
+    store = FeatureStore(caps)
     events: list[Event] = []
     at = T0
     for dt, c, tid, mid, amount, rc, hour, query in steps:
@@ -551,15 +557,19 @@ def test_features_agree_with_a_naive_reference(steps: list[tuple], later: int) -
         assert ask(store, *q) == reference(events, *q), q
 
 
+@pytest.mark.parametrize("caps", MEMO.values(), ids=MEMO.keys())
 @settings(max_examples=120, deadline=None)
-@given(st.lists(st.tuples(step, st.integers(0, 3)), min_size=1, max_size=40))
-def test_answers_later_count_as_answers_at_once(steps: list[tuple]) -> None:  # type: ignore[type-arg]
-    """add(answered) == add(in flight) then add_outcome(answered), whenever it comes."""
-    at_once, later = FeatureStore(), FeatureStore()
+@given(st.lists(st.tuples(step, st.integers(0, 3), st.booleans()), min_size=1, max_size=40))
+def test_answers_later_count_as_answers_at_once(caps: Caps, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    """add(answered) == add(in flight) then add_outcome(answered), whenever it comes
+    (and whatever was asked meanwhile: a memo counts the answers as they come)."""
+    at_once, later = FeatureStore(), FeatureStore(caps)
     waiting: list[tuple[int, Event]] = []  # (step due, answer)
     at = T0
-    for i, ((dt, c, tid, mid, amount, rc, hour, _query), delay) in enumerate(steps):
+    for i, ((dt, c, tid, mid, amount, rc, hour, _query), delay, query) in enumerate(steps):
         at += dt
+        if query:
+            ask(later, at, hour, mid, tid, c)  # builds the card's memo of this minute
         e = make(at, c, tid, mid, amount, rc, hour)
         at_once.add(e)
         later.add(dataclasses.replace(e, response_code=None))
@@ -612,3 +622,29 @@ def test_tiny_caps_hold_and_only_lower_the_counts(steps: list[tuple]) -> None:  
     for q in queries(at + 1, events):
         got, full = ask(store, *q), reference(events, *q)
         assert all(got[n] <= full[n] for n in COUNTS), q  # type: ignore[operator]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(step, st.booleans()), min_size=1, max_size=40))
+def test_memos_give_the_loops_figures_through_trims_and_evictions(steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Under tiny caps (attempts trimmed, cards evicted, answers lost), a store that
+    keeps every card's counts between decisions reads what one that loops over each
+    card's log does, at every decision and after."""
+    memo = FeatureStore(dataclasses.replace(TINY, card_memo=1))
+    loop = FeatureStore(dataclasses.replace(TINY, card_memo=10_000))
+    waiting: list[Event] = []
+    at = T0
+    for (dt, c, tid, mid, amount, rc, hour, query), in_flight in steps:
+        at += dt
+        if query:
+            assert ask(memo, at, hour, mid, tid, c) == ask(loop, at, hour, mid, tid, c)
+        e = make(at, c, tid, mid, amount, rc, hour)
+        for store in (memo, loop):
+            store.add(dataclasses.replace(e, response_code=None) if in_flight else e)
+        if in_flight:
+            waiting.append(e)
+        if len(waiting) > 1:
+            answer = waiting.pop(0)
+            assert memo.add_outcome(answer) == loop.add_outcome(answer)
+    for q in queries(at + 1, []):
+        assert ask(memo, *q) == ask(loop, *q), q
