@@ -251,7 +251,7 @@ order_st = st.tuples(
     st.lists(
         st.tuples(st.sampled_from(list(TenderKind)), st.integers(1, 9_999), st.integers(0, 60)),
         max_size=2,
-    ),  # fmt: skip
+    ),
     st.booleans(),  # a return of the previous sale
 )
 
