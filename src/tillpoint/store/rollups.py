@@ -290,19 +290,28 @@ def _sortable(key: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(k.value if isinstance(k, OrderKind | TenderKind) else k for k in key)
 
 
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert_statement(dialect: str, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE SET sum = sum + excluded.sum``, built once
+    per table and backend."""
+    found = _UPSERTS.get((dialect, table.name))
+    if found is None:
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        sums = {c.name: table.c[c.name] + stmt.excluded[c.name]
+                for c in table.columns if c.name not in keys}  # fmt: skip
+        found = _UPSERTS[(dialect, table.name)] = stmt.on_conflict_do_update(
+            index_elements=keys, set_=sums
+        )
+    return found
+
+
 def _upsert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Add ``rows`` to the table's sums: a new key is inserted, a known one added to."""
-    keys = [c.name for c in table.primary_key.columns]
-    dialect = s.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for row in rows:  # one statement per row: an order touches a few dozen at most
-        stmt = maker(table).values(row)
-        sums = {
-            c.name: table.c[c.name] + stmt.excluded[c.name]
-            for c in table.columns
-            if c.name not in keys
-        }
-        s.execute(stmt.on_conflict_do_update(index_elements=keys, set_=sums))
+    """Add ``rows`` (each key once) to the table's sums: a new key is inserted, a known
+    one added to; one statement for them all."""
+    s.execute(_upsert_statement(s.get_bind().dialect.name, table), rows)
 
 
 # --- the order service's call ----------------------------------------------------------------
