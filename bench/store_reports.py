@@ -7,8 +7,8 @@ Seeds an SQLite database (demo mode: demo merchant 1 and its shop) with a year
 (2026-01-01 to 2026-12-31, Shanghai) of the shop's paid orders holding ``--lines``
 order lines (about 3.3 a sale; 2 % of orders are returns of an earlier sale's line),
 each with one tender (cash, card, wallet or QR; the non-cash ones with their payment
-and its fee), sold at six counters by eight cashiers, from ``--products`` products in
-40 categories (a tenth without a cost), and the shop's stock of every product: bulk
+and its fee), sold at six counters (each with its own products) by eight cashiers, from
+``--products`` products in 40 categories (a tenth without a cost), and the shop's stock of every product: bulk
 inserts through SQLAlchemy Core. Then the rollups are built from the lines
 (``rollups.rebuild``, month by month). ``--db PATH`` seeds PATH once and reuses it.
 
@@ -67,7 +67,7 @@ TENDERS = [(TenderKind.CASH, 25), (TenderKind.CARD, 20), (TenderKind.WALLET, 45)
 COUNTERS, CASHIERS, CATEGORIES = 6, 8, 40
 
 
-def seed(tp: Tillpoint, lines_wanted: int, product_count: int) -> None:
+def seed(tp: Tillpoint, lines_wanted: int, product_count: int) -> None:  # noqa: PLR0912, PLR0915
     rng = random.Random(20261206)
     ensure_demo(tp, 1)
     with tp.ctx.db.transaction() as s:
@@ -85,7 +85,7 @@ def seed(tp: Tillpoint, lines_wanted: int, product_count: int) -> None:
         cashiers = []
         for n in range(CASHIERS):
             a = Account(email=f"bench.cashier{n}@example.com", name=f"Cashier {n}",
-                        password_hash="x", merchant_id=m_id, shop_id=shop_id,
+                        password_hash="not a hash: never signs in",  # noqa: S106 merchant_id=m_id, shop_id=shop_id,
                         status=AccountStatus.ACTIVE, created_by="bench", created_at=AT)  # fmt: skip
             s.add(a)
             s.flush()
@@ -115,11 +115,13 @@ def seed(tp: Tillpoint, lines_wanted: int, product_count: int) -> None:
              "quantity_milli": rng.randint(-2, 200) * 1000, "reorder_milli": None,
              "updated_at": AT} for p in products
         ])  # fmt: skip
-    # Popular products sell more (a Zipf-like weight), most products now and then.
-    weights = [1 / (rank + 10) for rank in range(product_count)]
+    # Each counter (a tenant of the mall) sells its own products; popular ones more (a
+    # Zipf-like weight), most now and then.
+    by_counter = {c: [p for p in products if p[4] == c] for c in counters}
+    weights = {c: [1 / (rank + 10) for rank in range(len(ps))] for c, ps in by_counter.items()}
     days = [YEAR_FIRST + timedelta(days=n) for n in range((YEAR_LAST - YEAR_FIRST).days + 1)]
     orders_wanted = lines_wanted * 10 // 33
-    per_day = orders_wanted // len(days) + 1
+    per_day = orders_wanted * 21 // 20 // len(days) + 1  # a little over: stops at the lines
     next_order = next_line = next_tender = next_payment = 1
     written = 0
     sales: list[tuple[int, int, int, int, int | None, int]] = []  # order, line, product…
@@ -149,8 +151,9 @@ def seed(tp: Tillpoint, lines_wanted: int, product_count: int) -> None:
                 kind, lines = OrderKind.RETURN, [(product, 1000, price, cost, sale_line)]
             else:
                 sale_order, kind = None, OrderKind.SALE
-                chosen = rng.choices(products, weights, k=rng.choice((1, 2, 3, 3, 4, 4, 6)))
-                counter = chosen[0][4]
+                counter = rng.choice(counters)
+                chosen = rng.choices(by_counter[counter], weights[counter],
+                                     k=rng.choice((1, 2, 3, 3, 4, 4, 6)))  # fmt: skip
                 lines = [(p[0], rng.choice((1000, 1000, 2000, 3000)), p[2], p[3], None)
                          for p in chosen]  # fmt: skip
             total = 0
@@ -260,7 +263,8 @@ def main() -> None:
             lines = s.scalar(select(func.count()).select_from(OrderLine))
             merchant_id = s.scalar(select(Merchant.id).where(Merchant.mid == demo_mid(1)))
             shop_id = s.scalar(select(Shop.id).where(Shop.merchant_id == merchant_id))
-        assert merchant_id is not None and shop_id is not None
+        assert merchant_id is not None
+        assert shop_id is not None
         print(f"{lines:,} order lines in the shop's year\n")
         service = ReportService(tp.ctx)
         print(f"{'report':<16}{'range':>7}{'p50 ms':>9}{'max ms':>9}{'cpu p50':>9}{'rows':>7}")

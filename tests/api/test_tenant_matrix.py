@@ -43,6 +43,8 @@ from tests.api.test_receipts import DEBIT
 from tests.conftest import START, Databases, resident_id
 from tests.hosting import run_with_host
 from tests.integration.test_receipts import png
+from tests.shopdata import Line, Tender, order, shanghai
+from tests.shopdata import world as shop_world
 from tillpoint.access.models import Role
 from tillpoint.api.app import create_api
 from tillpoint.app import Tillpoint, open_app
@@ -56,6 +58,7 @@ from tillpoint.notify.webhooks import WebhookService
 from tillpoint.payments.acquirer import simulated
 from tillpoint.payments.models import Payment
 from tillpoint.risk.models import Action, Mode, Severity
+from tillpoint.store.models import TenderKind
 from tillpoint.terminal.device import Device, DeviceState
 
 ALIPAY = "284000000000000001"
@@ -162,7 +165,11 @@ ROUTE_PARAMS = {
     "POST /v1/risk/cases/{id}/comments": {"id": "case"},
     "POST /v1/risk/cases/{id}/actions": {"id": "case"},
     "POST /v1/risk/cases/{id}/resolve": {"id": "case"},
+    "GET /v1/store/reports/{kind}": {"kind": "report"},
 }
+# Reads whose path names what to read, not an object: each is a list of the caller's own
+# merchant (read as one: the report of A's sale, over its day).
+REPORTS = {"GET /v1/store/reports/{kind}": {"from": "2026-11-25", "to": "2026-11-25"}}
 # A merchant is named by MID or by application number: both are tried.
 REF_ALTERNATIVES = ("mid", "application")
 
@@ -189,6 +196,7 @@ MISSING: dict[str, str] = {
     "checkout_event": "999999",
     "rule": "no_such_rule",
     "case": "999999",
+    "report": "products",  # (a report names no object: the same report)
 }
 
 Body = Callable[[dict[str, str]], dict[str, Any]]
@@ -312,7 +320,7 @@ def query_params(route: str) -> set[str]:
 
 def is_list(route: str) -> bool:
     """A read naming no object: it shows B whatever it shows, and nothing of A's."""
-    return route.startswith("GET ") and not path_params(route)
+    return route.startswith("GET ") and (not path_params(route) or route in REPORTS)
 
 
 API_ROUTES = [r for r in ROUTES if r not in PUBLIC]
@@ -457,6 +465,11 @@ def build_world(api: ApiEnv) -> World:
     ok(api.post("staff_a", f"{path}/{other}/cancel"))
     (event,) = ok(api.get("owner_a", "/v1/checkout_events"))["data"]
     a["checkout_event"] = str(event["id"])
+    # A's shop sells: the reports of A's day have its product.
+    shops = shop_world(api.tp, api.mid_a, cashiers=())
+    order(api.tp, shops, "matrix", shop=1, paid_at=shanghai("2026-11-25 09:00"),
+          lines=[Line("cola", 1000, 300, cost_minor=150)], tenders=[Tender(TenderKind.CASH, 300)])  # fmt: skip
+    a["report"] = "products"
     assert set(a) == set(MISSING)
     return w
 
@@ -625,6 +638,10 @@ def read(world: World, who: str, route: str, query: dict[str, Any] | None = None
         headers = {**world.api.headers(who), "Last-Event-ID": "0"}
         return world.api.client.get(path, params={**(query or {}), "timeout_s": 0.2},
                                     headers=headers)  # fmt: skip
+    if route in REPORTS:
+        path = route.split(" ", 1)[1].format(kind=world.a["report"])
+        named = {"mid": world.api.mid_a} if who in ("ops", *NARROWER) else {}
+        query = {**REPORTS[route], **named, **(query or {})}
     return world.call(who, route, path, params=query)
 
 
@@ -633,7 +650,10 @@ def items(response: Any) -> list[dict[str, Any]]:
     if response.headers["content-type"].startswith("text/event-stream"):
         lines = response.text.splitlines()
         return [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
-    data: list[dict[str, Any]] = response.json()["data"]
+    body = response.json()
+    if "rows" in body:  # a report: its rows, the merchant's
+        return [{"mid": body["mid"], "id": row.get("product_id"), **row} for row in body["rows"]]
+    data: list[dict[str, Any]] = body["data"]
     return data
 
 

@@ -35,7 +35,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tillpoint.access.models import Account
@@ -57,10 +57,11 @@ from tillpoint.store.models import (
 from tillpoint.store.rollups import (
     NONE,
     SUMS,
+    RollDay,
     RollHour,
     RollProduct,
-    RollProductMonth,
     RollTender,
+    Span,
     line_cost,
     month_of,
     next_month,
@@ -164,6 +165,9 @@ class CounterRef:
 # --- figures ----------------------------------------------------------------------------------
 
 
+_AT = {name: i for i, name in enumerate(SUMS)}
+
+
 @dataclass
 class Figures:
     """Sales and returns of one row of a report, as the rollups add them (``SUMS``)."""
@@ -187,7 +191,7 @@ class Figures:
         self.add(OrderKind.RETURN, other.back, other.returns)
 
     def _get(self, name: str) -> tuple[int, int]:
-        i = SUMS.index(name)
+        i = _AT[name]
         return self.sale[i], self.back[i]
 
     @property
@@ -372,6 +376,22 @@ def sales_columns(keys: Iterable[Col], *, orders: bool, quantity: bool = False) 
     )
 
 
+def spans(first: date, last: date, *, by_day: bool = False) -> list[tuple[Span, date, date]]:
+    """The parts of the days ``first`` to ``last`` to read from a rollup: its whole
+    months from the monthly rows, the days before and after them from the daily ones
+    (only daily ones ``by_day``)."""
+    first_full = first if first.day == 1 else next_month(first)
+    end_full = month_of(last + timedelta(days=1))  # the month after the last whole one
+    if by_day or first_full >= end_full:
+        return [(Span.DAY, first, last)]
+    parts = [(Span.MONTH, first_full, end_full - timedelta(days=1))]
+    if first < first_full:
+        parts.append((Span.DAY, first, first_full - timedelta(days=1)))
+    if end_full <= last:
+        parts.append((Span.DAY, end_full, last))
+    return parts
+
+
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
@@ -441,72 +461,46 @@ class ReportService:
 
     # -- reading the rollups --
 
-    def _where(
-        self,
-        model: Any,
-        ids: Sequence[int],
-        f: ReportFilter,
-        first: date,
-        last: date,
-        column: str = "day",
-    ) -> list[Any]:
-        where = [
-            model.shop_id.in_(ids),
-            getattr(model, column) >= first,
-            getattr(model, column) <= last,
-        ]
+    def _where(self, model: Any, ids: Sequence[int], f: ReportFilter, span: Span,
+               first: date, last: date) -> list[Any]:  # fmt: skip
+        where = [model.shop_id.in_(ids), model.span == span, model.day >= first,
+                 model.day <= last]  # fmt: skip
         if f.counter_id is not None:
             where.append(model.counter_id == f.counter_id)
         return where
 
-    def _hour_sums(
-        self, s: Session, dims: Sequence[str], ids: Sequence[int], f: ReportFilter
-    ) -> dict[tuple[Any, ...], Figures]:
-        """The hours rollup added up by ``dims``."""
-        h = RollHour
-        keys = [getattr(h, d) for d in dims]
-        stmt = (
-            select(*keys, h.kind, func.sum(h.orders), *(func.sum(getattr(h, n)) for n in SUMS))
-            .where(*self._where(h, ids, f, f.date_from, f.date_to))
-            .group_by(*keys, h.kind)
-        )
+    def _sums(
+        self, s: Session, model: Any, dims: Sequence[str], ids: Sequence[int], f: ReportFilter,
+        *, counted: bool = True,
+    ) -> dict[tuple[Any, ...], Figures]:  # fmt: skip
+        """A rollup added up by ``dims`` over the filter's days: by day when a dimension
+        is the day, else its whole months and the days around them. ``counted``: the
+        rollup counts orders."""
+        keys = [getattr(model, d) for d in dims]
+        orders = [func.sum(model.orders)] if counted else []
+        n = len(dims)
         out: dict[tuple[Any, ...], Figures] = defaultdict(Figures)
-        for row in s.execute(stmt):
-            n = len(dims)
-            out[tuple(row[:n])].add(row[n], row[n + 2 :], row[n + 1])
-        return out
-
-    def _products_sums(
-        self, s: Session, dims: Sequence[str], ids: Sequence[int], f: ReportFilter
-    ) -> dict[tuple[Any, ...], Figures]:
-        """The product rollups added up by ``dims``: whole months from the monthly one,
-        the days before and after them from the daily one."""
-        first_full = f.date_from if f.date_from.day == 1 else next_month(f.date_from)
-        end_full = month_of(f.date_to + timedelta(days=1))  # the month after the last whole one
-        parts: list[Select[Any]] = []
-
-        def part(model: Any, column: str, first: date, last: date) -> None:
-            keys = [getattr(model, d) for d in dims]
-            parts.append(
-                select(*keys, model.kind, *(func.sum(getattr(model, n)) for n in SUMS))
-                .where(*self._where(model, ids, f, first, last, column))
+        for span, first, last in spans(f.date_from, f.date_to, by_day="day" in dims):
+            stmt = (
+                select(*keys, model.kind, *orders, *(func.sum(getattr(model, x)) for x in SUMS))
+                .where(*self._where(model, ids, f, span, first, last))
                 .group_by(*keys, model.kind)
             )
-
-        if first_full < end_full:
-            part(RollProductMonth, "month", first_full, end_full - timedelta(days=1))
-            if f.date_from < first_full:
-                part(RollProduct, "day", f.date_from, first_full - timedelta(days=1))
-            if end_full <= f.date_to:
-                part(RollProduct, "day", end_full, f.date_to)
-        else:
-            part(RollProduct, "day", f.date_from, f.date_to)
-        out: dict[tuple[Any, ...], Figures] = defaultdict(Figures)
-        for stmt in parts:
             for row in s.execute(stmt):
-                n = len(dims)
-                out[tuple(row[:n])].add(row[n], row[n + 1 :])
+                if counted:
+                    out[tuple(row[:n])].add(row[n], row[n + 2 :], row[n + 1])
+                else:
+                    out[tuple(row[:n])].add(row[n], row[n + 1 :])
         return out
+
+    def _hour_sums(self, s: Session, dims: Sequence[str], ids: Sequence[int],
+                   f: ReportFilter) -> dict[tuple[Any, ...], Figures]:  # fmt: skip
+        """The day rollup (or the hour one, by hour) added up by ``dims``."""
+        return self._sums(s, RollHour if "hour" in dims else RollDay, dims, ids, f)
+
+    def _products_sums(self, s: Session, dims: Sequence[str], ids: Sequence[int],
+                       f: ReportFilter) -> dict[tuple[Any, ...], Figures]:  # fmt: skip
+        return self._sums(s, RollProduct, dims, ids, f, counted=False)
 
     @staticmethod
     def _total(found: Iterable[Figures]) -> Figures:
@@ -710,25 +704,20 @@ class ReportService:
         amount, fees]."""
         t = RollTender
         keys = [getattr(t, d) for d in dims]
+        n = len(dims)
         out: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 5)
-        for row in s.execute(
-            select(
-                *keys,
-                t.tender,
-                t.kind,
-                func.sum(t.tenders),
-                func.sum(t.amount_minor),
-                func.sum(t.fee_minor),
-            )
-            .where(*self._where(t, ids, f, f.date_from, f.date_to))
-            .group_by(*keys, t.tender, t.kind)
-        ):
-            n = len(dims)
-            sums = out[(*row[:n], TenderKind(row[n]))]
-            at = 0 if row[n + 1] is OrderKind.SALE else 2
-            sums[at] += int(row[n + 2])
-            sums[at + 1] += int(row[n + 3])
-            sums[4] += int(row[n + 4])
+        sums_of = (func.sum(t.tenders), func.sum(t.amount_minor), func.sum(t.fee_minor))
+        for span, first, last in spans(f.date_from, f.date_to):
+            for row in s.execute(
+                select(*keys, t.tender, t.kind, *sums_of)
+                .where(*self._where(t, ids, f, span, first, last))
+                .group_by(*keys, t.tender, t.kind)
+            ):
+                sums = out[(*row[:n], TenderKind(row[n]))]
+                at = 0 if row[n + 1] is OrderKind.SALE else 2
+                sums[at] += int(row[n + 2])
+                sums[at + 1] += int(row[n + 3])
+                sums[4] += int(row[n + 4])
         return out
 
     def _r_tenders(self, s: Session, _m: int, ids: Sequence[int], f: ReportFilter, _sh: Any) -> Any:

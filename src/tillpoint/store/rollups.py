@@ -1,14 +1,16 @@
 """The shop's sales kept added up (rollups), so that a report over a year reads a few
 thousand sums instead of a million order lines (docs/store.md, "Reports").
 
-What is kept, per shop and day on Shanghai's clock (midnight to midnight), per counter
-and per kind of order (a sale or a return, whose figures are kept positive and taken
-off when reported):
+What is kept, per shop, per counter and per kind of order (a sale or a return, whose
+figures are kept positive and taken off when reported), twice: per day on Shanghai's
+clock (midnight to midnight; span ``d``) and per calendar month (span ``m``, ``day`` its
+first day), so that a report over a year reads twelve months and the days at its ends:
 
-- ``store_roll_hours``: per hour of the day and cashier: orders, lines, quantities,
-  gross, discounts, net, cost;
-- ``store_roll_products`` (per day) and ``store_roll_product_months`` (per calendar
-  month): the same per product and category, as each line named them when sold;
+- ``store_roll_hours``: per hour of the day: orders, lines, quantities, gross,
+  discounts, net, cost;
+- ``store_roll_days``: the same per cashier;
+- ``store_roll_products``: the same (but orders) per product and category, as each line
+  named them when sold;
 - ``store_roll_tenders``: per kind of tender (cash, card, wallet, QR): how many, how
   much, and the acquirer's fees on the payments behind them;
 - ``store_rolled_orders``: each order that is in the sums, so that it is never added
@@ -42,6 +44,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -99,15 +102,38 @@ class _Sums:
     uncosted_lines: Mapped[int] = mapped_column(BigInteger)
 
 
+class Span(StrEnum):
+    DAY = "d"
+    MONTH = "m"  # ``day`` is the month's first day
+
+
+SPAN = str_enum(Span, length=1)
+
+
 class RollHour(_Sums, Base):
-    """A shop's orders of one kind in one hour of one day, at one counter, by one
-    cashier."""
+    """A shop's orders of one kind in one hour of the day, over a day or a month, at one
+    counter."""
 
     __tablename__ = "store_roll_hours"
 
     shop_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    span: Mapped[Span] = mapped_column(SPAN, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    counter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[OrderKind] = mapped_column(str_enum(OrderKind, length=10), primary_key=True)
+    orders: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollDay(_Sums, Base):
+    """A shop's orders of one kind over a day or a month, at one counter, by one
+    cashier."""
+
+    __tablename__ = "store_roll_days"
+
+    shop_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    span: Mapped[Span] = mapped_column(SPAN, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     counter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[OrderKind] = mapped_column(str_enum(OrderKind, length=10), primary_key=True)
@@ -115,11 +141,13 @@ class RollHour(_Sums, Base):
 
 
 class RollProduct(_Sums, Base):
-    """A shop's lines of one product (and category) on one day, at one counter."""
+    """A shop's lines of one product (and category) over a day or a month, at one
+    counter."""
 
     __tablename__ = "store_roll_products"
 
     shop_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    span: Mapped[Span] = mapped_column(SPAN, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     counter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -127,26 +155,14 @@ class RollProduct(_Sums, Base):
     kind: Mapped[OrderKind] = mapped_column(str_enum(OrderKind, length=10), primary_key=True)
 
 
-class RollProductMonth(_Sums, Base):
-    """As ``RollProduct``, for a whole calendar month (``month``: its first day): a
-    report over a year reads twelve of these per product, not 365."""
-
-    __tablename__ = "store_roll_product_months"
-
-    shop_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    month: Mapped[date] = mapped_column(Date, primary_key=True)
-    counter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    category_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[OrderKind] = mapped_column(str_enum(OrderKind, length=10), primary_key=True)
-
-
 class RollTender(Base):
-    """A shop's tenders of one kind on one day, at one counter, for orders of one kind."""
+    """A shop's tenders of one kind over a day or a month, at one counter, for orders of
+    one kind."""
 
     __tablename__ = "store_roll_tenders"
 
     shop_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    span: Mapped[Span] = mapped_column(SPAN, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     counter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[OrderKind] = mapped_column(str_enum(OrderKind, length=10), primary_key=True)
@@ -167,13 +183,13 @@ class RolledOrder(Base):
     day: Mapped[date] = mapped_column(Date)
 
 
-TABLES: tuple[type[Base], ...] = (RollHour, RollProduct, RollProductMonth, RollTender)
+TABLES: tuple[type[Base], ...] = (RollHour, RollDay, RollProduct, RollTender)
 TENDER_SUMS = ("tenders", "amount_minor", "fee_minor")
 # Each rollup's sums, in the order a tally keeps them.
 VALUES: dict[str, tuple[str, ...]] = {
     "store_roll_hours": (*SUMS, "orders"),
+    "store_roll_days": (*SUMS, "orders"),
     "store_roll_products": SUMS,
-    "store_roll_product_months": SUMS,
     "store_roll_tenders": TENDER_SUMS,
 }
 
@@ -234,8 +250,8 @@ class Tally:
     key order): the same sums whether one order is recorded or a year rebuilt."""
 
     hours: dict[tuple[Any, ...], list[int]]
+    days: dict[tuple[Any, ...], list[int]]
     products: dict[tuple[Any, ...], list[int]]
-    months: dict[tuple[Any, ...], list[int]]
     tenders: dict[tuple[Any, ...], list[int]]
 
     @classmethod
@@ -251,43 +267,43 @@ class Tally:
         lines: Iterable[tuple[int, int, tuple[int, ...]]],
     ) -> None:  # fmt: skip
         """One paid order: its lines as (product, category, line_sums)."""
-        hour_row = self.hours[(shop_id, day, hour, counter, account, kind)]
-        hour_row[len(SUMS)] += 1  # the orders
-        month = month_of(day)
+        spans = ((Span.DAY, day), (Span.MONTH, month_of(day)))
+        hour_rows = [self.hours[(shop_id, span, d, hour, counter, kind)] for span, d in spans]
+        day_rows = [self.days[(shop_id, span, d, counter, account, kind)] for span, d in spans]
+        for row in (*hour_rows, *day_rows):
+            row[len(SUMS)] += 1  # the orders
         for product, category, sums in lines:
-            add(hour_row, sums)
-            add(self.products[(shop_id, day, counter, product, category, kind)], sums)
-            add(self.months[(shop_id, month, counter, product, category, kind)], sums)
+            for row in (*hour_rows, *day_rows):
+                add(row, sums)
+            for span, d in spans:
+                add(self.products[(shop_id, span, d, counter, product, category, kind)], sums)
 
     def tender(self, shop_id: int, day: date, counter: int, kind: OrderKind,
                tender: TenderKind, amount_minor: int, fee_minor: int) -> None:  # fmt: skip
-        add(self.tenders[(shop_id, day, counter, kind, tender)], (1, amount_minor, fee_minor))
+        for span, d in ((Span.DAY, day), (Span.MONTH, month_of(day))):
+            add(
+                self.tenders[(shop_id, span, d, counter, kind, tender)],
+                (1, amount_minor, fee_minor),
+            )
 
     def rows(self) -> Iterator[tuple[Table, list[dict[str, Any]]]]:
         """The rows to add, per table, in key order (one order of row locks for every
         writer)."""
-        t = RollHour.__table__
-        hour_keys = ("shop_id", "day", "hour", "counter_id", "account_id", "kind")
-        product_keys = ("shop_id", "day", "counter_id", "product_id", "category_id", "kind")
-        month_keys = ("shop_id", "month", *product_keys[2:])
-        tender_keys = ("shop_id", "day", "counter_id", "kind", "tender")
-        for table, keys, values in (
-            (t, hour_keys, self.hours),
-            (RollProduct.__table__, product_keys, self.products),
-            (RollProductMonth.__table__, month_keys, self.months),
-            (RollTender.__table__, tender_keys, self.tenders),
-        ):
-            names = VALUES[table.name]  # type: ignore[attr-defined]
+        tallies = (self.hours, self.days, self.products, self.tenders)
+        for model, values in zip(TABLES, tallies, strict=True):
+            table: Table = model.__table__  # type: ignore[assignment]
+            keys = [c.name for c in table.primary_key.columns]
+            names = VALUES[table.name]
             if values:
                 rows = [
                     dict(zip(keys, key, strict=True)) | dict(zip(names, sums, strict=False))
                     for key, sums in sorted(values.items(), key=lambda kv: _sortable(kv[0]))
                 ]
-                yield table, rows  # type: ignore[misc]
+                yield table, rows
 
 
 def _sortable(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(k.value if isinstance(k, OrderKind | TenderKind) else k for k in key)
+    return tuple(k.value if isinstance(k, StrEnum) else k for k in key)
 
 
 _UPSERTS: dict[tuple[str, str], Any] = {}
@@ -366,12 +382,9 @@ def rebuild(s: Session, shop_id: int, first: date, last: date) -> int:
     invariant(first <= last, "the months run forwards")
     start_month, end_month = month_of(first), next_month(month_of(last))
     start, end = day_start(start_month), day_start(end_month)
-    for model in (RollHour, RollProduct, RollTender):
+    for model in (RollHour, RollDay, RollProduct, RollTender):
         s.execute(delete(model).where(model.shop_id == shop_id, model.day >= start_month,
                                       model.day < end_month))  # fmt: skip
-    s.execute(delete(RollProductMonth).where(
-        RollProductMonth.shop_id == shop_id, RollProductMonth.month >= start_month,
-        RollProductMonth.month < end_month))  # fmt: skip
     s.execute(delete(RolledOrder).where(RolledOrder.shop_id == shop_id,
                                         RolledOrder.day >= start_month,
                                         RolledOrder.day < end_month))  # fmt: skip

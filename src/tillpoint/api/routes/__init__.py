@@ -15,6 +15,7 @@ from tillpoint.api.routes import (
     risk,
     settlements,
     simulator,
+    store_reports,
     terminals,
     webhooks,
 )
@@ -32,4 +33,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     keys.router,
     receipts.router,
     simulator.router,
+    store_reports.router,
 )

@@ -1,5 +1,5 @@
-"""the shop's reports: sales added up per shop and day (by hour and cashier, by
-product per day and per month, by tender) and the orders that are in them
+"""the shop's reports: sales added up per shop, day and month (by hour, by cashier,
+by product, by tender) and the orders that are in them
 
 Revision ID: 0030
 Revises: 0028
@@ -19,10 +19,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
-        "store_roll_hours",
+        "store_roll_days",
         sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "span",
+            sa.Enum("d", "m", name="span", native_enum=False, create_constraint=True),
+            nullable=False,
+        ),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("hour", sa.SmallInteger(), nullable=False),
         sa.Column("counter_id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column(
@@ -48,21 +52,25 @@ def upgrade() -> None:
         sa.Column("uncosted_lines", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
             "shop_id",
+            "span",
             "day",
-            "hour",
             "counter_id",
             "account_id",
             "kind",
-            name=op.f("pk_store_roll_hours"),
+            name=op.f("pk_store_roll_days"),
         ),
     )
     op.create_table(
-        "store_roll_product_months",
+        "store_roll_hours",
         sa.Column("shop_id", sa.Integer(), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column(
+            "span",
+            sa.Enum("d", "m", name="span", native_enum=False, create_constraint=True),
+            nullable=False,
+        ),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("hour", sa.SmallInteger(), nullable=False),
         sa.Column("counter_id", sa.Integer(), nullable=False),
-        sa.Column("product_id", sa.BigInteger(), nullable=False),
-        sa.Column("category_id", sa.Integer(), nullable=False),
         sa.Column(
             "kind",
             sa.Enum(
@@ -75,6 +83,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
+        sa.Column("orders", sa.BigInteger(), nullable=False),
         sa.Column("lines", sa.BigInteger(), nullable=False),
         sa.Column("quantity_milli", sa.BigInteger(), nullable=False),
         sa.Column("gross_minor", sa.BigInteger(), nullable=False),
@@ -84,18 +93,17 @@ def upgrade() -> None:
         sa.Column("costed_net_minor", sa.BigInteger(), nullable=False),
         sa.Column("uncosted_lines", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "shop_id",
-            "month",
-            "counter_id",
-            "product_id",
-            "category_id",
-            "kind",
-            name=op.f("pk_store_roll_product_months"),
+            "shop_id", "span", "day", "hour", "counter_id", "kind", name=op.f("pk_store_roll_hours")
         ),
     )
     op.create_table(
         "store_roll_products",
         sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "span",
+            sa.Enum("d", "m", name="span", native_enum=False, create_constraint=True),
+            nullable=False,
+        ),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("counter_id", sa.Integer(), nullable=False),
         sa.Column("product_id", sa.BigInteger(), nullable=False),
@@ -122,6 +130,7 @@ def upgrade() -> None:
         sa.Column("uncosted_lines", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
             "shop_id",
+            "span",
             "day",
             "counter_id",
             "product_id",
@@ -133,6 +142,11 @@ def upgrade() -> None:
     op.create_table(
         "store_roll_tenders",
         sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "span",
+            sa.Enum("d", "m", name="span", native_enum=False, create_constraint=True),
+            nullable=False,
+        ),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("counter_id", sa.Integer(), nullable=False),
         sa.Column(
@@ -165,7 +179,13 @@ def upgrade() -> None:
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("fee_minor", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "shop_id", "day", "counter_id", "kind", "tender", name=op.f("pk_store_roll_tenders")
+            "shop_id",
+            "span",
+            "day",
+            "counter_id",
+            "kind",
+            "tender",
+            name=op.f("pk_store_roll_tenders"),
         ),
     )
     op.create_table(
@@ -187,5 +207,5 @@ def downgrade() -> None:
     op.drop_table("store_rolled_orders")
     op.drop_table("store_roll_tenders")
     op.drop_table("store_roll_products")
-    op.drop_table("store_roll_product_months")
     op.drop_table("store_roll_hours")
+    op.drop_table("store_roll_days")
