@@ -27,6 +27,7 @@ unknown. ``sheet_columns`` turns its columns into the CSV and XLSX writers' own.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.orm import Session
 
 from tillpoint.access.models import Account
@@ -55,7 +56,6 @@ from tillpoint.store.models import (
     TenderKind,
 )
 from tillpoint.store.rollups import (
-    NONE,
     SUMS,
     RollDay,
     RollHour,
@@ -113,9 +113,18 @@ NO_CASHIER = N_("No cashier")
 NO_COUNTER = N_("No counter")
 
 
+TOTAL = "total"  # the total row's name in a file, in a column of labels
+LABELS = {**TENDER_LABELS, TOTAL: N_("Total")}
+
+
 def label(value: str) -> str:
     """An identifier of a report's ``label`` column in the reader's words."""
-    return _(TENDER_LABELS.get(value, value))
+    return _(LABELS.get(value, value))
+
+
+def file_words() -> dict[str, str]:
+    """Every label's words in the current language, for a file written elsewhere."""
+    return {value: label(value) for value in LABELS}
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -178,12 +187,11 @@ class Figures:
     back: list[int] = field(default_factory=lambda: [0] * len(SUMS))
 
     def add(self, kind: OrderKind, sums: Sequence[int], orders: int = 0) -> None:
-        into = self.sale if kind is OrderKind.SALE else self.back
-        for i, v in enumerate(sums):
-            into[i] += int(v)
         if kind is OrderKind.SALE:
+            self.sale = list(map(operator.add, self.sale, sums))
             self.orders += orders
         else:
+            self.back = list(map(operator.add, self.back, sums))
             self.returns += orders
 
     def merge(self, other: Figures) -> None:
@@ -268,6 +276,11 @@ class Figures:
         return percent(self.discount_minor, self.gross_minor) if self.gross_minor else None
 
 
+def total(column: Any) -> Any:
+    """``SUM(column)`` as a whole number on every backend (PostgreSQL's is a numeric)."""
+    return cast(func.sum(column), BigInteger)
+
+
 def percent(part: int, whole: int) -> Decimal:
     """``part`` of ``whole`` in percent, one place, rounded half up (exact: Decimals)."""
     return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP)
@@ -302,6 +315,18 @@ class Report:
     @property
     def title(self) -> str:
         return TITLES[self.kind]
+
+
+def file_rows(r: Report) -> list[dict[str, Any]]:
+    """The rows of a file: the report's, then its total, named in the first column of
+    words (a report keyed by day alone has none: its total is the row without a day)."""
+    if r.total is None:
+        return r.rows
+    total = dict(r.total)
+    first = next((c for c in r.columns if c.kind in ("text", "label")), None)
+    if first is not None:
+        total[first.key] = _("Total") if first.kind == "text" else TOTAL
+    return [*r.rows, total]
 
 
 def sheet_columns(report: Report) -> tuple[SheetColumn, ...]:
@@ -477,12 +502,12 @@ class ReportService:
         is the day, else its whole months and the days around them. ``counted``: the
         rollup counts orders."""
         keys = [getattr(model, d) for d in dims]
-        orders = [func.sum(model.orders)] if counted else []
+        orders = [total(model.orders)] if counted else []
         n = len(dims)
         out: dict[tuple[Any, ...], Figures] = defaultdict(Figures)
         for span, first, last in spans(f.date_from, f.date_to, by_day="day" in dims):
             stmt = (
-                select(*keys, model.kind, *orders, *(func.sum(getattr(model, x)) for x in SUMS))
+                select(*keys, model.kind, *orders, *(total(getattr(model, x)) for x in SUMS))
                 .where(*self._where(model, ids, f, span, first, last))
                 .group_by(*keys, model.kind)
             )
@@ -613,11 +638,7 @@ class ReportService:
     def _r_products(
         self, s: Session, merchant_id: int, ids: Sequence[int], f: ReportFilter, _sh: Any
     ) -> Any:
-        found: dict[int, Figures] = defaultdict(Figures)
-        for (product_id, _category), x in self._products_sums(
-            s, ["product_id", "category_id"], ids, f
-        ).items():
-            found[product_id].merge(x)
+        found = {k[0]: x for k, x in self._products_sums(s, ["product_id"], ids, f).items()}
         products = self._product_names(s, merchant_id, list(found))
         categories = self._category_names(s, merchant_id)
         cols = sales_columns(
@@ -640,9 +661,8 @@ class ReportService:
                     "sku": sku,
                     "product": name,
                     "unit": unit,
-                    "category": categories.get(category_id or NONE, "")
-                    if category_id
-                    else _(NO_CATEGORY),
+                    # the category it is in now (the categories report: as sold)
+                    "category": categories.get(category_id, "") if category_id else _(NO_CATEGORY),
                     **sales_values(x, orders=False, quantity=True),
                 }
             )
@@ -706,7 +726,7 @@ class ReportService:
         keys = [getattr(t, d) for d in dims]
         n = len(dims)
         out: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 5)
-        sums_of = (func.sum(t.tenders), func.sum(t.amount_minor), func.sum(t.fee_minor))
+        sums_of = (total(t.tenders), total(t.amount_minor), total(t.fee_minor))
         for span, first, last in spans(f.date_from, f.date_to):
             for row in s.execute(
                 select(*keys, t.tender, t.kind, *sums_of)

@@ -26,17 +26,16 @@ from tillpoint.api.scope import own_or_named
 from tillpoint.core.i18n import _
 from tillpoint.core.sheets import CSV_TYPE, XLSX_TYPE, csv_pieces, headers, xlsx_pieces
 from tillpoint.store.reports import (
-    TENDER_LABELS,
     Report,
     ReportFilter,
     ReportKind,
     ReportService,
-    label,
+    file_rows,
+    file_words,
     sheet_columns,
 )
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
-TOTAL = "total"  # the total row's label
 
 
 class ReportFormat(StrEnum):
@@ -81,13 +80,11 @@ def report_out(r: Report, mid: str) -> ReportOut:
 
 
 def report_file(r: Report, mid: str, fmt: ReportFormat) -> StreamingResponse:
-    """The report as a CSV or XLSX file (its total as the last row), in the current
+    """The report as a CSV or XLSX file (its total the last row), in the current
     language."""
     columns = sheet_columns(r)
-    # The words of the reader's language, fixed now: the file is written elsewhere.
-    words = {value: label(value) for value in TENDER_LABELS} | {TOTAL: _("Total")}
-    rows = [*r.rows, *([{**r.total, **_total_label(r)}] if r.total else [])]
-    titles = headers(columns)
+    words = file_words()  # fixed now: the file is written elsewhere
+    rows, titles = file_rows(r), headers(columns)
     span = f"{r.filter.date_from:%Y%m%d}-{r.filter.date_to:%Y%m%d}"
     name = f"{r.kind.value}-{mid}-{span}.{fmt.value}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"',
@@ -97,15 +94,6 @@ def report_file(r: Report, mid: str, fmt: ReportFormat) -> StreamingResponse:
                                  media_type=CSV_TYPE, headers=disposition)  # fmt: skip
     pieces = xlsx_pieces(rows, words.__getitem__, titles, columns, sheet_name=_(r.title)[:31])
     return StreamingResponse(pieces, media_type=XLSX_TYPE, headers=disposition)
-
-
-def _total_label(r: Report) -> dict[str, Any]:
-    """The total row's name, in the first column of words (a report keyed by day alone
-    has none: its total row is the one without a day)."""
-    first = next((c for c in r.columns if c.kind in ("text", "label")), None)
-    if first is None:
-        return {}
-    return {first.key: _("Total") if first.kind == "text" else TOTAL}
 
 
 Shops = Annotated[

@@ -14,6 +14,7 @@ from tillpoint.web.portal import (
     home,
     payments,
     people,
+    reports,
     settlements,
     shops,
 )
@@ -21,6 +22,7 @@ from tillpoint.web.portal import (
 ROUTERS: list[APIRouter] = [
     home.router,
     payments.router,
+    reports.router,
     settlements.router,
     shops.router,
     people.router,
