@@ -79,7 +79,8 @@ SPLIT_LABEL = {
     ReportKind.STOCK: "shop_name",
     ReportKind.COUNTERS: "counter_name",
 }
-SPLIT_VALUE = {ReportKind.STOCK: "value_minor"}
+SPLIT_VALUE = {ReportKind.STOCK: "value_minor", ReportKind.COUNTERS: "takings_minor"}
+BY_TIME = (ReportKind.HOURS, ReportKind.DAYS, ReportKind.REFUNDS)  # a wide chart of bars
 
 
 @dataclass
@@ -281,6 +282,7 @@ def reports_page(request: Request, session: Viewer) -> Response:
         rows=rows, total=total, more=max(0, len(r.rows) - SHOWN_ROWS), chart=chart(r),
         figures=figures(r), tab_query={k: query_of(request, kind=k.value) for k in ReportKind},
         files=query_of(request, kind=None), stock=r.kind is ReportKind.STOCK,
+        wide=r.kind in BY_TIME,
     )  # fmt: skip
 
 
