@@ -61,6 +61,7 @@ class Tender:
     kind: TenderKind
     amount_minor: int
     fee_minor: int = 0  # card, wallet, QR: the fee on the payment behind it
+    payment_id: int | None = None  # a payment made already (else one is written)
 
 
 @dataclass
@@ -191,8 +192,8 @@ def order(
             s.flush()
             ids.append(row.id)
         for t in tenders:
-            payment_id = None
-            if t.kind is not TenderKind.CASH:
+            payment_id = t.payment_id
+            if t.kind is not TenderKind.CASH and payment_id is None:
                 p = Payment(
                     kind=PaymentKind.REFUND if returns else PaymentKind.SALE,
                     status=PaymentStatus.APPROVED, response_code="00",

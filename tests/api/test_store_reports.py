@@ -12,9 +12,13 @@ import openpyxl
 import pytest
 
 from tests.api.conftest import ApiEnv
-from tests.shopdata import World, hand_made
+from tests.pdfcheck import check_embedded
+from tests.shopdata import Line, Tender, World, hand_made, order, shanghai, world
+from tillpoint.payments.models import Payment
+from tillpoint.store.models import TenderKind
 
 PATH = "/v1/store/reports"
+ALIPAY = "284000000000000001"
 DAYS = {"from": "2026-12-01", "to": "2026-12-02"}
 
 
@@ -109,3 +113,34 @@ def test_bad_filters_are_refused(
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["code"] == code
+
+
+def test_the_settlement_statement_splits_a_malls_payments_per_counter(api: ApiEnv) -> None:
+    """The day's statement (HTML and PDF) gains a table per counter when the day's
+    payments paid counters' orders: each counter's gross, refunds and fees."""
+    ids = []
+    for amount in (1_000, 2_500, 4_000):
+        made = api.post("owner_a", "/v1/payments", {"amount_minor": amount, "code": ALIPAY})
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    w = world(api.tp, api.mid_a, cashiers=())
+    at = shanghai("2026-11-25 10:30")
+    for name, counter, payment, amount in (("a", "Tea", ids[0], 1_000),
+                                           ("b", "Noodles", ids[1], 2_500)):  # fmt: skip
+        order(api.tp, w, name, shop=1, counter=counter, paid_at=at,
+              lines=[Line("cola", 1000, amount)],
+              tenders=[Tender(TenderKind.WALLET, amount, payment_id=payment)])  # fmt: skip
+    day = api.tp.days.cut_off("test")
+    api.tp.settlement.run(day)
+    st = api.tp.statements.statement(api.mid_a, day)
+    with api.tp.ctx.db.read() as s:
+        fees = {p.id: p.fee_minor for p in s.query(Payment).filter(Payment.id.in_(ids))}
+    assert list(st.by_counter) == ["1 Tea stall 茶铺", "2 Noodles 面馆", "无柜台 / No counter"]
+    tea, noodles, rest = st.by_counter.values()
+    assert (tea.count, tea.gross_minor, tea.fees_minor) == (1, 1_000, fees[ids[0]])
+    assert (noodles.count, noodles.gross_minor, noodles.fees_minor) == (1, 2_500, fees[ids[1]])
+    assert (rest.count, rest.gross_minor) == (1, 4_000)  # paid no counter's order
+    assert "按柜台 / By counter" in api.tp.statements.html(st)
+    check_embedded(api.tp.statements.pdf(st), "按柜台 / By counter", "2 Noodles 面馆")
+    # A merchant without counters has no such table.
+    assert api.tp.statements.statement(api.mid_b, day).by_counter == {}
