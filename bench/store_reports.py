@@ -14,7 +14,8 @@ inserts through SQLAlchemy Core. Then the rollups are built from the lines
 
 Then it times every report (``ReportService.report``) over the whole year, and over
 one month, ``--runs`` times each after one warm-up, and prints per report: p50 and max
-of the wall time, p50 of the CPU time (this process), and the rows it has. Last, what
+of the wall time, p50 of the CPU time (this process), and the rows it has; then the
+year's sales by product written as CSV and as XLSX (read and written). Last, what
 ``record_paid`` adds to a sale's unit of work (p50 and max over 200 new orders), and
 for comparison one sales-by-product read straight from the order lines (what the
 rollups save).
@@ -37,6 +38,7 @@ from tillpoint.access.models import Account, AccountRole, AccountRoleGrant, Acco
 from tillpoint.app import Tillpoint, open_app
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.settings import Settings
+from tillpoint.core.sheets import csv_pieces, headers, xlsx_pieces
 from tillpoint.demo import demo_mid, ensure_demo
 from tillpoint.merchants.models import Merchant, Shop
 from tillpoint.payments.models import Channel, Payment, PaymentKind, PaymentStatus
@@ -54,7 +56,14 @@ from tillpoint.store.models import (
     TenderKind,
     TenderStatus,
 )
-from tillpoint.store.reports import ReportFilter, ReportKind, ReportService
+from tillpoint.store.reports import (
+    ReportFilter,
+    ReportKind,
+    ReportService,
+    file_rows,
+    file_words,
+    sheet_columns,
+)
 from tillpoint.store.rollups import next_month, rebuild, record_paid
 
 YEAR_FIRST, YEAR_LAST = date(2026, 1, 1), date(2026, 12, 31)
@@ -282,10 +291,32 @@ def main() -> None:
                                args.runs)  # fmt: skip
         print(f"{'products':<16}{'1-15..':>7}{ms(statistics.median(walls))}{ms(max(walls))}"
               f"{ms(statistics.median(cpus))}{len(r.rows):>7}")  # fmt: skip
+        files(service, merchant_id, args.runs)
         record(tp, merchant_id, shop_id)
         direct(tp, shop_id)
     finally:
         tp.close()
+
+
+def files(service: ReportService, merchant_id: int, runs: int) -> None:
+    """The year's sales by product as the files the API and the portal send (the
+    report read, then written)."""
+    f = ReportFilter(YEAR_FIRST, YEAR_LAST)
+    for fmt in ("csv", "xlsx"):
+
+        def made(fmt: str = fmt) -> int:
+            r = service.report(merchant_id, ReportKind.PRODUCTS, f)
+            columns, words = sheet_columns(r), file_words()
+            if fmt == "csv":
+                pieces = csv_pieces(file_rows(r), words.__getitem__, headers(columns), columns)
+            else:
+                pieces = xlsx_pieces(file_rows(r), words.__getitem__, headers(columns), columns,
+                                     sheet_name="Products")  # fmt: skip
+            return sum(len(piece) for piece in pieces)
+
+        walls, cpus, size = timed(made, runs)
+        print(f"{'products, ' + fmt:<16}{'year':>7}{ms(statistics.median(walls))}"
+              f"{ms(max(walls))}{ms(statistics.median(cpus))}{size // 1024:>6}K")  # fmt: skip
 
 
 def record(tp: Tillpoint, merchant_id: int, shop_id: int) -> None:
