@@ -72,6 +72,8 @@ def test_filters_narrow_and_wrong_ones_are_said(api: ApiEnv, shop: World) -> Non
     html = api.client.get(f"/portal/reports?kind=slow_movers&{DAYS}&max_sold=1").text
     assert html.count("SKU-2") == 2  # apples at both shops: at most one kg sold
     assert "There is no such" not in api.client.get("/portal/reports?kind=nothing").text
+    far = api.client.get("/portal/reports?kind=products&from=9999-12-01&to=9999-12-31")
+    assert far.status_code == 200 and "A report&#39;s days are from 2000-01-01" in far.text
 
 
 def test_a_cashier_sees_its_own_shop_only(api: ApiEnv, shop: World) -> None:

@@ -100,6 +100,8 @@ def test_operations_name_the_merchant(api: ApiEnv, shop: World) -> None:
         ("nothing", {}, 422, "request.invalid"),
         ("days", {"from": "2026-12-03"}, 422, "report.range"),
         ("days", {"from": "2020-01-01"}, 422, "report.range_too_long"),
+        ("days", {"from": "9999-12-31", "to": "9999-12-31"}, 422, "report.date"),
+        ("products", {"from": "0001-01-01", "to": "0001-01-31"}, 422, "report.date"),
         ("days", {"to": "2026-13-01"}, 422, "request.invalid"),
         ("days", {"shop": 9}, 404, "shop.not_found"),
         ("days", {"format": "pdf"}, 422, "request.invalid"),

@@ -69,6 +69,7 @@ from tillpoint.store.rollups import (
 
 MAX_DAYS = 1_096  # three years: a report's longest range
 MAX_SHOPS = 200  # shops named in one filter
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)  # the days a report may name
 
 
 class ReportKind(StrEnum):
@@ -143,6 +144,9 @@ class ReportFilter:
     slow_max_milli: int = 0
 
     def __post_init__(self) -> None:
+        if not (self.date_from >= EARLIEST and self.date_to <= LATEST):
+            raise InvalidInput("report.date", N_("A report's days are from {first} to {last}"),
+                               first=EARLIEST.isoformat(), last=LATEST.isoformat())  # fmt: skip
         if self.date_to < self.date_from:
             raise InvalidInput("report.range", N_("The last day is before the first"))
         if (self.date_to - self.date_from).days >= MAX_DAYS:

@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from markupsafe import Markup
 
 from tillpoint.access.accounts import SignedIn
+from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import _
 from tillpoint.core.sheets import CSV_TYPE, XLSX_TYPE, csv_pieces, headers, xlsx_pieces
 from tillpoint.store.models import MILLI
@@ -138,7 +139,14 @@ def read_filters(request: Request, session: SignedIn) -> Asked:
             asked.problems.append(_("There is no such counter: that filter is left out."))
             values["counter"] = ""
     slow = _slow(values, asked.problems)
-    asked.filter = ReportFilter(first, last, chosen, counter, slow)
+    try:
+        asked.filter = ReportFilter(first, last, chosen, counter, slow)
+    except InvalidInput as e:  # days past what a report may name
+        asked.problems.append(e.localized())
+        today = tp(request).ctx.today()
+        first, last = today - timedelta(days=DEFAULT_DAYS - 1), today
+        values.update({"from": first.isoformat(), "to": last.isoformat()})
+        asked.filter = ReportFilter(first, last, chosen, counter, slow)
     return asked
 
 
