@@ -17,6 +17,7 @@ from tillpoint.api.routes import (
     settlements,
     simulator,
     store,
+    store_reports,
     terminals,
     webhooks,
 )
@@ -36,4 +37,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     receipts.router,
     products.router,
     simulator.router,
+    store_reports.router,
 )

@@ -15,6 +15,7 @@ from tillpoint.web.portal import (
     payments,
     people,
     products,
+    reports,
     settlements,
     shops,
 )
@@ -22,6 +23,7 @@ from tillpoint.web.portal import (
 ROUTERS: list[APIRouter] = [
     home.router,
     payments.router,
+    reports.router,
     settlements.router,
     shops.router,
     products.router,
