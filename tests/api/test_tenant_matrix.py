@@ -178,7 +178,11 @@ ROUTE_PARAMS = {
     "POST /v1/risk/cases/{id}/resolve": {"id": "case"},
     "POST /v1/orders/{order_id}/tenders": {"order_id": "open_order"},
     "POST /v1/orders/{order_id}/tenders/{tender_id}/cancel": {"order_id": "open_order"},
+    "GET /v1/store/reports/{kind}": {"kind": "report"},
 }
+# Reads whose path names what to read, not an object: each is a list of the caller's own
+# merchant (read as one: the report of A's sale, over its day).
+REPORTS = {"GET /v1/store/reports/{kind}": {"from": "2026-11-25", "to": "2026-11-25"}}
 # A merchant is named by MID or by application number: both are tried.
 REF_ALTERNATIVES = ("mid", "application")
 
@@ -214,6 +218,7 @@ MISSING: dict[str, str] = {
     "product": "999999",
     "barcode": "NOSUCHCODE",
     "category": "999999",
+    "report": "products",  # (a report names no object: the same report)
     "transfer": "999999",
     "count": "999999",
 }
@@ -445,7 +450,7 @@ def query_params(route: str) -> set[str]:
 
 def is_list(route: str) -> bool:
     """A read naming no object: it shows B whatever it shows, and nothing of A's."""
-    return route.startswith("GET ") and not path_params(route)
+    return route.startswith("GET ") and (not path_params(route) or route in REPORTS)
 
 
 API_ROUTES = [r for r in ROUTES if r not in PUBLIC]
@@ -600,6 +605,7 @@ def build_world(api: ApiEnv) -> World:
     api.tp.catalogue.set_image(merchant_a, product.id, png())
     a["product"], a["barcode"] = str(product.id), A_BARCODE
     a["category"] = str(product.category_id)
+    a["report"] = "products"  # A's sale above is in its day's reports
     stock_world(api, a)
     assert set(a) == set(MISSING)
     return w
@@ -823,6 +829,10 @@ def read(world: World, who: str, route: str, query: dict[str, Any] | None = None
         headers = {**world.api.headers(who), "Last-Event-ID": "0"}
         return world.api.client.get(path, params={**(query or {}), "timeout_s": 0.2},
                                     headers=headers)  # fmt: skip
+    if route in REPORTS:
+        path = route.split(" ", 1)[1].format(kind=world.a["report"])
+        named = {"mid": world.api.mid_a} if who in ("ops", *NARROWER) else {}
+        query = {**REPORTS[route], **named, **(query or {})}
     return world.call(who, route, path, params=query)
 
 
@@ -831,7 +841,10 @@ def items(response: Any) -> list[dict[str, Any]]:
     if response.headers["content-type"].startswith("text/event-stream"):
         lines = response.text.splitlines()
         return [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
-    data: list[dict[str, Any]] = response.json()["data"]
+    body = response.json()
+    if "rows" in body:  # a report: its rows, the merchant's
+        return [{"mid": body["mid"], "id": row.get("product_id"), **row} for row in body["rows"]]
+    data: list[dict[str, Any]] = body["data"]
     return data
 
 

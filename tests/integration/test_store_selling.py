@@ -40,6 +40,7 @@ from tillpoint.store.orders import (
     ReturnLineIn,
     TenderIn,
 )
+from tillpoint.store.rollups import as_stored, naive, stored
 
 
 @pytest.fixture
@@ -396,6 +397,9 @@ def test_returns_never_take_back_more_than_was_sold(w: World) -> None:
     with pytest.raises(Refused, match="not a paid sale"):
         tp.orders.create_return(open_sale.id, back((open_sale.lines[0].id, 1000)),
                                 merchant_id=None)  # fmt: skip
+    with tp.ctx.db.read() as s:  # the reports' sums followed the sale and its returns
+        assert stored(s, [w.shop_id]) == as_stored(naive(s, [w.shop_id]))
+        assert stored(s, [w.shop_id])  # and hold them
 
 
 def test_a_wrong_tender_changes_nothing(w: World) -> None:

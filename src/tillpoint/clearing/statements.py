@@ -15,13 +15,14 @@ from __future__ import annotations
 import io
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tillpoint.clearing.models import DataFeeCharge
 from tillpoint.clearing.settlement import SettlementService, SettlementView
@@ -34,6 +35,7 @@ from tillpoint.ledger.models import EntryKind, JournalEntry
 from tillpoint.merchants.models import Merchant, Shop
 from tillpoint.merchants.services import find_merchant
 from tillpoint.payments.models import Payment
+from tillpoint.store.models import Counter, Order, OrderTender
 from tillpoint.terminals.models import Terminal
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -61,6 +63,8 @@ LABELS = {
     "carried_out": N_("Carried out"),
     "by_method": N_("By payment method"),
     "by_shop": N_("By shop"),
+    "by_counter": N_("By counter"),
+    "counter": N_("Counter"),
     "shop": N_("Shop"),
     "method": N_("Method"),
     "count": N_("Transactions"),
@@ -112,6 +116,9 @@ class Statement:
     by_shop: dict[str, MethodTotals]
     lines: list[StatementLine]
     labels: dict[str, str]
+    # A mall's (store_counters): its payments per counter of the orders they paid;
+    # empty when no payment of the day paid a counter's order.
+    by_counter: dict[str, MethodTotals] = field(default_factory=dict)
 
     def money(self, minor: int) -> str:
         return Money(minor).plain()
@@ -149,12 +156,17 @@ class StatementService:
             ).all()
             by_method: dict[str, MethodTotals] = defaultdict(MethodTotals)
             by_shop: dict[str, MethodTotals] = defaultdict(MethodTotals)
+            by_counter: dict[str, MethodTotals] = defaultdict(MethodTotals)
+            counters = _counters(s, [r[2].id for r in rows])
             lines = []
             for kind, at, p, tid, shop in rows:
                 sign = 1 if kind is EntryKind.CAPTURE else -1
                 fee = p.fee_minor * sign if kind is not EntryKind.REFUND else 0
                 method = both(p.method.value) if p.method else ""
-                for totals in (by_method[method], by_shop[shop]):
+                places = [by_method[method], by_shop[shop]]
+                if counters:
+                    places.append(by_counter[counters.get(p.id, both(NO_COUNTER))])
+                for totals in places:
                     totals.count += 1
                     if kind is EntryKind.REFUND:
                         totals.refunds_minor += p.amount_minor
@@ -200,6 +212,7 @@ class StatementService:
             dict(by_shop),
             lines,
             {k: both(v) for k, v in LABELS.items()},
+            dict(sorted(by_counter.items())),
         )
 
     def html(self, st: Statement) -> str:
@@ -260,6 +273,14 @@ class StatementService:
         shop_rows += [[m, str(t.count), st.money(t.gross_minor), st.money(t.refunds_minor),
                        st.money(t.fees_minor)] for m, t in st.by_shop.items()]  # fmt: skip
         story.append(table(shop_rows))
+        if st.by_counter:
+            story.append(Paragraph(L["by_counter"], sub))
+            counter_rows = [[L["counter"], L["count"], L["gross"], L["refunds"], L["fees"]]]
+            counter_rows += [
+                [c, str(t.count), st.money(t.gross_minor), st.money(t.refunds_minor),
+                 st.money(t.fees_minor)] for c, t in st.by_counter.items()
+            ]  # fmt: skip
+            story.append(table(counter_rows))
         story.append(Paragraph(L["lines"], sub))
         line_rows = [[L["time"], L["terminal"], L["type"], L["card"], L["amount"], L["fee"],
                       "RRN"]]  # fmt: skip
@@ -269,6 +290,26 @@ class StatementService:
         story.append(Spacer(1, 4 * mm))
         doc.build(story)
         return out.getvalue()
+
+
+NO_COUNTER = N_("No counter")
+
+
+def _counters(s: Session, payment_ids: list[int]) -> dict[int, str]:
+    """The counter (``2 面馆``) of the order each payment paid, for those that paid a
+    counter's order (a mall's central till: docs/store.md)."""
+    found: dict[int, str] = {}
+    ids = sorted(set(payment_ids))
+    for start in range(0, len(ids), 900):
+        for payment_id, number, name in s.execute(
+            select(OrderTender.payment_id, Counter.number, Counter.name)
+            .join(Order, Order.id == OrderTender.order_id)
+            .join(Counter, Counter.id == Order.counter_id)
+            .where(OrderTender.payment_id.in_(ids[start : start + 900]))
+        ):
+            if payment_id is not None:
+                found[payment_id] = f"{number} {name}"
+    return found
 
 
 def _register_font() -> None:

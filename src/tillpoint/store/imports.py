@@ -30,7 +30,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -39,8 +40,12 @@ from tillpoint.context import Context
 from tillpoint.core.errors import InvalidInput, Refused, TillpointError
 from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import DEFAULT_CURRENCY, Money
+from tillpoint.core.sheets import FORMULA_START
 from tillpoint.merchants.models import Shop
 from tillpoint.store import barcodes as bc
+
+if TYPE_CHECKING:
+    from tillpoint.core.sheets import Column
 from tillpoint.store.catalogue import (
     BARCODES,
     CATEGORIES,
@@ -96,7 +101,6 @@ SOLD_BY = {"piece": SoldBy.PIECE, "计件": SoldBy.PIECE, "件": SoldBy.PIECE, "
            "weight": SoldBy.WEIGHT, "称重": SoldBy.WEIGHT, "计重": SoldBy.WEIGHT}  # fmt: skip
 YES = {"", "yes", "y", "true", "1", "是", "启用", "在售", "active"}
 NO = {"no", "n", "false", "0", "否", "停用", "下架", "inactive"}
-FORMULA_START = ("=", "+", "-", "@")
 
 
 def _names() -> dict[str, str]:
@@ -925,92 +929,35 @@ def _yuan(minor: int, currency: str) -> Decimal:
 def csv_file(table: ExportTable) -> Iterator[bytes]:
     """The export as CSV (UTF-8 with a byte-order mark, as Excel reads Chinese), made
     as the rows come; a text a spreadsheet would run as a formula gets an apostrophe."""
-    from tillpoint.payments.exports import BOM, CSV_ROWS_PER_PIECE
+    from tillpoint.core.sheets import csv_pieces
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(table.header())
-    yield (BOM + buffer.getvalue()).encode()
-    buffer.seek(0)
-    buffer.truncate()
-    pending = 0
-    for row in table.rows():
-        writer.writerow([_csv_text(v) for v in row])
-        pending += 1
-        if pending == CSV_ROWS_PER_PIECE:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-            pending = 0
-    if pending:
-        yield buffer.getvalue().encode()
-
-
-def _csv_text(value: Any) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    if isinstance(value, str) and text.startswith(FORMULA_START):
-        return "'" + text
-    return text
-
-
-# Column widths in the XLSX, in characters.
-_WIDTHS = (16, 30, 14, 6, 9, 8, 10, 10, 30, 7)
+    return csv_pieces(table.rows(), str, table.header(), _columns(table))
 
 
 def xlsx_file(table: ExportTable, sheet_name: str) -> Iterator[bytes]:
-    """The export as an XLSX workbook written as a stream, with the payments export's
-    parts (its styles, its package); amounts are numbers shown with two decimals,
-    codes and SKUs are text (no digit lost)."""
-    from tillpoint.payments.exports import (
-        _HEAD,
-        _HEADER_STYLE,
-        _MAIN,
-        _MONEY_STYLE,
-        _REL,
-        _SHEET_TAIL,
-        XLSX_ROWS_PER_PIECE,
-        _inline,
-        _package,
-        _Pipe,
-    )
+    """The export as an XLSX workbook written as a stream; amounts are numbers shown
+    with two decimals, codes and SKUs are text (no digit lost)."""
+    from tillpoint.core.sheets import xlsx_pieces
+
+    return xlsx_pieces(table.rows(), str, table.header(), _columns(table), sheet_name=sheet_name)
+
+
+# What each cell of an export row is, and its width in the XLSX (characters): sku, name,
+# category, unit, sold by, PLU, price, cost, barcodes, active, then the shops' prices.
+_KINDS = ("text", "text", "text", "text", "text", "number", "money", "money", "text", "text")
+_WIDTHS = (16, 30, 14, 6, 9, 8, 10, 10, 30, 7)
+
+
+def _columns(table: ExportTable) -> list[Column]:
+    from tillpoint.core.sheets import Column
 
     header = table.header()
+    kinds = list(_KINDS) + ["money"] * (len(header) - len(_KINDS))
     widths = list(_WIDTHS) + [10] * (len(header) - len(_WIDTHS))
-    head = (
-        f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><sheetViews><sheetView '
-        'workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
-        'state="frozen"/></sheetView></sheetViews><cols>'
-        + "".join(
-            f'<col min="{n}" max="{n}" width="{w}" customWidth="1"/>'
-            for n, w in enumerate(widths, 1)
-        )
-        + "</cols><sheetData>"
-    )
-    pipe = _Pipe()
-    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        with z.open("xl/worksheets/sheet1.xml", "w") as part:
-            part.write((head + "<row>" + "".join(_inline(h, _HEADER_STYLE) for h in header)
-                        + "</row>").encode())  # fmt: skip
-            for written, row in enumerate(table.rows(), 1):
-                cells = []
-                for value in row:
-                    if value is None or value == "":
-                        cells.append("<c/>")
-                    elif isinstance(value, Decimal):
-                        cells.append(f'<c s="{_MONEY_STYLE}"><v>{value}</v></c>')
-                    elif isinstance(value, int):
-                        cells.append(f"<c><v>{value}</v></c>")
-                    else:
-                        cells.append(_inline(str(value)))
-                part.write(("<row>" + "".join(cells) + "</row>").encode())
-                if written % XLSX_ROWS_PER_PIECE == 0:
-                    yield pipe.take()
-            part.write(_SHEET_TAIL.encode())
-        for name, content in _package([sheet_name]):
-            z.writestr(name, content)
-    yield pipe.take()
+    return [
+        Column(title, kind, itemgetter(n), width)
+        for n, (title, kind, width) in enumerate(zip(header, kinds, widths, strict=True))
+    ]
 
 
 def file_name(merchant_label: str, fmt: str, today: str) -> str:

@@ -67,6 +67,7 @@ from tillpoint.store.models import (
     TenderStatus,
 )
 from tillpoint.store.movements import Move, move
+from tillpoint.store.rollups import record_paid
 from tillpoint.store.shifts import check_seller, trading_shop, visible_shift
 from tillpoint.terminals.models import Terminal
 
@@ -521,6 +522,8 @@ class OrderService:
         s.flush()
         if paid_now:
             _move_stock(s, order, lines, now)
+            s.flush()
+            record_paid(s, order.id)
         elif order.status is OrderStatus.OPEN:
             _complete(s, order, lines, tenders, shift.till, now, shop.number)
         place = Place(merchant.mid or "", shop.number, shift.till, new.counter_number)
@@ -1367,6 +1370,7 @@ def _complete(
     order.status, order.paid_at, order.updated_at = OrderStatus.PAID, now, now
     _move_stock(s, order, lines, now)
     s.flush()
+    record_paid(s, order.id)  # the reports' sums, in the same unit of work
 
 
 def _next_receipt(s: Session, shop_id: int, shop_number: int, till: str) -> str:

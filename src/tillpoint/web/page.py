@@ -91,6 +91,7 @@ AREAS: tuple[Area, ...] = (
 # The merchant portal's menu, in its order (web/portal/).
 P_HOME = Area(N_("Home"), "/portal", (R.OWNER, R.MANAGER, R.CASHIER))
 P_PAYMENTS = Area(N_("Payments"), "/portal/payments", (R.OWNER, R.MANAGER, R.CASHIER))
+P_REPORTS = Area(N_("Reports"), "/portal/reports", (R.OWNER, R.MANAGER, R.CASHIER))
 P_SETTLEMENTS = Area(N_("Settlements"), "/portal/settlements", (R.OWNER, R.MANAGER))
 P_SHOPS = Area(N_("Shops and terminals"), "/portal/shops", (R.OWNER, R.MANAGER),
                also=("/portal/terminals", "/portal/people"))  # fmt: skip
@@ -102,8 +103,8 @@ P_APPLICATION = Area(N_("Application"), "/portal/application", (R.APPLICANT, R.O
 P_PASSWORD = Area(N_("Password"), "/portal/password")
 
 PORTAL_AREAS: tuple[Area, ...] = (
-    P_HOME, P_PAYMENTS, P_SETTLEMENTS, P_SHOPS, P_PRODUCTS, P_STOCK, P_DEVELOPERS,
-    P_APPLICATION, P_PASSWORD,
+    P_HOME, P_PAYMENTS, P_REPORTS, P_SETTLEMENTS, P_SHOPS, P_PRODUCTS, P_STOCK,
+    P_DEVELOPERS, P_APPLICATION, P_PASSWORD,
 )  # fmt: skip
 
 

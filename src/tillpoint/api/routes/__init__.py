@@ -18,6 +18,7 @@ from tillpoint.api.routes import (
     simulator,
     stock,
     store,
+    store_reports,
     terminals,
     webhooks,
 )
@@ -38,4 +39,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     products.router,
     stock.router,
     simulator.router,
+    store_reports.router,
 )

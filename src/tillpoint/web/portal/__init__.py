@@ -15,6 +15,7 @@ from tillpoint.web.portal import (
     payments,
     people,
     products,
+    reports,
     settlements,
     shops,
     stock,
@@ -23,6 +24,7 @@ from tillpoint.web.portal import (
 ROUTERS: list[APIRouter] = [
     home.router,
     payments.router,
+    reports.router,
     settlements.router,
     shops.router,
     products.router,
