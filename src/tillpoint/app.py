@@ -39,6 +39,7 @@ from tillpoint.store.counters import CounterService
 from tillpoint.store.imports import ImportService
 from tillpoint.store.orders import OrderService
 from tillpoint.store.shifts import ShiftService
+from tillpoint.store.stock import StockService
 from tillpoint.terminals.models import Terminal
 from tillpoint.terminals.orders import TerminalOrderService
 from tillpoint.terminals.services import TerminalService, terminal_count
@@ -72,6 +73,7 @@ class Tillpoint:
         self.orders = OrderService(ctx, self.accounts)
         self.catalogue = CatalogueService(ctx)
         self.catalogue_files = ImportService(ctx, self.catalogue)
+        self.stock = StockService(ctx)
         actions = RiskActions(self)
         # One engine per process: its features live in this process's memory.
         self.risk_engine = Engine(ctx.db, ctx.now, actions)

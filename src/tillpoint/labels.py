@@ -20,7 +20,16 @@ from tillpoint.merchants.models import (
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.payments.models import CheckoutStatus, IntentState, PaymentKind, PaymentStatus
 from tillpoint.risk.models import Action, CaseStatus, Mode, Resolution, Severity
-from tillpoint.store.models import OrderKind, OrderStatus, ShiftStatus, TenderKind, TenderStatus
+from tillpoint.store.models import (
+    CountStatus,
+    OrderKind,
+    OrderStatus,
+    ShiftStatus,
+    TenderKind,
+    TenderStatus,
+    TransferStatus,
+)
+from tillpoint.store.stock import AdjustReason
 from tillpoint.terminals.models import (
     Capability,
     OperatorRole,
@@ -62,6 +71,9 @@ LABELLED = (
     ShiftStatus,
     TenderKind,
     TenderStatus,
+    TransferStatus,
+    CountStatus,
+    AdjustReason,
 )
 
 LABELS = (
@@ -221,4 +233,14 @@ LABELS = (
     N_("card"),
     N_("wallet"),
     N_("qr"),
+    # TransferStatus (canceled is another's too)
+    N_("sent"),
+    N_("received"),
+    # CountStatus (open, canceled are others' too)
+    N_("booked"),
+    # AdjustReason (expired is another's too)
+    N_("damaged"),
+    N_("theft"),
+    N_("found"),
+    N_("other"),
 )

@@ -123,11 +123,27 @@ def merchant_one_product(api: ApiEnv) -> dict[str, str]:
     return {"product_id": str(product.id), "category_id": str(product.category_id)}
 
 
+def merchant_one_stock(api: ApiEnv) -> dict[str, str]:
+    """A transfer of demo merchant 1's between its two shops, and a count."""
+    from tests.api.test_stock import products
+    from tillpoint.store.models import SoldBy
+    from tillpoint.store.stock import Line
+
+    merchant_id = api.merchant_id(demo_mid(1))
+    api.tp.merchants.add_shop(demo_mid(1), "二店 Second", "上海市南京西路2号", "test")
+    (product,) = products(api, demo_mid(1), ("DOOR-1", SoldBy.PIECE, 100))
+    api.tp.stock.book_receipt(merchant_id, 1, "S", [Line(product, "5")], "test")
+    transfer = api.tp.stock.send(merchant_id, 1, 2, [Line(product, "2")], "test")
+    count = api.tp.stock.open_count(merchant_id, 1, "test")
+    return {"transfer_id": str(transfer.id), "count_id": str(count.id)}
+
+
 # Each area that names its own objects in its addresses adds a maker here: a function
 # that makes one of demo merchant 1's and returns {parameter: value}.
 OBJECT_MAKERS: list[Callable[[ApiEnv], dict[str, str]]] = [
     merchant_one_people_and_keys,
     merchant_one_product,
+    merchant_one_stock,
 ]
 
 

@@ -150,6 +150,8 @@ PARAMS = {
     "product_id": "product",
     "barcode": "barcode",
     "category_id": "category",
+    "transfer_id": "transfer",
+    "count_id": "count",
 }
 # ... unless the route needs another one: the object the route would act on for A.
 ROUTE_PARAMS = {
@@ -217,6 +219,8 @@ MISSING: dict[str, str] = {
     "barcode": "NOSUCHCODE",
     "category": "999999",
     "report": "products",  # (a report names no object: the same report)
+    "transfer": "999999",
+    "count": "999999",
 }
 
 Body = Callable[[dict[str, str]], dict[str, Any]]
@@ -363,14 +367,71 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
     "POST /v1/products/import": [("mid", lambda a: {"mid": a["mid"]})],
     "POST /v1/product-categories": [("mid", lambda a: {"name": "B", "mid": a["mid"]})],
     "PATCH /v1/product-categories/{category_id}": [("", lambda a: {"name": "B 的类"})],
+    # Stock: a shop is named by its number within the caller's merchant, so A's second
+    # shop (B has one shop) and A's product are what B's key can name.
+    "POST /v1/stock/receipts": [
+        (
+            "shop",
+            lambda a: {
+                "shop": int(a["shop"]),
+                "supplier": "S",
+                "lines": [{"product_id": 1, "quantity": "1", "unit_cost_minor": 1}],
+            },
+        ),
+        (
+            "product",
+            lambda a: {
+                "shop": 1,
+                "supplier": "S",
+                "lines": [{"product_id": int(a["product"]), "quantity": "1", "unit_cost_minor": 1}],
+            },
+        ),
+    ],
+    "POST /v1/stock/adjustments": [
+        (
+            "shop",
+            lambda a: {
+                "shop": int(a["shop"]),
+                "reason": "damaged",
+                "lines": [{"product_id": 1, "quantity": "-1"}],
+            },
+        ),
+        (
+            "product",
+            lambda a: {
+                "shop": 1,
+                "reason": "damaged",
+                "lines": [{"product_id": int(a["product"]), "quantity": "-1"}],
+            },
+        ),
+    ],
+    "PUT /v1/stock/reorder_levels": [
+        ("shop", lambda a: {"shop": int(a["shop"]), "product_id": 1, "reorder": "1"}),
+        ("product", lambda a: {"shop": 1, "product_id": int(a["product"]), "reorder": "1"}),
+    ],
+    "POST /v1/stock/transfers": [
+        (
+            "shop",
+            lambda a: {
+                "from_shop": 1,
+                "to_shop": int(a["shop"]),
+                "lines": [{"product_id": 1, "quantity": "1"}],
+            },
+        ),
+    ],
+    "POST /v1/stock/transfers/{transfer_id}/receive": [("", lambda a: {})],
+    "POST /v1/stock/transfers/{transfer_id}/cancel": REASON,
+    "POST /v1/stock/counts": [("shop", lambda a: {"shop": int(a["shop"])})],
+    "POST /v1/stock/counts/{count_id}/lines": [
+        ("", lambda a: {"lines": [{"product_id": 1, "quantity": "1"}]})
+    ],
+    "POST /v1/stock/counts/{count_id}/book": [("", lambda a: {})],
 }  # fmt: skip
 
 # Lists: the query parameters that can name one of A's objects.
 MID_FILTER = "mid"
-LIST_FILTERS = {
-    "payment_id": "sale",
-    "shift_id": "shift",
-}  # a filter, not a lookup: B's list stays B's
+# A filter, not a lookup: B's list stays B's.
+LIST_FILTERS = {"payment_id": "sale", "shift_id": "shift", "product_id": "product"}
 
 
 def path_params(path: str) -> list[str]:
@@ -545,6 +606,7 @@ def build_world(api: ApiEnv) -> World:
     a["product"], a["barcode"] = str(product.id), A_BARCODE
     a["category"] = str(product.category_id)
     a["report"] = "products"  # A's sale above is in its day's reports
+    stock_world(api, a)
     assert set(a) == set(MISSING)
     return w
 
@@ -565,6 +627,18 @@ def selling_world(api: ApiEnv, a: dict[str, str]) -> None:
     a["open_order"], a["tender"] = str(made["id"]), str(made["tenders"][0]["id"])
     counter = {"shop_number": int(a["shop"]), "number": 1, "name": "柜台 A"}
     a["counter"] = str(ok(api.post("owner_a", "/v1/counters", counter), 201)["id"])
+
+
+def stock_world(api: ApiEnv, a: dict[str, str]) -> None:
+    """A's product in stock at its first shop, a transfer on its way to the second, an
+    open count (B has none of these)."""
+    line = {"product_id": int(a["product"]), "quantity": "5", "unit_cost_minor": 100}
+    ok(api.post("owner_a", "/v1/stock/receipts", {"shop": 1, "supplier": "S", "lines": [line]}),
+       201)  # fmt: skip
+    transfer = {"from_shop": 1, "to_shop": int(a["shop"]),
+                "lines": [{"product_id": int(a["product"]), "quantity": "2"}]}  # fmt: skip
+    a["transfer"] = str(ok(api.post("owner_a", "/v1/stock/transfers", transfer), 201)["id"])
+    a["count"] = str(ok(api.post("owner_a", "/v1/stock/counts", {"shop": 1}), 201)["id"])
 
 
 @pytest.fixture(scope="module")
@@ -622,8 +696,20 @@ class Attempt:
         """What may name the objects in the answer's detail."""
         named = [objects[what] for what in self.params.values()]
         if self.body is not None:
-            named += [str(v) for v in self.body(objects).values()]
+            named += list(scalars(self.body(objects)))
         return named
+
+
+def scalars(value: Any) -> Iterator[str]:
+    """Every value in a body, those of its lists and objects too."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from scalars(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from scalars(v)
+    else:
+        yield str(value)
 
 
 def attempts(route: str) -> list[Attempt]:

@@ -16,6 +16,7 @@ from tillpoint.api.routes import (
     risk,
     settlements,
     simulator,
+    stock,
     store,
     store_reports,
     terminals,
@@ -36,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     keys.router,
     receipts.router,
     products.router,
+    stock.router,
     simulator.router,
     store_reports.router,
 )

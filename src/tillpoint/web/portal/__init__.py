@@ -18,6 +18,7 @@ from tillpoint.web.portal import (
     reports,
     settlements,
     shops,
+    stock,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -27,6 +28,7 @@ ROUTERS: list[APIRouter] = [
     settlements.router,
     shops.router,
     products.router,
+    stock.router,
     people.router,
     developers.router,
     application.router,
