@@ -3,6 +3,7 @@ of its movements, however sales, returns and counts interleave (property test)."
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -97,3 +98,31 @@ def test_level_is_the_sum_of_movements(
             (x.shop_id, x.product_id): x.quantity_milli for x in s.scalars(select(StockLevel))
         }
     assert levels == sums
+
+
+def test_first_movements_at_the_same_moment_all_count(
+    tp: Tillpoint, world: tuple[int, list[int], list[int]]
+) -> None:
+    """Two tills selling a product the shop never stocked, at the same moment: neither
+    fails on the other's new level row (PostgreSQL), and both count."""
+    merchant_id, shops, products = world
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def sell() -> None:
+        try:
+            with tp.ctx.db.transaction() as s:
+                barrier.wait(timeout=10)
+                move(s, merchant_id=merchant_id, shop_id=shops[0], kind=MovementKind.SALE,
+                     moves=[Move(products[0], -1000)], by="till", at=AT)  # fmt: skip
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=sell) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with tp.ctx.db.read() as s:
+        assert level(s, shops[0], products[0]) == -4000

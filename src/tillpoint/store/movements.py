@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tillpoint.core.errors import invariant
@@ -40,39 +42,60 @@ def move(
 ) -> dict[int, int]:
     """Book ``moves`` (several of one product add up) and return each product's new
     level. Levels may go below zero (a sale of goods the books did not know of): the
-    sale stands and the level shows it."""
+    sale stands and the level shows it.
+
+    Three statements whatever the number of lines: the movements in one insert, the
+    levels added to in one upsert (a product's first movement makes its row: two first
+    movements at the same moment both count, on PostgreSQL too, neither fails on the
+    other's new row), then the new levels read."""
     totals: dict[int, int] = {}
+    rows = []
     for m in moves:
         invariant(m.quantity_milli != 0, "a movement moves something")
-        s.add(
-            StockMovement(
-                merchant_id=merchant_id, shop_id=shop_id, product_id=m.product_id, kind=kind,
-                quantity_milli=m.quantity_milli, unit_cost_minor=m.unit_cost_minor,
-                reason=reason, order_id=order_id, transfer_id=transfer_id, count_id=count_id,
-                document=document, created_by=by, created_at=at,
-            )
+        rows.append(
+            {"merchant_id": merchant_id, "shop_id": shop_id, "product_id": m.product_id,
+             "kind": kind, "quantity_milli": m.quantity_milli,
+             "unit_cost_minor": m.unit_cost_minor, "reason": reason, "order_id": order_id,
+             "transfer_id": transfer_id, "count_id": count_id, "document": document,
+             "created_by": by, "created_at": at}
         )  # fmt: skip
         totals[m.product_id] = totals.get(m.product_id, 0) + m.quantity_milli
-    levels: dict[int, int] = {}
-    for product_id in sorted(totals):  # one order of row locks for every writer
-        delta = totals[product_id]
-        row = s.execute(
-            update(StockLevel)
-            .where(StockLevel.shop_id == shop_id, StockLevel.product_id == product_id)
-            .values(quantity_milli=StockLevel.quantity_milli + delta, updated_at=at)
-            .returning(StockLevel.quantity_milli)
-        ).first()
-        if row is None:
-            s.execute(
-                insert(StockLevel).values(
-                    shop_id=shop_id, product_id=product_id, merchant_id=merchant_id,
-                    quantity_milli=delta, reorder_milli=None, updated_at=at,
-                )
-            )  # fmt: skip
-            levels[product_id] = delta
-        else:
-            levels[product_id] = row[0]
-    return levels
+    if not rows:
+        return {}
+    s.execute(insert(StockMovement), rows)
+    s.execute(
+        _adding(s.get_bind().dialect.name),
+        [
+            {"shop_id": shop_id, "product_id": product_id, "merchant_id": merchant_id,
+             "quantity_milli": totals[product_id], "reorder_milli": None, "updated_at": at}
+            for product_id in sorted(totals)  # one order of row locks for every writer
+        ],
+    )  # fmt: skip
+    found = s.execute(
+        select(StockLevel.product_id, StockLevel.quantity_milli).where(
+            StockLevel.shop_id == shop_id, StockLevel.product_id.in_(sorted(totals))
+        )
+    )
+    return {int(product_id): int(quantity) for product_id, quantity in found}
+
+
+_ADDING: dict[str, Any] = {}
+
+
+def _adding(dialect: str) -> Any:
+    """``INSERT INTO stock_levels ... ON CONFLICT (shop, product) DO UPDATE`` adding the
+    movement's quantity (the reorder level stays), built once per backend."""
+    found = _ADDING.get(dialect)
+    if found is None:
+        stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(StockLevel)
+        found = _ADDING[dialect] = stmt.on_conflict_do_update(
+            index_elements=[StockLevel.shop_id, StockLevel.product_id],
+            set_={
+                "quantity_milli": StockLevel.quantity_milli + stmt.excluded.quantity_milli,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+    return found
 
 
 def level(s: Session, shop_id: int, product_id: int) -> int:
