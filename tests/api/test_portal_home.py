@@ -69,7 +69,7 @@ def test_a_cashier_sees_only_its_shops_day(api: ApiEnv) -> None:
     menu = re.search(r'<nav class="nav".*?</nav>', page, re.S)
     assert menu is not None
     assert re.findall(r'href="(/portal[^"]*)"', menu.group(0)) == [
-        "/portal", "/portal/payments", "/portal/password"
+        "/portal", "/portal/payments", "/portal/reports", "/portal/password"
     ]  # fmt: skip
 
 

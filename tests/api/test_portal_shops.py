@@ -237,7 +237,7 @@ def test_an_owner_adds_a_cashier_who_changes_the_password_first(api: ApiEnv) -> 
     home = api.client.get("/portal?lang=en")
     assert home.status_code == 200
     menu = re.findall(r'<li><a href="(/portal[^"]*)"', home.text)
-    assert menu == ["/portal", "/portal/payments", "/portal/password"]
+    assert menu == ["/portal", "/portal/payments", "/portal/reports", "/portal/password"]
 
 
 def test_an_owner_resets_locks_and_unlocks_its_own_people_only(api: ApiEnv) -> None:
