@@ -67,6 +67,11 @@
     var pieces = String((milli - rest) / 1000);
     return rest === 0 ? pieces : pieces + "." + String(rest).padStart(3, "0").replace(/0+$/, "");
   };
+  // 455 thousandths -> "0.455" (a weight for a field to edit).
+  TP.kgText = function (milli) {
+    var frac = milli % 1000;
+    return String((milli - frac) / 1000) + "." + String(frac).padStart(3, "0");
+  };
   // "9.5" -> 950 hundredths of a percent; null unless 0-100 with at most two decimals.
   TP.parsePercent = function (text) {
     var m = /^\s*(\d{1,3})(?:[.,](\d{0,2}))?\s*%?\s*$/.exec(String(text || ""));

@@ -27,7 +27,7 @@
     catalogue: null,
     orders: null,
     waitingFor: null,
-    lastReceipt: null,
+    lastReceipt: null, // a promise of the last receipt
     lastPaidId: null,
     results: [],
     resultAt: -1,
@@ -117,7 +117,7 @@
     show("tender", name === "tender");
     show("done", name === "done");
     if (name === "sell") focusScan();
-    if (name === "tender") setTimeout(function () { $("amount").focus(); }, 0);
+    if (name === "tender") $("amount").focus();
     if (name === "done") setTimeout(function () { document.activeElement && document.activeElement.blur && document.activeElement.blur(); }, 0);
   }
   function focusScan() {
@@ -458,7 +458,7 @@
     if (!line) return;
     var weighed = line.sold_by === "weight";
     var title = weighed ? t("Weight of {name} (kg)", { name: line.name }) : t("Quantity of {name}", { name: line.name });
-    keypad(title, weighed ? TP.quantity(line.qty, "weight", "").trim() : TP.quantity(line.qty, "piece"), function (text) {
+    keypad(title, weighed ? TP.kgText(line.qty) : TP.quantity(line.qty, "piece"), function (text) {
       var milli = TP.parseMilli(text, weighed ? 3 : 0);
       if (!milli) return { error: weighed ? t("A weight is in kg with at most three decimals, more than 0") : t("A quantity is a whole number of pieces, more than 0") };
       return { value: milli };
@@ -894,11 +894,14 @@
     });
   }
 
+  // The receipt of a paid order, laid out for printing: the last one is what the
+  // print buttons print (once it has arrived).
   function loadReceipt(orderId) {
-    return TP.api("GET", "/orders/" + orderId + "/receipt").then(function (r) {
-      S.lastReceipt = r;
-      return r;
-    }, function (e) { notice("notice", e.message); return null; });
+    S.lastReceipt = TP.api("GET", "/orders/" + orderId + "/receipt").then(null, function (e) {
+      notice("notice", e.message);
+      return null;
+    });
+    return S.lastReceipt;
   }
 
   function newSale() {
@@ -917,9 +920,8 @@
     setTimeout(function () { delete document.body.dataset.print; }, 500);
   }
   function printReceipt() {
-    if (S.lastReceipt) { printHtml(S.lastReceipt.html, "slip"); return; }
-    if (S.lastPaidId) { loadReceipt(S.lastPaidId).then(function (r) { if (r) printHtml(r.html, "slip"); }); return; }
-    notice("notice", t("Nothing to print yet"));
+    if (!S.lastReceipt) { notice("notice", t("Nothing to print yet")); return Promise.resolve(); }
+    return S.lastReceipt.then(function (r) { if (r) printHtml(r.html, "slip"); });
   }
 
   // --- dialogs: the keypad and the manager's approval -------------------------------------
@@ -1159,7 +1161,7 @@
       all.type = "button";
       all.disabled = left <= 0;
       all.addEventListener("click", function () {
-        input.value = weighed ? TP.quantity(left, "weight", "").trim() : TP.quantity(left, "piece");
+        input.value = weighed ? TP.kgText(left) : TP.quantity(left, "piece");
         returnTotal();
       });
       li.appendChild(input);
@@ -1314,9 +1316,13 @@
     var active = document.activeElement;
     var field = isField(active) ? active : null;
     if (event.key.length === 1) {
-      if (now - burst.last > GAP_MS || burst.field !== field) {
+      if (now - burst.last > GAP_MS) {
         burst.text = "";
         burst.first = now;
+        burst.field = field;
+        burst.before = field ? field.value : "";
+      } else if (burst.field !== field) {
+        // Focus moved in the middle of a scan: the rest goes on (and comes out of) there.
         burst.field = field;
         burst.before = field ? field.value : "";
       }
