@@ -168,9 +168,7 @@ def test_a_day_at_the_till(
         host.close()
 
 
-def _day(
-    browser: Browser, tp: Tillpoint, w: World, base: str, shots: Path, host: Host
-) -> None:
+def _day(browser: Browser, tp: Tillpoint, w: World, base: str, shots: Path, host: Host) -> None:
     page, watch = open_till(browser, base, {"width": 1920, "height": 1080}, "en")
     sign_in(page, base, "cashier1@shop.example.com", "cashier-secret-1")
     # No shift at the till yet: open one with its float.

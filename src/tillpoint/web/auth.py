@@ -51,7 +51,8 @@ PASSWORD_PATH = "/console/password"  # noqa: S105 (an address, not a password)
 
 def site_home(path: str) -> str:
     """The site a path is on: ``/portal`` for the merchant portal and the cashier (whose
-    people sign in there), else ``/console``."""
+    people sign in there), else ``/console``. A query (``?shop=1``) is not the path."""
+    path = path.partition("?")[0]
     for home in (PORTAL, CASHIER):
         if path == home or path.startswith(home + "/"):
             return PORTAL
