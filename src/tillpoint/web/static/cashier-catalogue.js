@@ -66,6 +66,15 @@
     });
   };
 
+  // The cashier is at work: the copy waits for a quiet moment (at most one message a
+  // half second).
+  Catalogue.prototype.busy = function () {
+    var now = Date.now();
+    if (!this.worker || now - (this.lastBusy || 0) < 500) return;
+    this.lastBusy = now;
+    this.worker.postMessage({ type: "busy" });
+  };
+
   // Ask for what changed now (after a sale refused for old prices, say).
   Catalogue.prototype.refresh = function () {
     if (this.worker) this.worker.postMessage({ type: "sync" });

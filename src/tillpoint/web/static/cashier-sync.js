@@ -3,12 +3,17 @@
 // revision it holds, page after page, and writes each page with that revision in one
 // IndexedDB transaction, so a copy cut off half way goes on from where it stopped. Once
 // complete it asks again every minute (and when the page says so). Shared with the page:
-// the database's layout (TP_CATALOGUE below and in cashier-catalogue.js).
+// the database's layout (here and in cashier-catalogue.js). While the cashier is
+// scanning, it waits: the page says so with every scan, and the copy goes on in the
+// quiet between customers, so that it never slows a scan down (2 cores: the page, the
+// server and the copy share them).
 "use strict";
 
 var DB_VERSION = 1;
-var PAGE = 10000;
+var PAGE = 5000;
 var AGAIN_MS = 60000;
+var QUIET_MS = 1500; // after the cashier's last scan or key
+var quietUntil = 0;
 
 var setup = null;
 var db = null;
@@ -88,6 +93,10 @@ function run() {
       state = m;
       postMessage({ type: "state", state: state, working: !state.complete });
       function step() {
+        var wait = quietUntil - Date.now();
+        if (wait > 0) {
+          return new Promise(function (resolve) { setTimeout(resolve, wait); }).then(step);
+        }
         return fetchPage(state.revision).then(function (page) {
           if (!page.rows.length && state.complete) return null;
           return write(page, state).then(function (s) {
@@ -123,5 +132,7 @@ onmessage = function (event) {
     });
   } else if (m.type === "sync" && db) {
     run();
+  } else if (m.type === "busy") {
+    quietUntil = Date.now() + QUIET_MS;
   }
 };

@@ -1315,6 +1315,7 @@
     var now = performance.now();
     var active = document.activeElement;
     var field = isField(active) ? active : null;
+    if (S.catalogue) S.catalogue.busy();
     if (event.key.length === 1) {
       if (now - burst.last > GAP_MS) {
         burst.text = "";
