@@ -666,7 +666,7 @@
     (order ? order.tenders : []).forEach(function (x) {
       var li = el("li", "tender-row " + x.status);
       li.appendChild(el("span", "kind", kind(x.kind)));
-      li.appendChild(el("span", "amount", TP.money(x.amount_minor)));
+      li.appendChild(el("span", "tender-amount", TP.money(x.amount_minor)));
       li.appendChild(el("span", "status", kind(x.status)));
       if (x.why) li.appendChild(el("span", "why", x.why));
       if (x.kind === "cash" && x.change_minor) {
@@ -1227,7 +1227,7 @@
     order.tenders.forEach(function (x) {
       var li = el("li", "tender-row " + x.status);
       li.appendChild(el("span", "kind", kind(x.kind)));
-      li.appendChild(el("span", "amount", TP.money(x.amount_minor)));
+      li.appendChild(el("span", "tender-amount", TP.money(x.amount_minor)));
       li.appendChild(el("span", "status", kind(x.status)));
       if (x.why) li.appendChild(el("span", "why", x.why));
       list.appendChild(li);
