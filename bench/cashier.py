@@ -228,7 +228,9 @@ def run(products: int, scan_count: int, checkout_count: int, copy_wait_s: float)
                 state = page.locator("#sync-state").inner_text()
                 print(f"  the till's copy complete {took:.1f} s after the page was ready ({state})")
                 local, cpu = scans(page, rng, products, scan_count)
-                print(f"  scan to line from the copy: {quantiles(local)}; CPU here {cpu:.1f} ms a scan")
+                print(
+                    f"  scan to line from the copy: {quantiles(local)}; CPU here {cpu:.1f} ms a scan"
+                )
             except TimeoutError:
                 print(f"  the copy was not complete after {copy_wait_s:.0f} s: "
                       f"{page.locator('#sync-state').inner_text()}")  # fmt: skip
