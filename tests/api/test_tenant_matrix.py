@@ -73,7 +73,11 @@ ROUTES = sorted(
 )
 
 # Routes anyone may call without a key, and why that is safe.
-PAGES = ("/console", "/portal")  # the browser's: tests/api/test_*_doors.py
+PAGES = (
+    "/console",
+    "/portal",
+    "/cashier",
+)  # the browser's: tests/api/test_*_doors.py, test_cashier.py
 PUBLIC = {
     "GET /health": "liveness and the database's reachability: names no object",
     "GET /openapi.json": "the API's description",

@@ -1021,9 +1021,12 @@ class CatalogueService:
             scale=scale is not None, quantity_milli=quantity, amount_minor=amount,
         )  # fmt: skip
 
-    def search(self, merchant_id: int, text: str, limit: int = 20) -> list[Found]:
+    def search(
+        self, merchant_id: int, text: str, limit: int = 20, *, shop_id: int | None = None
+    ) -> list[Found]:
         """The cashier's search box: active products whose barcode is ``text``, whose SKU
-        begins with it, or whose name does; at most ``limit`` (default shop prices)."""
+        begins with it, or whose name does; at most ``limit``, priced for the shop
+        ``shop_id`` (None: the products' own prices)."""
         if not 1 <= limit <= SEARCH_LIMIT:
             raise InvalidInput("page.limit", N_("A page holds 1 to {max} items"),
                                max=SEARCH_LIMIT)  # fmt: skip
@@ -1047,7 +1050,7 @@ class CatalogueService:
                 if where is not by_id:  # one product at most: no order to keep
                     query = query.order_by(p.name, p.id)
                 query = query.limit(limit)
-                for row in conn.execute(query, {"shop": None}):
+                for row in conn.execute(query, {"shop": shop_id}):
                     found.setdefault(row[0], row)
                 if len(found) >= limit:
                     break

@@ -44,13 +44,19 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 CONSOLE = "/console"
 PORTAL = "/portal"
+CASHIER = "/cashier"  # the till (web/cashier/): the portal's people, signed in there
 SIGN_IN_PATH = "/console/sign-in"
 PASSWORD_PATH = "/console/password"  # noqa: S105 (an address, not a password)
 
 
 def site_home(path: str) -> str:
-    """The site a path is on: ``/portal`` for the merchant portal, else ``/console``."""
-    return PORTAL if path == PORTAL or path.startswith(PORTAL + "/") else CONSOLE
+    """The site a path is on: ``/portal`` for the merchant portal and the cashier (whose
+    people sign in there), else ``/console``. A query (``?shop=1``) is not the path."""
+    path = path.partition("?")[0]
+    for home in (PORTAL, CASHIER):
+        if path == home or path.startswith(home + "/"):
+            return PORTAL
+    return CONSOLE
 
 
 class SignInFirst(Exception):

@@ -19,6 +19,7 @@ from tillpoint.access.accounts import NeedsCode, SignedIn
 from tillpoint.core.errors import InvalidInput, Refused
 from tillpoint.core.i18n import _
 from tillpoint.web.auth import (
+    CASHIER,
     CONSOLE,
     HALF_COOKIE,
     PORTAL,
@@ -38,8 +39,9 @@ from tillpoint.web.auth import (
     signed_in,
     site_home,
 )
+from tillpoint.web.cashier import ROUTERS as CASHIER_ROUTERS
 from tillpoint.web.console import ROUTERS as CONSOLE_ROUTERS
-from tillpoint.web.page import page, site_of
+from tillpoint.web.page import cashier_shop, page, site_of
 from tillpoint.web.portal import ROUTERS as PORTAL_ROUTERS
 from tillpoint.web.render import STATIC, STATIC_PATH, render
 
@@ -65,7 +67,7 @@ class CachedStaticFiles(StaticFiles):
 
 router = APIRouter(include_in_schema=False)
 router.mount(STATIC_PATH, CachedStaticFiles(directory=STATIC), name="console-static")
-for area_router in CONSOLE_ROUTERS + PORTAL_ROUTERS:
+for area_router in CONSOLE_ROUTERS + PORTAL_ROUTERS + CASHIER_ROUTERS:
     router.include_router(area_router)
 
 
@@ -116,6 +118,8 @@ def _signed_in(request: Request, session: SignedIn, next_: str) -> Response:
     target = safe_next(next_, home)
     if site_home(target) != home:
         target = home
+    if target == PORTAL and cashier_shop(session) is not None:
+        target = CASHIER  # a cashier (of one shop) lands at the till
     if session.account.must_change_password:
         target = home + "/password"
     response = RedirectResponse(target, status_code=303)

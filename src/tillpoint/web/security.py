@@ -1,8 +1,8 @@
 """Security headers on every response of the browser pages.
 
 ``SecurityHeaders`` is a plain ASGI middleware that adds them to every response whose
-path is under one of its prefixes (``/console`` now; ``/portal`` and ``/cashier`` when
-they come), whatever route, error handler or static file produced it:
+path is under one of its prefixes (``/console``, ``/portal`` and ``/cashier``), whatever
+route, error handler or static file produced it:
 
 - a Content-Security-Policy that lets a page load scripts, styles, fonts and images
   from this server only, runs no inline script or style, is never framed, and posts
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-WEB_PREFIXES = ("/console", "/portal")
+WEB_PREFIXES = ("/console", "/portal", "/cashier")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
