@@ -91,7 +91,7 @@ def test_an_owner_adds_a_cashier_who_signs_in_on_a_phone(
     owner.get_by_role("button", name="Change password").click()
     owner.wait_for_url(base + "/portal")
     menu = owner.get_by_role("navigation", name="Main menu").get_by_role("link")
-    assert menu.all_inner_texts() == ["Home", "Payments", "Reports", "Password"]
+    assert menu.all_inner_texts() == ["Home", "Payments", "Reports", "Cashier", "Password"]
     fits(owner)
     # Her payments are her shop's of today, whatever the address asks for.
     owner.goto(base + "/portal/payments?from=2020-01-01&to=2020-01-31&shop=2")
