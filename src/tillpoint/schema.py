@@ -10,6 +10,7 @@ from tillpoint.notify import models as notify_models
 from tillpoint.payments import models as payment_models
 from tillpoint.risk import models as risk_models
 from tillpoint.simulation import models as simulation_models
+from tillpoint.store import member_models
 from tillpoint.store import models as store_models
 from tillpoint.terminals import models as terminal_models
 
@@ -26,4 +27,5 @@ MODEL_MODULES = (
     risk_models,
     simulation_models,
     store_models,
+    member_models,
 )
