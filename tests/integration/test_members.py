@@ -326,8 +326,8 @@ def test_coupons_their_windows_spends_uses_and_owners(w: World) -> None:
     assert mine.usable and mine.valid_until - mine.valid_from == timedelta(days=29)
     before = counts(tp)
     cases = [
-        (dict(member_id=m.id), (water(2), bread()), "coupon.min_spend"),  # 12.50 < 20
-        (dict(member_id=other.id), (water(10),), "coupon.other_member"),
+        ({"member_id": m.id}, (water(2), bread()), "coupon.min_spend"),  # 12.50 < 20
+        ({"member_id": other.id}, (water(10),), "coupon.other_member"),
         ({}, (water(10),), "coupon.other_member"),
     ]
     for kw, lines, code in cases:
