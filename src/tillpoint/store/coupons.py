@@ -99,6 +99,7 @@ class TemplateView(BaseModel):
 
     id: int
     object: Literal["coupon_template"] = "coupon_template"
+    merchant_id: int
     name: str
     kind: CouponKind
     amount_minor: int | None
@@ -115,6 +116,7 @@ class CouponView(BaseModel):
 
     id: int
     object: Literal["coupon"] = "coupon"
+    merchant_id: int
     code: str
     member_id: int | None = Field(description="None: whoever shows the code uses it")
     template_id: int | None
@@ -186,6 +188,7 @@ def coupon_view(c: Coupon, today: date) -> CouponView:
     usable = lr.coupon_refusal(terms(c), today, c.member_id, c.min_spend_minor) == ""
     return CouponView(
         id=c.id,
+        merchant_id=c.merchant_id,
         code=c.code,
         member_id=c.member_id,
         template_id=c.template_id,
@@ -209,6 +212,7 @@ def coupon_view(c: Coupon, today: date) -> CouponView:
 def template_view(t: CouponTemplate) -> TemplateView:
     return TemplateView(
         id=t.id,
+        merchant_id=t.merchant_id,
         name=t.name,
         kind=t.kind,
         amount_minor=t.amount_minor,

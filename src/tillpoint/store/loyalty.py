@@ -140,6 +140,7 @@ class LoyaltyIn:
 class MemberPriceView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    merchant_id: int
     product_id: int
     sku: str
     name: str
@@ -309,6 +310,7 @@ class LoyaltyService:
         with self.ctx.db.read() as s:
             return [
                 MemberPriceView(
+                    merchant_id=merchant_id,
                     product_id=p.id,
                     sku=p.sku,
                     name=p.name,
@@ -346,6 +348,7 @@ class LoyaltyService:
                 found.price_minor = price_minor
             s.flush()
             return MemberPriceView(
+                merchant_id=merchant_id,
                 product_id=p.id,
                 sku=p.sku,
                 name=p.name,

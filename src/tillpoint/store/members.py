@@ -154,6 +154,7 @@ class MemberRow(BaseModel):
 
     id: int
     object: Literal["member"] = "member"
+    merchant_id: int
     status: MemberStatus
     mobile: str | None = Field(description="Masked: 138****5678 (none once erased)")
     name: str | None
@@ -169,6 +170,7 @@ class MemberView(BaseModel):
 
     id: int
     object: Literal["member"] = "member"
+    merchant_id: int
     status: MemberStatus
     mobile: str | None = Field(description="Masked: 138****5678 (none once erased)")
     name: str | None
@@ -417,6 +419,7 @@ class MemberService:
             return [
                 MemberRow(
                     id=m.id,
+                    merchant_id=m.merchant_id,
                     status=m.status,
                     mobile=m.mobile_masked,
                     name=m.name,
@@ -742,6 +745,7 @@ class MemberService:
         most = lr.redeem_most(m.points, 10**15, settings.redeem_points, settings.redeem_minor)
         return MemberView(
             id=m.id,
+            merchant_id=m.merchant_id,
             status=m.status,
             mobile=m.mobile_masked,
             name=m.name,

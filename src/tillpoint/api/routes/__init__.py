@@ -9,6 +9,7 @@ from tillpoint.api.routes import (
     events,
     fees,
     keys,
+    members,
     merchants,
     payments,
     products,
@@ -35,5 +36,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     keys.router,
     receipts.router,
     products.router,
+    members.lookups,
+    members.router,
     simulator.router,
 )
