@@ -33,6 +33,7 @@ from tillpoint.api.deps import ApiRoute, ObjectId, Svc, allow
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page, whole
 from tillpoint.api.schemas import PROBLEMS, Bool, Int, Note, Text
+from tillpoint.api.scope import scoped_mid
 from tillpoint.core.i18n import _
 from tillpoint.store import crm
 from tillpoint.store.catalogue import KEEP
@@ -83,9 +84,18 @@ Rate = Annotated[
 CouponCode = Annotated[Text, Field(min_length=1, max_length=20, examples=["7K3M9Q2XW4HD"])]
 
 
-def _merchant(caller: Principal) -> int:
-    assert caller.merchant_id is not None  # the merchant's own keys only
+def _merchant(caller: Principal, mid: str | None = None) -> int:
+    """The caller's merchant (the merchant's own keys only); a create may name its own
+    MID, and naming another's is a 404."""
+    if mid is not None:
+        scoped_mid(caller, mid)
+    assert caller.merchant_id is not None
     return caller.merchant_id
+
+
+MidField = Annotated[
+    Text | None, Field(max_length=15, description="The caller's own MID (optional)")
+]
 
 
 def _by(caller: Principal) -> str:
@@ -112,6 +122,7 @@ class NewMemberIn(BaseModel):
     channel: Literal["till", "api"] = Field(
         default="till", description="Where they gave their consent"
     )
+    mid: MidField = None
 
 
 class LookupIn(BaseModel):
@@ -165,6 +176,11 @@ class IssueIn(BaseModel):
     member_id: Int | None = Field(default=None, ge=1, le=2**62, description="None: bearer")
     valid_from: date | None = Field(default=None, description="Default: today")
     count: Int = Field(default=1, ge=1, le=500, description="Bearer coupons: how many")
+    mid: MidField = None
+
+
+class TemplateIn(CouponValueIn):
+    mid: MidField = None
 
 
 class TemplatePatchIn(BaseModel):
@@ -240,7 +256,7 @@ def create_member(body: NewMemberIn, caller: Till, svc: Svc, _key: Key) -> Membe
         tags=tuple(body.tags), shop_number=body.shop_number,
     )  # fmt: skip
     return svc.tp.members.sign_up(
-        _merchant(caller), new, channel=Channel(body.channel), by=_by(caller)
+        _merchant(caller, body.mid), new, channel=Channel(body.channel), by=_by(caller)
     )
 
 
@@ -429,7 +445,7 @@ def issue_coupons(body: IssueIn, caller: Owner, svc: Svc, _key: Key) -> Page[Cou
     member, or ``count`` bearer coupons for whoever shows the code. They are used by
     naming their codes on an order (``coupon_codes``)."""
     made = svc.tp.coupons.issue(
-        _merchant(caller), template_id=body.template_id,
+        _merchant(caller, body.mid), template_id=body.template_id,
         value=body.coupon.value() if body.coupon else None, member_id=body.member_id,
         valid_from=body.valid_from, count=body.count, by=_by(caller),
     )  # fmt: skip
@@ -469,8 +485,8 @@ def list_templates(caller: Till, svc: Svc) -> Page[TemplateView]:
 
 
 @router.post("/v1/coupon-templates", status_code=201, tags=TAGS, summary="Add a kind of coupon")
-def create_template(body: CouponValueIn, caller: Owner, svc: Svc, _key: Key) -> TemplateView:
-    return svc.tp.coupons.create_template(_merchant(caller), body.value())
+def create_template(body: TemplateIn, caller: Owner, svc: Svc, _key: Key) -> TemplateView:
+    return svc.tp.coupons.create_template(_merchant(caller, body.mid), body.value())
 
 
 @router.patch("/v1/coupon-templates/{template_id}", tags=TAGS,
