@@ -306,6 +306,16 @@ class LoyaltyService:
 
     # member prices
 
+    def product_by_sku(self, merchant_id: int, sku: str) -> int:
+        with self.ctx.db.read() as s:
+            found = s.scalar(
+                select(Product.id).where(Product.merchant_id == merchant_id,
+                                         Product.sku == sku.strip())
+            )  # fmt: skip
+        if found is None:
+            raise NotFound("product.not_found", N_("No product {ref}"), ref=sku.strip()[:40])
+        return found
+
     def member_prices(self, merchant_id: int) -> list[MemberPriceView]:
         with self.ctx.db.read() as s:
             return [

@@ -96,12 +96,15 @@ P_SHOPS = Area(N_("Shops and terminals"), "/portal/shops", (R.OWNER, R.MANAGER),
                also=("/portal/terminals", "/portal/people"))  # fmt: skip
 P_PRODUCTS = Area(N_("Products"), "/portal/products", (R.OWNER, R.MANAGER),
                   also=("/portal/product-categories",))  # fmt: skip
+P_MEMBERS = Area(N_("Members"), "/portal/members", (R.OWNER, R.MANAGER),
+                 also=("/portal/loyalty", "/portal/coupons"))  # fmt: skip
 P_DEVELOPERS = Area(N_("Developers"), "/portal/developers", (R.OWNER,))
 P_APPLICATION = Area(N_("Application"), "/portal/application", (R.APPLICANT, R.OWNER))
 P_PASSWORD = Area(N_("Password"), "/portal/password")
 
 PORTAL_AREAS: tuple[Area, ...] = (
-    P_HOME, P_PAYMENTS, P_SETTLEMENTS, P_SHOPS, P_PRODUCTS, P_DEVELOPERS, P_APPLICATION,
+    P_HOME, P_PAYMENTS, P_SETTLEMENTS, P_SHOPS, P_PRODUCTS, P_MEMBERS, P_DEVELOPERS,
+    P_APPLICATION,
     P_PASSWORD,
 )  # fmt: skip
 
