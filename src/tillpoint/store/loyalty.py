@@ -148,14 +148,16 @@ class MemberPriceView(BaseModel):
     member_price_minor: int
 
 
+RATE_MESSAGES = {
+    "points": N_("Points per yuan are 0 to {max}, to two decimal places"),
+    "shop": N_("A shop's points per yuan are 0 to {max}, to two decimal places"),
+    "category": N_("A category's multiple is 0 to {max}, to two decimal places"),
+}
+
+
 def _rate(value: Decimal, what: str) -> Decimal:
     if not (Decimal(0) <= value <= MAX_RATE) or value != value.quantize(lr.TWO_PLACES):
-        raise InvalidInput(
-            "loyalty.rate",
-            N_("{what} is 0 to {max}, to two decimal places"),
-            what=what,
-            max=MAX_RATE,
-        )
+        raise InvalidInput(f"loyalty.rate_{what}", RATE_MESSAGES[what], max=MAX_RATE)
     return value.quantize(lr.TWO_PLACES).normalize() if value else Decimal(0)
 
 
@@ -369,7 +371,7 @@ class LoyaltyService:
 
 def _checked(new: LoyaltyIn) -> LoyaltyIn:
     """The programme as it may be stored, or a clear refusal."""
-    rate = _rate(new.points_per_yuan, "Points per yuan")
+    rate = _rate(new.points_per_yuan, "points")
     if not 0 < new.redeem_points <= 10**6 or not 0 < new.redeem_minor <= 10**6:
         raise InvalidInput(
             "loyalty.redeem_rate", N_("Redeeming takes 1 or more points for 1 or more fen")
@@ -389,8 +391,8 @@ def _checked(new: LoyaltyIn) -> LoyaltyIn:
             N_("The privacy notice has a version (1-40 characters) and a text (at most {max})"),
             max=MAX_NOTICE,
         )
-    shop_rates = tuple((n, _rate(r, "A shop's points per yuan")) for n, r in new.shop_rates)
-    multiples = tuple((c, _rate(m, "A category's multiple")) for c, m in new.category_multipliers)
+    shop_rates = tuple((n, _rate(r, "shop")) for n, r in new.shop_rates)
+    multiples = tuple((c, _rate(m, "category")) for c, m in new.category_multipliers)
     if len({n for n, _r in shop_rates}) != len(shop_rates) or len(
         {c for c, _m in multiples}
     ) != len(multiples):
