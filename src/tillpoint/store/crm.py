@@ -73,7 +73,7 @@ class Segment(StrEnum):
 SEGMENT_LABELS = {
     Segment.CHAMPIONS: N_("Champions"),
     Segment.LOYAL: N_("Loyal"),
-    Segment.NEW: N_("New"),
+    Segment.NEW: N_("New members"),
     Segment.PROMISING: N_("Promising"),
     Segment.AT_RISK: N_("At risk"),
     Segment.HIBERNATING: N_("Hibernating"),
