@@ -36,7 +36,11 @@ from tillpoint.risk.service import RiskService
 from tillpoint.security.keystore import Keystore
 from tillpoint.store.catalogue import CatalogueService
 from tillpoint.store.counters import CounterService
+from tillpoint.store.coupons import CouponService
+from tillpoint.store.crm import CrmService
 from tillpoint.store.imports import ImportService
+from tillpoint.store.loyalty import LoyaltyService
+from tillpoint.store.members import MemberService
 from tillpoint.store.orders import OrderService
 from tillpoint.store.shifts import ShiftService
 from tillpoint.store.stock import StockService
@@ -74,6 +78,10 @@ class Tillpoint:
         self.catalogue = CatalogueService(ctx)
         self.catalogue_files = ImportService(ctx, self.catalogue)
         self.stock = StockService(ctx)
+        self.members = MemberService(ctx)
+        self.loyalty = LoyaltyService(ctx)
+        self.coupons = CouponService(ctx)
+        self.crm = CrmService(ctx)
         actions = RiskActions(self)
         # One engine per process: its features live in this process's memory.
         self.risk_engine = Engine(ctx.db, ctx.now, actions)

@@ -138,12 +138,31 @@ def merchant_one_stock(api: ApiEnv) -> dict[str, str]:
     return {"transfer_id": str(transfer.id), "count_id": str(count.id)}
 
 
+def merchant_one_member(api: ApiEnv) -> dict[str, str]:
+    from tillpoint.store.coupons import CouponValue
+    from tillpoint.store.member_models import Channel, CouponKind
+    from tillpoint.store.members import MemberIn
+
+    merchant = api.merchant_id(demo_mid(1))
+    member = api.tp.members.sign_up(merchant, MemberIn("13900009999", consent_membership=True,
+                                                       name=api.tp.merchants.get(demo_mid(1))
+                                                       .display_name),
+                                    channel=Channel.TILL, by="test")  # fmt: skip
+    value = CouponValue("一号的券", CouponKind.AMOUNT, 100)
+    template = api.tp.coupons.create_template(merchant, value)
+    (coupon,) = api.tp.coupons.issue(merchant, template_id=template.id, member_id=member.id,
+                                     by="test")  # fmt: skip
+    return {"member_id": str(member.id), "template_id": str(template.id),
+            "coupon_id": str(coupon.id)}  # fmt: skip
+
+
 # Each area that names its own objects in its addresses adds a maker here: a function
 # that makes one of demo merchant 1's and returns {parameter: value}.
 OBJECT_MAKERS: list[Callable[[ApiEnv], dict[str, str]]] = [
     merchant_one_people_and_keys,
     merchant_one_product,
     merchant_one_stock,
+    merchant_one_member,
 ]
 
 

@@ -156,6 +156,11 @@ PARAMS = {
     "category_id": "category",
     "transfer_id": "transfer",
     "count_id": "count",
+    "member_id": "member",
+    "purpose": "purpose",
+    "coupon_code": "coupon_code",
+    "coupon_id": "coupon",
+    "template_id": "template",
 }
 # ... unless the route needs another one: the object the route would act on for A.
 ROUTE_PARAMS = {
@@ -225,6 +230,12 @@ MISSING: dict[str, str] = {
     "report": "products",  # (a report names no object: the same report)
     "transfer": "999999",
     "count": "999999",
+    "member": "999999",
+    "mobile": "15999999999",
+    "purpose": "marketing",
+    "coupon_code": "ZZZZZZZZZZZZ",
+    "coupon": "999999",
+    "template": "999999",
 }
 
 Body = Callable[[dict[str, str]], dict[str, Any]]
@@ -247,6 +258,7 @@ RATES = {
     for method in ("debit", "credit", "contactless", "foreign", "alipay", "wechat", "unionpay_qr")
 }
 REASON: list[tuple[str, Body]] = [("", lambda a: {"reason": "because"})]
+COUPON = {"name": "B 的券", "kind": "amount", "amount_minor": 100}
 QR = {"amount_minor": 1_000, "flow": "merchant_presented"}
 APPLICATION = {
     "kind": "personal",
@@ -430,12 +442,41 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
         ("", lambda a: {"lines": [{"product_id": 1, "quantity": "1"}]})
     ],
     "POST /v1/stock/counts/{count_id}/book": [("", lambda a: {})],
+    # members (docs/members.md): B's key names A's member, its number, shop, template...
+    "POST /v1/members": [
+        ("mid", lambda a: {"mobile": "15888888888", "consent": {"membership": True},
+                           "mid": a["mid"]}),
+        ("shop", lambda a: {"mobile": "15888888888", "consent": {"membership": True},
+                            "shop_number": int(a["shop"])}),
+    ],
+    "POST /v1/members/lookup": [("mobile", lambda a: {"mobile": a["mobile"]})],
+    "PATCH /v1/members/{member_id}": [("", lambda a: {"name": "B 的名字", "tags": ["b"]})],
+    "POST /v1/members/{member_id}/consents": [("", lambda a: {"purpose": "marketing"})],
+    "POST /v1/members/{member_id}/consents/{purpose}/withdraw": [("", lambda a: {})],
+    "POST /v1/members/{member_id}/points": [("", lambda a: {"points": 5, "note": "B"})],
+    "POST /v1/coupons": [
+        ("member", lambda a: {"coupon": COUPON, "member_id": int(a["member"])}),
+        ("template", lambda a: {"template_id": int(a["template"])}),
+        ("mid", lambda a: {"coupon": COUPON, "mid": a["mid"]}),
+    ],
+    "POST /v1/coupon-templates": [("mid", lambda a: {**COUPON, "mid": a["mid"]})],
+    "PATCH /v1/coupon-templates/{template_id}": [("", lambda a: {"active": False})],
+    "PUT /v1/loyalty": [
+        ("signup template", lambda a: {"signup_template_id": int(a["template"])}),
+        ("birthday template", lambda a: {"birthday_template_id": int(a["template"])}),
+    ],
+    "PUT /v1/member-prices/{product_id}": [("", lambda a: {"price_minor": 1})],
 }  # fmt: skip
 
 # Lists: the query parameters that can name one of A's objects.
 MID_FILTER = "mid"
 # A filter, not a lookup: B's list stays B's.
-LIST_FILTERS = {"payment_id": "sale", "shift_id": "shift", "product_id": "product"}
+LIST_FILTERS = {
+    "payment_id": "sale",
+    "shift_id": "shift",
+    "product_id": "product",
+    "member_id": "member",
+}
 
 
 def path_params(path: str) -> list[str]:
@@ -611,8 +652,32 @@ def build_world(api: ApiEnv) -> World:
     a["category"] = str(product.category_id)
     a["report"] = "products"  # A's sale above is in its day's reports
     stock_world(api, a)
+    members_world(api, a)
     assert set(a) == set(MISSING)
     return w
+
+
+A_MOBILE = "15812340001"
+
+
+def members_world(api: ApiEnv, a: dict[str, str]) -> None:
+    """A's member (with a tag, a coupon, a level, a member price), its coupon template;
+    B's member of its own."""
+    loyalty = {"levels": [{"name": "A 的金卡", "min_spend_minor": 1}]}
+    ok(api.client.put("/v1/loyalty", json=loyalty, headers=api.headers("owner_a")))
+    body = {"mobile": A_MOBILE, "consent": {"membership": True}, "tags": ["a-vip"]}
+    a["member"] = str(ok(api.post("staff_a", "/v1/members", body), 201)["id"])
+    a["mobile"], a["purpose"] = A_MOBILE, "marketing"
+    ok(api.post("staff_a", f"/v1/members/{a['member']}/consents", {"purpose": "marketing"}))
+    a["template"] = str(ok(api.post("owner_a", "/v1/coupon-templates", COUPON), 201)["id"])
+    issued = {"template_id": int(a["template"]), "member_id": int(a["member"])}
+    coupon = ok(api.post("owner_a", "/v1/coupons", issued), 201)["data"][0]
+    a["coupon"], a["coupon_code"] = str(coupon["id"]), coupon["code"]
+    price = api.client.put(f"/v1/member-prices/{a['product']}", json={"price_minor": 300},
+                           headers=api.headers("owner_a"))  # fmt: skip
+    ok(price)
+    body = {"mobile": "15812340002", "consent": {"membership": True}}
+    ok(api.post("owner_b", "/v1/members", body), 201)
 
 
 def selling_world(api: ApiEnv, a: dict[str, str]) -> None:
@@ -871,7 +936,9 @@ def test_lists_show_merchant_b_nothing_of_merchant_a(world: World, route: str) -
         return
     api = world.api
     before = world.snapshot()
-    if route in LIST_QUERIES:
+    if route in MEMBER_READS:
+        member_reads_are_the_merchants_own(world, route)
+    elif route in LIST_QUERIES:
         catalogue_reads_are_the_merchants_own(world, route)
     else:
         own = items(read(world, "owner_a", route))
@@ -893,6 +960,24 @@ def test_lists_show_merchant_b_nothing_of_merchant_a(world: World, route: str) -
             NO_MID, "?"
         )
     assert world.snapshot() == before
+
+
+MEMBER_READS = {"GET /v1/loyalty", "GET /v1/members/segments", "GET /v1/members/export"}
+
+
+def member_reads_are_the_merchants_own(world: World, route: str) -> None:
+    """A's programme, segments and list of members are A's: B's show nothing of them."""
+    own, theirs = read(world, "owner_a", route), read(world, "owner_b", route)
+    assert own.status_code == theirs.status_code == 200, (own.text, theirs.text)
+    if route == "GET /v1/loyalty":
+        assert own.json()["levels"][0]["name"] == "A 的金卡"
+        assert theirs.json()["levels"] == []
+    elif route == "GET /v1/members/segments":
+        assert sum(x["members"] for x in own.json()["data"]) == 1
+        assert sum(x["members"] for x in theirs.json()["data"]) == 1  # B's own member
+    else:
+        masked = f"{A_MOBILE[:3]}****{A_MOBILE[-4:]}"
+        assert masked in own.text and masked not in theirs.text and "a-vip" not in theirs.text
 
 
 def catalogue_reads_are_the_merchants_own(world: World, route: str) -> None:
@@ -926,6 +1011,12 @@ def catalogue_reads_are_the_merchants_own(world: World, route: str) -> None:
 # only what is theirs: a reviewer reviews applications, a risk analyst works the risk
 # rules and cases; both run backtests (which change nothing).
 MERCHANTS_OWN = {
+    # a member's data is its merchant's alone (docs/members.md)
+    *(
+        r
+        for r in ROUTES
+        if r.startswith(("GET /v1/member", "GET /v1/coupon")) or r == "GET /v1/loyalty"
+    ),
     "GET /v1/api_keys",
     "GET /v1/api_keys/{id}",
     "GET /v1/audit_log",

@@ -461,6 +461,13 @@ class Order(Base):
             ["store_counters.merchant_id", "store_counters.id"],
             name="fk_orders_merchant_counter",
         ),
+        # A member's order is its merchant's member's (store/member_models.py).
+        ForeignKeyConstraint(
+            ["merchant_id", "member_id"],
+            ["members.merchant_id", "members.id"],
+            name="fk_orders_merchant_member",
+        ),
+        Index("ix_orders_member", "member_id", "created_at"),
         UniqueConstraint("merchant_id", "client_ref"),
         UniqueConstraint("merchant_id", "receipt_no"),
         # The shop's orders by time: reports, the day's list, the held ones.
@@ -480,6 +487,7 @@ class Order(Base):
     merchant_id: Mapped[int] = mapped_column(Integer)
     shop_id: Mapped[int] = mapped_column(Integer)
     counter_id: Mapped[int | None] = mapped_column(Integer)
+    member_id: Mapped[int | None] = mapped_column(BigInteger)  # the customer, a member
     shift_id: Mapped[int | None] = mapped_column(ForeignKey("till_shifts.id"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))  # the cashier
     kind: Mapped[OrderKind] = mapped_column(str_enum(OrderKind, length=10))

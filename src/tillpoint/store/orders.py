@@ -46,7 +46,10 @@ from tillpoint.core.paging import check_limit
 from tillpoint.merchants.models import Merchant, Shop
 from tillpoint.payments.checkouts import PAYABLE
 from tillpoint.payments.models import Checkout, CheckoutStatus, Payment, PaymentKind, PaymentStatus
+from tillpoint.store import coupons, loyalty
+from tillpoint.store import loyalty_rules as lr
 from tillpoint.store import order_rules as rules
+from tillpoint.store.loyalty import OrderLoyalty
 from tillpoint.store.models import (
     MILLI,
     Counter,
@@ -149,6 +152,15 @@ class NewOrder:
     hold: bool = False
     tenders: tuple[TenderIn, ...] = ()
     approval: Approval | None = field(default=None, repr=False)
+    # A member's order (store/loyalty.py): member prices, points earned when paid; the
+    # points it redeems (whole steps, or "max": the most it can take) and its coupons.
+    member_id: int | None = None
+    redeem_points: loyalty.Redeem = 0
+    coupon_codes: tuple[str, ...] = ()
+
+
+# A new order's fields that join its fingerprint only when used (older orders' stay).
+MEMBER_FIELDS = ("member_id", "redeem_points", "coupon_codes")
 
 
 @dataclass(frozen=True)
@@ -235,6 +247,10 @@ class OrderView(BaseModel):
     due_minor: int = Field(description="Left to tender: total - paid - pending")
     change_minor: int = Field(description="Change given back in cash")
     original_order_id: int | None
+    member_id: int | None = Field(default=None, description="The member it was sold to")
+    loyalty: OrderLoyalty | None = Field(
+        default=None, description="A member's order: points and coupons"
+    )
     approved_by: int | None = Field(description="The manager who approved it")
     note: str | None
     lines: list[OrderLineView]
@@ -346,7 +362,11 @@ def _request_sha256(new: NewOrder | NewReturn) -> str:
             return str(value)
         return str(value) if not isinstance(value, int | str | bool | type(None)) else value
 
-    body = {k: v for k, v in asdict(new).items() if k != "approval"}
+    body = {
+        k: v
+        for k, v in asdict(new).items()
+        if k != "approval" and not (k in MEMBER_FIELDS and not v)
+    }
     text = json.dumps(body, sort_keys=True, default=plain, ensure_ascii=True)
     return hashlib.sha256(f"{type(new).__name__}:{text}".encode()).hexdigest()
 
@@ -417,6 +437,7 @@ class OrderService:
         _check_tenders(new.tenders)
         if new.hold and new.tenders:
             raise InvalidInput("order.hold_tenders", N_("A held order takes no tenders"))
+        _check_member(new)
         note = _check_note(new.note)
         digest = _request_sha256(new)
         approver = None
@@ -459,7 +480,8 @@ class OrderService:
         if new.cashier_id is not None and new.cashier_id != shift.account_id:
             check_seller(s, new.cashier_id, shift.merchant_id, shop)
         counter = _counter_for(s, shop, new.counter_number)
-        priced = _price(s, shift, new.lines)
+        terms = _member_of(s, new, shift, cashier, now)
+        priced = _price(s, shift, new.lines, terms)
         gross = sum(rules.line_gross(p.unit_price_minor, p.quantity_milli) for p in priced)
         subtotal = sum(p.amount_minor for p in priced)
         discount = 0
@@ -475,14 +497,17 @@ class OrderService:
                     N_("The order's discount ({discount}) is more than its lines' amounts"),
                     discount=Money(discount, shift.currency).format(),
                 )
-        total = subtotal - discount
-        if total > MAX_ORDER_MINOR:
+        if subtotal - discount > MAX_ORDER_MINOR:
             raise InvalidInput("order.too_large", N_("That order is too large for one receipt"))
+        # The member's coupons and points come off what the cashier's discount left.
+        perks = loyalty.perks(s, shift.merchant_id, terms, new.coupon_codes, new.redeem_points,
+                              subtotal - discount, now)  # fmt: skip
+        total = subtotal - discount - perks.minor
         _check_figures(new, priced, total, shift.currency)
-        needs = _needs_approval(priced, gross, subtotal - total + (gross - subtotal))
+        needs = _needs_approval(priced, gross, discount + (gross - subtotal))
         if needs is not None and approver is None:
             raise needs
-        shares = rules.spread(discount, [p.amount_minor for p in priced])
+        shares = rules.spread(discount + perks.minor, [p.amount_minor for p in priced])
         tenders, to_tender = _plan_tenders(total, new.tenders, shift.currency, now)
         # Paid in cash in full (or nothing to pay): paid as it is written, in one go.
         paid_now = not new.hold and not to_tender and sum(t.amount_minor for t in tenders) == total
@@ -490,11 +515,13 @@ class OrderService:
         order = Order(
             merchant_id=shift.merchant_id, shop_id=shift.shop_id,
             counter_id=counter.id if counter else None, shift_id=shift.id, account_id=cashier,
+            member_id=new.member_id,
             kind=OrderKind.SALE, status=OrderStatus.PAID if paid_now else status,
             original_order_id=None, client_ref=client_ref, request_sha256=digest,
             receipt_no=_next_receipt(s, shop.id, shop.number, shift.till) if paid_now else None,
-            currency=shift.currency, subtotal_minor=subtotal, discount_minor=discount,
-            total_minor=total, note=note, approved_by=approver, created_at=now, updated_at=now,
+            currency=shift.currency, subtotal_minor=subtotal,
+            discount_minor=discount + perks.minor, total_minor=total, note=note,
+            approved_by=approver, created_at=now, updated_at=now,
             paid_at=now if paid_now else None,
         )  # fmt: skip
         s.add(order)
@@ -520,10 +547,9 @@ class OrderService:
             t.order_id = order.id
         s.add_all(tenders)
         s.flush()
+        loyalty.record_perks(s, order, terms, perks, now, f"account {cashier}")
         if paid_now:
-            _move_stock(s, order, lines, now)
-            s.flush()
-            record_paid(s, order.id)
+            _paid(s, order, lines, now)
         elif order.status is OrderStatus.OPEN:
             _complete(s, order, lines, tenders, shift.till, now, shop.number)
         place = Place(merchant.mid or "", shop.number, shift.till, new.counter_number)
@@ -776,6 +802,7 @@ class OrderService:
                     )
             order.status, order.updated_at = OrderStatus.CANCELED, now
             s.flush()
+            loyalty.on_canceled(s, order, now)
             return _view(s, order, lines, tenders)
 
     # --- reading -----------------------------------------------------------------------------
@@ -977,6 +1004,7 @@ class OrderService:
         order = Order(
             merchant_id=original.merchant_id, shop_id=original.shop_id,
             counter_id=original.counter_id, shift_id=shift.id, account_id=cashier,
+            member_id=original.member_id,
             kind=OrderKind.RETURN, status=OrderStatus.OPEN, original_order_id=original.id,
             client_ref=client_ref, request_sha256=digest, receipt_no=None,
             currency=original.currency, subtotal_minor=total + discount,
@@ -1228,8 +1256,27 @@ def _counter_for(s: Session, shop: Shop, number: int | None) -> Counter | None:
     return found
 
 
-def _price(s: Session, shift: Shift, wanted: Sequence[LineIn]) -> list[Priced]:
-    """Each line priced from the catalogue for the shift's shop (two or three reads)."""
+def _check_member(new: NewOrder) -> None:
+    if new.member_id is not None and not 0 < new.member_id < 2**62:
+        raise NotFound("member.not_found", N_("No member {id}"), id=new.member_id)
+    r = new.redeem_points
+    if r != "max" and (isinstance(r, bool) or not isinstance(r, int)
+                       or not 0 <= r <= loyalty.MAX_REDEEM_POINTS):  # fmt: skip
+        raise InvalidInput("order.redeem", N_("Points to redeem are a whole number, or max"))
+    if r and new.member_id is None:
+        raise InvalidInput("order.redeem_member", N_("Points are redeemed by a member: name one"))
+    if len(new.coupon_codes) > coupons.MAX_COUPONS:
+        raise InvalidInput("order.coupons", N_("An order takes at most {max} coupons"),
+                           max=coupons.MAX_COUPONS)  # fmt: skip
+    for code in new.coupon_codes:
+        coupons.clean_code(code)
+
+
+def _price(
+    s: Session, shift: Shift, wanted: Sequence[LineIn], member: loyalty.MemberTerms | None = None
+) -> list[Priced]:
+    """Each line priced from the catalogue for the shift's shop (two or three reads); a
+    member's at their price (store/loyalty_rules.py, ``member_price``)."""
     codes = {line.barcode for line in wanted if line.barcode is not None}
     by_code: dict[str, int] = {}
     if codes:
@@ -1251,6 +1298,7 @@ def _price(s: Session, shift: Shift, wanted: Sequence[LineIn]) -> list[Priced]:
         .where(Product.merchant_id == shift.merchant_id, Product.id.in_(ids))
     ).all()  # fmt: skip
     products = {p.id: (p, shop_price) for p, shop_price in rows}
+    own = loyalty.member_prices(s, shift.merchant_id, set(products)) if member else {}
     priced = []
     for n, line in enumerate(wanted, 1):
         product_id = line.product_id if line.barcode is None else by_code.get(line.barcode)
@@ -1274,6 +1322,8 @@ def _price(s: Session, shift: Shift, wanted: Sequence[LineIn]) -> list[Priced]:
                 name=product.name,
             )  # fmt: skip
         listed = product.price_minor if shop_price is None else shop_price
+        if member is not None:
+            listed = lr.member_price(listed, own.get(product.id), member.percent)
         price = listed if line.unit_price_minor is None else line.unit_price_minor
         gross = rules.line_gross(price, line.quantity_milli)
         discount = line.discount_minor or 0
@@ -1368,9 +1418,8 @@ def _complete(
         shop_number = s.scalar(select(Shop.number).where(Shop.id == order.shop_id))
     order.receipt_no = _next_receipt(s, order.shop_id, shop_number or 0, till)
     order.status, order.paid_at, order.updated_at = OrderStatus.PAID, now, now
-    _move_stock(s, order, lines, now)
     s.flush()
-    record_paid(s, order.id)  # the reports' sums, in the same unit of work
+    _paid(s, order, lines, now)
 
 
 def _next_receipt(s: Session, shop_id: int, shop_number: int, till: str) -> str:
@@ -1382,6 +1431,26 @@ def _next_receipt(s: Session, shop_id: int, shop_number: int, till: str) -> str:
         .returning(ReceiptSequence.next_number)
     ).scalar_one()
     return f"{shop_number}-{till}-{number - 1}"
+
+
+def _paid(s: Session, order: Order, lines: Sequence[OrderLine], now: datetime) -> None:
+    """What an order being paid does, in its unit of work: the stock moves, a member's
+    points are earned (a sale) or taken back and given back (a return), the reports'
+    sums add it."""
+    _move_stock(s, order, lines, now)
+    loyalty.on_paid(s, order, lines, now)
+    s.flush()
+    record_paid(s, order.id)  # the reports' sums, in the same unit of work
+
+
+def _member_of(
+    s: Session, new: NewOrder, shift: Shift, cashier: int | None, now: datetime
+) -> loyalty.MemberTerms | None:
+    """The member a new order names, locked, with their level (None: no member)."""
+    if new.member_id is None:
+        return None
+    by = f"account {cashier}"
+    return loyalty.member_terms(s, shift.merchant_id, shift.shop_id, new.member_id, now, by)
 
 
 def _move_stock(s: Session, order: Order, lines: Sequence[OrderLine], now: datetime) -> None:
@@ -1570,7 +1639,7 @@ def _view(
         change_minor=sum(t.change_minor for t in tenders if t.kind is TenderKind.CASH
                          and t.status is TenderStatus.PAID),
         original_order_id=order.original_order_id, approved_by=order.approved_by,
-        note=order.note,
+        member_id=order.member_id, loyalty=loyalty.order_loyalty(s, order), note=order.note,
         lines=[
             OrderLineView(
                 id=x.id, line_no=x.line_no, product_id=x.product_id, barcode=x.barcode,

@@ -99,13 +99,15 @@ P_PRODUCTS = Area(N_("Products"), "/portal/products", (R.OWNER, R.MANAGER),
                   also=("/portal/product-categories",))  # fmt: skip
 P_STOCK = Area(N_("Stock"), "/portal/stock", (R.OWNER, R.MANAGER))
 P_CASHIER = Area(N_("Cashier"), "/cashier", (R.OWNER, R.MANAGER, R.CASHIER))
+P_MEMBERS = Area(N_("Members"), "/portal/members", (R.OWNER, R.MANAGER),
+                 also=("/portal/loyalty", "/portal/coupons"))  # fmt: skip
 P_DEVELOPERS = Area(N_("Developers"), "/portal/developers", (R.OWNER,))
 P_APPLICATION = Area(N_("Application"), "/portal/application", (R.APPLICANT, R.OWNER))
 P_PASSWORD = Area(N_("Password"), "/portal/password")
 
 PORTAL_AREAS: tuple[Area, ...] = (
     P_HOME, P_PAYMENTS, P_REPORTS, P_SETTLEMENTS, P_SHOPS, P_PRODUCTS, P_STOCK,
-    P_CASHIER, P_DEVELOPERS, P_APPLICATION, P_PASSWORD,
+    P_MEMBERS, P_CASHIER, P_DEVELOPERS, P_APPLICATION, P_PASSWORD,
 )  # fmt: skip
 
 

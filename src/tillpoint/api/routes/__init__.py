@@ -9,6 +9,7 @@ from tillpoint.api.routes import (
     events,
     fees,
     keys,
+    members,
     merchants,
     payments,
     products,
@@ -38,6 +39,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     receipts.router,
     products.router,
     stock.router,
+    members.lookups,
+    members.router,
     simulator.router,
     store_reports.router,
 )

@@ -14,7 +14,7 @@ keys read every merchant's. Who sells: the account that opened the shift (its
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
@@ -174,6 +174,16 @@ class NewOrderIn(BaseModel):
     approval: ApprovalBody | None = Field(
         default=None, description="A manager's, for a changed price or a large discount"
     )
+    member_id: Id | None = Field(
+        default=None, description="The customer, a member: member prices, points earned when paid"
+    )
+    redeem_points: Annotated[int, Field(strict=True, ge=0, le=10**9)] | Literal["max"] = Field(
+        default=0,
+        description="Points the member spends on it (whole steps), or max: the most it takes",
+    )
+    coupon_codes: list[Annotated[Text, Field(min_length=1, max_length=20)]] = Field(
+        default=[], max_length=3, description="Coupons used on it, applied in this order"
+    )
 
 
 class ReturnLineBody(BaseModel):
@@ -255,6 +265,9 @@ def _new_order(body: NewOrderIn) -> NewOrder:
         hold=body.hold,
         tenders=tuple(t.tender() for t in body.tenders),
         approval=body.approval.approval() if body.approval else None,
+        member_id=body.member_id,
+        redeem_points=body.redeem_points,
+        coupon_codes=tuple(body.coupon_codes),
     )
 
 
