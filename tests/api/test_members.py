@@ -5,7 +5,9 @@ in clear in any column of any table, nor in the logs."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import logging
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy.types import JSON
 
 from tests.api.conftest import ApiEnv
 from tests.selling import World, shop_world, water_code
+from tillpoint.access.models import IdempotencyRecord
 from tillpoint.core.db import Base
 
 NUMBER = "15900001234"
@@ -181,3 +184,21 @@ def test_the_number_is_never_in_clear_in_the_database_or_the_logs(
     assert found == []
     logged = "\n".join(r.getMessage() + str(r.args) for r in caplog.records)
     assert caplog.records and not any(n in logged for n in clear)
+
+
+def test_a_request_is_remembered_by_a_keyed_fingerprint(api: ApiEnv) -> None:
+    """The Idempotency-Key record keeps a keyed digest of the body: a plain hash of a
+    sign-up's body would let whoever reads the database test guessed mobile numbers."""
+    body = json.dumps({"mobile": NUMBER, "consent": {"membership": True}}).encode()
+    headers = {**api.headers("staff_a", idempotency="fingerprint-1"),
+               "Content-Type": "application/json"}  # fmt: skip
+    ok(api.client.post("/v1/members", content=body, headers=headers), 201)
+    with api.tp.ctx.db.read() as s:
+        stored = s.scalars(
+            select(IdempotencyRecord.fingerprint).where(IdempotencyRecord.key == "fingerprint-1")
+        ).one()
+    plain = hashlib.sha256(b"POST /v1/members\n" + body).hexdigest()
+    keyed = api.tp.ctx.keystore.token(
+        f"POST /v1/members {hashlib.sha256(body).hexdigest()}", kind="idempotency"
+    )
+    assert stored == keyed != plain
