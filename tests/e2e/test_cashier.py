@@ -19,6 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Coroutine, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from tests.e2e.test_portal_apply import serving
 from tests.selling import ALIPAY, DEBIT, PASSWORD, World, shop_world, water_code
 
 from tillpoint.app import Tillpoint
+from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.money import Money
 from tillpoint.host.server import TerminalHost
 from tillpoint.payments.acquirer import simulated
@@ -339,6 +341,15 @@ def _day(browser: Browser, tp: Tillpoint, w: World, base: str, shots: Path, host
     with tp.ctx.db.read() as s:
         shift = s.scalars(select(Shift)).one()
         assert (shift.counted_cash_minor, shift.expected_cash_minor) == (21_200, 21_250)
+
+    # The day's sales are in the shop's reports (a cashier reads its own shop's): each
+    # tender the till took, and the goods it sold.
+    today = datetime.now(BUSINESS_TZ).date().isoformat()
+    page.goto(f"{base}/portal/reports?kind=tenders&from={today}&to={today}&lang=en")
+    tenders = page.locator("table.report-table").inner_text().lower()
+    assert all(kind in tenders for kind in ("cash", "card", "wallet", "qr")), tenders
+    page.goto(f"{base}/portal/reports?kind=products&from={today}&to={today}&lang=en")
+    assert "Water" in page.locator("table.report-table").inner_text()
     assert watch.elsewhere() == []
     # The only errors: the lookups of what is no product (a name typed) and the refused
     # wallet code, each answered with its reason on the page.
