@@ -11,6 +11,7 @@ from tillpoint.payments import models as payment_models
 from tillpoint.risk import models as risk_models
 from tillpoint.simulation import models as simulation_models
 from tillpoint.store import models as store_models
+from tillpoint.store import offline_models as store_offline_models
 from tillpoint.store import rollups as store_rollups
 from tillpoint.terminals import models as terminal_models
 
@@ -28,4 +29,5 @@ MODEL_MODULES = (
     simulation_models,
     store_models,
     store_rollups,
+    store_offline_models,
 )

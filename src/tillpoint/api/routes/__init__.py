@@ -19,6 +19,7 @@ from tillpoint.api.routes import (
     stock,
     store,
     store_reports,
+    store_sync,
     terminals,
     webhooks,
 )
@@ -30,6 +31,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     payments.router,
     checkouts.router,
     store.router,
+    store_sync.router,
     settlements.router,
     risk.router,
     webhooks.router,
