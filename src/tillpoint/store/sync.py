@@ -958,13 +958,13 @@ def _write(
             t.flags |= flags & LINE_FLAGS
         offline.append(
             {"order_id": order_id, "merchant_id": merchant_id, "page_id": page.id,
-             "made_at": t.sale.made_at.astimezone(UTC), "received_at": now, "flags": t.flags,
+             "made_at": t.sale.made_at.astimezone(UTC), "received_at": now, "flags": int(t.flags),
              "look": bool(t.flags & LOOK)}
         )  # fmt: skip
         notes = []
         for n in sorted(t.line_flags):
             level = t.levels.get(n)
-            noted.append({"order_id": order_id, "line_no": n, "flags": t.line_flags[n],
+            noted.append({"order_id": order_id, "line_no": n, "flags": int(t.line_flags[n]),
                           "level_milli": level})  # fmt: skip
             notes.append(LineNote(n, t.line_flags[n], level))
         t.outcome = SyncOutcome(t.sale.client_ref, SyncStatus.SYNCED, order_id,
