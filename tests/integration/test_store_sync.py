@@ -370,7 +370,7 @@ def test_stock_may_go_below_zero_and_the_lines_that_took_it_there_are_noted(
     ]  # fmt: skip
     assert w.level("water") == -2000 and w.level("bread") == -1000
     looks = w.tp.offline.offline_orders(merchant_id=w.merchant_id, needs_look=True)
-    assert [x.order_id for x in looks] == [answer.outcomes[2].order_id,
+    assert [x.id for x in looks] == [answer.outcomes[2].order_id,
                                            answer.outcomes[1].order_id]  # fmt: skip
     assert looks[0].flags == ["stock_negative"] and looks[0].lines[1].level_milli == -2000
     # Sent again, the answer says the same.

@@ -48,7 +48,7 @@ from tillpoint.core.errors import InvalidInput, NotFound, Refused, TillpointErro
 from tillpoint.core.groupcommit import new_ids
 from tillpoint.core.i18n import N_
 from tillpoint.core.paging import check_limit
-from tillpoint.merchants.models import Shop
+from tillpoint.merchants.models import Merchant, Shop
 from tillpoint.store import order_rules as rules
 from tillpoint.store.counters import shop_of
 from tillpoint.store.models import (
@@ -294,8 +294,9 @@ class OfflineOrderView(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    order_id: int
+    id: int = Field(description="The order's id")
     object: Literal["offline_order"] = "offline_order"
+    mid: str
     shop_number: int
     till: str
     page_number: int
@@ -534,10 +535,18 @@ class OfflineSync:
         that need (or do not need) a look."""
         check_limit(limit)
         query = (
-            select(OfflineOrder, Order.receipt_no, Order.total_minor, TillPage, Shop.number)
+            select(
+                OfflineOrder,
+                Order.receipt_no,
+                Order.total_minor,
+                TillPage,
+                Shop.number,
+                Merchant.mid,
+            )
             .join(Order, Order.id == OfflineOrder.order_id)
             .join(TillPage, TillPage.id == OfflineOrder.page_id)
             .join(Shop, Shop.id == TillPage.shop_id)
+            .join(Merchant, Merchant.id == OfflineOrder.merchant_id)
             .order_by(OfflineOrder.order_id.desc())
             .limit(limit)
         )
@@ -554,7 +563,7 @@ class OfflineSync:
             notes = _line_notes(s, [r[0].order_id for r in rows])
             return [
                 OfflineOrderView(
-                    order_id=o.order_id, shop_number=number, till=page.till,
+                    id=o.order_id, mid=mid or "", shop_number=number, till=page.till,
                     page_number=page.number, receipt_no=receipt_no, total_minor=total,
                     made_at=o.made_at, received_at=o.received_at, needs_look=o.look,
                     flags=flag_names(o.flags),
@@ -562,7 +571,7 @@ class OfflineSync:
                                         level_milli=x.level_milli)
                            for x in notes.get(o.order_id, ())],
                 )
-                for o, receipt_no, total, page, number in rows
+                for o, receipt_no, total, page, number, mid in rows
             ]  # fmt: skip
 
 

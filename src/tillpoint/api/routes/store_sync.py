@@ -215,4 +215,4 @@ def list_offline_orders(
         before_id=decode_cursor(cursor),
         limit=limit + 1,
     )
-    return page(items, limit, lambda x: x.order_id)
+    return page(items, limit, lambda x: x.id)
