@@ -107,6 +107,10 @@ def test_a_batch_of_the_wrong_shape_is_refused_whole(api: ApiEnv, w: World) -> N
         r = sync(api, "staff_a", page, broken)
         assert r.status_code == 422, r.text
     assert ok(api.get("owner_a", "/v1/orders"))["data"] == []
+    # A time that cannot be put on the server's clock: that order refused, not a 500.
+    for far in ("0001-01-01T00:00:00+23:00", "9999-12-31T23:59:59-23:00"):
+        answer = ok(sync(api, "staff_a", page, {**one, "made_at": far}))
+        assert answer["results"][0]["code"] == "sync.made_at_range"
     too_many = api.post("staff_a", "/v1/orders/sync", {"shop_number": 1, "till": "T1",
                         "page_id": page, "orders": [one] * 501})  # fmt: skip
     assert too_many.status_code == 422

@@ -100,8 +100,11 @@ MAX_BATCH_LINES = 10_000  # lines in one sync, all its orders together
 MAX_NAME = 120
 MAX_UNIT = 10
 PAGE_REF = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{7,39}")
-DIGITS = re.compile(r"[1-9][0-9]{0,14}")
-FALLBACK = re.compile(r"P([1-9][0-9]{0,2})\.([1-9][0-9]{0,14})")
+# A receipt number is at most 40 characters: a shop (4 digits), a till (20), then up
+# to 12 digits, or a page (P and 3 digits), a dot and up to 9.
+MAX_RECEIPT_NO = 40
+DIGITS = re.compile(r"[1-9][0-9]{0,11}")
+FALLBACK = re.compile(r"P([1-9][0-9]{0,2})\.([1-9][0-9]{0,8})")
 # A till's clock may be this far from the server's, or from its shift's opening,
 # before its orders are flagged; times before EARLIEST or this far ahead are refused.
 CLOCK_SLACK = timedelta(minutes=5)
@@ -332,6 +335,18 @@ def _check_sale(o: OfflineSale) -> None:
         )
     if o.made_at.tzinfo is None:
         raise InvalidInput("sync.made_at", N_("The time an order was made carries its offset"))
+    try:
+        o.made_at.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 and an offset that takes it out of range
+        raise InvalidInput(
+            "sync.made_at_range", N_("Order made at {at}: the till's clock is far off"),
+            at=o.made_at.isoformat(),
+        ) from None  # fmt: skip
+    if not 0 < len(o.receipt_no) <= MAX_RECEIPT_NO:
+        raise InvalidInput(
+            "sync.receipt_no_length", N_("A receipt number is 1 to {max} characters"),
+            max=MAX_RECEIPT_NO,
+        )  # fmt: skip
     if not 0 < len(o.lines) <= MAX_LINES:
         raise InvalidInput("order.lines", N_("An order has 1 to {max} lines"), max=MAX_LINES)
     if len(o.tenders) > MAX_TENDERS:
