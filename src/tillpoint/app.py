@@ -44,6 +44,7 @@ from tillpoint.store.members import MemberService
 from tillpoint.store.orders import OrderService
 from tillpoint.store.shifts import ShiftService
 from tillpoint.store.stock import StockService
+from tillpoint.store.sync import OfflineSync
 from tillpoint.terminals.models import Terminal
 from tillpoint.terminals.orders import TerminalOrderService
 from tillpoint.terminals.services import TerminalService, terminal_count
@@ -75,6 +76,7 @@ class Tillpoint:
         self.counters = CounterService(ctx)
         self.shifts = ShiftService(ctx)
         self.orders = OrderService(ctx, self.accounts)
+        self.offline = OfflineSync(ctx)
         self.catalogue = CatalogueService(ctx)
         self.catalogue_files = ImportService(ctx, self.catalogue)
         self.stock = StockService(ctx)

@@ -12,6 +12,7 @@ from tillpoint.risk import models as risk_models
 from tillpoint.simulation import models as simulation_models
 from tillpoint.store import member_models
 from tillpoint.store import models as store_models
+from tillpoint.store import offline_models as store_offline_models
 from tillpoint.store import rollups as store_rollups
 from tillpoint.terminals import models as terminal_models
 
@@ -30,4 +31,5 @@ MODEL_MODULES = (
     store_models,
     store_rollups,
     member_models,
+    store_offline_models,
 )

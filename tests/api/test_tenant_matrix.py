@@ -236,9 +236,23 @@ MISSING: dict[str, str] = {
     "coupon_code": "ZZZZZZZZZZZZ",
     "coupon": "999999",
     "template": "999999",
+    "page": "no-such-page-0000",
 }
 
 Body = Callable[[dict[str, str]], dict[str, Any]]
+
+
+def offline_order(a: dict[str, str]) -> dict[str, Any]:
+    """An offline cash sale of A's product under A's shift (docs/offline.md)."""
+    return {"client_ref": "b-offline-1", "receipt_no": "1-T1-1",
+            "made_at": "2026-11-25T10:00:00+08:00", "shift_id": int(a["shift"]),
+            "lines": [{"product_id": int(a["product"]), "name": "x", "unit": "个",
+                       "quantity_milli": 1000, "list_price_minor": 350,
+                       "unit_price_minor": 350, "amount_minor": 350}],
+            "subtotal_minor": 350, "total_minor": 350,
+            "tenders": [{"kind": "cash", "amount_minor": 350, "received_minor": 350}]}  # fmt: skip
+
+
 # Routes whose body is a form with a file (multipart/form-data), not JSON: the body's
 # fields are the form's, and a small JPEG goes with them.
 MULTIPART = {
@@ -367,6 +381,17 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
         ("", lambda a: {"client_ref": "b-r", "shift_id": int(a["shift"]),
                         "lines": [{"line_id": 1, "quantity_milli": 1000}],
                         "approval": {"login": "b@example.com", "password": "not-theirs"}}),
+    ],
+    # Selling offline (docs/offline.md): B's key names A's shop, or A's till page.
+    "POST /v1/tills/receipt-blocks": [
+        ("shop", lambda a: {"shop_number": int(a["shop"]), "till": "B1",
+                            "page_id": "b-page-0001"}),
+    ],
+    "POST /v1/orders/sync": [
+        ("shop", lambda a: {"shop_number": int(a["shop"]), "till": "T1",
+                            "page_id": "b-page-0001", "orders": [offline_order(a)]}),
+        ("page", lambda a: {"shop_number": 1, "till": "T1", "page_id": a["page"],
+                            "orders": [offline_order(a)]}),
     ],
     "POST /v1/counters": [
         ("shop", lambda a: {"shop_number": int(a["shop"]), "number": 9, "name": "B"})
@@ -696,6 +721,21 @@ def selling_world(api: ApiEnv, a: dict[str, str]) -> None:
     a["open_order"], a["tender"] = str(made["id"]), str(made["tenders"][0]["id"])
     counter = {"shop_number": int(a["shop"]), "number": 1, "name": "柜台 A"}
     a["counter"] = str(ok(api.post("owner_a", "/v1/counters", counter), 201)["id"])
+    # A till page of A's that sold offline (docs/offline.md): its block, a sale synced.
+    a["page"] = "a-page-0001"
+    block = {"shop_number": 1, "till": "T1", "page_id": a["page"], "size": 10}
+    first = ok(api.post("staff_a", "/v1/tills/receipt-blocks", block), 201)["first_receipt_no"]
+    sold = {"client_ref": "a-offline-1", "receipt_no": first,
+            "made_at": api.tp.ctx.now().isoformat(), "shift_id": int(a["shift"]),
+            "lines": [{"product_id": shop.products["water"], "name": "水", "unit": "瓶",
+                       "quantity_milli": 1000, "list_price_minor": 250,
+                       "unit_price_minor": 250, "amount_minor": 250}],
+            "subtotal_minor": 250, "total_minor": 250,
+            "tenders": [{"kind": "cash", "amount_minor": 250, "received_minor": 300,
+                         "change_minor": 50}]}  # fmt: skip
+    batch = {"shop_number": 1, "till": "T1", "page_id": a["page"], "orders": [sold]}
+    synced = ok(api.post("staff_a", "/v1/orders/sync", batch))
+    assert synced["synced"] == 1, synced
 
 
 def stock_world(api: ApiEnv, a: dict[str, str]) -> None:

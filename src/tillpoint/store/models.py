@@ -497,7 +497,7 @@ class Order(Base):
     # What the till sent under client_ref (its SHA-256): the same again is answered
     # with the order, anything else under that client_ref is refused.
     request_sha256: Mapped[str | None] = mapped_column(String(64))
-    receipt_no: Mapped[str | None] = mapped_column(String(32))  # from till_receipt_sequences
+    receipt_no: Mapped[str | None] = mapped_column(String(40))  # from till_receipt_sequences
     currency: Mapped[str] = mapped_column(String(3))
     # The lines' amounts before the order's discount; the order's discount; what is
     # paid (a return: what is paid back). Always positive: the kind says which way.

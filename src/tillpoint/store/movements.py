@@ -18,11 +18,16 @@ from tillpoint.store.models import MovementKind, StockLevel, StockMovement
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """One product's change in one shop: + in, - out, in thousandths of its unit."""
+    """One product's change in one shop: + in, - out, in thousandths of its unit. A
+    move may name its own order, document and author (many orders' sales booked in one
+    call: a sync of offline orders); otherwise the call's are its."""
 
     product_id: int
     quantity_milli: int
     unit_cost_minor: int | None = None
+    order_id: int | None = None
+    document: str | None = None
+    by: str | None = None
 
 
 def move(
@@ -55,9 +60,11 @@ def move(
         rows.append(
             {"merchant_id": merchant_id, "shop_id": shop_id, "product_id": m.product_id,
              "kind": kind, "quantity_milli": m.quantity_milli,
-             "unit_cost_minor": m.unit_cost_minor, "reason": reason, "order_id": order_id,
-             "transfer_id": transfer_id, "count_id": count_id, "document": document,
-             "created_by": by, "created_at": at}
+             "unit_cost_minor": m.unit_cost_minor, "reason": reason,
+             "order_id": order_id if m.order_id is None else m.order_id,
+             "transfer_id": transfer_id, "count_id": count_id,
+             "document": document if m.document is None else m.document,
+             "created_by": by if m.by is None else m.by, "created_at": at}
         )  # fmt: skip
         totals[m.product_id] = totals.get(m.product_id, 0) + m.quantity_milli
     if not rows:

@@ -20,9 +20,11 @@ The contract with the order service: ``record_paid(s, order_id)`` is called in t
 of work in which an order (a sale or a return) becomes paid, after its lines and tenders
 are written. It adds the order to every rollup in that same unit of work, so the sums
 are always exactly those of the paid orders: committed together or not at all. Calling
-it again for the same order changes nothing. ``rebuild`` recomputes a shop's whole
-months from the order lines (a repair, an import of past orders, the benchmark's seed);
-``naive`` recomputes any rollup straight from the lines, which the tests compare.
+it again for the same order changes nothing. ``record_paid_many(s, order_ids)`` is the
+same for many orders at once (the sync of offline orders, store/sync.py). ``rebuild``
+recomputes a shop's whole months from the order lines (a repair, an import of past
+orders, the benchmark's seed); ``naive`` recomputes any rollup straight from the lines,
+which the tests compare.
 
 Figures of a line, all integers of minor units (fen):
 
@@ -371,6 +373,28 @@ def record_paid(s: Session, order_id: int) -> None:
         _upsert(s, table, rows)
 
 
+def record_paid_many(s: Session, order_ids: Sequence[int]) -> int:
+    """``record_paid`` for many orders at once (a sync of offline orders): the same
+    sums, in a handful of statements whatever their number (the orders read, those
+    added already left out, then as ``rebuild`` adds a chunk). Returns the orders
+    added."""
+    added = 0
+    wanted = sorted(set(order_ids))
+    for i in range(0, len(wanted), REBUILD_CHUNK):
+        chunk = wanted[i : i + REBUILD_CHUNK]
+        orders = s.execute(
+            select(Order.id, Order.shop_id, Order.counter_id, Order.account_id, Order.kind,
+                   Order.status, Order.paid_at)
+            .where(Order.id.in_(chunk)).order_by(Order.id)
+        ).all()  # fmt: skip
+        invariant(len(orders) == len(chunk), "every order named exists")
+        invariant(all(o.status is OrderStatus.PAID and o.paid_at is not None for o in orders),
+                  "the orders are paid")  # fmt: skip
+        done = set(s.scalars(select(RolledOrder.order_id).where(RolledOrder.order_id.in_(chunk))))
+        added += _add_orders(s, [o for o in orders if o.id not in done])
+    return added
+
+
 # --- rebuilding whole months -----------------------------------------------------------------
 
 REBUILD_CHUNK = 5_000  # orders read at a time
@@ -389,7 +413,8 @@ def rebuild(s: Session, shop_id: int, first: date, last: date) -> int:
                                         RolledOrder.day >= start_month,
                                         RolledOrder.day < end_month))  # fmt: skip
     orders = s.execute(
-        select(Order.id, Order.counter_id, Order.account_id, Order.kind, Order.paid_at)
+        select(Order.id, Order.shop_id, Order.counter_id, Order.account_id, Order.kind,
+               Order.paid_at)
         .where(Order.shop_id == shop_id, Order.status == OrderStatus.PAID,
                Order.paid_at >= start, Order.paid_at < end)
         .order_by(Order.id)
@@ -397,11 +422,16 @@ def rebuild(s: Session, shop_id: int, first: date, last: date) -> int:
     count = 0
     for i in range(0, len(orders), REBUILD_CHUNK):
         chunk = orders[i : i + REBUILD_CHUNK]
-        count += _rebuild_chunk(s, shop_id, chunk)
+        count += _add_orders(s, chunk)
     return count
 
 
-def _rebuild_chunk(s: Session, shop_id: int, orders: Sequence[Any]) -> int:
+def _add_orders(s: Session, orders: Sequence[Any]) -> int:
+    """Add paid orders (rows with ``id``, ``shop_id``, ``counter_id``, ``account_id``,
+    ``kind``, ``paid_at``) to the rollups and mark them added: their lines and tenders
+    read in two statements, one insert of the marks and one upsert per rollup."""
+    if not orders:
+        return 0
     ids = [o.id for o in orders]
     lines: dict[int, list[tuple[int, int, tuple[int, ...]]]] = defaultdict(list)
     for ln in s.execute(
@@ -419,9 +449,9 @@ def _rebuild_chunk(s: Session, shop_id: int, orders: Sequence[Any]) -> int:
     marks = []
     for o in orders:
         day, hour = local_day_hour(o.paid_at)
-        tally.order(shop_id, day, hour, o.counter_id or NONE, o.account_id or NONE, o.kind,
+        tally.order(o.shop_id, day, hour, o.counter_id or NONE, o.account_id or NONE, o.kind,
                     lines.get(o.id, ()))  # fmt: skip
-        marks.append({"order_id": o.id, "shop_id": shop_id, "day": day})
+        marks.append({"order_id": o.id, "shop_id": o.shop_id, "day": day})
     for t in s.execute(
         select(OrderTender.order_id, OrderTender.kind, OrderTender.status,
                OrderTender.amount_minor, func.coalesce(Payment.fee_minor, 0))
@@ -432,9 +462,8 @@ def _rebuild_chunk(s: Session, shop_id: int, orders: Sequence[Any]) -> int:
         o = kinds[t[0]]
         if t[2] is COUNTED_TENDERS[o.kind]:
             day, _hour = local_day_hour(o.paid_at)
-            tally.tender(shop_id, day, o.counter_id or NONE, o.kind, t[1], t[3], t[4])
-    if marks:
-        s.execute(insert(RolledOrder), marks)
+            tally.tender(o.shop_id, day, o.counter_id or NONE, o.kind, t[1], t[3], t[4])
+    s.execute(insert(RolledOrder), marks)
     for table, rows in tally.rows():
         _upsert(s, table, rows)
     return len(orders)

@@ -43,6 +43,7 @@ from tillpoint.store.models import (
     TenderKind,
     TenderStatus,
 )
+from tillpoint.store.offline_models import Flag, OfflineOrder
 
 TILL = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,19}")
 MAX_CASH_MINOR = 10**10  # 100,000,000.00 in a drawer: far above any till's
@@ -94,6 +95,17 @@ class ShiftReport(BaseModel):
     held_orders: int
     pending_tenders: int
     counters: list[CounterTotal] = Field(description="A mall's sales by counter")
+    late_orders: int = Field(
+        default=0,
+        description="Offline sales that arrived after the shift closed: in the figures "
+        "above, not in the cash expected when it was counted",
+    )
+    late_sales_minor: int = Field(default=0, description="What those sales took")
+    late_cash_minor: int = Field(default=0, description="The cash those sales took")
+    over_short_with_late_minor: int | None = Field(
+        default=None,
+        description="A closed shift's count less the cash expected with the late sales' cash",
+    )
 
 
 class ShiftView(BaseModel):
@@ -368,6 +380,10 @@ def shift_report(s: Session, shift: Shift) -> ShiftReport:
             was = was.model_copy(update={"returns_minor": int(total)})
         counters[number] = was
 
+    late_orders = late_sales = late_cash = 0
+    if closed:
+        late_orders, late_sales, late_cash = _late(s, shift.id)
+
     def totals(found: dict[TenderKind, list[int]]) -> list[TenderTotal]:
         return [
             TenderTotal(kind=k, count=found[k][0], amount_minor=found[k][1])
@@ -387,5 +403,31 @@ def shift_report(s: Session, shift: Shift) -> ShiftReport:
         open_orders=counts.get((OrderKind.SALE, OrderStatus.OPEN), (0, 0, 0))[0]
         + counts.get((OrderKind.RETURN, OrderStatus.OPEN), (0, 0, 0))[0],
         held_orders=counts.get((OrderKind.SALE, OrderStatus.HELD), (0, 0, 0))[0],
-        pending_tenders=pending, counters=list(counters.values()),
+        pending_tenders=pending, counters=list(counters.values()), late_orders=late_orders,
+        late_sales_minor=late_sales, late_cash_minor=late_cash,
+        over_short_with_late_minor=(shift.counted_cash_minor or 0) - expected - late_cash
+        if closed and late_orders else None,
     )  # fmt: skip
+
+
+def _late(s: Session, shift_id: int) -> tuple[int, int, int]:
+    """A closed shift's offline sales that arrived after it closed (``shift_closed``
+    noted of them): how many, what they took, the cash of it."""
+    late = (
+        select(OfflineOrder.order_id)
+        .join(Order, Order.id == OfflineOrder.order_id)
+        .where(Order.shift_id == shift_id, Order.status == OrderStatus.PAID,
+               OfflineOrder.flags.op("&")(int(Flag.SHIFT_CLOSED)) != 0)
+    )  # fmt: skip
+    orders, sales = s.execute(
+        select(func.count(), func.coalesce(func.sum(Order.total_minor), 0)).where(
+            Order.id.in_(late)
+        )
+    ).one()
+    cash = s.scalar(
+        select(func.coalesce(func.sum(OrderTender.amount_minor), 0)).where(
+            OrderTender.order_id.in_(late), OrderTender.kind == TenderKind.CASH,
+            OrderTender.status == TenderStatus.PAID,
+        )
+    )  # fmt: skip
+    return int(orders), int(sales), int(cash or 0)

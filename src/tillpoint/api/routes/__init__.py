@@ -20,6 +20,7 @@ from tillpoint.api.routes import (
     stock,
     store,
     store_reports,
+    store_sync,
     terminals,
     webhooks,
 )
@@ -31,6 +32,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     payments.router,
     checkouts.router,
     store.router,
+    store_sync.router,
     settlements.router,
     risk.router,
     webhooks.router,

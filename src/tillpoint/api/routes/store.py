@@ -361,7 +361,7 @@ def list_orders(
     till: Annotated[Text | None, Query(max_length=20)] = None,
     status: OrderStatus | None = None,
     kind: OrderKind | None = None,
-    receipt_no: Annotated[Text | None, Query(max_length=32)] = None,
+    receipt_no: Annotated[Text | None, Query(max_length=40)] = None,
     client_ref: Annotated[Text | None, Query(max_length=MAX_CLIENT_REF)] = None,
     mid: Annotated[Text | None, Query(max_length=15)] = None,
 ) -> Page[OrderView]:

@@ -1,0 +1,218 @@
+"""/v1 routes of selling offline (docs/offline.md): a till page's blocks of receipt
+numbers, the sync of what it sold offline, and the list of offline orders (what needs
+a look).
+
+- ``POST /v1/tills/receipt-blocks`` takes the next numbers of a till for one page;
+- ``POST /v1/orders/sync`` writes a batch of a page's offline cash sales, each exactly
+  once, and answers for each: synced, already synced, or refused (its reason). A batch
+  that is not of the documented shape is refused whole (422); each order's figures,
+  receipt number, shift and products are checked alone;
+- ``GET /v1/offline-orders?needs_look=true`` lists them as they arrived.
+
+A merchant's keys reach their own merchant's shops (another's shop is a 404, as one
+that does not exist); operations keys name the merchant (``mid``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from tillpoint.access.service import Principal
+from tillpoint.api.deps import Reader, Svc, Taker
+from tillpoint.api.idempotency import IdempotentRoute, Key
+from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
+from tillpoint.api.schemas import PROBLEMS, Int, Note, Text
+from tillpoint.api.scope import own_or_named, scoped_merchant_id
+from tillpoint.core.errors import TillpointError
+from tillpoint.http.limits import body_limit
+from tillpoint.merchants.services import find_merchant
+from tillpoint.store.counters import MAX_COUNTER_NUMBER
+from tillpoint.store.models import TenderKind
+from tillpoint.store.orders import (
+    MAX_BARCODE,
+    MAX_CLIENT_REF,
+    MAX_LINES,
+    MAX_NOTE,
+    MAX_ORDER_MINOR,
+    MAX_PRICE_MINOR,
+    MAX_QUANTITY_MILLI,
+    MAX_TENDERS,
+)
+from tillpoint.store.sync import (
+    BLOCK_SIZE,
+    MAX_BATCH,
+    MAX_BLOCK_SIZE,
+    MAX_NAME,
+    MAX_UNIT,
+    CashPaid,
+    LineSold,
+    OfflineOrderView,
+    OfflineSale,
+    ReceiptBlockView,
+    SyncAnswerView,
+    SyncBatch,
+)
+
+router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
+
+SYNC_BODY_BYTES = 4 * 1024 * 1024  # 500 orders of a few lines fit in a tenth of it
+Id = Annotated[int, Field(strict=True, ge=1, le=2**62)]
+AccountId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+ShopNo = Annotated[int, Field(strict=True, ge=1, le=9999, description="The shop's number")]
+Till = Annotated[Text, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", examples=["T1"])]
+PageRef = Annotated[
+    Text,
+    Field(
+        pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{7,39}$",
+        description="The page's own id (a UUID it makes once and keeps)",
+        examples=["3f1c9a52-8d1e-4e0b-9c36-0d5f0b1e7a21"],
+    ),
+]
+Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_ORDER_MINOR, description="In fen")]
+Mid = Annotated[Text | None, Field(max_length=15, description="Operations keys only")]
+
+
+class ReceiptBlockIn(BaseModel):
+    shop_number: ShopNo
+    till: Till
+    page_id: PageRef
+    size: Int = Field(default=BLOCK_SIZE, ge=1, le=MAX_BLOCK_SIZE, description="Numbers wanted")
+    mid: Mid = None
+
+
+class SyncLineIn(BaseModel):
+    product_id: Id = Field(description="The product's id in the till's copy of the catalogue")
+    barcode: Text | None = Field(default=None, min_length=1, max_length=MAX_BARCODE)
+    name: Text = Field(min_length=1, max_length=MAX_NAME, description="As printed")
+    unit: Text = Field(min_length=1, max_length=MAX_UNIT, description="As printed")
+    quantity_milli: Int = Field(ge=1, le=MAX_QUANTITY_MILLI, description="Thousandths")
+    list_price_minor: Int = Field(
+        ge=0, le=MAX_PRICE_MINOR, description="The price the till's copy listed"
+    )
+    unit_price_minor: Int = Field(ge=0, le=MAX_PRICE_MINOR, description="The price sold at")
+    discount_minor: Minor = 0
+    amount_minor: Minor = Field(
+        description="round_half_up(unit price x quantity_milli / 1000) - discount"
+    )
+
+
+class SyncTenderIn(BaseModel):
+    kind: TenderKind = Field(default=TenderKind.CASH, description="Offline: cash only")
+    amount_minor: Int = Field(ge=1, le=MAX_ORDER_MINOR, description="What it paid")
+    received_minor: Int = Field(ge=1, le=MAX_ORDER_MINOR, description="Handed over")
+    change_minor: Minor = 0
+
+
+class OfflineOrderIn(BaseModel):
+    client_ref: Text = Field(min_length=1, max_length=MAX_CLIENT_REF, description="A UUID")
+    receipt_no: Text = Field(
+        min_length=1, max_length=40, description="From the page's block, or its fallback form"
+    )
+    made_at: AwareDatetime = Field(description="The till's clock, with its offset")
+    shift_id: Id = Field(description="The shift it was sold under")
+    cashier_id: AccountId | None = Field(default=None, description="Default: the shift's")
+    counter_number: Int | None = Field(default=None, ge=1, le=MAX_COUNTER_NUMBER)
+    lines: list[SyncLineIn] = Field(min_length=1, max_length=MAX_LINES)
+    subtotal_minor: Minor = Field(description="The lines' amounts")
+    discount_minor: Minor = Field(default=0, description="The order's own discount")
+    total_minor: Minor = Field(description="Subtotal less the order's discount")
+    tenders: list[SyncTenderIn] = Field(default=[], max_length=MAX_TENDERS)
+    note: Note | None = Field(default=None, max_length=MAX_NOTE)
+
+    def sale(self) -> OfflineSale:
+        return OfflineSale(
+            client_ref=self.client_ref,
+            receipt_no=self.receipt_no,
+            made_at=self.made_at,
+            shift_id=self.shift_id,
+            lines=tuple(
+                LineSold(x.product_id, x.name, x.unit, x.quantity_milli, x.list_price_minor,
+                         x.unit_price_minor, x.amount_minor, x.discount_minor, x.barcode)
+                for x in self.lines
+            ),
+            tenders=tuple(
+                CashPaid(t.amount_minor, t.received_minor, t.change_minor, t.kind)
+                for t in self.tenders
+            ),
+            subtotal_minor=self.subtotal_minor,
+            total_minor=self.total_minor,
+            discount_minor=self.discount_minor,
+            cashier_id=self.cashier_id,
+            counter_number=self.counter_number,
+            note=self.note,
+        )  # fmt: skip
+
+
+class SyncIn(BaseModel):
+    shop_number: ShopNo
+    till: Till
+    page_id: PageRef = Field(description="The page that made the orders")
+    orders: list[OfflineOrderIn] = Field(min_length=1, max_length=MAX_BATCH)
+    mid: Mid = None
+
+
+def _merchant_id(svc: Svc, caller: Principal, mid: str | None, code: str) -> int:
+    """The merchant the call is for: the caller's, or the one operations name."""
+    ref = own_or_named(caller, mid, code)
+    if caller.merchant_id is not None:
+        return caller.merchant_id
+    with svc.tp.ctx.db.read() as s:
+        return find_merchant(s, ref).id
+
+
+def _localized(error: TillpointError) -> str:
+    return error.localized()
+
+
+@router.post("/v1/tills/receipt-blocks", status_code=201, tags=["selling"])
+def reserve_receipt_block(
+    body: ReceiptBlockIn, caller: Taker, svc: Svc, _key: Key
+) -> ReceiptBlockView:
+    """Take the next ``size`` receipt numbers of a till for one of its pages to print
+    offline (``<shop>-<till>-<n>``, n from ``first_number`` to ``last_number``): they
+    come from the sequence the till's online orders number from, so nothing else ever
+    prints them. A page takes a new block whenever it is online and has less than half
+    a block left; past its blocks it numbers ``<fallback_prefix><n>``, n from 1."""
+    merchant_id = _merchant_id(svc, caller, body.mid, "receipt_block.mid_required")
+    return svc.tp.offline.reserve_block(
+        merchant_id, body.shop_number, body.till, body.page_id, body.size
+    )
+
+
+@router.post("/v1/orders/sync", tags=["selling"], openapi_extra=body_limit(SYNC_BODY_BYTES))
+def sync_orders(body: SyncIn, caller: Taker, svc: Svc, _key: Key) -> SyncAnswerView:
+    """Write a batch of one page's offline cash sales (up to 500), each exactly once
+    (by its ``client_ref``), and answer for each, in the batch's order: ``synced``
+    (its id and receipt number), ``already_synced`` (stored before: nothing written),
+    or ``refused`` (its ``code`` and ``message``; the others are written all the same).
+    ``needs_look`` marks a refusal, or a sale with something to look at (its
+    ``flags``: stock below zero, its shift closed, a price of its own...)."""
+    merchant_id = _merchant_id(svc, caller, body.mid, "sync.mid_required")
+    batch = SyncBatch(body.shop_number, body.till, body.page_id,
+                      tuple(o.sale() for o in body.orders))  # fmt: skip
+    return svc.tp.offline.sync(batch, merchant_id=merchant_id).view(_localized)
+
+
+@router.get("/v1/offline-orders", tags=["selling"])
+def list_offline_orders(
+    caller: Reader,
+    svc: Svc,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    needs_look: bool | None = None,
+    shop_number: Annotated[int | None, Query(ge=1, le=9999)] = None,
+    mid: Annotated[Text | None, Query(max_length=15)] = None,
+) -> Page[OfflineOrderView]:
+    """Orders made offline, newest first, with what was noted of each when it arrived;
+    ``needs_look=true``: those that need a look."""
+    items = svc.tp.offline.offline_orders(
+        merchant_id=scoped_merchant_id(svc, caller, mid),
+        needs_look=needs_look,
+        shop_number=shop_number,
+        before_id=decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    return page(items, limit, lambda x: x.id)
