@@ -13,7 +13,6 @@ keys read every merchant's. Who sells: the account that opened the shift (its
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -28,6 +27,7 @@ from tillpoint.api.routes.receipts import PAGE, PRIVATE, PUBLIC, BaseUrl
 from tillpoint.api.schemas import PROBLEMS, Bool, Int, Note, Text
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.core.errors import NotFound
+from tillpoint.http.orders import order_discount, order_lines
 from tillpoint.merchants.services import find_merchant
 from tillpoint.receipts.escpos import Columns
 from tillpoint.receipts.orders import OrderReceipt, OrderReceipts
@@ -44,8 +44,6 @@ from tillpoint.store.orders import (
     MAX_QUANTITY_MILLI,
     MAX_TENDERS,
     Approval,
-    Discount,
-    LineIn,
     NewOrder,
     NewReturn,
     OrderView,
@@ -236,30 +234,14 @@ def _merchant_id(svc: Svc, caller: Principal, mid: str | None, code: str) -> int
         return find_merchant(s, ref).id
 
 
-def _decimal(text: str | None) -> Decimal | None:
-    return None if text is None else Decimal(text)
-
-
 def _new_order(body: NewOrderIn) -> NewOrder:
-    d = body.discount
     return NewOrder(
         client_ref=body.client_ref,
         shift_id=body.shift_id,
-        lines=tuple(
-            LineIn(
-                x.product_id,
-                x.barcode,
-                x.quantity_milli,
-                x.unit_price_minor,
-                x.discount_minor,
-                _decimal(x.discount_percent),
-                x.expected_amount_minor,
-            )
-            for x in body.lines
-        ),
+        lines=order_lines(body.lines),
         counter_number=body.counter_number,
         cashier_id=body.cashier_id,
-        discount=Discount(d.amount_minor, _decimal(d.percent)) if d else None,
+        discount=order_discount(body.discount),
         expected_total_minor=body.expected_total_minor,
         note=body.note,
         hold=body.hold,

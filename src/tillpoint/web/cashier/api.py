@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -36,6 +35,7 @@ from tillpoint.access.models import AccountRole
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import InvalidInput, NotFound
 from tillpoint.core.i18n import N_
+from tillpoint.http.orders import order_discount, order_lines
 from tillpoint.http.services import Services, client_ip
 from tillpoint.merchants.models import ShopStatus
 from tillpoint.receipts.orders import OrderReceipts
@@ -53,8 +53,6 @@ from tillpoint.store.orders import (
     MAX_QUANTITY_MILLI,
     MAX_TENDERS,
     Approval,
-    Discount,
-    LineIn,
     NewOrder,
     NewReturn,
     OrderView,
@@ -264,30 +262,14 @@ class ReturnIn(Body):
     note: str | None = Field(default=None, max_length=MAX_NOTE)
 
 
-def _decimal(text: str | None) -> Decimal | None:
-    return None if text is None else Decimal(text)
-
-
 def new_order(body: OrderIn, account_id: int) -> NewOrder:
-    d = body.discount
     return NewOrder(
         client_ref=body.client_ref,
         shift_id=body.shift_id,
-        lines=tuple(
-            LineIn(
-                x.product_id,
-                x.barcode,
-                x.quantity_milli,
-                x.unit_price_minor,
-                x.discount_minor,
-                _decimal(x.discount_percent),
-                x.expected_amount_minor,
-            )
-            for x in body.lines
-        ),
+        lines=order_lines(body.lines),
         counter_number=body.counter_number,
         cashier_id=account_id,
-        discount=Discount(d.amount_minor, _decimal(d.percent)) if d else None,
+        discount=order_discount(body.discount),
         expected_total_minor=body.expected_total_minor,
         note=body.note,
         hold=body.hold,
