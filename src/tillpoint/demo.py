@@ -78,7 +78,10 @@ class DemoTerminal:
     created: bool
 
 
-def ensure_demo(app: Tillpoint, terminals: int) -> list[DemoTerminal]:
+def ensure_demo(app: Tillpoint, terminals: int, *, shop: bool = False) -> list[DemoTerminal]:
+    """The demo's merchants, terminals and accounts; with ``shop``, merchant 1's shop
+    ready to sell at the till too (``ensure_demo_shop``: the CLI's demo; the tests make
+    shops of their own)."""
     from tillpoint.access.models import AccountRole
 
     if not app.ctx.settings.demo:
@@ -96,6 +99,8 @@ def ensure_demo(app: Tillpoint, terminals: int) -> list[DemoTerminal]:
         owner = f"店主{n} Owner {n}"
         _ensure_account(app, demo_owner(n), owner, {AccountRole.OWNER}, demo_mid(n))
     _ensure_demo_risk(app)
+    if shop:
+        ensure_demo_shop(app)
     return made
 
 
@@ -108,6 +113,57 @@ DEMO_CARD_RULES = {
     "card_testing_sequence": {"default": {"max_run": 20}},
     "card_testing_terminal": {"default": {"max_cards": 20, "max_declines": 20, "max_small": 60}},
 }
+
+
+#: Demo merchant 1's shop: a small grocery (EAN-13 codes in China's 690 range, given here
+#: without their check digit, two weighed products with their scales' PLUs) and its
+#: goods in stock. (sku, name, category, price, cost, weighed, PLU or code, stock)
+DEMO_CASHIER = "cashier1@demo.test"
+DEMO_SUPPLIER = "演示供应商 Demo Supplier"
+DEMO_PRODUCTS: tuple[tuple[str, str, str, int, int, bool, str, str], ...] = (
+    ("D001", "矿泉水 550ml Water", "饮料 Drinks", 200, 90, False, "690123400001", "120"),
+    ("D002", "可乐 330ml Cola", "饮料 Drinks", 350, 180, False, "690123400002", "96"),
+    ("D003", "绿茶 500ml Green tea", "饮料 Drinks", 400, 210, False, "690123400003", "72"),
+    ("D004", "纯牛奶 250ml Milk", "饮料 Drinks", 380, 230, False, "690123400004", "48"),
+    ("D005", "方便面 Instant noodles", "食品 Food", 450, 260, False, "690123400005", "60"),
+    ("D006", "吐司面包 Sliced bread", "食品 Food", 1290, 700, False, "690123400006", "20"),
+    ("D007", "巧克力 Chocolate bar", "食品 Food", 990, 520, False, "690123400007", "40"),
+    ("D008", "鸡蛋 10枚 Eggs (10)", "生鲜 Fresh", 1580, 1100, False, "690123400008", "30"),
+    ("D009", "苹果 Apples", "生鲜 Fresh", 1280, 700, True, "1001", "50"),
+    ("D010", "香蕉 Bananas", "生鲜 Fresh", 690, 380, True, "1002", "40"),
+    ("D011", "纸巾 Tissues", "日用 Household", 1590, 900, False, "690123400011", "36"),
+    ("D012", "大米 5kg Rice", "食品 Food", 3990, 2900, False, "690123400012", "25"),
+)
+
+
+def ensure_demo_shop(app: Tillpoint) -> None:
+    """Demo merchant 1's shop, ready to sell at ``/cashier``: its catalogue and stock
+    (put in once, while its catalogue is empty: what the owner changed stays) and its
+    cashier ``cashier1@demo.test`` (password ``DEMO_PASSWORD``)."""
+    from tillpoint.access.models import AccountRole
+    from tillpoint.store.barcodes import with_check_digit
+    from tillpoint.store.catalogue import ProductIn
+    from tillpoint.store.models import SoldBy
+    from tillpoint.store.stock import Line
+
+    mid = demo_mid(1)
+    merchant_id = app.merchants.get(mid).id
+    _ensure_account(app, DEMO_CASHIER, "收银员 Demo Cashier", {AccountRole.CASHIER}, mid, shop=1)
+    if app.catalogue.count(merchant_id):
+        return
+    lines = []
+    for sku, name, category, price, cost, weighed, code, stock in DEMO_PRODUCTS:
+        made = app.catalogue.create(
+            merchant_id,
+            ProductIn(
+                sku=sku, name=name, price_minor=price, cost_minor=cost, category=category,
+                sold_by=SoldBy.WEIGHT if weighed else SoldBy.PIECE,
+                plu=int(code) if weighed else None,
+                barcodes=() if weighed else (with_check_digit(code),),
+            ),
+        )  # fmt: skip
+        lines.append(Line(made.id, stock))
+    app.stock.book_receipt(merchant_id, 1, DEMO_SUPPLIER, lines, DEMO_ACTOR, document="DEMO-1")
 
 
 def _ensure_demo_risk(app: Tillpoint) -> None:
@@ -123,13 +179,20 @@ def demo_owner(n: int) -> str:
 
 
 def _ensure_account(
-    app: Tillpoint, email: str, name: str, roles: set[AccountRole], mid: str | None
+    app: Tillpoint,
+    email: str,
+    name: str,
+    roles: set[AccountRole],
+    mid: str | None,
+    *,
+    shop: int | None = None,
 ) -> None:
     try:
         app.accounts.get(email)
     except NotFound:
         app.accounts.create(name=name, roles=roles, actor=DEMO_ACTOR, email=email,
-                            merchant_ref=mid, password_hash=_demo_hash())  # fmt: skip
+                            merchant_ref=mid, shop_number=shop,
+                            password_hash=_demo_hash())  # fmt: skip
 
 
 @cache

@@ -23,7 +23,9 @@ from tillpoint.app import open_app
 from tillpoint.core.settings import Settings
 from tillpoint.demo import (
     DEMO_ADMIN,
+    DEMO_CASHIER,
     DEMO_PASSWORD,
+    DEMO_PRODUCTS,
     DEMO_TMK,
     demo_mid,
     demo_owner,
@@ -161,6 +163,36 @@ def test_the_demo_has_an_admin_and_an_owner_per_merchant(tmp_path: Path) -> None
         assert admin.has(AccountRole.ADMIN) and not admin.must_change_password
         owner = app.accounts.sign_in(demo_owner(2), DEMO_PASSWORD).account
         assert (owner.roles, owner.mid) == ((AccountRole.OWNER,), demo_mid(2))
+    finally:
+        app.close()
+
+
+def test_the_demo_shop_is_ready_to_sell_at_the_till(tmp_path: Path) -> None:
+    """What `tillpoint serve --demo` puts in: merchant 1's shop with a catalogue whose
+    codes scan (an EAN-13, a scale's label for a weighed product), its goods in stock,
+    and a cashier of that shop; put in once (the owner's own changes stay)."""
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'd.db'}",  # type: ignore[call-arg]
+                        demo=True, network_dir=str(tmp_path / "network"))  # fmt: skip
+    app = open_app(settings)
+    try:
+        ensure_demo(app, 1, shop=True)
+        merchant_id = app.merchants.get(demo_mid(1)).id
+        shop_id = app.catalogue.shop_id(merchant_id, 1)
+        water = app.catalogue.lookup(merchant_id, shop_id, "6901234000016")
+        assert (water.sku, water.price_minor) == ("D001", 200)
+        apples = app.catalogue.lookup(merchant_id, shop_id, "2501001004557")  # 455 g
+        assert (apples.sku, apples.quantity_milli) == ("D009", 455)
+        assert app.stock.level(merchant_id, 1, water.product_id).quantity_milli == 120_000
+        app.catalogue.set_active(merchant_id, water.product_id, False)
+        ensure_demo(app, 1, shop=True)  # again: nothing more, nothing undone
+        assert app.catalogue.count(merchant_id) == len(DEMO_PRODUCTS)
+        assert not app.catalogue.get(merchant_id, water.product_id).active
+        cashier = app.accounts.sign_in(DEMO_CASHIER, DEMO_PASSWORD).account
+        assert (cashier.roles, cashier.mid, cashier.shop_id) == (
+            (AccountRole.CASHIER,),
+            demo_mid(1),
+            shop_id,
+        )
     finally:
         app.close()
 

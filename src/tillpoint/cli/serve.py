@@ -339,7 +339,7 @@ def serve(
     child = _networks_child(demo)
     tp = app(demo=demo, migrate="always")
     if demo:
-        made = ensure_demo(tp, terminals)
+        made = ensure_demo(tp, terminals, shop=True)
         err.print(
             _("Demo terminals {first} to {last} ready.").format(
                 first=made[0].tid, last=made[-1].tid

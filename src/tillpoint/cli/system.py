@@ -27,8 +27,10 @@ from tillpoint.core.db import Database
 from tillpoint.core.i18n import _, both
 from tillpoint.core.migrate import current_revision, head_revision
 from tillpoint.demo import (
+    DEMO_CASHIER,
     DEMO_OPERATOR_CODE,
     DEMO_OPERATOR_PASSWORD,
+    DEMO_PASSWORD,
     DEMO_SUPERVISOR_PASSWORD,
     ensure_demo,
 )
@@ -133,7 +135,7 @@ def key_revoke(
 
 def run_demo(terminals: int, as_json: bool) -> None:
     CliState.demo = True
-    made = ensure_demo(app(demo=True, migrate="always"), terminals)
+    made = ensure_demo(app(demo=True, migrate="always"), terminals, shop=True)
     if as_json:
         emit_json([{"tid": d.tid, "mid": d.mid, "created": d.created} for d in made])
         return
@@ -150,6 +152,10 @@ def run_demo(terminals: int, as_json: bool) -> None:
             sup=DEMO_SUPERVISOR_PASSWORD, code=DEMO_OPERATOR_CODE, pw=DEMO_OPERATOR_PASSWORD
         )
     )
+    say(
+        _("Browser: owner1@demo.test and, at the till (/cashier), {cashier}; password {pw}.")
+        .format(cashier=DEMO_CASHIER, pw=DEMO_PASSWORD)
+    )  # fmt: skip
 
 
 @handles_errors
