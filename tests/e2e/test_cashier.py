@@ -374,3 +374,42 @@ def test_the_till_fits_a_small_screen(browser: Browser, world: World, base: str,
     page.keyboard.press("F12")
     shoot(page, shots, "cashier-tender-zh-1024")
     assert [e for e in watch.errors if "404" not in e] == [], watch.errors
+
+
+def test_a_shop_with_two_terminals_names_the_one_that_takes_the_card(
+    browser: Browser, demo: Tillpoint, world: World, base: str, shots: Path
+) -> None:
+    """Two terminals in the shop: the till asks which one takes its cards before the
+    first card tender, hands the amount to that one, and remembers the choice."""
+    second = demo.terminals.add("SN-SHOP1-B", "Tillpoint Countertop", "test").terminal.tid
+    demo.terminals.bind(second, world.mid, "test", shop=1)
+    page, watch = open_till(browser, base, {"width": 1280, "height": 800}, "en")
+    sign_in(page, base, "cashier1@shop.example.com", "cashier-secret-1")
+    page.locator("#start-float").fill("100")
+    page.locator("#start-form button[type=submit]").click()
+    page.wait_for_selector("body[data-ready='1']")
+    wedge(page, water_code(1))
+    until(page, "document.querySelectorAll('#lines li').length === 1")
+    page.keyboard.press("F12")
+    assert page.locator("#terminal-row").is_visible()
+    options = page.locator("#card-terminal option").all_inner_texts()
+    assert [o.split(" · ")[0] for o in options[1:]] == sorted(["10000001", second])
+    page.keyboard.press("F2")  # no terminal chosen yet: nothing is sent
+    until(page, "!document.getElementById('tender-notice').hidden")
+    assert page.locator("#tender-notice").inner_text() == "Choose the terminal that takes the card"
+    with demo.ctx.db.read() as s:
+        assert s.scalars(select(Order)).all() == []
+    page.locator("#card-terminal").select_option(second)
+    shoot(page, shots, "cashier-two-terminals-en")
+    page.keyboard.press("F2")
+    page.wait_for_selector("#waiting:not([hidden])")
+    with demo.ctx.db.read() as s:
+        order = s.scalars(select(Order)).one()
+    card = demo.orders.get(order.id, merchant_id=world.merchant_id).tenders[0]
+    assert (card.kind, card.status, card.tid) == (TenderKind.CARD, TenderStatus.PENDING, second)
+    page.locator("[data-act=cancel-tender]").click()
+    page.reload()  # the till remembers its terminal
+    page.wait_for_selector("body[data-ready='1']")
+    page.keyboard.press("F12")
+    assert page.locator("#card-terminal").input_value() == second
+    assert [e for e in watch.errors if "404" not in e] == [], watch.errors

@@ -119,6 +119,32 @@ def test_a_card_tender_canceled_or_declined_leaves_the_order_to_pay(w: World, de
     assert paid.status is OrderStatus.PAID
 
 
+def test_a_shop_with_several_terminals_names_the_one_that_takes_the_card(
+    w: World, desk: Desk
+) -> None:
+    tp = w.tp
+    assert [x.tid for x in tp.orders.card_terminals(w.merchant_id, 1)] == ["10000001"]
+    second = tp.terminals.add("SN-SHOP1-B", "Tillpoint Countertop", "test").terminal.tid
+    tp.terminals.bind(second, w.mid, "test", shop=1)
+    frozen = tp.terminals.add("SN-SHOP1-C", "Tillpoint Countertop", "test").terminal.tid
+    tp.terminals.bind(frozen, w.mid, "test", shop=1)
+    tp.terminals.freeze(frozen, "test", "lost")
+    other_shop = tp.terminals.add("SN-SHOP2-A", "Tillpoint Countertop", "test").terminal.tid
+    tp.terminals.bind(other_shop, w.mid, "test", shop=2)
+    listed = tp.orders.card_terminals(w.merchant_id, 1)
+    assert [(x.tid, x.serial_no) for x in listed] == sorted(
+        [("10000001", listed[0].serial_no), (second, "SN-SHOP1-B")]
+    )
+    order = desk.run(desk.tenders.create(w.order(w.open_shift(), water(1)), merchant_id=None))
+    with pytest.raises(InvalidInput, match="several terminals"):
+        desk.run(desk.tenders.tender(order.id, TenderIn(CARD), merchant_id=None))
+    for wrong in (frozen, other_shop):
+        with pytest.raises(NotFound):
+            desk.run(desk.tenders.tender(order.id, TenderIn(CARD, tid=wrong), merchant_id=None))
+    named = desk.run(desk.tenders.tender(order.id, TenderIn(CARD, tid=second), merchant_id=None))
+    assert [t.tid for t in named.tenders] == [second]
+
+
 def test_a_wallet_code_pays_at_once_and_a_qr_code_when_scanned(w: World, desk: Desk) -> None:
     tp = w.tp
     shift = w.open_shift()

@@ -140,6 +140,15 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class CardTerminal:
+    """A terminal of the shop that takes card tenders, as a till lists it."""
+
+    tid: str
+    model: str
+    serial_no: str
+
+
+@dataclass(frozen=True)
 class NewOrder:
     client_ref: str
     shift_id: int
@@ -696,6 +705,19 @@ class OrderService:
             order.updated_at = now
             s.flush()
             return _view(s, order, _lines(s, order.id), _tenders(s, order.id))
+
+    def card_terminals(self, merchant_id: int, shop_number: int) -> list[CardTerminal]:
+        """The terminals of a shop that can take an order's card tender, by tid: a till
+        of a shop with several names the one it hands the amount to."""
+        with self.ctx.db.read() as s:
+            rows = s.execute(
+                select(Terminal.tid, Terminal.model, Terminal.serial_no)
+                .join(Shop, Shop.id == Terminal.shop_id)
+                .where(Shop.merchant_id == merchant_id, Shop.number == shop_number,
+                       Terminal.merchant_id == merchant_id, Terminal.status.in_(PAYABLE))
+                .order_by(Terminal.tid)
+            )  # fmt: skip
+            return [CardTerminal(tid, model, serial) for tid, model, serial in rows]
 
     def card_terminal(self, order_id: int, tid: str | None, *, merchant_id: int | None) -> str:
         """The terminal that takes an order's card tender: the one named (of the order's

@@ -218,9 +218,10 @@ class TenderBody(Body):
     amount_minor: int | None = Field(default=None, strict=True, ge=1, le=MAX_ORDER_MINOR)
     received_minor: int | None = Field(default=None, strict=True, ge=1, le=MAX_ORDER_MINOR)
     code: str | None = Field(default=None, pattern=r"^[0-9]{10,24}$")
+    tid: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{8}$")
 
     def tender(self) -> TenderIn:
-        return TenderIn(self.kind, self.amount_minor, self.received_minor, self.code)
+        return TenderIn(self.kind, self.amount_minor, self.received_minor, self.code, self.tid)
 
 
 class ApprovalBody(Body):
@@ -284,7 +285,7 @@ def new_order(body: OrderIn, account_id: int) -> NewOrder:
 def state(at: Till, till_name: str | None) -> dict[str, Any]:
     """What the page needs to start selling at a till of the shop: the shops the person
     may sell in, the till's open shift (with its X report), the shop's counters (a
-    mall's) and its held orders."""
+    mall's) and the terminals that take its cards."""
     tp, account = at.tp, at.session.account
     merchant = tp.merchants.get(account.mid or "")
     own = own_shop_id(at.session)
@@ -327,6 +328,10 @@ def state(at: Till, till_name: str | None) -> dict[str, Any]:
         "shift": shift_answer(shift),
         "open_tills": open_tills,
         "counters": counters,
+        "terminals": [
+            {"tid": x.tid, "model": x.model, "serial_no": x.serial_no}
+            for x in tp.orders.card_terminals(at.merchant_id, at.shop_number)
+        ],
         "revision": tp.catalogue.revision(at.merchant_id),
     }
 

@@ -40,6 +40,8 @@ TEXTS: tuple[str, ...] = (
     N_("Approved by {login}"),
     N_("price changed from {price}"),
     N_("Choose the counter first"),
+    N_("Choose…"),
+    N_("Choose the terminal that takes the card"),
     N_("Prices were updated from the server: check the total"),
     # paying
     N_("To pay"),

@@ -202,6 +202,7 @@
     S.cart = TP.Cart.load(S.scope);
     S.orders = new TP.Orders(S.scope);
     renderCounters();
+    renderTerminals();
     startCatalogue();
     S.orders.flush();
     if (S.cart.order && S.cart.order.status === "open") {
@@ -240,6 +241,32 @@
       option.value = c.number;
       select.appendChild(option);
     });
+  }
+
+  // A shop with several terminals: each till says which one takes its cards (kept in
+  // this browser, per till); the amount goes to that terminal's screen.
+  function terminalKey() { return "tillpoint.terminal." + S.state.merchant.id + "." + TP.shop + "." + S.state.till; }
+  function renderTerminals() {
+    var terminals = S.state.terminals || [];
+    show("terminal-row", terminals.length > 1);
+    var select = $("card-terminal");
+    select.textContent = "";
+    if (terminals.length < 2) return;
+    var kept = null;
+    try { kept = window.localStorage.getItem(terminalKey()); } catch (e) { /* private mode */ }
+    var none = el("option", null, t("Choose…"));
+    none.value = "";
+    select.appendChild(none);
+    terminals.forEach(function (x) {
+      var option = el("option", null, x.tid + " · " + x.model + " · " + x.serial_no);
+      option.value = x.tid;
+      select.appendChild(option);
+    });
+    select.value = terminals.some(function (x) { return x.tid === kept; }) ? kept : "";
+  }
+  function cardTerminal() {
+    var terminals = S.state.terminals || [];
+    return terminals.length > 1 ? $("card-terminal").value || null : undefined;
   }
 
   function lineRow(line, index) {
@@ -315,6 +342,10 @@
     focusScan();
   });
 
+  $("card-terminal").addEventListener("change", function () {
+    try { window.localStorage.setItem(terminalKey(), $("card-terminal").value); } catch (e) { /* private mode */ }
+    notice("tender-notice", "");
+  });
   $("counter").addEventListener("change", function () {
     S.cart.counter = $("counter").value ? parseInt($("counter").value, 10) : null;
     saveCart();
@@ -819,6 +850,11 @@
     var typed = typedAmount();
     if (typed.error) { notice("tender-notice", typed.error); return; }
     var body = { kind: kindName };
+    if (kindName === "card") {
+      var tid = cardTerminal();
+      if (tid === null) { notice("tender-notice", t("Choose the terminal that takes the card")); $("card-terminal").focus(); return; }
+      if (tid) body.tid = tid;
+    }
     if (typed.value !== null) body.amount_minor = typed.value;
     if (code) body.code = code;
     if (kindName === "wallet") notice("tender-notice", t("Charging the wallet…"));
