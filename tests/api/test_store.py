@@ -60,11 +60,21 @@ def test_a_cash_sale_in_one_request_its_receipt_and_the_z_report(api: ApiEnv, w:
     wrong = urlparse(links["url"]).path[:-1] + ("0" if links["url"][-1] != "0" else "1")
     assert api.client.get(wrong).status_code == 404
 
+    x = api.get("staff_a", f"/v1/shifts/{s}/report.escpos")
+    assert x.status_code == 200 and x.content.startswith(b"\x1b@")
+    text = x.content.decode("gb18030", errors="replace")
+    assert "X 报表（班中） X REPORT" in text and "应有现金 EXPECTED" in text
+    assert "现金 CASH" in text and "(1) 10.82" in text and "110.82" in text
     closed = ok(api.post("staff_a", f"/v1/shifts/{s}/close", {"counted_cash_minor": 11_082}))
     z = closed["report"]
     assert (z["kind"], z["sales"], z["expected_cash_minor"], z["over_short_minor"]) == (
         "Z", 1, 11_082, 0,
     )  # fmt: skip
+    printed = api.get("staff_a", f"/v1/shifts/{s}/report.escpos?columns=48").content
+    text = printed.decode("gb18030", errors="replace")
+    assert "Z 报表（交班） Z REPORT" in text and "实点现金 COUNTED" in text
+    assert "长短款 OVER/SHORT" in text and "交班时间 CLOSED" in text
+    assert api.get("staff_a", f"/v1/shifts/{s}/report.escpos?columns=40").status_code == 422
     assert ok(api.get("reviewer", f"/v1/shifts/{s}"))["status"] == "closed"
 
 

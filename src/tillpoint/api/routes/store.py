@@ -32,6 +32,7 @@ from tillpoint.merchants.services import find_merchant
 from tillpoint.receipts.escpos import Columns
 from tillpoint.receipts.orders import OrderReceipt, OrderReceipts
 from tillpoint.receipts.service import ReceiptService, qr_svg
+from tillpoint.receipts.shifts import ShiftPrintouts
 from tillpoint.store.counters import MAX_COUNTER_NUMBER, CounterView
 from tillpoint.store.models import OrderKind, OrderStatus, ShiftStatus, TenderKind
 from tillpoint.store.orders import (
@@ -302,6 +303,27 @@ def get_shift(shift_id: ObjectId, caller: Reader, svc: Svc) -> ShiftView:
     orders, returns, discounts, the cash the drawer should hold), the Z report once
     it is closed (with the cash counted, over or short)."""
     return svc.tp.shifts.get(shift_id, merchant_id=caller.merchant_id)
+
+
+@router.get(
+    "/v1/shifts/{shift_id}/report.escpos",
+    tags=["selling"],
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "ESC/POS"}},
+)
+def get_shift_report_escpos(
+    shift_id: ObjectId, caller: Reader, svc: Svc, columns: Columns = Columns.NARROW
+) -> Response:
+    """The shift's X report (open) or Z report (closed) as ESC/POS bytes for the till's
+    printer (32 or 48 columns), in both languages, with a cut."""
+    data = ShiftPrintouts(svc.tp.ctx, svc.tp.shifts).printout(
+        shift_id, merchant_id=caller.merchant_id, columns=columns
+    )
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={**PRIVATE, "Content-Disposition": f'attachment; filename="shift-{shift_id}.bin"'},
+    )
 
 
 @router.post("/v1/shifts/{shift_id}/close", tags=["selling"])
