@@ -216,6 +216,36 @@ def test_another_merchants_people_reach_nothing_of_it(api: ApiEnv, w: World) -> 
         assert s.get_one(Order, order["id"]).status is OrderStatus.PAID
 
 
+def test_a_display_on_another_device_follows_its_till_and_no_other(api: ApiEnv, w: World) -> None:
+    till = Till(api, *CASHIER_1)
+    shown = {"type": "cart", "merchant": "演示超市1", "total": 500, "due": 500,
+             "lines": [{"name": "矿泉水 Water", "qty": "2", "amount": 500}]}  # fmt: skip
+    assert till.post("/display?till=T1", shown) == {"version": 1}
+    assert till.get("/display?till=T1") == {"version": 1, "message": shown}
+    assert till.get("/display?till=T1&after=1&wait_s=0.2") == {"version": 1, "message": shown}
+    qr = {
+        "type": "qr",
+        "total": 500,
+        "due": 500,
+        "src": "/cashier/api/orders/7/tenders/9/qr.svg?shop=1",
+    }
+    assert till.post("/display?till=T1", qr) == {"version": 2}
+    assert till.get("/display?till=T1&after=1&wait_s=5") == {"version": 2, "message": qr}
+    assert till.get("/display?till=T2") == {"version": 0, "message": None}
+    for bad in ({"type": "dance"}, {**qr, "src": "https://elsewhere.example/qr.svg"},
+                {**shown, "colour": "red"}, {**shown, "total": 1.5}):  # fmt: skip
+        assert till.post("/display?till=T1", bad, 422)
+    assert till.post("/display?till=../x", shown, 422)
+    assert till.get("/display?till=T1")["version"] == 2  # nothing changed
+    api.client.cookies.clear()
+    Till(api, *CASHIER_2, shop=2)  # shop 2's cashier: not shop 1's display
+    r = api.client.get("/cashier/api/display?shop=1&till=T1")
+    assert (r.status_code, r.json()["code"]) == (404, "shop.not_found")
+    api.client.cookies.clear()
+    other = Till(api, demo_owner(2), DEMO_PASSWORD)  # another merchant: a display of its own
+    assert other.get("/display?till=T1") == {"version": 0, "message": None}
+
+
 def cashier_routes(api: ApiEnv) -> list[tuple[str, str]]:
     found = []
     for route in fastapi.routing.iter_route_contexts(api.client.app.routes):  # type: ignore[attr-defined]

@@ -413,3 +413,38 @@ def test_a_shop_with_two_terminals_names_the_one_that_takes_the_card(
     page.keyboard.press("F12")
     assert page.locator("#card-terminal").input_value() == second
     assert [e for e in watch.errors if "404" not in e] == [], watch.errors
+
+
+def test_a_customer_display_on_another_device_follows_the_till(
+    browser: Browser, world: World, base: str, shots: Path
+) -> None:
+    """A tablet facing the customer, another browser signed in to the shop: it follows
+    the till through the server once the till's menu says so."""
+    page, watch = open_till(browser, base, {"width": 1280, "height": 800}, "en")
+    sign_in(page, base, "cashier1@shop.example.com", "cashier-secret-1")
+    page.locator("#start-float").fill("100")
+    page.locator("#start-form button[type=submit]").click()
+    page.wait_for_selector("body[data-ready='1']")
+    page.locator("#menu-button").click()
+    page.locator("#remote-display").check()
+    link = page.locator("#remote-display-link").inner_text()
+    assert link.endswith("/cashier/display?shop=1&till=T1"), link
+    page.locator("#menu-button").click()
+
+    tablet, tablet_watch = open_till(browser, base, {"width": 1024, "height": 768}, "zh-CN")
+    sign_in(tablet, base, "cashier1@shop.example.com", "cashier-secret-1")
+    tablet.goto(base + "/cashier/display?shop=1&till=T1")
+    until(tablet, "document.body.dataset.version !== undefined")
+    wedge(page, water_code(1))
+    wedge(page, water_code(1))
+    until(tablet, "document.querySelectorAll('#d-lines li').length === 1")
+    until(tablet, "document.getElementById('d-total').textContent === '¥5.00'")
+    assert "矿泉水 Water" in tablet.locator("#d-lines").inner_text()
+    shoot(tablet, shots, "cashier-display-remote-zh")
+    page.keyboard.press("F12")
+    page.locator(".quick-amount").first.click()
+    page.wait_for_selector("#done:not([hidden])")
+    tablet.wait_for_selector("#d-paid:not([hidden])")
+    until(tablet, "document.getElementById('d-receipt-img').naturalWidth > 0")
+    for w in (watch, tablet_watch):
+        assert [e for e in w.errors if "404" not in e] == [], w.errors

@@ -143,11 +143,12 @@ def till_page(request: Request, session: Seller) -> HTMLResponse:
 def display_page(request: Request, session: Seller) -> HTMLResponse:
     """The customer display: the cart as the till rings it up, the total, the QR code
     to scan when asked, then "paid, thank you" (it follows the till's window of the
-    same browser)."""
+    same browser, or with ``?shop=&till=`` the till through the server: another
+    device)."""
     preferred = _preferred(request, session)
     merchant = tp(request).merchants.get(session.account.mid or "")
     data = {"lang": HTML_LANG[get_locale()], "texts": texts(), "money": money_format(),
-            "merchant": merchant.display_name}  # fmt: skip
+            "merchant": merchant.display_name, "api": HOME + "/api"}  # fmt: skip
     return render(request, "cashier/display.html", preferred_locale=preferred,
                   data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"))  # fmt: skip
 

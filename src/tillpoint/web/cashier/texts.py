@@ -42,6 +42,7 @@ TEXTS: tuple[str, ...] = (
     N_("Choose the counter first"),
     N_("Choose…"),
     N_("Choose the terminal that takes the card"),
+    N_("On the other device, sign in and open {url}"),
     N_("Prices were updated from the server: check the total"),
     # paying
     N_("To pay"),

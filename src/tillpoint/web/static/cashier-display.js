@@ -2,7 +2,8 @@
 // the screen that faces the customer. It follows the till window live through a
 // BroadcastChannel (no server round trip, nothing to set up): the cart as it is rung
 // up, the total, the QR code to scan when the cashier asks for one, then "paid, thank
-// you" with the e-receipt's QR code. Opened, it asks the till for what to show.
+// you" with the e-receipt's QR code. Opened, it asks the till for what to show. On
+// another device it follows the till through the server instead (below).
 (function () {
   "use strict";
   var node = document.getElementById("display-data");
@@ -85,5 +86,28 @@
     channel.onmessage = function (event) { showMessage(event.data); };
     channel.postMessage({ type: "hello" });
   }
+  // On another device (a tablet facing the customer): opened as
+  // /cashier/display?shop=1&till=T1, signed in to that shop, it asks the server for the
+  // till's display and waits there for the next (the till sends it when "Customer
+  // display on another device" is on in its menu).
+  var params = new URLSearchParams(window.location.search);
+  var shop = params.get("shop");
+  var till = params.get("till");
+  function follow(after) {
+    var url = data.api + "/display?shop=" + encodeURIComponent(shop) + "&till=" + encodeURIComponent(till) +
+      "&after=" + after + "&wait_s=25";
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } }).then(function (response) {
+      if (response.status === 401) { window.location.reload(); throw new Error("signed out"); }
+      if (!response.ok) throw new Error(response.statusText);
+      return response.json();
+    }).then(function (answer) {
+      if (answer.message && answer.version !== after) showMessage(answer.message);
+      document.body.dataset.version = answer.version;
+      follow(answer.version);
+    }, function () {
+      window.setTimeout(function () { follow(after); }, 3000);
+    });
+  }
+  if (shop && till) follow(0);
   window.TPDisplay = { show: showMessage };
 })();

@@ -71,6 +71,24 @@
   function tell(message) {
     lastShown = message;
     if (display) display.postMessage(message);
+    tellRemote(message);
+  }
+  // A display on another device (Menu → "Customer display on another device", kept per
+  // till): each message also goes to the server, where that device's display page waits
+  // for it. One request at a time; what came meanwhile is sent next, the latest only.
+  var remote = { on: false, busy: false, next: null };
+  function tellRemote(message) {
+    if (!remote.on || !S.shift) return;
+    remote.next = message;
+    if (remote.busy) return;
+    remote.busy = true;
+    var sending = remote.next;
+    remote.next = null;
+    var done = function () {
+      remote.busy = false;
+      if (remote.next) tellRemote(remote.next);
+    };
+    TP.api("POST", "/display?till=" + encodeURIComponent(S.shift.till), sending).then(done, done);
   }
   if (display) {
     display.onmessage = function (event) {
@@ -203,6 +221,7 @@
     S.orders = new TP.Orders(S.scope);
     renderCounters();
     renderTerminals();
+    renderRemote();
     startCatalogue();
     S.orders.flush();
     if (S.cart.order && S.cart.order.status === "open") {
@@ -245,7 +264,7 @@
 
   // A shop with several terminals: each till says which one takes its cards (kept in
   // this browser, per till); the amount goes to that terminal's screen.
-  function terminalKey() { return "tillpoint.terminal." + S.state.merchant.id + "." + TP.shop + "." + S.state.till; }
+  function terminalKey() { return "tillpoint.terminal." + S.scope; }
   function renderTerminals() {
     var terminals = S.state.terminals || [];
     show("terminal-row", terminals.length > 1);
@@ -1324,6 +1343,23 @@
   try { $("autoprint").checked = window.localStorage.getItem("tillpoint.autoprint") === "on"; } catch (e) { /* */ }
   $("autoprint").addEventListener("change", function () {
     try { window.localStorage.setItem("tillpoint.autoprint", $("autoprint").checked ? "on" : "off"); } catch (e) { /* */ }
+  });
+  function remoteKey() { return "tillpoint.remote-display." + S.scope; }
+  function renderRemote() {
+    var on = false;
+    try { on = !!S.shift && window.localStorage.getItem(remoteKey()) === "on"; } catch (e) { /* */ }
+    remote.on = on;
+    $("remote-display").checked = on;
+    var link = $("remote-display-link");
+    link.hidden = !on;
+    link.textContent = on ? t("On the other device, sign in and open {url}", {
+      url: window.location.origin + data.urls.display + "?shop=" + TP.shop + "&till=" + encodeURIComponent(S.shift.till),
+    }) : "";
+    if (on) tellRemote(lastShown);
+  }
+  $("remote-display").addEventListener("change", function () {
+    try { window.localStorage.setItem(remoteKey(), $("remote-display").checked ? "on" : "off"); } catch (e) { /* */ }
+    renderRemote();
   });
 
   // --- the keyboard and the scanner --------------------------------------------------------
