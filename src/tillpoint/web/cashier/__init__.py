@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.cashier import api, display, pages
+from tillpoint.web.cashier import api, display, offline, pages
 
-ROUTERS: list[APIRouter] = [pages.router, api.router, display.router]
+ROUTERS: list[APIRouter] = [pages.router, api.router, display.router, offline.router]

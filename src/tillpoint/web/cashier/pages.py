@@ -28,7 +28,9 @@ from tillpoint.core.i18n import get_locale, set_locale
 from tillpoint.store.order_rules import DISCOUNT_FREE_PERCENT
 from tillpoint.web.auth import member
 from tillpoint.web.cashier.api import SELLERS, Till, own_shop_id, services, state
+from tillpoint.web.cashier.offline import SCOPE, WORKER
 from tillpoint.web.cashier.texts import texts
+from tillpoint.web.cashier.views import slip_labels
 from tillpoint.web.page import tp
 from tillpoint.web.render import (
     HTML_LANG,
@@ -167,10 +169,13 @@ def _page_data(
             "api": HOME + "/api",
             "display": DISPLAY,
             "sync_worker": static_url("cashier-sync.js"),
+            "service_worker": WORKER,
+            "scope": SCOPE,
             "sign_in": "/portal/sign-in?next=" + HOME,
             "static": STATIC_PATH,
         },
         "free_discount_percent": int(DISCOUNT_FREE_PERCENT),
+        "slip": slip_labels(),
     }
     # A data block, never run: "</" escaped so that no text closes the element early.
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")

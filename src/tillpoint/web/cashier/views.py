@@ -11,6 +11,7 @@ from tillpoint.core.money import Money
 from tillpoint.iso8583.codes import describe
 from tillpoint.receipts.orders import (
     LABELS,
+    TENDERS,
     OrderReceipt,
     heading_rows,
     lines,
@@ -19,7 +20,7 @@ from tillpoint.receipts.orders import (
 )
 from tillpoint.receipts.service import qr_svg
 from tillpoint.receipts.slip import pair
-from tillpoint.store.models import OrderKind, TenderStatus
+from tillpoint.store.models import OrderKind, TenderKind, TenderStatus
 from tillpoint.store.orders import OrderView
 from tillpoint.store.shifts import ShiftView
 from tillpoint.web.render import environment
@@ -67,6 +68,15 @@ def slip_html(r: OrderReceipt, url: str) -> str:
             qr=qr_svg(url),
         )
     )
+
+
+def slip_labels() -> dict[str, str]:
+    """The receipt's words (both languages, as printed), for the receipts the page
+    prints itself while offline (cashier-offline.js lays them out as ``_slip.html``)."""
+    words = {k: pair(v) for k, v in LABELS.items()}
+    words["cash"] = pair(TENDERS[TenderKind.CASH])
+    words["offline"] = pair(("离线销售", "SOLD OFFLINE"))
+    return words
 
 
 def report_html(view: ShiftView, shop_name: str, cashier_name: str) -> str:

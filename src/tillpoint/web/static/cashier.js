@@ -223,6 +223,7 @@
     renderTerminals();
     renderRemote();
     startCatalogue();
+    if (TP.offline) TP.offline.start(S.state, S.shift);
     S.orders.flush();
     if (S.cart.order && S.cart.order.status === "open") {
       showOrder(S.cart.order);
@@ -847,6 +848,7 @@
       if (typed.error) { notice("tender-notice", typed.error); return; }
       received = typed.value === null ? due() : typed.value;
     }
+    if (TP.offline && TP.offline.on() && !S.cart.order) { sellOffline(received); return; }
     if (!S.cart.order) {
       // The fast path: the cart and its cash in one request, paid as it is written.
       S.payStarted = performance.now();
@@ -863,6 +865,14 @@
       return;
     }
     tender({ kind: "cash", received_minor: received });
+  }
+
+  // Offline: the sale kept on this till (cashier-offline.js), its receipt laid out here.
+  function sellOffline(received) {
+    if (S.orders) { delete S.orders.pending[S.cart.ref]; S.orders.keep(); } // the queue has it now
+    TP.offline.sell(S.cart, S.shift, S.state.account, received).then(finished, function (e) {
+      notice("tender-notice", e.message);
+    });
   }
 
   function electronic(kindName, code) {
@@ -940,6 +950,11 @@
     saveCart();
     step("done");
     tell({ type: "paid", total: order.total_minor, change: order.change_minor });
+    if (order.offline) {
+      S.lastReceipt = Promise.resolve({ html: TP.offline.slip(order) });
+      if ($("autoprint").checked) printReceipt();
+      return;
+    }
     loadReceipt(order.id).then(function (r) {
       if (!r) return;
       $("done-qr").src = r.qr_svg_url;
@@ -1131,6 +1146,7 @@
           return TP.api("GET", "/shifts/" + closed.id + "/report").then(function (html) {
             S.shift = null;
             S.state.shift = null;
+            if (TP.offline) TP.offline.forget();
             $("report-body").innerHTML = html;
             $("report-dialog").showModal();
             renderBar();
@@ -1305,6 +1321,23 @@
   });
   document.querySelector('[data-act="return-print"]').addEventListener("click", printReceipt);
 
+  // What needs the server says so while the till is offline (cashier-offline.js).
+  function serverOnly(fn) {
+    return function () {
+      if (TP.needsServer && TP.needsServer()) return Promise.resolve(null);
+      return fn.apply(this, arguments);
+    };
+  }
+  hold = serverOnly(hold);
+  recallList = serverOnly(recallList);
+  openReturn = serverOnly(openReturn);
+  xReport = serverOnly(xReport);
+  closeShift = serverOnly(closeShift);
+  askPrice = serverOnly(askPrice);
+  electronic = serverOnly(electronic);
+  approval = serverOnly(approval);
+  cancelOrder = serverOnly(cancelOrder);
+
   // --- one handler for every button with data-act ------------------------------------------
   var ACTIONS = {
     "minus": function () { changeQty(-1); }, "plus": function () { changeQty(1); },
@@ -1478,6 +1511,17 @@
   // --- start -------------------------------------------------------------------------------
   (function boot() {
     var url = new URL(window.location.href);
+    // Opened without the server (the service worker's copy of the page): the till as it
+    // was last seen online, its shift open.
+    var kept = TP.offline && TP.offline.on() &&
+      TP.offline.kept(parseInt(url.searchParams.get("shop") || "0", 10), url.searchParams.get("till"));
+    if (kept) {
+      S.state = kept.state;
+      S.shift = kept.shift;
+      TP.shop = kept.state.shop.number;
+      afterState();
+      return;
+    }
     if (!url.searchParams.get("till")) {
       try {
         var kept = JSON.parse(window.localStorage.getItem("tillpoint.till") || "null");
