@@ -76,6 +76,7 @@
       clearTimeout(timer);
       if (r.status === 401 && TP.signedOut) TP.signedOut();
       set(true);
+      if (O.counts.waiting && O.outbox && !O.outbox.syncing && !O.outbox.timer) sync();
     }, function () {
       clearTimeout(timer);
       lost();
@@ -86,7 +87,9 @@
     O.pingTimer = setTimeout(function () { ping().then(schedulePing); }, O.online ? PING_ONLINE_MS : PING_OFFLINE_MS);
   }
   window.addEventListener("offline", lost);
-  window.addEventListener("online", function () { ping(); });
+  window.addEventListener("online", function () {
+    ping().then(function () { if (O.online) sync(); });
+  });
 
   // Back online: numbers for the next outage, then the queue.
   function back() {
@@ -172,6 +175,7 @@
       O.outbox = new TP.Outbox(mid);
       O.outbox.merchant = mid;
       O.outbox.onChange = recount;
+      O.outbox.onReach = function () { set(true); };
     }
     O.till = { shop: state.shop.number, till: shift.till, shift: shift, state: state };
     recount();
@@ -394,7 +398,22 @@
   // --- the service worker ----------------------------------------------------------------
   function register() {
     if (!("serviceWorker" in navigator) || !data.urls.service_worker) return;
-    navigator.serviceWorker.register(data.urls.service_worker, { scope: data.urls.scope }).catch(function () {
+    var controlled = !!navigator.serviceWorker.controller;
+    navigator.serviceWorker.register(data.urls.service_worker, { scope: data.urls.scope }).then(function () {
+      // The page came before its worker (the first visit): the worker never saw it, so
+      // it is put where the worker keeps it (the same request, through the worker now).
+      if (!controlled && !O.cached && window.caches) {
+        return navigator.serviceWorker.ready.then(function () {
+          return fetch(window.location.href, { credentials: "same-origin", cache: "no-store" });
+        }).then(function (response) {
+          if (response.status !== 200 || response.redirected) return null;
+          return window.caches.open("tillpoint-cashier-page").then(function (cache) {
+            return cache.put("/cashier", response);
+          });
+        });
+      }
+      return null;
+    }).catch(function () {
       return null; // the till works without it; it only cannot open offline
     });
   }

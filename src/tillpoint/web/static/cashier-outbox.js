@@ -49,6 +49,7 @@
     this.fails = 0;
     this.timer = null;
     this.onChange = function () {};
+    this.onReach = function () {}; // the server answered
     this.batch = setting("batch", BATCH);
     this.blockSize = setting("block", BLOCK);
   }
@@ -352,6 +353,7 @@
           var url = TP.data.urls.api + "/orders/sync?shop=" + encodeURIComponent(batch[0].shop);
           var body = { till: batch[0].till, page_id: batch[0].page_id, orders: batch.map(function (q) { return q.body; }) };
           return post(url, body).then(function (answer) {
+            self.onReach();
             return self.record(batch, answer);
           }, function (e) {
             if (e.status === 422) return self.refuseAll(batch, e);
