@@ -106,8 +106,11 @@ class Till:
         page.wait_for_selector("body[data-ready='1']")
         until(page, "document.getElementById('sync-state').dataset.complete === '1'", 20)
         if online:
-            until(page, "navigator.serviceWorker.controller !== null && caches.open("
-                        "'tillpoint-cashier-page').then(c => c.match('/cashier')).then(r => !!r)", 20)  # fmt: skip
+            # (the page that registered the worker may not be one it controls: the
+            # next opening of the till is)
+            until(page, "navigator.serviceWorker.getRegistration('/cashier').then(r => !!r && !!r.active"
+                        " && r.active.state === 'activated').then(a => a && caches.open("
+                        "'tillpoint-cashier-page').then(c => c.match('/cashier')).then(r => !!r))", 20)  # fmt: skip
             until(page, f"TP.O.outbox && TP.O.outbox.numbers(1, '{self.till}')"
                         ".then(r => !!r && r.left > 0)", 20)  # fmt: skip
 

@@ -398,21 +398,21 @@
   // --- the service worker ----------------------------------------------------------------
   function register() {
     if (!("serviceWorker" in navigator) || !data.urls.service_worker) return;
-    var controlled = !!navigator.serviceWorker.controller;
     navigator.serviceWorker.register(data.urls.service_worker, { scope: data.urls.scope }).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function () {
       // The page came before its worker (the first visit): the worker never saw it, so
       // it is put where the worker keeps it (the same request, through the worker now).
-      if (!controlled && !O.cached && window.caches) {
-        return navigator.serviceWorker.ready.then(function () {
-          return fetch(window.location.href, { credentials: "same-origin", cache: "no-store" });
-        }).then(function (response) {
-          if (response.status !== 200 || response.redirected) return null;
-          return window.caches.open("tillpoint-cashier-page").then(function (cache) {
+      if (O.cached || !window.caches) return null;
+      return window.caches.open("tillpoint-cashier-page").then(function (cache) {
+        return cache.match("/cashier").then(function (hit) {
+          if (hit) return null;
+          return fetch(window.location.href, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
+            if (response.status !== 200 || response.redirected) return null;
             return cache.put("/cashier", response);
           });
         });
-      }
-      return null;
+      });
     }).catch(function () {
       return null; // the till works without it; it only cannot open offline
     });

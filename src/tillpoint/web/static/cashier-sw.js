@@ -41,11 +41,12 @@ self.addEventListener("message", function (event) {
   }
 });
 
-function thePage(request) {
+function thePage(event) {
+  var request = event.request;
   return fetch(request).then(function (response) {
     if (response.status === 200 && response.type === "basic" && !response.redirected) {
       var copy = response.clone();
-      caches.open(PAGE).then(function (cache) { return cache.put(PAGE_KEY, copy); });
+      event.waitUntil(caches.open(PAGE).then(function (cache) { return cache.put(PAGE_KEY, copy); }));
     }
     return response;
   }, function (failed) {
@@ -83,7 +84,7 @@ self.addEventListener("fetch", function (event) {
   var url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (request.mode === "navigate" && url.pathname === PAGE_KEY) {
-    event.respondWith(thePage(request));
+    event.respondWith(thePage(event));
   } else if (url.pathname.indexOf("/console/static/") === 0) {
     event.respondWith(aFile(request));
   }
