@@ -82,3 +82,14 @@ def test_a_page_takes_numbers_and_its_offline_sales_are_written_once(api: ApiEnv
     other.shop = 1
     other.post("/receipt-blocks", {"till": "T1", "page_id": page_id}, 404)
     other.post("/orders/sync", {"till": "T1", "page_id": page_id, "orders": orders[:1]}, 404)
+
+
+def test_a_batch_of_500_goes_in_one_request(api: ApiEnv, w: World) -> None:
+    """The page's largest batch is far above the 64 KiB other JSON bodies may take."""
+    till = Till(api, *CASHIER_1)
+    shift = till.open_shift()
+    page_id = str(uuid.uuid4())
+    block = till.post("/receipt-blocks", {"till": "T1", "page_id": page_id, "size": 500}, 201)
+    orders = [sale(w, shift["id"], f"1-T1-{block['first_number'] + n}") for n in range(500)]
+    answer = till.post("/orders/sync", {"till": "T1", "page_id": page_id, "orders": orders})
+    assert answer["synced"] == 500

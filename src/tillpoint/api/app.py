@@ -21,6 +21,7 @@ from tillpoint.http.services import KeyRateLimiter, Services, client_ip
 from tillpoint.payments.acquirer import Acquirer
 from tillpoint.payments.online import OnlinePayments
 from tillpoint.web.auth import Forbidden, SignInFirst
+from tillpoint.web.cashier import ROUTERS as CASHIER_ROUTERS
 from tillpoint.web.console import ROUTERS as CONSOLE_ROUTERS
 from tillpoint.web.portal import ROUTERS as PORTAL_ROUTERS
 from tillpoint.web.routes import handle_forbidden, handle_sign_in_first
@@ -98,8 +99,9 @@ def create_api(app: Tillpoint, acquirer: Acquirer) -> FastAPI:
     api.add_exception_handler(Forbidden, handle_forbidden)
     api.add_middleware(SecurityHeaders, prefixes=WEB_PREFIXES)
     # Added last, so outermost: a body over its limit is refused before anything else.
-    # The pages' routes state theirs too (the portal's document uploads): each area's
-    # router, included in web_router without a prefix, lists its own routes.
-    page_routers = [*CONSOLE_ROUTERS, *PORTAL_ROUTERS]
+    # The pages' routes state theirs too (the portal's document uploads, the till's
+    # offline sync): each area's router, included in web_router without a prefix, lists
+    # its own routes.
+    page_routers = [*CONSOLE_ROUTERS, *PORTAL_ROUTERS, *CASHIER_ROUTERS]
     api.add_middleware(BodyLimit, routes=route_limits([*ROUTERS, *page_routers]))
     return api

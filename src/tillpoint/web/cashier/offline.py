@@ -30,6 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from tillpoint import __version__
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import TillpointError
+from tillpoint.http.limits import body_limit
 from tillpoint.store.counters import MAX_COUNTER_NUMBER
 from tillpoint.store.models import TenderKind
 from tillpoint.store.orders import (
@@ -68,6 +69,7 @@ KEPT = (
     "cashier.js", "cashier-sync.js", "cashier-display.js",
 )  # fmt: skip
 Seller = Annotated[SignedIn, Depends(member(*SELLERS))]
+SYNC_BODY_BYTES = 4 * 1024 * 1024  # as /v1/orders/sync: 500 orders fit in a tenth of it
 
 
 @cache
@@ -201,7 +203,7 @@ def receipt_block(at: At, body: BlockIn) -> JSONResponse:
     return JSONResponse(view.model_dump(mode="json"), status_code=201, headers=NO_STORE)
 
 
-@router.post("/cashier/api/orders/sync")
+@router.post("/cashier/api/orders/sync", openapi_extra=body_limit(SYNC_BODY_BYTES))
 def sync_orders(at: At, body: SyncIn) -> JSONResponse:
     """A batch of the page's offline sales (up to 500), each written once: answered
     synced, already synced, or refused (its reason, in the page's language)."""

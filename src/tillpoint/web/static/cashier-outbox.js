@@ -357,8 +357,13 @@
             return self.record(batch, answer);
           }, function (e) {
             if (e.status === 422) return self.refuseAll(batch, e);
+            if (e.status === 413 && batch.length > 1) { // too big for the server: halve it
+              self.batch = Math.ceil(batch.length / 2);
+              return "smaller";
+            }
             throw e;
-          }).then(function () {
+          }).then(function (how) {
+            if (how === "smaller") return round();
             answered += batch.length;
             self.fails = 0;
             self.onChange();
@@ -377,6 +382,7 @@
     }, function (e) {
       self.syncing = null;
       self.fails += 1;
+      self.failed = { status: e.status, code: e.code || null, message: e.message };
       self.later();
       self.onChange(e);
       throw e;

@@ -1513,12 +1513,12 @@
     var url = new URL(window.location.href);
     // Opened without the server (the service worker's copy of the page): the till as it
     // was last seen online, its shift open.
-    var kept = TP.offline && TP.offline.on() &&
+    var held = TP.offline && TP.offline.on() &&
       TP.offline.kept(parseInt(url.searchParams.get("shop") || "0", 10), url.searchParams.get("till"));
-    if (kept) {
-      S.state = kept.state;
-      S.shift = kept.shift;
-      TP.shop = kept.state.shop.number;
+    if (held) {
+      S.state = held.state;
+      S.shift = held.shift;
+      TP.shop = held.state.shop.number;
       afterState();
       return;
     }
