@@ -330,7 +330,10 @@ def test_chaos_a_thousand_offline_sales_cuts_lost_answers_and_a_reload(
     network cut and restored, an answer lost after the server wrote the batch, a page
     reloaded. Exactly 1,000 orders arrive, and the stock moved once for each line."""
     rng = random.Random(seed)
-    pair = [Till(browser, base, till, batch=rng.choice([25, 50, 100, 250, 500])) for till in ("T1", "T2")]
+    pair = [
+        Till(browser, base, till, batch=rng.choice([25, 50, 100, 250, 500]))
+        for till in ("T1", "T2")
+    ]
     tills += pair
     numbers: list[str] = []
     for n, t in enumerate(pair):
