@@ -170,6 +170,8 @@
   function start(state, shift) {
     keep(state, shift);
     if (!window.indexedDB) return;
+    // Sales may wait here: ask the browser not to clear this site's storage by itself.
+    if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(function () { return false; });
     var mid = state.merchant.id;
     if (!O.outbox || O.outbox.merchant !== mid) {
       O.outbox = new TP.Outbox(mid);
