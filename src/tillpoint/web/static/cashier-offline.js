@@ -53,6 +53,8 @@
     schedulePing();
   }
   function lost() { set(false); }
+  // A proxy in front of the server answers for it when it is down: that is no answer.
+  function unreachable(status) { return status === 0 || status === 502 || status === 503 || status === 504; }
 
   // Every question of the page: one that cannot reach the server means offline; an
   // answer (any answer) means online.
@@ -62,7 +64,7 @@
       set(true);
       return answer;
     }, function (e) {
-      if (e.status === 0) lost(); else set(true);
+      if (unreachable(e.status)) lost(); else set(true);
       throw e;
     });
   };
@@ -74,6 +76,7 @@
       credentials: "same-origin", cache: "no-store", signal: controller ? controller.signal : undefined,
     }).then(function (r) {
       clearTimeout(timer);
+      if (unreachable(r.status)) { lost(); return; }
       if (r.status === 401 && TP.signedOut) TP.signedOut();
       set(true);
       if (O.counts.waiting && O.outbox && !O.outbox.syncing && !O.outbox.timer) sync();
@@ -100,7 +103,7 @@
   function sync() {
     if (!O.outbox) return Promise.resolve(0);
     return O.outbox.sync().catch(function (e) {
-      if (e.status === 0) lost();
+      if (unreachable(e.status)) lost();
       if (e.status === 401 && TP.signedOut) TP.signedOut();
       return 0;
     });
