@@ -521,12 +521,20 @@ class MemberTerms:
 
 
 def member_terms(
-    s: Session, merchant_id: int, shop_id: int, member_id: int, now: datetime, by: str
+    s: Session,
+    merchant_id: int,
+    shop_id: int,
+    member_id: int,
+    now: datetime,
+    by: str,
+    *,
+    lock: bool = True,
 ) -> MemberTerms:
     """The member an order names (locked), if it may buy as one here: the merchant's,
     not erased, and of this shop when members are each shop's own. Their first visit in
-    their birthday month gives them their birthday coupon."""
-    member = s.get(Member, member_id, with_for_update=True) if 0 < member_id < 2**62 else None
+    their birthday month gives them their birthday coupon. ``lock=False`` (a quote):
+    read only, no coupon given."""
+    member = s.get(Member, member_id, with_for_update=lock) if 0 < member_id < 2**62 else None
     settings = settings_of(s, merchant_id)
     if (
         member is None
@@ -535,7 +543,8 @@ def member_terms(
         or (settings.scope is MemberScope.SHOP and member.shop_id != shop_id)
     ):
         raise NotFound("member.not_found", N_("No member {id}"), id=member_id)
-    cp.birthday_coupon(s, member, now, by)
+    if lock:
+        cp.birthday_coupon(s, member, now, by)
     level, _spent = level_of(s, member, now)
     return MemberTerms(member, level, settings)
 
@@ -576,11 +585,16 @@ def perks(
     redeem: Redeem,
     left_minor: int,
     now: datetime,
+    *,
+    lock: bool = True,
 ) -> Perks:
     """The coupons (checked against ``left_minor``: what the order comes to before
-    them) and the points an order redeems; refused if one cannot be used."""
+    them; locked unless ``lock`` is False, a quote) and the points an order redeems;
+    refused if one cannot be used."""
     member_id = terms.member.id if terms else None
-    applied = cp.claim(s, merchant_id, member_id, codes, left_minor, cp.shanghai_day(now))
+    applied = cp.claim(
+        s, merchant_id, member_id, codes, left_minor, cp.shanghai_day(now), lock=lock
+    )
     left = left_minor - sum(a.discount_minor for a in applied)
     if redeem == 0:
         return Perks(applied)
@@ -686,34 +700,63 @@ def _by(order: Order) -> str:
     return f"account {order.account_id}" if order.account_id else "till"
 
 
-def _earn(
-    s: Session, order: Order, member: Member, lines: Sequence[OrderLine], now: datetime
-) -> None:
-    settings = settings_of(s, order.merchant_id)
+def line_micros(
+    s: Session, merchant_id: int, shop_id: int, lines: Sequence[tuple[int, int | None]]
+) -> list[int]:
+    """Each line's points in millionths, from its net (fen) and its product's category:
+    the shop's rate (else the merchant's) x the category's multiple. What a paid sale
+    earns, a quote shows and an offline sale earns when it syncs: one reckoning."""
+    settings = settings_of(s, merchant_id)
     shop_rate = s.scalar(
-        select(ShopPointsRate.points_per_yuan).where(ShopPointsRate.shop_id == order.shop_id)
+        select(ShopPointsRate.points_per_yuan).where(ShopPointsRate.shop_id == shop_id)
     )
     rate = settings.points_per_yuan if shop_rate is None else shop_rate
-    categories = {line.category_id for line in lines if line.category_id is not None}
+    categories = {c for _net, c in lines if c is not None}
     multiples: dict[int, Decimal] = {}
     if categories:
         multiples = dict(
             s.execute(
                 select(CategoryMultiplier.category_id, CategoryMultiplier.multiplier).where(
-                    CategoryMultiplier.category_id.in_(categories)
+                    CategoryMultiplier.merchant_id == merchant_id,
+                    CategoryMultiplier.category_id.in_(categories),
                 )
             ).all()
         )
-    micros = []
-    for line in lines:
-        mult = multiples.get(line.category_id, Decimal(1)) if line.category_id else Decimal(1)
-        micro = lr.line_micro(line.amount_minor - line.order_discount_minor, rate, mult)
-        micros.append(micro)
-        s.add(LinePoints(line_id=line.id, order_id=order.id, micro=micro))
+    return [
+        lr.line_micro(net, rate, multiples.get(c, Decimal(1)) if c else Decimal(1))
+        for net, c in lines
+    ]
+
+
+def earn(
+    s: Session,
+    merchant_id: int,
+    shop_id: int,
+    order_id: int,
+    member: Member,
+    lines: Sequence[tuple[int, int, int | None]],
+    now: datetime,
+    by: str,
+) -> int:
+    """A paid sale's points (the member's row locked by the caller): each line's exact
+    points kept (line id, net, category), the order's whole points in the ledger."""
+    micros = line_micros(s, merchant_id, shop_id, [(net, c) for _id, net, c in lines])
+    s.add_all(
+        LinePoints(line_id=line_id, order_id=order_id, micro=micro)
+        for (line_id, _net, _c), micro in zip(lines, micros, strict=True)
+    )
     s.flush()
     points = lr.earned(micros)
     if points:
-        entry(s, member, PointsKind.EARNED, points, by=_by(order), now=now, order_id=order.id)
+        entry(s, member, PointsKind.EARNED, points, by=by, now=now, order_id=order_id)
+    return points
+
+
+def _earn(
+    s: Session, order: Order, member: Member, lines: Sequence[OrderLine], now: datetime
+) -> None:
+    nets = [(x.id, x.amount_minor - x.order_discount_minor, x.category_id) for x in lines]
+    earn(s, order.merchant_id, order.shop_id, order.id, member, nets, now, _by(order))
 
 
 def _return(s: Session, order: Order, member: Member, now: datetime) -> None:

@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.cashier import api, pages
+from tillpoint.web.cashier import api, members, pages
 
-ROUTERS: list[APIRouter] = [pages.router, api.router]
+ROUTERS: list[APIRouter] = [pages.router, api.router, members.router]
