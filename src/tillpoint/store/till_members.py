@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tillpoint.context import Context
@@ -38,7 +38,6 @@ from tillpoint.store.member_models import (
     MemberStatus,
     ShopPointsRate,
 )
-from tillpoint.store.models import Order, OrderKind, OrderStatus
 
 SNAPSHOT_LIMIT = 5_000  # members in one page of the snapshot
 MAX_MEMBER_PRICES = 100_000
@@ -137,7 +136,9 @@ class TillMembers:
             rows = list(s.scalars(q.order_by(Member.id).limit(limit + 1)))
             more = len(rows) > limit
             rows = rows[:limit]
-            spent = _spend(s, [m.id for m in rows], now - timedelta(days=loyalty.SPEND_DAYS))
+            spent = loyalty.spends(
+                s, [m.id for m in rows], now - timedelta(days=loyalty.SPEND_DAYS)
+            )
             levels = loyalty.levels_of(s, merchant_id)
             members = []
             for m in rows:
@@ -184,17 +185,3 @@ def _prices(s: Session, merchant_id: int) -> list[TillMemberPrice]:
             .limit(MAX_MEMBER_PRICES)
         )
     ]
-
-
-def _spend(s: Session, member_ids: list[int], since: datetime) -> dict[int, int]:
-    """What each member paid since ``since`` (sales less returns): one query a page."""
-    if not member_ids:
-        return {}
-    signed = case((Order.kind == OrderKind.RETURN, -Order.total_minor), else_=Order.total_minor)
-    rows = s.execute(
-        select(Order.member_id, func.sum(signed))
-        .where(Order.member_id.in_(member_ids), Order.status == OrderStatus.PAID,
-               Order.paid_at >= since)
-        .group_by(Order.member_id)
-    ).all()  # fmt: skip
-    return {int(m): int(v or 0) for m, v in rows if m is not None}
