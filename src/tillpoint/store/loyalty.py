@@ -861,6 +861,9 @@ class OrderLoyalty(BaseModel):
     points_taken_back: int = Field(description="A return: earned points taken back")
     points_restored: int = Field(description="A return, or a canceled sale: redeemed points back")
     coupons: list[CouponApplied]
+    points_balance_after: int | None = Field(
+        default=None, description="The balance the order's last points movement left"
+    )
 
 
 def order_loyalty(s: Session, order: Order) -> OrderLoyalty | None:
@@ -881,6 +884,17 @@ def order_loyalty(s: Session, order: Order) -> OrderLoyalty | None:
     def pts(kind: PointsKind) -> int:
         return abs(sums.get(kind, (0, 0))[0])
 
+    after = (
+        s.scalar(
+            select(PointsEntry.balance)
+            .where(PointsEntry.order_id == order.id)
+            .order_by(PointsEntry.id.desc())
+            .limit(1)
+        )
+        if sums
+        else None
+    )
+
     return OrderLoyalty(
         member_id=member.id,
         member_mobile=member.mobile_masked,
@@ -894,4 +908,5 @@ def order_loyalty(s: Session, order: Order) -> OrderLoyalty | None:
             CouponApplied(code=a.code, name=a.name, discount_minor=a.discount_minor)
             for a in cp.used_on(s, order.id)
         ],
+        points_balance_after=after,
     )

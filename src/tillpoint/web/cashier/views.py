@@ -14,6 +14,7 @@ from tillpoint.receipts.orders import (
     OrderReceipt,
     heading_rows,
     lines,
+    member_rows,
     tender_rows,
     total_rows,
 )
@@ -62,6 +63,7 @@ def slip_html(r: OrderReceipt, url: str) -> str:
             total_label=pair(total),
             total=Money(o.total_minor, o.currency).display(),
             tenders=tender_rows(r),
+            member=member_rows(r),
             thanks=pair(LABELS["thanks"]),
             scan=LABELS["scan"],
             qr=qr_svg(url),
