@@ -75,10 +75,16 @@ def _by(at: At) -> str:
 @router.post("/members/lookup")
 def lookup(at: At, body: LookupIn) -> JSONResponse:
     """The member with the number typed or scanned (the shop's, when members are each
-    shop's): what the till shows. 404 ``member.mobile_not_found``: offer to sign up."""
-    view = at.tp.members.lookup(at.merchant_id, body.mobile, shop_number=at.shop_number,
-                                by=_by(at))  # fmt: skip
-    return json(member_json(view))
+    shop's): ``{"member": ...}``, what the till shows; ``{"member": null}`` when nobody
+    has it (an answer, not an error: the page offers to sign them up)."""
+    try:
+        view = at.tp.members.lookup(at.merchant_id, body.mobile, shop_number=at.shop_number,
+                                    by=_by(at))  # fmt: skip
+    except NotFound as e:
+        if e.code != "member.mobile_not_found":
+            raise
+        return json({"member": None})
+    return json({"member": member_json(view)})
 
 
 @router.post("/members", status_code=201)
