@@ -11,17 +11,20 @@ Set TILLPOINT_TEST_SHOTS=/some/dir to keep the screenshots and look at them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 from sqlalchemy import select
 from tests.browsing import CHROMIUM, shoot
-from tests.e2e.test_cashier import base, open_till, sign_in, until, wedge  # noqa: F401
+from tests.e2e.test_cashier import open_till, sign_in, until, wedge
+from tests.e2e.test_portal_apply import serving
 from tests.membership import MOBILE, join
 from tests.selling import PASSWORD, World, shop_world, water_code
 
 from tillpoint.app import Tillpoint
+from tillpoint.receipts.orders import OrderReceipts
 from tillpoint.store.coupons import CouponValue
 from tillpoint.store.member_models import Channel, CouponKind, MemberConsent
 from tillpoint.store.models import Order
@@ -38,6 +41,12 @@ def world(demo: Tillpoint) -> World:
     return w
 
 
+@pytest.fixture
+def base(demo: Tillpoint) -> Iterator[str]:
+    with serving(demo) as url:
+        yield url
+
+
 def _text(page: object, selector: str) -> str:
     return " ".join(page.locator(selector).inner_text().split())  # type: ignore[attr-defined]
 
@@ -46,7 +55,7 @@ def test_members_at_the_till(
     browser: Browser,
     demo: Tillpoint,
     world: World,
-    base: str,  # noqa: F811
+    base: str,
     shots: Path,
 ) -> None:
     tp, w = demo, world
@@ -116,7 +125,7 @@ def test_members_at_the_till(
     page.evaluate("delete document.body.dataset.print")
     page.emulate_media(media="screen")
     receipt = page.context.new_page()
-    receipt.goto(tp_receipt_url(tp, base, sale.id))
+    receipt.goto(OrderReceipts(tp.ctx).url(sale.id, base))
     body = " ".join(receipt.locator("body").inner_text().split())
     assert "138****5678" in body and "积分余额" in body and "POINTS BALANCE" in body
     shoot(receipt, shots, "cashier-member-e-receipt")
@@ -175,9 +184,3 @@ def test_members_at_the_till(
     kept = page.evaluate("JSON.stringify(Object.assign({}, window.localStorage))")
     assert NEW_MOBILE not in kept
     assert not watch.errors, watch.errors
-
-
-def tp_receipt_url(tp: Tillpoint, base: str, order_id: int) -> str:
-    from tillpoint.receipts.orders import OrderReceipts
-
-    return OrderReceipts(tp.ctx).url(order_id, base)
