@@ -88,13 +88,13 @@
   function priceLine(line, m) {
     if (line.shop_price === undefined) line.shop_price = line.list_price;
     line.list_price = m ? M.memberPrice(line.shop_price, line.product_id, m.level_percent) : line.shop_price;
-    if (!m) delete line.shop_price;
+    if (m) line.member_id = m.id;
+    else { delete line.shop_price; delete line.member_id; }
   }
   Cart.prototype.setMember = function (m) {
-    var self = this;
     this.member = m;
+    M.last = m;
     this.lines.forEach(function (line) { priceLine(line, m); });
-    if (!m) self.lines.forEach(function (line) { delete line.shop_price; });
   };
 
   var baseAdd = Cart.prototype.add;
@@ -141,7 +141,7 @@
     var cart = baseLoad(scope);
     try {
       var kept = JSON.parse(window.localStorage.getItem(KEY + scope) || "null");
-      if (kept && kept.ref === cart.ref) cart.member = kept.member;
+      if (kept && kept.ref === cart.ref) cart.member = M.last = kept.member;
     } catch (e) { /* */ }
     return cart;
   };
@@ -325,6 +325,21 @@
   }
 
   TP.onCart = function (cart) {
+    // The screen made a new cart of these lines (back from paying: the order given up):
+    // the member stays with them; lines priced for a member who is gone go back.
+    if (cart && !cart.member && !cart.order) {
+      var last = M.last;
+      if (last && cart.lines.some(function (l) { return l.member_id === last.id; })) {
+        cart.member = last;
+        TP.till.render();
+        return;
+      }
+      if (cart.lines.some(function (l) { return l.shop_price !== undefined; })) {
+        cart.setMember(null);
+        TP.till.render();
+        return;
+      }
+    }
     renderPanel(cart);
     scheduleQuote(cart);
   };
