@@ -11,6 +11,7 @@ import json
 import logging
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import JSON, LargeBinary, String, Text, select
@@ -32,11 +33,11 @@ def w(api: ApiEnv) -> World:
     return shop_world(api.tp, 1)
 
 
-def _sign_up(till: Till, mobile: str = NUMBER, status: int = 201, **more: object) -> dict:  # type: ignore[type-arg]
+def _sign_up(till: Till, mobile: str = NUMBER, status: int = 201, **more: object) -> Any:
     programme = till.get("/members/programme")["programme"]
     body = {"mobile": mobile, "consent": {"membership": True,
                                           "notice_version": programme["notice_version"]}, **more}  # fmt: skip
-    return till.post("/members", body, status)  # type: ignore[no-any-return]
+    return till.post("/members", body, status)
 
 
 def test_sign_up_find_quote_and_sell_at_the_till(api: ApiEnv, w: World) -> None:
@@ -97,7 +98,7 @@ def test_another_merchants_till_finds_none_of_its_members(api: ApiEnv, w: World)
     data = json.loads(DATA.search(page.text).group(1))  # type: ignore[union-attr]
     headers = {"X-CSRF-Token": data["csrf"], "Accept-Language": "en"}
 
-    def post(path: str, body: object) -> tuple[int, dict]:  # type: ignore[type-arg]
+    def post(path: str, body: object) -> tuple[int, Any]:
         r = api.client.post(f"/cashier/api{path}?shop=1", json=body, headers=headers)
         return r.status_code, r.json()
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 from tests.browsing import CHROMIUM, shoot
 from tests.e2e.test_cashier import open_till, sign_in, until, wedge
@@ -47,8 +47,8 @@ def base(demo: Tillpoint) -> Iterator[str]:
         yield url
 
 
-def _text(page: object, selector: str) -> str:
-    return " ".join(page.locator(selector).inner_text().split())  # type: ignore[attr-defined]
+def _text(page: Page, selector: str) -> str:
+    return " ".join(page.locator(selector).inner_text().split())
 
 
 def test_members_at_the_till(

@@ -7,11 +7,11 @@ coupons; the till's snapshot of the members holds no mobile number."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import hypothesis
 import pytest
@@ -57,7 +57,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def w(tp: Tillpoint) -> Iterator[World]:
+def w(tp: Tillpoint) -> World:
     world = demo_world(tp)
     programme(world)
     return world
@@ -115,7 +115,7 @@ Cart = st.fixed_dictionaries(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(cart=Cart)
-def test_the_quote_is_the_order_the_server_makes(w: World, cart: dict[str, object]) -> None:
+def test_the_quote_is_the_order_the_server_makes(w: World, cart: dict[str, Any]) -> None:
     tp = w.tp
     shift = _shift(w)
     tp.loyalty.set_member_price(w.merchant_id, w.products["water"],
@@ -126,7 +126,7 @@ def test_the_quote_is_the_order_the_server_makes(w: World, cart: dict[str, objec
         m = join(w, str(next(NUMBERS)))
         member_id = m.id
         if cart["points"]:
-            tp.members.adjust(m.id, int(cart["points"]), "t", merchant_id=w.merchant_id, by="t")  # type: ignore[call-overload]
+            tp.members.adjust(m.id, int(cart["points"]), "t", merchant_id=w.merchant_id, by="t")
         if cart["level"]:  # a paid sale of 1,000 yuan makes them gold
             big = w.order(shift, LineIn(product_id=w.products["bread"], quantity_milli=1_400_000),
                           member_id=m.id, tenders=(cash(10**9),))  # fmt: skip
@@ -137,27 +137,27 @@ def test_the_quote_is_the_order_the_server_makes(w: World, cart: dict[str, objec
         "bearer": ten_off(),
         "min": ten_off(min_spend_minor=2000),
     }
-    for k in cart["coupons"]:  # type: ignore[attr-defined]
+    for k in cart["coupons"]:
         owner = None if k == "bearer" else member_id
         codes.append(tp.coupons.issue(w.merchant_id, value=kinds[k], member_id=owner,
                                       by="t")[0].code)  # fmt: skip
     lines = []
     if cart["water"]:
-        lines.append(LineIn(barcode=water_code(), quantity_milli=int(cart["water"]) * 1000))  # type: ignore[call-overload]
+        lines.append(LineIn(barcode=water_code(), quantity_milli=int(cart["water"]) * 1000))
     if cart["bread"]:
         lines.append(
             LineIn(product_id=w.products["bread"], quantity_milli=int(cart["bread"]) * 1000)
-        )  # type: ignore[call-overload]
+        )
     if cart["apple_milli"] or not lines:
         lines.append(LineIn(product_id=w.products["apple"],
-                            quantity_milli=max(int(cart["apple_milli"]), 5)))  # type: ignore[call-overload]  # fmt: skip
+                            quantity_milli=max(int(cart["apple_milli"]), 5)))  # fmt: skip
     lines[0] = LineIn(lines[0].product_id, lines[0].barcode, lines[0].quantity_milli,
-                      discount_minor=min(int(cart["line_off"]), 100))  # type: ignore[call-overload]  # fmt: skip
+                      discount_minor=min(int(cart["line_off"]), 100))  # fmt: skip
     discount = {None: None, "amount": Discount(amount_minor=50),
-                "percent": Discount(percent=Decimal("5"))}[cart["order_off"]]  # type: ignore[index]  # fmt: skip
+                "percent": Discount(percent=Decimal("5"))}[cart["order_off"]]  # fmt: skip
     redeem = cart["redeem"] if member_id else 0
     new = w.order(shift, *lines, discount=discount, member_id=member_id,
-                  redeem_points=redeem, coupon_codes=tuple(codes))  # type: ignore[arg-type]  # fmt: skip
+                  redeem_points=redeem, coupon_codes=tuple(codes))  # fmt: skip
     before = _count(w, Order, PointsEntry, Coupon, LinePoints)
     refused: Refused | InvalidInput | NotFound | None = None
     try:
