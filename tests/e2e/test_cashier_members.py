@@ -207,3 +207,34 @@ def test_members_at_the_till(
     kept = page.evaluate("JSON.stringify(Object.assign({}, window.localStorage))")
     assert NEW_MOBILE not in kept
     assert not watch.errors, watch.errors
+
+
+def test_the_member_panel_in_chinese(
+    browser: Browser, demo: Tillpoint, world: World, base: str, shots: Path
+) -> None:
+    tp, w = demo, world
+    m = join(w, name="王五")
+    tp.members.adjust(m.id, 300, "welcome", merchant_id=w.merchant_id, by="test")
+    ten = CouponValue("满减 5 off", CouponKind.AMOUNT, 500, None, 0, 30, 1)
+    tp.coupons.issue(w.merchant_id, value=ten, member_id=m.id, by="test")
+    page, watch = open_till(browser, base, {"width": 1024, "height": 768}, "zh-CN")
+    sign_in(page, base, "cashier1@shop.example.com", "cashier-secret-1")
+    page.goto(base + "/cashier?lang=zh-CN")
+    page.locator("#start-float").fill("0")
+    page.locator("#start-form button[type=submit]").click()
+    page.wait_for_selector("body[data-ready='1']")
+    wedge(page, water_code(1))
+    wedge(page, BREAD_CODE)
+    until(page, "document.getElementById('t-total').textContent === '¥10.00'")
+    page.locator("#member-find").click()
+    page.locator("#member-number").fill("13812345678")
+    page.locator("#member-number").press("Enter")
+    page.wait_for_selector("#member-card:not([hidden])")
+    page.locator(".member-coupon").first.click()
+    page.locator("#member-redeem").click()
+    until(page, "document.getElementById('t-total').textContent === '¥2.00'")
+    until(page, "document.getElementById('member-earns').textContent !== ''")
+    assert "抵扣 300 积分" in _text(page, "#member-redeem")
+    assert "本单可得 2 积分" in _text(page, "#member-earns")
+    shoot(page, shots, "cashier-member-panel-zh")
+    assert not watch.errors, watch.errors
