@@ -25,6 +25,7 @@ from tests.selling import World, cash, demo_world, water_code
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
 from tillpoint.core.settings import Settings
+from tillpoint.receipts.orders import OrderReceipts, member_rows, total_rows
 from tillpoint.store.coupons import CouponValue
 from tillpoint.store.loyalty import LoyaltyIn
 from tillpoint.store.member_models import (
@@ -349,3 +350,28 @@ def test_the_snapshot_holds_masked_numbers_and_the_price_rules(w: World) -> None
     ]
     with tp.ctx.db.read() as s:
         assert s.get_one(Member, m.id).mobile_masked == "138****5678"
+
+
+def test_the_printed_receipt_names_the_member_and_the_points(w: World) -> None:
+    tp = w.tp
+    shift = w.open_shift()
+    m = join(w)
+    tp.members.adjust(m.id, 200, "t", merchant_id=w.merchant_id, by="t")
+    code = tp.coupons.issue(w.merchant_id, value=ten_off(), member_id=m.id, by="t")[0].code
+    order = tp.orders.create(
+        w.order(shift, LineIn(product_id=w.products["bread"], quantity_milli=2000),
+                member_id=m.id, redeem_points=200, coupon_codes=(code,), tenders=(cash(300),)),
+        merchant_id=w.merchant_id,
+    ).order  # fmt: skip
+    # 15.00 - 10.00 - 2.00; bread earns double: 3.00 x 2 = 6 points
+    assert (order.status.value, order.total_minor) == ("paid", 300)
+    printed = OrderReceipts(tp.ctx).printout(order.id, "https://till.example.com")
+    for text in (b"MEMBER", b"138****5678", b"COUPON", b"-10.00", b"POINTS REDEEMED",
+                 b"200 -2.00", b"POINTS EARNED", b"+6", b"POINTS BALANCE"):  # fmt: skip
+        assert text in printed, text
+    assert MOBILE.encode() not in printed
+    r = OrderReceipts(tp.ctx).receipt(order.id)
+    assert [(x.en, x.value) for x in member_rows(r)] == [
+        ("MEMBER", "138****5678"), ("POINTS EARNED", "+6"), ("POINTS BALANCE", "6")
+    ]  # fmt: skip
+    assert [x.en for x in total_rows(r)] == ["SUBTOTAL", "COUPON", "POINTS REDEEMED"]
