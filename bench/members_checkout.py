@@ -38,6 +38,7 @@ from tillpoint.store.loyalty import LevelIn, LoyaltyIn
 from tillpoint.store.member_models import Channel, CouponKind, MemberPrice
 from tillpoint.store.members import MemberIn
 from tillpoint.store.models import Product
+from tillpoint.store.till_members import TillMembers
 
 
 def members(tp: Tillpoint, merchant_id: int, n: int) -> list[int]:
@@ -111,12 +112,26 @@ def main() -> None:
                               redeem_points="max", coupon_codes=(coupons[k],))  # fmt: skip
                 tp.orders.create(new, merchant_id=None)
 
+            def quoting(k: int) -> None:  # the till's quote of the same cart: no write
+                new = replace(cart(rng, shift, codes, weighed, args.lines), member_id=ids[k],
+                              redeem_points="max", coupon_codes=(coupons[k],))  # fmt: skip
+                tp.orders.quote(new, merchant_id=None)
+
+            snapshots = TillMembers(tp.ctx)
+
+            def snapshot(_k: int) -> None:  # every member, 5,000 a page, as a till takes it
+                after: int | None = 0
+                while after is not None:
+                    after = snapshots.snapshot(merchant_id, 1, after_id=after).next_after_id
+
             def lookup(k: int) -> None:
                 tp.members.lookup(merchant_id, f"139{k * 7 % args.members:08d}", by="bench")
 
             timed(tp, "checkout, no member", args.orders, plain)
             timed(tp, "checkout, a member", args.orders, member)
+            timed(tp, "quote, points + coupon", args.orders, quoting)
             timed(tp, "checkout, points + coupon", args.orders, redeeming)
+            timed(tp, f"snapshot of {args.members} members", 5, snapshot)
             timed(tp, "look-up by mobile", args.orders, lookup)
         finally:
             tp.close()

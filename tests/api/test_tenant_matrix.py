@@ -373,6 +373,12 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
                              "lines": [{"barcode": "6901234567892"}],
                              "tenders": [{"kind": "cash", "received_minor": 10_000}]}),
     ],
+    # A quote writes nothing, and names A's shift (and then A's member) as an order does.
+    "POST /v1/orders/quote": [
+        ("shift", lambda a: {"shift_id": int(a["shift"]), "lines": [{"barcode": "6901234567892"}]}),
+        ("shift and member", lambda a: {"shift_id": int(a["shift"]), "member_id": int(a["member"]),
+                                        "lines": [{"barcode": "6901234567892"}]}),
+    ],
     "POST /v1/orders/{order_id}/tenders": [
         ("", lambda a: {"kind": "cash", "received_minor": 100})
     ],

@@ -57,6 +57,13 @@ LABELS: dict[str, Pair] = {
     "change": ("找零", "CHANGE"),
     "received": ("实收现金", "CASH RECEIVED"),
     "scan": ("扫码查看电子小票", "SCAN FOR THE E-RECEIPT"),
+    "member": ("会员", "MEMBER"),
+    "coupon": ("优惠券", "COUPON"),
+    "points_redeemed": ("积分抵扣", "POINTS REDEEMED"),
+    "points_earned": ("本单积分", "POINTS EARNED"),
+    "points_taken_back": ("扣回积分", "POINTS TAKEN BACK"),
+    "points_restored": ("退回积分", "POINTS RETURNED"),
+    "points_balance": ("积分余额", "POINTS BALANCE"),
     "thanks": ("谢谢惠顾", "THANK YOU"),
 }
 TENDERS: dict[TenderKind, Pair] = {
@@ -137,10 +144,43 @@ def heading_rows(r: OrderReceipt) -> list[Row]:
 
 
 def total_rows(r: OrderReceipt) -> list[Row]:
+    """Subtotal, the cashier's order discount, then a member's coupons and points (the
+    order's discount is all of them: each printed on its own)."""
     o, c = r.order, r.order.currency
     rows = [Row(*LABELS["subtotal"], _money(o.subtotal_minor, c))]
-    if o.discount_minor:
-        rows.append(Row(*LABELS["order_discount"], f"-{_money(o.discount_minor, c)}"))
+    perks = []
+    own = o.discount_minor
+    if o.loyalty is not None and o.kind is OrderKind.SALE:
+        for coupon in o.loyalty.coupons:
+            own -= coupon.discount_minor
+            perks.append(
+                Row(*LABELS["coupon"], f"{coupon.name} -{_money(coupon.discount_minor, c)}")
+            )
+        if o.loyalty.redeemed_minor:
+            own -= o.loyalty.redeemed_minor
+            perks.append(Row(*LABELS["points_redeemed"], f"{o.loyalty.points_redeemed} "
+                             f"-{_money(o.loyalty.redeemed_minor, c)}"))  # fmt: skip
+    if own:
+        rows.append(Row(*LABELS["order_discount"], f"-{_money(own, c)}"))
+    return rows + perks
+
+
+def member_rows(r: OrderReceipt) -> list[Row]:
+    """A member's order: the member (masked number), the points it moved and the
+    balance it left."""
+    x = r.order.loyalty
+    if x is None:
+        return []
+    rows = [Row(*LABELS["member"], x.member_mobile or f"#{x.member_id}")]
+    if r.order.kind is OrderKind.SALE:
+        rows.append(Row(*LABELS["points_earned"], f"+{x.points_earned}"))
+    else:
+        if x.points_taken_back:
+            rows.append(Row(*LABELS["points_taken_back"], f"-{x.points_taken_back}"))
+        if x.points_restored:
+            rows.append(Row(*LABELS["points_restored"], f"+{x.points_restored}"))
+    balance = x.points_balance if x.points_balance_after is None else x.points_balance_after
+    rows.append(Row(*LABELS["points_balance"], f"{balance:,}"))
     return rows
 
 
@@ -256,6 +296,7 @@ class OrderReceipts:
                 lines=lines(r),
                 totals=total_rows(r),
                 tenders=tender_rows(r),
+                member=member_rows(r),
                 L=LABELS,
                 qr=qr_svg(url),
             )
@@ -309,6 +350,9 @@ def render(r: OrderReceipt, url: str, *, columns: int = escpos.Columns.NARROW) -
     slip.rule()
     _rows(slip, tender_rows(r))
     slip.rule()
+    if member := member_rows(r):
+        _rows(slip, member)
+        slip.rule()
     slip.centred(pair(LABELS["thanks"]))
     for text in LABELS["scan"]:
         slip.centred(text)

@@ -355,9 +355,12 @@ def claim(
     codes: Sequence[str],
     spend_minor: int,
     today: date,
+    *,
+    lock: bool = True,
 ) -> list[Applied]:
-    """The order's coupons (locked), each with what it takes off, in the order listed;
-    refused (and nothing changes) if one cannot be used."""
+    """The order's coupons (locked, unless ``lock`` is False: a quote), each with what
+    it takes off, in the order listed; refused (and nothing changes) if one cannot be
+    used."""
     cleaned = [clean_code(c) for c in codes]
     if len(cleaned) > MAX_COUPONS:
         raise InvalidInput(
@@ -367,14 +370,8 @@ def claim(
         raise InvalidInput("order.coupon_twice", N_("Each coupon is used once on an order"))
     if not cleaned:
         return []
-    found = {
-        c.code: c
-        for c in s.scalars(
-            select(Coupon)
-            .where(Coupon.merchant_id == merchant_id, Coupon.code.in_(cleaned))
-            .with_for_update()
-        )
-    }
+    query = select(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.code.in_(cleaned))
+    found = {c.code: c for c in s.scalars(query.with_for_update() if lock else query)}
     applied = []
     left = spend_minor
     for code in cleaned:

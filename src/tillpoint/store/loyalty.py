@@ -211,6 +211,20 @@ def spend(s: Session, member_id: int, since: datetime) -> int:
     return int(total or 0)
 
 
+def spends(s: Session, member_ids: Sequence[int], since: datetime) -> dict[int, int]:
+    """What each member paid since ``since`` (``spend``, for many in one query)."""
+    if not member_ids:
+        return {}
+    signed = case((Order.kind == OrderKind.RETURN, -Order.total_minor), else_=Order.total_minor)
+    rows = s.execute(
+        select(Order.member_id, func.sum(signed))
+        .where(Order.member_id.in_(list(member_ids)), Order.status == OrderStatus.PAID,
+               Order.paid_at >= since)
+        .group_by(Order.member_id)
+    ).all()  # fmt: skip
+    return {int(m): int(v or 0) for m, v in rows if m is not None}
+
+
 def level_of(s: Session, member: Member, now: datetime) -> tuple[lr.Level | None, int]:
     """The member's level now, and what they spent over the last 365 days."""
     spent = spend(s, member.id, now - timedelta(days=SPEND_DAYS))
@@ -521,12 +535,20 @@ class MemberTerms:
 
 
 def member_terms(
-    s: Session, merchant_id: int, shop_id: int, member_id: int, now: datetime, by: str
+    s: Session,
+    merchant_id: int,
+    shop_id: int,
+    member_id: int,
+    now: datetime,
+    by: str,
+    *,
+    lock: bool = True,
 ) -> MemberTerms:
     """The member an order names (locked), if it may buy as one here: the merchant's,
     not erased, and of this shop when members are each shop's own. Their first visit in
-    their birthday month gives them their birthday coupon."""
-    member = s.get(Member, member_id, with_for_update=True) if 0 < member_id < 2**62 else None
+    their birthday month gives them their birthday coupon. ``lock=False`` (a quote):
+    read only, no coupon given."""
+    member = s.get(Member, member_id, with_for_update=lock) if 0 < member_id < 2**62 else None
     settings = settings_of(s, merchant_id)
     if (
         member is None
@@ -535,7 +557,8 @@ def member_terms(
         or (settings.scope is MemberScope.SHOP and member.shop_id != shop_id)
     ):
         raise NotFound("member.not_found", N_("No member {id}"), id=member_id)
-    cp.birthday_coupon(s, member, now, by)
+    if lock:
+        cp.birthday_coupon(s, member, now, by)
     level, _spent = level_of(s, member, now)
     return MemberTerms(member, level, settings)
 
@@ -576,11 +599,16 @@ def perks(
     redeem: Redeem,
     left_minor: int,
     now: datetime,
+    *,
+    lock: bool = True,
 ) -> Perks:
     """The coupons (checked against ``left_minor``: what the order comes to before
-    them) and the points an order redeems; refused if one cannot be used."""
+    them; locked unless ``lock`` is False, a quote) and the points an order redeems;
+    refused if one cannot be used."""
     member_id = terms.member.id if terms else None
-    applied = cp.claim(s, merchant_id, member_id, codes, left_minor, cp.shanghai_day(now))
+    applied = cp.claim(
+        s, merchant_id, member_id, codes, left_minor, cp.shanghai_day(now), lock=lock
+    )
     left = left_minor - sum(a.discount_minor for a in applied)
     if redeem == 0:
         return Perks(applied)
@@ -686,34 +714,63 @@ def _by(order: Order) -> str:
     return f"account {order.account_id}" if order.account_id else "till"
 
 
-def _earn(
-    s: Session, order: Order, member: Member, lines: Sequence[OrderLine], now: datetime
-) -> None:
-    settings = settings_of(s, order.merchant_id)
+def line_micros(
+    s: Session, merchant_id: int, shop_id: int, lines: Sequence[tuple[int, int | None]]
+) -> list[int]:
+    """Each line's points in millionths, from its net (fen) and its product's category:
+    the shop's rate (else the merchant's) x the category's multiple. What a paid sale
+    earns, a quote shows and an offline sale earns when it syncs: one reckoning."""
+    settings = settings_of(s, merchant_id)
     shop_rate = s.scalar(
-        select(ShopPointsRate.points_per_yuan).where(ShopPointsRate.shop_id == order.shop_id)
+        select(ShopPointsRate.points_per_yuan).where(ShopPointsRate.shop_id == shop_id)
     )
     rate = settings.points_per_yuan if shop_rate is None else shop_rate
-    categories = {line.category_id for line in lines if line.category_id is not None}
+    categories = {c for _net, c in lines if c is not None}
     multiples: dict[int, Decimal] = {}
     if categories:
         multiples = dict(
             s.execute(
                 select(CategoryMultiplier.category_id, CategoryMultiplier.multiplier).where(
-                    CategoryMultiplier.category_id.in_(categories)
+                    CategoryMultiplier.merchant_id == merchant_id,
+                    CategoryMultiplier.category_id.in_(categories),
                 )
             ).all()
         )
-    micros = []
-    for line in lines:
-        mult = multiples.get(line.category_id, Decimal(1)) if line.category_id else Decimal(1)
-        micro = lr.line_micro(line.amount_minor - line.order_discount_minor, rate, mult)
-        micros.append(micro)
-        s.add(LinePoints(line_id=line.id, order_id=order.id, micro=micro))
+    return [
+        lr.line_micro(net, rate, multiples.get(c, Decimal(1)) if c else Decimal(1))
+        for net, c in lines
+    ]
+
+
+def earn(
+    s: Session,
+    merchant_id: int,
+    shop_id: int,
+    order_id: int,
+    member: Member,
+    lines: Sequence[tuple[int, int, int | None]],
+    now: datetime,
+    by: str,
+) -> int:
+    """A paid sale's points (the member's row locked by the caller): each line's exact
+    points kept (line id, net, category), the order's whole points in the ledger."""
+    micros = line_micros(s, merchant_id, shop_id, [(net, c) for _id, net, c in lines])
+    s.add_all(
+        LinePoints(line_id=line_id, order_id=order_id, micro=micro)
+        for (line_id, _net, _c), micro in zip(lines, micros, strict=True)
+    )
     s.flush()
     points = lr.earned(micros)
     if points:
-        entry(s, member, PointsKind.EARNED, points, by=_by(order), now=now, order_id=order.id)
+        entry(s, member, PointsKind.EARNED, points, by=by, now=now, order_id=order_id)
+    return points
+
+
+def _earn(
+    s: Session, order: Order, member: Member, lines: Sequence[OrderLine], now: datetime
+) -> None:
+    nets = [(x.id, x.amount_minor - x.order_discount_minor, x.category_id) for x in lines]
+    earn(s, order.merchant_id, order.shop_id, order.id, member, nets, now, _by(order))
 
 
 def _return(s: Session, order: Order, member: Member, now: datetime) -> None:
@@ -804,6 +861,9 @@ class OrderLoyalty(BaseModel):
     points_taken_back: int = Field(description="A return: earned points taken back")
     points_restored: int = Field(description="A return, or a canceled sale: redeemed points back")
     coupons: list[CouponApplied]
+    points_balance_after: int | None = Field(
+        default=None, description="The balance the order's last points movement left"
+    )
 
 
 def order_loyalty(s: Session, order: Order) -> OrderLoyalty | None:
@@ -824,6 +884,17 @@ def order_loyalty(s: Session, order: Order) -> OrderLoyalty | None:
     def pts(kind: PointsKind) -> int:
         return abs(sums.get(kind, (0, 0))[0])
 
+    after = (
+        s.scalar(
+            select(PointsEntry.balance)
+            .where(PointsEntry.order_id == order.id)
+            .order_by(PointsEntry.id.desc())
+            .limit(1)
+        )
+        if sums
+        else None
+    )
+
     return OrderLoyalty(
         member_id=member.id,
         member_mobile=member.mobile_masked,
@@ -837,4 +908,5 @@ def order_loyalty(s: Session, order: Order) -> OrderLoyalty | None:
             CouponApplied(code=a.code, name=a.name, discount_minor=a.discount_minor)
             for a in cp.used_on(s, order.id)
         ],
+        points_balance_after=after,
     )

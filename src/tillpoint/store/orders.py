@@ -49,7 +49,7 @@ from tillpoint.payments.models import Checkout, CheckoutStatus, Payment, Payment
 from tillpoint.store import coupons, loyalty
 from tillpoint.store import loyalty_rules as lr
 from tillpoint.store import order_rules as rules
-from tillpoint.store.loyalty import OrderLoyalty
+from tillpoint.store.loyalty import CouponApplied, OrderLoyalty
 from tillpoint.store.models import (
     MILLI,
     Counter,
@@ -279,6 +279,41 @@ class Created:
     replayed: bool = False
 
 
+class QuoteLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    line_no: int
+    product_id: int
+    name: str
+    unit: str
+    quantity_milli: int
+    list_price_minor: int = Field(description="The price listed for this customer (a member's)")
+    unit_price_minor: int = Field(description="The price it would sell at")
+    discount_minor: int = Field(description="The line's own discount")
+    amount_minor: int = Field(description="Price x quantity less the line's discount")
+    order_discount_minor: int = Field(description="Its share of the order's discounts")
+
+
+class OrderQuote(BaseModel):
+    """What a cart would come to, as the order would be made of it now: nothing written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    object: Literal["order_quote"] = "order_quote"
+    currency: str
+    member_id: int | None
+    lines: list[QuoteLine]
+    subtotal_minor: int = Field(description="The lines' amounts")
+    discount_minor: int = Field(description="The cashier's order discount")
+    coupons: list[CouponApplied] = Field(description="Each coupon and what it takes off")
+    points_redeemed: int
+    redeemed_minor: int = Field(description="What the redeemed points take off")
+    total_minor: int = Field(description="What is left to pay: what the order would total")
+    points_earned: int = Field(description="What the member would earn once it is paid")
+    points_balance: int | None = Field(description="The member's points now")
+    approval: str | None = Field(description="Why a manager would have to approve it, if so")
+
+
 # --- checks of what arrives -------------------------------------------------------------------
 
 
@@ -429,24 +464,10 @@ class OrderService:
         same unit of work (paid in full: stock out, receipt number); the others are
         handed back, with their amounts, for the networks (``Created.to_tender``)."""
         client_ref = _check_client_ref(new.client_ref)
-        if not 0 < len(new.lines) <= MAX_LINES:
-            raise InvalidInput("order.lines", N_("An order has 1 to {max} lines"), max=MAX_LINES)
-        for n, line in enumerate(new.lines, 1):
-            _check_line(n, line)
-        if new.discount is not None:
-            d = new.discount
-            if (d.amount_minor is None) == (d.percent is None):
-                raise InvalidInput(
-                    "order.discount_both", N_("A discount is an amount or a percentage, not both")
-                )
-            if d.amount_minor is not None and not 0 <= d.amount_minor <= MAX_ORDER_MINOR:
-                raise InvalidInput("order.discount", N_("A discount is 0 or more fen"))
-            if d.percent is not None:
-                _check_percent(d.percent)
+        _check_cart(new)
         _check_tenders(new.tenders)
         if new.hold and new.tenders:
             raise InvalidInput("order.hold_tenders", N_("A held order takes no tenders"))
-        _check_member(new)
         note = _check_note(new.note)
         digest = _request_sha256(new)
         approver = None
@@ -490,33 +511,19 @@ class OrderService:
             check_seller(s, new.cashier_id, shift.merchant_id, shop)
         counter = _counter_for(s, shop, new.counter_number)
         terms = _member_of(s, new, shift, cashier, now)
-        priced = _price(s, shift, new.lines, terms)
-        gross = sum(rules.line_gross(p.unit_price_minor, p.quantity_milli) for p in priced)
-        subtotal = sum(p.amount_minor for p in priced)
-        discount = 0
-        if new.discount is not None:
-            d = new.discount
-            discount = (
-                d.amount_minor if d.amount_minor is not None
-                else rules.percent_of(subtotal, d.percent or Decimal(0))
-            )  # fmt: skip
-            if discount > subtotal:
-                raise InvalidInput(
-                    "order.discount_too_large",
-                    N_("The order's discount ({discount}) is more than its lines' amounts"),
-                    discount=Money(discount, shift.currency).format(),
-                )
-        if subtotal - discount > MAX_ORDER_MINOR:
-            raise InvalidInput("order.too_large", N_("That order is too large for one receipt"))
-        # The member's coupons and points come off what the cashier's discount left.
-        perks = loyalty.perks(s, shift.merchant_id, terms, new.coupon_codes, new.redeem_points,
-                              subtotal - discount, now)  # fmt: skip
-        total = subtotal - discount - perks.minor
+        r = _reckon(s, new, shift, terms, now)
+        priced, perks, discount, subtotal, total = (
+            r.priced,
+            r.perks,
+            r.discount,
+            r.subtotal,
+            r.total,
+        )
         _check_figures(new, priced, total, shift.currency)
-        needs = _needs_approval(priced, gross, discount + (gross - subtotal))
+        needs = _needs_approval(priced, r.gross, discount + (r.gross - subtotal))
         if needs is not None and approver is None:
             raise needs
-        shares = rules.spread(discount + perks.minor, [p.amount_minor for p in priced])
+        shares = r.shares
         tenders, to_tender = _plan_tenders(total, new.tenders, shift.currency, now)
         # Paid in cash in full (or nothing to pay): paid as it is written, in one go.
         paid_now = not new.hold and not to_tender and sum(t.amount_minor for t in tenders) == total
@@ -563,6 +570,62 @@ class OrderService:
             _complete(s, order, lines, tenders, shift.till, now, shop.number)
         place = Place(merchant.mid or "", shop.number, shift.till, new.counter_number)
         return Created(_view(s, order, lines, tenders, place), tuple(to_tender))
+
+    def quote(self, new: NewOrder, *, merchant_id: int | None) -> OrderQuote:
+        """What the cart would come to, priced exactly as ``create`` prices it (the same
+        ``_reckon``: the shop's and the member's prices, the discounts, the coupons and
+        the points), and the points it would earn once paid; nothing is written, nothing
+        locked, no birthday coupon given. Refused as ``create`` would refuse it (a coupon
+        that cannot be used, too many points...). The till's own figures are not checked:
+        the quote is what it compares them with."""
+        _check_cart(new)
+        now = self.ctx.now()
+        with self.ctx.db.read() as s:
+            shift = visible_shift(s, new.shift_id, merchant_id)
+            if shift.status is not ShiftStatus.OPEN:
+                raise _shift_closed(shift)
+            terms = None
+            if new.member_id is not None:
+                terms = loyalty.member_terms(s, shift.merchant_id, shift.shop_id, new.member_id,
+                                             now, "quote", lock=False)  # fmt: skip
+            r = _reckon(s, new, shift, terms, now, lock=False)
+            earned = 0
+            if terms is not None:
+                nets = [(p.amount_minor - share, p.category_id)
+                        for p, share in zip(r.priced, r.shares, strict=True)]  # fmt: skip
+                earned = lr.earned(loyalty.line_micros(s, shift.merchant_id, shift.shop_id, nets))
+            needs = _needs_approval(r.priced, r.gross, r.discount + (r.gross - r.subtotal))
+            return OrderQuote(
+                currency=shift.currency,
+                member_id=new.member_id,
+                lines=[
+                    QuoteLine(
+                        line_no=n,
+                        product_id=p.product_id,
+                        name=p.name,
+                        unit=p.unit,
+                        quantity_milli=p.quantity_milli,
+                        list_price_minor=p.list_price_minor,
+                        unit_price_minor=p.unit_price_minor,
+                        discount_minor=p.discount_minor,
+                        amount_minor=p.amount_minor,
+                        order_discount_minor=share,
+                    )
+                    for n, (p, share) in enumerate(zip(r.priced, r.shares, strict=True), 1)
+                ],
+                subtotal_minor=r.subtotal,
+                discount_minor=r.discount,
+                coupons=[
+                    loyalty.CouponApplied(code=a.code, name=a.name, discount_minor=a.discount_minor)
+                    for a in r.perks.coupons
+                ],
+                points_redeemed=r.perks.points,
+                redeemed_minor=r.perks.points_minor,
+                total_minor=r.total,
+                points_earned=earned,
+                points_balance=terms.member.points if terms else None,
+                approval=needs.localized() if needs is not None else None,
+            )
 
     def add_cash(
         self,
@@ -1292,6 +1355,77 @@ def _check_member(new: NewOrder) -> None:
                            max=coupons.MAX_COUPONS)  # fmt: skip
     for code in new.coupon_codes:
         coupons.clean_code(code)
+
+
+def _check_cart(new: NewOrder) -> None:
+    """A cart's own shape (no database): its lines, its discount, its member's perks."""
+    if not 0 < len(new.lines) <= MAX_LINES:
+        raise InvalidInput("order.lines", N_("An order has 1 to {max} lines"), max=MAX_LINES)
+    for n, line in enumerate(new.lines, 1):
+        _check_line(n, line)
+    if new.discount is not None:
+        d = new.discount
+        if (d.amount_minor is None) == (d.percent is None):
+            raise InvalidInput(
+                "order.discount_both", N_("A discount is an amount or a percentage, not both")
+            )
+        if d.amount_minor is not None and not 0 <= d.amount_minor <= MAX_ORDER_MINOR:
+            raise InvalidInput("order.discount", N_("A discount is 0 or more fen"))
+        if d.percent is not None:
+            _check_percent(d.percent)
+    _check_member(new)
+
+
+@dataclass(frozen=True)
+class Reckoned:
+    """A cart's figures, as an order is made of them (and as a quote shows them)."""
+
+    priced: list[Priced]
+    gross: int  # the lines at their prices, before any discount
+    subtotal: int  # the lines' amounts
+    discount: int  # the cashier's order discount
+    perks: loyalty.Perks  # the member's coupons and points
+    total: int
+    shares: list[int]  # the order's discounts (the cashier's and the perks) spread
+
+
+def _reckon(
+    s: Session,
+    new: NewOrder,
+    shift: Shift,
+    terms: loyalty.MemberTerms | None,
+    now: datetime,
+    *,
+    lock: bool = True,
+) -> Reckoned:
+    """The one arithmetic of a new order, for ``create`` and ``quote`` alike: each
+    line priced (a member's at their price), the cashier's discount, then the member's
+    coupons and points off what that left, spread over the lines. ``lock``: the coupons'
+    rows are locked (an order being made; a quote reads)."""
+    priced = _price(s, shift, new.lines, terms)
+    gross = sum(rules.line_gross(p.unit_price_minor, p.quantity_milli) for p in priced)
+    subtotal = sum(p.amount_minor for p in priced)
+    discount = 0
+    if new.discount is not None:
+        d = new.discount
+        discount = (
+            d.amount_minor if d.amount_minor is not None
+            else rules.percent_of(subtotal, d.percent or Decimal(0))
+        )  # fmt: skip
+        if discount > subtotal:
+            raise InvalidInput(
+                "order.discount_too_large",
+                N_("The order's discount ({discount}) is more than its lines' amounts"),
+                discount=Money(discount, shift.currency).format(),
+            )
+    if subtotal - discount > MAX_ORDER_MINOR:
+        raise InvalidInput("order.too_large", N_("That order is too large for one receipt"))
+    # The member's coupons and points come off what the cashier's discount left.
+    perks = loyalty.perks(s, shift.merchant_id, terms, new.coupon_codes, new.redeem_points,
+                          subtotal - discount, now, lock=lock)  # fmt: skip
+    total = subtotal - discount - perks.minor
+    shares = rules.spread(discount + perks.minor, [p.amount_minor for p in priced])
+    return Reckoned(priced, gross, subtotal, discount, perks, total, shares)
 
 
 def _price(

@@ -33,6 +33,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -49,8 +50,11 @@ from tillpoint.core.groupcommit import new_ids
 from tillpoint.core.i18n import N_
 from tillpoint.core.paging import check_limit
 from tillpoint.merchants.models import Merchant, Shop
+from tillpoint.store import loyalty
+from tillpoint.store import loyalty_rules as lr
 from tillpoint.store import order_rules as rules
 from tillpoint.store.counters import shop_of
+from tillpoint.store.member_models import Member, MemberScope, MemberStatus
 from tillpoint.store.models import (
     MILLI,
     Counter,
@@ -161,8 +165,13 @@ class OfflineSale:
     cashier_id: int | None = None  # the shift's opener when None
     counter_number: int | None = None
     note: str | None = None
-    # HOOK (members): a member's offline order will name its member and points here
-    # (store/loyalty.py adds them); see ``_member_points``.
+    # A member's sale (from the till's snapshot of the members): it earns their points
+    # once it is synced (``_member_points``), never twice. Offline a till may not redeem
+    # points nor use coupons (the balance and the coupons' uses live on the server): an
+    # order that does anyway is refused, ``sync.member_perks``.
+    member_id: int | None = None
+    redeem_points: int = 0
+    coupon_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -372,7 +381,18 @@ def _check_sale(o: OfflineSale) -> None:
         )
     if o.total_minor != subtotal - o.discount_minor or o.total_minor > MAX_ORDER_MINOR:
         raise InvalidInput("sync.total", N_("The total is the subtotal less the order's discount"))
+    _check_member(o)
     _check_cash(o)
+
+
+def _check_member(o: OfflineSale) -> None:
+    if o.member_id is not None and not 0 < o.member_id < 2**62:
+        raise InvalidInput("sync.member", N_("A member is named by their id"))
+    if o.redeem_points or o.coupon_codes:
+        raise InvalidInput(
+            "sync.member_perks",
+            N_("Offline, points cannot be redeemed nor coupons used: they need the server"),
+        )
 
 
 def _check_cash(o: OfflineSale) -> None:
@@ -442,6 +462,8 @@ def sale_sha256(o: OfflineSale) -> str:
           x.unit_price_minor, x.discount_minor, x.amount_minor] for x in o.lines],
         [[t.amount_minor, t.received_minor, t.change_minor] for t in o.tenders],
     ]  # fmt: skip
+    if o.member_id is not None:  # only when named: the fingerprints of other sales stay
+        body.append(["member", o.member_id])
     text = json.dumps(body, ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(f"OfflineSale:{text}".encode()).hexdigest()
 
@@ -460,6 +482,7 @@ class _Todo:
     flags: int = 0
     line_flags: dict[int, int] = field(default_factory=dict)
     levels: dict[int, int] = field(default_factory=dict)
+    earns: list[tuple[int, int, int | None]] = field(default_factory=list)  # line id, net, cat.
 
 
 class OfflineSync:
@@ -708,6 +731,17 @@ class _Known:
     accounts: dict[int, int | None]  # the cashiers named: their merchants
     counters: dict[int, Counter]  # the shop's, by number
     products: dict[int, Any]  # the products named, with the shop's price
+    members: dict[int, _MemberKnown] = field(default_factory=dict)  # the members named
+    member_prices: dict[int, int] = field(default_factory=dict)  # product: member price
+
+
+@dataclass(frozen=True)
+class _MemberKnown:
+    member_id: int
+    merchant_id: int
+    shop_id: int | None
+    active: bool
+    percent: Decimal | None  # their level's, now
 
 
 def _sync(
@@ -737,13 +771,14 @@ def _sync(
     _check_receipts(s, merchant_id, shop, till, page, fresh)
     fresh = [t for t in fresh if t.outcome is None]
     known = _read(s, merchant_id, shop, till, fresh)
+    _read_members(s, merchant_id, fresh, known, now)
     placed: dict[int, tuple[Shift, int, int | None]] = {}  # at: shift, cashier, counter id
     for t in fresh:
         where = _placed(t, known, merchant_id)
         if where is not None and _noted(t, known, where[0], now):
             placed[t.at] = where
     ready = [t for t in fresh if t.outcome is None]
-    _write(s, merchant_id, shop, page, ready, placed, known.products, now)
+    _write(s, merchant_id, shop, page, ready, placed, known, now)
 
 
 def _read(s: Session, merchant_id: int, shop: Shop, till: str, fresh: list[_Todo]) -> _Known:
@@ -770,6 +805,34 @@ def _read(s: Session, merchant_id: int, shop: Shop, till: str, fresh: list[_Todo
     return _Known(shop, till, shifts, accounts, counters, products)
 
 
+def _read_members(
+    s: Session, merchant_id: int, fresh: list[_Todo], known: _Known, now: datetime
+) -> None:
+    """The members the batch's sales name, with their level now, and the member prices
+    of its products: three reads for the batch, none without a member."""
+    named = sorted({t.sale.member_id for t in fresh if t.sale.member_id is not None})
+    if not named:
+        return
+    scope = loyalty.settings_of(s, merchant_id).scope
+    rows = s.execute(
+        select(Member.id, Member.merchant_id, Member.shop_id, Member.status)
+        .where(Member.id.in_(named))
+    ).all()  # fmt: skip
+    spent = loyalty.spends(s, [r.id for r in rows], now - timedelta(days=loyalty.SPEND_DAYS))
+    levels = loyalty.levels_of(s, merchant_id)
+    for r in rows:
+        if r.merchant_id != merchant_id:
+            continue  # another merchant's: as one that does not exist
+        if scope is MemberScope.SHOP and r.shop_id != known.shop.id:
+            continue
+        level = lr.level_for(spent.get(r.id, 0), levels)
+        known.members[r.id] = _MemberKnown(r.id, r.merchant_id, r.shop_id,
+                                           r.status is MemberStatus.ACTIVE,
+                                           level.discount_percent if level else None)  # fmt: skip
+    wanted = sorted({x.product_id for t in fresh if t.sale.member_id for x in t.sale.lines})
+    known.member_prices.update(loyalty.member_prices(s, merchant_id, set(wanted)))
+
+
 def _placed(t: _Todo, known: _Known, merchant_id: int) -> tuple[Shift, int, int | None] | None:
     """The order's shift, cashier and counter, or None (refused: why)."""
     sale = t.sale
@@ -794,6 +857,9 @@ def _placed(t: _Todo, known: _Known, merchant_id: int) -> tuple[Shift, int, int 
         counter_id = counter.id
     elif any(c.active for c in known.counters.values()):
         t.flags |= Flag.NO_COUNTER
+    if sale.member_id is not None and sale.member_id not in known.members:
+        _refuse(t, NotFound("member.not_found", N_("No member {id}"), id=sale.member_id))
+        return None
     return shift, cashier, counter_id
 
 
@@ -818,8 +884,8 @@ def _noted(t: _Todo, known: _Known, shift: Shift, now: datetime) -> bool:
         t.flags |= Flag.SHIFT_CLOSED
     gross = 0
     for n, x in enumerate(sale.lines, 1):
+        listed = _listed(known, sale, x.product_id)
         p = known.products[x.product_id]
-        listed = p.price_minor if p.shop_price is None else p.shop_price
         flags = Flag.PRICE_CHANGED if listed != x.list_price_minor else 0
         if not p.active:
             flags |= Flag.PRODUCT_INACTIVE
@@ -831,6 +897,17 @@ def _noted(t: _Todo, known: _Known, shift: Shift, now: datetime) -> bool:
     if (gross - sale.total_minor) * rules.HUNDRED > gross * rules.DISCOUNT_FREE_PERCENT:
         t.flags |= Flag.NOT_APPROVED
     return True
+
+
+def _listed(known: _Known, sale: OfflineSale, product_id: int) -> int:
+    """The product's list price in the shop now: for a member's sale, the member's
+    price (store/loyalty_rules.py, ``member_price``), as the till's copy listed it."""
+    p = known.products[product_id]
+    listed: int = p.price_minor if p.shop_price is None else p.shop_price
+    member = known.members.get(sale.member_id) if sale.member_id is not None else None
+    if member is not None:
+        listed = lr.member_price(listed, known.member_prices.get(product_id), member.percent)
+    return listed
 
 
 def _already(s: Session, merchant_id: int, todo: list[_Todo]) -> None:
@@ -916,12 +993,13 @@ def _receipt_taken(no: str) -> Refused:
 
 def _write(
     s: Session, merchant_id: int, shop: Shop, page: TillPage, ready: list[_Todo],
-    placed: dict[int, tuple[Shift, int, int | None]], products: dict[int, Any], now: datetime,
+    placed: dict[int, tuple[Shift, int, int | None]], known: _Known, now: datetime,
 ) -> None:  # fmt: skip
     """The batch's new orders, their lines, tenders and stock, what was noted of them,
     and the rollups: one statement a table."""
     if not ready:
         return
+    products = known.products
     conn = s.connection()
     order_ids = new_ids(conn, "orders", len(ready))
     line_ids = iter(new_ids(conn, "order_lines", sum(len(t.sale.lines) for t in ready)))
@@ -942,18 +1020,22 @@ def _write(
              "receipt_no": sale.receipt_no, "currency": shift.currency,
              "subtotal_minor": sale.subtotal_minor, "discount_minor": sale.discount_minor,
              "total_minor": sale.total_minor, "note": sale.note, "approved_by": None,
+             "member_id": sale.member_id,
              "created_at": made, "updated_at": now, "paid_at": made}
         )  # fmt: skip
         shares = rules.spread(sale.discount_minor, [x.amount_minor for x in sale.lines])
         by = f"account {cashier}"
         for n, (x, share) in enumerate(zip(sale.lines, shares, strict=True), 1):
             p = products[x.product_id]
+            line_id = next(line_ids)
+            if sale.member_id is not None:
+                t.earns.append((line_id, x.amount_minor - share, p.category_id))
             lines.append(
-                {"id": next(line_ids), "order_id": order_id, "line_no": n,
+                {"id": line_id, "order_id": order_id, "line_no": n,
                  "product_id": x.product_id, "category_id": p.category_id,
                  "barcode": x.barcode, "name": x.name, "unit": x.unit,
                  "quantity_milli": x.quantity_milli,
-                 "list_price_minor": p.price_minor if p.shop_price is None else p.shop_price,
+                 "list_price_minor": _listed(known, sale, x.product_id),
                  "unit_price_minor": x.unit_price_minor, "discount_minor": x.discount_minor,
                  "order_discount_minor": share, "amount_minor": x.amount_minor,
                  "cost_minor": p.cost_minor, "original_line_id": None, "returned_milli": 0}
@@ -997,7 +1079,7 @@ def _write(
     if noted:
         s.execute(insert(OfflineLineFlag), noted)
     record_paid_many(s, order_ids)
-    _member_points(s, ready, order_ids)
+    _member_points(s, merchant_id, shop.id, ready, order_ids, now)
 
 
 def _stock_flags(ready: list[_Todo], after: dict[int, int]) -> None:
@@ -1016,9 +1098,27 @@ def _stock_flags(ready: list[_Todo], after: dict[int, int]) -> None:
                 t.levels[n] = level[x.product_id]
 
 
-def _member_points(s: Session, ready: Sequence[_Todo], order_ids: Sequence[int]) -> None:
-    """HOOK (members, store/loyalty.py): the points of members' offline orders, in the
-    sync's unit of work, once: only orders written now reach here, never one synced
-    before. Offline orders name no member yet; the members' side adds the member to
-    ``OfflineSale`` (and its fingerprint) and earns the points here."""
-    del s, ready, order_ids
+def _member_points(
+    s: Session, merchant_id: int, shop_id: int, ready: Sequence[_Todo],
+    order_ids: Sequence[int], now: datetime,
+) -> None:  # fmt: skip
+    """The points of members' offline orders, in the sync's unit of work, once: only
+    orders written now reach here, never one synced before (nor its repeat in the
+    batch). Each earns as a paid sale online does (store/loyalty.py, ``earn``: each
+    line's net x the shop's rate x its category's multiple, the order's sum rounded down),
+    at the time of the sync. A member erased since earns nothing (the sale still names
+    them, anonymous). The members' rows are locked in id order, as the ledger wants."""
+    named = sorted({t.sale.member_id for t in ready if t.sale.member_id is not None})
+    if not named:
+        return
+    members = {
+        m.id: m
+        for m in s.scalars(
+            select(Member).where(Member.id.in_(named)).order_by(Member.id).with_for_update()
+        )
+    }
+    for t, order_id in zip(ready, order_ids, strict=True):
+        member = members.get(t.sale.member_id) if t.sale.member_id is not None else None
+        if member is None or member.status is not MemberStatus.ACTIVE:
+            continue
+        loyalty.earn(s, merchant_id, shop_id, order_id, member, t.earns, now, "offline sync")

@@ -31,6 +31,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     fees.router,
     payments.router,
     checkouts.router,
+    store.quotes,
     store.router,
     store_sync.router,
     settlements.router,

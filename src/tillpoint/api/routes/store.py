@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from tillpoint.access.service import Principal
-from tillpoint.api.deps import ObjectId, Owner, Reader, Svc, Taker
+from tillpoint.api.deps import ApiRoute, ObjectId, Owner, Reader, Svc, Taker
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
 from tillpoint.api.routes.receipts import PAGE, PRIVATE, PUBLIC, BaseUrl
@@ -47,6 +47,7 @@ from tillpoint.store.orders import (
     Approval,
     NewOrder,
     NewReturn,
+    OrderQuote,
     OrderView,
     ReturnLineIn,
     TenderIn,
@@ -55,6 +56,7 @@ from tillpoint.store.shifts import MAX_CASH_MINOR, ShiftView
 from tillpoint.store.tenders import MAX_WAIT_S
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
+quotes = APIRouter(route_class=ApiRoute, responses=PROBLEMS)  # a POST that writes nothing
 
 Id = Annotated[int, Field(strict=True, ge=1, le=2**62)]
 AccountId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
@@ -185,6 +187,19 @@ class NewOrderIn(BaseModel):
     )
 
 
+class QuoteIn(BaseModel):
+    shift_id: Id = Field(description="The open shift of the till")
+    lines: list[LineBody] = Field(min_length=1, max_length=MAX_LINES)
+    discount: DiscountBody | None = None
+    member_id: Id | None = Field(default=None, description="The customer, a member")
+    redeem_points: Annotated[int, Field(strict=True, ge=0, le=10**9)] | Literal["max"] = Field(
+        default=0, description="Points to spend (whole steps), or max: the most it takes"
+    )
+    coupon_codes: list[Annotated[Text, Field(min_length=1, max_length=20)]] = Field(
+        default=[], max_length=3, description="Coupons, applied in this order"
+    )
+
+
 class ReturnLineBody(BaseModel):
     line_id: Id = Field(description="The sale's line")
     quantity_milli: Int = Field(ge=1, le=MAX_QUANTITY_MILLI)
@@ -248,6 +263,19 @@ def _new_order(body: NewOrderIn) -> NewOrder:
         hold=body.hold,
         tenders=tuple(t.tender() for t in body.tenders),
         approval=body.approval.approval() if body.approval else None,
+        member_id=body.member_id,
+        redeem_points=body.redeem_points,
+        coupon_codes=tuple(body.coupon_codes),
+    )
+
+
+def quote_order(body: QuoteIn) -> NewOrder:
+    """A cart to price: an order's lines, discount and member's perks, nothing more."""
+    return NewOrder(
+        client_ref="quote",
+        shift_id=body.shift_id,
+        lines=order_lines(body.lines),
+        discount=order_discount(body.discount),
         member_id=body.member_id,
         redeem_points=body.redeem_points,
         coupon_codes=tuple(body.coupon_codes),
@@ -352,6 +380,17 @@ async def create_order(body: NewOrderIn, caller: Taker, svc: Svc, _key: Key) -> 
     charged at once, a QR tender shows its ``qr_code``. The same ``client_ref`` again
     answers with the order already made."""
     return await svc.tenders.create(_new_order(body), merchant_id=caller.merchant_id)
+
+
+@quotes.post("/v1/orders/quote", tags=["selling"], summary="Price a cart, writing nothing")
+def quote_order_route(body: QuoteIn, caller: Taker, svc: Svc) -> OrderQuote:
+    """What the cart would come to as an order made now, by the very arithmetic that
+    makes it: the shop's prices, a member's prices, the discounts, the coupons (checked:
+    a refusal is the order's own refusal) and the points redeemed, spread over the
+    lines; and the points it would earn once paid. Nothing is written or held (no
+    Idempotency-Key): send the order itself with the figures quoted
+    (``expected_total_minor``) to make it."""
+    return svc.tp.orders.quote(quote_order(body), merchant_id=caller.merchant_id)
 
 
 @router.get("/v1/orders", tags=["selling"])

@@ -121,6 +121,15 @@ class OfflineOrderIn(BaseModel):
     total_minor: Minor = Field(description="Subtotal less the order's discount")
     tenders: list[SyncTenderIn] = Field(default=[], max_length=MAX_TENDERS)
     note: Note | None = Field(default=None, max_length=MAX_NOTE)
+    member_id: Id | None = Field(
+        default=None, description="A member's sale (the till's snapshot): earns their points"
+    )
+    redeem_points: Annotated[int, Field(strict=True, ge=0, le=10**9)] = Field(
+        default=0, description="Not offline: any but 0 is refused (sync.member_perks)"
+    )
+    coupon_codes: list[Annotated[Text, Field(min_length=1, max_length=20)]] = Field(
+        default=[], max_length=3, description="Not offline: any is refused (sync.member_perks)"
+    )
 
     def sale(self) -> OfflineSale:
         return OfflineSale(
@@ -143,6 +152,9 @@ class OfflineOrderIn(BaseModel):
             cashier_id=self.cashier_id,
             counter_number=self.counter_number,
             note=self.note,
+            member_id=self.member_id,
+            redeem_points=self.redeem_points,
+            coupon_codes=tuple(self.coupon_codes),
         )  # fmt: skip
 
 

@@ -6,6 +6,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tillpoint.web.cashier import api, display, offline, pages
+from tillpoint.web.cashier import api, display, members, offline, pages
 
-ROUTERS: list[APIRouter] = [pages.router, api.router, display.router, offline.router]
+ROUTERS: list[APIRouter] = [
+    pages.router,
+    api.router,
+    display.router,
+    members.router,
+    offline.router,
+]

@@ -42,6 +42,7 @@ from tillpoint.receipts.orders import OrderReceipts
 from tillpoint.receipts.service import qr_svg
 from tillpoint.store.catalogue import CHANGES_LIMIT, SEARCH_LIMIT, Found
 from tillpoint.store.counters import MAX_COUNTER_NUMBER
+from tillpoint.store.coupons import MAX_COUPONS
 from tillpoint.store.models import OrderKind, OrderStatus, TenderKind
 from tillpoint.store.orders import (
     MAX_BARCODE,
@@ -183,6 +184,8 @@ Percent = Annotated[
 ]
 Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_ORDER_MINOR)]
 Till_ = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$")]
+Redeem = Annotated[int, Field(strict=True, ge=0, le=10**9)] | Literal["max"]
+CouponCode = Annotated[str, Field(min_length=1, max_length=20)]
 
 
 class Body(BaseModel):
@@ -244,6 +247,20 @@ class OrderIn(Body):
     hold: bool = False
     tenders: list[TenderBody] = Field(default=[], max_length=MAX_TENDERS)
     approval: ApprovalBody | None = None
+    member_id: PathId | None = None
+    redeem_points: Redeem = 0
+    coupon_codes: list[CouponCode] = Field(default=[], max_length=MAX_COUPONS)
+
+
+class QuoteIn(Body):
+    """A cart to price for the till (web/cashier/members.py): no order is made."""
+
+    shift_id: PathId
+    lines: list[LineBody] = Field(min_length=1, max_length=MAX_LINES)
+    discount: DiscountBody | None = None
+    member_id: PathId | None = None
+    redeem_points: Redeem = 0
+    coupon_codes: list[CouponCode] = Field(default=[], max_length=MAX_COUPONS)
 
 
 class RecallIn(Body):
@@ -276,6 +293,9 @@ def new_order(body: OrderIn, account_id: int) -> NewOrder:
         hold=body.hold,
         tenders=tuple(t.tender() for t in body.tenders),
         approval=body.approval.approval() if body.approval else None,
+        member_id=body.member_id,
+        redeem_points=body.redeem_points,
+        coupon_codes=tuple(body.coupon_codes),
     )
 
 

@@ -15,6 +15,7 @@ from tillpoint.receipts.orders import (
     OrderReceipt,
     heading_rows,
     lines,
+    member_rows,
     tender_rows,
     total_rows,
 )
@@ -63,6 +64,7 @@ def slip_html(r: OrderReceipt, url: str) -> str:
             total_label=pair(total),
             total=Money(o.total_minor, o.currency).display(),
             tenders=tender_rows(r),
+            member=member_rows(r),
             thanks=pair(LABELS["thanks"]),
             scan=LABELS["scan"],
             qr=qr_svg(url),

@@ -124,7 +124,8 @@
       return TP.t("a price was changed");
     }
     var t = this.totals();
-    if ((t.gross - t.total) * 100 > t.gross * TP.data.free_discount_percent) {
+    // A member's coupons and points (t.perks) are no discount of the cashier's.
+    if ((t.gross - t.total - (t.perks || 0)) * 100 > t.gross * TP.data.free_discount_percent) {
       return TP.t("the discounts are more than 10%");
     }
     return null;

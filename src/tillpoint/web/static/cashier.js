@@ -246,6 +246,15 @@
     S.catalogue.start(data.urls.sync_worker, data.urls.api);
   }
 
+  // What the member panel (cashier-members.js) may reach of the screen.
+  TP.till = {
+    cart: function () { return S.cart; },
+    shift: function () { return S.shift; },
+    step: function () { return S.step; },
+    render: function () { renderCart(); },
+    focusScan: function () { focusScan(); },
+  };
+
   // --- the cart ----------------------------------------------------------------------------
   function renderCounters() {
     var counters = S.state.counters || [];
@@ -301,6 +310,7 @@
     if (line.discount) {
       notes.push("−" + (line.discount.percent !== undefined ? TP.percentText(line.discount.percent) + "%" : TP.money(line.discount.amount_minor)));
     }
+    if (TP.lineNotes) notes = notes.concat(TP.lineNotes(line)); // a member's price (cashier-members.js)
     if (notes.length) name.appendChild(el("span", "line-note", notes.join(" · ")));
     li.appendChild(name);
     var qty = el("div", "line-qty");
@@ -348,6 +358,7 @@
     if (selected && selected.scrollIntoView) selected.scrollIntoView({ block: "nearest" });
     saveCart();
     tellCart();
+    if (TP.onCart) TP.onCart(cart); // the member panel (cashier-members.js)
   }
 
   $("lines").addEventListener("click", function (event) {
@@ -945,6 +956,7 @@
       return kind(x.kind) + " " + TP.money(x.amount_minor);
     }).join(" · ");
     $("done-receipt").textContent = order.receipt_no ? t("Receipt {number}", { number: order.receipt_no }) : "";
+    if (TP.onPaid) TP.onPaid(order); // the member's points (cashier-members.js)
     $("done-qr").hidden = true;
     S.cart = new TP.Cart(null);
     saveCart();
@@ -1403,6 +1415,7 @@
   function scanned(code, at) {
     var open = dialogOpen();
     if (open && open.id === "return-dialog") { $("return-ref").value = code; findSale(code); return; }
+    if (open && open.id === "member-dialog" && TP.memberScanned) { TP.memberScanned(code); return; }
     if (open) open.close();
     if (S.step === "tender") { walletCode(code); return; }
     if (S.step === "done") newSale();
