@@ -13,6 +13,7 @@ import pytest
 
 from tests.api.conftest import ApiEnv
 from tests.api.test_cashier import CASHIER_1, CASHIER_2, Till
+from tests.membership import join, programme
 from tests.selling import World, shop_world
 from tillpoint.store.offline_models import OfflineOrder
 from tillpoint.web.cashier.offline import KEPT, worker_script
@@ -60,7 +61,9 @@ def test_a_page_takes_numbers_and_its_offline_sales_are_written_once(api: ApiEnv
     block = till.post("/receipt-blocks", {"till": "T1", "page_id": page_id, "size": 2}, 201)
     assert (block["page_number"], block["size"], block["fallback_prefix"]) == (1, 2, "1-T1-P1.")
     first, second = block["first_receipt_no"], block["last_receipt_no"]
-    orders = [sale(w, shift["id"], first, member_id=42, points=10),
+    programme(w)
+    member = join(w)
+    orders = [sale(w, shift["id"], first, member_id=member.id),
               sale(w, shift["id"], second),
               sale(w, shift["id"], "1-T1-P1.1"),
               sale(w, shift["id"], "1-T1-P1.2", total_minor=400)]  # fmt: skip
@@ -71,6 +74,7 @@ def test_a_page_takes_numbers_and_its_offline_sales_are_written_once(api: ApiEnv
     again = till.post("/orders/sync", {"till": "T1", "page_id": page_id, "orders": orders[:3]})
     assert [r["status"] for r in again["results"]] == ["already_synced"] * 3
     assert w.level("water") == -6000
+    assert api.tp.members.get(member.id, merchant_id=w.merchant_id).points == 5  # once
     with api.tp.ctx.db.read() as s:
         assert s.query(OfflineOrder).count() == 3
     # Not of the shape: refused whole, nothing written.

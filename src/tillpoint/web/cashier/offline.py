@@ -18,7 +18,6 @@ names who sold it (``cashier_id``, checked by the service to be the merchant's).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from functools import cache
 from typing import Annotated, Any
@@ -156,13 +155,12 @@ class SaleIn(Body):
     total_minor: Minor
     tenders: list[CashIn] = Field(default=[], max_length=MAX_TENDERS)
     note: str | None = Field(default=None, max_length=MAX_NOTE)
-    # The member's place (cashier-members.js fills it): passed to the sync as it is,
-    # once the server's OfflineSale takes them (store/loyalty.py: the members' side).
+    # A member's sale (the till's snapshot found them): it earns their points once
+    # synced. Offline a till redeems no points and uses no coupons (store/sync.py).
     member_id: int | None = Field(default=None, strict=True, ge=1, le=2**62)
-    points: int | None = Field(default=None, strict=True, ge=0, le=MAX_ORDER_MINOR)
 
     def sale(self) -> OfflineSale:
-        sale = OfflineSale(
+        return OfflineSale(
             client_ref=self.client_ref, receipt_no=self.receipt_no, made_at=self.made_at,
             shift_id=self.shift_id,
             lines=tuple(
@@ -174,16 +172,8 @@ class SaleIn(Body):
                           for t in self.tenders),
             subtotal_minor=self.subtotal_minor, total_minor=self.total_minor,
             discount_minor=self.discount_minor, cashier_id=self.cashier_id,
-            counter_number=self.counter_number, note=self.note,
+            counter_number=self.counter_number, note=self.note, member_id=self.member_id,
         )  # fmt: skip
-        given = {"member_id": self.member_id, "points": self.points}
-        member: dict[str, Any] = {
-            k: v for k, v in given.items() if v is not None and k in _SALE_FIELDS
-        }
-        return dataclasses.replace(sale, **member) if member else sale
-
-
-_SALE_FIELDS = frozenset(f.name for f in dataclasses.fields(OfflineSale))
 
 
 class SyncIn(Body):

@@ -225,12 +225,9 @@
         : [],
       note: null,
     };
-    // The member's place (cashier-members.js puts cart.member = {id, points}): passed
-    // on as it is; the server's sync gives the points.
-    if (cart.member && cart.member.id) {
-      body.member_id = cart.member.id;
-      if (cart.member.points !== undefined && cart.member.points !== null) body.points = cart.member.points;
-    }
+    // A member's sale (cashier-members.js puts cart.member): the server's sync gives
+    // the points; offline no points are redeemed and no coupons used.
+    if (cart.member && cart.member.id) body.member_id = cart.member.id;
     return body;
   }
 
