@@ -57,6 +57,13 @@ class _Slip:
     """A printer that keeps the bytes (python-escpos's Dummy) and writes GB18030 lines."""
 
     def __init__(self, columns: int) -> None:
+        if columns not in DOTS:
+            raise InvalidInput(
+                "receipt.columns",
+                N_("A printed receipt is {narrow} or {wide} columns wide"),
+                narrow=Columns.NARROW.value,
+                wide=Columns.WIDE.value,
+            )
         self.columns = columns
         self.p = Dummy()
         # python-escpos checks and centres images against the paper's width in dots; its
@@ -73,6 +80,12 @@ class _Slip:
     def centred(self, text: str) -> None:
         for line in wrap(text, self.columns):
             self.line(centre(line, self.columns))
+
+    def rows(self, rows: list[Row]) -> None:
+        """Labelled values, each on one line when it fits (``row_lines``)."""
+        for row in rows:
+            for text in row_lines(row, self.columns):
+                self.line(text)
 
     def rule(self) -> None:
         self.line("-" * self.columns)
@@ -115,22 +128,13 @@ def render(
     """The receipt ``r`` for a printer ``columns`` wide, with its link's QR code and,
     for a card payment, the cardholder's signature (or a line to sign on), or that none
     is needed (免密免签: a small contactless sale, a wallet payment)."""
-    if columns not in DOTS:
-        raise InvalidInput(
-            "receipt.columns",
-            N_("A printed receipt is {narrow} or {wide} columns wide"),
-            narrow=Columns.NARROW.value,
-            wide=Columns.WIDE.value,
-        )
     slip = _Slip(columns)
     slip.p.set(bold=True)
     slip.centred(pair(LABELS["title"]))
     slip.p.set(bold=False)
     slip.centred(r.merchant_name)
     slip.rule()
-    for row in rows(r):
-        for line in row_lines(row, columns):
-            slip.line(line)
+    slip.rows(rows(r))
     slip.rule()
     slip.line(pair(LABELS["amount"]))
     slip.amount(amount_text(r))

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from tillpoint.access.models import Account
 from tillpoint.context import Context
 from tillpoint.core.clock import BUSINESS_TZ, as_utc
-from tillpoint.core.errors import InvalidInput, NotFound
+from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_
 from tillpoint.core.money import Money
 from tillpoint.merchants.models import Merchant, Shop
@@ -318,13 +318,6 @@ class OrderReceipts:
 def render(r: OrderReceipt, url: str, *, columns: int = escpos.Columns.NARROW) -> bytes:
     """The printed receipt: heading, lines, totals in double size, tenders, and the
     e-receipt's QR code; then the cut."""
-    if columns not in escpos.DOTS:
-        raise InvalidInput(
-            "receipt.columns",
-            N_("A printed receipt is {narrow} or {wide} columns wide"),
-            narrow=escpos.Columns.NARROW.value,
-            wide=escpos.Columns.WIDE.value,
-        )
     o = r.order
     slip = escpos._Slip(columns)  # the printer the payment receipt uses
     slip.p.set(bold=True)
@@ -334,7 +327,7 @@ def render(r: OrderReceipt, url: str, *, columns: int = escpos.Columns.NARROW) -
     if r.shop_address:
         slip.centred(r.shop_address)
     slip.rule()
-    _rows(slip, heading_rows(r))
+    slip.rows(heading_rows(r))
     slip.rule()
     for line in lines(r):
         slip.line(line.name)
@@ -344,26 +337,20 @@ def render(r: OrderReceipt, url: str, *, columns: int = escpos.Columns.NARROW) -
             for text in spread("  " + pair(LABELS["discount"]), line.discount, columns):
                 slip.line(text)
     slip.rule()
-    _rows(slip, total_rows(r))
+    slip.rows(total_rows(r))
     slip.line(pair(LABELS["refund_total" if o.kind is OrderKind.RETURN else "total"]))
     slip.amount(Money(o.total_minor, o.currency).display())
     slip.rule()
-    _rows(slip, tender_rows(r))
+    slip.rows(tender_rows(r))
     slip.rule()
     if member := member_rows(r):
-        _rows(slip, member)
+        slip.rows(member)
         slip.rule()
     slip.centred(pair(LABELS["thanks"]))
     for text in LABELS["scan"]:
         slip.centred(text)
     slip.qr(url)
     return slip.output()
-
-
-def _rows(slip: escpos._Slip, rows: list[Row]) -> None:
-    for row in rows:
-        for text in escpos.row_lines(row, slip.columns):
-            slip.line(text)
 
 
 def _no_such_receipt() -> NotFound:

@@ -169,13 +169,6 @@ def render(
     columns: int = escpos.Columns.NARROW,
 ) -> bytes:
     """The printed X or Z report: its title, the shift, then each section; the cut."""
-    if columns not in escpos.DOTS:
-        raise InvalidInput(
-            "receipt.columns",
-            N_("A printed receipt is {narrow} or {wide} columns wide"),
-            narrow=escpos.Columns.NARROW.value,
-            wide=escpos.Columns.WIDE.value,
-        )
     r = view.report
     if r is None:  # the service gives one shift with its report
         raise InvalidInput("shift.no_report", N_("Shift {id} has no report"), id=view.id)
@@ -185,18 +178,12 @@ def render(
     slip.p.set(bold=False)
     slip.centred(merchant_name)
     slip.rule()
-    _rows(slip, heading_rows(view, shop_name, cashier_name, printed_at))
+    slip.rows(heading_rows(view, shop_name, cashier_name, printed_at))
     for title, rows in sections(view, r):
         slip.rule()
         slip.p.set(bold=True)
         slip.line(pair(title))
         slip.p.set(bold=False)
-        _rows(slip, rows)
+        slip.rows(rows)
     slip.rule()
     return slip.output()
-
-
-def _rows(slip: escpos._Slip, rows: list[Row]) -> None:
-    for row in rows:
-        for text in escpos.row_lines(row, slip.columns):
-            slip.line(text)
