@@ -45,6 +45,7 @@ from tillpoint.core.network import network_of
 from tillpoint.merchants.models import Merchant, MerchantKind, PaymentMethod, Shop
 from tillpoint.payments.models import Channel, Payment, PaymentKind
 from tillpoint.payments.screening import ALLOW, Attempt, Verdict, card_digits
+from tillpoint.payments.writer import PAYMENTS_WRITTEN, PaymentRow
 from tillpoint.risk.builtin import category_closed
 from tillpoint.risk.expr import CompiledRule, ExprError, compile_rule
 from tillpoint.risk.features import FEATURES as STORE_FEATURES
@@ -83,6 +84,7 @@ LARGE_TICKET_X = 4  # a ticket this many times its peers' average is large for t
 LARGE_MIN_PEER_SALES = 20  # below this many peers' tickets, none counts as large
 MIXES_MAX = 500_000  # merchants whose week of tickets is kept
 _SCREENED = (PaymentKind.SALE, PaymentKind.PREAUTH)
+_COUNTER_MAX = 0xFFFF_FFFF_FFFF_FFFF
 _WALLETS = frozenset({PaymentMethod.ALIPAY, PaymentMethod.WECHAT, PaymentMethod.UNIONPAY_QR})
 _UTC_TO_BUSINESS_S = 8 * 3600  # Asia/Shanghai keeps +08:00 all year
 
@@ -371,6 +373,9 @@ class Engine:
         now: Callable[[], datetime],
         actions: Actions | None = None,
         store: FeatureStore | None = None,
+        *,
+        signalled: bool = True,
+        listen: bool = True,
     ) -> None:
         self.db = db
         self.now = now
@@ -397,6 +402,16 @@ class Engine:
         self._away: dict[int, int] = {}  # terminal: sales screened while away
         self._networks: dict[int, _Networks] = {}  # terminal: the networks it came from
         self._moved: set[str] = set()  # TIDs whose place or network this process wrote anew
+        # This process's own payments come as they are committed (``_recorded``); the
+        # payments table is read only when another process wrote (the machine's counter
+        # of payment commits moved past what this process accounts for), or before every
+        # decision when ``signalled`` is off (writers on other machines).
+        self._signal = db.signal(PAYMENTS_WRITTEN) if signalled and listen else None
+        self._seen: int | None = None  # the counter's value the tail was read after
+        self._mine: list[PaymentRow] = []  # committed here, not folded in yet
+        self._own: set[int] = set()  # ids of those folded in, above ``_hi``
+        if listen:  # a backtest's engine reads history only
+            db.listen(PAYMENTS_WRITTEN, self._recorded)
 
     # --- keeping up -------------------------------------------------------------------
 
@@ -417,10 +432,16 @@ class Engine:
             if stamp != self._stamp:
                 self.reload(conn, stamp)
             self._places_since = self._read_places(conn, self._places_since)
-        rows = self.db.hot(_HOT_TAIL).rows(conn, {"after": self._hi})
-        if rows and (new := {r[3] for r in rows if r[3] not in self._peer_group}):
-            self._meet(conn, new)  # merchants approved since the start
-        self._fold(rows, mono)
+        if self._mine:
+            self._fold_mine(conn)
+        signal = self._signal
+        stamp = None if signal is None else signal.value()
+        if stamp is None or stamp != self._seen:  # another process wrote
+            rows = self.db.hot(_HOT_TAIL).rows(conn, {"after": self._hi})
+            if rows and (new := {r[3] for r in rows if r[3] not in self._peer_group}):
+                self._meet(conn, new)  # merchants approved since the start
+            self._fold(rows, mono)
+            self._seen = stamp
         if self._gaps:
             self._fold_gaps(conn, mono)
         if self._moved:
@@ -429,6 +450,43 @@ class Engine:
                 self._places.pop(moved_id, None)
         if terminal_id is not None and terminal_id not in self._places:
             self._read_places(conn, None, terminal_id)
+
+    def _recorded(self, rows: list[PaymentRow], before: int) -> None:
+        """This process committed ``rows`` (on the committing thread): they are folded
+        in at the next catch-up without reading them back. ``before``: the counter before
+        this commit; when it was the value the tail was last read after, no other process
+        wrote in between."""
+        with self._lock:
+            if not self._warm:
+                return  # warming up reads them
+            self._mine += rows
+            if self._seen == before and self._signal is not None:
+                self._seen = (before + 1) & _COUNTER_MAX
+            if len(self._mine) > PENDING_MAX:  # nobody screens here: read them back later
+                self._mine = []
+                self._seen = None
+
+    def _fold_mine(self, conn: Connection) -> None:
+        mine, self._mine = self._mine, []
+        if new := {r.merchant_id for r in mine if r.merchant_id not in self._peer_group}:
+            self._meet(conn, new)
+        own = self._own
+        for r in mine:
+            payment_id = r.id
+            if payment_id <= self._hi:
+                if self._gaps.pop(payment_id, None) is None:
+                    continue  # read from the table already
+            else:
+                own.add(payment_id)
+            self._apply(r.rrn, r.kind, r.merchant_id, r.terminal_id, r.pan_token, r.pan_masked,
+                        r.amount_minor, r.response_code, r.method, r.created_at)  # fmt: skip
+        hi = self._hi
+        while hi + 1 in own:  # ids of this process's alone: nothing else to read there
+            hi += 1
+            own.discard(hi)
+        self._hi = hi
+        if len(own) > PENDING_MAX:  # ids between them never came: read the table
+            self._seen = None
 
     def _read_places(
         self, conn: Connection, since: datetime | None, terminal_id: int | None = None
@@ -485,6 +543,7 @@ class Engine:
         """Rebuild the features from the payments of the last 30 days (the newest
         ``WARM_LIMIT``), as a process starts."""
         self._meet(conn, None)
+        stamp = None if self._signal is None else self._signal.value()
         since = self.now() - timedelta(days=WARM_DAYS)
         newest = conn.execute(
             _TAIL.with_only_columns(*_TAIL.selected_columns)
@@ -495,6 +554,8 @@ class Engine:
             {"after": 0},
         ).all()
         self._warm = True
+        self._mine = []
+        self._seen = stamp
         self._places_since = self._read_places(conn, None)
         self._fold(reversed(newest), time.monotonic())
         if not newest:
@@ -510,6 +571,7 @@ class Engine:
             self._peer_group[merchant_id], self._mid[merchant_id] = peer_group(mcc, kind), mid
 
     def _fold(self, rows: Iterable[Any], mono: float) -> None:
+        own = self._own
         for row in rows:
             payment_id = int(row[0])
             if payment_id > self._hi:
@@ -519,7 +581,10 @@ class Engine:
                 self._hi = payment_id
             elif self._gaps.pop(payment_id, None) is None:
                 continue  # seen already
-            self._apply(row)
+            if own and payment_id in own:
+                own.discard(payment_id)  # folded in as this process committed it
+                continue
+            self._apply(*row[1:])
         if len(self._gaps) > GAPS_MAX:
             for old in sorted(self._gaps)[: len(self._gaps) - GAPS_MAX]:
                 del self._gaps[old]
@@ -534,10 +599,22 @@ class Engine:
         query = _TAIL.where(Payment.id.in_(list(self._gaps)[:1000]))
         self._fold(conn.execute(query, {"after": 0}).all(), mono)
 
-    def _apply(self, row: Any) -> None:
-        """Fold one recorded payment in (a row of ``_TAIL``, or of ``_HOT_TAIL``: then it
-        happened now, or when this process counted its attempt)."""
-        rrn, kind, merchant_id, terminal_id, token, masked, amount, code, method = row[1:10]
+    def _apply(
+        self,
+        rrn: str,
+        kind: str,
+        merchant_id: int,
+        terminal_id: int | None,
+        token: str | None,
+        masked: str | None,
+        amount: int,
+        code: str,
+        method: str | None,
+        at: datetime | None = None,
+    ) -> None:
+        """Fold one recorded payment in (a row of ``_TAIL``, of ``_HOT_TAIL`` (no time:
+        then it happened now, or when this process counted its attempt), or one this
+        process committed)."""
         if kind not in _SCREENED:
             return
         pending = self._pending.pop(rrn, None)
@@ -547,7 +624,7 @@ class Engine:
                           p.last4, amount, p.credit, code)  # fmt: skip
             self.store.add_outcome(event)
         else:
-            at_s = int(row[10].timestamp()) if len(row) > 10 else int(self.now().timestamp())
+            at_s = int((at or self.now()).timestamp())
             card = method not in _WALLETS and token is not None
             bin6, last4 = card_digits(masked) if card else (None, None)
             event = Event(
