@@ -179,19 +179,29 @@ class Decision:
 
 _PEERS = frozenset({"peers.avg_ticket_30d", "peers.merchants"})
 _PEERS_NEED = frozenset({"merchant.sales_30d", "merchant.avg_ticket_30d"})
-#: One of the engine's own features: its value for (the engine, the attempt, its epoch
-#: second, its business hour).
-_OwnFeature = Callable[["Engine", Attempt, int, int], Any]
+# The engine's own features in groups, each worked out whole when a rule reads one of
+# it (in ``Engine._values``, written out: a call per feature costs more than most).
+_ATTEMPT = frozenset({"amount", "hour", "credit", "wallet", "api", "personal",
+                      "limit_per_txn", "limit_daily"})  # fmt: skip
+_CLOSED = frozenset({"category_closed"})
+_TERMINAL_OWN = frozenset(
+    {"terminal.distance_km", "terminal.sales_away", "terminal.sales_new_network"}
+)
+_MIX = frozenset({"merchant.large_share_7d", "merchant.large_share_20"})
+_OWN_GROUPS = (_ATTEMPT, _CLOSED, _TERMINAL_OWN, _MIX, _PEERS)
+_WANT_ATTEMPT, _WANT_CLOSED, _WANT_TERMINAL, _WANT_MIX, _WANT_PEERS = 1, 2, 4, 8, 16
 #: What to compute for a set of feature names: the store's (with what the peers'
-#: figures need), the engine's own, and whether the peers' figures are wanted.
-_Plan = tuple[frozenset[str], tuple[tuple[str, _OwnFeature], ...], bool]
+#: figures need), and the groups of the engine's own (_WANT_* bits).
+_Plan = tuple[frozenset[str], int]
 
 
 def _plan(names: frozenset[str]) -> _Plan:
-    peers = bool(names & _PEERS)
-    store = names & STORE_FEATURES | (_PEERS_NEED if peers else frozenset())
-    own = tuple((n, _OWN[n]) for n in sorted(names - STORE_FEATURES - _PEERS))
-    return store, own, peers
+    unknown = names - FEATURES
+    if unknown:
+        raise KeyError(", ".join(sorted(unknown)))
+    want = sum(1 << i for i, group in enumerate(_OWN_GROUPS) if names & group)
+    store = names & STORE_FEATURES | (_PEERS_NEED if want & _WANT_PEERS else frozenset())
+    return store, want
 
 
 def peer_group(mcc: str, kind: MerchantKind) -> str:
@@ -722,10 +732,12 @@ class Engine:
     def features(self, a: Attempt, names: frozenset[str]) -> dict[str, Any]:
         """The values of ``names`` for the attempt (the store's, then the engine's own)."""
         now_s = int(a.at.timestamp())
-        return self._values(a, _plan(names), now_s, (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24)
+        values = self._values(a, _plan(names), now_s, (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24)
+        return {name: values[name] for name in names}
 
     def _values(self, a: Attempt, plan: _Plan, now_s: int, hour: int) -> dict[str, Any]:
-        store_names, own, peers = plan
+        """The features of ``plan`` (and others of their groups) for the attempt."""
+        store_names, want = plan
         values: dict[str, Any] = (
             self.store.compute(
                 store_names, now_s=now_s, hour=hour, merchant_id=a.merchant_id,
@@ -735,9 +747,37 @@ class Engine:
             if store_names
             else {}
         )  # fmt: skip
-        for name, feature in own:
-            values[name] = feature(self, a, now_s, hour)
-        if peers:
+        if want & _WANT_ATTEMPT:
+            values["amount"] = a.amount_minor
+            values["hour"] = hour
+            values["credit"] = a.credit
+            values["wallet"] = a.method in _WALLETS
+            values["api"] = a.channel is Channel.API
+            values["personal"] = a.merchant_kind is MerchantKind.PERSONAL
+            limits = a.limits
+            values["limit_per_txn"] = limits.per_txn_minor
+            values["limit_daily"] = limits.daily_minor
+        if want & _WANT_CLOSED:
+            values["category_closed"] = category_closed(a.mcc, hour)
+        if want & _WANT_TERMINAL:
+            tid = a.terminal_id
+            metres = networks = None
+            if tid is not None:
+                metres = self._places.get(tid)
+                networks = self._networks.get(tid)
+            values["terminal.distance_km"] = 0 if metres is None else metres // 1000
+            values["terminal.sales_away"] = 0 if tid is None else self._away.get(tid, 0)
+            values["terminal.sales_new_network"] = (
+                0 if networks is None else networks.value(_business_day(now_s))
+            )
+        if want & _WANT_MIX:
+            mix = self._mixes.get(a.merchant_id)
+            if mix is None:
+                values["merchant.large_share_7d"] = values["merchant.large_share_20"] = 0
+            else:
+                values["merchant.large_share_7d"] = mix.share_pct(now_s // 86_400)
+                values["merchant.large_share_20"] = mix.recent_pct()
+        if want & _WANT_PEERS:
             # The category's tickets without this merchant's own.
             total, count, sellers = self._peers.of(peer_group(a.mcc, a.merchant_kind),
                                                    now_s // 86_400)  # fmt: skip
@@ -751,25 +791,6 @@ class Engine:
 
     def _metres(self, terminal_id: int | None) -> int | None:
         return None if terminal_id is None else self._places.get(terminal_id)
-
-    def _distance_km(self, a: Attempt, _now_s: int, _hour: int) -> int:
-        metres = self._metres(a.terminal_id)
-        return 0 if metres is None else metres // 1000
-
-    def _sales_away(self, a: Attempt, _now_s: int, _hour: int) -> int:
-        return 0 if a.terminal_id is None else self._away.get(a.terminal_id, 0)
-
-    def _sales_new_network(self, a: Attempt, now_s: int, _hour: int) -> int:
-        networks = None if a.terminal_id is None else self._networks.get(a.terminal_id)
-        return 0 if networks is None else networks.value(_business_day(now_s))
-
-    def _large_share_7d(self, a: Attempt, now_s: int, _hour: int) -> int:
-        mix = self._mixes.get(a.merchant_id)
-        return 0 if mix is None else mix.share_pct(now_s // 86_400)
-
-    def _large_share_20(self, a: Attempt, _now_s: int, _hour: int) -> int:
-        mix = self._mixes.get(a.merchant_id)
-        return 0 if mix is None else mix.recent_pct()
 
     def screen(self, a: Attempt) -> Verdict:
         with self._lock:
@@ -936,24 +957,8 @@ class Engine:
                           self.now())  # fmt: skip
 
 
-#: The engine's own features, each a function of (engine, attempt, epoch second, hour).
-_OWN: dict[str, _OwnFeature] = {
-    "amount": lambda _e, a, _s, _h: a.amount_minor,
-    "hour": lambda _e, _a, _s, hour: hour,
-    "credit": lambda _e, a, _s, _h: a.credit,
-    "wallet": lambda _e, a, _s, _h: a.method in _WALLETS,
-    "api": lambda _e, a, _s, _h: a.channel is Channel.API,
-    "personal": lambda _e, a, _s, _h: a.merchant_kind is MerchantKind.PERSONAL,
-    "limit_per_txn": lambda _e, a, _s, _h: a.limits.per_txn_minor,
-    "limit_daily": lambda _e, a, _s, _h: a.limits.daily_minor,
-    "category_closed": lambda _e, a, _s, hour: category_closed(a.mcc, hour),
-    "terminal.distance_km": Engine._distance_km,
-    "terminal.sales_away": Engine._sales_away,
-    "terminal.sales_new_network": Engine._sales_new_network,
-    "merchant.large_share_7d": Engine._large_share_7d,
-    "merchant.large_share_20": Engine._large_share_20,
-}
-assert _OWN.keys() | _PEERS == ENGINE_FEATURES.keys(), "every own feature is computed"
+assert frozenset().union(*_OWN_GROUPS) == ENGINE_FEATURES.keys(), "every own feature is computed"
+assert sum(len(g) for g in _OWN_GROUPS) == len(ENGINE_FEATURES), "each in one group"
 
 
 def params_for(params: Mapping[str, Any], kind: MerchantKind) -> dict[str, Any]:
