@@ -258,17 +258,23 @@ class _Group:
         self.active = sum(1 for d in self.sellers.values() if d > day - WARM_DAYS)
 
     def add(self, merchant_id: int, day: int, amount_minor: int) -> None:
-        self.move_to(day)
-        if day <= self.day - WARM_DAYS:
+        if day > self.day:
+            self.move_to(day)
+        elif day <= self.day - WARM_DAYS:
             return  # older than the window
-        bucket = self.days.setdefault(day, [0, 0])
+        bucket = self.days.get(day)
+        if bucket is None:
+            bucket = self.days[day] = [0, 0]
         bucket[0] += amount_minor
         bucket[1] += 1
         self.total += amount_minor
         self.count += 1
-        if self.sellers.get(merchant_id, day - WARM_DAYS) <= self.day - WARM_DAYS:
+        sellers = self.sellers
+        last = sellers.get(merchant_id)
+        if last is None or last <= self.day - WARM_DAYS:
             self.active += 1  # new to the window
-        self.sellers[merchant_id] = max(day, self.sellers.get(merchant_id, day))
+        if last is None or day > last:
+            sellers[merchant_id] = day
 
 
 class _Peers:
@@ -279,7 +285,13 @@ class _Peers:
         self._groups: dict[str, _Group] = {}
 
     def add(self, group: str, merchant_id: int, day: int, amount_minor: int) -> None:
-        self._groups.setdefault(group, _Group()).add(merchant_id, day, amount_minor)
+        self.group(group).add(merchant_id, day, amount_minor)
+
+    def group(self, group: str) -> _Group:
+        found = self._groups.get(group)
+        if found is None:
+            found = self._groups[group] = _Group()
+        return found
 
     def of(self, group: str, day: int) -> tuple[int, int, int]:
         """(approved sum, approved count, merchants) of the group over 30 days."""
@@ -295,32 +307,54 @@ class _Mix:
     many, and how many were large for its category when made. A few large tickets (a
     cash-out episode) leave the share low; selling what another trade sells raises it."""
 
-    __slots__ = ("counts", "days", "last", "recent", "recent_n")
+    __slots__ = ("counts", "days", "large", "last", "recent", "recent_n", "tickets")
 
     WINDOW = 7
     RECENT = 20  # the latest tickets, whatever their days: a switch shows within days
+    _RECENT_MASK = (1 << RECENT) - 1
 
     def __init__(self) -> None:
         self.days = [-1] * self.WINDOW  # the day each slot counts
         self.counts = [0] * (2 * self.WINDOW)  # per slot: tickets, large tickets
         self.last = -1  # the latest day added
+        self.tickets = self.large = 0  # over the 7 days to ``last``: read without a loop
         self.recent = 0  # one bit per latest ticket, newest lowest: 1 if large
         self.recent_n = 0
 
     def add(self, day: int, large: bool) -> None:
-        self.recent = (self.recent << 1 | large) & ((1 << self.RECENT) - 1)
-        self.recent_n = min(self.recent_n + 1, self.RECENT)
+        self.recent = (self.recent << 1 | large) & self._RECENT_MASK
+        if self.recent_n < self.RECENT:
+            self.recent_n += 1
         slot = day % self.WINDOW
+        counts = self.counts
+        if day == self.last:  # the usual case: another ticket of the latest day
+            counts[2 * slot] += 1
+            counts[2 * slot + 1] += large
+            self.tickets += 1
+            self.large += large
+            return
         if self.days[slot] != day:
             if day < self.days[slot]:
                 return  # older than the window
             self.days[slot] = day
-            self.counts[2 * slot] = self.counts[2 * slot + 1] = 0
-        self.counts[2 * slot] += 1
-        self.counts[2 * slot + 1] += large
+            counts[2 * slot] = counts[2 * slot + 1] = 0
+        counts[2 * slot] += 1
+        counts[2 * slot + 1] += large
         self.last = max(self.last, day)
+        self.tickets, self.large = self._sums(self.last)
+
+    def _sums(self, day: int) -> tuple[int, int]:
+        tickets = large = 0
+        for slot, slot_day in enumerate(self.days):
+            if day - self.WINDOW < slot_day <= day:
+                tickets += self.counts[2 * slot]
+                large += self.counts[2 * slot + 1]
+        return tickets, large
 
     def share_pct(self, day: int) -> int:
+        if day == self.last:
+            tickets, large = self.tickets, self.large
+            return large * 100 // tickets if tickets else 0
         tickets = large = 0
         for slot, slot_day in enumerate(self.days):
             if day - self.WINDOW < slot_day <= day:
@@ -393,8 +427,8 @@ class Engine:
         self.store = store or FeatureStore()
         # The host calls from its event loop's thread; the API from its worker threads.
         self._lock = threading.Lock()
-        self._by_kind: dict[MerchantKind, tuple[Live, ...]] = {}
-        self._plans: dict[MerchantKind, _Plan] = {}
+        self._plans: dict[MerchantKind, _Plan] = {}  # kinds with rules in force
+        self._tests: dict[MerchantKind, tuple[tuple[Callable[[Any], bool], Live], ...]] = {}
         self._exempt: frozenset[tuple[int, str]] = frozenset()
         self._stamp: int | None = None
         self._checked_at = float("-inf")
@@ -657,14 +691,19 @@ class Engine:
                 self._strangers.add(merchant_id)
             else:
                 day = event.at_s // 86_400
-                total, count, _sellers = self._peers.of(group, day)
+                g = self._peers.group(group)
+                if day > g.day:
+                    g.move_to(day)
                 # the peers: the group without the merchant's own (this ticket counted)
                 own_count, own_sum = self.store.approved_30d(merchant_id, day)
-                count = max(0, count - own_count + 1)
-                total = max(0, total - own_sum + amount)
-                large = count >= LARGE_MIN_PEER_SALES and amount * count >= LARGE_TICKET_X * total
-                self._mix(merchant_id, day).add(day, large)
-                self._peers.add(group, merchant_id, day, amount)
+                count = g.count - own_count + 1
+                total = g.total - own_sum + amount
+                large = count >= LARGE_MIN_PEER_SALES and amount * count >= LARGE_TICKET_X * (
+                    total if total > 0 else 0
+                )
+                mix = self._mixes.get(merchant_id)
+                (self._mix(merchant_id, day) if mix is None else mix).add(day, large)
+                g.add(merchant_id, day, amount)
 
     def _mix(self, merchant_id: int, day: int) -> _Mix:
         mix = self._mixes.get(merchant_id)
@@ -708,9 +747,11 @@ class Engine:
                          frozenset(mccs) if mccs else None,
                          frozenset(mids) if mids else None)
                 )  # fmt: skip
-        self._by_kind = {k: tuple(v) for k, v in compiled.items()}
+        self._tests = {k: tuple((r.rule.test, r) for r in v) for k, v in compiled.items() if v}
         self._plans = {
-            k: _plan(frozenset().union(*(r.rule.names for r in v))) for k, v in compiled.items()
+            k: _plan(frozenset().union(*(r.rule.names for r in v)))
+            for k, v in compiled.items()
+            if v
         }
         now = self.now()
         self._exempt = frozenset(
@@ -797,19 +838,22 @@ class Engine:
             return self._screen(a)
 
     def _screen(self, a: Attempt) -> Verdict:
-        rules = self._by_kind.get(a.merchant_kind, ())
+        kind = a.merchant_kind
+        plan = self._plans.get(kind)
         hits: list[Live] | None = None
         values: dict[str, Any] = {}
         now_s = int(a.at.timestamp())
         hour = (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24
-        if rules:
-            values = self._values(a, self._plans[a.merchant_kind], now_s, hour)
-            for r in rules:
-                if r.mccs is not None and a.mcc not in r.mccs:
-                    continue
-                if r.mids is not None and self._mid.get(a.merchant_id) not in r.mids:
-                    continue
-                if r.rule(values) and (a.merchant_id, r.code) not in self._exempt:
+        if plan is not None:
+            values = self._values(a, plan, now_s, hour)
+            for test, r in self._tests[kind]:
+                # the test first: a rule seldom fires, and scopes are rare
+                if (
+                    test(values)
+                    and (r.mccs is None or a.mcc in r.mccs)
+                    and (r.mids is None or self._mid.get(a.merchant_id) in r.mids)
+                    and (a.merchant_id, r.code) not in self._exempt
+                ):
                     (hits := hits or []).append(r)
         verdict = ALLOW if hits is None else self._verdict(a, hits, values)
         self._count(a, now_s, hour)
@@ -817,21 +861,24 @@ class Engine:
 
     def _count(self, a: Attempt, now_s: int, hour: int) -> None:
         """The attempt counts at once; its outcome when its record is folded in."""
-        event = Event(now_s, hour, a.rrn, a.merchant_id, a.terminal_id, a.card, a.bin6,
-                      a.last4, a.amount_minor, a.credit, None)  # fmt: skip
+        rrn = a.rrn
+        tid = a.terminal_id
+        event = Event(now_s, hour, rrn, a.merchant_id, tid, a.card, a.bin6, a.last4,
+                      a.amount_minor, a.credit, None)  # fmt: skip
         self.store.add(event)
-        self._pending[a.rrn] = event
-        if len(self._pending) > PENDING_MAX:
-            del self._pending[next(iter(self._pending))]
-        if a.terminal_id is not None:
-            metres = self._metres(a.terminal_id)
+        pending = self._pending
+        pending[rrn] = event
+        if len(pending) > PENDING_MAX:
+            del pending[next(iter(pending))]
+        if tid is not None:
+            metres = self._places.get(tid)
             if metres is not None and metres >= AWAY_M:
-                self._away[a.terminal_id] = self._away.get(a.terminal_id, 0) + 1
-            else:
-                self._away.pop(a.terminal_id, None)
-            networks = self._networks.get(a.terminal_id)
+                self._away[tid] = self._away.get(tid, 0) + 1
+            elif self._away:
+                self._away.pop(tid, None)
+            networks = self._networks.get(tid)
             if networks is not None:
-                networks.sold(_business_day(now_s))
+                networks.sold((now_s + _UTC_TO_BUSINESS_S) // 86_400)
 
     def _verdict(self, a: Attempt, fired: list[Live], values: Mapping[str, Any]) -> Verdict:
         live = [r for r in fired if r.mode is Mode.LIVE]
