@@ -29,6 +29,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,7 @@ AWAY_M = 50_000  # a terminal this far from its shop counts its sales as away
 NETWORKS_KEPT = 8  # networks remembered per terminal (the least recently used go)
 NETWORK_KNOWN_DAYS = 3  # a network used on this many days is the terminal's own
 PENDING_MAX = 20_000  # attempts decided, not yet seen recorded (a failed write's stay)
+MINE_MAX = 1_000  # commits of this process not folded in yet (none screens: read later)
 GAP_GIVE_UP_S = 10.0  # an id not seen this long after a later one was never committed
 GAPS_MAX = 10_000
 LARGE_TICKET_X = 4  # a ticket this many times its peers' average is large for the category
@@ -214,6 +216,10 @@ def peer_group(mcc: str, kind: MerchantKind) -> str:
 
 
 _GROUPS: dict[tuple[str, MerchantKind], str] = {}  # a few hundred categories at most
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 def business_hour(at: datetime) -> int:
@@ -452,7 +458,10 @@ class Engine:
         # decision when ``signalled`` is off (writers on other machines).
         self._signal = db.signal(PAYMENTS_WRITTEN) if signalled and listen else None
         self._seen: int | None = None  # the counter's value the tail was read after
-        self._mine: list[PaymentRow] = []  # committed here, not folded in yet
+        # committed here, not folded in yet: (the counter before the commit, its payments),
+        # handed over without the engine's lock (a deque's append and popleft are atomic)
+        self._mine: deque[tuple[int, list[PaymentRow]]] = deque()
+        self._lost = False  # more were handed over than kept: read the table
         self._own: set[int] = set()  # ids of those folded in, above ``_hi``
         if listen:  # a backtest's engine reads history only
             db.listen(PAYMENTS_WRITTEN, self._recorded)
@@ -480,7 +489,8 @@ class Engine:
             self._fold_mine(conn)
         signal = self._signal
         stamp = None if signal is None else signal.value()
-        if stamp is None or stamp != self._seen:  # another process wrote
+        if stamp is None or stamp != self._seen or self._lost:  # another process wrote
+            self._lost = False
             rows = self.db.hot(_HOT_TAIL).rows(conn, {"after": self._hi})
             if rows and (new := {r[3] for r in rows if r[3] not in self._peer_group}):
                 self._meet(conn, new)  # merchants approved since the start
@@ -500,22 +510,29 @@ class Engine:
         in at the next catch-up without reading them back. ``before``: the counter before
         this commit; when it was the value the tail was last read after, no other process
         wrote in between."""
-        with self._lock:
-            if not self._warm:
-                return  # warming up reads them
-            self._mine += rows
-            if self._seen == before and self._signal is not None:
-                self._seen = (before + 1) & _COUNTER_MAX
-            if len(self._mine) > PENDING_MAX:  # nobody screens here: read them back later
-                self._mine = []
-                self._seen = None
+        if not self._warm:
+            return  # warming up reads them
+        mine = self._mine
+        mine.append((before, rows))
+        if len(mine) > MINE_MAX:  # nobody screens here: read them back when one does
+            mine.clear()
+            self._lost = True
 
     def _fold_mine(self, conn: Connection) -> None:
-        mine, self._mine = self._mine, []
-        if new := {r.merchant_id for r in mine if r.merchant_id not in self._peer_group}:
+        mine = self._mine
+        commits = []
+        while mine:
+            commits.append(mine.popleft())
+        commits.sort(key=_first)  # as they were counted (threads may hand over out of order)
+        rows = [r for _before, rs in commits for r in rs]
+        if new := {r.merchant_id for r in rows if r.merchant_id not in self._peer_group}:
             self._meet(conn, new)
+        if self._signal is not None:
+            for before, _rows in commits:
+                if before == self._seen:  # no other process wrote before this commit
+                    self._seen = (before + 1) & _COUNTER_MAX
         own = self._own
-        for r in mine:
+        for r in rows:
             payment_id = r.id
             if payment_id <= self._hi:
                 if self._gaps.pop(payment_id, None) is None:
@@ -598,7 +615,6 @@ class Engine:
             {"after": 0},
         ).all()
         self._warm = True
-        self._mine = []
         self._seen = stamp
         self._places_since = self._read_places(conn, None)
         self._fold(reversed(newest), time.monotonic())
