@@ -269,13 +269,28 @@ def _purge(s: list[int], start: int, stride: int, nsum: int, cut: int) -> None:
         del s[start:i]
 
 
-def _bump(s: list[int], stride: int, off: int, b: int, delta: int) -> None:
-    """Add ``delta`` to value ``off`` of bucket ``b`` of a series, if it is still there."""
+def _bump(s: list[int], stride: int, off: int, b: int, delta: int) -> bool:
+    """Add ``delta`` to value ``off`` of bucket ``b`` of a series, if it is still there
+    (True)."""
     j = len(s) - stride
     while j >= 0 and s[j] > b:
         j -= stride
     if j >= 0 and s[j] == b:
         s[j + off] += delta
+        return True
+    return False
+
+
+def _sum_m(ts: _Terminal) -> None:
+    """A terminal's sums of its minutes, worked out again (after entries left)."""
+    s = ts.m
+    ts.ma, ts.md, ts.ms, ts.mc = sum(s[1::5]), sum(s[2::5]), sum(s[3::5]), sum(s[4::5])
+
+
+def _sum_t(ts: _Terminal) -> None:
+    """A terminal's sums of its ten-minute buckets, worked out again."""
+    s = ts.t
+    ts.ta, ts.tc = sum(s[1::3]), sum(s[2::3])
 
 
 def _count(s: list[int], b: int, cut: int) -> None:
@@ -318,12 +333,17 @@ def _declined(e: Event) -> bool:
 
 
 class _Terminal:
-    __slots__ = ("bins", "m", "rr", "run_at", "run_best", "seen", "swept_at", "t")
+    __slots__ = ("bins", "m", "ma", "mc", "md", "ms", "rr", "run_at", "run_best", "seen",
+                 "swept_at", "t", "ta", "tc")  # fmt: skip
 
     def __init__(self, minute: int) -> None:
         # [minute, attempts, declines, small, cards last seen that minute]*
         self.m: list[int] = []
         self.t: list[int] = []  # [ten, attempts, cards last seen in those 10 minutes]*
+        # The sums of the values of every entry of ``m`` and of ``t``: the counts of the
+        # windows when no entry has left them since (``compute`` reads them then).
+        self.ma = self.md = self.ms = self.mc = 0
+        self.ta = self.tc = 0
         self.seen: dict[str, int] = {}  # card -> minute last seen (swept every 30 minutes)
         self.bins: dict[str, list[Event]] = {}  # bin6 -> last attempt of each of its cards
         self.swept_at = minute  # minute of the last sweep of ``seen`` and ``bins``
@@ -567,31 +587,50 @@ class FeatureStore:
                 s[-4] += 1
                 s[-2] += small
                 s[-1] += fresh
+                ts.ma += 1
+                ts.ms += small
+                ts.mc += fresh
             elif not s or s[-5] <= cut:
                 s[:] = (minute, 1, 0, small, fresh)
+                ts.ma, ts.md, ts.ms, ts.mc = 1, 0, small, fresh
             elif s[-5] < minute:
                 s += (minute, 1, 0, small, fresh)
                 if s[0] <= cut:
                     _purge(s, 0, 5, 0, cut)
+                    _sum_m(ts)
+                else:
+                    ts.ma += 1
+                    ts.ms += small
+                    ts.mc += fresh
             else:
                 _put(s, 0, 5, 0, minute, cut, 1, 0, small, fresh)
+                _sum_m(ts)
             s = ts.t
             cut = ten - _TEN_1H
             if s and s[-3] == ten:
                 s[-2] += 1
                 s[-1] += fresh10
+                ts.ta += 1
+                ts.tc += fresh10
             elif not s or s[-3] <= cut:
                 s[:] = (ten, 1, fresh10)
+                ts.ta, ts.tc = 1, fresh10
             elif s[-3] < ten:
                 s += (ten, 1, fresh10)
                 if s[0] <= cut:
                     _purge(s, 0, 3, 0, cut)
+                    _sum_t(ts)
+                else:
+                    ts.ta += 1
+                    ts.tc += fresh10
             else:
                 _put(s, 0, 3, 0, ten, cut, 1, fresh10)
+                _sum_t(ts)
             if moved >= 0:
-                _bump(ts.m, 5, 4, moved, -1)
-                if fresh10:
-                    _bump(ts.t, 3, 2, moved // _MIN_10M, -1)
+                if _bump(ts.m, 5, 4, moved, -1):
+                    ts.mc -= 1
+                if fresh10 and _bump(ts.t, 3, 2, moved // _MIN_10M, -1):
+                    ts.tc -= 1
             r = ts.rr
             r.append(e)
             if len(r) > TERMINAL_RRNS:
@@ -808,20 +847,26 @@ class FeatureStore:
                 if want & _WANT_TERMINAL:
                     cut = minute - _MIN_10M
                     s = ts.m
-                    i = len(s) - 5
-                    while i >= 0 and s[i] > cut:
-                        t10 += s[i + 1]
-                        td10 += s[i + 2]
-                        ts10 += s[i + 3]
-                        tc10 += s[i + 4]
-                        i -= 5
+                    if not s or s[0] > cut:  # no entry has left the window: its sums
+                        t10, td10, ts10, tc10 = ts.ma, ts.md, ts.ms, ts.mc
+                    else:
+                        i = len(s) - 5
+                        while i >= 0 and s[i] > cut:
+                            t10 += s[i + 1]
+                            td10 += s[i + 2]
+                            ts10 += s[i + 3]
+                            tc10 += s[i + 4]
+                            i -= 5
                     cut = ten - _TEN_1H
                     s = ts.t
-                    i = len(s) - 3
-                    while i >= 0 and s[i] > cut:
-                        t1h += s[i + 1]
-                        tc1h += s[i + 2]
-                        i -= 3
+                    if not s or s[0] > cut:
+                        t1h, tc1h = ts.ta, ts.tc
+                    else:
+                        i = len(s) - 3
+                        while i >= 0 and s[i] > cut:
+                            t1h += s[i + 1]
+                            tc1h += s[i + 2]
+                            i -= 3
                 if want & _WANT_RUN:
                     run = _bin_run(ts, minute, card, bin6, last4)
             elif bin6 is not None and last4 is not None:
@@ -1036,8 +1081,9 @@ def _outcome(e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None)
             s = ts.m
             if s and s[-5] == minute:
                 s[-3] += 1
-            else:
-                _put(s, 0, 5, 0, minute, minute - _MIN_10M, 0, 1, 0, 0)
+                ts.md += 1
+            elif _put(s, 0, 5, 0, minute, minute - _MIN_10M, 0, 1, 0, 0):
+                _sum_m(ts)
         return
     amount = e.amount_minor
     day = e.at_s // DAY_S
@@ -1224,6 +1270,8 @@ def _bin_run(
     mine = ts.bins.get(bin6)
     if not mine:
         return max(best, 1)
+    if len(mine) == 1 and card is not None and mine[0].card == card:
+        return max(best, 1)  # its BIN's only card: a run of its own
     if len(mine) + 1 <= best:
         return best
     return max(best, _run_around(mine, last4, cut, card) + 1)
