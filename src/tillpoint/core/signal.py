@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import mmap
 import os
-import struct
 import tempfile
 import threading
 from pathlib import Path
@@ -30,8 +29,7 @@ from sqlalchemy.engine import make_url
 
 from tillpoint.core.files import PRIVATE
 
-_SIZE = 8  # one unsigned 64-bit counter
-_VALUE = struct.Struct("<Q")
+_SIZE = 8  # one unsigned 64-bit counter, in the machine's byte order
 
 
 def signal_path(url: str, topic: str) -> Path | None:
@@ -59,10 +57,11 @@ class WriteSignal:
         if path is not None:
             with contextlib.suppress(OSError):  # no file: this process's own counter
                 self._fd, self._map = _mapped(path)
+        self._word = memoryview(self._map).cast("Q")  # the counter, read without a copy
 
     def value(self) -> int:
         """The counter now (no lock: see the module's docstring)."""
-        return int(_VALUE.unpack_from(self._map, 0)[0])
+        return self._word[0]
 
     def bump(self) -> int:
         """One more write, committed: the value before it."""
@@ -70,14 +69,16 @@ class WriteSignal:
             if self._fd >= 0:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                (before,) = _VALUE.unpack_from(self._map, 0)
-                _VALUE.pack_into(self._map, 0, (before + 1) & 0xFFFF_FFFF_FFFF_FFFF)
+                before = self._word[0]
+                self._word[0] = (before + 1) & 0xFFFF_FFFF_FFFF_FFFF
             finally:
                 if self._fd >= 0:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
         return int(before)
 
     def close(self) -> None:
+        self._word.release()
+        self._word = memoryview(bytearray(_SIZE)).cast("Q")
         if isinstance(self._map, mmap.mmap):
             self._map.close()
             self._map = bytearray(_SIZE)

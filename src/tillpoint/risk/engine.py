@@ -87,6 +87,7 @@ LARGE_MIN_PEER_SALES = 20  # below this many peers' tickets, none counts as larg
 MIXES_MAX = 500_000  # merchants whose week of tickets is kept
 _SCREENED = (PaymentKind.SALE, PaymentKind.PREAUTH)
 _COUNTER_MAX = 0xFFFF_FFFF_FFFF_FFFF
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WALLETS = frozenset({PaymentMethod.ALIPAY, PaymentMethod.WECHAT, PaymentMethod.UNIONPAY_QR})
 _UTC_TO_BUSINESS_S = 8 * 3600  # Asia/Shanghai keeps +08:00 all year
 
@@ -134,6 +135,7 @@ _PLACES = select(
     Shop.longitude_e6, Terminal.place_reported_at, Terminal.source_address,
 ).join(Shop, Shop.id == Terminal.shop_id)  # fmt: skip
 _PLACE = _PLACES.where(Terminal.id == bindparam("terminal_id"))
+_PLACES_SINCE = _PLACES.where(Terminal.place_reported_at > bindparam("since"))
 
 
 class Actions(Protocol):
@@ -569,7 +571,7 @@ class Engine:
         elif since is None:
             rows = conn.execute(_PLACES).all()  # every bound terminal
         else:
-            rows = conn.execute(_PLACES.where(Terminal.place_reported_at > since)).all()
+            rows = self.db.hot(_PLACES_SINCE).rows(conn, {"since": since})
         latest = since
         today = _business_day(int(self.now().timestamp()))
         for found, lat, lon, shop_lat, shop_lon, reported, source in rows:
@@ -616,7 +618,9 @@ class Engine:
         ).all()
         self._warm = True
         self._seen = stamp
-        self._places_since = self._read_places(conn, None)
+        # none reported yet: the reads once a second start from the epoch, not again
+        # from every bound terminal
+        self._places_since = self._read_places(conn, None) or _EPOCH
         self._fold(reversed(newest), time.monotonic())
         if not newest:
             top = conn.execute(select(Payment.id).order_by(Payment.id.desc()).limit(1))
