@@ -78,7 +78,7 @@ PLACES_MAX = 200_000  # terminals whose distance from their shop is kept
 AWAY_M = 50_000  # a terminal this far from its shop counts its sales as away
 NETWORKS_KEPT = 8  # networks remembered per terminal (the least recently used go)
 NETWORK_KNOWN_DAYS = 3  # a network used on this many days is the terminal's own
-PENDING_MAX = 20_000  # attempts decided, not yet seen recorded (a failed write's stay)
+PENDING_MAX = 20_000  # this process's payments folded in above the ids read, at most
 MINE_MAX = 1_000  # commits of this process not folded in yet (none screens: read later)
 GAP_GIVE_UP_S = 10.0  # an id not seen this long after a later one was never committed
 GAPS_MAX = 10_000
@@ -443,7 +443,6 @@ class Engine:
         self._hi = 0  # the largest payment id folded in
         self._gaps: dict[int, float] = {}  # ids below _hi not seen yet: when noticed
         self._warm = False
-        self._pending: dict[str, Event] = {}  # rrn: attempt counted, outcome not yet
         self._peer_group: dict[int, str] = {}  # merchant id: its peer group (MCC and kind)
         self._mid: dict[int, str | None] = {}  # merchant id: MID
         self._strangers: set[int] = set()  # merchants seen in payments, not yet looked up
@@ -681,13 +680,9 @@ class Engine:
         process committed)."""
         if kind not in _SCREENED:
             return
-        pending = self._pending.pop(rrn, None)
-        if pending is not None:  # this process counted the attempt: its answer now
-            p = pending
-            event = Event(p.at_s, p.hour, rrn, p.merchant_id, p.terminal_id, p.card, p.bin6,
-                          p.last4, amount, p.credit, code)  # fmt: skip
-            self.store.add_outcome(event)
-        else:
+        # this process counted the attempt (the store keeps it in flight): its answer now
+        event = self.store.answer(rrn, code, amount)
+        if event is None:
             at_s = int((at or self.now()).timestamp())
             card = method not in _WALLETS and token is not None
             bin6, last4 = card_digits(masked) if card else (None, None)
@@ -885,11 +880,7 @@ class Engine:
         tid = a.terminal_id
         event = Event(now_s, hour, rrn, a.merchant_id, tid, a.card, a.bin6, a.last4,
                       a.amount_minor, a.credit, None)  # fmt: skip
-        self.store.add(event)
-        pending = self._pending
-        pending[rrn] = event
-        if len(pending) > PENDING_MAX:
-            del pending[next(iter(pending))]
+        self.store.add(event)  # in flight there until its answer
         if tid is not None:
             metres = self._places.get(tid)
             if metres is not None and metres >= AWAY_M:

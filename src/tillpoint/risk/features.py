@@ -432,7 +432,8 @@ _Plan = tuple[int, "Callable[[tuple[int | Decimal, ...]], dict[str, int | Decima
 
 # What an attempt in flight needs for its answer: its merchant, terminal, pair and card
 # log (so that the answer needs no look-up; an answer to keys evicted meanwhile is lost).
-_Pending = tuple[_Merchant, "_Terminal | None", "list[int] | None", "list[Event] | None"]
+# ... and the attempt itself.
+_Pending = tuple[_Merchant, "_Terminal | None", "list[int] | None", "list[Event] | None", Event]
 
 
 class FeatureStore:
@@ -656,11 +657,11 @@ class FeatureStore:
 
         if e.response_code is None:
             pending = self._in_flight
-            pending[e.rrn] = (ms, ts, p, log)
+            pending[e.rrn] = (ms, ts, p, log, e)
             if len(pending) > caps.in_flight:
                 pending.popitem(last=False)
         else:
-            _outcome(e, ms, ts, p)
+            _outcome(e, ms, ts, p, e.response_code)
 
     def add_outcome(self, event: Event) -> bool:
         """Count the answer of an attempt added in flight; False (nothing counted) when
@@ -676,7 +677,30 @@ class FeatureStore:
         keys = self._in_flight.pop(event.rrn, None)
         if keys is None:
             return False
-        ms, ts, p, log = keys
+        self._answer(keys, event)
+        return True
+
+    def answer(self, rrn: str, response_code: str, amount_minor: int) -> Event | None:
+        """``add_outcome`` from the answer alone: the attempt ``rrn`` added in flight was
+        answered ``response_code`` for ``amount_minor``. Gives that attempt (None: it is
+        not waiting for its answer, and nothing is counted). An approval of the amount
+        attempted, the usual answer, makes no new event."""
+        if amount_minor < 0:
+            _check(0, amount_minor)
+        keys = self._in_flight.pop(rrn, None)
+        if keys is None:
+            return None
+        e = keys[4]
+        if response_code == _APPROVED and amount_minor == e.amount_minor:
+            _outcome(e, keys[0], keys[1], keys[2], _APPROVED)  # reads nothing else of e
+        else:
+            answered = Event(e.at_s, e.hour, rrn, e.merchant_id, e.terminal_id, e.card,
+                             e.bin6, e.last4, amount_minor, e.credit, response_code)  # fmt: skip
+            self._answer(keys, answered)
+        return e
+
+    def _answer(self, keys: _Pending, event: Event) -> None:
+        ms, ts, p, log, _attempt = keys
         if log is not None and event.response_code != _APPROVED and _replace(log, event):
             # the card's declines read it (and its memo, unless the card is a new one)
             tok = event.card
@@ -685,8 +709,7 @@ class FeatureStore:
                 memo.declined(event)
         if ts is not None and event.response_code != _APPROVED:
             _replace(ts.rr, event)
-        _outcome(event, ms, ts, p)
-        return True
+        _outcome(event, ms, ts, p, event.response_code)
 
     # -- eviction ----------------------------------------------------------------------
 
@@ -1072,10 +1095,12 @@ _SHARE: list[Decimal] = []
 _SWEEP_MIN = 30  # a terminal forgets old cards every 30 minutes (or when full)
 
 
-def _outcome(e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None) -> None:  # noqa: PLR0912, PLR0915
-    """Count the outcome-type features of an answered attempt (the card's declines are
-    read from its log, where the answered event is)."""
-    if e.response_code != _APPROVED:
+def _outcome(  # noqa: PLR0912, PLR0915
+    e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None, code: str | None
+) -> None:
+    """Count the outcome-type features of an attempt answered ``code`` (the card's
+    declines are read from its log, where the answered event is)."""
+    if code != _APPROVED:
         if ts is not None:
             minute = e.at_s // MINUTE_S
             s = ts.m
