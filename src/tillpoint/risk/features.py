@@ -1150,13 +1150,20 @@ def _outcome(  # noqa: PLR0912, PLR0915
         return
     entry = (_approved(p, day - _DAY_7D), tok)
     top = ms.top
-    if len(top) == 3 and entry < top[2] and all(x[1] != tok for x in top):
-        return
-    top = [x for x in top if x[1] != tok]
-    top.append(entry)
+    for i, x in enumerate(top):
+        if x[1] == tok:  # the card is in the top 3 already: its new total there
+            top[i] = entry
+            break
+    else:
+        if len(top) == 3 and entry < top[2]:
+            return
+        top.append(entry)
     top.sort(reverse=True)
-    ms.top = top = top[:3]
-    ms.top_total = sum(x[0] for x in top)
+    del top[3:]
+    total = 0
+    for x in top:
+        total += x[0]
+    ms.top_total = total
 
 
 def _picker(
