@@ -14,7 +14,7 @@ from tests.e2e.test_host import sale
 from tests.e2e.test_host_processes import _client, two_hosts
 
 from tillpoint.app import Tillpoint
-from tillpoint.core.db import Database
+from tillpoint.core.db import Database, note_written
 from tillpoint.core.signal import WriteSignal, signal_path
 from tillpoint.risk import engine as risk_engine
 
@@ -112,3 +112,31 @@ def test_unsignalled_reads_before_every_decision(
     with two_hosts(demo) as (a, b):
         asyncio.run(scenario(a, b))
     assert len(reads) == 3
+
+
+def test_a_failing_listener_does_not_fail_the_commit(tmp_path: Path) -> None:
+    """What a unit of work wrote is committed whatever its listeners do afterwards; the
+    counter is raised and the other listeners are told."""
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    told: list[tuple[list[Any], int]] = []
+
+    def broken(_items: list[Any], _before: int) -> None:
+        raise RuntimeError("a listener's bug")
+
+    db.listen("things", broken)
+    db.listen("things", lambda items, before: told.append((items, before)))
+    try:
+        with db.transaction() as s:
+            note_written(s, "things", [1, 2])
+        with pytest.raises(ValueError, match="rolled back"):
+            _written_then_failed(db)
+        assert db.signal("things").value() == 1
+        assert told == [([1, 2], 0)]
+    finally:
+        db.dispose()
+
+
+def _written_then_failed(db: Database) -> None:
+    with db.transaction() as s:
+        note_written(s, "things", [3])
+        raise ValueError("rolled back: nobody is told")

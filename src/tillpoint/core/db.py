@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +45,7 @@ from tillpoint.core.files import create_private
 from tillpoint.core.signal import WriteSignal, signal_path
 
 T = TypeVar("T")
+_log = logging.getLogger("tillpoint.db")
 #: What a unit of work wrote that others listen for (``Database.listen``): its session's
 #: ``info`` holds {topic: [item, ...]} under this key until it commits or rolls back.
 _WRITTEN = "tillpoint.written"
@@ -161,10 +164,20 @@ class Database:
         written: dict[str, list[Any]] | None = session.info.pop(_WRITTEN, None)
         if not written:
             return
+        # What was written is committed: nothing here may fail the unit of work (its
+        # caller would answer as if it had not been). A counter that could not be raised
+        # leaves the other processes to learn of these at the next commit.
         for topic, items in written.items():
-            before = self.signal(topic).bump()
+            try:
+                before = self.signal(topic).bump()
+            except OSError as e:
+                _after_commit_failed(topic, e)
+                continue
             for listener in self._listeners.get(topic, ()):
-                listener(items, before)
+                try:
+                    listener(items, before)
+                except Exception as e:  # one listener's bug: the others are still told
+                    _after_commit_failed(topic, e)
 
     @contextmanager
     def transaction(self, *, invalidate: bool = True) -> Iterator[Session]:
@@ -242,6 +255,11 @@ def note_written(session: Session, topic: str, items: list[Any]) -> None:
     """``items`` of ``topic`` are written in this unit of work: when it commits, the
     topic's counter is raised and this process's listeners are told (``Database.listen``)."""
     session.info.setdefault(_WRITTEN, {}).setdefault(topic, []).extend(items)
+
+
+def _after_commit_failed(topic: str, e: Exception) -> None:
+    what = {"event": "after_commit_failed", "topic": topic, "why": f"{type(e).__name__}: {e}"}
+    _log.error(json.dumps(what))
 
 
 def _forget_written(session: Session) -> None:
