@@ -5,9 +5,13 @@ One ``Engine`` per process that takes payments (each host process, the API). It 
 payment path's ``Screener`` (payments/screening.py):
 
 - ``catch_up`` runs in the sale's one read, before the decision. It folds into the
-  features every payment recorded since its last call, by any process (the payments
-  table read by id from where it stopped: one indexed range, usually a row or two), so
-  a limit holds whichever process each request reaches. It reloads the rules when an
+  features every payment recorded since its last call, by any process, so a limit holds
+  whichever process each request reaches: this process's own as they were committed
+  (handed over by the database after the commit: ``_recorded``), the others' from the
+  payments table, read by id from where it stopped (one indexed range, usually a row or
+  two) when the machine's counter of payment commits (core/signal.py) says another
+  process wrote; before every decision when writers on other machines cannot raise it
+  (``signalled`` off: ``TILLPOINT_LOCAL_WRITERS=false``). It reloads the rules when an
   operator changed them (a counter read at most once a second, with the terminals that
   reported a new place meanwhile: their distance from their shop, and their network).
 - ``screen`` decides, on the CPU only: the features the rules in force read, then the
