@@ -112,6 +112,9 @@ def test_unsignalled_reads_before_every_decision(
     with two_hosts(demo) as (a, b):
         asyncio.run(scenario(a, b))
     assert len(reads) == 3
+    cards = engine.store._cards
+    assert [len(log) for log in cards.values()] == [3]  # each sale once, read or not
+    assert not engine._own  # the ids read past are forgotten
 
 
 def test_a_failing_listener_does_not_fail_the_commit(tmp_path: Path) -> None:
