@@ -5,8 +5,9 @@
 The engine of a host process (risk/engine.py) with the built-in rules live, over an
 SQLite demo database: a warm-up of as many sales as measured, then the measured sales,
 each as the host runs it: ``catch_up`` (the payments table read from where it stopped,
-one payment recorded since by the "other process", and the rules' counter once a
-second) and ``screen`` (the features the rules read, every rule, the attempt counted).
+one payment recorded since by the "other process", which raised the machine's counter
+of payment commits; and the rules' counter once a second) and ``screen`` (the features
+the rules read, every rule, the attempt counted).
 Traffic: terminals of 500 merchants of both kinds, cards drawn from a pool (a few
 regulars come back), amounts of everyday tickets, a sale every few seconds per
 terminal: what a real fleet sends, unlike the host benchmark's 64 terminals selling
@@ -30,11 +31,13 @@ from sqlalchemy import insert
 
 from tillpoint.app import open_app
 from tillpoint.core.settings import Settings
+from tillpoint.core.signal import WriteSignal, signal_path
 from tillpoint.demo import ensure_demo
 from tillpoint.merchants.models import MerchantKind, PaymentMethod
 from tillpoint.payments.models import Channel, Payment, PaymentKind, PaymentStatus
 from tillpoint.payments.rules import Limits
 from tillpoint.payments.screening import Attempt
+from tillpoint.payments.writer import PAYMENTS_WRITTEN
 
 BUDGET_US = 20.0
 MERCHANTS = 500
@@ -84,6 +87,8 @@ def main() -> None:
                  "created_at": a.at, "updated_at": a.at},
             )  # fmt: skip
 
+        # the machine's counter of payment commits, as another process holds it
+        signal = WriteSignal(signal_path(tp.ctx.settings.database_url, PAYMENTS_WRITTEN))
         with tp.ctx.db.quick_read() as conn:
             engine.catch_up(conn, None)
             for i in range(args.sales):  # warm-up: the features fill
@@ -93,6 +98,7 @@ def main() -> None:
             for n, a in enumerate(attempts, 1):
                 with tp.ctx.db.engine.begin() as w:  # not measured
                     record(w, a, n)
+                signal.bump()  # as the other process's writer does after its commit
                 t = time.thread_time()
                 engine.catch_up(conn, a.terminal_id)
                 t2 = time.thread_time()

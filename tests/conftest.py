@@ -26,9 +26,11 @@ from tillpoint.core.db import Database
 from tillpoint.core.i18n import set_locale
 from tillpoint.core.migrate import upgrade
 from tillpoint.core.settings import Settings
+from tillpoint.core.signal import signal_path
 from tillpoint.merchants.models import MerchantKind
 from tillpoint.merchants.services import Application
 from tillpoint.merchants.validation import uscc_check_char
+from tillpoint.payments.writer import PAYMENTS_WRITTEN
 from tillpoint.risk.service import ensure_builtin
 from tillpoint.security import passwords
 from tillpoint.terminal import device
@@ -109,6 +111,10 @@ class Databases:
         if POSTGRES_URL:
             name = make_url(url).database
             self.worker.submit(self._admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            # the machine's counter of its payment commits, in the temporary directory
+            counter = signal_path(url, PAYMENTS_WRITTEN)
+            if counter is not None:
+                counter.unlink(missing_ok=True)
 
     def close(self) -> None:
         if POSTGRES_URL:

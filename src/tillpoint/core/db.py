@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,8 +42,15 @@ from sqlalchemy.types import TypeDecorator
 from tillpoint.core.clock import as_utc
 from tillpoint.core.errors import invariant
 from tillpoint.core.files import create_private
+from tillpoint.core.signal import WriteSignal, signal_path
 
 T = TypeVar("T")
+_log = logging.getLogger("tillpoint.db")
+#: What a unit of work wrote that others listen for (``Database.listen``): its session's
+#: ``info`` holds {topic: [item, ...]} under this key until it commits or rolls back.
+_WRITTEN = "tillpoint.written"
+#: A listener of a topic: (the items committed, the topic's counter before this commit).
+Listener = Callable[[list[Any], int], None]
 AnySelect = Select[*tuple[Any, ...]]  # a SELECT of any columns
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -126,6 +135,49 @@ class Database:
         self._readers = sessionmaker(
             self.engine.execution_options(readonly=True), expire_on_commit=False
         )
+        self._signals: dict[str, WriteSignal] = {}
+        self._signals_lock = threading.Lock()
+        self._listeners: dict[str, list[Listener]] = {}
+        event.listen(self._sessions, "after_commit", self._committed)
+        event.listen(self._sessions, "after_rollback", _forget_written)
+
+    # --- what other processes wrote -------------------------------------------------
+
+    def signal(self, topic: str) -> WriteSignal:
+        """The machine-wide counter of commits that wrote ``topic`` to this database
+        (core/signal.py)."""
+        found = self._signals.get(topic)
+        if found is None:
+            with self._signals_lock:
+                found = self._signals.get(topic)
+                if found is None:
+                    found = self._signals[topic] = WriteSignal(signal_path(self.url, topic))
+        return found
+
+    def listen(self, topic: str, listener: Listener) -> None:
+        """Call ``listener`` after each commit of this process that wrote ``topic``
+        (``note_written``), on the committing thread, after the topic's counter is
+        raised: with the items written and the counter's value before."""
+        self._listeners.setdefault(topic, []).append(listener)
+
+    def _committed(self, session: Session) -> None:
+        written: dict[str, list[Any]] | None = session.info.pop(_WRITTEN, None)
+        if not written:
+            return
+        # What was written is committed: nothing here may fail the unit of work (its
+        # caller would answer as if it had not been). A counter that could not be raised
+        # leaves the other processes to learn of these at the next commit.
+        for topic, items in written.items():
+            try:
+                before = self.signal(topic).bump()
+            except OSError as e:
+                _after_commit_failed(topic, e)
+                continue
+            for listener in self._listeners.get(topic, ()):
+                try:
+                    listener(items, before)
+                except Exception as e:  # one listener's bug: the others are still told
+                    _after_commit_failed(topic, e)
 
     @contextmanager
     def transaction(self, *, invalidate: bool = True) -> Iterator[Session]:
@@ -194,6 +246,24 @@ class Database:
             conn.close()
         self._quick.clear()
         self.engine.dispose()
+        for signal in self._signals.values():
+            signal.close()
+        self._signals.clear()
+
+
+def note_written(session: Session, topic: str, items: list[Any]) -> None:
+    """``items`` of ``topic`` are written in this unit of work: when it commits, the
+    topic's counter is raised and this process's listeners are told (``Database.listen``)."""
+    session.info.setdefault(_WRITTEN, {}).setdefault(topic, []).extend(items)
+
+
+def _after_commit_failed(topic: str, e: Exception) -> None:
+    what = {"event": "after_commit_failed", "topic": topic, "why": f"{type(e).__name__}: {e}"}
+    _log.error(json.dumps(what))
+
+
+def _forget_written(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -105,6 +105,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    local_writers: bool = Field(
+        default=True,
+        description=(
+            "Every process that records payments runs on this machine (always so on "
+            "SQLite): risk screening reads other processes' payments only when a shared "
+            "counter says one wrote. false: processes on other machines write to the same "
+            "PostgreSQL; screening reads the payments table before every decision."
+        ),
+    )
+
     webhooks_allow_private: bool = Field(
         default=False,
         description=(

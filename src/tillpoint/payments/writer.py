@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from tillpoint.core.db import note_written
 from tillpoint.core.errors import invariant
 from tillpoint.core.groupcommit import HotWrite, new_ids
 from tillpoint.ledger import service as ledger
@@ -49,6 +50,10 @@ from tillpoint.payments.models import (
 from tillpoint.payments.rules import Original, Outcome, RequestKey
 from tillpoint.payments.screening import Verdict
 from tillpoint.terminals.models import TerminalBatch
+
+#: The topic of new payments, told after their commit (``Database.listen``): a list of
+#: ``PaymentRow``.
+PAYMENTS_WRITTEN = "payments"
 
 
 class PaymentRow(NamedTuple):
@@ -159,8 +164,9 @@ class Book:
     per table by ``flush``. Transitions apply to the payments as this unit of work
     sees them (``load`` reads them, locked on PostgreSQL)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, session: Session | None = None) -> None:
         self.conn = conn
+        self.session = session  # told of the new payments (risk screening listens)
         self._payments: list[PaymentRow] = []
         self._events: list[tuple[int, PaymentStatus | None, PaymentStatus, str, datetime]] = []
         self._moves: list[tuple[PaymentStatus, int, datetime, int]] = []
@@ -172,7 +178,7 @@ class Book:
 
     @classmethod
     def of(cls, s: Session) -> Book:
-        return cls(s.connection())
+        return cls(s.connection(), s)
 
     # --- reading what is moved ---------------------------------------------------------
 
@@ -231,6 +237,8 @@ class Book:
                 self.keep_answer(p.answer.terminal_id, p.answer.key, outcome, payment_id,
                                  row.created_at)  # fmt: skip
             recorded.append(Recorded(row, outcome))
+        if self.session is not None:
+            note_written(self.session, PAYMENTS_WRITTEN, [r.row for r in recorded])
         return recorded
 
     def _after(self, after: After, row: PaymentRow) -> None:

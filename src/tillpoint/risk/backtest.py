@@ -93,7 +93,7 @@ def backtest(
     mids = frozenset(scope.get("mids") or ()) or None
     start = datetime.combine(date_from, time(), BUSINESS_TZ)
     end = datetime.combine(date_to + timedelta(days=1), time(), BUSINESS_TZ)
-    engine = Engine(db, lambda: end, store=FeatureStore())
+    engine = Engine(db, lambda: end, store=FeatureStore(), signalled=False, listen=False)
     with db.read() as s:
         found = s.execute(select(Merchant.id, Merchant.kind, Merchant.mcc, Merchant.mid))
         merchants = {m.id: (m.kind, m.mcc, m.mid) for m in found}
@@ -143,7 +143,7 @@ def backtest(
                         hit_merchants.add(merchant_id)
                         if len(examples) < 20:
                             examples.append(rrn)
-            engine._apply(row)
+            engine._apply(*row[1:])
     if decline:
         declined = fired
     positives = {m for m, r in resolved.items() if r in CONFIRMED}

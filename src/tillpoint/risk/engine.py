@@ -5,9 +5,13 @@ One ``Engine`` per process that takes payments (each host process, the API). It 
 payment path's ``Screener`` (payments/screening.py):
 
 - ``catch_up`` runs in the sale's one read, before the decision. It folds into the
-  features every payment recorded since its last call, by any process (the payments
-  table read by id from where it stopped: one indexed range, usually a row or two), so
-  a limit holds whichever process each request reaches. It reloads the rules when an
+  features every payment recorded since its last call, by any process, so a limit holds
+  whichever process each request reaches: this process's own as they were committed
+  (handed over by the database after the commit: ``_recorded``), the others' from the
+  payments table, read by id from where it stopped (one indexed range, usually a row or
+  two) when the machine's counter of payment commits (core/signal.py) says another
+  process wrote; before every decision when writers on other machines cannot raise it
+  (``signalled`` off: ``TILLPOINT_LOCAL_WRITERS=false``). It reloads the rules when an
   operator changed them (a counter read at most once a second, with the terminals that
   reported a new place meanwhile: their distance from their shop, and their network).
 - ``screen`` decides, on the CPU only: the features the rules in force read, then the
@@ -29,6 +33,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,6 +50,7 @@ from tillpoint.core.network import network_of
 from tillpoint.merchants.models import Merchant, MerchantKind, PaymentMethod, Shop
 from tillpoint.payments.models import Channel, Payment, PaymentKind
 from tillpoint.payments.screening import ALLOW, Attempt, Verdict, card_digits
+from tillpoint.payments.writer import PAYMENTS_WRITTEN, PaymentRow
 from tillpoint.risk.builtin import category_closed
 from tillpoint.risk.expr import CompiledRule, ExprError, compile_rule
 from tillpoint.risk.features import FEATURES as STORE_FEATURES
@@ -76,13 +82,16 @@ PLACES_MAX = 200_000  # terminals whose distance from their shop is kept
 AWAY_M = 50_000  # a terminal this far from its shop counts its sales as away
 NETWORKS_KEPT = 8  # networks remembered per terminal (the least recently used go)
 NETWORK_KNOWN_DAYS = 3  # a network used on this many days is the terminal's own
-PENDING_MAX = 20_000  # attempts decided, not yet seen recorded (a failed write's stay)
+PENDING_MAX = 20_000  # this process's payments folded in above the ids read, at most
+MINE_MAX = 1_000  # commits of this process not folded in yet (none screens: read later)
 GAP_GIVE_UP_S = 10.0  # an id not seen this long after a later one was never committed
 GAPS_MAX = 10_000
 LARGE_TICKET_X = 4  # a ticket this many times its peers' average is large for the category
 LARGE_MIN_PEER_SALES = 20  # below this many peers' tickets, none counts as large
 MIXES_MAX = 500_000  # merchants whose week of tickets is kept
 _SCREENED = (PaymentKind.SALE, PaymentKind.PREAUTH)
+_COUNTER_MAX = 0xFFFF_FFFF_FFFF_FFFF
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WALLETS = frozenset({PaymentMethod.ALIPAY, PaymentMethod.WECHAT, PaymentMethod.UNIONPAY_QR})
 _UTC_TO_BUSINESS_S = 8 * 3600  # Asia/Shanghai keeps +08:00 all year
 
@@ -130,6 +139,7 @@ _PLACES = select(
     Shop.longitude_e6, Terminal.place_reported_at, Terminal.source_address,
 ).join(Shop, Shop.id == Terminal.shop_id)  # fmt: skip
 _PLACE = _PLACES.where(Terminal.id == bindparam("terminal_id"))
+_PLACES_SINCE = _PLACES.where(Terminal.place_reported_at > bindparam("since"))
 
 
 class Actions(Protocol):
@@ -177,19 +187,29 @@ class Decision:
 
 _PEERS = frozenset({"peers.avg_ticket_30d", "peers.merchants"})
 _PEERS_NEED = frozenset({"merchant.sales_30d", "merchant.avg_ticket_30d"})
-#: One of the engine's own features: its value for (the engine, the attempt, its epoch
-#: second, its business hour).
-_OwnFeature = Callable[["Engine", Attempt, int, int], Any]
+# The engine's own features in groups, each worked out whole when a rule reads one of
+# it (in ``Engine._values``, written out: a call per feature costs more than most).
+_ATTEMPT = frozenset({"amount", "hour", "credit", "wallet", "api", "personal",
+                      "limit_per_txn", "limit_daily"})  # fmt: skip
+_CLOSED = frozenset({"category_closed"})
+_TERMINAL_OWN = frozenset(
+    {"terminal.distance_km", "terminal.sales_away", "terminal.sales_new_network"}
+)
+_MIX = frozenset({"merchant.large_share_7d", "merchant.large_share_20"})
+_OWN_GROUPS = (_ATTEMPT, _CLOSED, _TERMINAL_OWN, _MIX, _PEERS)
+_WANT_ATTEMPT, _WANT_CLOSED, _WANT_TERMINAL, _WANT_MIX, _WANT_PEERS = 1, 2, 4, 8, 16
 #: What to compute for a set of feature names: the store's (with what the peers'
-#: figures need), the engine's own, and whether the peers' figures are wanted.
-_Plan = tuple[frozenset[str], tuple[tuple[str, _OwnFeature], ...], bool]
+#: figures need), and the groups of the engine's own (_WANT_* bits).
+_Plan = tuple[frozenset[str], int]
 
 
 def _plan(names: frozenset[str]) -> _Plan:
-    peers = bool(names & _PEERS)
-    store = names & STORE_FEATURES | (_PEERS_NEED if peers else frozenset())
-    own = tuple((n, _OWN[n]) for n in sorted(names - STORE_FEATURES - _PEERS))
-    return store, own, peers
+    unknown = names - FEATURES
+    if unknown:
+        raise KeyError(", ".join(sorted(unknown)))
+    want = sum(1 << i for i, group in enumerate(_OWN_GROUPS) if names & group)
+    store = names & STORE_FEATURES | (_PEERS_NEED if want & _WANT_PEERS else frozenset())
+    return store, want
 
 
 def peer_group(mcc: str, kind: MerchantKind) -> str:
@@ -202,6 +222,10 @@ def peer_group(mcc: str, kind: MerchantKind) -> str:
 
 
 _GROUPS: dict[tuple[str, MerchantKind], str] = {}  # a few hundred categories at most
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 def business_hour(at: datetime) -> int:
@@ -246,17 +270,23 @@ class _Group:
         self.active = sum(1 for d in self.sellers.values() if d > day - WARM_DAYS)
 
     def add(self, merchant_id: int, day: int, amount_minor: int) -> None:
-        self.move_to(day)
-        if day <= self.day - WARM_DAYS:
+        if day > self.day:
+            self.move_to(day)
+        elif day <= self.day - WARM_DAYS:
             return  # older than the window
-        bucket = self.days.setdefault(day, [0, 0])
+        bucket = self.days.get(day)
+        if bucket is None:
+            bucket = self.days[day] = [0, 0]
         bucket[0] += amount_minor
         bucket[1] += 1
         self.total += amount_minor
         self.count += 1
-        if self.sellers.get(merchant_id, day - WARM_DAYS) <= self.day - WARM_DAYS:
+        sellers = self.sellers
+        last = sellers.get(merchant_id)
+        if last is None or last <= self.day - WARM_DAYS:
             self.active += 1  # new to the window
-        self.sellers[merchant_id] = max(day, self.sellers.get(merchant_id, day))
+        if last is None or day > last:
+            sellers[merchant_id] = day
 
 
 class _Peers:
@@ -267,7 +297,13 @@ class _Peers:
         self._groups: dict[str, _Group] = {}
 
     def add(self, group: str, merchant_id: int, day: int, amount_minor: int) -> None:
-        self._groups.setdefault(group, _Group()).add(merchant_id, day, amount_minor)
+        self.group(group).add(merchant_id, day, amount_minor)
+
+    def group(self, group: str) -> _Group:
+        found = self._groups.get(group)
+        if found is None:
+            found = self._groups[group] = _Group()
+        return found
 
     def of(self, group: str, day: int) -> tuple[int, int, int]:
         """(approved sum, approved count, merchants) of the group over 30 days."""
@@ -283,32 +319,54 @@ class _Mix:
     many, and how many were large for its category when made. A few large tickets (a
     cash-out episode) leave the share low; selling what another trade sells raises it."""
 
-    __slots__ = ("counts", "days", "last", "recent", "recent_n")
+    __slots__ = ("counts", "days", "large", "last", "recent", "recent_n", "tickets")
 
     WINDOW = 7
     RECENT = 20  # the latest tickets, whatever their days: a switch shows within days
+    _RECENT_MASK = (1 << RECENT) - 1
 
     def __init__(self) -> None:
         self.days = [-1] * self.WINDOW  # the day each slot counts
         self.counts = [0] * (2 * self.WINDOW)  # per slot: tickets, large tickets
         self.last = -1  # the latest day added
+        self.tickets = self.large = 0  # over the 7 days to ``last``: read without a loop
         self.recent = 0  # one bit per latest ticket, newest lowest: 1 if large
         self.recent_n = 0
 
     def add(self, day: int, large: bool) -> None:
-        self.recent = (self.recent << 1 | large) & ((1 << self.RECENT) - 1)
-        self.recent_n = min(self.recent_n + 1, self.RECENT)
+        self.recent = (self.recent << 1 | large) & self._RECENT_MASK
+        if self.recent_n < self.RECENT:
+            self.recent_n += 1
         slot = day % self.WINDOW
+        counts = self.counts
+        if day == self.last:  # the usual case: another ticket of the latest day
+            counts[2 * slot] += 1
+            counts[2 * slot + 1] += large
+            self.tickets += 1
+            self.large += large
+            return
         if self.days[slot] != day:
             if day < self.days[slot]:
                 return  # older than the window
             self.days[slot] = day
-            self.counts[2 * slot] = self.counts[2 * slot + 1] = 0
-        self.counts[2 * slot] += 1
-        self.counts[2 * slot + 1] += large
+            counts[2 * slot] = counts[2 * slot + 1] = 0
+        counts[2 * slot] += 1
+        counts[2 * slot + 1] += large
         self.last = max(self.last, day)
+        self.tickets, self.large = self._sums(self.last)
+
+    def _sums(self, day: int) -> tuple[int, int]:
+        tickets = large = 0
+        for slot, slot_day in enumerate(self.days):
+            if day - self.WINDOW < slot_day <= day:
+                tickets += self.counts[2 * slot]
+                large += self.counts[2 * slot + 1]
+        return tickets, large
 
     def share_pct(self, day: int) -> int:
+        if day == self.last:
+            tickets, large = self.tickets, self.large
+            return large * 100 // tickets if tickets else 0
         tickets = large = 0
         for slot, slot_day in enumerate(self.days):
             if day - self.WINDOW < slot_day <= day:
@@ -371,6 +429,9 @@ class Engine:
         now: Callable[[], datetime],
         actions: Actions | None = None,
         store: FeatureStore | None = None,
+        *,
+        signalled: bool = True,
+        listen: bool = True,
     ) -> None:
         self.db = db
         self.now = now
@@ -378,15 +439,14 @@ class Engine:
         self.store = store or FeatureStore()
         # The host calls from its event loop's thread; the API from its worker threads.
         self._lock = threading.Lock()
-        self._by_kind: dict[MerchantKind, tuple[Live, ...]] = {}
-        self._plans: dict[MerchantKind, _Plan] = {}
+        self._plans: dict[MerchantKind, _Plan] = {}  # kinds with rules in force
+        self._tests: dict[MerchantKind, tuple[tuple[Callable[[Any], bool], Live], ...]] = {}
         self._exempt: frozenset[tuple[int, str]] = frozenset()
         self._stamp: int | None = None
         self._checked_at = float("-inf")
         self._hi = 0  # the largest payment id folded in
         self._gaps: dict[int, float] = {}  # ids below _hi not seen yet: when noticed
         self._warm = False
-        self._pending: dict[str, Event] = {}  # rrn: attempt counted, outcome not yet
         self._peer_group: dict[int, str] = {}  # merchant id: its peer group (MCC and kind)
         self._mid: dict[int, str | None] = {}  # merchant id: MID
         self._strangers: set[int] = set()  # merchants seen in payments, not yet looked up
@@ -397,6 +457,19 @@ class Engine:
         self._away: dict[int, int] = {}  # terminal: sales screened while away
         self._networks: dict[int, _Networks] = {}  # terminal: the networks it came from
         self._moved: set[str] = set()  # TIDs whose place or network this process wrote anew
+        # This process's own payments come as they are committed (``_recorded``); the
+        # payments table is read only when another process wrote (the machine's counter
+        # of payment commits moved past what this process accounts for), or before every
+        # decision when ``signalled`` is off (writers on other machines).
+        self._signal = db.signal(PAYMENTS_WRITTEN) if signalled and listen else None
+        self._seen: int | None = None  # the counter's value the tail was read after
+        # committed here, not folded in yet: (the counter before the commit, its payments),
+        # handed over without the engine's lock (a deque's append and popleft are atomic)
+        self._mine: deque[tuple[int, list[PaymentRow]]] = deque()
+        self._lost = False  # more were handed over than kept: read the table
+        self._own: set[int] = set()  # ids of those folded in, above ``_hi``
+        if listen:  # a backtest's engine reads history only
+            db.listen(PAYMENTS_WRITTEN, self._recorded)
 
     # --- keeping up -------------------------------------------------------------------
 
@@ -417,10 +490,17 @@ class Engine:
             if stamp != self._stamp:
                 self.reload(conn, stamp)
             self._places_since = self._read_places(conn, self._places_since)
-        rows = self.db.hot(_HOT_TAIL).rows(conn, {"after": self._hi})
-        if rows and (new := {r[3] for r in rows if r[3] not in self._peer_group}):
-            self._meet(conn, new)  # merchants approved since the start
-        self._fold(rows, mono)
+        if self._mine:
+            self._fold_mine(conn)
+        signal = self._signal
+        stamp = None if signal is None else signal.value()
+        if stamp is None or stamp != self._seen or self._lost:  # another process wrote
+            self._lost = False
+            rows = self.db.hot(_HOT_TAIL).rows(conn, {"after": self._hi})
+            if rows and (new := {r[3] for r in rows if r[3] not in self._peer_group}):
+                self._meet(conn, new)  # merchants approved since the start
+            self._fold(rows, mono)
+            self._seen = stamp
         if self._gaps:
             self._fold_gaps(conn, mono)
         if self._moved:
@@ -429,6 +509,50 @@ class Engine:
                 self._places.pop(moved_id, None)
         if terminal_id is not None and terminal_id not in self._places:
             self._read_places(conn, None, terminal_id)
+
+    def _recorded(self, rows: list[PaymentRow], before: int) -> None:
+        """This process committed ``rows`` (on the committing thread): they are folded
+        in at the next catch-up without reading them back. ``before``: the counter before
+        this commit; when it was the value the tail was last read after, no other process
+        wrote in between."""
+        if not self._warm:
+            return  # warming up reads them
+        mine = self._mine
+        mine.append((before, rows))
+        if len(mine) > MINE_MAX:  # nobody screens here: read them back when one does
+            mine.clear()
+            self._lost = True
+
+    def _fold_mine(self, conn: Connection) -> None:
+        mine = self._mine
+        commits = []
+        while mine:
+            commits.append(mine.popleft())
+        commits.sort(key=_first)  # as they were counted (threads may hand over out of order)
+        rows = [r for _before, rs in commits for r in rs]
+        if new := {r.merchant_id for r in rows if r.merchant_id not in self._peer_group}:
+            self._meet(conn, new)
+        if self._signal is not None:
+            for before, _rows in commits:
+                if before == self._seen:  # no other process wrote before this commit
+                    self._seen = (before + 1) & _COUNTER_MAX
+        own = self._own
+        for r in rows:
+            payment_id = r.id
+            if payment_id <= self._hi:
+                if self._gaps.pop(payment_id, None) is None:
+                    continue  # read from the table already
+            else:
+                own.add(payment_id)
+            self._apply(r.rrn, r.kind, r.merchant_id, r.terminal_id, r.pan_token, r.pan_masked,
+                        r.amount_minor, r.response_code, r.method, r.created_at)  # fmt: skip
+        hi = self._hi
+        while hi + 1 in own:  # ids of this process's alone: nothing else to read there
+            hi += 1
+            own.discard(hi)
+        self._hi = hi
+        if len(own) > PENDING_MAX:  # ids between them never came: read the table
+            self._seen = None
 
     def _read_places(
         self, conn: Connection, since: datetime | None, terminal_id: int | None = None
@@ -450,7 +574,7 @@ class Engine:
         elif since is None:
             rows = conn.execute(_PLACES).all()  # every bound terminal
         else:
-            rows = conn.execute(_PLACES.where(Terminal.place_reported_at > since)).all()
+            rows = self.db.hot(_PLACES_SINCE).rows(conn, {"since": since})
         latest = since
         today = _business_day(int(self.now().timestamp()))
         for found, lat, lon, shop_lat, shop_lon, reported, source in rows:
@@ -485,6 +609,7 @@ class Engine:
         """Rebuild the features from the payments of the last 30 days (the newest
         ``WARM_LIMIT``), as a process starts."""
         self._meet(conn, None)
+        stamp = None if self._signal is None else self._signal.value()
         since = self.now() - timedelta(days=WARM_DAYS)
         newest = conn.execute(
             _TAIL.with_only_columns(*_TAIL.selected_columns)
@@ -495,7 +620,10 @@ class Engine:
             {"after": 0},
         ).all()
         self._warm = True
-        self._places_since = self._read_places(conn, None)
+        self._seen = stamp
+        # none reported yet: the reads once a second start from the epoch, not again
+        # from every bound terminal
+        self._places_since = self._read_places(conn, None) or _EPOCH
         self._fold(reversed(newest), time.monotonic())
         if not newest:
             top = conn.execute(select(Payment.id).order_by(Payment.id.desc()).limit(1))
@@ -510,6 +638,7 @@ class Engine:
             self._peer_group[merchant_id], self._mid[merchant_id] = peer_group(mcc, kind), mid
 
     def _fold(self, rows: Iterable[Any], mono: float) -> None:
+        own = self._own
         for row in rows:
             payment_id = int(row[0])
             if payment_id > self._hi:
@@ -519,7 +648,10 @@ class Engine:
                 self._hi = payment_id
             elif self._gaps.pop(payment_id, None) is None:
                 continue  # seen already
-            self._apply(row)
+            if own and payment_id in own:
+                own.discard(payment_id)  # folded in as this process committed it
+                continue
+            self._apply(*row[1:])
         if len(self._gaps) > GAPS_MAX:
             for old in sorted(self._gaps)[: len(self._gaps) - GAPS_MAX]:
                 del self._gaps[old]
@@ -534,20 +666,28 @@ class Engine:
         query = _TAIL.where(Payment.id.in_(list(self._gaps)[:1000]))
         self._fold(conn.execute(query, {"after": 0}).all(), mono)
 
-    def _apply(self, row: Any) -> None:
-        """Fold one recorded payment in (a row of ``_TAIL``, or of ``_HOT_TAIL``: then it
-        happened now, or when this process counted its attempt)."""
-        rrn, kind, merchant_id, terminal_id, token, masked, amount, code, method = row[1:10]
+    def _apply(
+        self,
+        rrn: str,
+        kind: str,
+        merchant_id: int,
+        terminal_id: int | None,
+        token: str | None,
+        masked: str | None,
+        amount: int,
+        code: str,
+        method: str | None,
+        at: datetime | None = None,
+    ) -> None:
+        """Fold one recorded payment in (a row of ``_TAIL``, of ``_HOT_TAIL`` (no time:
+        then it happened now, or when this process counted its attempt), or one this
+        process committed)."""
         if kind not in _SCREENED:
             return
-        pending = self._pending.pop(rrn, None)
-        if pending is not None:  # this process counted the attempt: its answer now
-            p = pending
-            event = Event(p.at_s, p.hour, rrn, p.merchant_id, p.terminal_id, p.card, p.bin6,
-                          p.last4, amount, p.credit, code)  # fmt: skip
-            self.store.add_outcome(event)
-        else:
-            at_s = int(row[10].timestamp()) if len(row) > 10 else int(self.now().timestamp())
+        # this process counted the attempt (the store keeps it in flight): its answer now
+        event = self.store.answer(rrn, code, amount)
+        if event is None:
+            at_s = int((at or self.now()).timestamp())
             card = method not in _WALLETS and token is not None
             bin6, last4 = card_digits(masked) if card else (None, None)
             event = Event(
@@ -570,14 +710,19 @@ class Engine:
                 self._strangers.add(merchant_id)
             else:
                 day = event.at_s // 86_400
-                total, count, _sellers = self._peers.of(group, day)
+                g = self._peers.group(group)
+                if day > g.day:
+                    g.move_to(day)
                 # the peers: the group without the merchant's own (this ticket counted)
                 own_count, own_sum = self.store.approved_30d(merchant_id, day)
-                count = max(0, count - own_count + 1)
-                total = max(0, total - own_sum + amount)
-                large = count >= LARGE_MIN_PEER_SALES and amount * count >= LARGE_TICKET_X * total
-                self._mix(merchant_id, day).add(day, large)
-                self._peers.add(group, merchant_id, day, amount)
+                count = g.count - own_count + 1
+                total = g.total - own_sum + amount
+                large = count >= LARGE_MIN_PEER_SALES and amount * count >= LARGE_TICKET_X * (
+                    total if total > 0 else 0
+                )
+                mix = self._mixes.get(merchant_id)
+                (self._mix(merchant_id, day) if mix is None else mix).add(day, large)
+                g.add(merchant_id, day, amount)
 
     def _mix(self, merchant_id: int, day: int) -> _Mix:
         mix = self._mixes.get(merchant_id)
@@ -621,9 +766,11 @@ class Engine:
                          frozenset(mccs) if mccs else None,
                          frozenset(mids) if mids else None)
                 )  # fmt: skip
-        self._by_kind = {k: tuple(v) for k, v in compiled.items()}
+        self._tests = {k: tuple((r.rule.test, r) for r in v) for k, v in compiled.items() if v}
         self._plans = {
-            k: _plan(frozenset().union(*(r.rule.names for r in v))) for k, v in compiled.items()
+            k: _plan(frozenset().union(*(r.rule.names for r in v)))
+            for k, v in compiled.items()
+            if v
         }
         now = self.now()
         self._exempt = frozenset(
@@ -645,10 +792,12 @@ class Engine:
     def features(self, a: Attempt, names: frozenset[str]) -> dict[str, Any]:
         """The values of ``names`` for the attempt (the store's, then the engine's own)."""
         now_s = int(a.at.timestamp())
-        return self._values(a, _plan(names), now_s, (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24)
+        values = self._values(a, _plan(names), now_s, (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24)
+        return {name: values[name] for name in names}
 
     def _values(self, a: Attempt, plan: _Plan, now_s: int, hour: int) -> dict[str, Any]:
-        store_names, own, peers = plan
+        """The features of ``plan`` (and others of their groups) for the attempt."""
+        store_names, want = plan
         values: dict[str, Any] = (
             self.store.compute(
                 store_names, now_s=now_s, hour=hour, merchant_id=a.merchant_id,
@@ -658,9 +807,37 @@ class Engine:
             if store_names
             else {}
         )  # fmt: skip
-        for name, feature in own:
-            values[name] = feature(self, a, now_s, hour)
-        if peers:
+        if want & _WANT_ATTEMPT:
+            values["amount"] = a.amount_minor
+            values["hour"] = hour
+            values["credit"] = a.credit
+            values["wallet"] = a.method in _WALLETS
+            values["api"] = a.channel is Channel.API
+            values["personal"] = a.merchant_kind is MerchantKind.PERSONAL
+            limits = a.limits
+            values["limit_per_txn"] = limits.per_txn_minor
+            values["limit_daily"] = limits.daily_minor
+        if want & _WANT_CLOSED:
+            values["category_closed"] = category_closed(a.mcc, hour)
+        if want & _WANT_TERMINAL:
+            tid = a.terminal_id
+            metres = networks = None
+            if tid is not None:
+                metres = self._places.get(tid)
+                networks = self._networks.get(tid)
+            values["terminal.distance_km"] = 0 if metres is None else metres // 1000
+            values["terminal.sales_away"] = 0 if tid is None else self._away.get(tid, 0)
+            values["terminal.sales_new_network"] = (
+                0 if networks is None else networks.value(_business_day(now_s))
+            )
+        if want & _WANT_MIX:
+            mix = self._mixes.get(a.merchant_id)
+            if mix is None:
+                values["merchant.large_share_7d"] = values["merchant.large_share_20"] = 0
+            else:
+                values["merchant.large_share_7d"] = mix.share_pct(now_s // 86_400)
+                values["merchant.large_share_20"] = mix.recent_pct()
+        if want & _WANT_PEERS:
             # The category's tickets without this merchant's own.
             total, count, sellers = self._peers.of(peer_group(a.mcc, a.merchant_kind),
                                                    now_s // 86_400)  # fmt: skip
@@ -675,43 +852,27 @@ class Engine:
     def _metres(self, terminal_id: int | None) -> int | None:
         return None if terminal_id is None else self._places.get(terminal_id)
 
-    def _distance_km(self, a: Attempt, _now_s: int, _hour: int) -> int:
-        metres = self._metres(a.terminal_id)
-        return 0 if metres is None else metres // 1000
-
-    def _sales_away(self, a: Attempt, _now_s: int, _hour: int) -> int:
-        return 0 if a.terminal_id is None else self._away.get(a.terminal_id, 0)
-
-    def _sales_new_network(self, a: Attempt, now_s: int, _hour: int) -> int:
-        networks = None if a.terminal_id is None else self._networks.get(a.terminal_id)
-        return 0 if networks is None else networks.value(_business_day(now_s))
-
-    def _large_share_7d(self, a: Attempt, now_s: int, _hour: int) -> int:
-        mix = self._mixes.get(a.merchant_id)
-        return 0 if mix is None else mix.share_pct(now_s // 86_400)
-
-    def _large_share_20(self, a: Attempt, _now_s: int, _hour: int) -> int:
-        mix = self._mixes.get(a.merchant_id)
-        return 0 if mix is None else mix.recent_pct()
-
     def screen(self, a: Attempt) -> Verdict:
         with self._lock:
             return self._screen(a)
 
     def _screen(self, a: Attempt) -> Verdict:
-        rules = self._by_kind.get(a.merchant_kind, ())
+        kind = a.merchant_kind
+        plan = self._plans.get(kind)
         hits: list[Live] | None = None
         values: dict[str, Any] = {}
         now_s = int(a.at.timestamp())
         hour = (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24
-        if rules:
-            values = self._values(a, self._plans[a.merchant_kind], now_s, hour)
-            for r in rules:
-                if r.mccs is not None and a.mcc not in r.mccs:
-                    continue
-                if r.mids is not None and self._mid.get(a.merchant_id) not in r.mids:
-                    continue
-                if r.rule(values) and (a.merchant_id, r.code) not in self._exempt:
+        if plan is not None:
+            values = self._values(a, plan, now_s, hour)
+            for test, r in self._tests[kind]:
+                # the test first: a rule seldom fires, and scopes are rare
+                if (
+                    test(values)
+                    and (r.mccs is None or a.mcc in r.mccs)
+                    and (r.mids is None or self._mid.get(a.merchant_id) in r.mids)
+                    and (a.merchant_id, r.code) not in self._exempt
+                ):
                     (hits := hits or []).append(r)
         verdict = ALLOW if hits is None else self._verdict(a, hits, values)
         self._count(a, now_s, hour)
@@ -719,21 +880,20 @@ class Engine:
 
     def _count(self, a: Attempt, now_s: int, hour: int) -> None:
         """The attempt counts at once; its outcome when its record is folded in."""
-        event = Event(now_s, hour, a.rrn, a.merchant_id, a.terminal_id, a.card, a.bin6,
-                      a.last4, a.amount_minor, a.credit, None)  # fmt: skip
-        self.store.add(event)
-        self._pending[a.rrn] = event
-        if len(self._pending) > PENDING_MAX:
-            del self._pending[next(iter(self._pending))]
-        if a.terminal_id is not None:
-            metres = self._metres(a.terminal_id)
+        rrn = a.rrn
+        tid = a.terminal_id
+        event = Event(now_s, hour, rrn, a.merchant_id, tid, a.card, a.bin6, a.last4,
+                      a.amount_minor, a.credit, None)  # fmt: skip
+        self.store.add(event)  # in flight there until its answer
+        if tid is not None:
+            metres = self._places.get(tid)
             if metres is not None and metres >= AWAY_M:
-                self._away[a.terminal_id] = self._away.get(a.terminal_id, 0) + 1
-            else:
-                self._away.pop(a.terminal_id, None)
-            networks = self._networks.get(a.terminal_id)
+                self._away[tid] = self._away.get(tid, 0) + 1
+            elif self._away:
+                self._away.pop(tid, None)
+            networks = self._networks.get(tid)
             if networks is not None:
-                networks.sold(_business_day(now_s))
+                networks.sold((now_s + _UTC_TO_BUSINESS_S) // 86_400)
 
     def _verdict(self, a: Attempt, fired: list[Live], values: Mapping[str, Any]) -> Verdict:
         live = [r for r in fired if r.mode is Mode.LIVE]
@@ -859,24 +1019,8 @@ class Engine:
                           self.now())  # fmt: skip
 
 
-#: The engine's own features, each a function of (engine, attempt, epoch second, hour).
-_OWN: dict[str, _OwnFeature] = {
-    "amount": lambda _e, a, _s, _h: a.amount_minor,
-    "hour": lambda _e, _a, _s, hour: hour,
-    "credit": lambda _e, a, _s, _h: a.credit,
-    "wallet": lambda _e, a, _s, _h: a.method in _WALLETS,
-    "api": lambda _e, a, _s, _h: a.channel is Channel.API,
-    "personal": lambda _e, a, _s, _h: a.merchant_kind is MerchantKind.PERSONAL,
-    "limit_per_txn": lambda _e, a, _s, _h: a.limits.per_txn_minor,
-    "limit_daily": lambda _e, a, _s, _h: a.limits.daily_minor,
-    "category_closed": lambda _e, a, _s, hour: category_closed(a.mcc, hour),
-    "terminal.distance_km": Engine._distance_km,
-    "terminal.sales_away": Engine._sales_away,
-    "terminal.sales_new_network": Engine._sales_new_network,
-    "merchant.large_share_7d": Engine._large_share_7d,
-    "merchant.large_share_20": Engine._large_share_20,
-}
-assert _OWN.keys() | _PEERS == ENGINE_FEATURES.keys(), "every own feature is computed"
+assert frozenset().union(*_OWN_GROUPS) == ENGINE_FEATURES.keys(), "every own feature is computed"
+assert sum(len(g) for g in _OWN_GROUPS) == len(ENGINE_FEATURES), "each in one group"
 
 
 def params_for(params: Mapping[str, Any], kind: MerchantKind) -> dict[str, Any]:

@@ -112,9 +112,11 @@ _DAY_30D = 30
 _APPROVED = "00"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One payment attempt as the risk engine sees it (never a clear PAN)."""
+    """One payment attempt as the risk engine sees it (never a clear PAN). Never changed
+    once made (its answer is a new one): not frozen only because a frozen dataclass
+    takes ten times as long to make, and every sale makes two."""
 
     at_s: int  # when, epoch seconds (UTC)
     hour: int  # business hour of day 0..23 (Asia/Shanghai), given by the caller
@@ -267,13 +269,28 @@ def _purge(s: list[int], start: int, stride: int, nsum: int, cut: int) -> None:
         del s[start:i]
 
 
-def _bump(s: list[int], stride: int, off: int, b: int, delta: int) -> None:
-    """Add ``delta`` to value ``off`` of bucket ``b`` of a series, if it is still there."""
+def _bump(s: list[int], stride: int, off: int, b: int, delta: int) -> bool:
+    """Add ``delta`` to value ``off`` of bucket ``b`` of a series, if it is still there
+    (True)."""
     j = len(s) - stride
     while j >= 0 and s[j] > b:
         j -= stride
     if j >= 0 and s[j] == b:
         s[j + off] += delta
+        return True
+    return False
+
+
+def _sum_m(ts: _Terminal) -> None:
+    """A terminal's sums of its minutes, worked out again (after entries left)."""
+    s = ts.m
+    ts.ma, ts.md, ts.ms, ts.mc = sum(s[1::5]), sum(s[2::5]), sum(s[3::5]), sum(s[4::5])
+
+
+def _sum_t(ts: _Terminal) -> None:
+    """A terminal's sums of its ten-minute buckets, worked out again."""
+    s = ts.t
+    ts.ta, ts.tc = sum(s[1::3]), sum(s[2::3])
 
 
 def _count(s: list[int], b: int, cut: int) -> None:
@@ -316,12 +333,17 @@ def _declined(e: Event) -> bool:
 
 
 class _Terminal:
-    __slots__ = ("bins", "m", "rr", "run_at", "run_best", "seen", "swept_at", "t")
+    __slots__ = ("bins", "m", "ma", "mc", "md", "ms", "rr", "run_at", "run_best", "seen",
+                 "swept_at", "t", "ta", "tc")  # fmt: skip
 
     def __init__(self, minute: int) -> None:
         # [minute, attempts, declines, small, cards last seen that minute]*
         self.m: list[int] = []
         self.t: list[int] = []  # [ten, attempts, cards last seen in those 10 minutes]*
+        # The sums of the values of every entry of ``m`` and of ``t``: the counts of the
+        # windows when no entry has left them since (``compute`` reads them then).
+        self.ma = self.md = self.ms = self.mc = 0
+        self.ta = self.tc = 0
         self.seen: dict[str, int] = {}  # card -> minute last seen (swept every 30 minutes)
         self.bins: dict[str, list[Event]] = {}  # bin6 -> last attempt of each of its cards
         self.swept_at = minute  # minute of the last sweep of ``seen`` and ``bins``
@@ -410,7 +432,8 @@ _Plan = tuple[int, "Callable[[tuple[int | Decimal, ...]], dict[str, int | Decima
 
 # What an attempt in flight needs for its answer: its merchant, terminal, pair and card
 # log (so that the answer needs no look-up; an answer to keys evicted meanwhile is lost).
-_Pending = tuple[_Merchant, "_Terminal | None", "list[int] | None", "list[Event] | None"]
+# ... and the attempt itself.
+_Pending = tuple[_Merchant, "_Terminal | None", "list[int] | None", "list[Event] | None", Event]
 
 
 class FeatureStore:
@@ -565,31 +588,50 @@ class FeatureStore:
                 s[-4] += 1
                 s[-2] += small
                 s[-1] += fresh
+                ts.ma += 1
+                ts.ms += small
+                ts.mc += fresh
             elif not s or s[-5] <= cut:
                 s[:] = (minute, 1, 0, small, fresh)
+                ts.ma, ts.md, ts.ms, ts.mc = 1, 0, small, fresh
             elif s[-5] < minute:
                 s += (minute, 1, 0, small, fresh)
                 if s[0] <= cut:
                     _purge(s, 0, 5, 0, cut)
+                    _sum_m(ts)
+                else:
+                    ts.ma += 1
+                    ts.ms += small
+                    ts.mc += fresh
             else:
                 _put(s, 0, 5, 0, minute, cut, 1, 0, small, fresh)
+                _sum_m(ts)
             s = ts.t
             cut = ten - _TEN_1H
             if s and s[-3] == ten:
                 s[-2] += 1
                 s[-1] += fresh10
+                ts.ta += 1
+                ts.tc += fresh10
             elif not s or s[-3] <= cut:
                 s[:] = (ten, 1, fresh10)
+                ts.ta, ts.tc = 1, fresh10
             elif s[-3] < ten:
                 s += (ten, 1, fresh10)
                 if s[0] <= cut:
                     _purge(s, 0, 3, 0, cut)
+                    _sum_t(ts)
+                else:
+                    ts.ta += 1
+                    ts.tc += fresh10
             else:
                 _put(s, 0, 3, 0, ten, cut, 1, fresh10)
+                _sum_t(ts)
             if moved >= 0:
-                _bump(ts.m, 5, 4, moved, -1)
-                if fresh10:
-                    _bump(ts.t, 3, 2, moved // _MIN_10M, -1)
+                if _bump(ts.m, 5, 4, moved, -1):
+                    ts.mc -= 1
+                if fresh10 and _bump(ts.t, 3, 2, moved // _MIN_10M, -1):
+                    ts.tc -= 1
             r = ts.rr
             r.append(e)
             if len(r) > TERMINAL_RRNS:
@@ -615,11 +657,11 @@ class FeatureStore:
 
         if e.response_code is None:
             pending = self._in_flight
-            pending[e.rrn] = (ms, ts, p, log)
+            pending[e.rrn] = (ms, ts, p, log, e)
             if len(pending) > caps.in_flight:
                 pending.popitem(last=False)
         else:
-            _outcome(e, ms, ts, p)
+            _outcome(e, ms, ts, p, e.response_code)
 
     def add_outcome(self, event: Event) -> bool:
         """Count the answer of an attempt added in flight; False (nothing counted) when
@@ -635,7 +677,30 @@ class FeatureStore:
         keys = self._in_flight.pop(event.rrn, None)
         if keys is None:
             return False
-        ms, ts, p, log = keys
+        self._answer(keys, event)
+        return True
+
+    def answer(self, rrn: str, response_code: str, amount_minor: int) -> Event | None:
+        """``add_outcome`` from the answer alone: the attempt ``rrn`` added in flight was
+        answered ``response_code`` for ``amount_minor``. Gives that attempt (None: it is
+        not waiting for its answer, and nothing is counted). An approval of the amount
+        attempted, the usual answer, makes no new event."""
+        if amount_minor < 0:
+            _check(0, amount_minor)
+        keys = self._in_flight.pop(rrn, None)
+        if keys is None:
+            return None
+        e = keys[4]
+        if response_code == _APPROVED and amount_minor == e.amount_minor:
+            _outcome(e, keys[0], keys[1], keys[2], _APPROVED)  # reads nothing else of e
+        else:
+            answered = Event(e.at_s, e.hour, rrn, e.merchant_id, e.terminal_id, e.card,
+                             e.bin6, e.last4, amount_minor, e.credit, response_code)  # fmt: skip
+            self._answer(keys, answered)
+        return e
+
+    def _answer(self, keys: _Pending, event: Event) -> None:
+        ms, ts, p, log, _attempt = keys
         if log is not None and event.response_code != _APPROVED and _replace(log, event):
             # the card's declines read it (and its memo, unless the card is a new one)
             tok = event.card
@@ -644,8 +709,7 @@ class FeatureStore:
                 memo.declined(event)
         if ts is not None and event.response_code != _APPROVED:
             _replace(ts.rr, event)
-        _outcome(event, ms, ts, p)
-        return True
+        _outcome(event, ms, ts, p, event.response_code)
 
     # -- eviction ----------------------------------------------------------------------
 
@@ -806,20 +870,26 @@ class FeatureStore:
                 if want & _WANT_TERMINAL:
                     cut = minute - _MIN_10M
                     s = ts.m
-                    i = len(s) - 5
-                    while i >= 0 and s[i] > cut:
-                        t10 += s[i + 1]
-                        td10 += s[i + 2]
-                        ts10 += s[i + 3]
-                        tc10 += s[i + 4]
-                        i -= 5
+                    if not s or s[0] > cut:  # no entry has left the window: its sums
+                        t10, td10, ts10, tc10 = ts.ma, ts.md, ts.ms, ts.mc
+                    else:
+                        i = len(s) - 5
+                        while i >= 0 and s[i] > cut:
+                            t10 += s[i + 1]
+                            td10 += s[i + 2]
+                            ts10 += s[i + 3]
+                            tc10 += s[i + 4]
+                            i -= 5
                     cut = ten - _TEN_1H
                     s = ts.t
-                    i = len(s) - 3
-                    while i >= 0 and s[i] > cut:
-                        t1h += s[i + 1]
-                        tc1h += s[i + 2]
-                        i -= 3
+                    if not s or s[0] > cut:
+                        t1h, tc1h = ts.ta, ts.tc
+                    else:
+                        i = len(s) - 3
+                        while i >= 0 and s[i] > cut:
+                            t1h += s[i + 1]
+                            tc1h += s[i + 2]
+                            i -= 3
                 if want & _WANT_RUN:
                     run = _bin_run(ts, minute, card, bin6, last4)
             elif bin6 is not None and last4 is not None:
@@ -1025,17 +1095,20 @@ _SHARE: list[Decimal] = []
 _SWEEP_MIN = 30  # a terminal forgets old cards every 30 minutes (or when full)
 
 
-def _outcome(e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None) -> None:  # noqa: PLR0912, PLR0915
-    """Count the outcome-type features of an answered attempt (the card's declines are
-    read from its log, where the answered event is)."""
-    if e.response_code != _APPROVED:
+def _outcome(  # noqa: PLR0912, PLR0915
+    e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None, code: str | None
+) -> None:
+    """Count the outcome-type features of an attempt answered ``code`` (the card's
+    declines are read from its log, where the answered event is)."""
+    if code != _APPROVED:
         if ts is not None:
             minute = e.at_s // MINUTE_S
             s = ts.m
             if s and s[-5] == minute:
                 s[-3] += 1
-            else:
-                _put(s, 0, 5, 0, minute, minute - _MIN_10M, 0, 1, 0, 0)
+                ts.md += 1
+            elif _put(s, 0, 5, 0, minute, minute - _MIN_10M, 0, 1, 0, 0):
+                _sum_m(ts)
         return
     amount = e.amount_minor
     day = e.at_s // DAY_S
@@ -1077,13 +1150,20 @@ def _outcome(e: Event, ms: _Merchant, ts: _Terminal | None, p: list[int] | None)
         return
     entry = (_approved(p, day - _DAY_7D), tok)
     top = ms.top
-    if len(top) == 3 and entry < top[2] and all(x[1] != tok for x in top):
-        return
-    top = [x for x in top if x[1] != tok]
-    top.append(entry)
+    for i, x in enumerate(top):
+        if x[1] == tok:  # the card is in the top 3 already: its new total there
+            top[i] = entry
+            break
+    else:
+        if len(top) == 3 and entry < top[2]:
+            return
+        top.append(entry)
     top.sort(reverse=True)
-    ms.top = top = top[:3]
-    ms.top_total = sum(x[0] for x in top)
+    del top[3:]
+    total = 0
+    for x in top:
+        total += x[0]
+    ms.top_total = total
 
 
 def _picker(
@@ -1222,6 +1302,8 @@ def _bin_run(
     mine = ts.bins.get(bin6)
     if not mine:
         return max(best, 1)
+    if len(mine) == 1 and card is not None and mine[0].card == card:
+        return max(best, 1)  # its BIN's only card: a run of its own
     if len(mine) + 1 <= best:
         return best
     return max(best, _run_around(mine, last4, cut, card) + 1)

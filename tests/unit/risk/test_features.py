@@ -285,6 +285,25 @@ def test_an_answer_is_counted_once() -> None:
     assert out["card.count_10m"] == 1 and store.stats()["in_flight"] == 0
 
 
+def test_an_answer_by_reference_counts_as_the_answered_event() -> None:
+    """``answer`` (the engine's: the reference, code and amount recorded) counts what
+    ``add_outcome`` of the answered event counts, and gives the attempt."""
+    for code, amount in (("00", 5_000), ("51", 5_000), ("00", 4_000)):
+        by_event, by_answer = FeatureStore(), FeatureStore()
+        attempt = ev(T0, response_code=None)
+        for store in (by_event, by_answer):
+            store.add(attempt)
+        answered = dataclasses.replace(attempt, response_code=code, amount_minor=amount)
+        assert by_event.add_outcome(answered) is True
+        assert by_answer.answer(attempt.rrn, code, amount) is attempt
+        assert by_answer.answer(attempt.rrn, code, amount) is None  # counted once
+        assert feat(by_answer, T0 + 1) == feat(by_event, T0 + 1)
+        assert by_answer.linked("card.declines_10m", now_s=T0 + 1, merchant_id=1,
+                                terminal_id=1, card="c1") == by_event.linked(
+            "card.declines_10m", now_s=T0 + 1, merchant_id=1, terminal_id=1, card="c1")  # fmt: skip
+    assert FeatureStore().answer("nothing", "00", 1) is None
+
+
 def test_in_flight_attempts_are_bounded() -> None:
     store = FeatureStore(Caps(in_flight=2))
     first = ev(T0, response_code=None)
