@@ -86,7 +86,9 @@ class Tillpoint:
         self.crm = CrmService(ctx)
         actions = RiskActions(self)
         # One engine per process: its features live in this process's memory.
-        self.risk_engine = Engine(ctx.db, ctx.now, actions, signalled=ctx.settings.local_writers)
+        self.risk_engine = Engine(
+            ctx.db, ctx.now, actions, signalled=ctx.settings.writers_all_local()
+        )
         self.risk = RiskService(ctx, self.risk_engine, actions)
         # Code jumping found at reconciliation is risk's: an alert in the merchant's
         # case, which holds its payouts (clearing knows nothing of risk).

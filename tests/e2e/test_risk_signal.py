@@ -6,15 +6,18 @@ the others'."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.conftest import demo_app
 from tests.e2e.test_host import sale
 from tests.e2e.test_host_processes import _client, two_hosts
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.db import Database, note_written
+from tillpoint.core.settings import Settings
 from tillpoint.core.signal import WriteSignal, signal_path
 from tillpoint.risk import engine as risk_engine
 
@@ -58,6 +61,22 @@ def _tail_reads(app: Tillpoint, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(Database, "hot", counted)
     return reads
+
+
+@pytest.fixture
+def demo(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tillpoint]:
+    """Every writer on this machine: the default on SQLite, declared on PostgreSQL."""
+    monkeypatch.setenv("TILLPOINT_LOCAL_WRITERS", "true")
+    yield from demo_app(db_url, tmp_path, 3)
+
+
+def test_the_counter_is_trusted_by_default_on_sqlite_only() -> None:
+    def given(url: str, **kw: object) -> bool:
+        return Settings(_env_file=None, database_url=url, **kw).writers_all_local()  # type: ignore[call-arg, arg-type]
+
+    assert given("sqlite:///t.db") and not given("postgresql+psycopg://u@h/d")
+    assert given("postgresql+psycopg://u@h/d", local_writers=True)
+    assert not given("sqlite:///t.db", local_writers=False)
 
 
 def test_own_payments_are_not_read_back_and_others_are(

@@ -105,13 +105,15 @@ class Settings(BaseSettings):
         ),
     )
 
-    local_writers: bool = Field(
-        default=True,
+    local_writers: bool | None = Field(
+        default=None,
         description=(
-            "Every process that records payments runs on this machine (always so on "
-            "SQLite): risk screening reads other processes' payments only when a shared "
-            "counter says one wrote. false: processes on other machines write to the same "
-            "PostgreSQL; screening reads the payments table before every decision."
+            "Every process that records payments runs on this machine: risk screening "
+            "reads other processes' payments only when a counter shared by the machine's "
+            "processes says one wrote. Default: true on SQLite (one machine by nature), "
+            "false on PostgreSQL (processes on other machines may write to it; screening "
+            "then reads the payments table before every decision). Set true on a "
+            "PostgreSQL that only this machine's processes write to."
         ),
     )
 
@@ -160,6 +162,13 @@ class Settings(BaseSettings):
         if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
             return Path(str(url.database)).with_suffix(".network")
         return Path("tillpoint-network")
+
+    def writers_all_local(self) -> bool:
+        """Whether every process recording payments runs on this machine: as set, else
+        so on SQLite (one machine by nature) and not on PostgreSQL."""
+        if self.local_writers is not None:
+            return self.local_writers
+        return make_url(self.database_url).drivername.startswith("sqlite")
 
     def holiday_dates(self) -> frozenset[date]:
         return frozenset(
