@@ -1171,7 +1171,8 @@ def _picker(
 ) -> Callable[[tuple[int | Decimal, ...]], dict[str, int | Decimal | bool]]:
     """A function making the dict of ``names`` from the values of all features in
     ``_ORDER``: a dict display of constant keys, twice as fast as a comprehension."""
-    assert names <= FEATURES  # the names go into code: only ours
+    if not names <= FEATURES:  # the names go into code: only ours, never a rule's text
+        raise ValueError(f"not features: {sorted(names - FEATURES)}")
     items = ", ".join(f"{name!r}: v[{_ORDER.index(name)}]" for name in sorted(names))
     code: dict[str, Any] = {}
     exec(f"def pick(v):\n    return {{{items}}}\n", code)  # noqa: S102 (names checked above)
