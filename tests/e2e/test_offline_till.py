@@ -365,12 +365,19 @@ def test_two_pages_of_a_till_offline_at_once_never_print_the_same_number(
     browser: Browser, demo: Tillpoint, world: World, base: str, tills: list[Till], shots: Path
 ) -> None:
     # Blocks of 2 numbers: each page's third sale is numbered in its fallback form.
+    join(world, name="王五")
     one = Till(browser, base, "T1", block=2, locale="zh-CN")
     two = Till(browser, base, "T1", block=2)
     tills += [one, two]
+    until(one.page, "!!TP.members.kept.meta")
     for t in (one, two):
         t.offline()
-    numbers = [one.sell(water_code(1)) for _ in range(3)]
+    # The member panel offline, in Chinese at 1280x800.
+    wedge(one.page, water_code(1))
+    one.member(MOBILE)
+    assert "需要连接服务器" in one.page.locator("#member-redeem").inner_text()
+    shoot(one.page, shots, "offline-member-panel-zh")
+    numbers = [one.sell()] + [one.sell(water_code(1)) for _ in range(2)]
     numbers += [two.sell(BREAD_CODE) for _ in range(3)]
     one.page.wait_for_selector("#offline-banner[data-state='offline']")
     shoot(one.page, shots, "offline-till-banner-zh")
