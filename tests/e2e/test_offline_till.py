@@ -37,7 +37,7 @@ from tests.selling import World, water_code
 
 from tillpoint.app import Tillpoint
 from tillpoint.store.barcodes import make_scale_code
-from tillpoint.store.member_models import PointsEntry, PointsKind
+from tillpoint.store.member_models import Channel, PointsEntry, PointsKind
 from tillpoint.store.models import MovementKind, Order, OrderLine, StockLevel, StockMovement
 from tillpoint.store.offline_models import OfflineOrder
 
@@ -255,6 +255,17 @@ def test_three_sales_offline_to_a_member_a_reload_and_synced_once(
     tills.append(till)
     page = till.page
     until(page, "!!TP.members.kept.meta")  # the snapshot, taken while online
+    # Its changes since (a member joined, one erased): asked with since=, kept.
+    gone = join(w, "13933334444", name="钱七")
+    assert page.evaluate(
+        "TP.members.kept.refresh().then(() => TP.members.kept.find('13933334444'))"
+    )
+    join(w, "13911112222", name="赵六")
+    demo.members.erase(gone.id, merchant_id=w.merchant_id, channel=Channel.PORTAL, by="test")
+    page.evaluate("TP.members.kept.refresh()")
+    found = page.evaluate("Promise.all(['13911112222', '13933334444'].map(n => TP.members.kept.find(n)"
+                          ".then(l => l.map(x => x.name))))")  # fmt: skip
+    assert found == [["赵六"], []]
     till.offline()
     page.wait_for_selector("#offline-banner[data-state='offline']")
     assert "Offline: cash only" in page.locator("#offline-text").inner_text()
