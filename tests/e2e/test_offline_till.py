@@ -1,7 +1,10 @@
 """The till selling without the server, in Debian's Chromium with the browser context
-set offline (docs/offline.md, "The browser's side"): three cash sales offline, the page
-reloaded offline (the service worker opens it; the till still sells), the network back
-and the sales synced exactly once; two pages of one till offline at once, their receipt
+set offline (docs/offline.md, "The browser's side"): three cash sales offline to a
+member found in the till's snapshot of the members (two share the masked number: the
+cashier picks by name), the member's price, points and coupons that need the server
+said so, the page reloaded offline (the service worker opens it; the till still sells,
+the snapshot still finds the member), the network back and the sales synced exactly
+once, the member's points earned once each; two pages of one till offline at once, their receipt
 numbers never the same (past their blocks too); a sync whose answer is lost, resumed;
 and the chaos test: 1,000 offline sales from two tills, the network cut and restored at
 random moments during the sync, answers lost, a page reloaded mid-sync, over seeds:
@@ -29,10 +32,12 @@ from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import func, select
 from tests.browsing import CHROMIUM, shoot
 from tests.e2e.test_cashier import APPLE_PLU, BREAD_CODE, base, until, wedge, world
+from tests.membership import MOBILE, join
 from tests.selling import World, water_code
 
 from tillpoint.app import Tillpoint
 from tillpoint.store.barcodes import make_scale_code
+from tillpoint.store.member_models import Channel, PointsEntry, PointsKind
 from tillpoint.store.models import MovementKind, Order, OrderLine, StockLevel, StockMovement
 from tillpoint.store.offline_models import OfflineOrder
 
@@ -117,12 +122,28 @@ class Till:
     def offline(self, on: bool = True) -> None:
         self.context.set_offline(on)
 
-    def sell(self, *codes: str, received: str | None = None) -> str:
-        """A sale through the screen, paid in cash; its receipt number."""
+    def member(self, typed: str, name: str | None = None) -> None:
+        """The member found by the number typed (offline: in the till's snapshot; ``name``
+        picks one of several with the same masked number)."""
+        page = self.page
+        page.keyboard.press("F11")
+        page.wait_for_selector("#member-dialog[open]")
+        page.locator("#member-number").fill(typed)
+        page.locator("#member-number").press("Enter")
+        if name:
+            page.locator("#member-choices button", has_text=name).click()
+        page.wait_for_selector("#member-card:not([hidden])")
+
+    def sell(self, *codes: str, received: str | None = None, member: str | None = None,
+             name: str | None = None) -> str:  # fmt: skip
+        """A sale through the screen (to the member with the number ``member``), paid in
+        cash; its receipt number."""
         page = self.page
         for n, code in enumerate(codes, 1):
             wedge(page, code)
             until(page, f"document.querySelectorAll('#lines li').length >= {len(set(codes[:n]))}")
+        if member:
+            self.member(member, name)
         page.keyboard.press("F12")
         page.wait_for_selector("#tender:not([hidden])")
         if received:
@@ -207,18 +228,76 @@ def tills(browser: Browser, base: str, world: World) -> Iterator[list[Till]]:
         till.close()
 
 
-def test_three_sales_offline_a_reload_and_synced_once(
+def kept_in_browser(page: Any) -> str:
+    """Everything the page keeps in this browser: localStorage and the members' snapshot
+    (IndexedDB), as text."""
+    found: str = page.evaluate("""() => new Promise((resolve) => {
+      const kept = JSON.stringify(Object.assign({}, window.localStorage));
+      const req = indexedDB.open(TP.members.kept.name);
+      req.onsuccess = () => {
+        const tx = req.result.transaction(["members", "meta"]);
+        const a = tx.objectStore("members").getAll(), b = tx.objectStore("meta").getAll();
+        tx.oncomplete = () => { req.result.close(); resolve(kept + JSON.stringify([a.result, b.result])); };
+      };
+    })""")
+    return found
+
+
+def test_three_sales_offline_to_a_member_a_reload_and_synced_once(
     browser: Browser, demo: Tillpoint, world: World, base: str, tills: list[Till], shots: Path
 ) -> None:
+    w = world
+    m = join(w, name="王五")
+    join(w, "13800005678", name="李四")  # the same masked number: 138****5678
+    demo.members.adjust(m.id, 300, "welcome", merchant_id=w.merchant_id, by="test")
+    demo.loyalty.set_member_price(w.merchant_id, w.products["water"], 220)
     till = Till(browser, base)
     tills.append(till)
     page = till.page
+    until(page, "!!TP.members.kept.meta")  # the snapshot, taken while online
+    # Its changes since (a member joined, one erased): asked with since=, kept.
+    gone = join(w, "13933334444", name="钱七")
+    assert page.evaluate(
+        "TP.members.kept.refresh().then(() => TP.members.kept.find('13933334444'))"
+    )
+    join(w, "13911112222", name="赵六")
+    demo.members.erase(gone.id, merchant_id=w.merchant_id, channel=Channel.PORTAL, by="test")
+    page.evaluate("TP.members.kept.refresh()")
+    found = page.evaluate("Promise.all(['13911112222', '13933334444'].map(n => TP.members.kept.find(n)"
+                          ".then(l => l.map(x => x.name))))")  # fmt: skip
+    assert found == [["赵六"], []]
     till.offline()
     page.wait_for_selector("#offline-banner[data-state='offline']")
     assert "Offline: cash only" in page.locator("#offline-text").inner_text()
-    # Paying: card, wallet and QR need the server, and say so.
     wedge(page, water_code(1))
     until(page, "document.querySelectorAll('#lines li').length === 1")
+    # The member, from the snapshot: two members share the masked number, so their
+    # names are shown and the cashier picks; the member's price, the points as of the
+    # snapshot; redeeming and coupons need the server.
+    page.keyboard.press("F11")
+    page.locator("#member-number").fill("138 1234 5678")
+    page.locator("#member-number").press("Enter")
+    page.wait_for_selector("#member-choices:not([hidden])")
+    assert "ask the customer's name" in page.locator("#member-hint").inner_text()
+    assert page.locator("#member-choices button").all_inner_texts() == [
+        "138****5678 · 王五", "138****5678 · 李四"]  # fmt: skip
+    shoot(page, shots, "offline-member-choices-en")
+    page.locator("#member-choices button", has_text="王五").click()
+    page.wait_for_selector("#member-card:not([hidden])")
+    assert page.locator("#member-points").inner_text() == "300"
+    assert page.locator("#member-asof").inner_text().startswith("as of ")
+    until(page, "document.getElementById('t-total').textContent === 'CN¥2.20'")
+    assert page.locator("#member-redeem").is_disabled()
+    assert "needs the server" in page.locator("#member-redeem").inner_text()
+    assert "Coupons: need the server" in page.locator("#member-coupons").inner_text()
+    assert (
+        "about 2 points, earned when the sale syncs" in page.locator("#member-earns").inner_text()
+    )
+    shoot(page, shots, "offline-member-panel-en")
+    kept = kept_in_browser(page)
+    assert MOBILE not in kept and "1234 5678" not in kept and "13800005678" not in kept
+    assert "138****5678" in kept
+    # Paying: card, wallet and QR need the server, and say so.
     page.keyboard.press("F12")
     page.keyboard.press("F2")
     until(page, "!document.getElementById('tender-notice').hidden")
@@ -226,20 +305,34 @@ def test_three_sales_offline_a_reload_and_synced_once(
     page.keyboard.press("F1")  # cash, exactly what is due
     page.wait_for_selector("#done:not([hidden])")
     first = page.locator("#done-receipt").inner_text().removeprefix("Receipt ")
+    assert "Member 138****5678: about 2 points, earned when the sale syncs" in (
+        page.locator("#done-detail").inner_text())  # fmt: skip
     page.keyboard.press("F1")  # print it: laid out on the page, offline
     until(page, "window.__prints === 1")
     printed = page.locator("#print-area").inner_text()
     assert first in printed and "SOLD OFFLINE" in printed and "CASH" in printed
+    assert "138****5678" in printed and "POINTS EXPECTED" in printed and "WHEN SYNCED" in printed
     page.keyboard.press("Enter")
-    second = till.sell(water_code(1), water_code(1), BREAD_CODE, received="20")
+    second = till.sell(water_code(1), water_code(1), BREAD_CODE, received="20",
+                       member=MOBILE, name="王五")  # fmt: skip
     shoot(page, shots, "offline-till-banner-en")
 
-    # Reloaded while offline: the service worker's copy opens, and the till still sells.
+    # Reloaded while offline: the service worker's copy opens, the till still sells and
+    # the snapshot kept in the browser still finds the member. Signing up needs the server.
     page.reload()
     till.ready(online=False)
     assert page.evaluate("document.body.dataset.cached") == "1"
     page.wait_for_selector("#offline-banner[data-state='offline']")
-    third = till.sell(APPLE_LABEL)
+    wedge(page, APPLE_LABEL)
+    page.keyboard.press("F11")
+    page.locator("#member-number").fill("13955556666")
+    page.locator("#member-number").press("Enter")
+    until(
+        page,
+        "document.getElementById('member-hint').textContent.indexOf('signing up needs the server') >= 0",
+    )
+    page.keyboard.press("Escape")
+    third = till.sell(member=MOBILE, name="王五")
     assert len({first, second, third}) == 3
     assert till.counts()["waiting"] == 3
     assert server(demo, world)["orders"] == 0
@@ -250,6 +343,18 @@ def test_three_sales_offline_a_reload_and_synced_once(
     found = server(demo, world)
     consistent(found, 3)
     assert sorted(found["numbers"]) == sorted([first, second, third])
+    # The member's points: earned once for each sale, at the sync; the ledger sums to
+    # the balance.
+    with demo.ctx.db.read() as s:
+        members = set(
+            s.scalars(select(Order.member_id).where(Order.receipt_no.in_(found["numbers"])))
+        )
+        entries = list(s.scalars(select(PointsEntry).where(PointsEntry.member_id == m.id)))
+    assert members == {m.id}
+    earned = [e for e in entries if e.kind is PointsKind.EARNED]
+    assert len(earned) == 3 and len({e.order_id for e in earned}) == 3
+    balance = demo.members.get(m.id, merchant_id=w.merchant_id).points
+    assert balance == sum(e.points for e in entries) == 300 + sum(e.points for e in earned)
     assert world.level("water") == -3000 and world.level("bread") == -1000
     assert world.level("apple") == -455
     # Stock went below zero: it needs a look, and the page says so.
@@ -263,6 +368,7 @@ def test_three_sales_offline_a_reload_and_synced_once(
     # Sent again (a lost answer, say): nothing doubles.
     page.evaluate("TP.O.outbox.list(10)")
     assert server(demo, world)["orders"] == 3
+    assert demo.members.get(m.id, merchant_id=w.merchant_id).points == balance
     assert till.errors == []
 
 
@@ -270,12 +376,19 @@ def test_two_pages_of_a_till_offline_at_once_never_print_the_same_number(
     browser: Browser, demo: Tillpoint, world: World, base: str, tills: list[Till], shots: Path
 ) -> None:
     # Blocks of 2 numbers: each page's third sale is numbered in its fallback form.
+    join(world, name="王五")
     one = Till(browser, base, "T1", block=2, locale="zh-CN")
     two = Till(browser, base, "T1", block=2)
     tills += [one, two]
+    until(one.page, "!!TP.members.kept.meta")
     for t in (one, two):
         t.offline()
-    numbers = [one.sell(water_code(1)) for _ in range(3)]
+    # The member panel offline, in Chinese at 1280x800.
+    wedge(one.page, water_code(1))
+    one.member(MOBILE)
+    assert "需要连接服务器" in one.page.locator("#member-redeem").inner_text()
+    shoot(one.page, shots, "offline-member-panel-zh")
+    numbers = [one.sell()] + [one.sell(water_code(1)) for _ in range(2)]
     numbers += [two.sell(BREAD_CODE) for _ in range(3)]
     one.page.wait_for_selector("#offline-banner[data-state='offline']")
     shoot(one.page, shots, "offline-till-banner-zh")

@@ -123,6 +123,17 @@ TEXTS: tuple[str, ...] = (
     N_("up to {value}"),
     N_("{points} points redeemed"),
     N_("{points} points"),
+    # members offline (the till's snapshot)
+    N_("This till has no copy of the members yet: finding a member needs the server"),
+    N_("as of {time}"),
+    N_("about {points} points, earned when the sale syncs"),
+    N_("Redeem points: needs the server"),
+    N_("Coupons: need the server"),
+    N_("Member {mobile}: about {points} points, earned when the sale syncs"),
+    N_("Offline, a member is found by their whole mobile number (11 digits)"),
+    N_("No member with that number in this till's copy ({asof}); signing up needs the server"),
+    N_("Several members have a number like this: ask the customer's name"),
+    N_("Signing up needs the server: not while offline"),
     # the display
     N_("Welcome"),
     N_("Scan with your wallet app to pay"),

@@ -78,6 +78,9 @@ def slip_labels() -> dict[str, str]:
     words = {k: pair(v) for k, v in LABELS.items()}
     words["cash"] = pair(TENDERS[TenderKind.CASH])
     words["offline"] = pair(("离线销售", "SOLD OFFLINE"))
+    # A member's offline sale: its points are the server's to give, when it syncs.
+    words["points_expected"] = pair(("预计积分", "POINTS EXPECTED"))
+    words["points_later"] = pair(("积分于同步后入账", "POINTS ARE EARNED WHEN SYNCED"))
     return words
 
 

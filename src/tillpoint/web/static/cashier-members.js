@@ -4,6 +4,13 @@
 // exactly as the server will (store/loyalty_rules.py, store/orders.py ``_reckon``) and
 // confirmed by the server's quote (POST /cashier/api/quote, which writes nothing).
 //
+// Offline (docs/offline.md, "Members offline"): the till keeps a snapshot of the members
+// in IndexedDB (masked numbers, names, levels, points; the programme and the member
+// prices), taken while online and brought up to date with its changes; offline the
+// member is found in it by the masked form of the number typed, their prices come from
+// it, and what needs the server (points redeemed, coupons, sign-up) says so. The sale
+// names the member; the server gives the points when it syncs.
+//
 // The number typed lives in the dialog's field only, and is cleared when it closes:
 // nothing kept in this browser (the cart's storage, the snapshot) ever holds it, only
 // its masked form (138****5678).
@@ -15,6 +22,9 @@
   var $ = function (id) { return document.getElementById(id); };
   var KEY = "tillpoint.cart-member.";
   var QUOTE_WAIT_MS = 200;
+  var FULL_MS = 24 * 3600 * 1000; // the snapshot taken whole again once a day
+  var REFRESH_MS = 10 * 60 * 1000; // and its changes asked this often while online
+  function offline() { return !!(TP.offline && TP.offline.on()); }
 
   var M = (TP.members = {
     programme: null, // the programme's terms and notice, and member prices (once asked)
@@ -56,7 +66,7 @@
   M.perks = function (cart, leftMinor) {
     var m = cart.member;
     var out = { minor: 0, coupons: [], points: 0, points_minor: 0, problems: [] };
-    if (!m || m.held) return out;
+    if (!m || m.held || offline()) return out; // points and coupons need the server
     var left = leftMinor;
     (m.codes || []).forEach(function (code) {
       var c = couponOf(m, code);
@@ -163,16 +173,34 @@
   // --- the server -----------------------------------------------------------------------------
   M.load = function () {
     if (M.programme) return Promise.resolve(M.programme);
+    if (offline()) return fromSnapshot();
     if (!M.loading) {
       M.loading = TP.api("GET", "/members/programme").then(function (answer) {
         M.programme = answer.programme;
         M.prices = {};
         answer.member_prices.forEach(function (x) { M.prices[x.product_id] = x.price_minor; });
         return M.programme;
-      }, function (e) { M.loading = null; throw e; });
+      }, function (e) {
+        M.loading = null;
+        if (e.status === 0 || offline()) return fromSnapshot();
+        throw e;
+      });
     }
     return M.loading;
   };
+  // The programme and the member prices as the snapshot kept them.
+  function fromSnapshot() {
+    return snap.ready().then(function (meta) {
+      if (!meta) throw new Error(t("This till has no copy of the members yet: finding a member needs the server"));
+      usePrices(meta);
+      return M.programme;
+    });
+  }
+  function usePrices(meta) {
+    M.programme = meta.programme;
+    M.prices = {};
+    meta.member_prices.forEach(function (x) { M.prices[x.product_id] = x.price_minor; });
+  }
 
   function fromServer(view) {
     return {
@@ -219,7 +247,7 @@
   function scheduleQuote(cart) {
     clearTimeout(quoteTimer);
     var m = cart.member;
-    if (!m || m.held || cart.order || cart.empty() || !TP.till.shift()) return;
+    if (!m || m.held || cart.order || cart.empty() || !TP.till.shift() || offline()) return;
     var body = quoteBody(cart);
     var key = JSON.stringify(body);
     if (key === lastQuoted) return;
@@ -281,19 +309,32 @@
     $("member-name").textContent = m.name || "";
     $("member-level").textContent = m.level ? m.level + (m.level_percent && hundredths(m.level_percent) ? " −" + TP.percentText(hundredths(m.level_percent)) + "%" : "") : "";
     $("member-points").textContent = String(m.points);
+    var off = offline();
+    var asof = $("member-asof");
+    asof.textContent = m.as_of ? t("as of {time}", { time: when(m.as_of) }) : "";
+    asof.hidden = !m.as_of;
     var totals = cart.totals();
     var p = totals.perkDetail;
-    var earns = m.quote && !cart.empty() ? t("this sale earns {points}", { points: m.quote.points_earned }) : "";
+    var earns = m.quote && !cart.empty() && !off ? t("this sale earns {points}", { points: m.quote.points_earned }) : "";
+    if (off && !cart.empty()) earns = t("about {points} points, earned when the sale syncs", { points: M.expected(cart) });
     $("member-earns").textContent = earns;
+    $("member-earns").classList.toggle("later", off);
     var redeem = $("member-redeem");
-    redeem.setAttribute("aria-pressed", m.redeem ? "true" : "false");
-    redeem.disabled = !!m.held || m.points < m.redeem_points || !!cart.order;
-    redeem.textContent = m.redeem && p.points
+    redeem.setAttribute("aria-pressed", m.redeem && !off ? "true" : "false");
+    redeem.disabled = !!m.held || m.points < m.redeem_points || !!cart.order || off;
+    $("member-coupon-form").hidden = off;
+    redeem.textContent = off ? t("Redeem points: needs the server") : m.redeem && p.points
       ? t("Redeeming {points} points", { points: p.points })
       : t("Redeem points") + (m.points >= m.redeem_points ? " (" + t("up to {value}", { value: TP.money(Math.floor(m.points / m.redeem_points) * m.redeem_minor) }) + ")" : "");
     var list = $("member-coupons");
     list.textContent = "";
-    (m.coupons || []).concat(m.extra || []).forEach(function (c) {
+    if (off) {
+      var note = document.createElement("li");
+      note.className = "member-offline-note";
+      note.textContent = t("Coupons: need the server");
+      list.appendChild(note);
+    }
+    (off ? [] : (m.coupons || []).concat(m.extra || [])).forEach(function (c) {
       var li = document.createElement("li");
       var b = document.createElement("button");
       b.type = "button";
@@ -353,8 +394,13 @@
 
   TP.onPaid = function (order) {
     var x = order.loyalty;
-    if (!x) return;
     var detail = $("done-detail");
+    if (order.offline && order.member) {
+      detail.textContent = (detail.textContent ? detail.textContent + " · " : "") +
+        t("Member {mobile}: about {points} points, earned when the sale syncs", { mobile: order.member.mobile, points: order.member.expected });
+      return;
+    }
+    if (!x) return;
     var text = t("Member {mobile}: {earned} points earned, balance {balance}", {
       mobile: x.member_mobile || "#" + x.member_id,
       earned: x.points_earned,
@@ -372,6 +418,8 @@
     $("member-consent").checked = false;
     $("member-marketing").checked = false;
     $("member-signup").hidden = true;
+    $("member-choices").textContent = "";
+    $("member-choices").hidden = true;
     document.querySelector('[data-member="signup"]').hidden = true;
     notice("member-error", "");
     $("member-hint").textContent = t("Type or scan the customer's mobile number, then Find");
@@ -395,6 +443,7 @@
     var typed = $("member-number").value;
     notice("member-error", "");
     if (!typed.trim()) { $("member-number").focus(); return; }
+    if (offline()) { lookupOffline(typed); return; }
     TP.api("POST", "/members/lookup", { mobile: typed }).then(function (found) {
       if (!found.member) {
         $("member-hint").textContent = t("No member has that number: sign them up with their consent");
@@ -403,9 +452,61 @@
       }
       closeDialog();
       return attach(found.member);
+    }, function (e) {
+      if (e.status === 0 || offline()) { lookupOffline(typed); return; }
+      notice("member-error", e.message);
+    });
+  }
+  // Offline: the members of the snapshot with the masked form of the number typed; one
+  // is attached, several are listed by name for the cashier to ask.
+  function lookupOffline(typed) {
+    $("member-choices").textContent = "";
+    $("member-choices").hidden = true;
+    if (!M.mask(typed)) {
+      notice("member-error", t("Offline, a member is found by their whole mobile number (11 digits)"));
+      return;
+    }
+    snap.find(typed).then(function (found) {
+      var meta = snap.meta;
+      if (!meta) { notice("member-error", t("This till has no copy of the members yet: finding a member needs the server")); return; }
+      if (!found.length) {
+        $("member-hint").textContent = t("No member with that number in this till's copy ({asof}); signing up needs the server",
+          { asof: t("as of {time}", { time: when(meta.as_of) }) });
+        return;
+      }
+      if (found.length === 1) { closeDialog(); attachSnapshot(found[0]); return; }
+      $("member-hint").textContent = t("Several members have a number like this: ask the customer's name");
+      var list = $("member-choices");
+      found.forEach(function (x) {
+        var li = document.createElement("li");
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "member-choice";
+        b.dataset.id = String(x.id);
+        b.textContent = [x.mobile, x.name || "—", x.level || ""].join(" · ").replace(/ · $/, "");
+        b.addEventListener("click", function () { closeDialog(); attachSnapshot(x); });
+        li.appendChild(b);
+        list.appendChild(li);
+      });
+      list.hidden = false;
+      list.querySelector("button").focus();
     }, function (e) { notice("member-error", e.message); });
   }
+  function attachSnapshot(x) {
+    var cart = TP.till.cart();
+    var asOf = snap.meta.as_of;
+    return M.load().then(function (programme) {
+      cart.setMember({
+        id: x.id, mobile: x.mobile, name: x.name, level: x.level, level_percent: x.level_percent,
+        points: x.points, redeem_points: programme.redeem_points, redeem_minor: programme.redeem_minor,
+        coupons: [], extra: [], codes: [], redeem: 0, as_of: asOf,
+      });
+      lastQuoted = "";
+      TP.till.render();
+    }, function (e) { notice("notice", e.message); });
+  }
   function showSignUp() {
+    if (offline()) { $("member-hint").textContent = t("Signing up needs the server: not while offline"); return; }
     M.load().then(function (programme) {
       $("member-notice-text").textContent = programme.notice_text;
       $("member-signup").hidden = false;
@@ -415,6 +516,7 @@
   }
   function signUp() {
     notice("member-error", "");
+    if (offline()) { notice("member-error", t("Signing up needs the server: not while offline")); return; }
     if (!$("member-consent").checked) {
       notice("member-error", t("The customer must agree to the notice to join"));
       $("member-consent").focus();
@@ -534,4 +636,152 @@
     if (!masked) return [];
     return members.filter(function (x) { return x.status === "active" && x.mobile === masked; });
   };
+
+  // --- the snapshot kept in this browser (IndexedDB, one database per merchant and shop:
+  // the shop's points rate, and its own members when members are each shop's) ---------------
+  // "members": the snapshot's members by id (masked number, name, level, points; never
+  // the number), indexed by the masked number; "meta": the snapshot's as_of, when it was
+  // last taken whole, the programme and the member prices. Taken whole the first time and
+  // once a day; otherwise only the changes since its as_of (erased members forgotten).
+  function idb(req) {
+    return new Promise(function (resolve, reject) {
+      req.onsuccess = function () { resolve(req.result); };
+      req.onerror = function () { reject(req.error); };
+    });
+  }
+  var snap = (M.kept = {
+    name: null, db: null, meta: null, opening: null, refreshing: null,
+    open: function () {
+      var self = this;
+      if (this.db) return Promise.resolve(this.db);
+      if (!window.indexedDB || !this.name) return Promise.resolve(null);
+      if (!this.opening) {
+        var req = window.indexedDB.open(this.name, 1);
+        req.onupgradeneeded = function () {
+          var d = req.result;
+          if (!d.objectStoreNames.contains("members")) d.createObjectStore("members", { keyPath: "id" }).createIndex("mobile", "mobile");
+          if (!d.objectStoreNames.contains("meta")) d.createObjectStore("meta", { keyPath: "k" });
+        };
+        var name = this.name;
+        this.opening = idb(req).then(function (db) {
+          if (self.name !== name) { db.close(); return null; }
+          self.db = db;
+          db.onversionchange = function () { db.close(); self.db = null; self.opening = null; };
+          return idb(db.transaction("meta").objectStore("meta").get("snapshot")).then(function (meta) {
+            self.meta = meta || null;
+            return db;
+          });
+        }, function () { self.opening = null; return null; });
+      }
+      return this.opening;
+    },
+    // The meta of the snapshot kept (null: none yet).
+    ready: function () {
+      var self = this;
+      return this.open().then(function () { return self.meta; });
+    },
+    find: function (typed) {
+      var masked = M.mask(typed);
+      return this.open().then(function (db) {
+        if (!db || !masked) return [];
+        return idb(db.transaction("members").objectStore("members").index("mobile").getAll(masked)).then(function (list) {
+          return M.matches(list, typed).sort(function (a, b) { return a.id - b.id; });
+        });
+      });
+    },
+    // Taken from the server (whole, or its changes), then kept in one transaction: a
+    // snapshot that could not be fetched leaves the one kept as it was.
+    refresh: function () {
+      var self = this;
+      if (this.refreshing) return this.refreshing;
+      this.refreshing = this.open().then(function (db) {
+        if (!db || offline()) return null;
+        var meta = self.meta;
+        var whole = !meta || Date.now() - meta.full_at > FULL_MS;
+        return M.snapshot(whole ? null : meta.as_of).then(function (answer) {
+          var tx = db.transaction(["members", "meta"], "readwrite");
+          var members = tx.objectStore("members");
+          if (whole) members.clear();
+          answer.members.forEach(function (x) {
+            if (x.status === "active") members.put(x); else members.delete(x.id);
+          });
+          var next = {
+            k: "snapshot", as_of: answer.as_of, full_at: whole ? Date.now() : meta.full_at,
+            programme: answer.programme, member_prices: answer.member_prices,
+          };
+          tx.objectStore("meta").put(next);
+          return new Promise(function (resolve, reject) {
+            tx.oncomplete = function () { resolve(); };
+            tx.onerror = tx.onabort = function () { reject(tx.error); };
+          }).then(function () {
+            self.meta = next;
+            usePrices(next);
+            return next;
+          });
+        });
+      }).catch(function () { return null; }).then(function (meta) {
+        self.refreshing = null;
+        return meta;
+      });
+      return this.refreshing;
+    },
+  });
+
+  // The till is chosen and its shift open (cashier-offline.js's start): keep its snapshot.
+  var timer = null, listening = false;
+  M.keepSnapshot = function (merchantId, shopNumber) {
+    var name = "tillpoint-members-" + merchantId + "-" + shopNumber;
+    if (snap.name !== name) {
+      if (snap.db) snap.db.close();
+      snap.name = name;
+      snap.db = snap.meta = snap.opening = null;
+    }
+    if (!listening && TP.offline) {
+      listening = true;
+      TP.offline.onChange(function (online) {
+        var cart = TP.till && TP.till.cart();
+        if (online) {
+          snap.refresh();
+          againFromServer(cart);
+        }
+        lastQuoted = "";
+        if (cart) TP.till.render();
+      });
+    }
+    clearInterval(timer);
+    timer = setInterval(function () { if (!offline()) snap.refresh(); }, REFRESH_MS);
+    return offline() ? snap.ready() : snap.refresh();
+  };
+  // Back online with a member found in the snapshot: the server's view of them (their
+  // points now, their coupons), so the perks are there again.
+  function againFromServer(cart) {
+    var m = cart && cart.member;
+    if (!m || !m.as_of || m.held || cart.order) return;
+    TP.api("GET", "/members/" + m.id).then(function (view) {
+      if (TP.till.cart() !== cart || cart.member !== m) return;
+      cart.setMember(fromServer(view));
+      TP.till.render();
+    }, function () { return null; });
+  }
+
+  // The points an offline sale should earn when it syncs: its total at the shop's rate
+  // as the snapshot has it (a category's multiple and a rate changed meanwhile are the
+  // server's to apply: so "about").
+  M.expected = function (cart) {
+    var rate = M.programme ? String(M.programme.points_per_yuan) : "0";
+    var parts = rate.split(".");
+    var centi = parseInt(parts[0], 10) * 100 + parseInt(((parts[1] || "") + "00").slice(0, 2), 10);
+    var total = cart.totals().total;
+    return total > 0 && centi > 0 ? Math.floor(total * centi / 10000) : 0;
+  };
+
+  // A time of the snapshot as the cashier reads it: the hour today, else the day too.
+  function when(iso) {
+    var d = new Date(iso);
+    var now = new Date();
+    var opts = d.toDateString() === now.toDateString()
+      ? { hour: "2-digit", minute: "2-digit" }
+      : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" };
+    return d.toLocaleString(TP.data.lang, opts);
+  }
 })();

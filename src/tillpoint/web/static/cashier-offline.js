@@ -183,6 +183,8 @@
       O.outbox.onReach = function () { set(true); };
     }
     O.till = { shop: state.shop.number, till: shift.till, shift: shift, state: state };
+    // The members' snapshot, for selling to them offline (cashier-members.js).
+    if (TP.members && TP.members.keepSnapshot) TP.members.keepSnapshot(mid, state.shop.number);
     recount();
     if (O.online) back();
   }
@@ -259,6 +261,12 @@
       var total = cart.totals().total;
       if (receivedMinor < total) return Promise.reject(refusal(t("Offline, a sale is paid in cash in full: {amount}", { amount: TP.money(total) })));
       var body = saleBody(cart, shift, account, receivedMinor);
+      // The member as the receipt names them (masked), and the points expected: the
+      // server gives them when the sale syncs.
+      var member = body.member_id ? {
+        id: body.member_id, mobile: cart.member.mobile || "#" + body.member_id,
+        expected: TP.members && TP.members.expected ? TP.members.expected(cart) : null,
+      } : null;
       return O.outbox.add(O.till.shop, O.till.till, body).then(function (kept) {
         var b = kept.body;
         var cash = b.tenders[0];
@@ -269,7 +277,7 @@
           paid_minor: b.total_minor, due_minor: 0,
           tenders: cash ? [{ kind: "cash", status: "paid", amount_minor: cash.amount_minor,
                              received_minor: cash.received_minor, change_minor: cash.change_minor }] : [],
-          body: b,
+          body: b, member: member,
         };
       });
     },
@@ -333,6 +341,9 @@
       '<p class="slip-total-label">' + esc(L.total) + "</p>" +
       '<p class="slip-total">CNY ' + esc(cny(b.total_minor)) + "</p>" +
       rows(tenders) +
+      (order.member ? '<div class="slip-member">' + rows([[L.member, order.member.mobile]].concat(
+        order.member.expected !== null ? [[L.points_expected, "+" + order.member.expected]] : [])) +
+        '<p class="slip-centre">' + esc(L.points_later) + "</p></div>" : "") +
       '<p class="slip-centre">' + esc(L.thanks) + "</p>" +
       '<p class="slip-centre slip-offline">' + esc(L.offline) + "</p>" +
       "</article>";

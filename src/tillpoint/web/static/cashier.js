@@ -139,7 +139,14 @@
     if (name === "done") setTimeout(function () { document.activeElement && document.activeElement.blur && document.activeElement.blur(); }, 0);
   }
   function focusScan() {
-    if (!dialogOpen()) setTimeout(function () { if (S.step === "sell" && !dialogOpen()) $("scan").focus(); }, 0);
+    if (!dialogOpen()) setTimeout(function () {
+      if (S.step !== "sell" || dialogOpen()) return;
+      // A closed dialog gives the focus back to the box that had it, without its caret
+      // (Chromium): a scan typed then would go nowhere. So it is focused afresh.
+      var scan = $("scan");
+      if (document.activeElement === scan) scan.blur();
+      scan.focus();
+    }, 0);
   }
 
   // --- the start: choose the till, open (or continue) its shift ----------------------------
