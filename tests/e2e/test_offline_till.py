@@ -459,14 +459,17 @@ def test_chaos_a_thousand_offline_sales_cuts_lost_answers_and_a_reload(
     def flaky(till: Till) -> Any:
         def handle(route: Route) -> None:
             seen["batches sent"] += 1
+            # A page reloading or cut meanwhile may have let go of the request already:
+            # then nothing is left to answer or lose.
             if rng.random() < losing[id(till)]:
                 seen["answers lost"] += 1
-                try:
-                    route.fetch()
-                finally:
-                    route.abort()
+                with contextlib.suppress(PlaywrightError):
+                    route.fetch()  # the server writes the batch...
+                with contextlib.suppress(PlaywrightError):
+                    route.abort()  # ...and its answer never reaches the page
             else:
-                route.continue_()
+                with contextlib.suppress(PlaywrightError):
+                    route.continue_()
 
         return handle
 

@@ -13,6 +13,7 @@
   var $ = function (id) { return document.getElementById(id); };
 
   var GAP_MS = 50; // a scanner types each character well within this of the one before
+  var PAUSE_MS = 1500; // a person's pause between two things typed
   var MIN_CODE = 3;
   var WALLET = /^(?:(?:1[0-5]|2[5-9]|30)\d{16}|62\d{17})$/; // networks/wallets.py's prefixes
   var DENOMINATIONS = [10000, 5000, 2000, 1000, 500, 100, 50, 10];
@@ -1442,7 +1443,11 @@
     var field = isField(active) ? active : null;
     if (S.catalogue) S.catalogue.busy();
     if (event.key.length === 1) {
-      if (now - burst.last > GAP_MS) {
+      // Paying, with no field focused, what is typed can only be a wallet's code (the
+      // cashier asked for it): a pause of a slow scanner or a busy machine does not cut
+      // it in two; only a person's pause does.
+      var gap = !field && !dialogOpen() && S.step === "tender" ? PAUSE_MS : GAP_MS;
+      if (now - burst.last > gap) {
         burst.text = "";
         burst.first = now;
         burst.field = field;
@@ -1498,6 +1503,8 @@
     if (dialogOpen()) return;
     if (S.step === "tender" && event.key === "Enter" && field === $("amount")) {
       event.preventDefault();
+      var typedCode = field.value.replace(/\s/g, "");
+      if (WALLET.test(typedCode)) { field.value = ""; walletCode(typedCode); return; } // not an amount
       takeCash();
       return;
     }
