@@ -28,6 +28,7 @@ from tillpoint.api.schemas import PROBLEMS, Int, Note, Text
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.core.errors import TillpointError
 from tillpoint.http.limits import body_limit
+from tillpoint.http.offline import offline_sale
 from tillpoint.merchants.services import find_merchant
 from tillpoint.store.counters import MAX_COUNTER_NUMBER
 from tillpoint.store.models import TenderKind
@@ -47,8 +48,6 @@ from tillpoint.store.sync import (
     MAX_BLOCK_SIZE,
     MAX_NAME,
     MAX_UNIT,
-    CashPaid,
-    LineSold,
     OfflineOrderView,
     OfflineSale,
     ReceiptBlockView,
@@ -132,30 +131,7 @@ class OfflineOrderIn(BaseModel):
     )
 
     def sale(self) -> OfflineSale:
-        return OfflineSale(
-            client_ref=self.client_ref,
-            receipt_no=self.receipt_no,
-            made_at=self.made_at,
-            shift_id=self.shift_id,
-            lines=tuple(
-                LineSold(x.product_id, x.name, x.unit, x.quantity_milli, x.list_price_minor,
-                         x.unit_price_minor, x.amount_minor, x.discount_minor, x.barcode)
-                for x in self.lines
-            ),
-            tenders=tuple(
-                CashPaid(t.amount_minor, t.received_minor, t.change_minor, t.kind)
-                for t in self.tenders
-            ),
-            subtotal_minor=self.subtotal_minor,
-            total_minor=self.total_minor,
-            discount_minor=self.discount_minor,
-            cashier_id=self.cashier_id,
-            counter_number=self.counter_number,
-            note=self.note,
-            member_id=self.member_id,
-            redeem_points=self.redeem_points,
-            coupon_codes=tuple(self.coupon_codes),
-        )  # fmt: skip
+        return offline_sale(self)
 
 
 class SyncIn(BaseModel):
