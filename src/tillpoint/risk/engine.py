@@ -52,7 +52,7 @@ from tillpoint.payments.models import Channel, Payment, PaymentKind
 from tillpoint.payments.screening import ALLOW, Attempt, Verdict, card_digits
 from tillpoint.payments.writer import PAYMENTS_WRITTEN, PaymentRow
 from tillpoint.risk.builtin import category_closed
-from tillpoint.risk.expr import CompiledRule, ExprError, compile_rule
+from tillpoint.risk.expr import CompiledRule, ExprError, compile_rule, rule_set
 from tillpoint.risk.features import FEATURES as STORE_FEATURES
 from tillpoint.risk.features import Event, FeatureStore
 from tillpoint.risk.models import (
@@ -440,7 +440,8 @@ class Engine:
         # The host calls from its event loop's thread; the API from its worker threads.
         self._lock = threading.Lock()
         self._plans: dict[MerchantKind, _Plan] = {}  # kinds with rules in force
-        self._tests: dict[MerchantKind, tuple[tuple[Callable[[Any], bool], Live], ...]] = {}
+        # per kind: the function running its rules (``rule_set``), and the rules
+        self._rules: dict[MerchantKind, tuple[Callable[[Any], list[int]], tuple[Live, ...]]] = {}
         self._exempt: frozenset[tuple[int, str]] = frozenset()
         self._stamp: int | None = None
         self._checked_at = float("-inf")
@@ -766,7 +767,9 @@ class Engine:
                          frozenset(mccs) if mccs else None,
                          frozenset(mids) if mids else None)
                 )  # fmt: skip
-        self._tests = {k: tuple((r.rule.test, r) for r in v) for k, v in compiled.items() if v}
+        self._rules = {
+            k: (rule_set([r.rule for r in v], FEATURES), tuple(v)) for k, v in compiled.items() if v
+        }
         self._plans = {
             k: _plan(frozenset().union(*(r.rule.names for r in v)))
             for k, v in compiled.items()
@@ -865,11 +868,11 @@ class Engine:
         hour = (now_s + _UTC_TO_BUSINESS_S) // 3600 % 24
         if plan is not None:
             values = self._values(a, plan, now_s, hour)
-            for test, r in self._tests[kind]:
-                # the test first: a rule seldom fires, and scopes are rare
+            run, rules = self._rules[kind]
+            for i in run(values):  # the tests first: a rule seldom fires, scopes are rare
+                r = rules[i]
                 if (
-                    test(values)
-                    and (r.mccs is None or a.mcc in r.mccs)
+                    (r.mccs is None or a.mcc in r.mccs)
                     and (r.mids is None or self._mid.get(a.merchant_id) in r.mids)
                     and (a.merchant_id, r.code) not in self._exempt
                 ):

@@ -27,6 +27,7 @@ from tillpoint.risk.expr import (
     Problem,
     check,
     compile_rule,
+    rule_set,
 )
 
 FEATURES = frozenset(
@@ -874,3 +875,74 @@ def test_garbage_is_refused_with_an_expr_error_or_runs_to_a_bool(
         return
     assert isinstance(error.problem, Problem)
     assert error.column >= 1 and error.text.isprintable()
+
+
+# --- a rule set as one function (``rule_set``) ----------------------------------------
+
+# ``t.x`` is left out of the numbers: it may hold a text, so its comparisons must stay
+# with their closures (a text against a number is false, never a TypeError).
+SET_NUMBERS = ORACLE_FEATURES - {"t.x"}
+set_values = st.fixed_dictionaries(
+    {
+        **dict.fromkeys(sorted(SET_NUMBERS), small_ints | decimal_values | st.booleans()),
+        "t.x": small_ints | st.sampled_from(["a", "", "5"]),
+    }
+)
+text_shapes = st.tuples(
+    st.sampled_from(["<", "<=", ">", ">=", "==", "!=", "in", "not in"]),
+    st.sampled_from(["3", "'a'", "(1, 'a')", "[2, 3]", "1.5"]),
+).map(
+    lambda t: (
+        f"(t.x {t[0]} {t[1]})"
+        if t[0].endswith("in") == t[1].startswith(("(", "["))
+        else "(t.x == 'a')"
+    )
+)
+set_rules = st.lists(
+    bool_exprs
+    | _flat(shapes | text_shapes, ["and", "or"], low=1)
+    | text_shapes.map(lambda e: f"not {e}"),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(set_rules, set_values)
+def test_a_rule_set_fires_the_rules_that_fire_alone(
+    sources: list[str], values: dict[str, Any]
+) -> None:
+    rules = []
+    for source in sources:
+        try:
+            rules.append(compile_rule(source, ORACLE_FEATURES, ORACLE_PARAMS))
+        except ExprError as e:
+            assume(
+                e.problem
+                not in (Problem.TOO_BIG, Problem.TOO_DEEP, Problem.TOO_LONG, Problem.WRONG_TYPE)
+            )
+            raise
+    run = rule_set(rules, SET_NUMBERS)
+    assert run(values) == [i for i, rule in enumerate(rules) if rule(values)], sources
+
+
+def test_a_rule_set_writes_the_common_shapes_out_and_calls_the_rest() -> None:
+    rules = [
+        compile_rule("a >= lim or card.n < 2", ORACLE_FEATURES, ORACLE_PARAMS),
+        compile_rule("1 <= b < 5 and not card.m", ORACLE_FEATURES, ORACLE_PARAMS),
+        compile_rule("a * 100 >= 7 * b", ORACLE_FEATURES, ORACLE_PARAMS),  # arithmetic: called
+        compile_rule("t.x > 2", ORACLE_FEATURES, ORACLE_PARAMS),  # maybe a text: called
+        compile_rule("a >= 0.5", ORACLE_FEATURES, ORACLE_PARAMS),  # a Decimal: an argument
+    ]
+    run = rule_set(rules, SET_NUMBERS)
+    # the closures and the Decimal are its default arguments; the rest is written out
+    defaults = run.__defaults__ or ()
+    assert len(defaults) == 3
+    assert Decimal("0.5") in defaults
+    base = {"a": 0, "b": 1, "card.n": 9, "card.m": 1, "t.x": "a"}
+    assert run(base) == []
+    assert run({**base, "a": 7}) == [0, 2, 4]
+    assert run({**base, "card.m": 0}) == [1]
+    assert run({**base, "a": 1}) == [2, 4]
+    assert run({**base, "t.x": 3}) == [3]
+    assert rule_set([], SET_NUMBERS)(base) == []
