@@ -114,8 +114,8 @@
   // --- the bar ------------------------------------------------------------------------------
   function renderBar() {
     var shop = S.state.shop;
-    $("shop-name").textContent = shop ? shop.number + " " + shop.name : "";
-    $("shift-name").textContent = S.shift ? t("Shift {number} · till {till}", { number: S.shift.number, till: S.shift.till }) : "";
+    $("shop-name").textContent = $("shop-name").title = shop ? shop.number + " " + shop.name : "";
+    $("shift-name").textContent = $("shift-name").title = S.shift ? t("Shift {number} · till {till}", { number: S.shift.number, till: S.shift.till }) : "";
   }
   function renderSync(c) {
     var text;
@@ -123,7 +123,7 @@
     else if (c.failed && !c.complete) text = t("Catalogue: the copy stopped ({why}); scans ask the server", { why: c.failed });
     else if (!c.complete) text = t("Catalogue: copying {count} products…", { count: c.count.toLocaleString() });
     else text = t("Catalogue: {count} products on this till", { count: c.count.toLocaleString() });
-    $("sync-state").textContent = text;
+    $("sync-state").textContent = $("sync-state").title = text;
     $("sync-state").dataset.complete = c && c.complete ? "1" : "0";
   }
 
