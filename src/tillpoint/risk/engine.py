@@ -767,6 +767,8 @@ class Engine:
                          frozenset(mccs) if mccs else None,
                          frozenset(mids) if mids else None)
                 )  # fmt: skip
+        # Every feature is a number or a yes/no (the table in docs/risk.md), never a text:
+        # the rule set may write their comparisons with numbers out.
         self._rules = {
             k: (rule_set([r.rule for r in v], FEATURES), tuple(v)) for k, v in compiled.items() if v
         }
