@@ -115,11 +115,11 @@ DEMO_CARD_RULES = {
 }
 
 
+DEMO_CASHIER = "cashier1@demo.test"
+DEMO_SUPPLIER = "演示供应商 Demo Supplier"
 #: Demo merchant 1's shop: a small grocery (EAN-13 codes in China's 690 range, given here
 #: without their check digit, two weighed products with their scales' PLUs) and its
 #: goods in stock. (sku, name, category, price, cost, weighed, PLU or code, stock)
-DEMO_CASHIER = "cashier1@demo.test"
-DEMO_SUPPLIER = "演示供应商 Demo Supplier"
 DEMO_PRODUCTS: tuple[tuple[str, str, str, int, int, bool, str, str], ...] = (
     ("D001", "矿泉水 550ml Water", "饮料 Drinks", 200, 90, False, "690123400001", "120"),
     ("D002", "可乐 330ml Cola", "饮料 Drinks", 350, 180, False, "690123400002", "96"),

@@ -19,13 +19,13 @@ from sqlalchemy import func, select
 
 from tests.api.conftest import ApiEnv
 from tillpoint.access.models import ApiKey, IdempotencyRecord
-from tillpoint.api import schemas
 from tillpoint.api.routes import ROUTERS
+from tillpoint.http import text
 from tillpoint.notify.models import WebhookEndpoint
 from tillpoint.payments.models import Payment
 
 ALIPAY = "284000000000000001"
-CHECKS = {schemas._one_line, schemas._free_text}
+CHECKS = {text._one_line, text._free_text}
 
 
 def count(api: ApiEnv, table: type) -> int:

@@ -22,8 +22,8 @@ from tillpoint.access.models import IdempotencyRecord
 from tillpoint.access.service import Principal
 from tillpoint.api.deps import ApiRoute, Handler
 from tillpoint.api.problems import as_problem, problem
-from tillpoint.api.schemas import Text, is_one_line
 from tillpoint.core.i18n import _
+from tillpoint.http.text import Text, is_one_line
 
 HEADER = "Idempotency-Key"
 

@@ -10,9 +10,9 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from tillpoint.api.problems import ApiProblem
-from tillpoint.api.schemas import Text
 from tillpoint.core.i18n import _
 from tillpoint.core.ids import is_digits
+from tillpoint.http.text import Text
 
 T = TypeVar("T")
 MAX_LIMIT = 100

@@ -8,18 +8,18 @@ a JSON number with a fraction is never accepted for either.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tillpoint.access.models import Role
 from tillpoint.access.service import CreatedKey
 from tillpoint.api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, TITLES, Problem
 from tillpoint.core.money import Money
+from tillpoint.http.text import Int, Note, Text
 from tillpoint.iso8583.mac import MacMethod
 from tillpoint.merchants.fees import Rate
 from tillpoint.merchants.models import DocumentKind, MerchantKind, PaymentMethod
@@ -28,41 +28,7 @@ from tillpoint.terminals.models import Capability
 from tillpoint.terminals.services import DEFAULT_CAPABILITIES
 from tillpoint.terminals.views import Bound, Provisioned
 
-# --- text and numbers as they may arrive ----------------------------------------------
-#
-# Every string a request carries (body fields, query, path and header parameters) is one
-# of these two types, so that no control character reaches a service or the database
-# (PostgreSQL refuses NUL in text, and a 500 is no answer): C0 and C1 controls, DEL and
-# lone surrogates are refused with 422. ``Note`` (reasons, notes, descriptions: free
-# text typed by people) allows tab, line feed and carriage return; ``Text`` allows none.
-# tests/api/test_strict_input.py checks that every route's strings use them.
-
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _one_line(value: str) -> str:
-    if _CONTROLS.search(value):
-        raise ValueError("control characters (NUL, tab, line breaks...) are not allowed here")
-    return value
-
-
-def _free_text(value: str) -> str:
-    if _CONTROLS_BUT_LINES.search(value):
-        raise ValueError("control characters (such as NUL) are not allowed")
-    return value
-
-
-def is_one_line(value: str) -> bool:
-    """Whether ``value`` may be a ``Text`` (for checks outside a model)."""
-    return _CONTROLS.search(value) is None
-
-
-Text = Annotated[str, AfterValidator(_one_line)]
-Note = Annotated[str, AfterValidator(_free_text)]
-# Integers in a body are JSON integers: never true/false, "100" or 1.0.
-Int = Annotated[int, Field(strict=True)]
-Bool = Annotated[bool, Field(strict=True)]
+# --- text and numbers as they may arrive: tillpoint/http/text.py (the pages share them) ---
 
 # The problems these routes answer with: the API's usual ones, a malformed cursor (400)
 # and a role that may not do it (403).

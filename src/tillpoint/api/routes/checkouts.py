@@ -17,9 +17,10 @@ from pydantic import BaseModel, Field
 from tillpoint.api.deps import ObjectId, Reader, Svc, Taker
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.schemas import PROBLEMS, Int, Text, Tid
+from tillpoint.api.schemas import PROBLEMS, Tid
 from tillpoint.api.scope import scoped_merchant_id
 from tillpoint.core.money import Money
+from tillpoint.http.text import Int, Text
 from tillpoint.payments.checkouts import (
     CHECKOUT_EVENT_TYPES,
     DEFAULT_EXPIRY,

@@ -13,9 +13,10 @@ from fastapi.responses import StreamingResponse
 from tillpoint.api.deps import ObjectId, Reader, Svc
 from tillpoint.api.idempotency import IdempotentRoute
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.schemas import PROBLEMS, Text
+from tillpoint.api.schemas import PROBLEMS
 from tillpoint.api.scope import scoped_merchant_id
 from tillpoint.http.sse import event_stream
+from tillpoint.http.text import Text
 from tillpoint.notify.events import PAYMENT_EVENT_TYPES, EventService, EventView
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)

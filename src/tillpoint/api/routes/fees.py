@@ -13,9 +13,10 @@ from fastapi import APIRouter, Path
 from tillpoint.api.deps import Ops, Reader, Svc
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Page, whole
-from tillpoint.api.schemas import PROBLEMS, AssignPlanIn, FeePlanIn, MerchantRef, Text
+from tillpoint.api.schemas import PROBLEMS, AssignPlanIn, FeePlanIn, MerchantRef
 from tillpoint.api.scope import Operations, merchant_ref
 from tillpoint.core.money import Money
+from tillpoint.http.text import Text
 from tillpoint.merchants.views import FeeAssignmentView, FeePlanView
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)

@@ -15,8 +15,9 @@ from tillpoint.access.service import ApiKeyView, CreatedKey
 from tillpoint.api.deps import ObjectId, Owner, Svc
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.schemas import PROBLEMS, ApiKeyIn, AuditEntry, NewApiKey, Text
+from tillpoint.api.schemas import PROBLEMS, ApiKeyIn, AuditEntry, NewApiKey
 from tillpoint.api.scope import scoped_merchant_id
+from tillpoint.http.text import Text
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
 Mid = Annotated[Text | None, Query(max_length=20, description="Only this merchant's (MID)")]

@@ -32,9 +32,10 @@ from tillpoint.access.service import Principal
 from tillpoint.api.deps import ApiRoute, ObjectId, Svc, allow
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page, whole
-from tillpoint.api.schemas import PROBLEMS, Bool, Int, Note, Text
+from tillpoint.api.schemas import PROBLEMS
 from tillpoint.api.scope import scoped_mid
 from tillpoint.core.i18n import _
+from tillpoint.http.text import Bool, Int, Note, Text
 from tillpoint.store import crm
 from tillpoint.store.catalogue import KEEP
 from tillpoint.store.coupons import CouponValue, CouponView, TemplateView

@@ -19,11 +19,11 @@ from tillpoint.api.deps import ObjectId, Reader, Svc, Taker
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
 from tillpoint.api.problems import PROBLEM_RESPONSES, ApiProblem
-from tillpoint.api.schemas import Int, Text
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
+from tillpoint.http.text import Int, Text
 from tillpoint.merchants.services import find_merchant
 from tillpoint.payments.models import Channel, PaymentKind, PaymentStatus, QrFlow
 from tillpoint.payments.online import QR_EXPIRY_DEFAULT

@@ -20,10 +20,11 @@ from tillpoint.api.deps import ObjectId, Owner, Reader, Svc
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
 from tillpoint.api.problems import MEDIA_TYPE, TITLES, Problem
-from tillpoint.api.schemas import PROBLEMS, Bool, Int, Text
+from tillpoint.api.schemas import PROBLEMS
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.core.i18n import _, get_locale
 from tillpoint.http.limits import DEFAULT_BODY_BYTES, body_limit
+from tillpoint.http.text import Bool, Int, Text
 from tillpoint.store.catalogue import (
     CHANGES_LIMIT,
     KEEP,

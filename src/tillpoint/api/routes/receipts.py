@@ -19,10 +19,10 @@ from pydantic import BaseModel, Field
 from tillpoint.api.deps import ObjectId, Reader, Svc, Taker
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.problems import PROBLEM_RESPONSES
-from tillpoint.api.schemas import Text
 from tillpoint.core.errors import InvalidInput, NotFound
 from tillpoint.core.i18n import N_
 from tillpoint.http.limits import body_limit
+from tillpoint.http.text import Text
 from tillpoint.receipts.escpos import Columns
 from tillpoint.receipts.service import MAX_SIGNATURE_BYTES, PNG, ReceiptService, qr_svg
 from tillpoint.receipts.views import ReceiptView, SignatureView

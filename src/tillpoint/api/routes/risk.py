@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field
 from tillpoint.api.deps import ObjectId, RiskDesk, Svc, Watcher
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Page, whole
-from tillpoint.api.schemas import PROBLEMS, Int, Note, Reason, Text
+from tillpoint.api.schemas import PROBLEMS, Reason
 from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_
+from tillpoint.http.text import Int, Note, Text
 from tillpoint.risk.models import Action, CaseStatus, Mode, Resolution, Severity
 from tillpoint.risk.service import (
     AlertView,

@@ -16,12 +16,13 @@ from fastapi import APIRouter, Query
 from tillpoint.api.deps import ObjectId, Ops, Reader, Svc
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page, whole
-from tillpoint.api.schemas import PROBLEMS, MerchantRef, ReasonIn, Text
+from tillpoint.api.schemas import PROBLEMS, MerchantRef, ReasonIn
 from tillpoint.api.scope import scoped_mid
 from tillpoint.clearing.models import SettlementStatus
 from tillpoint.clearing.settlement import PayoutView, SettlementRecord, SettlementView
 from tillpoint.core.errors import NotFound
 from tillpoint.core.i18n import N_
+from tillpoint.http.text import Text
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
 Mid = Annotated[Text | None, Query(max_length=20, description="Only this merchant's (MID)")]

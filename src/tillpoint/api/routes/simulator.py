@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tillpoint.api.deps import Svc
-from tillpoint.api.schemas import Text
 from tillpoint.core.clock import BUSINESS_TZ
+from tillpoint.http.text import Text
 from tillpoint.networks.wallets import QrOrder, WalletApp, WalletOrg
 
 router = APIRouter(include_in_schema=False)

@@ -21,12 +21,13 @@ from tillpoint.api.deps import ObjectId, Reader, Svc, allow
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page, whole
 from tillpoint.api.problems import ApiProblem
-from tillpoint.api.schemas import PROBLEMS, Int, Note, Reason, Text
+from tillpoint.api.schemas import PROBLEMS, Reason
 from tillpoint.api.scope import scoped_merchant_id
 from tillpoint.core.errors import invariant
 from tillpoint.core.i18n import _
 from tillpoint.core.ids import is_digits
 from tillpoint.http.services import Services
+from tillpoint.http.text import Int, Note, Text
 from tillpoint.store.models import CountStatus, MovementKind, TransferStatus
 from tillpoint.store.stock import (
     MAX_COST_MINOR,

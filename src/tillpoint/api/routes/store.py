@@ -24,10 +24,11 @@ from tillpoint.api.deps import ApiRoute, ObjectId, Owner, Reader, Svc, Taker
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
 from tillpoint.api.routes.receipts import PAGE, PRIVATE, PUBLIC, BaseUrl
-from tillpoint.api.schemas import PROBLEMS, Bool, Int, Note, Text
+from tillpoint.api.schemas import PROBLEMS
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.core.errors import NotFound
 from tillpoint.http.orders import order_discount, order_lines
+from tillpoint.http.text import Bool, Int, Note, Text
 from tillpoint.merchants.services import find_merchant
 from tillpoint.receipts.escpos import Columns
 from tillpoint.receipts.orders import OrderReceipt, OrderReceipts

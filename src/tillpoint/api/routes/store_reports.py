@@ -21,10 +21,11 @@ from pydantic import BaseModel
 
 from tillpoint.api.deps import Reader, Svc
 from tillpoint.api.idempotency import IdempotentRoute
-from tillpoint.api.schemas import PROBLEMS, Text
+from tillpoint.api.schemas import PROBLEMS
 from tillpoint.api.scope import own_or_named
 from tillpoint.core.i18n import _
 from tillpoint.core.sheets import CSV_TYPE, XLSX_TYPE, csv_pieces, headers, xlsx_pieces
+from tillpoint.http.text import Text
 from tillpoint.store.reports import (
     Report,
     ReportFilter,

@@ -18,38 +18,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from tillpoint.access.service import Principal
 from tillpoint.api.deps import Reader, Svc, Taker
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.schemas import PROBLEMS, Int, Note, Text
+from tillpoint.api.schemas import PROBLEMS
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.core.errors import TillpointError
 from tillpoint.http.limits import body_limit
-from tillpoint.http.offline import offline_sale
+from tillpoint.http.offline import SYNC_BODY_BYTES, OfflineOrderIn, PageRef
+from tillpoint.http.text import Int, Text
 from tillpoint.merchants.services import find_merchant
-from tillpoint.store.counters import MAX_COUNTER_NUMBER
-from tillpoint.store.models import TenderKind
-from tillpoint.store.orders import (
-    MAX_BARCODE,
-    MAX_CLIENT_REF,
-    MAX_LINES,
-    MAX_NOTE,
-    MAX_ORDER_MINOR,
-    MAX_PRICE_MINOR,
-    MAX_QUANTITY_MILLI,
-    MAX_TENDERS,
-)
 from tillpoint.store.sync import (
     BLOCK_SIZE,
     MAX_BATCH,
     MAX_BLOCK_SIZE,
-    MAX_NAME,
-    MAX_UNIT,
     OfflineOrderView,
-    OfflineSale,
     ReceiptBlockView,
     SyncAnswerView,
     SyncBatch,
@@ -57,20 +43,8 @@ from tillpoint.store.sync import (
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
 
-SYNC_BODY_BYTES = 4 * 1024 * 1024  # 500 orders of a few lines fit in a tenth of it
-Id = Annotated[int, Field(strict=True, ge=1, le=2**62)]
-AccountId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
 ShopNo = Annotated[int, Field(strict=True, ge=1, le=9999, description="The shop's number")]
 Till = Annotated[Text, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", examples=["T1"])]
-PageRef = Annotated[
-    Text,
-    Field(
-        pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{7,39}$",
-        description="The page's own id (a UUID it makes once and keeps)",
-        examples=["3f1c9a52-8d1e-4e0b-9c36-0d5f0b1e7a21"],
-    ),
-]
-Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_ORDER_MINOR, description="In fen")]
 Mid = Annotated[Text | None, Field(max_length=15, description="Operations keys only")]
 
 
@@ -80,58 +54,6 @@ class ReceiptBlockIn(BaseModel):
     page_id: PageRef
     size: Int = Field(default=BLOCK_SIZE, ge=1, le=MAX_BLOCK_SIZE, description="Numbers wanted")
     mid: Mid = None
-
-
-class SyncLineIn(BaseModel):
-    product_id: Id = Field(description="The product's id in the till's copy of the catalogue")
-    barcode: Text | None = Field(default=None, min_length=1, max_length=MAX_BARCODE)
-    name: Text = Field(min_length=1, max_length=MAX_NAME, description="As printed")
-    unit: Text = Field(min_length=1, max_length=MAX_UNIT, description="As printed")
-    quantity_milli: Int = Field(ge=1, le=MAX_QUANTITY_MILLI, description="Thousandths")
-    list_price_minor: Int = Field(
-        ge=0, le=MAX_PRICE_MINOR, description="The price the till's copy listed"
-    )
-    unit_price_minor: Int = Field(ge=0, le=MAX_PRICE_MINOR, description="The price sold at")
-    discount_minor: Minor = 0
-    amount_minor: Minor = Field(
-        description="round_half_up(unit price x quantity_milli / 1000) - discount"
-    )
-
-
-class SyncTenderIn(BaseModel):
-    kind: TenderKind = Field(default=TenderKind.CASH, description="Offline: cash only")
-    amount_minor: Int = Field(ge=1, le=MAX_ORDER_MINOR, description="What it paid")
-    received_minor: Int = Field(ge=1, le=MAX_ORDER_MINOR, description="Handed over")
-    change_minor: Minor = 0
-
-
-class OfflineOrderIn(BaseModel):
-    client_ref: Text = Field(min_length=1, max_length=MAX_CLIENT_REF, description="A UUID")
-    receipt_no: Text = Field(
-        min_length=1, max_length=40, description="From the page's block, or its fallback form"
-    )
-    made_at: AwareDatetime = Field(description="The till's clock, with its offset")
-    shift_id: Id = Field(description="The shift it was sold under")
-    cashier_id: AccountId | None = Field(default=None, description="Default: the shift's")
-    counter_number: Int | None = Field(default=None, ge=1, le=MAX_COUNTER_NUMBER)
-    lines: list[SyncLineIn] = Field(min_length=1, max_length=MAX_LINES)
-    subtotal_minor: Minor = Field(description="The lines' amounts")
-    discount_minor: Minor = Field(default=0, description="The order's own discount")
-    total_minor: Minor = Field(description="Subtotal less the order's discount")
-    tenders: list[SyncTenderIn] = Field(default=[], max_length=MAX_TENDERS)
-    note: Note | None = Field(default=None, max_length=MAX_NOTE)
-    member_id: Id | None = Field(
-        default=None, description="A member's sale (the till's snapshot): earns their points"
-    )
-    redeem_points: Annotated[int, Field(strict=True, ge=0, le=10**9)] = Field(
-        default=0, description="Not offline: any but 0 is refused (sync.member_perks)"
-    )
-    coupon_codes: list[Annotated[Text, Field(min_length=1, max_length=20)]] = Field(
-        default=[], max_length=3, description="Not offline: any is refused (sync.member_perks)"
-    )
-
-    def sale(self) -> OfflineSale:
-        return offline_sale(self)
 
 
 class SyncIn(BaseModel):

@@ -26,10 +26,10 @@ from tillpoint.api.schemas import (
     ProvisionedTerminal,
     ReasonIn,
     TerminalIn,
-    Text,
     Tid,
 )
 from tillpoint.api.scope import scoped_mid, visible_terminal
+from tillpoint.http.text import Text
 from tillpoint.terminals.models import TerminalStatus
 from tillpoint.terminals.views import (
     Bound,

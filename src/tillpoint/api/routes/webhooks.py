@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 from tillpoint.api.deps import ObjectId, Owner, Svc
 from tillpoint.api.idempotency import IdempotentRoute, Key
 from tillpoint.api.pagination import Cursor, Limit, Page, decode_cursor, page
-from tillpoint.api.schemas import PROBLEMS, Bool, Note, Text
+from tillpoint.api.schemas import PROBLEMS
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
+from tillpoint.http.text import Bool, Note, Text
 from tillpoint.notify.models import DeliveryStatus
 from tillpoint.notify.webhooks import (
     MAX_DESCRIPTION_CHARS,

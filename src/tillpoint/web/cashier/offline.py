@@ -24,34 +24,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tillpoint import __version__
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import TillpointError
 from tillpoint.http.limits import body_limit
-from tillpoint.http.offline import offline_sale
-from tillpoint.store.counters import MAX_COUNTER_NUMBER
-from tillpoint.store.models import TenderKind
-from tillpoint.store.orders import (
-    MAX_BARCODE,
-    MAX_CLIENT_REF,
-    MAX_LINES,
-    MAX_NOTE,
-    MAX_ORDER_MINOR,
-    MAX_PRICE_MINOR,
-    MAX_QUANTITY_MILLI,
-    MAX_TENDERS,
-)
-from tillpoint.store.sync import (
-    BLOCK_SIZE,
-    MAX_BATCH,
-    MAX_BLOCK_SIZE,
-    MAX_NAME,
-    MAX_UNIT,
-    OfflineSale,
-    SyncBatch,
-)
+from tillpoint.http.offline import SYNC_BODY_BYTES, OfflineOrderIn, PageRef
+from tillpoint.store.sync import BLOCK_SIZE, MAX_BATCH, MAX_BLOCK_SIZE, SyncBatch
 from tillpoint.web.auth import member
 from tillpoint.web.cashier.api import NO_STORE, SELLERS, At, Till_, seller
 from tillpoint.web.render import STATIC, static_url
@@ -67,7 +47,6 @@ KEPT = (
     "cashier.js", "cashier-sync.js", "cashier-display.js",
 )  # fmt: skip
 Seller = Annotated[SignedIn, Depends(member(*SELLERS))]
-SYNC_BODY_BYTES = 4 * 1024 * 1024  # as /v1/orders/sync: 500 orders fit in a tenth of it
 
 
 @cache
@@ -104,12 +83,7 @@ def ping(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True}, headers=NO_STORE)
 
 
-# --- bodies: the shape /v1/orders/sync takes -------------------------------------------------
-
-Id = Annotated[int, Field(strict=True, ge=1, le=2**62)]
-Int = Annotated[int, Field(strict=True)]
-Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_ORDER_MINOR)]
-PageRef = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{7,39}$")]
+# --- bodies: each order is the one /v1/orders/sync takes (http/offline.py) -------------------
 
 
 class Body(BaseModel):
@@ -122,50 +96,10 @@ class BlockIn(Body):
     size: int = Field(default=BLOCK_SIZE, strict=True, ge=1, le=MAX_BLOCK_SIZE)
 
 
-class LineIn(Body):
-    product_id: Id
-    barcode: str | None = Field(default=None, min_length=1, max_length=MAX_BARCODE)
-    name: str = Field(min_length=1, max_length=MAX_NAME)
-    unit: str = Field(min_length=1, max_length=MAX_UNIT)
-    quantity_milli: int = Field(strict=True, ge=1, le=MAX_QUANTITY_MILLI)
-    list_price_minor: int = Field(strict=True, ge=0, le=MAX_PRICE_MINOR)
-    unit_price_minor: int = Field(strict=True, ge=0, le=MAX_PRICE_MINOR)
-    discount_minor: Minor = 0
-    amount_minor: Minor
-
-
-class CashIn(Body):
-    kind: TenderKind = TenderKind.CASH
-    amount_minor: int = Field(strict=True, ge=1, le=MAX_ORDER_MINOR)
-    received_minor: int = Field(strict=True, ge=1, le=MAX_ORDER_MINOR)
-    change_minor: Minor = 0
-
-
-class SaleIn(Body):
-    client_ref: str = Field(min_length=1, max_length=MAX_CLIENT_REF)
-    receipt_no: str = Field(min_length=1, max_length=40)
-    made_at: AwareDatetime
-    shift_id: Id
-    cashier_id: int | None = Field(default=None, strict=True, ge=1, le=2**31 - 1)
-    counter_number: int | None = Field(default=None, strict=True, ge=1, le=MAX_COUNTER_NUMBER)
-    lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
-    subtotal_minor: Minor
-    discount_minor: Minor = 0
-    total_minor: Minor
-    tenders: list[CashIn] = Field(default=[], max_length=MAX_TENDERS)
-    note: str | None = Field(default=None, max_length=MAX_NOTE)
-    # A member's sale (the till's snapshot found them): it earns their points once
-    # synced. Offline a till redeems no points and uses no coupons (store/sync.py).
-    member_id: int | None = Field(default=None, strict=True, ge=1, le=2**62)
-
-    def sale(self) -> OfflineSale:
-        return offline_sale(self)
-
-
 class SyncIn(Body):
     till: Till_
     page_id: PageRef
-    orders: list[SaleIn] = Field(min_length=1, max_length=MAX_BATCH)
+    orders: list[OfflineOrderIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 # --- the routes -----------------------------------------------------------------------------
