@@ -1468,7 +1468,7 @@
           burst.before = "";
           return;
         }
-        if (S.step === "sell" || S.step === "tender" || S.step === "done") event.preventDefault();
+        if (S.step === "tender" || S.step === "done") event.preventDefault();
         if (event.code === "NumpadAdd" || event.code === "NumpadSubtract") burst.text = "";
       }
       if (S.step === "sell" && field === $("scan") && (event.code === "NumpadAdd" || event.code === "NumpadSubtract") && !field.value) {
