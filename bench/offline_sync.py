@@ -6,10 +6,10 @@
 Sets up the demo (merchant 1, its shop 1) on a new SQLite file in a temporary folder
 (or the empty database ``--database-url`` names), puts ``--products`` products in its
 catalogue (a tenth with a shop price, a fiftieth weighed) with stock of each, a cashier
-and an open shift. A till page then takes blocks of 1,000 receipt numbers, as it would
-while online, and makes ``--orders`` cash sales of ``--lines`` lines offline, as the
+and an open shift. A till page then makes itself known, as it does while online, and
+makes ``--orders`` cash sales of ``--lines`` lines offline, as the
 browser does: products from its copy of the catalogue at its prices, amounts worked out
-by the till, numbered from its blocks, paid in cash with change.
+by the till, numbered in the page's own form (1-T1-P1.n), paid in cash with change.
 
 Then they are synced in batches of ``--batch``, twice on two databases set up alike:
 
@@ -99,11 +99,9 @@ def offline_sales(
     tp: Tillpoint, merchant_id: int, shift: int, catalogue: list[tuple[int, int, bool]],
     orders: int, lines: int,
 ) -> list[OfflineSale]:  # fmt: skip
-    """What a page sells offline: numbered from blocks of 1,000 it took while online."""
-    numbers: list[str] = []
-    while len(numbers) < orders:
-        block = tp.offline.reserve_block(merchant_id, 1, "T1", PAGE, 1000)
-        numbers += [f"1-T1-{n}" for n in range(block.first_number, block.last_number + 1)]
+    """What a page sells offline: numbered in its own form, made known while online."""
+    prefix = tp.offline.register_page(merchant_id, 1, "T1", PAGE).receipt_prefix
+    numbers = [f"{prefix}{n}" for n in range(1, orders + 1)]
     rng = random.Random(20261206)
     start = tp.ctx.now()
     made = []

@@ -1,6 +1,8 @@
-"""A till page selling offline, for the tests: it takes blocks of receipt numbers while
-online, numbers its sales from them (then in its fallback form), and makes cash sales
-as the browser would (the till's own figures: amounts, subtotal, total, change)."""
+"""A till page selling offline, for the tests: it makes itself known while online and
+numbers its sales in its own form (``<shop>-<till>-P<page>.<n>``, as the browser does),
+or, as an API client may, takes blocks of the till's numbers and uses them first; and it
+makes cash sales as the browser would (the till's own figures: amounts, subtotal,
+total, change)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from tillpoint.store.sync import (
     ReceiptBlockView,
     SyncAnswer,
     SyncBatch,
+    TillPageView,
 )
 
 
@@ -46,15 +49,24 @@ class Page:
     till: str = "T1"
     ref: str = field(default_factory=lambda: str(uuid.uuid4()))
     blocks: list[ReceiptBlockView] = field(default_factory=list)
+    prefix: str = ""  # the page's own form, once known
     printed: int = 0  # numbers used from the blocks
-    fallback: int = 0  # numbers of the fallback form used
+    fallback: int = 0  # numbers of the page's own form used
     clock: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def register(self) -> TillPageView:
+        page = self.tp.offline.register_page(
+            self.merchant_id, self.shop_number, self.till, self.ref
+        )
+        self.prefix = page.receipt_prefix
+        return page
 
     def reserve(self, size: int = 1000) -> ReceiptBlockView:
         block = self.tp.offline.reserve_block(
             self.merchant_id, self.shop_number, self.till, self.ref, size
         )
         self.blocks.append(block)
+        self.prefix = block.fallback_prefix
         return block
 
     def next_receipt(self) -> str:
@@ -65,7 +77,7 @@ class Page:
                 return f"{self.shop_number}-{self.till}-{b.first_number + n}"
             n -= b.size
         self.fallback += 1
-        return f"{self.blocks[-1].fallback_prefix}{self.fallback}"
+        return f"{self.prefix}{self.fallback}"
 
     def sale(
         self, shift_id: int, *lines: LineSold, discount_minor: int = 0,

@@ -97,6 +97,26 @@ def test_a_page_syncs_its_offline_sales_once(api: ApiEnv, w: World) -> None:
     assert ok(zh)["results"][0]["code"] == "sync.receipt_no"
 
 
+def test_a_page_made_known_numbers_in_its_own_form(api: ApiEnv, w: World) -> None:
+    shift = open_shift(api, "staff_a", w.cashier_id)
+    page = str(uuid.uuid4())
+    body = {"shop_number": 1, "till": "T1", "page_id": page}
+    known = ok(api.post("staff_a", "/v1/tills/pages", body))
+    assert (known["object"], known["page_number"], known["receipt_prefix"]) == (
+        "till_page", 1, "1-T1-P1.",
+    )  # fmt: skip
+    assert ok(api.post("staff_a", "/v1/tills/pages", body)) == known  # once
+    answer = ok(sync(api, "staff_a", page, sale(api, shift, "1-T1-P1.1", w.products["water"])))
+    assert answer["results"][0]["flags"] == ["stock_negative"]  # not "fallback_number"
+    # It took none of the till's numbers: a block starts at the first.
+    assert block(api, "staff_a", page, 5)["first_receipt_no"] == "1-T1-1"
+    r = api.post("staff_a", "/v1/tills/pages", {**body, "till": "T 1"})
+    assert r.status_code == 422
+    r = api.post("ops", "/v1/tills/pages", body)
+    assert (r.status_code, r.json()["code"]) == (422, "till_page.mid_required")
+    assert ok(api.post("ops", "/v1/tills/pages", {**body, "mid": api.mid_a})) == known
+
+
 def test_a_batch_of_the_wrong_shape_is_refused_whole(api: ApiEnv, w: World) -> None:
     shift = open_shift(api, "staff_a", w.cashier_id)
     page = str(uuid.uuid4())

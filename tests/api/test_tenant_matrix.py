@@ -389,6 +389,10 @@ BODIES: dict[str, list[tuple[str, Body]]] = {
                         "approval": {"login": "b@example.com", "password": "not-theirs"}}),
     ],
     # Selling offline (docs/offline.md): B's key names A's shop, or A's till page.
+    "POST /v1/tills/pages": [
+        ("shop", lambda a: {"shop_number": int(a["shop"]), "till": "B1",
+                            "page_id": "b-page-0001"}),
+    ],
     "POST /v1/tills/receipt-blocks": [
         ("shop", lambda a: {"shop_number": int(a["shop"]), "till": "B1",
                             "page_id": "b-page-0001"}),

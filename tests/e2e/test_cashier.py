@@ -156,10 +156,9 @@ def lines(page: Page) -> list[str]:
 
 
 def no(n: int) -> str:
-    """The till's n-th online receipt: the page took a block of 1,000 of its till's
-    numbers to sell offline when it opened (docs/offline.md), so its online sales number
-    after it."""
-    return f"1-T1-{1000 + n}"
+    """The till's n-th online receipt: the page made itself known for selling offline
+    when it opened (docs/offline.md) and took none of its till's numbers."""
+    return f"1-T1-{n}"
 
 
 def order_of(tp: Tillpoint, receipt_no: str) -> Order:

@@ -34,6 +34,7 @@ from tillpoint.store.models import (
     StockMovement,
 )
 from tillpoint.store.movements import Move, move
+from tillpoint.store.offline_models import Flag
 from tillpoint.store.orders import LineIn
 from tillpoint.store.rollups import as_stored, naive, stored
 from tillpoint.store.sync import CashPaid, LineSold, SyncStatus
@@ -60,7 +61,7 @@ def w(tp: Tillpoint) -> Iterator[World]:
 @pytest.fixture
 def page(w: World) -> Page:
     p = Page(w.tp, w.merchant_id)
-    p.reserve()
+    p.register()
     return p
 
 
@@ -86,7 +87,35 @@ def rollups_are_sums(w: World) -> None:
         assert stored(s, [w.shop_id]) == as_stored(naive(s, [w.shop_id]))
 
 
-# --- receipt blocks ----------------------------------------------------------------------------
+# --- till pages and receipt blocks -------------------------------------------------------------
+
+
+def test_pages_make_themselves_known_and_take_none_of_the_online_numbers(w: World) -> None:
+    shift = w.open_shift()
+    a, b = Page(w.tp, w.merchant_id), Page(w.tp, w.merchant_id)
+    first = a.register()
+    assert (first.page_number, first.receipt_prefix, first.till) == (1, "1-T1-P1.", "T1")
+    assert b.register().receipt_prefix == "1-T1-P2."
+    assert a.register() == first  # known: the same page, the same number
+    assert Page(w.tp, w.merchant_id, till="T2").register().receipt_prefix == "1-T2-P1."
+    online = [
+        w.tp.orders.create(
+            w.order(shift, LineIn(product_id=w.products["water"]), tenders=(cash(1_000),)),
+            merchant_id=w.merchant_id,
+        ).order.receipt_no
+        for _ in range(2)
+    ]
+    assert online == ["1-T1-1", "1-T1-2"]  # contiguous, whatever pages came
+    # A page that takes a block later keeps its number; the block follows the online ones.
+    block = a.reserve(10)
+    assert (block.page_number, block.first_receipt_no) == (1, "1-T1-3")
+    # A page without blocks numbers in its own form, not flagged (past blocks it would be).
+    synced = b.sync(b.sale(shift, water(w))).outcomes[0]
+    assert synced.receipt_no == "1-T1-P2.1" and not synced.flags & Flag.FALLBACK_NUMBER
+    with pytest.raises(NotFound, match="No shop 7"):
+        w.tp.offline.register_page(w.merchant_id, 7, "T1", "page-0001")
+    with pytest.raises(InvalidInput):
+        w.tp.offline.register_page(w.merchant_id, 1, "T 1", "page-0001")
 
 
 def test_blocks_of_two_pages_and_the_online_orders_never_share_a_number(w: World) -> None:
@@ -149,12 +178,12 @@ def test_offline_sales_are_written_as_the_till_made_them(w: World, page: Page) -
     tp.ctx.clock.advance(timedelta(minutes=3))  # type: ignore[attr-defined]
     answer = page.sync(one, two)
     assert [o.status for o in answer.outcomes] == [SyncStatus.SYNCED, SyncStatus.SYNCED]
-    assert [o.receipt_no for o in answer.outcomes] == ["1-T1-1", "1-T1-2"]
+    assert [o.receipt_no for o in answer.outcomes] == ["1-T1-P1.1", "1-T1-P1.2"]
     assert not any(o.needs_look for o in answer.outcomes)
     made = tp.orders.get(answer.outcomes[0].order_id or 0, merchant_id=w.merchant_id)
     assert (made.status, made.receipt_no, made.shift_id, made.cashier_id) == (
         OrderStatus.PAID,
-        "1-T1-1",
+        "1-T1-P1.1",
         shift,
         w.cashier_id,
     )
@@ -170,7 +199,7 @@ def test_offline_sales_are_written_as_the_till_made_them(w: World, page: Page) -
     with tp.ctx.db.read() as s:
         docs = set(s.scalars(select(StockMovement.document)
                              .where(StockMovement.kind == MovementKind.SALE)))  # fmt: skip
-    assert docs == {"1-T1-1", "1-T1-2"}
+    assert docs == {"1-T1-P1.1", "1-T1-P1.2"}
     report = tp.shifts.get(shift, merchant_id=w.merchant_id).report
     assert report is not None and report.sales == 2
     assert report.cash_in_minor == made.total_minor + second.total_minor
@@ -255,6 +284,7 @@ def test_two_threads_syncing_the_same_batch_write_it_once(w: World, page: Page) 
 
 def test_receipt_numbers_must_be_the_pages_own(w: World, page: Page) -> None:
     shift = w.open_shift()
+    page.reserve()  # 1 to 1000
     other = Page(w.tp, w.merchant_id)
     other.reserve(5)  # 1001 to 1005: another page's
     cases = {
@@ -310,10 +340,10 @@ def test_a_page_unknown_to_the_server_syncs_nothing(w: World) -> None:
     shift = w.open_shift()
     page = Page(w.tp, w.merchant_id)
     sale = page.sale(shift, water(w), receipt_no="1-T1-1")
-    with pytest.raises(NotFound, match="reserve a block of receipt numbers first"):
+    with pytest.raises(NotFound, match="the page must make itself known first"):
         page.sync(sale)
     other = w.tp.merchants.get("898310054110002").id
-    page.reserve()
+    page.register()
     with pytest.raises(NotFound, match="No shop 2"):  # B's key naming A's second shop
         w.tp.offline.sync(replace(page.batch(sale), shop_number=2), merchant_id=other)
     theirs = Page(w.tp, other, ref=page.ref)  # B's shop 1 has no page of that id

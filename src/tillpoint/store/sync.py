@@ -3,13 +3,15 @@
 A till page that loses the server keeps selling for cash; when the server is back it
 sends what it sold in batches, and this module writes each order exactly once.
 
-- **Receipt blocks**: while online, a page takes a block of its till's receipt numbers
-  (``reserve_block``: 1,000 by default) from the same sequence the till's online orders
-  number from, so no other page and no online order ever prints one of them. Offline
-  it numbers its sales from its blocks (``<shop>-<till>-<n>``, as online); past the end
-  of its blocks it numbers ``<shop>-<till>-P<page>.<n>`` (its page number within the
-  till, then its own count): a form no till's online numbering can make (a till's name
-  has no ``.``), unique because each page of a till has its own number.
+- **Receipt numbers**: a page makes itself known to the server while online
+  (``register_page``) and gets its number within its till; offline it numbers its sales
+  ``<shop>-<till>-P<page>.<n>`` (its page number, then its own count): a form no till's
+  online numbering can make (a till's name has no ``.``), unique because each page of a
+  till has its own number, and visibly an offline sale's. The till's online numbers
+  stay contiguous. A client that wants offline sales in the online form takes **blocks**
+  of the till's numbers instead (``reserve_block``), from the same sequence the till's
+  online orders number from, so no other page and no online order ever prints one of
+  them; past its blocks it numbers in the page's form.
 - **The sync** (``sync``): a batch of one page's offline cash sales, each written as
   the till made it, in one unit of work for the batch: the price sold at stands (the
   shop's list price now is kept beside it), the stock moves out (it may go below zero:
@@ -280,6 +282,24 @@ class SyncAnswer:
         )  # fmt: skip
 
 
+class TillPageView(BaseModel):
+    """A till page the server knows: its number within the till, and the form of the
+    receipt numbers it prints offline (``<receipt_prefix><n>``, n from 1)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    object: Literal["till_page"] = "till_page"
+    shop_number: int
+    till: str
+    page_id: str = Field(description="The page's own id, as it sent it")
+    page_number: int = Field(description="The page's number within the till (1 to 999)")
+    receipt_prefix: str = Field(
+        description="The page's offline receipts are numbered <receipt_prefix><n>, n from 1",
+        examples=["1-T1-P2."],
+    )
+    created_at: datetime
+
+
 class ReceiptBlockView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -489,7 +509,27 @@ class OfflineSync:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    # --- receipt blocks --------------------------------------------------------------------
+    # --- till pages and receipt blocks ----------------------------------------------------
+
+    def register_page(
+        self, merchant_id: int, shop_number: int, till: str, page_ref: str
+    ) -> TillPageView:
+        """Make a till page known (or find it): its number within the till, and so the
+        form of the receipt numbers it prints offline, ``<shop>-<till>-P<page>.<n>``.
+        Takes no receipt numbers: the till's online numbers stay contiguous."""
+        till, page_ref = check_till(till), check_page_ref(page_ref)
+        now = self.ctx.now()
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self.ctx.db.transaction() as s:
+                    shop = shop_of(s, merchant_id, shop_number)
+                    trading_shop(s, shop)
+                    _lock_till(s, shop, till, 0)
+                    return _page_view(shop, _page(s, shop, till, page_ref, now))
+            except IntegrityError:  # the till's first use, raced
+                if attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def reserve_block(
         self, merchant_id: int, shop_number: int, till: str, page_ref: str,
@@ -629,42 +669,67 @@ def _start_sequence(dialect: str) -> Any:
     return found
 
 
-def _reserve(
-    s: Session, shop: Shop, till: str, page_ref: str, size: int, now: datetime
-) -> ReceiptBlockView:
+def _lock_till(s: Session, shop: Shop, till: str, size: int) -> int:
+    """The till's receipt sequence (made at its first use), moved on by ``size`` and
+    locked until the commit: its pages are numbered, and its blocks taken, in turn.
+    Returns the sequence's next number after the move."""
     s.execute(
         _start_sequence(s.get_bind().dialect.name),
         {"shop_id": shop.id, "till": till, "merchant_id": shop.merchant_id, "next_number": 1},
     )
-    # The till's sequence row, locked until the commit: its pages are numbered in turn.
-    top = s.execute(
+    top: int = s.execute(
         update(ReceiptSequence)
         .where(ReceiptSequence.shop_id == shop.id, ReceiptSequence.till == till)
         .values(next_number=ReceiptSequence.next_number + size)
         .returning(ReceiptSequence.next_number)
     ).scalar_one()
+    return top
+
+
+def _page(s: Session, shop: Shop, till: str, page_ref: str, now: datetime) -> TillPage:
+    """The till's page ``page_ref``, numbered now if it is new (the till locked)."""
     page = s.scalars(
         select(TillPage).where(
             TillPage.shop_id == shop.id, TillPage.till == till, TillPage.page_ref == page_ref
         )
     ).one_or_none()
-    if page is None:
-        last = s.scalar(
-            select(func.max(TillPage.number)).where(
-                TillPage.shop_id == shop.id, TillPage.till == till
-            )
+    if page is not None:
+        return page
+    last = s.scalar(
+        select(func.max(TillPage.number)).where(TillPage.shop_id == shop.id, TillPage.till == till)
+    )
+    if (last or 0) >= MAX_PAGES:
+        raise Refused(
+            "till_page.too_many",
+            N_("Till {till} has had {max} pages selling offline: use another till name"),
+            till=till,
+            max=MAX_PAGES,
         )
-        if (last or 0) >= MAX_PAGES:
-            raise Refused(
-                "till_page.too_many",
-                N_("Till {till} has had {max} pages selling offline: use another till name"),
-                till=till,
-                max=MAX_PAGES,
-            )
-        page = TillPage(merchant_id=shop.merchant_id, shop_id=shop.id, till=till,
-                        page_ref=page_ref, number=(last or 0) + 1, created_at=now)  # fmt: skip
-        s.add(page)
-        s.flush()
+    page = TillPage(merchant_id=shop.merchant_id, shop_id=shop.id, till=till,
+                    page_ref=page_ref, number=(last or 0) + 1, created_at=now)  # fmt: skip
+    s.add(page)
+    s.flush()
+    return page
+
+
+def _page_view(shop: Shop, page: TillPage) -> TillPageView:
+    return TillPageView(
+        shop_number=shop.number, till=page.till, page_id=page.page_ref,
+        page_number=page.number, receipt_prefix=page_prefix(shop.number, page.till, page.number),
+        created_at=page.created_at,
+    )  # fmt: skip
+
+
+def page_prefix(shop_number: int, till: str, page_number: int) -> str:
+    """What a page's own receipt numbers start with: ``<shop>-<till>-P<page>.``."""
+    return f"{shop_number}-{till}-P{page_number}."
+
+
+def _reserve(
+    s: Session, shop: Shop, till: str, page_ref: str, size: int, now: datetime
+) -> ReceiptBlockView:
+    top = _lock_till(s, shop, till, size)
+    page = _page(s, shop, till, page_ref, now)
     block = ReceiptBlock(page_id=page.id, first_number=top - size, last_number=top - 1,
                          reserved_at=now)  # fmt: skip
     s.add(block)
@@ -676,7 +741,7 @@ def _reserve(
         last_number=block.last_number, size=size,
         first_receipt_no=f"{prefix}{block.first_number}",
         last_receipt_no=f"{prefix}{block.last_number}",
-        fallback_prefix=f"{prefix}P{page.number}.", reserved_at=now,
+        fallback_prefix=page_prefix(shop.number, till, page.number), reserved_at=now,
     )  # fmt: skip
 
 
@@ -760,7 +825,7 @@ def _sync(
     if page is None:
         raise NotFound(
             "till_page.not_found",
-            N_("Till {till} has no page {ref}: reserve a block of receipt numbers first"),
+            N_("Till {till} has no page {ref}: the page must make itself known first"),
             till=till,
             ref=page_ref,
         )
@@ -966,7 +1031,8 @@ def _check_receipts(
             ok = i >= 0 and blocks[i].first_number <= n <= blocks[i].last_number
         elif (m := FALLBACK.fullmatch(rest)) is not None and int(m.group(1)) == page.number:
             ok = True
-            t.flags |= Flag.FALLBACK_NUMBER
+            if blocks:  # a page that took blocks and ran past them
+                t.flags |= Flag.FALLBACK_NUMBER
         if not ok:
             _refuse(t, Refused(
                 "sync.receipt_no", N_("Receipt number {no} is not one of this till page's"),

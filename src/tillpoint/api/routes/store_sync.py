@@ -1,7 +1,8 @@
-"""/v1 routes of selling offline (docs/offline.md): a till page's blocks of receipt
-numbers, the sync of what it sold offline, and the list of offline orders (what needs
-a look).
+"""/v1 routes of selling offline (docs/offline.md): a till page made known (or its
+blocks of receipt numbers), the sync of what it sold offline, and the list of offline
+orders (what needs a look).
 
+- ``POST /v1/tills/pages`` makes a page known: its number, its receipt numbers' form;
 - ``POST /v1/tills/receipt-blocks`` takes the next numbers of a till for one page;
 - ``POST /v1/orders/sync`` writes a batch of a page's offline cash sales, each exactly
   once, and answers for each: synced, already synced, or refused (its reason). A batch
@@ -39,6 +40,7 @@ from tillpoint.store.sync import (
     ReceiptBlockView,
     SyncAnswerView,
     SyncBatch,
+    TillPageView,
 )
 
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
@@ -46,6 +48,13 @@ router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
 ShopNo = Annotated[int, Field(strict=True, ge=1, le=9999, description="The shop's number")]
 Till = Annotated[Text, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", examples=["T1"])]
 Mid = Annotated[Text | None, Field(max_length=15, description="Operations keys only")]
+
+
+class TillPageIn(BaseModel):
+    shop_number: ShopNo
+    till: Till
+    page_id: PageRef
+    mid: Mid = None
 
 
 class ReceiptBlockIn(BaseModel):
@@ -75,6 +84,16 @@ def _merchant_id(svc: Svc, caller: Principal, mid: str | None, code: str) -> int
 
 def _localized(error: TillpointError) -> str:
     return error.localized()
+
+
+@router.post("/v1/tills/pages", tags=["selling"])
+def register_till_page(body: TillPageIn, caller: Taker, svc: Svc, _key: Key) -> TillPageView:
+    """Make a till page known to the server before it sells offline (or find it again):
+    its number within the till (1 to 999, in the order pages first came) and the form of
+    the receipt numbers it prints offline, ``<receipt_prefix><n>``, n from 1. Takes none
+    of the till's online numbers."""
+    merchant_id = _merchant_id(svc, caller, body.mid, "till_page.mid_required")
+    return svc.tp.offline.register_page(merchant_id, body.shop_number, body.till, body.page_id)
 
 
 @router.post("/v1/tills/receipt-blocks", status_code=201, tags=["selling"])

@@ -7,8 +7,9 @@ person's session as the rest of ``/cashier/api`` (web/cashier/api.py):
   named after the package's version and the digests of the files it keeps: a release
   that changes any of them is a new worker, which replaces the old cache;
 - ``GET /cashier/api/ping``: is the server there (and the session good)?
-- ``POST /cashier/api/receipt-blocks``: a block of the till's receipt numbers for the
-  page to print offline (the service of ``POST /v1/tills/receipt-blocks``);
+- ``POST /cashier/api/till-pages``: the page makes itself known to the server, and
+  learns the form of the receipt numbers it prints offline (the service of
+  ``POST /v1/tills/pages``);
 - ``POST /cashier/api/orders/sync``: the page's offline cash sales, each written once by
   its ``client_ref`` (the service of ``POST /v1/orders/sync``), answered one by one.
 
@@ -31,7 +32,7 @@ from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import TillpointError
 from tillpoint.http.limits import body_limit
 from tillpoint.http.offline import SYNC_BODY_BYTES, OfflineOrderIn, PageRef
-from tillpoint.store.sync import BLOCK_SIZE, MAX_BATCH, MAX_BLOCK_SIZE, SyncBatch
+from tillpoint.store.sync import MAX_BATCH, SyncBatch
 from tillpoint.web.auth import member
 from tillpoint.web.cashier.api import NO_STORE, SELLERS, At, Till_, seller
 from tillpoint.web.render import STATIC, static_url
@@ -90,10 +91,9 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class BlockIn(Body):
+class PageIn(Body):
     till: Till_
     page_id: PageRef
-    size: int = Field(default=BLOCK_SIZE, strict=True, ge=1, le=MAX_BLOCK_SIZE)
 
 
 class SyncIn(Body):
@@ -105,12 +105,12 @@ class SyncIn(Body):
 # --- the routes -----------------------------------------------------------------------------
 
 
-@router.post("/cashier/api/receipt-blocks", status_code=201)
-def receipt_block(at: At, body: BlockIn) -> JSONResponse:
-    """The next ``size`` receipt numbers of the till for this page to print offline."""
-    view = at.tp.offline.reserve_block(at.merchant_id, at.shop_number, body.till,
-                                       body.page_id, body.size)  # fmt: skip
-    return JSONResponse(view.model_dump(mode="json"), status_code=201, headers=NO_STORE)
+@router.post("/cashier/api/till-pages")
+def till_page(at: At, body: PageIn) -> JSONResponse:
+    """This page, known to the server: its number within the till, and the form of the
+    receipt numbers it prints offline."""
+    view = at.tp.offline.register_page(at.merchant_id, at.shop_number, body.till, body.page_id)
+    return JSONResponse(view.model_dump(mode="json"), headers=NO_STORE)
 
 
 @router.post("/cashier/api/orders/sync", openapi_extra=body_limit(SYNC_BODY_BYTES))

@@ -2,7 +2,7 @@
 // that could not reach the server, the browser saying it is offline), says so in a
 // banner, and goes on selling for cash only: the products from its copy of the
 // catalogue, each sale kept in the offline queue (cashier-outbox.js) with a receipt
-// number from the page's own blocks, its receipt laid out and printed here. What needs
+// number in the page's own form (1-T1-P2.7), its receipt laid out and printed here. What needs
 // the server (card, wallet and QR, returns, holding and recalling, a price of the till's
 // own or a discount that needs a manager, the shift's reports, opening or closing it)
 // says so instead. A cheap question (/cashier/api/ping) tells when the server is back;

@@ -1,5 +1,5 @@
 // The offline sales of this browser (TP.Outbox), in IndexedDB: each cash sale made while
-// the server could not be reached, numbered from the page's receipt blocks and written
+// the server could not be reached, numbered in the page's own form and written
 // here (durably: the transaction has completed) before its receipt shows; sent when the
 // server is back, in batches of one page of one till (at most 500), again and again
 // with a growing pause until the server has answered; and then moved from the queue to
@@ -10,14 +10,13 @@
 //
 // The database (one per merchant): "queue" (the sales to send, by client_ref, in the
 // order made: "seq"), "done" (each one's answer: synced, already synced, refused, what
-// needs a look), "meta" (the page's id, the count of sales, and per till its blocks of
-// receipt numbers and how many it has used).
+// needs a look), "meta" (the page's id, the count of sales, and per till the page's
+// number and how many receipt numbers it has used).
 (function () {
   "use strict";
   var TP = window.TP;
   var DB_VERSION = 1;
   var BATCH = 500; // the server's limit per sync
-  var BLOCK = 1000; // receipt numbers asked at a time
   var KEEP_DONE = 2000; // answers kept to show (those that need a look are never dropped)
   var PAUSES_MS = [1000, 2000, 4000, 8000, 15000, 30000, 60000];
 
@@ -51,7 +50,6 @@
     this.onChange = function () {};
     this.onReach = function () {}; // the server answered
     this.batch = setting("batch", BATCH);
-    this.blockSize = setting("block", BLOCK);
   }
 
   Outbox.prototype.open = function () {
@@ -92,40 +90,34 @@
   };
 
   function numbersKey(shop, till) { return "numbers:" + shop + ":" + till; }
-  function size(block) { return block.last - block.first + 1; }
-  function left(rec) {
-    if (!rec) return 0;
-    return rec.blocks.reduce(function (sum, b) { return sum + size(b); }, 0) - rec.used;
-  }
 
-  // The till's numbers as kept: blocks, how many used, how many left.
+  // The till's numbers as kept: the page's form (<shop>-<till>-P<page>.) and how many
+  // it has printed.
   Outbox.prototype.numbers = function (shop, till) {
     return this.open().then(function (db) {
       return request(db.transaction("meta").objectStore("meta").get(numbersKey(shop, till)));
-    }).then(function (rec) { return rec ? Object.assign({ left: left(rec) }, rec) : null; });
+    });
   };
 
-  // While online: a new block when the page has less than half a block left (its first
-  // block makes the page known to the server: its page number, its fallback form).
+  // While online: the page makes itself known to the server for this till, once (its
+  // page number within the till gives its receipt numbers' form). It takes none of the
+  // till's online numbers: those stay contiguous.
   Outbox.prototype.ensureNumbers = function (shop, till) {
     var self = this;
     var key = numbersKey(shop, till);
     if (this.asking === key) return Promise.resolve(null);
     return Promise.all([this.pageId(), this.numbers(shop, till)]).then(function (got) {
       var pageId = got[0], rec = got[1];
-      if (rec && rec.page_id === pageId && rec.left >= self.blockSize / 2) return rec;
+      if (rec && rec.page_id === pageId && rec.prefix) return rec;
       self.asking = key;
-      var url = TP.data.urls.api + "/receipt-blocks?shop=" + encodeURIComponent(shop);
-      return post(url, { till: till, page_id: pageId, size: self.blockSize }).then(function (block) {
+      var url = TP.data.urls.api + "/till-pages?shop=" + encodeURIComponent(shop);
+      return post(url, { till: till, page_id: pageId }).then(function (page) {
         var tx = self.db.transaction("meta", "readwrite");
         var meta = tx.objectStore("meta");
         request(meta.get(key)).then(function (now) {
-          if (!now || now.page_id !== pageId) now = { k: key, page_id: pageId, blocks: [], used: 0, fallback: 0 };
-          now.page_number = block.page_number;
-          now.fallback_prefix = block.fallback_prefix;
-          now.form = block.first_receipt_no.slice(0, block.first_receipt_no.length - String(block.first_number).length);
-          now.blocks.push({ first: block.first_number, last: block.last_number });
-          meta.put(now);
+          if (now && now.page_id === pageId && now.prefix) return; // another tab did
+          meta.put({ k: key, page_id: pageId, page_number: page.page_number,
+                     prefix: page.receipt_prefix, count: 0 });
         });
         return finished(tx);
       }).then(function () {
@@ -152,22 +144,13 @@
       Promise.all([request(meta.get(numbersKey(shop, till))), request(meta.get("seq"))]).then(function (got) {
         var rec = got[0];
         var seq = (got[1] ? got[1].n : 0) + 1;
-        if (!rec || !rec.blocks.length) {
+        if (!rec || !rec.prefix) {
           refused = new Error(TP.t("This till has no receipt numbers for selling offline: it must be online once first"));
           tx.abort();
           return;
         }
-        var n = rec.used, number = null;
-        for (var i = 0; i < rec.blocks.length && number === null; i++) {
-          if (n < size(rec.blocks[i])) number = rec.form + (rec.blocks[i].first + n);
-          else n -= size(rec.blocks[i]);
-        }
-        if (number === null) {
-          rec.fallback += 1;
-          number = rec.fallback_prefix + rec.fallback;
-        } else {
-          rec.used += 1;
-        }
+        rec.count += 1;
+        var number = rec.prefix + rec.count;
         var order = Object.assign({}, body, { receipt_no: number });
         kept = {
           client_ref: order.client_ref, seq: seq, shop: shop, till: till, page_id: rec.page_id,
