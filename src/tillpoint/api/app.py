@@ -21,11 +21,8 @@ from tillpoint.http.services import KeyRateLimiter, Services, client_ip
 from tillpoint.payments.acquirer import Acquirer
 from tillpoint.payments.online import OnlinePayments
 from tillpoint.web.auth import Forbidden, SignInFirst
-from tillpoint.web.cashier import ROUTERS as CASHIER_ROUTERS
-from tillpoint.web.console import ROUTERS as CONSOLE_ROUTERS
-from tillpoint.web.portal import ROUTERS as PORTAL_ROUTERS
+from tillpoint.web.routes import ROUTERS as WEB_ROUTERS
 from tillpoint.web.routes import handle_forbidden, handle_sign_in_first
-from tillpoint.web.routes import router as web_router
 from tillpoint.web.security import WEB_PREFIXES, SecurityHeaders
 
 DESCRIPTION = """\
@@ -92,16 +89,18 @@ def create_api(app: Tillpoint, acquirer: Acquirer) -> FastAPI:
             s.execute(text("SELECT 1"))
         return Health(status="ok", version=__version__, database=app.ctx.db.engine.dialect.name)
 
-    for router in ROUTERS:
-        api.include_router(router)
-    api.include_router(web_router)  # the browser pages (web/), outside the OpenAPI document
+    # The routes as their modules built them, not api.include_router(): FastAPI builds
+    # an included router's routes again for each application, at its first requests
+    # (about a second and a half of CPU for all of them: a slow first answer in every
+    # process, and in every test), and walks every included router at each request.
+    # None of our routers needs what including adds (a prefix, tags, dependencies).
+    for router in (*ROUTERS, *WEB_ROUTERS):  # the API, then the browser pages (web/)
+        api.router.routes.extend(router.routes)
     api.add_exception_handler(SignInFirst, handle_sign_in_first)
     api.add_exception_handler(Forbidden, handle_forbidden)
     api.add_middleware(SecurityHeaders, prefixes=WEB_PREFIXES)
     # Added last, so outermost: a body over its limit is refused before anything else.
     # The pages' routes state theirs too (the portal's document uploads, the till's
-    # offline sync): each area's router, included in web_router without a prefix, lists
-    # its own routes.
-    page_routers = [*CONSOLE_ROUTERS, *PORTAL_ROUTERS, *CASHIER_ROUTERS]
-    api.add_middleware(BodyLimit, routes=route_limits([*ROUTERS, *page_routers]))
+    # offline sync).
+    api.add_middleware(BodyLimit, routes=route_limits([*ROUTERS, *WEB_ROUTERS]))
     return api

@@ -19,9 +19,6 @@ import io
 from enum import IntEnum
 
 import segno
-from escpos.constants import QR_ECLEVEL_M
-from escpos.printer import Dummy
-from PIL import Image
 from rich.cells import cell_len
 
 from tillpoint.core.errors import InvalidInput
@@ -64,6 +61,10 @@ class _Slip:
                 narrow=Columns.NARROW.value,
                 wide=Columns.WIDE.value,
             )
+        # python-escpos reads its printers' capabilities (a YAML file) when it is first
+        # imported: a third of a second, paid by the first printout, not by every start.
+        from escpos.printer import Dummy
+
         self.columns = columns
         self.p = Dummy()
         # python-escpos checks and centres images against the paper's width in dots; its
@@ -103,6 +104,8 @@ class _Slip:
 
     def image(self, png: bytes) -> None:
         """The signature, scaled to the paper (black on white: transparency is white)."""
+        from PIL import Image
+
         with Image.open(io.BytesIO(png), formats=["PNG"]) as img:
             img.load()
             dots = DOTS[self.columns]
@@ -111,6 +114,8 @@ class _Slip:
 
     def qr(self, url: str) -> None:
         """The printer draws the code itself (GS ( k), as large as the paper allows."""
+        from escpos.constants import QR_ECLEVEL_M
+
         modules, _ = segno.make_qr(url, error="m").symbol_size(scale=1, border=4)
         size = max(1, min(MAX_QR_DOTS_PER_MODULE, DOTS[self.columns] // modules))
         self.p.set(align="center")

@@ -67,8 +67,9 @@ class CachedStaticFiles(StaticFiles):
 
 router = APIRouter(include_in_schema=False)
 router.mount(STATIC_PATH, CachedStaticFiles(directory=STATIC), name="console-static")
-for area_router in CONSOLE_ROUTERS + PORTAL_ROUTERS + CASHIER_ROUTERS:
-    router.include_router(area_router)
+# Every page route, in the order they are matched: the static files, each area's pages,
+# then signing in and out (below).
+ROUTERS = (router, *CONSOLE_ROUTERS, *PORTAL_ROUTERS, *CASHIER_ROUTERS)
 
 
 def _sign_in_form(
