@@ -346,6 +346,15 @@ async def run(
         raise
 
 
+async def _first_answer(fleet: list[Terminal], since: float, limit_s: float = 30.0) -> None:
+    """Until a terminal has had an answer since ``since``: the kill is to come under
+    load, not while a host that just started is still getting ready (on a busy machine
+    that can take longer than a round's whole load time)."""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end and not any(t.answered_at > since for t in fleet):
+        await asyncio.sleep(0.02)
+
+
 async def _kill_all_rounds(
     host: Host,
     fleet: list[Terminal],
@@ -357,8 +366,10 @@ async def _kill_all_rounds(
 ) -> Result:
     for round_no in range(1, kills + 1):
         await host.start()
+        started = time.monotonic()
         stop = asyncio.Event()
         tasks = [asyncio.ensure_future(t.run(stop)) for t in fleet]
+        await _first_answer(fleet, started)
         await asyncio.sleep(rng.uniform(*load_s))
         await host.stop(signal.SIGKILL)
         stop.set()

@@ -4,6 +4,10 @@ With ``--host-workers N`` above 1 the terminal host runs in N processes of its o
 the one port (host/processes.py); this process keeps the HTTP side and the background
 workers and supervises them. With 1 everything runs in this process, as tests and the
 in-process benchmark run the host.
+
+A host process imports none of the HTTP side (cli/serve_http.py, loaded by the serving
+process only): the API's and pages' routes take seconds of CPU to build, which each
+host process would pay at every start, restarts after a crash included.
 """
 
 from __future__ import annotations
@@ -16,18 +20,12 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
 from types import FrameType
 from typing import Annotated
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from tillpoint.api.app import create_api
-from tillpoint.api.worker import housekeeping
 from tillpoint.app import Tillpoint
-from tillpoint.clearing.worker import DayWorker
 from tillpoint.cli._common import (
     CliState,
     app,
@@ -52,13 +50,9 @@ from tillpoint.host.processes import (
 from tillpoint.host.server import HostLimits, TerminalHost
 from tillpoint.networks.connector import NetworkTimeout
 from tillpoint.networks.link import parse_address
-from tillpoint.notify.webhooks import WebhookWorker
 from tillpoint.payments.acquirer import Acquirer
 from tillpoint.payments.linked import linked
 from tillpoint.payments.reads import DayTotals
-from tillpoint.payments.tallies import TallyWorker
-
-GRACEFUL_S = 5
 
 
 def _listen(bind: str, port: int) -> socket.socket:
@@ -117,60 +111,22 @@ def _public_url(tp: Tillpoint, bind: str, http_port: int) -> str:
     return tp.ctx.settings.public_url or f"http://{host_name}:{http_port}"
 
 
-class _Http(uvicorn.Server):
-    """uvicorn's server, telling ``on_exit`` at once when a signal asks it to stop."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.on_exit: Callable[[], None] = lambda: None
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.on_exit()
-        super().handle_exit(sig, frame)
-
-
-def _http_server(tp: Tillpoint, acquirer: Acquirer) -> tuple[FastAPI, _Http]:
-    api = create_api(tp, acquirer)
-    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the API
-    # reads it itself, from TILLPOINT_TRUSTED_PROXIES only (http/services.py).
-    # Live streams (the console's feed, /v1/events/stream) stay open as long as their
-    # browsers do: a stop waits for them 5 s at most, then ends them.
-    config = uvicorn.Config(api, log_level="warning", proxy_headers=False,
-                            timeout_graceful_shutdown=GRACEFUL_S)  # fmt: skip
-    return api, _Http(config)
-
-
-def _background(
-    tp: Tillpoint, acquirer: Acquirer, api: FastAPI, child: NetworksChild | None
-) -> list[asyncio.Task[None]]:
-    return [
-        # Calls a network approved that are not on our books (the last run stopped
-        # between the two, or a host process died there) are reversed there: at once,
-        # then every few seconds.
-        asyncio.create_task(acquirer.intents.run()),
-        asyncio.create_task(DayWorker(tp).run()),
-        asyncio.create_task(housekeeping(api.state.services)),
-        asyncio.create_task(WebhookWorker(tp).run()),
-        # The dashboard's figures, folded from the payment events off the payment path.
-        asyncio.create_task(TallyWorker(tp.tallies).run()),
-        *([asyncio.create_task(child.watch())] if child else []),  # restarted if it dies
-    ]
-
-
 async def _run(
     tp: Tillpoint, bind: str, iso: socket.socket, http_sock: socket.socket,
     child: NetworksChild | None,
 ) -> None:  # fmt: skip
+    from tillpoint.cli.serve_http import background, http_server
+
     iso_port, http_port = iso.getsockname()[1], http_sock.getsockname()[1]
     acquirer, _networks = await _acquirer(tp, child, _public_url(tp, bind, http_port))
     host = await TerminalHost(tp, acquirer).start_on(iso)
-    api, http = _http_server(tp, acquirer)
+    api, http = http_server(tp, acquirer)
     say(
         _("Terminal host (ISO 8583) on {bind}:{iso}, HTTP on {bind}:{http}. Ctrl-C stops.").format(
             bind=bind, iso=iso_port, http=http_port
         )
     )
-    workers = _background(tp, acquirer, api, child)
+    workers = background(tp, acquirer, api, child)
     try:
         await http.serve(sockets=[http_sock])  # returns on Ctrl-C or SIGTERM
     finally:
@@ -222,11 +178,13 @@ async def _run_with_host_processes(
 ) -> None:
     """The HTTP side and the background workers here; the terminal host in ``count``
     processes on the ISO port, which ``iso`` (bound, never listening) keeps for them."""
+    from tillpoint.cli.serve_http import GRACEFUL_S, background, http_server
+
     iso_port, http_port = iso.getsockname()[1], http_sock.getsockname()[1]
     # This process's acquirer serves the API's payments and reverses the calls a host
     # process left open when it died (payments/intents.py: it reads the database).
     acquirer, networks = await _acquirer(tp, child, _public_url(tp, bind, http_port))
-    api, http = _http_server(tp, acquirer)
+    api, http = http_server(tp, acquirer)
     base = _host_command(bind, iso_port, http_port, demo)
     # Each host process opens its own link to the networks process (a child restarted
     # after a crash keeps its port).
@@ -253,7 +211,7 @@ async def _run_with_host_processes(
             "{bind}:{http}. Ctrl-C stops."
         ).format(bind=bind, iso=iso_port, http=http_port, count=count)
     )
-    workers = _background(tp, acquirer, api, child)
+    workers = background(tp, acquirer, api, child)
     try:
         await http.serve(sockets=[http_sock])  # returns on Ctrl-C or SIGTERM
     finally:
@@ -323,7 +281,7 @@ def serve(
     host_process: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     CliState.demo = demo
-    # force: python-escpos calls logging.basicConfig() when it is imported
+    # force: a library may have set up logging when it was imported
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # Ctrl-C as SIGTERM: a stop that waits for the answers in flight (asyncio's own
