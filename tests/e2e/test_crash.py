@@ -4,7 +4,7 @@ approved is lost or doubled, nothing is left charged at a network without a paym
 our books, and the ledger balances. On SQLite, and on PostgreSQL when the tests run
 there.
 
-Ten rounds kill `serve` with all its host processes at once; three more kill ONE of two
+Six rounds kill `serve` with all its host processes at once; three more kill ONE of two
 host processes while the other serves on: the terminals on the other see no error at
 all, those of the killed one connect again and reverse what got no answer, and `serve`
 starts the killed one again."""
@@ -17,10 +17,11 @@ from pathlib import Path
 from bench.crash import run
 
 
-def test_kill_minus_nine_ten_times_under_load(db_url: str, tmp_path: Path) -> None:
-    # Ten on the embedded default; on PostgreSQL, whose server the kills never reach,
-    # four: what the database changes is the recovery's reads and writes, not their count.
-    kills = 10 if db_url.startswith("sqlite") else 4
+def test_kill_minus_nine_again_and_again_under_load(db_url: str, tmp_path: Path) -> None:
+    # Six on the embedded default (bench/crash.py runs a hundred); on PostgreSQL, whose
+    # server the kills never reach, four: what the database changes is the recovery's
+    # reads and writes, not their count.
+    kills = 6 if db_url.startswith("sqlite") else 4
     result = asyncio.run(run(tmp_path, db_url, kills=kills, terminals=8, seed=14))
     assert len(result.tally.approved) > 0
     assert result.lost == []

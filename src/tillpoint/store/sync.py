@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select, update
@@ -117,6 +117,7 @@ CLOCK_SLACK = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 AHEAD_AT_MOST = timedelta(days=1)
 ATTEMPTS = 3  # a batch that met an order written meanwhile is read and written again
+T = TypeVar("T")
 
 
 # --- what the till sends --------------------------------------------------------------------
@@ -519,17 +520,12 @@ class OfflineSync:
         Takes no receipt numbers: the till's online numbers stay contiguous."""
         till, page_ref = check_till(till), check_page_ref(page_ref)
         now = self.ctx.now()
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                with self.ctx.db.transaction() as s:
-                    shop = shop_of(s, merchant_id, shop_number)
-                    trading_shop(s, shop)
-                    _lock_till(s, shop, till, 0)
-                    return _page_view(shop, _page(s, shop, till, page_ref, now))
-            except IntegrityError:  # the till's first use, raced
-                if attempt == ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+
+        def register(s: Session, shop: Shop) -> TillPageView:
+            _lock_till(s, shop, till, 0)
+            return _page_view(shop, _page(s, shop, till, page_ref, now))
+
+        return self._at_till(merchant_id, shop_number, register)
 
     def reserve_block(
         self, merchant_id: int, shop_number: int, till: str, page_ref: str,
@@ -544,13 +540,20 @@ class OfflineSync:
                 "receipt_block.size", N_("A block is 1 to {max} numbers"), max=MAX_BLOCK_SIZE
             )
         now = self.ctx.now()
+        return self._at_till(
+            merchant_id, shop_number, lambda s, shop: _reserve(s, shop, till, page_ref, size, now)
+        )
+
+    def _at_till(self, merchant_id: int, shop_number: int, work: Callable[[Session, Shop], T]) -> T:
+        """``work`` on the shop (which must be trading) in one transaction, again when
+        it met the till's first use, or its first page, made meanwhile (a unique index)."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.ctx.db.transaction() as s:
                     shop = shop_of(s, merchant_id, shop_number)
                     trading_shop(s, shop)
-                    return _reserve(s, shop, till, page_ref, size, now)
-            except IntegrityError:  # the till's first page or first number, raced
+                    return work(s, shop)
+            except IntegrityError:
                 if attempt == ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
