@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-HEAVY = ("sqlalchemy", "fastapi", "uvicorn", "alembic", "reportlab", "escpos", "tillpoint.app")
+HEAVY = ("sqlalchemy", "fastapi", "uvicorn", "alembic", "reportlab", "escpos", "tillpoint.app",
+         "tillpoint.api.app", "tillpoint.web.routes")  # fmt: skip
 
 
 def loaded_after(code: str) -> set[str]:
@@ -38,6 +39,14 @@ def test_the_virtual_terminals_commands_load_no_database_or_web_layer() -> None:
         "import tillpoint.terminal.device, tillpoint.terminal.client"
     )
     assert loaded_after(code) == set()
+
+
+def test_a_host_process_loads_the_application_but_no_http_side() -> None:
+    """`serve --host-process N` serves ISO 8583 alone: the API's and the pages' routes
+    (seconds of CPU to build) are the serving process's only (cli/serve_http.py)."""
+    loaded = loaded_after("import tillpoint.cli.serve")
+    assert "tillpoint.app" in loaded
+    assert not loaded & {"fastapi", "uvicorn", "tillpoint.api.app", "tillpoint.web.routes"}
 
 
 def test_a_database_command_is_loaded_when_named() -> None:

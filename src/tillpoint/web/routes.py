@@ -67,8 +67,8 @@ class CachedStaticFiles(StaticFiles):
 
 router = APIRouter(include_in_schema=False)
 router.mount(STATIC_PATH, CachedStaticFiles(directory=STATIC), name="console-static")
-# Every page route, in the order they are matched: the static files, each area's pages,
-# then signing in and out (below).
+# Every page route, in the order they are matched: the static files and this module's
+# own (signing in and out, the password: below), then each area's pages.
 ROUTERS = (router, *CONSOLE_ROUTERS, *PORTAL_ROUTERS, *CASHIER_ROUTERS)
 
 
