@@ -21,15 +21,18 @@ from tillpoint.store.orders import (
     MAX_QUANTITY_MILLI,
     MAX_TENDERS,
 )
-from tillpoint.store.sync import MAX_NAME, MAX_UNIT, CashPaid, LineSold, OfflineSale
+from tillpoint.store.shifts import TILL
+from tillpoint.store.sync import MAX_NAME, MAX_UNIT, PAGE_REF, CashPaid, LineSold, OfflineSale
 
 SYNC_BODY_BYTES = 4 * 1024 * 1024  # 500 orders of a few lines fit in a tenth of it
 Id = Annotated[int, Field(strict=True, ge=1, le=2**62)]
 AccountId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+# A till's name and a page's id, as the services check them (store/shifts.py, store/sync.py).
+TillName = Annotated[Text, Field(pattern=f"^{TILL.pattern}$", examples=["T1"])]
 PageRef = Annotated[
     Text,
     Field(
-        pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{7,39}$",
+        pattern=f"^{PAGE_REF.pattern}$",
         description="The page's own id (a UUID it makes once and keeps)",
         examples=["3f1c9a52-8d1e-4e0b-9c36-0d5f0b1e7a21"],
     ),
@@ -63,7 +66,9 @@ class SyncTenderIn(BaseModel):
 class OfflineOrderIn(BaseModel):
     client_ref: Text = Field(min_length=1, max_length=MAX_CLIENT_REF, description="A UUID")
     receipt_no: Text = Field(
-        min_length=1, max_length=40, description="From the page's block, or its fallback form"
+        min_length=1,
+        max_length=40,
+        description="In the page's own form (1-T1-P2.7), or from one of its blocks",
     )
     made_at: AwareDatetime = Field(description="The till's clock, with its offset")
     shift_id: Id = Field(description="The shift it was sold under")

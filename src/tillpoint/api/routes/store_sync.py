@@ -29,7 +29,7 @@ from tillpoint.api.schemas import PROBLEMS
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.core.errors import TillpointError
 from tillpoint.http.limits import body_limit
-from tillpoint.http.offline import SYNC_BODY_BYTES, OfflineOrderIn, PageRef
+from tillpoint.http.offline import SYNC_BODY_BYTES, OfflineOrderIn, PageRef, TillName
 from tillpoint.http.text import Int, Text
 from tillpoint.merchants.services import find_merchant
 from tillpoint.store.sync import (
@@ -46,20 +46,19 @@ from tillpoint.store.sync import (
 router = APIRouter(route_class=IdempotentRoute, responses=PROBLEMS)
 
 ShopNo = Annotated[int, Field(strict=True, ge=1, le=9999, description="The shop's number")]
-Till = Annotated[Text, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", examples=["T1"])]
 Mid = Annotated[Text | None, Field(max_length=15, description="Operations keys only")]
 
 
 class TillPageIn(BaseModel):
     shop_number: ShopNo
-    till: Till
+    till: TillName
     page_id: PageRef
     mid: Mid = None
 
 
 class ReceiptBlockIn(BaseModel):
     shop_number: ShopNo
-    till: Till
+    till: TillName
     page_id: PageRef
     size: Int = Field(default=BLOCK_SIZE, ge=1, le=MAX_BLOCK_SIZE, description="Numbers wanted")
     mid: Mid = None
@@ -67,7 +66,7 @@ class ReceiptBlockIn(BaseModel):
 
 class SyncIn(BaseModel):
     shop_number: ShopNo
-    till: Till
+    till: TillName
     page_id: PageRef = Field(description="The page that made the orders")
     orders: list[OfflineOrderIn] = Field(min_length=1, max_length=MAX_BATCH)
     mid: Mid = None

@@ -31,10 +31,10 @@ from tillpoint import __version__
 from tillpoint.access.accounts import SignedIn
 from tillpoint.core.errors import TillpointError
 from tillpoint.http.limits import body_limit
-from tillpoint.http.offline import SYNC_BODY_BYTES, OfflineOrderIn, PageRef
+from tillpoint.http.offline import SYNC_BODY_BYTES, OfflineOrderIn, PageRef, TillName
 from tillpoint.store.sync import MAX_BATCH, SyncBatch
 from tillpoint.web.auth import member
-from tillpoint.web.cashier.api import NO_STORE, SELLERS, At, Till_, seller
+from tillpoint.web.cashier.api import NO_STORE, SELLERS, At, seller
 from tillpoint.web.render import STATIC, static_url
 
 router = APIRouter(include_in_schema=False)
@@ -92,12 +92,12 @@ class Body(BaseModel):
 
 
 class PageIn(Body):
-    till: Till_
+    till: TillName
     page_id: PageRef
 
 
 class SyncIn(Body):
-    till: Till_
+    till: TillName
     page_id: PageRef
     orders: list[OfflineOrderIn] = Field(min_length=1, max_length=MAX_BATCH)
 
