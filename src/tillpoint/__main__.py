@@ -1,3 +1,3 @@
-from tillpoint.cli import main
+from tillpoint.cli import run
 
-main()
+run()

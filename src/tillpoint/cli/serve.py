@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -106,6 +107,15 @@ async def _acquirer(
     return acquirer, where
 
 
+def _started() -> None:
+    """What the start-up made (modules, routes, models, caches, the risk features) lives
+    as long as the process: it is moved out of the collector's sight. Its full
+    collections, every few seconds under load, then walk only what serving makes,
+    instead of the whole heap (0.1 to 0.2 s each, during which no terminal is answered)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _public_url(tp: Tillpoint, bind: str, http_port: int) -> str:
     host_name = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind  # noqa: S104
     return tp.ctx.settings.public_url or f"http://{host_name}:{http_port}"
@@ -121,6 +131,7 @@ async def _run(
     acquirer, _networks = await _acquirer(tp, child, _public_url(tp, bind, http_port))
     host = await TerminalHost(tp, acquirer).start_on(iso)
     api, http = http_server(tp, acquirer)
+    _started()
     say(
         _("Terminal host (ISO 8583) on {bind}:{iso}, HTTP on {bind}:{http}. Ctrl-C stops.").format(
             bind=bind, iso=iso_port, http=http_port
@@ -185,6 +196,7 @@ async def _run_with_host_processes(
     # process left open when it died (payments/intents.py: it reads the database).
     acquirer, networks = await _acquirer(tp, child, _public_url(tp, bind, http_port))
     api, http = http_server(tp, acquirer)
+    _started()
     base = _host_command(bind, iso_port, http_port, demo)
     # Each host process opens its own link to the networks process (a child restarted
     # after a crash keeps its port).
@@ -246,6 +258,7 @@ async def _serve_host_process(tp: Tillpoint, sock: socket.socket, index: int, ur
     # the other host processes took (this process adds its own as it goes).
     acquirer.desk.day_totals = DayTotals(reseed_s=1.0)
     server = await TerminalHost(tp, acquirer, process=index).start_on(sock)
+    _started()
     say_ready()
     try:
         await stop.wait()
