@@ -1,6 +1,10 @@
 """Shared fixtures. Each test gets its own freshly migrated database: a copy of a
 template migrated once per session (SQLite), or a database created from a template
-database on the PostgreSQL server named by TILLPOINT_TEST_POSTGRES_URL."""
+database on the PostgreSQL server named by TILLPOINT_TEST_POSTGRES_URL.
+
+When that variable is set, the database tests (ON_BOTH) run twice in the one session,
+``[sqlite]`` and ``[postgresql]``: the workers share out both kinds at once, so that the
+PostgreSQL tests' waits on their server are filled with other tests' work."""
 
 from __future__ import annotations
 
@@ -58,12 +62,13 @@ class Databases:
 
     AHEAD = 2
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, postgres_url: str | None = None) -> None:
         self.workdir = workdir
+        self.postgres = postgres_url is not None
         self.counter = itertools.count()
         self.template: str
-        if POSTGRES_URL:
-            url = make_url(POSTGRES_URL)
+        if postgres_url is not None:
+            url = make_url(postgres_url)
             self.admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
             self.prefix = f"{url.database}_{os.getpid()}"
             self.template = f"{self.prefix}_tmpl"
@@ -97,7 +102,7 @@ class Databases:
         self.ahead.append(self.worker.submit(self._create, name))
 
     def new(self) -> str:
-        if POSTGRES_URL:
+        if self.postgres:
             while len(self.ahead) < self.AHEAD:
                 self._create_ahead()
             url = self.ahead.popleft().result()
@@ -108,7 +113,7 @@ class Databases:
         return f"sqlite:///{path}"
 
     def drop(self, url: str) -> None:
-        if POSTGRES_URL:
+        if self.postgres:
             name = make_url(url).database
             self.worker.submit(self._admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             # the machine's counter of its payment commits, in the temporary directory
@@ -117,7 +122,7 @@ class Databases:
                 counter.unlink(missing_ok=True)
 
     def close(self) -> None:
-        if POSTGRES_URL:
+        if self.postgres:
             for future in self.ahead:
                 self.drop(future.result())
             self.worker.shutdown(wait=True)
@@ -126,8 +131,13 @@ class Databases:
 
 
 @pytest.fixture(scope="session")
-def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
-    dbs = Databases(tmp_path_factory.mktemp("databases"))
+def databases(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Databases]:
+    """SQLite, unless the test is parametrized with ``postgresql`` (below)."""
+    backend = getattr(request, "param", "sqlite")
+    url = POSTGRES_URL if backend == "postgresql" else None
+    dbs = Databases(tmp_path_factory.mktemp(f"databases-{backend}"), url)
     yield dbs
     dbs.close()
 
@@ -139,8 +149,48 @@ def db_url(databases: Databases) -> Iterator[str]:
     databases.drop(url)
 
 
+#: The tests that run on PostgreSQL as well as SQLite: the service layer and end to end,
+#: and the tenant matrix (every route, merchant against merchant). The other API tests
+#: check the HTTP layer over the same services, and run on SQLite only; so do the tests
+#: that ask for no database of their own (``db_url`` or ``databases``, directly or
+#: through another fixture: the browser tests run `tillpoint serve` on an SQLite file of
+#: their own), the tests in the browser (what they check is the page in Chromium; the
+#: same pages' reads and writes are the page tests') and those of a terminal's screen
+#: (``screen``: the host tests run on both).
+ON_BOTH = ("tests/integration/", "tests/e2e/", "tests/api/test_tenant_matrix.py")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``[sqlite]`` and ``[postgresql]`` for a database test when a server is named;
+    only ``[postgresql]`` for a test marked ``postgres`` (skipped without one)."""
+    fixtures = set(metafunc.fixturenames)
+    if "databases" not in fixtures:  # db_url asks for it too
+        return
+    definition = metafunc.definition
+    if definition.get_closest_marker("postgres"):
+        if not POSTGRES_URL:
+            definition.add_marker(pytest.mark.skip(reason="needs TILLPOINT_TEST_POSTGRES_URL"))
+            return
+        backends = ["postgresql"]
+    elif (
+        POSTGRES_URL
+        and definition.nodeid.startswith(ON_BOTH)
+        and "browser" not in fixtures
+        and not definition.get_closest_marker("screen")
+    ):
+        backends = ["sqlite", "postgresql"]
+    else:
+        return
+    metafunc.parametrize("databases", backends, indirect=True, scope="session")
+
+
+def backend_of(item: pytest.Item) -> str:
+    callspec = getattr(item, "callspec", None)
+    return str(callspec.params.get("databases", "sqlite")) if callspec else "sqlite"
+
+
 #: The longest tests (minutes each on a loaded two-core machine), started first in this
-#: order so that neither xdist worker is left running one of them alone at the end.
+#: order so that no xdist worker is left running one of them alone at the end.
 LONGEST_FIRST = (
     "tests/e2e/test_schemathesis.py::test_no_generated_request_gets_a_server_error",
     "tests/e2e/test_crash.py::",
@@ -161,9 +211,10 @@ def _module_scoped(item: pytest.Item) -> bool:
     """Whether the test uses a fixture of its module's own set up once per module (a
     served app, say).
 
-    Such a module's tests run on one xdist worker (``--dist loadgroup``): spread over
-    both, each would set the fixture up, twice the work for the slowest fixtures. (The
-    browser, one per module from tests/e2e/conftest.py, starts in a second.)"""
+    Such a module's tests run on one xdist worker (``--dist loadgroup``), those on each
+    database apart: spread over several, each would set the fixture up, more work for
+    the slowest fixtures. (The browser, one per module from tests/e2e/conftest.py,
+    starts in a second.)"""
     info = getattr(item, "_fixtureinfo", None)
     module = item.nodeid.split("::")[0]
     return info is not None and any(
@@ -174,32 +225,12 @@ def _module_scoped(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests first (a stable sort: the collection's order otherwise).
-
-    On the PostgreSQL pass, a test that asks for no database of its own (``db_url``,
-    directly or through another fixture) would repeat the SQLite pass exactly: the
-    browser tests, say, run `tillpoint serve` on an SQLite file of their own. It is
-    skipped there, so the pass spends its time on what the database changes. So is a
-    test in the browser (the ``browser`` fixture): what it checks is the page in
-    Chromium; the same pages' reads and writes are the page tests' (tests/api), which
-    run on both databases."""
+    """The longest tests first (a stable sort: the collection's order otherwise)."""
     items.sort(key=_longest_first)
     for item in items:
         if _module_scoped(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    if not POSTGRES_URL:
-        return
-    repeat = pytest.mark.skip(reason="uses no test database: the SQLite pass ran it")
-    in_browser = pytest.mark.skip(reason="a browser test: the page tests ran on PostgreSQL")
-    on_screen = pytest.mark.skip(reason="a terminal screen test: the host tests ran on PostgreSQL")
-    for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if not {"db_url", "databases"} & fixtures:
-            item.add_marker(repeat)
-        elif "browser" in fixtures:
-            item.add_marker(in_browser)
-        elif item.get_closest_marker("screen"):
-            item.add_marker(on_screen)
+            group = f"{item.nodeid.split('::')[0]}-{backend_of(item)}"
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,6 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.api.conftest import ApiEnv
 from tests.api.test_payments import ALIPAY, pay, qr
-from tests.conftest import POSTGRES_URL
 from tests.hosting import stranded, unbacked
 from tillpoint.core.money import Money
 from tillpoint.networks.held import held_charges
@@ -100,7 +99,7 @@ def test_a_paid_order_missing_from_our_books_is_given_back(
     check_books(api)
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason="only PostgreSQL refuses a NUL in text")
+@pytest.mark.postgres  # only PostgreSQL refuses a NUL in text
 def test_a_nul_the_database_refuses_after_the_wallet_approved_is_reversed(api: ApiEnv) -> None:
     """Below the API's own checks: the service takes a reference the database refuses."""
     merchant = api.merchant_id(api.mid_a)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
-from tests.conftest import POSTGRES_URL, Databases, approved, business_application
+from tests.conftest import Databases, approved, business_application
 
 from tillpoint.app import Tillpoint, open_app
 from tillpoint.clearing.models import SettlementStatus
@@ -133,7 +133,7 @@ def test_terminal_data_fees_fall_due_after_the_free_days(tp: Tillpoint, clock: F
     ]
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL (TILLPOINT_TEST_POSTGRES_URL)")
+@pytest.mark.postgres
 def test_a_day_settles_on_a_database_with_an_icu_collation(
     databases: Databases, settings: Settings, clock: FixedClock
 ) -> None:
