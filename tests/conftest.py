@@ -13,10 +13,11 @@ import os
 import secrets
 import shutil
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import pytest
 from argon2 import PasswordHasher
@@ -46,6 +47,7 @@ from tillpoint.terminal import device
 passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 device._ARGON2_TIME_COST, device._ARGON2_MEMORY_KIB = 1, 8
 
+T = TypeVar("T")
 POSTGRES_URL = os.environ.get("TILLPOINT_TEST_POSTGRES_URL")
 MASTER_KEY = secrets.token_hex(32)
 START = datetime(2026, 11, 25, 10, 0, tzinfo=BUSINESS_TZ)
@@ -66,6 +68,7 @@ class Databases:
         self.workdir = workdir
         self.postgres = postgres_url is not None
         self.counter = itertools.count()
+        self.prepared: dict[str, tuple[str, object]] = {}
         self.template: str
         if postgres_url is not None:
             url = make_url(postgres_url)
@@ -90,9 +93,9 @@ class Databases:
             for statement in statements:
                 c.execute(text(statement))
 
-    def _create(self, name: str) -> str:
+    def _create(self, name: str, template: str | None = None) -> str:
         self._admin(
-            f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"',
+            f'CREATE DATABASE "{name}" TEMPLATE "{template or self.template}"',
             f'ALTER DATABASE "{name}" SET synchronous_commit = off',
         )
         return self.base_url.set(database=name).render_as_string(hide_password=False)
@@ -101,16 +104,35 @@ class Databases:
         name = f"{self.prefix}_{next(self.counter)}"
         self.ahead.append(self.worker.submit(self._create, name))
 
-    def new(self) -> str:
+    def new(self, prepared: str | None = None) -> str:
+        """A fresh database: migrated, or a copy of the one ``prepare`` made."""
+        if prepared is not None:
+            return self._copy(self.prepared[prepared][0])
         if self.postgres:
             while len(self.ahead) < self.AHEAD:
                 self._create_ahead()
             url = self.ahead.popleft().result()
             self._create_ahead()
             return url
+        return self._copy(self.template)
+
+    def _copy(self, template: str) -> str:
+        if self.postgres:
+            return self._create(f"{self.prefix}_{next(self.counter)}", template)
         path = self.workdir / f"db{next(self.counter)}.sqlite"
-        shutil.copyfile(self.template, path)
+        shutil.copyfile(template, path)
         return f"sqlite:///{path}"
+
+    def prepare(self, name: str, build: Callable[[str], T]) -> T:
+        """Once per session: a database that ``build`` fills (given its URL), for
+        ``new(name)`` to copy; what ``build`` returned."""
+        if name not in self.prepared:
+            url = self.new()
+            result = build(url)
+            template = make_url(url).database  # a file's path on SQLite
+            assert template is not None
+            self.prepared[name] = (template, result)
+        return cast("T", self.prepared[name][1])
 
     def drop(self, url: str) -> None:
         if self.postgres:
@@ -125,6 +147,8 @@ class Databases:
         if self.postgres:
             for future in self.ahead:
                 self.drop(future.result())
+            for name, _result in self.prepared.values():
+                self.drop(self.base_url.set(database=name).render_as_string(hide_password=False))
             self.worker.shutdown(wait=True)
             self._admin(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
             self.admin.dispose()
@@ -167,11 +191,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "databases" not in fixtures:  # db_url asks for it too
         return
     definition = metafunc.definition
+    backends: list[Any]
     if definition.get_closest_marker("postgres"):
-        if not POSTGRES_URL:
-            definition.add_marker(pytest.mark.skip(reason="needs TILLPOINT_TEST_POSTGRES_URL"))
-            return
-        backends = ["postgresql"]
+        missing = pytest.mark.skip(reason="needs TILLPOINT_TEST_POSTGRES_URL")
+        backends = [pytest.param("postgresql", marks=() if POSTGRES_URL else missing)]
     elif (
         POSTGRES_URL
         and definition.nodeid.startswith(ON_BOTH)
