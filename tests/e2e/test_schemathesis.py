@@ -30,6 +30,7 @@ from bench.ports import free_port, wait_for
 from fastapi.testclient import TestClient
 from tests.api.test_tenant_matrix import APPLICATION, RATES, database_rows
 from tests.conftest import approved, personal_application
+from tests.e2e.test_serve import demo_copy
 
 from tillpoint.access.models import Role
 from tillpoint.api.app import create_api
@@ -81,12 +82,13 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    """`tillpoint serve --demo` on a new database, and a key of each kind made with
+    """`tillpoint serve --demo` on a demo database, and a key of each kind made with
     `tillpoint keys create`."""
     pytest.importorskip("schemathesis")  # a dev dependency
     iso, http, nowhere = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLPOINT_")}
     env["TILLPOINT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
+    demo_copy(tmp_path / "serve.db", 2)
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         env[proxy] = env[proxy.lower()] = f"http://127.0.0.1:{nowhere}"
     env["NO_PROXY"] = env["no_proxy"] = ""

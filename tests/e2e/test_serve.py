@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,8 @@ from bench.ports import free_port, wait_for
 
 from tillpoint.access.models import AccountRole
 from tillpoint.app import open_app
+from tillpoint.core.db import Database
+from tillpoint.core.migrate import upgrade
 from tillpoint.core.settings import Settings
 from tillpoint.demo import (
     DEMO_ADMIN,
@@ -72,6 +75,27 @@ class Served:
         return f"http://127.0.0.1:{self.http_port}"
 
 
+def demo_copy(path: Path, terminals: int) -> None:
+    """At ``path``, the database `serve --demo --terminals N` makes before it serves
+    (migrated, the demo in it), copied from one made once per test process: making it
+    cost each served module ~2 s of CPU. (`serve --demo` finds it made and adds nothing;
+    the tests above and the CLI's start from nothing.)"""
+    made = path.parent.parent / f"demo-{terminals}.sqlite"
+    if not made.exists():
+        building = made.with_suffix(".building")
+        url = f"sqlite:///{building}"
+        db = Database(url)
+        upgrade(db)
+        db.dispose()
+        tp = open_app(Settings(_env_file=None, database_url=url, demo=True, locale="en",  # type: ignore[call-arg]
+                               network_dir=str(made.with_suffix(".network"))))  # fmt: skip
+        ensure_demo(tp, terminals, shop=True)
+        tp.close()
+        assert not building.with_name(f"{building.name}-wal").exists()
+        building.rename(made)
+    shutil.copyfile(made, path)
+
+
 @contextmanager
 def served(tmp: Path, terminals: int, host_workers: int = 1, **settings: str) -> Iterator[Served]:
     """`tillpoint serve --demo` for a whole test module, its output in a log file (not a
@@ -81,6 +105,7 @@ def served(tmp: Path, terminals: int, host_workers: int = 1, **settings: str) ->
     TILLPOINT_* variables."""
     iso, http = free_port(), free_port()
     env = {**serve_env(tmp), **settings}
+    demo_copy(tmp / "serve.db", terminals)
     with (tmp / "serve.log").open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tillpoint", "serve", "--demo", "--terminals", str(terminals),
