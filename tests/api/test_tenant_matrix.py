@@ -40,20 +40,18 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.engine import Dialect
 
-from tests.api.conftest import ApiEnv
+from tests.api.conftest import ApiEnv, api_world
 from tests.api.test_receipts import DEBIT
 from tests.conftest import START, Databases, resident_id
 from tests.hosting import run_with_host
 from tests.integration.test_receipts import png
 from tests.selling import shop_world, water_code
-from tillpoint.access.models import Role
 from tillpoint.api.app import create_api
 from tillpoint.app import Tillpoint, open_app
 from tillpoint.core.clock import FixedClock
 from tillpoint.core.db import Base
 from tillpoint.core.money import Money
 from tillpoint.core.settings import Settings
-from tillpoint.demo import demo_tid, ensure_demo
 from tillpoint.merchants.models import DocumentKind, MerchantDocument
 from tillpoint.notify.webhooks import WebhookService
 from tillpoint.payments.acquirer import simulated
@@ -783,29 +781,18 @@ def world(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """One world for the whole matrix (B's calls must change nothing, and each test
     checks that they did not): as the ``api`` fixture, once per module."""
     tmp = tmp_path_factory.mktemp("matrix")
+    keys = api_world(databases, tmp)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=databases.new(),
+        database_url=databases.new("api"),
         network_dir=str(Path(tmp) / "network"),
         demo=True,
         locale="en",
     )
     tp = open_app(settings, clock=FixedClock(START))
-    ensure_demo(tp, 2)
-    for tid in (demo_tid(1), demo_tid(2)):
-        tp.terminals.activate(tid)
     acquirer = simulated(tp)
     client = TestClient(create_api(tp, acquirer), raise_server_exceptions=False)
-    api = ApiEnv(tp, acquirer, client)
-    for who, role, mid in (
-        ("ops", Role.OPS_ADMIN, None),
-        ("reviewer", Role.REVIEWER, None),
-        ("risk", Role.RISK, None),
-        ("owner_a", Role.MERCHANT_OWNER, api.mid_a),
-        ("staff_a", Role.MERCHANT_STAFF, api.mid_a),
-        ("owner_b", Role.MERCHANT_OWNER, api.mid_b),
-    ):
-        api.keys[who] = tp.access.create_key(role, who, "test", merchant_ref=mid).secret
+    api = ApiEnv(tp, acquirer, client, keys=dict(keys))
     try:
         with client:
             yield build_world(api)
