@@ -27,6 +27,7 @@ from tillpoint.api.routes.receipts import PAGE, PRIVATE, PUBLIC, BaseUrl
 from tillpoint.api.schemas import PROBLEMS
 from tillpoint.api.scope import own_or_named, scoped_merchant_id
 from tillpoint.core.errors import NotFound
+from tillpoint.http.offline import TillName
 from tillpoint.http.orders import order_discount, order_lines
 from tillpoint.http.text import Bool, Int, Note, Text
 from tillpoint.merchants.services import find_merchant
@@ -62,7 +63,6 @@ quotes = APIRouter(route_class=ApiRoute, responses=PROBLEMS)  # a POST that writ
 Id = Annotated[int, Field(strict=True, ge=1, le=2**62)]
 AccountId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
 ShopNo = Annotated[int, Field(strict=True, ge=1, le=9999, description="The shop's number")]
-Till = Annotated[Text, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", examples=["T1"])]
 Percent = Annotated[
     Text,
     Field(
@@ -79,7 +79,7 @@ Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_ORDER_MINOR, description=
 
 class NewShiftIn(BaseModel):
     shop_number: ShopNo
-    till: Till
+    till: TillName
     float_minor: Int = Field(ge=0, le=MAX_CASH_MINOR, description="Cash counted into the drawer")
     cashier_id: AccountId = Field(
         description="The account that sells: the merchant's cashier of this shop, a manager "

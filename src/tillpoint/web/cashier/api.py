@@ -60,7 +60,7 @@ from tillpoint.store.orders import (
     ReturnLineIn,
     TenderIn,
 )
-from tillpoint.store.shifts import MAX_CASH_MINOR, ShiftView
+from tillpoint.store.shifts import MAX_CASH_MINOR, TILL, ShiftView
 from tillpoint.store.tenders import MAX_WAIT_S, Tenders
 from tillpoint.web.auth import CSRF_HEADER, signed_in
 from tillpoint.web.cashier.views import order_json, report_html, slip_html
@@ -183,7 +183,7 @@ Percent = Annotated[
     str, Field(pattern=r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)$", max_length=6)
 ]
 Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_ORDER_MINOR)]
-Till_ = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$")]
+Till_ = Annotated[str, Field(pattern=f"^{TILL.pattern}$")]  # as store/shifts.py checks it
 Redeem = Annotated[int, Field(strict=True, ge=0, le=10**9)] | Literal["max"]
 CouponCode = Annotated[str, Field(min_length=1, max_length=20)]
 
