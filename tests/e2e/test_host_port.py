@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -180,6 +181,41 @@ def test_a_graceful_stop_logs_no_tracebacks(
     bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert bad == []
     assert "Traceback" not in caplog.text
+
+
+def test_a_connection_accepted_as_the_stop_comes_ends_quietly(
+    demo: Tillpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A terminal connects in the same instant the stop comes: the event loop hears both
+    in one wake-up, the connection first, so its handler is made only after the serving
+    coroutine has returned and is cancelled before it ever runs. The stop stays quiet
+    (no error, no refusal logged) and the connection is closed, not left open."""
+    caplog.set_level(logging.INFO)
+
+    async def stop_as_one_arrives() -> socket.socket:
+        loop = asyncio.get_running_loop()
+        acquirer = simulated(demo)
+        server = await TerminalHost(demo, acquirer).start("127.0.0.1", 0)
+        bell, ring = socket.socketpair()  # the stop, as a signal wakes `serve`
+        stop = loop.create_future()
+        loop.add_reader(bell, stop.set_result, None)
+        client = socket.create_connection(server.sockets[0].getsockname())  # the kernel accepts
+        ring.send(b"!")
+        await stop  # one wake-up: the listening socket's event, then the bell's
+        loop.remove_reader(bell)
+        bell.close()
+        ring.close()
+        server.close()
+        await server.wait_closed()
+        acquirer.close()
+        return client  # returning now, as `serve` does
+
+    for _ in range(3):
+        with contextlib.closing(asyncio.run(stop_as_one_arrives())) as client:
+            client.settimeout(DEADLINE_S)
+            with contextlib.suppress(ConnectionResetError):  # aborted, or closed
+                assert client.recv(1) == b""
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 # --- any MTI, any body: an answer or None, never an exception ----------------------------

@@ -100,7 +100,6 @@ class _Connection:
 
     address: str
     writer: asyncio.StreamWriter
-    task: asyncio.Task[None] | None
     proven: bool = False
     busy: bool = False  # a frame is being answered: never evicted, stopped after it
     released: bool = False
@@ -174,6 +173,8 @@ class TerminalHost:
         # line says it, so a log tells which process answered.
         self.process = process
         self._connections: set[_Connection] = set()
+        # Every connection's task from the moment it is accepted, admitted or not yet run.
+        self._tasks: set[asyncio.Task[None]] = set()
         # Unproven connections by address, oldest first (dicts keep insertion order).
         self._unproven: dict[str, dict[_Connection, None]] = {}
         self._unproven_count = 0
@@ -185,13 +186,13 @@ class TerminalHost:
         self._mac_throttles: dict[tuple[str, str], tuple[int, datetime]] = {}
 
     async def start(self, host: str, port: int) -> HostServer:
-        server = await asyncio.start_server(self._connection, host, port)
+        server = await asyncio.start_server(self._accepted, host, port)
         return HostServer(server, self)
 
     async def start_on(self, sock: socket.socket) -> HostServer:
         """Serve on a socket already bound and listening (``tillpoint serve`` binds its
         ports before anything else, so a port in use is said at once and plainly)."""
-        server = await asyncio.start_server(self._connection, sock=sock)
+        server = await asyncio.start_server(self._accepted, sock=sock)
         return HostServer(server, self)
 
     def connection_counts(self) -> dict[str, int]:
@@ -280,18 +281,33 @@ class TerminalHost:
                 conn.writer.close()
 
     async def connections_closed(self) -> None:
-        tasks = {c.task for c in self._connections if c.task is not None}
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=self.limits.shutdown_timeout_s)
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=self.limits.shutdown_timeout_s)
             for task in late:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
 
+    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The host's own task per connection, not the one asyncio's streams would make:
+        a connection accepted just as the event loop ends can have its task cancelled
+        before it ever runs, and asyncio's would then log that cancellation as an error
+        (CPython 3.11.7+); this one just drops the connection."""
+        task = asyncio.get_running_loop().create_task(self._connection(reader, writer))
+        self._tasks.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled():
+                writer.transport.abort()
+
+        task.add_done_callback(done)
+
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Connection(_peer_address(writer), writer, asyncio.current_task())
+        conn = _Connection(_peer_address(writer), writer)
         if not self._admit_connection(conn):
-            self._note_refused(conn.address)
+            if not self._stopping:  # arriving during a stop is no refusal worth a log line
+                self._note_refused(conn.address)
             writer.transport.abort()
             return
         try:
