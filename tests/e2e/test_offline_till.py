@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from tests.browsing import CHROMIUM, shoot
 from tests.e2e.test_cashier import APPLE_PLU, BREAD_CODE, base, until, wedge, world
 from tests.membership import MOBILE, join
-from tests.selling import World, water_code
+from tests.selling import World, product, water_code
 
 from tillpoint.app import Tillpoint
 from tillpoint.store.barcodes import make_scale_code
@@ -424,6 +424,83 @@ def test_two_pages_of_a_till_offline_at_once_never_print_the_same_number(
     one.page.wait_for_selector("#offline-rows tr")
     assert numbers[0] in one.page.locator("#offline-rows").inner_text()
     shoot(one.page, shots, "offline-till-synced-zh")
+
+
+SEARCHED = ("面包", "面", "B", "B1", "BX2", "O1", "旧", "矿泉水 Water", "矿泉水  Water ", "W", "Z")
+UPGRADED_JS = """async () => {
+  await new Promise((resolve) => {
+    const req = indexedDB.open("tillpoint-catalogue-old-1", 1);
+    req.onupgradeneeded = () => {
+      const products = req.result.createObjectStore("products", { keyPath: "id" });
+      products.createIndex("code", "b", { multiEntry: true });
+      products.createIndex("plu", "plu");
+      req.result.createObjectStore("meta", { keyPath: "k" });
+      products.put({ id: 1, sku: "Q1", name: "Quince", active: true, b: [] });
+    };
+    req.onsuccess = () => { req.result.close(); resolve(); };
+  });
+  const copy = new TP.Catalogue("old", 1);
+  await copy.open();
+  copy.complete = true;
+  return (await copy.search("Q", 20)).map((h) => h.name);
+}"""
+FIELDS = ("product_id", "sku", "name", "category", "unit", "sold_by", "plu", "price_minor")
+
+
+def test_the_search_box_offline_answers_from_the_tills_copy(
+    browser: Browser, demo: Tillpoint, world: World, base: str, tills: list[Till], shots: Path
+) -> None:
+    mid = world.merchant_id
+    product(demo, mid, "BX2", "白菜 Cabbage", 300)  # a SKU with B, named after the bread
+    product(demo, mid, "C9", "Beans", 500)  # a name with B
+    product(demo, mid, "B0", "Bad old", 100, active=False)
+    demo.catalogue.add_barcode(mid, product(demo, mid, "K1", "咖啡 Coffee", 1500), "BX2")
+    till = Till(browser, base)
+    tills.append(till)
+    page = till.page
+    # The copy answers as the server does: barcode, then SKUs, then names, each by name;
+    # inactive products never; the shop's prices.
+    assert [h["name"] for h in page.evaluate("TP.S.catalogue.search('BX2', 20)")] == [
+        "咖啡 Coffee", "白菜 Cabbage"]  # fmt: skip
+    assert [h["name"] for h in page.evaluate("TP.S.catalogue.search('B', 20)")] == [
+        "白菜 Cabbage", "面包 Bread", "Beans"]  # fmt: skip
+    for text in (*SEARCHED, water_code(1)):
+        local, remote = page.evaluate(
+            """t => Promise.all([TP.S.catalogue.search(t, 20),
+                                 TP.api('GET', '/search?q=' + encodeURIComponent(t) + '&limit=20')])""",
+            text,
+        )
+        assert [[h[k] for k in FIELDS] for h in local] == [
+            [h[k] for k in FIELDS] for h in remote
+        ], text
+    # A copy made by the page before (IndexedDB layout 1) gains its indexes in place.
+    assert page.evaluate(UPGRADED_JS) == ["Quince"]
+    till.offline()
+    page.wait_for_selector("#offline-banner[data-state='offline']")
+    # Typed: the results come from the copy.
+    page.locator("#scan").fill("面包")
+    page.locator("#scan").dispatch_event("input")
+    page.wait_for_selector("#results:not([hidden]) li.result")
+    assert page.locator("#results li.result").all_inner_texts() == ["面包 Bread\nB1\nCN¥7.50"]
+    shoot(page, shots, "offline-search-en")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    until(page, "document.querySelectorAll('#lines li').length === 1")
+    # A code the copy does not know, offline: searched there, the first one chosen.
+    wedge(page, "W1")
+    page.wait_for_selector("#results li.result.active")
+    page.keyboard.press("Enter")
+    until(page, "document.querySelectorAll('#lines li').length === 2")
+    wedge(page, "ZZ9")
+    notice = "document.getElementById('notice').textContent"
+    until(page, notice + ".includes('No product found for ZZ9')")
+    until(page, "document.getElementById('t-total').textContent === 'CN¥10.00'")
+    page.keyboard.press("F12")
+    page.wait_for_selector("#tender:not([hidden])")
+    page.keyboard.press("F1")
+    page.wait_for_selector("#done:not([hidden])")
+    assert page.locator("#done-receipt").inner_text().startswith("Receipt 1-T1-P")
+    assert till.errors == []
 
 
 def test_a_sync_whose_answer_is_lost_is_resumed_and_nothing_doubles(

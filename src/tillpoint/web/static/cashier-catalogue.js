@@ -8,7 +8,7 @@
 (function () {
   "use strict";
   var TP = window.TP;
-  var DB_VERSION = 1;
+  var DB_VERSION = 2; // 2: the sku and name indexes, for the search box offline
 
   function Catalogue(merchantId, shop, onState) {
     this.name = "tillpoint-catalogue-" + merchantId + "-" + shop;
@@ -29,14 +29,21 @@
       var req = window.indexedDB.open(self.name, DB_VERSION);
       req.onupgradeneeded = function () {
         var d = req.result;
-        if (!d.objectStoreNames.contains("products")) {
-          var products = d.createObjectStore("products", { keyPath: "id" });
-          products.createIndex("code", "b", { multiEntry: true });
-          products.createIndex("plu", "plu");
-        }
+        var products = d.objectStoreNames.contains("products")
+          ? req.transaction.objectStore("products")
+          : d.createObjectStore("products", { keyPath: "id" });
+        if (!products.indexNames.contains("code")) products.createIndex("code", "b", { multiEntry: true });
+        if (!products.indexNames.contains("plu")) products.createIndex("plu", "plu");
+        if (!products.indexNames.contains("sku")) products.createIndex("sku", "sku");
+        if (!products.indexNames.contains("name")) products.createIndex("name", "name");
         if (!d.objectStoreNames.contains("meta")) d.createObjectStore("meta", { keyPath: "k" });
       };
-      req.onsuccess = function () { self.db = req.result; resolve(self.db); };
+      req.onsuccess = function () {
+        self.db = req.result;
+        // A newer page wants another layout: step aside (this page asks the server).
+        self.db.onversionchange = function () { self.db.close(); self.db = null; self.complete = false; };
+        resolve(self.db);
+      };
       req.onerror = function () { resolve(null); };
       req.onblocked = function () { resolve(null); };
     });
@@ -158,6 +165,64 @@
         sold_by: p.sold_by, plu: p.plu === undefined ? null : p.plu, price_minor: p.price,
         code: stored, scale: !!scale, quantity_milli: quantity, amount_minor: amount, local: true,
       };
+    });
+  };
+
+  // Records of an index whose key begins with ``text``, in the index's order (the key,
+  // then the product's id): at most ``most``, the inactive ones left out.
+  function prefixed(index, text, most) {
+    return new Promise(function (resolve, reject) {
+      var found = [];
+      var req = index.openCursor(IDBKeyRange.bound(text, text + "\uffff"));
+      req.onsuccess = function () {
+        var cursor = req.result;
+        if (!cursor) { resolve(found); return; }
+        if (cursor.value.active) found.push(cursor.value);
+        if (found.length >= most) resolve(found);
+        else cursor.continue();
+      };
+      req.onerror = function () { reject(req.error); };
+    });
+  }
+  function byName(a, b) {
+    return a.name < b.name ? -1 : a.name > b.name ? 1 : a.id - b.id;
+  }
+
+  // The search box from the copy, as the server's search answers it (store/catalogue.py
+  // ``search``): the active product whose barcode is the text, then those whose SKU begins
+  // with it, then those whose name does, each group by name; at most ``limit``. Null when
+  // the copy cannot answer. Its SKU group looks at the first SKU_SCAN matches only (a
+  // text that begins thousands of SKUs is no search).
+  var SKU_SCAN = 2000;
+  Catalogue.prototype.search = function (text, limit) {
+    if (!this.complete || !this.db) return Promise.resolve(null);
+    text = String(text).split(/\s+/).filter(Boolean).join(" ").slice(0, 120);
+    if (!text) return Promise.resolve([]);
+    var store = this.db.transaction("products").objectStore("products");
+    var found = [];
+    var ids = {};
+    function take(records) {
+      for (var i = 0; i < records.length && found.length < limit; i++) {
+        var p = records[i];
+        if (p && p.active && !ids[p.id]) { ids[p.id] = true; found.push(p); }
+      }
+      return found.length >= limit;
+    }
+    var code = normalise(text).slice(0, 32);
+    return get(store.index("code"), code).then(function (p) {
+      if (take([p])) return null;
+      return prefixed(store.index("sku"), text, SKU_SCAN).then(function (records) {
+        if (take(records.sort(byName))) return null;
+        return prefixed(store.index("name"), text, limit).then(take);
+      });
+    }).then(function () {
+      return found.map(function (p) {
+        return {
+          product_id: p.id, sku: p.sku, name: p.name, category: p.cat, unit: p.unit,
+          sold_by: p.sold_by, plu: p.plu === undefined ? null : p.plu, price_minor: p.price,
+          code: "", scale: false, quantity_milli: null, amount_minor: null, local: true,
+        };
+      });
     });
   };
 

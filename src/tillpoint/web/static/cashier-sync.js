@@ -9,7 +9,7 @@
 // server and the copy share them).
 "use strict";
 
-var DB_VERSION = 1;
+var DB_VERSION = 2; // 2: the sku and name indexes, for the search box offline
 var PAGE = 5000;
 var AGAIN_MS = 60000;
 var QUIET_MS = 1500; // after the cashier's last scan or key
@@ -25,14 +25,20 @@ function openDb(name) {
     var req = indexedDB.open(name, DB_VERSION);
     req.onupgradeneeded = function () {
       var d = req.result;
-      if (!d.objectStoreNames.contains("products")) {
-        var products = d.createObjectStore("products", { keyPath: "id" });
-        products.createIndex("code", "b", { multiEntry: true });
-        products.createIndex("plu", "plu");
-      }
+      var products = d.objectStoreNames.contains("products")
+        ? req.transaction.objectStore("products")
+        : d.createObjectStore("products", { keyPath: "id" });
+      if (!products.indexNames.contains("code")) products.createIndex("code", "b", { multiEntry: true });
+      if (!products.indexNames.contains("plu")) products.createIndex("plu", "plu");
+      if (!products.indexNames.contains("sku")) products.createIndex("sku", "sku");
+      if (!products.indexNames.contains("name")) products.createIndex("name", "name");
       if (!d.objectStoreNames.contains("meta")) d.createObjectStore("meta", { keyPath: "k" });
     };
-    req.onsuccess = function () { resolve(req.result); };
+    req.onsuccess = function () {
+      var d = req.result;
+      d.onversionchange = function () { d.close(); db = null; clearTimeout(timer); };
+      resolve(d);
+    };
     req.onerror = function () { reject(req.error); };
   });
 }
@@ -84,7 +90,7 @@ function fetchPage(since) {
 }
 
 function run() {
-  if (running) return;
+  if (running || !db) return; // (closed for a newer page's layout)
   running = true;
   clearTimeout(timer);
   var state;

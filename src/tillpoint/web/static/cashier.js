@@ -397,20 +397,27 @@
     hideResults();
     var started = startedAt || performance.now();
     var local = S.catalogue ? S.catalogue.lookup(code) : Promise.resolve(null);
-    return local.catch(function (e) { throw e; }).then(function (found) {
-      return found || TP.api("GET", "/lookup?code=" + encodeURIComponent(code));
+    return local.then(function (found) {
+      // Offline, a complete copy is the whole catalogue: what it does not know, search.
+      if (found || offlineCopy()) return found;
+      return TP.api("GET", "/lookup?code=" + encodeURIComponent(code)).catch(function (e) {
+        if (e.status === 404) return null;
+        throw e;
+      });
     }).then(function (found) {
-      return addFound(found, started);
+      if (found) return addFound(found, started);
+      var text = code.trim();
+      return search(text, true).then(function (hits) {
+        if (!hits.length) notice("notice", t("No product found for {text}", { text: text }));
+        return null;
+      });
     }, function (e) {
-      if (e.status === 404) {
-        var text = code.trim();
-        return search(text, true).then(function (hits) {
-          if (!hits.length) notice("notice", t("No product found for {text}", { text: text }));
-        });
-      }
       notice("notice", e.message);
       return null;
     });
+  }
+  function offlineCopy() {
+    return !!(TP.offline && TP.offline.on() && S.catalogue && S.catalogue.complete);
   }
 
   function addFound(found, started) {
@@ -436,7 +443,11 @@
   function search(text, pick) {
     var seq = ++searchSeq;
     if (text.length < 1) { hideResults(); return Promise.resolve([]); }
-    return TP.api("GET", "/search?q=" + encodeURIComponent(text) + "&limit=20").then(function (hits) {
+    // Offline, the till's copy of the catalogue answers (when complete); else the server.
+    var local = offlineCopy() ? S.catalogue.search(text, 20) : Promise.resolve(null);
+    return local.then(function (hits) {
+      return hits || TP.api("GET", "/search?q=" + encodeURIComponent(text) + "&limit=20");
+    }).then(function (hits) {
       if (seq !== searchSeq) return hits;
       showResults(hits);
       if (pick && hits.length) S.resultAt = 0, highlight();
