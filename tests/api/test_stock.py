@@ -86,6 +86,8 @@ def test_a_shops_stock_from_delivery_to_count(api: ApiEnv, stocked: tuple[int, i
     booked = ok(api.post("owner_a", path + "/book", {}))
     assert {x["sku"]: (x["book"], x["difference"]) for x in booked["lines"]} == {
         "COLA": ("14", "-1"), "RICE": ("8.5", "-0.25")}  # fmt: skip
+    assert (booked["scope"], booked["scope_category_id"]) == ("counted", None)
+    assert ok(api.get("owner_a", path))["scope"] == "counted"
 
     adjusted = ok(api.post("owner_a", "/v1/stock/adjustments", {
         "shop": 2, "reason": "expired", "lines": [{"product_id": rice, "quantity": "-0.5"}]}), 201)  # fmt: skip

@@ -119,6 +119,9 @@ def test_an_owner_receives_transfers_counts_and_sees_what_is_low(
     assert "35 瓶" in page.locator("table.count-lines").inner_text()
     page.get_by_role("button", name="Book the count").click()
     assert "2 product(s) differed from the books" in flash(page)  # 36 -> 35, 24 -> 20
+    assert (
+        "The booking declared: Only what was counted" in page.locator(".count-scope").inner_text()
+    )
     shoot(page, shots, "portal-stock-count-en")
 
     # Water is low at 20 or less: the low list says so in words.

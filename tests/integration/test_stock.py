@@ -376,9 +376,11 @@ def test_a_count_books_its_differences_against_the_level_at_booking(w: World) ->
     shown = w.stock.count(w.merchant_id, c.id)
     assert {x.sku: (x.counted, x.book) for x in shown.lines} == {
         "COLA": ("8", None), "RICE": ("2.75", None)}  # fmt: skip
+    assert shown.scope is None  # declared when booked
     w.stock.adjust(w.merchant_id, 1, AdjustReason.DAMAGED, [Line(w.cola, "-1")], "a")  # 9 now
     booked = w.stock.book_count(w.merchant_id, c.id, "mgr")
     assert booked.status is CountStatus.BOOKED and booked.closed_by == "mgr"
+    assert booked.scope is CountScope.COUNTED
     assert {x.sku: (x.counted, x.book, x.difference) for x in booked.lines} == {
         "COLA": ("8", "9", "-1"), "RICE": ("2.75", "3", "-0.25")}  # fmt: skip
     assert (w.level(1, w.cola), w.level(1, w.rice), w.level(1, w.water)) == ("8", "2.75", "5")
@@ -401,6 +403,10 @@ def test_a_count_complete_for_a_category_or_the_shop_zeroes_what_was_not_found(w
     assert {x.sku: (x.counted, x.difference) for x in booked.lines} == {
         "COLA": ("10", "0"), "WATER": ("0", "-5")}  # fmt: skip
     assert (w.level(1, w.water), w.level(1, w.rice), w.level(1, w.gift)) == ("0", "3", "-2")
+    # What the booking declared stays with the count, read back as it was.
+    kept = w.stock.count(w.merchant_id, c.id)
+    assert (kept.scope, kept.scope_category_id) == (CountScope.CATEGORY, w.drinks)
+    assert kept.scope_category == booked.scope_category is not None
     c2 = w.stock.open_count(w.merchant_id, 1, "a")
     w.stock.enter_count(w.merchant_id, c2.id, [Line(w.rice, "3")], "a")
     booked = w.stock.book_count(w.merchant_id, c2.id, "a", scope=CountScope.SHOP)
@@ -408,6 +414,8 @@ def test_a_count_complete_for_a_category_or_the_shop_zeroes_what_was_not_found(w
     assert {x.sku: (x.counted, x.difference) for x in booked.lines} == {
         "COLA": ("0", "-10"), "GIFT": ("0", "2"), "RICE": ("3", "0")}  # fmt: skip
     assert [w.level(1, p) for p in (w.cola, w.water, w.rice, w.gift)] == ["0", "0", "3", "0"]
+    assert (booked.scope, booked.scope_category_id, booked.scope_category) == (
+        CountScope.SHOP, None, None)  # fmt: skip
 
 
 def test_counts_refused_change_nothing(w: World) -> None:

@@ -315,6 +315,15 @@ class CountStatus(StrEnum):
     CANCELED = "canceled"
 
 
+class CountScope(StrEnum):
+    """What a booked count covers: what it did not count is left alone, or counted as
+    none (the products holding stock in the category, or in the shop)."""
+
+    COUNTED = "counted"
+    CATEGORY = "category"
+    SHOP = "shop"
+
+
 class StockCount(Base):
     """A stock count (盘点) of a shop: what was found, against what the books said when
     it was booked; each difference becomes a ``count`` movement."""
@@ -338,6 +347,9 @@ class StockCount(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_by: Mapped[str | None] = mapped_column(String(100))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What the booking declared the count covers (None until booked), and its category.
+    scope: Mapped[CountScope | None] = mapped_column(str_enum(CountScope, length=10))
+    scope_category_id: Mapped[int | None] = mapped_column(ForeignKey("product_categories.id"))
 
 
 class StockCountLine(Base):

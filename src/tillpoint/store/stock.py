@@ -33,6 +33,7 @@ from tillpoint.core.paging import check_limit
 from tillpoint.merchants.models import Shop, ShopStatus
 from tillpoint.store.models import (
     MILLI,
+    CountScope,
     CountStatus,
     MovementKind,
     Product,
@@ -123,15 +124,6 @@ class EntryMode(StrEnum):
 
     ADD = "add"  # counted again elsewhere (another shelf): added to what was counted
     SET = "set"  # a correction: replaces what was counted
-
-
-class CountScope(StrEnum):
-    """What a booked count covers: what it did not count is left alone, or counted as
-    none (the products holding stock in the category, or in the shop)."""
-
-    COUNTED = "counted"
-    CATEGORY = "category"
-    SHOP = "shop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +264,9 @@ class CountView(View):
     opened_at: datetime
     closed_by: str | None
     closed_at: datetime | None
+    scope: CountScope | None  # what the booking declared it covers (None: not booked)
+    scope_category_id: int | None
+    scope_category: str | None  # that category's name
     lines: list[CountLineView]
 
 
@@ -1039,6 +1034,7 @@ class StockService:
                     moves.append(Move(product_id, line.counted_milli - line.book_milli))
             count.status = CountStatus.BOOKED
             count.closed_by, count.closed_at = by, at
+            count.scope, count.scope_category_id = scope, category_id
             if moves:
                 move(s, merchant_id=merchant_id, shop_id=count.shop_id, kind=MovementKind.COUNT,
                      moves=moves, by=by, at=at, count_id=count.id)  # fmt: skip
@@ -1225,8 +1221,12 @@ def _count_view(s: Session, c: StockCount) -> CountView:
             book=None if book is None else format_quantity(book), book_milli=book,
             difference=None if diff is None else format_quantity(diff), difference_milli=diff,
         ))  # fmt: skip
+    category = c.scope_category_id
     return CountView(
         id=c.id, merchant_id=c.merchant_id, shop_number=number or 0, status=c.status,
         note=c.note, opened_by=c.opened_by, opened_at=c.opened_at, closed_by=c.closed_by,
-        closed_at=c.closed_at, lines=lines,
+        closed_at=c.closed_at, scope=c.scope, scope_category_id=category,
+        scope_category=None if category is None else s.scalar(
+            select(ProductCategory.name).where(ProductCategory.id == category)),
+        lines=lines,
     )  # fmt: skip

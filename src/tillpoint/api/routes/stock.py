@@ -28,7 +28,7 @@ from tillpoint.core.i18n import _
 from tillpoint.core.ids import is_digits
 from tillpoint.http.services import Services
 from tillpoint.http.text import Int, Note, Text
-from tillpoint.store.models import CountStatus, MovementKind, TransferStatus
+from tillpoint.store.models import CountScope, CountStatus, MovementKind, TransferStatus
 from tillpoint.store.stock import (
     MAX_COST_MINOR,
     MAX_DOCUMENT,
@@ -37,7 +37,6 @@ from tillpoint.store.stock import (
     MAX_SUPPLIER,
     AdjustmentView,
     AdjustReason,
-    CountScope,
     CountView,
     EntryMode,
     LevelView,

@@ -25,8 +25,8 @@ from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
 from tillpoint.merchants.models import ShopStatus
 from tillpoint.merchants.views import ShopView
-from tillpoint.store.models import MovementKind, TransferStatus
-from tillpoint.store.stock import AdjustReason, CountScope, EntryMode, Line
+from tillpoint.store.models import CountScope, MovementKind, TransferStatus
+from tillpoint.store.stock import AdjustReason, EntryMode, Line
 from tillpoint.web.page import (
     P_STOCK,
     PAGE,
