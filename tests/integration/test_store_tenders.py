@@ -170,6 +170,29 @@ def test_a_wallet_code_pays_at_once_and_a_qr_code_when_scanned(w: World, desk: D
     assert paid.tenders[2].qr_code is None
 
 
+def test_a_qr_code_paid_after_the_cut_off_is_the_next_days_money(w: World, desk: Desk) -> None:
+    """The code is shown on day D; the day is cut off and settled; then the customer pays.
+    The payment is day D+1's (its fee, its lines, the wallet's clearing file), so D+1's
+    settlement pays the merchant for it: never a line left on a day already settled."""
+    tp = w.tp
+    shift = w.open_shift()
+    order = desk.run(desk.tenders.create(w.order(shift, water(4), tenders=(TenderIn(TenderKind.QR),)),
+                                         merchant_id=None))  # fmt: skip
+    shown = order.tenders[0]
+    day = tp.days.cut_off("test")
+    assert tp.settlement.run(day) == []  # nothing was paid on day D
+    token = urlparse(str(shown.qr_code)).path.rsplit("/", 1)[-1]
+    desk.run(desk.acquirer.wallets.answer_order(token, WalletOrg.WECHAT, True, tp.ctx.now()))
+    assert tp.orders.get(order.id, merchant_id=None).status is OrderStatus.PAID
+    with tp.ctx.db.read() as s:
+        paid = s.get_one(Payment, shown.payment_id)
+        assert (paid.status, paid.business_date) == (PaymentStatus.APPROVED, tp.days.open_date())
+    next_day = tp.days.cut_off("test")
+    [settled] = tp.settlement.run(next_day)
+    assert (settled.gross_minor, settled.payout_minor) == (1000, 1000 - paid.fee_minor)
+    assert tp.ledger.check() == []
+
+
 def test_a_return_pays_the_card_back_first_then_cash(w: World, desk: Desk) -> None:
     tp = w.tp
     shift = w.open_shift()

@@ -575,15 +575,18 @@ class OnlinePayments:
                 return p is not None
             status = status_of(answer.response_code)
             method, amount = WALLET_METHODS[org], Money(p.amount_minor, p.currency)
-            fee_minor = self._fee(s, p.merchant_id, p.kind, status, method, amount,
-                                  p.business_date)  # fmt: skip
+            # The payment belongs to the day its answer came, not the day its code was
+            # shown: a code paid after the cut-off is the next day's money (and the
+            # wallet clears it then), never a line on a day already settled.
+            day = self.app.days.open_date(now)
+            fee_minor = self._fee(s, p.merchant_id, p.kind, status, method, amount, day)
             book.answer_pending(p.id, answer.response_code, answer.auth_code, method,
-                                org.value, fee_minor)  # fmt: skip
+                                org.value, fee_minor, day)  # fmt: skip
             book.move(p.id, status, f"wallet {org.value} rc {answer.response_code}", now)
             if status is PaymentStatus.APPROVED:
                 entry = rules.entry_of(p.kind, status, org.value, self._mid(s, p.merchant_id),
                                        p.amount_minor, fee_minor)  # fmt: skip
-                book.post(entry, p.business_date, now, f"api sale {rrn}", p.id, p.currency)
+                book.post(entry, day, now, f"api sale {rrn}", p.id, p.currency)
             book.flush()
             return True
 

@@ -155,6 +155,7 @@ _ANSWER_PENDING = (
         method=bindparam("method"),
         card_org=bindparam("card_org"),
         fee_minor=bindparam("fee_minor"),
+        business_date=bindparam("day"),
     )
 )
 
@@ -299,12 +300,14 @@ class Book:
         method: PaymentMethod | None,
         card_org: str | None,
         fee_minor: int,
+        day: date,
     ) -> None:
-        """A pending payment's answer from its wallet (written at once)."""
+        """A pending payment's answer from its wallet (written at once), on the business
+        day ``day`` it came (its money and its clearing are that day's)."""
         self.conn.execute(
             _ANSWER_PENDING,
             {"payment_id": payment_id, "response_code": response_code, "auth_code": auth_code,
-             "method": method, "card_org": card_org, "fee_minor": fee_minor},
+             "method": method, "card_org": card_org, "fee_minor": fee_minor, "day": day},
         )  # fmt: skip
 
     def post(
