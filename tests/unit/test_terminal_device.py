@@ -325,6 +325,37 @@ def _signed_on(device: Device) -> Device:
     return device
 
 
+def test_a_keyed_in_card_leaves_no_card_number_in_the_state_file(
+    device: Device, tmp_path: Path
+) -> None:
+    """A keyed-in sale that gets no answer is kept for its reversal: without the card's
+    number and expiry (fields 2 and 14), as without PIN and track data; on disk or not."""
+    pan = "6212340000000000012"
+    device = _signed_on(device)
+    with pytest.raises(OSError, match="Connect call failed"):
+        asyncio.run(device.sale(Money(100), pan, entry="manual", expiry="3012"))
+    pending = device.state.pending_reversal or {}
+    assert pending["22"].startswith("01") and pending["11"]  # the keyed-in sale, by its STAN
+    assert not {"2", "14", "35", "36", "52", "53", "64"} & pending.keys()
+    text = (tmp_path / "t.json").read_text()
+    assert pan not in text and "3012" not in text
+
+
+def test_the_state_file_is_made_anew_for_its_owner_alone(device: Device, tmp_path: Path) -> None:
+    """It holds keys: readable by its owner only from its first byte, and written to a
+    file of its own, never into one somebody opened beforehand under the temporary name."""
+    path = tmp_path / "t.json"
+    planted = path.with_suffix(".tmp")
+    planted.write_text("nothing")
+    planted.chmod(0o644)
+    with planted.open() as watcher:  # somebody holds it open
+        device.state.save(path)
+        assert watcher.read() == "nothing"  # the keys went to another file
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert not planted.exists()
+    assert DeviceState.load(path).tmk_hex == device.state.tmk_hex
+
+
 @pytest.mark.parametrize("entry", ["insert", "tap"])
 def test_a_chip_read_counts_the_cards_atc_up_in_the_state_file(
     device: Device, tmp_path: Path, entry: str

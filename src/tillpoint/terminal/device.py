@@ -31,6 +31,7 @@ from typing import Any
 
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
+from tillpoint.core.files import PRIVATE
 from tillpoint.core.geo import Position
 from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
@@ -236,8 +237,11 @@ class DeviceState:
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        os.chmod(tmp, 0o600)  # it holds keys, as a terminal's secure memory would
+        tmp.unlink(missing_ok=True)  # made anew below: never one someone else made
+        # Readable by its owner only from its first byte: it holds keys, as a terminal's
+        # secure memory would.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE), "w") as f:
+            f.write(json.dumps(asdict(self), indent=2))
         tmp.replace(path)
 
 
@@ -1045,13 +1049,18 @@ class Device:
         return render_summary(self.heading(), self.tallies(), self.totals())
 
 
+#: Never in a reversal, nor in the state file that keeps it: track data, the PIN block and
+#: its control (spec 4.7), the MAC, and a keyed-in card's number and expiry (the terminal
+#: keeps no card numbers; the host finds what a reversal undoes by batch and STAN).
+_NOT_KEPT = frozenset({2, 14, 35, 36, 52, 53, 64})
+
+
 def _reversal_of(message: Message) -> dict[str, Any]:
-    """The fields a reversal of ``message`` carries (spec 4.7: no PIN, no track data),
-    as the state file keeps them."""
+    """The fields a reversal of ``message`` carries, as the state file keeps them."""
     return {
         str(n): ("b:" + v.hex() if isinstance(v, bytes) else v)
         for n, v in message.fields.items()
-        if n not in (35, 36, 52, 53, 64)
+        if n not in _NOT_KEPT
     }
 
 
