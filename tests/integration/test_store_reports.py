@@ -16,7 +16,8 @@ from sqlalchemy import delete
 
 from tillpoint.app import Tillpoint
 from tillpoint.core.errors import InvalidInput, NotFound
-from tillpoint.store.models import Order, OrderLine, OrderTender, TenderKind
+from tillpoint.store.catalogue import ProductIn
+from tillpoint.store.models import Order, OrderLine, OrderTender, SoldBy, TenderKind
 from tillpoint.store.reports import Figures, ReportFilter, ReportKind, ReportService
 from tillpoint.store.rollups import (
     TABLES,
@@ -28,6 +29,7 @@ from tillpoint.store.rollups import (
     record_paid,
     stored,
 )
+from tillpoint.store.stock import Line as StockLine
 
 from ..conftest import approved, business_application
 from ..shopdata import Line, Tender, World, hand_made, order, shanghai, world
@@ -193,6 +195,15 @@ def test_stock_value_and_slow_movers(tp: Tillpoint, shop: World) -> None:
     few = report(tp, shop, K.SLOW_MOVERS, slow_max_milli=1000)  # at most one unit sold
     assert [(row["shop"], row["sku"], row["sold_milli"]) for row in few.rows] == [
         (1, "SKU-2", 455), (2, "SKU-2", 0)]  # fmt: skip
+    # Two grams at 5.00/kg, half a fen each: rounded once per shop, as on the stock page.
+    for sku in ("G1", "G2"):
+        made = tp.catalogue.create(shop.merchant_id, ProductIn(
+            sku=sku, name=sku, price_minor=900, cost_minor=500, sold_by=SoldBy.WEIGHT))  # fmt: skip
+        tp.stock.book_receipt(shop.merchant_id, 1, "s", [StockLine(made.id, "0.001")], "test")
+    after = report(tp, shop, K.STOCK)
+    page = {v.shop_number: v.value_minor for v in tp.stock.values(shop.merchant_id)}
+    assert {row["shop"]: row["value_minor"] for row in after.rows} == page == {1: 3501, 2: 800}
+    assert after.total["value_minor"] == 4301
 
 
 def test_bad_filters_are_refused(tp: Tillpoint, shop: World) -> None:

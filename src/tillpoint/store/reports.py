@@ -66,6 +66,7 @@ from tillpoint.store.rollups import (
     month_of,
     next_month,
 )
+from tillpoint.store.stock import round_milli
 
 MAX_DAYS = 1_096  # three years: a report's longest range
 MAX_SHOPS = 200  # shops named in one filter
@@ -836,9 +837,11 @@ class ReportService:
                 if cost is None:
                     x[2] += 1
                 else:
-                    x[1] += line_cost(cost, quantity)
+                    x[1] += quantity * cost  # exact (thousandths of a fen) ...
             elif quantity < 0:
                 x[3] += 1
+        for x in sums.values():  # ... rounded once per shop, as the stock page's value
+            x[1] = round_milli(x[1])
         cols = (
             Col("shop", N_("Shop"), "number", 6),
             Col("shop_name", N_("Shop name"), "text", 24),
