@@ -4,12 +4,14 @@ echo, MACs, refusals, and garbage that never stops it serving other terminals.""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from tests.chipcards import with_chip
 from tests.hosting import run_with_host, terminal
 
@@ -21,6 +23,7 @@ from tillpoint.host.server import TerminalHost
 from tillpoint.iso8583 import framing
 from tillpoint.iso8583.codec import Message, encode
 from tillpoint.payments.acquirer import simulated
+from tillpoint.payments.models import Payment
 from tillpoint.security import tdes
 from tillpoint.terminal.client import TerminalClient
 from tillpoint.terminals.models import TerminalStatus
@@ -147,6 +150,29 @@ def test_malformed_frames(demo: Tillpoint) -> None:
         writer.close()
 
     run_with_host(demo, scenario)
+
+
+def test_an_amount_in_another_currency_is_refused_and_nothing_is_charged(
+    demo: Tillpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Payments are taken in CNY (49 = 156): limits, fees and settlement are in it, so a
+    sale in Hong Kong dollars is a format error (30) before any network is asked, never
+    a payment booked as yuan."""
+    caplog.set_level(logging.INFO, logger="tillpoint.host")
+
+    async def scenario(port: int) -> None:
+        t = terminal(port)
+        assert (await t.sign_on()).text(39) == "00"
+        hkd = sale(t)
+        hkd.fields[49] = "344"
+        assert (await t.exchange(hkd, with_mac=True)).text(39) == "30"
+        assert (await t.exchange(sale(t), with_mac=True)).text(39) == "00"
+        await t.close()
+
+    run_with_host(demo, scenario)
+    with demo.ctx.db.read() as s:
+        assert s.scalars(select(Payment.currency)).all() == ["CNY"]
+    assert '"rc": "30"' in caplog.text and "49 must be 156" in caplog.text
 
 
 def test_many_terminals_at_once(demo: Tillpoint) -> None:

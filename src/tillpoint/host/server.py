@@ -693,12 +693,16 @@ class TerminalHost:
             fingerprint=self.app.ctx.keystore.token(f"{request.mti}|{canonical}", kind="request"),
         )
 
-    @staticmethod
-    def _amount(request: Message) -> Money:
-        amount, currency = request.text(4), request.text(49) or "156"
-        if amount is None or currency not in NUMERIC_CODES:
-            raise FormatError("4 and a known 49 are required", field=4 if amount is None else 49)
-        return Money(int(amount), NUMERIC_CODES[currency])
+    def _amount(self, request: Message) -> Money:
+        """Field 4 in the currency payments are taken in (49: ``156``, CNY, by default):
+        the limits, fees and settlement are in that one currency."""
+        amount, number = request.text(4), request.text(49) or "156"
+        if amount is None:
+            raise FormatError("4 is required", field=4)
+        currency = self.app.ctx.settings.currency
+        if NUMERIC_CODES.get(number) != currency:
+            raise FormatError(f"49 must be {_NUMERIC_OF.get(currency, currency)}", field=49)
+        return Money(int(amount), currency)
 
     @staticmethod
     def _card(request: Message, *, chip: bool = False) -> Card:
