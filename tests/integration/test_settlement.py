@@ -53,6 +53,14 @@ def test_a_hold_keeps_the_payout_until_released(tp: Tillpoint) -> None:
     assert tp.ledger.check() == []
     with pytest.raises(Refused):
         tp.settlement.release(mid, "risk")
+    # The bank hears of it in the payout file of the day it was released, once: not in
+    # the file of the day it was settled, which was sent to the bank without it.
+    release_day = tp.days.cut_off("ops")
+    tp.settlement.run(release_day)
+    assert tp.settlement.payout_file(day).count("\n") == 1
+    [line] = csv.DictReader(io.StringIO(tp.settlement.payout_file(release_day)))
+    assert (line["mid"], line["amount"], line["payout_date"]) == (mid, "99.50", "2026-11-27")
+    assert line["reference"].startswith(f"TP{day:%Y%m%d}")  # the settlement it pays
 
 
 def test_the_payout_file(tp: Tillpoint) -> None:

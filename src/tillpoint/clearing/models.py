@@ -64,6 +64,9 @@ class Settlement(Base):
     payout_minor: Mapped[int] = mapped_column(BigInteger)  # never negative
     carried_out_minor: Mapped[int] = mapped_column(BigInteger)  # owed after this day
     payout_date: Mapped[date | None] = mapped_column(Date)  # none while held
+    # The business day whose payout file instructs the payout: the run's day, or the day
+    # a hold was released (none while held, or with nothing to pay).
+    paid_on: Mapped[date | None] = mapped_column(Date, index=True)
     status: Mapped[SettlementStatus] = mapped_column(str_enum(SettlementStatus))
     transactions: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -394,14 +394,15 @@ class SettlementService:
                 .where(Settlement.merchant_id == m.id, Settlement.status == SettlementStatus.HELD)
                 .order_by(Settlement.business_date)
             ).all()
-            due = self._payout_date(self.days.open_date())
+            today = self.days.open_date()
+            due = self._payout_date(today)
             for row in kept:
                 ledger.post(s, EntryKind.PAYOUT,
                             [(ledger.payable(mid), row.payout_minor),
                              (ledger.IN_TRANSIT, -row.payout_minor)],
-                            business_date=self.days.open_date(), at=self.ctx.now(),
+                            business_date=today, at=self.ctx.now(),
                             memo=f"released settlement {row.business_date}")  # fmt: skip
-                row.status, row.payout_date = SettlementStatus.PAID, due
+                row.status, row.payout_date, row.paid_on = SettlementStatus.PAID, due, today
             return [_view(row, mid) for row in kept]
 
     def holds(
@@ -463,15 +464,16 @@ class SettlementService:
     # --- the payout file -----------------------------------------------------------------
 
     def payout_file(self, day: date) -> str:
-        """The bank's payout instructions for a settled day, as CSV: one line per
-        merchant paid, with its own account (一清). The account numbers are in clear:
+        """The bank's payout instructions of a settled day, as CSV: one line per payout,
+        with the merchant's own account (一清): the day's settlement run's, and those of
+        earlier days whose hold was released that day. The account numbers are in clear:
         the caller writes the file for the bank only (mode 0600)."""
         with self.ctx.db.read() as s:
             rows = s.execute(
                 select(Settlement, Merchant)
                 .join(Merchant, Merchant.id == Settlement.merchant_id)
-                .where(Settlement.business_date == day, Settlement.status == SettlementStatus.PAID)
-                .order_by(Merchant.mid)
+                .where(Settlement.paid_on == day, Settlement.status == SettlementStatus.PAID)
+                .order_by(Merchant.mid, Settlement.business_date)
             ).all()
             out = io.StringIO()
             w = csv.writer(out, lineterminator="\n")
@@ -593,6 +595,7 @@ class SettlementService:
             payout_minor=payout,
             carried_out_minor=carried_out,
             payout_date=None if held and payout else self._payout_date(day),
+            paid_on=day if payout and not held else None,
             status=(
                 SettlementStatus.NOTHING
                 if not payout
