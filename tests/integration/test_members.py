@@ -228,6 +228,20 @@ def test_a_shops_own_rate(w: World) -> None:
     assert order.loyalty is not None and order.loyalty.points_earned == 10  # 2.5 + 7.5
 
 
+def test_rates_and_percentages_are_kept_without_an_exponent(w: World) -> None:
+    """10 written ``1E+1`` (or normalized to it) is kept and sent as ``10``: the tills
+    read digits and a point, and read ``1E+1`` as 1 (points) or not at all (percent)."""
+    ten = Decimal("1E+1")
+    view = w.tp.loyalty.update(w.merchant_id, LoyaltyIn(
+        points_per_yuan=Decimal(10), shop_rates=((1, Decimal("20.00")),),
+        levels=(LevelIn("金卡 Gold", 100_000, ten),)), "test")  # fmt: skip
+    assert str(view.points_per_yuan) == "10" and str(view.shop_rates[0].points_per_yuan) == "20"
+    assert str(view.levels[0].discount_percent) == "10"
+    assert '"points_per_yuan":"10"' in view.model_dump_json()
+    off = CouponValue("九折 10% off", CouponKind.PERCENT, None, ten, 0, 30, 1)
+    assert str(w.tp.coupons.create_template(w.merchant_id, off).percent) == "10"
+
+
 def test_redeemed_points_come_off_and_returns_take_back_and_give_back(w: World) -> None:
     tp = w.tp
     m = join(w)

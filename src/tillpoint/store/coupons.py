@@ -165,8 +165,9 @@ def check_value(v: CouponValue) -> CouponValue:
         )
     if not 0 < v.uses <= MAX_USES:
         raise InvalidInput("coupon.uses", N_("A coupon has 1 to {max} uses"), max=MAX_USES)
+    percent = None if v.percent is None else lr.plain(v.percent)
     return CouponValue(
-        name, v.kind, v.amount_minor, v.percent, v.min_spend_minor, v.valid_days, v.uses
+        name, v.kind, v.amount_minor, percent, v.min_spend_minor, v.valid_days, v.uses
     )
 
 

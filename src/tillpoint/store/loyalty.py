@@ -158,7 +158,7 @@ RATE_MESSAGES = {
 def _rate(value: Decimal, what: str) -> Decimal:
     if not (Decimal(0) <= value <= MAX_RATE) or value != value.quantize(lr.TWO_PLACES):
         raise InvalidInput(f"loyalty.rate_{what}", RATE_MESSAGES[what], max=MAX_RATE)
-    return value.quantize(lr.TWO_PLACES).normalize() if value else Decimal(0)
+    return lr.plain(value.quantize(lr.TWO_PLACES).normalize()) if value else Decimal(0)
 
 
 def _percent(value: Decimal) -> Decimal:
@@ -166,7 +166,7 @@ def _percent(value: Decimal) -> Decimal:
         raise InvalidInput(
             "loyalty.level_percent", N_("A level's percentage off is 0 to 99.99, to two places")
         )
-    return value
+    return lr.plain(value)
 
 
 def settings_of(s: Session, merchant_id: int) -> LoyaltySettings:

@@ -36,6 +36,12 @@ CENTI = Decimal(100)
 TWO_PLACES = Decimal("0.01")
 
 
+def plain(value: Decimal) -> Decimal:
+    """The same number written without an exponent (``1E+1`` is ``10``): a rate or a
+    percentage is kept and sent as text, and the tills read digits and a point."""
+    return Decimal(f"{value:f}")
+
+
 def centi(rate: Decimal) -> int:
     """A rate of at most two decimal places, in hundredths (1.5 -> 150)."""
     invariant(rate >= 0 and rate == rate.quantize(TWO_PLACES), "a rate to two places")
