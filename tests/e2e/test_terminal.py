@@ -3,6 +3,7 @@ family, slips and reprint, batch upload, and the Textual screen driven key by ke
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from tillpoint.app import Tillpoint
 from tillpoint.core.money import Money
 from tillpoint.demo import DEMO_SUPERVISOR_PASSWORD as SUPERVISOR
 from tillpoint.receipts.slip import WIDTH, render
-from tillpoint.terminal.device import Device, DeviceState, JournalEntry
+from tillpoint.terminal.device import Device, DeviceState, JournalEntry, Result
 from tillpoint.terminal.tui import PosTerminal
 
 CREDIT = "6250940000000000016"
@@ -133,6 +134,29 @@ def fits(app: PosTerminal, size: tuple[int, int]) -> None:
     for selector in ("#device", "#lcd", "#paper"):
         region = app.query_one(selector).region
         assert region.right <= size[0] and region.bottom <= size[1], (selector, region, size)
+
+
+def test_a_fault_of_the_terminal_shows_its_kind_and_no_card_data(tmp_path: Path) -> None:
+    """An unexpected error in a transaction is said by its kind and the terminal goes on;
+    the app does not end with a traceback that shows the frames' locals (a card number
+    and PIN among them)."""
+
+    async def scenario() -> None:
+        app = PosTerminal(device_at(1, tmp_path / "t.json"))  # no host: nothing is sent
+
+        async def faulty() -> Result:
+            pan, pin = DEBIT, "123456"  # what a traceback with locals would show
+            raise RuntimeError(f"{pan} {pin}")
+
+        async with app.run_test(size=(120, 40)) as pilot:
+            talked = asyncio.ensure_future(app.talk("Sale", faulty()))
+            await until(app, pilot, "The terminal met a fault of its own")
+            assert "RuntimeError" in app.shown
+            assert DEBIT not in app.shown and "123456" not in app.shown
+            assert app.is_running and not talked.done()  # the notice waits for Enter
+            talked.cancel()
+
+    asyncio.run(scenario())
 
 
 @pytest.mark.screen

@@ -398,6 +398,18 @@ class PosTerminal(App[None]):
             )
         except TillpointError as e:
             await self.notice(title, [e.localized()])
+        except Exception as e:
+            # A fault of the terminal's own: said by its kind only, and the terminal goes
+            # on. Left to Textual, it would end the app with a traceback that shows the
+            # locals of every frame: the card number and PIN being sent among them.
+            await self.notice(
+                title,
+                [
+                    _("The terminal met a fault of its own."),
+                    _("An unanswered payment is reversed before the next one."),
+                    Text(type(e).__name__, style="dim"),
+                ],
+            )
         return None
 
     async def outcome(self, title: str, result: Result | None, *, slip: bool = True) -> None:
