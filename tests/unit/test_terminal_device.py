@@ -406,3 +406,19 @@ def test_the_cli_takes_chip_for_an_inserted_card() -> None:
     from tillpoint.cli.terminal import _entry
 
     assert _entry("chip") == "insert" and _entry("tap") == "tap"
+
+
+def test_keys_are_never_in_a_repr() -> None:
+    """A client, its working keys and an admitted terminal may be formatted (a log line,
+    a traceback): their keys are not in what that prints."""
+    from tillpoint.iso8583.mac import MacMethod
+    from tillpoint.merchants.models import MerchantKind
+    from tillpoint.terminal.client import TerminalClient, WorkingKeys
+    from tillpoint.terminals.signon import Admitted
+
+    keys = WorkingKeys(b"\x11" * 16, b"\x22" * 16, b"\x44" * 16)
+    client = TerminalClient("10000001", "898310054110001", b"\x33" * 16, keys=keys)
+    admitted = Admitted(1, "10000001", 1, 1, 1, "000001", keys.pik, keys.mak, keys.tdk, 1,
+                        MacMethod.ECB, "898310054110001", "5411", MerchantKind.PERSONAL)  # fmt: skip
+    for shown in (repr(client), repr(keys), repr(admitted)):
+        assert all(k not in shown for k in ("\\x11", "\\x22", "\\x33", "\\x44")), shown

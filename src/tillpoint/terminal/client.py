@@ -47,16 +47,16 @@ def explain(error: BaseException) -> str:
 
 @dataclass
 class WorkingKeys:
-    pik: bytes
-    mak: bytes
-    tdk: bytes
+    pik: bytes = field(repr=False)  # keys never in a repr, a log line or a traceback
+    mak: bytes = field(repr=False)
+    tdk: bytes = field(repr=False)
 
 
 @dataclass
 class TerminalClient:
     tid: str
     mid: str
-    tmk: bytes
+    tmk: bytes = field(repr=False)
     host: str = "127.0.0.1"
     port: int = 5800
     mac_method: MacMethod = MacMethod.ECB

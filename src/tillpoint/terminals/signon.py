@@ -116,9 +116,9 @@ class Admitted:
     shop_id: int
     batch_id: int
     batch_no: str
-    pik: bytes
-    mak: bytes
-    tdk: bytes
+    pik: bytes = field(repr=False)  # keys never in a repr, a log line or a traceback
+    mak: bytes = field(repr=False)
+    tdk: bytes = field(repr=False)
     generation: int
     mac_method: MacMethod
     mid: str
