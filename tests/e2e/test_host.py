@@ -152,12 +152,13 @@ def test_malformed_frames(demo: Tillpoint) -> None:
     run_with_host(demo, scenario)
 
 
-def test_an_amount_in_another_currency_is_refused_and_nothing_is_charged(
+def test_another_currency_or_a_short_card_number_is_refused_and_nothing_recorded(
     demo: Tillpoint, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Payments are taken in CNY (49 = 156): limits, fees and settlement are in it, so a
     sale in Hong Kong dollars is a format error (30) before any network is asked, never
-    a payment booked as yuan."""
+    a payment booked as yuan. So is a card number of fewer than 12 digits: a mask of the
+    first six and last four would show all of it."""
     caplog.set_level(logging.INFO, logger="tillpoint.host")
 
     async def scenario(port: int) -> None:
@@ -166,6 +167,7 @@ def test_an_amount_in_another_currency_is_refused_and_nothing_is_charged(
         hkd = sale(t)
         hkd.fields[49] = "344"
         assert (await t.exchange(hkd, with_mac=True)).text(39) == "30"
+        assert (await t.exchange(sale(t, "6212340000"), with_mac=True)).text(39) == "30"
         assert (await t.exchange(sale(t), with_mac=True)).text(39) == "00"
         await t.close()
 
@@ -173,6 +175,8 @@ def test_an_amount_in_another_currency_is_refused_and_nothing_is_charged(
     with demo.ctx.db.read() as s:
         assert s.scalars(select(Payment.currency)).all() == ["CNY"]
     assert '"rc": "30"' in caplog.text and "49 must be 156" in caplog.text
+    assert "a card number is 12 to 19 digits" in caplog.text
+    assert "6212340000" not in caplog.text
 
 
 def test_many_terminals_at_once(demo: Tillpoint) -> None:

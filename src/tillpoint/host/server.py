@@ -720,6 +720,8 @@ class TerminalHost:
             pan, expiry = pan or track_pan, expiry or rest[:4]
         if pan is None:
             raise FormatError("a card number is required (2 or 35)", field=2)
+        if not (pan.isdigit() and 12 <= len(pan) <= 19):  # else no mask would hide it
+            raise FormatError("a card number is 12 to 19 digits", field=2 if track2 is None else 35)
         mode = f.EntryMode.parse(request.text(22) or "")
         if chip and mode.mode in icc.CHIP_MODES:
             chip_data = request.binary(55)
