@@ -120,8 +120,12 @@ def test_approval_hold_recall_and_a_return(api: ApiEnv, w: World) -> None:
     )  # fmt: skip
     too_much = api.post("staff_a", f"/v1/orders/{sale['id']}/returns",
                         {**back, "client_ref": "ret-2",
-                         "lines": [{"line_id": sale["lines"][0]["id"], "quantity_milli": 1001}]})  # fmt: skip
+                         "lines": [{"line_id": sale["lines"][0]["id"], "quantity_milli": 2000}]})  # fmt: skip
     assert (too_much.status_code, too_much.json()["code"]) == (409, "return.too_much")
+    half = api.post("staff_a", f"/v1/orders/{sale['id']}/returns",
+                    {**back, "client_ref": "ret-3",
+                     "lines": [{"line_id": sale["lines"][0]["id"], "quantity_milli": 500}]})  # fmt: skip
+    assert (half.status_code, half.json()["code"]) == (422, "order.whole_pieces")
 
 
 def test_counters_are_the_owners(api: ApiEnv, w: World) -> None:

@@ -370,6 +370,8 @@ def test_returns_never_take_back_more_than_was_sold(w: World) -> None:
     with pytest.raises(Refused, match="approval is needed"):
         tp.orders.create_return(sale.id, back((water_line.id, 1000), approval=None),
                                 merchant_id=None)  # fmt: skip
+    with pytest.raises(InvalidInput, match="sold in whole pieces"):  # half a bottle: no
+        tp.orders.create_return(sale.id, back((water_line.id, 500)), merchant_id=None)
     first = tp.orders.create_return(sale.id, back((water_line.id, 1000)), merchant_id=None).order
     assert (first.kind, first.status, first.total_minor) == ("return", OrderStatus.PAID, 238)
     assert first.receipt_no == "1-T1-2" and first.original_order_id == sale.id

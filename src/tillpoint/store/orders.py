@@ -317,6 +317,14 @@ class OrderQuote(BaseModel):
 # --- checks of what arrives -------------------------------------------------------------------
 
 
+def _by_the_piece(s: Session, line: OrderLine) -> bool:
+    """Whether a sale's line was of whole pieces: so are its returns."""
+    if line.quantity_milli % MILLI or line.product_id is None:
+        return False
+    product = s.get(Product, line.product_id)
+    return product is not None and product.sold_by is SoldBy.PIECE
+
+
 def _check_client_ref(ref: str) -> str:
     if not 0 < len(ref) <= MAX_CLIENT_REF or not ref.isprintable() or ref != ref.strip():
         raise InvalidInput(
@@ -1069,6 +1077,11 @@ class OrderService:
                     n=n,
                     id=want.line_id,
                 )
+            if want.quantity_milli % MILLI and _by_the_piece(s, line):
+                raise InvalidInput(
+                    "order.whole_pieces", N_("Line {n}: {name} is sold in whole pieces"), n=n,
+                    name=line.name,
+                )  # fmt: skip
             left = line.quantity_milli - line.returned_milli
             if want.quantity_milli > left:
                 raise Refused(
