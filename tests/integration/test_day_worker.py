@@ -52,6 +52,26 @@ def test_a_manual_cut_off_moves_payments_to_the_next_day(tp: Tillpoint) -> None:
     assert thursday.payout_minor == 500 and thursday.payout_date == date(2026, 11, 27)
 
 
+def test_a_manual_cut_off_never_skips_a_day_the_clock_ended(
+    tp: Tillpoint, clock: FixedClock
+) -> None:
+    """At 23:00:10 the clock has ended Wednesday but the worker has not closed it yet (or
+    no worker runs): a cut-off by hand then closes Wednesday as the worker would, and the
+    open day (Thursday) as asked; Wednesday is settled and its merchant paid, never
+    skipped."""
+    mid = approved(tp, business_application())
+    book(tp, mid, 10_000)
+    clock.advance(timedelta(hours=13, seconds=10))
+    thursday = WEDNESDAY + timedelta(days=1)
+    assert tp.days.cut_off("ops") == thursday
+    assert tp.days.unsettled() == [WEDNESDAY, thursday]
+    assert [(d.business_date, d.closed_by) for d in tp.days.history(limit=3)[1:]] == [
+        (thursday, "ops"), (WEDNESDAY, "cut-off")]  # fmt: skip
+    (paid,) = tp.settlement.run(WEDNESDAY)
+    assert paid.payout_minor == 10_000
+    assert tp.settlement.run(thursday) == []
+
+
 def test_days_are_settled_in_date_order(tp: Tillpoint) -> None:
     """A day's carried balance comes from the days before it: settling Thursday before
     Wednesday would start Thursday from the wrong balance."""

@@ -44,8 +44,10 @@ def book(tp: Tillpoint, mid: str, amount_minor: int, fee_minor: int = 0) -> None
 
 
 def close_and_settle(tp: Tillpoint) -> date:
+    """Cut off the open day (and any day the clock ended before it) and settle them."""
     day = tp.days.cut_off("ops")
-    tp.settlement.run(day)
+    for closed in tp.days.unsettled():
+        tp.settlement.run(closed)
     return day
 
 

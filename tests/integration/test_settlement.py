@@ -126,8 +126,10 @@ def test_terminal_data_fees_fall_due_after_the_free_days(tp: Tillpoint, clock: F
     (day_one,) = tp.settlement.run(first)
     assert day_one.data_fees_minor == 0  # BIZ-STD: 36.00 a year, free for 30 days
     clock.advance(timedelta(days=30))  # 25 December: the fee falls due, no payments
-    due_day = tp.days.cut_off("ops")
+    due_day = tp.days.cut_off("ops")  # and every day the clock ended before it
     assert due_day == date(2026, 12, 25)
+    for day in tp.days.unsettled()[:-1]:  # 26 November to 24 December: nothing happened
+        assert tp.settlement.run(day) == []
     (charged,) = tp.settlement.run(due_day)
     assert (charged.data_fees_minor, charged.net_minor, charged.payout_minor) == (3_600, -3_600, 0)
     assert charged.carried_out_minor == 3_600  # owed, taken from the next positive day

@@ -32,6 +32,8 @@ from tillpoint.core.money import DEFAULT_CURRENCY
 from tillpoint.core.paging import check_limit
 from tillpoint.ledger.models import JournalEntry
 
+CLOCK = "cut-off"  # who closed a day the clock's cut-off ended (not a person)
+
 
 def next_business_day(day: date, holidays: frozenset[date]) -> date:
     """The first day after ``day`` that is not a Saturday, Sunday or holiday."""
@@ -123,25 +125,42 @@ class BusinessDays:
             )
 
     def cut_off(self, actor: str, expected: date | None = None) -> date:
-        """日切 now: close the open business day and return it. With ``expected``, only
-        if that is still the open day: a page shown before the day was closed (by the
-        worker, or by someone else) must not close the next one."""
+        """日切 now: close the open business day and return it. A day the clock's cut-off
+        ended that the worker has not closed yet (none runs, or its tick is still to
+        come) is closed first, as the worker would: a day is never skipped, so every day
+        with payments is settled. With ``expected``, only if that is still the open day:
+        a page shown before the day was closed (by the worker, or by someone else) must
+        not close the next one."""
         actor = check_actor(actor)
+        due = self._due()
+        day = self.open_date()
+        if expected is not None and day != expected:
+            raise Refused(
+                "settle.not_open_day",
+                N_("{day} is not the open business day ({open} is): nothing was closed"),
+                day=expected.isoformat(),
+                open=day.isoformat(),
+            )
         with self.ctx.db.transaction() as s:
-            day = self.open_date()
-            if expected is not None and day != expected:
-                raise Refused(
-                    "settle.not_open_day",
-                    N_("{day} is not the open business day ({open} is): nothing was closed"),
-                    day=expected.isoformat(),
-                    open=day.isoformat(),
-                )
-            s.add(BusinessDay(business_date=day, closed_at=self.ctx.now(), closed_by=actor))
+            now = self.ctx.now()
+            for d in due:
+                s.add(BusinessDay(business_date=d, closed_at=now, closed_by=CLOCK))
+            s.add(BusinessDay(business_date=day, closed_at=now, closed_by=actor))
         return day
 
     def close_due(self) -> list[date]:
         """Close every day whose cut-off has passed (the worker's tick): the days from the
         one after the last closed up to the one before the clock's business day."""
+        due = self._due()
+        if due:
+            with self.ctx.db.transaction() as s:
+                now = self.ctx.now()
+                for d in due:
+                    s.add(BusinessDay(business_date=d, closed_at=now, closed_by=CLOCK))
+        return due
+
+    def _due(self) -> list[date]:
+        """The days not closed yet whose cut-off has passed, oldest first."""
         today = business_date(self.ctx.now(), self.ctx.settings.cutoff)
         last = self.last_closed()
         if last is None:  # nothing closed yet: start from the first day anything was booked
@@ -155,11 +174,6 @@ class BusinessDays:
         while day < today:
             due.append(day)
             day += timedelta(days=1)
-        if due:
-            with self.ctx.db.transaction() as s:
-                now = self.ctx.now()
-                for d in due:
-                    s.add(BusinessDay(business_date=d, closed_at=now, closed_by="cut-off"))
         return due
 
     # --- reading days -----------------------------------------------------------------
