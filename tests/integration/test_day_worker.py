@@ -12,6 +12,7 @@ from tillpoint.core.clock import FixedClock
 from tillpoint.core.errors import Refused
 from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind
+from tillpoint.payments.models import IntentState, NetworkIntent
 
 WEDNESDAY = date(2026, 11, 25)
 
@@ -70,6 +71,32 @@ def test_a_manual_cut_off_never_skips_a_day_the_clock_ended(
     (paid,) = tp.settlement.run(WEDNESDAY)
     assert paid.payout_minor == 10_000
     assert tp.settlement.run(thursday) == []
+
+
+def test_a_day_is_settled_once_the_calls_made_before_its_close_have_landed(
+    tp: Tillpoint, clock: FixedClock
+) -> None:
+    """A call to a network made before the cut-off may still be booked on the day it
+    closed: neither a settlement by hand nor the worker settles that day while its
+    answer is not on the books (nor reversed)."""
+    mid = approved(tp, business_application())
+    book(tp, mid, 10_000)
+    with tp.ctx.db.transaction() as s:
+        call = NetworkIntent(rrn="000000000001", network="card", action="sale",
+                             state=IntentState.OPEN, amount_minor=20_000, currency="CNY",
+                             created_at=tp.ctx.now())  # fmt: skip
+        s.add(call)
+        s.flush()
+        call_id = call.id
+    day = tp.days.cut_off("ops")
+    with pytest.raises(Refused) as refused:
+        tp.settlement.run(day)
+    assert refused.value.code == "settle.in_flight" and tp.settlement.show(day) == []
+    worker = DayWorker(tp, grace_s=60)
+    assert worker.tick(now=0) == [] and worker.tick(now=100) == []  # it waits
+    with tp.ctx.db.transaction() as s:  # the answer lands (the payment's write claims it)
+        s.delete(s.get_one(NetworkIntent, call_id))
+    assert worker.tick(now=101) == [day]
 
 
 def test_days_are_settled_in_date_order(tp: Tillpoint) -> None:

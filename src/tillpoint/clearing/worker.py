@@ -50,6 +50,10 @@ class DayWorker:
         for day, closed in sorted(self.pending.items()):
             if now - closed < self.grace_s:
                 break  # days are settled in date order
+            if waiting := self.tp.settlement.in_flight(day):  # answers still to land
+                log.info(json.dumps({"event": "settle_waits", "date": day.isoformat(),
+                                     "in_flight": waiting}))  # fmt: skip
+                break
             # a mismatch holds its merchant
             matched, rows = reconcile_and_settle(self.tp.reconciliation, self.tp.settlement, day)
             del self.pending[day]
