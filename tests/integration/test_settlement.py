@@ -3,7 +3,7 @@ account."""
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -141,6 +141,24 @@ def test_terminal_data_fees_fall_due_after_the_free_days(tp: Tillpoint, clock: F
         date(2029, 2, 28),
         date(2030, 2, 28),
     ]
+
+
+def test_a_terminals_data_fee_counts_from_its_business_day_at_the_configured_cut_off(
+    tp: Tillpoint, clock: FixedClock
+) -> None:
+    """Activated at 22:30: with the cut-off at 23:00 that is the day's, with it at 22:00
+    the next day's, and its free days (30) count from there."""
+    from tillpoint.clearing.datafees import fees_due
+
+    mid = approved(tp, business_application())
+    p = tp.terminals.add("SN0002", "P1", "w")
+    tp.terminals.bind(p.terminal.tid, mid, "ops")
+    clock.advance(timedelta(hours=12, minutes=30))  # 22:30 in Shanghai, 25 November
+    tp.signon.sign_on(p.terminal.tid, mid, "001")
+    with tp.ctx.db.read() as s:
+        for cutoff, first in ((time(23), date(2026, 12, 25)), (time(22), date(2026, 12, 26))):
+            [dues] = fees_due(s, date(2027, 1, 31), cutoff).values()
+            assert [d.due_date for d in dues] == [first], cutoff
 
 
 @pytest.mark.postgres

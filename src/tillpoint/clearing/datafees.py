@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,9 +41,10 @@ def due_dates(first: date, until: date) -> list[date]:
         year += 1
 
 
-def fees_due(s: Session, until: date) -> dict[int, list[Due]]:
+def fees_due(s: Session, until: date, cutoff: time) -> dict[int, list[Due]]:
     """Per merchant, every data fee of its terminals in service due by ``until`` and not
-    charged yet."""
+    charged yet; a terminal's service starts on the business day (``cutoff``) it was
+    activated."""
     terminals = s.execute(
         select(Terminal.id, Terminal.merchant_id, Terminal.activated_at).where(
             Terminal.merchant_id.is_not(None), Terminal.activated_at.is_not(None)
@@ -56,7 +57,7 @@ def fees_due(s: Session, until: date) -> dict[int, list[Due]]:
     for terminal_id, merchant_id, activated_at in terminals:
         if merchant_id is None or activated_at is None:
             continue
-        activated = business_date(activated_at)
+        activated = business_date(activated_at, cutoff)
         plan = plan_in_force(s, merchant_id, activated)
         first = activated + timedelta(days=plan.data_fee_free_days)
         for d in due_dates(first, until):

@@ -149,7 +149,7 @@ class SettlementService:
             done = set(
                 s.scalars(select(Settlement.merchant_id).where(Settlement.business_date == day))
             )
-            due = fees_due(s, day)  # the data fees due, once for the whole run
+            due = fees_due(s, day, self.ctx.settings.cutoff)  # once for the whole run
             # A merchant with no payments that day still pays a data fee that fell due.
             quiet = set(due) - {f.merchant_id for f in todo}
             for merchant_id in sorted(quiet):
