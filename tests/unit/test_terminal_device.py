@@ -345,7 +345,7 @@ def test_the_state_file_is_made_anew_for_its_owner_alone(device: Device, tmp_pat
     """It holds keys: readable by its owner only from its first byte, and written to a
     file of its own, never into one somebody opened beforehand under the temporary name."""
     path = tmp_path / "t.json"
-    planted = path.with_suffix(".tmp")
+    planted = path.with_name(path.name + ".tmp")
     planted.write_text("nothing")
     planted.chmod(0o644)
     with planted.open() as watcher:  # somebody holds it open
@@ -420,5 +420,8 @@ def test_keys_are_never_in_a_repr() -> None:
     client = TerminalClient("10000001", "898310054110001", b"\x33" * 16, keys=keys)
     admitted = Admitted(1, "10000001", 1, 1, 1, "000001", keys.pik, keys.mak, keys.tdk, 1,
                         MacMethod.ECB, "898310054110001", "5411", MerchantKind.PERSONAL)  # fmt: skip
+    state = DeviceState.demo()
+    state.keys_hex = ["11" * 16, "22" * 16, "44" * 16]
     for shown in (repr(client), repr(keys), repr(admitted)):
         assert all(k not in shown for k in ("\\x11", "\\x22", "\\x33", "\\x44")), shown
+    assert state.tmk_hex not in repr(state) and "11" * 16 not in repr(state)

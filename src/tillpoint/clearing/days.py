@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tillpoint.clearing.models import (
@@ -141,11 +142,19 @@ class BusinessDays:
                 day=expected.isoformat(),
                 open=day.isoformat(),
             )
-        with self.ctx.db.transaction() as s:
-            now = self.ctx.now()
-            for d in due:
-                s.add(BusinessDay(business_date=d, closed_at=now, closed_by=CLOCK))
-            s.add(BusinessDay(business_date=day, closed_at=now, closed_by=actor))
+        try:
+            with self.ctx.db.transaction() as s:
+                now = self.ctx.now()
+                for d in due:
+                    s.add(BusinessDay(business_date=d, closed_at=now, closed_by=CLOCK))
+                s.add(BusinessDay(business_date=day, closed_at=now, closed_by=actor))
+        except IntegrityError:  # the worker (or someone else) closed one meanwhile
+            raise Refused(
+                "settle.closed_meanwhile",
+                N_("Business day {day} or one before it was closed meanwhile: nothing was "
+                   "closed; look at the open day again"),
+                day=day.isoformat(),
+            ) from None  # fmt: skip
         return day
 
     def close_due(self) -> list[date]:

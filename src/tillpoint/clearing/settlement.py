@@ -185,7 +185,8 @@ class SettlementService:
             raise Refused(
                 "settle.in_flight",
                 N_("{count} payment(s) of {day} still wait for their network's answer: "
-                   "settle it again in a minute"),
+                   "settle it again once they are answered or reversed (tillpoint serve "
+                   "reverses an unanswered call within a minute)"),
                 count=count,
                 day=day.isoformat(),
             )  # fmt: skip

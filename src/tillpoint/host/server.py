@@ -24,6 +24,7 @@ from tillpoint.app import Tillpoint
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.groupcommit import Overloaded
+from tillpoint.core.ids import is_digits
 from tillpoint.core.money import NUMERIC_CODES, Money
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583 import icc
@@ -696,11 +697,11 @@ class TerminalHost:
     def _amount(self, request: Message) -> Money:
         """Field 4 in the currency payments are taken in (49: ``156``, CNY, by default):
         the limits, fees and settlement are in that one currency."""
-        amount, number = request.text(4), request.text(49) or "156"
+        currency = self.app.ctx.settings.currency
+        amount, number = request.text(4), request.text(49) or _NUMERIC_OF.get(currency)
         if amount is None:
             raise FormatError("4 is required", field=4)
-        currency = self.app.ctx.settings.currency
-        if NUMERIC_CODES.get(number) != currency:
+        if NUMERIC_CODES.get(number or "") != currency:
             raise FormatError(f"49 must be {_NUMERIC_OF.get(currency, currency)}", field=49)
         return Money(int(amount), currency)
 
@@ -713,6 +714,7 @@ class TerminalHost:
         if code is not None:  # a wallet code stands where the card would
             return Card(pan=code, expiry=None, entry_mode="03")
         track2, pan, expiry = request.text(35), request.text(2), request.text(14)
+        where = 35 if pan is None else 2  # the field the card number comes from
         if track2 is not None:
             if "D" not in track2:
                 raise FormatError("track 2 has no separator", field=35)
@@ -720,8 +722,8 @@ class TerminalHost:
             pan, expiry = pan or track_pan, expiry or rest[:4]
         if pan is None:
             raise FormatError("a card number is required (2 or 35)", field=2)
-        if not (pan.isdigit() and 12 <= len(pan) <= 19):  # else no mask would hide it
-            raise FormatError("a card number is 12 to 19 digits", field=2 if track2 is None else 35)
+        if not (is_digits(pan) and 12 <= len(pan) <= 19):  # else no mask would hide it
+            raise FormatError("a card number is 12 to 19 digits", field=where)
         mode = f.EntryMode.parse(request.text(22) or "")
         if chip and mode.mode in icc.CHIP_MODES:
             chip_data = request.binary(55)

@@ -176,19 +176,19 @@ def check_operator(operator: str) -> str:
 class DeviceState:
     tid: str
     mid: str
-    tmk_hex: str
+    tmk_hex: str = field(repr=False)  # keys and the supervisor's hash: never in a repr
     host: str = "127.0.0.1"
     port: int = 5800
     mac_method: str = MacMethod.ECB.value
     operator: str = "001"
     stan: int = 0
     batch: str = "000001"
-    keys_hex: list[str] | None = None
+    keys_hex: list[str] | None = field(default=None, repr=False)
     pending_reversal: dict[str, Any] | None = None
     journal: list[JournalEntry] = field(default_factory=list)
     last_receipt: dict[str, Any] | None = None
     merchant_name: str = ""  # as the slips print it
-    supervisor_hash: str = ""  # Argon2id; empty: the demo default, 123456
+    supervisor_hash: str = field(default="", repr=False)  # Argon2id; empty: demo 123456
     supervisor_failures: int = 0  # wrong supervisor passwords in a row
     supervisor_locked_until: float = 0.0  # a Unix time; 0: not locked
     # Each virtual chip card's transaction counter (ATC), by chip.counter_name: only up.
@@ -236,12 +236,14 @@ class DeviceState:
             ) from None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(path.name + ".tmp")
         tmp.unlink(missing_ok=True)  # made anew below: never one someone else made
         # Readable by its owner only from its first byte: it holds keys, as a terminal's
-        # secure memory would.
+        # secure memory would; on disk before it takes the old one's place.
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE), "w") as f:
             f.write(json.dumps(asdict(self), indent=2))
+            f.flush()
+            os.fsync(f.fileno())
         tmp.replace(path)
 
 

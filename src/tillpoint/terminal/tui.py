@@ -406,7 +406,7 @@ class PosTerminal(App[None]):
                 title,
                 [
                     _("The terminal met a fault of its own."),
-                    _("An unanswered payment is reversed before the next one."),
+                    _("Query the last transaction before trying again."),
                     Text(type(e).__name__, style="dim"),
                 ],
             )
