@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from tests.membership import MOBILE, MOBILE_2, join, programme, ten_off
 from tests.selling import World, cash, demo_world, water_code
 
@@ -240,6 +240,10 @@ def test_rates_and_percentages_are_kept_without_an_exponent(w: World) -> None:
     assert '"points_per_yuan":"10"' in view.model_dump_json()
     off = CouponValue("九折 10% off", CouponKind.PERCENT, None, ten, 0, 30, 1)
     assert str(w.tp.coupons.create_template(w.merchant_id, off).percent) == "10"
+    # A value kept as 1E+1 before (by an older version) is read as 10.
+    with w.tp.ctx.db.transaction() as s:
+        s.execute(text("UPDATE loyalty_settings SET points_per_yuan = '1E+1'"))
+    assert str(w.tp.loyalty.get(w.merchant_id).points_per_yuan) == "10"
 
 
 def test_redeemed_points_come_off_and_returns_take_back_and_give_back(w: World) -> None:

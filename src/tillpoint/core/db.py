@@ -284,7 +284,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class DecimalText(TypeDecorator[Decimal]):
-    """Exact decimals (fee rates) stored as text, so no backend can round them."""
+    """Exact decimals (fee rates) stored as text, so no backend can round them; written
+    and read without an exponent (``10``, never ``1E+1``: pages and tills read digits)."""
 
     impl = String(24)
     cache_ok = True
@@ -293,10 +294,10 @@ class DecimalText(TypeDecorator[Decimal]):
         if value is None:
             return None
         invariant(isinstance(value, Decimal), "rates are Decimal")
-        return str(value)
+        return f"{value:f}"
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(value)
+        return None if value is None else Decimal(f"{Decimal(value):f}")
 
 
 def str_enum(enum: type[StrEnum], length: int = 20, name: str | None = None) -> SAEnum:
