@@ -89,9 +89,16 @@ def test_a_day_is_settled_once_the_calls_made_before_its_close_have_landed(
         s.flush()
         call_id = call.id
     day = tp.days.cut_off("ops")
-    with pytest.raises(Refused) as refused:
-        tp.settlement.run(day)
-    assert refused.value.code == "settle.in_flight" and tp.settlement.show(day) == []
+    with tp.ctx.db.transaction() as s:  # a call after the close is the next day's: no wait
+        s.add(NetworkIntent(rrn="000000000002", network="card", action="sale",
+                            state=IntentState.OPEN, amount_minor=500, currency="CNY",
+                            created_at=tp.ctx.now() + timedelta(seconds=1)))  # fmt: skip
+    assert tp.days.in_flight(day) == 1
+    for early in (tp.settlement.run, tp.reconciliation.run):
+        with pytest.raises(Refused) as refused:
+            early(day)
+        assert refused.value.code == "settle.in_flight"
+    assert tp.settlement.show(day) == []
     worker = DayWorker(tp, grace_s=60)
     assert worker.tick(now=0) == [] and worker.tick(now=100) == []  # it waits
     with tp.ctx.db.transaction() as s:  # the answer lands (the payment's write claims it)

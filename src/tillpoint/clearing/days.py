@@ -32,6 +32,7 @@ from tillpoint.core.i18n import N_
 from tillpoint.core.money import DEFAULT_CURRENCY
 from tillpoint.core.paging import check_limit
 from tillpoint.ledger.models import JournalEntry
+from tillpoint.payments.models import IntentState, NetworkIntent
 
 CLOCK = "cut-off"  # who closed a day the clock's cut-off ended (not a person)
 
@@ -113,6 +114,40 @@ class BusinessDays:
                 N_("Business day {day} is still open: cut it off first"),
                 day=day.isoformat(),
             )
+
+    def in_flight(self, day: date) -> int:
+        """Calls made before ``day`` closed whose answer is not on the books yet: each
+        may still be booked on that day (or be reversed), so its settlement waits."""
+        with self.ctx.db.read() as s:
+            closed_at = s.scalar(
+                select(BusinessDay.closed_at).where(BusinessDay.business_date == day)
+            )
+            if closed_at is None:
+                return 0
+            return (
+                s.scalar(
+                    select(func.count())
+                    .select_from(NetworkIntent)
+                    .where(
+                        NetworkIntent.state == IntentState.OPEN,
+                        NetworkIntent.created_at <= closed_at,
+                    )
+                )
+                or 0
+            )
+
+    def check_landed(self, day: date) -> None:
+        """Refuse to reconcile or settle a day while calls made before it closed still
+        wait for their network's answer (see ``in_flight``)."""
+        if count := self.in_flight(day):
+            raise Refused(
+                "settle.in_flight",
+                N_("{count} payment(s) of {day} still wait for their network's answer: "
+                   "settle it again once they are answered or reversed (tillpoint serve "
+                   "reverses an unanswered call within a minute)"),
+                count=count,
+                day=day.isoformat(),
+            )  # fmt: skip
 
     def unsettled(self) -> list[date]:
         """The closed days whose settlement run has not finished, oldest first."""

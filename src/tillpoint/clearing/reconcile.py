@@ -241,6 +241,10 @@ class ReconciliationService:
         watchers are then told of the differences of whom references were cleared for
         (a watcher that failed the first time is told again)."""
         self.days.check_closed(day)
+        with self.ctx.db.read() as s:
+            done_before = s.get(ReconciliationRun, day) is not None
+        if not done_before:
+            self.days.check_landed(day)  # a call in flight is no difference
         with self.ctx.db.transaction() as s:
             done = s.get(ReconciliationRun, day)
             if done is not None:

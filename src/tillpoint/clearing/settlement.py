@@ -45,7 +45,6 @@ from tillpoint.ledger import service as ledger
 from tillpoint.ledger.models import EntryKind, JournalLine, LedgerAccount
 from tillpoint.merchants.models import Merchant
 from tillpoint.merchants.services import find_merchant
-from tillpoint.payments.models import IntentState, NetworkIntent
 
 Progress = Callable[[int, int], None]  # (done, of)
 PAYING = (SettlementStatus.PAID, SettlementStatus.HELD)  # a settlement that pays something
@@ -181,36 +180,7 @@ class SettlementService:
                 earlier=earlier[0].isoformat(),
                 day=day.isoformat(),
             )
-        if count := self.in_flight(day):
-            raise Refused(
-                "settle.in_flight",
-                N_("{count} payment(s) of {day} still wait for their network's answer: "
-                   "settle it again once they are answered or reversed (tillpoint serve "
-                   "reverses an unanswered call within a minute)"),
-                count=count,
-                day=day.isoformat(),
-            )  # fmt: skip
-
-    def in_flight(self, day: date) -> int:
-        """Calls made before ``day`` closed whose answer is not on the books yet: each
-        may still be booked on that day (or be reversed), so its settlement waits."""
-        with self.ctx.db.read() as s:
-            closed_at = s.scalar(
-                select(BusinessDay.closed_at).where(BusinessDay.business_date == day)
-            )
-            if closed_at is None:
-                return 0
-            return (
-                s.scalar(
-                    select(func.count())
-                    .select_from(NetworkIntent)
-                    .where(
-                        NetworkIntent.state == IntentState.OPEN,
-                        NetworkIntent.created_at <= closed_at,
-                    )
-                )
-                or 0
-            )
+        self.days.check_landed(day)
 
     def figures(self, day: date) -> Figures:
         """Every merchant's movements of the day: the day's lines of each merchant's

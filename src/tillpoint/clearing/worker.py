@@ -50,7 +50,7 @@ class DayWorker:
         for day, closed in sorted(self.pending.items()):
             if now - closed < self.grace_s:
                 break  # days are settled in date order
-            if waiting := self.tp.settlement.in_flight(day):  # answers still to land
+            if waiting := self.tp.days.in_flight(day):  # answers still to land
                 log.info(json.dumps({"event": "settle_waits", "date": day.isoformat(),
                                      "in_flight": waiting}))  # fmt: skip
                 break
