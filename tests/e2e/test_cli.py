@@ -204,8 +204,11 @@ def test_a_quiet_day_closed_reconciled_and_checked(
     code, out, _ = run("settle", "export", "--date", day)
     assert (code, out.strip()) == (0, f"已将 0 笔划款写入 payouts-{day}.csv")
     monkeypatch.setenv("TILLPOINT_LOCALE", "en")
+    written = Path(f"payouts-{day}.csv")
+    written.chmod(0o644)  # someone made it readable by all: writing again makes it private
     code, out, _ = run("settle", "export", "--date", day)
     assert (code, out.strip()) == (0, f"Payouts written to payouts-{day}.csv: 0")
+    assert written.stat().st_mode & 0o777 == 0o600
     code, out, _ = run("ledger", "check", "--json")
     assert (code, json.loads(out)) == (0, {"balanced": True, "problems": []})
 

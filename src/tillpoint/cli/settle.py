@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +26,7 @@ from tillpoint.cli._common import (
     when,
 )
 from tillpoint.core.errors import InvalidInput
+from tillpoint.core.files import write_private
 from tillpoint.core.i18n import N_, _
 from tillpoint.payments.intents import recent_calls
 
@@ -114,10 +114,7 @@ def export(
     when = _date(day)
     text = app().settlement.payout_file(when)
     path = out or Path(f"payouts-{when.isoformat()}.csv")
-    # It holds merchants' account numbers in clear, for the bank only.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_private(path, text)  # merchants' account numbers in clear, for the bank only
     say(_("Payouts written to {path}: {n}").format(n=text.count("\n") - 1, path=path))
 
 

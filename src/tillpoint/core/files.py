@@ -16,3 +16,17 @@ def create_private(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Put ``text`` in ``path`` readable by its owner only from its first byte: written to
+    a new file beside it (never one opened beforehand under that name), on disk, then
+    renamed over ``path`` (a reader sees the old file or the new one, whole)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)

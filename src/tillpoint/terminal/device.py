@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -31,7 +30,7 @@ from typing import Any
 
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import InvalidInput, NotFound, Refused
-from tillpoint.core.files import PRIVATE
+from tillpoint.core.files import write_private
 from tillpoint.core.geo import Position
 from tillpoint.core.i18n import N_, _
 from tillpoint.core.money import Money
@@ -236,15 +235,8 @@ class DeviceState:
             ) from None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.unlink(missing_ok=True)  # made anew below: never one someone else made
-        # Readable by its owner only from its first byte: it holds keys, as a terminal's
-        # secure memory would; on disk before it takes the old one's place.
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE), "w") as f:
-            f.write(json.dumps(asdict(self), indent=2))
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        # It holds keys, as a terminal's secure memory would.
+        write_private(path, json.dumps(asdict(self), indent=2))
 
 
 @dataclass(frozen=True)
