@@ -66,7 +66,7 @@ class DayTotals:
     fees_minor: int
     data_fees_minor: int
     net_minor: int
-    paid_minor: int  # payouts instructed (the payout file's total)
+    paid_minor: int  # the day's settlements' payouts instructed (a hold released later too)
     held_minor: int  # payouts kept back by holds
     currency: str = DEFAULT_CURRENCY
 
