@@ -74,3 +74,9 @@ def is_digits(text: str) -> bool:
     """Only 0-9, at least one: ``str.isdigit()`` also takes "²" and "١٢٣", which
     ``int()`` refuses or reads as numbers nobody typed."""
     return text.isascii() and text.isdigit()
+
+
+def is_pan(text: str) -> bool:
+    """A card number: 12 to 19 digits (fewer, and a mask of the first six and the last
+    four would show all of it)."""
+    return 12 <= len(text) <= 19 and is_digits(text)

@@ -24,7 +24,7 @@ from tillpoint.app import Tillpoint
 from tillpoint.core.clock import BUSINESS_TZ
 from tillpoint.core.errors import InvalidInput, invariant
 from tillpoint.core.groupcommit import Overloaded
-from tillpoint.core.ids import is_digits
+from tillpoint.core.ids import is_pan
 from tillpoint.core.money import NUMERIC_CODES, Money
 from tillpoint.iso8583 import fields as f
 from tillpoint.iso8583 import icc
@@ -722,7 +722,7 @@ class TerminalHost:
             pan, expiry = pan or track_pan, expiry or rest[:4]
         if pan is None:
             raise FormatError("a card number is required (2 or 35)", field=2)
-        if not (is_digits(pan) and 12 <= len(pan) <= 19):  # else no mask would hide it
+        if not is_pan(pan):
             raise FormatError("a card number is 12 to 19 digits", field=where)
         mode = f.EntryMode.parse(request.text(22) or "")
         if chip and mode.mode in icc.CHIP_MODES:

@@ -38,7 +38,7 @@ from typing import TypeVar
 
 from tillpoint.core.geo import Position
 from tillpoint.core.i18n import N_
-from tillpoint.core.ids import is_digits
+from tillpoint.core.ids import is_digits, is_pan
 from tillpoint.iso8583.errors import FormatError
 
 # 60.1 transaction types (section 4)
@@ -205,7 +205,7 @@ class Track2:
 
     def build(self) -> str:
         pan = self.pan
-        if not (isinstance(pan, str) and 12 <= len(pan) <= 19 and is_digits(pan)):
+        if not (isinstance(pan, str) and is_pan(pan)):
             raise _bad(35, 0, "35.1")
         start = len(pan) + 1
         _digits(self.expiry, 4, 35, start, "35.2")

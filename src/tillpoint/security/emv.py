@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from tillpoint.core.errors import InvalidInput
 from tillpoint.core.i18n import N_
-from tillpoint.core.ids import is_digits
+from tillpoint.core.ids import is_digits, is_pan
 from tillpoint.security.tdes import with_odd_parity
 
 __all__ = [
@@ -78,7 +78,7 @@ def _check_key(key: bytes) -> None:
 
 
 def _check_pan_psn(pan: str, psn: str) -> None:
-    if not (12 <= len(pan) <= 19 and is_digits(pan)):
+    if not is_pan(pan):
         raise InvalidInput("crypto.bad_pan", N_("A card number is 12-19 digits"))
     if not (len(psn) == 2 and is_digits(psn)):
         raise InvalidInput("emv.bad_psn", N_("A PAN sequence number is two digits"))

@@ -2,14 +2,12 @@
 // sells never waits for it). It asks /cashier/api/changes for what changed since the
 // revision it holds, page after page, and writes each page with that revision in one
 // IndexedDB transaction, so a copy cut off half way goes on from where it stopped. Once
-// complete it asks again every minute (and when the page says so). Shared with the page:
-// the database's layout (here and in cashier-catalogue.js). While the cashier is
+// complete it asks again every minute (and when the page says so). While the cashier is
 // scanning, it waits: the page says so with every scan, and the copy goes on in the
 // quiet between customers, so that it never slows a scan down (2 cores: the page, the
 // server and the copy share them).
 "use strict";
 
-var DB_VERSION = 2; // 2: the sku and name indexes, for the search box offline
 var PAGE = 5000;
 var AGAIN_MS = 60000;
 var QUIET_MS = 1500; // after the cashier's last scan or key
@@ -20,20 +18,11 @@ var db = null;
 var running = false;
 var timer = null;
 
+// The page made the database (and brought it to its layout, cashier-catalogue.js) before it
+// started this worker: it is opened as it is, at whatever version the page left it.
 function openDb(name) {
   return new Promise(function (resolve, reject) {
-    var req = indexedDB.open(name, DB_VERSION);
-    req.onupgradeneeded = function () {
-      var d = req.result;
-      var products = d.objectStoreNames.contains("products")
-        ? req.transaction.objectStore("products")
-        : d.createObjectStore("products", { keyPath: "id" });
-      if (!products.indexNames.contains("code")) products.createIndex("code", "b", { multiEntry: true });
-      if (!products.indexNames.contains("plu")) products.createIndex("plu", "plu");
-      if (!products.indexNames.contains("sku")) products.createIndex("sku", "sku");
-      if (!products.indexNames.contains("name")) products.createIndex("name", "name");
-      if (!d.objectStoreNames.contains("meta")) d.createObjectStore("meta", { keyPath: "k" });
-    };
+    var req = indexedDB.open(name);
     req.onsuccess = function () {
       var d = req.result;
       d.onversionchange = function () { d.close(); db = null; clearTimeout(timer); };
